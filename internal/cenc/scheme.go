@@ -1,0 +1,41 @@
+// Package cenc implements ISO/IEC 23001-7 (Common Encryption) sample
+// encryption on bytes: the cenc (AES-CTR) and cbcs (AES-CBC 1:9 pattern)
+// schemes, and the subsample maps for NAL-structured video. It knows nothing
+// of boxes; the packager writes tenc/senc/saiz/saio from what it returns.
+package cenc
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Scheme is a protection scheme_type (ISO/IEC 23001-7 §4.2).
+type Scheme uint8
+
+// The supported schemes.
+const (
+	CENC Scheme = iota + 1 // AES-128 CTR, full sample or subsample (§10.1)
+	CBCS                   // AES-128 CBC, pattern 1:9 for video, constant IV (§10.4)
+)
+
+// String returns the scheme's four-character code.
+func (s Scheme) String() string {
+	switch s {
+	case CENC:
+		return "cenc"
+	case CBCS:
+		return "cbcs"
+	}
+	return fmt.Sprintf("Scheme(%d)", uint8(s))
+}
+
+// ParseScheme parses "cenc" or "cbcs".
+func ParseScheme(s string) (Scheme, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "cenc":
+		return CENC, nil
+	case "cbcs":
+		return CBCS, nil
+	}
+	return 0, fmt.Errorf("%w: %q (want cbcs or cenc)", ErrUnknownScheme, s)
+}

@@ -1,0 +1,11 @@
+package keys
+
+import "errors"
+
+// Sentinel errors of package keys.
+var (
+	ErrUnknownTrackType = errors.New("unknown track type")
+	ErrKeySize          = errors.New("content key must be 16 bytes")
+	ErrIVSize           = errors.New("bad IV size")
+	ErrNoKey            = errors.New("no key for track")
+)

@@ -1,0 +1,454 @@
+// Package dash writes the static MPEG-DASH MPD (ISO/IEC 23009-1) of a packaged
+// presentation: one Period, CMAF tracks addressed with SegmentTemplate and
+// SegmentTimeline, and Common Encryption signaling for Widevine, PlayReady and
+// ClearKey as the DASH-IF IOP content protection guidelines describe it.
+// FairPlay is an HLS-only system and is never written here.
+package dash
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/Eyevinn/dash-mpd/mpd"
+	"github.com/Eyevinn/dash-mpd/xml"
+	"github.com/drmpipe/drmpipe/internal/manifest"
+)
+
+// Profiles is the MPD@profiles value: the ISO live profile (SegmentTemplate
+// addressing, ISO/IEC 23009-1 §8.4) and the CMAF profile (§8.12).
+const Profiles = mpd.PROFILE_LIVE + "," + mpd.PROFILE_CMAF
+
+// Options tunes Marshal. The zero value is the recommended configuration.
+type Options struct {
+	// MinBufferTime is MPD@minBufferTime in seconds. Zero means the longest
+	// segment duration of the presentation, which is what the measured peak
+	// bandwidths (maximum over single segments) are consistent with
+	// (ISO/IEC 23009-1 §5.3.5.2).
+	MinBufferTime float64
+}
+
+// Marshal returns a static MPD describing p. The MPD is written with two-space
+// indentation and an XML declaration. Tracks are grouped into AdaptationSets
+// by (content type, protection scheme and KID, codec family, language), so
+// every Representation of an AdaptationSet shares one content key (DASH-IF
+// IOP Security "Every Representation in an AdaptationSet SHALL use the same
+// content key"). Video AdaptationSets come first, then audio, each in the
+// order the tracks appear in p.
+func Marshal(p manifest.Presentation, opt Options) ([]byte, error) {
+	if len(p.Tracks) == 0 {
+		return nil, fmt.Errorf("%w: no tracks", ErrInvalidPresentation)
+	}
+	ids := map[string]bool{}
+	for i := range p.Tracks {
+		t := &p.Tracks[i]
+		if err := validateTrack(t); err != nil {
+			return nil, err
+		}
+		if ids[t.ID] {
+			return nil, fmt.Errorf("%w: duplicate track ID %q", ErrInvalidPresentation, t.ID)
+		}
+		ids[t.ID] = true
+	}
+
+	var ns namespaces
+	period := &mpd.Period{Id: "0", Start: mpd.Seconds2DurPtr(0)}
+	var asID uint32
+	for _, typ := range []manifest.ContentType{manifest.Video, manifest.Audio} {
+		for _, g := range groupTracks(p.Tracks, typ) {
+			as, err := adaptationSet(g, asID, &ns)
+			if err != nil {
+				return nil, err
+			}
+			period.AdaptationSets = append(period.AdaptationSets, as)
+			asID++
+		}
+	}
+
+	dur := p.Duration
+	if dur <= 0 || math.IsNaN(dur) || math.IsInf(dur, 0) {
+		dur = longestTrack(p.Tracks)
+	}
+	minBuf := opt.MinBufferTime
+	if minBuf <= 0 || math.IsNaN(minBuf) || math.IsInf(minBuf, 0) {
+		minBuf = longestSegment(p.Tracks)
+	}
+	m := &mpd.MPD{
+		XMLNs:                     mpd.DASH_NAMESPACE,
+		Profiles:                  mpd.ListOfProfilesType(Profiles),
+		Type:                      mpd.Ptr(mpd.STATIC_TYPE),
+		MediaPresentationDuration: mpd.Seconds2DurPtrFloat64(dur),
+		MinBufferTime:             ceilMillis(minBuf),
+		Periods:                   []*mpd.Period{period},
+	}
+
+	// Namespaces are declared once, on the MPD root, and only when used.
+	root := mpdRoot{DefaultNS: mpd.DASH_NAMESPACE, MPD: m}
+	m.XMLNs = ""
+	if ns.cenc {
+		root.NSCENC = nsCENC
+	}
+	if ns.mspr {
+		root.NSMSPR = nsMSPR
+	}
+	if ns.dashif {
+		root.NSDASHIF = nsDASHIF
+	}
+	if ns.clearKeyLegacy {
+		root.NSClearKey = nsClearKeyLegacy
+	}
+	var buf bytes.Buffer
+	if _, err := mpd.WriteXML(&root, &buf, "  ", true); err != nil {
+		return nil, fmt.Errorf("dash: encode MPD: %w", err)
+	}
+	buf.WriteByte('\n')
+	out := buf.Bytes()
+	if ns.clearKeyLegacy {
+		out = addLegacyClearKeyLaurl(out)
+	}
+	return out, nil
+}
+
+// mpdRoot adds namespace declarations to the MPD element. A declaration
+// attribute in the xmlns namespace makes the encoder bind the prefix at the
+// root, so the cenc:, mspr:, dashif: and clearkey: elements below use it
+// instead of re-declaring it on every element (Namespaces in XML 1.0 §3).
+type mpdRoot struct {
+	XMLName    xml.Name `xml:"MPD"`
+	DefaultNS  string   `xml:"xmlns,attr"`
+	NSCENC     string   `xml:"http://www.w3.org/2000/xmlns/ cenc,attr,omitempty"`
+	NSMSPR     string   `xml:"http://www.w3.org/2000/xmlns/ mspr,attr,omitempty"`
+	NSDASHIF   string   `xml:"http://www.w3.org/2000/xmlns/ dashif,attr,omitempty"`
+	NSClearKey string   `xml:"http://www.w3.org/2000/xmlns/ clearkey,attr,omitempty"`
+	*mpd.MPD
+}
+
+// trackGroup is the tracks of one AdaptationSet.
+type trackGroup []*manifest.Track
+
+type groupKey struct {
+	typ    manifest.ContentType
+	key    string // scheme + KID, or "" for clear tracks
+	family string
+	lang   string
+}
+
+func groupTracks(tracks []manifest.Track, typ manifest.ContentType) []trackGroup {
+	var order []groupKey
+	groups := map[groupKey]trackGroup{}
+	for i := range tracks {
+		t := &tracks[i]
+		if t.Type != typ {
+			continue
+		}
+		k := groupKey{typ: t.Type, family: codecFamily(t.Codecs), lang: t.Language}
+		if t.Protection != nil {
+			k.key = t.Protection.Scheme.String() + ":" + t.Protection.KID.Hex()
+		}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], t)
+	}
+	out := make([]trackGroup, 0, len(order))
+	for _, k := range order {
+		out = append(out, groups[k])
+	}
+	return out
+}
+
+// codecFamily maps an RFC 6381 codecs string to the family that may share an
+// AdaptationSet (bitstream-switchable sample entries).
+func codecFamily(codecs string) string {
+	fourCC, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(codecs)), ".")
+	switch fourCC {
+	case "avc1", "avc3":
+		return "avc"
+	case "hvc1", "hev1":
+		return "hevc"
+	case "mp4a":
+		return "aac"
+	}
+	return fourCC
+}
+
+func adaptationSet(g trackGroup, id uint32, ns *namespaces) (*mpd.AdaptationSetType, error) {
+	first := g[0]
+	as := &mpd.AdaptationSetType{Id: mpd.Ptr(id)}
+	as.ContentType = mpd.RFC6838ContentTypeType(first.Type.String())
+	as.SegmentAlignment = true
+	as.Lang = first.Language
+
+	if first.Protection != nil {
+		for _, t := range g[1:] {
+			if !sameProtection(first.Protection, t.Protection) {
+				return nil, fmt.Errorf("%w: tracks %q and %q share KID %s but differ in DRM signaling",
+					ErrInconsistentProtection, first.ID, t.ID, first.Protection.KID)
+			}
+		}
+		cps, err := contentProtections(first.Protection, ns)
+		if err != nil {
+			return nil, fmt.Errorf("track %q: %w", first.ID, err)
+		}
+		as.ContentProtections = cps
+	}
+
+	for _, t := range g {
+		rep, err := representation(t)
+		if err != nil {
+			return nil, err
+		}
+		as.Representations = append(as.Representations, rep)
+	}
+
+	switch first.Type {
+	case manifest.Video:
+		videoSetAttributes(as, g)
+	case manifest.Audio:
+		hoistAudioChannelConfiguration(as)
+	}
+	hoistSegmentTemplate(as)
+	return as, nil
+}
+
+// videoSetAttributes sets the AdaptationSet summary attributes of
+// ISO/IEC 23009-1 §5.3.3.2: maxWidth, maxHeight, maxFrameRate and, when all
+// Representations agree (sar is always 1:1 here), par.
+func videoSetAttributes(as *mpd.AdaptationSetType, g trackGroup) {
+	var maxRate float64
+	par := ""
+	parSame := true
+	for i, t := range g {
+		as.MaxWidth = max(as.MaxWidth, uint32(t.Width))
+		as.MaxHeight = max(as.MaxHeight, uint32(t.Height))
+		if r, ok := frameRateValue(t.FrameRate); ok && r > maxRate {
+			maxRate = r
+			as.MaxFrameRate = t.FrameRate
+		}
+		p := aspectRatio(t.Width, t.Height)
+		if i == 0 {
+			par = p
+		} else if p != par {
+			parSame = false
+		}
+	}
+	if parSame {
+		as.Par = mpd.RatioType(par)
+	}
+}
+
+func aspectRatio(w, h int) string {
+	g := gcd(w, h)
+	return strconv.Itoa(w/g) + ":" + strconv.Itoa(h/g)
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// frameRateValue parses "30" or "30000/1001" (ISO/IEC 23009-1 FrameRateType).
+func frameRateValue(s string) (float64, bool) {
+	num, den, ratio := strings.Cut(s, "/")
+	n, err := strconv.ParseUint(num, 10, 32)
+	if err != nil || n == 0 {
+		return 0, false
+	}
+	d := uint64(1)
+	if ratio {
+		d, err = strconv.ParseUint(den, 10, 32)
+		if err != nil || d == 0 {
+			return 0, false
+		}
+	}
+	return float64(n) / float64(d), true
+}
+
+func representation(t *manifest.Track) (*mpd.RepresentationType, error) {
+	rep := &mpd.RepresentationType{Id: t.ID, Bandwidth: uint32(t.Bandwidth)}
+	rep.Codecs = t.Codecs
+	switch t.Type {
+	case manifest.Video:
+		rep.MimeType = mpd.MIME_TYPE_VIDEO_MP4
+		rep.Width = uint32(t.Width)
+		rep.Height = uint32(t.Height)
+		rep.FrameRate = mpd.FrameRateType(t.FrameRate)
+		rep.Sar = "1:1"
+	case manifest.Audio:
+		rep.MimeType = mpd.MIME_TYPE_AUDIO_MP4
+		rep.AudioSamplingRate = mpd.Ptr(mpd.UIntVectorType(strconv.Itoa(t.SampleRate)))
+		rep.AudioChannelConfigurations = []*mpd.DescriptorType{audioChannelConfiguration(t)}
+	}
+	st, err := segmentTemplate(t)
+	if err != nil {
+		return nil, err
+	}
+	rep.SegmentTemplate = st
+	return rep, nil
+}
+
+// audioChannelConfiguration describes the channel layout of t. AAC uses the
+// MPEG scheme with the channel count as value (ISO/IEC 23009-1 §5.8.5.4, as
+// DASH-IF IOP and Shaka Packager write it). AC-3 and E-AC-3 use the Dolby
+// scheme whose value is the 16-bit channel mask of ETSI TS 102 366 §I.1.2 as
+// four hex digits: L=0x8000 C=0x4000 R=0x2000 Ls=0x1000 Rs=0x0800 LFE=0x0001,
+// so mono "4000", stereo "A000" and 5.1 "F801". Other Dolby layouts fall back
+// to the MPEG channel count scheme.
+func audioChannelConfiguration(t *manifest.Track) *mpd.DescriptorType {
+	switch codecFamily(t.Codecs) {
+	case "ac-3", "ec-3":
+		masks := map[int]string{1: "4000", 2: "A000", 6: "F801"}
+		if m, ok := masks[t.Channels]; ok {
+			return mpd.NewDescriptor(mpd.AUDIO_CHANNEL_CONFIGURATION_DOLBY, m, "")
+		}
+	}
+	return mpd.NewDescriptor(mpd.AUDIO_CHANNEL_CONFIGURATION_MPEG_DASH, strconv.Itoa(t.Channels), "")
+}
+
+// hoistAudioChannelConfiguration moves an AudioChannelConfiguration that all
+// Representations share up to the AdaptationSet.
+func hoistAudioChannelConfiguration(as *mpd.AdaptationSetType) {
+	first := as.Representations[0].AudioChannelConfigurations
+	for _, r := range as.Representations[1:] {
+		if !sameDescriptors(first, r.AudioChannelConfigurations) {
+			return
+		}
+	}
+	as.AudioChannelConfigurations = first
+	for _, r := range as.Representations {
+		r.AudioChannelConfigurations = nil
+	}
+}
+
+func sameDescriptors(a, b []*mpd.DescriptorType) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].SchemeIdUri != b[i].SchemeIdUri || a[i].Value != b[i].Value {
+			return false
+		}
+	}
+	return true
+}
+
+// segmentTemplate addresses t's segments by $Number$ with an explicit
+// SegmentTimeline (ISO/IEC 23009-1 §5.3.9.4, §5.3.9.6). Paths are relative to
+// the MPD: Dir/InitFile and Dir/MediaPattern.
+func segmentTemplate(t *manifest.Track) (*mpd.SegmentTemplateType, error) {
+	tl, err := segmentTimeline(t.Segments)
+	if err != nil {
+		return nil, fmt.Errorf("track %q: %w", t.ID, err)
+	}
+	st := &mpd.SegmentTemplateType{
+		Media:          joinPath(t.Dir, t.MediaPattern),
+		Initialization: joinPath(t.Dir, t.InitFile),
+	}
+	st.Timescale = mpd.Ptr(t.Timescale)
+	st.StartNumber = mpd.Ptr(uint32(t.StartNumber))
+	if t.PresentationTimeOffset != 0 {
+		st.PresentationTimeOffset = mpd.Ptr(t.PresentationTimeOffset)
+	}
+	st.SegmentTimeline = tl
+	return st, nil
+}
+
+// hoistSegmentTemplate moves the SegmentTemplate to the AdaptationSet when
+// every Representation has the same one (in practice: a single Representation).
+func hoistSegmentTemplate(as *mpd.AdaptationSetType) {
+	var want bytes.Buffer
+	if _, err := mpd.WriteXML(as.Representations[0].SegmentTemplate, &want, "", false); err != nil {
+		return
+	}
+	for _, r := range as.Representations[1:] {
+		var got bytes.Buffer
+		if _, err := mpd.WriteXML(r.SegmentTemplate, &got, "", false); err != nil || !bytes.Equal(got.Bytes(), want.Bytes()) {
+			return
+		}
+	}
+	as.SegmentTemplate = as.Representations[0].SegmentTemplate
+	for _, r := range as.Representations {
+		r.SegmentTemplate = nil
+	}
+}
+
+func joinPath(dir, name string) string {
+	dir = strings.TrimSuffix(dir, "/")
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
+}
+
+func validateTrack(t *manifest.Track) error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: track %q: %s", ErrInvalidPresentation, t.ID, fmt.Sprintf(format, a...))
+	}
+	switch {
+	case t.ID == "":
+		return bad("empty ID")
+	case t.Type != manifest.Video && t.Type != manifest.Audio:
+		return bad("unknown content type %d", t.Type)
+	case t.Codecs == "":
+		return bad("empty codecs")
+	case t.Timescale == 0:
+		return bad("zero timescale")
+	case t.Bandwidth <= 0 || t.Bandwidth > math.MaxUint32:
+		return bad("bandwidth %d out of range", t.Bandwidth)
+	case t.InitFile == "" || !strings.Contains(t.MediaPattern, "$Number"):
+		return bad("init file or $Number$ media pattern missing")
+	case t.StartNumber < 0 || t.StartNumber > math.MaxUint32-len(t.Segments):
+		return bad("start number %d out of range", t.StartNumber)
+	case len(t.Segments) == 0:
+		return bad("no segments")
+	}
+	for i, s := range t.Segments {
+		if s.Number != t.StartNumber+i {
+			return bad("segment %d has number %d, want %d (numbers must be consecutive from StartNumber)", i, s.Number, t.StartNumber+i)
+		}
+	}
+	switch t.Type {
+	case manifest.Video:
+		if t.Width <= 0 || t.Height <= 0 || t.Width > math.MaxUint32 || t.Height > math.MaxUint32 {
+			return bad("video size %dx%d", t.Width, t.Height)
+		}
+		if _, ok := frameRateValue(t.FrameRate); !ok {
+			return bad("frame rate %q", t.FrameRate)
+		}
+	case manifest.Audio:
+		if t.SampleRate <= 0 || t.Channels <= 0 {
+			return bad("sample rate %d / channels %d", t.SampleRate, t.Channels)
+		}
+	}
+	return nil
+}
+
+func longestTrack(tracks []manifest.Track) float64 {
+	var d float64
+	for _, t := range tracks {
+		first, last := t.Segments[0], t.Segments[len(t.Segments)-1]
+		d = max(d, float64(last.Start+last.Duration-first.Start)/float64(t.Timescale))
+	}
+	return d
+}
+
+func longestSegment(tracks []manifest.Track) float64 {
+	var d float64
+	for _, t := range tracks {
+		for _, s := range t.Segments {
+			d = max(d, float64(s.Duration)/float64(t.Timescale))
+		}
+	}
+	return d
+}
+
+// ceilMillis rounds seconds up to whole milliseconds (the precision the MPD
+// duration type is written with), so minBufferTime never understates.
+func ceilMillis(seconds float64) *mpd.Duration {
+	ms := math.Ceil(seconds*1000 - 1e-6)
+	return mpd.Seconds2DurPtrFloat64(ms / 1000)
+}

@@ -1,0 +1,340 @@
+package dash
+
+import (
+	"bytes"
+	stdxml "encoding/xml"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/Eyevinn/dash-mpd/mpd"
+	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/manifest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func TestMarshalGolden(t *testing.T) {
+	for _, c := range presentationCases() {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := Marshal(c.p, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", c.name+".mpd")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("MPD differs from %s (run go test -update after checking the diff):\n%s", golden, got)
+			}
+		})
+	}
+}
+
+// TestMarshalParseBack reads every MPD back with dash-mpd and checks it
+// against the Presentation it was made from.
+func TestMarshalParseBack(t *testing.T) {
+	for _, c := range presentationCases() {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := Marshal(c.p, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := mpd.MPDFromBytes(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.GetType() != mpd.STATIC_TYPE || string(m.Profiles) != Profiles {
+				t.Errorf("type %q profiles %q", m.GetType(), m.Profiles)
+			}
+			if m.MediaPresentationDuration == nil || m.MinBufferTime == nil {
+				t.Fatal("missing mediaPresentationDuration or minBufferTime")
+			}
+			if len(m.Periods) != 1 {
+				t.Fatalf("%d periods", len(m.Periods))
+			}
+			seen := map[string]bool{}
+			for _, as := range m.Periods[0].AdaptationSets {
+				var kid drm.KeyID
+				for i, r := range as.Representations {
+					tr := findTrack(t, c.p, r.Id)
+					seen[r.Id] = true
+					if string(as.ContentType) != tr.Type.String() {
+						t.Errorf("%s: contentType %q", r.Id, as.ContentType)
+					}
+					if as.Lang != tr.Language {
+						t.Errorf("%s: lang %q, want %q", r.Id, as.Lang, tr.Language)
+					}
+					if int(r.Bandwidth) != tr.Bandwidth || r.Codecs != tr.Codecs {
+						t.Errorf("%s: bandwidth %d codecs %q", r.Id, r.Bandwidth, r.Codecs)
+					}
+					checkTemplate(t, r, tr)
+					if i == 0 && tr.Protection != nil {
+						kid = tr.Protection.KID
+						checkContentProtection(t, as.ContentProtections, tr.Protection)
+					}
+					if tr.Protection == nil && len(as.ContentProtections) > 0 {
+						t.Errorf("%s: clear track under ContentProtection", r.Id)
+					}
+					if tr.Protection != nil && tr.Protection.KID != kid {
+						t.Errorf("%s: KID %s shares an AdaptationSet with KID %s", r.Id, tr.Protection.KID, kid)
+					}
+					if tr.Type == manifest.Video && (r.Width != uint32(tr.Width) || r.Sar != "1:1" || string(r.FrameRate) != tr.FrameRate) {
+						t.Errorf("%s: width %d sar %q frameRate %q", r.Id, r.Width, r.Sar, r.FrameRate)
+					}
+					if tr.Type == manifest.Audio && len(r.AudioChannelConfigurations)+len(as.AudioChannelConfigurations) != 1 {
+						t.Errorf("%s: want exactly one AudioChannelConfiguration", r.Id)
+					}
+				}
+			}
+			for _, tr := range c.p.Tracks {
+				if !seen[tr.ID] {
+					t.Errorf("track %s missing from MPD", tr.ID)
+				}
+			}
+		})
+	}
+}
+
+func findTrack(t *testing.T, p manifest.Presentation, id string) *manifest.Track {
+	t.Helper()
+	for i := range p.Tracks {
+		if p.Tracks[i].ID == id {
+			return &p.Tracks[i]
+		}
+	}
+	t.Fatalf("representation %q has no track", id)
+	return nil
+}
+
+// checkTemplate expands the Representation's SegmentTemplate and compares the
+// segment times and paths with the track.
+func checkTemplate(t *testing.T, r *mpd.RepresentationType, tr *manifest.Track) {
+	t.Helper()
+	st := r.GetSegmentTemplate()
+	if st == nil || st.SegmentTimeline == nil {
+		t.Fatalf("%s: no SegmentTemplate/SegmentTimeline", r.Id)
+	}
+	if st.GetTimescale() != tr.Timescale || st.StartNumber == nil || int(*st.StartNumber) != tr.StartNumber {
+		t.Errorf("%s: timescale %d startNumber %v", r.Id, st.GetTimescale(), st.StartNumber)
+	}
+	var pto uint64
+	if st.PresentationTimeOffset != nil {
+		pto = *st.PresentationTimeOffset
+	}
+	if pto != tr.PresentationTimeOffset {
+		t.Errorf("%s: presentationTimeOffset %d, want %d", r.Id, pto, tr.PresentationTimeOffset)
+	}
+	if init, _ := r.GetInit(); init != tr.Dir+"/"+tr.InitFile {
+		t.Errorf("%s: init %q", r.Id, init)
+	}
+	if media, _ := r.GetMedia(); media != tr.Dir+"/"+tr.MediaPattern {
+		t.Errorf("%s: media %q", r.Id, media)
+	}
+	starts, durs, err := expandTimeline(st.SegmentTimeline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(starts) != len(tr.Segments) {
+		t.Fatalf("%s: timeline has %d segments, want %d", r.Id, len(starts), len(tr.Segments))
+	}
+	for i, s := range tr.Segments {
+		if starts[i] != s.Start || durs[i] != s.Duration {
+			t.Errorf("%s: segment %d at %d+%d, want %d+%d", r.Id, i, starts[i], durs[i], s.Start, s.Duration)
+		}
+	}
+}
+
+// checkContentProtection asserts the DASH-IF order: mp4protection with
+// value=scheme and default_KID first, then one descriptor per system in
+// Systems order without FairPlay.
+func checkContentProtection(t *testing.T, cps []*mpd.ContentProtectionType, p *manifest.Protection) {
+	t.Helper()
+	if len(cps) == 0 {
+		t.Fatal("no ContentProtection")
+	}
+	if cps[0].SchemeIdUri != schemeMP4Protection || cps[0].Value != p.Scheme.String() {
+		t.Errorf("first descriptor %q value %q", cps[0].SchemeIdUri, cps[0].Value)
+	}
+	kid, err := drm.ParseKeyID(cps[0].DefaultKID)
+	if err != nil || kid != p.KID || cps[0].DefaultKID != strings.ToLower(cps[0].DefaultKID) || len(cps[0].DefaultKID) != 36 {
+		t.Errorf("default_KID %q, want %s", cps[0].DefaultKID, p.KID)
+	}
+	var want []string
+	for _, s := range p.Systems {
+		if s.System != drm.FairPlay {
+			want = append(want, s.System.SystemID().URN())
+		}
+	}
+	var got []string
+	for _, cp := range cps[1:] {
+		got = append(got, string(cp.SchemeIdUri))
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("DRM descriptors %v, want %v", got, want)
+	}
+	for i, cp := range cps[1:] {
+		if cp.DefaultKID != "" && cp.DefaultKID != p.KID.String() {
+			t.Errorf("%s: default_KID %q", got[i], cp.DefaultKID)
+		}
+		switch string(cp.SchemeIdUri) {
+		case mpd.DRM_WIDEVINE:
+			if cp.Pssh == nil || cp.Pssh.Value == "" {
+				t.Error("widevine without cenc:pssh")
+			}
+		case mpd.DRM_PLAYREADY:
+			if cp.Value != "MSPR 2.0" || cp.Pssh == nil || cp.MSPro == nil {
+				t.Errorf("playready descriptor value %q pssh %v pro %v", cp.Value, cp.Pssh, cp.MSPro)
+			}
+		case mpd.DRM_CLEAR_KEY_DASHIF:
+			if cp.Value != "ClearKey1.0" {
+				t.Errorf("clearkey value %q", cp.Value)
+			}
+		}
+		for _, s := range p.Systems {
+			if s.System.SystemID().URN() == string(cp.SchemeIdUri) && s.LicenseURL != "" {
+				if cp.LaURL == nil || string(cp.LaURL.Value) != s.LicenseURL {
+					t.Errorf("%s: dashif:Laurl %v, want %q", cp.SchemeIdUri, cp.LaURL, s.LicenseURL)
+				}
+			}
+		}
+	}
+}
+
+// TestNamespaces parses the MPD with encoding/xml (not the library that wrote
+// it) to check that the extension elements are in the right namespaces and
+// that namespaces are declared on the root only, and only when used.
+func TestNamespaces(t *testing.T) {
+	type laurl struct {
+		XMLName stdxml.Name
+		LicType string `xml:"Lic_type,attr"`
+		Value   string `xml:",chardata"`
+	}
+	type cp struct {
+		Scheme     string  `xml:"schemeIdUri,attr"`
+		DefaultKID string  `xml:"urn:mpeg:cenc:2013 default_KID,attr"`
+		Pssh       string  `xml:"urn:mpeg:cenc:2013 pssh"`
+		Pro        string  `xml:"urn:microsoft:playready pro"`
+		Laurls     []laurl `xml:",any"`
+	}
+	type doc struct {
+		XMLName stdxml.Name `xml:"urn:mpeg:dash:schema:mpd:2011 MPD"`
+		CPs     []cp        `xml:"Period>AdaptationSet>ContentProtection"`
+	}
+	for _, c := range presentationCases() {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := Marshal(c.p, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var d doc
+			if err := stdxml.Unmarshal(out, &d); err != nil {
+				t.Fatal(err)
+			}
+			root, _, _ := bytes.Cut(out[bytes.Index(out, []byte("<MPD")):], []byte(">"))
+			if n, m := bytes.Count(out, []byte("xmlns")), bytes.Count(root, []byte("xmlns")); n != m {
+				t.Errorf("%d namespace declarations outside the MPD root", n-m)
+			}
+			uses := map[string]bool{}
+			for _, cp := range d.CPs {
+				if cp.DefaultKID != "" || cp.Pssh != "" {
+					uses["cenc"] = true
+				}
+				if cp.Pro != "" {
+					uses["mspr"] = true
+				}
+				var dashif, legacy string
+				for _, l := range cp.Laurls {
+					switch {
+					case l.XMLName.Space == nsDASHIF && l.XMLName.Local == "Laurl":
+						dashif = l.Value
+						uses["dashif"] = true
+					case l.XMLName.Space == nsClearKeyLegacy && l.XMLName.Local == "Laurl" && l.LicType == "EME-1.0":
+						legacy = l.Value
+						uses["clearkey"] = true
+					}
+				}
+				if cp.Scheme == mpd.DRM_CLEAR_KEY_DASHIF && legacy != dashif {
+					t.Errorf("clearkey: legacy Laurl %q, dashif:Laurl %q", legacy, dashif)
+				}
+				if cp.Scheme != mpd.DRM_CLEAR_KEY_DASHIF && legacy != "" {
+					t.Errorf("%s: legacy clearkey:Laurl outside ClearKey", cp.Scheme)
+				}
+			}
+			for _, prefix := range []string{"cenc", "mspr", "dashif", "clearkey"} {
+				declared := bytes.Contains(root, []byte("xmlns:"+prefix+"="))
+				if declared != uses[prefix] {
+					t.Errorf("xmlns:%s declared=%v used=%v", prefix, declared, uses[prefix])
+				}
+			}
+		})
+	}
+}
+
+func TestAudioChannelConfiguration(t *testing.T) {
+	cases := []struct {
+		codecs   string
+		channels int
+		scheme   string
+		value    string
+	}{
+		{"mp4a.40.2", 2, mpd.AUDIO_CHANNEL_CONFIGURATION_MPEG_DASH, "2"},
+		{"mp4a.40.2", 6, mpd.AUDIO_CHANNEL_CONFIGURATION_MPEG_DASH, "6"},
+		{"ac-3", 2, mpd.AUDIO_CHANNEL_CONFIGURATION_DOLBY, "A000"},
+		{"ec-3", 6, mpd.AUDIO_CHANNEL_CONFIGURATION_DOLBY, "F801"},
+		{"ec-3", 1, mpd.AUDIO_CHANNEL_CONFIGURATION_DOLBY, "4000"},
+		{"ec-3", 3, mpd.AUDIO_CHANNEL_CONFIGURATION_MPEG_DASH, "3"},
+	}
+	for _, c := range cases {
+		d := audioChannelConfiguration(&manifest.Track{Codecs: c.codecs, Channels: c.channels})
+		if string(d.SchemeIdUri) != c.scheme || d.Value != c.value {
+			t.Errorf("%s/%d: %s %q", c.codecs, c.channels, d.SchemeIdUri, d.Value)
+		}
+	}
+}
+
+func TestMarshalErrors(t *testing.T) {
+	base := func() manifest.Presentation { return presentationCases()[0].p }
+	cases := []struct {
+		name   string
+		mutate func(p *manifest.Presentation)
+		want   error
+	}{
+		{"no tracks", func(p *manifest.Presentation) { p.Tracks = nil }, ErrInvalidPresentation},
+		{"duplicate id", func(p *manifest.Presentation) { p.Tracks[1].ID = p.Tracks[0].ID }, ErrInvalidPresentation},
+		{"zero timescale", func(p *manifest.Presentation) { p.Tracks[0].Timescale = 0 }, ErrInvalidPresentation},
+		{"no segments", func(p *manifest.Presentation) { p.Tracks[0].Segments = nil }, ErrInvalidPresentation},
+		{"no $Number$", func(p *manifest.Presentation) { p.Tracks[0].MediaPattern = "seg.m4s" }, ErrInvalidPresentation},
+		{"numbers skip", func(p *manifest.Presentation) { p.Tracks[0].Segments[2].Number = 9 }, ErrInvalidPresentation},
+		{"overlap", func(p *manifest.Presentation) { p.Tracks[0].Segments[2].Start -= 10 }, ErrInvalidPresentation},
+		{"zero duration", func(p *manifest.Presentation) { p.Tracks[0].Segments[1].Duration = 0 }, ErrInvalidPresentation},
+		{"bad frame rate", func(p *manifest.Presentation) { p.Tracks[0].FrameRate = "fast" }, ErrInvalidPresentation},
+		{"no channels", func(p *manifest.Presentation) { p.Tracks[2].Channels = 0 }, ErrInvalidPresentation},
+		{"zero KID", func(p *manifest.Presentation) { p.Tracks[0].Protection.KID = drm.KeyID{} }, ErrInvalidPresentation},
+		{"widevine without pssh", func(p *manifest.Presentation) { p.Tracks[0].Protection.Systems[0].PSSH = nil }, ErrMissingSignaling},
+		{"same KID different pssh", func(p *manifest.Presentation) {
+			p.Tracks[0].Protection.KID = p.Tracks[1].Protection.KID
+		}, ErrInconsistentProtection},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := base()
+			c.mutate(&p)
+			_, err := Marshal(p, Options{})
+			if !errors.Is(err, c.want) {
+				t.Fatalf("err = %v, want %v", err, c.want)
+			}
+		})
+	}
+}

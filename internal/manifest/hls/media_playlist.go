@@ -1,0 +1,269 @@
+// Package hls writes HLS playlists (RFC 8216, draft-pantos-hls-rfc8216bis) for
+// packaged CMAF presentations: one VOD media playlist per track, with
+// EXT-X-MAP and the EXT-X-KEY tags of every DRM system, and a multivariant
+// playlist with EXT-X-SESSION-KEY, audio renditions and variant streams.
+//
+// The text is written by hand so that attribute order and types are exact
+// (the Eyevinn/hls-m3u8 Key type has no KEYID); the tests read every
+// playlist back with hls-m3u8.
+package hls
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"strconv"
+	"strings"
+
+	"github.com/drmpipe/drmpipe/internal/manifest"
+)
+
+// Version is the EXT-X-VERSION of every playlist written here. It is the
+// lowest version that allows EXT-X-MAP in a playlist without
+// EXT-X-I-FRAMES-ONLY (version 6, rfc8216bis §8), which also covers
+// KEYFORMAT/KEYFORMATVERSIONS and METHOD=SAMPLE-AES (version 5) and
+// floating-point EXTINF (version 3). From version 6 on, EXT-X-TARGETDURATION
+// is compared with durations rounded to the nearest integer. The
+// multivariant playlist declares the same version for consistency.
+const Version = 6
+
+// MediaPlaylistName is the file name of each track's media playlist in its Dir.
+const MediaPlaylistName = "playlist.m3u8"
+
+// MultivariantName is the file name of the multivariant playlist.
+const MultivariantName = "master.m3u8"
+
+// Playlist is one playlist file. Path is relative to the output root, with
+// forward slashes, e.g. "video_720p/playlist.m3u8" or "master.m3u8".
+type Playlist struct {
+	Path string
+	Data []byte
+}
+
+// Marshal returns the multivariant playlist followed by the media playlist
+// of every track, in track order.
+func Marshal(p manifest.Presentation) ([]Playlist, error) {
+	mv, err := MarshalMultivariant(p)
+	if err != nil {
+		return nil, err
+	}
+	out := []Playlist{{Path: MultivariantName, Data: mv}}
+	for _, t := range p.Tracks {
+		data, err := MarshalMedia(t)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Playlist{Path: joinPath(t.Dir, MediaPlaylistName), Data: data})
+	}
+	return out, nil
+}
+
+// MarshalMedia returns the VOD media playlist of t (RFC 8216 §4.3.3). URIs
+// are relative to the playlist, which sits in t.Dir. Segments marked Clear
+// (the clear lead) are listed before any EXT-X-KEY; the key tags of all DRM
+// systems precede the first encrypted segment, and if a clear segment
+// followed an encrypted one it would be preceded by METHOD=NONE.
+func MarshalMedia(t manifest.Track) ([]byte, error) {
+	if err := validateTrack(&t); err != nil {
+		return nil, err
+	}
+	var keys []string
+	if t.Protection != nil {
+		var err error
+		if keys, err = keyAttributes(t.Protection); err != nil {
+			return nil, fmt.Errorf("track %q: %w", t.ID, err)
+		}
+	}
+	var mapAttr attrList
+	mapAttr.quoted("URI", t.InitFile)
+	if mapAttr.err != nil {
+		return nil, mapAttr.err
+	}
+
+	var b strings.Builder
+	b.WriteString("#EXTM3U\n")
+	fmt.Fprintf(&b, "#EXT-X-VERSION:%d\n", Version)
+	fmt.Fprintf(&b, "#EXT-X-TARGETDURATION:%d\n", targetDuration(t.Segments, t.Timescale))
+	fmt.Fprintf(&b, "#EXT-X-MEDIA-SEQUENCE:%d\n", t.Segments[0].Number)
+	b.WriteString("#EXT-X-PLAYLIST-TYPE:VOD\n")
+	b.WriteString("#EXT-X-INDEPENDENT-SEGMENTS\n")
+	fmt.Fprintf(&b, "#EXT-X-MAP:%s\n", mapAttr.String())
+
+	origin := t.Segments[0].Start
+	encrypted := false // whether the key tags in force are the DRM keys
+	for _, s := range t.Segments {
+		wantEncrypted := t.Protection != nil && !s.Clear
+		if wantEncrypted && !encrypted {
+			for _, k := range keys {
+				fmt.Fprintf(&b, "#EXT-X-KEY:%s\n", k)
+			}
+		} else if !wantEncrypted && encrypted {
+			b.WriteString("#EXT-X-KEY:METHOD=NONE\n")
+		}
+		encrypted = wantEncrypted
+
+		from, err := micros(s.Start-origin, t.Timescale)
+		if err != nil {
+			return nil, err
+		}
+		to, err := micros(s.Start+s.Duration-origin, t.Timescale)
+		if err != nil {
+			return nil, err
+		}
+		name, err := expandNumber(t.MediaPattern, s.Number)
+		if err != nil {
+			return nil, fmt.Errorf("track %q: %w", t.ID, err)
+		}
+		fmt.Fprintf(&b, "#EXTINF:%s,\n%s\n", formatMicros(to-from), name)
+	}
+	b.WriteString("#EXT-X-ENDLIST\n")
+	return []byte(b.String()), nil
+}
+
+// targetDuration is the EXT-X-TARGETDURATION: the longest segment duration
+// rounded up to whole seconds, computed on exact ticks. Rounding up satisfies
+// RFC 8216 §4.3.3.1 (each EXTINF rounded to the nearest integer MUST be <=
+// the target) and also the stricter pre-version-6 reading.
+func targetDuration(segs []manifest.Segment, timescale uint32) uint64 {
+	var maxD uint64
+	for _, s := range segs {
+		maxD = max(maxD, s.Duration)
+	}
+	ts := uint64(timescale)
+	return maxD/ts + min(1, maxD%ts)
+}
+
+// micros converts ticks to microseconds, rounding to nearest. EXTINF values
+// are differences of rounded segment boundaries, so their sum equals the
+// track duration to within a microsecond however many segments there are.
+func micros(ticks uint64, timescale uint32) (uint64, error) {
+	ts := uint64(timescale)
+	hi, lo := bits.Mul64(ticks, 1_000_000)
+	lo, carry := bits.Add64(lo, ts/2, 0)
+	hi += carry
+	if hi >= ts {
+		return 0, fmt.Errorf("%w: time %d/%d s out of range", ErrInvalidPresentation, ticks, timescale)
+	}
+	q, _ := bits.Div64(hi, lo, ts)
+	return q, nil
+}
+
+// formatMicros writes a decimal-floating-point number of seconds with six
+// decimals, trailing zeros trimmed down to three ("2.000", "2.002", "1.984").
+func formatMicros(us uint64) string {
+	s := fmt.Sprintf("%d.%06d", us/1_000_000, us%1_000_000)
+	for strings.HasSuffix(s, "0") && len(s)-strings.IndexByte(s, '.') > 4 {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// expandNumber substitutes the DASH-style $Number$ or $Number%0<w>d$
+// identifier (ISO/IEC 23009-1 §5.3.9.4.4) in pattern with n.
+func expandNumber(pattern string, n int) (string, error) {
+	i := strings.Index(pattern, "$Number")
+	if i < 0 {
+		return "", fmt.Errorf("%w: media pattern %q has no $Number$", ErrInvalidPresentation, pattern)
+	}
+	rest := pattern[i+len("$Number"):]
+	j := strings.IndexByte(rest, '$')
+	if j < 0 {
+		return "", fmt.Errorf("%w: media pattern %q: unterminated identifier", ErrInvalidPresentation, pattern)
+	}
+	format := rest[:j]
+	num := strconv.Itoa(n)
+	if format != "" {
+		w, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(format, "%0"), "d"))
+		if err != nil || !strings.HasPrefix(format, "%0") || !strings.HasSuffix(format, "d") || w < 1 || w > 32 {
+			return "", fmt.Errorf("%w: media pattern %q: unsupported format %q", ErrInvalidPresentation, pattern, format)
+		}
+		num = fmt.Sprintf("%0*d", w, n)
+	}
+	out := pattern[:i] + num + rest[j+1:]
+	if strings.Contains(out, "$Number") {
+		return "", fmt.Errorf("%w: media pattern %q: more than one $Number$", ErrInvalidPresentation, pattern)
+	}
+	return out, nil
+}
+
+func joinPath(dir, name string) string {
+	dir = strings.TrimSuffix(dir, "/")
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
+}
+
+func validateTrack(t *manifest.Track) error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: track %q: %s", ErrInvalidPresentation, t.ID, fmt.Sprintf(format, a...))
+	}
+	switch {
+	case t.ID == "":
+		return bad("empty ID")
+	case t.Type != manifest.Video && t.Type != manifest.Audio:
+		return bad("unknown content type %d", t.Type)
+	case t.Codecs == "":
+		return bad("empty codecs")
+	case t.Timescale == 0:
+		return bad("zero timescale")
+	case t.Bandwidth <= 0 || t.Bandwidth > math.MaxUint32:
+		return bad("bandwidth %d out of range", t.Bandwidth)
+	case t.InitFile == "":
+		return bad("no init file")
+	case len(t.Segments) == 0:
+		return bad("no segments")
+	case t.StartNumber < 0:
+		return bad("negative start number")
+	case strings.ContainsAny(t.Dir+t.InitFile+t.MediaPattern, "\"\x00\t\r\n\v\f "),
+		strings.HasPrefix(t.MediaPattern, "#"), strings.HasPrefix(t.Dir, "#"):
+		// A URI line must not be taken for a tag or comment (RFC 8216 §4.1),
+		// and quoted-strings cannot hold quotes or line breaks (§4.2).
+		return bad("paths cannot start with '#' or contain whitespace or double quotes")
+	}
+	for i, s := range t.Segments {
+		if s.Number != t.StartNumber+i {
+			return bad("segment %d has number %d, want %d (numbers must be consecutive from StartNumber)", i, s.Number, t.StartNumber+i)
+		}
+		if s.Duration == 0 {
+			return bad("segment %d has zero duration", s.Number)
+		}
+		if i > 0 && s.Start < t.Segments[i-1].Start+t.Segments[i-1].Duration {
+			return bad("segment %d overlaps the previous one", s.Number)
+		}
+		if s.Start+s.Duration < s.Start {
+			return bad("segment %d end time overflows", s.Number)
+		}
+	}
+	switch t.Type {
+	case manifest.Video:
+		if t.Width <= 0 || t.Height <= 0 {
+			return bad("video size %dx%d", t.Width, t.Height)
+		}
+		if _, ok := frameRateValue(t.FrameRate); !ok {
+			return bad("frame rate %q", t.FrameRate)
+		}
+	case manifest.Audio:
+		if t.Channels <= 0 {
+			return bad("%d channels", t.Channels)
+		}
+	}
+	return nil
+}
+
+// frameRateValue parses "30" or "30000/1001".
+func frameRateValue(s string) (float64, bool) {
+	num, den, ratio := strings.Cut(s, "/")
+	n, err := strconv.ParseUint(num, 10, 32)
+	if err != nil || n == 0 {
+		return 0, false
+	}
+	d := uint64(1)
+	if ratio {
+		d, err = strconv.ParseUint(den, 10, 32)
+		if err != nil || d == 0 {
+			return 0, false
+		}
+	}
+	return float64(n) / float64(d), true
+}

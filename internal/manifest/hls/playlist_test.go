@@ -1,0 +1,436 @@
+package hls
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/Eyevinn/hls-m3u8/m3u8"
+	"github.com/drmpipe/drmpipe/internal/cenc"
+	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/manifest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func TestMarshalGolden(t *testing.T) {
+	for _, c := range presentationCases() {
+		t.Run(c.name, func(t *testing.T) {
+			pls, err := Marshal(c.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(pls) != 1+len(c.p.Tracks) || pls[0].Path != "master.m3u8" {
+				t.Fatalf("got %d playlists, first %q", len(pls), pls[0].Path)
+			}
+			for _, pl := range pls {
+				golden := filepath.Join("testdata", c.name, filepath.FromSlash(pl.Path))
+				if *update {
+					if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(golden, pl.Data, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				want, err := os.ReadFile(golden)
+				if err != nil {
+					t.Fatalf("%v (run go test -update to create it)", err)
+				}
+				if !bytes.Equal(pl.Data, want) {
+					t.Errorf("%s differs from %s (run go test -update after checking the diff):\n%s", pl.Path, golden, pl.Data)
+				}
+			}
+		})
+	}
+}
+
+// wantKeys returns how many EXT-X-KEY tags and which METHOD a track needs.
+func wantKeys(p *manifest.Protection) (int, string) {
+	if p == nil {
+		return 0, ""
+	}
+	n := 0
+	for _, s := range p.Systems {
+		switch {
+		case s.System == drm.ClearKey:
+			n += 2
+		case s.System == drm.FairPlay && p.Scheme != cenc.CBCS:
+		default:
+			n++
+		}
+	}
+	if p.Scheme == cenc.CBCS {
+		return n, "SAMPLE-AES"
+	}
+	return n, "SAMPLE-AES-CTR"
+}
+
+// TestMediaParseBack reads each media playlist back with hls-m3u8 (strict)
+// and checks it against the track.
+func TestMediaParseBack(t *testing.T) {
+	for _, c := range presentationCases() {
+		for _, tr := range c.p.Tracks {
+			t.Run(c.name+"/"+tr.ID, func(t *testing.T) {
+				data, err := MarshalMedia(tr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pl, typ, err := m3u8.DecodeFrom(bytes.NewReader(data), true)
+				if err != nil || typ != m3u8.MEDIA {
+					t.Fatalf("decode: %v (type %v)", err, typ)
+				}
+				mp := pl.(*m3u8.MediaPlaylist)
+				if mp.Version() != Version || mp.MediaType != m3u8.VOD || !mp.Closed {
+					t.Errorf("version %d type %v closed %v", mp.Version(), mp.MediaType, mp.Closed)
+				}
+				if mp.Map == nil || mp.Map.URI != tr.InitFile {
+					t.Errorf("EXT-X-MAP %+v", mp.Map)
+				}
+				if mp.SeqNo != uint64(tr.StartNumber) {
+					t.Errorf("media sequence %d", mp.SeqNo)
+				}
+				segs := mp.GetAllSegments()
+				if len(segs) != len(tr.Segments) {
+					t.Fatalf("%d segments, want %d", len(segs), len(tr.Segments))
+				}
+				nKeys, wantMethod := wantKeys(tr.Protection)
+				var sum float64
+				totalKeys := 0
+				for i, s := range segs {
+					sum += s.Duration
+					if math.Round(s.Duration) > float64(mp.TargetDuration) {
+						t.Errorf("segment %d: EXTINF %v rounds above target %d", i, s.Duration, mp.TargetDuration)
+					}
+					if want := strings.ReplaceAll(tr.MediaPattern, "$Number$", strconv.Itoa(tr.Segments[i].Number)); s.URI != want {
+						t.Errorf("segment %d URI %q, want %q", i, s.URI, want)
+					}
+					totalKeys += len(s.Keys)
+					firstEncrypted := tr.Protection != nil && !tr.Segments[i].Clear && (i == 0 || tr.Segments[i-1].Clear)
+					if firstEncrypted != (len(s.Keys) > 0) {
+						t.Errorf("segment %d (clear=%v): %d key tags", i, tr.Segments[i].Clear, len(s.Keys))
+					}
+					if firstEncrypted && len(s.Keys) != nKeys {
+						t.Errorf("segment %d: %d key tags, want %d", i, len(s.Keys), nKeys)
+					}
+					for _, k := range s.Keys {
+						if k.Method != wantMethod || k.Keyformatversions != "1" || k.IV != "" {
+							t.Errorf("key %+v: want METHOD=%s, KEYFORMATVERSIONS=1, no IV", k, wantMethod)
+						}
+					}
+				}
+				if totalKeys != nKeys {
+					t.Errorf("%d key tags in the playlist, want %d", totalKeys, nKeys)
+				}
+				first, last := tr.Segments[0], tr.Segments[len(tr.Segments)-1]
+				dur := float64(last.Start+last.Duration-first.Start) / float64(tr.Timescale)
+				if math.Abs(sum-dur) > 0.001 {
+					t.Errorf("EXTINF sum %.6f, media duration %.6f", sum, dur)
+				}
+			})
+		}
+	}
+}
+
+// TestKeyOrder checks the exact tag order and attributes of the key tags.
+func TestKeyOrder(t *testing.T) {
+	p := presentationCases()[0].p.Tracks[1] // cbcs, all four systems, license URLs
+	keys, err := keyAttributes(p.Protection)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFormats := []string{keyFormatFairPlay, drm.Widevine.SystemID().URN(), keyFormatPlayReady, keyFormatClearKey, keyFormatIdentity}
+	if len(keys) != len(wantFormats) {
+		t.Fatalf("%d key tags, want %d", len(keys), len(wantFormats))
+	}
+	kidHex := "0x" + strings.ToUpper(p.Protection.KID.Hex())
+	for i, k := range keys {
+		if !strings.Contains(k, `KEYFORMAT="`+wantFormats[i]+`"`) {
+			t.Errorf("tag %d: %s, want KEYFORMAT %s", i, k, wantFormats[i])
+		}
+		// KEYID on Widevine and both ClearKey tags; not on FairPlay or PlayReady.
+		wantKeyID := i == 1 || i == 3 || i == 4
+		if hasKeyID := strings.Contains(k, ",KEYID="+kidHex+","); hasKeyID != wantKeyID {
+			t.Errorf("tag %d: KEYID present=%v, want %v: %s", i, hasKeyID, wantKeyID, k)
+		}
+		if strings.Contains(k, "IV=") {
+			t.Errorf("tag %d has an IV: %s", i, k)
+		}
+	}
+	if !strings.HasPrefix(keys[0], `METHOD=SAMPLE-AES,URI="skd://`) {
+		t.Errorf("fairplay tag %s", keys[0])
+	}
+	// org.w3.clearkey carries the W3C common pssh (EME cenc init data), not
+	// the license URL, which is player configuration.
+	commonPSSH := base64.StdEncoding.EncodeToString(drm.CommonPSSH([]drm.KeyID{p.Protection.KID}).Marshal())
+	if !strings.Contains(keys[3], `URI="data:text/plain;base64,`+commonPSSH+`"`) {
+		t.Errorf("clearkey tag %s", keys[3])
+	}
+
+	// identity carries the KID as a data URI; FairPlay is dropped for cenc.
+	cencTrack := presentationCases()[1].p.Tracks[0]
+	keys, err = keyAttributes(cencTrack.Protection)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 4 {
+		t.Fatalf("cenc: %d key tags, want 4", len(keys))
+	}
+	for _, k := range keys {
+		if strings.Contains(k, keyFormatFairPlay) || !strings.HasPrefix(k, "METHOD=SAMPLE-AES-CTR,") {
+			t.Errorf("cenc tag %s", k)
+		}
+	}
+	if !strings.Contains(keys[3], `URI="data:text/plain;base64,EHfv7MCyTQKs4zweUuL7Sw=="`) {
+		// base64 of kidVideo's 16 bytes (computed with `xxd -r -p | base64`).
+		t.Errorf("identity data URI: %s", keys[3])
+	}
+}
+
+// TestMultivariantParseBack reads the multivariant playlist back with hls-m3u8.
+func TestMultivariantParseBack(t *testing.T) {
+	for _, c := range presentationCases() {
+		t.Run(c.name, func(t *testing.T) {
+			data, err := MarshalMultivariant(c.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pl, typ, err := m3u8.DecodeFrom(bytes.NewReader(data), true)
+			if err != nil || typ != m3u8.MASTER {
+				t.Fatalf("decode: %v (type %v)", err, typ)
+			}
+			mv := pl.(*m3u8.MasterPlaylist)
+			var videos, audios []manifest.Track
+			wantSession := map[string]bool{}
+			for _, tr := range c.p.Tracks {
+				if tr.Type == manifest.Video {
+					videos = append(videos, tr)
+				} else {
+					audios = append(audios, tr)
+				}
+				if tr.Protection != nil {
+					keys, _ := keyAttributes(tr.Protection)
+					for _, k := range keys {
+						wantSession[k] = true
+					}
+				}
+			}
+			if len(mv.SessionKeys) != len(wantSession) {
+				t.Errorf("%d session keys, want %d", len(mv.SessionKeys), len(wantSession))
+			}
+			for _, k := range mv.SessionKeys {
+				if k.Method != "SAMPLE-AES" && k.Method != "SAMPLE-AES-CTR" {
+					t.Errorf("session key method %q", k.Method)
+				}
+			}
+			if len(videos) == 0 {
+				if len(mv.Variants) != len(audios) {
+					t.Fatalf("%d variants for %d audio tracks", len(mv.Variants), len(audios))
+				}
+				for i, v := range mv.Variants {
+					if v.URI != audios[i].Dir+"/playlist.m3u8" || v.Codecs != audios[i].Codecs || int(v.Bandwidth) != audios[i].Bandwidth {
+						t.Errorf("variant %d: %+v", i, v.VariantParams)
+					}
+				}
+				return
+			}
+			groups := map[string][]manifest.Track{}
+			for _, a := range audios {
+				id := "audio_" + codecFamily(a.Codecs)
+				groups[id] = append(groups[id], a)
+			}
+			if want := len(videos) * max(1, len(groups)); len(mv.Variants) != want {
+				t.Fatalf("%d variants, want %d", len(mv.Variants), want)
+			}
+			for _, v := range mv.Variants {
+				var video *manifest.Track
+				for i := range videos {
+					if videos[i].Dir+"/playlist.m3u8" == v.URI {
+						video = &videos[i]
+					}
+				}
+				if video == nil {
+					t.Fatalf("variant URI %q is no video playlist", v.URI)
+				}
+				if v.Resolution != strconv.Itoa(video.Width)+"x"+strconv.Itoa(video.Height) || v.FrameRate <= 0 {
+					t.Errorf("%s: resolution %q frame rate %v", v.URI, v.Resolution, v.FrameRate)
+				}
+				group := groups[v.Audio]
+				peak := 0
+				for _, a := range group {
+					peak = max(peak, a.Bandwidth)
+					if !strings.Contains(v.Codecs, a.Codecs) {
+						t.Errorf("%s: CODECS %q lacks %q", v.URI, v.Codecs, a.Codecs)
+					}
+				}
+				if int(v.Bandwidth) != video.Bandwidth+peak {
+					t.Errorf("%s/%s: BANDWIDTH %d, want %d", v.URI, v.Audio, v.Bandwidth, video.Bandwidth+peak)
+				}
+				if len(v.Alternatives) != len(group) {
+					t.Errorf("%s: %d alternatives in group %q, want %d", v.URI, len(v.Alternatives), v.Audio, len(group))
+				}
+				for i, alt := range v.Alternatives {
+					if alt.Type != "AUDIO" || alt.Default != (i == 0) || !alt.Autoselect || alt.Channels == nil ||
+						alt.URI != group[i].Dir+"/playlist.m3u8" || alt.Language != group[i].Language {
+						t.Errorf("%s: alternative %d: %+v", v.URI, i, alt)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestEXTINFPrecision: for random segment lists the EXTINF values, as a
+// player parses them, add up to the media duration within a millisecond, and
+// every value is written with 3 to 6 decimals.
+func TestEXTINFPrecision(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for iter := 0; iter < 50; iter++ {
+		ts := []uint32{90000, 48000, 44100, 1000, 30000, 12800}[r.IntN(6)]
+		n := 1 + r.IntN(3000)
+		tr := manifest.Track{ID: "a", Dir: "a", Type: manifest.Audio, Codecs: "mp4a.40.2", Bandwidth: 1, Channels: 2,
+			Timescale: ts, InitFile: "init.mp4", MediaPattern: "$Number$.m4s", StartNumber: 0}
+		start := r.Uint64N(1 << 33)
+		tt := start
+		for i := 0; i < n; i++ {
+			d := 1 + r.Uint64N(uint64(ts)*4)
+			tr.Segments = append(tr.Segments, manifest.Segment{Number: i, Start: tt, Duration: d})
+			tt += d
+		}
+		data, err := MarshalMedia(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pl, _, err := m3u8.DecodeFrom(bytes.NewReader(data), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum float64
+		for _, s := range pl.(*m3u8.MediaPlaylist).GetAllSegments() {
+			sum += s.Duration
+		}
+		if want := float64(tt-start) / float64(ts); math.Abs(sum-want) > 0.001 {
+			t.Fatalf("iter %d (%d segments at %d Hz): EXTINF sum %.6f, want %.6f", iter, n, ts, sum, want)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "#EXTINF:"); ok {
+				v = strings.TrimSuffix(v, ",")
+				_, frac, _ := strings.Cut(v, ".")
+				if len(frac) < 3 || len(frac) > 6 {
+					t.Fatalf("EXTINF %q", v)
+				}
+			}
+		}
+	}
+}
+
+func TestTargetDuration(t *testing.T) {
+	cases := []struct {
+		durs []uint64
+		ts   uint32
+		want uint64
+	}{
+		{[]uint64{180000, 45000}, 90000, 2},
+		{[]uint64{180180}, 90000, 3}, // 2.002 s
+		{[]uint64{1}, 90000, 1},
+		{[]uint64{96256}, 48000, 3}, // 2.005 s
+	}
+	for _, c := range cases {
+		var segs []manifest.Segment
+		for _, d := range c.durs {
+			segs = append(segs, manifest.Segment{Duration: d})
+		}
+		if got := targetDuration(segs, c.ts); got != c.want {
+			t.Errorf("%v @%d: %d, want %d", c.durs, c.ts, got, c.want)
+		}
+	}
+}
+
+func TestExpandNumber(t *testing.T) {
+	cases := []struct {
+		pattern string
+		n       int
+		want    string
+		err     bool
+	}{
+		{"seg_$Number$.m4s", 7, "seg_7.m4s", false},
+		{"seg_$Number%05d$.m4s", 7, "seg_00007.m4s", false},
+		{"seg.m4s", 7, "", true},
+		{"seg_$Number.m4s", 7, "", true},
+		{"seg_$Number%5x$.m4s", 7, "", true},
+		{"$Number$_$Number$", 7, "", true},
+	}
+	for _, c := range cases {
+		got, err := expandNumber(c.pattern, c.n)
+		if (err != nil) != c.err || got != c.want {
+			t.Errorf("%q: %q, %v", c.pattern, got, err)
+		}
+	}
+}
+
+func TestMarshalErrors(t *testing.T) {
+	base := func() manifest.Presentation { return presentationCases()[0].p }
+	cases := []struct {
+		name   string
+		mutate func(p *manifest.Presentation)
+		want   error
+	}{
+		{"no tracks", func(p *manifest.Presentation) { p.Tracks = nil }, ErrInvalidPresentation},
+		{"duplicate id", func(p *manifest.Presentation) { p.Tracks[1].ID = p.Tracks[0].ID }, ErrInvalidPresentation},
+		{"zero timescale", func(p *manifest.Presentation) { p.Tracks[0].Timescale = 0 }, ErrInvalidPresentation},
+		{"numbers skip", func(p *manifest.Presentation) { p.Tracks[0].Segments[2].Number = 9 }, ErrInvalidPresentation},
+		{"overlap", func(p *manifest.Presentation) { p.Tracks[0].Segments[2].Start -= 10 }, ErrInvalidPresentation},
+		{"quote in key URI", func(p *manifest.Presentation) {
+			p.Tracks[0].Protection.Systems[2].KeyURI = "skd://\n"
+		}, ErrInvalidPresentation},
+		{"zero KID", func(p *manifest.Presentation) { p.Tracks[0].Protection.KID = drm.KeyID{} }, ErrInvalidPresentation},
+		{"widevine without pssh", func(p *manifest.Presentation) { p.Tracks[0].Protection.Systems[0].PSSH = nil }, ErrMissingSignaling},
+		{"playready without PRO", func(p *manifest.Presentation) { p.Tracks[0].Protection.Systems[1].PRO = nil }, ErrMissingSignaling},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := base()
+			c.mutate(&p)
+			_, err := Marshal(p)
+			if !errors.Is(err, c.want) {
+				t.Fatalf("err = %v, want %v", err, c.want)
+			}
+		})
+	}
+}
+
+// FuzzMarshalMedia: any track either fails with a sentinel error or yields a
+// playlist hls-m3u8 reads back (strict) with every segment.
+func FuzzMarshalMedia(f *testing.F) {
+	f.Add(uint32(90000), uint64(0), uint64(180000), uint64(45000), uint8(5), uint8(2), "seg_$Number$.m4s", "https://l.example/ck")
+	f.Add(uint32(48000), uint64(1<<40), uint64(96256), uint64(1), uint8(1), uint8(0), "s$Number%04d$.m4s", "")
+	f.Add(uint32(1), uint64(0), uint64(1), uint64(1), uint8(2), uint8(0), "#EXT$Number$", "a,b")
+	f.Fuzz(func(t *testing.T, ts uint32, start, d, last uint64, n, clearLead uint8, pattern, url string) {
+		tr := presentationCases()[2].p.Tracks[0] // clear lead, widevine + clearkey
+		tr.Timescale, tr.MediaPattern = ts, pattern
+		tr.Protection.Systems[1].LicenseURL = url
+		tr.Segments = segments(1, int(n%20)+1, start, d, last, int(clearLead%22))
+		data, err := MarshalMedia(tr)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidPresentation) && !errors.Is(err, ErrMissingSignaling) {
+				t.Fatalf("unexpected error %v", err)
+			}
+			return
+		}
+		pl, _, err := m3u8.DecodeFrom(bytes.NewReader(data), true)
+		if err != nil {
+			t.Fatalf("output does not parse: %v\n%s", err, data)
+		}
+		if got := len(pl.(*m3u8.MediaPlaylist).GetAllSegments()); got != len(tr.Segments) {
+			t.Fatalf("%d segments parsed, want %d\n%s", got, len(tr.Segments), data)
+		}
+	})
+}

@@ -1,0 +1,113 @@
+// Package manifest describes a packaged presentation in the terms both
+// manifest formats need (tracks, segments, protection signaling). The
+// packager fills a Presentation from what it measured while writing segments;
+// manifest/dash and manifest/hls turn it into an MPD and HLS playlists.
+package manifest
+
+import (
+	"github.com/drmpipe/drmpipe/internal/cenc"
+	"github.com/drmpipe/drmpipe/internal/drm"
+)
+
+// ContentType is the kind of media a track carries.
+type ContentType uint8
+
+// Content types.
+const (
+	Video ContentType = iota + 1
+	Audio
+)
+
+func (c ContentType) String() string {
+	switch c {
+	case Video:
+		return "video"
+	case Audio:
+		return "audio"
+	}
+	return "unknown"
+}
+
+// Presentation is one packaged asset: every track and its segments.
+type Presentation struct {
+	// Duration is the presentation duration in seconds (longest track).
+	Duration float64
+	Tracks   []Track
+}
+
+// Track is one CMAF track (one rendition).
+type Track struct {
+	// ID is unique within the presentation, e.g. "video_720p"; used as
+	// Representation@id and in HLS group/playlist names.
+	ID string
+	// Dir is the track's directory relative to the manifest, with forward
+	// slashes, e.g. "video_720p" or "cenc/video_720p".
+	Dir  string
+	Type ContentType
+	// Codecs is the RFC 6381 codecs string of the clear sample entry,
+	// e.g. "avc1.64001f" or "mp4a.40.2".
+	Codecs string
+	// Bandwidth is the peak bitrate in bits/s measured over segments;
+	// AverageBandwidth the mean over the whole track.
+	Bandwidth        int
+	AverageBandwidth int
+	Width, Height    int
+	// FrameRate is "30", "25" or a ratio such as "30000/1001"; empty for audio.
+	FrameRate  string
+	SampleRate int
+	Channels   int
+	// Language is an ISO 639 code, or "" when unknown/undetermined.
+	Language  string
+	Timescale uint32
+	// InitFile and MediaPattern name files inside Dir; MediaPattern contains
+	// "$Number$", replaced by the segment number starting at StartNumber.
+	InitFile     string
+	MediaPattern string
+	StartNumber  int
+	// PresentationTimeOffset in Timescale units (the tfdt of the first
+	// sample's presentation time minus zero), for DASH.
+	PresentationTimeOffset uint64
+	Segments               []Segment
+	// Protection is nil for clear tracks.
+	Protection *Protection
+}
+
+// Segment is one CMAF segment (fragment) of a track.
+type Segment struct {
+	// Number is the value of $Number$ for this segment.
+	Number int
+	// Start is the earliest presentation time in Timescale units; Duration
+	// likewise. Start of segment n+1 equals Start+Duration of segment n.
+	Start    uint64
+	Duration uint64
+	// Size in bytes of the segment file.
+	Size int64
+	// Clear reports that the segment is part of the clear lead.
+	Clear bool
+}
+
+// Protection is the encryption and DRM signaling of a track.
+type Protection struct {
+	Scheme cenc.Scheme
+	// KID is the tenc default_KID of the track.
+	KID drm.KeyID
+	// ConstantIV is the 16-byte cbcs constant IV; nil for cenc.
+	ConstantIV []byte
+	// Systems lists the signaling of each DRM system, in drm.AllSystems order.
+	Systems []SystemSignaling
+}
+
+// SystemSignaling is what one DRM system needs in the manifests.
+type SystemSignaling struct {
+	System drm.System
+	// PSSH is the whole pssh box (Widevine, PlayReady), nil where the system
+	// has none (FairPlay, ClearKey).
+	PSSH []byte
+	// PRO is the PlayReady Object (PlayReady only).
+	PRO []byte
+	// LicenseURL is the license acquisition URL (dashif:laurl, ClearKey and
+	// PlayReady), empty when not configured.
+	LicenseURL string
+	// KeyURI is the HLS EXT-X-KEY URI for FairPlay (skd://...).
+	KeyURI string
+}

@@ -1,0 +1,117 @@
+// Package packager cuts input tracks into CMAF segments, encrypts them with
+// Common Encryption and writes init segments, media segments and the DASH and
+// HLS manifests. It streams segment by segment: memory is bounded by a few
+// segments per track, never by the input size.
+package packager
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/drmpipe/drmpipe/internal/cenc"
+	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/drm/fairplay"
+	"github.com/drmpipe/drmpipe/internal/keys"
+)
+
+// KeySource gives the content key for a track type. keys.StaticSource and
+// the key store implement it.
+type KeySource interface {
+	Key(ctx context.Context, t keys.TrackType) (keys.ContentKey, error)
+}
+
+// Config is one packaging job.
+type Config struct {
+	Inputs    []string
+	OutputDir string
+	// SegmentDuration is the target; segments are cut at the first sync
+	// sample at or after each multiple of it.
+	SegmentDuration time.Duration
+	// Scheme is the protection scheme; ignored when Dual is set.
+	Scheme cenc.Scheme
+	// Dual writes two segment sets: cbcs for HLS (FairPlay) and cenc for DASH.
+	Dual bool
+	// Keys gives content keys; nil means clear (unencrypted) output.
+	Keys KeySource
+	// IV, when set, is the constant IV (cbcs, 16 bytes) or the first
+	// per-sample IV (cenc, 8 bytes) of every track. In dual mode it must be
+	// 16 bytes; cenc then uses its first 8 bytes. Random per track otherwise.
+	IV []byte
+	// Systems are the DRM systems to signal.
+	Systems           []drm.System
+	WidevineProvider  string
+	WidevineContentID string
+	PlayReadyLAURL    string
+	ClearKeyLAURL     string
+	FairPlayKeyURI    string
+	// ClearLead leaves whole segments unencrypted at the start until at
+	// least this much presentation time is covered.
+	ClearLead time.Duration
+	// PSSHInInit also writes pssh boxes into init segments (moov). The
+	// default is manifest-only signaling (DASH-IF IOP guidance).
+	PSSHInInit bool
+	// Progress receives a progress bar when non-nil (a terminal).
+	Progress io.Writer
+	// Warn receives one line per warning (misaligned GOPs, ...); may be nil.
+	Warn func(msg string)
+}
+
+// schemes returns the segment sets to write.
+func (c *Config) schemes() []cenc.Scheme {
+	if c.Dual {
+		return []cenc.Scheme{cenc.CBCS, cenc.CENC}
+	}
+	return []cenc.Scheme{c.Scheme}
+}
+
+func (c *Config) hasSystem(s drm.System) bool {
+	for _, x := range c.Systems {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Validate checks the configuration before any file is touched.
+func (c *Config) Validate() error {
+	if len(c.Inputs) == 0 {
+		return fmt.Errorf("%w: no input files", ErrConfig)
+	}
+	if c.OutputDir == "" {
+		return fmt.Errorf("%w: no output directory (-o)", ErrConfig)
+	}
+	if c.SegmentDuration < 100*time.Millisecond || c.SegmentDuration > 10*time.Minute {
+		return fmt.Errorf("%w: segment duration %s out of range (100ms..10m)", ErrConfig, c.SegmentDuration)
+	}
+	if c.ClearLead < 0 {
+		return fmt.Errorf("%w: negative clear lead", ErrConfig)
+	}
+	if !c.Dual && c.Scheme != cenc.CBCS && c.Scheme != cenc.CENC {
+		return fmt.Errorf("%w: no protection scheme", ErrConfig)
+	}
+	if c.Keys == nil {
+		return nil
+	}
+	if !c.Dual && c.Scheme == cenc.CENC && c.hasSystem(drm.FairPlay) {
+		return fmt.Errorf("%w: FairPlay requires the cbcs scheme (SAMPLE-AES); use --scheme cbcs, --dual, or drop fairplay from --drm", ErrConfig)
+	}
+	if c.FairPlayKeyURI != "" {
+		if err := fairplay.ValidateKeyURI(c.FairPlayKeyURI); err != nil {
+			return fmt.Errorf("%w: --fairplay-key-uri: %v", ErrConfig, err)
+		}
+	}
+	if c.IV != nil {
+		switch {
+		case c.Dual && len(c.IV) != 16:
+			return fmt.Errorf("%w: --iv must be 16 bytes with --dual (cbcs uses all 16, cenc the first 8), got %d", ErrConfig, len(c.IV))
+		case !c.Dual && c.Scheme == cenc.CBCS && len(c.IV) != 16:
+			return fmt.Errorf("%w: --iv must be 16 bytes for cbcs (constant IV), got %d", ErrConfig, len(c.IV))
+		case !c.Dual && c.Scheme == cenc.CENC && len(c.IV) != 8:
+			return fmt.Errorf("%w: --iv must be 8 bytes for cenc (per-sample IV, ISO/IEC 23000-19 §8.2.3.1), got %d", ErrConfig, len(c.IV))
+		}
+	}
+	return nil
+}

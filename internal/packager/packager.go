@@ -1,0 +1,420 @@
+package packager
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/drmpipe/drmpipe/internal/cenc"
+	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/manifest"
+	"github.com/drmpipe/drmpipe/internal/manifest/dash"
+	"github.com/drmpipe/drmpipe/internal/manifest/hls"
+	"github.com/drmpipe/drmpipe/internal/media"
+)
+
+// Result summarises a finished job.
+type Result struct {
+	OutputDir  string
+	Tracks     []TrackResult
+	InputBytes int64
+	Warnings   []string
+}
+
+// TrackResult describes one packaged track.
+type TrackResult struct {
+	Name      string
+	Input     string
+	TrackID   uint32
+	Codecs    string
+	TrackType keys.TrackType
+	KID       string // empty when clear
+	Segments  int
+}
+
+// Package runs one packaging job. On any error nothing is left at
+// cfg.OutputDir that was not there before.
+func Package(ctx context.Context, cfg Config) (res *Result, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	files := make([]*media.File, 0, len(cfg.Inputs))
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	var tracks []*media.Track
+	owner := map[*media.Track]*media.File{}
+	var inputBytes int64
+	for _, in := range cfg.Inputs {
+		f, err := media.Open(in)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+		inputBytes += f.Size()
+		for _, t := range f.Tracks() {
+			tracks = append(tracks, t)
+			owner[t] = f
+		}
+	}
+	if len(tracks) == 0 {
+		return nil, fmt.Errorf("%w: no audio or video tracks in %s", ErrMedia, strings.Join(cfg.Inputs, ", "))
+	}
+	names := trackNames(tracks)
+	pl, err := planSegments(tracks, names, cfg.SegmentDuration)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range pl.warnings {
+		if cfg.Warn != nil {
+			cfg.Warn(w)
+		}
+	}
+
+	jobs, err := cfg.buildJobs(ctx, tracks, owner, names, pl)
+	if err != nil {
+		return nil, err
+	}
+
+	tmp, err := stagingDir(cfg.OutputDir)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
+
+	var total int64
+	for _, j := range jobs {
+		for _, s := range j.track.Samples {
+			total += int64(s.Size)
+		}
+	}
+	bar := newProgress(cfg.Progress, total)
+	for _, j := range jobs {
+		j.progress = bar.add
+		if err := j.prepare(tmp); err != nil {
+			return nil, err
+		}
+	}
+	err = runJobs(ctx, jobs, tmp)
+	bar.done()
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.writeManifests(tmp, jobs); err != nil {
+		return nil, err
+	}
+	if err := commitDir(tmp, cfg.OutputDir); err != nil {
+		return nil, err
+	}
+	res = &Result{OutputDir: cfg.OutputDir, InputBytes: inputBytes, Warnings: pl.warnings}
+	for _, j := range jobs {
+		tr := TrackResult{Name: j.name, Input: j.track.File, TrackID: j.track.ID, Codecs: j.track.CodecString, TrackType: trackType(j.track), Segments: len(j.spans)}
+		if j.outputs[0].prot != nil {
+			tr.KID = j.outputs[0].key.KID.String()
+		}
+		res.Tracks = append(res.Tracks, tr)
+	}
+	return res, nil
+}
+
+// runJobs runs the track jobs in parallel (renditions in parallel), at most
+// GOMAXPROCS at a time; the first error cancels the rest.
+func runJobs(ctx context.Context, jobs []*trackJob, root string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for _, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-sem }()
+			if err := j.run(ctx, root); err != nil {
+				once.Do(func() { first = err; cancel() })
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}
+
+func trackType(t *media.Track) keys.TrackType {
+	if t.Kind == media.Audio {
+		return keys.Audio
+	}
+	return keys.VideoTrackType(t.Width, t.Height)
+}
+
+// buildJobs resolves keys, IVs and signaling for every track and output.
+func (c *Config) buildJobs(ctx context.Context, tracks []*media.Track, owner map[*media.Track]*media.File, names map[*media.Track]string, pl *plan) ([]*trackJob, error) {
+	cbcsIVs := map[string][]byte{} // one constant IV per key
+	var jobs []*trackJob
+	for _, t := range tracks {
+		j := &trackJob{file: owner[t], track: t, name: names[t], spans: pl.spans[t]}
+		if c.Keys != nil {
+			j.clearSegs = clearSegments(t, j.spans, c.ClearLead)
+		}
+		var key keys.ContentKey
+		if c.Keys != nil {
+			var err error
+			key, err = c.Keys.Key(ctx, trackType(t))
+			if err != nil {
+				return nil, fmt.Errorf("%s: track %d (%s): %w", t.File, t.ID, names[t], err)
+			}
+			if err := key.Validate(); err != nil {
+				return nil, err
+			}
+		}
+		for _, scheme := range c.schemes() {
+			o := &trackOutput{dir: names[t]}
+			if c.Dual {
+				o.dir = scheme.String() + "/" + names[t]
+			}
+			if c.Keys != nil {
+				o.key = key
+				iv, err := c.ivFor(scheme, key, cbcsIVs)
+				if err != nil {
+					return nil, err
+				}
+				o.iv = iv
+				sigs, psshs, err := c.signaling(scheme, key)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", names[t], err)
+				}
+				o.sigs = sigs
+				o.prot = &trackProtection{scheme: scheme, kid: key.KID, clearEntry: j.clearSegs > 0}
+				if scheme == cenc.CBCS {
+					o.prot.constantIV = iv
+				}
+				if c.PSSHInInit {
+					o.prot.psshs = psshs
+				}
+			}
+			j.outputs = append(j.outputs, o)
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, nil
+}
+
+// ivFor picks the IV of one output: --iv, else the key's own IV, else a
+// random 16-byte constant IV per key (cbcs) or a random 8-byte first
+// per-sample IV per track (cenc).
+func (c *Config) ivFor(scheme cenc.Scheme, key keys.ContentKey, cbcsIVs map[string][]byte) ([]byte, error) {
+	src := c.IV
+	if src == nil {
+		src = key.IV
+	}
+	if scheme == cenc.CBCS {
+		if len(src) == 16 {
+			return src, nil
+		}
+		if iv, ok := cbcsIVs[key.KID.String()]; ok {
+			return iv, nil
+		}
+		iv := make([]byte, 16)
+		if _, err := rand.Read(iv); err != nil {
+			return nil, err
+		}
+		cbcsIVs[key.KID.String()] = iv
+		return iv, nil
+	}
+	if len(src) >= 8 && c.IV != nil {
+		return src[:8], nil
+	}
+	iv := make([]byte, 8)
+	if _, err := rand.Read(iv); err != nil {
+		return nil, err
+	}
+	return iv, nil
+}
+
+// clearSegments counts the leading segments needed to cover the clear lead.
+func clearSegments(t *media.Track, sp []span, lead time.Duration) int {
+	if lead.Seconds() <= 0 {
+		return 0
+	}
+	need := lead.Seconds() * float64(t.Timescale)
+	var covered float64
+	for k, s := range sp {
+		if covered >= need {
+			return k
+		}
+		covered += float64(s.dur)
+	}
+	return len(sp)
+}
+
+// trackNames gives every track a directory name: video_<height>p and
+// audio_[<lang>_]<codec>, with a numeric suffix when names collide.
+func trackNames(tracks []*media.Track) map[*media.Track]string {
+	names := map[*media.Track]string{}
+	used := map[string]int{}
+	for _, t := range tracks {
+		var n string
+		if t.Kind == media.Video {
+			n = fmt.Sprintf("video_%dp", t.Height)
+			if t.Codec == media.HEVC {
+				n += "_hevc"
+			}
+		} else {
+			n = "audio_"
+			if t.Language != "" && t.Language != "und" {
+				n += t.Language + "_"
+			}
+			n += strings.ReplaceAll(t.Codec.String(), "-", "")
+		}
+		used[n]++
+		if used[n] > 1 {
+			n = fmt.Sprintf("%s_%d", n, used[n])
+		}
+		names[t] = n
+	}
+	return names
+}
+
+// writeManifests writes the media playlists, then the MPD and multivariant
+// playlist last (each atomically).
+func (c *Config) writeManifests(root string, jobs []*trackJob) error {
+	dashIdx, hlsIdx := 0, 0
+	if c.Dual {
+		dashIdx, hlsIdx = 1, 0 // schemes(): cbcs first (HLS), cenc second (DASH)
+	}
+	dashP := c.presentation(jobs, dashIdx)
+	hlsP := c.presentation(jobs, hlsIdx)
+	for _, t := range hlsP.Tracks {
+		data, err := hls.MarshalMedia(t)
+		if err != nil {
+			return fmt.Errorf("HLS playlist %s: %w", t.ID, err)
+		}
+		if err := writeFileAtomic(filepath.Join(root, filepath.FromSlash(t.Dir), "playlist.m3u8"), data); err != nil {
+			return err
+		}
+	}
+	mpd, err := dash.Marshal(dashP, dash.Options{})
+	if err != nil {
+		return fmt.Errorf("DASH manifest: %w", err)
+	}
+	master, err := hls.MarshalMultivariant(hlsP)
+	if err != nil {
+		return fmt.Errorf("HLS multivariant playlist: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(root, "manifest.mpd"), mpd); err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(root, "master.m3u8"), master)
+}
+
+// presentation describes output set idx of every job for the manifests.
+func (c *Config) presentation(jobs []*trackJob, idx int) manifest.Presentation {
+	var p manifest.Presentation
+	for _, j := range jobs {
+		t := j.track
+		o := j.outputs[idx]
+		mt := manifest.Track{
+			ID:           j.name,
+			Dir:          o.dir,
+			Codecs:       t.CodecString,
+			Language:     t.Language,
+			Timescale:    t.Timescale,
+			InitFile:     "init.mp4",
+			MediaPattern: "seg_$Number$.m4s",
+			StartNumber:  1,
+			Segments:     o.segments,
+		}
+		if mt.Language == "und" {
+			mt.Language = ""
+		}
+		if t.EditMediaTime > 0 {
+			mt.PresentationTimeOffset = uint64(t.EditMediaTime)
+		}
+		if t.Kind == media.Video {
+			mt.Type = manifest.Video
+			mt.Width, mt.Height = t.Width, t.Height
+			mt.FrameRate = frameRate(t)
+		} else {
+			mt.Type = manifest.Audio
+			mt.SampleRate, mt.Channels = t.SampleRate, t.Channels
+		}
+		mt.Bandwidth, mt.AverageBandwidth = bandwidths(o.segments, t.Timescale)
+		if o.prot != nil {
+			mt.Protection = &manifest.Protection{Scheme: o.prot.scheme, KID: o.prot.kid, ConstantIV: o.prot.constantIV, Systems: o.sigs}
+		}
+		p.Tracks = append(p.Tracks, mt)
+		if d := t.Duration(); d > p.Duration {
+			p.Duration = d
+		}
+	}
+	return p
+}
+
+// bandwidths measures peak and average bits per second over the segments.
+func bandwidths(segs []manifest.Segment, ts uint32) (peak, avg int) {
+	var bytes int64
+	var dur uint64
+	for _, s := range segs {
+		bytes += s.Size
+		dur += s.Duration
+		if s.Duration == 0 {
+			continue
+		}
+		if b := int(float64(s.Size*8) * float64(ts) / float64(s.Duration)); b > peak {
+			peak = b
+		}
+	}
+	if dur > 0 {
+		avg = int(float64(bytes*8) * float64(ts) / float64(dur))
+	}
+	return peak, avg
+}
+
+// frameRate derives the frame rate from the most common sample duration.
+func frameRate(t *media.Track) string {
+	counts := map[uint32]int{}
+	var best uint32
+	for _, s := range t.Samples {
+		counts[s.Duration]++
+		if counts[s.Duration] > counts[best] {
+			best = s.Duration
+		}
+	}
+	if best == 0 {
+		return ""
+	}
+	num, den := uint64(t.Timescale), uint64(best)
+	g := gcd(num, den)
+	num, den = num/g, den/g
+	if den == 1 {
+		return fmt.Sprint(num)
+	}
+	return fmt.Sprintf("%d/%d", num, den)
+}
+
+func gcd(a, b uint64) uint64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}

@@ -1,0 +1,209 @@
+package packager
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/drmpipe/drmpipe/internal/cenc"
+	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/manifest"
+	"github.com/drmpipe/drmpipe/internal/media"
+)
+
+// trackOutput is one segment set of one track (two of them with --dual).
+type trackOutput struct {
+	dir  string // relative to the output root, forward slashes
+	prot *trackProtection
+	key  keys.ContentKey
+	// iv is the constant IV (cbcs) or first per-sample IV (cenc).
+	iv      []byte
+	sigs    []manifest.SystemSignaling
+	enc     *cenc.Encryptor
+	protect cenc.Protector // nil for audio
+
+	scratch  []byte
+	segments []manifest.Segment
+}
+
+// trackJob packages one input track into its outputs.
+type trackJob struct {
+	file      *media.File
+	track     *media.Track
+	name      string
+	spans     []span
+	clearSegs int // leading segments left in the clear
+	outputs   []*trackOutput
+	progress  func(n int)
+}
+
+func (j *trackJob) isVideo() bool { return j.track.Kind == media.Video }
+
+// prepare creates the encryptors and writes the init segments.
+func (j *trackJob) prepare(root string) error {
+	for _, o := range j.outputs {
+		if err := os.MkdirAll(filepath.Join(root, filepath.FromSlash(o.dir)), 0o755); err != nil {
+			return err
+		}
+		if o.prot != nil {
+			enc, err := cenc.NewEncryptor(o.prot.scheme, o.key.Key, o.iv, j.isVideo())
+			if err != nil {
+				return fmt.Errorf("%s: %w", j.name, err)
+			}
+			o.enc = enc
+			o.prot.pattern = enc.Pattern()
+			o.prot.ivSize = enc.PerSampleIVSize()
+			if j.isVideo() {
+				codec := cenc.H264
+				if j.track.Codec == media.HEVC {
+					codec = cenc.HEVC
+				}
+				p, err := cenc.NewNALProtector(o.prot.scheme, codec, j.track.NALLengthSize, j.track.ParamSets)
+				if err != nil {
+					return fmt.Errorf("%s: %s track %d: %w", j.track.File, j.track.Codec, j.track.ID, err)
+				}
+				o.protect = p
+			}
+		}
+		init, err := buildInit(j.track, o.prot)
+		if err != nil {
+			return fmt.Errorf("%s: track %d: %w", j.track.File, j.track.ID, err)
+		}
+		if err := os.WriteFile(filepath.Join(root, filepath.FromSlash(o.dir), "init.mp4"), init, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// run writes every segment, streaming: one segment's samples are in memory
+// at a time (plus one copy per extra output with --dual).
+func (j *trackJob) run(ctx context.Context, root string) error {
+	t := j.track
+	var buf, hdr []byte
+	var subsTmp []cenc.Subsample
+	var flat []cenc.Subsample
+	fi := &fragmentInfo{trackID: 1}
+	for k, sp := range j.spans {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		samples := t.Samples[sp.first:sp.end]
+		var err error
+		buf, err = j.file.ReadSamples(buf[:0], samples)
+		if err != nil {
+			return fmt.Errorf("%s: track %d: %w", t.File, t.ID, err)
+		}
+		fi.seq = uint32(k + 1)
+		fi.baseDTS = uint64(samples[0].DTS)
+		fi.durations = fi.durations[:0]
+		fi.sizes = fi.sizes[:0]
+		fi.ctos = fi.ctos[:0]
+		fi.syncs = fi.syncs[:0]
+		for _, s := range samples {
+			fi.durations = append(fi.durations, s.Duration)
+			fi.sizes = append(fi.sizes, s.Size)
+			fi.ctos = append(fi.ctos, s.CTO)
+			fi.syncs = append(fi.syncs, s.Sync)
+		}
+		for oi, o := range j.outputs {
+			data := buf
+			if oi < len(j.outputs)-1 && o.prot != nil {
+				o.scratch = append(o.scratch[:0], buf...)
+				data = o.scratch
+			}
+			fi.encrypted = false
+			fi.sampleDI = 0
+			if o.prot != nil && k < j.clearSegs {
+				fi.sampleDI = 2 // the clear sample entry (see trackProtection.clearEntry)
+			}
+			if o.prot != nil && k >= j.clearSegs {
+				flat, subsTmp, err = j.encrypt(o, fi, data, flat, subsTmp)
+				if err != nil {
+					return fmt.Errorf("%s: track %d: segment %d: %w", t.File, t.ID, k+1, err)
+				}
+			}
+			hdr = appendFragmentHeader(hdr[:0], fi, len(data))
+			name := filepath.Join(root, filepath.FromSlash(o.dir), segmentFile(k+1))
+			if err := writeSegment(name, hdr, data); err != nil {
+				return err
+			}
+			o.segments = append(o.segments, manifest.Segment{
+				Number:   k + 1,
+				Start:    sp.start,
+				Duration: sp.dur,
+				Size:     int64(len(hdr) + len(data)),
+				Clear:    o.prot != nil && k < j.clearSegs,
+			})
+		}
+		if j.progress != nil {
+			j.progress(len(buf))
+		}
+	}
+	return nil
+}
+
+// encrypt encrypts the samples of one fragment in place and records the
+// sample auxiliary information in fi.
+func (j *trackJob) encrypt(o *trackOutput, fi *fragmentInfo, data []byte, flat, tmp []cenc.Subsample) ([]cenc.Subsample, []cenc.Subsample, error) {
+	n := len(fi.sizes)
+	fi.encrypted = true
+	fi.ivSize = o.prot.ivSize
+	fi.ivs = fi.ivs[:0]
+	fi.subs = fi.subs[:0]
+	// Audio is full-sample: cenc with per-sample IVs only, cbcs with
+	// IV-less senc entries (see appendFragmentHeader).
+	fi.useSubs = j.isVideo()
+	flat = flat[:0]
+	bounds := make([]int, 0, n+1)
+	bounds = append(bounds, 0)
+	off := 0
+	for i := 0; i < n; i++ {
+		sample := data[off : off+int(fi.sizes[i])]
+		off += int(fi.sizes[i])
+		var subs []cenc.Subsample
+		switch {
+		case o.protect != nil:
+			var err error
+			tmp, err = o.protect.Subsamples(tmp[:0], sample)
+			if err != nil {
+				return flat, tmp, fmt.Errorf("sample %d: %w", i+1, err)
+			}
+			subs = tmp
+		}
+		iv, err := o.enc.EncryptSample(sample, subs)
+		if err != nil {
+			return flat, tmp, fmt.Errorf("sample %d: %w", i+1, err)
+		}
+		if fi.ivSize > 0 {
+			fi.ivs = append(fi.ivs, iv)
+		}
+		flat = append(flat, subs...)
+		bounds = append(bounds, len(flat))
+	}
+	if fi.useSubs {
+		for i := 0; i < n; i++ {
+			fi.subs = append(fi.subs, flat[bounds[i]:bounds[i+1]])
+		}
+	}
+	return flat, tmp, nil
+}
+
+func segmentFile(n int) string { return fmt.Sprintf("seg_%d.m4s", n) }
+
+func writeSegment(name string, hdr, data []byte) error {
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(hdr); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

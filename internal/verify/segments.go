@@ -1,0 +1,151 @@
+package verify
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/Eyevinn/mp4ff/mp4"
+)
+
+// checkSegments reads every media segment of t, counts its samples, checks
+// the sample encryption data, and with a key decrypts and validates every
+// sample (ISO/IEC 23001-7 §7, §9, §10).
+func (c *checker) checkSegments(t *track) {
+	if !t.ok {
+		return
+	}
+	key, haveKey := c.keys[t.kid]
+	encrypted := t.tenc != nil
+	var bad int
+	badWhere := ""
+	process := func(file string, f *mp4.File) {
+		for si, seg := range f.Segments {
+			t.rep.Segments++
+			for fi, frag := range seg.Fragments {
+				for _, traf := range frag.Moof.Trafs {
+					if traf.Tfhd.TrackID != t.trackID {
+						continue
+					}
+					where := fmt.Sprintf("segment[%d]/moof[%d]/traf", si, fi)
+					samples, err := frag.GetFullSamples(t.trex)
+					if err != nil {
+						c.problem(file, where, "cannot read samples: %v", err)
+						continue
+					}
+					t.rep.Samples += len(samples)
+					if !encrypted {
+						continue
+					}
+					senc := traf.Senc
+					if senc == nil && traf.UUIDSenc != nil {
+						senc = traf.UUIDSenc.Senc
+					}
+					if senc == nil && (t.tenc.DefaultPerSampleIVSize != 0 || len(t.tenc.DefaultConstantIV) == 0) {
+						c.problem(file, where+"/senc", "missing senc with per-sample IVs")
+						continue
+					}
+					if senc != nil {
+						if len(senc.IVs) != 0 && len(senc.IVs) != len(samples) {
+							c.problem(file, where+"/senc", "%d IVs for %d samples", len(senc.IVs), len(samples))
+							continue
+						}
+						if len(senc.SubSamples) != 0 && len(senc.SubSamples) != len(samples) {
+							c.problem(file, where+"/senc", "%d subsample entries for %d samples", len(senc.SubSamples), len(samples))
+							continue
+						}
+					}
+					for i := range samples {
+						var subs []mp4.SubSamplePattern
+						if senc != nil && len(senc.SubSamples) > 0 {
+							subs = senc.SubSamples[i]
+							total := 0
+							for _, s := range subs {
+								total += int(s.BytesOfClearData) + int(s.BytesOfProtectedData)
+							}
+							if total != len(samples[i].Data) {
+								c.problem(file, where+"/senc", "sample %d: subsamples cover %d bytes, sample has %d", i, total, len(samples[i].Data))
+								continue
+							}
+						}
+						if !haveKey {
+							continue
+						}
+						iv := make([]byte, 16)
+						if senc != nil && len(senc.IVs) == len(samples) && len(senc.IVs[i]) > 0 {
+							copy(iv, senc.IVs[i])
+						} else {
+							copy(iv, t.tenc.DefaultConstantIV)
+						}
+						data := bytes.Clone(samples[i].Data)
+						switch t.scheme() {
+						case "cenc":
+							err = mp4.CryptSampleCenc(data, key, iv, subs)
+						case "cbcs":
+							err = mp4.DecryptSampleCbcs(data, key, iv, subs, t.tenc)
+						default:
+							err = fmt.Errorf("scheme %q not supported", t.scheme())
+						}
+						if err != nil {
+							c.problem(file, where, "sample %d: decryption failed: %v", i, err)
+							continue
+						}
+						t.rep.DecryptedSamples++
+						if msg := t.validate(data); msg != "" {
+							if bad == 0 {
+								badWhere = fmt.Sprintf("%s: %s sample %d: %s", file, where, i, msg)
+							}
+							bad++
+						}
+					}
+				}
+			}
+		}
+	}
+	if t.singleFile {
+		f, err := mp4.DecodeFile(bytes.NewReader(t.raw))
+		if err != nil {
+			c.problem(t.init.path, "", "file does not parse: %v", err)
+		} else {
+			process(t.init.path, f)
+		}
+	}
+	for _, s := range t.segs {
+		if c.ctx.Err() != nil {
+			return
+		}
+		raw, err := c.read(s)
+		if err != nil {
+			c.problem(s.path, "", "cannot read media segment: %v", err)
+			continue
+		}
+		// Decode init + segment together so that senc is parsed with the
+		// tenc IV size rather than guessed.
+		f, err := mp4.DecodeFile(bytes.NewReader(append(bytes.Clone(t.raw), raw...)))
+		if err != nil {
+			c.problem(s.key(), "", "media segment does not parse: %v", err)
+			continue
+		}
+		if len(f.Segments) == 0 {
+			c.problem(s.key(), "", "no moof/mdat fragment in media segment")
+			continue
+		}
+		process(s.key(), f)
+	}
+	if bad > 0 {
+		c.problem(t.init.path, "", "%d of %d decrypted samples are not valid %s after decryption (wrong key or wrong subsample map?); first: %s",
+			bad, t.rep.DecryptedSamples, t.format, badWhere)
+	}
+}
+
+// validate checks a decrypted (or clear) sample; "" means plausible.
+func (t *track) validate(b []byte) string {
+	switch t.format {
+	case "avc1", "avc3", "hvc1", "hev1", "dvh1", "dvhe":
+		return validateNALs(b, t.nalLen, t.format[0] == 'a')
+	case "mp4a":
+		if t.asc != nil {
+			return validateAAC(b, t.asc.ObjectType, t.asc.ChannelConfiguration, t.asc.SamplingFrequency)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,177 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/drmpipe/drmpipe/internal/drm"
+)
+
+// fileRef names a file, or a byte range of it, relative to the output dir.
+type fileRef struct {
+	path string // slash-separated, relative to outDir, cleaned
+	off  int64
+	n    int64 // -1 = to the end of the file
+}
+
+func (r fileRef) key() string {
+	if r.n < 0 && r.off == 0 {
+		return r.path
+	}
+	return fmt.Sprintf("%s@%d+%d", r.path, r.off, r.n)
+}
+
+func whole(p string) fileRef { return fileRef{path: p, n: -1} }
+
+// checker holds the state of one Dir run.
+type checker struct {
+	ctx     context.Context
+	root    string
+	keys    map[drm.KeyID][]byte
+	report  *Report
+	tracks  map[string]*track // by init ref key
+	order   []*track
+	missing map[string]bool // files already reported missing
+	seen    map[string]bool // problems already reported (dedup)
+}
+
+// Dir checks every manifest found in outDir (and one directory level below
+// it) and every file they reference. The error is non-nil only when outDir
+// cannot be read; everything wrong with the content is a Problem.
+func Dir(ctx context.Context, outDir string, keys []Key) (*Report, error) {
+	entries, err := os.ReadDir(outDir)
+	if err != nil {
+		return nil, fmt.Errorf("verify: read output directory: %w", err)
+	}
+	c := &checker{
+		ctx: ctx, root: outDir, keys: map[drm.KeyID][]byte{}, report: &Report{},
+		tracks: map[string]*track{}, missing: map[string]bool{}, seen: map[string]bool{},
+	}
+	for _, k := range keys {
+		c.keys[k.KID] = k.Key
+	}
+	var mpds, m3u8s []string
+	add := func(rel string) {
+		switch strings.ToLower(path.Ext(rel)) {
+		case ".mpd":
+			mpds = append(mpds, rel)
+		case ".m3u8":
+			m3u8s = append(m3u8s, rel)
+		}
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			add(e.Name())
+			continue
+		}
+		sub, err := os.ReadDir(filepath.Join(outDir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("verify: read %s: %w", e.Name(), err)
+		}
+		for _, s := range sub {
+			if !s.IsDir() {
+				add(e.Name() + "/" + s.Name())
+			}
+		}
+	}
+	sort.Strings(mpds)
+	sort.Strings(m3u8s)
+	if len(mpds)+len(m3u8s) == 0 {
+		c.problem(".", "", "no .mpd or .m3u8 manifest found")
+	}
+	for _, m := range mpds {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		c.checkMPD(m)
+	}
+	c.checkHLS(m3u8s)
+	for _, t := range c.order {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		c.checkSegments(t)
+		c.report.Tracks = append(c.report.Tracks, t.rep)
+	}
+	return c.report, nil
+}
+
+func (c *checker) problem(file, where, format string, args ...any) {
+	p := Problem{File: file, Where: where, Message: fmt.Sprintf(format, args...)}
+	if c.seen[p.String()] {
+		return
+	}
+	c.seen[p.String()] = true
+	c.report.Problems = append(c.report.Problems, p)
+}
+
+// resolve joins a manifest-relative reference onto the directory of the
+// manifest; it reports references that leave the output directory or are
+// absolute URLs.
+func (c *checker) resolve(manifest, where, ref string) (string, bool) {
+	ref = strings.TrimSpace(ref)
+	if i := strings.IndexAny(ref, "?#"); i >= 0 {
+		ref = ref[:i]
+	}
+	if u, err := url.PathUnescape(ref); err == nil {
+		ref = u
+	}
+	if strings.Contains(ref, "://") || strings.HasPrefix(ref, "/") {
+		c.problem(manifest, where, "reference %q is not relative to the output directory; not checked", ref)
+		return "", false
+	}
+	p := path.Clean(path.Join(path.Dir(manifest), ref))
+	if p == ".." || strings.HasPrefix(p, "../") {
+		c.problem(manifest, where, "reference %q points outside the output directory", ref)
+		return "", false
+	}
+	return p, true
+}
+
+// exists reports a missing file once (as a problem of the manifest that
+// references it) and returns whether it exists.
+func (c *checker) exists(manifest, where, p string) bool {
+	fi, err := os.Stat(filepath.Join(c.root, filepath.FromSlash(p)))
+	if err == nil && !fi.IsDir() {
+		return true
+	}
+	if !c.missing[p] {
+		c.missing[p] = true
+		c.problem(manifest, where, "referenced file %s does not exist", p)
+	}
+	return false
+}
+
+func (c *checker) read(r fileRef) ([]byte, error) {
+	f, err := os.Open(filepath.Join(c.root, filepath.FromSlash(r.path)))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if r.n < 0 && r.off == 0 {
+		return io.ReadAll(f)
+	}
+	if _, err := f.Seek(r.off, io.SeekStart); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	src := io.Reader(f)
+	if r.n >= 0 {
+		src = io.LimitReader(f, r.n)
+	}
+	if _, err := io.Copy(&buf, src); err != nil {
+		return nil, err
+	}
+	if r.n >= 0 && int64(buf.Len()) != r.n {
+		return nil, fmt.Errorf("byte range %d+%d exceeds the file", r.off, r.n)
+	}
+	return buf.Bytes(), nil
+}

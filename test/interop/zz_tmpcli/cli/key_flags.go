@@ -1,0 +1,61 @@
+package cli
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/keys"
+)
+
+var errKeyFlag = errors.New("invalid --key")
+
+// parseKeyFlag parses "KID:KEY" or "TYPE=KID:KEY" (hex, 16 bytes each).
+// Errors never echo the key.
+func parseKeyFlag(s string) (keys.TrackType, keys.ContentKey, error) {
+	tt := keys.All
+	if i := strings.IndexByte(s, '='); i >= 0 {
+		t, err := keys.ParseTrackType(s[:i])
+		if err != nil || t == keys.All {
+			return 0, keys.ContentKey{}, fmt.Errorf("%w: track type %q: want AUDIO, SD, HD, UHD1 or UHD2", errKeyFlag, s[:i])
+		}
+		tt, s = t, s[i+1:]
+	}
+	kidHex, keyHex, ok := strings.Cut(s, ":")
+	if !ok {
+		return 0, keys.ContentKey{}, fmt.Errorf("%w: want KID:KEY or TYPE=KID:KEY in hex", errKeyFlag)
+	}
+	kid, err := drm.ParseKeyID(kidHex)
+	if err != nil {
+		return 0, keys.ContentKey{}, fmt.Errorf("%w: KID: want 16 bytes as 32 hex digits", errKeyFlag)
+	}
+	key, err := hex.DecodeString(keyHex)
+	if err != nil {
+		return 0, keys.ContentKey{}, fmt.Errorf("%w: key for KID %s is not hex", errKeyFlag, kid)
+	}
+	if len(key) != 16 {
+		return 0, keys.ContentKey{}, fmt.Errorf("%w: key for KID %s has %d bytes, want 16 (32 hex digits)", errKeyFlag, kid, len(key))
+	}
+	return tt, keys.ContentKey{KID: kid, Key: key}, nil
+}
+
+// parseKeyFlags builds the per-track-type key map of --key flags.
+func parseKeyFlags(list []string) (map[keys.TrackType]keys.ContentKey, error) {
+	out := map[keys.TrackType]keys.ContentKey{}
+	for _, s := range list {
+		tt, k, err := parseKeyFlag(s)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := out[tt]; dup {
+			return nil, fmt.Errorf("%w: more than one key for %s", errKeyFlag, tt)
+		}
+		out[tt] = k
+	}
+	if _, all := out[keys.All]; all && len(out) > 1 {
+		return nil, fmt.Errorf("%w: a KID:KEY for all tracks cannot be combined with TYPE=KID:KEY keys", errKeyFlag)
+	}
+	return out, nil
+}
