@@ -17,6 +17,7 @@
 #   SHAKA_PACKAGER    Shaka Packager binary (default
 #                     web/node_modules/shaka-packager/bin/packager-linux-x64)
 #   BENCH_DOC         report file (default docs/BENCHMARKS.md)
+#   BENCH_PREPARE_ONLY=1  only generate the cached inputs, then stop
 #
 # Needs: go, ffmpeg + ffprobe (with libx264), GNU time at /usr/bin/time,
 # Shaka Packager v3.4.2. The key below is a throwaway benchmark key.
@@ -64,8 +65,11 @@ case "$shaka_version" in
 *) die "Shaka Packager at $SHAKA reports '$shaka_version', want $SHAKA_WANT" ;;
 esac
 
-log "building bin/drmpipe"
-go build -trimpath -o bin/drmpipe ./cmd/drmpipe || die "go build ./cmd/drmpipe failed"
+BENCH_PREPARE_ONLY="${BENCH_PREPARE_ONLY:-0}"
+if [ "$BENCH_PREPARE_ONLY" != 1 ]; then
+	log "building bin/drmpipe"
+	go build -trimpath -o bin/drmpipe ./cmd/drmpipe || die "go build ./cmd/drmpipe failed"
+fi
 DRMPIPE=bin/drmpipe
 
 LOAD_START="$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo '?')"
@@ -127,6 +131,11 @@ for n in 2 4; do
 	mv "$target.partial" "$target"
 done
 
+if [ "$BENCH_PREPARE_ONLY" = 1 ]; then
+	log "inputs ready in $BENCH_DIR"
+	exit 0
+fi
+
 # ---------------------------------------------------------------- runners
 
 # shaka_cmd SCHEME INPUT OUTDIR: DASH + HLS, CMAF init + numbered segments.
@@ -186,6 +195,7 @@ mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1e6 }'; }
 mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.0f", (s > 0 ? b / 1e6 / s : 0) }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+runs() { if [ "$1" = 1 ]; then echo "1 run"; else echo "$1 runs"; fi; }
 secs() { awk -v s="$1" 'BEGIN { printf "%.2f", s }'; }
 
 # bench_pair SCHEME INPUT RUNS: one warm-up each, then RUNS timed runs with
@@ -284,7 +294,7 @@ report() {
 	echo "Input: ${dur} 1920x1080@30 H.264 High (closed 2 s GOPs, 2 B-frames) + AAC-LC 128 kb/s,"
 	echo "$(mb "$SIZE1") MB at $in_rate Mb/s overall. Machine ceiling: \`cp\` of that file $(mbps "$SIZE1" "$CP_WALL") MB/s."
 	echo
-	echo "### Throughput (1x input, median of $BENCH_RUNS runs)"
+	echo "### Throughput (1x input, median of $(runs "$BENCH_RUNS"))"
 	echo
 	echo "| scheme | Shaka Packager MB/s | drmpipe MB/s | drmpipe / Shaka | Shaka CPU s | drmpipe CPU s | Shaka peak RSS MiB | drmpipe peak RSS MiB |"
 	echo "|---|---:|---:|---:|---:|---:|---:|---:|"
@@ -296,7 +306,7 @@ report() {
 	echo "MB/s is input bytes / median wall seconds; drmpipe / Shaka is the ratio of those throughputs"
 	echo "(above 1: drmpipe is faster). CPU s is the median user + system time of the whole process."
 	echo
-	echo "### Scaling (cbcs, median of $BENCH_SCALE_RUNS runs)"
+	echo "### Scaling (cbcs, median of $(runs "$BENCH_SCALE_RUNS"))"
 	echo
 	echo "| input | size MB | Shaka wall s | Shaka wall / 1x | Shaka CPU s | Shaka peak RSS MiB | drmpipe wall s | drmpipe wall / 1x | drmpipe CPU s | drmpipe peak RSS MiB |"
 	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"

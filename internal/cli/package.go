@@ -61,7 +61,7 @@ complete; a failed or interrupted run leaves no output behind.`,
 	fl.BoolVar(&f.dual, "dual", false, "write cbcs segments for HLS and cenc segments for DASH in one run")
 	fl.StringArrayVar(&f.keys, "key", nil, "content key KID:KEY, or TYPE=KID:KEY per track type (AUDIO, SD, HD, UHD1, UHD2); hex")
 	fl.StringVar(&f.iv, "iv", "", "IV in hex: 16 bytes constant IV for cbcs, 8 bytes for cenc (random per key/track when absent)")
-	fl.StringVar(&f.drms, "drm", "widevine,playready,fairplay,clearkey", "DRM systems to signal")
+	fl.StringVar(&f.drms, "drm", "widevine,playready,fairplay,clearkey", "DRM systems to signal (fairplay is left out by default with --scheme cenc)")
 	fl.StringVar(&f.wvProvider, "widevine-provider", "", "Widevine PSSH provider")
 	fl.StringVar(&f.wvContentID, "widevine-content-id", "", "Widevine PSSH content ID")
 	fl.StringVar(&f.prLAURL, "playready-la-url", "", "PlayReady license acquisition URL (in the PlayReady header and MPD)")
@@ -103,7 +103,13 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 	if f.dual && cmd.Flags().Changed("scheme") {
 		return fmt.Errorf("--dual writes both schemes; do not combine it with --scheme")
 	}
-	if cfg.Systems, err = drm.ParseSystems(f.drms); err != nil {
+	drms := f.drms
+	if !cmd.Flags().Changed("drm") && cfg.Scheme == cenc.CENC && !f.dual {
+		// FairPlay is cbcs-only: the default list drops it for cenc; an
+		// explicit --drm fairplay with cenc is an error (packager.Config.Validate).
+		drms = "widevine,playready,clearkey"
+	}
+	if cfg.Systems, err = drm.ParseSystems(drms); err != nil {
 		return fmt.Errorf("--drm: %w", err)
 	}
 	if f.iv != "" {

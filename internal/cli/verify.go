@@ -34,7 +34,7 @@ It exits non-zero with one line per problem.`,
 				return err
 			}
 			for _, t := range rep.Tracks {
-				fmt.Fprintf(stdout, "%-24s %-5s KID %s  %d segments, %d samples, %d decrypted\n", t.Dir, t.Scheme, t.KID, t.Segments, t.Samples, t.DecryptedSamples)
+				fmt.Fprintf(stdout, "%-24s %-5s KID %s  %d segments, %d samples, %d decrypted, %d clear lead\n", t.Dir, t.Scheme, t.KID, t.Segments, t.Samples, t.DecryptedSamples, t.ClearSamples)
 			}
 			for _, p := range rep.Problems {
 				fmt.Fprintf(stderr, "%s: %s: %s\n", p.File, p.Where, p.Message)

@@ -196,12 +196,10 @@ func planSegments(tracks []*media.Track, names map[*media.Track]string, target t
 	return p, nil
 }
 
+// sameCuts compares cut times over the duration both tracks cover.
 func sameCuts(a, b []time.Duration, ts uint32) bool {
-	if len(a) != len(b) {
-		return false
-	}
 	tol := time.Second / time.Duration(ts) * 2
-	for i := range a {
+	for i := range min(len(a), len(b)) {
 		d := a[i] - b[i]
 		if d < -tol || d > tol {
 			return false

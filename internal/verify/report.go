@@ -66,6 +66,9 @@ type TrackReport struct {
 	Segments         int
 	Samples          int
 	DecryptedSamples int
+	// ClearSamples counts samples of a clear lead (fragments that use a
+	// clear sample entry).
+	ClearSamples int
 }
 
 // OK reports whether no problem was found.

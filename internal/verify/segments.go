@@ -36,6 +36,14 @@ func (c *checker) checkSegments(t *track) {
 					if !encrypted {
 						continue
 					}
+					sdi := t.trex.DefaultSampleDescriptionIndex
+					if traf.Tfhd.HasSampleDescriptionIndex() {
+						sdi = traf.Tfhd.SampleDescriptionIndex
+					}
+					if t.clearEntries[sdi] {
+						t.rep.ClearSamples += len(samples)
+						continue
+					}
 					senc := traf.Senc
 					if senc == nil && traf.UUIDSenc != nil {
 						senc = traf.UUIDSenc.Senc

@@ -35,6 +35,11 @@ type track struct {
 	psshs      []drm.PSSH
 	nalLen     int
 	asc        *aac.AudioSpecificConfig
+	// clearEntries holds the 1-based stsd indexes of clear sample entries
+	// next to the encrypted one: fragments that select them (tfhd
+	// sample_description_index) are a clear lead, as Shaka Packager and
+	// drmpipe write it.
+	clearEntries map[uint32]bool
 }
 
 func (t *track) scheme() string { return t.rep.Scheme }
@@ -125,6 +130,14 @@ func (c *checker) trackFor(manifest, where string, init fileRef, singleFile bool
 	}
 	t.entry = stsd.Children[0].Type()
 	t.format = t.entry
+	for i, e := range stsd.Children[1:] {
+		if e.Type() != "encv" && e.Type() != "enca" {
+			if t.clearEntries == nil {
+				t.clearEntries = map[uint32]bool{}
+			}
+			t.clearEntries[uint32(i+2)] = true
+		}
+	}
 	stsdWhere := "moov/trak/mdia/minf/stbl/stsd/" + t.entry
 	t.sinfWhere = stsdWhere + "/sinf"
 	for _, p := range f.Moov.Psshs {
