@@ -148,4 +148,3 @@ func TestOpenErrors(t *testing.T) {
 		})
 	}
 }
-

@@ -352,7 +352,7 @@ func (f *File) validate() error {
 			if s.Offset < 0 {
 				return fmt.Errorf("%s: %w: track %d sample %d has negative offset %d", f.path, ErrMalformed, t.ID, i+1, s.Offset)
 			}
-			if s.Offset+int64(s.Size) > f.size {
+			if s.Offset > f.size-int64(s.Size) {
 				return fmt.Errorf("%s: %w: track %d sample %d at offset %d needs %d bytes, file has %d", f.path, ErrTruncated, t.ID, i+1, s.Offset, s.Size, f.size)
 			}
 			hasSync = hasSync || s.Sync

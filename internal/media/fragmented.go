@@ -63,6 +63,11 @@ func (f *File) addFragments(mv *mp4.MoovBox, moofs []topBox) error {
 			return err
 		}
 	}
+	for _, t := range f.tracks {
+		if cap(t.Samples) > len(t.Samples)+len(t.Samples)/4 {
+			t.Samples = append([]Sample(nil), t.Samples...)
+		}
+	}
 	return nil
 }
 
@@ -109,6 +114,12 @@ func (f *File) addMoof(moof *mp4.MoofBox, moofStart int64, states map[uint32]*fr
 			f.nSamples += int64(len(trun.Samples))
 			if f.nSamples > f.size {
 				return fmt.Errorf("%s: %w: trun in moof at offset %d brings the sample count to %d, more than the %d file bytes", f.path, ErrMalformed, moofStart, f.nSamples, f.size)
+			}
+			if need := len(t.Samples) + len(trun.Samples); need > cap(t.Samples) {
+				// Double instead of append's 1.25x growth for large slices.
+				grown := make([]Sample, len(t.Samples), max(need, 2*cap(t.Samples), 256))
+				copy(grown, t.Samples)
+				t.Samples = grown
 			}
 			for _, s := range trun.Samples {
 				t.Samples = append(t.Samples, Sample{

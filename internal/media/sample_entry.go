@@ -17,6 +17,9 @@ func describeSampleEntry(t *Track, stsd *mp4.StsdBox) error {
 	if stsd == nil || len(stsd.Children) == 0 {
 		return fmt.Errorf("%s: %w: track %d: stsd has no sample entry", t.File, ErrMalformed, t.ID)
 	}
+	if len(stsd.Children) > 1 {
+		return fmt.Errorf("%s: %w: track %d: stsd has %d sample entries, only one is supported", t.File, ErrUnsupportedCodec, t.ID, len(stsd.Children))
+	}
 	entry := stsd.Children[0]
 	t.SampleEntry = entry
 	t.FourCC = entry.Type()
