@@ -84,7 +84,7 @@ demo: build
 	echo "  diff /tmp/drmpipe_demo_clear.md5 /tmp/drmpipe_demo_decrypted.md5 && echo identical"
 
 bench:
-	@if [ -x scripts/bench.sh ]; then scripts/bench.sh; else echo "bench: not yet (scripts/bench.sh is being written)" >&2; exit 1; fi
+	@if [ -f scripts/bench.sh ]; then bash scripts/bench.sh; else echo "bench: not yet (scripts/bench.sh is being written)" >&2; exit 1; fi
 
 # fuzz runs each Fuzz* target of each package for FUZZTIME.
 fuzz:

@@ -27,7 +27,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 BENCH_SECONDS="${BENCH_SECONDS:-180}"
 BENCH_RUNS="${BENCH_RUNS:-5}"
-BENCH_SCALE_RUNS="${BENCH_SCALE_RUNS:-$((BENCH_RUNS < 3 ? BENCH_RUNS : 3))}"
 BENCH_DIR="${BENCH_DIR:-.bench}"
 BENCH_DOC="${BENCH_DOC:-docs/BENCHMARKS.md}"
 SHAKA_WANT="v3.4.2"
@@ -42,9 +41,11 @@ SEGMENT_SECONDS=2
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "bench: $*" >&2; }
 
-for v in BENCH_SECONDS BENCH_RUNS BENCH_SCALE_RUNS; do
+for v in BENCH_SECONDS BENCH_RUNS; do
 	[[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
 done
+BENCH_SCALE_RUNS="${BENCH_SCALE_RUNS:-$((BENCH_RUNS < 3 ? BENCH_RUNS : 3))}"
+[[ "$BENCH_SCALE_RUNS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_SCALE_RUNS must be a positive integer, got '$BENCH_SCALE_RUNS'"
 
 # ---------------------------------------------------------------- tools
 
@@ -89,8 +90,6 @@ trap 'rm -rf "$OUT" "$TMP"' EXIT
 # The inputs are cached by length; an interrupted generation leaves only a
 # .partial file, which is never reused.
 IN1="$BENCH_DIR/input_${BENCH_SECONDS}s_1x.mp4"
-IN2="$BENCH_DIR/input_${BENCH_SECONDS}s_2x.mp4"
-IN4="$BENCH_DIR/input_${BENCH_SECONDS}s_4x.mp4"
 
 fsize() { stat -c %s "$1"; }
 
@@ -104,7 +103,7 @@ if [ ! -s "$IN1" ]; then
 		-f lavfi -i "sine=frequency=440:sample_rate=48000" \
 		-t "$BENCH_SECONDS" \
 		-vf "noise=alls=20:allf=t,format=yuv420p" \
-		-c:v libx264 -preset ultrafast -profile:v high \
+		-c:v libx264 -preset ultrafast \
 		-b:v 10M -maxrate 10M -bufsize 20M \
 		-g 60 -keyint_min 60 -sc_threshold 0 -bf 2 -flags +cgop \
 		-c:a aac -b:a 128k -ac 2 \
@@ -241,7 +240,7 @@ CP_WALL="$(printf '%s' "$cp_walls" | median)"
 SIZE1="$(fsize "$IN1")"
 declare -A S_WALL=() S_RSS=() S_CPU=()
 for scheme in cbcs cenc; do
-	log "scheme $scheme: $BENCH_RUNS timed runs per tool on $IN1"
+	log "scheme $scheme: $(runs "$BENCH_RUNS") per tool on $IN1 (after one warm-up run each)"
 	bench_pair "$scheme" "$IN1" "$BENCH_RUNS"
 	for tool in shaka drmpipe; do
 		w="MED_WALL_$tool"; m="MED_RSS_$tool"
@@ -258,7 +257,7 @@ declare -A X_WALL=() X_RSS=() X_SIZE=() X_CPU=()
 for n in 1 2 4; do
 	in="$BENCH_DIR/input_${BENCH_SECONDS}s_${n}x.mp4"
 	X_SIZE[$n]="$(fsize "$in")"
-	log "scaling: cbcs, $BENCH_SCALE_RUNS timed runs per tool on $in"
+	log "scaling: cbcs, $(runs "$BENCH_SCALE_RUNS") per tool on $in (after one warm-up run each)"
 	bench_pair cbcs "$in" "$BENCH_SCALE_RUNS"
 	for tool in shaka drmpipe; do
 		w="MED_WALL_$tool"; m="MED_RSS_$tool"
@@ -282,6 +281,7 @@ ffv="${ffv%% *}"
 gov="$(go env GOVERSION)"
 if ((BENCH_SECONDS % 60 == 0)); then dur="$((BENCH_SECONDS / 60)) min"; else dur="${BENCH_SECONDS} s"; fi
 LOAD_END="$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo '?')"
+vprof="$(ffprobe -v error -select_streams v:0 -show_entries stream=profile -of default=nw=1:nk=1 "$IN1" || echo '?')"
 in_rate="$(awk -v r="$rate" 'BEGIN { printf "%.1f", r / 1e6 }')"
 
 report() {
@@ -291,7 +291,7 @@ report() {
 	echo "$(uname -sr), Go $gov, ffmpeg $ffv, Shaka Packager ${shaka_version#packager version }, drmpipe at $rev."
 	echo "1-minute load average ${LOAD_START} at the start and ${LOAD_END} at the end (other work on the machine"
 	echo "inflates wall times; CPU time = user + system is less sensitive to it)."
-	echo "Input: ${dur} 1920x1080@30 H.264 High (closed 2 s GOPs, 2 B-frames) + AAC-LC 128 kb/s,"
+	echo "Input: ${dur} 1920x1080@30 H.264 ${vprof} profile (closed 2 s GOPs, 2 B-frames) + AAC-LC 128 kb/s,"
 	echo "$(mb "$SIZE1") MB at $in_rate Mb/s overall. Machine ceiling: \`cp\` of that file $(mbps "$SIZE1" "$CP_WALL") MB/s."
 	echo
 	echo "### Throughput (1x input, median of $(runs "$BENCH_RUNS"))"

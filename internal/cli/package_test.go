@@ -1,0 +1,171 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+const (
+	testKID = "00112233445566778899aabbccddeeff"
+	testKey = "0123456789abcdef0123456789abcdef"
+	testIV  = "000102030405060708090a0b0c0d0e0f"
+)
+
+func sampleClip(t *testing.T) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "..", "testdata", "sample.mp4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("bundled clip missing: %v", err)
+	}
+	return p
+}
+
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var o, e bytes.Buffer
+	code = Main(context.Background(), args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+// TestPackageArguments is the table of argument cases of `drmpipe package`:
+// each bad invocation fails with a message naming the problem and leaves no
+// output directory behind.
+func TestPackageArguments(t *testing.T) {
+	clip := sampleClip(t)
+	notMP4 := filepath.Join(t.TempDir(), "notes.mp4")
+	os.WriteFile(notMP4, []byte("this is not a movie"), 0o644)
+	aFile := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(aFile, []byte("x"), 0o644)
+	key := "--key=" + testKID + ":" + testKey
+	cases := []struct {
+		name    string
+		args    []string
+		wantErr string // substring of stderr; "" = success
+	}{
+		{"no input", []string{"package", "-o", "OUT", key}, "requires at least 1 arg"},
+		{"no output", []string{"package", key, clip}, "no output directory"},
+		{"no key", []string{"package", "-o", "OUT", clip}, "no content key"},
+		{"short key", []string{"package", "-o", "OUT", "--key", testKID + ":0011", clip}, "has 2 bytes, want 16"},
+		{"short kid", []string{"package", "-o", "OUT", "--key", "0011:" + testKey, clip}, "KID: want 16 bytes"},
+		{"key not hex", []string{"package", "-o", "OUT", "--key", testKID + ":zz", clip}, "not hex"},
+		{"bad track type", []string{"package", "-o", "OUT", "--key", "4K=" + testKID + ":" + testKey, clip}, `track type "4K"`},
+		{"all and typed", []string{"package", "-o", "OUT", key, "--key", "HD=" + testKID + ":" + testKey, clip}, "cannot be combined"},
+		{"bad scheme", []string{"package", "-o", "OUT", key, "--scheme", "cbc1", clip}, "unknown protection scheme"},
+		{"fairplay with cenc", []string{"package", "-o", "OUT", key, "--scheme", "cenc", "--drm", "fairplay", clip}, "FairPlay requires the cbcs scheme"},
+		{"bad drm", []string{"package", "-o", "OUT", key, "--drm", "widevine,marlin", clip}, `unknown DRM system "marlin"`},
+		{"iv wrong size cbcs", []string{"package", "-o", "OUT", key, "--iv", "0011223344556677", clip}, "must be 16 bytes for cbcs"},
+		{"iv wrong size cenc", []string{"package", "-o", "OUT", key, "--scheme", "cenc", "--iv", testIV, clip}, "must be 8 bytes for cenc"},
+		{"bad fairplay uri", []string{"package", "-o", "OUT", key, "--fairplay-key-uri", "https://x", clip}, "skd://"},
+		{"dual with scheme", []string{"package", "-o", "OUT", key, "--dual", "--scheme", "cenc", clip}, "do not combine"},
+		{"not mp4", []string{"package", "-o", "OUT", key, notMP4}, notMP4 + ": not an ISO BMFF/MP4 file"},
+		{"missing input", []string{"package", "-o", "OUT", key, "/nonexistent/in.mp4"}, "/nonexistent/in.mp4"},
+		{"output is a file", []string{"package", "-o", aFile, key, clip}, "exists and is not a directory"},
+		{"segment too short", []string{"package", "-o", "OUT", key, "--segment-duration", "10ms", clip}, "segment duration"},
+		{"ok cenc default drms", []string{"package", "-q", "-o", "OUT", key, "--scheme", "cenc", clip}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			args := make([]string, len(tc.args))
+			for i, a := range tc.args {
+				args[i] = strings.ReplaceAll(a, "OUT", out)
+			}
+			code, _, stderr := run(t, args...)
+			if tc.wantErr == "" {
+				if code != 0 {
+					t.Fatalf("exit %d: %s", code, stderr)
+				}
+				return
+			}
+			if code == 0 {
+				t.Fatalf("exit 0, want failure with %q", tc.wantErr)
+			}
+			if !strings.Contains(stderr, tc.wantErr) {
+				t.Errorf("stderr %q does not contain %q", stderr, tc.wantErr)
+			}
+			if strings.Contains(stderr, testKey) {
+				t.Errorf("stderr echoes the key")
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("output directory left behind")
+			}
+			left, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".out*"))
+			if len(left) > 0 {
+				t.Errorf("staging directory left behind: %v", left)
+			}
+		})
+	}
+}
+
+// TestGoldenManifests packages the bundled clip with a fixed key and IV:
+// the output is then deterministic and its manifests are compared with the
+// golden files in testdata/golden (rewrite with -update after a deliberate
+// change, and review the diff).
+func TestGoldenManifests(t *testing.T) {
+	clip := sampleClip(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"cbcs", []string{"--scheme", "cbcs", "--iv", testIV, "--playready-la-url", "https://pr.example/rightsmanager.asmx", "--clearkey-la-url", "https://ck.example/license"}},
+		{"cenc", []string{"--scheme", "cenc", "--iv", testIV[:16], "--widevine-provider", "drmpipe", "--widevine-content-id", "sample"}},
+		{"dual_clear_lead", []string{"--dual", "--iv", testIV, "--clear-lead", "4s"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			args := append([]string{"package", "-q", "-o", out, "--key", testKID + ":" + testKey}, tc.args...)
+			if code, _, stderr := run(t, append(args, clip)...); code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			var files []string
+			filepath.Walk(out, func(p string, info os.FileInfo, err error) error {
+				if err == nil && (strings.HasSuffix(p, ".mpd") || strings.HasSuffix(p, ".m3u8")) {
+					files = append(files, p)
+				}
+				return err
+			})
+			if len(files) < 4 {
+				t.Fatalf("only %d manifests written", len(files))
+			}
+			for _, f := range files {
+				rel, _ := filepath.Rel(out, f)
+				golden := filepath.Join("testdata", "golden", tc.name, rel)
+				got, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if *update {
+					os.MkdirAll(filepath.Dir(golden), 0o755)
+					if err := os.WriteFile(golden, got, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				want, err := os.ReadFile(golden)
+				if err != nil {
+					t.Fatalf("%v (run go test -update)", err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("%s differs from %s", rel, golden)
+				}
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := run(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "drmpipe ") {
+		t.Fatalf("version: %d %q", code, out)
+	}
+}

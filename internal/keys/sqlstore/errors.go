@@ -1,0 +1,18 @@
+package sqlstore
+
+import "errors"
+
+// Sentinel errors of package sqlstore.
+var (
+	// ErrDSN reports a DSN naming no backend this build supports.
+	ErrDSN = errors.New("sqlstore: unsupported DSN")
+	// ErrNoKMS reports a store opened without a KMS wrapper.
+	ErrNoKMS = errors.New("sqlstore: no KMS")
+	// ErrKMSMismatch reports a key wrapped by another KMS backend than the
+	// one the store was opened with.
+	ErrKMSMismatch = errors.New("sqlstore: key wrapped by another KMS")
+	// ErrCorruptRow reports a row whose columns do not decode.
+	ErrCorruptRow = errors.New("sqlstore: corrupt key row")
+	// ErrMigrate reports a failed schema migration.
+	ErrMigrate = errors.New("sqlstore: migration failed")
+)

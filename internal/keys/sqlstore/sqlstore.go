@@ -1,0 +1,326 @@
+// Package sqlstore is the SQL key store: content keys, envelope-encrypted by
+// a kms.Wrapper, in SQLite (embedded default, WAL) and later PostgreSQL,
+// behind keys.Store and one set of goose migrations.
+//
+// Get-or-create is race-free across goroutines and processes because the
+// schema allows one active key per (content ID, track type, period) (a
+// partial unique index): every contender inserts its candidate with ON
+// CONFLICT DO NOTHING, and all of them then read the one row that won.
+package sqlstore
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/keys/kms"
+)
+
+// Store is a keys.Store on a SQL database.
+type Store struct {
+	db *sql.DB
+	w  kms.Wrapper
+}
+
+var _ keys.Store = (*Store)(nil)
+
+// maxAttempts bounds get-or-create retries when the winning key of a slot is
+// revoked between our insert and our read.
+const maxAttempts = 8
+
+// Open opens the store named by dsn and brings its schema up to date.
+// "sqlite:PATH" or a bare PATH opens (creating, mode 0600) a SQLite database
+// file; "postgres://..." is reserved for the PostgreSQL backend.
+func Open(ctx context.Context, dsn string, w kms.Wrapper) (*Store, error) {
+	if w == nil {
+		return nil, ErrNoKMS
+	}
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return nil, fmt.Errorf("%w: the PostgreSQL backend is not built yet", ErrDSN)
+	case strings.HasPrefix(dsn, "sqlite:"):
+		return openSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"), w)
+	case strings.Contains(dsn, "://"):
+		return nil, fmt.Errorf("%w: %q (want sqlite:PATH, a file path, or postgres://...)", ErrDSN, redactDSN(dsn))
+	}
+	return openSQLite(ctx, dsn, w)
+}
+
+// redactDSN drops anything that could be a password.
+func redactDSN(dsn string) string {
+	if i := strings.Index(dsn, "://"); i >= 0 {
+		return dsn[:i+3] + "..."
+	}
+	return dsn
+}
+
+// sqliteParams: wait for locks instead of failing (busy_timeout); WAL so
+// readers never block on the writer; synchronous=FULL because a key handed
+// to a packager must survive power loss (a lost row would mean a second,
+// different key for content already encrypted); every explicit transaction
+// takes the write lock up front (_txlock=immediate) so none fails late with
+// SQLITE_BUSY on upgrade.
+const sqliteParams = "_pragma=busy_timeout(15000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
+
+func openSQLite(ctx context.Context, path string, w kms.Wrapper) (*Store, error) {
+	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("%w: SQLite path %q (want a plain file path without ? or #)", ErrDSN, path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlstore: data directory: %w", err)
+	}
+	// Create the file ourselves so it (and the -wal/-shm files SQLite gives
+	// the same mode) is 0600 whatever the umask.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: %w", err)
+	}
+	f.Close()
+
+	db, err := sql.Open("sqlite", path+"?"+sqliteParams)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
+	}
+	unlock, err := lockFile(path + "-migrate.lock")
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%w: lock: %v", ErrMigrate, err)
+	}
+	err = migrate(ctx, db, goose.DialectSQLite3)
+	unlock()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Store{db: db, w: w}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// KMSName is the name of the KMS backend wrapping this store's new keys.
+func (s *Store) KMSName() string { return s.w.Name() }
+
+const keyColumns = "kid, content_id, track_type, period, state, wrapped_key, key_ref, kms, iv, created_at, rotated_at, revoked_at"
+
+type row struct {
+	kid, contentID, trackType, state, wrapped, keyRef, kms string
+	period                                                 int64
+	iv                                                     sql.NullString
+	created                                                int64
+	rotated, revoked                                       sql.NullInt64
+}
+
+func (r *row) scan(sc interface{ Scan(...any) error }) error {
+	return sc.Scan(&r.kid, &r.contentID, &r.trackType, &r.period, &r.state, &r.wrapped, &r.keyRef, &r.kms, &r.iv, &r.created, &r.rotated, &r.revoked)
+}
+
+// record decodes a row's metadata (everything but the clear key).
+func (r *row) record() (keys.StoredKey, error) {
+	var k keys.StoredKey
+	var err error
+	if k.KID, err = drm.ParseKeyID(r.kid); err != nil {
+		return k, fmt.Errorf("%w: kid: %v", ErrCorruptRow, err)
+	}
+	if k.TrackType, err = keys.ParseTrackType(r.trackType); err != nil {
+		return k, fmt.Errorf("%w: KID %s: %v", ErrCorruptRow, k.KID, err)
+	}
+	if k.State, err = keys.ParseKeyState(r.state); err != nil {
+		return k, fmt.Errorf("%w: KID %s: %v", ErrCorruptRow, k.KID, err)
+	}
+	if r.period < 0 || r.period > 1<<32-1 {
+		return k, fmt.Errorf("%w: KID %s: period %d", ErrCorruptRow, k.KID, r.period)
+	}
+	k.ContentID, k.Period = r.contentID, uint32(r.period)
+	k.CreatedAt = time.UnixMicro(r.created).UTC()
+	if r.rotated.Valid {
+		k.RotatedAt = time.UnixMicro(r.rotated.Int64).UTC()
+	}
+	if r.revoked.Valid {
+		k.RevokedAt = time.UnixMicro(r.revoked.Int64).UTC()
+	}
+	k.Key.KID = k.KID
+	if r.iv.Valid && r.iv.String != "" {
+		if k.Key.IV, err = hex.DecodeString(r.iv.String); err != nil {
+			return k, fmt.Errorf("%w: KID %s: iv is not hex", ErrCorruptRow, k.KID)
+		}
+	}
+	return k, nil
+}
+
+// unwrap returns the row's clear content key. Any KMS failure is returned
+// as is (wrapped): there is no fallback.
+func (s *Store) unwrap(ctx context.Context, r *row, kid drm.KeyID) ([]byte, error) {
+	if r.kms != s.w.Name() {
+		return nil, fmt.Errorf("%w: KID %s is wrapped by KMS %q, store uses %q", ErrKMSMismatch, kid, r.kms, s.w.Name())
+	}
+	wrapped, err := base64.StdEncoding.DecodeString(r.wrapped)
+	if err != nil {
+		return nil, fmt.Errorf("%w: KID %s: wrapped key is not base64", ErrCorruptRow, kid)
+	}
+	key, err := s.w.Unwrap(ctx, kid, r.contentID, wrapped, r.keyRef)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: unwrap KID %s: %w", kid, err)
+	}
+	if len(key) != 16 {
+		clear(key)
+		return nil, fmt.Errorf("%w: KID %s unwraps to %d bytes", ErrCorruptRow, kid, len(key))
+	}
+	return key, nil
+}
+
+func (s *Store) full(ctx context.Context, r *row) (keys.StoredKey, error) {
+	k, err := r.record()
+	if err != nil {
+		return k, err
+	}
+	if k.Key.Key, err = s.unwrap(ctx, r, k.KID); err != nil {
+		return keys.StoredKey{}, err
+	}
+	return k, nil
+}
+
+// GetOrCreate implements keys.Store.
+func (s *Store) GetOrCreate(ctx context.Context, contentID string, t keys.TrackType, period uint32) (keys.ContentKey, error) {
+	if err := keys.ValidateSlot(contentID, t, period); err != nil {
+		return keys.ContentKey{}, err
+	}
+	for range maxAttempts {
+		var r row
+		err := r.scan(s.db.QueryRowContext(ctx,
+			"SELECT "+keyColumns+" FROM content_keys WHERE content_id = $1 AND track_type = $2 AND period = $3 AND state = 'active'",
+			contentID, t.String(), int64(period)))
+		if err == nil {
+			k, err := s.full(ctx, &r)
+			return k.Key, err // an existing key that does not unwrap is an error, never replaced
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return keys.ContentKey{}, fmt.Errorf("sqlstore: get key of %q %s period %d: %w", contentID, t, period, err)
+		}
+		k, won, err := s.tryCreate(ctx, contentID, t, period)
+		if err != nil || won {
+			return k, err
+		}
+		// Another writer filled the slot first: read its key.
+	}
+	return keys.ContentKey{}, fmt.Errorf("%w: slot %q %s period %d changed %d times", keys.ErrStoreConflict, contentID, t, period, maxAttempts)
+}
+
+// tryCreate inserts a fresh key into an empty slot. won is false when
+// another writer's key took the slot first.
+func (s *Store) tryCreate(ctx context.Context, contentID string, t keys.TrackType, period uint32) (k keys.ContentKey, won bool, err error) {
+	buf := make([]byte, 16+16+16)
+	if _, err := rand.Read(buf); err != nil {
+		return k, false, fmt.Errorf("sqlstore: random key: %w", err)
+	}
+	var kid drm.KeyID
+	copy(kid[:], buf[:16])
+	kid[6] = kid[6]&0x0f | 0x40 // RFC 9562 §5.4: UUID version 4
+	kid[8] = kid[8]&0x3f | 0x80 // RFC 9562 §4.1: variant 10
+	key, iv := buf[16:32], buf[32:48]
+	wrapped, ref, err := s.w.Wrap(ctx, kid, contentID, key)
+	if err != nil {
+		clear(buf)
+		return k, false, fmt.Errorf("sqlstore: wrap new key for %q %s: %w", contentID, t, err)
+	}
+	res, err := s.db.ExecContext(ctx,
+		"INSERT INTO content_keys ("+keyColumns+") VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $8, $9, NULL, NULL) ON CONFLICT DO NOTHING",
+		kid.Hex(), contentID, t.String(), int64(period), base64.StdEncoding.EncodeToString(wrapped), ref, s.w.Name(),
+		hex.EncodeToString(iv), time.Now().UTC().UnixMicro())
+	if err != nil {
+		clear(buf)
+		return k, false, fmt.Errorf("sqlstore: insert key for %q %s: %w", contentID, t, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil || n != 1 {
+		clear(buf)
+		return k, false, err
+	}
+	return keys.ContentKey{KID: kid, Key: key, IV: iv}, true, nil
+}
+
+// Get implements keys.Store.
+func (s *Store) Get(ctx context.Context, kid drm.KeyID) (keys.StoredKey, error) {
+	var r row
+	err := r.scan(s.db.QueryRowContext(ctx, "SELECT "+keyColumns+" FROM content_keys WHERE kid = $1", kid.Hex()))
+	if errors.Is(err, sql.ErrNoRows) {
+		return keys.StoredKey{}, fmt.Errorf("%w: KID %s", keys.ErrKeyNotFound, kid)
+	}
+	if err != nil {
+		return keys.StoredKey{}, fmt.Errorf("sqlstore: get KID %s: %w", kid, err)
+	}
+	return s.full(ctx, &r)
+}
+
+// List implements keys.Store.
+func (s *Store) List(ctx context.Context, contentID string) ([]keys.StoredKey, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT "+keyColumns+" FROM content_keys WHERE content_id = $1 ORDER BY created_at, kid", contentID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list %q: %w", contentID, err)
+	}
+	defer rows.Close()
+	var out []keys.StoredKey
+	for rows.Next() {
+		var r row
+		if err := r.scan(rows); err != nil {
+			return nil, fmt.Errorf("sqlstore: list %q: %w", contentID, err)
+		}
+		k, err := r.record()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: list %q: %w", contentID, err)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].TrackType != out[j].TrackType {
+			return out[i].TrackType < out[j].TrackType
+		}
+		return out[i].Period < out[j].Period
+	})
+	return out, nil
+}
+
+// Revoke implements keys.Store.
+func (s *Store) Revoke(ctx context.Context, kid drm.KeyID) error {
+	res, err := s.db.ExecContext(ctx,
+		"UPDATE content_keys SET state = 'revoked', revoked_at = $1 WHERE kid = $2 AND state = 'active'",
+		time.Now().UTC().UnixMicro(), kid.Hex())
+	if err != nil {
+		return fmt.Errorf("sqlstore: revoke KID %s: %w", kid, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 1 {
+		return nil
+	}
+	var one int
+	err = s.db.QueryRowContext(ctx, "SELECT 1 FROM content_keys WHERE kid = $1", kid.Hex()).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w: KID %s", keys.ErrKeyNotFound, kid)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlstore: revoke KID %s: %w", kid, err)
+	}
+	return nil // already revoked
+}
