@@ -1,0 +1,115 @@
+// Package httperr is the one place where errors become HTTP responses. Every
+// endpoint answers failures with the same JSON body:
+//
+//	{"code": "...", "message": "...", "retryAfter": seconds}
+//
+// The public message is chosen by the handler and never contains key
+// material, tokens or upstream bodies; the internal cause is only logged,
+// with the request ID.
+package httperr
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+)
+
+// Code is a stable, machine-readable error code.
+type Code string
+
+// The error codes of every drmpipe HTTP API.
+const (
+	CodeInvalidRequest      Code = "invalid_request"
+	CodeUnauthorized        Code = "unauthorized"
+	CodeForbidden           Code = "forbidden"
+	CodeNotFound            Code = "not_found"
+	CodeMethodNotAllowed    Code = "method_not_allowed"
+	CodeTooLarge            Code = "request_too_large"
+	CodeTokenExpired        Code = "token_expired"
+	CodeTokenInvalid        Code = "token_invalid"
+	CodeRevoked             Code = "revoked"
+	CodeNotEntitled         Code = "not_entitled"
+	CodeGeoBlocked          Code = "geo_blocked"
+	CodeDeviceLimit         Code = "device_limit"
+	CodeSubscription        Code = "subscription_inactive"
+	CodeUnknownKey          Code = "unknown_key"
+	CodeRateLimited         Code = "rate_limited"
+	CodeUpstreamUnavailable Code = "upstream_unavailable"
+	CodeUpstreamError       Code = "upstream_error"
+	CodeUnavailable         Code = "unavailable"
+	CodeInternal            Code = "internal"
+)
+
+// Error is an error with its HTTP status and public message. Cause, if set,
+// is logged but never sent to the client.
+type Error struct {
+	Status     int
+	Code       Code
+	Message    string
+	RetryAfter int // seconds; 0 = absent
+	Cause      error
+}
+
+func (e *Error) Error() string {
+	if e.Cause != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Cause)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Cause }
+
+// New returns an Error.
+func New(status int, code Code, message string) *Error {
+	return &Error{Status: status, Code: code, Message: message}
+}
+
+// Wrap returns an Error with an internal cause.
+func Wrap(cause error, status int, code Code, message string) *Error {
+	return &Error{Status: status, Code: code, Message: message, Cause: cause}
+}
+
+// Body is the JSON error body.
+type Body struct {
+	Code       Code   `json:"code"`
+	Message    string `json:"message"`
+	RetryAfter int    `json:"retryAfter,omitempty"`
+}
+
+// RequestIDHeader carries the request ID in and out.
+const RequestIDHeader = "X-Request-Id"
+
+// Write answers err. An *Error anywhere in err's chain gives the status,
+// code and message; anything else is a 500 with a generic message. The
+// cause is logged at warn (4xx) or error (5xx) level with the request ID.
+func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var he *Error
+	if !errors.As(err, &he) {
+		he = Wrap(err, http.StatusInternalServerError, CodeInternal, "internal error")
+	}
+	if log != nil {
+		level := slog.LevelWarn
+		if he.Status >= 500 {
+			level = slog.LevelError
+		}
+		attrs := []any{"status", he.Status, "code", string(he.Code), "request_id", w.Header().Get(RequestIDHeader)}
+		if he.Cause != nil {
+			attrs = append(attrs, "cause", he.Cause.Error())
+		}
+		if r != nil {
+			attrs = append(attrs, "method", r.Method, "path", r.URL.Path)
+		}
+		log.Log(r.Context(), level, he.Message, attrs...)
+	}
+	if he.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(he.RetryAfter))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(he.Status)
+	_ = json.NewEncoder(w).Encode(Body{Code: he.Code, Message: he.Message, RetryAfter: he.RetryAfter})
+}

@@ -1,0 +1,330 @@
+// Package server is the composition root of `drmpipe serve`: it mounts the
+// domain handlers (SPEKE, licenses, tokens, admin, origin), wraps them in the
+// common middleware (request IDs, panic recovery, body limits, access logs),
+// and runs the http.Server with timeouts, TLS and graceful shutdown.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/drmpipe/drmpipe/internal/httperr"
+)
+
+// Config is the HTTP side of the server.
+type Config struct {
+	Listen            string
+	TLSCertFile       string
+	TLSKeyFile        string
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	// MaxBodyBytes bounds every request body (handlers may set lower limits).
+	MaxBodyBytes int64
+	// ShutdownGrace is how long in-flight requests get after SIGTERM.
+	ShutdownGrace time.Duration
+	// ContentDir is served as an origin under /content/.
+	ContentDir string
+}
+
+// Defaults fills unset fields.
+func (c *Config) Defaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.ReadHeaderTimeout == 0 {
+		c.ReadHeaderTimeout = 5 * time.Second
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 15 * time.Second
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 30 * time.Second
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 120 * time.Second
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	if c.ShutdownGrace == 0 {
+		c.ShutdownGrace = 20 * time.Second
+	}
+}
+
+// Route mounts a handler on a net/http ServeMux pattern ("POST /license/clearkey").
+type Route struct {
+	Pattern string
+	Handler http.Handler
+}
+
+// Check is one readiness dependency (store, KMS, Redis).
+type Check struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Deps are the parts the server composes.
+type Deps struct {
+	Logger *slog.Logger
+	Routes []Route
+	Checks []Check
+	// Wrap, when set, wraps the whole handler (tracing, metrics).
+	Wrap func(http.Handler) http.Handler
+}
+
+// Server is a configured drmpipe HTTP server.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	handler http.Handler
+	checks  []Check
+
+	mu       sync.Mutex
+	addr     net.Addr
+	draining bool
+}
+
+// New builds the server and its routes.
+func New(cfg Config, deps Deps) (*Server, error) {
+	cfg.Defaults()
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: deps.Logger, checks: deps.Checks}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintln(w, `{"status":"ok"}`)
+	})
+	mux.HandleFunc("GET /readyz", s.ready)
+	if cfg.ContentDir != "" {
+		mux.Handle("GET /content/", &originHandler{root: cfg.ContentDir, prefix: "/content/"})
+		mux.Handle("HEAD /content/", &originHandler{root: cfg.ContentDir, prefix: "/content/"})
+	}
+	for _, rt := range deps.Routes {
+		mux.Handle(rt.Pattern, rt.Handler)
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		httperr.Write(w, r, nil, httperr.New(http.StatusNotFound, httperr.CodeNotFound, "no such endpoint"))
+	})
+	var h http.Handler = mux
+	h = s.limitBody(h)
+	h = s.recoverPanics(h)
+	h = s.accessLog(h)
+	if deps.Wrap != nil {
+		h = deps.Wrap(h)
+	}
+	s.handler = s.requestID(h)
+	return s, nil
+}
+
+// Handler is the server's whole handler (for in-process tests).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Addr is the bound address once Run listens.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// Run listens and serves until ctx is cancelled, then shuts down gracefully:
+// readiness turns false, the listener closes, and in-flight requests get
+// ShutdownGrace to finish. ready, if not nil, is called once listening.
+func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
+	}
+	s.mu.Lock()
+	s.addr = ln.Addr()
+	s.mu.Unlock()
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if s.cfg.TLSCertFile != "" {
+			// HTTP/2 is negotiated by ALPN with TLS.
+			errc <- srv.ServeTLS(ln, s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
+	s.log.Info("listening", "addr", ln.Addr().String(), "tls", s.cfg.TLSCertFile != "")
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	s.draining = true
+	s.mu.Unlock()
+	s.log.Info("shutting down", "grace", s.cfg.ShutdownGrace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// ready answers 200 only when every dependency answers within 2 s.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	draining := s.draining
+	s.mu.Unlock()
+	type result struct {
+		Name  string `json:"name"`
+		OK    bool   `json:"ok"`
+		Error string `json:"error,omitempty"`
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	results := make([]result, len(s.checks))
+	var wg sync.WaitGroup
+	for i, c := range s.checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = result{Name: c.Name, OK: true}
+			if err := c.Check(ctx); err != nil {
+				results[i] = result{Name: c.Name, Error: err.Error()}
+			}
+		}()
+	}
+	wg.Wait()
+	ok := !draining
+	for _, res := range results {
+		ok = ok && res.OK
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if !ok {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"ready": ok, "draining": draining, "checks": results})
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = 1
+
+// RequestID returns the request ID of ctx ("" if none).
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+func (s *Server) requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(httperr.RequestIDHeader)
+		if !validRequestID(id) {
+			var b [12]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set(httperr.RequestIDHeader, id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+	})
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > s.cfg.MaxBodyBytes {
+			httperr.Write(w, r, s.log, httperr.New(http.StatusRequestEntityTooLarge, httperr.CodeTooLarge, fmt.Sprintf("request body larger than %d bytes", s.cfg.MaxBodyBytes)))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				httperr.Write(w, r, s.log, httperr.Wrap(fmt.Errorf("panic: %v", v), http.StatusInternalServerError, httperr.CodeInternal, "internal error"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// accessLog logs one line per request: method, path (never the query,
+// which may carry tokens), status, bytes, duration, request ID.
+func (s *Server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status), slog.Int64("bytes", sw.bytes),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("request_id", RequestID(r.Context())))
+	})
+}

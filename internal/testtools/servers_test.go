@@ -1,0 +1,32 @@
+package testtools
+
+import (
+	"net"
+	"strconv"
+	"testing"
+)
+
+func TestStartRedisAndPostgres(t *testing.T) {
+	r := StartRedis(t)
+	c, err := net.Dial("tcp", r.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("PING\r\n"))
+	buf := make([]byte, 7)
+	n, _ := c.Read(buf)
+	if string(buf[:n]) != "+PONG\r\n" {
+		t.Fatalf("redis answered %q", buf[:n])
+	}
+	c.Close()
+	r.Stop()
+	if _, err := net.Dial("tcp", r.Addr); err == nil {
+		t.Error("redis still answers after Stop")
+	}
+	p := StartPostgres(t)
+	if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(p.Port)); err != nil {
+		t.Fatalf("postgres not listening: %v", err)
+	} else {
+		c.Close()
+	}
+}
