@@ -31,10 +31,15 @@ build:
 # deps installs what the tests need when it is missing, then checks every
 # tool. It fails (never skips) when a tool is still missing.
 deps:
-	@if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then \
-		echo "deps: installing ffmpeg with apt-get"; \
+	@missing=""; \
+	command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v softhsm2-util >/dev/null 2>&1 || missing="$$missing softhsm2"; \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing$$missing with apt-get"; \
 		SUDO=""; if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
-		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y ffmpeg; \
+		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 	fi
 	@stamp=web/node_modules/.drmpipe-lock.sha256; \
 	want="$$(sha256sum web/package-lock.json | cut -d' ' -f1)"; \
@@ -51,7 +56,10 @@ deps:
 	@[ -x "$(SHAKA_PACKAGER)" ] || { echo "deps: Shaka Packager missing at $(SHAKA_PACKAGER); run 'cd web && npm ci'" >&2; exit 1; }
 	@v="$$("$(SHAKA_PACKAGER)" --version 2>&1)" || { echo "deps: Shaka Packager does not run: $$v" >&2; exit 1; }; \
 	case "$$v" in *"$(SHAKA_VERSION)"*) ;; *) echo "deps: Shaka Packager reports '$$v', want $(SHAKA_VERSION)" >&2; exit 1;; esac
-	@echo "deps: ok (ffmpeg, ffprobe, Shaka Packager $(SHAKA_VERSION))"
+	@command -v redis-server >/dev/null 2>&1 || { echo "deps: redis-server still missing after install" >&2; exit 1; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "deps: PostgreSQL server (initdb) still missing after install" >&2; exit 1; }
+	@command -v softhsm2-util >/dev/null 2>&1 || { echo "deps: softhsm2 still missing after install" >&2; exit 1; }
+	@echo "deps: ok (ffmpeg, ffprobe, Shaka Packager $(SHAKA_VERSION), redis-server, PostgreSQL, SoftHSM2)"
 
 # fmt-check lists unformatted Go files among the tracked and new (untracked,
 # not ignored) ones.
@@ -84,7 +92,7 @@ demo: build
 	echo "  diff /tmp/drmpipe_demo_clear.md5 /tmp/drmpipe_demo_decrypted.md5 && echo identical"
 
 bench:
-	@if [ -f scripts/bench.sh ]; then bash scripts/bench.sh; else echo "bench: not yet (scripts/bench.sh is being written)" >&2; exit 1; fi
+	scripts/bench.sh
 
 # fuzz runs each Fuzz* target of each package for FUZZTIME.
 fuzz:

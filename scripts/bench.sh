@@ -167,6 +167,9 @@ run_once() {
 	local tool="$1" scheme="$2" in="$3" out="$OUT/$1" tf="$TMP/time" lf="$TMP/log"
 	rm -rf "$out"
 	sync
+	# Re-read the input so it is in the page cache however the kernel
+	# reclaimed it since the last run.
+	cat "$in" >/dev/null
 	case "$tool" in
 	shaka)
 		shaka_cmd "$scheme" "$in" "$out"
@@ -199,7 +202,8 @@ secs() { awk -v s="$1" 'BEGIN { printf "%.2f", s }'; }
 
 # bench_pair SCHEME INPUT RUNS: one warm-up each, then RUNS timed runs with
 # the two tools interleaved so drift affects both alike. Sets MED_WALL_<tool>,
-# MED_RSS_<tool> (KiB) and MED_CPU_<tool>.
+# MED_RSS_<tool> (KiB), MED_CPU_<tool> and OUT_BYTES_<tool> (size of the
+# last run's output).
 bench_pair() {
 	local scheme="$1" in="$2" runs="$3" tool i r w m c
 	declare -A walls=() rsss=() cpus=()
@@ -218,6 +222,7 @@ bench_pair() {
 		printf -v "MED_WALL_$tool" '%s' "$(printf '%s' "${walls[$tool]}" | median)"
 		printf -v "MED_RSS_$tool" '%s' "$(printf '%s' "${rsss[$tool]}" | median)"
 		printf -v "MED_CPU_$tool" '%s' "$(printf '%s' "${cpus[$tool]}" | median)"
+		printf -v "OUT_BYTES_$tool" '%s' "$(du -sb "$OUT/$tool" | cut -f1)"
 	done
 }
 
@@ -238,7 +243,7 @@ CP_WALL="$(printf '%s' "$cp_walls" | median)"
 # ---------------------------------------------------------------- schemes
 
 SIZE1="$(fsize "$IN1")"
-declare -A S_WALL=() S_RSS=() S_CPU=()
+declare -A S_WALL=() S_RSS=() S_CPU=() S_OUT=()
 for scheme in cbcs cenc; do
 	log "scheme $scheme: $(runs "$BENCH_RUNS") per tool on $IN1 (after one warm-up run each)"
 	bench_pair "$scheme" "$IN1" "$BENCH_RUNS"
@@ -248,6 +253,8 @@ for scheme in cbcs cenc; do
 		S_RSS[$scheme,$tool]="${!m}"
 		c="MED_CPU_$tool"
 		S_CPU[$scheme,$tool]="${!c}"
+		o="OUT_BYTES_$tool"
+		S_OUT[$scheme,$tool]="${!o}"
 	done
 done
 
@@ -296,15 +303,16 @@ report() {
 	echo
 	echo "### Throughput (1x input, median of $(runs "$BENCH_RUNS"))"
 	echo
-	echo "| scheme | Shaka Packager MB/s | drmpipe MB/s | drmpipe / Shaka | Shaka CPU s | drmpipe CPU s | Shaka peak RSS MiB | drmpipe peak RSS MiB |"
-	echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+	echo "| scheme | Shaka Packager MB/s | drmpipe MB/s | drmpipe / Shaka | Shaka CPU s | drmpipe CPU s | Shaka peak RSS MiB | drmpipe peak RSS MiB | Shaka output MB | drmpipe output MB |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for scheme in cbcs cenc; do
 		ws="${S_WALL[$scheme,shaka]}" wd="${S_WALL[$scheme,drmpipe]}"
-		echo "| $scheme | $(mbps "$SIZE1" "$ws") | $(mbps "$SIZE1" "$wd") | $(ratio "$ws" "$wd") | $(secs "${S_CPU[$scheme,shaka]}") | $(secs "${S_CPU[$scheme,drmpipe]}") | $(mib "${S_RSS[$scheme,shaka]}") | $(mib "${S_RSS[$scheme,drmpipe]}") |"
+		echo "| $scheme | $(mbps "$SIZE1" "$ws") | $(mbps "$SIZE1" "$wd") | $(ratio "$ws" "$wd") | $(secs "${S_CPU[$scheme,shaka]}") | $(secs "${S_CPU[$scheme,drmpipe]}") | $(mib "${S_RSS[$scheme,shaka]}") | $(mib "${S_RSS[$scheme,drmpipe]}") | $(mb "${S_OUT[$scheme,shaka]}") | $(mb "${S_OUT[$scheme,drmpipe]}") |"
 	done
 	echo
 	echo "MB/s is input bytes / median wall seconds; drmpipe / Shaka is the ratio of those throughputs"
 	echo "(above 1: drmpipe is faster). CPU s is the median user + system time of the whole process."
+	echo "Output MB is the size of everything written (segments, init segments, manifests)."
 	echo
 	echo "### Scaling (cbcs, median of $(runs "$BENCH_SCALE_RUNS"))"
 	echo
@@ -327,8 +335,9 @@ report() {
 	echo "\`--enable_raw_key_encryption --protection_scheme S --clear_lead 0 --segment_duration ${SEGMENT_SECONDS}\`;"
 	echo "drmpipe with \`package -q --scheme S --key KID:KEY --iv IV --segment-duration ${SEGMENT_SECONDS}s\`"
 	echo "(default signalling: Widevine, PlayReady, FairPlay, ClearKey). The page cache is warm: each tool"
-	echo "has one untimed warm-up run, then the timed runs alternate between the tools; the output"
-	echo "directory is removed and \`sync\` run before each run, and neither tool calls fsync. Wall time and"
+	echo "has one untimed warm-up run, then the timed runs alternate between the tools; before each run the"
+	echo "output directory is removed, \`sync\` is run and the input is read once more (some kernels"
+	echo "reclaim idle page cache proactively); neither tool calls fsync. Wall time, CPU time and"
 	echo "peak RSS come from GNU \`/usr/bin/time -f '%e %M %U %S'\`; throughput is input bytes / wall seconds"
 	echo "(MB = 10^6 bytes, MiB = 2^20 bytes); figures are medians because these machines are noisy."
 	echo "Reproduce with \`make bench\`; \`BENCH_SECONDS=20 BENCH_RUNS=1 scripts/bench.sh\` is a quick smoke run."
@@ -348,9 +357,9 @@ if [ ! -f "$BENCH_DOC" ]; then
 		echo
 		echo "Each section is written by a script; edit the text outside the markers only."
 		echo
-	} >"$BENCH_DOC"
-fi
-if grep -q '^<!-- packaging:begin -->$' "$BENCH_DOC" && grep -q '^<!-- packaging:end -->$' "$BENCH_DOC"; then
+		cat "$section"
+	} >"$TMP/doc.md"
+elif grep -q '^<!-- packaging:begin -->$' "$BENCH_DOC" && grep -q '^<!-- packaging:end -->$' "$BENCH_DOC"; then
 	awk -v sec="$section" '
 		/^<!-- packaging:begin -->$/ { while ((getline line < sec) > 0) print line; skip = 1; next }
 		/^<!-- packaging:end -->$/ { skip = 0; next }
