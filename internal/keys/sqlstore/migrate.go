@@ -15,8 +15,9 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// migrate brings the schema up to date. unlock-guarded callers serialise
-// processes that start at the same time on a fresh database.
+// migrate brings the schema up to date. Callers hold a cross-process lock
+// around it, so processes starting together on a fresh database do not both
+// apply a migration.
 func migrate(ctx context.Context, db *sql.DB, d goose.Dialect) error {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {

@@ -227,6 +227,9 @@ func (k *KMS) reload() error {
 }
 
 func (k *KMS) withFileLock(fn func() error) error {
+	if err := os.MkdirAll(filepath.Dir(k.path), 0o700); err != nil {
+		return fmt.Errorf("%w: %v", ErrKEKFile, err)
+	}
 	unlock, err := lockFile(k.path + ".lock")
 	if err != nil {
 		return fmt.Errorf("%w: lock %s: %v", ErrKEKFile, k.path+".lock", err)
