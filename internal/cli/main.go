@@ -42,7 +42,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newPackageCmd(stdout, stderr), newVerifyCmd(stdout, stderr), newVersionCmd(stdout))
+	root.AddCommand(newPackageCmd(stdout, stderr), newVerifyCmd(stdout, stderr), newKeysCmd(stdout), newVersionCmd(stdout))
 	return root
 }
 

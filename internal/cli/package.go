@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -33,6 +34,9 @@ type packageFlags struct {
 	noPSSHInInit    bool
 	clear           bool
 	quiet           bool
+	contentID       string
+	keysPer         string
+	data            dataFlags
 }
 
 func newPackageCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -72,6 +76,9 @@ complete; a failed or interrupted run leaves no output behind.`,
 	fl.BoolVar(&f.noPSSHInInit, "no-pssh-in-init", false, "keep pssh only in the manifests (the default; explicit form)")
 	fl.BoolVar(&f.clear, "clear", false, "package without encryption (no --key needed)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress bar")
+	fl.StringVar(&f.contentID, "content-id", "", "content ID: without --key, keys come from the key store (get-or-create); default output DATA/content/ID")
+	fl.StringVar(&f.keysPer, "keys-per", "asset", "with --content-id: one key per asset, or per track-type (AUDIO, SD, HD, UHD1, UHD2)")
+	f.data.register(fl)
 	return cmd
 }
 
@@ -93,8 +100,11 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 	if f.psshInInit && f.noPSSHInInit {
 		return fmt.Errorf("--pssh-in-init and --no-pssh-in-init contradict each other")
 	}
-	if f.output == "" {
-		return fmt.Errorf("no output directory: use -o DIR")
+	if f.output == "" && f.contentID != "" {
+		cfg.OutputDir = filepath.Join(f.data.dataDir, "content", f.contentID)
+	}
+	if cfg.OutputDir == "" {
+		return fmt.Errorf("no output directory: use -o DIR (or --content-id to write under the data directory)")
 	}
 	var err error
 	if cfg.Scheme, err = cenc.ParseScheme(f.scheme); err != nil {
@@ -121,8 +131,23 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 	case f.clear && len(f.keys) > 0:
 		return fmt.Errorf("--clear and --key contradict each other")
 	case f.clear:
+	case len(f.keys) == 0 && f.contentID != "":
+		var opts []keys.SourceOption
+		switch f.keysPer {
+		case "asset":
+			opts = append(opts, keys.OneKeyPerAsset())
+		case "track-type":
+		default:
+			return fmt.Errorf("--keys-per: %q (want asset or track-type)", f.keysPer)
+		}
+		st, _, err := f.data.openStore(cmd.Context())
+		if err != nil {
+			return fmt.Errorf("key store: %w", err)
+		}
+		defer st.Close()
+		cfg.Keys = keys.SourceFor(st, f.contentID, opts...)
 	case len(f.keys) == 0:
-		return fmt.Errorf("no content key: give --key KID:KEY (or TYPE=KID:KEY per track type), or --clear for unencrypted output")
+		return fmt.Errorf("no content key: give --key KID:KEY (or TYPE=KID:KEY per track type), --content-id ID for keys from the key store, or --clear for unencrypted output")
 	default:
 		byType, err := parseKeyFlags(f.keys)
 		if err != nil {

@@ -1,0 +1,166 @@
+package cli
+
+import (
+	"encoding/hex"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/keys"
+)
+
+func newKeysCmd(stdout io.Writer) *cobra.Command {
+	var data dataFlags
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "Manage content keys in the key store (create, list, show, revoke, rewrap)",
+	}
+	data.register(cmd.PersistentFlags())
+
+	var contentID, trackType string
+	var period uint32
+	create := &cobra.Command{
+		Use:   "create --content-id ID [--track-type TYPE] [--period N]",
+		Short: "Get or create the key of a content ID, track type and crypto period (idempotent)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			tt, err := keys.ParseTrackType(trackType)
+			if err != nil {
+				return err
+			}
+			st, _, err := data.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			k, err := st.GetOrCreate(cmd.Context(), contentID, tt, period)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s\n", k.KID)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&contentID, "content-id", "", "content ID (required)")
+	create.Flags().StringVar(&trackType, "track-type", "ALL", "ALL, AUDIO, SD, HD, UHD1 or UHD2")
+	create.Flags().Uint32Var(&period, "period", 0, "crypto period index (key rotation)")
+	_ = create.MarkFlagRequired("content-id")
+
+	var listContent string
+	list := &cobra.Command{
+		Use:   "list --content-id ID",
+		Short: "List the keys of a content ID (never the key values)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, _, err := data.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ks, err := st.List(cmd.Context(), listContent)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "KID\tCONTENT\tTYPE\tPERIOD\tSTATE\tCREATED")
+			for _, k := range ks {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", k.KID, k.ContentID, k.TrackType, k.Period, k.State, k.CreatedAt.UTC().Format(time.RFC3339))
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().StringVar(&listContent, "content-id", "", "content ID (required)")
+	_ = list.MarkFlagRequired("content-id")
+
+	var reveal bool
+	show := &cobra.Command{
+		Use:   "show KID [--reveal]",
+		Short: "Show a key's metadata; the key value only with --reveal",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kid, err := drm.ParseKeyID(args[0])
+			if err != nil {
+				return err
+			}
+			st, _, err := data.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			k, err := st.Get(cmd.Context(), kid)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "kid:        %s\ncontent:    %s\ntrack type: %s\nperiod:     %d\nstate:      %s\ncreated:    %s\n",
+				k.KID, k.ContentID, k.TrackType, k.Period, k.State, k.CreatedAt.UTC().Format(time.RFC3339))
+			if !k.RotatedAt.IsZero() {
+				fmt.Fprintf(stdout, "rewrapped:  %s\n", k.RotatedAt.UTC().Format(time.RFC3339))
+			}
+			if !k.RevokedAt.IsZero() {
+				fmt.Fprintf(stdout, "revoked:    %s\n", k.RevokedAt.UTC().Format(time.RFC3339))
+			}
+			if reveal {
+				fmt.Fprintf(stdout, "key:        %s\niv:         %s\n", hex.EncodeToString(k.Key.Key), hex.EncodeToString(k.Key.IV))
+			}
+			return nil
+		},
+	}
+	show.Flags().BoolVar(&reveal, "reveal", false, "also print the clear key and IV (hex)")
+
+	revoke := &cobra.Command{
+		Use:   "revoke KID",
+		Short: "Mark a key revoked (compromised): the next packaging or rotation gets a new key",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kid, err := drm.ParseKeyID(args[0])
+			if err != nil {
+				return err
+			}
+			st, _, err := data.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := st.Revoke(cmd.Context(), kid); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "revoked %s\n", kid)
+			return nil
+		},
+	}
+
+	var rotate bool
+	rewrap := &cobra.Command{
+		Use:   "rewrap [--rotate-kek]",
+		Short: "Re-wrap every key under the current key-encryption key (optionally create a new KEK first)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, kek, err := data.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if rotate {
+				ref, err := kek.Rotate()
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "new KEK version %s\n", ref)
+			}
+			n, err := st.Rewrap(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "re-wrapped %d key(s)\n", n)
+			return nil
+		},
+	}
+	rewrap.Flags().BoolVar(&rotate, "rotate-kek", false, "create a new KEK version first (the old ones stay readable)")
+
+	cmd.AddCommand(create, list, show, revoke, rewrap)
+	return cmd
+}
