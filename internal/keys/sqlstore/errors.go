@@ -15,4 +15,6 @@ var (
 	ErrCorruptRow = errors.New("sqlstore: corrupt key row")
 	// ErrMigrate reports a failed schema migration.
 	ErrMigrate = errors.New("sqlstore: migration failed")
+	// ErrUnavailable reports a database that does not answer (Ping).
+	ErrUnavailable = errors.New("sqlstore: database unavailable")
 )

@@ -15,15 +15,16 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// migrate brings the schema up to date. Callers hold a cross-process lock
-// around it, so processes starting together on a fresh database do not both
-// apply a migration.
-func migrate(ctx context.Context, db *sql.DB, d goose.Dialect) error {
+// migrate brings the schema up to date. Processes starting together on a
+// fresh database must not both apply a migration: SQLite callers hold a
+// file lock around it, PostgreSQL callers pass goose's advisory-lock
+// session locker in opts.
+func migrate(ctx context.Context, db *sql.DB, d goose.Dialect, opts ...goose.ProviderOption) error {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrMigrate, err)
 	}
-	p, err := goose.NewProvider(d, db, sub, goose.WithDisableGlobalRegistry(true))
+	p, err := goose.NewProvider(d, db, sub, append([]goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}, opts...)...)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrMigrate, err)
 	}

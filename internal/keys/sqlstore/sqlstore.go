@@ -1,11 +1,16 @@
 // Package sqlstore is the SQL key store: content keys, envelope-encrypted by
-// a kms.Wrapper, in SQLite (embedded default, WAL) and later PostgreSQL,
-// behind keys.Store and one set of goose migrations.
+// a kms.Wrapper, in SQLite (embedded default, WAL) or PostgreSQL (pgx
+// through database/sql, so both backends share every query), behind
+// keys.Store and one set of goose migrations. The same database holds the
+// API keys (APIKeys, implementing apikey.Backend) and the audit log (Audit,
+// ListAudit).
 //
 // Get-or-create is race-free across goroutines and processes because the
 // schema allows one active key per (content ID, track type, period) (a
 // partial unique index): every contender inserts its candidate with ON
-// CONFLICT DO NOTHING, and all of them then read the one row that won.
+// CONFLICT DO NOTHING, and all of them then read the one row that won. On
+// PostgreSQL the losing INSERT waits for the winner's commit, then does
+// nothing; plain READ COMMITTED suffices.
 package sqlstore
 
 import (
@@ -22,7 +27,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/drmpipe/drmpipe/internal/drm"
@@ -32,8 +40,9 @@ import (
 
 // Store is a keys.Store on a SQL database.
 type Store struct {
-	db *sql.DB
-	w  kms.Wrapper
+	db      *sql.DB
+	w       kms.Wrapper
+	dialect goose.Dialect
 }
 
 var _ keys.Store = (*Store)(nil)
@@ -44,14 +53,15 @@ const maxAttempts = 8
 
 // Open opens the store named by dsn and brings its schema up to date.
 // "sqlite:PATH" or a bare PATH opens (creating, mode 0600) a SQLite database
-// file; "postgres://..." is reserved for the PostgreSQL backend.
+// file; "postgres://..." or "postgresql://..." (a libpq URL, see pgconn)
+// connects to an existing PostgreSQL database.
 func Open(ctx context.Context, dsn string, w kms.Wrapper) (*Store, error) {
 	if w == nil {
 		return nil, ErrNoKMS
 	}
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return nil, fmt.Errorf("%w: the PostgreSQL backend is not built yet", ErrDSN)
+		return openPostgres(ctx, dsn, w)
 	case strings.HasPrefix(dsn, "sqlite:"):
 		return openSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"), w)
 	case strings.Contains(dsn, "://"):
@@ -112,7 +122,70 @@ func openSQLite(ctx context.Context, path string, w kms.Wrapper) (*Store, error)
 		db.Close()
 		return nil, err
 	}
-	return &Store{db: db, w: w}, nil
+	return &Store{db: db, w: w, dialect: goose.DialectSQLite3}, nil
+}
+
+// Connection bounds of the PostgreSQL backend. A connect that takes longer
+// than pgConnectTimeout fails (unless the DSN sets connect_timeout), so a
+// server that is down or unreachable fails requests and readiness promptly.
+const (
+	pgConnectTimeout = 5 * time.Second
+	pgMaxConns       = 16
+)
+
+func openPostgres(ctx context.Context, dsn string, w kms.Wrapper) (*Store, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		// pgconn's parse errors redact the password, but say nothing of ours.
+		return nil, fmt.Errorf("%w: %s: cannot parse PostgreSQL URL", ErrDSN, redactDSN(dsn))
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = pgConnectTimeout
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(pgMaxConns)
+	db.SetMaxIdleConns(pgMaxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlstore: connect %s: %w", redactDSN(dsn), err)
+	}
+	// Processes migrating one database at once serialise on a session-level
+	// advisory lock (pg_try_advisory_lock, retried every second for two
+	// minutes); the lock dies with the session if a migrator does.
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 120))
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%w: %v", ErrMigrate, err)
+	}
+	if err := migrate(ctx, db, goose.DialectPostgres, goose.WithSessionLocker(locker)); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Store{db: db, w: w, dialect: goose.DialectPostgres}, nil
+}
+
+// Backend names the database behind the store: "sqlite" or "postgres".
+func (s *Store) Backend() string {
+	if s.dialect == goose.DialectPostgres {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// pingTimeout bounds Ping when ctx has no earlier deadline.
+const pingTimeout = 3 * time.Second
+
+// Ping checks that the database answers a query (readiness). It returns
+// within pingTimeout, or ctx's deadline if earlier.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	var one int
+	if err := s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, s.Backend(), err)
+	}
+	return nil
 }
 
 // Close closes the database.
@@ -301,6 +374,21 @@ func (s *Store) List(ctx context.Context, contentID string) ([]keys.StoredKey, e
 		return out[i].Period < out[j].Period
 	})
 	return out, nil
+}
+
+// GetByContent returns the key kid of contentID with its clear key, for a
+// retried SPEKE request naming (content ID, KID). A KID that is missing or
+// belongs to another content ID gives keys.ErrKeyNotFound.
+func (s *Store) GetByContent(ctx context.Context, contentID string, kid drm.KeyID) (keys.StoredKey, error) {
+	var r row
+	err := r.scan(s.db.QueryRowContext(ctx, "SELECT "+keyColumns+" FROM content_keys WHERE kid = $1 AND content_id = $2", kid.Hex(), contentID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return keys.StoredKey{}, fmt.Errorf("%w: KID %s of content %q", keys.ErrKeyNotFound, kid, contentID)
+	}
+	if err != nil {
+		return keys.StoredKey{}, fmt.Errorf("sqlstore: get KID %s of %q: %w", kid, contentID, err)
+	}
+	return s.full(ctx, &r)
 }
 
 // Revoke implements keys.Store.

@@ -22,6 +22,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/keys/kms"
 	"github.com/drmpipe/drmpipe/internal/keys/kms/local"
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
 // Environment of the child processes the multi-process tests start (this
@@ -33,140 +34,126 @@ const (
 	envGo    = "DRMPIPE_SQLSTORE_GO"
 )
 
-type fixture struct {
-	dir, db, kek string
-	kms          *local.KMS
-	store        *Store
-}
-
-func open(t testing.TB, dir string) fixture {
-	t.Helper()
-	f := fixture{dir: dir, db: filepath.Join(dir, "keys.db"), kek: filepath.Join(dir, local.DefaultFileName)}
-	var err error
-	if f.kms, err = local.Open(f.kek); err != nil {
-		t.Fatal(err)
-	}
-	if f.store, err = Open(context.Background(), "sqlite:"+f.db, f.kms); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.store.Close() })
-	return f
-}
-
 func TestGetOrCreateIsIdempotent(t *testing.T) {
-	ctx := context.Background()
-	f := open(t, t.TempDir())
-	s := f.store
-	a, err := s.GetOrCreate(ctx, "movie-1", keys.HD, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Validate(); err != nil || len(a.IV) != 16 {
-		t.Fatalf("bad key: %v, IV %d bytes", err, len(a.IV))
-	}
-	if a.KID[6]>>4 != 4 || a.KID[8]>>6 != 2 {
-		t.Fatalf("KID %s is not a version 4 UUID", a.KID)
-	}
-	b, err := s.GetOrCreate(ctx, "movie-1", keys.HD, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a.KID != b.KID || !bytes.Equal(a.Key, b.Key) || !bytes.Equal(a.IV, b.IV) {
-		t.Fatal("second get-or-create gave another key")
-	}
-	seen := map[drm.KeyID]bool{a.KID: true}
-	for _, slot := range []struct {
-		c string
-		t keys.TrackType
-		p uint32
-	}{{"movie-1", keys.SD, 0}, {"movie-1", keys.HD, 1}, {"movie-2", keys.HD, 0}, {"movie-1", keys.All, 0}, {"movie-1", keys.Audio, 4294967295}} {
-		k, err := s.GetOrCreate(ctx, slot.c, slot.t, slot.p)
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		f := open(t, be)
+		s := f.store
+		a, err := s.GetOrCreate(ctx, "movie-1", keys.HD, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if seen[k.KID] {
-			t.Fatalf("slot %+v reuses a KID", slot)
+		if err := a.Validate(); err != nil || len(a.IV) != 16 {
+			t.Fatalf("bad key: %v, IV %d bytes", err, len(a.IV))
 		}
-		seen[k.KID] = true
-	}
-	got, err := s.Get(ctx, a.KID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.ContentID != "movie-1" || got.TrackType != keys.HD || got.Period != 0 || got.State != keys.StateActive ||
-		!bytes.Equal(got.Key.Key, a.Key) || !bytes.Equal(got.Key.IV, a.IV) || got.CreatedAt.IsZero() || !got.RotatedAt.IsZero() {
-		t.Fatalf("Get = %v", got)
-	}
-	list, err := s.List(ctx, "movie-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(list) != 5 {
-		t.Fatalf("List gave %d keys, want 5", len(list))
-	}
-	for i, k := range list {
-		if k.Unwrapped() {
-			t.Fatal("List returned a clear key")
+		if a.KID[6]>>4 != 4 || a.KID[8]>>6 != 2 {
+			t.Fatalf("KID %s is not a version 4 UUID", a.KID)
 		}
-		if i > 0 && (list[i-1].TrackType > k.TrackType || list[i-1].TrackType == k.TrackType && list[i-1].Period > k.Period) {
-			t.Fatal("List not ordered by track type, period")
+		b, err := s.GetOrCreate(ctx, "movie-1", keys.HD, 0)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if _, err := s.Get(ctx, drm.KeyID{1}); !errors.Is(err, keys.ErrKeyNotFound) {
-		t.Fatalf("Get unknown: %v", err)
-	}
+		if a.KID != b.KID || !bytes.Equal(a.Key, b.Key) || !bytes.Equal(a.IV, b.IV) {
+			t.Fatal("second get-or-create gave another key")
+		}
+		seen := map[drm.KeyID]bool{a.KID: true}
+		for _, slot := range []struct {
+			c string
+			t keys.TrackType
+			p uint32
+		}{{"movie-1", keys.SD, 0}, {"movie-1", keys.HD, 1}, {"movie-2", keys.HD, 0}, {"movie-1", keys.All, 0}, {"movie-1", keys.Audio, 4294967295}} {
+			k, err := s.GetOrCreate(ctx, slot.c, slot.t, slot.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if seen[k.KID] {
+				t.Fatalf("slot %+v reuses a KID", slot)
+			}
+			seen[k.KID] = true
+		}
+		got, err := s.Get(ctx, a.KID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ContentID != "movie-1" || got.TrackType != keys.HD || got.Period != 0 || got.State != keys.StateActive ||
+			!bytes.Equal(got.Key.Key, a.Key) || !bytes.Equal(got.Key.IV, a.IV) || got.CreatedAt.IsZero() || !got.RotatedAt.IsZero() {
+			t.Fatalf("Get = %v", got)
+		}
+		list, err := s.List(ctx, "movie-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 5 {
+			t.Fatalf("List gave %d keys, want 5", len(list))
+		}
+		for i, k := range list {
+			if k.Unwrapped() {
+				t.Fatal("List returned a clear key")
+			}
+			if i > 0 && (list[i-1].TrackType > k.TrackType || list[i-1].TrackType == k.TrackType && list[i-1].Period > k.Period) {
+				t.Fatal("List not ordered by track type, period")
+			}
+		}
+		if _, err := s.Get(ctx, drm.KeyID{1}); !errors.Is(err, keys.ErrKeyNotFound) {
+			t.Fatalf("Get unknown: %v", err)
+		}
+	})
 }
 
 func TestGetOrCreateRejectsBadRequests(t *testing.T) {
-	s := open(t, t.TempDir()).store
-	ctx := context.Background()
-	for _, c := range []struct {
-		content string
-		t       keys.TrackType
-		want    error
-	}{
-		{"", keys.HD, keys.ErrInvalidRequest},
-		{strings.Repeat("x", keys.MaxContentIDLen+1), keys.HD, keys.ErrInvalidRequest},
-		{"a\nb", keys.HD, keys.ErrInvalidRequest},
-		{"a\xffb", keys.HD, keys.ErrInvalidRequest},
-		{"movie", 0, keys.ErrUnknownTrackType},
-		{"movie", 99, keys.ErrUnknownTrackType},
-	} {
-		if _, err := s.GetOrCreate(ctx, c.content, c.t, 0); !errors.Is(err, c.want) {
-			t.Errorf("%q %d: err %v, want %v", c.content, c.t, err, c.want)
+	eachBackend(t, func(t *testing.T, be backend) {
+		s := open(t, be).store
+		ctx := context.Background()
+		for _, c := range []struct {
+			content string
+			t       keys.TrackType
+			want    error
+		}{
+			{"", keys.HD, keys.ErrInvalidRequest},
+			{strings.Repeat("x", keys.MaxContentIDLen+1), keys.HD, keys.ErrInvalidRequest},
+			{"a\nb", keys.HD, keys.ErrInvalidRequest},
+			{"a\xffb", keys.HD, keys.ErrInvalidRequest},
+			{"movie", 0, keys.ErrUnknownTrackType},
+			{"movie", 99, keys.ErrUnknownTrackType},
+		} {
+			if _, err := s.GetOrCreate(ctx, c.content, c.t, 0); !errors.Is(err, c.want) {
+				t.Errorf("%q %d: err %v, want %v", c.content, c.t, err, c.want)
+			}
 		}
-	}
+	})
 }
 
 func TestGoroutinesRacingGetOneKey(t *testing.T) {
-	s := open(t, t.TempDir()).store
-	ctx := context.Background()
-	const n = 32
-	got := make([]keys.ContentKey, n)
-	errs := make([]error, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			got[i], errs[i] = s.GetOrCreate(ctx, "race", keys.UHD1, 3)
-		}()
-	}
-	close(start)
-	wg.Wait()
-	for i := range n {
-		if errs[i] != nil {
-			t.Fatal(errs[i])
+	eachBackend(t, func(t *testing.T, be backend) {
+		s := open(t, be).store
+		ctx := context.Background()
+		const n = 32
+		got := make([]keys.ContentKey, n)
+		errs := make([]error, n)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				got[i], errs[i] = s.GetOrCreate(ctx, "race", keys.UHD1, 3)
+			}()
 		}
-		if got[i].KID != got[0].KID || !bytes.Equal(got[i].Key, got[0].Key) {
-			t.Fatalf("goroutine %d got KID %s, goroutine 0 got %s", i, got[i].KID, got[0].KID)
+		close(start)
+		wg.Wait()
+		for i := range n {
+			if errs[i] != nil {
+				t.Fatal(errs[i])
+			}
+			if got[i].KID != got[0].KID || !bytes.Equal(got[i].Key, got[0].Key) {
+				t.Fatalf("goroutine %d got KID %s, goroutine 0 got %s", i, got[i].KID, got[0].KID)
+			}
 		}
-	}
-	if c := countRows(t, s, "race"); c != 1 {
-		t.Fatalf("%d rows for the slot, want 1", c)
-	}
+		if c := countRows(t, s, "race"); c != 1 {
+			t.Fatalf("%d rows for the slot, want 1", c)
+		}
+	})
 }
 
 func countRows(t testing.TB, s *Store, contentID string) int {
@@ -251,189 +238,200 @@ func TestChildProcess(t *testing.T) {
 func child(t *testing.T, mode string, f fixture, goFile string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), envChild+"="+mode, envDB+"="+f.db, envKEK+"="+f.kek, envGo+"="+goFile)
+	cmd.Env = append(os.Environ(), envChild+"="+mode, envDB+"="+f.dsn, envKEK+"="+f.kek, envGo+"="+goFile)
 	return cmd
 }
 
 func TestProcessesRacingGetOneKey(t *testing.T) {
-	dir := t.TempDir()
-	f := fixture{dir: dir, db: filepath.Join(dir, "keys.db"), kek: filepath.Join(dir, local.DefaultFileName)}
-	goFile := filepath.Join(dir, "go")
-	// Neither the database nor the KEK exists yet: the processes also race
-	// on creating both.
-	var outs [3]bytes.Buffer
-	cmds := make([]*exec.Cmd, len(outs))
-	for i := range cmds {
-		cmds[i] = child(t, "race", f, goFile)
-		cmds[i].Stdout, cmds[i].Stderr = &outs[i], &outs[i]
-		if err := cmds[i].Start(); err != nil {
+	eachBackend(t, func(t *testing.T, be backend) {
+		f := empty(t, be)
+		goFile := filepath.Join(f.dir, "go")
+		// Neither the schema (on SQLite not even the file) nor the KEK
+		// exists yet: the processes also race on creating both, and on
+		// migrating (file lock on SQLite, advisory lock on PostgreSQL).
+		var outs [3]bytes.Buffer
+		cmds := make([]*exec.Cmd, len(outs))
+		for i := range cmds {
+			cmds[i] = child(t, "race", f, goFile)
+			cmds[i].Stdout, cmds[i].Stderr = &outs[i], &outs[i]
+			if err := cmds[i].Start(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(100 * time.Millisecond) // let them reach the barrier
+		if err := os.WriteFile(goFile, nil, 0o600); err != nil {
 			t.Fatal(err)
 		}
-	}
-	time.Sleep(100 * time.Millisecond) // let them reach the barrier
-	if err := os.WriteFile(goFile, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for i, c := range cmds {
-		if err := c.Wait(); err != nil {
-			t.Fatalf("child %d: %v\n%s", i, err, outs[i].String())
+		for i, c := range cmds {
+			if err := c.Wait(); err != nil {
+				t.Fatalf("child %d: %v\n%s", i, err, outs[i].String())
+			}
 		}
-	}
-	want := ""
-	for i := range outs {
-		got := outs[i].String()
-		if strings.Count(got, "\n") != raceSlots {
-			t.Fatalf("child %d output:\n%s", i, got)
+		want := ""
+		for i := range outs {
+			got := outs[i].String()
+			if strings.Count(got, "\n") != raceSlots {
+				t.Fatalf("child %d output:\n%s", i, got)
+			}
+			if i == 0 {
+				want = got
+			} else if got != want {
+				t.Fatalf("child %d got other keys than child 0:\n%s\nvs\n%s", i, got, want)
+			}
 		}
-		if i == 0 {
-			want = got
-		} else if got != want {
-			t.Fatalf("child %d got other keys than child 0:\n%s\nvs\n%s", i, got, want)
-		}
-	}
-	g := open(t, dir)
-	var n int
-	if err := g.store.db.QueryRow("SELECT count(*) FROM content_keys").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n != raceSlots {
-		t.Fatalf("%d rows, want %d", n, raceSlots)
-	}
-	// And this process, the fourth, reads the same keys.
-	for i := range raceSlots {
-		ck, err := g.store.GetOrCreate(context.Background(), "race-"+strconv.Itoa(i), keys.HD, 0)
+		kek, err := local.Open(f.kek)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if line := fmt.Sprintf("%d %s\n", i, fingerprint(ck)); !strings.Contains(want, line) {
-			t.Fatalf("slot %d: parent reads %s", i, line)
+		g := fixture{store: f.reopen(t, kek)}
+		var n int
+		if err := g.store.db.QueryRow("SELECT count(*) FROM content_keys").Scan(&n); err != nil {
+			t.Fatal(err)
 		}
-	}
+		if n != raceSlots {
+			t.Fatalf("%d rows, want %d", n, raceSlots)
+		}
+		// And this process, the fourth, reads the same keys.
+		for i := range raceSlots {
+			ck, err := g.store.GetOrCreate(context.Background(), "race-"+strconv.Itoa(i), keys.HD, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if line := fmt.Sprintf("%d %s\n", i, fingerprint(ck)); !strings.Contains(want, line) {
+				t.Fatalf("slot %d: parent reads %s", i, line)
+			}
+		}
+	})
 }
 
 func TestKillDuringCreationLeavesCompleteRows(t *testing.T) {
-	dir := t.TempDir()
-	f := open(t, dir) // schema and KEK exist; the children only create keys
-	var reported []string
-	// Several rounds, each killing a child (SIGKILL) while its goroutines
-	// are in the middle of creating keys.
-	for round := range 3 {
-		cmd := child(t, "crash", f, "")
-		stdout, err := cmd.StdoutPipe()
+	eachBackend(t, func(t *testing.T, be backend) {
+		f := open(t, be) // schema and KEK exist; the children only create keys
+		var reported []string
+		// Several rounds, each killing a child (SIGKILL) while its goroutines
+		// are in the middle of creating keys.
+		for round := range 3 {
+			cmd := child(t, "crash", f, "")
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			lines := make(chan string, 1024)
+			go func() {
+				defer close(lines)
+				sc := bufio.NewScanner(stdout)
+				for sc.Scan() {
+					lines <- sc.Text()
+				}
+			}()
+			n := 0
+			for line := range lines {
+				if !strings.HasPrefix(line, "OK ") {
+					t.Fatalf("child: %s", line)
+				}
+				reported = append(reported, strings.TrimPrefix(line, "OK "))
+				if n++; n == 40 {
+					break
+				}
+			}
+			time.Sleep(time.Duration(3+round*7) * time.Millisecond)
+			if err := cmd.Process.Kill(); err != nil { // SIGKILL
+				t.Fatal(err)
+			}
+			for line := range lines { // committed and reported before the kill
+				if kid, ok := strings.CutPrefix(line, "OK "); ok {
+					reported = append(reported, kid)
+				}
+			}
+			_ = cmd.Wait()
+		}
+		s := f.store
+		if f.file != "" {
+			var integrity string
+			if err := s.db.QueryRow("PRAGMA integrity_check").Scan(&integrity); err != nil || integrity != "ok" {
+				t.Fatalf("integrity_check: %q %v", integrity, err)
+			}
+		}
+		rows, err := s.db.Query("SELECT kid FROM content_keys")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		lines := make(chan string, 1024)
-		go func() {
-			defer close(lines)
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				lines <- sc.Text()
+		var kids []string
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				t.Fatal(err)
 			}
-		}()
-		n := 0
-		for line := range lines {
-			if !strings.HasPrefix(line, "OK ") {
-				t.Fatalf("child: %s", line)
-			}
-			reported = append(reported, strings.TrimPrefix(line, "OK "))
-			if n++; n == 40 {
-				break
-			}
+			kids = append(kids, k)
 		}
-		time.Sleep(time.Duration(3+round*7) * time.Millisecond)
-		if err := cmd.Process.Kill(); err != nil { // SIGKILL
-			t.Fatal(err)
-		}
-		for line := range lines { // committed and reported before the kill
-			if kid, ok := strings.CutPrefix(line, "OK "); ok {
-				reported = append(reported, kid)
+		rows.Close()
+		have := map[string]bool{}
+		for _, k := range kids {
+			have[k] = true
+			kid, err := drm.ParseKeyID(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sk, err := s.Get(context.Background(), kid)
+			if err != nil {
+				t.Fatalf("row %s after kill: %v", k, err)
+			}
+			if err := sk.Key.Validate(); err != nil {
+				t.Fatal(err)
 			}
 		}
-		_ = cmd.Wait()
-	}
-	s := f.store
-	var integrity string
-	if err := s.db.QueryRow("PRAGMA integrity_check").Scan(&integrity); err != nil || integrity != "ok" {
-		t.Fatalf("integrity_check: %q %v", integrity, err)
-	}
-	rows, err := s.db.Query("SELECT kid FROM content_keys")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var kids []string
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			t.Fatal(err)
+		for _, k := range reported {
+			if !have[k] {
+				t.Fatalf("key %s was reported created but is gone", k)
+			}
 		}
-		kids = append(kids, k)
-	}
-	rows.Close()
-	have := map[string]bool{}
-	for _, k := range kids {
-		have[k] = true
-		kid, err := drm.ParseKeyID(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sk, err := s.Get(context.Background(), kid)
-		if err != nil {
-			t.Fatalf("row %s after kill: %v", k, err)
-		}
-		if err := sk.Key.Validate(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, k := range reported {
-		if !have[k] {
-			t.Fatalf("key %s was reported created but is gone", k)
-		}
-	}
-	t.Logf("%d complete rows after 3 kills, %d reported by the children", len(kids), len(reported))
+		t.Logf("%d complete rows after 3 kills, %d reported by the children", len(kids), len(reported))
+	})
 }
 
 func TestRevokeThenGetOrCreateGivesNewKey(t *testing.T) {
-	ctx := context.Background()
-	s := open(t, t.TempDir()).store
-	a, err := s.GetOrCreate(ctx, "m", keys.SD, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Revoke(ctx, a.KID); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Revoke(ctx, a.KID); err != nil {
-		t.Fatalf("second revoke: %v", err)
-	}
-	if err := s.Revoke(ctx, drm.KeyID{3}); !errors.Is(err, keys.ErrKeyNotFound) {
-		t.Fatalf("revoke unknown: %v", err)
-	}
-	got, err := s.Get(ctx, a.KID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.State != keys.StateRevoked || got.RevokedAt.IsZero() {
-		t.Fatalf("after revoke: %v", got)
-	}
-	b, err := s.GetOrCreate(ctx, "m", keys.SD, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b.KID == a.KID || bytes.Equal(a.Key, b.Key) {
-		t.Fatal("get-or-create returned the revoked key")
-	}
-	c, _ := s.GetOrCreate(ctx, "m", keys.SD, 2)
-	if c.KID != b.KID {
-		t.Fatal("new key not stable")
-	}
-	list, _ := s.List(ctx, "m")
-	if len(list) != 2 {
-		t.Fatalf("List: %d rows", len(list))
-	}
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		s := open(t, be).store
+		a, err := s.GetOrCreate(ctx, "m", keys.SD, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Revoke(ctx, a.KID); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Revoke(ctx, a.KID); err != nil {
+			t.Fatalf("second revoke: %v", err)
+		}
+		if err := s.Revoke(ctx, drm.KeyID{3}); !errors.Is(err, keys.ErrKeyNotFound) {
+			t.Fatalf("revoke unknown: %v", err)
+		}
+		got, err := s.Get(ctx, a.KID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State != keys.StateRevoked || got.RevokedAt.IsZero() {
+			t.Fatalf("after revoke: %v", got)
+		}
+		b, err := s.GetOrCreate(ctx, "m", keys.SD, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.KID == a.KID || bytes.Equal(a.Key, b.Key) {
+			t.Fatal("get-or-create returned the revoked key")
+		}
+		c, _ := s.GetOrCreate(ctx, "m", keys.SD, 2)
+		if c.KID != b.KID {
+			t.Fatal("new key not stable")
+		}
+		list, _ := s.List(ctx, "m")
+		if len(list) != 2 {
+			t.Fatalf("List: %d rows", len(list))
+		}
+	})
 }
 
 func keyRefs(t testing.TB, s *Store) map[string]int {
@@ -456,203 +454,202 @@ func keyRefs(t testing.TB, s *Store) map[string]int {
 }
 
 func TestRewrapAfterKEKRotation(t *testing.T) {
-	ctx := context.Background()
-	f := open(t, t.TempDir())
-	s := f.store
-	const n = 2*RewrapBatch + 17
-	orig := make([]keys.ContentKey, n)
-	for i := range orig {
-		var err error
-		if orig[i], err = s.GetOrCreate(ctx, fmt.Sprintf("c%d", i%7), keys.TrackType(1+i%6), uint32(i)); err != nil {
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		f := open(t, be)
+		s := f.store
+		const n = 2*RewrapBatch + 17
+		orig := make([]keys.ContentKey, n)
+		for i := range orig {
+			var err error
+			if orig[i], err = s.GetOrCreate(ctx, fmt.Sprintf("c%d", i%7), keys.TrackType(1+i%6), uint32(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Revoke(ctx, orig[0].KID); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := s.Revoke(ctx, orig[0].KID); err != nil {
-		t.Fatal(err)
-	}
-	old := f.kms.KeyRefs()[0]
-	cur, err := f.kms.Rotate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Before the re-wrap every key still reads (old KEK kept), and new keys
-	// go under the new KEK.
-	if _, err := s.Get(ctx, orig[5].KID); err != nil {
-		t.Fatal(err)
-	}
-	fresh, err := s.GetOrCreate(ctx, "fresh", keys.HD, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m := keyRefs(t, s); m[old] != n || m[cur] != 1 {
-		t.Fatalf("refs before rewrap: %v", m)
-	}
-	// A reader in a "second process" (own KMS view of the file) during the re-wrap.
-	other, err := local.Open(f.kek)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s2, err := Open(ctx, f.db, other)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
-	stop := make(chan struct{})
-	readErr := make(chan error, 1)
-	go func() {
-		defer close(readErr)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			k := orig[i%n]
-			got, err := s2.Get(ctx, k.KID)
-			if err != nil || !bytes.Equal(got.Key.Key, k.Key) {
-				readErr <- fmt.Errorf("read during rewrap of %s: %v", k.KID, err)
-				return
-			}
-		}
-	}()
-	done, err := s.Rewrap(ctx)
-	close(stop)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := <-readErr; err != nil {
-		t.Fatal(err)
-	}
-	if done != n {
-		t.Fatalf("rewrapped %d keys, want %d", done, n)
-	}
-	if m := keyRefs(t, s); len(m) != 1 || m[cur] != n+1 {
-		t.Fatalf("refs after rewrap: %v", m)
-	}
-	for _, k := range append(orig, fresh) {
-		got, err := s2.Get(ctx, k.KID)
+		old := f.kms.KeyRefs()[0]
+		cur, err := f.kms.Rotate()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(got.Key.Key, k.Key) || !bytes.Equal(got.Key.IV, k.IV) {
-			t.Fatalf("KID %s changed in rewrap", k.KID)
+		// Before the re-wrap every key still reads (old KEK kept), and new keys
+		// go under the new KEK.
+		if _, err := s.Get(ctx, orig[5].KID); err != nil {
+			t.Fatal(err)
 		}
-		if k.KID != fresh.KID && got.RotatedAt.IsZero() {
-			t.Fatalf("KID %s has no rotated_at", k.KID)
+		fresh, err := s.GetOrCreate(ctx, "fresh", keys.HD, 0)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if again, err := s.Rewrap(ctx); err != nil || again != 0 {
-		t.Fatalf("second rewrap: %d %v", again, err)
-	}
+		if m := keyRefs(t, s); m[old] != n || m[cur] != 1 {
+			t.Fatalf("refs before rewrap: %v", m)
+		}
+		// A reader in a "second process" (own KMS view of the file) during the re-wrap.
+		other, err := local.Open(f.kek)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s2 := f.reopen(t, other)
+		stop := make(chan struct{})
+		readErr := make(chan error, 1)
+		go func() {
+			defer close(readErr)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k := orig[i%n]
+				got, err := s2.Get(ctx, k.KID)
+				if err != nil || !bytes.Equal(got.Key.Key, k.Key) {
+					readErr <- fmt.Errorf("read during rewrap of %s: %v", k.KID, err)
+					return
+				}
+			}
+		}()
+		done, err := s.Rewrap(ctx)
+		close(stop)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := <-readErr; err != nil {
+			t.Fatal(err)
+		}
+		if done != n {
+			t.Fatalf("rewrapped %d keys, want %d", done, n)
+		}
+		if m := keyRefs(t, s); len(m) != 1 || m[cur] != n+1 {
+			t.Fatalf("refs after rewrap: %v", m)
+		}
+		for _, k := range append(orig, fresh) {
+			got, err := s2.Get(ctx, k.KID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Key.Key, k.Key) || !bytes.Equal(got.Key.IV, k.IV) {
+				t.Fatalf("KID %s changed in rewrap", k.KID)
+			}
+			if k.KID != fresh.KID && got.RotatedAt.IsZero() {
+				t.Fatalf("KID %s has no rotated_at", k.KID)
+			}
+		}
+		if again, err := s.Rewrap(ctx); err != nil || again != 0 {
+			t.Fatalf("second rewrap: %d %v", again, err)
+		}
+	})
 }
 
 func TestWrongKEKIsAnErrorNeverAFallback(t *testing.T) {
-	ctx := context.Background()
-	f := open(t, t.TempDir())
-	a, err := f.store.GetOrCreate(ctx, "m", keys.HD, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := f.store.GetOrCreate(ctx, "m", keys.SD, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.store.Close()
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		f := open(t, be)
+		a, err := f.store.GetOrCreate(ctx, "m", keys.HD, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := f.store.GetOrCreate(ctx, "m", keys.SD, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.store.Close()
 
-	wrong, err := local.OpenDir(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(ctx, f.db, wrong)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.Get(ctx, a.KID); !errors.Is(err, kms.ErrUnknownKeyRef) {
-		t.Fatalf("Get with wrong KEK: %v", err)
-	}
-	if _, err := s.GetOrCreate(ctx, "m", keys.HD, 0); !errors.Is(err, kms.ErrUnknownKeyRef) {
-		t.Fatalf("GetOrCreate with wrong KEK: %v", err)
-	}
-	if c := countRows(t, s, "m"); c != 2 {
-		t.Fatalf("%d rows: a new key replaced the unreadable one", c)
-	}
+		wrong, err := local.OpenDir(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := f.reopen(t, wrong)
+		if _, err := s.Get(ctx, a.KID); !errors.Is(err, kms.ErrUnknownKeyRef) {
+			t.Fatalf("Get with wrong KEK: %v", err)
+		}
+		if _, err := s.GetOrCreate(ctx, "m", keys.HD, 0); !errors.Is(err, kms.ErrUnknownKeyRef) {
+			t.Fatalf("GetOrCreate with wrong KEK: %v", err)
+		}
+		if c := countRows(t, s, "m"); c != 2 {
+			t.Fatalf("%d rows: a new key replaced the unreadable one", c)
+		}
 
-	// Right KEK, but wrapped keys swapped between rows: the KID binding fails.
-	right := open(t, f.dir).store
-	if _, err := right.db.Exec(`UPDATE content_keys SET wrapped_key = (SELECT wrapped_key FROM content_keys WHERE kid = $1) WHERE kid = $2`, b.KID.Hex(), a.KID.Hex()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := right.Get(ctx, a.KID); !errors.Is(err, kms.ErrUnwrap) {
-		t.Fatalf("swapped wrapped key: %v", err)
-	}
-	if _, err := right.GetOrCreate(ctx, "m", keys.HD, 0); !errors.Is(err, kms.ErrUnwrap) {
-		t.Fatalf("GetOrCreate on swapped wrapped key: %v", err)
-	}
+		// Right KEK, but wrapped keys swapped between rows: the KID binding fails.
+		right := f.reopen(t, f.kms)
+		if _, err := right.db.Exec(`UPDATE content_keys SET wrapped_key = (SELECT wrapped_key FROM content_keys WHERE kid = $1) WHERE kid = $2`, b.KID.Hex(), a.KID.Hex()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := right.Get(ctx, a.KID); !errors.Is(err, kms.ErrUnwrap) {
+			t.Fatalf("swapped wrapped key: %v", err)
+		}
+		if _, err := right.GetOrCreate(ctx, "m", keys.HD, 0); !errors.Is(err, kms.ErrUnwrap) {
+			t.Fatalf("GetOrCreate on swapped wrapped key: %v", err)
+		}
+	})
 }
 
 // TestNoClearKeyInDatabaseFiles greps the database, WAL and shared-memory
 // files for every generated key in every usual encoding.
 func TestNoClearKeyInDatabaseFiles(t *testing.T) {
-	ctx := context.Background()
-	f := open(t, t.TempDir())
-	var all []keys.ContentKey
-	for i := range 120 {
-		k, err := f.store.GetOrCreate(ctx, fmt.Sprintf("grep-%d", i/6), keys.TrackType(1+i%6), 0)
-		if err != nil {
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		f := open(t, be)
+		var all []keys.ContentKey
+		for i := range 120 {
+			k, err := f.store.GetOrCreate(ctx, fmt.Sprintf("grep-%d", i/6), keys.TrackType(1+i%6), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, k)
+		}
+		if _, err := f.kms.Rotate(); err != nil {
 			t.Fatal(err)
 		}
-		all = append(all, k)
-	}
-	if _, err := f.kms.Rotate(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.store.Rewrap(ctx); err != nil {
-		t.Fatal(err)
-	}
-	check := func(stage string) {
-		var blob []byte
-		for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
-			b, err := os.ReadFile(f.db + suffix)
-			if err == nil {
-				blob = append(blob, b...)
-			}
+		if _, err := f.store.Rewrap(ctx); err != nil {
+			t.Fatal(err)
 		}
-		// The grep can see row content: every KID is there in hex.
-		for _, k := range all {
-			if !bytes.Contains(blob, []byte(k.KID.Hex())) {
-				t.Fatalf("%s: KID %s not found: the grep does not see the rows", stage, k.KID)
-			}
-		}
-		for _, k := range all {
-			for _, enc := range [][]byte{
-				k.Key,
-				[]byte(hex.EncodeToString(k.Key)),
-				[]byte(strings.ToUpper(hex.EncodeToString(k.Key))),
-				[]byte(base64.StdEncoding.EncodeToString(k.Key)),
-				[]byte(base64.RawStdEncoding.EncodeToString(k.Key)),
-				[]byte(base64.URLEncoding.EncodeToString(k.Key)),
-				[]byte(base64.RawURLEncoding.EncodeToString(k.Key)),
-			} {
-				if bytes.Contains(blob, enc) {
-					t.Fatalf("%s: clear key of KID %s found in the database files", stage, k.KID)
+		check := func(stage string) {
+			blob := f.dbBytes(t)
+			// The grep can see row content: every KID is there in hex.
+			for _, k := range all {
+				if !bytes.Contains(blob, []byte(k.KID.Hex())) {
+					t.Fatalf("%s: KID %s not found: the grep does not see the rows", stage, k.KID)
 				}
 			}
+			var needles [][]byte
+			var owner []drm.KeyID
+			for _, k := range all {
+				for _, enc := range [][]byte{
+					k.Key,
+					[]byte(hex.EncodeToString(k.Key)),
+					[]byte(strings.ToUpper(hex.EncodeToString(k.Key))),
+					[]byte(base64.StdEncoding.EncodeToString(k.Key)),
+					[]byte(base64.RawStdEncoding.EncodeToString(k.Key)),
+					[]byte(base64.URLEncoding.EncodeToString(k.Key)),
+					[]byte(base64.RawURLEncoding.EncodeToString(k.Key)),
+				} {
+					needles, owner = append(needles, enc), append(owner, k.KID)
+				}
+			}
+			if i, found := containsAny(blob, needles); found {
+				t.Fatalf("%s: clear key of KID %s found in the database files", stage, owner[i])
+			}
+			// The search itself finds what is there.
+			if _, found := containsAny(blob, [][]byte{[]byte(all[7].KID.Hex())}); !found {
+				t.Fatalf("%s: containsAny misses a KID", stage)
+			}
 		}
-	}
-	check("open (WAL)")
-	if err := f.store.Close(); err != nil {
-		t.Fatal(err)
-	}
-	check("closed")
+		check("open (WAL)")
+		if err := f.store.Close(); err != nil {
+			t.Fatal(err)
+		}
+		check("closed")
+	})
 }
 
 func TestDatabaseFileMode(t *testing.T) {
-	f := open(t, t.TempDir())
+	f := open(t, backends[0])
 	if _, err := f.store.GetOrCreate(context.Background(), "m", keys.HD, 0); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{f.db, f.db + "-wal"} {
+	for _, p := range []string{f.file, f.file + "-wal"} {
 		fi, err := os.Stat(p)
 		if err != nil {
 			t.Fatal(err)
@@ -673,14 +670,15 @@ func TestOpenDSN(t *testing.T) {
 		dsn  string
 		want error
 	}{
-		{"postgres://drm:hunter2@127.0.0.1/keys", ErrDSN},
+		{fmt.Sprintf("postgres://drm:hunter2@127.0.0.1:%d/keys?sslmode=disable", testtools.FreePort(t)), nil}, // nothing listens
+		{"postgresql://drm:hunter2@127.0.0.1:99999/keys", ErrDSN},
 		{"mysql://drm:hunter2@x/y", ErrDSN},
 		{"sqlite:", ErrDSN},
 		{"sqlite:a.db?mode=memory", ErrDSN},
 		{"file:a.db", ErrDSN},
 	} {
 		_, err := Open(ctx, c.dsn, k)
-		if !errors.Is(err, c.want) {
+		if err == nil || c.want != nil && !errors.Is(err, c.want) {
 			t.Errorf("%q: %v, want %v", c.dsn, err, c.want)
 		}
 		if err != nil && strings.Contains(err.Error(), "hunter2") {
@@ -698,29 +696,31 @@ func TestOpenDSN(t *testing.T) {
 }
 
 func TestSourceFor(t *testing.T) {
-	ctx := context.Background()
-	s := open(t, t.TempDir()).store
-	src := keys.SourceFor(s, "asset")
-	hd, err := src.Key(ctx, keys.HD)
-	if err != nil {
-		t.Fatal(err)
-	}
-	audio, _ := src.Key(ctx, keys.Audio)
-	if hd.KID == audio.KID {
-		t.Fatal("per-track-type source gave one key")
-	}
-	direct, _ := s.GetOrCreate(ctx, "asset", keys.HD, 0)
-	if direct.KID != hd.KID {
-		t.Fatal("source and store disagree")
-	}
-	one := keys.SourceFor(s, "asset", keys.OneKeyPerAsset(), keys.WithPeriod(7))
-	x, _ := one.Key(ctx, keys.HD)
-	y, _ := one.Key(ctx, keys.Audio)
-	all, _ := s.GetOrCreate(ctx, "asset", keys.All, 7)
-	if x.KID != y.KID || x.KID != all.KID {
-		t.Fatal("one-key source gave several keys")
-	}
-	if _, err := keys.SourceFor(s, "").Key(ctx, keys.HD); !errors.Is(err, keys.ErrNoKey) || !errors.Is(err, keys.ErrInvalidRequest) {
-		t.Fatalf("empty content ID: %v", err)
-	}
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		s := open(t, be).store
+		src := keys.SourceFor(s, "asset")
+		hd, err := src.Key(ctx, keys.HD)
+		if err != nil {
+			t.Fatal(err)
+		}
+		audio, _ := src.Key(ctx, keys.Audio)
+		if hd.KID == audio.KID {
+			t.Fatal("per-track-type source gave one key")
+		}
+		direct, _ := s.GetOrCreate(ctx, "asset", keys.HD, 0)
+		if direct.KID != hd.KID {
+			t.Fatal("source and store disagree")
+		}
+		one := keys.SourceFor(s, "asset", keys.OneKeyPerAsset(), keys.WithPeriod(7))
+		x, _ := one.Key(ctx, keys.HD)
+		y, _ := one.Key(ctx, keys.Audio)
+		all, _ := s.GetOrCreate(ctx, "asset", keys.All, 7)
+		if x.KID != y.KID || x.KID != all.KID {
+			t.Fatal("one-key source gave several keys")
+		}
+		if _, err := keys.SourceFor(s, "").Key(ctx, keys.HD); !errors.Is(err, keys.ErrNoKey) || !errors.Is(err, keys.ErrInvalidRequest) {
+			t.Fatalf("empty content ID: %v", err)
+		}
+	})
 }

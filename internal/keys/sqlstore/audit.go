@@ -1,0 +1,80 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/drmpipe/drmpipe/internal/apikey"
+)
+
+var _ apikey.AuditLog = (*Store)(nil)
+
+// Audit appends an entry to the audit log (table audit_log, migration
+// 00002). A zero At is now.
+func (s *Store) Audit(ctx context.Context, e apikey.Entry) error {
+	if err := apikey.ValidateEntry(e); err != nil {
+		return err
+	}
+	if e.At.IsZero() {
+		e.At = time.Now()
+	}
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return fmt.Errorf("sqlstore: audit: %w", err)
+	}
+	_, err := s.db.ExecContext(ctx, "INSERT INTO audit_log (id, at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+		hex.EncodeToString(id[:]), e.At.UnixMicro(), e.Actor, e.Action, e.Target, e.Detail)
+	if err != nil {
+		return fmt.Errorf("sqlstore: audit %s by %s: %w", e.Action, e.Actor, err)
+	}
+	return nil
+}
+
+// ListAudit returns the entries matching q, newest first.
+func (s *Store) ListAudit(ctx context.Context, q apikey.AuditQuery) ([]apikey.Entry, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, cond+" $"+strconv.Itoa(len(args)))
+	}
+	if q.Actor != "" {
+		add("actor =", q.Actor)
+	}
+	if q.Target != "" {
+		add("target =", q.Target)
+	}
+	if !q.Since.IsZero() {
+		add("at >=", q.Since.UnixMicro())
+	}
+	query := "SELECT at, actor, action, target, detail FROM audit_log"
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	args = append(args, q.EffectiveLimit())
+	query += " ORDER BY at DESC, id DESC LIMIT $" + strconv.Itoa(len(args))
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list audit: %w", err)
+	}
+	defer rows.Close()
+	var out []apikey.Entry
+	for rows.Next() {
+		var e apikey.Entry
+		var at int64
+		if err := rows.Scan(&at, &e.Actor, &e.Action, &e.Target, &e.Detail); err != nil {
+			return nil, fmt.Errorf("sqlstore: list audit: %w", err)
+		}
+		e.At = time.UnixMicro(at).UTC()
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: list audit: %w", err)
+	}
+	return out, nil
+}
