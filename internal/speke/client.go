@@ -1,0 +1,388 @@
+package speke
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/drmpipe/drmpipe/internal/cenc"
+	"github.com/drmpipe/drmpipe/internal/cpix"
+	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/keys"
+)
+
+// ClientConfig configures a SPEKE client.
+type ClientConfig struct {
+	// URL is the provider's copyProtection endpoint.
+	URL string
+	// Version is the SPEKE version: 1 or 2 (default 2).
+	Version int
+	// Token, when set, is sent as "Authorization: Bearer <token>".
+	Token string
+	// Timeout bounds each attempt (default 30 s).
+	Timeout time.Duration
+	// Retries is the number of retries after a failed attempt on a 5xx
+	// status or a transport error (default 0; at most 10).
+	Retries int
+	// BackoffBase is the first retry delay before jitter (default 500 ms);
+	// delays double per retry up to BackoffMax (default 10 s), with full
+	// jitter.
+	BackoffBase, BackoffMax time.Duration
+	// HTTPClient sends the requests (default: a client without a timeout of
+	// its own; Timeout applies per attempt).
+	HTTPClient *http.Client
+	// MaxResponseBytes bounds the response (default 16 MiB).
+	MaxResponseBytes int64
+}
+
+// Client asks a SPEKE provider for keys and DRM signaling.
+type Client struct {
+	cfg  ClientConfig
+	host string
+}
+
+// NewClient checks cfg and returns a client.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("%w: provider URL must be an http(s) URL", ErrConfig)
+	}
+	switch cfg.Version {
+	case 0:
+		cfg.Version = 2
+	case 1, 2:
+	default:
+		return nil, fmt.Errorf("%w: SPEKE version %d (want 1 or 2)", ErrConfig, cfg.Version)
+	}
+	if cfg.Retries < 0 || cfg.Retries > 10 {
+		return nil, fmt.Errorf("%w: retries %d (want 0 to 10)", ErrConfig, cfg.Retries)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.BackoffBase <= 0 {
+		cfg.BackoffBase = 500 * time.Millisecond
+	}
+	if cfg.BackoffMax <= 0 {
+		cfg.BackoffMax = 10 * time.Second
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{}
+	}
+	if cfg.MaxResponseBytes <= 0 {
+		cfg.MaxResponseBytes = 16 << 20
+	}
+	return &Client{cfg: cfg, host: u.Host}, nil
+}
+
+// ClientRequest is what the packager asks for.
+type ClientRequest struct {
+	ContentID string
+	Scheme    cenc.Scheme
+	// TrackTypes are the keys to get (default ALL). SPEKE v1 has one key
+	// per request: every track type then maps to that key.
+	TrackTypes []keys.TrackType
+	Systems    []drm.System
+	// Periods are crypto period indexes for key rotation; empty = no
+	// ContentKeyPeriodList.
+	Periods []uint32
+	// RecipientKey and RecipientCert, when set, ask for encrypted key
+	// delivery to this certificate; a response with clear keys is refused.
+	RecipientKey  *rsa.PrivateKey
+	RecipientCert *x509.Certificate
+}
+
+// GetKeys sends one SPEKE request (retried on 5xx and transport errors) and
+// returns the keys and signaling. Errors name the provider host and the
+// reason, never a key.
+func (c *Client) GetKeys(ctx context.Context, req ClientRequest) (ClientResponse, error) {
+	doc, slots, err := c.buildRequest(req)
+	if err != nil {
+		return ClientResponse{}, err
+	}
+	body, err := cpix.Marshal(doc)
+	if err != nil {
+		return ClientResponse{}, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	respBody, err := c.post(ctx, body)
+	if err != nil {
+		return ClientResponse{}, err
+	}
+	resp, err := c.readResponse(respBody, req, doc, slots)
+	if err != nil {
+		return ClientResponse{}, fmt.Errorf("speke %s: %w", c.host, err)
+	}
+	return resp, nil
+}
+
+func (c *Client) buildRequest(req ClientRequest) (*cpix.Document, []slot, error) {
+	if req.ContentID == "" || len(req.ContentID) > keys.MaxContentIDLen {
+		return nil, nil, fmt.Errorf("%w: content ID must have 1 to %d bytes", ErrConfig, keys.MaxContentIDLen)
+	}
+	if req.Scheme != cenc.CENC && req.Scheme != cenc.CBCS {
+		return nil, nil, fmt.Errorf("%w: protection scheme %v", ErrConfig, req.Scheme)
+	}
+	if (req.RecipientKey == nil) != (req.RecipientCert == nil) {
+		return nil, nil, fmt.Errorf("%w: encrypted delivery needs both the recipient key and its certificate", ErrConfig)
+	}
+	if c.cfg.Version == 2 && len(req.Systems) == 0 {
+		return nil, nil, fmt.Errorf("%w: SPEKE v2 needs at least one DRM system", ErrConfig)
+	}
+	types := req.TrackTypes
+	if len(types) == 0 || c.cfg.Version == 1 {
+		types = []keys.TrackType{keys.All}
+	}
+	periods := req.Periods
+	rotation := len(periods) > 0
+	if !rotation {
+		periods = []uint32{0}
+	}
+	doc := &cpix.Document{}
+	if c.cfg.Version == 2 {
+		doc.ContentID, doc.Version = req.ContentID, cpix.Version23
+	} else {
+		doc.ID = req.ContentID
+	}
+	if req.RecipientCert != nil {
+		doc.DeliveryData = []cpix.DeliveryData{{ID: "drmpipe", Certificate: req.RecipientCert.Raw}}
+	}
+	var slots []slot
+	seen := map[slot]bool{}
+	for _, p := range periods {
+		pid := fmt.Sprintf("keyPeriod_%d", p)
+		if rotation {
+			idx := p
+			doc.ContentKeyPeriods = append(doc.ContentKeyPeriods, cpix.ContentKeyPeriod{ID: pid, Index: &idx})
+		}
+		for _, t := range types {
+			s := slot{t, p}
+			if seen[s] {
+				continue
+			}
+			seen[s] = true
+			kid, err := randomKID()
+			if err != nil {
+				return nil, nil, err
+			}
+			ck := cpix.ContentKey{KID: kid}
+			if c.cfg.Version == 2 || req.Scheme == cenc.CBCS {
+				ck.CommonEncryptionScheme = cpix.EncryptionScheme(req.Scheme.String())
+			}
+			doc.ContentKeys = append(doc.ContentKeys, ck)
+			slots = append(slots, s)
+			for _, sys := range req.Systems {
+				if sys == drm.FairPlay && req.Scheme != cenc.CBCS {
+					continue // FairPlay is cbcs only
+				}
+				ds := cpix.DRMSystem{KID: kid, SystemID: sys.SystemID()}
+				if sys != drm.FairPlay {
+					ds.PSSH = cpix.Present(nil)
+					ds.ContentProtectionData = cpix.Present(nil)
+				}
+				if c.cfg.Version == 2 {
+					ds.HLSSignalingData = []cpix.HLSSignalingData{{Playlist: cpix.PlaylistMedia}, {Playlist: cpix.PlaylistMaster}}
+				} else {
+					ds.URIExtXKey = cpix.Present(nil)
+					if sys == drm.PlayReady {
+						ds.ProtectionHeader = cpix.Present(nil)
+					}
+				}
+				doc.DRMSystems = append(doc.DRMSystems, ds)
+			}
+			rule := cpix.ContentKeyUsageRule{KID: kid}
+			if c.cfg.Version == 2 {
+				usageRuleFor(t, &rule)
+			}
+			if rotation {
+				rule.KeyPeriodFilters = []cpix.KeyPeriodFilter{{PeriodID: pid}}
+			}
+			doc.UsageRules = append(doc.UsageRules, rule)
+		}
+	}
+	return doc, slots, nil
+}
+
+func randomKID() (drm.KeyID, error) {
+	var k drm.KeyID
+	if _, err := rand.Read(k[:]); err != nil {
+		return k, fmt.Errorf("%w: random KID: %v", ErrConfig, err)
+	}
+	k[6] = k[6]&0x0f | 0x40 // RFC 9562 §5.4: version 4
+	k[8] = k[8]&0x3f | 0x80 // RFC 9562 §4.1: variant 10
+	return k, nil
+}
+
+// attemptError is a failed attempt; retry tells whether another may help.
+type attemptError struct {
+	reason string
+	retry  bool
+}
+
+func (c *Client) post(ctx context.Context, body []byte) ([]byte, error) {
+	var last attemptError
+	for attempt := 0; attempt <= c.cfg.Retries; attempt++ {
+		if attempt > 0 {
+			if err := sleep(ctx, c.backoff(attempt)); err != nil {
+				return nil, fmt.Errorf("%w: %s: %s; gave up: %v", ErrProvider, c.host, last.reason, err)
+			}
+		}
+		b, aerr := c.once(ctx, body)
+		if aerr == nil {
+			return b, nil
+		}
+		last = *aerr
+		if !last.retry || ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, fmt.Errorf("%w: %s: %s", ErrProvider, c.host, last.reason)
+}
+
+// backoff is full jitter over an exponential ceiling.
+func (c *Client) backoff(attempt int) time.Duration {
+	ceil := c.cfg.BackoffBase << (attempt - 1)
+	if ceil > c.cfg.BackoffMax || ceil <= 0 {
+		ceil = c.cfg.BackoffMax
+	}
+	n, err := rand.Int(rand.Reader, big.NewInt(int64(ceil)+1))
+	if err != nil {
+		return ceil
+	}
+	return time.Duration(n.Int64())
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (c *Client) once(ctx context.Context, body []byte) ([]byte, *attemptError) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.URL, bytes.NewReader(body))
+	if err != nil {
+		return nil, &attemptError{reason: "cannot build request"}
+	}
+	req.Header.Set("Content-Type", "application/xml")
+	if c.cfg.Version == 2 {
+		req.Header.Set(HeaderVersion, Version2)
+		req.Header.Set(HeaderUserAgentV2, userAgent)
+	} else {
+		req.Header.Set(HeaderUserAgentV1, userAgent)
+	}
+	if c.cfg.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
+	}
+	resp, err := c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		reason := "transport error"
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			reason = fmt.Sprintf("no answer within %s", c.cfg.Timeout)
+		} else if err != nil {
+			reason = "transport error: " + err.Error()
+		}
+		return nil, &attemptError{reason: reason, retry: true}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxResponseBytes+1))
+	if err != nil {
+		return nil, &attemptError{reason: "reading response: " + err.Error(), retry: true}
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, &attemptError{reason: statusReason(resp.StatusCode, b), retry: resp.StatusCode >= 500}
+	}
+	if int64(len(b)) > c.cfg.MaxResponseBytes {
+		return nil, &attemptError{reason: fmt.Sprintf("response over %d bytes", c.cfg.MaxResponseBytes)}
+	}
+	if c.cfg.Version == 2 && resp.Header.Get(HeaderVersion) != Version2 {
+		return nil, &attemptError{reason: fmt.Sprintf("response lacks %s: %s (not a SPEKE v2 provider?)", HeaderVersion, Version2)}
+	}
+	return b, nil
+}
+
+// statusReason describes an HTTP error. Only the code and message of a
+// drmpipe-style JSON error body are quoted (bounded, single line); other
+// bodies are not echoed.
+func statusReason(code int, body []byte) string {
+	reason := fmt.Sprintf("HTTP %d %s", code, http.StatusText(code))
+	var e struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Message != "" {
+		msg := strings.Join(strings.Fields(e.Message), " ")
+		if len(msg) > 200 {
+			msg = msg[:200] + "…"
+		}
+		reason += fmt.Sprintf(" (%s: %s)", e.Code, msg)
+	}
+	return reason
+}
+
+func (c *Client) readResponse(b []byte, req ClientRequest, sent *cpix.Document, slots []slot) (ClientResponse, error) {
+	doc, err := cpix.UnmarshalLimited(b, cpix.Limits{MaxBytes: c.cfg.MaxResponseBytes})
+	if err != nil {
+		return ClientResponse{}, fmt.Errorf("%w: %w", ErrResponse, err)
+	}
+	if len(doc.ContentKeys) != len(sent.ContentKeys) {
+		return ClientResponse{}, fmt.Errorf("%w: %d content keys for %d requested", ErrResponse, len(doc.ContentKeys), len(sent.ContentKeys))
+	}
+	if req.RecipientKey != nil {
+		for _, k := range doc.ContentKeys {
+			if k.Encrypted == nil {
+				return ClientResponse{}, fmt.Errorf("%w: encrypted delivery was asked for, but ContentKey %s came in clear", ErrResponse, k.KID)
+			}
+		}
+		if err := cpix.DecryptKeys(doc, req.RecipientKey); err != nil {
+			return ClientResponse{}, fmt.Errorf("%w: %w", ErrResponse, err)
+		}
+	} else if doc.Encrypted() {
+		return ClientResponse{}, fmt.Errorf("%w: keys came encrypted but no recipient key is configured", ErrResponse)
+	}
+	resp, err := extract(doc, slots)
+	if err != nil {
+		return ClientResponse{}, err
+	}
+	// v1 has one key per period: give it every requested track type.
+	if c.cfg.Version == 1 {
+		for p, m := range resp.PeriodKeys {
+			if k, ok := m[keys.All]; ok {
+				for _, t := range req.TrackTypes {
+					m[t] = k
+				}
+				if p == slots[0].period {
+					for _, t := range req.TrackTypes {
+						resp.Keys[t] = k
+					}
+				}
+			}
+		}
+	}
+	for _, s := range slots {
+		if _, ok := resp.PeriodKeys[s.period][s.t]; !ok {
+			return ClientResponse{}, fmt.Errorf("%w: no key for track type %s period %d", ErrResponse, s.t, s.period)
+		}
+	}
+	return resp, nil
+}

@@ -1,0 +1,236 @@
+package speke
+
+import (
+	"crypto/rand"
+	"crypto/x509"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/drmpipe/drmpipe/internal/cpix"
+	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/httperr"
+	"github.com/drmpipe/drmpipe/internal/keys"
+)
+
+type handler struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+}
+
+// NewHandler returns the SPEKE key provider serving POST PathV1 and POST
+// PathV2. Order of work per request: method, authentication (401/403 before
+// the body is read or any key touched), SPEKE version header, size-limited
+// body, safe CPIX parse, SPEKE validation, keys from deps.Keys, signaling,
+// and, when the request names a recipient certificate in DeliveryDataList,
+// encrypted key delivery (CPIX 2.3 §"Content Key Encryption").
+//
+// Errors use the project's JSON error body (httperr) rather than SPEKE's
+// plain-text bodies: SPEKE clients only act on the status code, and the
+// message of a 4xx is the precise reason (e.g. "Missing CPIX@contentId").
+//
+// KID override: keys come from store slots (content ID, track type, period)
+// with the store's own KIDs, so the response carries the store's KID in
+// place of each requested one, in ContentKey, DRMSystem and usage rules (AWS
+// SPEKE "KID override"). A retried request gets the same keys and KIDs.
+func NewHandler(cfg Config, deps Deps) http.Handler {
+	h := &handler{cfg: cfg, deps: deps, log: deps.Logger}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc(PathV1, func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, false) })
+	mux.HandleFunc(PathV2, func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, true) })
+	return mux
+}
+
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, v2 bool) {
+	if v2 {
+		w.Header().Set(HeaderVersion, Version2)
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		httperr.Write(w, r, h.log, httperr.New(http.StatusMethodNotAllowed, httperr.CodeMethodNotAllowed, "SPEKE requests use POST"))
+		return
+	}
+	principal, err := h.authenticate(r)
+	if err != nil {
+		httperr.Write(w, r, h.log, err)
+		return
+	}
+	if v2 {
+		if got := r.Header.Get(HeaderVersion); got != Version2 {
+			httperr.Write(w, r, h.log, reject("Unsupported SPEKE version: %s %q (want %s)", HeaderVersion, got, Version2))
+			return
+		}
+	} else if got := r.Header.Get(HeaderVersion); got != "" && got != "1.0" {
+		httperr.Write(w, r, h.log, reject("Unsupported SPEKE version: %s %q on the v1 endpoint", HeaderVersion, got))
+		return
+	}
+	max := h.cfg.maxBytes()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			httperr.Write(w, r, h.log, httperr.Wrap(err, http.StatusRequestEntityTooLarge, httperr.CodeTooLarge, "request body over the limit"))
+			return
+		}
+		httperr.Write(w, r, h.log, httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, "cannot read request body"))
+		return
+	}
+	doc, err := cpix.UnmarshalLimited(body, cpix.Limits{MaxBytes: max})
+	if err != nil {
+		// cpix errors name the element and attribute, never a key value.
+		httperr.Write(w, r, h.log, httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, err.Error()))
+		return
+	}
+	out, err := h.respond(r, doc, v2)
+	if err != nil {
+		httperr.Write(w, r, h.log, err)
+		return
+	}
+	h.log.InfoContext(r.Context(), "speke keys served", "principal", principal, "content_id", contentIDOf(doc),
+		"keys", len(doc.ContentKeys), "drm_systems", len(doc.DRMSystems), "encrypted", doc.Encrypted(), "v2", v2)
+	w.Header().Set("Content-Type", "application/xml")
+	w.Header().Set("Cache-Control", "no-store")
+	if v2 {
+		w.Header().Set(HeaderUserAgentV2, userAgent)
+	} else {
+		w.Header().Set(HeaderUserAgentV1, userAgent)
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(out)
+}
+
+func contentIDOf(d *cpix.Document) string {
+	if d.ContentID != "" {
+		return d.ContentID
+	}
+	return d.ID
+}
+
+func (h *handler) authenticate(r *http.Request) (string, error) {
+	if h.deps.Auth == nil {
+		return "", httperr.New(http.StatusUnauthorized, httperr.CodeUnauthorized, "authentication required")
+	}
+	p, err := h.deps.Auth.Authenticate(r, Scope)
+	if err == nil {
+		return p, nil
+	}
+	var he *httperr.Error
+	switch {
+	case errors.As(err, &he):
+		return "", err
+	case errors.Is(err, ErrForbidden):
+		return "", httperr.Wrap(err, http.StatusForbidden, httperr.CodeForbidden, "credentials lack the speke scope")
+	}
+	return "", httperr.Wrap(err, http.StatusUnauthorized, httperr.CodeUnauthorized, "authentication required")
+}
+
+// respond validates doc, fills it with keys and signaling, and marshals it.
+func (h *handler) respond(r *http.Request, doc *cpix.Document, v2 bool) ([]byte, error) {
+	var p plan
+	var err error
+	if v2 {
+		p, err = planV2(doc)
+	} else {
+		p, err = planV1(doc)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var recipient *x509.Certificate
+	for _, dd := range doc.DeliveryData {
+		if len(dd.Certificate) > 0 {
+			if recipient, err = x509.ParseCertificate(dd.Certificate); err != nil {
+				return nil, reject("DeliveryData %q: DeliveryKey is not a valid X.509 certificate", dd.ID)
+			}
+			break
+		}
+	}
+	if h.deps.Keys == nil {
+		return nil, httperr.New(http.StatusServiceUnavailable, httperr.CodeUnavailable, "key store not configured")
+	}
+	got := make([]keys.ContentKey, len(doc.ContentKeys))
+	for i, s := range p.slots {
+		k, err := h.deps.Keys.GetOrCreate(r.Context(), p.contentID, s.t, s.period)
+		if err != nil {
+			if errors.Is(err, keys.ErrInvalidRequest) || errors.Is(err, keys.ErrUnknownTrackType) {
+				return nil, httperr.Wrap(err, http.StatusUnprocessableEntity, httperr.CodeInvalidRequest, "content ID or track type refused by the key store")
+			}
+			he := httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "key store unavailable")
+			he.RetryAfter = 1
+			return nil, he
+		}
+		if err := k.Validate(); err != nil {
+			return nil, httperr.Wrap(err, http.StatusInternalServerError, httperr.CodeInternal, "key store returned an invalid key")
+		}
+		got[i] = k
+	}
+	// KID override in one pass (old -> new), then keys and IVs.
+	override := map[drm.KeyID]drm.KeyID{}
+	for i, k := range doc.ContentKeys {
+		override[k.KID] = got[i].KID
+	}
+	for i := range doc.ContentKeys {
+		doc.ContentKeys[i].KID = override[doc.ContentKeys[i].KID]
+	}
+	for i := range doc.DRMSystems {
+		doc.DRMSystems[i].KID = override[doc.DRMSystems[i].KID]
+	}
+	for i := range doc.UsageRules {
+		doc.UsageRules[i].KID = override[doc.UsageRules[i].KID]
+	}
+	for i := range doc.ContentKeys {
+		ck := &doc.ContentKeys[i]
+		iv, err := explicitIV(got[i].IV)
+		if err != nil {
+			return nil, httperr.Wrap(err, http.StatusInternalServerError, httperr.CodeInternal, "cannot make an IV")
+		}
+		ck.ExplicitIV = iv
+		ck.Value = append([]byte{}, got[i].Key...)
+		ck.Encrypted = nil
+	}
+	for i := range doc.DRMSystems {
+		s := &doc.DRMSystems[i]
+		sys, _ := systemOf(s.SystemID) // checked by the plan
+		ki := doc.ContentKeyByKID(s.KID)
+		sd, err := h.buildSystem(sys, got[ki], p.scheme, p.contentID, p.slots[ki].period, p.rotation)
+		if err != nil {
+			return nil, httperr.Wrap(err, http.StatusInternalServerError, httperr.CodeInternal, "cannot build DRM signaling")
+		}
+		fillSystem(s, sd, p.scheme, v2)
+	}
+	if recipient != nil {
+		if err := cpix.EncryptKeys(doc, recipient); err != nil {
+			return nil, httperr.Wrap(err, http.StatusUnprocessableEntity, httperr.CodeInvalidRequest, "cannot encrypt keys for the DeliveryData certificate (SPEKE needs a 2048-bit or larger RSA certificate)")
+		}
+	}
+	out, err := cpix.Marshal(doc)
+	for i := range doc.ContentKeys {
+		clear(doc.ContentKeys[i].Value)
+	}
+	if err != nil {
+		return nil, httperr.Wrap(err, http.StatusInternalServerError, httperr.CodeInternal, "cannot write the CPIX response")
+	}
+	return out, nil
+}
+
+// explicitIV returns the key's stored IV as a 16-byte ContentKey@explicitIV:
+// a 16-byte IV as is, an 8-byte cenc IV zero-extended (ISO/IEC 23001-7 §9.1:
+// an 8-byte IV is the high half of the counter block). A key without an IV
+// gets a random one; it is not stored, so such stores give a new IV on every
+// request.
+func explicitIV(iv []byte) ([]byte, error) {
+	switch len(iv) {
+	case 16:
+		return append([]byte{}, iv...), nil
+	case 8:
+		return append(append([]byte{}, iv...), make([]byte, 8)...), nil
+	}
+	out := make([]byte, 16)
+	_, err := rand.Read(out)
+	return out, err
+}

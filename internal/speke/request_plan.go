@@ -1,0 +1,294 @@
+package speke
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/drmpipe/drmpipe/internal/cenc"
+	"github.com/drmpipe/drmpipe/internal/cpix"
+	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/httperr"
+	"github.com/drmpipe/drmpipe/internal/keys"
+)
+
+// reject is a 422 with a precise public message; it wraps ErrRequest. The
+// messages of the checks MediaPackage knows follow its wording ("Implementing
+// SPEKE v2.0 with AWS Elemental MediaPackage").
+func reject(format string, args ...any) error {
+	return httperr.Wrap(ErrRequest, http.StatusUnprocessableEntity, httperr.CodeInvalidRequest, fmt.Sprintf(format, args...))
+}
+
+// slot is where a requested key lives in the store.
+type slot struct {
+	t      keys.TrackType
+	period uint32
+}
+
+// plan is a validated request: the store slot of each ContentKey (same
+// order) and the scheme the DRM signaling is built for.
+type plan struct {
+	contentID string
+	scheme    cenc.Scheme
+	rotation  bool // the request has a ContentKeyPeriodList
+	slots     []slot
+}
+
+// Known DRM system IDs besides the drm package's.
+var (
+	// SPEKE "HLS AES-128" (v1) and "ClearKey AES-128" (v2): whole-segment
+	// AES-128 needs a key-serving URL drmpipe does not offer.
+	hlsAES128SystemID, _      = drm.ParseSystemID("81376844-f976-481e-a84e-cc25d39b0b33")
+	clearKeyAES128SystemID, _ = drm.ParseSystemID("3ea8778f-7742-4bf9-b18b-e834b2acbd47")
+)
+
+// systemOf maps a DRMSystem@systemId to the system it signals. The W3C
+// common system (1077efec…) and the DASH-IF ClearKey system (e2719d58…)
+// are both ClearKey.
+func systemOf(id drm.SystemID) (drm.System, bool) {
+	switch id {
+	case drm.WidevineSystemID:
+		return drm.Widevine, true
+	case drm.PlayReadySystemID:
+		return drm.PlayReady, true
+	case drm.FairPlaySystemID:
+		return drm.FairPlay, true
+	case drm.ClearKeySystemID, drm.CommonSystemID:
+		return drm.ClearKey, true
+	}
+	return 0, false
+}
+
+func checkSystems(d *cpix.Document, scheme cenc.Scheme) error {
+	for _, s := range d.DRMSystems {
+		sys, ok := systemOf(s.SystemID)
+		if !ok {
+			if s.SystemID == hlsAES128SystemID || s.SystemID == clearKeyAES128SystemID {
+				return reject("Unsupported DRMSystem@systemId %s (HLS AES-128 key delivery is not offered)", s.SystemID)
+			}
+			return reject("Unsupported DRMSystem@systemId %s", s.SystemID)
+		}
+		if d.ContentKeyByKID(s.KID) < 0 {
+			return reject("DRMSystem@kid %s has no ContentKey", s.KID)
+		}
+		if sys == drm.FairPlay && scheme != cenc.CBCS {
+			return reject("FairPlay (DRMSystem@systemId %s) requires ContentKey@commonEncryptionScheme cbcs, got %s", s.SystemID, scheme)
+		}
+	}
+	return nil
+}
+
+// periodOf resolves a rule's KeyPeriodFilter to ContentKeyPeriod@index.
+func periodOf(d *cpix.Document, r cpix.ContentKeyUsageRule) (uint32, error) {
+	switch len(r.KeyPeriodFilters) {
+	case 0:
+		return 0, nil
+	case 1:
+	default:
+		return 0, reject("ContentKeyUsageRule for KID %s has %d KeyPeriodFilters; one key serves one period", r.KID, len(r.KeyPeriodFilters))
+	}
+	id := r.KeyPeriodFilters[0].PeriodID
+	p, ok := d.PeriodByID(id)
+	if !ok {
+		return 0, reject("KeyPeriodFilter@periodId %q names no ContentKeyPeriod", id)
+	}
+	if p.Index == nil {
+		return 0, reject("Missing ContentKeyPeriod@index for period %q", id)
+	}
+	return *p.Index, nil
+}
+
+// assignSlots gives each ContentKey the slot of its usage rules and checks
+// that no two keys share a slot and no key has two.
+func assignSlots(d *cpix.Document, slotOfRule func(cpix.ContentKeyUsageRule) (slot, error), defaultSlot *slot) ([]slot, error) {
+	bykid := map[drm.KeyID]slot{}
+	for _, r := range d.UsageRules {
+		if d.ContentKeyByKID(r.KID) < 0 {
+			return nil, reject("ContentKeyUsageRule@kid %s has no ContentKey", r.KID)
+		}
+		s, err := slotOfRule(r)
+		if err != nil {
+			return nil, err
+		}
+		if old, ok := bykid[r.KID]; ok && old != s {
+			return nil, reject("KID %s has usage rules for two track types or periods (%s period %d, %s period %d)", r.KID, old.t, old.period, s.t, s.period)
+		}
+		bykid[r.KID] = s
+	}
+	out := make([]slot, len(d.ContentKeys))
+	taken := map[slot]drm.KeyID{}
+	for i, k := range d.ContentKeys {
+		s, ok := bykid[k.KID]
+		if !ok {
+			if defaultSlot == nil {
+				return nil, reject("ContentKey %s has no ContentKeyUsageRule", k.KID)
+			}
+			s = *defaultSlot
+		}
+		if other, dup := taken[s]; dup {
+			return nil, reject("ContentKeys %s and %s both ask for the key of track type %s in period %d", other, k.KID, s.t, s.period)
+		}
+		taken[s] = k.KID
+		out[i] = s
+	}
+	return out, nil
+}
+
+// planV2 validates a SPEKE v2.0 request (AWS SPEKE v2 "Customizations and
+// constraints"; the speke-reference-server v2 test suite's negative cases).
+func planV2(d *cpix.Document) (plan, error) {
+	p := plan{contentID: d.ContentID, rotation: len(d.ContentKeyPeriods) > 0}
+	switch {
+	case d.ContentID == "":
+		return p, reject("Missing CPIX@contentId")
+	case d.Version == "":
+		return p, reject("Missing CPIX@version")
+	case d.Version != cpix.Version23:
+		return p, reject("Unsupported CPIX@version %q (SPEKE v2.0 uses 2.3)", d.Version)
+	case len(d.ContentKeys) == 0:
+		return p, reject("Missing ContentKeyList/ContentKey")
+	case len(d.DRMSystems) == 0:
+		return p, reject("Missing DRMSystemList/DRMSystem")
+	case len(d.UsageRules) == 0:
+		return p, reject("Missing ContentKeyUsageRuleList/ContentKeyUsageRule")
+	}
+	var scheme cpix.EncryptionScheme
+	for _, k := range d.ContentKeys {
+		if k.CommonEncryptionScheme == "" {
+			return p, reject("Missing ContentKey@commonEncryptionScheme for KID %s", k.KID)
+		}
+		if scheme != "" && k.CommonEncryptionScheme != scheme {
+			return p, reject("Non compliant ContentKey@commonEncryptionScheme combination (%s and %s): one scheme per request", scheme, k.CommonEncryptionScheme)
+		}
+		scheme = k.CommonEncryptionScheme
+	}
+	var err error
+	if p.scheme, err = cenc.ParseScheme(string(scheme)); err != nil {
+		return p, reject("Unsupported ContentKey@commonEncryptionScheme %s (drmpipe supports cenc and cbcs)", scheme)
+	}
+	if err := checkSystems(d, p.scheme); err != nil {
+		return p, err
+	}
+	// Preset rules, per period: each intendedTrackType once; ALL (SHARED)
+	// alone and for audio and video alike; VIDEO (PRESET-VIDEO-1) as the
+	// only video rule; filters matching the rule's media.
+	type seenKey struct {
+		period uint32
+		name   string
+	}
+	seen := map[seenKey]bool{}
+	classes := map[uint32]map[trackClass]int{}
+	videoOne := map[uint32]bool{}
+	rules := map[uint32]int{}
+	slotOf := func(r cpix.ContentKeyUsageRule) (slot, error) {
+		if r.IntendedTrackType == "" {
+			return slot{}, reject("Missing ContentKeyUsageRule@intendedTrackType for KID %s", r.KID)
+		}
+		t, class, err := trackTypeOf(r.IntendedTrackType)
+		if err != nil {
+			return slot{}, err
+		}
+		period, err := periodOf(d, r)
+		if err != nil {
+			return slot{}, err
+		}
+		k := seenKey{period, r.IntendedTrackType}
+		if seen[k] {
+			return slot{}, reject("Invalid preset combination: intendedTrackType %s appears in more than one ContentKeyUsageRule", r.IntendedTrackType)
+		}
+		seen[k] = true
+		rules[period]++
+		if classes[period] == nil {
+			classes[period] = map[trackClass]int{}
+		}
+		classes[period][class]++
+		if r.IntendedTrackType == intendedVideo {
+			videoOne[period] = true
+		}
+		switch class {
+		case classShared:
+			if (len(r.VideoFilters) == 0) != (len(r.AudioFilters) == 0) {
+				return slot{}, reject("Invalid preset combination: intendedTrackType ALL (SHARED preset) must cover audio and video; KID %s has only a %s", r.KID, map[bool]string{true: "VideoFilter", false: "AudioFilter"}[len(r.VideoFilters) > 0])
+			}
+			for _, f := range r.VideoFilters {
+				if !unconstrainedVideo(f) {
+					return slot{}, reject("Invalid preset combination: intendedTrackType ALL (SHARED preset) with a restricted VideoFilter for KID %s", r.KID)
+				}
+			}
+			for _, f := range r.AudioFilters {
+				if !unconstrainedAudio(f) {
+					return slot{}, reject("Invalid preset combination: intendedTrackType ALL (SHARED preset) with a restricted AudioFilter for KID %s", r.KID)
+				}
+			}
+		case classVideo:
+			if len(r.AudioFilters) > 0 {
+				return slot{}, reject("Invalid preset combination: video intendedTrackType %s with an AudioFilter (KID %s)", r.IntendedTrackType, r.KID)
+			}
+		case classAudio:
+			if len(r.VideoFilters) > 0 {
+				return slot{}, reject("Invalid preset combination: audio intendedTrackType %s with a VideoFilter (KID %s)", r.IntendedTrackType, r.KID)
+			}
+		}
+		return slot{t: t, period: period}, nil
+	}
+	if p.slots, err = assignSlots(d, slotOf, nil); err != nil {
+		return p, err
+	}
+	for period, c := range classes {
+		if c[classShared] > 0 && rules[period] > 1 {
+			return p, reject("Invalid preset combination: intendedTrackType ALL (SHARED preset) cannot be combined with other track types")
+		}
+		if videoOne[period] && c[classVideo] > 1 {
+			return p, reject("Invalid preset combination: intendedTrackType VIDEO (PRESET-VIDEO-1) cannot be combined with other video track types")
+		}
+	}
+	return p, nil
+}
+
+// planV1 validates a SPEKE v1 request (AWS SPEKE v1 "Customizations and
+// constraints"): content ID in CPIX@id, one key per period, no track types.
+// Without commonEncryptionScheme the scheme is cbcs when FairPlay is asked
+// for and cenc otherwise.
+func planV1(d *cpix.Document) (plan, error) {
+	p := plan{contentID: d.ID, rotation: len(d.ContentKeyPeriods) > 0}
+	if p.contentID == "" {
+		p.contentID = d.ContentID
+	}
+	if p.contentID == "" {
+		return p, reject("Missing CPIX@id")
+	}
+	if len(d.ContentKeys) == 0 {
+		return p, reject("Missing ContentKeyList/ContentKey")
+	}
+	var scheme cpix.EncryptionScheme
+	for _, k := range d.ContentKeys {
+		if k.CommonEncryptionScheme == "" {
+			continue
+		}
+		if scheme != "" && k.CommonEncryptionScheme != scheme {
+			return p, reject("Non compliant ContentKey@commonEncryptionScheme combination (%s and %s)", scheme, k.CommonEncryptionScheme)
+		}
+		scheme = k.CommonEncryptionScheme
+	}
+	if scheme == "" {
+		scheme = cpix.SchemeCENC
+		for _, s := range d.DRMSystems {
+			if s.SystemID == drm.FairPlaySystemID {
+				scheme = cpix.SchemeCBCS
+			}
+		}
+	}
+	var err error
+	if p.scheme, err = cenc.ParseScheme(string(scheme)); err != nil {
+		return p, reject("Unsupported ContentKey@commonEncryptionScheme %s (drmpipe supports cenc and cbcs)", scheme)
+	}
+	if err := checkSystems(d, p.scheme); err != nil {
+		return p, err
+	}
+	slotOf := func(r cpix.ContentKeyUsageRule) (slot, error) {
+		period, err := periodOf(d, r)
+		return slot{t: keys.All, period: period}, err
+	}
+	def := slot{t: keys.All}
+	p.slots, err = assignSlots(d, slotOf, &def)
+	return p, err
+}
