@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -37,6 +38,11 @@ type packageFlags struct {
 	contentID       string
 	keysPer         string
 	data            dataFlags
+	spekeURL        string
+	spekeVersion    int
+	spekeToken      string
+	cpixFile        string
+	cpixKey         string
 }
 
 func newPackageCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -79,6 +85,11 @@ complete; a failed or interrupted run leaves no output behind.`,
 	fl.StringVar(&f.contentID, "content-id", "", "content ID: without --key, keys come from the key store (get-or-create); default output DATA/content/ID")
 	fl.StringVar(&f.keysPer, "keys-per", "asset", "with --content-id: one key per asset, or per track-type (AUDIO, SD, HD, UHD1, UHD2)")
 	f.data.register(fl)
+	fl.StringVar(&f.spekeURL, "speke", "", "get keys and DRM signaling from this SPEKE key provider (copyProtection URL); needs --content-id")
+	fl.IntVar(&f.spekeVersion, "speke-version", 2, "SPEKE version: 1 or 2")
+	fl.StringVar(&f.spekeToken, "speke-token", os.Getenv("DRMPIPE_SPEKE_TOKEN"), "bearer token for the SPEKE provider; env DRMPIPE_SPEKE_TOKEN")
+	fl.StringVar(&f.cpixFile, "cpix", "", "read keys (and signaling) from this CPIX document")
+	fl.StringVar(&f.cpixKey, "cpix-key", "", "PEM private key to decrypt an encrypted CPIX document")
 	return cmd
 }
 
@@ -131,6 +142,15 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 	case f.clear && len(f.keys) > 0:
 		return fmt.Errorf("--clear and --key contradict each other")
 	case f.clear:
+	case f.spekeURL != "" || f.cpixFile != "":
+		if len(f.keys) > 0 || (f.spekeURL != "" && f.cpixFile != "") {
+			return fmt.Errorf("use one key source: --key, --speke or --cpix")
+		}
+		src, provided, err := providerKeys(cmd.Context(), f, cfg.Scheme, cfg.Systems)
+		if err != nil {
+			return err
+		}
+		cfg.Keys, cfg.Provided = src, provided
 	case len(f.keys) == 0 && f.contentID != "":
 		var opts []keys.SourceOption
 		switch f.keysPer {

@@ -27,6 +27,11 @@ type Request struct {
 	KIDs []drm.KeyID
 	// Persistent reports a request for a persistent license.
 	Persistent bool
+	// ContentID is the content the request is for, when the endpoint knows
+	// it (from the URL or a key lookup); Authorize refuses a token for
+	// another content. Empty = not checked here (the handler then checks
+	// each key with Decision.AllowsKey).
+	ContentID string
 }
 
 // HDCP is a required output protection level.

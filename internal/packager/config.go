@@ -52,10 +52,20 @@ type Config struct {
 	// PSSHInInit also writes pssh boxes into init segments (moov). The
 	// default is manifest-only signaling (DASH-IF IOP guidance).
 	PSSHInInit bool
+	// Provided is DRM signaling handed over by a key provider (SPEKE/CPIX)
+	// per KID and system; where present it is used instead of generating it.
+	Provided map[drm.KeyID]map[drm.System]ProvidedSignaling
 	// Progress receives a progress bar when non-nil (a terminal).
 	Progress io.Writer
 	// Warn receives one line per warning (misaligned GOPs, ...); may be nil.
 	Warn func(msg string)
+}
+
+// ProvidedSignaling is a key provider's signaling for one KID and system.
+type ProvidedSignaling struct {
+	PSSH   []byte // whole pssh box
+	PRO    []byte // PlayReady Object
+	KeyURI string // HLS EXT-X-KEY URI (FairPlay skd://...)
 }
 
 // schemes returns the segment sets to write.

@@ -20,6 +20,13 @@ func (c *Config) signaling(scheme cenc.Scheme, key keys.ContentKey) ([]manifest.
 	var psshs [][]byte
 	for _, sys := range c.Systems {
 		sig := manifest.SystemSignaling{System: sys}
+		if p, ok := c.Provided[key.KID][sys]; ok && c.useProvided(sys, scheme, p, &sig) {
+			if sig.PSSH != nil {
+				psshs = append(psshs, sig.PSSH)
+			}
+			sigs = append(sigs, sig)
+			continue
+		}
 		switch sys {
 		case drm.Widevine:
 			// WidevinePsshData.protection_scheme carries the scheme 4CC.
@@ -53,4 +60,29 @@ func (c *Config) signaling(scheme cenc.Scheme, key keys.ContentKey) ([]manifest.
 		sigs = append(sigs, sig)
 	}
 	return sigs, psshs, nil
+}
+
+// useProvided fills sig from a key provider's signaling when it has what
+// the system needs; otherwise drmpipe generates the signaling itself.
+func (c *Config) useProvided(sys drm.System, scheme cenc.Scheme, p ProvidedSignaling, sig *manifest.SystemSignaling) bool {
+	switch sys {
+	case drm.Widevine:
+		if len(p.PSSH) == 0 {
+			return false
+		}
+		sig.PSSH = p.PSSH
+	case drm.PlayReady:
+		if len(p.PRO) == 0 || len(p.PSSH) == 0 {
+			return false
+		}
+		sig.PSSH, sig.PRO, sig.LicenseURL = p.PSSH, p.PRO, c.PlayReadyLAURL
+	case drm.FairPlay:
+		if scheme != cenc.CBCS || p.KeyURI == "" {
+			return false
+		}
+		sig.KeyURI = p.KeyURI
+	default:
+		return false
+	}
+	return true
 }

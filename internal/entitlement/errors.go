@@ -1,0 +1,42 @@
+package entitlement
+
+import "errors"
+
+// Sentinel errors. Authorize wraps them in a *DenyError (Cause) so handlers
+// can log the detail while the client sees only the Reason and Message.
+var (
+	// ErrTokenTooLarge: the raw token exceeds VerifierConfig.MaxTokenSize;
+	// it is refused before any parsing.
+	ErrTokenTooLarge = errors.New("token too large")
+	// ErrAlgorithm: the token's alg is not one of the pinned algorithms, or
+	// does not match the type of the key its kid names.
+	ErrAlgorithm = errors.New("token algorithm not allowed")
+	// ErrUnknownKID: no verification key has the token's kid.
+	ErrUnknownKID = errors.New("unknown token key ID")
+	// ErrClaims: a claim is missing or malformed (jti, sub, cid, kids, tt,
+	// lifetime, policy overrides).
+	ErrClaims = errors.New("invalid token claims")
+	// ErrJWKS: a JSON Web Key Set could not be read or parsed.
+	ErrJWKS = errors.New("invalid JWKS")
+	// ErrConfig: a configuration value is invalid.
+	ErrConfig = errors.New("invalid entitlement configuration")
+	// ErrKeyFileMode: the signing key file is readable or writable by group
+	// or others.
+	ErrKeyFileMode = errors.New("signing key file permissions too open")
+	// ErrSigningKey: the signing key file could not be read, created or
+	// parsed.
+	ErrSigningKey = errors.New("signing key")
+	// ErrSubscriptionCallback: the operator's subscription callback failed
+	// (timeout, transport error, unexpected status or body).
+	ErrSubscriptionCallback = errors.New("subscription callback failed")
+	// ErrGeoLookup: the client's country could not be determined because
+	// the GeoIP database is missing or failed.
+	ErrGeoLookup = errors.New("geoip lookup failed")
+	// ErrUnavailable: a state store (Redis) could not be reached.
+	ErrUnavailable = errors.New("entitlement state store unavailable")
+	// ErrRevocation: a revocation is malformed (unknown kind, empty value,
+	// bad KID).
+	ErrRevocation = errors.New("invalid revocation")
+	// ErrNoVerifier: Deps.Verifier was not set.
+	ErrNoVerifier = errors.New("no token verifier configured")
+)

@@ -1,0 +1,19 @@
+// Package redisstate keeps the entitlement service's shared state in Redis,
+// so that every replica sees the same device registrations, token uses and
+// revocations: DeviceTracker (a sorted set per user), ReplayGuard (a
+// counter per token with a TTL) and Revocations (a hash plus an audit list,
+// with changes published on a channel every replica subscribes to).
+package redisstate
+
+import (
+	"fmt"
+
+	"github.com/drmpipe/drmpipe/internal/entitlement"
+)
+
+// DefaultPrefix starts every key and channel name.
+const DefaultPrefix = "drmpipe:"
+
+func unavailable(op string, err error) error {
+	return fmt.Errorf("%w: %s: %v", entitlement.ErrUnavailable, op, err)
+}

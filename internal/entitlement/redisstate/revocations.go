@@ -1,0 +1,236 @@
+package redisstate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/drmpipe/drmpipe/internal/entitlement"
+)
+
+// RevocationsOptions configures Revocations.
+type RevocationsOptions struct {
+	// Prefix starts the key and channel names; "" = DefaultPrefix.
+	Prefix string
+	// ResyncInterval is how often the full state is re-read, which also
+	// detects an unreachable Redis (Ready) and catches changes published
+	// while this replica was disconnected. Default 5 s.
+	ResyncInterval time.Duration
+	// OpTimeout bounds each Redis call of the background loop. Default 2 s.
+	OpTimeout time.Duration
+	// Now is the clock for revocations without At; default time.Now.
+	Now func() time.Time
+}
+
+// Revocations is an entitlement.Revocations shared through Redis:
+//
+//	<prefix>revoked              HASH  "<kind>:<value>" -> revocation JSON (current state)
+//	<prefix>revocations:audit    LIST  revocation JSON, oldest first (audit log)
+//	<prefix>revocations          channel; every Revoke publishes its JSON
+//
+// Each replica keeps the state in memory, subscribes to the channel and
+// applies what it receives at once, and re-reads the hash every
+// ResyncInterval. IsRevoked answers from memory, so a Redis outage keeps
+// the last known state (Ready then reports an error) and adds no latency.
+// Revocations are only ever added: a resync merges, never removes.
+type Revocations struct {
+	entitlement.Subscribers
+	rdb  redis.UniversalClient
+	opts RevocationsOptions
+	ps   *redis.PubSub
+
+	mu      sync.RWMutex
+	state   map[string]entitlement.Revocation
+	lastErr error
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+var _ entitlement.Revocations = (*Revocations)(nil)
+
+// NewRevocations subscribes to the channel, loads the state and starts the
+// background loop. An unreachable Redis is not an error here: the list
+// starts empty and not ready, and fills when Redis comes back. Call Close
+// to stop.
+func NewRevocations(ctx context.Context, rdb redis.UniversalClient, opts RevocationsOptions) *Revocations {
+	if opts.Prefix == "" {
+		opts.Prefix = DefaultPrefix
+	}
+	if opts.ResyncInterval <= 0 {
+		opts.ResyncInterval = 5 * time.Second
+	}
+	if opts.OpTimeout <= 0 {
+		opts.OpTimeout = 2 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	r := &Revocations{
+		rdb: rdb, opts: opts, state: map[string]entitlement.Revocation{},
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	// Subscribe before loading, so nothing published in between is lost.
+	r.ps = rdb.Subscribe(ctx, r.channel())
+	sctx, cancel := context.WithTimeout(ctx, opts.OpTimeout)
+	_, err := r.ps.Receive(sctx) // the subscription confirmation
+	cancel()
+	if err != nil {
+		r.setErr(unavailable("subscribe", err))
+	} else {
+		r.resync(ctx)
+	}
+	go r.run()
+	return r
+}
+
+func (r *Revocations) hashKey() string  { return r.opts.Prefix + "revoked" }
+func (r *Revocations) auditKey() string { return r.opts.Prefix + "revocations:audit" }
+func (r *Revocations) channel() string  { return r.opts.Prefix + "revocations" }
+
+func field(kind entitlement.RevocationKind, value string) string { return kind.String() + ":" + value }
+
+func (r *Revocations) setErr(err error) {
+	r.mu.Lock()
+	r.lastErr = err
+	r.mu.Unlock()
+}
+
+// Close stops the background loop and the subscription (not the client).
+func (r *Revocations) Close() error {
+	select {
+	case <-r.stop:
+		return nil
+	default:
+	}
+	close(r.stop)
+	err := r.ps.Close()
+	<-r.done
+	return err
+}
+
+func (r *Revocations) run() {
+	defer close(r.done)
+	msgs := r.ps.Channel()
+	t := time.NewTicker(r.opts.ResyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case m, ok := <-msgs:
+			if !ok {
+				return
+			}
+			var rev entitlement.Revocation
+			if err := json.Unmarshal([]byte(m.Payload), &rev); err != nil {
+				continue // not ours; the resync will catch up
+			}
+			r.apply(rev)
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), r.opts.OpTimeout)
+			r.resync(ctx)
+			cancel()
+		}
+	}
+}
+
+// apply adds rev to the local state and notifies subscribers if it is new.
+func (r *Revocations) apply(rev entitlement.Revocation) {
+	rev, err := rev.Normalize(r.opts.Now())
+	if err != nil {
+		return
+	}
+	f := field(rev.Kind, rev.Value)
+	r.mu.Lock()
+	old, had := r.state[f]
+	if had && old.At.Equal(rev.At) {
+		r.mu.Unlock()
+		return
+	}
+	r.state[f] = rev
+	r.mu.Unlock()
+	r.Notify(rev)
+}
+
+// resync merges the hash into the local state and records readiness.
+func (r *Revocations) resync(ctx context.Context) {
+	all, err := r.rdb.HGetAll(ctx, r.hashKey()).Result()
+	if err != nil {
+		r.setErr(unavailable("load revocations", err))
+		return
+	}
+	for _, v := range all {
+		var rev entitlement.Revocation
+		if json.Unmarshal([]byte(v), &rev) == nil {
+			r.apply(rev)
+		}
+	}
+	r.setErr(nil)
+}
+
+// Revoke implements entitlement.Revocations: state, audit entry and
+// publication in one MULTI/EXEC. It fails (and changes nothing) when Redis
+// is unreachable, so the caller knows the revocation did not propagate.
+func (r *Revocations) Revoke(ctx context.Context, rev entitlement.Revocation) error {
+	rev, err := rev.Normalize(r.opts.Now())
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(rev)
+	if err != nil {
+		return fmt.Errorf("%w: %v", entitlement.ErrRevocation, err)
+	}
+	_, err = r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, r.hashKey(), field(rev.Kind, rev.Value), b)
+		p.RPush(ctx, r.auditKey(), b)
+		p.Publish(ctx, r.channel(), b)
+		return nil
+	})
+	if err != nil {
+		return unavailable("revoke", err)
+	}
+	r.apply(rev) // at once here; other replicas via the channel
+	return nil
+}
+
+// IsRevoked implements entitlement.Revocations from the local state; it
+// never fails.
+func (r *Revocations) IsRevoked(_ context.Context, kind entitlement.RevocationKind, value string) (bool, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.state[field(kind, value)]
+	return ok, nil
+}
+
+// List implements entitlement.Revocations: the audit log from Redis.
+func (r *Revocations) List(ctx context.Context) ([]entitlement.Revocation, error) {
+	vals, err := r.rdb.LRange(ctx, r.auditKey(), 0, -1).Result()
+	if err != nil {
+		return nil, unavailable("list revocations", err)
+	}
+	out := make([]entitlement.Revocation, 0, len(vals))
+	for _, v := range vals {
+		var rev entitlement.Revocation
+		if err := json.Unmarshal([]byte(v), &rev); err != nil {
+			return nil, fmt.Errorf("%w: audit entry: %v", entitlement.ErrRevocation, err)
+		}
+		out = append(out, rev)
+	}
+	return out, nil
+}
+
+// Ready implements entitlement.Revocations: the error of the last resync.
+func (r *Revocations) Ready() error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.lastErr != nil {
+		return errors.Join(errors.New("revocation state may be stale"), r.lastErr)
+	}
+	return nil
+}

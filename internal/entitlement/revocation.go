@@ -1,0 +1,213 @@
+package entitlement
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/drmpipe/drmpipe/internal/drm"
+)
+
+// RevocationKind is what a revocation applies to.
+type RevocationKind uint8
+
+// Revocation kinds.
+const (
+	RevokeUser   RevocationKind = iota + 1 // token sub
+	RevokeDevice                           // token did
+	RevokeToken                            // token jti
+	RevokeKID                              // a content key: never released again
+)
+
+var revocationKindNames = map[RevocationKind]string{RevokeUser: "user", RevokeDevice: "device", RevokeToken: "token", RevokeKID: "kid"}
+
+func (k RevocationKind) String() string {
+	if n, ok := revocationKindNames[k]; ok {
+		return n
+	}
+	return fmt.Sprintf("RevocationKind(%d)", uint8(k))
+}
+
+// ParseRevocationKind parses "user", "device", "token" or "kid".
+func ParseRevocationKind(s string) (RevocationKind, error) {
+	for k, n := range revocationKindNames {
+		if strings.EqualFold(strings.TrimSpace(s), n) {
+			return k, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: unknown kind %q (want user, device, token or kid)", ErrRevocation, s)
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (k RevocationKind) MarshalText() ([]byte, error) {
+	if _, ok := revocationKindNames[k]; !ok {
+		return nil, fmt.Errorf("%w: unknown kind %d", ErrRevocation, k)
+	}
+	return []byte(k.String()), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (k *RevocationKind) UnmarshalText(b []byte) error {
+	v, err := ParseRevocationKind(string(b))
+	if err != nil {
+		return err
+	}
+	*k = v
+	return nil
+}
+
+// maxRevocationField bounds Value, By and Reason.
+const maxRevocationField = 1024
+
+// Revocation is one audited revocation: what (Kind, Value), who (By), why
+// and when (At).
+type Revocation struct {
+	Kind   RevocationKind `json:"kind"`
+	Value  string         `json:"value"`
+	By     string         `json:"by"`
+	Reason string         `json:"reason,omitempty"`
+	At     time.Time      `json:"at"`
+}
+
+// Normalize validates r and returns it in canonical form: KIDs as
+// lowercase UUID strings; At set to now when zero.
+func (r Revocation) Normalize(now time.Time) (Revocation, error) {
+	if _, ok := revocationKindNames[r.Kind]; !ok {
+		return r, fmt.Errorf("%w: unknown kind %d", ErrRevocation, r.Kind)
+	}
+	r.Value = strings.TrimSpace(r.Value)
+	if r.Value == "" {
+		return r, fmt.Errorf("%w: empty %s value", ErrRevocation, r.Kind)
+	}
+	for _, f := range []string{r.Value, r.By, r.Reason} {
+		if len(f) > maxRevocationField || !utf8.ValidString(f) {
+			return r, fmt.Errorf("%w: field too long or not UTF-8", ErrRevocation)
+		}
+	}
+	if r.Kind == RevokeKID {
+		kid, err := drm.ParseKeyID(r.Value)
+		if err != nil {
+			return r, fmt.Errorf("%w: %w", ErrRevocation, err)
+		}
+		r.Value = kid.String()
+	}
+	if r.At.IsZero() {
+		r.At = now
+	}
+	r.At = r.At.UTC()
+	return r, nil
+}
+
+// Revocations is the revocation list: checked on every license request,
+// shared by all replicas when backed by Redis.
+type Revocations interface {
+	// Revoke records r (normalized) in the state and the audit log and
+	// notifies subscribers (on every replica).
+	Revoke(ctx context.Context, r Revocation) error
+	// IsRevoked reports whether value of kind is revoked. KID values are
+	// canonical UUID strings (drm.KeyID.String).
+	IsRevoked(ctx context.Context, kind RevocationKind, value string) (bool, error)
+	// List returns the audit log, oldest first.
+	List(ctx context.Context) ([]Revocation, error)
+	// Subscribe calls fn for every revocation applied from now on (license
+	// cache purge, CDN purge webhooks). fn must not block for long. The
+	// returned function unsubscribes.
+	Subscribe(fn func(Revocation)) (cancel func())
+	// Ready is nil while the state is current; an error when it may be
+	// stale (store unreachable; the last known state keeps serving).
+	Ready() error
+}
+
+// Subscribers is a set of revocation callbacks; Revocations
+// implementations embed it.
+type Subscribers struct {
+	mu   sync.Mutex
+	next int
+	fns  map[int]func(Revocation)
+}
+
+// Subscribe adds fn; the returned function removes it.
+func (s *Subscribers) Subscribe(fn func(Revocation)) (cancel func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fns == nil {
+		s.fns = map[int]func(Revocation){}
+	}
+	id := s.next
+	s.next++
+	s.fns[id] = fn
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.fns, id)
+	}
+}
+
+// Notify calls every subscriber with r.
+func (s *Subscribers) Notify(r Revocation) {
+	s.mu.Lock()
+	fns := make([]func(Revocation), 0, len(s.fns))
+	for _, fn := range s.fns {
+		fns = append(fns, fn)
+	}
+	s.mu.Unlock()
+	for _, fn := range fns {
+		fn(r)
+	}
+}
+
+// MemoryRevocations is an in-process Revocations (one replica, or tests).
+type MemoryRevocations struct {
+	Subscribers
+	now   func() time.Time
+	mu    sync.RWMutex
+	state map[RevocationKind]map[string]Revocation
+	audit []Revocation
+}
+
+// NewMemoryRevocations returns an empty list; now is the clock (nil =
+// time.Now).
+func NewMemoryRevocations(now func() time.Time) *MemoryRevocations {
+	if now == nil {
+		now = time.Now
+	}
+	return &MemoryRevocations{now: now, state: map[RevocationKind]map[string]Revocation{}}
+}
+
+// Revoke implements Revocations.
+func (m *MemoryRevocations) Revoke(_ context.Context, r Revocation) error {
+	r, err := r.Normalize(m.now())
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	if m.state[r.Kind] == nil {
+		m.state[r.Kind] = map[string]Revocation{}
+	}
+	m.state[r.Kind][r.Value] = r
+	m.audit = append(m.audit, r)
+	m.mu.Unlock()
+	m.Notify(r)
+	return nil
+}
+
+// IsRevoked implements Revocations.
+func (m *MemoryRevocations) IsRevoked(_ context.Context, kind RevocationKind, value string) (bool, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	_, ok := m.state[kind][value]
+	return ok, nil
+}
+
+// List implements Revocations.
+func (m *MemoryRevocations) List(context.Context) ([]Revocation, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return append([]Revocation(nil), m.audit...), nil
+}
+
+// Ready implements Revocations; memory is always current.
+func (m *MemoryRevocations) Ready() error { return nil }
