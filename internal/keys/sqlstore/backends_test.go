@@ -3,8 +3,8 @@ package sqlstore
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"database/sql"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"

@@ -66,6 +66,7 @@ func BenchmarkGetOrCreate(b *testing.B) {
 				ctx := context.Background()
 				s := open(b, be).store
 				b.SetParallelism(4)
+				b.ResetTimer() // not the database set-up
 				b.RunParallel(func(pb *testing.PB) {
 					i := 0
 					for pb.Next() {

@@ -1,0 +1,95 @@
+package apikey
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Scope is what an API token may be used for.
+type Scope uint8
+
+// Scopes. Each endpoint asks for exactly one.
+const (
+	// ScopeSPEKE lets an encryptor call the SPEKE key provider.
+	ScopeSPEKE Scope = iota + 1
+	// ScopeAdmin lets an operator use the admin API (keys, API keys).
+	ScopeAdmin
+	// ScopeLicenseToken lets a backend mint license (entitlement) tokens.
+	ScopeLicenseToken
+)
+
+var scopeNames = map[Scope]string{
+	ScopeSPEKE:        "speke",
+	ScopeAdmin:        "admin",
+	ScopeLicenseToken: "license-token",
+}
+
+// String returns the scope's name: speke, admin or license-token.
+func (s Scope) String() string {
+	if n, ok := scopeNames[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("Scope(%d)", uint8(s))
+}
+
+// Valid reports whether s is a known scope.
+func (s Scope) Valid() bool {
+	_, ok := scopeNames[s]
+	return ok
+}
+
+// ParseScope parses a scope name, case-insensitively.
+func ParseScope(name string) (Scope, error) {
+	n := strings.TrimSpace(name)
+	for s, sn := range scopeNames {
+		if strings.EqualFold(n, sn) {
+			return s, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: %q (want speke, admin or license-token)", ErrUnknownScope, name)
+}
+
+// Scopes returns every known scope, in order.
+func Scopes() []Scope { return []Scope{ScopeSPEKE, ScopeAdmin, ScopeLicenseToken} }
+
+// normalizeScopes checks, sorts and de-duplicates scopes.
+func normalizeScopes(in []Scope) ([]Scope, error) {
+	if len(in) == 0 {
+		return nil, fmt.Errorf("%w: at least one scope is required", ErrInvalid)
+	}
+	out := make([]Scope, 0, len(in))
+	for _, s := range in {
+		if !s.Valid() {
+			return nil, fmt.Errorf("%w: %s", ErrUnknownScope, s)
+		}
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// FormatScopes joins scope names with commas (the stored form).
+func FormatScopes(scopes []Scope) string {
+	names := make([]string, len(scopes))
+	for i, s := range scopes {
+		names[i] = s.String()
+	}
+	return strings.Join(names, ",")
+}
+
+// ParseScopes parses a comma-separated list of scope names.
+func ParseScopes(list string) ([]Scope, error) {
+	var out []Scope
+	for _, n := range strings.Split(list, ",") {
+		if strings.TrimSpace(n) == "" {
+			continue
+		}
+		s, err := ParseScope(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return normalizeScopes(out)
+}

@@ -1,0 +1,78 @@
+package config
+
+import (
+	"net/url"
+	"path/filepath"
+	"strings"
+)
+
+// StoreConfig is the key store database (package keys/sqlstore).
+type StoreConfig struct {
+	// DSN is "sqlite:PATH" (or a bare path) for the embedded SQLite store,
+	// or "postgres://user:password@host/db?sslmode=..." for PostgreSQL.
+	// Empty means sqlite:<data_dir>/keys.db. The password part is secret.
+	DSN string `koanf:"dsn" yaml:"dsn" secret:"url"`
+}
+
+// IsPostgres reports whether the DSN names PostgreSQL.
+func (c StoreConfig) IsPostgres() bool {
+	return strings.HasPrefix(c.DSN, "postgres://") || strings.HasPrefix(c.DSN, "postgresql://")
+}
+
+func (c *StoreConfig) resolve(dataDir string) {
+	if c.DSN == "" {
+		c.DSN = "sqlite:" + filepath.Join(dataDir, "keys.db")
+	}
+}
+
+// Validate checks the DSN's form (it does not connect).
+func (c StoreConfig) Validate() error {
+	var errs errList
+	switch {
+	case c.IsPostgres():
+		u, err := url.Parse(c.DSN)
+		if err != nil || u.Host == "" {
+			errs.add("store.dsn", "PostgreSQL DSN does not parse as postgres://user:password@host/db")
+		}
+	case strings.HasPrefix(c.DSN, "sqlite:"):
+		if strings.TrimPrefix(c.DSN, "sqlite:") == "" {
+			errs.add("store.dsn", "sqlite: needs a file path")
+		}
+	case strings.Contains(c.DSN, "://"):
+		errs.add("store.dsn", "unsupported scheme (want sqlite:PATH, a file path, or postgres://...)")
+	case c.DSN == "":
+		errs.add("store.dsn", "must not be empty")
+	}
+	return errs.err()
+}
+
+// maskURLPassword replaces the password of a URL's user info with Mask;
+// a URL that does not parse is masked whole.
+func maskURLPassword(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return Mask
+	}
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "MASKED")
+			return strings.Replace(u.String(), "MASKED", Mask, 1)
+		}
+	}
+	q := u.Query()
+	changed := false
+	for k := range q {
+		if strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword") {
+			q.Set(k, "MASKED")
+			changed = true
+		}
+	}
+	if changed {
+		u.RawQuery = q.Encode()
+		return strings.ReplaceAll(u.String(), "MASKED", Mask)
+	}
+	return s
+}

@@ -1,0 +1,276 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/entitlement"
+	"github.com/drmpipe/drmpipe/internal/httperr"
+	"github.com/drmpipe/drmpipe/internal/keys"
+)
+
+// KeyAdmin is what the admin API needs of the key store.
+type KeyAdmin interface {
+	GetOrCreate(ctx context.Context, contentID string, t keys.TrackType, period uint32) (keys.ContentKey, error)
+	Get(ctx context.Context, kid drm.KeyID) (keys.StoredKey, error)
+	List(ctx context.Context, contentID string) ([]keys.StoredKey, error)
+	Revoke(ctx context.Context, kid drm.KeyID) error
+	Rewrap(ctx context.Context) (int, error)
+}
+
+// adminHandlers is the authenticated admin API (api/openapi.yaml).
+type adminHandlers struct {
+	keys        KeyAdmin
+	revocations entitlement.Revocations
+	auth        Authenticator
+	// allowReveal lets GET /v1/admin/keys/{kid}?reveal=true return the key.
+	allowReveal bool
+	log         *slog.Logger
+}
+
+// keyJSON is a key's metadata; Key and IV only when revealed.
+type keyJSON struct {
+	KID       string     `json:"kid"`
+	ContentID string     `json:"contentId"`
+	TrackType string     `json:"trackType"`
+	Period    uint32     `json:"period"`
+	State     string     `json:"state"`
+	CreatedAt time.Time  `json:"createdAt"`
+	RotatedAt *time.Time `json:"rotatedAt,omitempty"`
+	RevokedAt *time.Time `json:"revokedAt,omitempty"`
+	Key       string     `json:"key,omitempty"`
+	IV        string     `json:"iv,omitempty"`
+}
+
+func toJSON(k keys.StoredKey, reveal bool) keyJSON {
+	j := keyJSON{KID: k.KID.String(), ContentID: k.ContentID, TrackType: k.TrackType.String(), Period: k.Period, State: k.State.String(), CreatedAt: k.CreatedAt.UTC()}
+	if !k.RotatedAt.IsZero() {
+		t := k.RotatedAt.UTC()
+		j.RotatedAt = &t
+	}
+	if !k.RevokedAt.IsZero() {
+		t := k.RevokedAt.UTC()
+		j.RevokedAt = &t
+	}
+	if reveal {
+		j.Key, j.IV = hex.EncodeToString(k.Key.Key), hex.EncodeToString(k.Key.IV)
+	}
+	return j
+}
+
+func (h *adminHandlers) routes() []Route {
+	wrap := func(fn func(w http.ResponseWriter, r *http.Request, who string) error) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			who, err := h.auth.Authenticate(r, "admin")
+			if err == nil {
+				err = fn(w, r, who)
+			}
+			if err != nil {
+				httperr.Write(w, r, h.log, err)
+			}
+		})
+	}
+	return []Route{
+		{"GET /v1/admin/keys", wrap(h.listKeys)},
+		{"POST /v1/admin/keys", wrap(h.createKey)},
+		{"GET /v1/admin/keys/{kid}", wrap(h.showKey)},
+		{"POST /v1/admin/keys/{kid}/revoke", wrap(h.revokeKey)},
+		{"POST /v1/admin/keys/rewrap", wrap(h.rewrap)},
+		{"GET /v1/admin/revocations", wrap(h.listRevocations)},
+		{"POST /v1/admin/revocations", wrap(h.revoke)},
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
+
+func badRequest(msg string) error {
+	return httperr.New(http.StatusBadRequest, httperr.CodeInvalidRequest, msg)
+}
+
+func storeError(err error) error {
+	if errors.Is(err, keys.ErrKeyNotFound) {
+		return httperr.New(http.StatusNotFound, httperr.CodeNotFound, "no such key")
+	}
+	if errors.Is(err, keys.ErrInvalidRequest) || errors.Is(err, keys.ErrUnknownTrackType) {
+		return httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, "invalid key request")
+	}
+	return httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "key store unavailable")
+}
+
+func (h *adminHandlers) listKeys(w http.ResponseWriter, r *http.Request, _ string) error {
+	cid := r.URL.Query().Get("contentId")
+	if cid == "" {
+		return badRequest("contentId query parameter is required")
+	}
+	ks, err := h.keys.List(r.Context(), cid)
+	if err != nil {
+		return storeError(err)
+	}
+	out := make([]keyJSON, 0, len(ks))
+	for _, k := range ks {
+		out = append(out, toJSON(k, false))
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"keys": out})
+}
+
+func (h *adminHandlers) createKey(w http.ResponseWriter, r *http.Request, _ string) error {
+	var req struct {
+		ContentID string `json:"contentId"`
+		TrackType string `json:"trackType"`
+		Period    uint32 `json:"period"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		return badRequest("body must be JSON {contentId, trackType, period}")
+	}
+	if req.TrackType == "" {
+		req.TrackType = "ALL"
+	}
+	tt, err := keys.ParseTrackType(req.TrackType)
+	if err != nil {
+		return badRequest("unknown trackType")
+	}
+	k, err := h.keys.GetOrCreate(r.Context(), req.ContentID, tt, req.Period)
+	if err != nil {
+		return storeError(err)
+	}
+	stored, err := h.keys.Get(r.Context(), k.KID)
+	if err != nil {
+		return storeError(err)
+	}
+	return writeJSON(w, http.StatusOK, toJSON(stored, false))
+}
+
+func (h *adminHandlers) showKey(w http.ResponseWriter, r *http.Request, who string) error {
+	kid, err := drm.ParseKeyID(r.PathValue("kid"))
+	if err != nil {
+		return badRequest("kid must be a UUID")
+	}
+	reveal := r.URL.Query().Get("reveal") == "true"
+	if reveal && !h.allowReveal {
+		return httperr.New(http.StatusForbidden, httperr.CodeForbidden, "revealing keys over the API is disabled (server admin.allowReveal)")
+	}
+	k, err := h.keys.Get(r.Context(), kid)
+	if err != nil {
+		return storeError(err)
+	}
+	if reveal {
+		h.log.Warn("key revealed over the admin API", "kid", kid.String(), "by", who)
+	}
+	return writeJSON(w, http.StatusOK, toJSON(k, reveal))
+}
+
+func (h *adminHandlers) revokeKey(w http.ResponseWriter, r *http.Request, who string) error {
+	kid, err := drm.ParseKeyID(r.PathValue("kid"))
+	if err != nil {
+		return badRequest("kid must be a UUID")
+	}
+	rev := entitlement.Revocation{Kind: entitlement.RevokeKID, Value: kid.String(), By: who, Reason: r.URL.Query().Get("reason")}
+	if err := h.apply(r.Context(), rev); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"revoked": kid.String()})
+}
+
+func (h *adminHandlers) rewrap(w http.ResponseWriter, r *http.Request, _ string) error {
+	n, err := h.keys.Rewrap(r.Context())
+	if err != nil {
+		return storeError(err)
+	}
+	return writeJSON(w, http.StatusOK, map[string]int{"rewrapped": n})
+}
+
+func (h *adminHandlers) listRevocations(w http.ResponseWriter, r *http.Request, _ string) error {
+	list, err := h.revocations.List(r.Context())
+	if err != nil {
+		return httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "revocation list unavailable")
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"revocations": list})
+}
+
+func (h *adminHandlers) revoke(w http.ResponseWriter, r *http.Request, who string) error {
+	var req struct {
+		Kind   string `json:"kind"`
+		Value  string `json:"value"`
+		Reason string `json:"reason"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		return badRequest("body must be JSON {kind, value, reason}")
+	}
+	kind, err := entitlement.ParseRevocationKind(req.Kind)
+	if err != nil {
+		return badRequest("kind must be user, device, token or kid")
+	}
+	rev := entitlement.Revocation{Kind: kind, Value: req.Value, By: who, Reason: req.Reason}
+	if err := h.apply(r.Context(), rev); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, rev)
+}
+
+// apply records a revocation (checked on every license request, shared by
+// every replica through the revocation store) and, for a KID, marks the key
+// compromised so that the next packaging or rotation gets a new key. Cache
+// purges and CDN webhooks react through Revocations.Subscribe.
+func (h *adminHandlers) apply(ctx context.Context, rev entitlement.Revocation) error {
+	rev, err := rev.Normalize(time.Now())
+	if err != nil {
+		return httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, "invalid revocation")
+	}
+	if rev.Kind == entitlement.RevokeKID {
+		kid, err := drm.ParseKeyID(rev.Value)
+		if err != nil {
+			return badRequest("kid must be a UUID")
+		}
+		if err := h.keys.Revoke(ctx, kid); err != nil {
+			return storeError(err)
+		}
+	}
+	if err := h.revocations.Revoke(ctx, rev); err != nil {
+		return httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "revocation store unavailable; the revocation was not applied everywhere")
+	}
+	return nil
+}
+
+// cdnPurger calls CDN purge webhooks for revoked content.
+type cdnPurger struct {
+	urls   []string
+	client *http.Client
+	log    *slog.Logger
+}
+
+func (p *cdnPurger) notify(rev entitlement.Revocation) {
+	body, _ := json.Marshal(map[string]any{"event": "revocation", "kind": rev.Kind.String(), "value": rev.Value, "at": rev.At})
+	for _, u := range p.urls {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+			if err != nil {
+				p.log.Warn("CDN purge webhook", "error", err.Error())
+				return
+			}
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := p.client.Do(req)
+			if err != nil {
+				p.log.Warn("CDN purge webhook failed", "error", err.Error())
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode >= 300 {
+				p.log.Warn("CDN purge webhook refused", "status", resp.StatusCode)
+			}
+		}()
+	}
+}
