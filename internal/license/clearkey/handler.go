@@ -1,0 +1,158 @@
+// Package clearkey is the W3C EME Clear Key license server: POST
+// /license/clearkey takes a license request ({"kids":[...],"type":...}),
+// authorizes it through entitlement and answers a JWK Set holding exactly
+// the requested keys, or refuses the whole request with the error schema.
+package clearkey
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/drmpipe/drmpipe/internal/drm"
+	ck "github.com/drmpipe/drmpipe/internal/drm/clearkey"
+	"github.com/drmpipe/drmpipe/internal/entitlement"
+	"github.com/drmpipe/drmpipe/internal/httperr"
+	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/license"
+)
+
+// Session types of the license request (W3C EME §9.1.3, MediaKeySessionType).
+const (
+	TypeTemporary  = "temporary"
+	TypePersistent = "persistent-license"
+)
+
+// KeyLookup finds one content key. Unknown KIDs return an error wrapping
+// keys.ErrKeyNotFound or license.ErrUnknownKey; revoked keys return
+// revoked = true (the key may be empty then).
+type KeyLookup interface {
+	Lookup(ctx context.Context, kid drm.KeyID) (key keys.ContentKey, contentID string, tt keys.TrackType, revoked bool, err error)
+}
+
+// Config configures the ClearKey endpoint.
+type Config struct {
+	license.EndpointConfig `yaml:",inline"`
+}
+
+// Deps are the endpoint's collaborators. A shared (Redis) cache is not used:
+// Clear Key answers carry clear content keys and stay in this process.
+type Deps struct {
+	license.Deps
+	Keys KeyLookup
+}
+
+// Handler serves POST /license/clearkey.
+type Handler struct {
+	ep    *license.Endpoint
+	keys  KeyLookup
+	cache bool
+}
+
+// NewHandler returns the ClearKey license handler.
+func NewHandler(cfg Config, deps Deps) (*Handler, error) {
+	if deps.Keys == nil {
+		return nil, fmt.Errorf("%w: clearkey endpoint without a key lookup", license.ErrConfig)
+	}
+	ep, err := license.NewEndpoint(cfg.EndpointConfig, drm.ClearKey, deps.Deps)
+	if err != nil {
+		return nil, err
+	}
+	useCache := deps.Cache != nil && !deps.Cache.Shared()
+	if deps.Cache != nil && !useCache {
+		ep.Log().Info("clearkey: shared license cache ignored (answers hold clear keys); single-flight only")
+	}
+	return &Handler{ep: ep, keys: deps.Keys, cache: useCache}, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := h.serve(w, r); err != nil {
+		h.ep.WriteError(w, r, err)
+	}
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodPost {
+		return license.MethodNotAllowed(w, "POST, OPTIONS")
+	}
+	ip, body, err := h.ep.Admit(w, r)
+	if err != nil {
+		return err
+	}
+	token := h.ep.Token(r)
+	if token == "" {
+		return httperr.New(http.StatusUnauthorized, httperr.CodeUnauthorized, "playback token required")
+	}
+	req, kids, err := ck.UnmarshalLicenseRequest(body)
+	if err != nil {
+		return httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, "malformed ClearKey license request")
+	}
+	// A missing type means temporary (old CDMs; drm-specs.md §6.1).
+	switch req.Type {
+	case "", TypeTemporary:
+		req.Type = TypeTemporary
+	case TypePersistent:
+	default:
+		return httperr.New(http.StatusBadRequest, httperr.CodeInvalidRequest, "unknown license type")
+	}
+	kids = dedupe(kids)
+	persistent := req.Type == TypePersistent
+	dec, err := h.ep.Authorize(r, entitlement.Request{Token: token, ClientIP: ip, KIDs: kids, Persistent: persistent})
+	if err != nil {
+		return err
+	}
+	if persistent && !dec.Policy.Persistent {
+		return httperr.New(http.StatusForbidden, httperr.CodeNotEntitled, "persistent licenses are not allowed for this content")
+	}
+	resp, err := h.ep.Serve(r.Context(), body, dec, h.cache, func(ctx context.Context) (license.Response, error) {
+		return h.license(ctx, kids, req.Type, dec)
+	})
+	if err != nil {
+		return err
+	}
+	license.WriteResponse(w, resp)
+	return nil
+}
+
+// license builds the JWK Set (W3C EME §9.1.4) of kids, refusing the whole
+// request if any KID is unknown, revoked or not entitled.
+func (h *Handler) license(ctx context.Context, kids []drm.KeyID, typ string, dec entitlement.Decision) (license.Response, error) {
+	out := ck.LicenseResponse{Type: typ, Keys: make([]ck.JWK, 0, len(kids))}
+	for _, kid := range kids {
+		key, contentID, tt, revoked, err := h.keys.Lookup(ctx, kid)
+		switch {
+		case errors.Is(err, keys.ErrKeyNotFound) || errors.Is(err, license.ErrUnknownKey):
+			return license.Response{}, httperr.Wrap(err, http.StatusNotFound, httperr.CodeUnknownKey, "unknown key ID "+kid.String())
+		case err != nil:
+			return license.Response{}, httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "key lookup failed, retry")
+		case revoked:
+			return license.Response{}, httperr.New(http.StatusForbidden, httperr.CodeRevoked, "key ID "+kid.String()+" is revoked")
+		case dec.ContentID != "" && contentID != dec.ContentID, !dec.AllowsKID(kid, tt):
+			return license.Response{}, httperr.New(http.StatusForbidden, httperr.CodeNotEntitled, "not entitled to key ID "+kid.String())
+		}
+		if err := key.Validate(); err != nil || key.KID != kid {
+			return license.Response{}, httperr.Wrap(fmt.Errorf("key record for %s is inconsistent", kid), http.StatusInternalServerError, httperr.CodeInternal, "internal error")
+		}
+		out.Keys = append(out.Keys, ck.NewJWK(kid, key.Key))
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return license.Response{}, err
+	}
+	return license.Response{ContentType: "application/json", Body: b}, nil
+}
+
+func dedupe(kids []drm.KeyID) []drm.KeyID {
+	seen := make(map[drm.KeyID]bool, len(kids))
+	out := kids[:0:0]
+	for _, k := range kids {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
