@@ -11,15 +11,23 @@ import (
 
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/server"
 )
 
 func newKeysCmd(stdout io.Writer) *cobra.Command {
-	var data dataFlags
+	var conf configFlags
 	cmd := &cobra.Command{
 		Use:   "keys",
 		Short: "Manage content keys in the key store (create, list, show, revoke, rewrap)",
 	}
-	data.register(cmd.PersistentFlags())
+	conf.register(cmd.PersistentFlags())
+	open := func(cmd *cobra.Command) (*server.KeyStore, error) {
+		cfg, err := conf.load()
+		if err != nil {
+			return nil, err
+		}
+		return server.OpenKeyStore(cmd.Context(), cfg)
+	}
 
 	var contentID, trackType string
 	var period uint32
@@ -32,7 +40,7 @@ func newKeysCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, _, err := data.openStore(cmd.Context())
+			st, err := open(cmd)
 			if err != nil {
 				return err
 			}
@@ -56,7 +64,7 @@ func newKeysCmd(stdout io.Writer) *cobra.Command {
 		Short: "List the keys of a content ID (never the key values)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, _, err := data.openStore(cmd.Context())
+			st, err := open(cmd)
 			if err != nil {
 				return err
 			}
@@ -86,7 +94,7 @@ func newKeysCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, _, err := data.openStore(cmd.Context())
+			st, err := open(cmd)
 			if err != nil {
 				return err
 			}
@@ -120,7 +128,7 @@ func newKeysCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, _, err := data.openStore(cmd.Context())
+			st, err := open(cmd)
 			if err != nil {
 				return err
 			}
@@ -139,13 +147,13 @@ func newKeysCmd(stdout io.Writer) *cobra.Command {
 		Short: "Re-wrap every key under the current key-encryption key (optionally create a new KEK first)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, kek, err := data.openStore(cmd.Context())
+			st, err := open(cmd)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
 			if rotate {
-				ref, err := kek.Rotate()
+				ref, err := st.RotateKEK(cmd.Context())
 				if err != nil {
 					return err
 				}

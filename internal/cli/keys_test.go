@@ -39,7 +39,10 @@ func TestKeysCommands(t *testing.T) {
 	if !strings.Contains(listed, kid1) || strings.Contains(listed, keyHex) {
 		t.Fatalf("list: %s", listed)
 	}
-	db, _ := os.ReadFile(filepath.Join(data, "drmpipe.db"))
+	db, err := os.ReadFile(filepath.Join(data, "keys.db"))
+	if err != nil || len(db) == 0 {
+		t.Fatalf("key store file: %v", err)
+	}
 	if strings.Contains(string(db), keyHex) {
 		t.Fatal("clear key in the database file")
 	}

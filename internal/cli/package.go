@@ -15,6 +15,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/packager"
+	"github.com/drmpipe/drmpipe/internal/server"
 )
 
 type packageFlags struct {
@@ -37,7 +38,7 @@ type packageFlags struct {
 	quiet           bool
 	contentID       string
 	keysPer         string
-	data            dataFlags
+	conf            configFlags
 	spekeURL        string
 	spekeVersion    int
 	spekeToken      string
@@ -84,7 +85,7 @@ complete; a failed or interrupted run leaves no output behind.`,
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress bar")
 	fl.StringVar(&f.contentID, "content-id", "", "content ID: without --key, keys come from the key store (get-or-create); default output DATA/content/ID")
 	fl.StringVar(&f.keysPer, "keys-per", "asset", "with --content-id: one key per asset, or per track-type (AUDIO, SD, HD, UHD1, UHD2)")
-	f.data.register(fl)
+	f.conf.register(fl)
 	fl.StringVar(&f.spekeURL, "speke", "", "get keys and DRM signaling from this SPEKE key provider (copyProtection URL); needs --content-id")
 	fl.IntVar(&f.spekeVersion, "speke-version", 2, "SPEKE version: 1 or 2")
 	fl.StringVar(&f.spekeToken, "speke-token", os.Getenv("DRMPIPE_SPEKE_TOKEN"), "bearer token for the SPEKE provider; env DRMPIPE_SPEKE_TOKEN")
@@ -112,7 +113,11 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 		return fmt.Errorf("--pssh-in-init and --no-pssh-in-init contradict each other")
 	}
 	if f.output == "" && f.contentID != "" {
-		cfg.OutputDir = filepath.Join(f.data.dataDir, "content", f.contentID)
+		conf, err := f.conf.load()
+		if err != nil {
+			return err
+		}
+		cfg.OutputDir = filepath.Join(conf.Server.DataDir, "content", f.contentID)
 	}
 	if cfg.OutputDir == "" {
 		return fmt.Errorf("no output directory: use -o DIR (or --content-id to write under the data directory)")
@@ -160,9 +165,13 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 		default:
 			return fmt.Errorf("--keys-per: %q (want asset or track-type)", f.keysPer)
 		}
-		st, _, err := f.data.openStore(cmd.Context())
+		conf, err := f.conf.load()
 		if err != nil {
-			return fmt.Errorf("key store: %w", err)
+			return err
+		}
+		st, err := server.OpenKeyStore(cmd.Context(), conf)
+		if err != nil {
+			return err
 		}
 		defer st.Close()
 		cfg.Keys = keys.SourceFor(st, f.contentID, opts...)

@@ -98,6 +98,8 @@ const (
 type Response struct {
 	ContentType string
 	Body        []byte
+	// CacheHit reports an answer from the license cache (not stored).
+	CacheHit bool `json:"-"`
 }
 
 // Upstream answers Calls; license/upstream implements it.
@@ -237,6 +239,7 @@ func (e *Endpoint) Serve(ctx context.Context, body []byte, dec entitlement.Decis
 	}
 	if cache != nil {
 		if resp, ok := cache.Get(ctx, key); ok {
+			resp.CacheHit = true
 			return resp, nil
 		}
 	}
@@ -253,6 +256,10 @@ func (e *Endpoint) Serve(ctx context.Context, body []byte, dec entitlement.Decis
 	})
 }
 
+// CacheHeader tells whether a license came from the license cache ("hit"
+// or "miss"), for metrics and operators; it carries no secret.
+const CacheHeader = "X-Drmpipe-Cache"
+
 // WriteResponse answers 200 with resp's body, never cacheable by HTTP
 // caches (licenses are per viewer).
 func WriteResponse(w http.ResponseWriter, resp Response) {
@@ -263,6 +270,11 @@ func WriteResponse(w http.ResponseWriter, resp Response) {
 	w.Header().Set("Content-Type", ct)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if resp.CacheHit {
+		w.Header().Set(CacheHeader, "hit")
+	} else {
+		w.Header().Set(CacheHeader, "miss")
+	}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(resp.Body)
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/drmpipe/drmpipe/internal/apikey"
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/httperr"
@@ -30,6 +31,8 @@ type adminHandlers struct {
 	keys        KeyAdmin
 	revocations entitlement.Revocations
 	auth        Authenticator
+	// audit records who did what (the store's audit log).
+	audit func(ctx context.Context, e apikey.Entry) error
 	// allowReveal lets GET /v1/admin/keys/{kid}?reveal=true return the key.
 	allowReveal bool
 	log         *slog.Logger
@@ -239,6 +242,11 @@ func (h *adminHandlers) apply(ctx context.Context, rev entitlement.Revocation) e
 	}
 	if err := h.revocations.Revoke(ctx, rev); err != nil {
 		return httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "revocation store unavailable; the revocation was not applied everywhere")
+	}
+	if h.audit != nil {
+		if err := h.audit(ctx, apikey.Entry{Actor: rev.By, Action: "revoke." + rev.Kind.String(), Target: rev.Value, At: rev.At, Detail: rev.Reason}); err != nil {
+			h.log.Warn("audit log write failed", "error", err.Error())
+		}
 	}
 	return nil
 }

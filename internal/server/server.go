@@ -79,8 +79,10 @@ type Deps struct {
 	Logger *slog.Logger
 	Routes []Route
 	Checks []Check
-	// Wrap, when set, wraps the whole handler (tracing, metrics).
+	// Wrap, when set, wraps the whole handler.
 	Wrap func(http.Handler) http.Handler
+	// OriginWrap, when set, wraps the origin (/content/) handler (tracing).
+	OriginWrap func(http.Handler) http.Handler
 }
 
 // Server is a configured drmpipe HTTP server.
@@ -109,8 +111,12 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
 	if cfg.ContentDir != "" {
-		mux.Handle("GET /content/", &originHandler{root: cfg.ContentDir, prefix: "/content/"})
-		mux.Handle("HEAD /content/", &originHandler{root: cfg.ContentDir, prefix: "/content/"})
+		var origin http.Handler = &originHandler{root: cfg.ContentDir, prefix: "/content/"}
+		if deps.OriginWrap != nil {
+			origin = deps.OriginWrap(origin)
+		}
+		mux.Handle("GET /content/", origin)
+		mux.Handle("HEAD /content/", origin)
 	}
 	for _, rt := range deps.Routes {
 		mux.Handle(rt.Pattern, rt.Handler)

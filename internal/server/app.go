@@ -1,0 +1,419 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/drmpipe/drmpipe/internal/apikey"
+	"github.com/drmpipe/drmpipe/internal/config"
+	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/entitlement"
+	"github.com/drmpipe/drmpipe/internal/entitlement/redisstate"
+	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/license"
+	"github.com/drmpipe/drmpipe/internal/license/clearkey"
+	"github.com/drmpipe/drmpipe/internal/license/fairplay"
+	"github.com/drmpipe/drmpipe/internal/license/playready"
+	"github.com/drmpipe/drmpipe/internal/license/upstream"
+	"github.com/drmpipe/drmpipe/internal/license/widevine"
+	"github.com/drmpipe/drmpipe/internal/observability"
+	"github.com/drmpipe/drmpipe/internal/speke"
+)
+
+// Default token identity of drmpipe's own tokens when none is configured
+// (demo mode).
+const (
+	defaultIssuer   = "drmpipe"
+	defaultAudience = "drmpipe-license"
+)
+
+// AppOptions are what the command line adds to the configuration.
+type AppOptions struct {
+	Logger *slog.Logger
+	// WebDir holds the demo player page (web/player) and the npm packages
+	// it loads (web/node_modules); served under /web/ in demo mode.
+	WebDir string
+	// TracerProvider overrides the configured one (tests use an in-memory
+	// exporter); nil = from configuration.
+	TracerProvider trace.TracerProvider
+	// Registry overrides the metrics registry; nil = a new one.
+	Registry *prometheus.Registry
+}
+
+// App is a fully assembled `drmpipe serve`.
+type App struct {
+	Server   *Server
+	Keys     *KeyStore
+	Signer   *entitlement.Signer
+	APIKeys  *apikey.Store
+	Registry *prometheus.Registry
+	closers  []func() error
+}
+
+// Close releases everything NewApp opened, in reverse order.
+func (a *App) Close() error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// NewApp opens the key store, KMS, Redis, entitlement service and license
+// endpoints described by cfg and mounts them on a Server:
+//
+//	POST /speke/v1/copyProtection, /speke/v2/copyProtection   SPEKE key provider (API key, scope speke)
+//	POST /license/clearkey                                     ClearKey licenses (playback token)
+//	POST /license/{widevine,playready,fairplay}                vendor gateway (configured upstreams)
+//	GET  /license/fairplay/certificate
+//	POST /v1/tokens, GET /.well-known/jwks.json                drmpipe-minted playback tokens
+//	/v1/admin/...                                              admin API (API key, scope admin)
+//	GET  /content/...                                          packaged outputs (origin)
+//	GET  /metrics, /healthz, /readyz
+//	POST /demo/token, GET /web/...                             demo mode only
+func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App, err error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	app = &App{}
+	defer func() {
+		if err != nil {
+			_ = app.Close()
+		}
+	}()
+
+	tp := opts.TracerProvider
+	if tp == nil {
+		var shutdown func(context.Context) error
+		tp, shutdown, err = observability.NewTracerProvider(ctx, cfg.Observability.Tracing)
+		if err != nil {
+			return nil, fmt.Errorf("tracing: %w", err)
+		}
+		app.closers = append(app.closers, func() error {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return shutdown(sctx)
+		})
+	}
+	app.Registry = opts.Registry
+	if app.Registry == nil {
+		app.Registry = prometheus.NewRegistry()
+	}
+	metrics := observability.NewMetrics(app.Registry)
+
+	ks, err := OpenKeyStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	app.Keys = ks
+	app.closers = append(app.closers, ks.Close)
+	app.APIKeys = ks.APIKeys()
+	auth := apikey.NewHTTPAuthenticator(app.APIKeys)
+
+	var rdb *redis.Client
+	if cfg.Redis.Addr != "" {
+		// Short timeouts and few retries: a Redis outage must cost
+		// milliseconds per request, not seconds.
+		rdb = redis.NewClient(&redis.Options{
+			Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
+			DialTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond,
+			MaxRetries: 1, DialerRetries: 1,
+		})
+		app.closers = append(app.closers, rdb.Close)
+	}
+
+	// Entitlement: drmpipe's own signing key is always trusted; an operator
+	// JWKS (file or URL) is trusted as well when configured.
+	issuer, audience := cfg.Tokens.Issuer, defaultAudience
+	if issuer == "" {
+		issuer = defaultIssuer
+	}
+	if len(cfg.Tokens.Audiences) > 0 {
+		audience = cfg.Tokens.Audiences[0]
+	}
+	signer, err := entitlement.NewSigner(entitlement.SignerConfig{Dir: filepath.Dir(cfg.Tokens.SigningKeyFile), Issuer: issuer, Audience: audience, TTL: cfg.Tokens.MaxLifetime})
+	if err != nil {
+		return nil, fmt.Errorf("token signer: %w", err)
+	}
+	app.Signer = signer
+	var keySources multiKeySource = []entitlement.KeySource{signer}
+	if cfg.Tokens.JWKSFile != "" || cfg.Tokens.JWKSURL != "" {
+		jwks, err := entitlement.NewJWKSKeys(ctx, entitlement.JWKSConfig{File: cfg.Tokens.JWKSFile, URL: cfg.Tokens.JWKSURL, RefreshInterval: cfg.Tokens.JWKSRefresh})
+		if err != nil {
+			return nil, fmt.Errorf("tokens JWKS: %w", err)
+		}
+		keySources = append(keySources, jwks)
+	}
+	verifier, err := entitlement.NewVerifier(entitlement.VerifierConfig{
+		Issuer: issuer, Audience: audience, Algorithms: cfg.Tokens.Algorithms,
+		ClockSkew: cfg.Tokens.ClockSkew, MaxLifetime: cfg.Tokens.MaxLifetime,
+	}, keySources, nil)
+	if err != nil {
+		return nil, fmt.Errorf("token verifier: %w", err)
+	}
+	var (
+		revocations entitlement.Revocations = entitlement.NewMemoryRevocations(nil)
+		devices     entitlement.DeviceTracker = entitlement.NewMemoryDevices()
+		replay      entitlement.ReplayGuard   = entitlement.NewMemoryReplay()
+	)
+	if rdb != nil {
+		rr := redisstate.NewRevocations(ctx, rdb, redisstate.RevocationsOptions{})
+		app.closers = append(app.closers, rr.Close)
+		revocations = rr
+		devices = redisstate.NewDevices(rdb, "")
+		replay = redisstate.NewReplay(rdb, "")
+	}
+	ent := entitlement.New(entitlement.Config{Policy: entitlement.PolicyConfig{Default: entitlement.ContentPolicy{AllowPersistent: true}}},
+		entitlement.Deps{Verifier: verifier, Revocations: revocations, Subscriptions: entitlement.StaticSubscriptions{AllowAll: true}, Devices: devices, Replay: replay})
+	authorizer := tracedAuthorizer{next: ent, tracer: tp.Tracer("drmpipe/entitlement"), metrics: metrics}
+
+	// License endpoints.
+	trusted, err := parsePrefixes(cfg.Server.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	var cache license.Cache = license.NewMemoryCache(license.DefaultMemoryCacheEntries, nil)
+	if rdb != nil {
+		cache = license.NewRedisCache(license.RedisCacheConfig{Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB}, log)
+	}
+	rl := cfg.License.RateLimit
+	ldeps := license.Deps{
+		Authorizer: authorizer,
+		Cache:      cache,
+		Limiter:    license.NewLimiter(license.RateLimitConfig{PerIP: license.Rate{PerSecond: rl.PerIP, Burst: rl.PerIPBurst}, PerUser: license.Rate{PerSecond: rl.PerUser, Burst: rl.PerUserBurst}}, nil),
+		Log:        log,
+		ClientIP:   func(r *http.Request) netip.Addr { return entitlement.ClientIP(r, trusted) },
+	}
+	epCfg := license.EndpointConfig{TokenHeader: cfg.Tokens.Header}
+	cors, err := license.CORS(license.CORSConfig{AllowedOrigins: cfg.License.CORSOrigins}, cfg.Tokens.Header)
+	if err != nil {
+		return nil, err
+	}
+	ck, err := clearkey.NewHandler(clearkey.Config{EndpointConfig: epCfg}, clearkey.Deps{Deps: ldeps, Keys: keyLookup{ks}})
+	if err != nil {
+		return nil, err
+	}
+	licenseRoute := func(name string, h http.Handler) http.Handler {
+		return observability.HTTPHandler(metered(cors(h), metrics, name), observability.SpanLicenseRequest, tp)
+	}
+	routes := []Route{
+		{"POST /license/clearkey", licenseRoute("clearkey", ck)},
+		{"OPTIONS /license/", cors(http.NotFoundHandler())},
+	}
+	upHTTP := &http.Client{Transport: observability.HTTPTransport(http.DefaultTransport, tp)}
+	for name, uc := range cfg.License.Upstreams {
+		up := upstreamConfig(uc)
+		udeps := upstream.Deps{HTTPClient: upHTTP, Log: log, KIDs: contentKIDs{ks}}
+		var h http.Handler
+		switch name {
+		case "widevine":
+			h, err = widevine.NewHandler(widevine.Config{EndpointConfig: epCfg, Upstream: up}, widevine.Deps{Deps: ldeps, Upstream: udeps})
+		case "playready":
+			h, err = playready.NewHandler(playready.Config{EndpointConfig: epCfg, Upstream: up}, playready.Deps{Deps: ldeps, Upstream: udeps})
+		case "fairplay":
+			h, err = fairplay.NewHandler(fairplay.Config{EndpointConfig: epCfg, Upstream: up, CertificateFile: uc.CertificateFile}, fairplay.Deps{Deps: ldeps, Upstream: udeps})
+			if err == nil {
+				routes = append(routes, Route{"GET /license/fairplay/certificate", cors(h)})
+			}
+		default:
+			err = fmt.Errorf("license.upstreams: %q is not widevine, playready or fairplay", name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("license upstream %s: %w", name, err)
+		}
+		routes = append(routes, Route{"POST /license/" + name, licenseRoute(name, h)})
+	}
+
+	// Revocations purge matching license cache entries on every replica.
+	cancelSub := revocations.Subscribe(func(r entitlement.Revocation) {
+		metrics.ObserveRevocation(r.Kind.String())
+		var f license.PurgeFilter
+		switch r.Kind {
+		case entitlement.RevokeUser:
+			f.User = r.Value
+		case entitlement.RevokeDevice:
+			f.Device = r.Value
+		case entitlement.RevokeToken:
+			f.JTI = r.Value
+		default:
+			return
+		}
+		if _, err := cache.Purge(context.Background(), f); err != nil {
+			log.Warn("license cache purge after revocation failed", "error", err.Error())
+		}
+	})
+	app.closers = append(app.closers, func() error { cancelSub(); return nil })
+
+	// SPEKE key provider.
+	spekeHandler := speke.NewHandler(speke.Config{
+		PlayReadyLAURL: cfg.SPEKE.PlayReadyLAURL, ClearKeyLAURL: cfg.SPEKE.ClearKeyLAURL,
+		FairPlayKeyURI: cfg.SPEKE.FairPlayKeyURIPrefix, WidevineProvider: cfg.SPEKE.WidevineProvider,
+	}, speke.Deps{Keys: ks, Auth: auth, Logger: log})
+	spekeTraced := observability.HTTPHandler(spekeHandler, observability.SpanSPEKERequest, tp)
+	routes = append(routes, Route{"POST " + speke.PathV1, spekeTraced}, Route{"POST " + speke.PathV2, spekeTraced})
+
+	// Tokens and admin.
+	th := &tokenHandlers{signer: signer, auth: auth, maxTTL: cfg.Tokens.MaxLifetime, log: log}
+	routes = append(routes, Route{"POST /v1/tokens", http.HandlerFunc(th.mint)}, Route{"GET /.well-known/jwks.json", http.HandlerFunc(th.jwks)})
+	ah := &adminHandlers{keys: ks, revocations: revocations, auth: auth, audit: ks.Audit, log: log}
+	routes = append(routes, ah.routes()...)
+	if cfg.Observability.Metrics.Enabled {
+		routes = append(routes, Route{"GET " + cfg.Observability.Metrics.Path, observability.Handler(app.Registry)})
+	}
+	if cfg.Server.Demo {
+		routes = append(routes, Route{"POST /demo/token", http.HandlerFunc(th.demo)})
+		if opts.WebDir != "" {
+			routes = append(routes, demoRoutes(opts.WebDir)...)
+		}
+	}
+
+	checks := []Check{
+		{Name: "store", Check: ks.Ping},
+		{Name: "kms", Check: func(ctx context.Context) error { return kmsCheck(ctx, ks) }},
+		{Name: "revocations", Check: func(context.Context) error { return revocations.Ready() }},
+	}
+	if rdb != nil {
+		checks = append(checks, Check{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }})
+	}
+	srv, err := New(Config{
+		Listen: cfg.Server.Listen, TLSCertFile: cfg.Server.TLS.CertFile, TLSKeyFile: cfg.Server.TLS.KeyFile,
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout, ReadTimeout: cfg.Server.ReadTimeout,
+		WriteTimeout: cfg.Server.WriteTimeout, IdleTimeout: cfg.Server.IdleTimeout,
+		MaxBodyBytes: cfg.Server.MaxBodyBytes, ShutdownGrace: cfg.Server.ShutdownGrace,
+		ContentDir: filepath.Join(cfg.Server.DataDir, "content"),
+	}, Deps{Logger: log, Routes: routes, Checks: checks, OriginWrap: func(h http.Handler) http.Handler {
+		return observability.HTTPHandler(h, observability.SpanCDNFetchSegment, tp)
+	}})
+	if err != nil {
+		return nil, err
+	}
+	app.Server = srv
+	return app, nil
+}
+
+// multiKeySource trusts every key of several sources.
+type multiKeySource []entitlement.KeySource
+
+func (m multiKeySource) Key(ctx context.Context, kid string) (entitlement.PublicKey, error) {
+	var firstErr error
+	for _, s := range m {
+		k, err := s.Key(ctx, kid)
+		if err == nil {
+			return k, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return entitlement.PublicKey{}, firstErr
+}
+
+// keyLookup adapts the key store to the ClearKey handler.
+type keyLookup struct{ ks *KeyStore }
+
+func (l keyLookup) Lookup(ctx context.Context, kid drm.KeyID) (keys.ContentKey, string, keys.TrackType, bool, error) {
+	k, err := l.ks.Get(ctx, kid)
+	if err != nil {
+		return keys.ContentKey{}, "", 0, false, err
+	}
+	return k.Key, k.ContentID, k.TrackType, k.State == keys.StateRevoked, nil
+}
+
+// contentKIDs lists a content's active keys for vendor adapters that must
+// name keys (Axinom).
+type contentKIDs struct{ ks *KeyStore }
+
+func (c contentKIDs) ContentKIDs(ctx context.Context, contentID string) ([]upstream.ContentKID, error) {
+	list, err := c.ks.List(ctx, contentID)
+	if err != nil {
+		return nil, err
+	}
+	var out []upstream.ContentKID
+	for _, k := range list {
+		if k.State == keys.StateActive {
+			out = append(out, upstream.ContentKID{KID: k.KID, TrackType: k.TrackType})
+		}
+	}
+	return out, nil
+}
+
+// kmsCheck proves the KMS answers by wrapping and unwrapping a throw-away key.
+func kmsCheck(ctx context.Context, ks *KeyStore) error {
+	var kid drm.KeyID
+	probe := make([]byte, 16)
+	w, ref, err := ks.KMS.Wrap(ctx, kid, "drmpipe-readiness", probe)
+	if err != nil {
+		return err
+	}
+	_, err = ks.KMS.Unwrap(ctx, kid, "drmpipe-readiness", w, ref)
+	return err
+}
+
+func parsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		if !strings.Contains(s, "/") {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return nil, fmt.Errorf("server.trusted_proxies: %q: %w", s, err)
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("server.trusted_proxies: %q: %w", s, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// upstreamConfig maps the configuration file's upstream to the license
+// package's. The breaker opens after FailureThreshold consecutive failures.
+func upstreamConfig(c config.UpstreamConfig) upstream.Config {
+	u := upstream.Config{URL: c.URL, Timeout: c.Timeout, Headers: c.Credentials.Headers, Query: c.Credentials.Query}
+	switch c.Type {
+	case config.VendorAxinom:
+		u.Type = upstream.Axinom
+		u.Axinom = upstream.AxinomConfig{ComKeyID: c.Credentials.KeyID, ComKey: c.Credentials.Key}
+	case config.VendorDRMtoday:
+		u.Type = upstream.DRMtoday
+		u.DRMtoday = upstream.DRMtodayConfig{Merchant: c.Credentials.Provider, TokenSecret: c.Credentials.Token}
+	case config.VendorEZDRM:
+		u.Type = upstream.EZDRM
+		u.EZDRM = upstream.EZDRMConfig{ProfileParam: c.Credentials.Provider}
+	case config.VendorWidevine:
+		u.Type = upstream.WidevineDirect
+		u.WidevineDirect = upstream.WidevineDirectConfig{Provider: c.Credentials.Provider, SigningKey: c.Credentials.Key, SigningIV: c.Credentials.IV}
+	default:
+		u.Type = upstream.Generic
+	}
+	u.Retry.MaxRetries = c.Retries
+	if c.Retries == 0 {
+		u.Retry.MaxRetries = -1
+	}
+	if c.Breaker.FailureThreshold > 0 {
+		u.Breaker = upstream.BreakerConfig{FailureRatio: 1, MinRequests: uint(c.Breaker.FailureThreshold), OpenFor: c.Breaker.OpenFor}
+	}
+	if c.SecondaryURL != "" {
+		sec := u
+		sec.URL, sec.Secondary = c.SecondaryURL, nil
+		u.Secondary = &sec
+	}
+	return u
+}
