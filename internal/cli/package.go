@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/cenc"
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/observability"
 	"github.com/drmpipe/drmpipe/internal/packager"
 	"github.com/drmpipe/drmpipe/internal/server"
 )
@@ -190,6 +192,16 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 	}
 	if !f.quiet && isTerminal(stderr) {
 		cfg.Progress = stderr
+	}
+	if conf, err := f.conf.load(); err != nil {
+		return err
+	} else if conf.Observability.Tracing.Exporter != observability.ExporterNone {
+		tp, shutdown, err := observability.NewTracerProvider(cmd.Context(), conf.Observability.Tracing)
+		if err != nil {
+			return fmt.Errorf("tracing: %w", err)
+		}
+		defer shutdown(context.WithoutCancel(cmd.Context()))
+		cfg.Observer = observability.NewSegmentTracer(tp, nil)
 	}
 	start := time.Now()
 	res, err := packager.Package(cmd.Context(), cfg)

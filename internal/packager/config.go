@@ -57,8 +57,18 @@ type Config struct {
 	Provided map[drm.KeyID]map[drm.System]ProvidedSignaling
 	// Progress receives a progress bar when non-nil (a terminal).
 	Progress io.Writer
+	// Observer, when set, is told about every segment (tracing spans
+	// package.segment and packaging metrics in the command line).
+	Observer SegmentObserver
 	// Warn receives one line per warning (misaligned GOPs, ...); may be nil.
 	Warn func(msg string)
+}
+
+// SegmentObserver observes segment writing. StartSegment is called before
+// a segment of track is read and encrypted; the returned function when it
+// is written, with the bytes read and written.
+type SegmentObserver interface {
+	StartSegment(ctx context.Context, track string, number int) func(bytesIn, bytesOut int64, err error)
 }
 
 // ProvidedSignaling is a key provider's signaling for one KID and system.

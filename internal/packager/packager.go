@@ -103,6 +103,7 @@ func Package(ctx context.Context, cfg Config) (res *Result, err error) {
 	bar := newProgress(cfg.Progress, total)
 	for _, j := range jobs {
 		j.progress = bar.add
+		j.observer = cfg.Observer
 		if err := j.prepare(tmp); err != nil {
 			return nil, err
 		}

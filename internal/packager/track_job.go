@@ -36,6 +36,7 @@ type trackJob struct {
 	clearSegs int // leading segments left in the clear
 	outputs   []*trackOutput
 	progress  func(n int)
+	observer  SegmentObserver
 }
 
 func (j *trackJob) isVideo() bool { return j.track.Kind == media.Video }
@@ -77,76 +78,95 @@ func (j *trackJob) prepare(root string) error {
 	return nil
 }
 
+// scratch holds the buffers one track job reuses from segment to segment.
+type scratch struct {
+	buf, hdr []byte
+	subs     []cenc.Subsample // one sample's map
+	flat     []cenc.Subsample // every map of the fragment
+	fi       fragmentInfo
+}
+
 // run writes every segment, streaming: one segment's samples are in memory
 // at a time (plus one copy per extra output with --dual).
 func (j *trackJob) run(ctx context.Context, root string) error {
-	t := j.track
-	var buf, hdr []byte
-	var subsTmp []cenc.Subsample
-	var flat []cenc.Subsample
-	fi := &fragmentInfo{trackID: 1}
+	sc := &scratch{fi: fragmentInfo{trackID: 1}}
 	for k, sp := range j.spans {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		samples := t.Samples[sp.first:sp.end]
-		var err error
-		buf, err = j.file.ReadSamples(buf[:0], samples)
+		done := func(int64, int64, error) {}
+		if j.observer != nil {
+			done = j.observer.StartSegment(ctx, j.name, k+1)
+		}
+		written, err := j.segment(root, k, sp, sc)
+		done(int64(len(sc.buf)), written, err)
 		if err != nil {
-			return fmt.Errorf("%s: track %d: %w", t.File, t.ID, err)
-		}
-		fi.seq = uint32(k + 1)
-		fi.baseDTS = uint64(samples[0].DTS)
-		fi.durations = fi.durations[:0]
-		fi.sizes = fi.sizes[:0]
-		fi.ctos = fi.ctos[:0]
-		fi.syncs = fi.syncs[:0]
-		for _, s := range samples {
-			fi.durations = append(fi.durations, s.Duration)
-			fi.sizes = append(fi.sizes, s.Size)
-			fi.ctos = append(fi.ctos, s.CTO)
-			fi.syncs = append(fi.syncs, s.Sync)
-		}
-		for oi, o := range j.outputs {
-			data := buf
-			if oi < len(j.outputs)-1 && o.prot != nil {
-				o.scratch = append(o.scratch[:0], buf...)
-				data = o.scratch
-			}
-			fi.encrypted = false
-			fi.sampleDI = 0
-			if o.prot != nil && k < j.clearSegs {
-				fi.sampleDI = 2 // the clear sample entry (see trackProtection.clearEntry)
-			}
-			if o.prot != nil && k >= j.clearSegs {
-				flat, subsTmp, err = j.encrypt(o, fi, data, flat, subsTmp)
-				if err != nil {
-					return fmt.Errorf("%s: track %d: segment %d: %w", t.File, t.ID, k+1, err)
-				}
-			}
-			hdr = appendFragmentHeader(hdr[:0], fi, len(data))
-			name := filepath.Join(root, filepath.FromSlash(o.dir), segmentFile(k+1))
-			if err := writeSegment(name, hdr, data); err != nil {
-				return err
-			}
-			o.segments = append(o.segments, manifest.Segment{
-				Number:   k + 1,
-				Start:    sp.start,
-				Duration: sp.dur,
-				Size:     int64(len(hdr) + len(data)),
-				Clear:    o.prot != nil && k < j.clearSegs,
-			})
+			return err
 		}
 		if j.progress != nil {
-			j.progress(len(buf))
+			j.progress(len(sc.buf))
 		}
 	}
 	return nil
 }
 
+// segment reads segment k once and encrypts and writes it for every output;
+// it returns the bytes written.
+func (j *trackJob) segment(root string, k int, sp span, sc *scratch) (int64, error) {
+	t := j.track
+	samples := t.Samples[sp.first:sp.end]
+	var err error
+	sc.buf, err = j.file.ReadSamples(sc.buf[:0], samples)
+	if err != nil {
+		return 0, fmt.Errorf("%s: track %d: %w", t.File, t.ID, err)
+	}
+	fi := &sc.fi
+	fi.seq = uint32(k + 1)
+	fi.baseDTS = uint64(samples[0].DTS)
+	fi.durations = fi.durations[:0]
+	fi.sizes = fi.sizes[:0]
+	fi.ctos = fi.ctos[:0]
+	fi.syncs = fi.syncs[:0]
+	for _, s := range samples {
+		fi.durations = append(fi.durations, s.Duration)
+		fi.sizes = append(fi.sizes, s.Size)
+		fi.ctos = append(fi.ctos, s.CTO)
+		fi.syncs = append(fi.syncs, s.Sync)
+	}
+	var written int64
+	for oi, o := range j.outputs {
+		data := sc.buf
+		if oi < len(j.outputs)-1 && o.prot != nil {
+			o.scratch = append(o.scratch[:0], sc.buf...)
+			data = o.scratch
+		}
+		fi.encrypted = false
+		fi.sampleDI = 0
+		clear := o.prot != nil && k < j.clearSegs
+		if clear {
+			fi.sampleDI = 2 // the clear sample entry (see trackProtection.clearEntry)
+		}
+		if o.prot != nil && !clear {
+			if err := j.encrypt(o, sc, data); err != nil {
+				return written, fmt.Errorf("%s: track %d: segment %d: %w", t.File, t.ID, k+1, err)
+			}
+		}
+		sc.hdr = appendFragmentHeader(sc.hdr[:0], fi, len(data))
+		name := filepath.Join(root, filepath.FromSlash(o.dir), segmentFile(k+1))
+		if err := writeSegment(name, sc.hdr, data); err != nil {
+			return written, err
+		}
+		size := int64(len(sc.hdr) + len(data))
+		written += size
+		o.segments = append(o.segments, manifest.Segment{Number: k + 1, Start: sp.start, Duration: sp.dur, Size: size, Clear: clear})
+	}
+	return written, nil
+}
+
 // encrypt encrypts the samples of one fragment in place and records the
-// sample auxiliary information in fi.
-func (j *trackJob) encrypt(o *trackOutput, fi *fragmentInfo, data []byte, flat, tmp []cenc.Subsample) ([]cenc.Subsample, []cenc.Subsample, error) {
+// sample auxiliary information in sc.fi.
+func (j *trackJob) encrypt(o *trackOutput, sc *scratch, data []byte) error {
+	fi := &sc.fi
 	n := len(fi.sizes)
 	fi.encrypted = true
 	fi.ivSize = o.prot.ivSize
@@ -155,7 +175,7 @@ func (j *trackJob) encrypt(o *trackOutput, fi *fragmentInfo, data []byte, flat, 
 	// Audio is full-sample: cenc with per-sample IVs only, cbcs with
 	// IV-less senc entries (see appendFragmentHeader).
 	fi.useSubs = j.isVideo()
-	flat = flat[:0]
+	sc.flat = sc.flat[:0]
 	bounds := make([]int, 0, n+1)
 	bounds = append(bounds, 0)
 	off := 0
@@ -163,31 +183,30 @@ func (j *trackJob) encrypt(o *trackOutput, fi *fragmentInfo, data []byte, flat, 
 		sample := data[off : off+int(fi.sizes[i])]
 		off += int(fi.sizes[i])
 		var subs []cenc.Subsample
-		switch {
-		case o.protect != nil:
+		if o.protect != nil {
 			var err error
-			tmp, err = o.protect.Subsamples(tmp[:0], sample)
+			sc.subs, err = o.protect.Subsamples(sc.subs[:0], sample)
 			if err != nil {
-				return flat, tmp, fmt.Errorf("sample %d: %w", i+1, err)
+				return fmt.Errorf("sample %d: %w", i+1, err)
 			}
-			subs = tmp
+			subs = sc.subs
 		}
 		iv, err := o.enc.EncryptSample(sample, subs)
 		if err != nil {
-			return flat, tmp, fmt.Errorf("sample %d: %w", i+1, err)
+			return fmt.Errorf("sample %d: %w", i+1, err)
 		}
 		if fi.ivSize > 0 {
 			fi.ivs = append(fi.ivs, iv)
 		}
-		flat = append(flat, subs...)
-		bounds = append(bounds, len(flat))
+		sc.flat = append(sc.flat, subs...)
+		bounds = append(bounds, len(sc.flat))
 	}
 	if fi.useSubs {
 		for i := 0; i < n; i++ {
-			fi.subs = append(fi.subs, flat[bounds[i]:bounds[i+1]])
+			fi.subs = append(fi.subs, sc.flat[bounds[i]:bounds[i+1]])
 		}
 	}
-	return flat, tmp, nil
+	return nil
 }
 
 func segmentFile(n int) string { return fmt.Sprintf("seg_%d.m4s", n) }

@@ -21,6 +21,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/entitlement/redisstate"
 	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/keys/kms"
 	"github.com/drmpipe/drmpipe/internal/license"
 	"github.com/drmpipe/drmpipe/internal/license/clearkey"
 	"github.com/drmpipe/drmpipe/internal/license/fairplay"
@@ -115,7 +116,9 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	}
 	metrics := observability.NewMetrics(app.Registry)
 
-	ks, err := OpenKeyStore(ctx, cfg)
+	ks, err := openKeyStore(ctx, cfg, func(w kms.Wrapper) kms.Wrapper {
+		return tracedKMS{Wrapper: w, tracer: tp.Tracer("drmpipe/kms"), metrics: metrics}
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +169,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		return nil, fmt.Errorf("token verifier: %w", err)
 	}
 	var (
-		revocations entitlement.Revocations = entitlement.NewMemoryRevocations(nil)
+		revocations entitlement.Revocations   = entitlement.NewMemoryRevocations(nil)
 		devices     entitlement.DeviceTracker = entitlement.NewMemoryDevices()
 		replay      entitlement.ReplayGuard   = entitlement.NewMemoryReplay()
 	)
@@ -203,7 +206,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	if err != nil {
 		return nil, err
 	}
-	ck, err := clearkey.NewHandler(clearkey.Config{EndpointConfig: epCfg}, clearkey.Deps{Deps: ldeps, Keys: keyLookup{ks}})
+	ck, err := clearkey.NewHandler(clearkey.Config{EndpointConfig: epCfg}, clearkey.Deps{Deps: ldeps, Keys: keyLookup{ks: ks, tracer: tp.Tracer("drmpipe/keys"), metrics: metrics}})
 	if err != nil {
 		return nil, err
 	}
@@ -214,9 +217,9 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		{"POST /license/clearkey", licenseRoute("clearkey", ck)},
 		{"OPTIONS /license/", cors(http.NotFoundHandler())},
 	}
-	upHTTP := &http.Client{Transport: observability.HTTPTransport(http.DefaultTransport, tp)}
 	for name, uc := range cfg.License.Upstreams {
 		up := upstreamConfig(uc)
+		upHTTP := &http.Client{Transport: vendorTransport{next: observability.HTTPTransport(http.DefaultTransport, tp), drm: name, vendor: string(uc.Type), tracer: tp.Tracer("drmpipe/license"), metrics: metrics}}
 		udeps := upstream.Deps{HTTPClient: upHTTP, Log: log, KIDs: contentKIDs{ks}}
 		var h http.Handler
 		switch name {
@@ -320,17 +323,6 @@ func (m multiKeySource) Key(ctx context.Context, kid string) (entitlement.Public
 		}
 	}
 	return entitlement.PublicKey{}, firstErr
-}
-
-// keyLookup adapts the key store to the ClearKey handler.
-type keyLookup struct{ ks *KeyStore }
-
-func (l keyLookup) Lookup(ctx context.Context, kid drm.KeyID) (keys.ContentKey, string, keys.TrackType, bool, error) {
-	k, err := l.ks.Get(ctx, kid)
-	if err != nil {
-		return keys.ContentKey{}, "", 0, false, err
-	}
-	return k.Key, k.ContentID, k.TrackType, k.State == keys.StateRevoked, nil
 }
 
 // contentKIDs lists a content's active keys for vendor adapters that must

@@ -33,7 +33,11 @@ func (s *KeyStore) Close() error {
 // RotateKEK creates a new KEK version when the backend can (local, pkcs11);
 // AWS KMS rotates by pointing its alias at a new key.
 func (s *KeyStore) RotateKEK(ctx context.Context) (string, error) {
-	switch k := s.KMS.(type) {
+	k := s.KMS
+	if t, ok := k.(tracedKMS); ok {
+		k = t.Wrapper
+	}
+	switch k := k.(type) {
 	case *local.KMS:
 		return k.Rotate()
 	case *pkcs11.Wrapper:
@@ -45,12 +49,20 @@ func (s *KeyStore) RotateKEK(ctx context.Context) (string, error) {
 // OpenKeyStore opens the configured KMS and key store, creating the data
 // directory (0700) when needed.
 func OpenKeyStore(ctx context.Context, cfg *config.Config) (*KeyStore, error) {
+	return openKeyStore(ctx, cfg, nil)
+}
+
+// openKeyStore lets the server wrap the KMS (tracing, metrics).
+func openKeyStore(ctx context.Context, cfg *config.Config, wrap func(kms.Wrapper) kms.Wrapper) (*KeyStore, error) {
 	if err := os.MkdirAll(cfg.Server.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", cfg.Server.DataDir, err)
 	}
 	w, closeKMS, err := openKMS(ctx, cfg.KMS)
 	if err != nil {
 		return nil, fmt.Errorf("KMS (%s): %w", cfg.KMS.Backend, err)
+	}
+	if wrap != nil {
+		w = wrap(w)
 	}
 	st, err := sqlstore.Open(ctx, cfg.Store.DSN, w)
 	if err != nil {
