@@ -20,6 +20,12 @@ var (
 	// ErrStoreConflict reports a get-or-create that kept losing races to
 	// revocations; retrying the request is safe.
 	ErrStoreConflict = errors.New("key store conflict")
+	// ErrKIDConflict reports a GetOrCreateKID for a KID the store already
+	// holds under another content ID. The error never names that content.
+	ErrKIDConflict = errors.New("KID belongs to another content ID")
+	// ErrKeyRevoked reports a GetOrCreateKID for a KID whose key is revoked:
+	// the store refuses rather than hand out a second key under one KID.
+	ErrKeyRevoked = errors.New("key is revoked")
 )
 
 // KeyState is the life-cycle state of a stored key.
@@ -52,6 +58,40 @@ func ParseKeyState(s string) (KeyState, error) {
 	return 0, fmt.Errorf("%w: %q (want active or revoked)", ErrUnknownKeyState, s)
 }
 
+// KeyOrigin tells who chose a key's KID.
+type KeyOrigin uint8
+
+// Key origins.
+const (
+	// OriginSlot: the store chose the KID (GetOrCreate); the key is the one
+	// active key of its (content ID, track type, period) slot.
+	OriginSlot KeyOrigin = iota + 1
+	// OriginKID: the caller chose the KID (GetOrCreateKID, e.g. a SPEKE
+	// encryptor); the key is addressed by (content ID, KID), and its track
+	// type and period are recorded but not unique.
+	OriginKID
+)
+
+var keyOriginNames = map[KeyOrigin]string{OriginSlot: "slot", OriginKID: "kid"}
+
+// String returns "slot" or "kid".
+func (o KeyOrigin) String() string {
+	if n, ok := keyOriginNames[o]; ok {
+		return n
+	}
+	return fmt.Sprintf("KeyOrigin(%d)", uint8(o))
+}
+
+// ParseKeyOrigin parses "slot" or "kid".
+func ParseKeyOrigin(s string) (KeyOrigin, error) {
+	for o, n := range keyOriginNames {
+		if s == n {
+			return o, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: key origin %q (want slot or kid)", ErrInvalidRequest, s)
+}
+
 // MaxContentIDLen bounds content IDs (SPEKE CPIX@contentId, asset names).
 const MaxContentIDLen = 256
 
@@ -63,8 +103,11 @@ type StoredKey struct {
 	TrackType TrackType
 	// Period is the crypto period index (SPEKE ContentKeyPeriod@index); 0
 	// without key rotation.
-	Period    uint32
-	State     KeyState
+	Period uint32
+	State  KeyState
+	// Origin tells whether the store (slot key) or the caller (KID-addressed
+	// key) chose the KID.
+	Origin    KeyOrigin
 	CreatedAt time.Time
 	// RotatedAt is when the key was last re-wrapped under a new KEK; zero
 	// if never.
@@ -88,11 +131,36 @@ func (k StoredKey) GoString() string { return k.String() }
 // Store keeps content keys under KMS custody (envelope encryption). All
 // methods are safe for concurrent use, also by several processes sharing
 // one database.
+//
+// A store holds two kinds of keys, both found by KID (Get):
+//   - slot keys (OriginSlot), whose KID the store chooses: at most one
+//     active key per (content ID, track type, period), got by GetOrCreate;
+//   - KID-addressed keys (OriginKID), whose KID the caller chooses (SPEKE
+//     encryptors pick the KID and expect the key of exactly that KID): one
+//     key per KID, got by GetOrCreateKID. Their track type and period are
+//     recorded, but they do not take the slot: GetOrCreate never returns
+//     them, and a slot key and any number of KID-addressed keys of one
+//     (content ID, track type, period) coexist.
+//
+// KIDs are unique across the whole store, whatever the origin.
 type Store interface {
-	// GetOrCreate returns the active key of (contentID, t, period), creating
-	// it if there is none. Concurrent calls for one slot, from any number of
-	// goroutines or processes, return the same key.
+	// GetOrCreate returns the active slot key of (contentID, t, period),
+	// creating it if there is none. Concurrent calls for one slot, from any
+	// number of goroutines or processes, return the same key.
 	GetOrCreate(ctx context.Context, contentID string, t TrackType, period uint32) (ContentKey, error)
+	// GetOrCreateKID returns the key of kid if the store has it under
+	// contentID (whatever its origin, recorded track type and period),
+	// otherwise creates a key with exactly that KID, recorded with t and
+	// period. Concurrent calls for one (contentID, kid), from any number of
+	// goroutines or processes, return the same key. A KID held under
+	// another content ID gives ErrKIDConflict; a revoked KID gives
+	// ErrKeyRevoked (never a new key under an old KID); an all-zero KID
+	// gives ErrInvalidRequest.
+	GetOrCreateKID(ctx context.Context, contentID string, kid drm.KeyID, t TrackType, period uint32) (ContentKey, error)
+	// GetByContent returns the key kid of contentID with its clear key. A
+	// KID that is missing or belongs to another content ID gives
+	// ErrKeyNotFound (the other content is not revealed).
+	GetByContent(ctx context.Context, contentID string, kid drm.KeyID) (StoredKey, error)
 	// Get returns a key (active or revoked; callers check State) with its
 	// clear key unwrapped. A missing KID gives ErrKeyNotFound.
 	Get(ctx context.Context, kid drm.KeyID) (StoredKey, error)
@@ -102,6 +170,8 @@ type Store interface {
 	// Revoke marks a key revoked; revoking a revoked key is a no-op. A
 	// missing KID gives ErrKeyNotFound.
 	Revoke(ctx context.Context, kid drm.KeyID) error
+	// Ping checks that the store's database answers (readiness).
+	Ping(ctx context.Context) error
 	Close() error
 }
 
@@ -120,6 +190,19 @@ func ValidateSlot(contentID string, t TrackType, _ uint32) error {
 	}
 	if _, ok := trackTypeNames[t]; !ok {
 		return fmt.Errorf("%w: %s", ErrUnknownTrackType, t)
+	}
+	return nil
+}
+
+// ValidateKID checks a GetOrCreateKID request; stores call it. The all-zero
+// KID is refused: it is a placeholder (a SPEKE request without a usable KID,
+// the key-rotation default_KID of DASH-IF IOP), never the name of one key.
+func ValidateKID(contentID string, kid drm.KeyID, t TrackType, period uint32) error {
+	if err := ValidateSlot(contentID, t, period); err != nil {
+		return err
+	}
+	if kid.IsZero() {
+		return fmt.Errorf("%w: all-zero KID", ErrInvalidRequest)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha1" //nolint:gosec // RFC 9562 §5.5 name-based UUID, not a security use
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -104,8 +106,11 @@ type ClientRequest struct {
 }
 
 // GetKeys sends one SPEKE request (retried on 5xx and transport errors) and
-// returns the keys and signaling. Errors name the provider host and the
-// reason, never a key.
+// returns the keys and signaling. Each key is asked for under the stable
+// KID DeriveKID(content ID, track type, period), so retries and re-runs get
+// the same keys; a provider that answers with other KIDs (SPEKE v1 "KID
+// override") is accepted, its keys mapped by usage rule or position. Errors
+// name the provider host and the reason, never a key.
 func (c *Client) GetKeys(ctx context.Context, req ClientRequest) (ClientResponse, error) {
 	doc, slots, err := c.buildRequest(req)
 	if err != nil {
@@ -171,10 +176,7 @@ func (c *Client) buildRequest(req ClientRequest) (*cpix.Document, []slot, error)
 				continue
 			}
 			seen[s] = true
-			kid, err := randomKID()
-			if err != nil {
-				return nil, nil, err
-			}
+			kid := DeriveKID(req.ContentID, t, p)
 			ck := cpix.ContentKey{KID: kid}
 			if c.cfg.Version == 2 || req.Scheme == cenc.CBCS {
 				ck.CommonEncryptionScheme = cpix.EncryptionScheme(req.Scheme.String())
@@ -213,14 +215,38 @@ func (c *Client) buildRequest(req ClientRequest) (*cpix.Document, []slot, error)
 	return doc, slots, nil
 }
 
-func randomKID() (drm.KeyID, error) {
+// kidNamespace is the UUID namespace of DeriveKID (a random version 4 UUID
+// chosen once for drmpipe; it never changes, or re-runs would get new KIDs).
+var kidNamespace = drm.KeyID{0x25, 0x93, 0x9a, 0xab, 0x46, 0xfb, 0x44, 0x38, 0xa3, 0xc6, 0x0e, 0x58, 0x65, 0xaf, 0xc1, 0x3e}
+
+// DeriveKID is the KID the client asks for the key of (content ID, track
+// type, crypto period): a name-based version 5 UUID (RFC 9562 §5.5,
+// SHA-1 of the namespace 25939aab-46fb-4438-a3c6-0e5865afc13e and the name
+// "<content ID> NUL <track type> NUL <period in decimal>").
+//
+// Why derived and not random: a SPEKE encryptor chooses the KIDs and the
+// provider returns the key of exactly those KIDs (AWS SPEKE; drmpipe's
+// handler does so through keys.Store GetOrCreateKID). A packaging run that
+// is retried or re-run for the same content ID must get the same keys,
+// from drmpipe or any other provider that keys by KID; random KIDs per run
+// would give new keys each time. Stable KIDs per (content, track type,
+// period) make every run ask for the same keys. Different content IDs,
+// track types and periods get different KIDs. (Two drmpipe installations
+// packaging the same content ID use the same KIDs with different keys;
+// content IDs should be unique per installation's players anyway.)
+func DeriveKID(contentID string, t keys.TrackType, period uint32) drm.KeyID {
+	h := sha1.New()
+	h.Write(kidNamespace[:])
+	h.Write([]byte(contentID))
+	h.Write([]byte{0})
+	h.Write([]byte(t.String()))
+	h.Write([]byte{0})
+	h.Write([]byte(strconv.FormatUint(uint64(period), 10)))
 	var k drm.KeyID
-	if _, err := rand.Read(k[:]); err != nil {
-		return k, fmt.Errorf("%w: random KID: %v", ErrConfig, err)
-	}
-	k[6] = k[6]&0x0f | 0x40 // RFC 9562 §5.4: version 4
+	copy(k[:], h.Sum(nil))
+	k[6] = k[6]&0x0f | 0x50 // RFC 9562 §5.5: version 5
 	k[8] = k[8]&0x3f | 0x80 // RFC 9562 §4.1: variant 10
-	return k, nil
+	return k
 }
 
 // attemptError is a failed attempt; retry tells whether another may help.

@@ -49,11 +49,14 @@ func TestClientRoundTripV2(t *testing.T) {
 	kids := map[drm.KeyID]bool{}
 	for _, tt := range fiveTypes {
 		k := resp.Keys[tt]
-		stored, err := e.store.GetOrCreate(ctx, "movie-1", tt, 0)
+		if k.KID != DeriveKID("movie-1", tt, 0) {
+			t.Errorf("%s: KID %s is not the one the client asked for", tt, k.KID)
+		}
+		stored, err := e.store.GetByContent(ctx, "movie-1", k.KID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if k.KID != stored.KID || !bytes.Equal(k.Key, stored.Key) || !bytes.Equal(k.IV, stored.IV) {
+		if !bytes.Equal(k.Key, stored.Key.Key) || !bytes.Equal(k.IV, stored.Key.IV) || stored.TrackType != tt {
 			t.Errorf("%s: client key is not the store's", tt)
 		}
 		kids[k.KID] = true
@@ -78,15 +81,25 @@ func TestClientRoundTripV2(t *testing.T) {
 	if len(kids) != 5 {
 		t.Error("track types share keys")
 	}
-	// Same request again: same keys.
-	again, err := c.GetKeys(ctx, req)
+	// Same request again, and a re-run with a new client (another packaging
+	// run): same KIDs, keys and IVs.
+	c2, err := NewClient(ClientConfig{URL: srv.URL + PathV2, Version: 2, Token: goodToken, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for tt, k := range resp.Keys {
-		if again.Keys[tt].KID != k.KID {
-			t.Errorf("%s: second request got another key", tt)
+	for _, cl := range []*Client{c, c2} {
+		again, err := cl.GetKeys(ctx, req)
+		if err != nil {
+			t.Fatal(err)
 		}
+		for tt, k := range resp.Keys {
+			if a := again.Keys[tt]; a.KID != k.KID || !bytes.Equal(a.Key, k.Key) || !bytes.Equal(a.IV, k.IV) {
+				t.Errorf("%s: another request got another key", tt)
+			}
+		}
+	}
+	if list, _ := e.store.List(ctx, "movie-1"); len(list) != 5 {
+		t.Errorf("store holds %d keys for 3 identical requests, want 5", len(list))
 	}
 }
 
@@ -106,8 +119,11 @@ func TestClientRotationCENCAndV1(t *testing.T) {
 	if resp.PeriodKeys[7][keys.HD].KID == resp.PeriodKeys[8][keys.HD].KID {
 		t.Error("rotation periods share a key")
 	}
-	stored, _ := e.store.GetOrCreate(ctx, "live-1", keys.HD, 8)
-	if resp.PeriodKeys[8][keys.HD].KID != stored.KID {
+	stored, err := e.store.GetByContent(ctx, "live-1", DeriveKID("live-1", keys.HD, 8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := resp.PeriodKeys[8][keys.HD]; k.KID != stored.KID || !bytes.Equal(k.Key, stored.Key.Key) || stored.Period != 8 {
 		t.Error("period 8 key is not the store's")
 	}
 	for _, m := range resp.Signaling {
@@ -121,9 +137,13 @@ func TestClientRotationCENCAndV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, _ := e.store.GetOrCreate(ctx, "vod-v1", keys.All, 0)
+	allRec, err := e.store.GetByContent(ctx, "vod-v1", DeriveKID("vod-v1", keys.All, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := allRec.Key
 	for _, tt := range []keys.TrackType{keys.SD, keys.Audio, keys.All} {
-		if v1.Keys[tt].KID != all.KID || len(v1.Keys[tt].IV) != 16 {
+		if v1.Keys[tt].KID != all.KID || !bytes.Equal(v1.Keys[tt].Key, all.Key) || len(v1.Keys[tt].IV) != 16 {
 			t.Errorf("v1 %s: not the single ALL key", tt)
 		}
 	}
@@ -156,7 +176,11 @@ func TestClientEncryptedDeliveryAndLoadCPIX(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hd, _ := e.store.GetOrCreate(ctx, "enc-1", keys.HD, 0)
+	hdRec, err := e.store.GetByContent(ctx, "enc-1", DeriveKID("enc-1", keys.HD, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hd := hdRec.Key
 	if !bytes.Equal(resp.Keys[keys.HD].Key, hd.Key) {
 		t.Fatal("decrypted key is not the store's")
 	}

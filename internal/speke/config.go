@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/keys"
 )
 
@@ -58,10 +59,18 @@ func (c Config) maxBytes() int64 {
 	return c.MaxRequestBytes
 }
 
-// KeyGetter gets or creates the content key of a (content ID, track type,
-// crypto period) slot; keys.Store satisfies it. Retried requests must get the
-// same key.
+// KeyGetter gets or creates content keys; keys.Store satisfies it. Retried
+// and concurrent requests must get the same key.
 type KeyGetter interface {
+	// GetOrCreateKID returns or creates the key of the KID the encryptor
+	// chose (ContentKey@kid), recording its track type and period; it
+	// fails with keys.ErrKIDConflict for a KID of another content ID and
+	// keys.ErrKeyRevoked for a revoked KID.
+	GetOrCreateKID(ctx context.Context, contentID string, kid drm.KeyID, t keys.TrackType, period uint32) (keys.ContentKey, error)
+	// GetOrCreate returns or creates the key of a (content ID, track type,
+	// crypto period) slot, with a KID of the store's choosing: used only for
+	// a ContentKey without a usable KID (all-zero), whose KID the response
+	// then overrides.
 	GetOrCreate(ctx context.Context, contentID string, t keys.TrackType, period uint32) (keys.ContentKey, error)
 }
 

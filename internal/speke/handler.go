@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -31,10 +32,22 @@ type handler struct {
 // plain-text bodies: SPEKE clients only act on the status code, and the
 // message of a 4xx is the precise reason (e.g. "Missing CPIX@contentId").
 //
-// KID override: keys come from store slots (content ID, track type, period)
-// with the store's own KIDs, so the response carries the store's KID in
-// place of each requested one, in ContentKey, DRMSystem and usage rules (AWS
-// SPEKE "KID override"). A retried request gets the same keys and KIDs.
+// KIDs: SPEKE encryptors (MediaPackage, MediaConvert, Shaka, Bento4,
+// Unified) choose each ContentKey@kid themselves, write it into their tenc
+// boxes and manifests, and expect the key of exactly that KID back (the
+// SPEKE reference server generates the key of each requested KID). So a
+// ContentKey with a KID gets the store's key of (content ID, KID)
+// (GetOrCreateKID), created on first request and recorded with the usage
+// rule's track type and the period; a retried or concurrent request, from
+// any number of handler processes, gets the same key under the same KID.
+// The KID of another content ID is refused (409), as is a revoked KID (409,
+// code "revoked"): a revoked KID never gets a second key.
+//
+// Only a ContentKey whose KID is all-zero (no usable KID) gets the key of
+// its store slot (content ID, track type, period) with the store's own KID,
+// which then replaces the zero KID in ContentKey, DRMSystem and usage rules
+// (AWS SPEKE v1 "KID override"). A retried such request also gets the same
+// key and KID.
 func NewHandler(cfg Config, deps Deps) http.Handler {
 	h := &handler{cfg: cfg, deps: deps, log: deps.Logger}
 	if h.log == nil {
@@ -154,34 +167,52 @@ func (h *handler) respond(r *http.Request, doc *cpix.Document, v2 bool) ([]byte,
 		return nil, httperr.New(http.StatusServiceUnavailable, httperr.CodeUnavailable, "key store not configured")
 	}
 	got := make([]keys.ContentKey, len(doc.ContentKeys))
+	override := map[drm.KeyID]drm.KeyID{} // all-zero KID -> the slot key's KID
 	for i, s := range p.slots {
-		k, err := h.deps.Keys.GetOrCreate(r.Context(), p.contentID, s.t, s.period)
+		kid := doc.ContentKeys[i].KID
+		var k keys.ContentKey
+		if kid.IsZero() {
+			k, err = h.deps.Keys.GetOrCreate(r.Context(), p.contentID, s.t, s.period)
+		} else {
+			k, err = h.deps.Keys.GetOrCreateKID(r.Context(), p.contentID, kid, s.t, s.period)
+		}
 		if err != nil {
-			if errors.Is(err, keys.ErrInvalidRequest) || errors.Is(err, keys.ErrUnknownTrackType) {
-				return nil, httperr.Wrap(err, http.StatusUnprocessableEntity, httperr.CodeInvalidRequest, "content ID or track type refused by the key store")
-			}
-			he := httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "key store unavailable")
-			he.RetryAfter = 1
-			return nil, he
+			return nil, keyStoreError(err, kid)
 		}
 		if err := k.Validate(); err != nil {
 			return nil, httperr.Wrap(err, http.StatusInternalServerError, httperr.CodeInternal, "key store returned an invalid key")
 		}
+		if kid.IsZero() {
+			override[kid] = k.KID
+		} else if k.KID != kid {
+			return nil, httperr.New(http.StatusInternalServerError, httperr.CodeInternal, "key store returned the key of another KID")
+		}
 		got[i] = k
 	}
-	// KID override in one pass (old -> new), then keys and IVs.
-	override := map[drm.KeyID]drm.KeyID{}
-	for i, k := range doc.ContentKeys {
-		override[k.KID] = got[i].KID
-	}
-	for i := range doc.ContentKeys {
-		doc.ContentKeys[i].KID = override[doc.ContentKeys[i].KID]
-	}
-	for i := range doc.DRMSystems {
-		doc.DRMSystems[i].KID = override[doc.DRMSystems[i].KID]
-	}
-	for i := range doc.UsageRules {
-		doc.UsageRules[i].KID = override[doc.UsageRules[i].KID]
+	// KID override of the (at most one, see assignSlots) zero KID, in
+	// ContentKey, DRMSystem and usage rules; requested KIDs stay as sent.
+	if len(override) > 0 {
+		for i := range doc.ContentKeys {
+			if doc.ContentKeys[i].KID.IsZero() && doc.ContentKeyByKID(got[i].KID) >= 0 {
+				// The slot key's KID was also requested explicitly: two
+				// ContentKeys would name one key.
+				return nil, reject("ContentKey with the all-zero KID asks for the key of track type %s in period %d, whose KID %s the request also names", p.slots[i].t, p.slots[i].period, got[i].KID)
+			}
+		}
+		swap := func(k *drm.KeyID) {
+			if n, ok := override[*k]; ok {
+				*k = n
+			}
+		}
+		for i := range doc.ContentKeys {
+			swap(&doc.ContentKeys[i].KID)
+		}
+		for i := range doc.DRMSystems {
+			swap(&doc.DRMSystems[i].KID)
+		}
+		for i := range doc.UsageRules {
+			swap(&doc.UsageRules[i].KID)
+		}
 	}
 	for i := range doc.ContentKeys {
 		ck := &doc.ContentKeys[i]
@@ -216,6 +247,25 @@ func (h *handler) respond(r *http.Request, doc *cpix.Document, v2 bool) ([]byte,
 		return nil, httperr.Wrap(err, http.StatusInternalServerError, httperr.CodeInternal, "cannot write the CPIX response")
 	}
 	return out, nil
+}
+
+// keyStoreError maps a key store failure to the SPEKE response: the
+// request's fault (422, 409) or the store's (503, retryable). Messages
+// name only the requested KID, never another content ID or a key.
+func keyStoreError(err error, kid drm.KeyID) error {
+	switch {
+	case errors.Is(err, keys.ErrKIDConflict):
+		return httperr.Wrap(err, http.StatusConflict, httperr.CodeInvalidRequest,
+			fmt.Sprintf("ContentKey@kid %s is the KID of another content ID; choose another KID", kid))
+	case errors.Is(err, keys.ErrKeyRevoked):
+		return httperr.Wrap(err, http.StatusConflict, httperr.CodeRevoked,
+			fmt.Sprintf("the key of ContentKey@kid %s is revoked; choose another KID", kid))
+	case errors.Is(err, keys.ErrInvalidRequest), errors.Is(err, keys.ErrUnknownTrackType):
+		return httperr.Wrap(err, http.StatusUnprocessableEntity, httperr.CodeInvalidRequest, "content ID or track type refused by the key store")
+	}
+	he := httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "key store unavailable")
+	he.RetryAfter = 1
+	return he
 }
 
 // explicitIV returns the key's stored IV as a 16-byte ContentKey@explicitIV:

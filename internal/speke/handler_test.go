@@ -108,24 +108,33 @@ func TestV2PresetVideo1Audio1(t *testing.T) {
 		t.Fatalf("response shape: %d keys %d systems %d rules", len(d.ContentKeys), len(d.DRMSystems), len(d.UsageRules))
 	}
 	want := map[string]keys.TrackType{"VIDEO": keys.All, "AUDIO": keys.Audio}
+	// The encryptor chose the KIDs: the response has the keys of exactly
+	// those KIDs, created in the store with the rules' track types.
+	wantKID := map[string]string{"VIDEO": "0f083e4e-b831-4a3d-917e-ce78076e54aa", "AUDIO": "041fdd3a-7f5e-4848-a7cb-65e97758e9a0"}
 	for i, r := range d.UsageRules {
 		ck := d.ContentKeys[i]
 		if r.KID != ck.KID {
 			t.Errorf("rule %d kid %s, key kid %s", i, r.KID, ck.KID)
 		}
-		stored, err := e.store.GetOrCreate(context.Background(), "test_case_generic", want[r.IntendedTrackType], 0)
+		if ck.KID.String() != wantKID[r.IntendedTrackType] {
+			t.Errorf("%s: response KID %s, the encryptor asked for %s", r.IntendedTrackType, ck.KID, wantKID[r.IntendedTrackType])
+		}
+		stored, err := e.store.GetByContent(context.Background(), "test_case_generic", ck.KID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ck.KID != stored.KID || !bytes.Equal(ck.Value, stored.Key) || !bytes.Equal(ck.ExplicitIV, stored.IV) {
-			t.Errorf("%s: response key is not the store's key of slot %s/0", r.IntendedTrackType, want[r.IntendedTrackType])
+		if !bytes.Equal(ck.Value, stored.Key.Key) || !bytes.Equal(ck.ExplicitIV, stored.Key.IV) {
+			t.Errorf("%s: response key is not the store's key of KID %s", r.IntendedTrackType, ck.KID)
+		}
+		if stored.TrackType != want[r.IntendedTrackType] || stored.Period != 0 || stored.Origin != keys.OriginKID {
+			t.Errorf("%s: stored as %v origin %s", r.IntendedTrackType, stored, stored.Origin)
 		}
 		if ck.CommonEncryptionScheme != cpix.SchemeCBCS {
 			t.Errorf("scheme not kept: %q", ck.CommonEncryptionScheme)
 		}
-		if ck.KID.String() == "0f083e4e-b831-4a3d-917e-ce78076e54aa" || ck.KID.String() == "041fdd3a-7f5e-4848-a7cb-65e97758e9a0" {
-			t.Errorf("KID not overridden by the store's")
-		}
+	}
+	if list, _ := e.store.List(context.Background(), "test_case_generic"); len(list) != 2 {
+		t.Errorf("store holds %d keys, want the 2 requested", len(list))
 	}
 	for _, s := range d.DRMSystems {
 		if d.ContentKeyByKID(s.KID) < 0 {
@@ -208,11 +217,17 @@ func TestV2PresetVideo1Audio1(t *testing.T) {
 			t.Errorf("unexpected system %s", s.SystemID)
 		}
 	}
-	// A retried request gets the same keys and KIDs.
+	// A retried request gets the same keys and KIDs, and the same signaling.
 	d2 := okDoc(t, post(t, e.h, PathV2, req, true, goodToken))
 	for i := range d.ContentKeys {
-		if d.ContentKeys[i].KID != d2.ContentKeys[i].KID || !bytes.Equal(d.ContentKeys[i].Value, d2.ContentKeys[i].Value) {
+		if d.ContentKeys[i].KID != d2.ContentKeys[i].KID || !bytes.Equal(d.ContentKeys[i].Value, d2.ContentKeys[i].Value) ||
+			!bytes.Equal(d.ContentKeys[i].ExplicitIV, d2.ContentKeys[i].ExplicitIV) {
 			t.Errorf("retry gave a different key %d", i)
+		}
+	}
+	for i := range d.DRMSystems {
+		if d.DRMSystems[i].PSSH != nil && !bytes.Equal(*d.DRMSystems[i].PSSH, *d2.DRMSystems[i].PSSH) {
+			t.Errorf("retry gave a different PSSH for system %d", i)
 		}
 	}
 }
@@ -265,13 +280,24 @@ func TestV1LiveRequest(t *testing.T) {
 	if w.Header().Get(HeaderUserAgentV1) == "" {
 		t.Error("no Speke-User-Agent")
 	}
-	stored, err := e.store.GetOrCreate(context.Background(), "abc123", keys.All, 1) // ContentKeyPeriod@index="1"
+	ck := d.ContentKeys[0]
+	if ck.KID.String() != "98ee5596-cd3e-a20d-163a-e382420c6eff" {
+		t.Fatalf("v1 response KID %s is not the requested one", ck.KID)
+	}
+	stored, err := e.store.GetByContent(context.Background(), "abc123", ck.KID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ck := d.ContentKeys[0]
-	if ck.KID != stored.KID || !bytes.Equal(ck.Value, stored.Key) || !bytes.Equal(ck.ExplicitIV, stored.IV) {
-		t.Fatal("v1 key is not the store's key of period 1")
+	if !bytes.Equal(ck.Value, stored.Key.Key) || !bytes.Equal(ck.ExplicitIV, stored.Key.IV) {
+		t.Fatal("v1 key is not the store's key of the requested KID")
+	}
+	if stored.TrackType != keys.All || stored.Period != 1 { // ContentKeyPeriod@index="1"
+		t.Fatalf("v1 key stored as %v", stored)
+	}
+	for _, s := range d.DRMSystems {
+		if s.KID != ck.KID {
+			t.Errorf("DRMSystem KID %s", s.KID)
+		}
 	}
 	fp, wv, pr := d.DRMSystems[0], d.DRMSystems[1], d.DRMSystems[2]
 	if string(*fp.URIExtXKey) != "skd://fps.example.com/"+ck.KID.Hex() || string(*fp.KeyFormat) != "com.apple.streamingkeydelivery" || string(*fp.KeyFormatVersions) != "1" {
@@ -312,11 +338,12 @@ func TestEncryptedDelivery(t *testing.T) {
 	if err := cpix.DecryptKeys(d, priv); err != nil {
 		t.Fatal(err)
 	}
-	stored, err := e.store.GetOrCreate(context.Background(), "test_case_generic", keys.Audio, 0)
+	audioKID, _ := drm.ParseKeyID("041fdd3a-7f5e-4848-a7cb-65e97758e9a0")
+	stored, err := e.store.GetByContent(context.Background(), "test_case_generic", audioKID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if i := d.ContentKeyByKID(stored.KID); i < 0 || !bytes.Equal(d.ContentKeys[i].Value, stored.Key) {
+	if i := d.ContentKeyByKID(audioKID); i < 0 || !bytes.Equal(d.ContentKeys[i].Value, stored.Key.Key) {
 		t.Error("decrypted key is not the store's")
 	}
 	// A certificate that does not parse is refused before keys are touched.

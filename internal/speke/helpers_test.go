@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/keys/kms/local"
 	"github.com/drmpipe/drmpipe/internal/keys/sqlstore"
@@ -52,6 +53,11 @@ type countingKeys struct {
 func (c *countingKeys) GetOrCreate(ctx context.Context, contentID string, t keys.TrackType, period uint32) (keys.ContentKey, error) {
 	c.calls.Add(1)
 	return c.KeyGetter.GetOrCreate(ctx, contentID, t, period)
+}
+
+func (c *countingKeys) GetOrCreateKID(ctx context.Context, contentID string, kid drm.KeyID, t keys.TrackType, period uint32) (keys.ContentKey, error) {
+	c.calls.Add(1)
+	return c.KeyGetter.GetOrCreateKID(ctx, contentID, kid, t, period)
 }
 
 type env struct {

@@ -98,8 +98,16 @@ func periodOf(d *cpix.Document, r cpix.ContentKeyUsageRule) (uint32, error) {
 }
 
 // assignSlots gives each ContentKey the slot of its usage rules and checks
-// that no two keys share a slot and no key has two.
+// that no two keys share a slot or a KID and no key has two slots. (So at
+// most one ContentKey has the all-zero KID the handler overrides.)
 func assignSlots(d *cpix.Document, slotOfRule func(cpix.ContentKeyUsageRule) (slot, error), defaultSlot *slot) ([]slot, error) {
+	kids := map[drm.KeyID]bool{}
+	for _, k := range d.ContentKeys {
+		if kids[k.KID] {
+			return nil, reject("ContentKey@kid %s appears more than once", k.KID)
+		}
+		kids[k.KID] = true
+	}
 	bykid := map[drm.KeyID]slot{}
 	for _, r := range d.UsageRules {
 		if d.ContentKeyByKID(r.KID) < 0 {

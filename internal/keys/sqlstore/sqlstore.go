@@ -11,6 +11,12 @@
 // CONFLICT DO NOTHING, and all of them then read the one row that won. On
 // PostgreSQL the losing INSERT waits for the winner's commit, then does
 // nothing; plain READ COMMITTED suffices.
+//
+// KID-addressed keys (GetOrCreateKID, origin 'kid') converge the same way
+// on the primary key: the first insert of a KID wins, every contender then
+// reads that row, and checks that it belongs to the asked content ID and is
+// active. The slot index covers slot keys (origin 'slot') only (migration
+// 00003), so KID-addressed keys never take or block a slot.
 package sqlstore
 
 import (
@@ -194,18 +200,18 @@ func (s *Store) Close() error { return s.db.Close() }
 // KMSName is the name of the KMS backend wrapping this store's new keys.
 func (s *Store) KMSName() string { return s.w.Name() }
 
-const keyColumns = "kid, content_id, track_type, period, state, wrapped_key, key_ref, kms, iv, created_at, rotated_at, revoked_at"
+const keyColumns = "kid, content_id, track_type, period, state, wrapped_key, key_ref, kms, iv, created_at, rotated_at, revoked_at, origin"
 
 type row struct {
-	kid, contentID, trackType, state, wrapped, keyRef, kms string
-	period                                                 int64
-	iv                                                     sql.NullString
-	created                                                int64
-	rotated, revoked                                       sql.NullInt64
+	kid, contentID, trackType, state, wrapped, keyRef, kms, origin string
+	period                                                         int64
+	iv                                                             sql.NullString
+	created                                                        int64
+	rotated, revoked                                               sql.NullInt64
 }
 
 func (r *row) scan(sc interface{ Scan(...any) error }) error {
-	return sc.Scan(&r.kid, &r.contentID, &r.trackType, &r.period, &r.state, &r.wrapped, &r.keyRef, &r.kms, &r.iv, &r.created, &r.rotated, &r.revoked)
+	return sc.Scan(&r.kid, &r.contentID, &r.trackType, &r.period, &r.state, &r.wrapped, &r.keyRef, &r.kms, &r.iv, &r.created, &r.rotated, &r.revoked, &r.origin)
 }
 
 // record decodes a row's metadata (everything but the clear key).
@@ -219,6 +225,9 @@ func (r *row) record() (keys.StoredKey, error) {
 		return k, fmt.Errorf("%w: KID %s: %v", ErrCorruptRow, k.KID, err)
 	}
 	if k.State, err = keys.ParseKeyState(r.state); err != nil {
+		return k, fmt.Errorf("%w: KID %s: %v", ErrCorruptRow, k.KID, err)
+	}
+	if k.Origin, err = keys.ParseKeyOrigin(r.origin); err != nil {
 		return k, fmt.Errorf("%w: KID %s: %v", ErrCorruptRow, k.KID, err)
 	}
 	if r.period < 0 || r.period > 1<<32-1 {
@@ -281,7 +290,7 @@ func (s *Store) GetOrCreate(ctx context.Context, contentID string, t keys.TrackT
 	for range maxAttempts {
 		var r row
 		err := r.scan(s.db.QueryRowContext(ctx,
-			"SELECT "+keyColumns+" FROM content_keys WHERE content_id = $1 AND track_type = $2 AND period = $3 AND state = 'active'",
+			"SELECT "+keyColumns+" FROM content_keys WHERE content_id = $1 AND track_type = $2 AND period = $3 AND state = 'active' AND origin = 'slot'",
 			contentID, t.String(), int64(period)))
 		if err == nil {
 			k, err := s.full(ctx, &r)
@@ -290,7 +299,13 @@ func (s *Store) GetOrCreate(ctx context.Context, contentID string, t keys.TrackT
 		if !errors.Is(err, sql.ErrNoRows) {
 			return keys.ContentKey{}, fmt.Errorf("sqlstore: get key of %q %s period %d: %w", contentID, t, period, err)
 		}
-		k, won, err := s.tryCreate(ctx, contentID, t, period)
+		kid, err := randomKID()
+		if err != nil {
+			return keys.ContentKey{}, err
+		}
+		// A random KID that happens to exist also makes the insert do
+		// nothing; the next round then tries another.
+		k, won, err := s.tryCreate(ctx, kid, contentID, t, period, keys.OriginSlot)
 		if err != nil || won {
 			return k, err
 		}
@@ -299,27 +314,81 @@ func (s *Store) GetOrCreate(ctx context.Context, contentID string, t keys.TrackT
 	return keys.ContentKey{}, fmt.Errorf("%w: slot %q %s period %d changed %d times", keys.ErrStoreConflict, contentID, t, period, maxAttempts)
 }
 
-// tryCreate inserts a fresh key into an empty slot. won is false when
-// another writer's key took the slot first.
-func (s *Store) tryCreate(ctx context.Context, contentID string, t keys.TrackType, period uint32) (k keys.ContentKey, won bool, err error) {
-	buf := make([]byte, 16+16+16)
+// GetOrCreateKID implements keys.Store. The KID is the caller's (a SPEKE
+// encryptor's ContentKey@kid): the key of exactly that KID is returned or
+// created, so an encryptor that retries, or several that race, get one key.
+func (s *Store) GetOrCreateKID(ctx context.Context, contentID string, kid drm.KeyID, t keys.TrackType, period uint32) (keys.ContentKey, error) {
+	if err := keys.ValidateKID(contentID, kid, t, period); err != nil {
+		return keys.ContentKey{}, err
+	}
+	for range maxAttempts {
+		k, found, err := s.keyOfKID(ctx, contentID, kid)
+		if err != nil || found {
+			return k, err
+		}
+		k, won, err := s.tryCreate(ctx, kid, contentID, t, period, keys.OriginKID)
+		if err != nil || won {
+			return k, err
+		}
+		// Another writer inserted the KID first: read its row.
+	}
+	return keys.ContentKey{}, fmt.Errorf("%w: KID %s changed %d times", keys.ErrStoreConflict, kid, maxAttempts)
+}
+
+// keyOfKID reads the key of kid for GetOrCreateKID. found is false when the
+// store has no such KID. The content ID is checked before the state, so a
+// KID of another content reveals nothing about that content's key.
+func (s *Store) keyOfKID(ctx context.Context, contentID string, kid drm.KeyID) (keys.ContentKey, bool, error) {
+	var r row
+	err := r.scan(s.db.QueryRowContext(ctx, "SELECT "+keyColumns+" FROM content_keys WHERE kid = $1", kid.Hex()))
+	if errors.Is(err, sql.ErrNoRows) {
+		return keys.ContentKey{}, false, nil
+	}
+	if err != nil {
+		return keys.ContentKey{}, false, fmt.Errorf("sqlstore: get KID %s: %w", kid, err)
+	}
+	if r.contentID != contentID {
+		return keys.ContentKey{}, true, fmt.Errorf("%w: KID %s is not a key of content %q", keys.ErrKIDConflict, kid, contentID)
+	}
+	if r.state != keys.StateActive.String() {
+		return keys.ContentKey{}, true, fmt.Errorf("%w: KID %s of content %q", keys.ErrKeyRevoked, kid, contentID)
+	}
+	k, err := s.full(ctx, &r)
+	if err != nil {
+		return keys.ContentKey{}, true, err // an existing key that does not unwrap is an error, never replaced
+	}
+	return k.Key, true, nil
+}
+
+// randomKID returns a version 4 UUID.
+func randomKID() (drm.KeyID, error) {
+	var kid drm.KeyID
+	if _, err := rand.Read(kid[:]); err != nil {
+		return kid, fmt.Errorf("sqlstore: random KID: %w", err)
+	}
+	kid[6] = kid[6]&0x0f | 0x40 // RFC 9562 §5.4: UUID version 4
+	kid[8] = kid[8]&0x3f | 0x80 // RFC 9562 §4.1: variant 10
+	return kid, nil
+}
+
+// tryCreate inserts a fresh key under kid. won is false when the insert
+// did nothing: for a slot key, another writer's key took the slot first (or
+// kid exists); for a KID-addressed key, another writer inserted kid first.
+func (s *Store) tryCreate(ctx context.Context, kid drm.KeyID, contentID string, t keys.TrackType, period uint32, origin keys.KeyOrigin) (k keys.ContentKey, won bool, err error) {
+	buf := make([]byte, 16+16)
 	if _, err := rand.Read(buf); err != nil {
 		return k, false, fmt.Errorf("sqlstore: random key: %w", err)
 	}
-	var kid drm.KeyID
-	copy(kid[:], buf[:16])
-	kid[6] = kid[6]&0x0f | 0x40 // RFC 9562 §5.4: UUID version 4
-	kid[8] = kid[8]&0x3f | 0x80 // RFC 9562 §4.1: variant 10
-	key, iv := buf[16:32], buf[32:48]
+	key, iv := buf[:16], buf[16:]
 	wrapped, ref, err := s.w.Wrap(ctx, kid, contentID, key)
 	if err != nil {
 		clear(buf)
 		return k, false, fmt.Errorf("sqlstore: wrap new key for %q %s: %w", contentID, t, err)
 	}
 	res, err := s.db.ExecContext(ctx,
-		"INSERT INTO content_keys ("+keyColumns+") VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $8, $9, NULL, NULL) ON CONFLICT DO NOTHING",
+		"INSERT INTO content_keys ("+keyColumns+") VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $8, $9, NULL, NULL, $10) ON CONFLICT DO NOTHING",
 		kid.Hex(), contentID, t.String(), int64(period), base64.StdEncoding.EncodeToString(wrapped), ref, s.w.Name(),
-		hex.EncodeToString(iv), time.Now().UTC().UnixMicro())
+		hex.EncodeToString(iv), time.Now().UTC().UnixMicro(), origin.String())
 	if err != nil {
 		clear(buf)
 		return k, false, fmt.Errorf("sqlstore: insert key for %q %s: %w", contentID, t, err)
@@ -376,9 +445,7 @@ func (s *Store) List(ctx context.Context, contentID string) ([]keys.StoredKey, e
 	return out, nil
 }
 
-// GetByContent returns the key kid of contentID with its clear key, for a
-// retried SPEKE request naming (content ID, KID). A KID that is missing or
-// belongs to another content ID gives keys.ErrKeyNotFound.
+// GetByContent implements keys.Store.
 func (s *Store) GetByContent(ctx context.Context, contentID string, kid drm.KeyID) (keys.StoredKey, error) {
 	var r row
 	err := r.scan(s.db.QueryRowContext(ctx, "SELECT "+keyColumns+" FROM content_keys WHERE kid = $1 AND content_id = $2", kid.Hex(), contentID))

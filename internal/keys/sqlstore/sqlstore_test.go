@@ -209,6 +209,13 @@ func TestChildProcess(t *testing.T) {
 			fmt.Fprintln(out, i, fingerprint(ck))
 		}
 		out.Flush()
+	case "racekid":
+		if err := childRaceKID(ctx, s, out); err != nil {
+			fmt.Fprintln(out, "ERR", err)
+			out.Flush()
+			os.Exit(2)
+		}
+		out.Flush()
 	case "crash":
 		// Create keys until killed; report each only once it is committed.
 		var mu sync.Mutex
@@ -218,7 +225,14 @@ func TestChildProcess(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for i := 0; ; i++ {
-					ck, err := s.GetOrCreate(ctx, fmt.Sprintf("crash-%d-%d-%d", os.Getpid(), g, i), keys.Audio, 0)
+					content := fmt.Sprintf("crash-%d-%d-%d", os.Getpid(), g, i)
+					var ck keys.ContentKey
+					var err error
+					if i%2 == 0 {
+						ck, err = s.GetOrCreate(ctx, content, keys.Audio, 0)
+					} else { // every other key KID-addressed
+						ck, err = s.GetOrCreateKID(ctx, content, raceKID(content), keys.Audio, 0)
+					}
 					mu.Lock()
 					if err != nil {
 						fmt.Println("ERR", err)
@@ -593,7 +607,14 @@ func TestNoClearKeyInDatabaseFiles(t *testing.T) {
 		f := open(t, be)
 		var all []keys.ContentKey
 		for i := range 120 {
-			k, err := f.store.GetOrCreate(ctx, fmt.Sprintf("grep-%d", i/6), keys.TrackType(1+i%6), 0)
+			content := fmt.Sprintf("grep-%d", i/6)
+			var k keys.ContentKey
+			var err error
+			if i%3 == 2 { // a third of the keys KID-addressed
+				k, err = f.store.GetOrCreateKID(ctx, content, raceKID(fmt.Sprint(i)), keys.TrackType(1+i%6), 0)
+			} else {
+				k, err = f.store.GetOrCreate(ctx, content, keys.TrackType(1+i%6), 0)
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
