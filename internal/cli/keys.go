@@ -170,5 +170,6 @@ func newKeysCmd(stdout io.Writer) *cobra.Command {
 	rewrap.Flags().BoolVar(&rotate, "rotate-kek", false, "create a new KEK version first (the old ones stay readable)")
 
 	cmd.AddCommand(create, list, show, revoke, rewrap)
+	cmd.AddCommand(newKeysExportCmd(stdout, open), newKeysBrokerURLCmd(stdout, &conf))
 	return cmd
 }

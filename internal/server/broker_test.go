@@ -1,0 +1,599 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/drmpipe/drmpipe/internal/apikey"
+	"github.com/drmpipe/drmpipe/internal/cli"
+	"github.com/drmpipe/drmpipe/internal/config"
+	"github.com/drmpipe/drmpipe/internal/cpix"
+	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/server"
+	"github.com/drmpipe/drmpipe/internal/testtools"
+)
+
+// brokerKeyHex is a test HMAC key (32 bytes); tests only.
+const brokerKeyHex = "6d2b1f0e9a8c7d6e5f4a3b2c1d0e0f1a2b3c4d5e6f708192a3b4c5d6e7f80912"
+
+func brokerKey(t *testing.T) []byte {
+	t.Helper()
+	k, err := hex.DecodeString(brokerKeyHex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// testApp is `drmpipe serve` assembled by NewApp from a configuration file
+// (config.Load, as the serve command does) and running on 127.0.0.1:0.
+type testApp struct {
+	*server.App
+	url     string
+	cfgFile string
+}
+
+func startApp(t *testing.T, yaml string) *testApp {
+	t.Helper()
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "drmpipe.yaml")
+	body := "server:\n  data_dir: " + filepath.Join(dir, "data") + "\n  listen: 127.0.0.1:0\n  demo: true\n" + yaml
+	if err := os.WriteFile(cfgFile, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgFile, []string{}, nil)
+	if err != nil {
+		t.Fatalf("config.Load: %v", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("config.Validate: %v", err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	app, err := server.NewApp(ctx, cfg, server.AppOptions{Logger: log, TracerProvider: noop.NewTracerProvider(), Registry: prometheus.NewRegistry(), WebDir: dir})
+	if err != nil {
+		t.Fatalf("NewApp: %v", err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan net.Addr, 1)
+	go func() { done <- app.Server.Run(runCtx, func(a net.Addr) { ready <- a }) }()
+	var addr net.Addr
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not listen within 10 s")
+	}
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		if err := app.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return &testApp{App: app, url: "http://" + addr.String(), cfgFile: cfgFile}
+}
+
+const brokerYAML = "keys:\n  broker_hmac_key: " + brokerKeyHex + "\n  broker_url_ttl: 10m\n"
+
+// worker is a packaging worker's RSA key pair and certificate, in files.
+type worker struct {
+	priv              *rsa.PrivateKey
+	cert              *x509.Certificate
+	keyFile, certFile string
+}
+
+func newWorker(t *testing.T) worker {
+	t.Helper()
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "worker"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	dir := t.TempDir()
+	w := worker{priv: priv, cert: cert, keyFile: filepath.Join(dir, "worker.key"), certFile: filepath.Join(dir, "worker.pem")}
+	pk, _ := x509.MarshalPKCS8PrivateKey(priv)
+	os.WriteFile(w.keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), 0o600)
+	os.WriteFile(w.certFile, w.pem(), 0o644)
+	return w
+}
+
+func (w worker) pem() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: w.cert.Raw})
+}
+
+func runCLI(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var o, e bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	code := cli.Main(ctx, args, &o, &e)
+	return o.String(), e.String(), code
+}
+
+func TestParseBrokerKey(t *testing.T) {
+	raw := brokerKey(t)
+	for _, s := range []string{brokerKeyHex, base64.StdEncoding.EncodeToString(raw), base64.RawURLEncoding.EncodeToString(raw)} {
+		got, err := server.ParseBrokerKey(s)
+		if err != nil || !bytes.Equal(got, raw) {
+			t.Errorf("ParseBrokerKey(%.8s...): %v", s, err)
+		}
+	}
+	if k, err := server.ParseBrokerKey(""); k != nil || err != nil {
+		t.Errorf("empty key: %v %v", k, err)
+	}
+	for _, bad := range []string{"00ff", "not a key at all!", strings.Repeat("ab", 31)} {
+		if _, err := server.ParseBrokerKey(bad); !errors.Is(err, server.ErrBrokerKey) {
+			t.Errorf("ParseBrokerKey(%q): %v", bad, err)
+		}
+	}
+}
+
+// TestBrokerURLSignature is the table of broker URL checks: a signed URL
+// verifies; changing any signed field, the signature or the key fails; an
+// expired URL and one signed for longer than the server allows fail with
+// their own errors.
+func TestBrokerURLSignature(t *testing.T) {
+	key := brokerKey(t)
+	now := time.Unix(1_800_000_000, 0)
+	fp := strings.Repeat("ab", 32)
+	good := server.BrokerGrant{ContentID: "movie", KeysPer: server.KeysPerTrackType, Expires: now.Add(5 * time.Minute), Recipient: fp}
+	u, err := server.SignBrokerURL(key, "https://keys.example:8443/base/", good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pu, _ := url.Parse(u)
+	if pu.Path != "/base"+server.BrokerPath || pu.Host != "keys.example:8443" {
+		t.Fatalf("URL %s", u)
+	}
+	q := pu.Query()
+	g, err := server.VerifyBrokerQuery(key, q, now, 10*time.Minute)
+	if err != nil || g.ContentID != "movie" || g.KeysPer != server.KeysPerTrackType || g.Recipient != fp || !g.Expires.Equal(good.Expires) {
+		t.Fatalf("verify: %+v %v", g, err)
+	}
+	with := func(k, v string) url.Values {
+		c := url.Values{}
+		for kk, vv := range q {
+			c[kk] = append([]string(nil), vv...)
+		}
+		if v == "" {
+			c.Del(k)
+		} else {
+			c.Set(k, v)
+		}
+		return c
+	}
+	sig := q.Get("sig")
+	flipped := []byte(sig)
+	if flipped[3] == 'A' {
+		flipped[3] = 'B'
+	} else {
+		flipped[3] = 'A'
+	}
+	other := append([]byte{}, key...)
+	other[0] ^= 1
+	cases := []struct {
+		name string
+		key  []byte
+		q    url.Values
+		now  time.Time
+		ttl  time.Duration
+		want error
+	}{
+		{"other content", key, with("content", "movie2"), now, 10 * time.Minute, server.ErrBrokerURL},
+		{"other keysPer", key, with("keysPer", "asset"), now, 10 * time.Minute, server.ErrBrokerURL},
+		{"unknown keysPer", key, with("keysPer", "all"), now, 10 * time.Minute, server.ErrBrokerURL},
+		{"later exp", key, with("exp", strconv.FormatInt(now.Add(9*time.Minute).Unix(), 10)), now, 10 * time.Minute, server.ErrBrokerURL},
+		{"recipient removed", key, with("recipient", ""), now, 10 * time.Minute, server.ErrBrokerURL},
+		{"other recipient", key, with("recipient", strings.Repeat("cd", 32)), now, 10 * time.Minute, server.ErrBrokerURL},
+		{"flipped signature", key, with("sig", string(flipped)), now, 10 * time.Minute, server.ErrBrokerURL},
+		{"no signature", key, with("sig", ""), now, 10 * time.Minute, server.ErrBrokerURL},
+		{"repeated content", key, url.Values{"content": {"movie", "x"}, "keysPer": q["keysPer"], "exp": q["exp"], "recipient": q["recipient"], "sig": q["sig"]}, now, 10 * time.Minute, server.ErrBrokerURL},
+		{"other key", other, q, now, 10 * time.Minute, server.ErrBrokerURL},
+		{"short key", key[:16], q, now, 10 * time.Minute, server.ErrBrokerKey},
+		{"expired", key, q, now.Add(5 * time.Minute), 10 * time.Minute, server.ErrBrokerExpired},
+		{"over the server's ttl", key, q, now, 2 * time.Minute, server.ErrBrokerLifetime},
+	}
+	for _, tc := range cases {
+		if _, err := server.VerifyBrokerQuery(tc.key, tc.q, tc.now, tc.ttl); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	for _, bad := range []server.BrokerGrant{
+		{ContentID: "", KeysPer: server.KeysPerAsset, Expires: now},
+		{ContentID: "a\nb", KeysPer: server.KeysPerAsset, Expires: now},
+		{ContentID: "m", KeysPer: 9, Expires: now},
+		{ContentID: "m", KeysPer: server.KeysPerAsset, Expires: now, Recipient: "ABC"},
+	} {
+		if _, err := server.SignBrokerURL(key, "https://x", bad); !errors.Is(err, server.ErrBrokerURL) {
+			t.Errorf("SignBrokerURL(%+v): %v", bad, err)
+		}
+	}
+	if _, err := server.SignBrokerURL(key, "ftp://x", good); err == nil {
+		t.Error("ftp base accepted")
+	}
+}
+
+// auditCount counts the audit entries of one action for a content ID.
+func auditCount(t *testing.T, a *testApp, action, target string) int {
+	t.Helper()
+	list, err := a.Keys.ListAudit(context.Background(), apikey.AuditQuery{Target: target, Limit: apikey.MaxAuditLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range list {
+		if e.Action == action {
+			n++
+		}
+	}
+	return n
+}
+
+// TestBrokerPackageEndToEnd is the strict-broker proof: the operator signs
+// a URL with `drmpipe keys broker-url` (bound to the worker's certificate),
+// the worker runs `drmpipe package --cpix URL --cpix-key KEY` with no store
+// access, and every track of the output decrypts with ffmpeg, using the key
+// the server's store holds for the track's KID, to the packets of the clear
+// input. The fetch is audited, and the keys never crossed the wire in clear.
+func TestBrokerPackageEndToEnd(t *testing.T) {
+	a := startApp(t, brokerYAML)
+	w := newWorker(t)
+	signed, stderr, code := runCLI(t, "keys", "broker-url", "--config", a.cfgFile, "--content-id", "movie",
+		"--keys-per", "track-type", "--cert", w.certFile, "--base-url", a.url, "--ttl", "2m")
+	if code != 0 {
+		t.Fatalf("keys broker-url: %s", stderr)
+	}
+	signed = strings.TrimSpace(signed)
+	pu, err := url.Parse(signed)
+	if err != nil || pu.Query().Get("recipient") != server.RecipientFingerprint(w.cert) {
+		t.Fatalf("broker URL %q does not bind the worker's key", signed)
+	}
+	if exp, _ := strconv.ParseInt(pu.Query().Get("exp"), 10, 64); time.Until(time.Unix(exp, 0)) > 2*time.Minute+time.Second {
+		t.Errorf("--ttl 2m gave exp %d", exp)
+	}
+
+	// The worker: its own empty data directory, no key store configured.
+	clip, err := filepath.Abs(filepath.Join("..", "..", "testdata", "sample.mp4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	workerData := filepath.Join(t.TempDir(), "worker-data")
+	stdout, stderr, code := runCLI(t, "package", "-q", "-o", out, "--data", workerData,
+		"--cpix", signed, "--cpix-key", w.keyFile, clip)
+	if code != 0 {
+		t.Fatalf("package --cpix URL: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(workerData); err == nil {
+		t.Error("the worker opened a key store")
+	}
+
+	ctx := context.Background()
+	list, err := a.Keys.List(ctx, "movie")
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[keys.TrackType]bool{}
+	for _, k := range list {
+		types[k.TrackType] = true
+	}
+	for _, tt := range []keys.TrackType{keys.Audio, keys.SD, keys.HD, keys.UHD1, keys.UHD2} {
+		if !types[tt] {
+			t.Errorf("the broker did not get-or-create the %s key", tt)
+		}
+	}
+	clear := map[string][]string{"v:0": testtools.FrameMD5(t, clip, "v:0", ""), "a:0": testtools.FrameMD5(t, clip, "a:0", "")}
+	entries, _ := os.ReadDir(out)
+	tracks := 0
+	for _, e := range entries {
+		dir := filepath.Join(out, e.Name())
+		if _, err := os.Stat(filepath.Join(dir, "init.mp4")); !e.IsDir() || err != nil {
+			continue
+		}
+		tracks++
+		prot := testtools.ReadProtection(t, filepath.Join(dir, "init.mp4"))
+		kid, err := drm.ParseKeyID(prot.KID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, err := a.Keys.Get(ctx, kid)
+		if err != nil {
+			t.Fatalf("%s: KID %s is not in the server's store: %v", e.Name(), kid, err)
+		}
+		stream, want := "v:0", keys.HD // sample.mp4 is 1280x720
+		if strings.Contains(e.Name(), "audio") {
+			stream, want = "a:0", keys.Audio
+		}
+		if stored.ContentID != "movie" || stored.TrackType != want {
+			t.Errorf("%s: key of %s/%s, want movie/%s", e.Name(), stored.ContentID, stored.TrackType, want)
+		}
+		whole := testtools.ConcatTrack(t, dir)
+		if got := testtools.FrameMD5(t, whole, "0", hex.EncodeToString(stored.Key.Key)); !equal(got, clear[stream]) {
+			t.Errorf("%s: packets decrypted with the store's key differ from the clear input", e.Name())
+		}
+		if stream == "v:0" {
+			if got := testtools.FrameMD5(t, whole, "0", ""); equal(got, clear[stream]) {
+				t.Errorf("%s: not encrypted", e.Name())
+			}
+		}
+	}
+	if tracks < 2 {
+		t.Fatalf("%d tracks packaged", tracks)
+	}
+	if n := auditCount(t, a, "broker.fetch", "movie"); n != 1 {
+		t.Errorf("%d broker.fetch audit entries, want 1", n)
+	}
+	// The same URL fetched by another worker's key is refused (bound).
+	other := newWorker(t)
+	_, stderr, code = runCLI(t, "package", "-q", "-o", filepath.Join(t.TempDir(), "o2"), "--cpix", signed, "--cpix-key", other.keyFile, clip)
+	if code == 0 || !strings.Contains(stderr, "403 forbidden") || strings.Contains(stderr, pu.Query().Get("sig")) {
+		t.Errorf("other worker: exit %d, stderr %q", code, stderr)
+	}
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+type errorBody struct {
+	Code       string `json:"code"`
+	Message    string `json:"message"`
+	RetryAfter int    `json:"retryAfter"`
+}
+
+func post(t *testing.T, u, contentType string, body []byte, hdr ...string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, u, bytes.NewReader(body))
+	req.Header.Set("Content-Type", contentType)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	return do(t, req)
+}
+
+func do(t *testing.T, req *http.Request) (int, []byte) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// TestBrokerRefusals: expired, tampered, other-content, over-long and
+// wrong-recipient URLs, and requests without a certificate, are refused
+// with the error schema, never touch keys, and are audited.
+func TestBrokerRefusals(t *testing.T) {
+	a := startApp(t, brokerYAML)
+	key := brokerKey(t)
+	w, intruder := newWorker(t), newWorker(t)
+	sign := func(g server.BrokerGrant) string {
+		u, err := server.SignBrokerURL(key, a.url, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	now := time.Now()
+	valid := sign(server.BrokerGrant{ContentID: "film", KeysPer: server.KeysPerAsset, Expires: now.Add(5 * time.Minute), Recipient: server.RecipientFingerprint(w.cert)})
+	vu, _ := url.Parse(valid)
+	tamper := func(k, v string) string {
+		q := vu.Query()
+		q.Set(k, v)
+		c := *vu
+		c.RawQuery = q.Encode()
+		return c.String()
+	}
+	sig := []byte(vu.Query().Get("sig"))
+	sig[0] ^= 1
+	cases := []struct {
+		name   string
+		url    string
+		cert   []byte
+		status int
+		code   string
+		target string
+	}{
+		{"expired", sign(server.BrokerGrant{ContentID: "film", KeysPer: server.KeysPerAsset, Expires: now.Add(-time.Second)}), w.pem(), 403, "token_expired", "film"},
+		{"tampered signature", tamper("sig", string(sig)), w.pem(), 403, "forbidden", "film"},
+		{"other content", tamper("content", "other-film"), w.pem(), 403, "forbidden", "other-film"},
+		{"longer than broker_url_ttl", sign(server.BrokerGrant{ContentID: "film", KeysPer: server.KeysPerAsset, Expires: now.Add(time.Hour)}), w.pem(), 403, "forbidden", "film"},
+		{"signed with another key", func() string {
+			k := append([]byte{}, key...)
+			k[5] ^= 0x80
+			u, _ := server.SignBrokerURL(k, a.url, server.BrokerGrant{ContentID: "film", KeysPer: server.KeysPerAsset, Expires: now.Add(time.Minute)})
+			return u
+		}(), w.pem(), 403, "forbidden", "film"},
+		{"wrong certificate", valid, intruder.pem(), 403, "forbidden", "film"},
+		{"no certificate", valid, nil, 400, "invalid_request", "film"},
+		{"not a certificate", valid, []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), 400, "invalid_request", "film"},
+	}
+	for _, tc := range cases {
+		before := auditCount(t, a, "broker.refuse", tc.target)
+		status, body := post(t, tc.url, "application/x-pem-file", tc.cert)
+		var eb errorBody
+		if err := json.Unmarshal(body, &eb); err != nil || status != tc.status || eb.Code != tc.code || eb.Message == "" {
+			t.Errorf("%s: %d %s, want %d %s", tc.name, status, body, tc.status, tc.code)
+		}
+		if bytes.Contains(body, []byte("PlainValue")) || bytes.Contains(body, []byte("ContentKey")) {
+			t.Errorf("%s: keys in a refusal", tc.name)
+		}
+		if after := auditCount(t, a, "broker.refuse", tc.target); after != before+1 {
+			t.Errorf("%s: refusal not audited (%d -> %d)", tc.name, before, after)
+		}
+	}
+	for _, cid := range []string{"film", "other-film"} {
+		if list, _ := a.Keys.List(context.Background(), cid); len(list) != 0 {
+			t.Errorf("refused requests created %d keys for %s", len(list), cid)
+		}
+	}
+	// The valid URL with the right certificate works, with GET too.
+	req, _ := http.NewRequest(http.MethodGet, valid+"&cert="+base64.RawURLEncoding.EncodeToString(w.cert.Raw), nil)
+	status, body := do(t, req)
+	if status != 200 {
+		t.Fatalf("valid GET: %d %s", status, body)
+	}
+	checkEncryptedCPIX(t, a, body, w.priv, "film", keys.All)
+}
+
+// checkEncryptedCPIX decrypts a broker answer with the worker's key and
+// compares every key with the server's store.
+func checkEncryptedCPIX(t *testing.T, a *testApp, body []byte, priv *rsa.PrivateKey, contentID string, types ...keys.TrackType) {
+	t.Helper()
+	if bytes.Contains(body, []byte("PlainValue")) {
+		t.Fatal("clear keys in a broker answer")
+	}
+	doc, err := cpix.Unmarshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !doc.Encrypted() || doc.ContentID != contentID {
+		t.Fatalf("document for %q, encrypted %v", doc.ContentID, doc.Encrypted())
+	}
+	if err := cpix.DecryptKeys(doc, priv); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.ContentKeys) != len(types) || len(doc.UsageRules) != len(types) {
+		t.Fatalf("%d keys, %d rules, want %d", len(doc.ContentKeys), len(doc.UsageRules), len(types))
+	}
+	for i, ck := range doc.ContentKeys {
+		stored, err := a.Keys.Get(context.Background(), ck.KID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(stored.Key.Key, ck.Value) || stored.ContentID != contentID || stored.TrackType != types[i] || doc.UsageRules[i].IntendedTrackType != types[i].String() {
+			t.Errorf("key %d (%s) differs from the store's", i, ck.KID)
+		}
+	}
+}
+
+// TestBrokerAdminAPI: POST /v1/admin/broker-urls needs the admin scope,
+// bounds the ttl, binds a posted certificate, and returns a URL the broker
+// endpoint serves.
+func TestBrokerAdminAPI(t *testing.T) {
+	a := startApp(t, brokerYAML)
+	ctx := context.Background()
+	admin, _, err := a.APIKeys.Create(ctx, "ops", []apikey.Scope{apikey.ScopeAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	speke, _, _ := a.APIKeys.Create(ctx, "enc", []apikey.Scope{apikey.ScopeSPEKE})
+	w := newWorker(t)
+	reqBody := func(m map[string]string) []byte { b, _ := json.Marshal(m); return b }
+	ep := a.url + "/v1/admin/broker-urls"
+	for _, tc := range []struct {
+		name   string
+		token  string
+		body   []byte
+		status int
+		code   string
+	}{
+		{"no token", "", reqBody(map[string]string{"contentId": "x"}), 401, "unauthorized"},
+		{"speke scope", speke, reqBody(map[string]string{"contentId": "x"}), 403, "forbidden"},
+		{"ttl too long", admin, reqBody(map[string]string{"contentId": "x", "ttl": "11m"}), 400, "invalid_request"},
+		{"bad keysPer", admin, reqBody(map[string]string{"contentId": "x", "keysPer": "all"}), 400, "invalid_request"},
+		{"no content", admin, reqBody(map[string]string{"keysPer": "asset"}), 400, "invalid_request"},
+		{"unknown field", admin, []byte(`{"contentId":"x","key":"y"}`), 400, "invalid_request"},
+		{"bad certificate", admin, reqBody(map[string]string{"contentId": "x", "certificate": "nope"}), 400, "invalid_request"},
+	} {
+		status, body := post(t, ep, "application/json", tc.body, "Authorization", "Bearer "+tc.token)
+		var eb errorBody
+		if json.Unmarshal(body, &eb); status != tc.status || eb.Code != tc.code {
+			t.Errorf("%s: %d %s", tc.name, status, body)
+		}
+	}
+	status, body := post(t, ep, "application/json", reqBody(map[string]string{"contentId": "series-1", "keysPer": "track-type", "ttl": "3m", "certificate": string(w.pem())}), "Authorization", "Bearer "+admin)
+	var got struct {
+		URL       string    `json:"url"`
+		ExpiresAt time.Time `json:"expiresAt"`
+	}
+	if err := json.Unmarshal(body, &got); status != 200 || err != nil {
+		t.Fatalf("issue: %d %s", status, body)
+	}
+	if d := time.Until(got.ExpiresAt); d <= 2*time.Minute || d > 3*time.Minute {
+		t.Errorf("expiresAt in %s, want about 3m", d)
+	}
+	if !strings.HasPrefix(got.URL, a.url+server.BrokerPath+"?") {
+		t.Fatalf("url %s", got.URL)
+	}
+	if n := auditCount(t, a, "broker.issue", "series-1"); n != 1 {
+		t.Errorf("%d broker.issue audit entries", n)
+	}
+	status, body = post(t, got.URL, "application/x-pem-file", w.pem())
+	if status != 200 {
+		t.Fatalf("fetch: %d %s", status, body)
+	}
+	checkEncryptedCPIX(t, a, body, w.priv, "series-1", keys.Audio, keys.SD, keys.HD, keys.UHD1, keys.UHD2)
+	// Fetching again returns the same keys (get-or-create).
+	list1, _ := a.Keys.List(ctx, "series-1")
+	post(t, got.URL, "application/x-pem-file", w.pem())
+	if list2, _ := a.Keys.List(ctx, "series-1"); len(list2) != len(list1) || len(list1) != 5 {
+		t.Errorf("keys after two fetches: %d then %d, want 5", len(list1), len(list2))
+	}
+	if n := auditCount(t, a, "broker.fetch", "series-1"); n != 2 {
+		t.Errorf("%d broker.fetch audit entries, want 2", n)
+	}
+}
+
+// TestBrokerOff: without keys.broker_hmac_key both endpoints answer 404
+// with the error schema, and the CLI refuses to sign.
+func TestBrokerOff(t *testing.T) {
+	a := startApp(t, "")
+	for _, p := range []string{"/v1/admin/broker-urls", server.BrokerPath + "?content=x&keysPer=asset&exp=1&sig=AAAA"} {
+		status, body := post(t, a.url+p, "application/json", []byte("{}"))
+		var eb errorBody
+		if json.Unmarshal(body, &eb); status != 404 || eb.Code != "not_found" {
+			t.Errorf("%s: %d %s", p, status, body)
+		}
+	}
+	if _, stderr, code := runCLI(t, "keys", "broker-url", "--config", a.cfgFile, "--content-id", "x"); code == 0 || !strings.Contains(stderr, "broker_hmac_key") {
+		t.Errorf("broker-url without a key: %d %s", code, stderr)
+	}
+}
