@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -34,7 +33,7 @@ func newTokenCmd(stdout io.Writer) *cobra.Command {
 			if len(cfg.Tokens.Audiences) > 0 {
 				audience = cfg.Tokens.Audiences[0]
 			}
-			s, err := entitlement.NewSigner(entitlement.SignerConfig{Dir: filepath.Dir(cfg.Tokens.SigningKeyFile), Issuer: issuer, Audience: audience, TTL: ttl})
+			s, err := entitlement.NewSigner(entitlement.SignerConfig{File: cfg.Tokens.SigningKeyFile, Issuer: issuer, Audience: audience, TTL: ttl})
 			if err != nil {
 				return err
 			}

@@ -20,6 +20,9 @@ type LicenseConfig struct {
 	// CacheTTL caps how long an issued license is replayed for a retried
 	// request (the token's own expiry caps it further). 0 disables the cache.
 	CacheTTL time.Duration `koanf:"cache_ttl" yaml:"cache_ttl"`
+	// PurgeWebhooks are URLs POSTed (JSON {event, kind, value, at}) after
+	// every revocation so a CDN can purge affected content.
+	PurgeWebhooks []string `koanf:"purge_webhooks" yaml:"purge_webhooks"`
 	// Upstreams maps a DRM (widevine, playready, fairplay) to the vendor
 	// license server its challenges are forwarded to. ClearKey licenses
 	// are issued by drmpipe itself and take no upstream.
@@ -224,6 +227,9 @@ func (u UpstreamConfig) validate(errs *errList, name string) {
 		errs.add(p+".breaker", "thresholds must be at least 1")
 	}
 	checkDuration(errs, p+".breaker.open_for", u.Breaker.OpenFor, time.Second, time.Hour)
+	if sys == drm.FairPlay && u.CertificateFile == "" {
+		errs.add(p+".certificate_file", "is required for fairplay (the FPS application certificate served at /license/fairplay/certificate)")
+	}
 	cr := u.Credentials
 	switch vt {
 	case VendorAxinom:

@@ -25,7 +25,7 @@ type Option struct {
 var derivedDefaults = map[string]string{
 	"store.dsn":               "sqlite:<data_dir>/keys.db",
 	"kms.local.kek_file":      "<data_dir>/kek.json",
-	"tokens.signing_key_file": "<data_dir>/token-signing-key.json",
+	"tokens.signing_key_file": "<data_dir>/token_signing_key.pem",
 }
 
 // Options lists every configuration key with its environment variable and

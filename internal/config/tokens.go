@@ -29,7 +29,7 @@ type TokensConfig struct {
 	ClockSkew time.Duration `koanf:"clock_skew" yaml:"clock_skew"`
 	// SigningKeyFile is drmpipe's own token signing key (drmpipe token,
 	// POST /v1/tokens), generated on first use; empty =
-	// <data_dir>/token-signing-key.json.
+	// <data_dir>/token_signing_key.pem.
 	SigningKeyFile string `koanf:"signing_key_file" yaml:"signing_key_file"`
 	// Header is an extra request header carrying the token, for players
 	// that cannot set Authorization; empty = Authorization: Bearer only.
@@ -56,7 +56,7 @@ func defaultTokens() TokensConfig {
 
 func (c *TokensConfig) resolve(dataDir string) {
 	if c.SigningKeyFile == "" {
-		c.SigningKeyFile = filepath.Join(dataDir, "token-signing-key.json")
+		c.SigningKeyFile = filepath.Join(dataDir, "token_signing_key.pem")
 	}
 }
 
@@ -100,6 +100,9 @@ type KeysConfig struct {
 	BrokerHMACKey string `koanf:"broker_hmac_key" yaml:"broker_hmac_key" secret:"true"`
 	// BrokerURLTTL is how long a broker URL stays valid.
 	BrokerURLTTL time.Duration `koanf:"broker_url_ttl" yaml:"broker_url_ttl"`
+	// AllowReveal lets GET /v1/admin/keys/{kid}?reveal=true return the
+	// clear key to an admin API key. Off by default.
+	AllowReveal bool `koanf:"allow_reveal" yaml:"allow_reveal"`
 }
 
 func defaultKeys() KeysConfig { return KeysConfig{BrokerURLTTL: 10 * time.Minute} }

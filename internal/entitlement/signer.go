@@ -26,6 +26,8 @@ const DefaultTokenTTL = 30 * time.Second
 
 // SignerConfig configures drmpipe's own token signer.
 type SignerConfig struct {
+	// File is the signing key file; empty = Dir/SigningKeyFile.
+	File string
 	// Dir is the data directory holding SigningKeyFile; the key is created
 	// on first use.
 	Dir string
@@ -52,7 +54,7 @@ type Signer struct {
 // a 0700 directory) if it does not exist. A key file readable or writable
 // by group or others is refused with ErrKeyFileMode.
 func NewSigner(cfg SignerConfig) (*Signer, error) {
-	if cfg.Dir == "" {
+	if cfg.Dir == "" && cfg.File == "" {
 		return nil, fmt.Errorf("%w: signer needs a data directory", ErrConfig)
 	}
 	if cfg.TTL <= 0 {
@@ -61,7 +63,11 @@ func NewSigner(cfg SignerConfig) (*Signer, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	priv, err := loadOrCreateKey(filepath.Join(cfg.Dir, SigningKeyFile))
+	file := cfg.File
+	if file == "" {
+		file = filepath.Join(cfg.Dir, SigningKeyFile)
+	}
+	priv, err := loadOrCreateKey(file)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package entitlement
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -32,6 +33,12 @@ type VerifierConfig struct {
 	MaxLifetime time.Duration
 	// MaxTokenSize bounds the raw token, checked before parsing. Default 8 KiB.
 	MaxTokenSize int
+	// VerifiedCacheEntries bounds the cache of verified tokens (keyed by
+	// the SHA-256 of the token, kept until exp + ClockSkew; see
+	// verifiedCache): a byte-identical token seen again within its
+	// lifetime is not verified a second time. 0 =
+	// DefaultVerifiedCacheEntries, negative = no cache.
+	VerifiedCacheEntries int
 }
 
 // Defaults of VerifierConfig.
@@ -44,10 +51,11 @@ const (
 // Verifier verifies playback tokens (RFC 7519 JWT, RFC 7515 JWS compact
 // serialization) against a KeySource. It is safe for concurrent use.
 type Verifier struct {
-	cfg    VerifierConfig
-	keys   KeySource
-	now    func() time.Time
-	parser *jwt.Parser
+	cfg      VerifierConfig
+	keys     KeySource
+	now      func() time.Time
+	parser   *jwt.Parser
+	verified *verifiedCache // nil = off
 }
 
 // NewVerifier checks cfg and returns a Verifier. now is the clock (nil =
@@ -81,7 +89,13 @@ func NewVerifier(cfg VerifierConfig, keys KeySource, now func() time.Time) (*Ver
 	if now == nil {
 		now = time.Now
 	}
+	if cfg.VerifiedCacheEntries == 0 {
+		cfg.VerifiedCacheEntries = DefaultVerifiedCacheEntries
+	}
 	v := &Verifier{cfg: cfg, keys: keys, now: now}
+	if cfg.VerifiedCacheEntries > 0 {
+		v.verified = newVerifiedCache(cfg.VerifiedCacheEntries)
+	}
 	v.parser = jwt.NewParser(
 		jwt.WithValidMethods(slices.Clone(cfg.Algorithms)),
 		jwt.WithLeeway(cfg.ClockSkew),
@@ -102,9 +116,18 @@ func (v *Verifier) Config() VerifierConfig { return v.cfg }
 // ClockSkew), lifetime and the custom claims. Errors wrap ErrTokenTooLarge,
 // ErrAlgorithm, ErrUnknownKID, ErrClaims or the jwt package's errors
 // (jwt.ErrTokenExpired, jwt.ErrTokenNotValidYet, ...); ReasonOf maps them.
+// A byte-identical token that passed all of this before and has not expired
+// is answered from the verified-token cache (VerifiedCacheEntries).
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if len(raw) > v.cfg.MaxTokenSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTokenTooLarge, len(raw), v.cfg.MaxTokenSize)
+	}
+	var sum [sha256.Size]byte
+	if v.verified != nil {
+		sum = sha256.Sum256([]byte(raw))
+		if c, ok := v.verified.get(sum, v.now()); ok {
+			return c, nil
+		}
 	}
 	var w wireClaims
 	_, err := v.parser.ParseWithClaims(raw, &w, func(t *jwt.Token) (any, error) {
@@ -141,6 +164,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 		return nil, fmt.Errorf("%w: lifetime %s exceeds %s", ErrClaims, life, v.cfg.MaxLifetime)
 	} else if life <= 0 {
 		return nil, fmt.Errorf("%w: exp not after iat", ErrClaims)
+	}
+	if v.verified != nil {
+		v.verified.put(sum, c, c.ExpiresAt.Add(v.cfg.ClockSkew), v.now())
 	}
 	return c, nil
 }

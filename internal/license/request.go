@@ -36,6 +36,9 @@ type EndpointConfig struct {
 	TokenHeader string `yaml:"tokenHeader" json:"tokenHeader"`
 	// MaxBodyBytes bounds the request body; 0 = DefaultMaxBodyBytes.
 	MaxBodyBytes int64 `yaml:"maxBodyBytes" json:"maxBodyBytes"`
+	// CacheTTL caps how long a license is kept in the cache (the token's
+	// expiry caps it further); 0 = the token's expiry alone.
+	CacheTTL time.Duration `yaml:"cacheTTL" json:"cacheTTL"`
 }
 
 // Validate checks the configuration.
@@ -249,7 +252,11 @@ func (e *Endpoint) Serve(ctx context.Context, body []byte, dec entitlement.Decis
 		if err != nil || cache == nil {
 			return resp, err
 		}
-		if ttl := dec.TokenExpiry.Sub(e.deps.Now()); ttl >= time.Second {
+		ttl := dec.TokenExpiry.Sub(e.deps.Now())
+		if e.cfg.CacheTTL > 0 {
+			ttl = min(ttl, e.cfg.CacheTTL)
+		}
+		if ttl >= time.Second {
 			cache.Set(cctx, key, resp, Tags{JTI: dec.JTI, User: dec.Subject, Device: dec.DeviceID, Content: dec.ContentID}, ttl)
 		}
 		return resp, nil

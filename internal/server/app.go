@@ -60,7 +60,13 @@ type App struct {
 	APIKeys  *apikey.Store
 	Registry *prometheus.Registry
 	closers  []func() error
+	patterns []string
 }
+
+// Routes lists the "METHOD /pattern" of every endpoint NewApp mounted, the
+// server's own (health, readiness, origin) first; api/openapi.yaml documents
+// each.
+func (a *App) Routes() []string { return append([]string(nil), a.patterns...) }
 
 // Close releases everything NewApp opened, in reverse order.
 func (a *App) Close() error {
@@ -82,6 +88,7 @@ func (a *App) Close() error {
 //	GET  /license/fairplay/certificate
 //	POST /v1/tokens, GET /.well-known/jwks.json                drmpipe-minted playback tokens
 //	/v1/admin/...                                              admin API (API key, scope admin)
+//	GET|POST /v1/broker/cpix                                   strict-broker key delivery (signed URL)
 //	GET  /content/...                                          packaged outputs (origin)
 //	GET  /metrics, /healthz, /readyz
 //	POST /demo/token, GET /web/...                             demo mode only
@@ -91,11 +98,13 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		log = slog.Default()
 	}
 	app = &App{}
-	defer func() {
+	// The App is passed in: an error return sets the named result to nil
+	// before deferred calls run.
+	defer func(a *App) {
 		if err != nil {
-			_ = app.Close()
+			_ = a.Close()
 		}
-	}()
+	}(app)
 
 	tp := opts.TracerProvider
 	if tp == nil {
@@ -129,6 +138,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 
 	var rdb *redis.Client
 	if cfg.Redis.Addr != "" {
+		redis.SetLogger(redisLogger{log})
 		// Short timeouts and few retries: a Redis outage must cost
 		// milliseconds per request, not seconds.
 		rdb = redis.NewClient(&redis.Options{
@@ -148,7 +158,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	if len(cfg.Tokens.Audiences) > 0 {
 		audience = cfg.Tokens.Audiences[0]
 	}
-	signer, err := entitlement.NewSigner(entitlement.SignerConfig{Dir: filepath.Dir(cfg.Tokens.SigningKeyFile), Issuer: issuer, Audience: audience, TTL: cfg.Tokens.MaxLifetime})
+	signer, err := entitlement.NewSigner(entitlement.SignerConfig{File: cfg.Tokens.SigningKeyFile, Issuer: issuer, Audience: audience, TTL: cfg.Tokens.MaxLifetime})
 	if err != nil {
 		return nil, fmt.Errorf("token signer: %w", err)
 	}
@@ -161,12 +171,21 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		}
 		keySources = append(keySources, jwks)
 	}
-	verifier, err := entitlement.NewVerifier(entitlement.VerifierConfig{
-		Issuer: issuer, Audience: audience, Algorithms: cfg.Tokens.Algorithms,
-		ClockSkew: cfg.Tokens.ClockSkew, MaxLifetime: cfg.Tokens.MaxLifetime,
-	}, keySources, nil)
-	if err != nil {
-		return nil, fmt.Errorf("token verifier: %w", err)
+	// tokens.audiences lists every accepted aud: one verifier per audience.
+	audiences := cfg.Tokens.Audiences
+	if len(audiences) == 0 {
+		audiences = []string{audience}
+	}
+	var verifier audienceVerifiers
+	for _, aud := range audiences {
+		v, err := entitlement.NewVerifier(entitlement.VerifierConfig{
+			Issuer: issuer, Audience: aud, Algorithms: cfg.Tokens.Algorithms,
+			ClockSkew: cfg.Tokens.ClockSkew, MaxLifetime: cfg.Tokens.MaxLifetime,
+		}, keySources, nil)
+		if err != nil {
+			return nil, fmt.Errorf("token verifier: %w", err)
+		}
+		verifier = append(verifier, v)
 	}
 	var (
 		revocations entitlement.Revocations   = entitlement.NewMemoryRevocations(nil)
@@ -177,8 +196,9 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		rr := redisstate.NewRevocations(ctx, rdb, redisstate.RevocationsOptions{})
 		app.closers = append(app.closers, rr.Close)
 		revocations = rr
-		devices = redisstate.NewDevices(rdb, "")
-		replay = redisstate.NewReplay(rdb, "")
+		outage := &outageLog{log: log}
+		devices = fallbackDevices{shared: redisstate.NewDevices(rdb, ""), local: devices, warn: outage}
+		replay = fallbackReplay{shared: redisstate.NewReplay(rdb, ""), local: replay, warn: outage}
 	}
 	ent := entitlement.New(entitlement.Config{Policy: entitlement.PolicyConfig{Default: entitlement.ContentPolicy{AllowPersistent: true}}},
 		entitlement.Deps{Verifier: verifier, Revocations: revocations, Subscriptions: entitlement.StaticSubscriptions{AllowAll: true}, Devices: devices, Replay: replay})
@@ -189,9 +209,16 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	if err != nil {
 		return nil, err
 	}
-	var cache license.Cache = license.NewMemoryCache(license.DefaultMemoryCacheEntries, nil)
-	if rdb != nil {
-		cache = license.NewRedisCache(license.RedisCacheConfig{Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB}, log)
+	// license.cache_ttl 0 turns the cache off (duplicates are still merged
+	// while in flight); otherwise it caps each entry with the token expiry.
+	var cache license.Cache
+	if cfg.License.CacheTTL > 0 {
+		cache = license.NewMemoryCache(license.DefaultMemoryCacheEntries, nil)
+	}
+	if rdb != nil && cfg.License.CacheTTL > 0 {
+		rc := license.NewRedisCache(license.RedisCacheConfig{Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB}, log)
+		app.closers = append(app.closers, rc.Close)
+		cache = rc
 	}
 	rl := cfg.License.RateLimit
 	ldeps := license.Deps{
@@ -201,7 +228,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		Log:        log,
 		ClientIP:   func(r *http.Request) netip.Addr { return entitlement.ClientIP(r, trusted) },
 	}
-	epCfg := license.EndpointConfig{TokenHeader: cfg.Tokens.Header}
+	epCfg := license.EndpointConfig{TokenHeader: cfg.Tokens.Header, CacheTTL: cfg.License.CacheTTL}
 	cors, err := license.CORS(license.CORSConfig{AllowedOrigins: cfg.License.CORSOrigins}, cfg.Tokens.Header)
 	if err != nil {
 		return nil, err
@@ -210,11 +237,11 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	if err != nil {
 		return nil, err
 	}
-	licenseRoute := func(name string, h http.Handler) http.Handler {
-		return observability.HTTPHandler(metered(cors(h), metrics, name), observability.SpanLicenseRequest, tp)
+	licenseRoute := func(name, vendor string, h http.Handler) http.Handler {
+		return observability.HTTPHandler(metered(cors(h), metrics, name, vendor), observability.SpanLicenseRequest, tp)
 	}
 	routes := []Route{
-		{"POST /license/clearkey", licenseRoute("clearkey", ck)},
+		{"POST /license/clearkey", licenseRoute("clearkey", "drmpipe", ck)},
 		{"OPTIONS /license/", cors(http.NotFoundHandler())},
 	}
 	for name, uc := range cfg.License.Upstreams {
@@ -238,7 +265,10 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		if err != nil {
 			return nil, fmt.Errorf("license upstream %s: %w", name, err)
 		}
-		routes = append(routes, Route{"POST /license/" + name, licenseRoute(name, h)})
+		if u, ok := h.(interface{ Upstream() *upstream.Client }); ok {
+			h = breakerGauge(h, metrics, name, u.Upstream())
+		}
+		routes = append(routes, Route{"POST /license/" + name, licenseRoute(name, string(uc.Type), h)})
 	}
 
 	// Revocations purge matching license cache entries on every replica.
@@ -255,11 +285,19 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		default:
 			return
 		}
+		if cache == nil {
+			return
+		}
 		if _, err := cache.Purge(context.Background(), f); err != nil {
 			log.Warn("license cache purge after revocation failed", "error", err.Error())
 		}
 	})
 	app.closers = append(app.closers, func() error { cancelSub(); return nil })
+	if len(cfg.License.PurgeWebhooks) > 0 {
+		purger := &cdnPurger{urls: cfg.License.PurgeWebhooks, client: &http.Client{Timeout: 10 * time.Second}, log: log}
+		cancelPurge := revocations.Subscribe(purger.notify)
+		app.closers = append(app.closers, func() error { cancelPurge(); return nil })
+	}
 
 	// SPEKE key provider.
 	spekeHandler := speke.NewHandler(speke.Config{
@@ -272,8 +310,9 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	// Tokens and admin.
 	th := &tokenHandlers{signer: signer, auth: auth, maxTTL: cfg.Tokens.MaxLifetime, log: log}
 	routes = append(routes, Route{"POST /v1/tokens", http.HandlerFunc(th.mint)}, Route{"GET /.well-known/jwks.json", http.HandlerFunc(th.jwks)})
-	ah := &adminHandlers{keys: ks, revocations: revocations, auth: auth, audit: ks.Audit, log: log}
+	ah := &adminHandlers{keys: ks, revocations: revocations, auth: auth, audit: ks.Audit, allowReveal: cfg.Keys.AllowReveal, log: log}
 	routes = append(routes, ah.routes()...)
+	routes = append(routes, brokerRoutes(cfg.Keys, ks, auth, log)...)
 	if cfg.Observability.Metrics.Enabled {
 		routes = append(routes, Route{"GET " + cfg.Observability.Metrics.Path, observability.Handler(app.Registry)})
 	}
@@ -305,6 +344,10 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		return nil, err
 	}
 	app.Server = srv
+	app.patterns = []string{"GET /healthz", "GET /readyz", "GET /content/", "HEAD /content/"}
+	for _, rt := range routes {
+		app.patterns = append(app.patterns, rt.Pattern)
+	}
 	return app, nil
 }
 
@@ -400,7 +443,8 @@ func upstreamConfig(c config.UpstreamConfig) upstream.Config {
 		u.Retry.MaxRetries = -1
 	}
 	if c.Breaker.FailureThreshold > 0 {
-		u.Breaker = upstream.BreakerConfig{FailureRatio: 1, MinRequests: uint(c.Breaker.FailureThreshold), OpenFor: c.Breaker.OpenFor}
+		u.Breaker = upstream.BreakerConfig{ConsecutiveFailures: uint(c.Breaker.FailureThreshold), OpenFor: c.Breaker.OpenFor,
+			HalfOpenProbes: uint(max(c.Breaker.SuccessThreshold, 0))}
 	}
 	if c.SecondaryURL != "" {
 		sec := u
@@ -408,4 +452,12 @@ func upstreamConfig(c config.UpstreamConfig) upstream.Config {
 		u.Secondary = &sec
 	}
 	return u
+}
+
+// redisLogger routes go-redis's own messages (connection errors) into the
+// structured log.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }

@@ -41,13 +41,9 @@ func (a tracedAuthorizer) Authorize(ctx context.Context, req entitlement.Request
 	return d, nil
 }
 
-// metered records license latency and outcome per DRM (vendor = the
-// endpoint's upstream, "drmpipe" for ClearKey).
-func metered(h http.Handler, m *observability.Metrics, drmName string) http.Handler {
-	vendor := "upstream"
-	if drmName == "clearkey" {
-		vendor = "drmpipe"
-	}
+// metered records license latency and outcome per DRM and vendor (the
+// upstream's adapter type, "drmpipe" for ClearKey).
+func metered(h http.Handler, m *observability.Metrics, drmName, vendor string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}

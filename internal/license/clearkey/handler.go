@@ -127,7 +127,9 @@ func (h *Handler) license(ctx context.Context, kids []drm.KeyID, typ string, dec
 		case errors.Is(err, keys.ErrKeyNotFound) || errors.Is(err, license.ErrUnknownKey):
 			return license.Response{}, httperr.Wrap(err, http.StatusNotFound, httperr.CodeUnknownKey, "unknown key ID "+kid.String())
 		case err != nil:
-			return license.Response{}, httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "key lookup failed, retry")
+			he := httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "key lookup failed, retry")
+			he.RetryAfter = 1
+			return license.Response{}, he
 		case revoked:
 			return license.Response{}, httperr.New(http.StatusForbidden, httperr.CodeRevoked, "key ID "+kid.String()+" is revoked")
 		case dec.ContentID != "" && contentID != dec.ContentID, !dec.AllowsKID(kid, tt):

@@ -191,9 +191,13 @@ func newEndpoint(name string, cfg Config, deps Deps) (*endpoint, error) {
 		rb = rb.WithMaxRetries(cfg.Retry.MaxRetries)
 	}
 	b := cfg.Breaker
-	ep.breaker = circuitbreaker.NewBuilder[license.Response]().
-		HandleIf(isFailure).
-		WithFailureRateThreshold(b.FailureRatio, b.MinRequests, b.Window).
+	cb := circuitbreaker.NewBuilder[license.Response]().HandleIf(isFailure)
+	if b.ConsecutiveFailures > 0 {
+		cb = cb.WithFailureThreshold(b.ConsecutiveFailures)
+	} else {
+		cb = cb.WithFailureRateThreshold(b.FailureRatio, b.MinRequests, b.Window)
+	}
+	ep.breaker = cb.
 		WithSuccessThreshold(b.HalfOpenProbes).
 		WithDelay(b.OpenFor).
 		OnStateChanged(func(e circuitbreaker.StateChangedEvent) {

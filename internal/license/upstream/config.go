@@ -134,11 +134,14 @@ type RetryConfig struct {
 // MinRequests attempts within Window failed (5xx, timeout, transport error;
 // not 4xx), stays open OpenFor, then lets HalfOpenProbes through.
 type BreakerConfig struct {
-	FailureRatio   float64       `yaml:"failureRatio" json:"failureRatio"`     // 0 = 0.5
-	MinRequests    uint          `yaml:"minRequests" json:"minRequests"`       // 0 = 10
-	Window         time.Duration `yaml:"window" json:"window"`                 // 0 = 30 s
-	OpenFor        time.Duration `yaml:"openFor" json:"openFor"`               // 0 = 15 s
-	HalfOpenProbes uint          `yaml:"halfOpenProbes" json:"halfOpenProbes"` // 0 = 1
+	// ConsecutiveFailures, when set, opens the breaker after that many
+	// failures in a row instead of the failure-rate rule below.
+	ConsecutiveFailures uint          `yaml:"consecutiveFailures" json:"consecutiveFailures"`
+	FailureRatio        float64       `yaml:"failureRatio" json:"failureRatio"`     // 0 = 0.5
+	MinRequests         uint          `yaml:"minRequests" json:"minRequests"`       // 0 = 10
+	Window              time.Duration `yaml:"window" json:"window"`                 // 0 = 30 s
+	OpenFor             time.Duration `yaml:"openFor" json:"openFor"`               // 0 = 15 s
+	HalfOpenProbes      uint          `yaml:"halfOpenProbes" json:"halfOpenProbes"` // 0 = 1
 }
 
 // AxinomConfig holds the Axinom DRM communication key (drm-specs.md §7.3).

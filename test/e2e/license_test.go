@@ -1,0 +1,295 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drmpipe/drmpipe/internal/apikey"
+	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/entitlement"
+	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/testtools"
+)
+
+// mintToken asks POST /v1/tokens for a playback token.
+func (r *replica) mintToken(t *testing.T, apiKey string, req map[string]any) string {
+	t.Helper()
+	b, _ := json.Marshal(req)
+	resp := do(t, http.MethodPost, r.url+"/v1/tokens", b, "Authorization", "Bearer "+apiKey, "Content-Type", "application/json")
+	if resp.status != http.StatusOK {
+		t.Fatalf("POST /v1/tokens: %d %s", resp.status, resp.body)
+	}
+	var out struct {
+		Token     string    `json:"token"`
+		ExpiresAt time.Time `json:"expiresAt"`
+	}
+	if err := json.Unmarshal(resp.body, &out); err != nil || out.Token == "" {
+		t.Fatalf("POST /v1/tokens: bad answer %q", resp.body)
+	}
+	r.d.secrets.addString("playback token", out.Token)
+	return out.Token
+}
+
+// revoke records a revocation through the admin API.
+func (r *replica) revoke(t *testing.T, adminKey, kind, value string) {
+	t.Helper()
+	b, _ := json.Marshal(map[string]string{"kind": kind, "value": value, "reason": "e2e test"})
+	resp := do(t, http.MethodPost, r.url+"/v1/admin/revocations", b, "Authorization", "Bearer "+adminKey, "Content-Type", "application/json")
+	if resp.status != http.StatusOK {
+		t.Fatalf("POST /v1/admin/revocations %s %s: %d %s", kind, value, resp.status, resp.body)
+	}
+}
+
+// checkLicense asserts a 200 ClearKey license holding exactly the store's
+// keys of want.
+func checkLicense(t *testing.T, resp response, want ...keys.ContentKey) {
+	t.Helper()
+	if resp.status != http.StatusOK {
+		t.Fatalf("ClearKey license: status %d, body %s", resp.status, resp.body)
+	}
+	got := licenseKeys(t, resp.body)
+	if len(got) != len(want) {
+		t.Errorf("license has %d keys, want %d", len(got), len(want))
+	}
+	for _, k := range want {
+		if !bytes.Equal(got[k.KID], k.Key) {
+			t.Errorf("license key for KID %s differs from the store's", k.KID)
+		}
+	}
+}
+
+// TestClearKeyLicensePath is issue 4's license path through `drmpipe serve`:
+// tokens from POST /v1/tokens, `drmpipe token` and an operator backend, the
+// ClearKey answer, CORS, entitlement by KID, and revocation of a user and of
+// a KID through the admin API, audited.
+func TestClearKeyLicensePath(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t, setup{})
+	r := d.start(t)
+	video := r.key(t, "lic", keys.SD)
+	audio := r.key(t, "lic", keys.Audio)
+	tokenKey := r.apiKey(t, apikey.ScopeLicenseToken)
+	adminKey := r.apiKey(t, apikey.ScopeAdmin)
+
+	t.Run("token_from_api", func(t *testing.T) {
+		tok := r.mintToken(t, tokenKey, map[string]any{"user": "alice", "content": "lic"})
+		resp := r.clearKeyLicense(t, tok, video.KID, audio.KID)
+		checkLicense(t, resp, video, audio)
+		if got := resp.header.Get("Access-Control-Allow-Origin"); got != playerOrigin {
+			t.Errorf("Access-Control-Allow-Origin %q, want the echoed %q", got, playerOrigin)
+		}
+		if exp := resp.header.Get("Access-Control-Expose-Headers"); exp == "" {
+			t.Error("no Access-Control-Expose-Headers on a CORS license answer")
+		}
+		if cc := resp.header.Get("Cache-Control"); !strings.Contains(cc, "no-store") {
+			t.Errorf("license Cache-Control %q, want no-store", cc)
+		}
+	})
+
+	t.Run("token_from_cli", func(t *testing.T) {
+		stdout, stderr, code := d.cli(t, "token", "--config", d.cfgFile, "--content", "lic", "--user", "bob", "--ttl", "20s")
+		if code != 0 {
+			t.Fatalf("drmpipe token: exit %d: %s", code, stderr)
+		}
+		tok := strings.TrimSpace(stdout)
+		d.secrets.addString("playback token", tok)
+		checkLicense(t, r.clearKeyLicense(t, tok, video.KID), video)
+	})
+
+	t.Run("token_from_operator_each_audience", func(t *testing.T) {
+		// tokens.audiences lists two accepted audiences; a token naming
+		// either must be accepted (docs/config.md: "a token must name one
+		// of them").
+		for _, aud := range []string{audience, altAudience} {
+			resp := r.clearKeyLicense(t, d.operatorToken(t, aud, "olivia", "lic"), video.KID)
+			if resp.status != http.StatusOK {
+				t.Errorf("operator token with aud %q: status %d %s", aud, resp.status, resp.body)
+			}
+		}
+	})
+
+	t.Run("preflight", func(t *testing.T) {
+		resp := do(t, http.MethodOptions, r.url+"/license/clearkey", nil, "Origin", playerOrigin,
+			"Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "authorization,content-type")
+		if resp.status != http.StatusNoContent && resp.status != http.StatusOK {
+			t.Fatalf("preflight status %d", resp.status)
+		}
+		if got := resp.header.Get("Access-Control-Allow-Origin"); got != playerOrigin {
+			t.Errorf("preflight Allow-Origin %q, want %q", got, playerOrigin)
+		}
+		if h := strings.ToLower(resp.header.Get("Access-Control-Allow-Headers")); !strings.Contains(h, "authorization") || !strings.Contains(h, "content-type") {
+			t.Errorf("preflight Allow-Headers %q lacks Authorization or Content-Type", h)
+		}
+		if m := resp.header.Get("Access-Control-Allow-Methods"); !strings.Contains(m, "POST") {
+			t.Errorf("preflight Allow-Methods %q", m)
+		}
+		other := do(t, http.MethodOptions, r.url+"/license/clearkey", nil, "Origin", "https://evil.example",
+			"Access-Control-Request-Method", "POST")
+		if got := other.header.Get("Access-Control-Allow-Origin"); got != "" {
+			t.Errorf("preflight from an unlisted origin got Allow-Origin %q", got)
+		}
+	})
+
+	t.Run("unentitled_and_unknown_kid", func(t *testing.T) {
+		tok := r.mintToken(t, tokenKey, map[string]any{"user": "carl", "content": "lic", "kids": []string{video.KID.String()}})
+		resp := r.clearKeyLicense(t, tok, audio.KID)
+		if resp.status != http.StatusForbidden {
+			t.Fatalf("KID outside the token's kids claim: status %d, want 403 (%s)", resp.status, resp.body)
+		}
+		if e := resp.errBody(t); e.Code != "not_entitled" {
+			t.Errorf("code %q, want not_entitled", e.Code)
+		}
+		if bytes.Contains(resp.body, []byte(`"k"`)) {
+			t.Error("refusal carries a key")
+		}
+		// The entitled KID alone is still served with that token.
+		checkLicense(t, r.clearKeyLicense(t, tok, video.KID), video)
+
+		var unknown drm.KeyID
+		copy(unknown[:], "unknown-kid-0001")
+		tok2 := r.mintToken(t, tokenKey, map[string]any{"user": "carl", "content": "lic"})
+		resp = r.clearKeyLicense(t, tok2, video.KID, unknown)
+		if resp.status != http.StatusNotFound {
+			t.Fatalf("unknown KID: status %d, want 404 (%s)", resp.status, resp.body)
+		}
+		if e := resp.errBody(t); e.Code != "unknown_key" {
+			t.Errorf("unknown KID code %q, want unknown_key", e.Code)
+		}
+		if bytes.Contains(resp.body, []byte(`"keys"`)) {
+			t.Error("a request with an unknown KID still got keys (must be refused whole)")
+		}
+	})
+
+	t.Run("revoke_user", func(t *testing.T) {
+		checkLicense(t, r.clearKeyLicense(t, r.mintToken(t, tokenKey, map[string]any{"user": "dave", "content": "lic"}), video.KID), video)
+		start := time.Now()
+		r.revoke(t, adminKey, "user", "dave")
+		var last response
+		refused := eventually(time.Second, 50*time.Millisecond, func() bool {
+			last = r.clearKeyLicense(t, r.token(t, entitlement.Claims{Subject: "dave", ContentID: "lic"}), video.KID)
+			return last.status == http.StatusUnauthorized || last.status == http.StatusForbidden
+		})
+		if !refused {
+			t.Fatalf("revoked user still served %v after the revocation: %d %s", time.Since(start), last.status, last.body)
+		}
+		if e := last.errBody(t); e.Code != "revoked" {
+			t.Errorf("revoked user: code %q, want revoked", e.Code)
+		}
+		// Another user is unaffected.
+		checkLicense(t, r.clearKeyLicense(t, r.token(t, entitlement.Claims{Subject: "erin", ContentID: "lic"}), video.KID), video)
+		audit, err := r.Keys.ListAudit(context.Background(), apikey.AuditQuery{Target: "dave"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !hasAudit(audit, "revoke.user", "dave") {
+			t.Errorf("no audit entry for the user revocation: %+v", audit)
+		}
+	})
+
+	t.Run("revoke_kid", func(t *testing.T) {
+		resp := do(t, http.MethodPost, r.url+"/v1/admin/keys/"+audio.KID.String()+"/revoke?reason=leaked", nil, "Authorization", "Bearer "+adminKey)
+		if resp.status != http.StatusOK {
+			t.Fatalf("revoke KID: %d %s", resp.status, resp.body)
+		}
+		stored, err := r.Keys.Get(context.Background(), audio.KID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stored.State != keys.StateRevoked || stored.RevokedAt.IsZero() {
+			t.Errorf("revoked KID: store state %s, revokedAt %v", stored.State, stored.RevokedAt)
+		}
+		lic := r.clearKeyLicense(t, r.token(t, entitlement.Claims{Subject: "frank", ContentID: "lic"}), audio.KID)
+		if lic.status != http.StatusForbidden {
+			t.Fatalf("revoked KID: status %d, want 403 (%s)", lic.status, lic.body)
+		}
+		if e := lic.errBody(t); e.Code != "revoked" {
+			t.Errorf("revoked KID code %q, want revoked", e.Code)
+		}
+		// The next packaging (get-or-create of that slot) gets a new key.
+		next, err := r.Keys.GetOrCreate(context.Background(), "lic", keys.Audio, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.d.secrets.addKey(next.Key)
+		if next.KID == audio.KID {
+			t.Error("get-or-create after a KID revocation returned the revoked KID")
+		}
+		audit, _ := r.Keys.ListAudit(context.Background(), apikey.AuditQuery{Target: audio.KID.String()})
+		if !hasAudit(audit, "revoke.kid", audio.KID.String()) {
+			t.Errorf("no audit entry for the KID revocation: %+v", audit)
+		}
+		// The other key of the content is still served.
+		checkLicense(t, r.clearKeyLicense(t, r.token(t, entitlement.Claims{Subject: "frank", ContentID: "lic"}), video.KID), video)
+	})
+
+	t.Run("scopes", func(t *testing.T) {
+		b := []byte(`{"user":"x","content":"lic"}`)
+		if resp := do(t, http.MethodPost, r.url+"/v1/tokens", b); resp.status != http.StatusUnauthorized {
+			t.Errorf("POST /v1/tokens without credential: %d, want 401", resp.status)
+		}
+		if resp := do(t, http.MethodPost, r.url+"/v1/tokens", b, "Authorization", "Bearer "+adminKey); resp.status != http.StatusForbidden {
+			t.Errorf("POST /v1/tokens with an admin key: %d, want 403", resp.status)
+		}
+		rb := []byte(`{"kind":"user","value":"x"}`)
+		if resp := do(t, http.MethodPost, r.url+"/v1/admin/revocations", rb, "Authorization", "Bearer "+tokenKey); resp.status != http.StatusForbidden {
+			t.Errorf("revocation with a license-token key: %d, want 403", resp.status)
+		}
+	})
+}
+
+func hasAudit(list []apikey.Entry, action, target string) bool {
+	for _, e := range list {
+		if e.Action == action && e.Target == target && strings.HasPrefix(e.Actor, "apikey:") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRevocationAcrossReplicas: two `drmpipe serve` replicas share one
+// Redis (and one key store); a revocation recorded on replica A is enforced
+// by replica B within a second (issue 4: "takes effect on every replica
+// within a second").
+func TestRevocationAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	rd := testtools.StartRedis(t)
+	d := newDeployment(t, setup{Redis: rd.Addr})
+	a := d.start(t)
+	b := d.start(t)
+	k := a.key(t, "shared", keys.HD)
+	adminKey := a.apiKey(t, apikey.ScopeAdmin)
+
+	for i, who := range []string{"gina", "hank"} {
+		// Tokens minted by A are accepted by B (one signing key per
+		// deployment).
+		checkLicense(t, b.clearKeyLicense(t, a.token(t, entitlement.Claims{Subject: who, ContentID: "shared"}), k.KID), k)
+		kind, value := "user", who
+		if i == 1 {
+			kind, value = "kid", k.KID.String()
+		}
+		start := time.Now()
+		a.revoke(t, adminKey, kind, value)
+		var last response
+		refused := eventually(time.Second, 50*time.Millisecond, func() bool {
+			last = b.clearKeyLicense(t, a.token(t, entitlement.Claims{Subject: who, ContentID: "shared"}), k.KID)
+			return last.status == http.StatusUnauthorized || last.status == http.StatusForbidden
+		})
+		if !refused {
+			t.Fatalf("%s revocation on replica A not enforced by replica B after %v: %d %s", kind, time.Since(start), last.status, last.body)
+		}
+		if e := last.errBody(t); e.Code != "revoked" {
+			t.Errorf("%s revoked on A, refused by B with code %q, want revoked", kind, e.Code)
+		}
+		t.Logf("%s revocation enforced by replica B after %v", kind, time.Since(start).Round(time.Millisecond))
+	}
+	// Both replicas list the revocations.
+	resp := do(t, http.MethodGet, b.url+"/v1/admin/revocations", nil, "Authorization", "Bearer "+adminKey)
+	if resp.status != http.StatusOK || !bytes.Contains(resp.body, []byte("gina")) || !bytes.Contains(resp.body, []byte(k.KID.String())) {
+		t.Errorf("replica B's revocation list: %d %s", resp.status, resp.body)
+	}
+}
