@@ -1,0 +1,698 @@
+// drmpipe demo player: plays ClearKey-protected DASH/HLS from drmpipe with
+// shaka-player, dash.js or hls.js, fetches playback tokens, and shows what is
+// happening (DRM, scheme, license requests, errors in plain words).
+//
+// Query parameters (the form sets the same):
+//   manifest  URL of manifest.mpd or master.m3u8
+//   player    shaka | dashjs | hlsjs
+//   license   ClearKey license server URL (default /license/clearkey)
+//   token     URL that issues playback tokens (POST, answers {"token": "<jwt>"})
+//   bearer    a fixed token to send instead (never refreshed; for tests)
+//   debug     1 = verbose player logs in the console
+//   maxheight cap the rendition height at start (ABR restriction; shaka and hls.js)
+//   buffer    forward buffer goal in seconds (default 10)
+//
+// For tests, window.drmpipeState mirrors the session and window.drmpipe
+// offers a few controls (setMaxHeight).
+'use strict';
+
+(() => {
+  const KEY_SYSTEM = 'org.w3.clearkey';
+
+  // Files served by the origin under /web/vendor/ (see web/vendor.json).
+  const VENDOR = {
+    shaka: '/web/vendor/shaka-player/shaka-player.compiled.js',
+    dashjs: '/web/vendor/dashjs/dash.all.min.js',
+    hlsjs: '/web/vendor/hls.js/hls.min.js',
+  };
+  const PLAYER_NAMES = { shaka: 'shaka-player', dashjs: 'dash.js', hlsjs: 'hls.js' };
+
+  // Plain words for drmpipe's error codes (internal/httperr).
+  const SERVER_ERRORS = {
+    invalid_request: 'The license request was malformed.',
+    unauthorized: 'No playback token was sent with the license request.',
+    forbidden: 'The license server refused this request.',
+    token_expired: 'The playback token has expired.',
+    token_invalid: 'The playback token is not valid.',
+    revoked: 'Access has been revoked for this viewer, device or key.',
+    not_entitled: 'This viewer is not entitled to this content or key.',
+    geo_blocked: 'This content is not available in your region.',
+    device_limit: 'Too many devices are playing on this account.',
+    subscription_inactive: 'The subscription is not active.',
+    unknown_key: 'The license server has no key for this content.',
+    rate_limited: 'Too many license requests.',
+    upstream_unavailable: 'The DRM vendor is unavailable.',
+    upstream_error: 'The DRM vendor returned an error.',
+    unavailable: 'The license service is temporarily unavailable.',
+    internal: 'The license server had an internal error.',
+    not_found: 'Not found.',
+    method_not_allowed: 'Method not allowed.',
+    request_too_large: 'The request was too large.',
+  };
+
+  const params = new URLSearchParams(location.search);
+  const cfg = {
+    manifest: params.get('manifest') || '',
+    player: params.get('player') || 'shaka',
+    license: params.get('license') || '/license/clearkey',
+    token: params.get('token') || '',
+    bearer: params.get('bearer') || '',
+    debug: params.get('debug') === '1',
+    maxHeight: Number(params.get('maxheight')) || 0,
+    buffer: Number(params.get('buffer')) || 10,
+  };
+  const licenseURL = new URL(cfg.license, location.href);
+
+  const video = document.getElementById('video');
+
+  const state = {
+    player: PLAYER_NAMES[cfg.player] || cfg.player,
+    manifest: cfg.manifest,
+    format: null, // 'dash' | 'hls'
+    drm: null, // key system granted by the browser
+    scheme: null, // cenc | cbcs | ...
+    schemeSignal: null, // mp4protection value or EXT-X-KEY METHOD
+    keyFormats: [], // HLS KEYFORMATs present
+    currentTime: 0,
+    decodedFrames: 0,
+    droppedFrames: 0,
+    height: 0,
+    heights: [], // [{height, at}] each rendition seen on screen
+    errors: [], // fatal: [{source, code, name, text, server}]
+    warnings: [], // recoverable player errors
+    licenseRequests: [], // [{n, at, status, ms, code, message, retryAfter, keys, authorized, tokenExp}]
+    tokens: [], // [{at, ms, exp, status}]
+    loaded: false,
+    playing: false,
+  };
+  window.drmpipeState = state;
+  const controls = {};
+  window.drmpipe = controls;
+
+  // ---------- helpers ----------
+
+  function decodeJWTPayload(jwt) {
+    try {
+      const p = jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+      return JSON.parse(atob(p + '='.repeat((4 - (p.length % 4)) % 4)));
+    } catch {
+      return null;
+    }
+  }
+
+  function b64url(bytes) {
+    return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  }
+
+  // keyidsInitData is EME "keyids" initialization data: {"kids":[base64url KID...]}.
+  function keyidsInitData(kids) {
+    return new TextEncoder().encode(JSON.stringify({ kids: kids.map((k) => b64url(k)) })).buffer;
+  }
+
+  // commonPssh builds a version-1 pssh box of the W3C common system with the
+  // given key IDs (hex) and no data (ISO/IEC 23001-7 §8.1.1; W3C "cenc" Initialization Data Format).
+  function commonPssh(kidsHex) {
+    const systemID = '1077efecc0b24d02ace33c1e52e2fb4b';
+    const size = 32 + 16 * kidsHex.length + 4;
+    const b = new Uint8Array(size);
+    const v = new DataView(b.buffer);
+    v.setUint32(0, size);
+    b.set([0x70, 0x73, 0x73, 0x68], 4); // 'pssh'
+    v.setUint32(8, 0x01000000); // version 1, flags 0
+    const hex = (h, at) => { for (let i = 0; i < 16; i++) b[at + i] = parseInt(h.substr(2 * i, 2), 16); };
+    hex(systemID, 12);
+    v.setUint32(28, kidsHex.length);
+    kidsHex.forEach((k, i) => hex(k.replace(/-/g, ''), 32 + 16 * i));
+    v.setUint32(32 + 16 * kidsHex.length, 0); // DataSize
+    return b;
+  }
+
+  function serverErrorText(body, status) {
+    if (body && typeof body.code === 'string') {
+      let t = SERVER_ERRORS[body.code] || body.message || body.code;
+      if (body.retryAfter) t += ` Try again in ${body.retryAfter} s.`;
+      return t;
+    }
+    if (status === 0) return 'The license server could not be reached.';
+    return `The license server answered HTTP ${status}.`;
+  }
+
+  function parseJSONBody(data) {
+    try {
+      if (data == null) return null;
+      if (typeof data === 'object' && !(data instanceof ArrayBuffer) && !ArrayBuffer.isView(data)) return data;
+      const text = typeof data === 'string' ? data : new TextDecoder().decode(data);
+      return JSON.parse(text);
+    } catch {
+      return null;
+    }
+  }
+
+  function lastFailedLicense() {
+    for (let i = state.licenseRequests.length - 1; i >= 0; i--) {
+      if (state.licenseRequests[i].status !== 200) return state.licenseRequests[i];
+    }
+    return null;
+  }
+
+  function attachServerError(e, lr) {
+    e.server = { status: lr.status, code: lr.code, message: lr.message, retryAfter: lr.retryAfter };
+    e.text = `${e.text} ${serverErrorText(lr.code ? lr : null, lr.status)}`;
+    delete e.awaitServer;
+  }
+
+  function addError(source, code, name, text, { fatal = true, license = false } = {}) {
+    const e = { source, code, name, text, server: null, at: Date.now() };
+    if (license) {
+      const lr = lastFailedLicense();
+      if (lr) attachServerError(e, lr);
+      // Some players report before the response's loadend: attach it then.
+      else e.awaitServer = true;
+    }
+    (fatal ? state.errors : state.warnings).push(e);
+    if (fatal) renderErrors();
+    console.warn('[drmpipe]', source, code, name, e.text);
+    return e;
+  }
+
+  // ---------- playback tokens ----------
+
+  // Tokens are fetched on demand and refreshed shortly before they expire, so
+  // that any license request (first load, key change, renewal) carries a valid
+  // token even when the session outlives one token.
+  const tokens = {
+    current: null,
+    exp: 0, // ms since epoch
+    margin: 1000,
+    pending: null,
+    timer: null,
+    async get() {
+      if (cfg.bearer) return cfg.bearer;
+      if (!cfg.token) return null;
+      if (this.current && this.exp - Date.now() > this.margin) return this.current;
+      return this.refresh();
+    },
+    refresh() {
+      if (!this.pending) this.pending = this.fetch().finally(() => (this.pending = null));
+      return this.pending;
+    },
+    async fetch() {
+      const t0 = performance.now();
+      const rec = { at: Date.now(), ms: 0, exp: 0, status: 0 };
+      state.tokens.push(rec);
+      let res;
+      try {
+        res = await fetch(new URL(cfg.token, location.href), { method: 'POST', headers: { Accept: 'application/json' } });
+      } catch (err) {
+        addError('token', 'network', 'TOKEN_FETCH_FAILED', 'The playback token service could not be reached.', { fatal: false });
+        throw err;
+      }
+      rec.ms = Math.round(performance.now() - t0);
+      rec.status = res.status;
+      const body = await res.json().catch(() => null);
+      if (!res.ok || !body || typeof body.token !== 'string') {
+        addError('token', body?.code || res.status, 'TOKEN_REFUSED', `No playback token: ${serverErrorText(body, res.status)}`, { fatal: false });
+        throw new Error('token refused');
+      }
+      const claims = decodeJWTPayload(body.token);
+      const exp = claims && typeof claims.exp === 'number' ? claims.exp * 1000 : Date.now() + 30000;
+      const lifetime = Math.max(0, exp - Date.now());
+      this.current = body.token;
+      this.exp = exp;
+      rec.exp = exp;
+      // Refresh when 30% of the lifetime is left (at least 1 s, at most 10 s before expiry).
+      this.margin = Math.min(10000, Math.max(1000, lifetime * 0.3));
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.refresh().catch(() => {}), Math.max(0, lifetime - this.margin));
+      renderToken();
+      return body.token;
+    },
+  };
+
+  // ---------- license request observation ----------
+
+  // The page watches the license requests of all three players at the
+  // network layer (fetch and XMLHttpRequest), so latency, status and our
+  // error body are recorded the same way whichever player is in use. The
+  // Authorization header itself is set through each player's own hook.
+  function isLicense(url) {
+    try {
+      const u = new URL(url, location.href);
+      return u.origin === licenseURL.origin && u.pathname === licenseURL.pathname;
+    } catch {
+      return false;
+    }
+  }
+
+  function recordLicense(t0, status, body, auth) {
+    const rec = {
+      n: state.licenseRequests.length + 1,
+      at: Date.now(),
+      status,
+      ms: Math.round(performance.now() - t0),
+      code: null,
+      message: null,
+      retryAfter: null,
+      keys: 0,
+      authorized: Boolean(auth),
+      tokenExp: null,
+    };
+    if (auth) {
+      const claims = decodeJWTPayload(auth.replace(/^Bearer\s+/i, ''));
+      if (claims && typeof claims.exp === 'number') rec.tokenExp = claims.exp * 1000;
+    }
+    const json = parseJSONBody(body);
+    if (status === 200 && json && Array.isArray(json.keys)) rec.keys = json.keys.length;
+    if (status !== 200 && json && typeof json.code === 'string') {
+      rec.code = json.code;
+      rec.message = json.message ?? null;
+      rec.retryAfter = json.retryAfter ?? null;
+    }
+    state.licenseRequests.push(rec);
+    renderLicense(rec);
+    if (status !== 200) {
+      const waiting = [...state.errors, ...state.warnings].filter((e) => e.awaitServer);
+      waiting.forEach((e) => attachServerError(e, rec));
+      if (waiting.length) renderErrors();
+    }
+  }
+
+  const origFetch = window.fetch.bind(window);
+  window.fetch = async function (input, init) {
+    const url = typeof input === 'string' || input instanceof URL ? String(input) : input.url;
+    if (!isLicense(url)) return origFetch(input, init);
+    const headers = new Headers((init && init.headers) || (input instanceof Request ? input.headers : undefined));
+    const auth = headers.get('Authorization');
+    const t0 = performance.now();
+    let res;
+    try {
+      res = await origFetch(input, init);
+    } catch (err) {
+      recordLicense(t0, 0, null, auth);
+      throw err;
+    }
+    res.clone().arrayBuffer().then((b) => recordLicense(t0, res.status, b, auth), () => recordLicense(t0, res.status, null, auth));
+    return res;
+  };
+
+  const xhrOpen = XMLHttpRequest.prototype.open;
+  const xhrSetHeader = XMLHttpRequest.prototype.setRequestHeader;
+  const xhrSend = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.open = function (method, url, ...rest) {
+    this.drmpipeLicense = isLicense(url) ? { auth: null } : null;
+    return xhrOpen.call(this, method, url, ...rest);
+  };
+  XMLHttpRequest.prototype.setRequestHeader = function (name, value) {
+    if (this.drmpipeLicense && name.toLowerCase() === 'authorization') this.drmpipeLicense.auth = value;
+    return xhrSetHeader.call(this, name, value);
+  };
+  XMLHttpRequest.prototype.send = function (body) {
+    const lic = this.drmpipeLicense;
+    if (lic) {
+      const t0 = performance.now();
+      this.addEventListener('loadend', () => {
+        let data = null;
+        try {
+          data = this.responseType === '' || this.responseType === 'text' ? this.responseText : this.response;
+        } catch {
+          data = null;
+        }
+        recordLicense(t0, this.status, data, lic.auth);
+      });
+    }
+    return xhrSend.call(this, body);
+  };
+
+  // The key system in use: the one whose MediaKeys the player creates (EME
+  // MediaKeySystemAccess.createMediaKeys; shaka-player obtains the access
+  // through MediaCapabilities, the others through requestMediaKeySystemAccess).
+  if (window.MediaKeySystemAccess) {
+    const orig = MediaKeySystemAccess.prototype.createMediaKeys;
+    MediaKeySystemAccess.prototype.createMediaKeys = function () {
+      state.drm = this.keySystem;
+      renderInfo();
+      return orig.call(this);
+    };
+  }
+
+  // ---------- manifest inspection (format and scheme) ----------
+
+  const HLS_METHODS = { 'SAMPLE-AES': 'cbcs', 'SAMPLE-AES-CTR': 'cenc', 'AES-128': 'aes-128 (whole segment)' };
+
+  async function inspectManifest(url) {
+    const res = await origFetch(url);
+    if (!res.ok) throw new Error(`manifest HTTP ${res.status}`);
+    const text = await res.text();
+    if (text.trimStart().startsWith('#EXTM3U')) {
+      state.format = 'hls';
+      let keyText = text;
+      if (!/#EXT-X-(SESSION-)?KEY:/.test(text)) {
+        // Multivariant playlist without session keys: read the first media playlist.
+        const first = text.split('\n').map((l) => l.trim()).find((l) => l && !l.startsWith('#'));
+        const m = /URI="([^"]+)"/.exec(text.split('\n').find((l) => l.startsWith('#EXT-X-MEDIA:') && l.includes('URI=')) || '');
+        const media = first || (m && m[1]);
+        if (media) {
+          const r2 = await origFetch(new URL(media, res.url));
+          if (r2.ok) keyText = await r2.text();
+        }
+      }
+      const keys = keyText.split('\n').filter((l) => /^#EXT-X-(SESSION-)?KEY:/.test(l));
+      const method = keys.map((l) => /METHOD=([A-Z0-9-]+)/.exec(l)?.[1]).find((m) => m && m !== 'NONE');
+      state.keyFormats = [...new Set(keys.map((l) => /KEYFORMAT="([^"]+)"/.exec(l)?.[1] || 'identity'))];
+      state.schemeSignal = method ? `METHOD=${method}` : 'none (clear)';
+      state.scheme = method ? HLS_METHODS[method] || method : 'clear';
+    } else {
+      state.format = 'dash';
+      const doc = new DOMParser().parseFromString(text, 'application/xml');
+      const cps = [...doc.getElementsByTagNameNS('*', 'ContentProtection')];
+      const mp4 = cps.find((c) => c.getAttribute('schemeIdUri') === 'urn:mpeg:dash:mp4protection:2011');
+      const value = mp4 ? mp4.getAttribute('value') : null;
+      state.schemeSignal = value ? `mp4protection value="${value}"` : 'none (clear)';
+      state.scheme = value || 'clear';
+    }
+    renderInfo();
+  }
+
+  // ---------- players ----------
+
+  function loadScript(src) {
+    return new Promise((resolve, reject) => {
+      const s = document.createElement('script');
+      s.src = src;
+      s.onload = resolve;
+      s.onerror = () => reject(new Error(`could not load ${src}`));
+      document.head.appendChild(s);
+    });
+  }
+
+  const SHAKA_TEXT = {
+    REQUESTED_KEY_SYSTEM_CONFIG_UNAVAILABLE: 'This browser cannot use the DRM system the content needs (ClearKey not available or not signaled).',
+    LICENSE_REQUEST_FAILED: 'The license request failed.',
+    LICENSE_RESPONSE_REJECTED: 'The browser rejected the license.',
+    FAILED_TO_GENERATE_LICENSE_REQUEST: 'The browser could not create a license request from the content.',
+    NO_LICENSE_SERVER_GIVEN: 'No license server is configured.',
+    EXPIRED: 'The license has expired.',
+    VIDEO_ERROR: 'The browser could not decode the media (wrong key or damaged content).',
+    BAD_HTTP_STATUS: 'A download failed.',
+    HTTP_ERROR: 'A download failed (network error).',
+    TIMEOUT: 'A download timed out.',
+  };
+  const SHAKA_CATEGORY = { 1: 'Network', 2: 'Text', 3: 'Media', 4: 'Manifest', 5: 'Streaming', 6: 'DRM', 7: 'Player', 8: 'Cast', 9: 'Storage', 10: 'Ads' };
+
+  function shakaError(err, fatal) {
+    const codes = window.shaka?.util?.Error?.Code || {};
+    const name = Object.keys(codes).find((k) => codes[k] === err.code) || String(err.code);
+    const text = SHAKA_TEXT[name] || `${SHAKA_CATEGORY[err.category] || 'Player'} error ${name}.`;
+    const license = err.category === 6 || err.code === 1001;
+    return addError('shaka', err.code, name, text, { fatal, license });
+  }
+
+  async function startShaka() {
+    await loadScript(VENDOR.shaka);
+    const shaka = window.shaka;
+    shaka.polyfill.installAll();
+    if (!shaka.Player.isBrowserSupported()) {
+      addError('shaka', 'unsupported', 'BROWSER_NOT_SUPPORTED', 'This browser cannot play DRM-protected streams (no MSE or EME).');
+      return;
+    }
+    const player = new shaka.Player();
+    controls.instance = player;
+    await player.attach(video);
+    player.configure({
+      drm: { servers: { [KEY_SYSTEM]: licenseURL.href } },
+      streaming: { bufferingGoal: cfg.buffer },
+    });
+    if (state.format === 'hls') {
+      // shaka-player's HLS parser reads no KEYFORMAT="org.w3.clearkey" tag
+      // (it knows FairPlay, Widevine, PlayReady, WisePlay, and "identity" as a
+      // raw key at the URI). It does read the Widevine tag and its KEYID, so
+      // that tag is mapped to the ClearKey CDM, and its init data replaced by
+      // a W3C common-system pssh (ISO/IEC 23001-7 §8.1, SystemID
+      // 1077efec-c0b2-4d02-ace3-3c1e52e2fb4b) listing the same key IDs.
+      const defaultTransform = player.getConfiguration().drm.initDataTransform;
+      player.configure({
+        drm: {
+          servers: { [KEY_SYSTEM]: licenseURL.href, 'com.widevine.alpha': licenseURL.href },
+          keySystemsMapping: { 'com.widevine.alpha': KEY_SYSTEM },
+          initDataTransform: (initData, initDataType, drmInfo) => {
+            if (drmInfo && drmInfo.keySystem === KEY_SYSTEM && drmInfo.keyIds && drmInfo.keyIds.size && initDataType === 'cenc') {
+              return commonPssh([...drmInfo.keyIds]);
+            }
+            return defaultTransform(initData, initDataType, drmInfo);
+          },
+        },
+      });
+    }
+    player.getNetworkingEngine().registerRequestFilter(async (type, request) => {
+      if (type !== shaka.net.NetworkingEngine.RequestType.LICENSE) return;
+      const t = await tokens.get().catch(() => null);
+      if (t) request.headers.Authorization = `Bearer ${t}`;
+    });
+    player.addEventListener('error', (ev) => shakaError(ev.detail, ev.detail.severity === shaka.util.Error.Severity.CRITICAL));
+    controls.setMaxHeight = (h) => player.configure({ abr: { restrictions: { maxHeight: h } } });
+    if (cfg.maxHeight) controls.setMaxHeight(cfg.maxHeight);
+    try {
+      await player.load(cfg.manifest);
+      state.loaded = true;
+    } catch (err) {
+      if (err && typeof err.code === 'number') shakaError(err, true);
+      else addError('shaka', 'load', 'LOAD_FAILED', String(err));
+    }
+  }
+
+  const DASH_TEXT = {
+    110: 'The license has expired.',
+    111: 'No license server is configured.',
+    112: 'This browser cannot use the DRM system the content needs (ClearKey not available).',
+    113: 'The browser could not create a license request from the content.',
+    114: 'The license request failed.',
+  };
+
+  async function startDashjs() {
+    await loadScript(VENDOR.dashjs);
+    const dashjs = window.dashjs;
+    const player = dashjs.MediaPlayer().create();
+    controls.instance = player;
+    player.initialize(video, null, true);
+    player.updateSettings({ streaming: { buffer: { bufferTimeDefault: cfg.buffer, bufferTimeAtTopQuality: cfg.buffer } } });
+    player.setProtectionData({ [KEY_SYSTEM]: { serverURL: licenseURL.href } });
+    player.registerLicenseRequestFilter(async (request) => {
+      const t = await tokens.get().catch(() => null);
+      if (t) request.headers = { ...(request.headers || {}), Authorization: `Bearer ${t}` };
+    });
+    player.on(dashjs.MediaPlayer.events.ERROR, (ev) => {
+      const e = ev.error || {};
+      const code = e.code ?? 'unknown';
+      const text = DASH_TEXT[code] || `Player error: ${e.message || code}.`;
+      addError('dashjs', code, e.message || String(code), text, { license: code >= 100 && code <= 114 });
+    });
+    player.on(dashjs.MediaPlayer.events.MANIFEST_LOADED, () => (state.loaded = true));
+    controls.setMaxHeight = () => {
+      throw new Error('setMaxHeight is not implemented for dash.js');
+    };
+    player.attachSource(cfg.manifest);
+  }
+
+  const HLS_TEXT = {
+    keySystemNoAccess: 'This browser cannot use the DRM system the content needs (ClearKey not available).',
+    keySystemNoKeys: 'The playlist signals no key this browser can use.',
+    keySystemNoConfiguredLicense: 'No license server is configured.',
+    keySystemLicenseRequestFailed: 'The license request failed.',
+    keySystemNoSession: 'The browser could not create a key session.',
+    keySystemSessionUpdateFailed: 'The browser rejected the license.',
+    keySystemStatusOutputRestricted: 'The output is restricted by the license.',
+    keySystemStatusInternalError: 'The DRM module reported an internal error.',
+    manifestLoadError: 'The playlist could not be downloaded.',
+    manifestParsingError: 'The playlist could not be parsed.',
+    fragLoadError: 'A segment could not be downloaded.',
+    fragDecryptError: 'A segment could not be decrypted.',
+    bufferAppendError: 'The browser could not decode the media (wrong key or damaged content).',
+  };
+
+  async function startHlsjs() {
+    await loadScript(VENDOR.hlsjs);
+    const Hls = window.Hls;
+    if (!Hls.isSupported()) {
+      addError('hlsjs', 'unsupported', 'BROWSER_NOT_SUPPORTED', 'This browser cannot play HLS with MSE.');
+      return;
+    }
+    const hls = new Hls({
+      debug: cfg.debug,
+      maxBufferLength: cfg.buffer,
+      maxMaxBufferLength: cfg.buffer * 2,
+      emeEnabled: true,
+      drmSystems: {
+        [KEY_SYSTEM]: {
+          licenseUrl: licenseURL.href,
+          // hls.js takes the ClearKey KID from the KEYFORMAT="org.w3.clearkey"
+          // URI but has no init data for it unless the init segment carries a
+          // pssh (which dash.js cannot use with ClearKey); give the CDM "keyids"
+          // init data (W3C EME §9.1.3 / Initialization Data "keyids") instead.
+          generateRequest(initDataType, initData, ctx) {
+            const kid = ctx && ctx.decryptdata && ctx.decryptdata.keyId;
+            if (initData || !kid) return { initDataType, initData };
+            return { initDataType: 'keyids', initData: keyidsInitData([kid]) };
+          },
+        },
+      },
+      licenseXhrSetup: async (xhr, url) => {
+        const t = await tokens.get().catch(() => null);
+        xhr.open('POST', url, true);
+        if (t) xhr.setRequestHeader('Authorization', `Bearer ${t}`);
+      },
+    });
+    controls.instance = hls;
+    hls.on(Hls.Events.ERROR, (_, data) => {
+      const text = HLS_TEXT[data.details] || `Player error: ${data.details}.`;
+      addError('hlsjs', data.details, data.type, text, {
+        fatal: data.fatal,
+        license: data.type === Hls.ErrorTypes.KEY_SYSTEM_ERROR,
+      });
+    });
+    controls.setMaxHeight = (h) => {
+      const idx = hls.levels.map((l, i) => (l.height <= h ? i : -1)).filter((i) => i >= 0);
+      hls.autoLevelCapping = idx.length ? Math.max(...idx) : 0;
+    };
+    hls.on(Hls.Events.MANIFEST_LOADED, (_, data) => {
+      if (!cfg.maxHeight) return;
+      // Cap before the first level is chosen (levels are listed by bandwidth).
+      const idx = data.levels.map((l, i) => (l.height <= cfg.maxHeight ? i : -1)).filter((i) => i >= 0);
+      const cap = idx.length ? Math.max(...idx) : 0;
+      hls.config.startLevel = cap;
+      hls.autoLevelCapping = cap;
+    });
+    hls.on(Hls.Events.MANIFEST_PARSED, () => (state.loaded = true));
+    hls.loadSource(cfg.manifest);
+    hls.attachMedia(video);
+  }
+
+  // ---------- rendering ----------
+
+  const $ = (id) => document.getElementById(id);
+
+  function renderInfo() {
+    $('info-player').textContent = state.player;
+    $('info-format').textContent = state.format ? state.format.toUpperCase() : '-';
+    $('info-drm').textContent = state.drm ? `${state.drm} (ClearKey)` : 'waiting for key system';
+    $('info-scheme').textContent = state.scheme
+      ? `${state.scheme} (${state.schemeSignal}${state.keyFormats.length ? '; KEYFORMAT ' + state.keyFormats.join(', ') : ''})`
+      : '-';
+  }
+
+  function renderToken() {
+    if (cfg.bearer) {
+      $('info-token').textContent = 'fixed token from the URL (no refresh)';
+    } else if (!cfg.token) {
+      $('info-token').textContent = 'none (license requests carry no token)';
+    } else if (tokens.exp) {
+      $('info-token').textContent = `${state.tokens.length} fetched; current expires ${new Date(tokens.exp).toLocaleTimeString()}`;
+    }
+  }
+
+  function renderLicense(rec) {
+    const tr = document.createElement('tr');
+    const ok = rec.status === 200;
+    const cells = [
+      String(rec.n),
+      new Date(rec.at).toLocaleTimeString(),
+      rec.status ? String(rec.status) : 'network error',
+      `${rec.ms} ms`,
+      ok ? `${rec.keys} key(s)` : `${rec.code || ''} ${serverErrorText(rec.code ? rec : null, rec.status)}`.trim(),
+    ];
+    for (const [i, c] of cells.entries()) {
+      const td = document.createElement('td');
+      td.textContent = c;
+      if (i === 2 || i === 4) td.className = ok ? 'ok' : 'fail';
+      tr.appendChild(td);
+    }
+    document.querySelector('#licenses tbody').appendChild(tr);
+  }
+
+  function renderErrors() {
+    const ul = $('errors');
+    ul.replaceChildren();
+    for (const e of state.errors) {
+      const li = document.createElement('li');
+      li.textContent = e.text;
+      const d = document.createElement('div');
+      d.className = 'detail';
+      d.textContent = `${e.source} ${e.code} ${e.name}${e.server ? ` · license HTTP ${e.server.status} ${e.server.code || ''}` : ''}`;
+      li.appendChild(d);
+      ul.appendChild(li);
+    }
+  }
+
+  function tick() {
+    state.currentTime = video.currentTime;
+    const q = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : null;
+    if (q) {
+      state.decodedFrames = q.totalVideoFrames;
+      state.droppedFrames = q.droppedVideoFrames;
+    }
+    if (video.videoHeight && video.videoHeight !== state.height) {
+      state.height = video.videoHeight;
+      state.heights.push({ height: video.videoHeight, at: Date.now(), time: video.currentTime });
+    }
+    $('info-rendition').textContent = state.height ? `${video.videoWidth}x${video.videoHeight}` : '-';
+    $('info-time').textContent = `${video.currentTime.toFixed(1)} s${video.paused ? ' (paused)' : ''}`;
+    $('info-frames').textContent = q ? `${q.totalVideoFrames} decoded, ${q.droppedVideoFrames} dropped` : '-';
+  }
+
+  video.addEventListener('error', () => {
+    const me = video.error;
+    if (!me) return;
+    const words = {
+      1: 'Playback was aborted.',
+      2: 'A network error stopped playback.',
+      3: 'The browser could not decode the media (wrong key or damaged content).',
+      4: 'The media format is not supported by this browser.',
+    };
+    addError('media', me.code, 'MediaError', `${words[me.code] || 'Media error.'}${me.message ? ` (${me.message})` : ''}`);
+  });
+  video.addEventListener('playing', () => (state.playing = true));
+
+  // ---------- start ----------
+
+  function fillForm() {
+    $('manifest').value = cfg.manifest;
+    $('player').value = cfg.player;
+    $('license').value = params.get('license') || '';
+    $('token').value = cfg.token;
+  }
+
+  async function main() {
+    fillForm();
+    renderInfo();
+    renderToken();
+    setInterval(tick, 250);
+    if (!cfg.manifest) return;
+    if (!VENDOR[cfg.player]) {
+      addError('page', 'player', 'UNKNOWN_PLAYER', `Unknown player "${cfg.player}": choose shaka, dashjs or hlsjs.`);
+      return;
+    }
+    try {
+      await inspectManifest(new URL(cfg.manifest, location.href));
+    } catch (err) {
+      addError('page', 'manifest', 'MANIFEST_UNREADABLE', `The manifest could not be read: ${err.message}.`);
+      return;
+    }
+    if (cfg.player === 'dashjs' && state.format !== 'dash') {
+      addError('page', 'player', 'FORMAT_MISMATCH', 'dash.js plays DASH only: choose shaka-player or hls.js for HLS.');
+      return;
+    }
+    if (cfg.player === 'hlsjs' && state.format !== 'hls') {
+      addError('page', 'player', 'FORMAT_MISMATCH', 'hls.js plays HLS only: choose shaka-player or dash.js for DASH.');
+      return;
+    }
+    // Fetch the first token early so the first license request does not wait for it.
+    if (cfg.token && !cfg.bearer) tokens.get().catch(() => {});
+    try {
+      await { shaka: startShaka, dashjs: startDashjs, hlsjs: startHlsjs }[cfg.player]();
+    } catch (err) {
+      addError('page', 'player', 'PLAYER_FAILED', `The player could not start: ${err.message}.`);
+    }
+    video.play().catch(() => {});
+  }
+
+  main();
+})();

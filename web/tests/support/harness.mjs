@@ -1,0 +1,169 @@
+// Shared harness of the browser suite: the origin under test, headless
+// Chromium (Debian's, via playwright-core; never a downloaded browser), and
+// polling helpers over window.drmpipeState of the demo page.
+//
+// Environment:
+//   DRMPIPE_URL    origin base URL of a running `drmpipe serve` that serves the
+//                  content IDs of fixtures.mjs (bt-cbcs, bt-cenc, bt-ladder,
+//                  bt-wrongkey) with their keys in its store, and demo tokens.
+//                  Unset: a test double (support/server.mjs) is started on
+//                  127.0.0.1:0 with freshly packaged fixtures; for page
+//                  development only.
+//   CHROMIUM       browser binary (default /usr/bin/chromium)
+//   ARTIFACTS_DIR  where screenshots go (default web/test-results)
+//   DRMPIPE_BIN    drmpipe CLI for packaging fixtures (default: go build)
+//   DRMPIPE_TOKEN_LEEWAY  seconds of clock skew the server accepts on exp (default 5)
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { drmpipeBinary, ensureMedia, mediaCacheDir, packageFixtures, webDir } from './fixtures.mjs';
+import { startSupportServer } from './server.mjs';
+
+export const artifactsDir = path.resolve(process.env.ARTIFACTS_DIR || path.join(webDir, 'test-results'));
+export const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+export const tokenLeewaySeconds = Number(process.env.DRMPIPE_TOKEN_LEEWAY ?? 5);
+
+// TESTING.md "Chromium": flags for headless as root; plus autoplay without a
+// gesture and no throttling of timers in pages that are not in front.
+const chromiumArgs = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--autoplay-policy=no-user-gesture-required',
+  '--disable-background-timer-throttling',
+  '--disable-renderer-backgrounding',
+  '--disable-backgrounding-occluded-windows',
+];
+
+/** startOrigin returns the origin under test: DRMPIPE_URL, or the support server. */
+export async function startOrigin() {
+  if (process.env.DRMPIPE_URL) {
+    return { base: process.env.DRMPIPE_URL.replace(/\/+$/, ''), mode: 'drmpipe', close: async () => {} };
+  }
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'drmpipe-web-'));
+  try {
+    const bin = await drmpipeBinary(tmp);
+    const media = await ensureMedia(mediaCacheDir());
+    const contentDir = path.join(tmp, 'content');
+    const keys = await packageFixtures(bin, media, contentDir);
+    const srv = await startSupportServer({ contentDir, keys });
+    return {
+      base: srv.url,
+      mode: 'support',
+      close: async () => {
+        await srv.close();
+        await rm(tmp, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** launchBrowser starts Chromium with a fresh user data dir. */
+export async function launchBrowser() {
+  const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'drmpipe-chromium-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: chromiumPath,
+    headless: true,
+    args: chromiumArgs,
+    viewport: { width: 1280, height: 800 },
+    timeout: 30_000,
+  });
+  return {
+    context,
+    close: async () => {
+      await context.close().catch(() => {});
+      await rm(userDataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** tokenPath is the demo token endpoint for content (relative to the origin). */
+export function tokenPath(content, { user = 'browser-test', ttl = '30s' } = {}) {
+  const q = new URLSearchParams({ content, user, ttl });
+  return `/demo/token?${q}`;
+}
+
+/** fetchToken asks the origin's demo endpoint for a token from Node. */
+export async function fetchToken(base, content, opts) {
+  const res = await fetch(base + tokenPath(content, opts), { method: 'POST' });
+  if (!res.ok) throw new Error(`demo token: HTTP ${res.status} ${await res.text()}`);
+  const body = await res.json();
+  return body.token;
+}
+
+/** playerURL builds the demo page URL. */
+export function playerURL(base, { content, format, player, token, bearer, maxHeight, buffer, license = '/license/clearkey' }) {
+  const manifest = `/content/${content}/${format === 'hls' ? 'master.m3u8' : 'manifest.mpd'}`;
+  const q = new URLSearchParams({ manifest, player, license });
+  if (token) q.set('token', token);
+  if (bearer) q.set('bearer', bearer);
+  if (maxHeight) q.set('maxheight', String(maxHeight));
+  if (buffer) q.set('buffer', String(buffer));
+  return `${base}/web/player/index.html?${q}`;
+}
+
+/** openPlayer opens a new page on the demo player and logs its console on failure. */
+export async function openPlayer(context, url, { beforeGoto } = {}) {
+  const page = await context.newPage();
+  const log = [];
+  page.on('console', (m) => log.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => log.push(`pageerror: ${e.message}`));
+  if (beforeGoto) await beforeGoto(page);
+  await page.goto(url, { waitUntil: 'load', timeout: 20_000 });
+  page.drmpipeLog = log;
+  return page;
+}
+
+export const getState = (page) => page.evaluate(() => JSON.parse(JSON.stringify(window.drmpipeState)));
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * waitFor polls the page state until pred(state) is truthy or the timeout
+ * passes; it returns the last state either way, with .timedOut set.
+ */
+export async function waitFor(page, pred, timeoutMs) {
+  const end = Date.now() + timeoutMs;
+  let s;
+  for (;;) {
+    s = await getState(page);
+    if (pred(s)) return s;
+    if (Date.now() > end) return { ...s, timedOut: true };
+    await sleep(250);
+  }
+}
+
+/** describeState is a short diagnostic for assertion messages. */
+export function describeState(s, page) {
+  const brief = {
+    player: s.player,
+    drm: s.drm,
+    scheme: s.scheme,
+    currentTime: s.currentTime,
+    decodedFrames: s.decodedFrames,
+    height: s.height,
+    errors: s.errors,
+    warnings: s.warnings?.slice(0, 5),
+    licenseRequests: s.licenseRequests,
+  };
+  const log = page?.drmpipeLog ? `\nconsole (last 15):\n${page.drmpipeLog.slice(-15).join('\n')}` : '';
+  return JSON.stringify(brief, null, 1) + log;
+}
+
+/** screenshot saves a PNG under the artifacts dir and returns its path. */
+export async function screenshot(page, name) {
+  await mkdir(artifactsDir, { recursive: true });
+  const file = path.join(artifactsDir, `${name.replace(/[^a-z0-9._-]+/gi, '_')}.png`);
+  await page.screenshot({ path: file, timeout: 10_000 });
+  return file;
+}
+
+export { sleep };
