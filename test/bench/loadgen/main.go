@@ -302,8 +302,10 @@ func attack(l loadFlags, targets []vegeta.Target, chk check) (Result, error) {
 }
 
 // pct is cpu seconds over wall seconds as % of one core.
+// Negative values (the three CPU counters are read a few milliseconds
+// apart, in 10 ms ticks) are shown as 0.
 func pct(cpu, wall float64) float64 {
-	if wall <= 0 {
+	if wall <= 0 || cpu < 0 {
 		return 0
 	}
 	return 100 * cpu / wall

@@ -1,0 +1,424 @@
+#!/usr/bin/env bash
+# bench_server.sh: server benchmarks of drmpipe on this machine, loopback only.
+#
+#   1. ClearKey licenses per second with ES256 token verification (the real
+#      `drmpipe serve`, a packaged content, pre-minted distinct tokens), at
+#      max throughput and at a fixed rate, without and with license-cache
+#      hits; once with server and load generator sharing all cores, once
+#      with each pinned to its own core.
+#   2. SPEKE v2 requests per second (SD, HD, UHD1, UHD2, AUDIO; Widevine,
+#      PlayReady, FairPlay, ClearKey) on SQLite and on a throw-away
+#      PostgreSQL cluster.
+#   3. Key store get-or-create latency (BenchmarkGetOrCreate of sqlstore).
+#
+# It rewrites the licenses, speke and keystore sections of docs/BENCHMARKS.md
+# (between <!-- NAME:begin --> and <!-- NAME:end -->) and leaves every other
+# section alone. Every load is bounded in request count and in time.
+#
+# Environment:
+#   BENCH_SERVER_SECONDS  duration bound of each timed run (default 10)
+#   BENCH_LICENSE_RATE    fixed rate of the latency runs, licenses/s (default 2000)
+#   BENCH_MAX_TOKENS      distinct tokens minted for a max-throughput run (default 150000)
+#   BENCH_REPEAT_TOKENS   tokens of a max-throughput cache-hit run (each sent 3 times; default 9000,
+#                         below the 10,000 entries of the in-memory license cache)
+#   BENCH_WORKERS         requests in flight in max-throughput runs (default 32)
+#   BENCH_SPEKE_WORKERS   SPEKE requests in flight (default 8)
+#   BENCH_DOC             document to update (default docs/BENCHMARKS.md)
+#   BENCH_SKIP_PINNED=1   skip the pinned-core runs
+#   BENCH_SKIP_POSTGRES=1 skip the PostgreSQL runs
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+GO="${GO:-go}"
+SECONDS_PER_RUN="${BENCH_SERVER_SECONDS:-10}"
+RATE="${BENCH_LICENSE_RATE:-2000}"
+MAX_TOKENS="${BENCH_MAX_TOKENS:-150000}"
+REPEAT_TOKENS="${BENCH_REPEAT_TOKENS:-9000}"
+WORKERS="${BENCH_WORKERS:-32}"
+SPEKE_WORKERS="${BENCH_SPEKE_WORKERS:-8}"
+BENCH_DOC="${BENCH_DOC:-$ROOT/docs/BENCHMARKS.md}"
+CONTENT_ID="bench-movie"
+ISSUER="drmpipe-bench"
+AUDIENCE="drmpipe-bench-license"
+
+log() { echo "bench-server: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/drmpipe-bench-server.XXXXXX")"
+SERVER_PID=""
+PG_DIR="" PG_BIN=""
+cleanup() {
+	stop_server
+	stop_postgres
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+RESULTS="$TMP/results.jsonl"
+: >"$RESULTS"
+BIN="$TMP/bin"
+LOAD_START="$(cut -d' ' -f1 /proc/loadavg)"
+
+# ---------------------------------------------------------------- build
+log "building drmpipe and the load generator (-trimpath)"
+"$GO" build -trimpath -o "$BIN/drmpipe" ./cmd/drmpipe
+"$GO" build -trimpath -tags bench -o "$BIN/loadgen" ./test/bench/loadgen
+DRMPIPE="$BIN/drmpipe"
+LOADGEN="$BIN/loadgen"
+
+# --------------------------------------------------------------- server
+# write_config DIR DSN: a configuration for one data directory. Rate limits
+# are raised out of the way (every request comes from 127.0.0.1) but stay
+# in the request path; tokens may live 30 min so the pre-minted ones outlast
+# a run; ES256 only (what drmpipe's signer mints).
+write_config() {
+	local dir="$1" dsn="$2"
+	mkdir -p "$dir"
+	cat >"$dir/config.yaml" <<-EOF
+		server:
+		  listen: 127.0.0.1:0
+		  data_dir: $dir
+		store:
+		  dsn: "$dsn"
+		tokens:
+		  issuer: $ISSUER
+		  audiences: [$AUDIENCE]
+		  jwks_file: $dir/jwks.json
+		  max_lifetime: 30m
+		  algorithms: [ES256]
+		license:
+		  rate_limit:
+		    per_ip: 1000000000
+		    per_ip_burst: 1000000000
+		    per_user: 1000000000
+		    per_user_burst: 1000000000
+	EOF
+	"$LOADGEN" init -data "$dir" -issuer "$ISSUER" -audience "$AUDIENCE" -jwks "$dir/jwks.json"
+}
+
+# start_server DIR [CPUS]: runs drmpipe serve (pinned to CPUS with taskset
+# when given) and sets SERVER_PID and SERVER_URL.
+start_server() {
+	local dir="$1" cpus="${2:-}"
+	local -a pre=()
+	[ -n "$cpus" ] && pre=(taskset -c "$cpus")
+	: >"$dir/serve.out"
+	"${pre[@]}" "$DRMPIPE" serve --config "$dir/config.yaml" >"$dir/serve.out" 2>"$dir/serve.log" &
+	SERVER_PID=$!
+	for _ in $(seq 1 100); do
+		SERVER_URL="$(sed -n 's/^drmpipe serving on //p' "$dir/serve.out")"
+		[ -n "$SERVER_URL" ] && return 0
+		kill -0 "$SERVER_PID" 2>/dev/null || { cat "$dir/serve.log" >&2; die "drmpipe serve exited"; }
+		sleep 0.1
+	done
+	die "drmpipe serve did not come up"
+}
+
+stop_server() {
+	if [ -n "$SERVER_PID" ]; then
+		kill "$SERVER_PID" 2>/dev/null || true
+		wait "$SERVER_PID" 2>/dev/null || true
+		SERVER_PID=""
+	fi
+}
+
+# ------------------------------------------------------------- licenses
+LDIR="$TMP/licenses"
+write_config "$LDIR" "sqlite:$LDIR/keys.db"
+log "packaging testdata/sample.mp4 as $CONTENT_ID (keys per track type from the store)"
+"$DRMPIPE" package -q --config "$LDIR/config.yaml" --content-id "$CONTENT_ID" --keys-per track-type -o "$LDIR/content/$CONTENT_ID" testdata/sample.mp4 >/dev/null
+KIDS="$("$DRMPIPE" keys list --config "$LDIR/config.yaml" --content-id "$CONTENT_ID" | awk 'NR > 1 { print $1 }' | paste -sd, -)"
+[ -n "$KIDS" ] || die "no keys for $CONTENT_ID"
+NKIDS="$(tr ',' '\n' <<<"$KIDS" | wc -l)"
+
+# license_run PLACEMENT NAME MODE RATE TOKENS: one run on a fresh server.
+license_run() {
+	local placement="$1" name="$2" mode="$3" rate="$4" tokens="$5"
+	local srv_cpus=""
+	local -a gen=()
+	if [ "$placement" = pinned ]; then
+		srv_cpus=1
+		gen=(env GOMAXPROCS=1 taskset -c 0)
+	fi
+	start_server "$LDIR" "$srv_cpus"
+	log "licenses: $name ($placement)"
+	"${gen[@]}" "$LOADGEN" clearkey -url "$SERVER_URL" -data "$LDIR" -issuer "$ISSUER" -audience "$AUDIENCE" \
+		-content "$CONTENT_ID" -kids "$KIDS" -mode "$mode" -rate "$rate" -tokens "$tokens" \
+		-duration "${SECONDS_PER_RUN}s" -workers "$WORKERS" -pid "$SERVER_PID" -name "$name" -config "$placement" -out "$RESULTS"
+	stop_server
+}
+
+FIXED_TOKENS=$((RATE * SECONDS_PER_RUN))
+placements=(shared)
+[ "${BENCH_SKIP_PINNED:-0}" = 1 ] || placements+=(pinned)
+for p in "${placements[@]}"; do
+	license_run "$p" "distinct tokens, max" distinct 0 "$MAX_TOKENS"
+	license_run "$p" "distinct tokens, ${RATE}/s" distinct "$RATE" "$FIXED_TOKENS"
+	license_run "$p" "cache hits, max" repeat 0 "$REPEAT_TOKENS"
+	license_run "$p" "cache hits, ${RATE}/s" repeat "$RATE" $((FIXED_TOKENS / 2))
+done
+
+# ---------------------------------------------------------------- SPEKE
+# speke_runs LABEL DSN
+speke_runs() {
+	local label="$1" dsn="$2" dir="$TMP/speke-$1"
+	write_config "$dir" "$dsn"
+	local key
+	key="$("$DRMPIPE" apikey create --config "$dir/config.yaml" --scope speke --name bench)"
+	start_server "$dir"
+	log "speke: $label, existing keys"
+	"$LOADGEN" speke -url "$SERVER_URL" -apikey "$key" -mode existing -contents 64 -requests 200000 \
+		-duration "${SECONDS_PER_RUN}s" -workers "$SPEKE_WORKERS" -pid "$SERVER_PID" -name "$label existing" -config "$label" -prefix "$label" -out "$RESULTS"
+	log "speke: $label, new keys"
+	"$LOADGEN" speke -url "$SERVER_URL" -apikey "$key" -mode new -requests 50000 \
+		-duration "${SECONDS_PER_RUN}s" -workers "$SPEKE_WORKERS" -pid "$SERVER_PID" -name "$label new" -config "$label" -prefix "$label" -out "$RESULTS"
+	stop_server
+}
+
+# start_postgres: a throw-away cluster on a free loopback port, fsync off
+# (as the test harness, internal/testtools), as the postgres user when root.
+as_postgres() {
+	if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+start_postgres() {
+	PG_BIN="$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1)")"
+	[ -x "$PG_BIN/initdb" ] || die "PostgreSQL server binaries not found; run make deps"
+	local base
+	base="$(mktemp -d "${TMPDIR:-/tmp}/drmpipe-bench-pg.XXXXXX")"
+	chmod 0777 "$base"
+	[ "$(id -u)" = 0 ] && chown postgres:postgres "$base"
+	PG_DIR="$base/data"
+	as_postgres "$PG_BIN/initdb" -D "$PG_DIR" -U postgres --auth=trust -E UTF8 --no-sync >/dev/null
+	PG_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+	as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR" -w -t 30 -l "$base/log" \
+		-o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories=$base -c fsync=off" start >/dev/null
+	PG_DSN="postgres://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
+	PG_VERSION="$("$PG_BIN/postgres" --version | awk '{ print $3 }')"
+}
+stop_postgres() {
+	if [ -n "$PG_DIR" ]; then
+		as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR" -m fast -w stop >/dev/null 2>&1 || true
+		rm -rf "$(dirname "$PG_DIR")"
+		PG_DIR=""
+	fi
+}
+
+speke_runs sqlite "sqlite:$TMP/speke-sqlite/keys.db"
+PG_VERSION="not run"
+if [ "${BENCH_SKIP_POSTGRES:-0}" != 1 ]; then
+	start_postgres
+	speke_runs postgres "$PG_DSN"
+	stop_postgres
+fi
+
+# ------------------------------------------------------------- keystore
+log "keystore: go test -bench GetOrCreate ./internal/keys/sqlstore"
+KS_OUT="$TMP/keystore.txt"
+"$GO" test -run '^$' -bench 'GetOrCreate' -benchtime 2s ./internal/keys/sqlstore | tee "$KS_OUT" >&2
+
+# ------------------------------------------------------------- profile
+# The server's own cost per license, without sockets or a load generator
+# (test/bench: the same server.App, handler called in-process), and where
+# the time of a distinct-token license goes (CPU profile).
+log "profile: go test -tags bench -bench ClearKeyApp ./test/bench"
+PROF_OUT="$TMP/profile.txt"
+"$GO" test -tags bench -run '^$' -bench 'ClearKeyApp' -benchtime 20000x -cpuprofile "$TMP/cpu.out" -o "$TMP/bench.test" ./test/bench | tee "$PROF_OUT" >&2
+# Re-profile the distinct path alone for the cost breakdown.
+"$GO" test -tags bench -run '^$' -bench 'ClearKeyApp/distinct' -benchtime 30000x -cpuprofile "$TMP/cpu.out" -o "$TMP/bench.test" ./test/bench >/dev/null
+"$GO" tool pprof -top -cum -nodecount=2000 "$TMP/bench.test" "$TMP/cpu.out" 2>/dev/null >"$TMP/pprof.txt"
+# cum seconds of the first function whose name matches a regexp
+cum() { RE="$1" awk '$NF ~ ENVIRON["RE"] { v = $4; if (v ~ /ms$/) { sub(/ms$/, "", v); v /= 1000 } else sub(/s$/, "", v); print v; exit }' "$TMP/pprof.txt"; }
+share() { awk -v a="$(cum "$1")" -v b="$(cum "$2")" 'BEGIN { if (b > 0) printf "%.0f", 100 * a / b; else print "?" }'; }
+HANDLER_RE='accessLog\.func[0-9]+$'
+P_VERIFY="$(share '^crypto/ecdsa\.Verify$' "$HANDLER_RE")"
+P_STORE="$(share 'sqlstore\.\(\*Store\)\.Get$' "$HANDLER_RE")"
+P_PREP="$(share 'modernc\.org/sqlite\.\(\*conn\)\.prepareV2$' "$HANDLER_RE")"
+P_JSON="$(share '^encoding/json\.Unmarshal$' "$HANDLER_RE")"
+ns_of() { awk -v n="$1" '$1 ~ "^BenchmarkClearKeyApp/" n "(-[0-9]+)?$" { print $3; exit }' "$PROF_OUT"; }
+NS_DISTINCT="$(ns_of distinct)"
+NS_REPEAT="$(ns_of repeat)"
+
+LOAD_END="$(cut -d' ' -f1 /proc/loadavg)"
+
+# --------------------------------------------------------------- report
+CPU_MODEL="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+NCPU="$(nproc)"
+GO_VERSION="$("$GO" env GOVERSION)"
+DRMPIPE_REV="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+[ -n "$(git status --porcelain 2>/dev/null)" ] && DRMPIPE_REV="$DRMPIPE_REV (dirty tree)"
+mod_version() { awk -v m="$1" '$1 == m { print $2; exit }' go.mod; }
+VEGETA="$(mod_version github.com/tsenart/vegeta/v12)"
+SQLITE="$(mod_version modernc.org/sqlite)"
+PGX="$(mod_version github.com/jackc/pgx/v5)"
+WHEN="$(date -u '+%Y-%m-%d %H:%M UTC')"
+machine() {
+	echo "Measured $WHEN by \`make bench-server\` (scripts/bench_server.sh) on $NCPU CPU(s), $CPU_MODEL;"
+	echo "Linux $(uname -r), $GO_VERSION, drmpipe at $DRMPIPE_REV, vegeta $VEGETA (library), modernc.org/sqlite $SQLITE,"
+	echo "pgx $PGX, PostgreSQL $PG_VERSION. 1-minute load average $LOAD_START at the start and $LOAD_END at the end"
+	echo "(other work shares this machine; the figures are what it gave, not a quiet-machine best)."
+}
+# figure JQ-FILTER: one value from the results.
+figure() { jq -rs "$1" "$RESULTS"; }
+
+floor_line() {
+	local max p99
+	max="$(figure '[.[] | select(.kind == "clearkey" and .note == "distinct" and .rate == 0)] | map(.throughput) | max | floor')"
+	p99="$(figure "[.[] | select(.kind == \"clearkey\" and .note == \"distinct\" and .rate == $RATE)] | map(.p99us) | min / 1000 | . * 100 | round / 100")"
+	verdict() { if [ "$1" = yes ]; then echo "met"; else echo "**missed**"; fi; }
+	local m1 m2
+	m1="$(awk -v a="$max" 'BEGIN { print (a >= 10000) ? "yes" : "no" }')"
+	m2="$(awk -v a="$p99" 'BEGIN { print (a < 5) ? "yes" : "no" }')"
+	echo "Floors of issue 4: 10,000 licenses/s ($(verdict "$m1"): best distinct-token run $max/s) and p99 under 5 ms at"
+	echo "$RATE licenses/s ($(verdict "$m2"): best p99 $p99 ms)."
+}
+
+licenses_section() {
+	echo "## ClearKey licenses"
+	echo
+	machine
+	echo
+	floor_line
+	echo
+	"$LOADGEN" render -in "$RESULTS" -kind clearkey
+	echo
+	echo "Each request is \`POST /license/clearkey\` for the $NKIDS keys of a packaged content (W3C EME"
+	echo "ClearKey request, JWK Set answer, checked by the generator) with a playback token minted by"
+	echo "drmpipe's own ES256 signer on the server's data directory. *Distinct tokens*: every request"
+	echo "carries a token never seen before, so the server verifies an ES256 signature, checks"
+	echo "revocations, the policy and the replay count, reads both keys from SQLite, unwraps them"
+	echo "(AES-256-GCM under the local KEK) and builds the JWK Set."
+	echo
+	echo "*Cache hits*: every token is first sent once (untimed warm-up), then twice more with the same"
+	echo "body (uses 2 and 3 of the default 3 per token; the max run is therefore bounded by"
+	echo "2 x $REPEAT_TOKENS requests, fewer than the 10,000 entries of the license cache, so nothing is"
+	echo "evicted). What a cache hit means here: the license comes from the in-memory license cache"
+	echo "(keyed by the token's jti and a hash of the body, kept until the token expires; ClearKey never"
+	echo "uses a shared cache such as Redis because its answers carry clear keys; concurrent duplicates"
+	echo "are merged by single-flight), so the key reads, unwraps and JSON are skipped; and the token,"
+	echo "byte-identical to one verified before and not expired, is answered by the verifier's"
+	echo "verified-token cache (keyed by the SHA-256 of the token, at most 65,536 entries, each kept until"
+	echo "the token's exp + clock skew) instead of a second ES256 verification. Revocations, policy and"
+	echo "the replay count (max uses) still run on every request. The *cache hits* column counts answers"
+	echo "with \`X-Drmpipe-Cache: hit\`."
+	echo
+	echo "*shared*: server and load generator run unpinned and compete for the same $NCPU cores, the"
+	echo "generator with GOMAXPROCS=$NCPU. *pinned*: the server runs under \`taskset -c 1\` (Go then uses"
+	echo "one core) and the generator under \`taskset -c 0\` with GOMAXPROCS=1, so they no longer compete"
+	echo "with each other (other processes on the machine still take their share of both cores);"
+	echo "server CPU above 100 % of a core is only possible in *shared*. Max runs are closed-loop with"
+	echo "$WORKERS requests in flight over keep-alive connections, bounded by ${SECONDS_PER_RUN} s and by the number of"
+	echo "pre-minted tokens; fixed-rate runs are open-loop (vegeta's constant pacer) for ${SECONDS_PER_RUN} s."
+	echo "Latency is measured by the generator from sending to the last byte of the answer, exactly"
+	echo "(every sample kept and sorted). Server CPU is user + system time from /proc over the run;"
+	echo "peak RSS is the highest VmRSS sampled every 50 ms. Each run starts a fresh server. Rate limits"
+	echo "are configured out of the way (all load comes from 127.0.0.1) but still run on every request."
+	echo "The access log (one JSON line per request, level info) goes to a file. *Other processes* is"
+	echo "the CPU time the rest of the machine used during the run (all busy time in /proc/stat minus"
+	echo "server and generator), in % of one core: this machine is shared, and what others take is"
+	echo "missing from the server and shows up as latency."
+	echo
+	echo "### Server cost per license and where it goes"
+	echo
+	local us_d rate_d us_r rate_r cores
+	us_d="$(awk -v n="$NS_DISTINCT" 'BEGIN { printf "%.0f", n / 1000 }')"
+	rate_d="$(awk -v n="$NS_DISTINCT" 'BEGIN { printf "%.0f", 1e9 / n }')"
+	us_r="$(awk -v n="$NS_REPEAT" 'BEGIN { printf "%.0f", n / 1000 }')"
+	rate_r="$(awk -v n="$NS_REPEAT" 'BEGIN { printf "%.0f", 1e9 / n }')"
+	cores="$(awk -v n="$NS_DISTINCT" 'BEGIN { printf "%.1f", n * 10000 / 1e9 }')"
+	echo "Without sockets and without a load generator (\`go test -tags bench -bench ClearKeyApp ./test/bench\`:"
+	echo "the same server.App as \`drmpipe serve\`, its handler called in a loop from one goroutine, the"
+	echo "garbage collector free to use the second core), a distinct-token license costs $us_d µs of"
+	echo "wall time ($rate_d licenses/s from one goroutine) and a repeated token $us_r µs on average over"
+	echo "its three uses ($rate_r licenses/s). The CPU profile of the distinct-token path puts ${P_VERIFY} % of"
+	echo "the handler's time in ES256 signature verification (crypto/ecdsa.Verify), ${P_STORE} % in reading the"
+	echo "keys from SQLite (sqlstore Get, one query per KID, of which ${P_PREP} % is SQLite parsing the same"
+	echo "SELECT again on every call: modernc.org/sqlite prepares a statement per query) and ${P_JSON} % in JSON"
+	echo "decoding (token claims and request); the rest is HTTP, routing, metrics, the tracing middleware,"
+	echo "rate limits and the access log. At that cost 10,000 distinct-token licenses/s need about"
+	echo "$cores cores for the server alone, before the TCP stack, the load generator (30-70 % of a core"
+	echo "here) and the other processes of this shared 2-core machine take theirs; the pinned server has"
+	echo "one core. The floor needs a second machine for the load or more cores, not a local fix alone."
+}
+
+speke_section() {
+	echo "## SPEKE v2 key provider"
+	echo
+	machine
+	echo
+	"$LOADGEN" render -in "$RESULTS" -kind speke
+	echo
+	echo "Each request is \`POST /speke/v2/copyProtection\` with an API key (scope speke), carrying the"
+	echo "CPIX 2.3 document drmpipe's own SPEKE client builds for SD, HD, UHD1, UHD2 and AUDIO (5 content"
+	echo "keys, cbcs) with Widevine, PlayReady, FairPlay and ClearKey signaling (20 DRMSystem elements);"
+	echo "the answer (HTTP 200, \`X-Speke-Version: 2.0\`, a ContentKeyList) is checked, and one answer"
+	echo "per run is parsed in full by the client. *existing*: 64 content IDs whose keys were created"
+	echo "by an untimed first pass, requested again (a retried or re-run job, the steady state); *new*:"
+	echo "every request names a new content ID, so it creates and stores 5 keys (keys/s = 5 x requests/s)."
+	echo "Closed-loop with $SPEKE_WORKERS requests in flight, bounded by ${SECONDS_PER_RUN} s and a request count;"
+	echo "server and generator share the cores. SQLite is the embedded default (WAL, a file under the"
+	echo "data directory); PostgreSQL is a throw-away local cluster started with initdb/pg_ctl like the"
+	echo "test harness, with fsync=off (so PostgreSQL figures exclude disk flushes; SQLite's include them)."
+}
+
+keystore_section() {
+	echo "## Key store get-or-create"
+	echo
+	machine
+	echo
+	echo "| backend | case | ops | ns/op | p50 µs | p99 µs |"
+	echo "|---|---|---:|---:|---:|---:|"
+	awk '/^BenchmarkGetOrCreate\// {
+		split($1, p, "/"); sub(/-[0-9]+$/, "", p[3])
+		p50 = "-"; p99 = "-"; ns = "-"
+		for (i = 3; i < NF; i++) {
+			if ($(i+1) == "ns/op") ns = $i
+			if ($(i+1) == "p50-µs") p50 = $i
+			if ($(i+1) == "p99-µs") p99 = $i
+		}
+		printf "| %s | %s | %s | %s | %s | %s |\n", p[2], p[3], $2, ns, p50, p99
+	}' "$KS_OUT"
+	echo
+	echo "From \`go test -run '^\$' -bench GetOrCreate -benchtime 2s ./internal/keys/sqlstore\`"
+	echo "(BenchmarkGetOrCreate): *existing* asks for one of 64 slots that already hold a key (one"
+	echo "indexed read and one AES-256-GCM unwrap); *new* creates a key every call (read miss, wrap,"
+	echo "durable insert; SQLite synchronous=FULL, the test PostgreSQL with fsync=off); *parallel* runs"
+	echo "4 x GOMAXPROCS goroutines over a mix of existing and new slots (ns/op is then wall time per"
+	echo "operation across all goroutines, no percentiles). The PostgreSQL cluster is started by the"
+	echo "test harness (internal/testtools) on loopback."
+}
+
+# replace_section NAME FILE: put FILE (with its markers) in place of the
+# NAME section of BENCH_DOC, or append it.
+replace_section() {
+	local name="$1" sec="$2" begin="<!-- $1:begin -->" end="<!-- $1:end -->"
+	if [ ! -f "$BENCH_DOC" ]; then
+		mkdir -p "$(dirname "$BENCH_DOC")"
+		printf '# Benchmarks\n\nEach section is written by a script; edit the text outside the markers only.\n' >"$BENCH_DOC"
+	fi
+	if grep -qxF "$begin" "$BENCH_DOC" && grep -qxF "$end" "$BENCH_DOC"; then
+		awk -v sec="$sec" -v b="$begin" -v e="$end" '
+			$0 == b { while ((getline line < sec) > 0) print line; skip = 1; next }
+			$0 == e { skip = 0; next }
+			!skip { print }
+		' "$BENCH_DOC" >"$TMP/doc.md"
+	else
+		{ cat "$BENCH_DOC"; echo; cat "$sec"; } >"$TMP/doc.md"
+	fi
+	cp "$TMP/doc.md" "$BENCH_DOC"
+}
+
+for s in licenses speke keystore; do
+	{
+		echo "<!-- $s:begin -->"
+		"${s}_section"
+		echo
+		echo "Reproduce with \`make bench-server\`; \`BENCH_SERVER_SECONDS=3 BENCH_MAX_TOKENS=30000 scripts/bench_server.sh\` is a quick smoke run."
+		echo "<!-- $s:end -->"
+	} >"$TMP/$s.md"
+	replace_section "$s" "$TMP/$s.md"
+	cat "$TMP/$s.md"
+	echo
+done
+log "wrote $BENCH_DOC"
