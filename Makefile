@@ -23,7 +23,7 @@ DEMO_KID := 6d706970655f64656d6f5f6b65795f31
 DEMO_KEY := 3a1f5e9c7b2d4806a9e1c3f5b7d90e2a
 DEMO_OUT := out/demo
 
-.PHONY: build deps test vet fmt-check demo bench fuzz clean
+.PHONY: build deps test vet fmt-check demo bench bench-server fuzz clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/drmpipe
@@ -93,6 +93,11 @@ demo: build
 
 bench:
 	scripts/bench.sh
+
+# bench-server: ClearKey licenses/s and latency, SPEKE v2 req/s (SQLite, PostgreSQL),
+# key store get-or-create; rewrites their sections of docs/BENCHMARKS.md.
+bench-server: deps
+	GO=$(GO) scripts/bench_server.sh
 
 # fuzz runs each Fuzz* target of each package for FUZZTIME.
 fuzz:

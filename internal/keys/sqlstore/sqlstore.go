@@ -31,6 +31,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,6 +51,11 @@ type Store struct {
 	db      *sql.DB
 	w       kms.Wrapper
 	dialect goose.Dialect
+
+	// getStmt is Get's query, prepared on first use (and again after a
+	// failed attempt): Get is on every license request's path.
+	getMu   sync.Mutex
+	getStmt atomic.Pointer[sql.Stmt]
 }
 
 var _ keys.Store = (*Store)(nil)
@@ -195,7 +202,29 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if st := s.getStmt.Load(); st != nil {
+		_ = st.Close()
+	}
+	return s.db.Close()
+}
+
+func (s *Store) getStatement(ctx context.Context) (*sql.Stmt, error) {
+	if st := s.getStmt.Load(); st != nil {
+		return st, nil
+	}
+	s.getMu.Lock()
+	defer s.getMu.Unlock()
+	if st := s.getStmt.Load(); st != nil {
+		return st, nil
+	}
+	st, err := s.db.PrepareContext(ctx, "SELECT "+keyColumns+" FROM content_keys WHERE kid = $1")
+	if err != nil {
+		return nil, err
+	}
+	s.getStmt.Store(st)
+	return st, nil
+}
 
 // KMSName is the name of the KMS backend wrapping this store's new keys.
 func (s *Store) KMSName() string { return s.w.Name() }
@@ -403,8 +432,12 @@ func (s *Store) tryCreate(ctx context.Context, kid drm.KeyID, contentID string, 
 
 // Get implements keys.Store.
 func (s *Store) Get(ctx context.Context, kid drm.KeyID) (keys.StoredKey, error) {
+	st, err := s.getStatement(ctx)
+	if err != nil {
+		return keys.StoredKey{}, fmt.Errorf("sqlstore: get KID %s: %w", kid, err)
+	}
 	var r row
-	err := r.scan(s.db.QueryRowContext(ctx, "SELECT "+keyColumns+" FROM content_keys WHERE kid = $1", kid.Hex()))
+	err = r.scan(st.QueryRowContext(ctx, kid.Hex()))
 	if errors.Is(err, sql.ErrNoRows) {
 		return keys.StoredKey{}, fmt.Errorf("%w: KID %s", keys.ErrKeyNotFound, kid)
 	}
