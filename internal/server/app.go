@@ -233,7 +233,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	if err != nil {
 		return nil, err
 	}
-	ck, err := clearkey.NewHandler(clearkey.Config{EndpointConfig: epCfg}, clearkey.Deps{Deps: ldeps, Keys: keyLookup{ks: ks, tracer: tp.Tracer("drmpipe/keys"), metrics: metrics}})
+	ck, err := clearkey.NewHandler(clearkey.Config{EndpointConfig: epCfg}, clearkey.Deps{Deps: ldeps, Keys: keyLookup{ks: ks, tracer: tp.Tracer("drmpipe/keys"), metrics: metrics, cache: newKeyCache()}})
 	if err != nil {
 		return nil, err
 	}

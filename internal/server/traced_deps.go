@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/codes"
@@ -55,13 +56,65 @@ func (t tracedKMS) CurrentKeyRef(ctx context.Context) (string, error) {
 }
 
 // keyLookup adapts the key store to the ClearKey handler, as a keys.get span.
+// Lookups are remembered in process memory for at most keyCacheTTL, so a
+// burst of license requests for the same content costs one store read per
+// key per second; a revoked key is seen within that second (the revocation
+// list, checked on every request, sees it at once).
 type keyLookup struct {
 	ks      *KeyStore
 	tracer  trace.Tracer
 	metrics *observability.Metrics
+	cache   *keyCache
+}
+
+const (
+	keyCacheTTL     = time.Second
+	keyCacheEntries = 4096
+)
+
+type keyCacheEntry struct {
+	key     keys.StoredKey
+	expires time.Time
+}
+
+type keyCache struct {
+	mu sync.Mutex
+	m  map[drm.KeyID]keyCacheEntry
+}
+
+func newKeyCache() *keyCache { return &keyCache{m: map[drm.KeyID]keyCacheEntry{}} }
+
+func (c *keyCache) get(kid drm.KeyID, now time.Time) (keys.StoredKey, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[kid]
+	if !ok || now.After(e.expires) {
+		return keys.StoredKey{}, false
+	}
+	return e.key, true
+}
+
+func (c *keyCache) put(k keys.StoredKey, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= keyCacheEntries {
+		for kid, e := range c.m {
+			if now.After(e.expires) {
+				delete(c.m, kid)
+			}
+		}
+		if len(c.m) >= keyCacheEntries {
+			return
+		}
+	}
+	c.m[k.KID] = keyCacheEntry{key: k, expires: now.Add(keyCacheTTL)}
 }
 
 func (l keyLookup) Lookup(ctx context.Context, kid drm.KeyID) (keys.ContentKey, string, keys.TrackType, bool, error) {
+	now := time.Now()
+	if k, ok := l.cache.get(kid, now); ok {
+		return k.Key, k.ContentID, k.TrackType, k.State == keys.StateRevoked, nil
+	}
 	ctx, span := l.tracer.Start(ctx, observability.SpanKeysGet)
 	defer span.End()
 	start := time.Now()
@@ -76,6 +129,7 @@ func (l keyLookup) Lookup(ctx context.Context, kid drm.KeyID) (keys.ContentKey, 
 		return keys.ContentKey{}, "", 0, false, err
 	}
 	span.SetAttributes(observability.AttrTrackType.String(k.TrackType.String()))
+	l.cache.put(k, now)
 	return k.Key, k.ContentID, k.TrackType, k.State == keys.StateRevoked, nil
 }
 
