@@ -42,6 +42,11 @@ type ServerConfig struct {
 type TLSConfig struct {
 	CertFile string `koanf:"cert_file" yaml:"cert_file"`
 	KeyFile  string `koanf:"key_file" yaml:"key_file"`
+	// ClientCAFile (PEM) enables client certificates: a certificate signed
+	// by one of these CAs is verified when a client presents one (mTLS for
+	// SPEKE encryptors, see speke.mtls_clients); clients without one still
+	// connect and use API keys.
+	ClientCAFile string `koanf:"client_ca_file" yaml:"client_ca_file"`
 }
 
 // Enabled reports whether TLS is configured.
@@ -69,6 +74,9 @@ func (c ServerConfig) Validate() error {
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		errs.add("server.tls", "cert_file and key_file must be set together")
+	}
+	if c.TLS.ClientCAFile != "" && c.TLS.CertFile == "" {
+		errs.add("server.tls.client_ca_file", "needs server TLS (cert_file and key_file)")
 	}
 	for _, t := range []struct {
 		key string

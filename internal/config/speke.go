@@ -24,6 +24,10 @@ type SPEKEConfig struct {
 	// ClearKeyLAURL is the ClearKey license URL signaled in manifests
 	// (dashif:laurl, HLS key URI).
 	ClearKeyLAURL string `koanf:"clearkey_la_url" yaml:"clearkey_la_url"`
+	// MTLSClients are the client certificate identities (subject common
+	// name or DNS SAN) allowed to call the SPEKE endpoints without an API
+	// key, over TLS with server.tls.client_ca_file.
+	MTLSClients []string `koanf:"mtls_clients" yaml:"mtls_clients"`
 	// Client is the SPEKE client of drmpipe package --speke.
 	Client SPEKEClientConfig `koanf:"client" yaml:"client"`
 }

@@ -299,11 +299,19 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		app.closers = append(app.closers, func() error { cancelPurge(); return nil })
 	}
 
-	// SPEKE key provider.
+	// SPEKE key provider: API keys, or client certificates (mTLS).
+	var spekeAuth Authenticator = auth
+	if len(cfg.SPEKE.MTLSClients) > 0 {
+		allowed := map[string]bool{}
+		for _, n := range cfg.SPEKE.MTLSClients {
+			allowed[n] = true
+		}
+		spekeAuth = mtlsAuthenticator{scope: "speke", allowed: allowed, next: auth}
+	}
 	spekeHandler := speke.NewHandler(speke.Config{
 		PlayReadyLAURL: cfg.SPEKE.PlayReadyLAURL, ClearKeyLAURL: cfg.SPEKE.ClearKeyLAURL,
 		FairPlayKeyURI: cfg.SPEKE.FairPlayKeyURIPrefix, WidevineProvider: cfg.SPEKE.WidevineProvider,
-	}, speke.Deps{Keys: ks, Auth: auth, Logger: log})
+	}, speke.Deps{Keys: ks, Auth: spekeAuth, Logger: log})
 	spekeTraced := observability.HTTPHandler(spekeHandler, observability.SpanSPEKERequest, tp)
 	routes = append(routes, Route{"POST " + speke.PathV1, spekeTraced}, Route{"POST " + speke.PathV2, spekeTraced})
 
@@ -332,7 +340,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		checks = append(checks, Check{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }})
 	}
 	srv, err := New(Config{
-		Listen: cfg.Server.Listen, TLSCertFile: cfg.Server.TLS.CertFile, TLSKeyFile: cfg.Server.TLS.KeyFile,
+		Listen: cfg.Server.Listen, TLSCertFile: cfg.Server.TLS.CertFile, TLSKeyFile: cfg.Server.TLS.KeyFile, TLSClientCAFile: cfg.Server.TLS.ClientCAFile,
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout, ReadTimeout: cfg.Server.ReadTimeout,
 		WriteTimeout: cfg.Server.WriteTimeout, IdleTimeout: cfg.Server.IdleTimeout,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, ShutdownGrace: cfg.Server.ShutdownGrace,

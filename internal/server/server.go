@@ -6,8 +6,7 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,13 +17,16 @@ import (
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/httperr"
+	"github.com/drmpipe/drmpipe/internal/observability"
 )
 
 // Config is the HTTP side of the server.
 type Config struct {
-	Listen            string
-	TLSCertFile       string
-	TLSKeyFile        string
+	Listen      string
+	TLSCertFile string
+	TLSKeyFile  string
+	// TLSClientCAFile enables verification of client certificates (mTLS).
+	TLSClientCAFile   string
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
@@ -131,7 +133,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Wrap != nil {
 		h = deps.Wrap(h)
 	}
-	s.handler = s.requestID(h)
+	s.handler = observability.RequestIDMiddleware(h)
 	return s, nil
 }
 
@@ -156,7 +158,15 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	s.mu.Lock()
 	s.addr = ln.Addr()
 	s.mu.Unlock()
+	var tlsCfg *tls.Config
+	if s.cfg.TLSClientCAFile != "" {
+		if tlsCfg, err = clientCATLS(s.cfg.TLSClientCAFile); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	srv := &http.Server{
+		TLSConfig:         tlsCfg,
 		Handler:           s.handler,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		ReadTimeout:       s.cfg.ReadTimeout,
@@ -235,41 +245,6 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"ready": ok, "draining": draining, "checks": results})
 }
 
-type ctxKey int
-
-const requestIDKey ctxKey = 1
-
-// RequestID returns the request ID of ctx ("" if none).
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
-}
-
-func (s *Server) requestID(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get(httperr.RequestIDHeader)
-		if !validRequestID(id) {
-			var b [12]byte
-			_, _ = rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
-		}
-		w.Header().Set(httperr.RequestIDHeader, id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
-	})
-}
-
-func validRequestID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	for _, c := range id {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > s.cfg.MaxBodyBytes {
@@ -331,6 +306,6 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", sw.status), slog.Int64("bytes", sw.bytes),
 			slog.Duration("duration", time.Since(start)),
-			slog.String("request_id", RequestID(r.Context())))
+			slog.String("request_id", observability.RequestID(r.Context())))
 	})
 }
