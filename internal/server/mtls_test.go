@@ -53,7 +53,9 @@ func writePEM(t *testing.T, dir, name, typ string, b []byte) string {
 
 type denyAll struct{}
 
-func (denyAll) Authenticate(*http.Request, string) (string, error) { return "", errors.New("no API key") }
+func (denyAll) Authenticate(*http.Request, string) (string, error) {
+	return "", errors.New("no API key")
+}
 
 // TestTLSAndClientCertificates: the server speaks TLS with HTTP/2, and an
 // encryptor's verified client certificate on the allow list authenticates
