@@ -34,6 +34,7 @@ type Config struct {
 	Redis         RedisConfig         `koanf:"redis" yaml:"redis"`
 	Tokens        TokensConfig        `koanf:"tokens" yaml:"tokens"`
 	License       LicenseConfig       `koanf:"license" yaml:"license"`
+	Policy        PolicyConfig        `koanf:"policy" yaml:"policy"`
 	SPEKE         SPEKEConfig         `koanf:"speke" yaml:"speke"`
 	Observability ObservabilityConfig `koanf:"observability" yaml:"observability"`
 }
@@ -63,6 +64,7 @@ func Default() *Config {
 		Keys:    defaultKeys(),
 		Tokens:  defaultTokens(),
 		License: defaultLicense(),
+		Policy:  defaultPolicy(),
 		SPEKE:   defaultSPEKE(),
 		Observability: ObservabilityConfig{
 			Log:     observability.LogConfig{Level: "info"},
@@ -92,6 +94,7 @@ func (c *Config) Validate() error {
 	errs.merge(c.Redis.Validate())
 	errs.merge(c.Tokens.Validate(c.Server.Demo))
 	errs.merge(c.License.Validate())
+	errs.merge(c.Policy.Validate())
 	errs.merge(c.SPEKE.Validate())
 	if err := c.Observability.Log.Validate(); err != nil {
 		errs.add("observability.log.level", "%v", stripPrefix(err))

@@ -248,6 +248,7 @@ func TestMaskedAndPrint(t *testing.T) {
 		{"credentials.headers.*", "hdr-val-ee", func(v string) { wv.Credentials.Headers = map[string]string{"X-Api-Key": v} }},
 		{"credentials.query.*", "q-val-ff", func(v string) { wv.Credentials.Query = map[string]string{"pX": v} }},
 		{"speke.client.token", "speke-tok-gg", func(v string) { cfg.SPEKE.Client.Token = v }},
+		{"policy.subscription.headers.*", "sub-hdr-ii", func(v string) { cfg.Policy.Subscription.Headers = map[string]string{"Authorization": v} }},
 		{"observability.tracing.headers.*", "otel-hdr-hh", func(v string) { cfg.Observability.Tracing.Headers = map[string]string{"api-key": v} }},
 	}
 	for _, s := range secrets {

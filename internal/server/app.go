@@ -200,8 +200,40 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		devices = fallbackDevices{shared: redisstate.NewDevices(rdb, ""), local: devices, warn: outage}
 		replay = fallbackReplay{shared: redisstate.NewReplay(rdb, ""), local: replay, warn: outage}
 	}
-	ent := entitlement.New(entitlement.Config{Policy: entitlement.PolicyConfig{Default: entitlement.ContentPolicy{AllowPersistent: true}}},
-		entitlement.Deps{Verifier: verifier, Revocations: revocations, Subscriptions: entitlement.StaticSubscriptions{AllowAll: true}, Devices: devices, Replay: replay})
+	// Policy (policy.*): rules per content, the operator's subscription
+	// callback (without one, every user counts as subscribed; config
+	// validation refuses require_subscription then) and the GeoIP database.
+	policy, err := cfg.Policy.Entitlement()
+	if err == nil {
+		err = policy.Validate()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	var subscriptions entitlement.SubscriptionChecker = entitlement.StaticSubscriptions{AllowAll: true}
+	if cfg.Policy.Subscription.CallbackURL != "" {
+		subTransport := &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 5 * time.Second}
+		if dt, ok := http.DefaultTransport.(*http.Transport); ok {
+			subTransport = dt.Clone()
+		}
+		app.closers = append(app.closers, func() error { subTransport.CloseIdleConnections(); return nil })
+		cb, err := entitlement.NewCallbackSubscriptions(cfg.Policy.Subscription.Callback(&http.Client{Transport: observability.HTTPTransport(subTransport, tp)}))
+		if err != nil {
+			return nil, fmt.Errorf("policy.subscription: %w", err)
+		}
+		subscriptions = cb
+	}
+	var countries entitlement.CountryResolver
+	if cfg.Policy.GeoIPFile != "" {
+		geo, err := entitlement.OpenGeoIP(cfg.Policy.GeoIPFile)
+		if err != nil {
+			return nil, fmt.Errorf("policy.geoip_file: %w", err)
+		}
+		app.closers = append(app.closers, geo.Close)
+		countries = geo
+	}
+	ent := entitlement.New(entitlement.Config{Policy: policy},
+		entitlement.Deps{Verifier: verifier, Revocations: revocations, Subscriptions: subscriptions, Countries: countries, Devices: devices, Replay: replay})
 	authorizer := tracedAuthorizer{next: ent, tracer: tp.Tracer("drmpipe/entitlement"), metrics: metrics}
 
 	// License endpoints.
