@@ -1,7 +1,9 @@
 # drmpipe build, test and demo targets. GNU make.
 #
-#   make demo   build the CLI and package testdata/sample.mp4 with all four DRMs
-#   make test   install test tools if missing, then gofmt, go vet, go test -race
+#   make demo   build, package testdata/sample.mp4 (keys from the store, all four
+#               DRMs) into out/demo-data and serve it with the demo player page
+#   make test   install test tools if missing, then gofmt, go vet, go test -race,
+#               and the headless-Chromium browser suite (web/run-browser-tests.sh)
 #   make fuzz   run every Fuzz* target for FUZZTIME each
 
 SHELL := /usr/bin/env bash
@@ -18,36 +20,34 @@ SHAKA_VERSION  := v3.4.2
 SHAKA_PACKAGER := $(CURDIR)/web/node_modules/shaka-packager/bin/packager-linux-x64
 export SHAKA_PACKAGER
 
-# Demo key pair: published in this file, for the demo only. Never use it for real content.
-DEMO_KID := 6d706970655f64656d6f5f6b65795f31
-DEMO_KEY := 3a1f5e9c7b2d4806a9e1c3f5b7d90e2a
-DEMO_OUT := out/demo
+# make demo: the data dir (key store, local KEK, packaged content) and where
+# the server listens.
+DEMO_DATA   := out/demo-data
+DEMO_LISTEN ?= 127.0.0.1:8080
 
-.PHONY: build deps test vet fmt-check demo bench bench-server fuzz clean
+CHROMIUM := /usr/bin/chromium
+# Flags for headless Chromium as root (shared/TESTING.md "Chromium").
+CHROMIUM_CHECK_FLAGS := --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+	--disable-background-networking --disable-component-update --disable-sync
+
+.PHONY: build deps web-deps test vet fmt-check demo bench bench-server fuzz clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/drmpipe
 
 # deps installs what the tests need when it is missing, then checks every
 # tool. It fails (never skips) when a tool is still missing.
-deps:
+deps: web-deps
 	@missing=""; \
 	command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v softhsm2-util >/dev/null 2>&1 || missing="$$missing softhsm2"; \
+	[ -x $(CHROMIUM) ] || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		echo "deps: installing$$missing with apt-get"; \
 		SUDO=""; if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
 		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
-	fi
-	@stamp=web/node_modules/.drmpipe-lock.sha256; \
-	want="$$(sha256sum web/package-lock.json | cut -d' ' -f1)"; \
-	if [ ! -x "$(SHAKA_PACKAGER)" ] || [ "$$(cat $$stamp 2>/dev/null)" != "$$want" ]; then \
-		command -v npm >/dev/null 2>&1 || { echo "deps: npm not found; install Node.js and npm (Debian: apt-get install -y nodejs npm)" >&2; exit 1; }; \
-		echo "deps: npm ci in web/"; \
-		(cd web && npm ci --no-audit --no-fund); \
-		echo "$$want" > $$stamp; \
 	fi
 	@command -v ffmpeg >/dev/null 2>&1 || { echo "deps: ffmpeg still missing after install" >&2; exit 1; }
 	@command -v ffprobe >/dev/null 2>&1 || { echo "deps: ffprobe still missing after install" >&2; exit 1; }
@@ -59,7 +59,28 @@ deps:
 	@command -v redis-server >/dev/null 2>&1 || { echo "deps: redis-server still missing after install" >&2; exit 1; }
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "deps: PostgreSQL server (initdb) still missing after install" >&2; exit 1; }
 	@command -v softhsm2-util >/dev/null 2>&1 || { echo "deps: softhsm2 still missing after install" >&2; exit 1; }
-	@echo "deps: ok (ffmpeg, ffprobe, Shaka Packager $(SHAKA_VERSION), redis-server, PostgreSQL, SoftHSM2)"
+	@[ -x $(CHROMIUM) ] || { echo "deps: Chromium still missing at $(CHROMIUM) after install" >&2; exit 1; }
+	@d="$$(mktemp -d)"; out="$$($(CHROMIUM) $(CHROMIUM_CHECK_FLAGS) --user-data-dir="$$d" --dump-dom 'data:text/html,<p>drmpipe-ok</p>' 2>/dev/null)"; rm -rf "$$d"; \
+	case "$$out" in *drmpipe-ok*) ;; *) echo "deps: $(CHROMIUM) does not run headless" >&2; exit 1;; esac
+	@echo "deps: ok (ffmpeg, ffprobe, Shaka Packager $(SHAKA_VERSION), redis-server, PostgreSQL, SoftHSM2, Chromium, web/node_modules)"
+
+# web-deps installs web/node_modules from the lock file (players, playwright-core,
+# Shaka Packager) when the lock changed or a package is missing. No package in
+# the lock downloads anything at install (playwright-core brings no browser; the
+# suite uses Debian's Chromium); PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD makes sure.
+web-deps:
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { echo "deps: Node.js 20+ and npm not found; install them (see README)" >&2; exit 1; }
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || { echo "deps: Node.js $$(node --version) is too old; playwright-core needs 20+" >&2; exit 1; }
+	@stamp=web/node_modules/.drmpipe-lock.sha256; \
+	want="$$(sha256sum web/package-lock.json | cut -d' ' -f1)"; \
+	have=1; for m in shaka-packager/bin/packager-linux-x64 shaka-player/dist/shaka-player.compiled.js dashjs/package.json hls.js/package.json playwright-core/package.json; do \
+		[ -e "web/node_modules/$$m" ] || have=""; \
+	done; \
+	if [ -z "$$have" ] || [ "$$(cat $$stamp 2>/dev/null)" != "$$want" ]; then \
+		echo "deps: npm ci in web/"; \
+		(cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund); \
+		echo "$$want" > $$stamp; \
+	fi
 
 # fmt-check lists unformatted Go files among the tracked and new (untracked,
 # not ignored) ones.
@@ -74,22 +95,22 @@ vet:
 
 test: deps fmt-check vet
 	$(GO) test -race -count=1 -timeout 25m ./...
+	bash web/run-browser-tests.sh
 
-demo: build
-	@echo "demo: DEMO KEY ONLY, published in the Makefile; never use it for real content:"
-	@echo "      --key $(DEMO_KID):$(DEMO_KEY)"
-	rm -rf $(DEMO_OUT)
-	$(BIN) package --scheme cbcs --drm widevine,playready,fairplay,clearkey \
-		--key $(DEMO_KID):$(DEMO_KEY) -o $(DEMO_OUT) testdata/sample.mp4
-	$(BIN) verify --key $(DEMO_KID):$(DEMO_KEY) $(DEMO_OUT)
+# demo packages the bundled clip with keys from the store of $(DEMO_DATA)
+# (created on first run; the same keys on later runs), then serves it with the
+# demo player in the foreground until Ctrl-C. Demo mode mints tokens for
+# anyone: loopback only, never in production.
+demo: build web-deps
+	$(BIN) package -q --data $(DEMO_DATA) --content-id demo --scheme cbcs \
+		--drm widevine,playready,fairplay,clearkey testdata/sample.mp4
+	$(BIN) verify $(DEMO_DATA)/content/demo
 	@echo
-	@echo "demo: output in $(DEMO_OUT)/ (manifest.mpd, master.m3u8, one folder per track)"
-	@track="$$(ls -d $(DEMO_OUT)/video_*/ | head -n 1)"; track="$${track%/}"; \
-	echo "demo: decrypt $$track with ffmpeg and compare its packets with the clear input (prints 'identical'):"; \
-	echo "  cat $$track/init.mp4 \$$(ls $$track/seg_*.m4s | sort -V) > /tmp/drmpipe_demo_video.mp4"; \
-	echo "  ffmpeg -hide_banner -loglevel error -seekable 0 -decryption_key $(DEMO_KEY) -i /tmp/drmpipe_demo_video.mp4 -map 0:0 -c copy -f framemd5 - | grep -v '^#' | cut -d, -f6 > /tmp/drmpipe_demo_decrypted.md5"; \
-	echo "  ffmpeg -hide_banner -loglevel error -i testdata/sample.mp4 -map 0:v:0 -c copy -f framemd5 - | grep -v '^#' | cut -d, -f6 > /tmp/drmpipe_demo_clear.md5"; \
-	echo "  diff /tmp/drmpipe_demo_clear.md5 /tmp/drmpipe_demo_decrypted.md5 && echo identical"
+	@echo "demo: open http://$(DEMO_LISTEN)/web/player/?manifest=/content/demo/manifest.mpd&player=shaka&token=/demo/token?content=demo"
+	@echo "      (player=dashjs for dash.js; manifest=/content/demo/master.m3u8 with player=hlsjs or shaka for HLS)"
+	@echo "demo: Ctrl-C stops the server"
+	@echo
+	exec $(BIN) serve --data $(DEMO_DATA) --listen $(DEMO_LISTEN) --demo --web-dir web
 
 bench:
 	scripts/bench.sh

@@ -1,7 +1,9 @@
 // Playback must fail, with the expected player error and drmpipe's error
-// body in the license response, when the token is missing or expired or the
-// license carries a different key than the content was encrypted with.
+// body in the license response, when the token is missing or expired, the
+// user is revoked, or the license carries a different key than the content
+// was encrypted with.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import {
   describeState,
@@ -9,6 +11,7 @@ import {
   launchBrowser,
   openPlayer,
   playerURL,
+  revokeUser,
   screenshot,
   sleep,
   startOrigin,
@@ -79,6 +82,27 @@ describe('negative', { concurrency: 3, timeout: 150_000 }, () => {
       code: 'token_expired',
       name: 'expired-token',
     });
+  });
+
+  describe('revoked user', () => {
+    // A user of this run only, revoked through the admin API (`drmpipe
+    // revoke user`) before any of its license requests.
+    const user = `bt-revoked-${randomBytes(4).toString('hex')}`;
+    before(async () => {
+      await revokeUser(origin.base, user);
+    });
+    for (const player of ['shaka', 'dashjs', 'hlsjs']) {
+      test(`${player}: revoked user -> 403 revoked`, { timeout: 40_000 }, async () => {
+        await expectRefused(origin, browser, {
+          player,
+          content: 'bt-cbcs',
+          token: tokenPath('bt-cbcs', { user }),
+          status: 403,
+          code: 'revoked',
+          name: 'revoked-user',
+        });
+      });
+    }
   });
 
   for (const [player, format] of [

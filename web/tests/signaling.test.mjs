@@ -62,6 +62,18 @@ describe('signaling served to all players', { timeout: 60_000 }, () => {
     await origin?.close();
   });
 
+  test('bt-ladder: SD, HD and audio renditions are under three different keys (--keys-per track-type)', async () => {
+    const kidOf = async (track) => {
+      const text = await (await get(origin.base, `/content/bt-ladder/${track}/playlist.m3u8`)).text();
+      const kid = /KEYFORMAT="org.w3.clearkey"/.test(text) && /KEYID=0x([0-9A-Fa-f]{32})/.exec(text)?.[1];
+      assert.ok(kid, `${track}: no KEYID`);
+      return kid.toLowerCase();
+    };
+    const [sd1, sd2, hd, audio] = await Promise.all(['video_360p', 'video_540p', 'video_720p', 'audio_aac'].map(kidOf));
+    assert.equal(sd1, sd2, '360p and 540p must share the SD key');
+    assert.equal(new Set([sd1, hd, audio]).size, 3, `SD ${sd1}, HD ${hd}, AUDIO ${audio}: want three keys`);
+  });
+
   for (const content of ['bt-cbcs', 'bt-cenc', 'bt-ladder']) {
     test(`${content}: DASH has ClearKey signaling in the MPD and no pssh in init segments`, async () => {
       const mpd = await (await get(origin.base, `/content/${content}/manifest.mpd`)).text();

@@ -10,12 +10,12 @@ import (
 )
 
 // KEYFORMAT values (Apple "Using content protection systems with HLS";
-// hls.js mediakeys-helper KeySystemFormats; RFC 8216 §4.3.2.4 for identity).
+// hls.js mediakeys-helper KeySystemFormats). The RFC 8216 §4.3.2.4 default,
+// "identity", is deliberately never written (see keyAttributes).
 const (
 	keyFormatFairPlay  = "com.apple.streamingkeydelivery"
 	keyFormatPlayReady = "com.microsoft.playready"
 	keyFormatClearKey  = "org.w3.clearkey"
-	keyFormatIdentity  = "identity"
 )
 
 // method returns the EXT-X-KEY METHOD of a CMAF scheme: SAMPLE-AES for cbcs
@@ -33,23 +33,28 @@ func method(s cenc.Scheme) (string, error) {
 
 // keyAttributes returns the attribute lists of the EXT-X-KEY tags that
 // signal p, one per DRM system in this order: FairPlay, Widevine, PlayReady,
-// then ClearKey as two tags. The same lists serve EXT-X-SESSION-KEY, whose
-// METHOD, KEYFORMAT and KEYFORMATVERSIONS must match the EXT-X-KEY with the
-// same URI (RFC 8216 §4.3.4.5). No IV attribute is written: for fMP4 the IV
-// is in the tenc/senc boxes, SAMPLE-AES-CTR forbids it, and FairPlay carries
-// it with the key.
+// ClearKey. The same lists serve EXT-X-SESSION-KEY, whose METHOD, KEYFORMAT
+// and KEYFORMATVERSIONS must match the EXT-X-KEY with the same URI (RFC 8216
+// §4.3.4.5); every URI here is distinct per system, so the rule holds. No IV
+// attribute is written: for fMP4 the IV is in the tenc/senc boxes,
+// SAMPLE-AES-CTR forbids it, and FairPlay carries it with the key.
 //
-// ClearKey gets two tags because the two web players read different key
-// formats: hls.js maps KEYFORMAT="org.w3.clearkey" to the EME ClearKey key
-// system and never maps "identity" to EME, while shaka-player maps
-// "identity" (the RFC 8216 default) to ClearKey and ignores formats it does
-// not know. org.w3.clearkey is written first because hls.js was seen to
-// refuse SAMPLE-AES fMP4 when identity comes first (TESTING.md "Player
-// quirks"). Caution: hls.js (LevelKey.isSupported) accepts identity only with
-// METHOD=SAMPLE-AES and its Fragment.decryptdata prefers an identity key
-// whenever one is present, so for cbcs the order alone may not be enough;
-// only a browser test settles it. Both tags carry KEYID, so either player
-// finds the key by ID; the license server URL is player configuration.
+// ClearKey is one tag, KEYFORMAT="org.w3.clearkey", whose URI is a data: URI
+// of the 16 KID bytes, with KEYID=0x<KID>. The form was settled in headless
+// Chromium against drmpipe's own license server (web/tests):
+//   - hls.js 1.7.4 maps org.w3.clearkey to the EME ClearKey key system and
+//     takes the KID from the first 16 bytes of the URI's data, overriding
+//     KEYID (LevelKey.getDecryptData, src/loader/level-key.ts); the earlier
+//     form, a W3C common pssh there, gave it the pssh header as KID and no
+//     license could match it.
+//   - No KEYFORMAT="identity" tag: hls.js 1.7.4 prefers an identity key over
+//     every other format (Fragment.decryptdata, src/loader/fragment.ts) and,
+//     with METHOD=SAMPLE-AES on fMP4, then stalls without an EME session or
+//     an error; shaka-player 5.2.12 reads identity as RFC 8216 §5.2 says (the
+//     URI locates the AES key itself), so a KID there is used as the key and
+//     decoding fails (error 3016).
+//   - shaka-player's HLS parser ignores org.w3.clearkey; it plays through the
+//     Widevine tag's KEYID with its ClearKey CDM mapped in (web/player).
 //
 // FairPlay can only be signaled for cbcs (SAMPLE-AES); for a cenc track it
 // is left out, as no FairPlay client can decrypt AES-CTR.
@@ -105,26 +110,17 @@ func keyAttributes(p *manifest.Protection) ([]string, error) {
 			a.quoted("KEYFORMATVERSIONS", "1")
 			tags = append(tags, a.String())
 		case drm.ClearKey:
-			// org.w3.clearkey carries EME "cenc" init data (the W3C common
-			// pssh) like the other EME formats; identity carries the KID
-			// (Shaka Packager's form). Distinct URIs keep the session-key
-			// rule of RFC 8216 §4.3.4.5 satisfiable for both tags.
-			uris := map[string]string{
-				keyFormatClearKey: "data:text/plain;base64," + base64.StdEncoding.EncodeToString(drm.CommonPSSH([]drm.KeyID{p.KID}).Marshal()),
-				keyFormatIdentity: "data:text/plain;base64," + base64.StdEncoding.EncodeToString(p.KID[:]),
+			// W3C EME ClearKey; the URI data is the KID, as hls.js reads it.
+			var a attrList
+			a.enum("METHOD", m)
+			a.quoted("URI", "data:text/plain;base64,"+base64.StdEncoding.EncodeToString(p.KID[:]))
+			a.hexSeq("KEYID", p.KID[:])
+			a.quoted("KEYFORMAT", keyFormatClearKey)
+			a.quoted("KEYFORMATVERSIONS", "1")
+			if a.err != nil {
+				return nil, a.err
 			}
-			for _, f := range []string{keyFormatClearKey, keyFormatIdentity} {
-				var a attrList
-				a.enum("METHOD", m)
-				a.quoted("URI", uris[f])
-				a.hexSeq("KEYID", p.KID[:])
-				a.quoted("KEYFORMAT", f)
-				a.quoted("KEYFORMATVERSIONS", "1")
-				if a.err != nil {
-					return nil, a.err
-				}
-				tags = append(tags, a.String())
-			}
+			tags = append(tags, a.String())
 		default:
 			return nil, fmt.Errorf("%w: unknown DRM system %v", ErrInvalidPresentation, s.System)
 		}

@@ -61,8 +61,6 @@ func wantKeys(p *manifest.Protection) (int, string) {
 	n := 0
 	for _, s := range p.Systems {
 		switch {
-		case s.System == drm.ClearKey:
-			n += 2
 		case s.System == drm.FairPlay && p.Scheme != cenc.CBCS:
 		default:
 			n++
@@ -147,7 +145,7 @@ func TestKeyOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantFormats := []string{keyFormatFairPlay, drm.Widevine.SystemID().URN(), keyFormatPlayReady, keyFormatClearKey, keyFormatIdentity}
+	wantFormats := []string{keyFormatFairPlay, drm.Widevine.SystemID().URN(), keyFormatPlayReady, keyFormatClearKey}
 	if len(keys) != len(wantFormats) {
 		t.Fatalf("%d key tags, want %d", len(keys), len(wantFormats))
 	}
@@ -156,8 +154,8 @@ func TestKeyOrder(t *testing.T) {
 		if !strings.Contains(k, `KEYFORMAT="`+wantFormats[i]+`"`) {
 			t.Errorf("tag %d: %s, want KEYFORMAT %s", i, k, wantFormats[i])
 		}
-		// KEYID on Widevine and both ClearKey tags; not on FairPlay or PlayReady.
-		wantKeyID := i == 1 || i == 3 || i == 4
+		// KEYID on Widevine and ClearKey; not on FairPlay or PlayReady.
+		wantKeyID := i == 1 || i == 3
 		if hasKeyID := strings.Contains(k, ",KEYID="+kidHex+","); hasKeyID != wantKeyID {
 			t.Errorf("tag %d: KEYID present=%v, want %v: %s", i, hasKeyID, wantKeyID, k)
 		}
@@ -168,30 +166,38 @@ func TestKeyOrder(t *testing.T) {
 	if !strings.HasPrefix(keys[0], `METHOD=SAMPLE-AES,URI="skd://`) {
 		t.Errorf("fairplay tag %s", keys[0])
 	}
-	// org.w3.clearkey carries the W3C common pssh (EME cenc init data), not
-	// the license URL, which is player configuration.
-	commonPSSH := base64.StdEncoding.EncodeToString(drm.CommonPSSH([]drm.KeyID{p.Protection.KID}).Marshal())
-	if !strings.Contains(keys[3], `URI="data:text/plain;base64,`+commonPSSH+`"`) {
+	// org.w3.clearkey carries the 16 KID bytes as a data URI (hls.js reads
+	// the KID from there), not the license URL, which is player configuration.
+	kidB64 := base64.StdEncoding.EncodeToString(p.Protection.KID[:])
+	if !strings.Contains(keys[3], `URI="data:text/plain;base64,`+kidB64+`"`) {
 		t.Errorf("clearkey tag %s", keys[3])
 	}
+	for _, k := range keys {
+		// No identity key: hls.js prefers it and stalls, shaka-player reads
+		// its URI as the AES key (key.go).
+		if strings.Contains(k, `KEYFORMAT="identity"`) || !strings.Contains(k, "KEYFORMAT=") {
+			t.Errorf("identity key tag: %s", k)
+		}
+	}
 
-	// identity carries the KID as a data URI; FairPlay is dropped for cenc.
+	// FairPlay is dropped for cenc.
 	cencTrack := presentationCases()[1].p.Tracks[0]
 	keys, err = keyAttributes(cencTrack.Protection)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 4 {
-		t.Fatalf("cenc: %d key tags, want 4", len(keys))
+	if len(keys) != 3 {
+		t.Fatalf("cenc: %d key tags, want 3", len(keys))
 	}
 	for _, k := range keys {
 		if strings.Contains(k, keyFormatFairPlay) || !strings.HasPrefix(k, "METHOD=SAMPLE-AES-CTR,") {
 			t.Errorf("cenc tag %s", k)
 		}
 	}
-	if !strings.Contains(keys[3], `URI="data:text/plain;base64,EHfv7MCyTQKs4zweUuL7Sw=="`) {
+	want := `METHOD=SAMPLE-AES-CTR,URI="data:text/plain;base64,EHfv7MCyTQKs4zweUuL7Sw==",KEYID=0x1077EFECC0B24D02ACE33C1E52E2FB4B,KEYFORMAT="org.w3.clearkey",KEYFORMATVERSIONS="1"`
+	if keys[2] != want {
 		// base64 of kidVideo's 16 bytes (computed with `xxd -r -p | base64`).
-		t.Errorf("identity data URI: %s", keys[3])
+		t.Errorf("clearkey tag:\n got %s\nwant %s", keys[2], want)
 	}
 }
 

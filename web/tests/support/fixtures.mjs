@@ -1,19 +1,20 @@
 // Test content for the browser suite: H.264 + AAC inputs made with ffmpeg
 // (closed 2 s GOP, B-frames; TESTING.md "Test media") and packaged with
-// drmpipe's own CLI under fresh random keys.
+// drmpipe's own CLI into a data directory, with keys from that directory's
+// key store (nothing is imported; the license server hands out what the
+// packager was given by the store).
 //
-// Content IDs (the same ones the suite expects at DRMPIPE_URL/content/<id>/):
-//   bt-cbcs      360p + AAC, cbcs, one key
-//   bt-cenc      360p + AAC, cenc, one key
-//   bt-ladder    360p/540p (SD key), 720p (HD key), AAC (AUDIO key), cbcs
-//   bt-wrongkey  360p + AAC, cbcs; the license server holds a DIFFERENT key
-//                under the same KID, so decryption must fail
+// Content IDs (served by `drmpipe serve --data DIR` at /content/<id>/):
+//   bt-cbcs      360p + AAC, cbcs, one key per asset from the store
+//   bt-cenc      360p + AAC, cenc, one key per asset from the store
+//   bt-ladder    360p/540p (SD key), 720p (HD key), AAC (AUDIO key), cbcs,
+//                --keys-per track-type
+//   bt-wrongkey  360p + AAC, cbcs, encrypted under the store's KID for this
+//                content ID but with a DIFFERENT random key, so the license
+//                the server issues is for the right KID and does not decrypt
 //
-// As a command, for the harness that runs the suite against `drmpipe serve`:
-//   DRMPIPE_BIN=bin/drmpipe node web/tests/support/fixtures.mjs OUTDIR
-// writes OUTDIR/<id>/ (packager output) and OUTDIR/keys.json:
-//   {"contents":[{"contentId":"bt-cbcs","keys":[{"trackType":"ALL","kid":"<hex>","key":"<hex>"}]}, ...]}
-// listing, per content ID, the keys the license server must hand out.
+// As a command (run-browser-tests.sh does this before starting the server):
+//   DRMPIPE_BIN=bin/drmpipe node web/tests/support/fixtures.mjs --data DIR
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -21,7 +22,7 @@ import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { promisify, parseArgs } from 'node:util';
 
 const run = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -70,7 +71,7 @@ export async function ensureMedia(cacheDir) {
   try {
     await rename(tmp, dir);
   } catch {
-    // Another test process finished first; its media is identical.
+    // Another process finished first; its media is identical.
     await rm(tmp, { recursive: true, force: true });
   }
   return files;
@@ -81,9 +82,7 @@ export function mediaCacheDir() {
   return path.join(webDir, 'test-results', '.cache');
 }
 
-const hex16 = () => randomBytes(16).toString('hex');
-
-/** buildDrmpipe compiles the CLI unless DRMPIPE_BIN names one. */
+/** drmpipeBinary compiles the CLI into tmpDir unless DRMPIPE_BIN names one. */
 export async function drmpipeBinary(tmpDir) {
   if (process.env.DRMPIPE_BIN) return path.resolve(process.env.DRMPIPE_BIN);
   const bin = path.join(tmpDir, 'drmpipe');
@@ -92,55 +91,38 @@ export async function drmpipeBinary(tmpDir) {
 }
 
 /**
- * packageFixtures packages the test content IDs into outDir/<id>/ with fresh
- * keys and returns, per content ID, the keys the license server must hold.
+ * packageFixtures packages the test content IDs into dataDir/content/<id>/
+ * with keys from dataDir's key store (created on first use). The packager
+ * runs one content at a time: the runs share one SQLite store.
  */
-export async function packageFixtures(bin, media, outDir) {
-  await mkdir(outDir, { recursive: true });
-  const pkg = (id, args, inputs) =>
-    run(bin, ['package', '-q', '-o', path.join(outDir, id), ...args, ...inputs], { timeout: 120_000 });
-  const one = () => ({ trackType: 'ALL', kid: hex16(), key: hex16() });
-  const serverKeys = {};
+export async function packageFixtures(bin, media, dataDir) {
+  await mkdir(dataDir, { recursive: true });
+  const cli = async (args) => (await run(bin, [...args, '--data', dataDir], { timeout: 120_000 })).stdout;
+  const pkg = (id, args, inputs) => cli(['package', '-q', '--content-id', id, ...args, ...inputs]);
 
-  const cbcs = one();
-  await pkg('bt-cbcs', ['--scheme', 'cbcs', '--key', `${cbcs.kid}:${cbcs.key}`], [media['360p']]);
-  serverKeys['bt-cbcs'] = [cbcs];
+  await pkg('bt-cbcs', ['--scheme', 'cbcs'], [media['360p']]);
+  await pkg('bt-cenc', ['--scheme', 'cenc'], [media['360p']]);
+  await pkg('bt-ladder', ['--scheme', 'cbcs', '--keys-per', 'track-type'], [media['360p'], media['540p'], media['720p']]);
 
-  const cenc = one();
-  await pkg('bt-cenc', ['--scheme', 'cenc', '--key', `${cenc.kid}:${cenc.key}`], [media['360p']]);
-  serverKeys['bt-cenc'] = [cenc];
-
-  const lad = ['SD', 'HD', 'AUDIO'].map((t) => ({ trackType: t, kid: hex16(), key: hex16() }));
-  await pkg(
-    'bt-ladder',
-    ['--scheme', 'cbcs', ...lad.flatMap((k) => ['--key', `${k.trackType}=${k.kid}:${k.key}`])],
-    [media['360p'], media['540p'], media['720p']],
-  );
-  serverKeys['bt-ladder'] = lad;
-
-  const wrong = one();
-  await pkg('bt-wrongkey', ['--scheme', 'cbcs', '--key', `${wrong.kid}:${wrong.key}`], [media['360p']]);
-  let other = hex16();
-  while (other === wrong.key) other = hex16();
-  serverKeys['bt-wrongkey'] = [{ ...wrong, key: other }];
-
-  const doc = { contents: Object.entries(serverKeys).map(([contentId, keys]) => ({ contentId, keys })) };
-  await writeFile(path.join(outDir, 'keys.json'), JSON.stringify(doc, null, 2) + '\n', { mode: 0o600 });
-  return serverKeys;
+  // The store's key for bt-wrongkey stays in the store; the content is
+  // encrypted under the same KID with other key bytes.
+  const kid = (await cli(['keys', 'create', '--content-id', 'bt-wrongkey'])).trim().replace(/-/g, '');
+  if (!/^[0-9a-f]{32}$/.test(kid)) throw new Error(`keys create printed ${JSON.stringify(kid)}, want a KID`);
+  await pkg('bt-wrongkey', ['--scheme', 'cbcs', '--key', `${kid}:${randomBytes(16).toString('hex')}`], [media['360p']]);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const out = process.argv[2];
-  if (!out) {
-    console.error('usage: node fixtures.mjs OUTDIR   (DRMPIPE_BIN selects the CLI; default: go build)');
+  const { values } = parseArgs({ options: { data: { type: 'string' } } });
+  if (!values.data) {
+    console.error('usage: node fixtures.mjs --data DIR   (DRMPIPE_BIN selects the CLI; default: go build)');
     process.exit(2);
   }
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'drmpipe-fixtures-'));
   try {
     const bin = await drmpipeBinary(tmp);
     const media = await ensureMedia(mediaCacheDir());
-    await packageFixtures(bin, media, path.resolve(out));
-    console.log(`fixtures: ${path.resolve(out)} (keys.json lists the license keys per content ID)`);
+    await packageFixtures(bin, media, path.resolve(values.data));
+    console.log(`fixtures: bt-cbcs bt-cenc bt-ladder bt-wrongkey packaged into ${path.resolve(values.data)}/content`);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }

@@ -1,24 +1,25 @@
-// Shared harness of the browser suite: the origin under test, headless
-// Chromium (Debian's, via playwright-core; never a downloaded browser), and
-// polling helpers over window.drmpipeState of the demo page.
+// Shared harness of the browser suite: the origin under test (a real
+// `drmpipe serve`), headless Chromium (Debian's, via playwright-core; never a
+// downloaded browser), and polling helpers over window.drmpipeState of the
+// demo page.
 //
-// Environment:
-//   DRMPIPE_URL    origin base URL of a running `drmpipe serve` that serves the
-//                  content IDs of fixtures.mjs (bt-cbcs, bt-cenc, bt-ladder,
-//                  bt-wrongkey) with their keys in its store, and demo tokens.
-//                  Unset: a test double (support/server.mjs) is started on
-//                  127.0.0.1:0 with freshly packaged fixtures; for page
-//                  development only.
+// Environment (run-browser-tests.sh sets all of it):
+//   DRMPIPE_URL    base URL of a running `drmpipe serve --demo` that serves
+//                  the content IDs of fixtures.mjs (bt-cbcs, bt-cenc,
+//                  bt-ladder, bt-wrongkey) packaged with keys from its store.
+//                  Required: the suite has no stand-in for the server.
+//   DRMPIPE_BIN    drmpipe CLI, for `drmpipe revoke` (default bin/drmpipe)
+//   DRMPIPE_API_KEY  admin API key of that server (revoked-user test)
 //   CHROMIUM       browser binary (default /usr/bin/chromium)
 //   ARTIFACTS_DIR  where screenshots go (default web/test-results)
-//   DRMPIPE_BIN    drmpipe CLI for packaging fixtures (default: go build)
 //   DRMPIPE_TOKEN_LEEWAY  seconds of clock skew the server accepts on exp (default 5)
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
-import { drmpipeBinary, ensureMedia, mediaCacheDir, packageFixtures, webDir } from './fixtures.mjs';
-import { startSupportServer } from './server.mjs';
+import { repoDir, webDir } from './fixtures.mjs';
 
 export const artifactsDir = path.resolve(process.env.ARTIFACTS_DIR || path.join(webDir, 'test-results'));
 export const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -40,30 +41,29 @@ const chromiumArgs = [
   '--disable-backgrounding-occluded-windows',
 ];
 
-/** startOrigin returns the origin under test: DRMPIPE_URL, or the support server. */
+/** startOrigin returns the origin under test (DRMPIPE_URL). */
 export async function startOrigin() {
-  if (process.env.DRMPIPE_URL) {
-    return { base: process.env.DRMPIPE_URL.replace(/\/+$/, ''), mode: 'drmpipe', close: async () => {} };
+  const url = process.env.DRMPIPE_URL;
+  if (!url) {
+    throw new Error('DRMPIPE_URL is not set: run the suite with web/run-browser-tests.sh, which starts drmpipe serve');
   }
-  const tmp = await mkdtemp(path.join(os.tmpdir(), 'drmpipe-web-'));
-  try {
-    const bin = await drmpipeBinary(tmp);
-    const media = await ensureMedia(mediaCacheDir());
-    const contentDir = path.join(tmp, 'content');
-    const keys = await packageFixtures(bin, media, contentDir);
-    const srv = await startSupportServer({ contentDir, keys });
-    return {
-      base: srv.url,
-      mode: 'support',
-      close: async () => {
-        await srv.close();
-        await rm(tmp, { recursive: true, force: true });
-      },
-    };
-  } catch (err) {
-    await rm(tmp, { recursive: true, force: true });
-    throw err;
-  }
+  return { base: url.replace(/\/+$/, ''), close: async () => {} };
+}
+
+/**
+ * revokeUser records a user revocation on the server under test through its
+ * admin API, with the drmpipe CLI (`drmpipe revoke user`). The API key goes
+ * through the environment, not the command line.
+ */
+export async function revokeUser(base, user) {
+  const apiKey = process.env.DRMPIPE_API_KEY;
+  if (!apiKey) throw new Error('DRMPIPE_API_KEY (admin scope) is not set: needed to revoke a user');
+  const bin = path.resolve(process.env.DRMPIPE_BIN || path.join(repoDir, 'bin', 'drmpipe'));
+  const { stdout } = await promisify(execFile)(bin, ['revoke', 'user', user, '--server', base, '--reason', 'browser test'], {
+    env: { ...process.env, DRMPIPE_API_KEY: apiKey },
+    timeout: 20_000,
+  });
+  return stdout.trim();
 }
 
 /** launchBrowser starts Chromium with a fresh user data dir. */
