@@ -80,12 +80,10 @@ type Body struct {
 	RetryAfter int    `json:"retryAfter,omitempty"`
 }
 
-// RequestIDHeader carries the request ID in and out.
-const RequestIDHeader = "X-Request-Id"
-
 // Write answers err. An *Error anywhere in err's chain gives the status,
 // code and message; anything else is a 500 with a generic message. The
-// cause is logged at warn (4xx) or error (5xx) level with the request ID.
+// cause is logged at warn (4xx) or error (5xx) level, with the request ID
+// the logger takes from r's context.
 func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var he *Error
 	if !errors.As(err, &he) {
@@ -96,7 +94,8 @@ func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 		if he.Status >= 500 {
 			level = slog.LevelError
 		}
-		attrs := []any{"status", he.Status, "code", string(he.Code), "request_id", w.Header().Get(RequestIDHeader)}
+		// The request ID comes from r's context (observability.NewLogger).
+		attrs := []any{"status", he.Status, "code", string(he.Code)}
 		if he.Cause != nil {
 			attrs = append(attrs, "cause", he.Cause.Error())
 		}

@@ -296,7 +296,8 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // accessLog logs one line per request: method, path (never the query,
-// which may carry tokens), status, bytes, duration, request ID.
+// which may carry tokens), status, bytes, duration; the logger adds the
+// request ID from the context (observability.NewLogger).
 func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -305,7 +306,6 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", sw.status), slog.Int64("bytes", sw.bytes),
-			slog.Duration("duration", time.Since(start)),
-			slog.String("request_id", observability.RequestID(r.Context())))
+			slog.Duration("duration", time.Since(start)))
 	})
 }
