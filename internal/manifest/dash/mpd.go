@@ -223,7 +223,7 @@ func videoSetAttributes(as *mpd.AdaptationSetType, g trackGroup) {
 	for i, t := range g {
 		as.MaxWidth = max(as.MaxWidth, uint32(t.Width))
 		as.MaxHeight = max(as.MaxHeight, uint32(t.Height))
-		if r, ok := frameRateValue(t.FrameRate); ok && r > maxRate {
+		if r, ok := manifest.FrameRateValue(t.FrameRate); ok && r > maxRate {
 			maxRate = r
 			as.MaxFrameRate = t.FrameRate
 		}
@@ -252,21 +252,6 @@ func gcd(a, b int) int {
 }
 
 // frameRateValue parses "30" or "30000/1001" (ISO/IEC 23009-1 FrameRateType).
-func frameRateValue(s string) (float64, bool) {
-	num, den, ratio := strings.Cut(s, "/")
-	n, err := strconv.ParseUint(num, 10, 32)
-	if err != nil || n == 0 {
-		return 0, false
-	}
-	d := uint64(1)
-	if ratio {
-		d, err = strconv.ParseUint(den, 10, 32)
-		if err != nil || d == 0 {
-			return 0, false
-		}
-	}
-	return float64(n) / float64(d), true
-}
 
 func representation(t *manifest.Track) (*mpd.RepresentationType, error) {
 	rep := &mpd.RepresentationType{Id: t.ID, Bandwidth: uint32(t.Bandwidth)}
@@ -345,8 +330,8 @@ func segmentTemplate(t *manifest.Track) (*mpd.SegmentTemplateType, error) {
 		return nil, fmt.Errorf("track %q: %w", t.ID, err)
 	}
 	st := &mpd.SegmentTemplateType{
-		Media:          joinPath(t.Dir, t.MediaPattern),
-		Initialization: joinPath(t.Dir, t.InitFile),
+		Media:          t.Path(t.MediaPattern),
+		Initialization: t.Path(t.InitFile),
 	}
 	st.Timescale = mpd.Ptr(t.Timescale)
 	st.StartNumber = mpd.Ptr(uint32(t.StartNumber))
@@ -376,57 +361,6 @@ func hoistSegmentTemplate(as *mpd.AdaptationSetType) {
 	}
 }
 
-func joinPath(dir, name string) string {
-	dir = strings.TrimSuffix(dir, "/")
-	if dir == "" {
-		return name
-	}
-	return dir + "/" + name
-}
-
-func validateTrack(t *manifest.Track) error {
-	bad := func(format string, a ...any) error {
-		return fmt.Errorf("%w: track %q: %s", ErrInvalidPresentation, t.ID, fmt.Sprintf(format, a...))
-	}
-	switch {
-	case t.ID == "":
-		return bad("empty ID")
-	case t.Type != manifest.Video && t.Type != manifest.Audio:
-		return bad("unknown content type %d", t.Type)
-	case t.Codecs == "":
-		return bad("empty codecs")
-	case t.Timescale == 0:
-		return bad("zero timescale")
-	case t.Bandwidth <= 0 || t.Bandwidth > math.MaxUint32:
-		return bad("bandwidth %d out of range", t.Bandwidth)
-	case t.InitFile == "" || !strings.Contains(t.MediaPattern, "$Number"):
-		return bad("init file or $Number$ media pattern missing")
-	case t.StartNumber < 0 || t.StartNumber > math.MaxUint32-len(t.Segments):
-		return bad("start number %d out of range", t.StartNumber)
-	case len(t.Segments) == 0:
-		return bad("no segments")
-	}
-	for i, s := range t.Segments {
-		if s.Number != t.StartNumber+i {
-			return bad("segment %d has number %d, want %d (numbers must be consecutive from StartNumber)", i, s.Number, t.StartNumber+i)
-		}
-	}
-	switch t.Type {
-	case manifest.Video:
-		if t.Width <= 0 || t.Height <= 0 || t.Width > math.MaxUint32 || t.Height > math.MaxUint32 {
-			return bad("video size %dx%d", t.Width, t.Height)
-		}
-		if _, ok := frameRateValue(t.FrameRate); !ok {
-			return bad("frame rate %q", t.FrameRate)
-		}
-	case manifest.Audio:
-		if t.SampleRate <= 0 || t.Channels <= 0 {
-			return bad("sample rate %d / channels %d", t.SampleRate, t.Channels)
-		}
-	}
-	return nil
-}
-
 func longestTrack(tracks []manifest.Track) float64 {
 	var d float64
 	for _, t := range tracks {
@@ -451,4 +385,16 @@ func longestSegment(tracks []manifest.Track) float64 {
 func ceilMillis(seconds float64) *mpd.Duration {
 	ms := math.Ceil(seconds*1000 - 1e-6)
 	return mpd.Seconds2DurPtrFloat64(ms / 1000)
+}
+
+// validateTrack adds DASH's rules to the common ones: audio needs a sample
+// rate (AdaptationSet@audioSamplingRate).
+func validateTrack(t *manifest.Track) error {
+	if err := t.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidPresentation, err)
+	}
+	if t.Type == manifest.Audio && t.SampleRate <= 0 {
+		return fmt.Errorf("%w: track %q: sample rate %d", ErrInvalidPresentation, t.ID, t.SampleRate)
+	}
+	return nil
 }

@@ -1,166 +1,25 @@
 package hls
 
-// The shared case table of the manifest writers (STYLE habit 7). The same
-// presentations feed the golden, parse-back and error tests; the dash package
-// keeps an identical copy of this file.
-
 import (
-	"encoding/binary"
-
-	"github.com/drmpipe/drmpipe/internal/cenc"
-	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/manifest"
+	"github.com/drmpipe/drmpipe/internal/manifest/manifesttest"
 )
 
+// presentationCase is a row of the shared case table (manifesttest).
 type presentationCase struct {
 	name string
 	p    manifest.Presentation
 }
 
-// Synthetic key IDs (not from any published vector; they only need to differ).
-var (
-	kidVideo = drm.KeyID{0x10, 0x77, 0xef, 0xec, 0xc0, 0xb2, 0x4d, 0x02, 0xac, 0xe3, 0x3c, 0x1e, 0x52, 0xe2, 0xfb, 0x4b}
-	kidAudio = drm.KeyID{0x9e, 0xb4, 0x05, 0x0d, 0xe4, 0x4b, 0x48, 0x02, 0x93, 0x2e, 0x27, 0xd7, 0x50, 0x83, 0xe2, 0x66}
-	kidSD    = drm.KeyID{0x2f, 0x05, 0x47, 0x7f, 0xc2, 0x4b, 0xb4, 0xfa, 0xef, 0xd8, 0x65, 0x17, 0x15, 0x6d, 0xaf, 0xfc}
-	ivCBCS   = []byte{0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef}
-)
-
-// psshBox builds a version 0 pssh box (ISO/IEC 23001-7 §8.1) around synthetic
-// system data; the manifest writers only base64 it, so the payload need not be
-// a real Widevine or PlayReady structure.
-func psshBox(sys drm.SystemID, data []byte) []byte {
-	b := make([]byte, 32+len(data))
-	binary.BigEndian.PutUint32(b[0:], uint32(len(b)))
-	copy(b[4:], "pssh")
-	copy(b[12:], sys[:])
-	binary.BigEndian.PutUint32(b[28:], uint32(len(data)))
-	copy(b[32:], data)
-	return b
-}
-
-// protection returns the signaling of the listed systems for kid.
-func protection(scheme cenc.Scheme, kid drm.KeyID, systems []drm.System, withURLs bool) *manifest.Protection {
-	p := &manifest.Protection{Scheme: scheme, KID: kid}
-	if scheme == cenc.CBCS {
-		p.ConstantIV = ivCBCS
-	}
-	for _, s := range systems {
-		sig := manifest.SystemSignaling{System: s}
-		switch s {
-		case drm.Widevine:
-			sig.PSSH = psshBox(drm.Widevine.SystemID(), append([]byte("\x12\x10"), kid[:]...))
-		case drm.PlayReady:
-			sig.PRO = append([]byte("synthetic PlayReady Object for "), kid[:]...)
-			sig.PSSH = psshBox(drm.PlayReady.SystemID(), sig.PRO)
-			if withURLs {
-				sig.LicenseURL = "https://license.example.com/playready?x=1&y=2"
-			}
-		case drm.FairPlay:
-			sig.KeyURI = "skd://" + kid.Hex()
-		case drm.ClearKey:
-			if withURLs {
-				sig.LicenseURL = "https://license.example.com/clearkey"
-			}
-		}
-		p.Systems = append(p.Systems, sig)
-	}
-	return p
-}
-
-// segments returns n segments of dur ticks starting at start, the last one
-// lastDur long; the first clearLead are marked Clear.
-func segments(startNumber, n int, start, dur, lastDur uint64, clearLead int) []manifest.Segment {
-	segs := make([]manifest.Segment, n)
-	t := start
-	for i := range segs {
-		d := dur
-		if i == n-1 {
-			d = lastDur
-		}
-		segs[i] = manifest.Segment{Number: startNumber + i, Start: t, Duration: d, Size: int64(1000 + 10*i), Clear: i < clearLead}
-		t += d
-	}
-	return segs
-}
-
-// aacSegments returns 48 kHz AAC segments of whole 1024-sample frames that
-// stay within one frame of 2 s boundaries (94, 94, 93, ... frames), as a
-// packager cutting audio at video boundaries produces.
-func aacSegments(n int, clearLead int) []manifest.Segment {
-	segs := make([]manifest.Segment, n)
-	var t uint64
-	for i := range segs {
-		end := uint64(i+1) * 2 * 48000
-		frames := (end - t + 1023) / 1024
-		if i == n-1 {
-			frames = 23 // short tail
-		}
-		segs[i] = manifest.Segment{Number: 1 + i, Start: t, Duration: frames * 1024, Size: int64(32000 + i), Clear: i < clearLead}
-		t += frames * 1024
-	}
-	return segs
-}
-
-func videoTrack(id string, w, h, bw int, codecs string, prot *manifest.Protection, clearLead int) manifest.Track {
-	return manifest.Track{
-		ID: id, Dir: id, Type: manifest.Video, Codecs: codecs,
-		Bandwidth: bw, AverageBandwidth: bw * 4 / 5, Width: w, Height: h, FrameRate: "30",
-		Timescale: 90000, InitFile: "init.mp4", MediaPattern: "seg_$Number$.m4s", StartNumber: 1,
-		Segments:   segments(1, 5, 0, 180000, 45000, clearLead),
-		Protection: prot,
-	}
-}
-
-func audioTrack(id, lang, codecs string, channels, bw int, prot *manifest.Protection, clearLead int) manifest.Track {
-	return manifest.Track{
-		ID: id, Dir: id, Type: manifest.Audio, Codecs: codecs,
-		Bandwidth: bw, AverageBandwidth: bw - 3000, SampleRate: 48000, Channels: channels, Language: lang,
-		Timescale: 48000, InitFile: "init.mp4", MediaPattern: "seg_$Number$.m4s", StartNumber: 1,
-		Segments:   aacSegments(5, clearLead),
-		Protection: prot,
-	}
-}
-
 func presentationCases() []presentationCase {
-	all := []drm.System{drm.Widevine, drm.PlayReady, drm.FairPlay, drm.ClearKey}
-	noFP := []drm.System{drm.Widevine, drm.PlayReady, drm.ClearKey}
-	const dur = 8.5
-	return []presentationCase{
-		{"cbcs_all_drms", manifest.Presentation{Duration: dur, Tracks: []manifest.Track{
-			videoTrack("video_360p", 640, 360, 900_000, "avc1.64001e", protection(cenc.CBCS, kidSD, all, true), 0),
-			videoTrack("video_720p", 1280, 720, 3_000_000, "avc1.64001f", protection(cenc.CBCS, kidVideo, all, true), 0),
-			audioTrack("audio_en", "en", "mp4a.40.2", 2, 131_000, protection(cenc.CBCS, kidAudio, all, true), 0),
-		}}},
-		{"cenc_no_fairplay", manifest.Presentation{Duration: dur, Tracks: []manifest.Track{
-			videoTrack("video_360p", 640, 360, 900_000, "avc1.64001e", protection(cenc.CENC, kidVideo, noFP, false), 0),
-			videoTrack("video_720p", 1280, 720, 3_000_000, "hvc1.1.6.L93.B0", protection(cenc.CENC, kidVideo, noFP, false), 0),
-			audioTrack("audio_en", "en", "mp4a.40.2", 2, 131_000, protection(cenc.CENC, kidAudio, noFP, false), 0),
-		}}},
-		{"clear_lead", manifest.Presentation{Duration: dur, Tracks: []manifest.Track{
-			videoTrack("video_720p", 1280, 720, 3_000_000, "avc1.64001f", protection(cenc.CBCS, kidVideo, []drm.System{drm.Widevine, drm.ClearKey}, true), 2),
-			audioTrack("audio_en", "en", "mp4a.40.2", 2, 131_000, protection(cenc.CBCS, kidAudio, []drm.System{drm.Widevine, drm.ClearKey}, true), 2),
-		}}},
-		{"audio_only", manifest.Presentation{Duration: dur, Tracks: []manifest.Track{
-			audioTrack("audio_en_128k", "en", "mp4a.40.2", 2, 131_000, protection(cenc.CBCS, kidAudio, all, true), 0),
-			audioTrack("audio_en_64k", "en", "mp4a.40.5", 2, 67_000, protection(cenc.CBCS, kidAudio, all, true), 0),
-		}}},
-		{"clear", manifest.Presentation{Duration: dur, Tracks: []manifest.Track{
-			func() manifest.Track {
-				t := videoTrack("video_720p", 1280, 720, 3_000_000, "avc1.64001f", nil, 0)
-				t.Dir = "clear/video_720p"
-				t.FrameRate = "30000/1001"
-				t.PresentationTimeOffset = 9000
-				t.Segments = segments(1, 5, 9000, 180180, 45045, 0)
-				return t
-			}(),
-			audioTrack("audio_und", "", "mp4a.40.2", 2, 131_000, nil, 0),
-		}}},
-		{"multi_language", manifest.Presentation{Duration: dur, Tracks: []manifest.Track{
-			videoTrack("video_720p", 1280, 720, 3_000_000, "avc1.64001f", protection(cenc.CBCS, kidVideo, noFP, true), 0),
-			audioTrack("audio_en", "en", "mp4a.40.2", 2, 131_000, protection(cenc.CBCS, kidAudio, noFP, true), 0),
-			audioTrack("audio_fr", "fr", "mp4a.40.2", 2, 129_000, protection(cenc.CBCS, kidAudio, noFP, true), 0),
-			audioTrack("audio_en_51", "en", "ec-3", 6, 640_000, protection(cenc.CBCS, kidAudio, noFP, true), 0),
-			audioTrack("audio_de_ac3", "de", "ac-3", 2, 192_000, protection(cenc.CBCS, kidAudio, noFP, true), 0),
-		}}},
+	var out []presentationCase
+	for _, c := range manifesttest.Cases() {
+		out = append(out, presentationCase{name: c.Name, p: c.P})
 	}
+	return out
 }
+
+var (
+	kidVideo = manifesttest.KIDVideo
+	segments = manifesttest.Segments
+)

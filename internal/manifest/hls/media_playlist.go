@@ -10,7 +10,6 @@ package hls
 
 import (
 	"fmt"
-	"math"
 	"math/bits"
 	"strconv"
 	"strings"
@@ -53,7 +52,7 @@ func Marshal(p manifest.Presentation) ([]Playlist, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Playlist{Path: joinPath(t.Dir, MediaPlaylistName), Data: data})
+		out = append(out, Playlist{Path: t.Path(MediaPlaylistName), Data: data})
 	}
 	return out, nil
 }
@@ -186,45 +185,25 @@ func expandNumber(pattern string, n int) (string, error) {
 	return out, nil
 }
 
-func joinPath(dir, name string) string {
-	dir = strings.TrimSuffix(dir, "/")
-	if dir == "" {
-		return name
-	}
-	return dir + "/" + name
-}
+// frameRateValue parses "30" or "30000/1001".
 
+// validateTrack adds HLS's rules to the common ones: segments have a
+// duration and do not overlap (EXTINF), and paths can stand as URI lines
+// and quoted-strings.
 func validateTrack(t *manifest.Track) error {
+	if err := t.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidPresentation, err)
+	}
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: track %q: %s", ErrInvalidPresentation, t.ID, fmt.Sprintf(format, a...))
 	}
-	switch {
-	case t.ID == "":
-		return bad("empty ID")
-	case t.Type != manifest.Video && t.Type != manifest.Audio:
-		return bad("unknown content type %d", t.Type)
-	case t.Codecs == "":
-		return bad("empty codecs")
-	case t.Timescale == 0:
-		return bad("zero timescale")
-	case t.Bandwidth <= 0 || t.Bandwidth > math.MaxUint32:
-		return bad("bandwidth %d out of range", t.Bandwidth)
-	case t.InitFile == "":
-		return bad("no init file")
-	case len(t.Segments) == 0:
-		return bad("no segments")
-	case t.StartNumber < 0:
-		return bad("negative start number")
-	case strings.ContainsAny(t.Dir+t.InitFile+t.MediaPattern, "\"\x00\t\r\n\v\f "),
-		strings.HasPrefix(t.MediaPattern, "#"), strings.HasPrefix(t.Dir, "#"):
+	if strings.ContainsAny(t.Dir+t.InitFile+t.MediaPattern, "\"\x00\t\r\n\v\f ") ||
+		strings.HasPrefix(t.MediaPattern, "#") || strings.HasPrefix(t.Dir, "#") {
 		// A URI line must not be taken for a tag or comment (RFC 8216 §4.1),
 		// and quoted-strings cannot hold quotes or line breaks (§4.2).
 		return bad("paths cannot start with '#' or contain whitespace or double quotes")
 	}
 	for i, s := range t.Segments {
-		if s.Number != t.StartNumber+i {
-			return bad("segment %d has number %d, want %d (numbers must be consecutive from StartNumber)", i, s.Number, t.StartNumber+i)
-		}
 		if s.Duration == 0 {
 			return bad("segment %d has zero duration", s.Number)
 		}
@@ -235,35 +214,5 @@ func validateTrack(t *manifest.Track) error {
 			return bad("segment %d end time overflows", s.Number)
 		}
 	}
-	switch t.Type {
-	case manifest.Video:
-		if t.Width <= 0 || t.Height <= 0 {
-			return bad("video size %dx%d", t.Width, t.Height)
-		}
-		if _, ok := frameRateValue(t.FrameRate); !ok {
-			return bad("frame rate %q", t.FrameRate)
-		}
-	case manifest.Audio:
-		if t.Channels <= 0 {
-			return bad("%d channels", t.Channels)
-		}
-	}
 	return nil
-}
-
-// frameRateValue parses "30" or "30000/1001".
-func frameRateValue(s string) (float64, bool) {
-	num, den, ratio := strings.Cut(s, "/")
-	n, err := strconv.ParseUint(num, 10, 32)
-	if err != nil || n == 0 {
-		return 0, false
-	}
-	d := uint64(1)
-	if ratio {
-		d, err = strconv.ParseUint(den, 10, 32)
-		if err != nil || d == 0 {
-			return 0, false
-		}
-	}
-	return float64(n) / float64(d), true
 }

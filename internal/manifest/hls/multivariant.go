@@ -96,7 +96,7 @@ func MarshalMultivariant(p manifest.Presentation) ([]byte, error) {
 				a.integer("AVERAGE-BANDWIDTH", t.AverageBandwidth)
 			}
 			a.quoted("CODECS", t.Codecs)
-			fmt.Fprintf(&b, "#EXT-X-STREAM-INF:%s\n%s\n", a.String(), joinPath(t.Dir, MediaPlaylistName))
+			fmt.Fprintf(&b, "#EXT-X-STREAM-INF:%s\n%s\n", a.String(), t.Path(MediaPlaylistName))
 		}
 		return []byte(b.String()), nil
 	}
@@ -120,7 +120,7 @@ func MarshalMultivariant(p manifest.Presentation) ([]byte, error) {
 			a.enum("DEFAULT", yesNo(i == 0))
 			a.enum("AUTOSELECT", "YES")
 			a.quoted("CHANNELS", strconv.Itoa(t.Channels))
-			a.quoted("URI", joinPath(t.Dir, MediaPlaylistName))
+			a.quoted("URI", t.Path(MediaPlaylistName))
 			if a.err != nil {
 				return nil, a.err
 			}
@@ -150,7 +150,7 @@ func MarshalMultivariant(p manifest.Presentation) ([]byte, error) {
 				}
 				codecs = append(codecs, g.codecs...)
 			}
-			rate, _ := frameRateValue(v.FrameRate)
+			rate, _ := manifest.FrameRateValue(v.FrameRate)
 			var a attrList
 			a.integer("BANDWIDTH", bw)
 			if avg > 0 {
@@ -162,7 +162,7 @@ func MarshalMultivariant(p manifest.Presentation) ([]byte, error) {
 			if g != nil {
 				a.quoted("AUDIO", g.id)
 			}
-			fmt.Fprintf(&b, "#EXT-X-STREAM-INF:%s\n%s\n", a.String(), joinPath(v.Dir, MediaPlaylistName))
+			fmt.Fprintf(&b, "#EXT-X-STREAM-INF:%s\n%s\n", a.String(), v.Path(MediaPlaylistName))
 		}
 	}
 	return []byte(b.String()), nil

@@ -1,0 +1,84 @@
+package manifest
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// ErrInvalidTrack reports a track the manifest writers cannot describe.
+var ErrInvalidTrack = errors.New("invalid track")
+
+// Validate checks what every manifest format needs of a track: identity,
+// codecs, timescale, bandwidth, files, consecutive segment numbers, video
+// size and frame rate, audio channels. Each format adds its own rules.
+func (t *Track) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w %q: %s", ErrInvalidTrack, t.ID, fmt.Sprintf(format, a...))
+	}
+	switch {
+	case t.ID == "":
+		return bad("empty ID")
+	case t.Type != Video && t.Type != Audio:
+		return bad("unknown content type %d", t.Type)
+	case t.Codecs == "":
+		return bad("empty codecs")
+	case t.Timescale == 0:
+		return bad("zero timescale")
+	case t.Bandwidth <= 0 || t.Bandwidth > math.MaxUint32:
+		return bad("bandwidth %d out of range", t.Bandwidth)
+	case t.InitFile == "" || !strings.Contains(t.MediaPattern, "$Number$"):
+		return bad("init file or $Number$ media pattern missing")
+	case len(t.Segments) == 0:
+		return bad("no segments")
+	case t.StartNumber < 0 || t.StartNumber > math.MaxUint32-len(t.Segments):
+		return bad("start number %d out of range", t.StartNumber)
+	}
+	for i, s := range t.Segments {
+		if s.Number != t.StartNumber+i {
+			return bad("segment %d has number %d, want %d (numbers must be consecutive from StartNumber)", i, s.Number, t.StartNumber+i)
+		}
+	}
+	switch t.Type {
+	case Video:
+		if t.Width <= 0 || t.Height <= 0 || t.Width > math.MaxUint32 || t.Height > math.MaxUint32 {
+			return bad("video size %dx%d", t.Width, t.Height)
+		}
+		if _, ok := FrameRateValue(t.FrameRate); !ok {
+			return bad("frame rate %q", t.FrameRate)
+		}
+	case Audio:
+		if t.Channels <= 0 {
+			return bad("%d channels", t.Channels)
+		}
+	}
+	return nil
+}
+
+// Path joins a file name to the track's directory with a forward slash.
+func (t *Track) Path(name string) string {
+	dir := strings.TrimSuffix(t.Dir, "/")
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
+}
+
+// FrameRateValue parses "30" or "30000/1001" (positive integers).
+func FrameRateValue(s string) (float64, bool) {
+	num, den, ratio := strings.Cut(s, "/")
+	n, err := strconv.ParseUint(num, 10, 32)
+	if err != nil || n == 0 {
+		return 0, false
+	}
+	d := uint64(1)
+	if ratio {
+		d, err = strconv.ParseUint(den, 10, 32)
+		if err != nil || d == 0 {
+			return 0, false
+		}
+	}
+	return float64(n) / float64(d), true
+}
