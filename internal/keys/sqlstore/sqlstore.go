@@ -42,6 +42,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/filelock"
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/keys/kms"
 )
@@ -124,7 +125,7 @@ func openSQLite(ctx context.Context, path string, w kms.Wrapper) (*Store, error)
 		db.Close()
 		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
 	}
-	unlock, err := lockFile(path + "-migrate.lock")
+	unlock, err := filelock.Lock(path + "-migrate.lock")
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("%w: lock: %v", ErrMigrate, err)

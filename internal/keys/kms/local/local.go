@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/filelock"
 	"github.com/drmpipe/drmpipe/internal/keys/kms"
 )
 
@@ -230,7 +231,7 @@ func (k *KMS) withFileLock(fn func() error) error {
 	if err := os.MkdirAll(filepath.Dir(k.path), 0o700); err != nil {
 		return fmt.Errorf("%w: %v", ErrKEKFile, err)
 	}
-	unlock, err := lockFile(k.path + ".lock")
+	unlock, err := filelock.Lock(k.path + ".lock")
 	if err != nil {
 		return fmt.Errorf("%w: lock %s: %v", ErrKEKFile, k.path+".lock", err)
 	}

@@ -1,15 +1,15 @@
 //go:build unix
 
-package local
+package filelock
 
 import (
 	"os"
 	"syscall"
 )
 
-// lockFile takes an exclusive advisory lock on path (created 0600), which
+// Lock takes an exclusive advisory lock on path (created 0600), which
 // the kernel releases if the process dies.
-func lockFile(path string) (unlock func(), err error) {
+func Lock(path string) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err

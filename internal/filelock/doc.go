@@ -1,0 +1,3 @@
+// Package filelock serialises processes that share a data directory (KEK
+// file creation and rotation, schema migrations) with an advisory lock file.
+package filelock
