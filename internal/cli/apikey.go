@@ -17,13 +17,7 @@ func newAPIKeyCmd(stdout io.Writer) *cobra.Command {
 	var conf configFlags
 	cmd := &cobra.Command{Use: "apikey", Short: "Manage API keys for encryptors (speke), admins (admin) and token minting (license-token)"}
 	conf.register(cmd.PersistentFlags())
-	open := func(cmd *cobra.Command) (*server.KeyStore, error) {
-		cfg, err := conf.load()
-		if err != nil {
-			return nil, err
-		}
-		return server.OpenKeyStore(cmd.Context(), cfg)
-	}
+	open := func(cmd *cobra.Command) (*server.KeyStore, error) { return conf.openStore(cmd.Context()) }
 	var scopes, name string
 	create := &cobra.Command{
 		Use:   "create --scope speke|admin|license-token[,...] [--name NAME]",

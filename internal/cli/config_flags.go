@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"context"
 	"os"
 
 	"github.com/spf13/pflag"
 
 	"github.com/drmpipe/drmpipe/internal/config"
+	"github.com/drmpipe/drmpipe/internal/server"
 )
 
 // configFlags load the one configuration (file < env < flags, see
@@ -40,4 +42,13 @@ func (c *configFlags) load() (*config.Config, error) {
 		}
 	}
 	return config.Load(c.file, nil, c.fs)
+}
+
+// openStore loads the configuration and opens its key store and KMS.
+func (c *configFlags) openStore(ctx context.Context) (*server.KeyStore, error) {
+	cfg, err := c.load()
+	if err != nil {
+		return nil, err
+	}
+	return server.OpenKeyStore(ctx, cfg)
 }

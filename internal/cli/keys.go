@@ -21,13 +21,7 @@ func newKeysCmd(stdout io.Writer) *cobra.Command {
 		Short: "Manage content keys in the key store (create, list, show, revoke, rewrap)",
 	}
 	conf.register(cmd.PersistentFlags())
-	open := func(cmd *cobra.Command) (*server.KeyStore, error) {
-		cfg, err := conf.load()
-		if err != nil {
-			return nil, err
-		}
-		return server.OpenKeyStore(cmd.Context(), cfg)
-	}
+	open := func(cmd *cobra.Command) (*server.KeyStore, error) { return conf.openStore(cmd.Context()) }
 
 	var contentID, trackType string
 	var period uint32
