@@ -31,6 +31,24 @@ var secretPatterns = []*regexp.Regexp{
 	regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)`),
 }
 
+// mayHoldSecret is a cheap filter in front of secretPatterns (every log
+// line passes here): a string shorter than the shortest key encoding (22
+// characters) can only match the JWT or credential patterns, which need
+// "eyJ", "bearer" or "basic".
+func mayHoldSecret(s string) bool {
+	if len(s) >= 22 {
+		return true
+	}
+	if strings.Contains(s, "eyJ") {
+		return true
+	}
+	if !strings.ContainsAny(s, "bB") {
+		return false
+	}
+	l := strings.ToLower(s)
+	return strings.Contains(l, "bearer") || strings.Contains(l, "basic")
+}
+
 // secretKeyNames are attribute names (lower case) whose value is always
 // masked, whatever it looks like.
 var secretKeyNames = map[string]bool{
@@ -83,6 +101,9 @@ func IsSecretKey(name string) bool {
 // credential or key material: a JWT, a Bearer/Basic credential, 32 or more
 // hex digits, a base64 16- or 32-byte key, or a PEM private key.
 func LooksSecret(s string) bool {
+	if !mayHoldSecret(s) {
+		return false
+	}
 	for _, re := range secretPatterns {
 		if re.MatchString(s) {
 			return true
@@ -94,6 +115,9 @@ func LooksSecret(s string) bool {
 // RedactString replaces every secret-looking substring of s with Mask and
 // leaves the rest, so a message keeps its context.
 func RedactString(s string) string {
+	if !mayHoldSecret(s) {
+		return s
+	}
 	for _, re := range secretPatterns {
 		s = re.ReplaceAllString(s, Mask)
 	}
