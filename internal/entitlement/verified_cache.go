@@ -31,6 +31,10 @@ type verifiedCache struct {
 	mu  sync.Mutex
 	max int
 	m   map[[sha256.Size]byte]verifiedEntry
+	// soonest is the earliest until of the entries: while it lies ahead, a
+	// full cache has nothing to drop and put returns at once (no sweep per
+	// request under a flood of distinct tokens).
+	soonest time.Time
 }
 
 type verifiedEntry struct {
@@ -67,14 +71,23 @@ func (c *verifiedCache) put(sum [sha256.Size]byte, claims *Claims, until, now ti
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= c.max {
+		if now.Before(c.soonest) {
+			return
+		}
+		c.soonest = time.Time{}
 		for k, e := range c.m {
 			if !now.Before(e.until) {
 				delete(c.m, k)
+			} else if c.soonest.IsZero() || e.until.Before(c.soonest) {
+				c.soonest = e.until
 			}
 		}
 		if len(c.m) >= c.max {
 			return
 		}
+	}
+	if len(c.m) == 0 || until.Before(c.soonest) {
+		c.soonest = until
 	}
 	c.m[sum] = verifiedEntry{claims: cloneClaims(claims), until: until}
 }

@@ -98,14 +98,8 @@ func (c *keyCache) put(k keys.StoredKey, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= keyCacheEntries {
-		for kid, e := range c.m {
-			if now.After(e.expires) {
-				delete(c.m, kid)
-			}
-		}
-		if len(c.m) >= keyCacheEntries {
-			return
-		}
+		// Entries live one second: start over rather than sweep per put.
+		clear(c.m)
 	}
 	c.m[k.KID] = keyCacheEntry{key: k, expires: now.Add(keyCacheTTL)}
 }
