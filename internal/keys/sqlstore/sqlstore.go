@@ -115,6 +115,14 @@ func openSQLite(ctx context.Context, path string, w kms.Wrapper) (*Store, error)
 	}
 	f.Close()
 
+	// The first connection switches a new database to WAL, which SQLite
+	// refuses with SQLITE_BUSY (without waiting) while another process does
+	// the same; so connect and migrate under the data directory's lock.
+	unlock, err := filelock.Lock(path + "-migrate.lock")
+	if err != nil {
+		return nil, fmt.Errorf("%w: lock: %v", ErrMigrate, err)
+	}
+	defer unlock()
 	db, err := sql.Open("sqlite", path+"?"+sqliteParams)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
@@ -125,14 +133,7 @@ func openSQLite(ctx context.Context, path string, w kms.Wrapper) (*Store, error)
 		db.Close()
 		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
 	}
-	unlock, err := filelock.Lock(path + "-migrate.lock")
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("%w: lock: %v", ErrMigrate, err)
-	}
-	err = migrate(ctx, db, goose.DialectSQLite3)
-	unlock()
-	if err != nil {
+	if err := migrate(ctx, db, goose.DialectSQLite3); err != nil {
 		db.Close()
 		return nil, err
 	}
