@@ -17,41 +17,18 @@ import (
 )
 
 // Config configures the endpoint and its upstream.
-type Config struct {
-	license.EndpointConfig `yaml:",inline"`
-	Upstream               upstream.Config `yaml:"upstream" json:"upstream"`
-}
+type Config = upstream.GatewayConfig
 
 // Deps are the endpoint's collaborators.
-type Deps struct {
-	license.Deps
-	Upstream upstream.Deps
-}
+type Deps = upstream.GatewayDeps
 
 // Handler serves POST /license/playready.
-type Handler struct {
-	*license.Gateway
-	client *upstream.Client
-}
+type Handler = upstream.Gateway
 
 // NewHandler returns the PlayReady license handler.
 func NewHandler(cfg Config, deps Deps) (*Handler, error) {
-	ep, err := license.NewEndpoint(cfg.EndpointConfig, drm.PlayReady, deps.Deps)
-	if err != nil {
-		return nil, err
-	}
-	if deps.Upstream.Log == nil {
-		deps.Upstream.Log = deps.Log
-	}
-	c, err := upstream.New(cfg.Upstream, deps.Upstream)
-	if err != nil {
-		return nil, err
-	}
-	return &Handler{Gateway: license.NewGateway(ep, c, DecodeChallenge), client: c}, nil
+	return upstream.NewGateway(drm.PlayReady, cfg, deps, DecodeChallenge)
 }
-
-// Upstream is the resilient upstream client.
-func (h *Handler) Upstream() *upstream.Client { return h.client }
 
 // DecodeChallenge accepts the SOAP XML challenge (optionally after a UTF-8
 // BOM). A still-wrapped UTF-16 PlayReadyKeyMessage is refused: players

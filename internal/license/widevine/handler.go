@@ -7,43 +7,19 @@ package widevine
 
 import (
 	"github.com/drmpipe/drmpipe/internal/drm"
-	"github.com/drmpipe/drmpipe/internal/license"
 	"github.com/drmpipe/drmpipe/internal/license/upstream"
 )
 
 // Config configures the endpoint and its upstream.
-type Config struct {
-	license.EndpointConfig `yaml:",inline"`
-	Upstream               upstream.Config `yaml:"upstream" json:"upstream"`
-}
+type Config = upstream.GatewayConfig
 
 // Deps are the endpoint's collaborators.
-type Deps struct {
-	license.Deps
-	Upstream upstream.Deps
-}
+type Deps = upstream.GatewayDeps
 
 // Handler serves POST /license/widevine.
-type Handler struct {
-	*license.Gateway
-	client *upstream.Client
-}
+type Handler = upstream.Gateway
 
 // NewHandler returns the Widevine license handler.
 func NewHandler(cfg Config, deps Deps) (*Handler, error) {
-	ep, err := license.NewEndpoint(cfg.EndpointConfig, drm.Widevine, deps.Deps)
-	if err != nil {
-		return nil, err
-	}
-	if deps.Upstream.Log == nil {
-		deps.Upstream.Log = deps.Log
-	}
-	c, err := upstream.New(cfg.Upstream, deps.Upstream)
-	if err != nil {
-		return nil, err
-	}
-	return &Handler{Gateway: license.NewGateway(ep, c, nil), client: c}, nil
+	return upstream.NewGateway(drm.Widevine, cfg, deps, nil)
 }
-
-// Upstream is the resilient upstream client (breaker state for health).
-func (h *Handler) Upstream() *upstream.Client { return h.client }
