@@ -61,9 +61,9 @@ const (
 	BreakerOpen     = 2
 )
 
-// Metrics holds drmpipe's Prometheus collectors. Its methods implement the
-// observer interfaces in observers.go; they are safe for concurrent use and
-// never panic, whatever label values they get (labels are sanitised).
+// Metrics holds drmpipe's Prometheus collectors. Its methods are safe for
+// concurrent use and never panic, whatever label values they get (labels
+// are sanitised).
 type Metrics struct {
 	licenseRequests *prometheus.CounterVec
 	licenseDuration *prometheus.HistogramVec

@@ -95,7 +95,6 @@ type Server struct {
 	checks  []Check
 
 	mu       sync.Mutex
-	addr     net.Addr
 	draining bool
 }
 
@@ -140,13 +139,6 @@ func New(cfg Config, deps Deps) (*Server, error) {
 // Handler is the server's whole handler (for in-process tests).
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Addr is the bound address once Run listens.
-func (s *Server) Addr() net.Addr {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.addr
-}
-
 // Run listens and serves until ctx is cancelled, then shuts down gracefully:
 // readiness turns false, the listener closes, and in-flight requests get
 // ShutdownGrace to finish. ready, if not nil, is called once listening.
@@ -155,9 +147,6 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
 	}
-	s.mu.Lock()
-	s.addr = ln.Addr()
-	s.mu.Unlock()
 	var tlsCfg *tls.Config
 	if s.cfg.TLSClientCAFile != "" {
 		if tlsCfg, err = clientCATLS(s.cfg.TLSClientCAFile); err != nil {
