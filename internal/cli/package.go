@@ -114,17 +114,16 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 	if f.psshInInit && f.noPSSHInInit {
 		return fmt.Errorf("--pssh-in-init and --no-pssh-in-init contradict each other")
 	}
+	conf, err := f.conf.load()
+	if err != nil {
+		return err
+	}
 	if f.output == "" && f.contentID != "" {
-		conf, err := f.conf.load()
-		if err != nil {
-			return err
-		}
 		cfg.OutputDir = filepath.Join(conf.Server.DataDir, "content", f.contentID)
 	}
 	if cfg.OutputDir == "" {
 		return fmt.Errorf("no output directory: use -o DIR (or --content-id to write under the data directory)")
 	}
-	var err error
 	if cfg.Scheme, err = cenc.ParseScheme(f.scheme); err != nil {
 		return fmt.Errorf("--scheme: %w", err)
 	}
@@ -167,10 +166,6 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 		default:
 			return fmt.Errorf("--keys-per: %q (want asset or track-type)", f.keysPer)
 		}
-		conf, err := f.conf.load()
-		if err != nil {
-			return err
-		}
 		st, err := server.OpenKeyStore(cmd.Context(), conf)
 		if err != nil {
 			return err
@@ -193,9 +188,7 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 	if !f.quiet && isTerminal(stderr) {
 		cfg.Progress = stderr
 	}
-	if conf, err := f.conf.load(); err != nil {
-		return err
-	} else if conf.Observability.Tracing.Exporter != observability.ExporterNone {
+	if conf.Observability.Tracing.Exporter != observability.ExporterNone {
 		tp, shutdown, err := observability.NewTracerProvider(cmd.Context(), conf.Observability.Tracing)
 		if err != nil {
 			return fmt.Errorf("tracing: %w", err)

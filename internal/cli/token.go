@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/drmpipe/drmpipe/internal/entitlement"
+	"github.com/drmpipe/drmpipe/internal/server"
 )
 
 func newTokenCmd(stdout io.Writer) *cobra.Command {
@@ -26,14 +27,7 @@ func newTokenCmd(stdout io.Writer) *cobra.Command {
 			if ttl <= 0 || ttl > cfg.Tokens.MaxLifetime {
 				return fmt.Errorf("--ttl must be positive and at most tokens.max_lifetime (%s)", cfg.Tokens.MaxLifetime)
 			}
-			issuer, audience := cfg.Tokens.Issuer, "drmpipe-license"
-			if issuer == "" {
-				issuer = "drmpipe"
-			}
-			if len(cfg.Tokens.Audiences) > 0 {
-				audience = cfg.Tokens.Audiences[0]
-			}
-			s, err := entitlement.NewSigner(entitlement.SignerConfig{File: cfg.Tokens.SigningKeyFile, Issuer: issuer, Audience: audience, TTL: ttl})
+			s, err := server.NewSigner(cfg.Tokens, ttl)
 			if err != nil {
 				return err
 			}

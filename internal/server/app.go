@@ -39,6 +39,26 @@ const (
 	defaultAudience = "drmpipe-license"
 )
 
+// TokenIdentity is the iss and aud of drmpipe's own playback tokens:
+// tokens.issuer and the first of tokens.audiences, or the demo defaults.
+func TokenIdentity(t config.TokensConfig) (issuer, audience string) {
+	issuer, audience = t.Issuer, defaultAudience
+	if issuer == "" {
+		issuer = defaultIssuer
+	}
+	if len(t.Audiences) > 0 {
+		audience = t.Audiences[0]
+	}
+	return issuer, audience
+}
+
+// NewSigner opens drmpipe's own token signing key (tokens.signing_key_file,
+// created on first use) for tokens living ttl.
+func NewSigner(t config.TokensConfig, ttl time.Duration) (*entitlement.Signer, error) {
+	issuer, audience := TokenIdentity(t)
+	return entitlement.NewSigner(entitlement.SignerConfig{File: t.SigningKeyFile, Issuer: issuer, Audience: audience, TTL: ttl})
+}
+
 // AppOptions are what the command line adds to the configuration.
 type AppOptions struct {
 	Logger *slog.Logger
@@ -151,14 +171,8 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 
 	// Entitlement: drmpipe's own signing key is always trusted; an operator
 	// JWKS (file or URL) is trusted as well when configured.
-	issuer, audience := cfg.Tokens.Issuer, defaultAudience
-	if issuer == "" {
-		issuer = defaultIssuer
-	}
-	if len(cfg.Tokens.Audiences) > 0 {
-		audience = cfg.Tokens.Audiences[0]
-	}
-	signer, err := entitlement.NewSigner(entitlement.SignerConfig{File: cfg.Tokens.SigningKeyFile, Issuer: issuer, Audience: audience, TTL: cfg.Tokens.MaxLifetime})
+	issuer, audience := TokenIdentity(cfg.Tokens)
+	signer, err := NewSigner(cfg.Tokens, cfg.Tokens.MaxLifetime)
 	if err != nil {
 		return nil, fmt.Errorf("token signer: %w", err)
 	}

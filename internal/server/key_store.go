@@ -14,7 +14,9 @@ import (
 	"github.com/drmpipe/drmpipe/internal/keys/sqlstore"
 )
 
-// KeyStore is an open key store with the KMS holding its KEK.
+// KeyStore is an open key store with the KMS holding its KEK. KMS is the
+// backend itself (readiness probes and KEK rotation are not traced); the
+// store's own calls go through the server's tracing wrapper.
 type KeyStore struct {
 	*sqlstore.Store
 	KMS      kms.Wrapper
@@ -33,11 +35,7 @@ func (s *KeyStore) Close() error {
 // RotateKEK creates a new KEK version when the backend can (local, pkcs11);
 // AWS KMS rotates by pointing its alias at a new key.
 func (s *KeyStore) RotateKEK(ctx context.Context) (string, error) {
-	k := s.KMS
-	if t, ok := k.(tracedKMS); ok {
-		k = t.Wrapper
-	}
-	switch k := k.(type) {
+	switch k := s.KMS.(type) {
 	case *local.KMS:
 		return k.Rotate()
 	case *pkcs11.Wrapper:
@@ -61,10 +59,11 @@ func openKeyStore(ctx context.Context, cfg *config.Config, wrap func(kms.Wrapper
 	if err != nil {
 		return nil, fmt.Errorf("KMS (%s): %w", cfg.KMS.Backend, err)
 	}
+	storeKMS := w
 	if wrap != nil {
-		w = wrap(w)
+		storeKMS = wrap(w)
 	}
-	st, err := sqlstore.Open(ctx, cfg.Store.DSN, w)
+	st, err := sqlstore.Open(ctx, cfg.Store.DSN, storeKMS)
 	if err != nil {
 		_ = closeKMS()
 		return nil, fmt.Errorf("key store: %w", err)
