@@ -41,7 +41,8 @@ func parseKeyFlag(s string) (keys.TrackType, keys.ContentKey, error) {
 	return tt, keys.ContentKey{KID: kid, Key: key}, nil
 }
 
-// parseKeyFlags builds the per-track-type key map of --key flags.
+// parseKeyFlags builds the per-track-type key map of --key flags (whether
+// the combination is usable is keys.NewStaticSource's to say).
 func parseKeyFlags(list []string) (map[keys.TrackType]keys.ContentKey, error) {
 	out := map[keys.TrackType]keys.ContentKey{}
 	for _, s := range list {
@@ -53,9 +54,6 @@ func parseKeyFlags(list []string) (map[keys.TrackType]keys.ContentKey, error) {
 			return nil, fmt.Errorf("%w: more than one key for %s", errKeyFlag, tt)
 		}
 		out[tt] = k
-	}
-	if _, all := out[keys.All]; all && len(out) > 1 {
-		return nil, fmt.Errorf("%w: a KID:KEY for all tracks cannot be combined with TYPE=KID:KEY keys", errKeyFlag)
 	}
 	return out, nil
 }
