@@ -11,14 +11,14 @@ import (
 const DefaultMemoryCacheEntries = 10000
 
 // MemoryCache is a process-local, size-bounded LRU license cache with
-// per-entry expiry and tag indexes for Purge.
+// per-entry expiry. Purge (revocations, rare) scans the entries: no tag
+// index is kept up to date on every Set.
 type MemoryCache struct {
 	mu    sync.Mutex
 	max   int
 	now   func() time.Time
 	ll    *list.List // front = most recently used
 	items map[string]*list.Element
-	idx   map[string]map[string]struct{}
 }
 
 type memEntry struct {
@@ -37,7 +37,7 @@ func NewMemoryCache(maxEntries int, now func() time.Time) *MemoryCache {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryCache{max: maxEntries, now: now, ll: list.New(), items: map[string]*list.Element{}, idx: map[string]map[string]struct{}{}}
+	return &MemoryCache{max: maxEntries, now: now, ll: list.New(), items: map[string]*list.Element{}}
 }
 
 // Shared is false: the cache lives in this process.
@@ -80,16 +80,7 @@ func (c *MemoryCache) Set(_ context.Context, key string, resp Response, tags Tag
 	for c.ll.Len() >= c.max {
 		c.remove(c.ll.Back())
 	}
-	e := &memEntry{key: key, resp: resp, tags: tags, expires: c.now().Add(ttl)}
-	c.items[key] = c.ll.PushFront(e)
-	for _, ix := range tags.indexes() {
-		s := c.idx[ix]
-		if s == nil {
-			s = map[string]struct{}{}
-			c.idx[ix] = s
-		}
-		s[key] = struct{}{}
-	}
+	c.items[key] = c.ll.PushFront(&memEntry{key: key, resp: resp, tags: tags, expires: c.now().Add(ttl)})
 }
 
 // Purge implements Cache.
@@ -100,12 +91,13 @@ func (c *MemoryCache) Purge(_ context.Context, f PurgeFilter) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := 0
-	for key := range c.idx[f.index()] {
-		el := c.items[key]
-		if el != nil && f.matches(el.Value.(*memEntry).tags) {
+	for el := c.ll.Front(); el != nil; {
+		next := el.Next()
+		if f.matches(el.Value.(*memEntry).tags) {
 			c.remove(el)
 			n++
 		}
+		el = next
 	}
 	return n, nil
 }
@@ -114,12 +106,4 @@ func (c *MemoryCache) remove(el *list.Element) {
 	e := el.Value.(*memEntry)
 	c.ll.Remove(el)
 	delete(c.items, e.key)
-	for _, ix := range e.tags.indexes() {
-		if s := c.idx[ix]; s != nil {
-			delete(s, e.key)
-			if len(s) == 0 {
-				delete(c.idx, ix)
-			}
-		}
-	}
 }

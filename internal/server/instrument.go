@@ -59,8 +59,10 @@ func metered(h http.Handler, m *observability.Metrics, drmName, vendor string) h
 		}
 		hit := sw.Header().Get(license.CacheHeader) == "hit"
 		m.ObserveLicense(drmName, vendor, outcome, time.Since(start), hit)
-		trace.SpanFromContext(r.Context()).SetAttributes(
-			observability.AttrDRM.String(drmName), observability.AttrVendor.String(vendor),
-			observability.AttrOutcome.String(outcome), observability.AttrCacheHit.Bool(hit))
+		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+			span.SetAttributes(
+				observability.AttrDRM.String(drmName), observability.AttrVendor.String(vendor),
+				observability.AttrOutcome.String(outcome), observability.AttrCacheHit.Bool(hit))
+		}
 	})
 }
