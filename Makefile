@@ -118,6 +118,11 @@ bench:
 # bench-server: ClearKey licenses/s and latency, SPEKE v2 req/s (SQLite, PostgreSQL),
 # key store get-or-create; rewrites their sections of docs/BENCHMARKS.md.
 bench-server: deps
+	@command -v wrk >/dev/null 2>&1 || { \
+		echo "bench-server: installing wrk with apt-get"; \
+		SUDO=""; if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; }
+	@command -v wrk >/dev/null 2>&1 || { echo "bench-server: wrk still missing after install" >&2; exit 1; }
 	GO=$(GO) scripts/bench_server.sh
 
 # fuzz runs each Fuzz* target of each package for FUZZTIME.

@@ -164,7 +164,10 @@ type Result struct {
 	OthersCPUs     float64 `json:"othersCpuS"`
 	ClientProcs    int     `json:"clientGomaxprocs"`
 	ServerAffinity string  `json:"serverAffinity,omitempty"`
-	Note           string  `json:"note,omitempty"`
+	// Engine is the load generator: vegeta (library, in this process) or
+	// wrk (a child process).
+	Engine string `json:"engine"`
+	Note   string `json:"note,omitempty"`
 }
 
 // check validates a response; nil means success.
@@ -194,33 +197,11 @@ func attack(l loadFlags, targets []vegeta.Target, chk check) (Result, error) {
 	}
 	atk := vegeta.NewAttacker(opts...)
 
-	srvBefore, _ := procCPU(l.pid)
-	busyBefore, _ := machineBusy()
+	pr := startProbe(l.pid)
 	var cliBefore syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &cliBefore)
-	stopSampling := make(chan struct{})
-	var peakRSS atomic.Int64
-	var wg sync.WaitGroup
-	if l.pid > 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t := time.NewTicker(50 * time.Millisecond)
-			defer t.Stop()
-			for {
-				if kb, err := procStatusKB(l.pid, "VmRSS"); err == nil && kb > peakRSS.Load() {
-					peakRSS.Store(kb)
-				}
-				select {
-				case <-stopSampling:
-					return
-				case <-t.C:
-				}
-			}
-		}()
-	}
 
-	r := Result{Name: l.name, Rate: l.rate, Workers: l.workers, Codes: map[string]int{}, ClientProcs: runtime.GOMAXPROCS(0)}
+	r := Result{Name: l.name, Rate: l.rate, Workers: l.workers, Codes: map[string]int{}, ClientProcs: runtime.GOMAXPROCS(0), Engine: "vegeta"}
 	lat := make([]time.Duration, 0, len(targets))
 	errText := map[string]bool{}
 	var first, last time.Time
@@ -255,13 +236,12 @@ func attack(l loadFlags, targets []vegeta.Target, chk check) (Result, error) {
 			r.CacheHits++
 		}
 	}
-	close(stopSampling)
-	wg.Wait()
 	for e := range errText {
 		r.ErrorText = append(r.ErrorText, e)
 	}
 	slices.Sort(r.ErrorText)
 	if r.Requests == 0 {
+		pr.finish(&r, 0)
 		return r, errors.New("no request completed")
 	}
 	r.Seconds = last.Sub(first).Seconds()
@@ -278,27 +258,72 @@ func attack(l loadFlags, targets []vegeta.Target, chk check) (Result, error) {
 	r.MaxUs = float64(lat[len(lat)-1].Nanoseconds()) / 1e3
 	var cliAfter syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &cliAfter)
-	r.ClientCPUs = tv(cliAfter.Utime) + tv(cliAfter.Stime) - tv(cliBefore.Utime) - tv(cliBefore.Stime)
-	if busyAfter, err := machineBusy(); err == nil {
-		r.OthersCPUs = busyAfter - busyBefore - r.ClientCPUs
-	}
-	if l.pid > 0 {
-		if after, err := procCPU(l.pid); err == nil {
-			r.ServerCPUs = after - srvBefore
-			r.OthersCPUs -= r.ServerCPUs
-			if r.Seconds > 0 {
-				r.ServerCPUPct = 100 * r.ServerCPUs / r.Seconds
-			}
-		}
-		r.ServerPeakMiB = float64(peakRSS.Load()) / 1024
-		if kb, err := procStatusKB(l.pid, "VmHWM"); err == nil {
-			r.ServerHWMMiB = float64(kb) / 1024
-		}
-		if s, err := procStatusString(l.pid, "Cpus_allowed_list"); err == nil {
-			r.ServerAffinity = s
-		}
-	}
+	pr.finish(&r, tv(cliAfter.Utime)+tv(cliAfter.Stime)-tv(cliBefore.Utime)-tv(cliBefore.Stime))
 	return r, nil
+}
+
+// probe measures the server process (CPU time, peak RSS) and the rest of
+// the machine over one run.
+type probe struct {
+	pid        int
+	srvBefore  float64
+	busyBefore float64
+	stop       chan struct{}
+	wg         sync.WaitGroup
+	peakRSS    atomic.Int64
+}
+
+func startProbe(pid int) *probe {
+	p := &probe{pid: pid, stop: make(chan struct{})}
+	p.srvBefore, _ = procCPU(pid)
+	p.busyBefore, _ = machineBusy()
+	if pid > 0 {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			t := time.NewTicker(50 * time.Millisecond)
+			defer t.Stop()
+			for {
+				if kb, err := procStatusKB(pid, "VmRSS"); err == nil && kb > p.peakRSS.Load() {
+					p.peakRSS.Store(kb)
+				}
+				select {
+				case <-p.stop:
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
+	return p
+}
+
+// finish stops sampling and fills the server, generator (clientCPU
+// seconds) and other-processes figures of r; r.Seconds must be set.
+func (p *probe) finish(r *Result, clientCPU float64) {
+	close(p.stop)
+	p.wg.Wait()
+	r.ClientCPUs = clientCPU
+	if busyAfter, err := machineBusy(); err == nil {
+		r.OthersCPUs = busyAfter - p.busyBefore - r.ClientCPUs
+	}
+	if p.pid <= 0 {
+		return
+	}
+	if after, err := procCPU(p.pid); err == nil {
+		r.ServerCPUs = after - p.srvBefore
+		r.OthersCPUs -= r.ServerCPUs
+		if r.Seconds > 0 {
+			r.ServerCPUPct = 100 * r.ServerCPUs / r.Seconds
+		}
+	}
+	r.ServerPeakMiB = float64(p.peakRSS.Load()) / 1024
+	if kb, err := procStatusKB(p.pid, "VmHWM"); err == nil {
+		r.ServerHWMMiB = float64(kb) / 1024
+	}
+	if s, err := procStatusString(p.pid, "Cpus_allowed_list"); err == nil {
+		r.ServerAffinity = s
+	}
 }
 
 // pct is cpu seconds over wall seconds as % of one core.
@@ -423,8 +448,18 @@ func runClearKey(args []string) error {
 	users := fs.Int("users", 1000, "distinct subjects among the tokens")
 	ttl := fs.Duration("ttl", 20*time.Minute, "token lifetime (server tokens.max_lifetime must allow it)")
 	config := fs.String("config", "", "label of the CPU placement")
+	engine := fs.String("engine", "vegeta", "load generator: vegeta (library) | wrk (-mode distinct, max throughput; wrk on PATH)")
+	wrkThreads := fs.Int("wrk-threads", 1, "wrk threads (-engine wrk)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *engine != "vegeta" && *engine != "wrk" {
+		return fmt.Errorf("unknown -engine %q", *engine)
+	}
+	if *engine == "wrk" && (l.rate != 0 || *mode != "distinct") {
+		// wrk's run always lasts -d: only a run bounded by its duration
+		// (enough tokens) gives a true rate.
+		return errors.New("-engine wrk runs -mode distinct closed loop only (-rate 0); other runs use vegeta")
 	}
 	if *content == "" || *kidList == "" || *n <= 0 || l.url == "" {
 		return errors.New("-url, -content, -kids and -tokens are required")
@@ -490,7 +525,12 @@ func runClearKey(args []string) error {
 	default:
 		return fmt.Errorf("unknown -mode %q", *mode)
 	}
-	r, err := attack(l, targets, chk)
+	var r Result
+	if *engine == "wrk" {
+		r, err = wrkAttack(l, *wrkThreads, tokens, body, len(kids))
+	} else {
+		r, err = attack(l, targets, chk)
+	}
 	if err != nil {
 		return err
 	}
@@ -677,11 +717,11 @@ func runRender(args []string, w io.Writer) error {
 	}
 	switch *kind {
 	case "clearkey":
-		fmt.Fprintln(w, "| run | CPU placement | offered load | requests | licenses/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | cache hits | server CPU % of a core | generator CPU % | other processes CPU % | server peak RSS MiB |")
-		fmt.Fprintln(w, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+		fmt.Fprintln(w, "| run | generator | CPU placement | offered load | requests | licenses/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | cache hits | server CPU % of a core | generator CPU % | other processes CPU % | server peak RSS MiB |")
+		fmt.Fprintln(w, "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 		for _, r := range rs {
-			fmt.Fprintf(w, "| %s | %s | %s | %d | %.0f | %s | %s | %s | %s | %d | %d | %.0f | %.0f | %.0f | %.0f |\n",
-				r.Name, r.Config, rate(r), r.Requests, r.Throughput, ms(r.P50us), ms(r.P99us), ms(r.P999us), ms(r.MaxUs), r.Errors, r.CacheHits,
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %d | %.0f | %s | %s | %s | %s | %d | %d | %.0f | %.0f | %.0f | %.0f |\n",
+				r.Name, r.Engine, r.Config, rate(r), r.Requests, r.Throughput, ms(r.P50us), ms(r.P99us), ms(r.P999us), ms(r.MaxUs), r.Errors, r.CacheHits,
 				r.ServerCPUPct, pct(r.ClientCPUs, r.Seconds), pct(r.OthersCPUs, r.Seconds), r.ServerPeakMiB)
 		}
 	case "speke":
