@@ -73,7 +73,8 @@ type Revocation struct {
 }
 
 // Normalize validates r and returns it in canonical form: KIDs as
-// lowercase UUID strings; At set to now when zero.
+// lowercase UUID strings; At set to now when zero, in UTC, to the
+// microsecond.
 func (r Revocation) Normalize(now time.Time) (Revocation, error) {
 	if _, ok := revocationKindNames[r.Kind]; !ok {
 		return r, fmt.Errorf("%w: unknown kind %d", ErrRevocation, r.Kind)
@@ -97,7 +98,9 @@ func (r Revocation) Normalize(now time.Time) (Revocation, error) {
 	if r.At.IsZero() {
 		r.At = now
 	}
-	r.At = r.At.UTC()
+	// Microseconds, as the audit log stores them: a revocation restored
+	// from it is the same revocation.
+	r.At = r.At.UTC().Truncate(time.Microsecond)
 	return r, nil
 }
 
@@ -119,6 +122,10 @@ type Revocations interface {
 	// Ready is nil while the state is current; an error when it may be
 	// stale (store unreachable; the last known state keeps serving).
 	Ready() error
+	// Restore loads revocations recorded earlier (the durable audit log,
+	// at startup) into the live state, without notifying subscribers:
+	// they were applied, and their purges done, when first made.
+	Restore(rs []Revocation) error
 }
 
 // Subscribers is a set of revocation callbacks; Revocations
@@ -211,3 +218,22 @@ func (m *MemoryRevocations) List(context.Context) ([]Revocation, error) {
 
 // Ready implements Revocations; memory is always current.
 func (m *MemoryRevocations) Ready() error { return nil }
+
+// Restore implements Revocations: the state and the audit list (List)
+// get rs.
+func (m *MemoryRevocations) Restore(rs []Revocation) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range rs {
+		r, err := r.Normalize(m.now())
+		if err != nil {
+			return err
+		}
+		if m.state[r.Kind] == nil {
+			m.state[r.Kind] = map[string]Revocation{}
+		}
+		m.state[r.Kind][r.Value] = r
+		m.audit = append(m.audit, r)
+	}
+	return nil
+}

@@ -240,16 +240,20 @@ func (h *adminHandlers) apply(ctx context.Context, rev entitlement.Revocation) e
 			return storeError(err)
 		}
 	}
-	if err := h.revocations.Revoke(ctx, rev); err != nil {
-		return httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "revocation store unavailable; the revocation was not applied everywhere")
+	// The audit log is the durable record (restoreRevocations reads it at
+	// startup): written first, and a revocation it cannot record is
+	// refused rather than applied until the next restart only.
+	if err := h.audit(ctx, apikey.Entry{Actor: rev.By, Action: revokeAction + rev.Kind.String(), Target: rev.Value, At: rev.At, Detail: rev.Reason}); err != nil {
+		return httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "audit log unavailable; the revocation was not recorded")
 	}
-	if h.audit != nil {
-		if err := h.audit(ctx, apikey.Entry{Actor: rev.By, Action: "revoke." + rev.Kind.String(), Target: rev.Value, At: rev.At, Detail: rev.Reason}); err != nil {
-			h.log.Warn("audit log write failed", "error", err.Error())
-		}
+	if err := h.revocations.Revoke(ctx, rev); err != nil {
+		return httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "revocation store unavailable; the revocation was recorded but not applied everywhere (retry)")
 	}
 	return nil
 }
+
+// revokeAction prefixes the audit action of a revocation ("revoke.user").
+const revokeAction = "revoke."
 
 // cdnPurger calls CDN purge webhooks for revoked content.
 type cdnPurger struct {

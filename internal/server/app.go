@@ -214,6 +214,9 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		devices = fallbackDevices{shared: redisstate.NewDevices(rdb, ""), local: devices, warn: outage}
 		replay = fallbackReplay{shared: redisstate.NewReplay(rdb, ""), local: replay, warn: outage}
 	}
+	if err := restoreRevocations(ctx, ks, revocations); err != nil {
+		return nil, err
+	}
 	// Policy (policy.*): rules per content, the operator's subscription
 	// callback (without one, every user counts as subscribed; config
 	// validation refuses require_subscription then) and the GeoIP database.
@@ -450,6 +453,28 @@ func kmsCheck(ctx context.Context, ks *KeyStore) error {
 	}
 	_, err = ks.KMS.Unwrap(ctx, kid, "drmpipe-readiness", w, ref)
 	return err
+}
+
+// restoreRevocations loads the revocations of the store's audit log (the
+// durable record the admin API writes first) into the live state, so that
+// a restart, or a new replica, or a Redis that lost its data, forgets none.
+func restoreRevocations(ctx context.Context, ks *KeyStore, revs entitlement.Revocations) error {
+	entries, err := ks.RevocationAudit(ctx)
+	if err != nil {
+		return err
+	}
+	rs := make([]entitlement.Revocation, 0, len(entries))
+	for _, e := range entries {
+		kind, err := entitlement.ParseRevocationKind(strings.TrimPrefix(e.Action, revokeAction))
+		if err != nil {
+			return fmt.Errorf("audit log entry %s %s at %s: %w", e.Action, e.Target, e.At.Format(time.RFC3339), err)
+		}
+		rs = append(rs, entitlement.Revocation{Kind: kind, Value: e.Target, By: e.Actor, Reason: e.Detail, At: e.At})
+	}
+	if err := revs.Restore(rs); err != nil {
+		return fmt.Errorf("restore revocations from the audit log: %w", err)
+	}
+	return nil
 }
 
 func parsePrefixes(list []string) ([]netip.Prefix, error) {

@@ -293,3 +293,38 @@ func TestRevocationAcrossReplicas(t *testing.T) {
 		t.Errorf("replica B's revocation list: %d %s", resp.status, resp.body)
 	}
 }
+
+// TestRevocationsSurviveRestart: without Redis the live revocation state is
+// process memory; a server started later on the same store (a restart, or
+// a new replica) restores it from the audit log the admin API writes first.
+func TestRevocationsSurviveRestart(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t, setup{})
+	a := d.start(t)
+	k := a.key(t, "restart", keys.HD)
+	adminKey := a.apiKey(t, apikey.ScopeAdmin)
+	checkLicense(t, a.clearKeyLicense(t, a.token(t, entitlement.Claims{Subject: "ivan", ContentID: "restart"}), k.KID), k)
+	a.revoke(t, adminKey, "user", "ivan")
+	a.revoke(t, adminKey, "device", "ivans-tv")
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	b := d.start(t)
+	for _, c := range []entitlement.Claims{
+		{Subject: "ivan", ContentID: "restart"},
+		{Subject: "judy", DeviceID: "ivans-tv", ContentID: "restart"},
+	} {
+		resp := b.clearKeyLicense(t, b.token(t, c), k.KID)
+		if resp.status != http.StatusForbidden {
+			t.Errorf("after restart, user %s device %q: status %d, want 403", c.Subject, c.DeviceID, resp.status)
+		} else if e := resp.errBody(t); e.Code != "revoked" {
+			t.Errorf("after restart, user %s device %q: code %q, want revoked", c.Subject, c.DeviceID, e.Code)
+		}
+	}
+	checkLicense(t, b.clearKeyLicense(t, b.token(t, entitlement.Claims{Subject: "judy", DeviceID: "judys-tv", ContentID: "restart"}), k.KID), k)
+	resp := do(t, http.MethodGet, b.url+"/v1/admin/revocations", nil, "Authorization", "Bearer "+adminKey)
+	if resp.status != http.StatusOK || !bytes.Contains(resp.body, []byte(`"ivan"`)) || !bytes.Contains(resp.body, []byte(`"ivans-tv"`)) {
+		t.Errorf("revocation list after restart: %d %s", resp.status, resp.body)
+	}
+}

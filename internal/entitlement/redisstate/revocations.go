@@ -225,6 +225,25 @@ func (r *Revocations) List(ctx context.Context) ([]entitlement.Revocation, error
 	return out, nil
 }
 
+// Restore implements entitlement.Revocations: rs join the local state
+// (a resync only ever adds, so they stay); Redis and the other replicas,
+// which restore from the same durable log, are left alone.
+func (r *Revocations) Restore(rs []entitlement.Revocation) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rev := range rs {
+		rev, err := rev.Normalize(r.opts.Now())
+		if err != nil {
+			return err
+		}
+		f := field(rev.Kind, rev.Value)
+		if _, had := r.state[f]; !had {
+			r.state[f] = rev
+		}
+	}
+	return nil
+}
+
 // Ready implements entitlement.Revocations: the error of the last resync.
 func (r *Revocations) Ready() error {
 	r.mu.RLock()

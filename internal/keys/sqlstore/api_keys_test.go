@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -214,6 +215,46 @@ func TestAuditLog(t *testing.T) {
 		for _, bad := range []apikey.Entry{{Action: "x"}, {Actor: "x"}, {Actor: "x", Action: "y", Detail: strings.Repeat("d", apikey.MaxAuditDetail+1)}, {Actor: "x\x00", Action: "y"}} {
 			if err := s.Audit(ctx, bad); !errors.Is(err, apikey.ErrInvalid) {
 				t.Errorf("Audit(%q, %q): %v", bad.Actor, bad.Action, err)
+			}
+		}
+	})
+}
+
+// TestRevocationAudit: every revoke.* entry, oldest first, past ListAudit's
+// limit; other actions (key.revoke, apikey.revoke) are not revocations of
+// the license path.
+func TestRevocationAudit(t *testing.T) {
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		s := open(t, be).store
+		t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+		n := apikey.MaxAuditLimit + 5
+		for i := range n {
+			action := "revoke.user"
+			if i%2 == 1 {
+				action = "apikey.revoke"
+			}
+			e := apikey.Entry{Actor: "apikey:ops", Action: action, Target: fmt.Sprintf("user-%04d", i), At: t0.Add(time.Duration(i) * time.Second)}
+			if err := s.Audit(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Audit(ctx, apikey.Entry{Actor: "cli:root", Action: "revoke.kid", Target: "kid-1", At: t0.Add(-time.Hour), Detail: "leaked"}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.RevocationAudit(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (n+1)/2 + 1; len(got) != want {
+			t.Fatalf("%d revocation entries, want %d", len(got), want)
+		}
+		if got[0].Action != "revoke.kid" || got[0].Target != "kid-1" || got[0].Detail != "leaked" || !got[0].At.Equal(t0.Add(-time.Hour)) {
+			t.Errorf("oldest entry %+v", got[0])
+		}
+		for i, e := range got[1:] {
+			if e.Action != "revoke.user" || e.Target != fmt.Sprintf("user-%04d", 2*i) {
+				t.Fatalf("entry %d: %+v", i+1, e)
 			}
 		}
 	})

@@ -78,3 +78,29 @@ func (s *Store) ListAudit(ctx context.Context, q apikey.AuditQuery) ([]apikey.En
 	}
 	return out, nil
 }
+
+// RevocationAudit returns every revocation entry of the audit log (action
+// "revoke.<kind>", as the admin API records them), oldest first, without
+// ListAudit's limit: the durable record the live revocation state is
+// restored from at startup.
+func (s *Store) RevocationAudit(ctx context.Context) ([]apikey.Entry, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT at, actor, action, target, detail FROM audit_log WHERE action LIKE 'revoke.%' ORDER BY at, id")
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list revocations: %w", err)
+	}
+	defer rows.Close()
+	var out []apikey.Entry
+	for rows.Next() {
+		var e apikey.Entry
+		var at int64
+		if err := rows.Scan(&at, &e.Actor, &e.Action, &e.Target, &e.Detail); err != nil {
+			return nil, fmt.Errorf("sqlstore: list revocations: %w", err)
+		}
+		e.At = time.UnixMicro(at).UTC()
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: list revocations: %w", err)
+	}
+	return out, nil
+}

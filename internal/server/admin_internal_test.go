@@ -1,0 +1,53 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"testing"
+
+	"github.com/drmpipe/drmpipe/internal/apikey"
+	"github.com/drmpipe/drmpipe/internal/entitlement"
+	"github.com/drmpipe/drmpipe/internal/httperr"
+)
+
+// TestRevocationRecordedBeforeApplied: the audit log is the durable record
+// of a revocation (restored at startup), so a revocation it cannot record
+// is refused with 503 and not applied; one it records is applied.
+func TestRevocationRecordedBeforeApplied(t *testing.T) {
+	ctx := context.Background()
+	revs := entitlement.NewMemoryRevocations(nil)
+	var recorded []apikey.Entry
+	auditErr := errors.New("database is locked")
+	h := &adminHandlers{revocations: revs, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		audit: func(_ context.Context, e apikey.Entry) error {
+			if auditErr != nil {
+				return auditErr
+			}
+			recorded = append(recorded, e)
+			return nil
+		}}
+	rev := entitlement.Revocation{Kind: entitlement.RevokeUser, Value: "mallory", By: "apikey:ops", Reason: "fraud"}
+
+	err := h.apply(ctx, rev)
+	var he *httperr.Error
+	if !errors.As(err, &he) || he.Status != http.StatusServiceUnavailable {
+		t.Fatalf("apply with the audit log down: %v, want a 503", err)
+	}
+	if revoked, _ := revs.IsRevoked(ctx, entitlement.RevokeUser, "mallory"); revoked {
+		t.Error("a revocation the audit log did not record was applied")
+	}
+
+	auditErr = nil
+	if err := h.apply(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	if revoked, _ := revs.IsRevoked(ctx, entitlement.RevokeUser, "mallory"); !revoked {
+		t.Error("recorded revocation not applied")
+	}
+	if len(recorded) != 1 || recorded[0].Action != "revoke.user" || recorded[0].Target != "mallory" || recorded[0].Actor != "apikey:ops" || recorded[0].Detail != "fraud" {
+		t.Errorf("audit entries %+v", recorded)
+	}
+}
