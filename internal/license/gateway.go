@@ -30,6 +30,11 @@ func NewGateway(ep *Endpoint, up Upstream, decode ChallengeDecoder) *Gateway {
 	return &Gateway{ep: ep, up: up, decode: decode}
 }
 
+// WriteError writes err in the error schema, as the endpoint's own errors.
+func (g *Gateway) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	g.ep.WriteError(w, r, err)
+}
+
 // ServeHTTP serves POST with a challenge.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := g.serve(w, r); err != nil {

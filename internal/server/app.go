@@ -304,7 +304,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		case "playready":
 			h, err = playready.NewHandler(playready.Config{EndpointConfig: epCfg, Upstream: up}, playready.Deps{Deps: ldeps, Upstream: udeps})
 		case "fairplay":
-			h, err = fairplay.NewHandler(fairplay.Config{EndpointConfig: epCfg, Upstream: up, CertificateFile: uc.CertificateFile}, fairplay.Deps{Deps: ldeps, Upstream: udeps})
+			h, err = fairplay.NewHandler(fairplay.Config{GatewayConfig: upstream.GatewayConfig{EndpointConfig: epCfg, Upstream: up}, CertificateFile: uc.CertificateFile}, fairplay.Deps{Deps: ldeps, Upstream: udeps})
 			if err == nil {
 				routes = append(routes, Route{"GET /license/fairplay/certificate", cors(h)})
 			}

@@ -29,10 +29,9 @@ import (
 	"github.com/drmpipe/drmpipe/internal/license/upstream"
 )
 
-// Config configures the endpoint and its upstream.
+// Config configures the endpoint, its upstream and the certificate.
 type Config struct {
-	license.EndpointConfig `yaml:",inline"`
-	Upstream               upstream.Config `yaml:"upstream" json:"upstream"`
+	upstream.GatewayConfig `yaml:",inline"`
 	// CertificateFile is the FPS certificate (DER) to serve; when empty the
 	// certificate is fetched from Upstream.CertificateURL and kept for
 	// CertificateTTL.
@@ -41,19 +40,15 @@ type Config struct {
 }
 
 // Deps are the endpoint's collaborators.
-type Deps struct {
-	license.Deps
-	Upstream upstream.Deps
-}
+type Deps = upstream.GatewayDeps
 
-// Handler serves POST /license/fairplay and GET
-// /license/fairplay/certificate (any path ending in "/certificate").
+// Handler serves POST /license/fairplay (the vendor gateway, with the SPC
+// decoded by DecodeSPC) and GET /license/fairplay/certificate (any path
+// ending in "/certificate").
 type Handler struct {
-	gw     *license.Gateway
-	ep     *license.Endpoint
-	client *upstream.Client
-	cfg    Config
-	now    func() time.Time
+	*upstream.Gateway
+	cfg Config
+	now func() time.Time
 
 	mu       sync.Mutex
 	cert     []byte
@@ -62,18 +57,11 @@ type Handler struct {
 
 // NewHandler returns the FairPlay handler.
 func NewHandler(cfg Config, deps Deps) (*Handler, error) {
-	ep, err := license.NewEndpoint(cfg.EndpointConfig, drm.FairPlay, deps.Deps)
+	gw, err := upstream.NewGateway(drm.FairPlay, cfg.GatewayConfig, deps, DecodeSPC)
 	if err != nil {
 		return nil, err
 	}
-	if deps.Upstream.Log == nil {
-		deps.Upstream.Log = deps.Log
-	}
-	c, err := upstream.New(cfg.Upstream, deps.Upstream)
-	if err != nil {
-		return nil, err
-	}
-	h := &Handler{gw: license.NewGateway(ep, c, DecodeSPC), ep: ep, client: c, cfg: cfg, now: deps.Now}
+	h := &Handler{Gateway: gw, cfg: cfg, now: deps.Now}
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -93,18 +81,15 @@ func NewHandler(cfg Config, deps Deps) (*Handler, error) {
 	return h, nil
 }
 
-// Upstream is the resilient upstream client.
-func (h *Handler) Upstream() *upstream.Client { return h.client }
-
 // ServeHTTP routes to the certificate or the license.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasSuffix(r.URL.Path, "/certificate") {
 		if err := h.certificate(w, r); err != nil {
-			h.ep.WriteError(w, r, err)
+			h.WriteError(w, r, err)
 		}
 		return
 	}
-	h.gw.ServeHTTP(w, r)
+	h.Gateway.ServeHTTP(w, r)
 }
 
 // certificate serves the FPS certificate: public, so no token, and
@@ -132,7 +117,7 @@ func (h *Handler) cachedCert(r *http.Request) ([]byte, error) {
 	if h.cert != nil && (h.cfg.CertificateFile != "" || h.now().Sub(h.certTime) < h.cfg.CertificateTTL) {
 		return h.cert, nil
 	}
-	resp, err := h.client.Do(r.Context(), license.Call{System: drm.FairPlay, Kind: license.CallCertificate, Header: license.PassThrough(r)})
+	resp, err := h.Upstream().Do(r.Context(), license.Call{System: drm.FairPlay, Kind: license.CallCertificate, Header: license.PassThrough(r)})
 	if err != nil {
 		if h.cert != nil { // serve the stale certificate rather than fail
 			return h.cert, nil
