@@ -52,28 +52,14 @@ func (s *Store) ListAudit(ctx context.Context, q apikey.AuditQuery) ([]apikey.En
 	if !q.Since.IsZero() {
 		add("at >=", q.Since.UnixMicro())
 	}
-	query := "SELECT at, actor, action, target, detail FROM audit_log"
+	query := auditColumns
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
 	args = append(args, q.EffectiveLimit())
 	query += " ORDER BY at DESC, id DESC LIMIT $" + strconv.Itoa(len(args))
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	out, err := s.queryAudit(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: list audit: %w", err)
-	}
-	defer rows.Close()
-	var out []apikey.Entry
-	for rows.Next() {
-		var e apikey.Entry
-		var at int64
-		if err := rows.Scan(&at, &e.Actor, &e.Action, &e.Target, &e.Detail); err != nil {
-			return nil, fmt.Errorf("sqlstore: list audit: %w", err)
-		}
-		e.At = time.UnixMicro(at).UTC()
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlstore: list audit: %w", err)
 	}
 	return out, nil
@@ -84,9 +70,21 @@ func (s *Store) ListAudit(ctx context.Context, q apikey.AuditQuery) ([]apikey.En
 // ListAudit's limit: the durable record the live revocation state is
 // restored from at startup.
 func (s *Store) RevocationAudit(ctx context.Context) ([]apikey.Entry, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT at, actor, action, target, detail FROM audit_log WHERE action LIKE 'revoke.%' ORDER BY at, id")
+	out, err := s.queryAudit(ctx, auditColumns+" WHERE action LIKE 'revoke.%' ORDER BY at, id")
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list revocations: %w", err)
+	}
+	return out, nil
+}
+
+// auditColumns selects what queryAudit scans.
+const auditColumns = "SELECT at, actor, action, target, detail FROM audit_log"
+
+// queryAudit runs a query of auditColumns and returns its entries.
+func (s *Store) queryAudit(ctx context.Context, query string, args ...any) ([]apikey.Entry, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []apikey.Entry
@@ -94,13 +92,10 @@ func (s *Store) RevocationAudit(ctx context.Context) ([]apikey.Entry, error) {
 		var e apikey.Entry
 		var at int64
 		if err := rows.Scan(&at, &e.Actor, &e.Action, &e.Target, &e.Detail); err != nil {
-			return nil, fmt.Errorf("sqlstore: list revocations: %w", err)
+			return nil, err
 		}
 		e.At = time.UnixMicro(at).UTC()
 		out = append(out, e)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlstore: list revocations: %w", err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
