@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/keys/kms"
+	"github.com/drmpipe/drmpipe/internal/keys/kms/kmstest"
 	"github.com/drmpipe/drmpipe/internal/keys/kms/local"
 	"github.com/drmpipe/drmpipe/internal/testtools"
 )
@@ -172,15 +173,10 @@ func (f fixture) reopen(t testing.TB, w kms.Wrapper) *Store {
 // written since the fixture was made.
 func (f fixture) dbBytes(t testing.TB) []byte {
 	t.Helper()
-	var blob []byte
 	if f.file != "" {
-		for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
-			if b, err := os.ReadFile(f.file + suffix); err == nil {
-				blob = append(blob, b...)
-			}
-		}
-		return blob
+		return kmstest.SQLiteFiles(f.file)
 	}
+	var blob []byte
 	var dataDir string
 	var oid int64
 	name := f.dsn[strings.LastIndex(f.dsn, "/")+1 : strings.Index(f.dsn, "?")]

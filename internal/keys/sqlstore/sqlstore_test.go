@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/keys/kms"
+	"github.com/drmpipe/drmpipe/internal/keys/kms/kmstest"
 	"github.com/drmpipe/drmpipe/internal/keys/kms/local"
 	"github.com/drmpipe/drmpipe/internal/testtools"
 )
@@ -637,15 +637,7 @@ func TestNoClearKeyInDatabaseFiles(t *testing.T) {
 			var needles [][]byte
 			var owner []drm.KeyID
 			for _, k := range all {
-				for _, enc := range [][]byte{
-					k.Key,
-					[]byte(hex.EncodeToString(k.Key)),
-					[]byte(strings.ToUpper(hex.EncodeToString(k.Key))),
-					[]byte(base64.StdEncoding.EncodeToString(k.Key)),
-					[]byte(base64.RawStdEncoding.EncodeToString(k.Key)),
-					[]byte(base64.URLEncoding.EncodeToString(k.Key)),
-					[]byte(base64.RawURLEncoding.EncodeToString(k.Key)),
-				} {
+				for _, enc := range kmstest.Encodings(k.Key) {
 					needles, owner = append(needles, enc), append(owner, k.KID)
 				}
 			}

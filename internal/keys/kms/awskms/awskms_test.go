@@ -3,18 +3,13 @@ package awskms
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,9 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 
-	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/keys/kms"
+	"github.com/drmpipe/drmpipe/internal/keys/kms/kmstest"
 	"github.com/drmpipe/drmpipe/internal/keys/sqlstore"
 	"github.com/drmpipe/drmpipe/internal/testtools"
 )
@@ -42,19 +37,6 @@ func open(t *testing.T, cfg Config) *Wrapper {
 		t.Fatalf("New: %v", err)
 	}
 	return w
-}
-
-func randomKey(t testing.TB) ([]byte, drm.KeyID) {
-	t.Helper()
-	key := make([]byte, 16)
-	var kid drm.KeyID
-	if _, err := rand.Read(key); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rand.Read(kid[:]); err != nil {
-		t.Fatal(err)
-	}
-	return key, kid
 }
 
 // createKey makes a new symmetric key through the SDK.
@@ -75,7 +57,7 @@ func TestWrapUnwrapRoundTrip(t *testing.T) {
 	for _, keyID := range []string{lk.KeyID, lk.Alias, arn} {
 		t.Run(keyID, func(t *testing.T) {
 			w := open(t, config(lk, keyID))
-			key, kid := randomKey(t)
+			key, kid := kmstest.RandomKey(t)
 			wrapped, ref, err := w.Wrap(ctx, kid, "movie-1", key)
 			if err != nil {
 				t.Fatal(err)
@@ -102,40 +84,22 @@ func TestMovedOrDamagedBlobFails(t *testing.T) {
 	lk := testtools.StartLocalKMS(t)
 	w := open(t, config(lk, lk.KeyID))
 	otherARN := createKey(t, w)
-	key, kid := randomKey(t)
+	key, kid := kmstest.RandomKey(t)
 	wrapped, ref, err := w.Wrap(ctx, kid, "movie-1", key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, otherKID := randomKey(t)
+	_, otherKID := kmstest.RandomKey(t)
 	tampered := bytes.Clone(wrapped)
 	tampered[len(tampered)-1] ^= 1
-	cases := []struct {
-		name      string
-		kid       drm.KeyID
-		contentID string
-		blob      []byte
-		ref       string
-		want      error
-	}{
-		{"other KID", otherKID, "movie-1", wrapped, ref, kms.ErrUnwrap},
-		{"other content ID", kid, "movie-2", wrapped, ref, kms.ErrUnwrap},
-		{"tampered", kid, "movie-1", tampered, ref, kms.ErrUnwrap},
-		{"other KMS key", kid, "movie-1", wrapped, otherARN, kms.ErrUnwrap},
-		{"empty blob", kid, "movie-1", nil, ref, kms.ErrBadInput},
-		{"empty ref", kid, "movie-1", wrapped, "", kms.ErrUnknownKeyRef},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got, err := w.Unwrap(ctx, c.kid, c.contentID, c.blob, c.ref)
-			if !errors.Is(err, c.want) || got != nil {
-				t.Fatalf("got %v, want %v", err, c.want)
-			}
-			if msg := err.Error(); strings.Contains(msg, hex.EncodeToString(key)) || strings.Contains(msg, base64.StdEncoding.EncodeToString(key)) {
-				t.Fatal("error message holds the key")
-			}
-		})
-	}
+	kmstest.CheckRefusals(t, w, key, []kmstest.Refusal{
+		{Name: "other KID", KID: otherKID, ContentID: "movie-1", Blob: wrapped, Ref: ref, Want: kms.ErrUnwrap},
+		{Name: "other content ID", KID: kid, ContentID: "movie-2", Blob: wrapped, Ref: ref, Want: kms.ErrUnwrap},
+		{Name: "tampered", KID: kid, ContentID: "movie-1", Blob: tampered, Ref: ref, Want: kms.ErrUnwrap},
+		{Name: "other KMS key", KID: kid, ContentID: "movie-1", Blob: wrapped, Ref: otherARN, Want: kms.ErrUnwrap},
+		{Name: "empty blob", KID: kid, ContentID: "movie-1", Blob: nil, Ref: ref, Want: kms.ErrBadInput},
+		{Name: "empty ref", KID: kid, ContentID: "movie-1", Blob: wrapped, Ref: "", Want: kms.ErrUnknownKeyRef},
+	})
 	if _, _, err := w.Wrap(ctx, kid, "m", nil); !errors.Is(err, kms.ErrBadInput) {
 		t.Errorf("empty key: %v", err)
 	}
@@ -152,7 +116,7 @@ func TestKMSDown(t *testing.T) {
 	cfg := config(lk, lk.KeyID)
 	cfg.Timeout = 1500 * time.Millisecond
 	w := open(t, cfg)
-	key, kid := randomKey(t)
+	key, kid := kmstest.RandomKey(t)
 	wrapped, ref, err := w.Wrap(ctx, kid, "movie-1", key)
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +185,7 @@ func TestRefusalsAreRetriedThenUnavailable(t *testing.T) {
 			srv, calls := fakeKMS(t, c.status, c.body, c.delay)
 			w := open(t, Config{KeyID: "alias/x", Region: "eu-west-2", Endpoint: srv.URL,
 				AccessKeyID: "AKIDTEST", SecretAccessKey: "s", Timeout: 800 * time.Millisecond, MaxAttempts: 3})
-			key, kid := randomKey(t)
+			key, kid := kmstest.RandomKey(t)
 			start := time.Now()
 			got, err := w.Unwrap(ctx, kid, "c", []byte("blob"), "arn:aws:kms:eu-west-2:111122223333:key/k1")
 			if !errors.Is(err, c.want) || got != nil {
@@ -264,40 +228,8 @@ func TestConfig(t *testing.T) {
 }
 
 func TestConcurrentWraps(t *testing.T) {
-	ctx := context.Background()
 	lk := testtools.StartLocalKMS(t)
-	w := open(t, config(lk, lk.KeyID))
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for g := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 10 {
-				key, kid := randomKey(t)
-				content := fmt.Sprintf("c-%d-%d", g, i)
-				wrapped, ref, err := w.Wrap(ctx, kid, content, key)
-				if err != nil {
-					errs <- err
-					return
-				}
-				got, err := w.Unwrap(ctx, kid, content, wrapped, ref)
-				if err != nil {
-					errs <- err
-					return
-				}
-				if !bytes.Equal(got, key) {
-					errs <- fmt.Errorf("goroutine %d: round trip %d differs", g, i)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	kmstest.ConcurrentRoundTrips(t, open(t, config(lk, lk.KeyID)), 16, 10)
 }
 
 // TestKeyStoreWithAWSKMS runs the SQLite key store on this wrapper, rotates
@@ -349,26 +281,5 @@ func TestKeyStoreWithAWSKMS(t *testing.T) {
 			t.Fatalf("Get %s after rewrap: %v", k.KID, err)
 		}
 	}
-	var blob []byte
-	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
-		if b, err := os.ReadFile(db + suffix); err == nil {
-			blob = append(blob, b...)
-		}
-	}
-	for _, k := range all {
-		if !bytes.Contains(blob, []byte(k.KID.Hex())) {
-			t.Fatalf("KID %s not in the database files: the grep does not see the rows", k.KID)
-		}
-		for _, enc := range [][]byte{
-			k.Key,
-			[]byte(hex.EncodeToString(k.Key)),
-			[]byte(strings.ToUpper(hex.EncodeToString(k.Key))),
-			[]byte(base64.StdEncoding.EncodeToString(k.Key)),
-			[]byte(base64.RawURLEncoding.EncodeToString(k.Key)),
-		} {
-			if bytes.Contains(blob, enc) {
-				t.Fatalf("clear key of KID %s found in the database files", k.KID)
-			}
-		}
-	}
+	kmstest.NoClearKeys(t, kmstest.SQLiteFiles(db), all)
 }

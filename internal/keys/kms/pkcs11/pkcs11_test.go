@@ -4,22 +4,18 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	p11 "github.com/miekg/pkcs11"
 
-	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/keys/kms"
+	"github.com/drmpipe/drmpipe/internal/keys/kms/kmstest"
 	"github.com/drmpipe/drmpipe/internal/keys/sqlstore"
 	"github.com/drmpipe/drmpipe/internal/testtools"
 )
@@ -41,19 +37,6 @@ func open(t *testing.T, cfg Config) *Wrapper {
 	return w
 }
 
-func randomKey(t testing.TB) ([]byte, drm.KeyID) {
-	t.Helper()
-	key := make([]byte, 16)
-	var kid drm.KeyID
-	if _, err := rand.Read(key); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rand.Read(kid[:]); err != nil {
-		t.Fatal(err)
-	}
-	return key, kid
-}
-
 // session opens a raw logged-in session on the wrapper's token, to look at
 // the token the way an attacker holding the PIN would.
 func session(t *testing.T, w *Wrapper) p11.SessionHandle {
@@ -70,7 +53,7 @@ func TestWrapUnwrapRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	cfg := token(t)
 	w := open(t, cfg)
-	key, kid := randomKey(t)
+	key, kid := kmstest.RandomKey(t)
 	wrapped, ref, err := w.Wrap(ctx, kid, "movie-1", key)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +75,7 @@ func TestWrapUnwrapRoundTrip(t *testing.T) {
 		t.Fatal("unwrapped key differs")
 	}
 	// Another key wraps differently.
-	key2, _ := randomKey(t)
+	key2, _ := kmstest.RandomKey(t)
 	wrapped2, _, err := w.Wrap(ctx, kid, "movie-1", key2)
 	if err != nil {
 		t.Fatal(err)
@@ -122,46 +105,25 @@ func TestWrapUnwrapRoundTrip(t *testing.T) {
 func TestMovedOrDamagedBlobFails(t *testing.T) {
 	ctx := context.Background()
 	w := open(t, token(t))
-	key, kid := randomKey(t)
+	key, kid := kmstest.RandomKey(t)
 	wrapped, ref, err := w.Wrap(ctx, kid, "movie-1", key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, otherKID := randomKey(t)
+	_, otherKID := kmstest.RandomKey(t)
 	tampered := bytes.Clone(wrapped)
 	tampered[len(tampered)-1] ^= 0x01
-	cases := []struct {
-		name      string
-		kid       drm.KeyID
-		contentID string
-		blob      []byte
-		ref       string
-		want      error
-	}{
-		{"other KID", otherKID, "movie-1", wrapped, ref, kms.ErrUnwrap},
-		{"other content ID", kid, "movie-2", wrapped, ref, kms.ErrUnwrap},
-		{"content ID prefix", kid, "movie-", wrapped, ref, kms.ErrUnwrap},
-		{"tampered", kid, "movie-1", tampered, ref, kms.ErrUnwrap},
-		{"truncated", kid, "movie-1", wrapped[:len(wrapped)-8], ref, kms.ErrBadInput},
-		{"empty", kid, "movie-1", nil, ref, kms.ErrBadInput},
-		{"unknown version", kid, "movie-1", wrapped, DefaultKeyLabel + "/7", kms.ErrUnknownKeyRef},
-		{"unknown label", kid, "movie-1", wrapped, "other-kek/1", kms.ErrUnknownKeyRef},
-		{"malformed ref", kid, "movie-1", wrapped, "nonsense", kms.ErrUnknownKeyRef},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got, err := w.Unwrap(ctx, c.kid, c.contentID, c.blob, c.ref)
-			if !errors.Is(err, c.want) {
-				t.Fatalf("got %v, want %v", err, c.want)
-			}
-			if got != nil {
-				t.Fatal("returned key bytes with an error")
-			}
-			if msg := err.Error(); strings.Contains(msg, hex.EncodeToString(key)) || strings.Contains(msg, base64.StdEncoding.EncodeToString(key)) {
-				t.Fatal("error message holds the key")
-			}
-		})
-	}
+	kmstest.CheckRefusals(t, w, key, []kmstest.Refusal{
+		{Name: "other KID", KID: otherKID, ContentID: "movie-1", Blob: wrapped, Ref: ref, Want: kms.ErrUnwrap},
+		{Name: "other content ID", KID: kid, ContentID: "movie-2", Blob: wrapped, Ref: ref, Want: kms.ErrUnwrap},
+		{Name: "content ID prefix", KID: kid, ContentID: "movie-", Blob: wrapped, Ref: ref, Want: kms.ErrUnwrap},
+		{Name: "tampered", KID: kid, ContentID: "movie-1", Blob: tampered, Ref: ref, Want: kms.ErrUnwrap},
+		{Name: "truncated", KID: kid, ContentID: "movie-1", Blob: wrapped[:len(wrapped)-8], Ref: ref, Want: kms.ErrBadInput},
+		{Name: "empty", KID: kid, ContentID: "movie-1", Blob: nil, Ref: ref, Want: kms.ErrBadInput},
+		{Name: "unknown version", KID: kid, ContentID: "movie-1", Blob: wrapped, Ref: DefaultKeyLabel + "/7", Want: kms.ErrUnknownKeyRef},
+		{Name: "unknown label", KID: kid, ContentID: "movie-1", Blob: wrapped, Ref: "other-kek/1", Want: kms.ErrUnknownKeyRef},
+		{Name: "malformed ref", KID: kid, ContentID: "movie-1", Blob: wrapped, Ref: "nonsense", Want: kms.ErrUnknownKeyRef},
+	})
 	// The good blob still unwraps after all that.
 	if got, err := w.Unwrap(ctx, kid, "movie-1", wrapped, ref); err != nil || !bytes.Equal(got, key) {
 		t.Fatalf("good blob: %v", err)
@@ -170,7 +132,7 @@ func TestMovedOrDamagedBlobFails(t *testing.T) {
 
 func TestBadKeySizes(t *testing.T) {
 	w := open(t, token(t))
-	_, kid := randomKey(t)
+	_, kid := kmstest.RandomKey(t)
 	for _, n := range []int{0, 8, 15, 17, 72} {
 		if _, _, err := w.Wrap(context.Background(), kid, "c", make([]byte, n)); !errors.Is(err, kms.ErrBadInput) {
 			t.Errorf("%d-byte key: %v", n, err)
@@ -327,7 +289,7 @@ func TestHSMDown(t *testing.T) {
 	cfg := token(t)
 	cfg.Timeout = 600 * time.Millisecond
 	w := open(t, cfg)
-	key, kid := randomKey(t)
+	key, kid := kmstest.RandomKey(t)
 	wrapped, ref, err := w.Wrap(ctx, kid, "movie-1", key)
 	if err != nil {
 		t.Fatal(err)
@@ -359,41 +321,10 @@ func TestHSMDown(t *testing.T) {
 }
 
 func TestConcurrentWraps(t *testing.T) {
-	ctx := context.Background()
 	cfg := token(t)
 	cfg.MaxSessions = 4
 	w := open(t, cfg)
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for g := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 20 {
-				key, kid := randomKey(t)
-				content := fmt.Sprintf("c-%d-%d", g, i)
-				wrapped, ref, err := w.Wrap(ctx, kid, content, key)
-				if err != nil {
-					errs <- err
-					return
-				}
-				got, err := w.Unwrap(ctx, kid, content, wrapped, ref)
-				if err != nil {
-					errs <- err
-					return
-				}
-				if !bytes.Equal(got, key) {
-					errs <- fmt.Errorf("goroutine %d: round trip %d differs", g, i)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	kmstest.ConcurrentRoundTrips(t, w, 16, 20)
 	if n := len(w.pool.idle); n > cfg.MaxSessions {
 		t.Errorf("%d idle sessions, max %d", n, cfg.MaxSessions)
 	}
@@ -403,7 +334,7 @@ func TestRotate(t *testing.T) {
 	ctx := context.Background()
 	cfg := token(t)
 	w := open(t, cfg)
-	key, kid := randomKey(t)
+	key, kid := kmstest.RandomKey(t)
 	old, oldRef, err := w.Wrap(ctx, kid, "m", key)
 	if err != nil {
 		t.Fatal(err)
@@ -476,26 +407,5 @@ func TestKeyStoreWithHSM(t *testing.T) {
 	if n, err := s.Rewrap(ctx); err != nil || n != len(all) {
 		t.Fatalf("rewrap: %d keys, %v", n, err)
 	}
-	var blob []byte
-	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
-		if b, err := os.ReadFile(db + suffix); err == nil {
-			blob = append(blob, b...)
-		}
-	}
-	for _, k := range all {
-		if !bytes.Contains(blob, []byte(k.KID.Hex())) {
-			t.Fatalf("KID %s not in the database files: the grep does not see the rows", k.KID)
-		}
-		for _, enc := range [][]byte{
-			k.Key,
-			[]byte(hex.EncodeToString(k.Key)),
-			[]byte(strings.ToUpper(hex.EncodeToString(k.Key))),
-			[]byte(base64.StdEncoding.EncodeToString(k.Key)),
-			[]byte(base64.RawURLEncoding.EncodeToString(k.Key)),
-		} {
-			if bytes.Contains(blob, enc) {
-				t.Fatalf("clear key of KID %s found in the database files", k.KID)
-			}
-		}
-	}
+	kmstest.NoClearKeys(t, kmstest.SQLiteFiles(db), all)
 }
