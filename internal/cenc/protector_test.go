@@ -2,6 +2,7 @@ package cenc
 
 import (
 	"errors"
+	"slices"
 	"testing"
 )
 
@@ -23,7 +24,7 @@ func TestSubsamples(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !equalSubs(got, want) {
+				if !slices.Equal(got, want) {
 					t.Fatalf("got %v, want %v", got, want)
 				}
 				if err := checkSubsamples(got, len(c.sample)); err != nil {
@@ -31,7 +32,7 @@ func TestSubsamples(t *testing.T) {
 				}
 				// Same answer the second time (parameter-set caches).
 				again, err := p.Subsamples(nil, c.sample)
-				if err != nil || !equalSubs(again, want) {
+				if err != nil || !slices.Equal(again, want) {
 					t.Fatalf("second call: %v, %v", again, err)
 				}
 			})
@@ -92,7 +93,7 @@ func TestSubsamplesInBandReplacesParameterSets(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := p.Subsamples(nil, h264TwoSlices)
-	if err != nil || !equalSubs(got, protectorCases[0].cbcs) {
+	if err != nil || !slices.Equal(got, protectorCases[0].cbcs) {
 		t.Fatalf("after in-band SPS/PPS: %v, %v", got, err)
 	}
 }

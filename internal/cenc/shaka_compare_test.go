@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/Eyevinn/mp4ff/mp4"
@@ -301,7 +302,7 @@ func compareWithShaka(t *testing.T, scheme Scheme, iv []byte, clr clearTrack, en
 		if err != nil {
 			t.Fatalf("sample %d: %v", i, err)
 		}
-		if !equalSubs(subs, enc.subs[i]) {
+		if !slices.Equal(subs, enc.subs[i]) {
 			t.Fatalf("sample %d (%d bytes): subsamples\n got  %v\n want %v (Shaka)", i, len(s), subs, enc.subs[i])
 		}
 		for _, ss := range subs {
@@ -340,18 +341,6 @@ func compareWithShaka(t *testing.T, scheme Scheme, iv []byte, clr clearTrack, en
 	}
 	t.Logf("%d samples byte-identical to Shaka; %d protected bytes, %d unaligned protected ranges",
 		len(clr.samples), protectedTotal, partial)
-}
-
-func equalSubs(a, b []Subsample) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func firstDiff(a, b []byte) int {

@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -345,11 +346,11 @@ func TestBrokerPackageEndToEnd(t *testing.T) {
 			t.Errorf("%s: key of %s/%s, want movie/%s", e.Name(), stored.ContentID, stored.TrackType, want)
 		}
 		whole := testtools.ConcatTrack(t, dir)
-		if got := testtools.FrameMD5(t, whole, "0", hex.EncodeToString(stored.Key.Key)); !equal(got, clear[stream]) {
+		if got := testtools.FrameMD5(t, whole, "0", hex.EncodeToString(stored.Key.Key)); !slices.Equal(got, clear[stream]) {
 			t.Errorf("%s: packets decrypted with the store's key differ from the clear input", e.Name())
 		}
 		if stream == "v:0" {
-			if got := testtools.FrameMD5(t, whole, "0", ""); equal(got, clear[stream]) {
+			if got := testtools.FrameMD5(t, whole, "0", ""); slices.Equal(got, clear[stream]) {
 				t.Errorf("%s: not encrypted", e.Name())
 			}
 		}
@@ -366,18 +367,6 @@ func TestBrokerPackageEndToEnd(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr, "403 forbidden") || strings.Contains(stderr, pu.Query().Get("sig")) {
 		t.Errorf("other worker: exit %d, stderr %q", code, stderr)
 	}
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 type errorBody struct {

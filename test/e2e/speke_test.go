@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -96,12 +97,12 @@ func checkDecryptsWithStoreKeys(t *testing.T, r *replica, out, clip, contentID s
 		}
 		whole := testtools.ConcatTrack(t, d)
 		got := testtools.FrameMD5(t, whole, "0", hex.EncodeToString(stored.Key.Key))
-		if !equalStrings(got, clear[stream]) {
+		if !slices.Equal(got, clear[stream]) {
 			t.Errorf("%s: decrypted with the store's key, %d packets differ from the clear input (%d vs %d packets)",
 				filepath.Base(d), countDiff(got, clear[stream]), len(got), len(clear[stream]))
 		}
 		if stream == "v:0" {
-			if enc := testtools.FrameMD5(t, whole, "0", ""); equalStrings(enc, clear[stream]) {
+			if enc := testtools.FrameMD5(t, whole, "0", ""); slices.Equal(enc, clear[stream]) {
 				t.Errorf("%s: packets without the key equal the clear input: not encrypted", filepath.Base(d))
 			}
 		}
@@ -217,18 +218,6 @@ func TestSPEKERoundTrip(t *testing.T) {
 			t.Errorf("refused SPEKE requests touched the store: %d keys, err %v", len(list), err)
 		}
 	})
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func countDiff(a, b []string) int {

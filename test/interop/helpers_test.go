@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -211,18 +212,6 @@ func clearMD5(t *testing.T, s stream) []string {
 	return h
 }
 
-func sameMD5s(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func countSame(a, b []string) int {
 	n := 0
 	for i := range a {
@@ -285,14 +274,14 @@ func checkTrack(t *testing.T, c trackCheck) stream {
 	clear := clearMD5(t, in)
 
 	// ffmpeg, decrypting with the track's key.
-	if got := testtools.FrameMD5(t, whole, "0", want.key); !sameMD5s(got, clear) {
+	if got := testtools.FrameMD5(t, whole, "0", want.key); !slices.Equal(got, clear) {
 		t.Errorf("%s: ffmpeg-decrypted packets vs clear %s %s: %s", c.dir, filepath.Base(in.file), in.spec, firstDiff(got, clear))
 	}
 
 	// Shaka Packager, given every key of the run; it picks by KID.
 	dec := filepath.Join(t.TempDir(), "shaka_decrypted.mp4")
 	testtools.ShakaDecrypt(t, whole, dec, c.keys.all())
-	if got := testtools.FrameMD5(t, dec, "0", ""); !sameMD5s(got, clear) {
+	if got := testtools.FrameMD5(t, dec, "0", ""); !slices.Equal(got, clear) {
 		t.Errorf("%s: Shaka-decrypted packets vs clear %s %s: %s", c.dir, filepath.Base(in.file), in.spec, firstDiff(got, clear))
 	}
 
