@@ -2,7 +2,6 @@ package fairplay
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
@@ -11,27 +10,18 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/license"
 	"github.com/drmpipe/drmpipe/internal/license/upstream"
 	"github.com/drmpipe/drmpipe/internal/license/vendortest"
 )
-
-// allowAll stands in for entitlement's Authorizer (written in parallel).
-type allowAll struct{}
-
-func (allowAll) Authorize(context.Context, entitlement.Request) (entitlement.Decision, error) {
-	return entitlement.Decision{Subject: "u", ContentID: "movie", TokenExpiry: time.Now().Add(time.Minute)}, nil
-}
 
 func TestSPCBodiesAndCertificate(t *testing.T) {
 	cert := []byte{0x30, 0x82, 0x01, 0x02, 0xde, 0xad}
 	d := vendortest.New(vendortest.EZDRM, vendortest.Options{EZDRMProfile: "42", Certificate: cert})
 	defer d.Close()
 	h, err := NewHandler(Config{GatewayConfig: upstream.GatewayConfig{Upstream: upstream.Config{Type: upstream.EZDRM, URL: d.URL() + "/fps", CertificateURL: d.URL() + "/cert", EZDRM: upstream.EZDRMConfig{ProfileParam: "42"}}}},
-		Deps{Deps: license.Deps{Authorizer: allowAll{}}})
+		Deps{Deps: license.Deps{Authorizer: vendortest.AllowAll{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +67,7 @@ func TestSPCBodiesAndCertificate(t *testing.T) {
 	// From a file, no upstream certificate URL needed.
 	f := filepath.Join(t.TempDir(), "fps.der")
 	_ = os.WriteFile(f, cert, 0o600)
-	h2, err := NewHandler(Config{CertificateFile: f, GatewayConfig: upstream.GatewayConfig{Upstream: upstream.Config{Type: upstream.Generic, URL: d.URL()}}}, Deps{Deps: license.Deps{Authorizer: allowAll{}}})
+	h2, err := NewHandler(Config{CertificateFile: f, GatewayConfig: upstream.GatewayConfig{Upstream: upstream.Config{Type: upstream.Generic, URL: d.URL()}}}, Deps{Deps: license.Deps{Authorizer: vendortest.AllowAll{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +76,7 @@ func TestSPCBodiesAndCertificate(t *testing.T) {
 	if w.Code != 200 || !bytes.Equal(w.Body.Bytes(), cert) {
 		t.Errorf("file certificate: %d", w.Code)
 	}
-	if _, err := NewHandler(Config{GatewayConfig: upstream.GatewayConfig{Upstream: upstream.Config{Type: upstream.Generic, URL: d.URL()}}}, Deps{Deps: license.Deps{Authorizer: allowAll{}}}); err == nil {
+	if _, err := NewHandler(Config{GatewayConfig: upstream.GatewayConfig{Upstream: upstream.Config{Type: upstream.Generic, URL: d.URL()}}}, Deps{Deps: license.Deps{Authorizer: vendortest.AllowAll{}}}); err == nil {
 		t.Error("no certificate source accepted")
 	}
 }

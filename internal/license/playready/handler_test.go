@@ -1,32 +1,22 @@
 package playready
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/license"
 	"github.com/drmpipe/drmpipe/internal/license/upstream"
 	"github.com/drmpipe/drmpipe/internal/license/vendortest"
 )
-
-// allowAll stands in for entitlement's Authorizer (written in parallel).
-type allowAll struct{}
-
-func (allowAll) Authorize(context.Context, entitlement.Request) (entitlement.Decision, error) {
-	return entitlement.Decision{Subject: "u", ContentID: "movie", TokenExpiry: time.Now().Add(time.Minute)}, nil
-}
 
 const soapAction = `"http://schemas.microsoft.com/DRM/2007/03/protocols/AcquireLicense"`
 
 func TestForwardsSOAP(t *testing.T) {
 	d := vendortest.New(vendortest.Generic, vendortest.Options{Headers: map[string]string{"SOAPAction": soapAction}})
 	defer d.Close()
-	h, err := NewHandler(Config{Upstream: upstream.Config{Type: upstream.Generic, URL: d.URL()}}, Deps{Deps: license.Deps{Authorizer: allowAll{}}})
+	h, err := NewHandler(Config{Upstream: upstream.Config{Type: upstream.Generic, URL: d.URL()}}, Deps{Deps: license.Deps{Authorizer: vendortest.AllowAll{}}})
 	if err != nil {
 		t.Fatal(err)
 	}

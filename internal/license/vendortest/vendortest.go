@@ -11,6 +11,7 @@ package vendortest
 
 import (
 	"bytes"
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
@@ -32,6 +33,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/drmpipe/drmpipe/internal/entitlement"
 )
 
 // Style is the vendor a double imitates.
@@ -516,4 +519,14 @@ func (s *Server) checkWidevine(obs Observed, body []byte) (Observed, error) {
 	}
 	obs.Challenge, obs.Claims = ch, req
 	return obs, nil
+}
+
+// AllowAll is an entitlement.Authorizer that grants every request (user
+// "u", content "movie", a token valid for a minute), for gateway tests
+// whose subject is the exchange with the vendor rather than the policy.
+type AllowAll struct{}
+
+// Authorize implements entitlement.Authorizer.
+func (AllowAll) Authorize(context.Context, entitlement.Request) (entitlement.Decision, error) {
+	return entitlement.Decision{Subject: "u", ContentID: "movie", TokenExpiry: time.Now().Add(time.Minute)}, nil
 }
