@@ -27,6 +27,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/cpix"
 	"github.com/drmpipe/drmpipe/internal/httperr"
 	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/speke"
 )
 
 // Strict-broker key delivery (issue 3, "Admin surface"): a packaging worker
@@ -267,15 +268,6 @@ type CPIXKey struct {
 	Period    uint32
 }
 
-// SPEKE v2 VideoFilter pixel bounds of the video track types (AWS SPEKE v2
-// "Content key encryption presets"; the thresholds of keys.VideoTrackType).
-var brokerPixelBounds = map[keys.TrackType][2]uint64{
-	keys.SD:   {0, 589824},
-	keys.HD:   {589825, 2073600},
-	keys.UHD1: {2073601, 8847360},
-	keys.UHD2: {8847361, 0},
-}
-
 // ContentCPIX builds a CPIX 2.3 document (CPIX 2.3 §5.2) holding clear keys
 // for contentID: one ContentKey per key (with @explicitIV when the key has a
 // constant IV), one ContentKeyUsageRule per key naming its
@@ -301,27 +293,8 @@ func ContentCPIX(contentID string, ks []CPIXKey) *cpix.Document {
 			ck.ExplicitIV = append(append([]byte{}, k.Key.IV...), make([]byte, 8)...)
 		}
 		d.ContentKeys = append(d.ContentKeys, ck)
-		rule := cpix.ContentKeyUsageRule{KID: k.Key.KID, IntendedTrackType: k.TrackType.String()}
-		switch k.TrackType {
-		case keys.All:
-			rule.VideoFilters = []cpix.VideoFilter{{}}
-			rule.AudioFilters = []cpix.AudioFilter{{}}
-		case keys.Audio:
-			rule.AudioFilters = []cpix.AudioFilter{{}}
-		default:
-			var f cpix.VideoFilter
-			if b, ok := brokerPixelBounds[k.TrackType]; ok {
-				if b[0] > 0 {
-					lo := b[0]
-					f.MinPixels = &lo
-				}
-				if b[1] > 0 {
-					hi := b[1]
-					f.MaxPixels = &hi
-				}
-			}
-			rule.VideoFilters = []cpix.VideoFilter{f}
-		}
+		rule := cpix.ContentKeyUsageRule{KID: k.Key.KID}
+		speke.UsageRuleFor(k.TrackType, &rule)
 		if rotation {
 			id := "period-" + strconv.FormatUint(uint64(k.Period), 10)
 			if !periods[k.Period] {

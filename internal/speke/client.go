@@ -204,7 +204,7 @@ func (c *Client) buildRequest(req ClientRequest) (*cpix.Document, []slot, error)
 			}
 			rule := cpix.ContentKeyUsageRule{KID: kid}
 			if c.cfg.Version == 2 {
-				usageRuleFor(t, &rule)
+				UsageRuleFor(t, &rule)
 			}
 			if rotation {
 				rule.KeyPeriodFilters = []cpix.KeyPeriodFilter{{PeriodID: pid}}

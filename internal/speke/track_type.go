@@ -50,8 +50,10 @@ var videoPixelBounds = map[keys.TrackType][2]uint64{
 	keys.UHD2: {8847361, 0},
 }
 
-// usageRuleFor builds the ContentKeyUsageRule a client sends for t.
-func usageRuleFor(t keys.TrackType, rule *cpix.ContentKeyUsageRule) {
+// UsageRuleFor fills rule for keys of track type t: its intendedTrackType
+// and the SPEKE v2 video/audio filters (CPIX 2.3 §5.3.6), as the SPEKE
+// client sends them and the key broker's CPIX documents carry them.
+func UsageRuleFor(t keys.TrackType, rule *cpix.ContentKeyUsageRule) {
 	rule.IntendedTrackType = t.String()
 	switch t {
 	case keys.All:
