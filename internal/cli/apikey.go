@@ -17,7 +17,6 @@ func newAPIKeyCmd(stdout io.Writer) *cobra.Command {
 	var conf configFlags
 	cmd := &cobra.Command{Use: "apikey", Short: "Manage API keys for encryptors (speke), admins (admin) and token minting (license-token)"}
 	conf.register(cmd.PersistentFlags())
-	open := func(cmd *cobra.Command) (*server.KeyStore, error) { return conf.openStore(cmd.Context()) }
 	var scopes, name string
 	create := &cobra.Command{
 		Use:   "create --scope speke|admin|license-token[,...] [--name NAME]",
@@ -28,18 +27,15 @@ func newAPIKeyCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := open(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			tok, k, err := st.APIKeys().Create(cmd.Context(), name, sc)
-			if err != nil {
-				return err
-			}
-			_ = st.Audit(cmd.Context(), apikey.Entry{Actor: "cli", Action: "apikey.create", Target: k.ID, At: time.Now(), Detail: apikey.FormatScopes(sc)})
-			fmt.Fprintln(stdout, tok)
-			return nil
+			return conf.withStore(cmd.Context(), func(st *server.KeyStore) error {
+				tok, k, err := st.APIKeys().Create(cmd.Context(), name, sc)
+				if err != nil {
+					return err
+				}
+				_ = st.Audit(cmd.Context(), apikey.Entry{Actor: "cli", Action: "apikey.create", Target: k.ID, At: time.Now(), Detail: apikey.FormatScopes(sc)})
+				fmt.Fprintln(stdout, tok)
+				return nil
+			})
 		},
 	}
 	create.Flags().StringVar(&scopes, "scope", "", "comma-separated scopes (required)")
@@ -50,29 +46,26 @@ func newAPIKeyCmd(stdout io.Writer) *cobra.Command {
 		Short: "List API keys (never the tokens)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := open(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			ks, err := st.APIKeys().List(cmd.Context())
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tSCOPES\tCREATED\tREVOKED")
-			for _, k := range ks {
-				rev := ""
-				if k.Revoked() {
-					rev = k.RevokedAt.UTC().Format(time.RFC3339)
+			return conf.withStore(cmd.Context(), func(st *server.KeyStore) error {
+				ks, err := st.APIKeys().List(cmd.Context())
+				if err != nil {
+					return err
 				}
-				names := make([]string, len(k.Scopes))
-				for i, s := range k.Scopes {
-					names[i] = s.String()
+				tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tNAME\tSCOPES\tCREATED\tREVOKED")
+				for _, k := range ks {
+					rev := ""
+					if k.Revoked() {
+						rev = k.RevokedAt.UTC().Format(time.RFC3339)
+					}
+					names := make([]string, len(k.Scopes))
+					for i, s := range k.Scopes {
+						names[i] = s.String()
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, strings.Join(names, ","), k.CreatedAt.UTC().Format(time.RFC3339), rev)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, strings.Join(names, ","), k.CreatedAt.UTC().Format(time.RFC3339), rev)
-			}
-			return tw.Flush()
+				return tw.Flush()
+			})
 		},
 	}
 	revoke := &cobra.Command{
@@ -80,17 +73,14 @@ func newAPIKeyCmd(stdout io.Writer) *cobra.Command {
 		Short: "Revoke an API key",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := open(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			if err := st.APIKeys().Revoke(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			_ = st.Audit(cmd.Context(), apikey.Entry{Actor: "cli", Action: "apikey.revoke", Target: args[0], At: time.Now()})
-			fmt.Fprintf(stdout, "revoked %s\n", args[0])
-			return nil
+			return conf.withStore(cmd.Context(), func(st *server.KeyStore) error {
+				if err := st.APIKeys().Revoke(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				_ = st.Audit(cmd.Context(), apikey.Entry{Actor: "cli", Action: "apikey.revoke", Target: args[0], At: time.Now()})
+				fmt.Fprintf(stdout, "revoked %s\n", args[0])
+				return nil
+			})
 		},
 	}
 	cmd.AddCommand(create, list, revoke)

@@ -52,3 +52,13 @@ func (c *configFlags) openStore(ctx context.Context) (*server.KeyStore, error) {
 	}
 	return server.OpenKeyStore(ctx, cfg)
 }
+
+// withStore opens the configured key store, runs fn with it and closes it.
+func (c *configFlags) withStore(ctx context.Context, fn func(*server.KeyStore) error) error {
+	st, err := c.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return fn(st)
+}

@@ -21,7 +21,6 @@ func newKeysCmd(stdout io.Writer) *cobra.Command {
 		Short: "Manage content keys in the key store (create, list, show, revoke, rewrap)",
 	}
 	conf.register(cmd.PersistentFlags())
-	open := func(cmd *cobra.Command) (*server.KeyStore, error) { return conf.openStore(cmd.Context()) }
 
 	var contentID, trackType string
 	var period uint32
@@ -34,17 +33,14 @@ func newKeysCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := open(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			k, err := st.GetOrCreate(cmd.Context(), contentID, tt, period)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "%s\n", k.KID)
-			return nil
+			return conf.withStore(cmd.Context(), func(st *server.KeyStore) error {
+				k, err := st.GetOrCreate(cmd.Context(), contentID, tt, period)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "%s\n", k.KID)
+				return nil
+			})
 		},
 	}
 	create.Flags().StringVar(&contentID, "content-id", "", "content ID (required)")
@@ -58,21 +54,18 @@ func newKeysCmd(stdout io.Writer) *cobra.Command {
 		Short: "List the keys of a content ID (never the key values)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := open(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			ks, err := st.List(cmd.Context(), listContent)
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "KID\tCONTENT\tTYPE\tPERIOD\tSTATE\tCREATED")
-			for _, k := range ks {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", k.KID, k.ContentID, k.TrackType, k.Period, k.State, k.CreatedAt.UTC().Format(time.RFC3339))
-			}
-			return tw.Flush()
+			return conf.withStore(cmd.Context(), func(st *server.KeyStore) error {
+				ks, err := st.List(cmd.Context(), listContent)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "KID\tCONTENT\tTYPE\tPERIOD\tSTATE\tCREATED")
+				for _, k := range ks {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", k.KID, k.ContentID, k.TrackType, k.Period, k.State, k.CreatedAt.UTC().Format(time.RFC3339))
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	list.Flags().StringVar(&listContent, "content-id", "", "content ID (required)")
@@ -88,27 +81,24 @@ func newKeysCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := open(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			k, err := st.Get(cmd.Context(), kid)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "kid:        %s\ncontent:    %s\ntrack type: %s\nperiod:     %d\nstate:      %s\ncreated:    %s\n",
-				k.KID, k.ContentID, k.TrackType, k.Period, k.State, k.CreatedAt.UTC().Format(time.RFC3339))
-			if !k.RotatedAt.IsZero() {
-				fmt.Fprintf(stdout, "rewrapped:  %s\n", k.RotatedAt.UTC().Format(time.RFC3339))
-			}
-			if !k.RevokedAt.IsZero() {
-				fmt.Fprintf(stdout, "revoked:    %s\n", k.RevokedAt.UTC().Format(time.RFC3339))
-			}
-			if reveal {
-				fmt.Fprintf(stdout, "key:        %s\niv:         %s\n", hex.EncodeToString(k.Key.Key), hex.EncodeToString(k.Key.IV))
-			}
-			return nil
+			return conf.withStore(cmd.Context(), func(st *server.KeyStore) error {
+				k, err := st.Get(cmd.Context(), kid)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "kid:        %s\ncontent:    %s\ntrack type: %s\nperiod:     %d\nstate:      %s\ncreated:    %s\n",
+					k.KID, k.ContentID, k.TrackType, k.Period, k.State, k.CreatedAt.UTC().Format(time.RFC3339))
+				if !k.RotatedAt.IsZero() {
+					fmt.Fprintf(stdout, "rewrapped:  %s\n", k.RotatedAt.UTC().Format(time.RFC3339))
+				}
+				if !k.RevokedAt.IsZero() {
+					fmt.Fprintf(stdout, "revoked:    %s\n", k.RevokedAt.UTC().Format(time.RFC3339))
+				}
+				if reveal {
+					fmt.Fprintf(stdout, "key:        %s\niv:         %s\n", hex.EncodeToString(k.Key.Key), hex.EncodeToString(k.Key.IV))
+				}
+				return nil
+			})
 		},
 	}
 	show.Flags().BoolVar(&reveal, "reveal", false, "also print the clear key and IV (hex)")
@@ -122,16 +112,13 @@ func newKeysCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := open(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			if err := st.Revoke(cmd.Context(), kid); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "revoked %s\n", kid)
-			return nil
+			return conf.withStore(cmd.Context(), func(st *server.KeyStore) error {
+				if err := st.Revoke(cmd.Context(), kid); err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "revoked %s\n", kid)
+				return nil
+			})
 		},
 	}
 
@@ -141,29 +128,26 @@ func newKeysCmd(stdout io.Writer) *cobra.Command {
 		Short: "Re-wrap every key under the current key-encryption key (optionally create a new KEK first)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := open(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			if rotate {
-				ref, err := st.RotateKEK(cmd.Context())
+			return conf.withStore(cmd.Context(), func(st *server.KeyStore) error {
+				if rotate {
+					ref, err := st.RotateKEK(cmd.Context())
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(stdout, "new KEK version %s\n", ref)
+				}
+				n, err := st.Rewrap(cmd.Context())
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(stdout, "new KEK version %s\n", ref)
-			}
-			n, err := st.Rewrap(cmd.Context())
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "re-wrapped %d key(s)\n", n)
-			return nil
+				fmt.Fprintf(stdout, "re-wrapped %d key(s)\n", n)
+				return nil
+			})
 		},
 	}
 	rewrap.Flags().BoolVar(&rotate, "rotate-kek", false, "create a new KEK version first (the old ones stay readable)")
 
 	cmd.AddCommand(create, list, show, revoke, rewrap)
-	cmd.AddCommand(newKeysExportCmd(stdout, open), newKeysBrokerURLCmd(stdout, &conf))
+	cmd.AddCommand(newKeysExportCmd(stdout, &conf), newKeysBrokerURLCmd(stdout, &conf))
 	return cmd
 }

@@ -19,7 +19,7 @@ import (
 // newKeysExportCmd is `drmpipe keys export --cpix`: the active keys of a
 // content ID as a CPIX 2.3 document, encrypted to a recipient certificate
 // (CPIX 2.3 §"Content Key Encryption"), or in clear with --plain.
-func newKeysExportCmd(stdout io.Writer, open func(*cobra.Command) (*server.KeyStore, error)) *cobra.Command {
+func newKeysExportCmd(stdout io.Writer, conf *configFlags) *cobra.Command {
 	var (
 		asCPIX, plain        bool
 		contentID, cert, out string
@@ -51,58 +51,55 @@ the holder of its private key reads them with drmpipe package --cpix FILE --cpix
 				}
 				recipient = b
 			}
-			st, err := open(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			list, err := st.List(cmd.Context(), contentID)
-			if err != nil {
-				return err
-			}
-			var ks []server.CPIXKey
-			for _, rec := range list {
-				if rec.State != keys.StateActive {
-					continue
-				}
-				k, err := st.Get(cmd.Context(), rec.KID)
+			return conf.withStore(cmd.Context(), func(st *server.KeyStore) error {
+				list, err := st.List(cmd.Context(), contentID)
 				if err != nil {
 					return err
 				}
-				ks = append(ks, server.CPIXKey{Key: k.Key, TrackType: k.TrackType, Period: k.Period})
-			}
-			if len(ks) == 0 {
-				return fmt.Errorf("content %q has no active keys (create them with drmpipe keys create or drmpipe package --content-id)", contentID)
-			}
-			doc := server.ContentCPIX(contentID, ks)
-			defer func() {
-				for i := range doc.ContentKeys {
-					clear(doc.ContentKeys[i].Value)
+				var ks []server.CPIXKey
+				for _, rec := range list {
+					if rec.State != keys.StateActive {
+						continue
+					}
+					k, err := st.Get(cmd.Context(), rec.KID)
+					if err != nil {
+						return err
+					}
+					ks = append(ks, server.CPIXKey{Key: k.Key, TrackType: k.TrackType, Period: k.Period})
 				}
-				for i := range ks {
-					clear(ks[i].Key.Key)
+				if len(ks) == 0 {
+					return fmt.Errorf("content %q has no active keys (create them with drmpipe keys create or drmpipe package --content-id)", contentID)
 				}
-			}()
-			if plain {
-				fmt.Fprintln(cmd.ErrOrStderr(), "warning: --plain writes clear content keys; anyone who can read the output has them")
-			} else {
-				c, err := server.ParseCertificatePEM(recipient)
+				doc := server.ContentCPIX(contentID, ks)
+				defer func() {
+					for i := range doc.ContentKeys {
+						clear(doc.ContentKeys[i].Value)
+					}
+					for i := range ks {
+						clear(ks[i].Key.Key)
+					}
+				}()
+				if plain {
+					fmt.Fprintln(cmd.ErrOrStderr(), "warning: --plain writes clear content keys; anyone who can read the output has them")
+				} else {
+					c, err := server.ParseCertificatePEM(recipient)
+					if err != nil {
+						return fmt.Errorf("--cert %s: %w", cert, err)
+					}
+					if err := cpix.EncryptKeys(doc, c); err != nil {
+						return fmt.Errorf("--cert %s: %w", cert, err)
+					}
+				}
+				b, err := cpix.Marshal(doc)
 				if err != nil {
-					return fmt.Errorf("--cert %s: %w", cert, err)
+					return err
 				}
-				if err := cpix.EncryptKeys(doc, c); err != nil {
-					return fmt.Errorf("--cert %s: %w", cert, err)
+				if out == "" || out == "-" {
+					_, err = stdout.Write(b)
+					return err
 				}
-			}
-			b, err := cpix.Marshal(doc)
-			if err != nil {
-				return err
-			}
-			if out == "" || out == "-" {
-				_, err = stdout.Write(b)
-				return err
-			}
-			return writeFileAtomic(out, b)
+				return writeFileAtomic(out, b)
+			})
 		},
 	}
 	fl := cmd.Flags()
