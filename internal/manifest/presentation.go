@@ -64,12 +64,19 @@ type Track struct {
 	InitFile     string
 	MediaPattern string
 	StartNumber  int
-	// PresentationTimeOffset in Timescale units (the tfdt of the first
-	// sample's presentation time minus zero), for DASH.
+	// PresentationTimeOffset in Timescale units: the presentation time of
+	// Segments at the start of the Period (ISO/IEC 23009-1 §5.3.9.2). VOD
+	// output leaves it 0: segment times are already post-edit presentation
+	// times (the edit list is in the init segment, see packager).
 	PresentationTimeOffset uint64
 	Segments               []Segment
 	// Protection is nil for clear tracks.
 	Protection *Protection
+	// SyncHLS asks for EXT-X-PROGRAM-DATE-TIME on the first segment (the
+	// epoch plus its Start), so HLS players that line renditions up by
+	// date (RFC 8216 §4.3.2.6) keep a rendition that starts later than the
+	// others, such as audio behind an empty edit, where it belongs.
+	SyncHLS bool
 }
 
 // Segment is one CMAF segment (fragment) of a track.

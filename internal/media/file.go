@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	mbits "math/bits"
 	"os"
 
 	"github.com/Eyevinn/mp4ff/avc"
@@ -298,16 +300,8 @@ func (f *File) buildTracks(mv *mp4.MoovBox) error {
 			return fmt.Errorf("%s: %w: track %d: mdhd timescale is 0", f.path, ErrMalformed, t.ID)
 		}
 		if trak.Edts != nil {
-			// ISO/IEC 14496-12 §8.6.6: media_time -1 is an empty edit.
-		edits:
-			for _, elst := range trak.Edts.Elst {
-				for _, e := range elst.Entries {
-					if e.MediaTime != -1 {
-						t.EditMediaTime = e.MediaTime
-						t.EditDuration = e.SegmentDuration
-						break edits
-					}
-				}
+			if err := readEdits(t, trak.Edts); err != nil {
+				return fmt.Errorf("%s: %w: track %d: %w", f.path, ErrMalformed, t.ID, err)
 			}
 		}
 		if trak.Mdia.Minf == nil || trak.Mdia.Minf.Stbl == nil {
@@ -321,6 +315,45 @@ func (f *File) buildTracks(mv *mp4.MoovBox) error {
 			return err
 		}
 		f.tracks = append(f.tracks, t)
+	}
+	return nil
+}
+
+// readEdits takes the timing of an edit list (ISO/IEC 14496-12 §8.6.6):
+// leading empty edits (media_time -1) delay the track on the presentation
+// timeline by their segment_duration (movie timescale), and the first
+// non-empty edit's media_time is the media time presented at that point.
+// Edits after the first non-empty one (dwells, repeated or reordered
+// media) are not carried.
+func readEdits(t *Track, edts *mp4.EdtsBox) error {
+	var empty uint64
+	for _, elst := range edts.Elst {
+		for _, e := range elst.Entries {
+			if e.MediaTime == -1 {
+				empty += e.SegmentDuration
+				continue
+			}
+			if e.MediaTime < -1 {
+				return fmt.Errorf("elst media_time %d", e.MediaTime)
+			}
+			t.EditMediaTime = e.MediaTime
+			t.EditDuration = e.SegmentDuration
+			if empty > 0 {
+				if t.MovieTimescale == 0 {
+					return errors.New("empty edit with mvhd timescale 0")
+				}
+				hi, lo := mbits.Mul64(empty, uint64(t.Timescale))
+				if hi >= uint64(t.MovieTimescale) {
+					return fmt.Errorf("empty edit of %d ticks is too long", empty)
+				}
+				q, _ := mbits.Div64(hi, lo, uint64(t.MovieTimescale))
+				if q > math.MaxInt32 {
+					return fmt.Errorf("empty edit of %d ticks is too long", empty)
+				}
+				t.EditDelay = int64(q)
+			}
+			return nil
+		}
 	}
 	return nil
 }

@@ -36,8 +36,13 @@ type Track struct {
 	// EditMediaTime is the media_time of the first non-empty edit in elst
 	// (-1 if none), EditDuration its segment_duration in the movie
 	// timescale, MovieTimescale the mvhd timescale (ISO/IEC 14496-12 §8.6.6).
+	// EditDelay is the summed duration of the empty edits before it,
+	// converted to the track timescale: the media starts that late on the
+	// movie's presentation timeline (an audio track that starts after the
+	// video, say).
 	EditMediaTime  int64
 	EditDuration   uint64
+	EditDelay      int64
 	MovieTimescale uint32
 	NALLengthSize  int      // 1, 2 or 4 for H.264/HEVC from avcC/hvcC; 0 otherwise
 	ParamSets      [][]byte // SPS/PPS (and VPS) NAL units from avcC/hvcC without length prefix

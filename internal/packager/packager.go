@@ -331,6 +331,7 @@ func (c *Config) writeManifests(root string, jobs []*trackJob) error {
 // presentation describes output set idx of every job for the manifests.
 func (c *Config) presentation(jobs []*trackJob, idx int) manifest.Presentation {
 	var p manifest.Presentation
+	late := false // a track starts after presentation time 0
 	for _, j := range jobs {
 		t := j.track
 		o := j.outputs[idx]
@@ -348,9 +349,6 @@ func (c *Config) presentation(jobs []*trackJob, idx int) manifest.Presentation {
 		if mt.Language == "und" {
 			mt.Language = ""
 		}
-		if t.EditMediaTime > 0 {
-			mt.PresentationTimeOffset = uint64(t.EditMediaTime)
-		}
 		if t.Kind == media.Video {
 			mt.Type = manifest.Video
 			mt.Width, mt.Height = t.Width, t.Height
@@ -363,10 +361,21 @@ func (c *Config) presentation(jobs []*trackJob, idx int) manifest.Presentation {
 		if o.prot != nil {
 			mt.Protection = &manifest.Protection{Scheme: o.prot.scheme, KID: o.prot.kid, ConstantIV: o.prot.constantIV, Systems: o.sigs}
 		}
-		p.Tracks = append(p.Tracks, mt)
-		if d := t.Duration(); d > p.Duration {
-			p.Duration = d
+		if len(o.segments) > 0 && o.segments[0].Start > 0 {
+			late = true
 		}
+		p.Tracks = append(p.Tracks, mt)
+		// The presentation ends where the last track's last segment ends on
+		// the output timeline (edits applied: a delayed track ends later).
+		if n := len(o.segments); n > 0 {
+			last := o.segments[n-1]
+			if d := float64(last.Start+last.Duration) / float64(t.Timescale); d > p.Duration {
+				p.Duration = d
+			}
+		}
+	}
+	for i := range p.Tracks {
+		p.Tracks[i].SyncHLS = late
 	}
 	return p
 }

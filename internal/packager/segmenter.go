@@ -11,21 +11,37 @@ import (
 // span is one segment of a track: samples [first, end) in decode order.
 type span struct {
 	first, end int
-	// start is the earliest presentation time (PTS) of the segment's samples
-	// and dur the time until the next segment's start, in track timescale.
+	// start is the earliest presentation time of the segment's samples on
+	// the output timeline (see presentationZero) and dur the time until the
+	// next segment's start, in track timescale.
 	start uint64
 	dur   uint64
 }
 
 func pts(s media.Sample) int64 { return s.DTS + int64(s.CTO) }
 
-// presentationZero is the media time that the edit list maps to
-// presentation time zero.
+// presentationZero is the composition time that output presentation time
+// zero corresponds to. drmpipe's one timing model (ISO/IEC 14496-12 §8.6.6,
+// CMAF ISO/IEC 23000-19 §7.5.13, W3C MSE ISO BMFF byte stream format §3):
+//
+//   - the init segment carries the input's offset edit (media_time M), so
+//     composition time M is presented at 0; every MSE implementation and
+//     decryptor applies that edit itself;
+//   - the input's empty edits (a delay E) are moved into the decode times:
+//     tfdt = input decode time + E, so the track starts E late without
+//     relying on empty edits in fragmented files;
+//   - the MPD's SegmentTimeline is in that post-edit presentation time
+//     (composition time - M + E) and carries no presentationTimeOffset,
+//     so a player that applies presentationTimeOffset does not shift the
+//     samples a second time.
 func presentationZero(t *media.Track) int64 {
-	if t.EditMediaTime > 0 {
-		return t.EditMediaTime
-	}
-	return 0
+	return max(t.EditMediaTime, 0) - t.EditDelay
+}
+
+// outputDTS is the tfdt of sample s in the output: its decode time shifted
+// by the track's empty edits (see presentationZero).
+func outputDTS(t *media.Track, s media.Sample) uint64 {
+	return uint64(s.DTS + t.EditDelay)
 }
 
 // toTicks converts d to ticks of timescale ts, rounding down.
@@ -116,6 +132,7 @@ func totalDuration(t *media.Track) uint64 {
 
 // spans turns cut indexes into spans with presentation start and duration.
 func spans(t *media.Track, cuts []int) []span {
+	zero := presentationZero(t)
 	out := make([]span, 0, len(cuts))
 	for k, first := range cuts {
 		end := len(t.Samples)
@@ -128,7 +145,10 @@ func spans(t *media.Track, cuts []int) []span {
 				minPTS = p
 			}
 		}
-		out = append(out, span{first: first, end: end, start: uint64(max(minPTS, 0))})
+		// Samples before presentation zero (B-frame reordering, AAC
+		// priming, a trimmed start) are cut by the edit; the first
+		// segment's timeline entry starts at 0.
+		out = append(out, span{first: first, end: end, start: uint64(max(minPTS-zero, 0))})
 	}
 	for k := range out {
 		if k+1 < len(out) {
@@ -137,9 +157,9 @@ func spans(t *media.Track, cuts []int) []span {
 		}
 		var endPTS int64
 		for _, s := range t.Samples[out[k].first:out[k].end] {
-			endPTS = max(endPTS, pts(s)+int64(s.Duration))
+			endPTS = max(endPTS, pts(s)+int64(s.Duration)-zero)
 		}
-		out[k].dur = uint64(endPTS) - out[k].start
+		out[k].dur = uint64(max(endPTS, int64(out[k].start))) - out[k].start
 	}
 	return out
 }
@@ -170,7 +190,7 @@ func planSegments(tracks []*media.Track, names map[*media.Track]string, target t
 		sp := spans(t, cuts)
 		var long int
 		var longest uint64
-		for _, s := range sp[:len(sp)-1] {
+		for _, s := range sp {
 			if ticksToDuration(int64(s.dur), t.Timescale) > target+target/10 {
 				long++
 				longest = max(longest, s.dur)
@@ -178,6 +198,9 @@ func planSegments(tracks []*media.Track, names map[*media.Track]string, target t
 		}
 		if long > 0 {
 			p.warnings = append(p.warnings, fmt.Sprintf("%s: %d segment(s) longer than %s because sync samples are further apart (longest %.3fs); encode with a GOP that divides the segment duration", names[t], long, target, float64(longest)/float64(t.Timescale)))
+		}
+		if w := editIntoGOP(t); w > 0 {
+			p.warnings = append(p.warnings, fmt.Sprintf("%s: the edit list starts presentation %.3fs before the next sync sample; players that use Media Source Extensions show video from that sync sample (trim the input on a keyframe to avoid it)", names[t], float64(w)/float64(t.Timescale)))
 		}
 		p.spans[t] = sp
 	}
@@ -194,6 +217,34 @@ func planSegments(tracks []*media.Track, names map[*media.Track]string, target t
 		p.spans[t] = spans(t, cuts)
 	}
 	return p, nil
+}
+
+// editIntoGOP returns how long after presentation zero the first sync
+// sample is presented when frames before it are presented too: an edit list
+// that starts inside a GOP (an input trimmed with a stream copy). MSE drops
+// the frames before appendWindowStart and then waits for a random access
+// point (W3C Media Source Extensions, coded frame processing), so such
+// frames are lost in browsers. It returns 0 when presentation starts on a
+// sync sample.
+func editIntoGOP(t *media.Track) int64 {
+	zero := presentationZero(t)
+	firstSync, firstAny := int64(-1), int64(-1)
+	for _, s := range t.Samples {
+		p := pts(s) - zero
+		if p < 0 {
+			continue
+		}
+		if firstAny < 0 || p < firstAny {
+			firstAny = p
+		}
+		if s.Sync && (firstSync < 0 || p < firstSync) {
+			firstSync = p
+		}
+	}
+	if firstSync <= firstAny {
+		return 0
+	}
+	return firstSync - firstAny
 }
 
 // sameCuts compares cut times over the duration both tracks cover.

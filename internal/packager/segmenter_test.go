@@ -1,6 +1,8 @@
 package packager
 
 import (
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,5 +88,73 @@ func TestClearSegments(t *testing.T) {
 		if got := clearSegments(v, sp, tc.lead); got != tc.want {
 			t.Errorf("lead %s: %d clear segments, want %d", tc.lead, got, tc.want)
 		}
+	}
+}
+
+// TestTimeline pins drmpipe's one timing model (see presentationZero): the
+// offset edit stays in the init segment, empty edits move into the decode
+// times, and segment starts are post-edit presentation times from 0.
+func TestTimeline(t *testing.T) {
+	const ts = 12800 // 25 fps video: 512 ticks a frame
+	t.Run("B-frame delay", func(t *testing.T) {
+		v := synthetic(media.Video, ts, 150, 512, 50, 1024) // elst media_time 1024
+		sp := spans(v, []int{0, 50, 100})
+		for k, want := range []uint64{0, 50 * 512, 100 * 512} {
+			if sp[k].start != want {
+				t.Errorf("segment %d starts at %d, want %d (post-edit, no presentationTimeOffset)", k, sp[k].start, want)
+			}
+		}
+		if got := outputDTS(v, v.Samples[0]); got != 0 {
+			t.Errorf("first tfdt %d, want 0", got)
+		}
+		if w := editIntoGOP(v); w != 0 {
+			t.Errorf("edit on the first sync sample reported %d ticks into a GOP", w)
+		}
+	})
+	t.Run("empty edit delays the track", func(t *testing.T) {
+		a := synthetic(media.Audio, 48000, 300, 1024, 1, 0)
+		a.EditMediaTime, a.EditDelay = 1024, 22944 // priming, 0.478 s empty edit
+		sp := spans(a, []int{0, 94, 188})
+		if sp[0].start != 21920 {
+			t.Errorf("first segment starts at %d, want the delay minus priming (21920)", sp[0].start)
+		}
+		if got := outputDTS(a, a.Samples[0]); got != 22944 {
+			t.Errorf("first tfdt %d, want the empty edit's 22944", got)
+		}
+		last := sp[len(sp)-1]
+		if end := last.start + last.dur; end != 300*1024-1024+22944 {
+			t.Errorf("track ends at %d, want %d", end, 300*1024-1024+22944)
+		}
+	})
+	t.Run("edit into a GOP", func(t *testing.T) {
+		v := synthetic(media.Video, ts, 200, 512, 50, 0)
+		v.EditMediaTime = 35 * 512 // presentation starts at frame 35; the next sync sample is frame 50
+		sp := spans(v, []int{0, 50, 100, 150})
+		if sp[0].start != 0 || sp[1].start != 15*512 {
+			t.Errorf("segment starts %d, %d; want 0 and %d", sp[0].start, sp[1].start, 15*512)
+		}
+		if w := editIntoGOP(v); w != 15*512 {
+			t.Errorf("editIntoGOP %d, want %d", w, 15*512)
+		}
+		p, err := planSegments([]*media.Track{v}, map[*media.Track]string{v: "video"}, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(p.warnings, func(w string) bool { return strings.Contains(w, "0.600s before the next sync sample") }) {
+			t.Errorf("warnings %q, want one about the edit into a GOP", p.warnings)
+		}
+	})
+}
+
+// TestLongGOPWarningCountsEverySegment: with every GOP longer than the
+// target, the warning counts all segments, the last one included.
+func TestLongGOPWarningCountsEverySegment(t *testing.T) {
+	v := synthetic(media.Video, 15360, 540, 512, 90, 0) // 18 s of 3 s GOPs: 6 segments
+	p, err := planSegments([]*media.Track{v}, map[*media.Track]string{v: "video"}, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.warnings) != 1 || !strings.Contains(p.warnings[0], "6 segment(s)") {
+		t.Errorf("warnings %q, want 6 long segments", p.warnings)
 	}
 }

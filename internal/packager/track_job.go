@@ -122,7 +122,7 @@ func (j *trackJob) segment(root string, k int, sp span, sc *scratch) (int64, err
 	}
 	fi := &sc.fi
 	fi.seq = uint32(k + 1)
-	fi.baseDTS = uint64(samples[0].DTS)
+	fi.baseDTS = outputDTS(t, samples[0])
 	fi.durations = fi.durations[:0]
 	fi.sizes = fi.sizes[:0]
 	fi.ctos = fi.ctos[:0]

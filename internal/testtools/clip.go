@@ -27,6 +27,12 @@ type ClipOptions struct {
 	Audio      string  // "aac", "ac3", "eac3", or "" for no audio track
 	Fragmented bool    // fragmented MP4 (one fragment per GOP) instead of progressive with faststart
 	Bitrate    string  // video bitrate for ffmpeg, e.g. "800k"; "" uses constant quality (smaller files)
+	OpenGOP    bool    // h264 only: open GOPs (I frames after the first are recovery points with leading B-frames)
+	AudioDelay float64 // seconds the audio starts after the video: an empty edit on the audio track
+	// TrimStart cuts this many seconds off the start with a stream copy
+	// (ffmpeg -ss T -c copy): the edit list then starts presentation inside
+	// the first GOP.
+	TrimStart float64
 }
 
 func (o ClipOptions) withDefaults() ClipOptions {
@@ -64,6 +70,9 @@ func (o ClipOptions) ffmpegArgs() ([]string, error) {
 		"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=%dx%d:rate=%d", o.Width, o.Height, o.FPS),
 	}
 	if o.Audio != "" {
+		if o.AudioDelay > 0 {
+			args = append(args, "-itsoffset", strconv.FormatFloat(o.AudioDelay, 'f', -1, 64))
+		}
 		args = append(args, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000")
 	}
 	args = append(args, "-t", secs, "-map", "0:v:0")
@@ -76,6 +85,9 @@ func (o ClipOptions) ffmpegArgs() ([]string, error) {
 	case "h264":
 		args = append(args, "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-pix_fmt", "yuv420p",
 			"-g", g, "-keyint_min", g, "-sc_threshold", "0", "-bf", bf)
+		if o.OpenGOP {
+			args = append(args, "-x264-params", "open-gop=1")
+		}
 	case "hevc":
 		// x265 defaults to open GOPs; CMAF segments need closed ones.
 		args = append(args, "-c:v", "libx265", "-preset", "superfast", "-pix_fmt", "yuv420p", "-tag:v", "hvc1",
@@ -132,7 +144,11 @@ func MakeClip(t testing.TB, o ClipOptions) string {
 		t.Fatalf("testtools: MakeClip: %v", err)
 	}
 	ffmpeg := FFmpeg(t)
-	sum := sha256.Sum256([]byte(strings.Join(args, "\x00")))
+	var trim []string
+	if o.TrimStart > 0 {
+		trim = []string{"-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-ss", strconv.FormatFloat(o.TrimStart, 'f', -1, 64)}
+	}
+	sum := sha256.Sum256([]byte(strings.Join(append(args, trim...), "\x00")))
 	key := hex.EncodeToString(sum[:8])
 
 	clipCache.Lock()
@@ -160,7 +176,13 @@ func MakeClip(t testing.TB, o ClipOptions) string {
 		clipCache.Unlock()
 		if src == "" {
 			src = filepath.Join(dir, key+".mp4")
-			run(t, ffmpeg, append(args, src)...)
+			if trim == nil {
+				run(t, ffmpeg, append(args, src)...)
+			} else {
+				whole := filepath.Join(dir, key+".untrimmed.mp4")
+				run(t, ffmpeg, append(args, whole)...)
+				run(t, ffmpeg, append(trim, "-i", whole, "-c", "copy", "-movflags", "+faststart", "-f", "mp4", src)...)
+			}
 			clipCache.Lock()
 			clipCache.files[key] = src
 			clipCache.Unlock()

@@ -229,8 +229,21 @@ type Packet struct {
 // presents, i.e. after the edit list (ISO/IEC 14496-12 §8.6.6) is applied.
 func PacketTimes(t testing.TB, file, stream string) []Packet {
 	t.Helper()
-	args := []string{"-hide_banner", "-loglevel", "error", "-select_streams", stream,
-		"-show_entries", "stream=time_base:packet=pts,dts,duration,flags,size", "-of", "compact=p=1:nk=0"}
+	return packetTimes(t, file, stream)
+}
+
+// RawPacketTimes is PacketTimes with the edit list ignored
+// (-ignore_editlist 1): the composition and decode times as the file
+// stores them.
+func RawPacketTimes(t testing.TB, file, stream string) []Packet {
+	t.Helper()
+	return packetTimes(t, file, stream, "-ignore_editlist", "1")
+}
+
+func packetTimes(t testing.TB, file, stream string, extra ...string) []Packet {
+	t.Helper()
+	args := append([]string{"-hide_banner", "-loglevel", "error", "-select_streams", stream,
+		"-show_entries", "stream=time_base:packet=pts,dts,duration,flags,size", "-of", "compact=p=1:nk=0"}, extra...)
 	if isFragmented(t, file) {
 		args = append(args, "-seekable", "0")
 	}

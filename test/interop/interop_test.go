@@ -3,12 +3,16 @@ package interop
 import (
 	"crypto/md5"
 	"encoding/hex"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/Eyevinn/dash-mpd/mpd"
+	"github.com/Eyevinn/mp4ff/mp4"
 
 	"github.com/drmpipe/drmpipe/internal/testtools"
 )
@@ -327,42 +331,153 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// TestTiming: packaged tracks keep every packet's presentation time, with
-// B-frame composition offsets and AAC priming (edit lists) intact.
+// timingInputs are the inputs whose timing packagers get wrong: B-frame
+// delay (an offset edit), open and long GOPs, a start trimmed into a GOP
+// and audio behind an empty edit.
+//
+// For the trimmed input, ffmpeg applies the edit list of a progressive file
+// and of a fragmented one differently (it drops the audio packets outside
+// the edit only in the former), so there the stored times are compared with
+// the edit list ignored, and the edit itself separately.
+var timingInputs = []struct {
+	name string
+	clip func(t *testing.T) string
+	raw  bool
+}{
+	{"h264_sample", sampleClip, false},
+	{"hevc_bframes", func(t *testing.T) string {
+		return testtools.MakeClip(t, testtools.ClipOptions{Codec: "hevc", Width: 640, Height: 360, Seconds: 6, BFrames: 3, Audio: "aac"})
+	}, false},
+	{"open_gop", func(t *testing.T) string {
+		return testtools.MakeClip(t, testtools.ClipOptions{Width: 640, Height: 360, Seconds: 6, BFrames: 3, OpenGOP: true, Audio: "aac"})
+	}, false},
+	{"long_gop", func(t *testing.T) string {
+		return testtools.MakeClip(t, testtools.ClipOptions{Width: 640, Height: 360, Seconds: 6, GOPSeconds: 5, BFrames: 3, Audio: "aac"})
+	}, false},
+	{"trimmed", func(t *testing.T) string {
+		return testtools.MakeClip(t, testtools.ClipOptions{Width: 640, Height: 360, Seconds: 8, BFrames: 3, Audio: "aac", TrimStart: 1.37})
+	}, true},
+	{"delayed_audio", func(t *testing.T) string {
+		return testtools.MakeClip(t, testtools.ClipOptions{Width: 640, Height: 360, Seconds: 6, BFrames: 3, Audio: "aac", AudioDelay: 0.478})
+	}, false},
+}
+
+// TestTiming: every packaged track keeps every packet's presentation and
+// decode time (edit lists applied, as ffprobe presents them), and the MPD's
+// SegmentTimeline is in that same post-edit time with no
+// presentationTimeOffset, so a DASH player that applies the MPD on top of
+// the init segment's edit list does not shift the samples twice.
 func TestTiming(t *testing.T) {
-	for _, set := range []inputSet{inputSets[0], inputSets[2]} {
-		t.Run(set.name, func(t *testing.T) {
+	for _, in := range timingInputs {
+		t.Run(in.name, func(t *testing.T) {
 			t.Parallel()
-			in := set.hd(t)
+			src := in.clip(t)
 			out := filepath.Join(t.TempDir(), "out")
 			mustRun(t, append(append([]string{"package", "-o", out, "--segment-duration", "2s", "--scheme", "cbcs"},
-				keySets[0].packageKeyArgs()...), in)...)
-			streams := inputStreams(t, []string{in})
+				keySets[0].packageKeyArgs()...), src)...)
+			streams := inputStreams(t, []string{src})
+			m, err := mpd.ReadFromFile(filepath.Join(out, "manifest.mpd"))
+			if err != nil {
+				t.Fatal(err)
+			}
 			for _, d := range trackDirs(t, out) {
 				whole := testtools.ConcatTrack(t, d)
-				src := matchInput(t, probeStreams(t, whole)[0], streams)
-				want := testtools.PacketTimes(t, in, src.spec)
+				s := matchInput(t, probeStreams(t, whole)[0], streams)
 				got := testtools.PacketTimes(t, whole, "0")
-				if len(got) != len(want) {
-					t.Errorf("%s: %d packets, input %s has %d", d, len(got), src.spec, len(want))
+				checkTimeline(t, m, filepath.Base(d), got)
+				if in.raw {
+					comparePacketTimes(t, d, testtools.RawPacketTimes(t, whole, "0"), testtools.RawPacketTimes(t, src, s.spec))
+					if g, w := editMediaTime(t, filepath.Join(d, "init.mp4"), s.codecType), editMediaTime(t, src, s.codecType); g != w {
+						t.Errorf("%s: elst media_time %d, input %d", d, g, w)
+					}
 					continue
 				}
-				if got[0].PTS != want[0].PTS {
-					t.Errorf("%s: first packet PTS %v, input %v", d, got[0].PTS, want[0].PTS)
-				}
-				for i := range want {
-					if diff := got[i].PTS - want[i].PTS; diff > time.Microsecond || diff < -time.Microsecond {
-						t.Errorf("%s: packet %d PTS %v, input %v", d, i, got[i].PTS, want[i].PTS)
-						break
-					}
-					if got[i].Key != want[i].Key {
-						t.Errorf("%s: packet %d key flag %v, input %v", d, i, got[i].Key, want[i].Key)
-						break
-					}
-				}
+				comparePacketTimes(t, d, got, testtools.PacketTimes(t, src, s.spec))
 			}
 		})
 	}
+}
+
+// editMediaTime is the media_time of the first non-empty edit of the file's
+// first track of kind ("video" or "audio"), or -1 without one.
+func editMediaTime(t *testing.T, file, kind string) int64 {
+	t.Helper()
+	f, err := mp4.ReadMP4File(file)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	handler := map[string]string{"video": "vide", "audio": "soun"}[kind]
+	moov := f.Moov
+	if moov == nil && f.Init != nil {
+		moov = f.Init.Moov
+	}
+	for _, trak := range moov.Traks {
+		if trak.Mdia.Hdlr.HandlerType != handler {
+			continue
+		}
+		if trak.Edts != nil {
+			for _, elst := range trak.Edts.Elst {
+				for _, e := range elst.Entries {
+					if e.MediaTime != -1 {
+						return e.MediaTime
+					}
+				}
+			}
+		}
+		return -1
+	}
+	t.Fatalf("%s: no %s track", file, kind)
+	return 0
+}
+
+func comparePacketTimes(t *testing.T, dir string, got, want []testtools.Packet) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("%s: %d packets, input has %d", dir, len(got), len(want))
+		return
+	}
+	near := func(a, b time.Duration) bool { return a-b <= time.Microsecond && b-a <= time.Microsecond }
+	for i := range want {
+		if !near(got[i].PTS, want[i].PTS) || !near(got[i].DTS, want[i].DTS) {
+			t.Errorf("%s: packet %d PTS/DTS %v/%v, input %v/%v", dir, i, got[i].PTS, got[i].DTS, want[i].PTS, want[i].DTS)
+			return
+		}
+		if got[i].Key != want[i].Key {
+			t.Errorf("%s: packet %d key flag %v, input %v", dir, i, got[i].Key, want[i].Key)
+			return
+		}
+	}
+}
+
+// checkTimeline compares the MPD timeline of the representation rep with
+// the presentation times ffprobe reads from its media: the first S@t is the
+// earliest presented time (clamped at 0: samples before it are cut by the
+// edit), and no presentationTimeOffset moves it again.
+func checkTimeline(t *testing.T, m *mpd.MPD, rep string, pkts []testtools.Packet) {
+	t.Helper()
+	for _, as := range m.Periods[0].AdaptationSets {
+		for _, r := range as.Representations {
+			if r.Id != rep {
+				continue
+			}
+			st := as.SegmentTemplate
+			if st.PresentationTimeOffset != nil && *st.PresentationTimeOffset != 0 {
+				t.Errorf("%s: presentationTimeOffset %d; the edit list is already in the init segment", rep, *st.PresentationTimeOffset)
+			}
+			first := time.Duration(math.MaxInt64)
+			for _, p := range pkts {
+				first = min(first, p.PTS)
+			}
+			first = max(first, 0)
+			s0 := st.SegmentTimeline.S[0]
+			at := time.Duration(float64(*s0.T) / float64(*st.Timescale) * float64(time.Second))
+			if d := at - first; d > time.Millisecond || d < -time.Millisecond {
+				t.Errorf("%s: first S@t is %v, the media presents from %v", rep, at, first)
+			}
+			return
+		}
+	}
+	t.Errorf("no Representation %q in the MPD", rep)
 }
 
 func write(t *testing.T, path string, b []byte) {

@@ -12,8 +12,9 @@
 //   maxheight cap the rendition height at start (ABR restriction; shaka and hls.js)
 //   buffer    forward buffer goal in seconds (default 10)
 //
-// For tests, window.drmpipeState mirrors the session and window.drmpipe
-// offers a few controls (setMaxHeight).
+// For tests, window.drmpipeState mirrors the session (including what each
+// MSE SourceBuffer holds, so a test can see where video and audio start)
+// and window.drmpipe offers a few controls (setMaxHeight).
 'use strict';
 
 (() => {
@@ -84,8 +85,47 @@
     tokens: [], // [{at, ms, exp, status}]
     loaded: false,
     playing: false,
+    ended: false,
+    duration: 0,
+    // buffers: what each SourceBuffer the player created holds, as
+    // [{kind: 'video'|'audio', mime, ranges: [[start, end], ...]}]; earliest
+    // keeps the earliest buffered start ever seen per kind (eviction later
+    // in playback does not hide where the media began).
+    buffers: [],
+    earliest: {},
   };
   window.drmpipeState = state;
+
+  // Every SourceBuffer the players create, whichever MediaSource flavour
+  // they use, so tick() can report the buffered ranges of each.
+  const sourceBuffers = [];
+  for (const MS of [window.MediaSource, window.ManagedMediaSource]) {
+    if (!MS || !MS.prototype.addSourceBuffer) continue;
+    const add = MS.prototype.addSourceBuffer;
+    MS.prototype.addSourceBuffer = function addSourceBuffer(mime) {
+      const sb = add.call(this, mime);
+      sourceBuffers.push({ mime, sb });
+      return sb;
+    };
+  }
+
+  function bufferedRanges() {
+    const out = [];
+    for (const { mime, sb } of sourceBuffers) {
+      let tr;
+      try {
+        tr = sb.buffered;
+      } catch {
+        continue; // removed from its MediaSource
+      }
+      const ranges = [];
+      for (let i = 0; i < tr.length; i++) ranges.push([tr.start(i), tr.end(i)]);
+      const kind = mime.startsWith('audio') ? 'audio' : 'video';
+      out.push({ kind, mime, ranges });
+      if (ranges.length && !(ranges[0][0] >= state.earliest[kind])) state.earliest[kind] = ranges[0][0];
+    }
+    return out;
+  }
   const controls = {};
   window.drmpipe = controls;
 
@@ -624,6 +664,9 @@
 
   function tick() {
     state.currentTime = video.currentTime;
+    state.ended = video.ended;
+    state.duration = Number.isFinite(video.duration) ? video.duration : 0;
+    state.buffers = bufferedRanges();
     const q = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : null;
     if (q) {
       state.decodedFrames = q.totalVideoFrames;

@@ -13,6 +13,7 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/drmpipe/drmpipe/internal/manifest"
 )
@@ -108,6 +109,13 @@ func MarshalMedia(t manifest.Track) ([]byte, error) {
 		to, err := micros(s.Start+s.Duration-origin, t.Timescale)
 		if err != nil {
 			return nil, err
+		}
+		if t.SyncHLS && s.Number == t.Segments[0].Number {
+			at, err := micros(s.Start, t.Timescale)
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(&b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", time.UnixMicro(int64(at)).UTC().Format("2006-01-02T15:04:05.000000Z07:00"))
 		}
 		name, err := expandNumber(t.MediaPattern, s.Number)
 		if err != nil {

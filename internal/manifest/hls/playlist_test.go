@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/Eyevinn/hls-m3u8/m3u8"
 	"github.com/drmpipe/drmpipe/internal/cenc"
@@ -439,4 +440,38 @@ func FuzzMarshalMedia(f *testing.F) {
 			t.Fatalf("%d segments parsed, want %d\n%s", got, len(tr.Segments), data)
 		}
 	})
+}
+
+// TestSyncHLS: a track that asks for date sync carries
+// EXT-X-PROGRAM-DATE-TIME on its first segment, the epoch plus its start, and
+// an independent HLS parser reads that date back.
+func TestSyncHLS(t *testing.T) {
+	tr := manifest.Track{ID: "a", Dir: "a", Type: manifest.Audio, Codecs: "mp4a.40.2", Bandwidth: 1, Channels: 2,
+		Timescale: 48000, InitFile: "init.mp4", MediaPattern: "$Number$.m4s", StartNumber: 1,
+		Segments: []manifest.Segment{{Number: 1, Start: 22944, Duration: 96000}, {Number: 2, Start: 118944, Duration: 96000}}}
+	for _, sync := range []bool{false, true} {
+		tr.SyncHLS = sync
+		data, err := MarshalMedia(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pl, _, err := m3u8.DecodeFrom(bytes.NewReader(data), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		segs := pl.(*m3u8.MediaPlaylist).GetAllSegments()
+		got := segs[0].ProgramDateTime
+		if !sync {
+			if !got.IsZero() || strings.Contains(string(data), "PROGRAM-DATE-TIME") {
+				t.Errorf("EXT-X-PROGRAM-DATE-TIME without SyncHLS:\n%s", data)
+			}
+			continue
+		}
+		if want := time.Unix(0, 478*int64(time.Millisecond)).UTC(); !got.Equal(want) {
+			t.Errorf("first segment date %v, want %v (0.478 s after the epoch)", got, want)
+		}
+		if strings.Count(string(data), "PROGRAM-DATE-TIME") != 1 {
+			t.Errorf("want one EXT-X-PROGRAM-DATE-TIME:\n%s", data)
+		}
+	}
 }

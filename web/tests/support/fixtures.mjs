@@ -12,6 +12,9 @@
 //   bt-wrongkey  360p + AAC, cbcs, encrypted under the store's KID for this
 //                content ID but with a DIFFERENT random key, so the license
 //                the server issues is for the right KID and does not decrypt
+//   tm-<clip>-<scheme>  the timing clips below (B-frames, open GOP, long
+//                GOP, trimmed edit list, delayed audio), cbcs and cenc, one
+//                key per asset from the store
 //
 // As a command (run-browser-tests.sh does this before starting the server):
 //   DRMPIPE_BIN=bin/drmpipe node web/tests/support/fixtures.mjs --data DIR
@@ -77,6 +80,63 @@ export async function ensureMedia(cacheDir) {
   return files;
 }
 
+// Timing clips: inputs whose edit lists and GOP structure players get wrong
+// when a packager misplaces presentation time. 6 s (before trimming) of
+// 426x240 at 25 fps with AAC, High profile with 3 B-frames.
+const TIMING_VERSION = 'v1';
+export const timingClips = {
+  // an ordinary x264 encode: elst media_time = 2 frames of B-frame delay
+  bframes: { gop: 50 },
+  // open GOPs: I frames after the first are recovery points with leading B-frames
+  opengop: { gop: 50, x264: 'open-gop=1' },
+  // a GOP longer than the segment duration: the first segment is 4 s
+  longgop: { gop: 100 },
+  // the first 1.37 s cut with -c copy: elst media_time 1.37 s into a GOP
+  trimmed: { gop: 50, seconds: 8, trim: 1.37 },
+  // audio starts 0.5 s after video: an empty edit on the audio track
+  delayed: { gop: 50, audioDelay: 0.5 },
+};
+
+/** ensureTimingMedia makes the timing clips once under cacheDir and returns their paths by name. */
+export async function ensureTimingMedia(cacheDir) {
+  const dir = path.join(cacheDir, `timing-${TIMING_VERSION}`);
+  const files = Object.fromEntries(Object.keys(timingClips).map((n) => [n, path.join(dir, `${n}.mp4`)]));
+  if (existsSync(path.join(dir, 'done'))) return files;
+  await mkdir(cacheDir, { recursive: true });
+  const tmp = await mkdtemp(path.join(cacheDir, '.timing-'));
+  await Promise.all(Object.entries(timingClips).map(async ([name, c]) => {
+    const out = path.join(tmp, `${name}.mp4`);
+    const src = c.trim ? path.join(tmp, `${name}.untrimmed.mp4`) : out;
+    const secs = String(c.seconds ?? 6);
+    const x264 = ['keyint=' + c.gop, 'min-keyint=' + c.gop, 'scenecut=0', c.x264].filter(Boolean).join(':');
+    await run('ffmpeg', [
+      '-hide_banner', '-loglevel', 'error', '-y',
+      '-f', 'lavfi', '-t', secs, '-i', 'testsrc2=size=426x240:rate=25',
+      ...(c.audioDelay ? ['-itsoffset', String(c.audioDelay)] : []),
+      '-f', 'lavfi', '-t', secs, '-i', 'sine=frequency=440:sample_rate=48000',
+      '-map', '0:v', '-map', '1:a',
+      '-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', 'high', '-pix_fmt', 'yuv420p', '-bf', '3',
+      '-x264-params', x264, '-b:v', '300k',
+      '-c:a', 'aac', '-b:a', '96k', '-ac', '2',
+      '-movflags', '+faststart', src,
+    ], { timeout: 120_000 });
+    if (c.trim) {
+      // Stream copy from the sync sample before the cut, with an edit list
+      // that starts presentation at the cut (what -ss with -c copy writes).
+      await run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-ss', String(c.trim), '-i', src,
+        '-c', 'copy', '-movflags', '+faststart', out], { timeout: 60_000 });
+      await rm(src);
+    }
+  }));
+  await writeFile(path.join(tmp, 'done'), TIMING_VERSION);
+  try {
+    await rename(tmp, dir);
+  } catch {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  return files;
+}
+
 /** mediaCacheDir is where generated inputs are kept between runs (gitignored). */
 export function mediaCacheDir() {
   return path.join(webDir, 'test-results', '.cache');
@@ -109,6 +169,11 @@ export async function packageFixtures(bin, media, dataDir) {
   const kid = (await cli(['keys', 'create', '--content-id', 'bt-wrongkey'])).trim().replace(/-/g, '');
   if (!/^[0-9a-f]{32}$/.test(kid)) throw new Error(`keys create printed ${JSON.stringify(kid)}, want a KID`);
   await pkg('bt-wrongkey', ['--scheme', 'cbcs', '--key', `${kid}:${randomBytes(16).toString('hex')}`], [media['360p']]);
+
+  const timing = await ensureTimingMedia(mediaCacheDir());
+  for (const [name, file] of Object.entries(timing)) {
+    for (const scheme of ['cbcs', 'cenc']) await pkg(`tm-${name}-${scheme}`, ['--scheme', scheme], [file]);
+  }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -122,7 +187,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const bin = await drmpipeBinary(tmp);
     const media = await ensureMedia(mediaCacheDir());
     await packageFixtures(bin, media, path.resolve(values.data));
-    console.log(`fixtures: bt-cbcs bt-cenc bt-ladder bt-wrongkey packaged into ${path.resolve(values.data)}/content`);
+    console.log(`fixtures: bt-cbcs bt-cenc bt-ladder bt-wrongkey tm-* packaged into ${path.resolve(values.data)}/content`);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
