@@ -18,16 +18,27 @@ import (
 // the log (every policy.revocations.resync_interval, and at once when its
 // Redis connection comes back).
 
-// outageDeployment is a deployment on PostgreSQL and Redis whose replicas
-// re-read the audit log every period.
-func outageDeployment(t *testing.T, period time.Duration) (*deployment, *testtools.Redis) {
+// outage is a deployment on PostgreSQL and Redis whose replicas re-read
+// the audit log every period: two replicas, a content and an admin key.
+type outage struct {
+	d        *deployment
+	rd       *testtools.Redis
+	a, b     *replica
+	k        content
+	adminKey string
+}
+
+func newOutage(t *testing.T, period time.Duration, contentID string) *outage {
 	t.Helper()
 	pg := testtools.StartPostgres(t)
-	rd := testtools.StartRedis(t)
-	d := newDeployment(t, setup{Redis: rd.Addr, StoreDSN: pg.DSN, Edit: func(m map[string]any) {
+	o := &outage{rd: testtools.StartRedis(t)}
+	o.d = newDeployment(t, setup{Redis: o.rd.Addr, StoreDSN: pg.DSN, Edit: func(m map[string]any) {
 		m["policy"] = map[string]any{"revocations": map[string]any{"resync_interval": period.String()}}
 	}})
-	return d, rd
+	o.a, o.b = o.d.start(t), o.d.start(t)
+	o.k = o.a.content(t, contentID)
+	o.adminKey = o.a.apiKey(t, apikey.ScopeAdmin)
+	return o
 }
 
 // content is a content ID and its key.
@@ -82,10 +93,8 @@ func refusedWithin(t *testing.T, r *replica, sub string, k content, start time.T
 func TestRevocationWhileRedisDown(t *testing.T) {
 	t.Parallel()
 	const period = 300 * time.Millisecond
-	d, rd := outageDeployment(t, period)
-	a, b := d.start(t), d.start(t)
-	k := a.content(t, "outage")
-	adminKey := a.apiKey(t, apikey.ScopeAdmin)
+	o := newOutage(t, period, "outage")
+	rd, a, b, k, adminKey := o.rd, o.a, o.b, o.k, o.adminKey
 	checkLicense(t, userLicense(t, a, "kate", k), k.ContentKey)
 	checkLicense(t, userLicense(t, b, "kate", k), k.ContentKey)
 
@@ -117,10 +126,8 @@ func TestRevocationWhileRedisDown(t *testing.T) {
 // Redis connection comes back (measured).
 func TestRevocationRedisReconnect(t *testing.T) {
 	t.Parallel()
-	d, rd := outageDeployment(t, time.Hour)
-	a, b := d.start(t), d.start(t)
-	k := a.content(t, "reconnect")
-	adminKey := a.apiKey(t, apikey.ScopeAdmin)
+	o := newOutage(t, time.Hour, "reconnect")
+	rd, a, b, k, adminKey := o.rd, o.a, o.b, o.k, o.adminKey
 
 	rd.Stop()
 	a.revokeWant(t, adminKey, "user", "mona", http.StatusAccepted)
@@ -141,10 +148,8 @@ func TestRevocationRedisReconnect(t *testing.T) {
 func TestRevocationRestartDuringRedisOutage(t *testing.T) {
 	t.Parallel()
 	const period = 300 * time.Millisecond
-	d, rd := outageDeployment(t, period)
-	a, b := d.start(t), d.start(t)
-	k := a.content(t, "restart-outage")
-	adminKey := a.apiKey(t, apikey.ScopeAdmin)
+	o := newOutage(t, period, "restart-outage")
+	rd, a, b, k, adminKey := o.rd, o.a, o.b, o.k, o.adminKey
 
 	rd.Stop()
 	start := time.Now()
@@ -154,7 +159,7 @@ func TestRevocationRestartDuringRedisOutage(t *testing.T) {
 	}
 	took := refusedWithin(t, b, "nina", k, start, 2*period+time.Second)
 	t.Logf("replica B (not restarted) enforced the revocation %v after it was taken", took.Round(time.Millisecond))
-	a2 := d.start(t)
+	a2 := o.d.start(t)
 	requireRevoked(t, "restarted replica", userLicense(t, a2, "nina", k))
 	for _, r := range []*replica{a2, b} {
 		resp := do(t, http.MethodGet, r.url+"/v1/admin/revocations", nil, "Authorization", "Bearer "+adminKey)
