@@ -130,12 +130,18 @@ func (s *RevocationSync) Sync(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// advance moves the read mark to the newest At of rs; s.mu is held.
+// advance moves the read mark to the newest At of rs, but never past this
+// replica's now: an entry stamped by a clock running ahead must not hide
+// the entries stamped correctly after it. s.mu is held.
 func (s *RevocationSync) advance(rs []Revocation) {
+	now := time.Now()
 	for _, r := range rs {
 		if r.At.After(s.newest) {
 			s.newest = r.At
 		}
+	}
+	if s.newest.After(now) {
+		s.newest = now
 	}
 }
 

@@ -55,8 +55,8 @@ func userRevocation(user string, at time.Time) entitlement.Revocation {
 // TestRevocationSyncLearnsOnce (issue 16): startup restores the whole log
 // without notifying; a re-sync reads only from ResyncLookback before the
 // newest entry read, applies and notifies what this replica did not hold
-// (also an entry stamped earlier but committed later), and notifies
-// nothing twice.
+// (also an entry stamped earlier but committed later, or by a clock
+// running ahead), and notifies nothing twice.
 func TestRevocationSyncLearnsOnce(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
@@ -110,6 +110,17 @@ func TestRevocationSyncLearnsOnce(t *testing.T) {
 		if revoked, _ := revs.IsRevoked(ctx, entitlement.RevokeUser, u); !revoked {
 			t.Errorf("%s not revoked after the re-syncs", u)
 		}
+	}
+
+	// An entry from a clock an hour ahead is learned, and later entries
+	// stamped by correct clocks are still read.
+	log.add(userRevocation("ahead", time.Now().Add(time.Hour)))
+	if n, err := s.Sync(ctx); n != 1 || err != nil {
+		t.Errorf("sync of a future-stamped entry: %d new, %v", n, err)
+	}
+	log.add(userRevocation("after-ahead", time.Now()))
+	if n, err := s.Sync(ctx); n != 1 || err != nil {
+		t.Errorf("sync after a future-stamped entry: %d new, %v; want the correctly stamped entry", n, err)
 	}
 
 	log.mu.Lock()
