@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,6 +109,14 @@ func TestRevocationWhileRedisDown(t *testing.T) {
 	took := refusedWithin(t, b, "kate", k, start, 2*period+time.Second)
 	t.Logf("Redis down: replica B enforced the revocation %v after replica A took it (re-sync period %v)", took.Round(time.Millisecond), period)
 	checkLicense(t, userLicense(t, b, "lena", k), k.ContentKey)
+	// Each replica notified it (cache purge, webhooks) once: A when it
+	// took it, B when it learned it, neither again at later re-syncs.
+	time.Sleep(3 * period)
+	for name, r := range map[string]*replica{"A": a, "B": b} {
+		if m := do(t, http.MethodGet, r.url+"/metrics", nil); !bytes.Contains(m.body, []byte(`drmpipe_revocations_total{kind="user"} 1`+"\n")) {
+			t.Errorf("replica %s did not notify the revocation exactly once: /metrics %d, revocation lines %q", name, m.status, revocationLines(m.body))
+		}
+	}
 
 	// Redis back: the shared path works again and the outage's
 	// revocation stays on both.
@@ -167,4 +176,15 @@ func TestRevocationRestartDuringRedisOutage(t *testing.T) {
 			t.Errorf("revocation list of %s: %d %s", r.url, resp.status, resp.body)
 		}
 	}
+}
+
+// revocationLines returns the revocation counters of a /metrics body.
+func revocationLines(body []byte) []string {
+	var out []string
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(l, "drmpipe_revocations_total") {
+			out = append(out, l)
+		}
+	}
+	return out
 }
