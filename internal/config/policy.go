@@ -25,6 +25,8 @@ type PolicyConfig struct {
 	// GeoIPFile is a MaxMind GeoIP2/GeoLite2 Country (or City) database
 	// (mmdb); required when any geo rule is set.
 	GeoIPFile string `koanf:"geoip_file" yaml:"geoip_file"`
+	// Revocations is how the revocation list follows the durable log.
+	Revocations entitlement.RevocationSyncConfig `koanf:"revocations" yaml:"revocations"`
 }
 
 // GeoConfig is a country rule (ISO 3166-1 alpha-2 codes).
@@ -133,6 +135,7 @@ func defaultPolicy() PolicyConfig {
 			TTL:         60 * time.Second,
 			NegativeTTL: 10 * time.Second,
 		},
+		Revocations: entitlement.RevocationSyncConfig{ResyncInterval: entitlement.DefaultResyncInterval},
 	}
 }
 
@@ -181,6 +184,7 @@ func (c PolicyConfig) Validate() error {
 		errs.add("policy.geoip_file", "is required because %s sets a country rule (a GeoIP2/GeoLite2 Country .mmdb file)", strings.Join(geoKeys, ", "))
 	}
 	c.Subscription.validate(&errs, subKeys)
+	checkDuration(&errs, "policy.revocations.resync_interval", c.Revocations.ResyncInterval, 100*time.Millisecond, time.Hour)
 	return errs.err()
 }
 

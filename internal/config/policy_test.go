@@ -156,6 +156,8 @@ func TestPolicyValidation(t *testing.T) {
 		{"content hdcp", pol + "  content:\n    m:\n      hdcp: max\n", "policy.content.m.hdcp"},
 		{"security level", pol + "  default:\n    security_level: 6\n", "policy.default.security_level"},
 		{"content security level", pol + "  content:\n    m:\n      security_level: -1\n", "policy.content.m.security_level"},
+		{"revocation resync too often", pol + "  revocations:\n    resync_interval: 10ms\n", "policy.revocations.resync_interval"},
+		{"revocation resync never", pol + "  revocations:\n    resync_interval: 0s\n", "policy.revocations.resync_interval"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

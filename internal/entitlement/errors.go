@@ -34,6 +34,10 @@ var (
 	ErrGeoLookup = errors.New("geoip lookup failed")
 	// ErrUnavailable: a state store (Redis) could not be reached.
 	ErrUnavailable = errors.New("entitlement state store unavailable")
+	// ErrNotPropagated: a revocation was applied on this replica but could
+	// not be handed to the shared state (Redis); the other replicas learn it
+	// from the durable log at their next re-sync (RevocationSync).
+	ErrNotPropagated = errors.New("revocation applied on this replica only")
 	// ErrRevocation: a revocation is malformed (unknown kind, empty value,
 	// bad KID).
 	ErrRevocation = errors.New("invalid revocation")

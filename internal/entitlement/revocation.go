@@ -108,7 +108,9 @@ func (r Revocation) Normalize(now time.Time) (Revocation, error) {
 // shared by all replicas when backed by Redis.
 type Revocations interface {
 	// Revoke records r (normalized) in the state and the audit log and
-	// notifies subscribers (on every replica).
+	// notifies subscribers (on every replica). When the shared state
+	// cannot be reached, r is still applied on this replica (and its
+	// subscribers notified) and the error wraps ErrNotPropagated.
 	Revoke(ctx context.Context, r Revocation) error
 	// IsRevoked reports whether value of kind is revoked. KID values are
 	// canonical UUID strings (drm.KeyID.String).
@@ -126,6 +128,11 @@ type Revocations interface {
 	// at startup) into the live state, without notifying subscribers:
 	// they were applied, and their purges done, when first made.
 	Restore(rs []Revocation) error
+	// Learn adds revocations read from the durable log after startup
+	// (RevocationSync) and notifies subscribers of each one this replica
+	// did not hold: it was made elsewhere, and this replica's purges are
+	// still due. It returns how many were new.
+	Learn(rs []Revocation) (int, error)
 }
 
 // Subscribers is a set of revocation callbacks; Revocations
@@ -222,18 +229,39 @@ func (m *MemoryRevocations) Ready() error { return nil }
 // Restore implements Revocations: the state and the audit list (List)
 // get rs.
 func (m *MemoryRevocations) Restore(rs []Revocation) error {
+	_, err := m.add(rs, false)
+	return err
+}
+
+// Learn implements Revocations.
+func (m *MemoryRevocations) Learn(rs []Revocation) (int, error) {
+	added, err := m.add(rs, true)
+	for _, r := range added {
+		m.Notify(r)
+	}
+	return len(added), err
+}
+
+// add puts rs into the state and the audit list (with onlyNew, only those
+// the state does not hold) and returns what it added.
+func (m *MemoryRevocations) add(rs []Revocation, onlyNew bool) ([]Revocation, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	var added []Revocation
 	for _, r := range rs {
 		r, err := r.Normalize(m.now())
 		if err != nil {
-			return err
+			return added, err
+		}
+		if _, had := m.state[r.Kind][r.Value]; had && onlyNew {
+			continue
 		}
 		if m.state[r.Kind] == nil {
 			m.state[r.Kind] = map[string]Revocation{}
 		}
 		m.state[r.Kind][r.Value] = r
 		m.audit = append(m.audit, r)
+		added = append(added, r)
 	}
-	return nil
+	return added, nil
 }

@@ -30,7 +30,9 @@ type KeyAdmin interface {
 type adminHandlers struct {
 	keys        KeyAdmin
 	revocations entitlement.Revocations
-	auth        Authenticator
+	// revocationLog is the durable record the list is read from.
+	revocationLog entitlement.RevocationLog
+	auth          Authenticator
 	// audit records who did what (the store's audit log).
 	audit func(ctx context.Context, e apikey.Entry) error
 	// allowReveal lets GET /v1/admin/keys/{kid}?reveal=true return the key.
@@ -180,10 +182,11 @@ func (h *adminHandlers) revokeKey(w http.ResponseWriter, r *http.Request, who st
 		return badRequest("kid must be a UUID")
 	}
 	rev := entitlement.Revocation{Kind: entitlement.RevokeKID, Value: kid.String(), By: who, Reason: r.URL.Query().Get("reason")}
-	if err := h.apply(r.Context(), rev); err != nil {
+	rev, status, err := h.apply(r.Context(), rev)
+	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]string{"revoked": kid.String()})
+	return writeJSON(w, status, map[string]string{"revoked": rev.Value})
 }
 
 func (h *adminHandlers) rewrap(w http.ResponseWriter, r *http.Request, _ string) error {
@@ -195,7 +198,7 @@ func (h *adminHandlers) rewrap(w http.ResponseWriter, r *http.Request, _ string)
 }
 
 func (h *adminHandlers) listRevocations(w http.ResponseWriter, r *http.Request, _ string) error {
-	list, err := h.revocations.List(r.Context())
+	list, err := h.revocationLog.RevocationsSince(r.Context(), time.Time{})
 	if err != nil {
 		return httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "revocation list unavailable")
 	}
@@ -215,41 +218,50 @@ func (h *adminHandlers) revoke(w http.ResponseWriter, r *http.Request, who strin
 	if err != nil {
 		return badRequest("kind must be user, device, token or kid")
 	}
-	rev := entitlement.Revocation{Kind: kind, Value: req.Value, By: who, Reason: req.Reason}
-	if err := h.apply(r.Context(), rev); err != nil {
+	rev, status, err := h.apply(r.Context(), entitlement.Revocation{Kind: kind, Value: req.Value, By: who, Reason: req.Reason})
+	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, rev)
+	return writeJSON(w, status, rev)
 }
 
 // apply records a revocation (checked on every license request, shared by
 // every replica through the revocation store) and, for a KID, marks the key
 // compromised so that the next packaging or rotation gets a new key. Cache
-// purges and CDN webhooks react through Revocations.Subscribe.
-func (h *adminHandlers) apply(ctx context.Context, rev entitlement.Revocation) error {
+// purges and CDN webhooks react through Revocations.Subscribe. It returns
+// the normalized revocation and the success status: 200 when every replica
+// was told, 202 when only this one applied it (Redis down) and the others
+// learn it from the audit log at their next re-sync.
+func (h *adminHandlers) apply(ctx context.Context, rev entitlement.Revocation) (entitlement.Revocation, int, error) {
 	rev, err := rev.Normalize(time.Now())
 	if err != nil {
-		return httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, "invalid revocation")
+		return rev, 0, httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, "invalid revocation")
 	}
 	if rev.Kind == entitlement.RevokeKID {
 		kid, err := drm.ParseKeyID(rev.Value)
 		if err != nil {
-			return badRequest("kid must be a UUID")
+			return rev, 0, badRequest("kid must be a UUID")
 		}
 		if err := h.keys.Revoke(ctx, kid); err != nil {
-			return storeError(err)
+			return rev, 0, storeError(err)
 		}
 	}
-	// The audit log is the durable record (restoreRevocations reads it at
-	// startup): written first, and a revocation it cannot record is
-	// refused rather than applied until the next restart only.
+	// The audit log is the durable record (every replica restores and
+	// re-syncs from it): written first, and a revocation it cannot record
+	// is refused rather than applied on this replica only.
 	if err := h.audit(ctx, apikey.Entry{Actor: rev.By, Action: revokeAction + rev.Kind.String(), Target: rev.Value, At: rev.At, Detail: rev.Reason}); err != nil {
-		return httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "audit log unavailable; the revocation was not recorded")
+		return rev, 0, httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "audit log unavailable; the revocation was not recorded")
 	}
-	if err := h.revocations.Revoke(ctx, rev); err != nil {
-		return httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "revocation store unavailable; the revocation was recorded but not applied everywhere (retry)")
+	err = h.revocations.Revoke(ctx, rev)
+	switch {
+	case errors.Is(err, entitlement.ErrNotPropagated):
+		h.log.Warn("revocation recorded and applied on this replica; the others apply it at their next re-sync from the audit log",
+			"kind", rev.Kind.String(), "error", err.Error())
+		return rev, http.StatusAccepted, nil
+	case err != nil:
+		return rev, 0, httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "revocation recorded in the audit log but not applied; every replica applies it at its next re-sync")
 	}
-	return nil
+	return rev, http.StatusOK, nil
 }
 
 // revokeAction prefixes the audit action of a revocation ("revoke.user").

@@ -31,7 +31,7 @@ func TestRevocationRecordedBeforeApplied(t *testing.T) {
 		}}
 	rev := entitlement.Revocation{Kind: entitlement.RevokeUser, Value: "mallory", By: "apikey:ops", Reason: "fraud"}
 
-	err := h.apply(ctx, rev)
+	_, _, err := h.apply(ctx, rev)
 	var he *httperr.Error
 	if !errors.As(err, &he) || he.Status != http.StatusServiceUnavailable {
 		t.Fatalf("apply with the audit log down: %v, want a 503", err)
@@ -41,8 +41,8 @@ func TestRevocationRecordedBeforeApplied(t *testing.T) {
 	}
 
 	auditErr = nil
-	if err := h.apply(ctx, rev); err != nil {
-		t.Fatal(err)
+	if _, status, err := h.apply(ctx, rev); err != nil || status != http.StatusOK {
+		t.Fatalf("apply: %d %v", status, err)
 	}
 	if revoked, _ := revs.IsRevoked(ctx, entitlement.RevokeUser, "mallory"); !revoked {
 		t.Error("recorded revocation not applied")

@@ -206,15 +206,25 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		devices     entitlement.DeviceTracker = entitlement.NewMemoryDevices()
 		replay      entitlement.ReplayGuard   = entitlement.NewMemoryReplay()
 	)
+	var redisBack <-chan struct{}
 	if rdb != nil {
 		rr := redisstate.NewRevocations(ctx, rdb, redisstate.RevocationsOptions{})
 		app.closers = append(app.closers, rr.Close)
-		revocations = rr
+		revocations, redisBack = rr, rr.Reconnected()
 		outage := &outageLog{log: log}
 		devices = fallbackDevices{shared: redisstate.NewDevices(rdb, ""), local: devices, warn: outage}
 		replay = fallbackReplay{shared: redisstate.NewReplay(rdb, ""), local: replay, warn: outage}
 	}
-	if err := restoreRevocations(ctx, ks, revocations); err != nil {
+	// The store's audit log is the durable record of revocations: restored
+	// now, re-read every policy.revocations.resync_interval and when Redis
+	// is back (started once the cache purge below subscribes).
+	revocationLog := auditRevocations{ks}
+	revocationSync, err := entitlement.NewRevocationSync(cfg.Policy.Revocations,
+		entitlement.RevocationSyncDeps{Log: revocationLog, Revocations: revocations, Wake: redisBack, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := revocationSync.Restore(ctx); err != nil {
 		return nil, err
 	}
 	// Policy (policy.*): rules per content, the operator's subscription
@@ -347,6 +357,8 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		cancelPurge := revocations.Subscribe(purger.notify)
 		app.closers = append(app.closers, func() error { cancelPurge(); return nil })
 	}
+	revocationSync.Start()
+	app.closers = append(app.closers, revocationSync.Close)
 
 	// SPEKE key provider: API keys, or client certificates (mTLS).
 	var spekeAuth Authenticator = auth
@@ -367,7 +379,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	// Tokens and admin.
 	th := &tokenHandlers{signer: signer, auth: auth, maxTTL: cfg.Tokens.MaxLifetime, log: log}
 	routes = append(routes, Route{"POST /v1/tokens", http.HandlerFunc(th.mint)}, Route{"GET /.well-known/jwks.json", http.HandlerFunc(th.jwks)})
-	ah := &adminHandlers{keys: ks, revocations: revocations, auth: auth, audit: ks.Audit, allowReveal: cfg.Keys.AllowReveal, log: log}
+	ah := &adminHandlers{keys: ks, revocations: revocations, revocationLog: revocationLog, auth: auth, audit: ks.Audit, allowReveal: cfg.Keys.AllowReveal, log: log}
 	routes = append(routes, ah.routes()...)
 	routes = append(routes, brokerRoutes(cfg.Keys, ks, auth, log)...)
 	if cfg.Observability.Metrics.Enabled {
@@ -455,26 +467,25 @@ func kmsCheck(ctx context.Context, ks *KeyStore) error {
 	return err
 }
 
-// restoreRevocations loads the revocations of the store's audit log (the
-// durable record the admin API writes first) into the live state, so that
-// a restart, or a new replica, or a Redis that lost its data, forgets none.
-func restoreRevocations(ctx context.Context, ks *KeyStore, revs entitlement.Revocations) error {
-	entries, err := ks.RevocationAudit(ctx)
+// auditRevocations reads the revocations of the store's audit log (the
+// durable record the admin API writes first) for entitlement.RevocationSync
+// and the admin API's list.
+type auditRevocations struct{ ks *KeyStore }
+
+func (a auditRevocations) RevocationsSince(ctx context.Context, since time.Time) ([]entitlement.Revocation, error) {
+	entries, err := a.ks.RevocationAudit(ctx, since)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rs := make([]entitlement.Revocation, 0, len(entries))
 	for _, e := range entries {
 		kind, err := entitlement.ParseRevocationKind(strings.TrimPrefix(e.Action, revokeAction))
 		if err != nil {
-			return fmt.Errorf("audit log entry %s %s at %s: %w", e.Action, e.Target, e.At.Format(time.RFC3339), err)
+			return nil, fmt.Errorf("audit log entry %s %s at %s: %w", e.Action, e.Target, e.At.Format(time.RFC3339), err)
 		}
 		rs = append(rs, entitlement.Revocation{Kind: kind, Value: e.Target, By: e.Actor, Reason: e.Detail, At: e.At})
 	}
-	if err := revs.Restore(rs); err != nil {
-		return fmt.Errorf("restore revocations from the audit log: %w", err)
-	}
-	return nil
+	return rs, nil
 }
 
 func parsePrefixes(list []string) ([]netip.Prefix, error) {

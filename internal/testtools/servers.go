@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +43,8 @@ func waitTCP(addr string, d time.Duration) error {
 // Redis is a redis-server started for one test on loopback.
 type Redis struct {
 	Addr string
+	bin  string
+	dir  string
 	cmd  *exec.Cmd
 }
 
@@ -64,18 +65,24 @@ func StartRedis(t testing.TB) *Redis {
 	if err != nil {
 		t.Fatalf("testtools: redis-server not found: %s", serverHint)
 	}
-	port := FreePort(t)
-	dir := t.TempDir()
-	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no", "--dir", dir, "--protected-mode", "yes")
-	if err := cmd.Start(); err != nil {
+	r := &Redis{Addr: fmt.Sprintf("127.0.0.1:%d", FreePort(t)), bin: bin, dir: t.TempDir()}
+	r.Start(t)
+	t.Cleanup(r.Stop)
+	return r
+}
+
+// Start (re)starts a stopped server on the same address, empty (a Redis
+// that lost its data).
+func (r *Redis) Start(t testing.TB) {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(r.Addr)
+	r.cmd = exec.Command(r.bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", r.dir, "--protected-mode", "yes")
+	if err := r.cmd.Start(); err != nil {
 		t.Fatalf("testtools: start redis-server: %v", err)
 	}
-	r := &Redis{Addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd}
-	t.Cleanup(r.Stop)
 	if err := waitTCP(r.Addr, 10*time.Second); err != nil {
 		t.Fatalf("testtools: redis-server did not come up: %v", err)
 	}
-	return r
 }
 
 // Postgres is a PostgreSQL server started for one test package on loopback.

@@ -23,6 +23,12 @@ func TestStartRedisAndPostgres(t *testing.T) {
 	if _, err := net.Dial("tcp", r.Addr); err == nil {
 		t.Error("redis still answers after Stop")
 	}
+	r.Start(t)
+	if c, err := net.Dial("tcp", r.Addr); err != nil {
+		t.Errorf("redis not back on %s after Start: %v", r.Addr, err)
+	} else {
+		c.Close()
+	}
 	p := StartPostgres(t)
 	if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(p.Port)); err != nil {
 		t.Fatalf("postgres not listening: %v", err)

@@ -38,11 +38,19 @@ func (r *replica) mintToken(t *testing.T, apiKey string, req map[string]any) str
 // revoke records a revocation through the admin API.
 func (r *replica) revoke(t *testing.T, adminKey, kind, value string) {
 	t.Helper()
+	r.revokeWant(t, adminKey, kind, value, http.StatusOK)
+}
+
+// revokeWant records a revocation through the admin API and requires the
+// answer to have status want.
+func (r *replica) revokeWant(t *testing.T, adminKey, kind, value string, want int) response {
+	t.Helper()
 	b, _ := json.Marshal(map[string]string{"kind": kind, "value": value, "reason": "e2e test"})
 	resp := do(t, http.MethodPost, r.url+"/v1/admin/revocations", b, "Authorization", "Bearer "+adminKey, "Content-Type", "application/json")
-	if resp.status != http.StatusOK {
-		t.Fatalf("POST /v1/admin/revocations %s %s: %d %s", kind, value, resp.status, resp.body)
+	if resp.status != want {
+		t.Fatalf("POST /v1/admin/revocations %s %s: %d %s, want %d", kind, value, resp.status, resp.body, want)
 	}
+	return resp
 }
 
 // checkLicense asserts a 200 ClearKey license holding exactly the store's

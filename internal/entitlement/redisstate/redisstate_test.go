@@ -376,3 +376,63 @@ func TestRestoreKeepsLocalStateWithoutNotifying(t *testing.T) {
 		t.Errorf("restored revocation notified subscribers %d times", n)
 	}
 }
+
+// TestRevokeWhileRedisDown (issue 16): with Redis down a revocation is
+// still applied, and notified, on the replica that took it, and the error
+// says it did not propagate; when Redis comes back, Reconnected fires so
+// that the replicas re-read the durable log, and a revocation learned
+// from it is notified once, never again by a later resync or by Redis.
+func TestRevokeWhileRedisDown(t *testing.T) {
+	r := testtools.StartRedis(t)
+	signer := newSigner(t)
+	pc := entitlement.PolicyConfig{Default: entitlement.ContentPolicy{MaxUses: -1}}
+	a, b := newReplica(t, r.Addr, signer, pc), newReplica(t, r.Addr, signer, pc)
+	ctx := context.Background()
+	var notifiedA, notifiedB atomic.Int32
+	defer a.revs.Subscribe(func(entitlement.Revocation) { notifiedA.Add(1) })()
+	defer b.revs.Subscribe(func(entitlement.Revocation) { notifiedB.Add(1) })()
+
+	r.Stop()
+	rev := entitlement.Revocation{Kind: entitlement.RevokeUser, Value: "outage-user", By: "apikey:ops", At: time.Now()}
+	err := a.revs.Revoke(ctx, rev)
+	if !errors.Is(err, entitlement.ErrNotPropagated) || !errors.Is(err, entitlement.ErrUnavailable) {
+		t.Fatalf("Revoke with Redis down: %v, want ErrNotPropagated and ErrUnavailable", err)
+	}
+	if revoked, _ := a.revs.IsRevoked(ctx, entitlement.RevokeUser, "outage-user"); !revoked {
+		t.Error("revocation taken with Redis down not applied on the replica that took it")
+	}
+	if n := notifiedA.Load(); n != 1 {
+		t.Errorf("replica that took the revocation notified %d times, want 1", n)
+	}
+	select {
+	case <-b.revs.Reconnected():
+		t.Fatal("Reconnected fired while Redis is down")
+	default:
+	}
+
+	r.Start(t)
+	select {
+	case <-b.revs.Reconnected():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Reconnected did not fire within 5s of Redis coming back")
+	}
+	// What the re-sync from the durable log hands b: new to b, known to a.
+	for _, c := range []struct {
+		name     string
+		revs     *redisstate.Revocations
+		want     int
+		notified *atomic.Int32
+	}{{"b", b.revs, 1, &notifiedB}, {"a", a.revs, 0, &notifiedA}, {"b again", b.revs, 0, &notifiedB}} {
+		n, err := c.revs.Learn([]entitlement.Revocation{rev})
+		if err != nil || n != c.want {
+			t.Errorf("Learn on %s: %d %v, want %d new", c.name, n, err, c.want)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // several resyncs (100 ms)
+	if revoked, _ := b.revs.IsRevoked(ctx, entitlement.RevokeUser, "outage-user"); !revoked {
+		t.Error("learned revocation lost after resyncs of a Redis that does not hold it")
+	}
+	if na, nb := notifiedA.Load(), notifiedB.Load(); na != 1 || nb != 1 {
+		t.Errorf("notifications: a %d, b %d; want 1 each", na, nb)
+	}
+}

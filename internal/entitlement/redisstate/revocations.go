@@ -48,8 +48,11 @@ type Revocations struct {
 	state   map[string]entitlement.Revocation
 	lastErr error
 
-	stop chan struct{}
-	done chan struct{}
+	// reconnected gets a value each time the subscription is re-made
+	// after its connection was lost (Reconnected).
+	reconnected chan struct{}
+	stop        chan struct{}
+	done        chan struct{}
 }
 
 var _ entitlement.Revocations = (*Revocations)(nil)
@@ -73,12 +76,12 @@ func NewRevocations(ctx context.Context, rdb redis.UniversalClient, opts Revocat
 	}
 	r := &Revocations{
 		rdb: rdb, opts: opts, state: map[string]entitlement.Revocation{},
-		stop: make(chan struct{}), done: make(chan struct{}),
+		reconnected: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	// Subscribe before loading, so nothing published in between is lost.
 	r.ps = rdb.Subscribe(ctx, r.channel())
 	sctx, cancel := context.WithTimeout(ctx, opts.OpTimeout)
-	_, err := r.ps.Receive(sctx) // the subscription confirmation
+	_, err := r.ps.Receive(sctx) // the subscription confirmation: later ones are reconnects
 	cancel()
 	if err != nil {
 		r.setErr(unavailable("subscribe", err))
@@ -114,9 +117,19 @@ func (r *Revocations) Close() error {
 	return err
 }
 
+// Reconnected receives a value whenever the subscription is re-made after
+// its Redis connection was lost (Redis restarted, or reachable again):
+// whatever was published meanwhile was missed, and a revocation that could
+// not be published at all is only in the durable log, so the caller
+// re-reads that (entitlement.RevocationSync's Wake). Values do not queue
+// up: one pending value stands for any number of reconnects.
+func (r *Revocations) Reconnected() <-chan struct{} { return r.reconnected }
+
 func (r *Revocations) run() {
 	defer close(r.done)
-	msgs := r.ps.Channel()
+	// With subscription confirmations: go-redis re-subscribes on every
+	// new connection, so each confirmation after the first is a reconnect.
+	msgs := r.ps.ChannelWithSubscriptions()
 	t := time.NewTicker(r.opts.ResyncInterval)
 	defer t.Stop()
 	for {
@@ -127,17 +140,32 @@ func (r *Revocations) run() {
 			if !ok {
 				return
 			}
-			var rev entitlement.Revocation
-			if err := json.Unmarshal([]byte(m.Payload), &rev); err != nil {
-				continue // not ours; the resync will catch up
+			switch m := m.(type) {
+			case *redis.Message:
+				var rev entitlement.Revocation
+				if err := json.Unmarshal([]byte(m.Payload), &rev); err != nil {
+					continue // not ours; the resync will catch up
+				}
+				r.apply(rev)
+			case *redis.Subscription:
+				if m.Kind == "subscribe" {
+					r.timedResync()
+					select {
+					case r.reconnected <- struct{}{}:
+					default:
+					}
+				}
 			}
-			r.apply(rev)
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), r.opts.OpTimeout)
-			r.resync(ctx)
-			cancel()
+			r.timedResync()
 		}
 	}
+}
+
+func (r *Revocations) timedResync() {
+	ctx, cancel := context.WithTimeout(context.Background(), r.opts.OpTimeout)
+	r.resync(ctx)
+	cancel()
 }
 
 // apply adds rev to the local state and notifies subscribers if it is new.
@@ -175,8 +203,9 @@ func (r *Revocations) resync(ctx context.Context) {
 }
 
 // Revoke implements entitlement.Revocations: state, audit entry and
-// publication in one MULTI/EXEC. It fails (and changes nothing) when Redis
-// is unreachable, so the caller knows the revocation did not propagate.
+// publication in one MULTI/EXEC. When Redis is unreachable the revocation
+// is still applied here, and the error (ErrNotPropagated and
+// ErrUnavailable) tells the caller the other replicas did not get it.
 func (r *Revocations) Revoke(ctx context.Context, rev entitlement.Revocation) error {
 	rev, err := rev.Normalize(r.opts.Now())
 	if err != nil {
@@ -186,6 +215,7 @@ func (r *Revocations) Revoke(ctx context.Context, rev entitlement.Revocation) er
 	if err != nil {
 		return fmt.Errorf("%w: %v", entitlement.ErrRevocation, err)
 	}
+	r.apply(rev) // at once here, whatever Redis does; other replicas via the channel
 	_, err = r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, r.hashKey(), field(rev.Kind, rev.Value), b)
 		p.RPush(ctx, r.auditKey(), b)
@@ -193,9 +223,8 @@ func (r *Revocations) Revoke(ctx context.Context, rev entitlement.Revocation) er
 		return nil
 	})
 	if err != nil {
-		return unavailable("revoke", err)
+		return fmt.Errorf("%w: %w", entitlement.ErrNotPropagated, unavailable("revoke", err))
 	}
-	r.apply(rev) // at once here; other replicas via the channel
 	return nil
 }
 
@@ -242,6 +271,30 @@ func (r *Revocations) Restore(rs []entitlement.Revocation) error {
 		}
 	}
 	return nil
+}
+
+// Learn implements entitlement.Revocations: the revocations of rs not in
+// the local state join it and are notified; Redis is left alone (the
+// durable log, not Redis, is the record).
+func (r *Revocations) Learn(rs []entitlement.Revocation) (int, error) {
+	var added []entitlement.Revocation
+	var err error
+	r.mu.Lock()
+	for _, rev := range rs {
+		if rev, err = rev.Normalize(r.opts.Now()); err != nil {
+			break
+		}
+		f := field(rev.Kind, rev.Value)
+		if _, had := r.state[f]; !had {
+			r.state[f] = rev
+			added = append(added, rev)
+		}
+	}
+	r.mu.Unlock()
+	for _, rev := range added {
+		r.Notify(rev)
+	}
+	return len(added), err
 }
 
 // Ready implements entitlement.Revocations: the error of the last resync.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -242,7 +243,7 @@ func TestRevocationAudit(t *testing.T) {
 		if err := s.Audit(ctx, apikey.Entry{Actor: "cli:root", Action: "revoke.kid", Target: "kid-1", At: t0.Add(-time.Hour), Detail: "leaked"}); err != nil {
 			t.Fatal(err)
 		}
-		got, err := s.RevocationAudit(ctx)
+		got, err := s.RevocationAudit(ctx, time.Time{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -256,6 +257,23 @@ func TestRevocationAudit(t *testing.T) {
 			if e.Action != "revoke.user" || e.Target != fmt.Sprintf("user-%04d", 2*i) {
 				t.Fatalf("entry %d: %+v", i+1, e)
 			}
+		}
+		// A re-sync asks only for the entries at or after a time.
+		since, err := s.RevocationAudit(ctx, t0.Add(time.Duration(n-5)*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var targets, want []string
+		for _, e := range since {
+			targets = append(targets, e.Target)
+		}
+		for i := n - 5; i < n; i++ {
+			if i%2 == 0 {
+				want = append(want, fmt.Sprintf("user-%04d", i))
+			}
+		}
+		if !slices.Equal(targets, want) {
+			t.Errorf("revocations since entry %d: %v, want %v", n-5, targets, want)
 		}
 	})
 }

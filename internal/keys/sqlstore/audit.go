@@ -65,12 +65,17 @@ func (s *Store) ListAudit(ctx context.Context, q apikey.AuditQuery) ([]apikey.En
 	return out, nil
 }
 
-// RevocationAudit returns every revocation entry of the audit log (action
-// "revoke.<kind>", as the admin API records them), oldest first, without
-// ListAudit's limit: the durable record the live revocation state is
-// restored from at startup.
-func (s *Store) RevocationAudit(ctx context.Context) ([]apikey.Entry, error) {
-	out, err := s.queryAudit(ctx, auditColumns+" WHERE action LIKE 'revoke.%' ORDER BY at, id")
+// RevocationAudit returns the revocation entries of the audit log (action
+// "revoke.<kind>", as the admin API records them) at or after since (every
+// one when since is zero), oldest first, without ListAudit's limit: the
+// durable record the live revocation state is restored from at startup
+// and re-synced from while running.
+func (s *Store) RevocationAudit(ctx context.Context, since time.Time) ([]apikey.Entry, error) {
+	var sinceMicros int64 // at is never negative: zero reads everything
+	if !since.IsZero() {
+		sinceMicros = since.UnixMicro()
+	}
+	out, err := s.queryAudit(ctx, auditColumns+" WHERE action LIKE 'revoke.%' AND at >= $1 ORDER BY at, id", sinceMicros)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list revocations: %w", err)
 	}
