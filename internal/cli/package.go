@@ -58,7 +58,9 @@ encrypts them with Common Encryption (cbcs by default) and writes manifest.mpd,
 master.m3u8 and one directory per track (init.mp4, seg_N.m4s, playlist.m3u8).
 
 The output is written to a hidden staging directory and moved into place when
-complete; a failed or interrupted run leaves no output behind.`,
+complete, replacing a previous output in one step; a failed or interrupted run
+leaves the previous output as it was, and the next run removes its staging.
+Two runs on one output at the same time: the second fails.`,
 		Example: `  drmpipe package -o out --key 00112233445566778899aabbccddeeff:0123456789abcdef0123456789abcdef in.mp4
   drmpipe package -o out --key SD=KID:KEY --key HD=KID:KEY --key AUDIO=KID:KEY 360p.mp4 720p.mp4
   drmpipe package -o out --dual --key KID:KEY --clear-lead 4s in.mp4`,

@@ -2,7 +2,10 @@
 
 package filelock
 
-import "sync"
+import (
+	"errors"
+	"sync"
+)
 
 var processLock sync.Mutex
 
@@ -10,4 +13,9 @@ var processLock sync.Mutex
 func Lock(string) (unlock func(), err error) {
 	processLock.Lock()
 	return processLock.Unlock, nil
+}
+
+// TryLock cannot tell other processes' locks apart without flock.
+func TryLock(string) (unlock func(), err error) {
+	return nil, errors.ErrUnsupported
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -84,15 +83,17 @@ func Package(ctx context.Context, cfg Config) (res *Result, err error) {
 		return nil, err
 	}
 
-	tmp, err := stagingDir(cfg.OutputDir)
+	st, err := openStaging(cfg.OutputDir)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			os.RemoveAll(tmp)
+	defer st.close()
+	if cfg.Warn != nil {
+		for _, w := range st.warnings {
+			cfg.Warn(w)
 		}
-	}()
+	}
+	tmp := st.path
 
 	var total int64
 	for _, j := range jobs {
@@ -116,7 +117,7 @@ func Package(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err := cfg.writeManifests(tmp, jobs); err != nil {
 		return nil, err
 	}
-	if err := commitDir(tmp, cfg.OutputDir); err != nil {
+	if _, err := st.commit(); err != nil {
 		return nil, err
 	}
 	res = &Result{OutputDir: cfg.OutputDir, InputBytes: inputBytes, Warnings: pl.warnings}

@@ -1,0 +1,11 @@
+//go:build !linux
+
+package packager
+
+import "errors"
+
+// exchangeDirs has no atomic exchange to call outside Linux; commit then
+// replaces an output with two renames.
+func exchangeDirs(string, string) error {
+	return errors.ErrUnsupported
+}
