@@ -37,7 +37,7 @@ It exits non-zero with one line per problem.`,
 				fmt.Fprintf(stdout, "%-24s %-5s KID %s  %d segments, %d samples, %d decrypted, %d clear lead\n", t.Dir, t.Scheme, t.KID, t.Segments, t.Samples, t.DecryptedSamples, t.ClearSamples)
 			}
 			for _, p := range rep.Problems {
-				fmt.Fprintf(stderr, "%s: %s: %s\n", p.File, p.Where, p.Message)
+				fmt.Fprintln(stderr, p.String())
 			}
 			if !rep.OK() {
 				fmt.Fprintf(stderr, "%d problem(s) found\n", len(rep.Problems))

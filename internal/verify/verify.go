@@ -41,6 +41,27 @@ type checker struct {
 	order   []*track
 	missing map[string]bool // files already reported missing
 	seen    map[string]bool // problems already reported (dedup)
+	refs    int             // segment references taken (see takeRef)
+}
+
+// maxRefs bounds the segment references one run follows over all
+// manifests, so that a small manifest (a SegmentTemplate with a huge
+// period duration in each of many Representations) cannot make verify stat
+// files for hours.
+const maxRefs = 1_000_000
+
+// takeRef counts one segment reference; it returns false (and reports the
+// limit once) when the run's budget is spent or its context is done.
+func (c *checker) takeRef(file, where string) bool {
+	c.refs++
+	if c.refs%1024 == 0 && c.ctx.Err() != nil {
+		return false
+	}
+	if c.refs > maxRefs {
+		c.problem(file, where, "more than %d segment references in the output; the rest are not checked", maxRefs)
+		return false
+	}
+	return true
 }
 
 // Dir checks every manifest found in outDir (and one directory level below
@@ -94,6 +115,9 @@ func Dir(ctx context.Context, outDir string, keys []Key) (*Report, error) {
 		c.checkMPD(m)
 	}
 	c.checkHLS(m3u8s)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	for _, t := range c.order {
 		if err := ctx.Err(); err != nil {
 			return nil, err
