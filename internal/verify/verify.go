@@ -125,7 +125,32 @@ func Dir(ctx context.Context, outDir string, keys []Key) (*Report, error) {
 		c.checkSegments(t)
 		c.report.Tracks = append(c.report.Tracks, t.rep)
 	}
+	c.checkKeysUsed(keys)
 	return c.report, nil
+}
+
+// checkKeysUsed reports a --key whose KID no track uses (a key that
+// decrypts nothing proves nothing), and, when keys were given, each
+// encrypted track left without one.
+func (c *checker) checkKeysUsed(keys []Key) {
+	if len(keys) == 0 {
+		return
+	}
+	used := map[drm.KeyID]bool{}
+	for _, t := range c.order {
+		if t.tenc == nil {
+			continue
+		}
+		used[t.kid] = true
+		if _, ok := c.keys[t.kid]; !ok {
+			c.problem(t.init.path, t.sinfWhere+"/schi/tenc", "track is encrypted with KID %s but no --key was given for it; its samples are not decrypted", t.kid)
+		}
+	}
+	for _, k := range keys {
+		if !used[k.KID] {
+			c.problem(".", "--key", "key KID %s not used by any track", k.KID)
+		}
+	}
 }
 
 func (c *checker) problem(file, where, format string, args ...any) {
