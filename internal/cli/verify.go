@@ -17,7 +17,9 @@ func newVerifyCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long: `Verify parses the DASH and HLS manifests of OUTDIR, checks that every
 cenc:default_KID matches its tenc, that pssh boxes parse and list the right
 KIDs, that tenc and PlayReady header versions fit the scheme, one EXT-X-KEY per
-DRM, FairPlay only with cbcs; with --key it decrypts every segment.
+DRM, FairPlay only with cbcs; with --key it decrypts every segment and
+checks the decrypted samples. A --key whose KID no track uses, and an
+encrypted track without a --key when others were given, are problems.
 It exits non-zero with one line per problem.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -37,7 +39,7 @@ It exits non-zero with one line per problem.`,
 				fmt.Fprintf(stdout, "%-24s %-5s KID %s  %d segments, %d samples, %d decrypted, %d clear lead\n", t.Dir, t.Scheme, t.KID, t.Segments, t.Samples, t.DecryptedSamples, t.ClearSamples)
 			}
 			for _, p := range rep.Problems {
-				fmt.Fprintf(stderr, "%s: %s: %s\n", p.File, p.Where, p.Message)
+				fmt.Fprintln(stderr, p.String())
 			}
 			if !rep.OK() {
 				fmt.Fprintf(stderr, "%d problem(s) found\n", len(rep.Problems))

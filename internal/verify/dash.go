@@ -19,6 +19,9 @@ import (
 const (
 	mp4protectionURI = "urn:mpeg:dash:mp4protection:2011"
 	maxSegments      = 100000
+	// maxMissing stops looking for a Representation's segments after so
+	// many are missing: the first few lines say what is wrong.
+	maxMissing = 100
 )
 
 // cpInfo is one ContentProtection element with its path.
@@ -30,10 +33,29 @@ type cpInfo struct {
 // checkMPD parses one MPD and checks every Representation (ISO/IEC 23009-1;
 // DASH-IF IOP security, "Signaling presence of encrypted content").
 func (c *checker) checkMPD(file string) {
-	m, err := mpd.ReadFromFile(filepath.Join(c.root, filepath.FromSlash(file)))
+	data, err := c.readManifest(file)
+	if err != nil {
+		c.problem(file, "", "cannot read MPD: %v", err)
+		return
+	}
+	c.checkMPDBytes(file, data)
+}
+
+// checkMPDBytes is checkMPD on the bytes of the MPD.
+func (c *checker) checkMPDBytes(file string, data []byte) {
+	m, err := decodeMPD(c.ctx, data)
 	if err != nil {
 		c.problem(file, "MPD", "MPD does not parse: %v", err)
 		return
+	}
+	reps := 0
+	for _, p := range m.Periods {
+		for _, as := range p.AdaptationSets {
+			reps += len(as.Representations)
+		}
+	}
+	if reps == 0 {
+		c.problem(file, "MPD", "no Period/AdaptationSet/Representation")
 	}
 	for pi, p := range m.Periods {
 		for ai, as := range p.AdaptationSets {
@@ -131,10 +153,21 @@ func (c *checker) resolveRepresentation(file, where string, m *mpd.MPD, p *mpd.P
 		if t == nil {
 			return nil
 		}
-		for _, s := range c.templateSegments(file, where, m, p, st, base, rep) {
+		listed, missing := 0, 0
+		c.templateSegments(file, where, m, p, st, base, rep, func(s string) bool {
+			listed++
 			if c.exists(file, where, s) {
 				t.addSeg(whole(s))
+				return true
 			}
+			if missing++; missing == maxMissing {
+				c.problem(file, where, "%d media segments missing; the rest are not looked for", maxMissing)
+				return false
+			}
+			return true
+		})
+		if listed == 0 && c.ctx.Err() == nil {
+			c.problem(file, where, "SegmentTemplate@media %q yields no media segment", st.Media)
 		}
 		return t
 	}
@@ -151,7 +184,10 @@ func (c *checker) resolveRepresentation(file, where string, m *mpd.MPD, p *mpd.P
 		if t == nil {
 			return nil
 		}
-		for _, su := range sl.SegmentURL {
+		for i, su := range sl.SegmentURL {
+			if !c.takeRef(file, fmt.Sprintf("%s/SegmentList/SegmentURL[%d]", where, i)) {
+				break
+			}
 			if r, ok := c.urlRef(file, where, base, string(su.Media), string(su.MediaRange)); ok && c.exists(file, where, r.path) {
 				t.addSeg(r)
 			}
@@ -194,25 +230,30 @@ func (c *checker) urlRef(file, where, base, u, rng string) (fileRef, bool) {
 	return r, true
 }
 
-// templateSegments lists the media segment paths of a SegmentTemplate:
-// from the SegmentTimeline, or from @duration and the period duration, or,
-// when the duration is unknown (dynamic MPD), the numbered files that exist.
-func (c *checker) templateSegments(file, where string, m *mpd.MPD, p *mpd.Period, st *mpd.SegmentTemplateType, base string, rep *mpd.RepresentationType) []string {
+// templateSegments yields the media segment paths of a SegmentTemplate
+// until yield returns false: from the SegmentTimeline, or from @duration and
+// the period duration, or, when the duration is unknown (dynamic MPD), the
+// numbered files that exist.
+func (c *checker) templateSegments(file, where string, m *mpd.MPD, p *mpd.Period, st *mpd.SegmentTemplateType, base string, rep *mpd.RepresentationType, yield func(string) bool) {
 	number := uint64(1)
 	if st.StartNumber != nil {
 		number = uint64(*st.StartNumber)
 	}
-	var out []string
-	add := func(n, t uint64) bool {
-		s, ok := c.resolve(file, where, base+expandTemplate(st.Media, rep.Id, rep.Bandwidth, n, t))
-		if ok {
-			out = append(out, s)
+	n := 0
+	add := func(num, t uint64) bool {
+		if !c.takeRef(file, where) {
+			return false
 		}
-		return ok && len(out) < maxSegments
+		s, ok := c.resolve(file, where, base+expandTemplate(st.Media, rep.Id, rep.Bandwidth, num, t))
+		if !ok {
+			return false
+		}
+		n++
+		return yield(s) && n < maxSegments
 	}
 	if st.Media == "" {
 		c.problem(file, where, "SegmentTemplate without @media")
-		return nil
+		return
 	}
 	if tl := st.SegmentTimeline; tl != nil {
 		var t uint64
@@ -230,17 +271,17 @@ func (c *checker) templateSegments(file, where string, m *mpd.MPD, p *mpd.Period
 			}
 			for i := 0; i <= r; i++ {
 				if !add(number, t) {
-					return out
+					return
 				}
 				number++
 				t += s.D
 			}
 		}
-		return out
+		return
 	}
 	if st.Duration == nil || *st.Duration == 0 {
 		c.problem(file, where, "SegmentTemplate with neither SegmentTimeline nor @duration")
-		return nil
+		return
 	}
 	ts := float64(st.GetTimescale())
 	var total float64
@@ -250,16 +291,19 @@ func (c *checker) templateSegments(file, where string, m *mpd.MPD, p *mpd.Period
 		total = m.MediaPresentationDuration.Seconds()
 	}
 	if total > 0 {
-		n := int(math.Ceil(total*ts/float64(*st.Duration) - 1e-9))
-		for i := 0; i < n; i++ {
-			if !add(number+uint64(i), (number+uint64(i)-1)*uint64(*st.Duration)) {
+		count := math.Ceil(total*ts/float64(*st.Duration) - 1e-9)
+		for i := uint64(0); float64(i) < count; i++ {
+			if !add(number+i, (number+i-1)*uint64(*st.Duration)) {
 				break
 			}
 		}
-		return out
+		return
 	}
 	// Unknown duration: take the numbered files that exist.
 	for i := uint64(0); i < maxSegments; i++ {
+		if !c.takeRef(file, where) {
+			break
+		}
 		s, ok := c.resolve(file, where, base+expandTemplate(st.Media, rep.Id, rep.Bandwidth, number+i, i*uint64(*st.Duration)))
 		if !ok {
 			break
@@ -267,9 +311,11 @@ func (c *checker) templateSegments(file, where string, m *mpd.MPD, p *mpd.Period
 		if _, err := os.Stat(filepath.Join(c.root, filepath.FromSlash(s))); err != nil {
 			break
 		}
-		out = append(out, s)
+		n++
+		if !yield(s) {
+			return
+		}
 	}
-	return out
 }
 
 // checkContentProtections compares the ContentProtection descriptors of a

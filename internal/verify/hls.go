@@ -1,12 +1,9 @@
 package verify
 
 import (
-	"bytes"
 	"encoding/base64"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/Eyevinn/hls-m3u8/m3u8"
@@ -35,29 +32,23 @@ func (c *checker) checkHLS(found []string) {
 	}
 	var masters []master
 	media := map[string]*m3u8.MediaPlaylist{}
+	raws := map[string][]byte{}
 	var mediaOrder []string
-	parse := func(file string) (m3u8.Playlist, m3u8.ListType, bool) {
-		b, err := os.ReadFile(filepath.Join(c.root, filepath.FromSlash(file)))
-		if err != nil {
-			c.problem(file, "", "cannot read playlist: %v", err)
-			return nil, 0, false
-		}
-		pl, lt, err := m3u8.DecodeFrom(bytes.NewReader(b), false)
-		if err != nil {
-			c.problem(file, "", "playlist does not parse: %v", err)
-			return nil, 0, false
-		}
-		return pl, lt, true
-	}
 	done := map[string]bool{}
 	var visit func(file string)
 	visit = func(file string) {
-		if done[file] {
+		if done[file] || c.ctx.Err() != nil {
 			return
 		}
 		done[file] = true
-		pl, lt, ok := parse(file)
-		if !ok {
+		raw, err := c.readManifest(file)
+		if err != nil {
+			c.problem(file, "", "cannot read playlist: %v", err)
+			return
+		}
+		pl, lt, err := decodePlaylist(raw)
+		if err != nil {
+			c.problem(file, "", "playlist does not parse: %v", err)
 			return
 		}
 		switch lt {
@@ -83,6 +74,7 @@ func (c *checker) checkHLS(found []string) {
 			masters = append(masters, ms)
 		case m3u8.MEDIA:
 			media[file] = pl.(*m3u8.MediaPlaylist)
+			raws[file] = raw
 			mediaOrder = append(mediaOrder, file)
 		}
 	}
@@ -91,7 +83,7 @@ func (c *checker) checkHLS(found []string) {
 	}
 	keysOf := map[string][]mediaKey{}
 	for _, f := range mediaOrder {
-		keysOf[f] = c.checkMediaPlaylist(f, media[f])
+		keysOf[f] = c.checkMediaPlaylist(f, media[f], raws[f])
 	}
 	for _, ms := range masters {
 		var all []mediaKey
@@ -104,9 +96,8 @@ func (c *checker) checkHLS(found []string) {
 
 // checkMediaPlaylist resolves EXT-X-MAP and segment URIs (with byte ranges)
 // and checks every EXT-X-KEY group against the init segment it applies to.
-func (c *checker) checkMediaPlaylist(file string, pl *m3u8.MediaPlaylist) []mediaKey {
+func (c *checker) checkMediaPlaylist(file string, pl *m3u8.MediaPlaylist, raw []byte) []mediaKey {
 	var keys []mediaKey
-	raw, _ := os.ReadFile(filepath.Join(c.root, filepath.FromSlash(file)))
 	keyIDs := keyIDAttrs(string(raw))
 	var t *track
 	curMap := pl.Map
@@ -118,6 +109,9 @@ func (c *checker) checkMediaPlaylist(file string, pl *m3u8.MediaPlaylist) []medi
 			continue
 		}
 		segWhere := fmt.Sprintf("segment[%d]", i)
+		if !c.takeRef(file, segWhere) {
+			return keys
+		}
 		if seg.Map != nil {
 			curMap = seg.Map
 			t = nil

@@ -5,17 +5,20 @@
 // pssh; DASH-IF IOP security; RFC 8216 EXT-X-KEY), and with keys given,
 // decrypts every sample and checks the result.
 //
-// Wrong-key detection: CENC leaves NAL length prefixes, NAL headers and
-// slice headers clear, so a structural check of decrypted H.264/HEVC samples
-// (length prefixes add up to the sample size, forbidden_zero_bit is 0) proves
-// the subsample map but cannot prove the key. The key is proven by (a) the
-// PlayReady 4.0 CHECKSUM when a header carries one (AES-ECB of the KID under
-// the key), and (b) AAC samples: after decryption the first syntax element of
-// each raw_data_block (ISO/IEC 14496-3 §4.4.2.1) must be a plausible SCE/CPE
-// with a valid ics_info (reserved bit 0, no LC prediction, max_sfb within
-// the scale-factor band count). Random bytes pass that test with probability
-// well below one half per sample, so a wrong key on an audio track is found
-// with near certainty; a wrong key on a video-only track is not detected.
+// Wrong-key detection: CENC and CBCS leave NAL length prefixes, NAL headers
+// and slice headers clear, so the structural checks of decrypted H.264/HEVC
+// samples (length prefixes tile the sample, valid NAL types, slice headers
+// that parse against the avcC/hvcC parameter sets) prove the subsample map
+// but not the key. The key is proven by (a) the PlayReady 4.0 CHECKSUM when
+// a header carries one (AES-ECB of the KID under the key), (b) AAC samples:
+// after decryption the first syntax element of each raw_data_block (ISO/IEC
+// 14496-3 §4.4.2.1) must be a plausible SCE/CPE with a valid ics_info, which
+// random bytes fail more often than not, and (c) constraints on decrypted
+// video that a conformant stream never breaks and random bytes break with
+// probability about 1/256 per NAL unit (see videoSyntax): a wrong key on a
+// long video-only asset is found with near certainty, on a short one it
+// may not be. A --key whose KID no track uses is a problem, and so is an
+// encrypted track left without a key when other keys were given.
 package verify
 
 import (

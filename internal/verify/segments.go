@@ -149,7 +149,21 @@ func (c *checker) checkSegments(t *track) {
 func (t *track) validate(b []byte) string {
 	switch t.format {
 	case "avc1", "avc3", "hvc1", "hev1", "dvh1", "dvhe":
-		return validateNALs(b, t.nalLen, t.format[0] == 'a')
+		if msg := validateNALs(b, t.nalLen, t.format[0] == 'a'); msg != "" || t.syntax == nil {
+			return msg
+		}
+		for i, off := 0, 0; off < len(b); i++ {
+			n := 0
+			for _, c := range b[off : off+t.nalLen] {
+				n = n<<8 | int(c)
+			}
+			off += t.nalLen
+			if msg := t.syntax.nal(b[off : off+n]); msg != "" {
+				return fmt.Sprintf("NAL %d: %s", i, msg)
+			}
+			off += n
+		}
+		return ""
 	case "mp4a":
 		if t.asc != nil {
 			return validateAAC(b, t.asc.ObjectType, t.asc.ChannelConfiguration, t.asc.SamplingFrequency)

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/Eyevinn/mp4ff/aac"
+	"github.com/Eyevinn/mp4ff/hevc"
 	"github.com/Eyevinn/mp4ff/mp4"
 
 	"github.com/drmpipe/drmpipe/internal/drm"
@@ -34,6 +35,7 @@ type track struct {
 	kid        drm.KeyID
 	psshs      []drm.PSSH
 	nalLen     int
+	syntax     *videoSyntax // H.264 / HEVC parameter sets for slice checks
 	asc        *aac.AudioSpecificConfig
 	// clearEntries holds the 1-based stsd indexes of clear sample entries
 	// next to the encrypted one: fragments that select them (tfhd
@@ -115,9 +117,11 @@ func (c *checker) trackFor(manifest, where string, init fileRef, singleFile bool
 		t.video, sinf = true, se.Sinf
 		if se.AvcC != nil {
 			t.nalLen = 4 // mp4ff accepts only 4-byte NAL lengths in avcC
+			t.syntax = newVideoSyntax(false, se.AvcC.SPSnalus, se.AvcC.PPSnalus)
 		}
 		if se.HvcC != nil {
 			t.nalLen = int(se.HvcC.LengthSizeMinusOne) + 1
+			t.syntax = newVideoSyntax(true, se.HvcC.GetNalusForType(hevc.NALU_SPS), se.HvcC.GetNalusForType(hevc.NALU_PPS))
 		}
 	case *mp4.AudioSampleEntryBox:
 		sinf = se.Sinf

@@ -41,6 +41,27 @@ type checker struct {
 	order   []*track
 	missing map[string]bool // files already reported missing
 	seen    map[string]bool // problems already reported (dedup)
+	refs    int             // segment references taken (see takeRef)
+}
+
+// maxRefs bounds the segment references one run follows over all
+// manifests, so that a small manifest (a SegmentTemplate with a huge
+// period duration in each of many Representations) cannot make verify stat
+// files for hours.
+const maxRefs = 1_000_000
+
+// takeRef counts one segment reference; it returns false (and reports the
+// limit once) when the run's budget is spent or its context is done.
+func (c *checker) takeRef(file, where string) bool {
+	c.refs++
+	if c.refs%1024 == 0 && c.ctx.Err() != nil {
+		return false
+	}
+	if c.refs > maxRefs {
+		c.problem(file, where, "more than %d segment references in the output; the rest are not checked", maxRefs)
+		return false
+	}
+	return true
 }
 
 // Dir checks every manifest found in outDir (and one directory level below
@@ -94,6 +115,9 @@ func Dir(ctx context.Context, outDir string, keys []Key) (*Report, error) {
 		c.checkMPD(m)
 	}
 	c.checkHLS(m3u8s)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	for _, t := range c.order {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -101,7 +125,32 @@ func Dir(ctx context.Context, outDir string, keys []Key) (*Report, error) {
 		c.checkSegments(t)
 		c.report.Tracks = append(c.report.Tracks, t.rep)
 	}
+	c.checkKeysUsed(keys)
 	return c.report, nil
+}
+
+// checkKeysUsed reports a --key whose KID no track uses (a key that
+// decrypts nothing proves nothing), and, when keys were given, each
+// encrypted track left without one.
+func (c *checker) checkKeysUsed(keys []Key) {
+	if len(keys) == 0 {
+		return
+	}
+	used := map[drm.KeyID]bool{}
+	for _, t := range c.order {
+		if t.tenc == nil {
+			continue
+		}
+		used[t.kid] = true
+		if _, ok := c.keys[t.kid]; !ok {
+			c.problem(t.init.path, t.sinfWhere+"/schi/tenc", "track is encrypted with KID %s but no --key was given for it; its samples are not decrypted", t.kid)
+		}
+	}
+	for _, k := range keys {
+		if !used[k.KID] {
+			c.problem(".", "--key", "key KID %s not used by any track", k.KID)
+		}
+	}
 }
 
 func (c *checker) problem(file, where, format string, args ...any) {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -219,8 +220,13 @@ func TestShakaPackagerOutput(t *testing.T) {
 		wrong.Key = bytes.Repeat([]byte{0x42}, 16)
 		// cbcs: the AAC check finds it.
 		expectProblems(t, verify(t, cbcs, wrong), "audio/init.mp4: ", "decrypted samples are not valid mp4a")
-		// cenc: the PlayReady 4.0 CHECKSUM and the AAC check find it.
-		expectProblems(t, verify(t, cencDir, wrong), "PlayReady CHECKSUM does not match", "decrypted samples are not valid mp4a")
+		// cenc: the PlayReady 4.0 CHECKSUM and the AAC check find it; the
+		// video syntax checks may (each breach has probability ~1/256).
+		r := verify(t, cencDir, wrong)
+		r.Problems = slices.DeleteFunc(r.Problems, func(p Problem) bool {
+			return strings.Contains(p.String(), "decrypted samples are not valid avc1")
+		})
+		expectProblems(t, r, "PlayReady CHECKSUM does not match", "decrypted samples are not valid mp4a")
 	})
 
 	t.Run("wrong default_KID", func(t *testing.T) {

@@ -1,0 +1,10 @@
+package verify
+
+import "errors"
+
+var (
+	// ErrManifestTooLarge is returned for a manifest above maxManifestBytes.
+	ErrManifestTooLarge = errors.New("manifest too large")
+	// ErrParserPanic wraps a panic recovered from a dependency's parser.
+	ErrParserPanic = errors.New("parser panicked")
+)
