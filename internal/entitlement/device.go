@@ -70,10 +70,10 @@ func prune(devs map[string]time.Time, cutoff time.Time) {
 
 // ReplayGuard counts the uses of each token ID.
 type ReplayGuard interface {
-	// Use records one use of token id at now and returns the number of
-	// uses including this one. The count is forgotten ttl after the first
-	// use.
-	Use(ctx context.Context, id string, now time.Time, ttl time.Duration) (int64, error)
+	// Use records one use of token id (issued at issued, the token's iat)
+	// at now and returns the number of uses including this one. The count
+	// is forgotten ttl after the first use.
+	Use(ctx context.Context, id string, issued, now time.Time, ttl time.Duration) (int64, error)
 }
 
 // MemoryReplay is an in-process ReplayGuard (one replica only).
@@ -92,9 +92,51 @@ type replayEntry struct {
 func NewMemoryReplay() *MemoryReplay { return &MemoryReplay{uses: map[string]replayEntry{}} }
 
 // Use implements ReplayGuard.
-func (m *MemoryReplay) Use(_ context.Context, id string, now time.Time, ttl time.Duration) (int64, error) {
+func (m *MemoryReplay) Use(_ context.Context, id string, _, now time.Time, ttl time.Duration) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	e := m.entry(id, now, ttl)
+	e.n++
+	m.uses[id] = e
+	return e.n, nil
+}
+
+// observe records that the shared count of id is n and returns the count to
+// enforce: n, or one more than this replica's own count when that is higher
+// (uses it counted alone while the shared state was down). m.mu is not held.
+//
+// The mirror holds at most maxMirrored tokens: one it does not hold is
+// merely unknown during an outage (refused if issued before it), never
+// counted from zero, so a full mirror costs availability, not safety.
+func (m *MemoryReplay) observe(id string, n int64, now time.Time, ttl time.Duration) int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.entry(id, now, ttl)
+	if e.n >= n {
+		n = e.n + 1
+	}
+	e.n = n
+	if _, held := m.uses[id]; held || len(m.uses) < maxMirrored {
+		m.uses[id] = e
+	}
+	return n
+}
+
+// maxMirrored bounds the token counts a replica mirrors from the shared
+// state (and so the cost of a sweep).
+const maxMirrored = 1 << 16
+
+// seen reports whether id has a live count here. m.mu is not held.
+func (m *MemoryReplay) seen(id string, now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.uses[id]
+	return ok && now.Before(e.expires)
+}
+
+// entry returns id's live entry or a fresh one, sweeping expired entries
+// now and then. m.mu is held.
+func (m *MemoryReplay) entry(id string, now time.Time, ttl time.Duration) replayEntry {
 	m.calls++
 	if m.calls%sweepEvery == 0 {
 		for k, e := range m.uses {
@@ -107,7 +149,5 @@ func (m *MemoryReplay) Use(_ context.Context, id string, now time.Time, ttl time
 	if !ok || !now.Before(e.expires) {
 		e = replayEntry{expires: now.Add(ttl)}
 	}
-	e.n++
-	m.uses[id] = e
-	return e.n, nil
+	return e
 }

@@ -185,11 +185,11 @@ func TestMemoryReplayExpires(t *testing.T) {
 	r := entitlement.NewMemoryReplay()
 	now := time.Unix(1000, 0)
 	for i := int64(1); i <= 3; i++ {
-		if n, _ := r.Use(context.Background(), "j", now, 30*time.Second); n != i {
+		if n, _ := r.Use(context.Background(), "j", now, now, 30*time.Second); n != i {
 			t.Fatalf("use %d counted %d", i, n)
 		}
 	}
-	if n, _ := r.Use(context.Background(), "j", now.Add(31*time.Second), 30*time.Second); n != 1 {
+	if n, _ := r.Use(context.Background(), "j", now, now.Add(31*time.Second), 30*time.Second); n != 1 {
 		t.Errorf("after ttl counted %d, want 1", n)
 	}
 }

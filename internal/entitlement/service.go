@@ -262,7 +262,7 @@ func (s *Service) checkReplay(ctx context.Context, c *Claims, p ContentPolicy, n
 		return nil
 	}
 	ttl := c.ExpiresAt.Sub(now) + replayTTLMargin
-	n, err := s.deps.Replay.Use(ctx, c.Issuer+"\x00"+c.ID, now, ttl)
+	n, err := s.deps.Replay.Use(ctx, c.Issuer+"\x00"+c.ID, c.IssuedAt, now, ttl)
 	if err != nil {
 		return deny(ReasonUnavailable, "replay check unavailable", err)
 	}

@@ -204,16 +204,17 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	var (
 		revocations entitlement.Revocations   = entitlement.NewMemoryRevocations(nil)
 		devices     entitlement.DeviceTracker = entitlement.NewMemoryDevices()
-		replay      entitlement.ReplayGuard   = entitlement.NewMemoryReplay()
+		localReplay                           = entitlement.NewMemoryReplay()
+		replay      entitlement.ReplayGuard   = localReplay
 	)
 	var redisBack <-chan struct{}
 	if rdb != nil {
 		rr := redisstate.NewRevocations(ctx, rdb, redisstate.RevocationsOptions{})
 		app.closers = append(app.closers, rr.Close)
 		revocations, redisBack = rr, rr.Reconnected()
-		outage := &outageLog{log: log}
-		devices = fallbackDevices{shared: redisstate.NewDevices(rdb, ""), local: devices, warn: outage}
-		replay = fallbackReplay{shared: redisstate.NewReplay(rdb, ""), local: replay, warn: outage}
+		shared := entitlement.NewSharedState(log, cfg.Tokens.ClockSkew)
+		devices = shared.Devices(redisstate.NewDevices(rdb, ""), devices)
+		replay = shared.Replay(redisstate.NewReplay(rdb, ""), localReplay)
 	}
 	// The store's audit log is the durable record of revocations: restored
 	// now, re-read every policy.revocations.resync_interval and when Redis

@@ -310,13 +310,13 @@ func TestReplayRedis(t *testing.T) {
 	rep := redisstate.NewReplay(rdb, "")
 	ctx := context.Background()
 	for i := int64(1); i <= 4; i++ {
-		n, err := rep.Use(ctx, "iss\x00jti-1", time.Now(), 300*time.Millisecond)
+		n, err := rep.Use(ctx, "iss\x00jti-1", time.Now(), time.Now(), 300*time.Millisecond)
 		if err != nil || n != i {
 			t.Fatalf("use %d: %d %v", i, n, err)
 		}
 	}
 	time.Sleep(400 * time.Millisecond)
-	if n, err := rep.Use(ctx, "iss\x00jti-1", time.Now(), 300*time.Millisecond); err != nil || n != 1 {
+	if n, err := rep.Use(ctx, "iss\x00jti-1", time.Now(), time.Now(), 300*time.Millisecond); err != nil || n != 1 {
 		t.Errorf("after TTL: %d %v, want 1", n, err)
 	}
 	// Through the service, shared by two replicas: 3 uses in total.

@@ -32,9 +32,9 @@ func NewReplay(rdb redis.UniversalClient, prefix string) *Replay {
 	return &Replay{rdb: rdb, prefix: prefix}
 }
 
-// Use implements entitlement.ReplayGuard. now is unused: Redis expires the
-// counter on its own clock.
-func (r *Replay) Use(ctx context.Context, id string, _ time.Time, ttl time.Duration) (int64, error) {
+// Use implements entitlement.ReplayGuard. issued and now are unused: Redis
+// expires the counter on its own clock.
+func (r *Replay) Use(ctx context.Context, id string, _, _ time.Time, ttl time.Duration) (int64, error) {
 	ms := ttl.Milliseconds()
 	if ms < 1 {
 		ms = 1
