@@ -183,10 +183,10 @@ func (l *Listener) takeIdleLocked(n int) []*conn {
 
 func (l *Listener) closeVictims(victims []*conn) {
 	for _, c := range victims {
-		_ = c.Conn.Close()
-		if l.obs != nil {
+		if l.obs != nil { // counted before the peer can see it
 			l.obs.ConnectionDropped(string(ReasonIdleShed))
 		}
+		_ = c.Conn.Close()
 	}
 	if len(victims) > 0 && l.obs != nil {
 		l.mu.Lock()
@@ -201,6 +201,9 @@ func (l *Listener) closeVictims(victims []*conn) {
 const response503 = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
 func (l *Listener) refuse(c net.Conn, why Reason) {
+	if l.obs != nil { // counted before the peer can see it
+		l.obs.ConnectionDropped(string(why))
+	}
 	if l.cfg.Reply503 {
 		// The socket's send buffer is empty: this does not block, the
 		// deadline only bounds the unexpected.
@@ -208,9 +211,6 @@ func (l *Listener) refuse(c net.Conn, why Reason) {
 		_, _ = c.Write([]byte(response503))
 	}
 	_ = c.Close()
-	if l.obs != nil {
-		l.obs.ConnectionDropped(string(why))
-	}
 }
 
 // forgetLocked removes c from the accounting, once.
