@@ -167,6 +167,8 @@ func TestValidationErrors(t *testing.T) {
 		{"zero timeout", validDemo + "  write_timeout: 0s\n", "server.write_timeout"},
 		{"header over read", validDemo + "  read_timeout: 1s\n  read_header_timeout: 2s\n", "server.read_header_timeout"},
 		{"body limit", validDemo + "  max_body_bytes: 10\n", "server.max_body_bytes"},
+		{"connections negative", validDemo + "  max_connections: -1\n", "server.max_connections"},
+		{"per ip over global", validDemo + "  max_connections: 100\n  max_connections_per_ip: 101\n", "server.max_connections_per_ip"},
 		{"trusted proxy", validDemo + "  trusted_proxies: [not-a-cidr]\n", "server.trusted_proxies[0]"},
 		{"store scheme", validDemo + "store:\n  dsn: mysql://x/y\n", "store.dsn"},
 		{"kms backend", validDemo + "kms:\n  backend: vault\n", "kms.backend"},

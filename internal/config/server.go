@@ -30,8 +30,16 @@ type ServerConfig struct {
 	// DataDir holds the SQLite store, the local KEK file and the token
 	// signing key.
 	DataDir string `koanf:"data_dir" yaml:"data_dir"`
+	// MaxConnections caps the open client connections; 0 derives it from
+	// the open-file limit (80% of it, at most 65536).
+	MaxConnections int `koanf:"max_connections" yaml:"max_connections"`
+	// MaxConnectionsPerIP caps the open connections of one client address
+	// (IPv6 by /64), trusted proxies excepted; 0 = 256, at most a quarter
+	// of max_connections.
+	MaxConnectionsPerIP int `koanf:"max_connections_per_ip" yaml:"max_connections_per_ip"`
 	// TrustedProxies are CIDRs whose X-Forwarded-For is believed when
-	// resolving the client IP (geography, rate limits).
+	// resolving the client IP (geography, rate limits); their connections
+	// are not held to max_connections_per_ip.
 	TrustedProxies []string `koanf:"trusted_proxies" yaml:"trusted_proxies"`
 	// Demo serves the demo player page and lets drmpipe mint its own
 	// playback tokens without an operator JWKS. Never in production.
@@ -97,6 +105,15 @@ func (c ServerConfig) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 64<<20 {
 		errs.add("server.max_body_bytes", "must be between 1024 and 67108864 (got %d)", c.MaxBodyBytes)
+	}
+	if c.MaxConnections < 0 {
+		errs.add("server.max_connections", "must not be negative (got %d); 0 derives it from the open-file limit", c.MaxConnections)
+	}
+	if c.MaxConnectionsPerIP < 0 {
+		errs.add("server.max_connections_per_ip", "must not be negative (got %d); 0 = 256", c.MaxConnectionsPerIP)
+	}
+	if c.MaxConnections > 0 && c.MaxConnectionsPerIP > c.MaxConnections {
+		errs.add("server.max_connections_per_ip", "%d exceeds max_connections %d", c.MaxConnectionsPerIP, c.MaxConnections)
 	}
 	if c.DataDir == "" {
 		errs.add("server.data_dir", "must not be empty")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -343,5 +344,51 @@ func TestDenyToHTTP(t *testing.T) {
 	var he *httperr.Error
 	if errors.As(license.DenyToHTTP(errors.New("boom")), &he); he.Status != 500 {
 		t.Errorf("plain error -> %d", he.Status)
+	}
+}
+
+// TestLimiterOverflowKeepsThrottled: when more addresses arrive than the
+// table tracks, a client that has used up its burst stays throttled; the
+// table makes room by dropping the buckets that carry the least state
+// (issue 16, defect 9: the table used to be emptied, handing every
+// throttled client a fresh burst).
+func TestLimiterOverflowKeepsThrottled(t *testing.T) {
+	now := time.Unix(0, 0)
+	lim := license.NewLimiter(license.RateLimitConfig{PerIP: license.Rate{PerSecond: 1, Burst: 3}, MaxKeys: 100}, func() time.Time { return now })
+	flooder := netip.MustParseAddr("192.0.2.1")
+	for i := 0; i < 3; i++ {
+		if ok, _ := lim.AllowIP(flooder); !ok {
+			t.Fatalf("request %d within the burst refused", i+1)
+		}
+	}
+	if ok, _ := lim.AllowIP(flooder); ok {
+		t.Fatal("request beyond the burst allowed")
+	}
+	// Ten times the table's size of other addresses, each one request,
+	// over half a second (the flooder earns half a token meanwhile).
+	for i := 0; i < 1000; i++ {
+		if i%100 == 0 {
+			now = now.Add(50 * time.Millisecond)
+		}
+		if ok, _ := lim.AllowIP(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})); !ok {
+			t.Fatalf("new address %d refused", i)
+		}
+	}
+	if ok, wait := lim.AllowIP(flooder); ok {
+		t.Error("throttled client got a fresh burst after the table overflowed")
+	} else if wait <= 0 || wait > time.Second {
+		t.Errorf("throttled client told to wait %v, want (0, 1s]", wait)
+	}
+	// A client seen after the flooder and throttled as well keeps its
+	// state too: the fuller buckets of one-request addresses go first.
+	second := netip.MustParseAddr("192.0.2.2")
+	for i := 0; i < 3; i++ {
+		lim.AllowIP(second)
+	}
+	for i := 1000; i < 1300; i++ {
+		lim.AllowIP(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}))
+	}
+	if ok, _ := lim.AllowIP(second); ok {
+		t.Error("second throttled client got a fresh burst")
 	}
 }

@@ -1,6 +1,7 @@
 package license
 
 import (
+	"container/heap"
 	"net/netip"
 	"sync"
 	"time"
@@ -20,6 +21,7 @@ type RateLimitConfig struct {
 	PerIP   Rate `yaml:"perIP" json:"perIP"`
 	PerUser Rate `yaml:"perUser" json:"perUser"`
 	// MaxKeys bounds the number of tracked buckets per kind; 0 = 100,000.
+	// Beyond it, the buckets closest to refilled are forgotten first.
 	MaxKeys int `yaml:"maxKeys" json:"maxKeys"`
 }
 
@@ -56,17 +58,28 @@ func (l *Limiter) AllowIP(ip netip.Addr) (bool, time.Duration) {
 // AllowUser takes a token for user.
 func (l *Limiter) AllowUser(user string) (bool, time.Duration) { return l.user.allow(user) }
 
+// bucket is one key's token bucket. full is when it will have refilled to
+// Burst: from then on it carries no state (a new bucket would be the same).
 type bucket struct {
+	key    string
 	tokens float64
 	last   time.Time
+	full   time.Time
+	index  int // position in buckets.order
 }
 
+// buckets tracks at most max keys. When a new key arrives at a full table,
+// the bucket that refills first is dropped: forgetting it hands its key at
+// most the tokens it has not yet earned back, the smallest gift of any
+// bucket, and nothing when it has refilled. A throttled client, whose bucket
+// is the emptiest, is forgotten last, however many other addresses arrive.
 type buckets struct {
-	mu   sync.Mutex
-	rate Rate
-	max  int
-	now  func() time.Time
-	m    map[string]*bucket
+	mu    sync.Mutex
+	rate  Rate
+	max   int
+	now   func() time.Time
+	m     map[string]*bucket
+	order byFull // min-heap on bucket.full
 }
 
 func newBuckets(r Rate, max int, now func() time.Time) *buckets {
@@ -85,11 +98,12 @@ func (b *buckets) allow(key string) (bool, time.Duration) {
 	defer b.mu.Unlock()
 	k, ok := b.m[key]
 	if !ok {
-		if len(b.m) >= b.max {
-			b.sweep(now)
+		for len(b.m) >= b.max {
+			delete(b.m, heap.Pop(&b.order).(*bucket).key)
 		}
-		k = &bucket{tokens: float64(b.rate.Burst), last: now}
+		k = &bucket{key: key, tokens: float64(b.rate.Burst), last: now}
 		b.m[key] = k
+		heap.Push(&b.order, k)
 	} else {
 		k.tokens += now.Sub(k.last).Seconds() * b.rate.PerSecond
 		if k.tokens > float64(b.rate.Burst) {
@@ -97,23 +111,41 @@ func (b *buckets) allow(key string) (bool, time.Duration) {
 		}
 		k.last = now
 	}
-	if k.tokens >= 1 {
+	allowed := k.tokens >= 1
+	if allowed {
 		k.tokens--
+	}
+	k.full = now.Add(b.refill(float64(b.rate.Burst) - k.tokens))
+	heap.Fix(&b.order, k.index)
+	if allowed {
 		return true, 0
 	}
-	return false, time.Duration((1 - k.tokens) / b.rate.PerSecond * float64(time.Second))
+	return false, b.refill(1 - k.tokens)
 }
 
-// sweep drops buckets that have refilled (they carry no state); if the map
-// is still full, it is reset, which at worst grants a fresh burst.
-func (b *buckets) sweep(now time.Time) {
-	full := float64(b.rate.Burst) / b.rate.PerSecond
-	for k, v := range b.m {
-		if now.Sub(v.last).Seconds() >= full {
-			delete(b.m, k)
-		}
-	}
-	if len(b.m) >= b.max {
-		b.m = map[string]*bucket{}
-	}
+// refill is how long n tokens take to come back.
+func (b *buckets) refill(n float64) time.Duration {
+	return time.Duration(n / b.rate.PerSecond * float64(time.Second))
+}
+
+// byFull orders buckets by the time they refill (container/heap).
+type byFull []*bucket
+
+func (h byFull) Len() int           { return len(h) }
+func (h byFull) Less(i, j int) bool { return h[i].full.Before(h[j].full) }
+func (h byFull) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *byFull) Push(x any) {
+	b := x.(*bucket)
+	b.index = len(*h)
+	*h = append(*h, b)
+}
+func (h *byFull) Pop() any {
+	old := *h
+	b := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return b
 }

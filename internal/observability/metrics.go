@@ -37,6 +37,8 @@ const (
 	MetricPackageSegments    = "drmpipe_package_segments_total"
 	MetricPackageJobDuration = "drmpipe_package_job_duration_seconds"
 	MetricPackageJobs        = "drmpipe_package_jobs_total"
+	MetricConnectionsDropped = "drmpipe_connections_dropped_total"
+	MetricConnectionsOpen    = "drmpipe_connections_open"
 )
 
 // LatencyBuckets (seconds) are shared by the request latency histograms:
@@ -85,6 +87,8 @@ type Metrics struct {
 	pkgSegments     *prometheus.CounterVec
 	pkgJobDuration  *prometheus.HistogramVec
 	pkgJobs         *prometheus.CounterVec
+	connsDropped    *prometheus.CounterVec
+	connsOpen       prometheus.Gauge
 }
 
 // NewMetrics creates the collectors and registers them, with the Go
@@ -122,6 +126,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		pkgJobDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: MetricPackageJobDuration,
 			Help: "Packaging job duration in seconds.", Buckets: JobBuckets}, []string{"outcome"}),
 		pkgJobs: cnt(MetricPackageJobs, "Packaging jobs by outcome.", "outcome"),
+		connsDropped: cnt(MetricConnectionsDropped,
+			"Client connections the server closed to protect itself: refused at the global or per-address limit, or idle keep-alives shed under pressure.", "reason"),
+		connsOpen: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricConnectionsOpen, Help: "Client connections open on the server's listener."}),
 	}
 	if reg == nil {
 		return m
@@ -146,6 +153,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	register(reg, &m.pkgSegments)
 	register(reg, &m.pkgJobDuration)
 	register(reg, &m.pkgJobs)
+	register(reg, &m.connsDropped)
+	register(reg, &m.connsOpen)
 	var goc prometheus.Collector = collectors.NewGoCollector()
 	register(reg, &goc)
 	var proc prometheus.Collector = collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})
@@ -284,3 +293,12 @@ func (m *Metrics) ObservePackageJob(outcome string, d time.Duration) {
 	m.pkgJobs.WithLabelValues(outcome).Inc()
 	m.pkgJobDuration.WithLabelValues(outcome).Observe(d.Seconds())
 }
+
+// ConnectionDropped counts a client connection the server's listener
+// closed (reason: global_limit, per_ip_limit, idle_shed).
+func (m *Metrics) ConnectionDropped(reason string) {
+	m.connsDropped.WithLabelValues(label(reason)).Inc()
+}
+
+// ConnectionsOpen sets the number of open client connections.
+func (m *Metrics) ConnectionsOpen(n int) { m.connsOpen.Set(float64(n)) }

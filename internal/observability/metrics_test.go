@@ -18,7 +18,7 @@ var allFamilies = []string{
 	MetricLicenseCacheMisses, MetricUpstreamDuration, MetricBreakerState, MetricEntitlementDenials,
 	MetricRevocations, MetricKeysRequests, MetricKeysDuration, MetricSPEKERequests, MetricSPEKEDuration,
 	MetricKMSDuration, MetricKMSErrors, MetricPackageBytesIn, MetricPackageBytesOut, MetricPackageSegments,
-	MetricPackageJobDuration, MetricPackageJobs,
+	MetricPackageJobDuration, MetricPackageJobs, MetricConnectionsDropped, MetricConnectionsOpen,
 }
 
 func exercise(m *Metrics) {
@@ -38,6 +38,8 @@ func exercise(m *Metrics) {
 	m.ObserveSegment("HD", 1000, 1100)
 	m.AddPackageBytes(500, -1)
 	m.ObservePackageJob(OutcomeOK, 90*time.Second)
+	m.ConnectionDropped("per_ip_limit")
+	m.ConnectionsOpen(12)
 }
 
 func TestMetricsFamilies(t *testing.T) {

@@ -28,6 +28,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/license/playready"
 	"github.com/drmpipe/drmpipe/internal/license/upstream"
 	"github.com/drmpipe/drmpipe/internal/license/widevine"
+	"github.com/drmpipe/drmpipe/internal/netlimit"
 	"github.com/drmpipe/drmpipe/internal/observability"
 	"github.com/drmpipe/drmpipe/internal/speke"
 )
@@ -406,8 +407,9 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout, ReadTimeout: cfg.Server.ReadTimeout,
 		WriteTimeout: cfg.Server.WriteTimeout, IdleTimeout: cfg.Server.IdleTimeout,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, ShutdownGrace: cfg.Server.ShutdownGrace,
-		ContentDir: filepath.Join(cfg.Server.DataDir, "content"),
-	}, Deps{Logger: log, Routes: routes, Checks: checks, OriginWrap: func(h http.Handler) http.Handler {
+		ContentDir:  filepath.Join(cfg.Server.DataDir, "content"),
+		Connections: netlimit.Config{MaxConns: cfg.Server.MaxConnections, MaxConnsPerIP: cfg.Server.MaxConnectionsPerIP, Exempt: trusted},
+	}, Deps{Logger: log, Routes: routes, Checks: checks, Connections: metrics, OriginWrap: func(h http.Handler) http.Handler {
 		return observability.HTTPHandler(h, observability.SpanCDNFetchSegment, tp)
 	}})
 	if err != nil {

@@ -1,7 +1,8 @@
 // Package server is the composition root of `drmpipe serve`: it mounts the
 // domain handlers (SPEKE, licenses, tokens, admin, origin), wraps them in the
 // common middleware (request IDs, panic recovery, body limits, access logs),
-// and runs the http.Server with timeouts, TLS and graceful shutdown.
+// and runs the http.Server with timeouts, connection limits, TLS and
+// graceful shutdown.
 package server
 
 import (
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/httperr"
+	"github.com/drmpipe/drmpipe/internal/netlimit"
 	"github.com/drmpipe/drmpipe/internal/observability"
 )
 
@@ -37,6 +39,9 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// ContentDir is served as an origin under /content/.
 	ContentDir string
+	// Connections caps the open client connections, globally and per
+	// client address (Reply503 is set by Run for plain HTTP).
+	Connections netlimit.Config
 }
 
 // Defaults fills unset fields.
@@ -85,6 +90,9 @@ type Deps struct {
 	Wrap func(http.Handler) http.Handler
 	// OriginWrap, when set, wraps the origin (/content/) handler (tracing).
 	OriginWrap func(http.Handler) http.Handler
+	// Connections, when set, counts connections refused or shed by the
+	// connection limits (metrics).
+	Connections netlimit.Observer
 }
 
 // Server is a configured drmpipe HTTP server.
@@ -93,6 +101,7 @@ type Server struct {
 	log     *slog.Logger
 	handler http.Handler
 	checks  []Check
+	connObs netlimit.Observer
 
 	mu       sync.Mutex
 	draining bool
@@ -104,7 +113,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: deps.Logger, checks: deps.Checks}
+	s := &Server{cfg: cfg, log: deps.Logger, checks: deps.Checks, connObs: deps.Connections}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -143,9 +152,16 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // readiness turns false, the listener closes, and in-flight requests get
 // ShutdownGrace to finish. ready, if not nil, is called once listening.
 func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
-	ln, err := net.Listen("tcp", s.cfg.Listen)
+	raw, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
+	}
+	connCfg := s.cfg.Connections
+	connCfg.Reply503 = s.cfg.TLSCertFile == ""
+	ln, err := netlimit.NewListener(raw, connCfg, s.connObs)
+	if err != nil {
+		raw.Close()
+		return fmt.Errorf("server.max_connections, server.max_connections_per_ip: %w", err)
 	}
 	var tlsCfg *tls.Config
 	if s.cfg.TLSClientCAFile != "" {
@@ -162,6 +178,7 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 		WriteTimeout:      s.cfg.WriteTimeout,
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
+		ConnState:         ln.ConnState,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
@@ -173,7 +190,9 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 		}
 		errc <- srv.Serve(ln)
 	}()
-	s.log.Info("listening", "addr", ln.Addr().String(), "tls", s.cfg.TLSCertFile != "")
+	limits := ln.Config()
+	s.log.Info("listening", "addr", ln.Addr().String(), "tls", s.cfg.TLSCertFile != "",
+		"max_connections", limits.MaxConns, "max_connections_per_ip", limits.MaxConnsPerIP)
 	if ready != nil {
 		ready(ln.Addr())
 	}
