@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -171,11 +172,12 @@ func trackType(t *media.Track) keys.TrackType {
 // buildJobs resolves keys, IVs and signaling for every track and output.
 func (c *Config) buildJobs(ctx context.Context, tracks []*media.Track, owner map[*media.Track]*media.File, names map[*media.Track]string, pl *plan) ([]*trackJob, error) {
 	cbcsIVs := map[string][]byte{} // one constant IV per key
+	leadEnd := pl.clearLeadEnd(c.ClearLead)
 	var jobs []*trackJob
 	for _, t := range tracks {
 		j := &trackJob{file: owner[t], track: t, name: names[t], spans: pl.spans[t]}
 		if c.Keys != nil {
-			j.clearSegs = clearSegments(t, j.spans, c.ClearLead)
+			j.clearSegs = clearSegments(t, j.spans, leadEnd)
 		}
 		var key keys.ContentKey
 		if c.Keys != nil {
@@ -252,18 +254,34 @@ func (c *Config) ivFor(scheme cenc.Scheme, key keys.ContentKey, cbcsIVs map[stri
 	return iv, nil
 }
 
-// clearSegments counts the leading segments needed to cover the clear lead.
-func clearSegments(t *media.Track, sp []span, lead time.Duration) int {
-	if lead.Seconds() <= 0 {
+// clearLeadEnd is the time from presentation zero at which the clear lead
+// ends in every track: the end of the reference track's first segment that
+// ends at or after lead (0 without a clear lead). Measuring every track
+// against this one time, rather than each against lead, ends the clear lead
+// at the same segment boundary in all of them, so the HLS playlists switch
+// to encrypted segments (and their EXT-X-DISCONTINUITY) at the same media
+// time even when audio starts late or its segments are a few samples longer.
+func (p *plan) clearLeadEnd(lead time.Duration) time.Duration {
+	if lead <= 0 || p.ref == nil {
 		return 0
 	}
-	need := lead.Seconds() * float64(t.Timescale)
-	var covered float64
+	for _, s := range p.spans[p.ref] {
+		if end := ticksToDuration(int64(s.start+s.dur), p.ref.Timescale); end >= lead {
+			return end
+		}
+	}
+	return math.MaxInt64 // the lead covers the whole presentation
+}
+
+// clearSegments counts the leading segments of t that start before end.
+// The segments of tracks that follow the reference start at or just after
+// its cut times (cutAt rounds a cut time down to ticks), so a start within
+// a millisecond of end belongs to the first encrypted segment.
+func clearSegments(t *media.Track, sp []span, end time.Duration) int {
 	for k, s := range sp {
-		if covered >= need {
+		if ticksToDuration(int64(s.start), t.Timescale) > end-time.Millisecond {
 			return k
 		}
-		covered += float64(s.dur)
 	}
 	return len(sp)
 }
