@@ -54,6 +54,7 @@ func Package(ctx context.Context, cfg Config) (res *Result, err error) {
 	var tracks []*media.Track
 	owner := map[*media.Track]*media.File{}
 	var inputBytes int64
+	var warnings []string
 	for _, in := range cfg.Inputs {
 		f, err := media.Open(in)
 		if err != nil {
@@ -65,6 +66,9 @@ func Package(ctx context.Context, cfg Config) (res *Result, err error) {
 			tracks = append(tracks, t)
 			owner[t] = f
 		}
+		for _, s := range f.Skipped() {
+			warnings = append(warnings, skippedWarning(in, s))
+		}
 	}
 	if len(tracks) == 0 {
 		return nil, fmt.Errorf("%w: no audio or video tracks in %s", ErrMedia, strings.Join(cfg.Inputs, ", "))
@@ -74,7 +78,8 @@ func Package(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, w := range pl.warnings {
+	warnings = append(warnings, pl.warnings...)
+	for _, w := range warnings {
 		if cfg.Warn != nil {
 			cfg.Warn(w)
 		}
@@ -120,7 +125,7 @@ func Package(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err := commitDir(tmp, cfg.OutputDir); err != nil {
 		return nil, err
 	}
-	res = &Result{OutputDir: cfg.OutputDir, InputBytes: inputBytes, Warnings: pl.warnings}
+	res = &Result{OutputDir: cfg.OutputDir, InputBytes: inputBytes, Warnings: warnings}
 	for _, j := range jobs {
 		tr := TrackResult{Name: j.name, Input: j.track.File, TrackID: j.track.ID, Codecs: j.track.CodecString, TrackType: trackType(j.track), Segments: len(j.spans)}
 		if j.outputs[0].prot != nil {
@@ -284,6 +289,16 @@ func clearSegments(t *media.Track, sp []span, end time.Duration) int {
 		}
 	}
 	return len(sp)
+}
+
+// skippedWarning says which track of input is left out and why: only video
+// and audio tracks are packaged.
+func skippedWarning(input string, s media.SkippedTrack) string {
+	entry := s.SampleEntry
+	if entry == "" {
+		entry = "no sample entry"
+	}
+	return fmt.Sprintf("%s: track %d (%s, %s) not packaged: %s tracks are not supported yet", input, s.ID, s.Handler, entry, s.Kind())
 }
 
 // trackNames gives every track a directory name: video_<height>p and
