@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -104,6 +106,25 @@ func TestPackageArguments(t *testing.T) {
 				t.Errorf("staging directory left behind: %v", left)
 			}
 		})
+	}
+}
+
+// TestPackageWarnsSkippedTracks: a track drmpipe does not package (here a
+// mov_text subtitle track) is named on stderr with its file, track ID,
+// handler and sample entry instead of disappearing without a word.
+func TestPackageWarnsSkippedTracks(t *testing.T) {
+	clip := testtools.MakeClip(t, testtools.ClipOptions{Width: 320, Height: 180, Seconds: 2, Audio: "aac", Subtitles: true})
+	out := filepath.Join(t.TempDir(), "out")
+	code, stdout, stderr := run(t, "package", "-q", "-o", out, "--key", testKID+":"+testKey, clip)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	want := "warning: " + clip + ": track 3 (sbtl, tx3g) not packaged: subtitle tracks are not supported yet\n"
+	if !strings.Contains(stderr, want) {
+		t.Errorf("stderr %q does not contain %q", stderr, want)
+	}
+	if !strings.Contains(stdout, "packaged 2 track(s)") {
+		t.Errorf("stdout %q: want the video and audio tracks packaged", stdout)
 	}
 }
 

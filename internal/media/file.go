@@ -27,6 +27,8 @@ type File struct {
 	f      *os.File
 	size   int64
 	tracks []*Track
+	// skipped are the traks that are neither video nor audio.
+	skipped []SkippedTrack
 
 	nSamples int64 // samples added from fragments so far (parse only)
 }
@@ -68,8 +70,11 @@ func (f *File) parseSafe() (err error) {
 func (f *File) Path() string { return f.path }
 
 // Tracks returns the video and audio tracks in moov order. Other tracks
-// (text, hint, timed metadata) are skipped.
+// (text, hint, timed metadata) are skipped; Skipped lists them.
 func (f *File) Tracks() []*Track { return f.tracks }
+
+// Skipped returns the tracks that are neither video nor audio, in moov order.
+func (f *File) Skipped() []SkippedTrack { return f.skipped }
 
 // Size returns the file size in bytes.
 func (f *File) Size() int64 { return f.size }
@@ -280,6 +285,7 @@ func (f *File) buildTracks(mv *mp4.MoovBox) error {
 		case "soun":
 			kind = Audio
 		default:
+			f.skipped = append(f.skipped, skippedTrack(trak))
 			continue
 		}
 		t := &Track{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"math"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -52,6 +53,7 @@ func Package(ctx context.Context, cfg Config) (res *Result, err error) {
 	var tracks []*media.Track
 	owner := map[*media.Track]*media.File{}
 	var inputBytes int64
+	var warnings []string
 	for _, in := range cfg.Inputs {
 		f, err := media.Open(in)
 		if err != nil {
@@ -63,6 +65,9 @@ func Package(ctx context.Context, cfg Config) (res *Result, err error) {
 			tracks = append(tracks, t)
 			owner[t] = f
 		}
+		for _, s := range f.Skipped() {
+			warnings = append(warnings, skippedWarning(in, s))
+		}
 	}
 	if len(tracks) == 0 {
 		return nil, fmt.Errorf("%w: no audio or video tracks in %s", ErrMedia, strings.Join(cfg.Inputs, ", "))
@@ -72,7 +77,8 @@ func Package(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, w := range pl.warnings {
+	warnings = append(warnings, pl.warnings...)
+	for _, w := range warnings {
 		if cfg.Warn != nil {
 			cfg.Warn(w)
 		}
@@ -120,7 +126,7 @@ func Package(ctx context.Context, cfg Config) (res *Result, err error) {
 	if _, err := st.commit(); err != nil {
 		return nil, err
 	}
-	res = &Result{OutputDir: cfg.OutputDir, InputBytes: inputBytes, Warnings: pl.warnings}
+	res = &Result{OutputDir: cfg.OutputDir, InputBytes: inputBytes, Warnings: warnings}
 	for _, j := range jobs {
 		tr := TrackResult{Name: j.name, Input: j.track.File, TrackID: j.track.ID, Codecs: j.track.CodecString, TrackType: trackType(j.track), Segments: len(j.spans)}
 		if j.outputs[0].prot != nil {
@@ -172,11 +178,12 @@ func trackType(t *media.Track) keys.TrackType {
 // buildJobs resolves keys, IVs and signaling for every track and output.
 func (c *Config) buildJobs(ctx context.Context, tracks []*media.Track, owner map[*media.Track]*media.File, names map[*media.Track]string, pl *plan) ([]*trackJob, error) {
 	cbcsIVs := map[string][]byte{} // one constant IV per key
+	leadEnd := pl.clearLeadEnd(c.ClearLead)
 	var jobs []*trackJob
 	for _, t := range tracks {
 		j := &trackJob{file: owner[t], track: t, name: names[t], spans: pl.spans[t]}
 		if c.Keys != nil {
-			j.clearSegs = clearSegments(t, j.spans, c.ClearLead)
+			j.clearSegs = clearSegments(t, j.spans, leadEnd)
 		}
 		var key keys.ContentKey
 		if c.Keys != nil {
@@ -253,20 +260,46 @@ func (c *Config) ivFor(scheme cenc.Scheme, key keys.ContentKey, cbcsIVs map[stri
 	return iv, nil
 }
 
-// clearSegments counts the leading segments needed to cover the clear lead.
-func clearSegments(t *media.Track, sp []span, lead time.Duration) int {
-	if lead.Seconds() <= 0 {
+// clearLeadEnd is the time from presentation zero at which the clear lead
+// ends in every track: the end of the reference track's first segment that
+// ends at or after lead (0 without a clear lead). Measuring every track
+// against this one time, rather than each against lead, ends the clear lead
+// at the same segment boundary in all of them, so the HLS playlists switch
+// to encrypted segments (and their EXT-X-DISCONTINUITY) at the same media
+// time even when audio starts late or its segments are a few samples longer.
+func (p *plan) clearLeadEnd(lead time.Duration) time.Duration {
+	if lead <= 0 || p.ref == nil {
 		return 0
 	}
-	need := lead.Seconds() * float64(t.Timescale)
-	var covered float64
+	for _, s := range p.spans[p.ref] {
+		if end := ticksToDuration(int64(s.start+s.dur), p.ref.Timescale); end >= lead {
+			return end
+		}
+	}
+	return math.MaxInt64 // the lead covers the whole presentation
+}
+
+// clearSegments counts the leading segments of t that start before end.
+// The segments of tracks that follow the reference start at or just after
+// its cut times (cutAt rounds a cut time down to ticks), so a start within
+// a millisecond of end belongs to the first encrypted segment.
+func clearSegments(t *media.Track, sp []span, end time.Duration) int {
 	for k, s := range sp {
-		if covered >= need {
+		if ticksToDuration(int64(s.start), t.Timescale) > end-time.Millisecond {
 			return k
 		}
-		covered += float64(s.dur)
 	}
 	return len(sp)
+}
+
+// skippedWarning says which track of input is left out and why: only video
+// and audio tracks are packaged.
+func skippedWarning(input string, s media.SkippedTrack) string {
+	entry := s.SampleEntry
+	if entry == "" {
+		entry = "no sample entry"
+	}
+	return fmt.Sprintf("%s: track %d (%s, %s) not packaged: %s tracks are not supported yet", input, s.ID, s.Handler, entry, s.Kind())
 }
 
 // trackNames gives every track a directory name: video_<height>p and

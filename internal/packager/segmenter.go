@@ -166,7 +166,10 @@ func spans(t *media.Track, cuts []int) []span {
 
 // plan is the segmentation of every track of a job.
 type plan struct {
-	spans    map[*media.Track][]span
+	spans map[*media.Track][]span
+	// ref is the track the others follow: the first video track, else
+	// the first track.
+	ref      *media.Track
 	warnings []string
 }
 
@@ -215,6 +218,10 @@ func planSegments(tracks []*media.Track, names map[*media.Track]string, target t
 			cuts = cutEvery(t, target)
 		}
 		p.spans[t] = spans(t, cuts)
+	}
+	p.ref = ref
+	if ref == nil && len(tracks) > 0 {
+		p.ref = tracks[0]
 	}
 	return p, nil
 }

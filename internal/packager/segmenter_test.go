@@ -79,15 +79,52 @@ func TestPlanSegments(t *testing.T) {
 }
 
 func TestClearSegments(t *testing.T) {
-	v := synthetic(media.Video, 15360, 300, 512, 60, 0)
-	sp := spans(v, []int{0, 60, 120, 180, 240})
+	v := synthetic(media.Video, 15360, 300, 512, 60, 0) // 10 s in 2 s GOPs
+	a := synthetic(media.Audio, 48000, 469, 1024, 1, 0)
+	names := map[*media.Track]string{v: "video", a: "audio"}
+	p, err := planSegments([]*media.Track{v, a}, names, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		lead time.Duration
 		want int
 	}{{0, 0}, {time.Second, 1}, {2 * time.Second, 1}, {3 * time.Second, 2}, {4 * time.Second, 2}, {time.Hour, 5}} {
-		if got := clearSegments(v, sp, tc.lead); got != tc.want {
-			t.Errorf("lead %s: %d clear segments, want %d", tc.lead, got, tc.want)
+		end := p.clearLeadEnd(tc.lead)
+		if got := clearSegments(v, p.spans[v], end); got != tc.want {
+			t.Errorf("lead %s: %d clear video segments, want %d", tc.lead, got, tc.want)
 		}
+		// Audio segments run a few AAC frames past the video cuts; the
+		// clear lead still ends at the same cut.
+		if got := clearSegments(a, p.spans[a], end); got != tc.want {
+			t.Errorf("lead %s: %d clear audio segments, want %d", tc.lead, got, tc.want)
+		}
+	}
+}
+
+// TestClearLeadAligned: audio that starts late (an empty edit) has a short
+// first segment; its clear lead must still end where the video's does, so
+// every HLS playlist switches to encrypted segments at the same media time.
+func TestClearLeadAligned(t *testing.T) {
+	v := synthetic(media.Video, 15360, 300, 512, 60, 0)
+	a := synthetic(media.Audio, 48000, 469, 1024, 1, 0)
+	a.EditDelay = 24000 // 0.5 s
+	names := map[*media.Track]string{v: "video", a: "audio"}
+	p, err := planSegments([]*media.Track{v, a}, names, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := p.clearLeadEnd(4 * time.Second)
+	if end != 4*time.Second {
+		t.Fatalf("clear lead ends at %s, want 4s", end)
+	}
+	nv, na := clearSegments(v, p.spans[v], end), clearSegments(a, p.spans[a], end)
+	if nv != 2 || na != 2 {
+		t.Fatalf("clear segments: video %d, audio %d; want 2 each", nv, na)
+	}
+	first := p.spans[a][na]
+	if at := ticksToDuration(int64(first.start), a.Timescale); at < 4*time.Second || at > 4*time.Second+25*time.Millisecond {
+		t.Errorf("first encrypted audio segment starts at %s, want the video's 4s (within an AAC frame)", at)
 	}
 }
 

@@ -2,6 +2,7 @@ package testtools
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -33,7 +34,13 @@ type ClipOptions struct {
 	// (ffmpeg -ss T -c copy): the edit list then starts presentation inside
 	// the first GOP.
 	TrimStart float64
+	// Subtitles adds a mov_text (tx3g) subtitle track made from two SRT cues.
+	Subtitles bool
 }
+
+// subtitleSRT is the SRT input of ClipOptions.Subtitles, passed to ffmpeg
+// as a data: URI so that the arguments stay the whole recipe.
+const subtitleSRT = "1\n00:00:00,000 --> 00:00:01,000\nfirst cue\n\n2\n00:00:01,000 --> 00:00:02,000\nsecond cue\n"
 
 func (o ClipOptions) withDefaults() ClipOptions {
 	if o.Codec == "" {
@@ -75,9 +82,19 @@ func (o ClipOptions) ffmpegArgs() ([]string, error) {
 		}
 		args = append(args, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000")
 	}
+	if o.Subtitles {
+		args = append(args, "-f", "srt", "-i", "data:text/plain;base64,"+base64.StdEncoding.EncodeToString([]byte(subtitleSRT)))
+	}
 	args = append(args, "-t", secs, "-map", "0:v:0")
 	if o.Audio != "" {
 		args = append(args, "-map", "1:a:0")
+	}
+	if o.Subtitles {
+		subs := 1
+		if o.Audio != "" {
+			subs = 2
+		}
+		args = append(args, "-map", strconv.Itoa(subs)+":s:0", "-c:s", "mov_text")
 	}
 	g := strconv.Itoa(gop)
 	bf := strconv.Itoa(o.BFrames)

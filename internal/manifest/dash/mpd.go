@@ -56,6 +56,7 @@ func Marshal(p manifest.Presentation, opt Options) ([]byte, error) {
 	var ns namespaces
 	period := &mpd.Period{Id: "0", Start: mpd.Seconds2DurPtr(0)}
 	var asID uint32
+	var videoSets []videoSet
 	for _, typ := range []manifest.ContentType{manifest.Video, manifest.Audio} {
 		for _, g := range groupTracks(p.Tracks, typ) {
 			as, err := adaptationSet(g, asID, &ns)
@@ -63,9 +64,13 @@ func Marshal(p manifest.Presentation, opt Options) ([]byte, error) {
 				return nil, err
 			}
 			period.AdaptationSets = append(period.AdaptationSets, as)
+			if typ == manifest.Video {
+				videoSets = append(videoSets, videoSet{as, codecFamily(g[0].Codecs)})
+			}
 			asID++
 		}
 	}
+	linkSwitchableSets(videoSets)
 
 	dur := p.Duration
 	if dur <= 0 || math.IsNaN(dur) || math.IsInf(dur, 0) {
@@ -123,6 +128,44 @@ type mpdRoot struct {
 	NSDASHIF   string   `xml:"http://www.w3.org/2000/xmlns/ dashif,attr,omitempty"`
 	NSClearKey string   `xml:"http://www.w3.org/2000/xmlns/ clearkey,attr,omitempty"`
 	*mpd.MPD
+}
+
+// AdaptationSetSwitching is the scheme of the SupplementalProperty that
+// lists the AdaptationSets a player may switch to seamlessly (ISO/IEC
+// 23009-1 §5.3.3.5; DASH-IF IOP "Adaptation Set Switching").
+const AdaptationSetSwitching = "urn:mpeg:dash:adaptation-set-switching:2016"
+
+// videoSet is a video AdaptationSet and the codec family of its tracks.
+type videoSet struct {
+	as     *mpd.AdaptationSetType
+	family string
+}
+
+// linkSwitchableSets gives each video AdaptationSet an adaptation-set-switching
+// SupplementalProperty listing the ids of the other video AdaptationSets of
+// its codec family. Renditions under different keys (SD and HD) sit in
+// different AdaptationSets (one key per set), and without this property
+// players treat those sets as alternatives chosen once rather than one
+// ladder to adapt across. The sets are cut at the same times (the packager
+// aligns every rendition with the first), which the property promises.
+// Sets of another codec family are left out: switching between them needs
+// a different decoder, which not every player can change mid-stream.
+func linkSwitchableSets(sets []videoSet) {
+	for i, s := range sets {
+		var ids []string
+		for j, o := range sets {
+			if j != i && o.family == s.family {
+				ids = append(ids, strconv.FormatUint(uint64(*o.as.Id), 10))
+			}
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		s.as.SupplementalProperties = append(s.as.SupplementalProperties, &mpd.DescriptorType{
+			SchemeIdUri: AdaptationSetSwitching,
+			Value:       strings.Join(ids, ","),
+		})
+	}
 }
 
 // trackGroup is the tracks of one AdaptationSet.

@@ -282,6 +282,70 @@ func TestNamespaces(t *testing.T) {
 	}
 }
 
+// TestAdaptationSetSwitching: video AdaptationSets under different keys
+// list each other in an adaptation-set-switching SupplementalProperty
+// (ISO/IEC 23009-1 §5.3.3.5), within one codec family; audio sets and a
+// lone video set carry none.
+func TestAdaptationSetSwitching(t *testing.T) {
+	base := presentationCases()[0].p // cbcs_all_drms: 360p (SD key), 720p (HD key), audio
+	if base.Tracks[0].Protection.KID == base.Tracks[1].Protection.KID {
+		t.Fatal("case cbcs_all_drms must key 360p and 720p differently")
+	}
+	uhd := base.Tracks[1]
+	uhd.ID, uhd.Dir, uhd.Width, uhd.Height = "video_2160p", "video_2160p", 3840, 2160
+	prot := *uhd.Protection
+	prot.KID[0] ^= 0xff
+	uhd.Protection = &prot
+	hevc := uhd
+	hevc.ID, hevc.Dir, hevc.Codecs = "video_2160p_hevc", "video_2160p_hevc", "hvc1.1.6.L150.B0"
+	ladder := base
+	ladder.Tracks = append(slices.Clone(base.Tracks), uhd, hevc)
+
+	cases := []struct {
+		name string
+		p    manifest.Presentation
+		want map[string]string // AdaptationSet contentType/first Representation -> property value ("" = none)
+	}{
+		{"SD and HD keys", base, map[string]string{"video_360p": "1", "video_720p": "0", "audio_en": ""}},
+		{"three keys and HEVC", ladder, map[string]string{"video_360p": "1,2", "video_720p": "0,2", "video_2160p": "0,1", "video_2160p_hevc": "", "audio_en": ""}},
+		{"one video set", presentationCases()[2].p, map[string]string{"video_720p": "", "audio_en": ""}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := Marshal(c.p, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := mpd.MPDFromBytes(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sets := m.Periods[0].AdaptationSets
+			if len(sets) != len(c.want) {
+				t.Fatalf("%d AdaptationSets, want %d", len(sets), len(c.want))
+			}
+			for _, as := range sets {
+				rep := as.Representations[0].Id
+				var got []string
+				for _, d := range as.SupplementalProperties {
+					if d.SchemeIdUri == AdaptationSetSwitching {
+						got = append(got, d.Value)
+					}
+				}
+				want, ok := c.want[rep]
+				switch {
+				case !ok:
+					t.Errorf("unexpected AdaptationSet %d (%s)", *as.Id, rep)
+				case want == "" && len(got) > 0:
+					t.Errorf("AdaptationSet %d (%s): switching property %q, want none", *as.Id, rep, got)
+				case want != "" && !slices.Equal(got, []string{want}):
+					t.Errorf("AdaptationSet %d (%s): switching property %q, want %q", *as.Id, rep, got, want)
+				}
+			}
+		})
+	}
+}
+
 func TestAudioChannelConfiguration(t *testing.T) {
 	cases := []struct {
 		codecs   string

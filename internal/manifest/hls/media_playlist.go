@@ -63,6 +63,17 @@ func Marshal(p manifest.Presentation) ([]Playlist, error) {
 // (the clear lead) are listed before any EXT-X-KEY; the key tags of all DRM
 // systems precede the first encrypted segment, and if a clear segment
 // followed an encrypted one it would be preceded by METHOD=NONE.
+//
+// Where segments switch between clear and encrypted, EXT-X-DISCONTINUITY
+// precedes the first segment of the new kind (RFC 8216 §4.3.2.3: the
+// encoding parameters change; clear fragments use the clear sample entry,
+// encrypted ones the encv/enca entry of the same init segment). hls.js
+// stalls at the switch without it: it keeps the clear track configuration
+// and never sets up decryption. Shaka Packager writes the same tag there.
+// The playlist carries no EXT-X-DISCONTINUITY-SEQUENCE, so its first segment
+// has discontinuity sequence number 0 (§4.3.3.3); the packager ends the clear
+// lead at the same media time in every track, so the renditions' discontinuity
+// sequence numbers agree segment by segment.
 func MarshalMedia(t manifest.Track) ([]byte, error) {
 	if err := validateTrack(&t); err != nil {
 		return nil, err
@@ -91,8 +102,11 @@ func MarshalMedia(t manifest.Track) ([]byte, error) {
 
 	origin := t.Segments[0].Start
 	encrypted := false // whether the key tags in force are the DRM keys
-	for _, s := range t.Segments {
+	for i, s := range t.Segments {
 		wantEncrypted := t.Protection != nil && !s.Clear
+		if i > 0 && wantEncrypted != encrypted {
+			b.WriteString("#EXT-X-DISCONTINUITY\n")
+		}
 		if wantEncrypted && !encrypted {
 			for _, k := range keys {
 				fmt.Fprintf(&b, "#EXT-X-KEY:%s\n", k)

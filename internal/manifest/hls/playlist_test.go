@@ -117,6 +117,11 @@ func TestMediaParseBack(t *testing.T) {
 					if firstEncrypted != (len(s.Keys) > 0) {
 						t.Errorf("segment %d (clear=%v): %d key tags", i, tr.Segments[i].Clear, len(s.Keys))
 					}
+					// The switch from the clear lead to encrypted segments is a
+					// discontinuity (hls.js stalls there without one).
+					if want := firstEncrypted && i > 0; s.Discontinuity != want {
+						t.Errorf("segment %d (clear=%v): discontinuity %v, want %v", i, tr.Segments[i].Clear, s.Discontinuity, want)
+					}
 					if firstEncrypted && len(s.Keys) != nKeys {
 						t.Errorf("segment %d: %d key tags, want %d", i, len(s.Keys), nKeys)
 					}

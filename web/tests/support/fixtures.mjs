@@ -15,6 +15,8 @@
 //   tm-<clip>-<scheme>  the timing clips below (B-frames, open GOP, long
 //                GOP, trimmed edit list, delayed audio), cbcs and cenc, one
 //                key per asset from the store
+//   cl-<scheme>  a 10 s clip in 2 s GOPs with --clear-lead 4s (two clear
+//                segments, then encrypted), cbcs and cenc
 //
 // As a command (run-browser-tests.sh does this before starting the server):
 //   DRMPIPE_BIN=bin/drmpipe node web/tests/support/fixtures.mjs --data DIR
@@ -97,14 +99,30 @@ export const timingClips = {
   delayed: { gop: 50, audioDelay: 0.5 },
 };
 
+// Clear lead clip: 10 s in 2 s GOPs, packaged with --clear-lead 4s, so the
+// first two segments are clear and playback crosses into encrypted media at 4 s.
+const CLEAR_LEAD_VERSION = 'v1';
+export const clearLeadClips = { clearlead: { gop: 50, seconds: 10 } };
+
 /** ensureTimingMedia makes the timing clips once under cacheDir and returns their paths by name. */
-export async function ensureTimingMedia(cacheDir) {
-  const dir = path.join(cacheDir, `timing-${TIMING_VERSION}`);
-  const files = Object.fromEntries(Object.keys(timingClips).map((n) => [n, path.join(dir, `${n}.mp4`)]));
+export function ensureTimingMedia(cacheDir) {
+  return ensureClips(cacheDir, `timing-${TIMING_VERSION}`, timingClips);
+}
+
+/** ensureClearLeadMedia makes the clear lead clip once under cacheDir and returns its path by name. */
+export function ensureClearLeadMedia(cacheDir) {
+  return ensureClips(cacheDir, `clearlead-${CLEAR_LEAD_VERSION}`, clearLeadClips);
+}
+
+// ensureClips makes clips (426x240, 25 fps, H.264 High with 3 B-frames, AAC;
+// see timingClips for the options) once under cacheDir/dirName.
+async function ensureClips(cacheDir, dirName, clips) {
+  const dir = path.join(cacheDir, dirName);
+  const files = Object.fromEntries(Object.keys(clips).map((n) => [n, path.join(dir, `${n}.mp4`)]));
   if (existsSync(path.join(dir, 'done'))) return files;
   await mkdir(cacheDir, { recursive: true });
-  const tmp = await mkdtemp(path.join(cacheDir, '.timing-'));
-  await Promise.all(Object.entries(timingClips).map(async ([name, c]) => {
+  const tmp = await mkdtemp(path.join(cacheDir, `.${dirName}-`));
+  await Promise.all(Object.entries(clips).map(async ([name, c]) => {
     const out = path.join(tmp, `${name}.mp4`);
     const src = c.trim ? path.join(tmp, `${name}.untrimmed.mp4`) : out;
     const secs = String(c.seconds ?? 6);
@@ -128,7 +146,7 @@ export async function ensureTimingMedia(cacheDir) {
       await rm(src);
     }
   }));
-  await writeFile(path.join(tmp, 'done'), TIMING_VERSION);
+  await writeFile(path.join(tmp, 'done'), dirName);
   try {
     await rename(tmp, dir);
   } catch {
@@ -174,6 +192,11 @@ export async function packageFixtures(bin, media, dataDir) {
   for (const [name, file] of Object.entries(timing)) {
     for (const scheme of ['cbcs', 'cenc']) await pkg(`tm-${name}-${scheme}`, ['--scheme', scheme], [file]);
   }
+
+  const { clearlead } = await ensureClearLeadMedia(mediaCacheDir());
+  for (const scheme of ['cbcs', 'cenc']) {
+    await pkg(`cl-${scheme}`, ['--scheme', scheme, '--clear-lead', '4s'], [clearlead]);
+  }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -187,7 +210,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const bin = await drmpipeBinary(tmp);
     const media = await ensureMedia(mediaCacheDir());
     await packageFixtures(bin, media, path.resolve(values.data));
-    console.log(`fixtures: bt-cbcs bt-cenc bt-ladder bt-wrongkey tm-* packaged into ${path.resolve(values.data)}/content`);
+    console.log(`fixtures: bt-cbcs bt-cenc bt-ladder bt-wrongkey tm-* cl-* packaged into ${path.resolve(values.data)}/content`);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
