@@ -73,7 +73,9 @@ func demuxErrors(log string) string {
 	var keep []string
 	for _, line := range strings.Split(log, "\n") {
 		line = strings.TrimSpace(line)
-		if line != "" && !decoderErrRE.MatchString(line) {
+		// ffmpeg collapses a repeated line into "Last message repeated N
+		// times"; the line it repeats is classified on its own.
+		if line != "" && !decoderErrRE.MatchString(line) && !strings.HasPrefix(line, "Last message repeated") {
 			keep = append(keep, line)
 		}
 	}
