@@ -16,8 +16,6 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -28,38 +26,11 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	testtools.CleanupClips()
 	if code == 0 {
-		if leaks := leakedGoroutines(5 * time.Second); leaks != "" {
+		httpClient.CloseIdleConnections()
+		if leaks := testtools.LeakedGoroutines(5 * time.Second); leaks != "" {
 			fmt.Fprintf(os.Stderr, "e2e: goroutines left running after every server was closed:\n%s\n", leaks)
 			code = 1
 		}
 	}
 	os.Exit(code)
-}
-
-// leakedGoroutines waits up to d for every goroutine running drmpipe code
-// (or a Redis or HTTP client connection it opened) to end, and returns the
-// stacks of those still running.
-func leakedGoroutines(d time.Duration) string {
-	httpClient.CloseIdleConnections()
-	deadline := time.Now().Add(d)
-	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var leaks []string
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, "leakedGoroutines") || strings.Contains(g, "testing.(*M)") {
-				continue
-			}
-			if strings.Contains(g, "drmpipe/drmpipe/internal") || strings.Contains(g, "redis/go-redis") || strings.Contains(g, "net/http.(*persistConn)") {
-				leaks = append(leaks, g)
-			}
-		}
-		if len(leaks) == 0 {
-			return ""
-		}
-		if time.Now().After(deadline) {
-			return strings.Join(leaks, "\n\n")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
