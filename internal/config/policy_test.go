@@ -156,6 +156,8 @@ func TestPolicyValidation(t *testing.T) {
 		{"content hdcp", pol + "  content:\n    m:\n      hdcp: max\n", "policy.content.m.hdcp"},
 		{"security level", pol + "  default:\n    security_level: 6\n", "policy.default.security_level"},
 		{"content security level", pol + "  content:\n    m:\n      security_level: -1\n", "policy.content.m.security_level"},
+		{"content ID with a slash", pol + "  content:\n    \"a/b\":\n      max_uses: 2\n", `policy.content.a/b: invalid content ID: "a/b" has '/'`},
+		{"content ID with a space", pol + "  content:\n    \"a b\":\n      max_uses: 2\n", `policy.content.a b: invalid content ID`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
