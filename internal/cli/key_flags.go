@@ -12,6 +12,15 @@ import (
 
 var errKeyFlag = errors.New("invalid --key")
 
+// checkContentID applies keys.ValidateContentID to the value of flag, so
+// that the error names the flag.
+func checkContentID(flag, id string) error {
+	if err := keys.ValidateContentID(id); err != nil {
+		return fmt.Errorf("%s: %w", flag, err)
+	}
+	return nil
+}
+
 // parseKeyFlag parses "KID:KEY" or "TYPE=KID:KEY" (hex, 16 bytes each).
 // Errors never echo the key.
 func parseKeyFlag(s string) (keys.TrackType, keys.ContentKey, error) {

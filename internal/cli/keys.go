@@ -29,6 +29,9 @@ func newKeysCmd(stdout io.Writer) *cobra.Command {
 		Short: "Get or create the key of a content ID, track type and crypto period (idempotent)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkContentID("--content-id", contentID); err != nil {
+				return err
+			}
 			tt, err := keys.ParseTrackType(trackType)
 			if err != nil {
 				return err
@@ -54,6 +57,9 @@ func newKeysCmd(stdout io.Writer) *cobra.Command {
 		Short: "List the keys of a content ID (never the key values)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkContentID("--content-id", listContent); err != nil {
+				return err
+			}
 			return conf.withStore(cmd.Context(), func(st *server.KeyStore) error {
 				ks, err := st.List(cmd.Context(), listContent)
 				if err != nil {

@@ -40,8 +40,8 @@ the holder of its private key reads them with drmpipe package --cpix FILE --cpix
 			if (cert == "") == !plain {
 				return fmt.Errorf("give --cert RECIPIENT.pem to encrypt the keys, or --plain for clear keys (not both)")
 			}
-			if err := keys.ValidateSlot(contentID, keys.All, 0); err != nil {
-				return fmt.Errorf("--content-id: %w", err)
+			if err := checkContentID("--content-id", contentID); err != nil {
+				return err
 			}
 			var recipient []byte
 			if cert != "" {
@@ -165,6 +165,9 @@ and receives the keys encrypted to its key; it needs no store or KMS access.`,
 			}
 			if key == nil {
 				return fmt.Errorf("strict-broker delivery is off: set keys.broker_hmac_key (32 or more bytes, hex or base64)")
+			}
+			if err := checkContentID("--content-id", contentID); err != nil {
+				return err
 			}
 			per, err := server.ParseKeysPer(keysPer)
 			if err != nil {

@@ -116,6 +116,12 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 	if f.psshInInit && f.noPSSHInInit {
 		return fmt.Errorf("--pssh-in-init and --no-pssh-in-init contradict each other")
 	}
+	if cmd.Flags().Changed("content-id") {
+		// The ID becomes DATA/content/ID and a key-store identity.
+		if err := checkContentID("--content-id", f.contentID); err != nil {
+			return err
+		}
+	}
 	conf, err := f.conf.load()
 	if err != nil {
 		return err

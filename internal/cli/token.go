@@ -20,6 +20,9 @@ func newTokenCmd(stdout io.Writer) *cobra.Command {
 		Short: "Print a playback token signed with drmpipe's own key (published at /.well-known/jwks.json)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkContentID("--content", content); err != nil {
+				return err
+			}
 			cfg, err := conf.load()
 			if err != nil {
 				return err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/entitlement"
+	"github.com/drmpipe/drmpipe/internal/keys"
 )
 
 // PolicyConfig is the entitlement policy (package entitlement): the rule
@@ -164,8 +165,8 @@ func (c PolicyConfig) Validate() error {
 	for _, id := range c.contentIDs() {
 		o := c.Content[id]
 		p := "policy.content." + id
-		if strings.TrimSpace(id) == "" {
-			errs.add("policy.content", "content ID must not be empty")
+		if err := keys.ValidateContentID(id); err != nil {
+			errs.add(p, "%v", err)
 			continue
 		}
 		if o == nil {

@@ -158,6 +158,8 @@ func TestPolicyValidation(t *testing.T) {
 		{"content security level", pol + "  content:\n    m:\n      security_level: -1\n", "policy.content.m.security_level"},
 		{"revocation resync too often", pol + "  revocations:\n    resync_interval: 10ms\n", "policy.revocations.resync_interval"},
 		{"revocation resync never", pol + "  revocations:\n    resync_interval: 0s\n", "policy.revocations.resync_interval"},
+		{"content ID with a slash", pol + "  content:\n    \"a/b\":\n      max_uses: 2\n", `policy.content.a/b: invalid content ID: "a/b" has '/'`},
+		{"content ID with a space", pol + "  content:\n    \"a b\":\n      max_uses: 2\n", `policy.content.a b: invalid content ID`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

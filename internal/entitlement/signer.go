@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/drmpipe/drmpipe/internal/keys"
 )
 
 // SigningKeyFile is the name of drmpipe's token signing key under the data
@@ -165,6 +167,9 @@ func loadKey(path string) (*ecdsa.PrivateKey, error) {
 func (s *Signer) Sign(c Claims) (string, error) {
 	if c.Subject == "" || c.ContentID == "" {
 		return "", fmt.Errorf("%w: token needs a subject and a content ID", ErrClaims)
+	}
+	if err := keys.ValidateContentID(c.ContentID); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrClaims, err)
 	}
 	if c.Issuer == "" {
 		c.Issuer = s.cfg.Issuer

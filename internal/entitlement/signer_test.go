@@ -63,6 +63,12 @@ func TestSigner(t *testing.T) {
 	if _, err := s.Sign(entitlement.Claims{ContentID: "c"}); !errors.Is(err, entitlement.ErrClaims) {
 		t.Errorf("no subject: %v", err)
 	}
+	// Minting is an entry point of content IDs: the keys rule holds.
+	for _, cid := range []string{"../../x", "a/b", ".hidden", "a\x00b"} {
+		if _, err := s.Sign(entitlement.Claims{Subject: "u", ContentID: cid}); !errors.Is(err, entitlement.ErrClaims) || !errors.Is(err, keys.ErrInvalidContentID) {
+			t.Errorf("content %q: %v", cid, err)
+		}
+	}
 	// Loose permissions are refused.
 	if err := os.Chmod(filepath.Join(dir, entitlement.SigningKeyFile), 0o644); err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/drmpipe/drmpipe/internal/drm"
 )
@@ -92,9 +91,6 @@ func ParseKeyOrigin(s string) (KeyOrigin, error) {
 	return 0, fmt.Errorf("%w: key origin %q (want slot or kid)", ErrInvalidRequest, s)
 }
 
-// MaxContentIDLen bounds content IDs (SPEKE CPIX@contentId, asset names).
-const MaxContentIDLen = 256
-
 // StoredKey is a key's record in the store. Key.KID and Key.IV are always
 // set; Key.Key only when the store unwrapped it (Get), never by List.
 type StoredKey struct {
@@ -175,18 +171,12 @@ type Store interface {
 	Close() error
 }
 
-// ValidateSlot checks a get-or-create request; stores call it.
+// ValidateSlot checks a get-or-create request; stores call it. A content
+// ID outside ValidateContentID's rule gives an error that is both
+// ErrInvalidRequest and ErrInvalidContentID.
 func ValidateSlot(contentID string, t TrackType, _ uint32) error {
-	if contentID == "" || len(contentID) > MaxContentIDLen {
-		return fmt.Errorf("%w: content ID must have 1 to %d bytes, has %d", ErrInvalidRequest, MaxContentIDLen, len(contentID))
-	}
-	if !utf8.ValidString(contentID) {
-		return fmt.Errorf("%w: content ID is not valid UTF-8", ErrInvalidRequest)
-	}
-	for _, r := range contentID {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("%w: content ID %q has a control character", ErrInvalidRequest, contentID)
-		}
+	if err := ValidateContentID(contentID); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
 	if _, ok := trackTypeNames[t]; !ok {
 		return fmt.Errorf("%w: %s", ErrUnknownTrackType, t)

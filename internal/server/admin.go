@@ -104,6 +104,15 @@ func badRequest(msg string) error {
 	return httperr.New(http.StatusBadRequest, httperr.CodeInvalidRequest, msg)
 }
 
+// checkContentID applies keys.ValidateContentID to the request field
+// field: a 400 that names the field and the rule.
+func checkContentID(field, id string) error {
+	if err := keys.ValidateContentID(id); err != nil {
+		return badRequest(field + ": " + err.Error())
+	}
+	return nil
+}
+
 func storeError(err error) error {
 	if errors.Is(err, keys.ErrKeyNotFound) {
 		return httperr.New(http.StatusNotFound, httperr.CodeNotFound, "no such key")
@@ -118,6 +127,9 @@ func (h *adminHandlers) listKeys(w http.ResponseWriter, r *http.Request, _ strin
 	cid := r.URL.Query().Get("contentId")
 	if cid == "" {
 		return badRequest("contentId query parameter is required")
+	}
+	if err := checkContentID("contentId", cid); err != nil {
+		return err
 	}
 	ks, err := h.keys.List(r.Context(), cid)
 	if err != nil {
@@ -138,6 +150,9 @@ func (h *adminHandlers) createKey(w http.ResponseWriter, r *http.Request, _ stri
 	}
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		return badRequest("body must be JSON {contentId, trackType, period}")
+	}
+	if err := checkContentID("contentId", req.ContentID); err != nil {
+		return err
 	}
 	if req.TrackType == "" {
 		req.TrackType = "ALL"

@@ -20,7 +20,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/drmpipe/drmpipe/internal/apikey"
 	"github.com/drmpipe/drmpipe/internal/config"
@@ -184,7 +183,7 @@ func SignBrokerURL(key []byte, base string, g BrokerGrant) (string, error) {
 	if len(key) < MinBrokerKeyBytes {
 		return "", fmt.Errorf("%w: at least %d bytes needed", ErrBrokerKey, MinBrokerKeyBytes)
 	}
-	if err := keys.ValidateSlot(g.ContentID, keys.All, 0); err != nil {
+	if err := keys.ValidateContentID(g.ContentID); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrBrokerURL, err)
 	}
 	if g.KeysPer != KeysPerAsset && g.KeysPer != KeysPerTrackType {
@@ -402,8 +401,8 @@ func (h *brokerHandlers) issue(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := keys.ValidateSlot(req.ContentID, keys.All, 0); err != nil {
-		httperr.Write(w, r, h.log, badRequest("contentId must have 1 to 256 bytes without control characters"))
+	if err := checkContentID("contentId", req.ContentID); err != nil {
+		httperr.Write(w, r, h.log, err)
 		return
 	}
 	ttl := h.maxTTL
@@ -564,9 +563,9 @@ func (h *brokerHandlers) record(ctx context.Context, e apikey.Entry) {
 }
 
 // auditTarget keeps a client-supplied content ID only if it is a valid one
-// (bounded, UTF-8, no control characters).
+// (keys.ValidateContentID).
 func auditTarget(s string) string {
-	if len(s) > keys.MaxContentIDLen || !utf8.ValidString(s) || keys.ValidateSlot(s, keys.All, 0) != nil {
+	if keys.ValidateContentID(s) != nil {
 		return "(invalid)"
 	}
 	return s

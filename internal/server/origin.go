@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/drmpipe/drmpipe/internal/httperr"
 )
@@ -28,7 +30,9 @@ var mediaTypes = map[string]string{
 // originHandler serves the packaged outputs under root as an origin:
 // correct media types, byte ranges (http.ServeContent), short caching for
 // manifests and immutable caching for segments. Hidden files (staging
-// directories, the output marker) are never served.
+// directories, the output marker) are never served, and only regular files
+// reached through real directories beneath root are: see
+// openRegularBeneath.
 type originHandler struct {
 	root   string
 	prefix string
@@ -49,10 +53,9 @@ func (h *originHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	name := filepath.Join(h.root, filepath.FromSlash(clean))
-	f, err := os.Open(name)
+	f, fi, err := openRegularBeneath(h.root, strings.TrimPrefix(clean, "/"))
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+		if isNameError(err) {
 			httperr.Write(w, r, nil, httperr.New(http.StatusNotFound, httperr.CodeNotFound, "not found"))
 			return
 		}
@@ -60,12 +63,7 @@ func (h *originHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || fi.IsDir() {
-		httperr.Write(w, r, nil, httperr.New(http.StatusNotFound, httperr.CodeNotFound, "not found"))
-		return
-	}
-	ext := strings.ToLower(filepath.Ext(name))
+	ext := strings.ToLower(filepath.Ext(fi.Name()))
 	ct, ok := mediaTypes[ext]
 	if !ok {
 		ct = mime.TypeByExtension(ext)
@@ -88,4 +86,102 @@ func (h *originHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.onFile(r, clean)
 	}
 	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
+}
+
+// errNotServed reports a path the origin refuses to serve: a symbolic link,
+// a FIFO, socket or device, or a directory where a file is asked for.
+var errNotServed = errors.New("not a regular file beneath the content root")
+
+// openRegularBeneath opens name (slash-separated, clean, relative to dir)
+// for reading if every component before the last is a directory and the
+// last is a regular file, none of them a symbolic link, all beneath dir.
+//
+// drmpipe writes only directories and regular files into the content
+// directory, so a symbolic link there was put by someone else: it is
+// refused even when it points inside the root, which keeps the rule simple
+// ("what is served is what drmpipe wrote"). Only dir itself may be a link
+// (an operator's choice of where content lives).
+//
+// Each step is checked on the entry (Lstat) and again on what was opened
+// (os.SameFile), inside an os.Root for the directory opened so far: an
+// entry swapped for a link or a FIFO between the check and the open is
+// refused rather than followed, and nothing outside dir is ever reached.
+// The file is opened with O_NONBLOCK so that even a FIFO swapped in at the
+// last moment cannot block the handler; regular-file reads ignore it.
+func openRegularBeneath(dir, name string) (*os.File, fs.FileInfo, error) {
+	switch {
+	case name == "":
+		return nil, nil, fmt.Errorf("%w: the content root is a directory", errNotServed)
+	case strings.IndexByte(name, 0) >= 0:
+		return nil, nil, fmt.Errorf("%w: NUL in the name", errNotServed)
+	}
+	cur, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	parts := strings.Split(name, "/")
+	for _, part := range parts[:len(parts)-1] {
+		next, err := openDirBeneath(cur, part)
+		cur.Close()
+		if err != nil {
+			return nil, nil, err
+		}
+		cur = next
+	}
+	defer cur.Close()
+	last := parts[len(parts)-1]
+	want, err := cur.Lstat(last)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !want.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("%w: %s is %v", errNotServed, name, want.Mode().Type())
+	}
+	f, err := cur.OpenFile(last, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	got, err := f.Stat()
+	if err == nil && (!got.Mode().IsRegular() || !os.SameFile(want, got)) {
+		err = fmt.Errorf("%w: %s changed while being opened", errNotServed, name)
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, got, nil
+}
+
+// openDirBeneath opens the directory entry part of parent as a new root,
+// refusing anything that is not a real directory (see openRegularBeneath).
+func openDirBeneath(parent *os.Root, part string) (*os.Root, error) {
+	want, err := parent.Lstat(part)
+	if err != nil {
+		return nil, err
+	}
+	if !want.IsDir() {
+		return nil, fmt.Errorf("%w: %s is %v", errNotServed, part, want.Mode().Type())
+	}
+	sub, err := parent.OpenRoot(part)
+	if err != nil {
+		return nil, err
+	}
+	got, err := sub.Stat(".")
+	if err == nil && !os.SameFile(want, got) {
+		err = fmt.Errorf("%w: %s changed while being opened", errNotServed, part)
+	}
+	if err != nil {
+		sub.Close()
+		return nil, err
+	}
+	return sub, nil
+}
+
+// isNameError tells whether err is about the requested name (no such file,
+// not served, not permitted, a file used as a directory, a name the system
+// refuses) rather than a fault of the server: those are a 404.
+func isNameError(err error) bool {
+	return errors.Is(err, errNotServed) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) ||
+		errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.ENAMETOOLONG) ||
+		errors.Is(err, syscall.EINVAL)
 }

@@ -75,6 +75,10 @@ func (h *tokenHandlers) issue(w http.ResponseWriter, r *http.Request, req TokenR
 		httperr.Write(w, r, h.log, httperr.New(http.StatusBadRequest, httperr.CodeInvalidRequest, "user and content are required"))
 		return
 	}
+	if err := checkContentID("content", req.Content); err != nil {
+		httperr.Write(w, r, h.log, err)
+		return
+	}
 	ttl := h.maxTTL
 	if req.TTL != "" {
 		d, err := time.ParseDuration(req.TTL)

@@ -132,8 +132,8 @@ func (c *Client) GetKeys(ctx context.Context, req ClientRequest) (ClientResponse
 }
 
 func (c *Client) buildRequest(req ClientRequest) (*cpix.Document, []slot, error) {
-	if req.ContentID == "" || len(req.ContentID) > keys.MaxContentIDLen {
-		return nil, nil, fmt.Errorf("%w: content ID must have 1 to %d bytes", ErrConfig, keys.MaxContentIDLen)
+	if err := keys.ValidateContentID(req.ContentID); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if req.Scheme != cenc.CENC && req.Scheme != cenc.CBCS {
 		return nil, nil, fmt.Errorf("%w: protection scheme %v", ErrConfig, req.Scheme)

@@ -321,6 +321,24 @@ func TestV1LiveRequest(t *testing.T) {
 	}
 }
 
+// A SPEKE v1 content ID (CPIX@id) follows the same rule as v2's.
+func TestV1RejectsContentID(t *testing.T) {
+	e := newEnv(t, testConfig())
+	for _, id := range []string{"../../x", "a/b", ".hidden"} {
+		body := strings.Replace(fixture(t, "v1_live_request.xml"), `id="abc123"`, `id="`+id+`"`, 1)
+		w := post(t, e.h, PathV1, body, false, goodToken)
+		if w.Code != 422 {
+			t.Fatalf("%s: status %d: %s", id, w.Code, w.Body.String())
+		}
+		if b := errBody(t, w); !strings.Contains(b.Message, "CPIX@id: invalid content ID") {
+			t.Errorf("%s: %+v", id, b)
+		}
+	}
+	if n := e.keys.calls.Load(); n != 0 {
+		t.Errorf("rejected requests touched the key store %d times", n)
+	}
+}
+
 func TestEncryptedDelivery(t *testing.T) {
 	e := newEnv(t, testConfig())
 	priv, cert := newRecipient(t)
@@ -385,6 +403,10 @@ func TestV2Rejects(t *testing.T) {
 		{"empty body", "", false, 400, "empty document"},
 		{"no version header", base, true, 422, "Unsupported SPEKE version"},
 		{"missing contentId", strings.Replace(base, `contentId="test_case_generic" `, "", 1), false, 422, "Missing CPIX@contentId"},
+		{"traversal contentId", strings.Replace(base, `contentId="test_case_generic"`, `contentId="../../etc/passwd"`, 1), false, 422, `CPIX@contentId: invalid content ID: "../../etc/passwd" starts with "."`},
+		{"absolute contentId", strings.Replace(base, `contentId="test_case_generic"`, `contentId="/data/keys.db"`, 1), false, 422, `CPIX@contentId: invalid content ID: "/data/keys.db" has '/'`},
+		{"contentId with a space", strings.Replace(base, `contentId="test_case_generic"`, `contentId="a b"`, 1), false, 422, "CPIX@contentId: invalid content ID"},
+		{"long contentId", strings.Replace(base, `contentId="test_case_generic"`, `contentId="`+strings.Repeat("x", keys.MaxContentIDLen+1)+`"`, 1), false, 422, "CPIX@contentId: invalid content ID: has 257 bytes"},
 		{"missing version", strings.Replace(base, `version="2.3" `, "", 1), false, 422, "Missing CPIX@version"},
 		{"wrong version", strings.Replace(base, `version="2.3"`, `version="2.0"`, 1), false, 422, "Unsupported CPIX@version"},
 		{"no ContentKeyList", cut(base, "<cpix:ContentKeyList>", "</cpix:ContentKeyList>"), false, 422, "Missing ContentKeyList/ContentKey"},

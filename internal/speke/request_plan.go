@@ -145,9 +145,13 @@ func assignSlots(d *cpix.Document, slotOfRule func(cpix.ContentKeyUsageRule) (sl
 // constraints"; the speke-reference-server v2 test suite's negative cases).
 func planV2(d *cpix.Document) (plan, error) {
 	p := plan{contentID: d.ContentID, rotation: len(d.ContentKeyPeriods) > 0}
-	switch {
-	case d.ContentID == "":
+	if d.ContentID == "" {
 		return p, reject("Missing CPIX@contentId")
+	}
+	if err := keys.ValidateContentID(d.ContentID); err != nil {
+		return p, reject("CPIX@contentId: %v", err)
+	}
+	switch {
 	case d.Version == "":
 		return p, reject("Missing CPIX@version")
 	case d.Version != cpix.Version23:
@@ -263,6 +267,9 @@ func planV1(d *cpix.Document) (plan, error) {
 	}
 	if p.contentID == "" {
 		return p, reject("Missing CPIX@id")
+	}
+	if err := keys.ValidateContentID(p.contentID); err != nil {
+		return p, reject("CPIX@id: %v", err)
 	}
 	if len(d.ContentKeys) == 0 {
 		return p, reject("Missing ContentKeyList/ContentKey")
