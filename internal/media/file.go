@@ -377,7 +377,7 @@ func language(m *mp4.MdhdBox) string {
 
 // validate checks the finished tracks: a sync sample in every video track,
 // at least one track. Where the sample data lies was checked as each chunk
-// or trun was read (checkRun).
+// or trun was read (runInMediaData).
 func (f *File) validate() error {
 	if len(f.tracks) == 0 {
 		return fmt.Errorf("%s: %w", f.path, ErrNoTracks)

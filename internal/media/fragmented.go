@@ -143,8 +143,8 @@ func (f *File) addMoof(moof *mp4.MoofBox, moofStart int64, states map[uint32]*fr
 			}
 			// The run must land in media data (§8.8.8.3: data_offset is
 			// added to the base data offset of tfhd, §8.8.7.1).
-			if err := f.checkRun(t, "trun in moof at offset "+strconv.FormatInt(moofStart, 10), first, t.Samples[first:]); err != nil {
-				return err
+			if run := t.Samples[first:]; !f.runInMediaData(run) {
+				return f.runError(t, "trun in moof at offset "+strconv.FormatInt(moofStart, 10), first, run)
 			}
 		}
 		prevEnd = pos

@@ -37,18 +37,23 @@ func (f *File) inMediaData(start, end int64) bool {
 	return i < len(f.media) && f.media[i].start <= start
 }
 
-// checkRun checks that the samples of run, contiguous in the file (one
-// chunk of stco/co64, ISO/IEC 14496-12 §8.7.5, or one trun, §8.8.8), lie
-// inside a media data box payload. first is the 0-based number of run[0]
-// in the track and table names the box the offsets come from.
-func (f *File) checkRun(t *Track, table string, first int, run []Sample) error {
+// runInMediaData reports whether the samples of run, contiguous in the
+// file (one chunk of stco/co64, ISO/IEC 14496-12 §8.7.5, or one trun,
+// §8.8.8), lie inside one media data box payload.
+func (f *File) runInMediaData(run []Sample) bool {
 	if len(run) == 0 {
-		return nil
+		return true
 	}
 	last := &run[len(run)-1]
-	if f.inMediaData(run[0].Offset, last.Offset+int64(last.Size)) {
-		return nil
-	}
+	return f.inMediaData(run[0].Offset, last.Offset+int64(last.Size))
+}
+
+// runError names the first sample of run that is not inside media data:
+// past the end of the file (ErrTruncated) or elsewhere (ErrMalformed).
+// first is the 0-based number of run[0] in the track and table names the
+// box the offsets come from. Built only on failure, so that the check of
+// every chunk or trun allocates nothing.
+func (f *File) runError(t *Track, table string, first int, run []Sample) error {
 	for i := range run {
 		s := &run[i]
 		if s.Offset >= 0 && s.Offset > f.size-int64(s.Size) {
@@ -58,5 +63,6 @@ func (f *File) checkRun(t *Track, table string, first int, run []Sample) error {
 			return fmt.Errorf("%s: %w: track %d: %s: sample %d (offset %d, %d bytes) lies outside mdat", f.path, ErrMalformed, t.ID, table, first+i+1, s.Offset, s.Size)
 		}
 	}
-	return nil
+	// Each sample fits but the run spans more than one payload.
+	return fmt.Errorf("%s: %w: track %d: %s: samples %d to %d span more than one mdat", f.path, ErrMalformed, t.ID, table, first+1, first+len(run))
 }

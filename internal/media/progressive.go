@@ -13,7 +13,7 @@ import (
 // (ISO/IEC 14496-12 §8.6.1.2 stts, §8.6.1.3 ctts, §8.6.2 stss, §8.7.3
 // stsz/stz2, §8.7.4 stsc, §8.7.5 stco/co64) in one linear pass per box,
 // after checkTables has found them consistent. Every chunk must lie inside
-// an mdat payload.
+// an mdat payload (runInMediaData).
 func (f *File) buildProgressive(t *Track, stbl *mp4.StblBox) error {
 	sizes, uniform, n, sizeTable, err := f.sampleSizes(t, stbl)
 	if err != nil {
@@ -50,7 +50,7 @@ func (f *File) buildProgressive(t *Track, stbl *mp4.StblBox) error {
 		for c := first; c <= last; c++ {
 			var off int64
 			if stbl.Co64 != nil {
-				// Beyond any file: keep it positive so checkRun reports it.
+				// Beyond any file: keep it positive so runError reports it as such.
 				off = int64(min(stbl.Co64.ChunkOffset[c-1], math.MaxInt64/2))
 			} else {
 				off = int64(stbl.Stco.ChunkOffset[c-1])
@@ -65,8 +65,8 @@ func (f *File) buildProgressive(t *Track, stbl *mp4.StblBox) error {
 				chunk[k].Size = sz
 				off += int64(sz)
 			}
-			if err := f.checkRun(t, chunkTable+" chunk "+strconv.Itoa(c), si, chunk); err != nil {
-				return err
+			if !f.runInMediaData(chunk) {
+				return f.runError(t, chunkTable+" chunk "+strconv.Itoa(c), si, chunk)
 			}
 			si += spc
 		}
