@@ -10,6 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/Eyevinn/mp4ff/mp4"
+
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
 // mutate copies src to a new file in dir after applying fn to its bytes.
@@ -92,15 +96,17 @@ func TestOpenErrors(t *testing.T) {
 		{"truncated_fragment", mutate(t, frag, dir, "truncated_fragment", func(d []byte) []byte { return d[:len(d)-10] }), ErrTruncated, nil},
 		{"encrypted", enc, ErrEncryptedInput, []string{"encv"}},
 		{"unsupported_codec", mpeg4, ErrUnsupportedCodec, []string{"mp4v", "track 1"}},
-		// Point every stss entry at sample 0 (which does not exist): no sync sample left.
+		// Empty the video stss: an entry_count of 0 says no sample is a sync sample.
 		{"no_sync_sample", mutate(t, base, dir, "no_sync", func(d []byte) []byte {
-			s := boxAt(t, d, "stss")
-			n := int(binary.BigEndian.Uint32(d[s+12:]))
-			for i := 0; i < n; i++ {
-				binary.BigEndian.PutUint32(d[s+16+4*i:], 0)
-			}
-			return d
+			return testtools.EditMoov(t, d, func(m *mp4.MoovBox) {
+				m.Traks[0].Mdia.Minf.Stbl.Stss.SampleNumber = nil
+			})
 		}), ErrNoSyncSample, []string{"track 1"}},
+		// An stss entry naming sample 0, which does not exist (samples count from 1).
+		{"stss_sample_0", mutate(t, base, dir, "stss_sample_0", func(d []byte) []byte {
+			binary.BigEndian.PutUint32(d[boxAt(t, d, "stss")+16:], 0)
+			return d
+		}), ErrMalformed, []string{"track 1: stss entry 1 is sample 0"}},
 		// Turn both handlers into timed metadata: no video or audio track left.
 		{"no_tracks", mutate(t, base, dir, "no_tracks", func(d []byte) []byte {
 			for _, h := range []string{"vide", "soun"} {

@@ -29,6 +29,7 @@ type File struct {
 	tracks []*Track
 	// skipped are the traks that are neither video nor audio.
 	skipped []SkippedTrack
+	media   []span // mdat/imda payloads in file order (parse only)
 
 	nSamples int64 // samples added from fragments so far (parse only)
 }
@@ -218,6 +219,8 @@ func (f *File) parse() error {
 			moov = &bb
 		case "moof":
 			moofs = append(moofs, b)
+		case "mdat", "imda":
+			f.addMediaData(b)
 		}
 		pos += b.size
 	}
@@ -378,8 +381,9 @@ func language(m *mp4.MdhdBox) string {
 	return l
 }
 
-// validate checks the finished tracks: sample data inside the file, a sync
-// sample in every video track, at least one track.
+// validate checks the finished tracks: a sync sample in every video track,
+// at least one track. Where the sample data lies was checked as each chunk
+// or trun was read (runInMediaData).
 func (f *File) validate() error {
 	if len(f.tracks) == 0 {
 		return fmt.Errorf("%s: %w", f.path, ErrNoTracks)
@@ -387,14 +391,10 @@ func (f *File) validate() error {
 	for _, t := range f.tracks {
 		hasSync := false
 		for i := range t.Samples {
-			s := &t.Samples[i]
-			if s.Offset < 0 {
-				return fmt.Errorf("%s: %w: track %d sample %d has negative offset %d", f.path, ErrMalformed, t.ID, i+1, s.Offset)
+			if t.Samples[i].Sync {
+				hasSync = true
+				break
 			}
-			if s.Offset > f.size-int64(s.Size) {
-				return fmt.Errorf("%s: %w: track %d sample %d at offset %d needs %d bytes, file has %d", f.path, ErrTruncated, t.ID, i+1, s.Offset, s.Size, f.size)
-			}
-			hasSync = hasSync || s.Sync
 		}
 		if t.Kind == Video && !hasSync {
 			return fmt.Errorf("%s: %w: video track %d (%d samples)", f.path, ErrNoSyncSample, t.ID, len(t.Samples))

@@ -2,6 +2,7 @@ package media
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/Eyevinn/mp4ff/mp4"
 )
@@ -83,6 +84,9 @@ func (f *File) addMoof(moof *mp4.MoofBox, moofStart int64, states map[uint32]*fr
 		var base int64
 		switch {
 		case tfhd.HasBaseDataOffset():
+			if tfhd.BaseDataOffset > uint64(f.size) {
+				return fmt.Errorf("%s: %w: track %d: tfhd in moof at offset %d: base_data_offset %d is past the end, file has %d", f.path, ErrTruncated, tfhd.TrackID, moofStart, tfhd.BaseDataOffset, f.size)
+			}
 			base = int64(tfhd.BaseDataOffset)
 		case tfhd.DefaultBaseIfMoof(), i == 0:
 			base = moofStart
@@ -121,7 +125,11 @@ func (f *File) addMoof(moof *mp4.MoofBox, moofStart int64, states map[uint32]*fr
 				copy(grown, t.Samples)
 				t.Samples = grown
 			}
+			first := len(t.Samples)
 			for _, s := range trun.Samples {
+				if s.Size == 0 && t.Kind == Video {
+					return fmt.Errorf("%s: %w: track %d: trun in moof at offset %d: sample %d has size 0", f.path, ErrMalformed, t.ID, moofStart, len(t.Samples)+1)
+				}
 				t.Samples = append(t.Samples, Sample{
 					Offset:   pos,
 					Size:     s.Size,
@@ -132,6 +140,11 @@ func (f *File) addMoof(moof *mp4.MoofBox, moofStart int64, states map[uint32]*fr
 				})
 				pos += int64(s.Size)
 				st.nextDTS += int64(s.Dur)
+			}
+			// The run must land in media data (§8.8.8.3: data_offset is
+			// added to the base data offset of tfhd, §8.8.7.1).
+			if run := t.Samples[first:]; !f.runInMediaData(run) {
+				return f.runError(t, "trun in moof at offset "+strconv.FormatInt(moofStart, 10), first, run)
 			}
 		}
 		prevEnd = pos

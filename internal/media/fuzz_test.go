@@ -1,7 +1,6 @@
 package media
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -9,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
 var genCorpus = flag.Bool("gen-fuzz-corpus", false, "regenerate testdata/fuzz/FuzzOpen from small ffmpeg inputs")
@@ -37,30 +38,64 @@ func FuzzOpen(f *testing.F) {
 		}
 		mf, err := Open(name)
 		if err != nil {
-			for _, s := range sentinels {
-				if errors.Is(err, s) {
-					return
-				}
+			if !wrapsSentinel(err) {
+				t.Fatalf("error wraps no sentinel: %v", err)
 			}
-			t.Fatalf("error wraps no sentinel: %v", err)
+			return
 		}
 		defer mf.Close()
-		var buf []byte
-		for _, tr := range mf.Tracks() {
-			buf, err = mf.ReadSamples(buf, tr.Samples)
-			if err != nil {
-				t.Fatalf("ReadSamples after a successful Open: %v", err)
-			}
-			var want int
-			for _, s := range tr.Samples {
-				want += int(s.Size)
-			}
-			if len(buf) != want {
-				t.Fatalf("ReadSamples returned %d bytes, want %d", len(buf), want)
-			}
-			_ = tr.Duration()
-		}
+		checkOpened(t, data, mf)
 	})
+}
+
+// checkOpened checks what a successful Open promises about the file holding
+// data: every sample lies inside the payload of one mdat (or imda) box, found
+// here with a box walker independent of the reader; no video sample is
+// empty; and ReadSamples returns every sample's bytes.
+func checkOpened(t *testing.T, data []byte, mf *File) {
+	t.Helper()
+	var media [][2]int64
+	for _, b := range testtools.TopBoxes(data) {
+		start, end := b.Payload()
+		switch b.Type {
+		case "imda":
+			media = append(media, [2]int64{start + 4, end})
+		case "mdat":
+			media = append(media, [2]int64{start, end})
+		}
+	}
+	inMedia := func(s Sample) bool {
+		for _, m := range media {
+			if s.Offset >= m[0] && s.Offset <= m[1]-int64(s.Size) {
+				return true
+			}
+		}
+		return false
+	}
+	var buf []byte
+	var err error
+	for _, tr := range mf.Tracks() {
+		for i, s := range tr.Samples {
+			if !inMedia(s) {
+				t.Fatalf("track %d sample %d (offset %d, %d bytes) lies outside every mdat payload %v", tr.ID, i+1, s.Offset, s.Size, media)
+			}
+			if tr.Kind == Video && s.Size == 0 {
+				t.Fatalf("track %d: video sample %d is empty", tr.ID, i+1)
+			}
+		}
+		buf, err = mf.ReadSamples(buf, tr.Samples)
+		if err != nil {
+			t.Fatalf("ReadSamples after a successful Open: %v", err)
+		}
+		var want int
+		for _, s := range tr.Samples {
+			want += int(s.Size)
+		}
+		if len(buf) != want {
+			t.Fatalf("ReadSamples returned %d bytes, want %d", len(buf), want)
+		}
+		_ = tr.Duration()
+	}
 }
 
 // TestGenerateFuzzCorpus rewrites the committed seed corpus when run with
@@ -95,6 +130,14 @@ func TestGenerateFuzzCorpus(t *testing.T) {
 		}
 		seeds[name+"_bitflips"] = broken
 	}
+	// Sample tables that disagree with each other or with the media data.
+	for _, m := range testtools.TableMutants {
+		src := seeds["prog"]
+		if m.Fragmented {
+			src = seeds["frag"]
+		}
+		seeds["table_"+m.Name] = m.Edit(t, src)
+	}
 	out := filepath.Join("testdata", "fuzz", "FuzzOpen")
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
@@ -111,21 +154,13 @@ func TestGenerateFuzzCorpus(t *testing.T) {
 }
 
 // TestFuzzSeedsValid checks that the committed valid seeds still open and
-// carry a video and an audio track, so the corpus exercises the full path.
+// carry a video and an audio track, so the corpus exercises the full path,
+// and that the committed sample table mutants are refused.
 func TestFuzzSeedsValid(t *testing.T) {
 	for _, name := range []string{"prog", "frag", "frag_bdo", "hevc_ac3"} {
-		raw, err := os.ReadFile(filepath.Join("testdata", "fuzz", "FuzzOpen", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		body := strings.TrimSpace(strings.TrimPrefix(string(raw), "go test fuzz v1\n"))
-		body = strings.TrimSuffix(strings.TrimPrefix(body, "[]byte("), ")")
-		data, err := strconv.Unquote(body)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
+		data := fuzzSeed(t, name)
 		p := filepath.Join(t.TempDir(), name+".mp4")
-		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		f, err := Open(p)
@@ -138,4 +173,35 @@ func TestFuzzSeedsValid(t *testing.T) {
 		}
 		f.Close()
 	}
+	// The sample table mutants of those seeds stay refused.
+	for _, m := range testtools.TableMutants {
+		name := "table_" + m.Name
+		f, err := Open(writeInput(t, name, fuzzSeed(t, name)))
+		if err == nil {
+			f.Close()
+			t.Errorf("seed %s: Open accepted it", name)
+			continue
+		}
+		for _, w := range m.Want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("seed %s: error %q does not contain %q", name, err, w)
+			}
+		}
+	}
+}
+
+// fuzzSeed returns the bytes of the committed FuzzOpen seed name.
+func fuzzSeed(t *testing.T, name string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", "fuzz", "FuzzOpen", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := strings.TrimSpace(strings.TrimPrefix(string(raw), "go test fuzz v1\n"))
+	body = strings.TrimSuffix(strings.TrimPrefix(body, "[]byte("), ")")
+	data, err := strconv.Unquote(body)
+	if err != nil {
+		t.Fatalf("seed %s: %v", name, err)
+	}
+	return []byte(data)
 }

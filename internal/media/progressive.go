@@ -3,93 +3,95 @@ package media
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
+	"strconv"
 
 	"github.com/Eyevinn/mp4ff/mp4"
 )
 
 // buildProgressive fills t.Samples from the sample table boxes of stbl
 // (ISO/IEC 14496-12 §8.6.1.2 stts, §8.6.1.3 ctts, §8.6.2 stss, §8.7.3
-// stsz/stz2, §8.7.4 stsc, §8.7.5 stco/co64) in one linear pass per box.
+// stsz/stz2, §8.7.4 stsc, §8.7.5 stco/co64) in one linear pass per box,
+// after checkTables has found them consistent. Every chunk must lie inside
+// an mdat payload (runInMediaData).
 func (f *File) buildProgressive(t *Track, stbl *mp4.StblBox) error {
-	sizes, uniform, n, err := f.sampleSizes(t, stbl)
+	sizes, uniform, n, sizeTable, err := f.sampleSizes(t, stbl)
 	if err != nil {
+		return err
+	}
+	if err := f.checkTables(t, stbl, sizeTable, n); err != nil {
 		return err
 	}
 	if n == 0 {
 		return nil
 	}
-	if stbl.Stts == nil || stbl.Stsc == nil || (stbl.Stco == nil && stbl.Co64 == nil) {
-		return fmt.Errorf("%s: %w: track %d: %d samples but stts, stsc or stco/co64 missing", f.path, ErrMalformed, t.ID, n)
+	if t.Kind == Video {
+		// A video sample holds at least one NAL unit or frame; an empty one
+		// is a hole in the table.
+		for i, sz := range sizes {
+			if sz == 0 {
+				return fmt.Errorf("%s: %w: track %d: %s: sample %d has size 0", f.path, ErrMalformed, t.ID, sizeTable, i+1)
+			}
+		}
 	}
 	samples := make([]Sample, n)
 
 	// Offsets: stsc runs of chunks, stco/co64 chunk offsets, sizes in order.
-	var nChunks int
-	if stbl.Co64 != nil {
-		nChunks = len(stbl.Co64.ChunkOffset)
-	} else {
-		nChunks = len(stbl.Stco.ChunkOffset)
-	}
-	chunkOffset := func(c int) int64 {
-		if stbl.Co64 != nil {
-			return int64(stbl.Co64.ChunkOffset[c])
-		}
-		return int64(stbl.Stco.ChunkOffset[c])
-	}
+	chunkTable, nChunks := chunkOffsets(stbl)
 	si := 0
 	entries := stbl.Stsc.Entries
-	for e := 0; e < len(entries) && si < n; e++ {
+	for e := range entries {
 		first := int(entries[e].FirstChunk)
 		last := nChunks
 		if e+1 < len(entries) {
 			last = int(entries[e+1].FirstChunk) - 1
 		}
-		if first < 1 || last < first-1 || last > nChunks {
-			return fmt.Errorf("%s: %w: track %d: stsc entry %d (first_chunk %d) inconsistent with %d chunks", f.path, ErrMalformed, t.ID, e+1, first, nChunks)
-		}
 		spc := int(entries[e].SamplesPerChunk)
-		for c := first; c <= last && si < n; c++ {
-			off := chunkOffset(c - 1)
-			for k := 0; k < spc && si < n; k++ {
+		for c := first; c <= last; c++ {
+			var off int64
+			if stbl.Co64 != nil {
+				// Beyond any file: keep it positive so runError reports it as such.
+				off = int64(min(stbl.Co64.ChunkOffset[c-1], math.MaxInt64/2))
+			} else {
+				off = int64(stbl.Stco.ChunkOffset[c-1])
+			}
+			chunk := samples[si : si+spc]
+			for k := range chunk {
 				sz := uniform
 				if sizes != nil {
-					sz = sizes[si]
+					sz = sizes[si+k]
 				}
-				samples[si].Offset = off
-				samples[si].Size = sz
+				chunk[k].Offset = off
+				chunk[k].Size = sz
 				off += int64(sz)
-				si++
 			}
+			if !f.runInMediaData(chunk) {
+				return f.runError(t, chunkTable+" chunk "+strconv.Itoa(c), si, chunk)
+			}
+			si += spc
 		}
-	}
-	if si < n {
-		return fmt.Errorf("%s: %w: track %d: stsc/stco place only %d of %d samples", f.path, ErrMalformed, t.ID, si, n)
 	}
 
 	// Decode times: stts runs.
 	si = 0
 	var dts int64
 	stts := stbl.Stts
-	for e := 0; e < len(stts.SampleCount) && si < n; e++ {
+	for e := range stts.SampleCount {
 		d := stts.SampleTimeDelta[e]
-		for k := uint32(0); k < stts.SampleCount[e] && si < n; k++ {
+		for range stts.SampleCount[e] {
 			samples[si].DTS = dts
 			samples[si].Duration = d
 			dts += int64(d)
 			si++
 		}
 	}
-	if si < n {
-		return fmt.Errorf("%s: %w: track %d: stts covers %d of %d samples", f.path, ErrMalformed, t.ID, si, n)
-	}
 
 	// Composition offsets: ctts runs (v0 and v1 both read as signed, mp4ff
-	// keeps cumulative end sample numbers). Samples not covered keep 0.
+	// keeps cumulative end sample numbers).
 	if c := stbl.Ctts; c != nil {
 		si = 0
-		for e := 0; e < len(c.SampleOffset) && e+1 < len(c.EndSampleNr) && si < n; e++ {
-			cnt := c.EndSampleNr[e+1] - c.EndSampleNr[e]
-			for k := uint32(0); k < cnt && si < n; k++ {
+		for e := range c.SampleOffset {
+			for range c.EndSampleNr[e+1] - c.EndSampleNr[e] {
 				samples[si].CTO = c.SampleOffset[e]
 				si++
 			}
@@ -104,28 +106,120 @@ func (f *File) buildProgressive(t *Track, stbl *mp4.StblBox) error {
 		}
 	} else {
 		for _, nr := range stbl.Stss.SampleNumber {
-			if nr >= 1 && int64(nr) <= int64(n) {
-				samples[nr-1].Sync = true
-			}
+			samples[nr-1].Sync = true
 		}
 	}
 	t.Samples = samples
 	return nil
 }
 
+// chunkOffsets names the chunk offset box of stbl (stco or co64,
+// ISO/IEC 14496-12 §8.7.5) and returns its entry count.
+func chunkOffsets(stbl *mp4.StblBox) (table string, n int) {
+	switch {
+	case stbl.Co64 != nil:
+		return "co64", len(stbl.Co64.ChunkOffset)
+	case stbl.Stco != nil:
+		return "stco", len(stbl.Stco.ChunkOffset)
+	}
+	return "stco", 0
+}
+
+// checkTables checks that the sample tables of stbl agree on the n samples
+// of the sample size box (ISO/IEC 14496-12 §8.6.1, §8.6.2, §8.7): stts and
+// ctts count n samples; stsc's first_chunk entries start at 1, increase and
+// stay within the chunk offset box, and its runs place exactly n samples;
+// stss (used for video only) names samples 1..n in increasing order.
+// Samples a table does not account for, or accounts for twice, would be
+// packaged with the wrong bytes or times.
+func (f *File) checkTables(t *Track, stbl *mp4.StblBox, sizeTable string, n int) error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%s: %w: track %d: %s", f.path, ErrMalformed, t.ID, fmt.Sprintf(format, a...))
+	}
+	chunkTable, nChunks := chunkOffsets(stbl)
+	if n > 0 && (stbl.Stts == nil || stbl.Stsc == nil || (stbl.Stco == nil && stbl.Co64 == nil)) {
+		return bad("%d samples but stts, stsc or stco/co64 missing", n)
+	}
+	if stbl.Stts != nil {
+		var total uint64
+		for _, c := range stbl.Stts.SampleCount {
+			total += uint64(c)
+		}
+		if total != uint64(n) {
+			return bad("%s has %d samples but stts has %d", sizeTable, n, total)
+		}
+	}
+	// An empty ctts (no entries) is read as no composition offsets.
+	if c := stbl.Ctts; c != nil && len(c.SampleOffset) > 0 {
+		var total uint64
+		for e := range c.SampleOffset {
+			total += uint64(c.EndSampleNr[e+1] - c.EndSampleNr[e])
+		}
+		if total != uint64(n) {
+			return bad("%s has %d samples but ctts has %d", sizeTable, n, total)
+		}
+	}
+	if stbl.Stsc != nil && (n > 0 || nChunks > 0) {
+		entries := stbl.Stsc.Entries
+		for e := range entries {
+			first := entries[e].FirstChunk
+			switch {
+			case e == 0 && first != 1:
+				return bad("stsc entry 1 has first_chunk %d, want 1", first)
+			case e > 0 && first <= entries[e-1].FirstChunk:
+				return bad("stsc entry %d has first_chunk %d, not after entry %d's %d", e+1, first, e, entries[e-1].FirstChunk)
+			case int64(first) > int64(nChunks):
+				return bad("stsc entry %d has first_chunk %d, beyond the %d chunks of %s", e+1, first, nChunks, chunkTable)
+			}
+		}
+		var placed uint64 // below n + 2^28 * 2^32 (a 1 GiB moov holds < 2^28 chunks): no overflow
+		for e := 0; e < len(entries) && placed <= uint64(n); e++ {
+			next := uint64(nChunks) + 1
+			if e+1 < len(entries) {
+				next = uint64(entries[e+1].FirstChunk)
+			}
+			placed += (next - uint64(entries[e].FirstChunk)) * uint64(entries[e].SamplesPerChunk)
+		}
+		if placed != uint64(n) {
+			return bad("%s has %d samples but stsc places %s in the %d chunks of %s", sizeTable, n, atLeast(placed, n), nChunks, chunkTable)
+		}
+	}
+	if stbl.Stss != nil && t.Kind == Video {
+		var prev uint32
+		for i, nr := range stbl.Stss.SampleNumber {
+			if nr < 1 || int64(nr) > int64(n) {
+				return bad("stss entry %d is sample %d, outside 1..%d", i+1, nr, n)
+			}
+			if nr <= prev {
+				return bad("stss entry %d (sample %d) does not follow entry %d (sample %d)", i+1, nr, i, prev)
+			}
+			prev = nr
+		}
+	}
+	return nil
+}
+
+// atLeast formats a sample count that stopped being summed once it passed n.
+func atLeast(placed uint64, n int) string {
+	if placed > uint64(n) {
+		return "more than " + strconv.Itoa(n)
+	}
+	return strconv.FormatUint(placed, 10)
+}
+
 // sampleSizes returns the per-sample sizes (nil when all samples have the
 // uniform size) and the sample count from stsz or stz2.
-func (f *File) sampleSizes(t *Track, stbl *mp4.StblBox) (sizes []uint32, uniform uint32, n int, err error) {
+func (f *File) sampleSizes(t *Track, stbl *mp4.StblBox) (sizes []uint32, uniform uint32, n int, table string, err error) {
 	if stbl.Stsz != nil {
 		z := stbl.Stsz
 		if z.SampleUniformSize != 0 {
 			// Bound the count before allocating: the samples must fit in the file.
 			if uint64(z.SampleNumber)*uint64(z.SampleUniformSize) > uint64(f.size) {
-				return nil, 0, 0, fmt.Errorf("%s: %w: track %d: stsz declares %d samples of %d bytes, file has %d", f.path, ErrTruncated, t.ID, z.SampleNumber, z.SampleUniformSize, f.size)
+				return nil, 0, 0, "", fmt.Errorf("%s: %w: track %d: stsz declares %d samples of %d bytes, file has %d", f.path, ErrTruncated, t.ID, z.SampleNumber, z.SampleUniformSize, f.size)
 			}
-			return nil, z.SampleUniformSize, int(z.SampleNumber), nil
+			return nil, z.SampleUniformSize, int(z.SampleNumber), "stsz", nil
 		}
-		return z.SampleSize, 0, len(z.SampleSize), nil
+		return z.SampleSize, 0, len(z.SampleSize), "stsz", nil
 	}
 	for _, c := range stbl.Children {
 		if c.Type() != "stz2" {
@@ -137,11 +231,11 @@ func (f *File) sampleSizes(t *Track, stbl *mp4.StblBox) (sizes []uint32, uniform
 		}
 		sizes, err := parseStz2(u.Payload())
 		if err != nil {
-			return nil, 0, 0, fmt.Errorf("%s: %w: track %d: stz2: %v", f.path, ErrMalformed, t.ID, err)
+			return nil, 0, 0, "", fmt.Errorf("%s: %w: track %d: stz2: %v", f.path, ErrMalformed, t.ID, err)
 		}
-		return sizes, 0, len(sizes), nil
+		return sizes, 0, len(sizes), "stz2", nil
 	}
-	return nil, 0, 0, fmt.Errorf("%s: %w: track %d: stbl has neither stsz nor stz2", f.path, ErrMalformed, t.ID)
+	return nil, 0, 0, "", fmt.Errorf("%s: %w: track %d: stbl has neither stsz nor stz2", f.path, ErrMalformed, t.ID)
 }
 
 // parseStz2 decodes a CompactSampleSizeBox payload (ISO/IEC 14496-12

@@ -270,6 +270,26 @@ func TestBadInput(t *testing.T) {
 			mention: []string{"{out}"},
 		},
 	}
+	// Sample tables that disagree with each other or point outside mdat:
+	// refused before any output is written.
+	for _, m := range testtools.TableMutants {
+		cases = append(cases, tc{
+			name: "table_" + m.Name,
+			setup: func(t *testing.T, dir string) ([]string, string) {
+				clip := testtools.MakeClip(t, testtools.ClipOptions{Width: 320, Height: 240, Seconds: 2, GOPSeconds: 0.5, BFrames: 2,
+					Audio: "aac", Fragmented: m.Fragmented})
+				b, err := os.ReadFile(clip)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p := filepath.Join(dir, m.Name+".mp4")
+				write(t, p, m.Edit(t, b))
+				return []string{p}, filepath.Join(dir, "out")
+			},
+			extra:   keyArgs,
+			mention: append([]string{"{in}"}, m.Want...),
+		})
+	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

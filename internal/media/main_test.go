@@ -1,0 +1,14 @@
+package media
+
+import (
+	"os"
+	"testing"
+
+	"github.com/drmpipe/drmpipe/internal/testtools"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testtools.CleanupClips()
+	os.Exit(code)
+}
