@@ -37,6 +37,10 @@ var (
 	// ErrRevocation: a revocation is malformed (unknown kind, empty value,
 	// bad KID).
 	ErrRevocation = errors.New("invalid revocation")
+	// ErrInvalidID: a user, device or token ID breaks ValidateSubjectID
+	// (a token carrying one is invalid; a revocation naming one is
+	// refused).
+	ErrInvalidID = errors.New("invalid user, device or token ID")
 	// ErrNoVerifier: Deps.Verifier was not set.
 	ErrNoVerifier = errors.New("no token verifier configured")
 )
