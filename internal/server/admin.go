@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/apikey"
@@ -180,7 +181,7 @@ func (h *adminHandlers) revokeKey(w http.ResponseWriter, r *http.Request, who st
 		return badRequest("kid must be a UUID")
 	}
 	rev := entitlement.Revocation{Kind: entitlement.RevokeKID, Value: kid.String(), By: who, Reason: r.URL.Query().Get("reason")}
-	if err := h.apply(r.Context(), rev); err != nil {
+	if _, err := h.apply(r.Context(), rev); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, map[string]string{"revoked": kid.String()})
@@ -216,40 +217,61 @@ func (h *adminHandlers) revoke(w http.ResponseWriter, r *http.Request, who strin
 		return badRequest("kind must be user, device, token or kid")
 	}
 	rev := entitlement.Revocation{Kind: kind, Value: req.Value, By: who, Reason: req.Reason}
-	if err := h.apply(r.Context(), rev); err != nil {
+	rev, err = h.apply(r.Context(), rev)
+	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, rev)
 }
 
+// Every ID a revocation may name fits the audit log's target field, so a
+// valid revocation is never refused by the audit log as too long (which
+// would be a permanent error reported as a retryable one). Compiles only
+// while MaxSubjectIDBytes <= MaxAuditField.
+var _ [apikey.MaxAuditField - entitlement.MaxSubjectIDBytes]struct{}
+
 // apply records a revocation (checked on every license request, shared by
 // every replica through the revocation store) and, for a KID, marks the key
 // compromised so that the next packaging or rotation gets a new key. Cache
-// purges and CDN webhooks react through Revocations.Subscribe.
-func (h *adminHandlers) apply(ctx context.Context, rev entitlement.Revocation) error {
+// purges and CDN webhooks react through Revocations.Subscribe. It returns
+// the revocation as recorded: normalised, with its time. A revocation the
+// rules refuse is a 400 (permanent); only an unreachable store is a 503.
+func (h *adminHandlers) apply(ctx context.Context, rev entitlement.Revocation) (entitlement.Revocation, error) {
 	rev, err := rev.Normalize(time.Now())
 	if err != nil {
-		return httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, "invalid revocation")
+		return rev, httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, "invalid revocation: "+revocationProblem(err))
 	}
 	if rev.Kind == entitlement.RevokeKID {
 		kid, err := drm.ParseKeyID(rev.Value)
 		if err != nil {
-			return badRequest("kid must be a UUID")
+			return rev, badRequest("kid must be a UUID")
 		}
 		if err := h.keys.Revoke(ctx, kid); err != nil {
-			return storeError(err)
+			return rev, storeError(err)
 		}
 	}
 	// The audit log is the durable record (restoreRevocations reads it at
 	// startup): written first, and a revocation it cannot record is
 	// refused rather than applied until the next restart only.
 	if err := h.audit(ctx, apikey.Entry{Actor: rev.By, Action: revokeAction + rev.Kind.String(), Target: rev.Value, At: rev.At, Detail: rev.Reason}); err != nil {
-		return httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "audit log unavailable; the revocation was not recorded")
+		if errors.Is(err, apikey.ErrInvalid) {
+			return rev, httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, "invalid revocation: the audit log refuses it")
+		}
+		return rev, httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "audit log unavailable; the revocation was not recorded")
 	}
 	if err := h.revocations.Revoke(ctx, rev); err != nil {
-		return httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "revocation store unavailable; the revocation was recorded but not applied everywhere (retry)")
+		return rev, httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "revocation store unavailable; the revocation was recorded but not applied everywhere (retry)")
 	}
-	return nil
+	return rev, nil
+}
+
+// revocationProblem is the public detail of a Normalize error: which rule
+// the value breaks, without echoing it.
+func revocationProblem(err error) string {
+	if errors.Is(err, entitlement.ErrInvalidID) {
+		return "value must be 1 to " + strconv.Itoa(entitlement.MaxSubjectIDBytes) + " bytes of printable UTF-8 without control characters or surrounding spaces"
+	}
+	return "kind, value, by or reason malformed"
 }
 
 // revokeAction prefixes the audit action of a revocation ("revoke.user").

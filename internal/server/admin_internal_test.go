@@ -31,7 +31,7 @@ func TestRevocationRecordedBeforeApplied(t *testing.T) {
 		}}
 	rev := entitlement.Revocation{Kind: entitlement.RevokeUser, Value: "mallory", By: "apikey:ops", Reason: "fraud"}
 
-	err := h.apply(ctx, rev)
+	_, err := h.apply(ctx, rev)
 	var he *httperr.Error
 	if !errors.As(err, &he) || he.Status != http.StatusServiceUnavailable {
 		t.Fatalf("apply with the audit log down: %v, want a 503", err)
@@ -41,7 +41,7 @@ func TestRevocationRecordedBeforeApplied(t *testing.T) {
 	}
 
 	auditErr = nil
-	if err := h.apply(ctx, rev); err != nil {
+	if _, err := h.apply(ctx, rev); err != nil {
 		t.Fatal(err)
 	}
 	if revoked, _ := revs.IsRevoked(ctx, entitlement.RevokeUser, "mallory"); !revoked {
@@ -49,5 +49,19 @@ func TestRevocationRecordedBeforeApplied(t *testing.T) {
 	}
 	if len(recorded) != 1 || recorded[0].Action != "revoke.user" || recorded[0].Target != "mallory" || recorded[0].Actor != "apikey:ops" || recorded[0].Detail != "fraud" {
 		t.Errorf("audit entries %+v", recorded)
+	}
+}
+
+// TestRevocationRefusedByAuditIsPermanent: a revocation the audit log
+// refuses as malformed (apikey.ErrInvalid) is a 400, not a retryable 503.
+func TestRevocationRefusedByAuditIsPermanent(t *testing.T) {
+	h := &adminHandlers{revocations: entitlement.NewMemoryRevocations(nil), log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		audit: func(_ context.Context, e apikey.Entry) error {
+			return apikey.ValidateEntry(apikey.Entry{Actor: e.Actor})
+		}}
+	_, err := h.apply(context.Background(), entitlement.Revocation{Kind: entitlement.RevokeUser, Value: "mallory", By: "apikey:ops"})
+	var he *httperr.Error
+	if !errors.As(err, &he) || he.Status != http.StatusBadRequest || he.Code != httperr.CodeInvalidRequest {
+		t.Fatalf("apply refused by the audit log: %v, want a 400 invalid_request", err)
 	}
 }

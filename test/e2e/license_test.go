@@ -328,3 +328,68 @@ func TestRevocationsSurviveRestart(t *testing.T) {
 		t.Errorf("revocation list after restart: %d %s", resp.status, resp.body)
 	}
 }
+
+// TestRevocationInput: the admin API refuses an ID no token may carry with
+// 400 invalid_request (a permanent error; it was a retryable 503 when the
+// audit log refused the ID), and answers a revocation with the value as
+// recorded (KIDs canonical) and the real revocation time; `drmpipe revoke`
+// prints the same.
+func TestRevocationInput(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t, setup{})
+	r := d.start(t)
+	adminKey := r.apiKey(t, apikey.ScopeAdmin)
+	post := func(kind, value, reason string) response {
+		b, _ := json.Marshal(map[string]string{"kind": kind, "value": value, "reason": reason})
+		return do(t, http.MethodPost, r.url+"/v1/admin/revocations", b, "Authorization", "Bearer "+adminKey, "Content-Type", "application/json")
+	}
+	for _, c := range []struct{ name, kind, value, reason string }{
+		{"300-byte device ID", "device", strings.Repeat("d", 300), ""},
+		{"257-byte user ID", "user", strings.Repeat("u", 257), ""},
+		{"NUL in a user ID", "user", "ali\x00ce", ""},
+		{"padded user ID", "user", "  x  ", ""},
+		{"tab in a token ID", "token", "j\t1", ""},
+		{"NUL in the reason", "user", "bob", "fraud\x00"},
+	} {
+		resp := post(c.kind, c.value, c.reason)
+		if resp.status != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400 (%s)", c.name, resp.status, resp.body)
+			continue
+		}
+		if e := resp.errBody(t); e.Code != "invalid_request" || e.RetryAfter != 0 {
+			t.Errorf("%s: %+v, want invalid_request without retryAfter", c.name, e)
+		}
+	}
+
+	kid := r.key(t, "revocation-input", keys.SD).KID
+	before := time.Now().Add(-time.Second)
+	for _, c := range []struct{ kind, value, want string }{
+		{"user", strings.Repeat("é", 128), strings.Repeat("é", 128)},
+		{"kid", "  " + strings.ToUpper(kid.String()) + " ", kid.String()},
+	} {
+		resp := post(c.kind, c.value, "e2e")
+		var got entitlement.Revocation
+		if resp.status != http.StatusOK || json.Unmarshal(resp.body, &got) != nil {
+			t.Fatalf("revoke %s: %d %s", c.kind, resp.status, resp.body)
+		}
+		if got.Value != c.want || got.Kind.String() != c.kind || !strings.HasPrefix(got.By, "apikey:") ||
+			got.At.Before(before) || got.At.After(time.Now().Add(time.Second)) {
+			t.Errorf("revoke %s answered %+v, want value %q and the time of the revocation", c.kind, got, c.want)
+		}
+	}
+	resp := do(t, http.MethodGet, r.url+"/v1/admin/revocations", nil, "Authorization", "Bearer "+adminKey)
+	var list struct{ Revocations []entitlement.Revocation }
+	if resp.status != http.StatusOK || json.Unmarshal(resp.body, &list) != nil || len(list.Revocations) != 2 {
+		t.Fatalf("revocation list: %d %s", resp.status, resp.body)
+	}
+
+	other := r.key(t, "revocation-input", keys.HD).KID
+	stdout, stderr, code := d.cli(t, "revoke", "kid", strings.ToUpper(other.String()), "--server", r.url, "--api-key", adminKey)
+	if code != 0 || !strings.Contains(stdout, "revoked kid "+other.String()+" at ") {
+		t.Errorf("drmpipe revoke: exit %d, stdout %q, stderr %q; want the canonical KID and the time", code, stdout, stderr)
+	}
+	_, stderr, code = d.cli(t, "revoke", "user", strings.Repeat("u", 300), "--server", r.url, "--api-key", adminKey)
+	if code == 0 || !strings.Contains(stderr, "400 invalid_request") {
+		t.Errorf("drmpipe revoke of a 300-byte user: exit %d, stderr %q; want the 400", code, stderr)
+	}
+}
