@@ -393,3 +393,47 @@ func TestRevocationInput(t *testing.T) {
 		t.Errorf("drmpipe revoke of a 300-byte user: exit %d, stderr %q; want the 400", code, stderr)
 	}
 }
+
+// TestAuthChallenges: every 401 and 403 of the API-key endpoints (admin,
+// token minting, SPEKE) carries the RFC 6750 §3 challenge api/openapi.yaml
+// promises; RFC 9110 §11.6.1 requires one on every 401.
+func TestAuthChallenges(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t, setup{})
+	r := d.start(t)
+	adminKey := r.apiKey(t, apikey.ScopeAdmin)
+	tokenKey := r.apiKey(t, apikey.ScopeLicenseToken)
+	const (
+		missing   = `Bearer realm="drmpipe"`
+		invalid   = `Bearer realm="drmpipe", error="invalid_token"`
+		insuffic  = `Bearer realm="drmpipe", error="insufficient_scope"`
+		revokeDoc = `{"kind":"user","value":"x"}`
+	)
+	for _, c := range []struct {
+		name, method, path, key, body string
+		status                        int
+		challenge                     string
+	}{
+		{"admin without a key", http.MethodGet, "/v1/admin/revocations", "", "", 401, missing},
+		{"admin with an unknown key", http.MethodGet, "/v1/admin/revocations", "dp_unknown", "", 401, invalid},
+		{"admin with a license-token key", http.MethodPost, "/v1/admin/revocations", tokenKey, revokeDoc, 403, insuffic},
+		{"key admin with a license-token key", http.MethodGet, "/v1/admin/keys?contentId=x", tokenKey, "", 403, insuffic},
+		{"tokens without a key", http.MethodPost, "/v1/tokens", "", `{}`, 401, missing},
+		{"tokens with an admin key", http.MethodPost, "/v1/tokens", adminKey, `{}`, 403, insuffic},
+		{"SPEKE without a key", http.MethodPost, "/speke/v2/copyProtection", "", "<cpix/>", 401, missing},
+		{"SPEKE with an admin key", http.MethodPost, "/speke/v1/copyProtection", adminKey, "<cpix/>", 403, insuffic},
+	} {
+		headers := []string{"Content-Type", "application/json"}
+		if c.key != "" {
+			headers = append(headers, "Authorization", "Bearer "+c.key)
+		}
+		resp := do(t, c.method, r.url+c.path, []byte(c.body), headers...)
+		if resp.status != c.status {
+			t.Errorf("%s: status %d, want %d (%s)", c.name, resp.status, c.status, resp.body)
+			continue
+		}
+		if got := resp.header.Get("WWW-Authenticate"); got != c.challenge {
+			t.Errorf("%s: WWW-Authenticate %q, want %q", c.name, got, c.challenge)
+		}
+	}
+}
