@@ -33,8 +33,9 @@ const maxAuthorization = 1024
 // and returns the principal ("apikey:<id>", see Key.Principal). Failures
 // are *httperr.Error: 401 unauthorized (missing, malformed, unknown or
 // revoked token), 403 forbidden (scope missing), 503 (store unavailable),
-// 500 (unknown scope name: a programming error). Write them with WriteError
-// so 401s carry their WWW-Authenticate challenge.
+// 500 (unknown scope name: a programming error). The 401s and 403s carry
+// their RFC 6750 §3 challenge (httperr.Error.Bearer), which httperr.Write
+// sends as WWW-Authenticate.
 func (a *HTTPAuthenticator) Authenticate(r *http.Request, scope string) (principal string, err error) {
 	k, err := a.authenticate(r, scope)
 	if err != nil {
@@ -50,16 +51,16 @@ func (a *HTTPAuthenticator) authenticate(r *http.Request, scope string) (Key, er
 	}
 	token, ok := bearerToken(r)
 	if !ok {
-		return Key{}, httperr.Wrap(ErrUnauthenticated, http.StatusUnauthorized, httperr.CodeUnauthorized, "a bearer token is required")
+		return Key{}, httperr.Wrap(ErrUnauthenticated, http.StatusUnauthorized, httperr.CodeUnauthorized, "a bearer token is required").Bearer(r)
 	}
 	k, err := a.tokens.Authenticate(r.Context(), token, sc)
 	switch {
 	case err == nil:
 		return k, nil
 	case errors.Is(err, ErrUnauthenticated):
-		return Key{}, httperr.Wrap(err, http.StatusUnauthorized, httperr.CodeUnauthorized, "invalid or revoked token")
+		return Key{}, httperr.Wrap(err, http.StatusUnauthorized, httperr.CodeUnauthorized, "invalid or revoked token").Bearer(r)
 	case errors.Is(err, ErrForbidden):
-		return Key{}, httperr.Wrap(err, http.StatusForbidden, httperr.CodeForbidden, "token lacks the "+sc.String()+" scope")
+		return Key{}, httperr.Wrap(err, http.StatusForbidden, httperr.CodeForbidden, "token lacks the "+sc.String()+" scope").Bearer(r)
 	}
 	he := httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "credential store unavailable")
 	he.RetryAfter = 1
@@ -84,33 +85,6 @@ func bearerToken(r *http.Request) (string, bool) {
 	return token, true
 }
 
-// Challenge sets the WWW-Authenticate header an error from Authenticate
-// calls for (RFC 6750 §3): on 401 `Bearer realm="drmpipe"` (with
-// error="invalid_token" when a token was sent but refused), on 403
-// `Bearer realm="drmpipe", error="insufficient_scope"`.
-func Challenge(w http.ResponseWriter, r *http.Request, err error) {
-	var he *httperr.Error
-	if !errors.As(err, &he) {
-		return
-	}
-	switch he.Status {
-	case http.StatusUnauthorized:
-		v := `Bearer realm="drmpipe"`
-		if r != nil && r.Header.Get("Authorization") != "" {
-			v += `, error="invalid_token"`
-		}
-		w.Header().Set("WWW-Authenticate", v)
-	case http.StatusForbidden:
-		w.Header().Set("WWW-Authenticate", `Bearer realm="drmpipe", error="insufficient_scope"`)
-	}
-}
-
-// WriteError answers an Authenticate failure: Challenge, then httperr.Write.
-func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	Challenge(w, r, err)
-	httperr.Write(w, r, log, err)
-}
-
 type principalKey struct{}
 
 // Require wraps next so it only runs for requests whose bearer token
@@ -120,7 +94,7 @@ func (a *HTTPAuthenticator) Require(scope Scope, log *slog.Logger, next http.Han
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		k, err := a.authenticate(r, scope.String())
 		if err != nil {
-			WriteError(w, r, log, err)
+			httperr.Write(w, r, log, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, k.Principal())))

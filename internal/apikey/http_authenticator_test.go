@@ -57,7 +57,7 @@ func TestHTTPAuthenticator(t *testing.T) {
 				}
 				w.WriteHeader(200)
 			} else {
-				WriteError(w, r, nil, err)
+				httperr.Write(w, r, nil, err)
 			}
 			if w.Code != c.status {
 				t.Fatalf("status %d, want %d (%v)", w.Code, c.status, err)

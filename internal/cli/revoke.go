@@ -48,7 +48,16 @@ a revoked KID is marked compromised so the next packaging gets a new key.`,
 				_ = json.Unmarshal(b, &e)
 				return fmt.Errorf("admin API answered %d %s: %s", resp.StatusCode, e.Code, e.Message)
 			}
-			fmt.Fprintf(stdout, "revoked %s %s\n", args[0], args[1])
+			// The answer is the revocation as recorded: the canonical
+			// value (a KID in lowercase UUID form) and its time.
+			var rev struct {
+				Kind, Value string
+				At          time.Time
+			}
+			if err := json.Unmarshal(b, &rev); err != nil || rev.Value == "" {
+				return fmt.Errorf("admin API answered 200 without a revocation: %q", b)
+			}
+			fmt.Fprintf(stdout, "revoked %s %s at %s\n", rev.Kind, rev.Value, rev.At.UTC().Format(time.RFC3339Nano))
 			return nil
 		},
 	}

@@ -137,6 +137,20 @@ func (c Claims) toWire() wireClaims {
 	return w
 }
 
+// validateIDs applies ValidateSubjectID to sub, jti and did (when present),
+// the IDs a revocation names.
+func (c *Claims) validateIDs() error {
+	for _, f := range [...]struct{ name, v string }{{"sub", c.Subject}, {"jti", c.ID}, {"did", c.DeviceID}} {
+		if f.v == "" && f.name == "did" {
+			continue
+		}
+		if err := ValidateSubjectID(f.v); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrClaims, f.name, err)
+		}
+	}
+	return nil
+}
+
 // claims validates the custom claims of w and converts them. Registered
 // time claims are validated by the JWT parser before this runs.
 func (w *wireClaims) claims() (*Claims, error) {
@@ -151,6 +165,9 @@ func (w *wireClaims) claims() (*Claims, error) {
 	}
 	if c.Subject == "" {
 		return nil, fmt.Errorf("%w: sub missing", ErrClaims)
+	}
+	if err := c.validateIDs(); err != nil {
+		return nil, err
 	}
 	if c.ContentID == "" {
 		return nil, fmt.Errorf("%w: cid missing", ErrClaims)

@@ -13,8 +13,13 @@ var (
 	ErrAlgorithm = errors.New("token algorithm not allowed")
 	// ErrUnknownKID: no verification key has the token's kid.
 	ErrUnknownKID = errors.New("unknown token key ID")
+	// ErrTokenHeader: the JOSE header is one drmpipe does not understand
+	// (crit, RFC 7515 §4.1.11) or reads ambiguously (a member name twice,
+	// also under case folding).
+	ErrTokenHeader = errors.New("unsupported token header")
 	// ErrClaims: a claim is missing or malformed (jti, sub, cid, kids, tt,
-	// lifetime, policy overrides).
+	// lifetime, policy overrides), a time claim is not a JSON number, or a
+	// claim name appears twice (also under case folding).
 	ErrClaims = errors.New("invalid token claims")
 	// ErrJWKS: a JSON Web Key Set could not be read or parsed.
 	ErrJWKS = errors.New("invalid JWKS")
@@ -41,6 +46,10 @@ var (
 	// ErrRevocation: a revocation is malformed (unknown kind, empty value,
 	// bad KID).
 	ErrRevocation = errors.New("invalid revocation")
+	// ErrInvalidID: a user, device or token ID breaks ValidateSubjectID
+	// (a token carrying one is invalid; a revocation naming one is
+	// refused).
+	ErrInvalidID = errors.New("invalid user, device or token ID")
 	// ErrNoVerifier: Deps.Verifier was not set.
 	ErrNoVerifier = errors.New("no token verifier configured")
 )

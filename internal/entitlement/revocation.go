@@ -2,6 +2,7 @@ package entitlement
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -59,7 +60,7 @@ func (k *RevocationKind) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// maxRevocationField bounds Value, By and Reason.
+// maxRevocationField bounds By and Reason.
 const maxRevocationField = 1024
 
 // Revocation is one audited revocation: what (Kind, Value), who (By), why
@@ -73,27 +74,28 @@ type Revocation struct {
 }
 
 // Normalize validates r and returns it in canonical form: KIDs as
-// lowercase UUID strings; At set to now when zero, in UTC, to the
-// microsecond.
+// lowercase UUID strings (surrounding space trimmed); At set to now when
+// zero, in UTC, to the microsecond. User, device and token values are
+// compared byte for byte with token claims, so they are only validated
+// (ValidateSubjectID, errors wrapping ErrInvalidID too), never rewritten.
+// By and Reason are bounded UTF-8 without NUL, as the audit log takes them.
 func (r Revocation) Normalize(now time.Time) (Revocation, error) {
 	if _, ok := revocationKindNames[r.Kind]; !ok {
 		return r, fmt.Errorf("%w: unknown kind %d", ErrRevocation, r.Kind)
 	}
-	r.Value = strings.TrimSpace(r.Value)
-	if r.Value == "" {
-		return r, fmt.Errorf("%w: empty %s value", ErrRevocation, r.Kind)
-	}
-	for _, f := range []string{r.Value, r.By, r.Reason} {
-		if len(f) > maxRevocationField || !utf8.ValidString(f) {
-			return r, fmt.Errorf("%w: field too long or not UTF-8", ErrRevocation)
+	for _, f := range []string{r.By, r.Reason} {
+		if len(f) > maxRevocationField || !utf8.ValidString(f) || strings.IndexByte(f, 0) >= 0 {
+			return r, fmt.Errorf("%w: by or reason too long, not UTF-8 or holding NUL", ErrRevocation)
 		}
 	}
 	if r.Kind == RevokeKID {
-		kid, err := drm.ParseKeyID(r.Value)
+		kid, err := drm.ParseKeyID(strings.TrimSpace(r.Value))
 		if err != nil {
 			return r, fmt.Errorf("%w: %w", ErrRevocation, err)
 		}
 		r.Value = kid.String()
+	} else if err := ValidateSubjectID(r.Value); err != nil {
+		return r, fmt.Errorf("%w: %s value: %w", ErrRevocation, r.Kind, err)
 	}
 	if r.At.IsZero() {
 		r.At = now
@@ -126,7 +128,9 @@ type Revocations interface {
 	Ready() error
 	// Restore loads revocations recorded earlier (the durable audit log,
 	// at startup) into the live state, without notifying subscribers:
-	// they were applied, and their purges done, when first made.
+	// they were applied, and their purges done, when first made. Entries
+	// whose value ValidateSubjectID refuses (recorded under the looser
+	// rule of earlier versions) are skipped: no token can carry them.
 	Restore(rs []Revocation) error
 	// Learn adds revocations read from the durable log after startup
 	// (RevocationSync) and notifies subscribers of each one this replica
@@ -250,6 +254,9 @@ func (m *MemoryRevocations) add(rs []Revocation, onlyNew bool) ([]Revocation, er
 	var added []Revocation
 	for _, r := range rs {
 		r, err := r.Normalize(m.now())
+		if errors.Is(err, ErrInvalidID) {
+			continue // see Revocations.Restore
+		}
 		if err != nil {
 			return added, err
 		}

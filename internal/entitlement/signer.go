@@ -163,7 +163,8 @@ func loadKey(path string) (*ecdsa.PrivateKey, error) {
 
 // Sign mints a token for c. Zero Issuer, Audience, IssuedAt, ExpiresAt
 // (IssuedAt + TTL) and ID (128 random bits) are filled in; Subject and
-// ContentID are required.
+// ContentID are required, and Subject, DeviceID and ID must pass
+// ValidateSubjectID (the verifier refuses them otherwise).
 func (s *Signer) Sign(c Claims) (string, error) {
 	if c.Subject == "" || c.ContentID == "" {
 		return "", fmt.Errorf("%w: token needs a subject and a content ID", ErrClaims)
@@ -189,6 +190,9 @@ func (s *Signer) Sign(c Claims) (string, error) {
 			return "", fmt.Errorf("%w: jti: %v", ErrSigningKey, err)
 		}
 		c.ID = b64.EncodeToString(b[:])
+	}
+	if err := c.validateIDs(); err != nil {
+		return "", err
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodES256, c.toWire())
 	t.Header["kid"] = s.pub.KID

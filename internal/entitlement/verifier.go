@@ -112,8 +112,11 @@ func NewVerifier(cfg VerifierConfig, keys KeySource, now func() time.Time) (*Ver
 // Config returns the effective configuration (defaults applied).
 func (v *Verifier) Config() VerifierConfig { return v.cfg }
 
-// Verify checks size, algorithm, signature, iss, aud, exp, nbf, iat (with
-// ClockSkew), lifetime and the custom claims. Errors wrap ErrTokenTooLarge,
+// Verify checks size, the JSON of header and claims (checkStrictJOSE: no
+// crit, no duplicate or case-variant names, numeric times), algorithm,
+// signature, iss, aud, exp, nbf, iat (with ClockSkew), lifetime and the
+// custom claims, including the ID rule for sub, did and jti
+// (ValidateSubjectID). Errors wrap ErrTokenTooLarge, ErrTokenHeader,
 // ErrAlgorithm, ErrUnknownKID, ErrClaims or the jwt package's errors
 // (jwt.ErrTokenExpired, jwt.ErrTokenNotValidYet, ...); ReasonOf maps them.
 // A byte-identical token that passed all of this before and has not expired
@@ -128,6 +131,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 		if c, ok := v.verified.get(sum, v.now()); ok {
 			return c, nil
 		}
+	}
+	if err := checkStrictJOSE(raw); err != nil {
+		return nil, err
 	}
 	var w wireClaims
 	_, err := v.parser.ParseWithClaims(raw, &w, func(t *jwt.Token) (any, error) {
@@ -192,7 +198,8 @@ func ReasonOf(err error) Reason {
 	case errors.Is(err, jwt.ErrTokenInvalidIssuer), errors.Is(err, jwt.ErrTokenInvalidAudience),
 		errors.Is(err, jwt.ErrTokenMalformed), errors.Is(err, jwt.ErrTokenUnverifiable),
 		errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenRequiredClaimMissing),
-		errors.Is(err, ErrAlgorithm), errors.Is(err, ErrUnknownKID), errors.Is(err, ErrTokenTooLarge), errors.Is(err, ErrClaims):
+		errors.Is(err, ErrAlgorithm), errors.Is(err, ErrUnknownKID), errors.Is(err, ErrTokenTooLarge), errors.Is(err, ErrClaims),
+		errors.Is(err, ErrTokenHeader):
 		return ReasonTokenInvalid
 	case errors.Is(err, jwt.ErrTokenExpired), errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
 		return ReasonTokenExpired

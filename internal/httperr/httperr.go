@@ -50,7 +50,10 @@ type Error struct {
 	Code       Code
 	Message    string
 	RetryAfter int // seconds; 0 = absent
-	Cause      error
+	// Challenge is the WWW-Authenticate header Write sends with the answer
+	// (RFC 9110 §11.6.1 requires one on every 401); "" = none. See Bearer.
+	Challenge string
+	Cause     error
 }
 
 func (e *Error) Error() string {
@@ -71,6 +74,27 @@ func New(status int, code Code, message string) *Error {
 // Wrap returns an Error with an internal cause.
 func Wrap(cause error, status int, code Code, message string) *Error {
 	return &Error{Status: status, Code: code, Message: message, Cause: cause}
+}
+
+// Realm is the protection space of drmpipe's bearer challenges.
+const Realm = "drmpipe"
+
+// Bearer sets e's Challenge to the RFC 6750 §3 challenge its status calls
+// for, and returns e: on 401 `Bearer realm="drmpipe"`, with
+// error="invalid_token" when r carried an Authorization header that was
+// refused (§3.1: without credentials, no error code); on 403
+// error="insufficient_scope". Other statuses get no challenge.
+func (e *Error) Bearer(r *http.Request) *Error {
+	switch e.Status {
+	case http.StatusUnauthorized:
+		e.Challenge = `Bearer realm="` + Realm + `"`
+		if r != nil && r.Header.Get("Authorization") != "" {
+			e.Challenge += `, error="invalid_token"`
+		}
+	case http.StatusForbidden:
+		e.Challenge = `Bearer realm="` + Realm + `", error="insufficient_scope"`
+	}
+	return e
 }
 
 // Body is the JSON error body.
@@ -106,6 +130,9 @@ func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 	}
 	if he.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(he.RetryAfter))
+	}
+	if he.Challenge != "" {
+		w.Header().Set("WWW-Authenticate", he.Challenge)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

@@ -53,3 +53,30 @@ func TestWrite(t *testing.T) {
 		})
 	}
 }
+
+// TestBearerChallenge: RFC 6750 §3 challenges, sent by Write as
+// WWW-Authenticate.
+func TestBearerChallenge(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		status int
+		auth   string
+		want   string
+	}{
+		{"401 without credentials", 401, "", `Bearer realm="drmpipe"`},
+		{"401 with refused credentials", 401, "Bearer nope", `Bearer realm="drmpipe", error="invalid_token"`},
+		{"403", 403, "Bearer ok", `Bearer realm="drmpipe", error="insufficient_scope"`},
+		{"400", 400, "Bearer ok", ""},
+		{"503", 503, "Bearer ok", ""},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/v1/admin/revocations", nil)
+		if c.auth != "" {
+			r.Header.Set("Authorization", c.auth)
+		}
+		w := httptest.NewRecorder()
+		Write(w, r, nil, fmt.Errorf("wrapped: %w", New(c.status, CodeUnauthorized, "m").Bearer(r)))
+		if got := w.Header().Get("WWW-Authenticate"); got != c.want || w.Code != c.status {
+			t.Errorf("%s: %d WWW-Authenticate %q, want %q", c.name, w.Code, got, c.want)
+		}
+	}
+}

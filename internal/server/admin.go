@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/apikey"
@@ -240,17 +241,24 @@ func (h *adminHandlers) revoke(w http.ResponseWriter, r *http.Request, who strin
 	return writeJSON(w, status, rev)
 }
 
+// Every ID a revocation may name fits the audit log's target field, so a
+// valid revocation is never refused by the audit log as too long (which
+// would be a permanent error reported as a retryable one). Compiles only
+// while MaxSubjectIDBytes <= MaxAuditField.
+var _ [apikey.MaxAuditField - entitlement.MaxSubjectIDBytes]struct{}
+
 // apply records a revocation (checked on every license request, shared by
 // every replica through the revocation store) and, for a KID, marks the key
 // compromised so that the next packaging or rotation gets a new key. Cache
 // purges and CDN webhooks react through Revocations.Subscribe. It returns
 // the normalized revocation and the success status: 200 when every replica
 // was told, 202 when only this one applied it (Redis down) and the others
-// learn it from the audit log at their next re-sync.
+// learn it from the audit log at their next re-sync. A revocation the rules
+// refuse is a 400 (permanent); only an unreachable store is a 503.
 func (h *adminHandlers) apply(ctx context.Context, rev entitlement.Revocation) (entitlement.Revocation, int, error) {
 	rev, err := rev.Normalize(time.Now())
 	if err != nil {
-		return rev, 0, httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, "invalid revocation")
+		return rev, 0, httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, "invalid revocation: "+revocationProblem(err))
 	}
 	if rev.Kind == entitlement.RevokeKID {
 		kid, err := drm.ParseKeyID(rev.Value)
@@ -265,6 +273,9 @@ func (h *adminHandlers) apply(ctx context.Context, rev entitlement.Revocation) (
 	// re-syncs from it): written first, and a revocation it cannot record
 	// is refused rather than applied on this replica only.
 	if err := h.audit(ctx, apikey.Entry{Actor: rev.By, Action: revokeAction + rev.Kind.String(), Target: rev.Value, At: rev.At, Detail: rev.Reason}); err != nil {
+		if errors.Is(err, apikey.ErrInvalid) {
+			return rev, 0, httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, "invalid revocation: the audit log refuses it")
+		}
 		return rev, 0, httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "audit log unavailable; the revocation was not recorded")
 	}
 	err = h.revocations.Revoke(ctx, rev)
@@ -277,6 +288,15 @@ func (h *adminHandlers) apply(ctx context.Context, rev entitlement.Revocation) (
 		return rev, 0, httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "revocation recorded in the audit log but not applied; every replica applies it at its next re-sync")
 	}
 	return rev, http.StatusOK, nil
+}
+
+// revocationProblem is the public detail of a Normalize error: which rule
+// the value breaks, without echoing it.
+func revocationProblem(err error) string {
+	if errors.Is(err, entitlement.ErrInvalidID) {
+		return "value must be 1 to " + strconv.Itoa(entitlement.MaxSubjectIDBytes) + " bytes of printable UTF-8 without control characters or surrounding spaces"
+	}
+	return "kind, value, by or reason malformed"
 }
 
 // revokeAction prefixes the audit action of a revocation ("revoke.user").

@@ -51,3 +51,17 @@ func TestRevocationRecordedBeforeApplied(t *testing.T) {
 		t.Errorf("audit entries %+v", recorded)
 	}
 }
+
+// TestRevocationRefusedByAuditIsPermanent: a revocation the audit log
+// refuses as malformed (apikey.ErrInvalid) is a 400, not a retryable 503.
+func TestRevocationRefusedByAuditIsPermanent(t *testing.T) {
+	h := &adminHandlers{revocations: entitlement.NewMemoryRevocations(nil), log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		audit: func(_ context.Context, e apikey.Entry) error {
+			return apikey.ValidateEntry(apikey.Entry{Actor: e.Actor})
+		}}
+	_, _, err := h.apply(context.Background(), entitlement.Revocation{Kind: entitlement.RevokeUser, Value: "mallory", By: "apikey:ops"})
+	var he *httperr.Error
+	if !errors.As(err, &he) || he.Status != http.StatusBadRequest || he.Code != httperr.CodeInvalidRequest {
+		t.Fatalf("apply refused by the audit log: %v, want a 400 invalid_request", err)
+	}
+}

@@ -378,7 +378,7 @@ func (h *brokerHandlers) issue(w http.ResponseWriter, r *http.Request) {
 	}
 	who, err := h.auth.Authenticate(r, "admin")
 	if err != nil {
-		apikey.WriteError(w, r, h.log, err)
+		httperr.Write(w, r, h.log, err)
 		return
 	}
 	var req struct {

@@ -124,9 +124,12 @@ func contentIDOf(d *cpix.Document) string {
 	return d.ID
 }
 
+// authenticate runs deps.Auth. Its 401 and 403 answers carry the RFC 6750
+// §3 challenge (WWW-Authenticate), unless the Authenticator's own
+// *httperr.Error chose one.
 func (h *handler) authenticate(r *http.Request) (string, error) {
 	if h.deps.Auth == nil {
-		return "", httperr.New(http.StatusUnauthorized, httperr.CodeUnauthorized, "authentication required")
+		return "", httperr.New(http.StatusUnauthorized, httperr.CodeUnauthorized, "authentication required").Bearer(r)
 	}
 	p, err := h.deps.Auth.Authenticate(r, Scope)
 	if err == nil {
@@ -135,11 +138,15 @@ func (h *handler) authenticate(r *http.Request) (string, error) {
 	var he *httperr.Error
 	switch {
 	case errors.As(err, &he):
-		return "", err
+		if he.Challenge != "" {
+			return "", err
+		}
+		c := *he // the Authenticator's error may be shared: not ours to change
+		return "", c.Bearer(r)
 	case errors.Is(err, ErrForbidden):
-		return "", httperr.Wrap(err, http.StatusForbidden, httperr.CodeForbidden, "credentials lack the speke scope")
+		return "", httperr.Wrap(err, http.StatusForbidden, httperr.CodeForbidden, "credentials lack the speke scope").Bearer(r)
 	}
-	return "", httperr.Wrap(err, http.StatusUnauthorized, httperr.CodeUnauthorized, "authentication required")
+	return "", httperr.Wrap(err, http.StatusUnauthorized, httperr.CodeUnauthorized, "authentication required").Bearer(r)
 }
 
 // respond validates doc, fills it with keys and signaling, and marshals it.

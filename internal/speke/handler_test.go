@@ -457,17 +457,20 @@ func TestAuthAndLimitsBeforeKeys(t *testing.T) {
 	cfg.MaxRequestBytes = 4096
 	e := newEnv(t, cfg)
 	body := fixture(t, "v2_preset_video1_audio1_cbcs.xml")
+	// RFC 6750 §3: 401 and 403 carry a Bearer challenge (RFC 9110 §11.6.1
+	// requires one on every 401).
 	cases := []struct {
 		name, token, path, method, body string
 		status                          int
 		code                            httperr.Code
+		challenge                       string
 	}{
-		{"no token", "", PathV2, http.MethodPost, body, 401, httperr.CodeUnauthorized},
-		{"unknown token", "nope", PathV1, http.MethodPost, body, 401, httperr.CodeUnauthorized},
-		{"wrong scope", licenseToken, PathV2, http.MethodPost, body, 403, httperr.CodeForbidden},
-		{"GET", goodToken, PathV2, http.MethodGet, "", 405, httperr.CodeMethodNotAllowed},
-		{"oversized", goodToken, PathV2, http.MethodPost, body + strings.Repeat(" ", 4096), 413, httperr.CodeTooLarge},
-		{"v1 with v2 header value", goodToken, PathV1, http.MethodPost, body, 422, httperr.CodeInvalidRequest},
+		{"no token", "", PathV2, http.MethodPost, body, 401, httperr.CodeUnauthorized, `Bearer realm="drmpipe"`},
+		{"unknown token", "nope", PathV1, http.MethodPost, body, 401, httperr.CodeUnauthorized, `Bearer realm="drmpipe", error="invalid_token"`},
+		{"wrong scope", licenseToken, PathV2, http.MethodPost, body, 403, httperr.CodeForbidden, `Bearer realm="drmpipe", error="insufficient_scope"`},
+		{"GET", goodToken, PathV2, http.MethodGet, "", 405, httperr.CodeMethodNotAllowed, ""},
+		{"oversized", goodToken, PathV2, http.MethodPost, body + strings.Repeat(" ", 4096), 413, httperr.CodeTooLarge, ""},
+		{"v1 with v2 header value", goodToken, PathV1, http.MethodPost, body, 422, httperr.CodeInvalidRequest, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -484,6 +487,9 @@ func TestAuthAndLimitsBeforeKeys(t *testing.T) {
 			if b := errBody(t, w); b.Code != c.code {
 				t.Errorf("code %q, want %q", b.Code, c.code)
 			}
+			if got := w.Header().Get("WWW-Authenticate"); got != c.challenge {
+				t.Errorf("WWW-Authenticate %q, want %q", got, c.challenge)
+			}
 		})
 	}
 	if n := e.keys.calls.Load(); n != 0 {
@@ -492,8 +498,8 @@ func TestAuthAndLimitsBeforeKeys(t *testing.T) {
 	// Without an Authenticator nothing is served.
 	ck := &countingKeys{KeyGetter: e.store}
 	h := NewHandler(cfg, Deps{Keys: ck})
-	if w := post(t, h, PathV2, body, true, goodToken); w.Code != 401 || ck.calls.Load() != 0 {
-		t.Errorf("nil Auth: %d, keys touched %d", w.Code, ck.calls.Load())
+	if w := post(t, h, PathV2, body, true, goodToken); w.Code != 401 || ck.calls.Load() != 0 || w.Header().Get("WWW-Authenticate") == "" {
+		t.Errorf("nil Auth: %d (WWW-Authenticate %q), keys touched %d", w.Code, w.Header().Get("WWW-Authenticate"), ck.calls.Load())
 	}
 }
 

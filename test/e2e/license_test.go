@@ -336,3 +336,112 @@ func TestRevocationsSurviveRestart(t *testing.T) {
 		t.Errorf("revocation list after restart: %d %s", resp.status, resp.body)
 	}
 }
+
+// TestRevocationInput: the admin API refuses an ID no token may carry with
+// 400 invalid_request (a permanent error; it was a retryable 503 when the
+// audit log refused the ID), and answers a revocation with the value as
+// recorded (KIDs canonical) and the real revocation time; `drmpipe revoke`
+// prints the same.
+func TestRevocationInput(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t, setup{})
+	r := d.start(t)
+	adminKey := r.apiKey(t, apikey.ScopeAdmin)
+	post := func(kind, value, reason string) response {
+		b, _ := json.Marshal(map[string]string{"kind": kind, "value": value, "reason": reason})
+		return do(t, http.MethodPost, r.url+"/v1/admin/revocations", b, "Authorization", "Bearer "+adminKey, "Content-Type", "application/json")
+	}
+	for _, c := range []struct{ name, kind, value, reason string }{
+		{"300-byte device ID", "device", strings.Repeat("d", 300), ""},
+		{"257-byte user ID", "user", strings.Repeat("u", 257), ""},
+		{"NUL in a user ID", "user", "ali\x00ce", ""},
+		{"padded user ID", "user", "  x  ", ""},
+		{"tab in a token ID", "token", "j\t1", ""},
+		{"NUL in the reason", "user", "bob", "fraud\x00"},
+	} {
+		resp := post(c.kind, c.value, c.reason)
+		if resp.status != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400 (%s)", c.name, resp.status, resp.body)
+			continue
+		}
+		if e := resp.errBody(t); e.Code != "invalid_request" || e.RetryAfter != 0 {
+			t.Errorf("%s: %+v, want invalid_request without retryAfter", c.name, e)
+		}
+	}
+
+	kid := r.key(t, "revocation-input", keys.SD).KID
+	before := time.Now().Add(-time.Second)
+	for _, c := range []struct{ kind, value, want string }{
+		{"user", strings.Repeat("é", 128), strings.Repeat("é", 128)},
+		{"kid", "  " + strings.ToUpper(kid.String()) + " ", kid.String()},
+	} {
+		resp := post(c.kind, c.value, "e2e")
+		var got entitlement.Revocation
+		if resp.status != http.StatusOK || json.Unmarshal(resp.body, &got) != nil {
+			t.Fatalf("revoke %s: %d %s", c.kind, resp.status, resp.body)
+		}
+		if got.Value != c.want || got.Kind.String() != c.kind || !strings.HasPrefix(got.By, "apikey:") ||
+			got.At.Before(before) || got.At.After(time.Now().Add(time.Second)) {
+			t.Errorf("revoke %s answered %+v, want value %q and the time of the revocation", c.kind, got, c.want)
+		}
+	}
+	resp := do(t, http.MethodGet, r.url+"/v1/admin/revocations", nil, "Authorization", "Bearer "+adminKey)
+	var list struct{ Revocations []entitlement.Revocation }
+	if resp.status != http.StatusOK || json.Unmarshal(resp.body, &list) != nil || len(list.Revocations) != 2 {
+		t.Fatalf("revocation list: %d %s", resp.status, resp.body)
+	}
+
+	other := r.key(t, "revocation-input", keys.HD).KID
+	stdout, stderr, code := d.cli(t, "revoke", "kid", strings.ToUpper(other.String()), "--server", r.url, "--api-key", adminKey)
+	if code != 0 || !strings.Contains(stdout, "revoked kid "+other.String()+" at ") {
+		t.Errorf("drmpipe revoke: exit %d, stdout %q, stderr %q; want the canonical KID and the time", code, stdout, stderr)
+	}
+	_, stderr, code = d.cli(t, "revoke", "user", strings.Repeat("u", 300), "--server", r.url, "--api-key", adminKey)
+	if code == 0 || !strings.Contains(stderr, "400 invalid_request") {
+		t.Errorf("drmpipe revoke of a 300-byte user: exit %d, stderr %q; want the 400", code, stderr)
+	}
+}
+
+// TestAuthChallenges: every 401 and 403 of the API-key endpoints (admin,
+// token minting, SPEKE) carries the RFC 6750 §3 challenge api/openapi.yaml
+// promises; RFC 9110 §11.6.1 requires one on every 401.
+func TestAuthChallenges(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t, setup{})
+	r := d.start(t)
+	adminKey := r.apiKey(t, apikey.ScopeAdmin)
+	tokenKey := r.apiKey(t, apikey.ScopeLicenseToken)
+	const (
+		missing   = `Bearer realm="drmpipe"`
+		invalid   = `Bearer realm="drmpipe", error="invalid_token"`
+		insuffic  = `Bearer realm="drmpipe", error="insufficient_scope"`
+		revokeDoc = `{"kind":"user","value":"x"}`
+	)
+	for _, c := range []struct {
+		name, method, path, key, body string
+		status                        int
+		challenge                     string
+	}{
+		{"admin without a key", http.MethodGet, "/v1/admin/revocations", "", "", 401, missing},
+		{"admin with an unknown key", http.MethodGet, "/v1/admin/revocations", "dp_unknown", "", 401, invalid},
+		{"admin with a license-token key", http.MethodPost, "/v1/admin/revocations", tokenKey, revokeDoc, 403, insuffic},
+		{"key admin with a license-token key", http.MethodGet, "/v1/admin/keys?contentId=x", tokenKey, "", 403, insuffic},
+		{"tokens without a key", http.MethodPost, "/v1/tokens", "", `{}`, 401, missing},
+		{"tokens with an admin key", http.MethodPost, "/v1/tokens", adminKey, `{}`, 403, insuffic},
+		{"SPEKE without a key", http.MethodPost, "/speke/v2/copyProtection", "", "<cpix/>", 401, missing},
+		{"SPEKE with an admin key", http.MethodPost, "/speke/v1/copyProtection", adminKey, "<cpix/>", 403, insuffic},
+	} {
+		headers := []string{"Content-Type", "application/json"}
+		if c.key != "" {
+			headers = append(headers, "Authorization", "Bearer "+c.key)
+		}
+		resp := do(t, c.method, r.url+c.path, []byte(c.body), headers...)
+		if resp.status != c.status {
+			t.Errorf("%s: status %d, want %d (%s)", c.name, resp.status, c.status, resp.body)
+			continue
+		}
+		if got := resp.header.Get("WWW-Authenticate"); got != c.challenge {
+			t.Errorf("%s: WWW-Authenticate %q, want %q", c.name, got, c.challenge)
+		}
+	}
+}

@@ -262,6 +262,9 @@ func (r *Revocations) Restore(rs []entitlement.Revocation) error {
 	defer r.mu.Unlock()
 	for _, rev := range rs {
 		rev, err := rev.Normalize(r.opts.Now())
+		if errors.Is(err, entitlement.ErrInvalidID) {
+			continue // see entitlement.Revocations.Restore
+		}
 		if err != nil {
 			return err
 		}
