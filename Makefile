@@ -5,6 +5,8 @@
 #   make test   install test tools if missing, then gofmt, go vet, go test -race,
 #               and the headless-Chromium browser suite (web/run-browser-tests.sh)
 #   make fuzz   run every Fuzz* target for FUZZTIME each
+#   make chaos  fault injection on two replicas (CHAOS_PHASE per fault)
+#   make soak   a long run at a fixed license rate (SOAK_DURATION)
 
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -30,7 +32,7 @@ CHROMIUM := /usr/bin/chromium
 CHROMIUM_CHECK_FLAGS := --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
 	--disable-background-networking --disable-component-update --disable-sync
 
-.PHONY: build deps web-deps test vet fmt-check demo bench bench-server fuzz clean
+.PHONY: build deps web-deps test vet fmt-check demo bench bench-server fuzz chaos soak clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/drmpipe
@@ -134,6 +136,20 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$fz\$$" -fuzztime $(FUZZTIME) $$pkg; \
 		done; \
 	done
+
+# chaos: two replicas on PostgreSQL and Redis under license load through
+# Redis killed and hung, PostgreSQL stopped and a replica SIGKILLed, each
+# fault for CHAOS_PHASE (make test runs the same test with 2s phases).
+CHAOS_PHASE ?= 15s
+chaos: deps
+	CHAOS_PHASE=$(CHAOS_PHASE) $(GO) test -count=1 -v -timeout 30m -run '^TestChaos$$' ./test/chaos
+
+# soak: one replica at a fixed license rate with revocations and key
+# lookups for SOAK_DURATION; latency per tenth, RSS, goroutines and fds at
+# start and end (make test runs an 8s variant).
+SOAK_DURATION ?= 10m
+soak: deps
+	SOAK_DURATION=$(SOAK_DURATION) $(GO) test -count=1 -v -timeout 60m -run '^TestSoak$$' ./test/chaos
 
 clean:
 	rm -rf bin out

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -51,8 +52,24 @@ type Redis struct {
 // Stop kills the server (tests use it to check "Redis down" behaviour).
 func (r *Redis) Stop() {
 	if r.cmd.Process != nil {
+		_ = r.cmd.Process.Signal(syscall.SIGCONT) // a paused server cannot be reaped otherwise
 		_ = r.cmd.Process.Kill()
 		_, _ = r.cmd.Process.Wait()
+	}
+}
+
+// Pause stops the server process with SIGSTOP: connections stay open and
+// nothing answers (a hung Redis). Resume undoes it.
+func (r *Redis) Pause() {
+	if r.cmd.Process != nil {
+		_ = r.cmd.Process.Signal(syscall.SIGSTOP)
+	}
+}
+
+// Resume continues a paused server (SIGCONT).
+func (r *Redis) Resume() {
+	if r.cmd.Process != nil {
+		_ = r.cmd.Process.Signal(syscall.SIGCONT)
 	}
 }
 
