@@ -97,10 +97,10 @@ func (o ClipOptions) ffmpegArgs() ([]string, error) {
 		// frames shown later by show_existing_frame.
 		args = append(args, "-c:v", "libsvtav1", "-preset", "12", "-pix_fmt", "yuv420p", "-g", g)
 	case "vp9":
-		// Good-quality mode with alt-ref frames, so that samples are
-		// superframes (a hidden frame and a shown one).
-		args = append(args, "-c:v", "libvpx-vp9", "-deadline", "good", "-cpu-used", "8", "-row-mt", "1",
-			"-auto-alt-ref", "1", "-lag-in-frames", "16", "-pix_fmt", "yuv420p", "-g", g, "-keyint_min", g)
+		// Realtime mode; with a Bitrate libvpx writes some superframes (a
+		// hidden frame and a shown one in one sample).
+		args = append(args, "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1",
+			"-pix_fmt", "yuv420p", "-g", g, "-keyint_min", g)
 	case "mpeg4":
 		args = append(args, "-c:v", "mpeg4", "-g", g, "-bf", bf)
 	default:
