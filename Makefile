@@ -54,7 +54,9 @@ deps: web-deps
 	@command -v ffmpeg >/dev/null 2>&1 || { echo "deps: ffmpeg still missing after install" >&2; exit 1; }
 	@command -v ffprobe >/dev/null 2>&1 || { echo "deps: ffprobe still missing after install" >&2; exit 1; }
 	@ffmpeg -hide_banner -version >/dev/null || { echo "deps: ffmpeg does not run" >&2; exit 1; }
-	@encs="$$(ffmpeg -hide_banner -encoders 2>/dev/null)"; case "$$encs" in *libx264*libx265*) ;; *) echo "deps: ffmpeg lacks libx264/libx265 (needed for test clips)" >&2; exit 1 ;; esac
+	@encs="$$(ffmpeg -hide_banner -encoders 2>/dev/null)"; for e in libx264 libx265 libsvtav1 libaom-av1 libvpx-vp9 libopus; do \
+		case "$$encs" in *" $$e "*) ;; *) echo "deps: ffmpeg lacks the $$e encoder (needed for test clips)" >&2; exit 1 ;; esac; \
+	done
 	@[ -x "$(SHAKA_PACKAGER)" ] || { echo "deps: Shaka Packager missing at $(SHAKA_PACKAGER); run 'cd web && npm ci'" >&2; exit 1; }
 	@v="$$("$(SHAKA_PACKAGER)" --version 2>&1)" || { echo "deps: Shaka Packager does not run: $$v" >&2; exit 1; }; \
 	case "$$v" in *"$(SHAKA_VERSION)"*) ;; *) echo "deps: Shaka Packager reports '$$v', want $(SHAKA_VERSION)" >&2; exit 1;; esac

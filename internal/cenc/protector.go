@@ -7,22 +7,26 @@ import (
 	"github.com/Eyevinn/mp4ff/hevc"
 )
 
-// Protector computes the subsample map of one video sample (length-prefixed
-// NAL units).
+// Protector computes the subsample map of one video sample: length-prefixed
+// NAL units (NewNALProtector), AV1 OBUs (NewAV1Protector) or VP9 frames and
+// superframes (NewVP9Protector). Samples must be given in decode order.
 type Protector interface {
 	// Subsamples appends the map for sample to dst[:0] and returns it. Errors
 	// (wrapping ErrBadSample) name the problem (bad NAL length, slice header
-	// parse failure...).
+	// parse failure, frame header parse failure...).
 	Subsamples(dst []Subsample, sample []byte) ([]Subsample, error)
 }
 
-// Codec selects the NAL unit syntax for NewNALProtector.
+// Codec names a video coding format. NewNALProtector takes H264 and HEVC;
+// AV1 and VP9 have their own constructors.
 type Codec uint8
 
-// The codecs NewNALProtector handles.
+// Video codecs.
 const (
 	H264 Codec = iota + 1 // ISO/IEC 14496-10 (AVC)
 	HEVC                  // ISO/IEC 23008-2 (H.265)
+	AV1                   // AV1 Bitstream & Decoding Process Specification
+	VP9                   // VP9 Bitstream & Decoding Process Specification
 )
 
 // String returns the codec name.
@@ -32,6 +36,10 @@ func (c Codec) String() string {
 		return "h264"
 	case HEVC:
 		return "hevc"
+	case AV1:
+		return "av1"
+	case VP9:
+		return "vp9"
 	}
 	return fmt.Sprintf("Codec(%d)", uint8(c))
 }
@@ -191,8 +199,7 @@ func guard(f func() error) (err error) {
 
 // Subsamples implements Protector.
 func (p *nalProtector) Subsamples(dst []Subsample, sample []byte) ([]Subsample, error) {
-	dst = dst[:0]
-	var clearRun uint64 // clear bytes not yet written to an entry
+	b := newSubsampleBuilder(dst, p.align)
 	pos := 0
 	for pos < len(sample) {
 		if len(sample)-pos < p.lenSize {
@@ -200,8 +207,8 @@ func (p *nalProtector) Subsamples(dst []Subsample, sample []byte) ([]Subsample, 
 				ErrBadSample, len(sample)-pos, pos, p.lenSize)
 		}
 		var n uint64
-		for _, b := range sample[pos : pos+p.lenSize] {
-			n = n<<8 | uint64(b)
+		for _, c := range sample[pos : pos+p.lenSize] {
+			n = n<<8 | uint64(c)
 		}
 		pos += p.lenSize
 		if n > uint64(len(sample)-pos) {
@@ -213,24 +220,10 @@ func (p *nalProtector) Subsamples(dst []Subsample, sample []byte) ([]Subsample, 
 		if err != nil {
 			return dst[:0], fmt.Errorf("%w: NAL unit at offset %d: %w", ErrBadSample, pos-p.lenSize, err)
 		}
-		protected := uint64(len(nalu) - hdr)
-		clearRun += uint64(p.lenSize + hdr)
-		if p.align {
-			// cenc: BytesOfProtectedData a multiple of 16 (CMAF), the
-			// remainder joins the clear bytes in front (ISO/IEC 23001-7 §10.1).
-			clearRun += protected % 16
-			protected -= protected % 16
-		}
-		if protected > 0 {
-			dst = appendSubsample(dst, clearRun, protected)
-			clearRun = 0
-		}
+		b.add(uint64(p.lenSize+hdr), uint64(len(nalu)-hdr))
 		pos += int(n)
 	}
-	if clearRun > 0 {
-		dst = appendSubsample(dst, clearRun, 0)
-	}
-	return dst, nil
+	return b.finish(), nil
 }
 
 // clearHeaderSize returns how many leading bytes of nalu stay clear: all of

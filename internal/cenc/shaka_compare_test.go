@@ -86,10 +86,22 @@ func run(t testing.TB, name string, args ...string) {
 
 // clearTrack is the first video track of a progressive MP4.
 type clearTrack struct {
-	codec     Codec
-	lenSize   int
-	paramSets [][]byte
-	samples   [][]byte
+	codec      Codec
+	lenSize    int
+	paramSets  [][]byte
+	configOBUs []byte // AV1
+	samples    [][]byte
+}
+
+// protector builds the Protector drmpipe uses for the track's codec.
+func (ct clearTrack) protector(scheme Scheme) (Protector, error) {
+	switch ct.codec {
+	case AV1:
+		return NewAV1Protector(scheme, ct.configOBUs)
+	case VP9:
+		return NewVP9Protector(scheme)
+	}
+	return NewNALProtector(scheme, ct.codec, ct.lenSize, ct.paramSets)
 }
 
 func readClearTrack(t testing.TB, path string) clearTrack {
@@ -116,6 +128,11 @@ func readClearTrack(t testing.TB, path string) clearTrack {
 			for _, a := range stsd.HvcX.HvcC.NaluArrays {
 				ct.paramSets = append(ct.paramSets, a.Nalus...)
 			}
+		case stsd.Av01 != nil:
+			ct.codec = AV1
+			ct.configOBUs = stsd.Av01.Av1C.ConfigOBUs
+		case stsd.VpXX != nil:
+			ct.codec = VP9
 		default:
 			continue
 		}
@@ -129,7 +146,7 @@ func readClearTrack(t testing.TB, path string) clearTrack {
 		}
 		return ct
 	}
-	t.Fatalf("%s: no AVC/HEVC track", path)
+	t.Fatalf("%s: no AVC/HEVC/AV1/VP9 track", path)
 	return ct
 }
 
@@ -215,21 +232,36 @@ type shakaCase struct {
 	name   string
 	ffmpeg []string // video encoder arguments
 	inband bool     // samples must carry SPS/PPS NAL units
+	multi  bool     // some samples must have several protected ranges (slices, tiles, superframes)
 }
 
 var shakaCases = []shakaCase{
-	{"h264", []string{"-c:v", "libx264", "-g", "30", "-bf", "2"}, false},
+	{"h264", []string{"-c:v", "libx264", "-g", "30", "-bf", "2"}, false, false},
 	// Several slices per picture, and SPS/PPS repeated in-band at every key frame.
-	{"h264-slices-inband", []string{"-c:v", "libx264", "-g", "30", "-bf", "2", "-x264-params", "slices=4:repeat-headers=1"}, true},
-	{"hevc", []string{"-c:v", "libx265", "-g", "30", "-bf", "2", "-x265-params", "log-level=error", "-tag:v", "hvc1"}, false},
-	{"hevc-slices-inband", []string{"-c:v", "libx265", "-g", "30", "-bf", "2", "-x265-params", "log-level=error:slices=3:repeat-headers=1", "-tag:v", "hev1"}, true},
+	{"h264-slices-inband", []string{"-c:v", "libx264", "-g", "30", "-bf", "2", "-x264-params", "slices=4:repeat-headers=1"}, true, true},
+	{"hevc", []string{"-c:v", "libx265", "-g", "30", "-bf", "2", "-x265-params", "log-level=error", "-tag:v", "hvc1"}, false, false},
+	{"hevc-slices-inband", []string{"-c:v", "libx265", "-g", "30", "-bf", "2", "-x265-params", "log-level=error:slices=3:repeat-headers=1", "-tag:v", "hev1"}, true, true},
+	// SVT-AV1: OBU_FRAME samples, hidden alt-ref frames shown later by
+	// show_existing_frame, sequence header in-band at key frames.
+	{"av1", []string{"-c:v", "libsvtav1", "-preset", "12", "-crf", "40", "-g", "30"}, false, false},
+	// libaom with 2x2 tiles: several protected ranges per sample.
+	{"av1-tiles", []string{"-c:v", "libaom-av1", "-cpu-used", "8", "-usage", "realtime", "-tile-columns", "1", "-tile-rows", "1", "-crf", "40", "-g", "30"}, false, true},
+	// libvpx realtime at a fixed bitrate writes some superframes (a hidden
+	// frame and a shown one): several protected ranges in one sample.
+	{"vp9-superframes", []string{"-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k", "-g", "30"}, false, true},
+	// Two tile columns (tile_info bits), error-resilient inter frames.
+	{"vp9-tiles", []string{"-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-tile-columns", "1", "-error-resilient", "1", "-crf", "35", "-b:v", "0", "-g", "30"}, false, false},
 }
 
 // makeInput encodes a 2 s test clip.
 func makeInput(t testing.TB, dir string, c shakaCase) string {
 	t.Helper()
 	in := filepath.Join(dir, "in.mp4")
-	args := []string{"-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-t", "2", "-pix_fmt", "yuv420p"}
+	size := "320x240"
+	if c.ffmpeg[1] == "libaom-av1" || c.ffmpeg[1] == "libvpx-vp9" {
+		size = "640x360" // room for several tiles
+	}
+	args := []string{"-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=" + size + ":rate=30", "-t", "2", "-pix_fmt", "yuv420p"}
 	args = append(args, c.ffmpeg...)
 	args = append(args, "-f", "mp4", in)
 	run(t, ffmpegBinary(t), args...)
@@ -256,8 +288,10 @@ func TestShakaByteExact(t *testing.T) {
 			dir := t.TempDir()
 			in := makeInput(t, dir, c)
 			clr := readClearTrack(t, in)
-			if got := countInbandParamSets(clr); (got > 0) != c.inband {
-				t.Fatalf("input has %d samples with in-band SPS/PPS, want in-band=%v", got, c.inband)
+			if clr.codec == H264 || clr.codec == HEVC {
+				if got := countInbandParamSets(clr); (got > 0) != c.inband {
+					t.Fatalf("input has %d samples with in-band SPS/PPS, want in-band=%v", got, c.inband)
+				}
 			}
 			for _, scheme := range []Scheme{CBCS, CENC} {
 				t.Run(scheme.String(), func(t *testing.T) {
@@ -266,14 +300,18 @@ func TestShakaByteExact(t *testing.T) {
 						iv = shakaIV8
 					}
 					enc := readShakaOutput(t, runShaka(t, dir, in, scheme.String(), iv))
-					compareWithShaka(t, scheme, iv, clr, enc)
+					if multi := compareWithShaka(t, scheme, iv, clr, enc); c.multi && multi == 0 {
+						t.Fatal("no sample has several protected ranges: the case does not exercise what it names")
+					}
 				})
 			}
 		})
 	}
 }
 
-func compareWithShaka(t *testing.T, scheme Scheme, iv []byte, clr clearTrack, enc encTrack) {
+// compareWithShaka requires our maps and encrypted samples to equal Shaka's;
+// it returns how many samples have more than one protected range.
+func compareWithShaka(t *testing.T, scheme Scheme, iv []byte, clr clearTrack, enc encTrack) (multi int) {
 	t.Helper()
 	if enc.scheme != scheme.String() {
 		t.Fatalf("Shaka wrote scheme %q", enc.scheme)
@@ -281,7 +319,7 @@ func compareWithShaka(t *testing.T, scheme Scheme, iv []byte, clr clearTrack, en
 	if len(enc.samples) != len(clr.samples) {
 		t.Fatalf("Shaka wrote %d samples, input has %d", len(enc.samples), len(clr.samples))
 	}
-	prot, err := NewNALProtector(scheme, clr.codec, clr.lenSize, clr.paramSets)
+	prot, err := clr.protector(scheme)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,11 +343,18 @@ func compareWithShaka(t *testing.T, scheme Scheme, iv []byte, clr clearTrack, en
 		if !slices.Equal(subs, enc.subs[i]) {
 			t.Fatalf("sample %d (%d bytes): subsamples\n got  %v\n want %v (Shaka)", i, len(s), subs, enc.subs[i])
 		}
+		ranges := 0
 		for _, ss := range subs {
 			protectedTotal += int(ss.Protected)
 			if ss.Protected%16 != 0 {
 				partial++
 			}
+			if ss.Protected > 0 {
+				ranges++
+			}
+		}
+		if ranges > 1 {
+			multi++
 		}
 		buf := bytes.Clone(s)
 		gotIV, err := e.EncryptSample(buf, subs)
@@ -339,8 +384,9 @@ func compareWithShaka(t *testing.T, scheme Scheme, iv []byte, clr clearTrack, en
 	if protectedTotal == 0 {
 		t.Fatal("nothing was protected")
 	}
-	t.Logf("%d samples byte-identical to Shaka; %d protected bytes, %d unaligned protected ranges",
-		len(clr.samples), protectedTotal, partial)
+	t.Logf("%d samples byte-identical to Shaka; %d protected bytes, %d unaligned protected ranges, %d samples with several",
+		len(clr.samples), protectedTotal, partial, multi)
+	return multi
 }
 
 func firstDiff(a, b []byte) int {
@@ -380,13 +426,19 @@ func countInbandParamSets(ct clearTrack) int {
 
 // TestShakaByteExactAudio checks full-sample audio encryption: cbcs 0:0
 // whole-block CBC with the trailing partial block clear, and cenc CTR with
-// the per-sample IV incremented by 1, against Shaka Packager on AAC.
+// the per-sample IV incremented by 1, against Shaka Packager on AAC and Opus.
 func TestShakaByteExactAudio(t *testing.T) {
+	for _, codec := range []string{"aac", "libopus"} {
+		t.Run(codec, func(t *testing.T) { shakaByteExactAudio(t, codec) })
+	}
+}
+
+func shakaByteExactAudio(t *testing.T, codec string) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.mp4")
 	run(t, ffmpegBinary(t), "-hide_banner", "-loglevel", "error", "-y",
 		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "2",
-		"-c:a", "aac", "-b:a", "128k", "-f", "mp4", in)
+		"-c:a", codec, "-b:a", "128k", "-f", "mp4", in)
 	clr := readAudioTrack(t, in)
 	for _, scheme := range []Scheme{CBCS, CENC} {
 		t.Run(scheme.String(), func(t *testing.T) {
@@ -449,7 +501,7 @@ func readAudioTrack(t testing.TB, path string) [][]byte {
 		t.Fatal(err)
 	}
 	for _, trak := range f.Moov.Traks {
-		if trak.Mdia.Minf.Stbl.Stsd.Mp4a == nil {
+		if stsd := trak.Mdia.Minf.Stbl.Stsd; stsd.Mp4a == nil && stsd.Opus == nil {
 			continue
 		}
 		var out [][]byte
@@ -462,6 +514,6 @@ func readAudioTrack(t testing.TB, path string) [][]byte {
 		}
 		return out
 	}
-	t.Fatal("no AAC track")
+	t.Fatal("no AAC or Opus track")
 	return nil
 }

@@ -40,3 +40,42 @@ func appendSubsample(dst []Subsample, clear, protected uint64) []Subsample {
 	}
 	return append(dst, Subsample{Clear: uint16(clear), Protected: uint32(protected)})
 }
+
+// subsampleBuilder turns a sample's runs of (clear, protected) bytes into a
+// subsample map: clear runs without protected bytes merge into the next
+// entry, and with align the protected part of each run is trimmed to whole
+// 16-byte blocks, the remainder joining the clear bytes in front (ISO/IEC
+// 23001-7 §10.1 and CMAF ISO/IEC 23000-19 for cenc video; the VP codec
+// binding for VP9 under every scheme). This is the layout Shaka Packager
+// writes.
+type subsampleBuilder struct {
+	dst      []Subsample
+	clearRun uint64 // clear bytes not yet written to an entry
+	align    bool
+}
+
+func newSubsampleBuilder(dst []Subsample, align bool) subsampleBuilder {
+	return subsampleBuilder{dst: dst[:0], align: align}
+}
+
+// add appends one run: clear bytes followed by protected bytes.
+func (b *subsampleBuilder) add(clear, protected uint64) {
+	b.clearRun += clear
+	if b.align {
+		b.clearRun += protected % 16
+		protected -= protected % 16
+	}
+	if protected > 0 {
+		b.dst = appendSubsample(b.dst, b.clearRun, protected)
+		b.clearRun = 0
+	}
+}
+
+// finish writes the trailing clear bytes and returns the map.
+func (b *subsampleBuilder) finish() []Subsample {
+	if b.clearRun > 0 {
+		b.dst = appendSubsample(b.dst, b.clearRun, 0)
+		b.clearRun = 0
+	}
+	return b.dst
+}

@@ -33,9 +33,13 @@ const (
 	AAC                   // ISO/IEC 14496-3 in mp4a (ISO/IEC 14496-14 §5.6)
 	AC3                   // ETSI TS 102 366 Annex F (ac-3)
 	EAC3                  // ETSI TS 102 366 Annex F (ec-3)
+	AV1                   // AV1 Codec ISO Media File Format Binding (av01)
+	VP9                   // VP Codec ISO Media File Format Binding (vp09)
+	Opus                  // Encapsulation of Opus in ISO Base Media File Format (Opus)
 )
 
-// String returns the lower-case codec name: "h264", "hevc", "aac", "ac-3" or "ec-3".
+// String returns the lower-case codec name: "h264", "hevc", "aac", "ac-3",
+// "ec-3", "av1", "vp9" or "opus".
 func (c Codec) String() string {
 	switch c {
 	case H264:
@@ -48,6 +52,12 @@ func (c Codec) String() string {
 		return "ac-3"
 	case EAC3:
 		return "ec-3"
+	case AV1:
+		return "av1"
+	case VP9:
+		return "vp9"
+	case Opus:
+		return "opus"
 	}
 	return fmt.Sprintf("Codec(%d)", uint8(c))
 }

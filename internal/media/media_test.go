@@ -34,6 +34,15 @@ var hevcArgs = []string{
 	"-pix_fmt", "yuv420p", "-tag:v", "hvc1",
 }
 
+// av1Args: SVT-AV1 Main profile; vp9Args: libvpx-vp9 with alt-ref frames
+// (superframes). Both closed 1 s GOPs.
+var (
+	av1Args = []string{"-c:v", "libsvtav1", "-preset", "12", "-crf", "40", "-g", "30", "-pix_fmt", "yuv420p"}
+	vp9Args = []string{"-c:v", "libvpx-vp9", "-deadline", "good", "-cpu-used", "8", "-auto-alt-ref", "1", "-lag-in-frames", "16",
+		"-g", "30", "-keyint_min", "30", "-crf", "35", "-b:v", "0", "-pix_fmt", "yuv420p"}
+	opusArgs = []string{"-c:a", "libopus", "-b:a", "64k", "-ac", "2"}
+)
+
 type wantTrack struct {
 	kind        Kind
 	codec       Codec
@@ -53,6 +62,12 @@ var (
 	wantAAC  = wantTrack{kind: Audio, codec: AAC, fourCC: "mp4a", codecString: "mp4a.40.2", sampleRate: 48000, channels: 2}
 	wantAC3  = wantTrack{kind: Audio, codec: AC3, fourCC: "ac-3", codecString: "ac-3", sampleRate: 48000, channels: 2}
 	wantEAC3 = wantTrack{kind: Audio, codec: EAC3, fourCC: "ec-3", codecString: "ec-3", sampleRate: 48000, channels: 2}
+	// AV1 Main, seq_level_idx 0 (level 2.0), 8 bit; colour not signalled
+	// (unspecified, 2) so the codecs parameter carries the colour fields.
+	wantAV1 = wantTrack{kind: Video, codec: AV1, fourCC: "av01", codecString: "av01.0.00M.08.0.110.02.02.02.0", width: 320, height: 240}
+	// VP9 profile 0, level 2.0, 8 bit, 4:2:0 colocated (1), colour unspecified (2), studio range.
+	wantVP9  = wantTrack{kind: Video, codec: VP9, fourCC: "vp09", codecString: "vp09.00.20.08.01.02.02.02.00", width: 320, height: 240}
+	wantOpus = wantTrack{kind: Audio, codec: Opus, fourCC: "Opus", codecString: "opus", sampleRate: 48000, channels: 2}
 )
 
 func withEdit(w wantTrack) wantTrack { w.edit = true; return w }
@@ -120,6 +135,16 @@ var inputCases = []inputCase{
 		name: "h264_eac3_progressive",
 		args: concat(h264Args, []string{"-c:a", "eac3", "-b:a", "128k", "-ac", "2"}),
 		want: []wantTrack{withEdit(wantH264), withEdit(wantEAC3)},
+	},
+	{
+		name: "av1_opus_progressive",
+		args: concat(av1Args, opusArgs),
+		want: []wantTrack{wantAV1, withEdit(wantOpus)},
+	},
+	{
+		name: "vp9_opus_progressive",
+		args: concat(vp9Args, opusArgs),
+		want: []wantTrack{wantVP9, withEdit(wantOpus)},
 	},
 }
 
@@ -283,7 +308,10 @@ func checkTrackFields(t *testing.T, tr *Track, w wantTrack) {
 	if len(tr.ParamSets) != w.paramSets {
 		t.Errorf("track %d: %d parameter sets, want %d", tr.ID, len(tr.ParamSets), w.paramSets)
 	}
-	if w.kind == Video {
+	if w.codec == AV1 && len(tr.ConfigOBUs) == 0 {
+		t.Errorf("track %d: av1C without configOBUs", tr.ID)
+	}
+	if w.codec == H264 || w.codec == HEVC {
 		if tr.NALLengthSize != 4 {
 			t.Errorf("track %d: NAL length size %d", tr.ID, tr.NALLengthSize)
 		}

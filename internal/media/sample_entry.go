@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/Eyevinn/mp4ff/aac"
+	"github.com/Eyevinn/mp4ff/av1"
 	"github.com/Eyevinn/mp4ff/hevc"
 	"github.com/Eyevinn/mp4ff/mp4"
 )
@@ -79,8 +80,50 @@ func describeVisual(t *Track, e *mp4.VisualSampleEntryBox) error {
 		}
 		t.CodecString = hevcCodecString(t.FourCC, rec)
 		return nil
+	case "av01":
+		if e.Av1C == nil {
+			return fmt.Errorf("%s: %w: track %d: av01 without av1C", t.File, ErrMalformed, t.ID)
+		}
+		t.Codec = AV1
+		t.ConfigOBUs = e.Av1C.ConfigOBUs
+		t.CodecString = av1CodecString(&e.Av1C.CodecConfRec)
+		return nil
+	case "vp09":
+		if e.VppC == nil {
+			return fmt.Errorf("%s: %w: track %d: vp09 without vpcC", t.File, ErrMalformed, t.ID)
+		}
+		t.Codec = VP9
+		t.CodecString = vp9CodecString(e.VppC)
+		return nil
 	}
 	return fmt.Errorf("%s: %w: track %d: video sample entry %q", t.File, ErrUnsupportedCodec, t.ID, printable4CC(t.FourCC))
+}
+
+// av1CodecString builds the codecs parameter of the AV1 Codec ISO Media
+// File Format Binding §"Codecs Parameter String": av01.P.LLT.DD from av1C,
+// with the colour fields of the sequence header in configOBUs when they
+// differ from the defaults.
+func av1CodecString(rec *av1.CodecConfRec) string {
+	obus, err := av1.SplitOBUs(rec.ConfigOBUs)
+	if err == nil {
+		for _, o := range obus {
+			if o.Header.Type != av1.OBUSequenceHeader {
+				continue
+			}
+			if sh, err := av1.ParseSequenceHeader(o.Payload); err == nil {
+				return sh.CodecString("av01")
+			}
+		}
+	}
+	return rec.CodecString("av01")
+}
+
+// vp9CodecString builds the codecs parameter of the VP Codec ISO Media File
+// Format Binding §"Codecs Parameter String" from vpcC, in its full form:
+// vp09.PP.LL.DD.CC.cp.tc.mc.FF.
+func vp9CodecString(c *mp4.VppCBox) string {
+	return fmt.Sprintf("vp09.%02d.%02d.%02d.%02d.%02d.%02d.%02d.%02d", c.Profile, c.Level, c.BitDepth,
+		c.ChromaSubsampling, c.ColourPrimaries, c.TransferCharacteristics, c.MatrixCoefficients, c.VideoFullRangeFlag)
 }
 
 // hevcCodecString builds the codecs parameter of ISO/IEC 14496-15 Annex E.3
@@ -161,6 +204,16 @@ func describeAudio(t *Track, e *mp4.AudioSampleEntryBox) error {
 		if e.Dec3 != nil && len(e.Dec3.EC3Subs) > 0 {
 			t.Channels, _ = e.Dec3.ChannelInfo()
 		}
+		return nil
+	case "Opus":
+		// Encapsulation of Opus in ISOBMFF §4.3: the Opus sample entry
+		// carries dOps; the codecs parameter is "opus" (§4.5 / RFC 6381).
+		if e.Dops == nil {
+			return fmt.Errorf("%s: %w: track %d: Opus without dOps", t.File, ErrMalformed, t.ID)
+		}
+		t.Codec = Opus
+		t.CodecString = "opus"
+		t.Channels = int(e.Dops.OutputChannelCount)
 		return nil
 	}
 	return fmt.Errorf("%s: %w: track %d: audio sample entry %q", t.File, ErrUnsupportedCodec, t.ID, printable4CC(t.FourCC))

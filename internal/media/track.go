@@ -22,12 +22,13 @@ type Track struct {
 	Codec     Codec
 	Timescale uint32 // mdhd timescale
 	// SampleEntry is the clear sample entry box from stsd
-	// (avc1/avc3/hvc1/hev1/mp4a/ac-3/ec-3), decoded with mp4ff, ready to be
+	// (avc1/avc3/hvc1/hev1/av01/vp09/mp4a/ac-3/ec-3/Opus), decoded with mp4ff, ready to be
 	// placed into a new init segment.
 	SampleEntry mp4.Box
 	FourCC      string // sample entry type, e.g. "avc1"
 	// CodecString is the RFC 6381 codecs parameter, e.g. "avc1.64001f",
-	// "hvc1.1.6.L93.B0", "mp4a.40.2", "ac-3", "ec-3".
+	// "hvc1.1.6.L93.B0", "av01.0.04M.08", "vp09.00.10.08.01.01.01.01.00",
+	// "mp4a.40.2", "ac-3", "ec-3", "opus".
 	CodecString   string
 	Width, Height int // video: sample entry width/height
 	SampleRate    int // audio
@@ -46,7 +47,10 @@ type Track struct {
 	MovieTimescale uint32
 	NALLengthSize  int      // 1, 2 or 4 for H.264/HEVC from avcC/hvcC; 0 otherwise
 	ParamSets      [][]byte // SPS/PPS (and VPS) NAL units from avcC/hvcC without length prefix
-	Samples        []Sample // in decode order
+	// ConfigOBUs is the configOBUs field of av1C (AV1: the sequence header
+	// OBU, low-overhead format); empty for other codecs.
+	ConfigOBUs []byte
+	Samples    []Sample // in decode order
 }
 
 // Duration returns the track duration in seconds: the sum of the sample

@@ -212,6 +212,10 @@ func (c *Config) buildJobs(ctx context.Context, tracks []*media.Track, owner map
 				if err != nil {
 					return nil, fmt.Errorf("%s: %w", names[t], err)
 				}
+				sigs, dropped := withoutFairPlay(sigs, t)
+				if dropped && c.Warn != nil {
+					c.Warn(fmt.Sprintf("%s: FairPlay is not signaled for this %s track: FairPlay Streaming protects the codecs Apple devices decode in HLS (H.264, HEVC, AAC, AC-3, E-AC-3); the other DRM systems are signaled", names[t], t.Codec))
+				}
 				o.sigs = sigs
 				o.prot = &trackProtection{scheme: scheme, kid: key.KID, clearEntry: j.clearSegs > 0}
 				if scheme == cenc.CBCS {
@@ -311,8 +315,8 @@ func trackNames(tracks []*media.Track) map[*media.Track]string {
 		var n string
 		if t.Kind == media.Video {
 			n = fmt.Sprintf("video_%dp", t.Height)
-			if t.Codec == media.HEVC {
-				n += "_hevc"
+			if t.Codec != media.H264 {
+				n += "_" + t.Codec.String()
 			}
 		} else {
 			n = "audio_"

@@ -11,6 +11,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/drm/widevine"
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/manifest"
+	"github.com/drmpipe/drmpipe/internal/media"
 )
 
 // signaling builds the DRM signaling of one key under one scheme: the
@@ -85,4 +86,24 @@ func (c *Config) useProvided(sys drm.System, scheme cenc.Scheme, p ProvidedSigna
 		return false
 	}
 	return true
+}
+
+// withoutFairPlay removes the FairPlay entry from the signaling of an AV1,
+// VP9 or Opus track: FairPlay Streaming (Apple HLS Authoring Specification)
+// carries H.264, HEVC, AAC, AC-3 and E-AC-3, and an EXT-X-KEY that no Apple
+// player can use would only break playback there. It reports whether it
+// removed one.
+func withoutFairPlay(sigs []manifest.SystemSignaling, t *media.Track) ([]manifest.SystemSignaling, bool) {
+	switch t.Codec {
+	case media.AV1, media.VP9, media.Opus:
+	default:
+		return sigs, false
+	}
+	out := sigs[:0:0]
+	for _, s := range sigs {
+		if s.System != drm.FairPlay {
+			out = append(out, s)
+		}
+	}
+	return out, len(out) != len(sigs)
 }

@@ -56,11 +56,7 @@ func (j *trackJob) prepare(root string) error {
 			o.prot.pattern = enc.Pattern()
 			o.prot.ivSize = enc.PerSampleIVSize()
 			if j.isVideo() {
-				codec := cenc.H264
-				if j.track.Codec == media.HEVC {
-					codec = cenc.HEVC
-				}
-				p, err := cenc.NewNALProtector(o.prot.scheme, codec, j.track.NALLengthSize, j.track.ParamSets)
+				p, err := newProtector(o.prot.scheme, j.track)
 				if err != nil {
 					return fmt.Errorf("%s: %s track %d: %w", j.track.File, j.track.Codec, j.track.ID, err)
 				}
@@ -76,6 +72,21 @@ func (j *trackJob) prepare(root string) error {
 		}
 	}
 	return nil
+}
+
+// newProtector picks the subsample rules of a video track's codec.
+func newProtector(scheme cenc.Scheme, t *media.Track) (cenc.Protector, error) {
+	switch t.Codec {
+	case media.H264:
+		return cenc.NewNALProtector(scheme, cenc.H264, t.NALLengthSize, t.ParamSets)
+	case media.HEVC:
+		return cenc.NewNALProtector(scheme, cenc.HEVC, t.NALLengthSize, t.ParamSets)
+	case media.AV1:
+		return cenc.NewAV1Protector(scheme, t.ConfigOBUs)
+	case media.VP9:
+		return cenc.NewVP9Protector(scheme)
+	}
+	return nil, fmt.Errorf("%w: no subsample rules for %s video", ErrMedia, t.Codec)
 }
 
 // scratch holds the buffers one track job reuses from segment to segment.

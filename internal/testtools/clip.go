@@ -18,14 +18,14 @@ import (
 // lavfi testsrc2 (video) and sine (audio) sources. Zero values take the
 // defaults noted on each field.
 type ClipOptions struct {
-	Codec      string  // "h264" (default), "hevc", or "mpeg4" (MPEG-4 Part 2, for unsupported-codec tests)
+	Codec      string  // "h264" (default), "hevc", "av1", "vp9", or "mpeg4" (MPEG-4 Part 2, for unsupported-codec tests)
 	Width      int     // default 1280
 	Height     int     // default 720
 	FPS        int     // default 30
 	Seconds    float64 // default 6
 	GOPSeconds float64 // closed GOP length; default 2
 	BFrames    int     // maximum consecutive B-frames; 0 means none
-	Audio      string  // "aac", "ac3", "eac3", or "" for no audio track
+	Audio      string  // "aac", "ac3", "eac3", "opus", or "" for no audio track
 	Fragmented bool    // fragmented MP4 (one fragment per GOP) instead of progressive with faststart
 	Bitrate    string  // video bitrate for ffmpeg, e.g. "800k"; "" uses constant quality (smaller files)
 	OpenGOP    bool    // h264 only: open GOPs (I frames after the first are recovery points with leading B-frames)
@@ -109,6 +109,15 @@ func (o ClipOptions) ffmpegArgs() ([]string, error) {
 		// x265 defaults to open GOPs; CMAF segments need closed ones.
 		args = append(args, "-c:v", "libx265", "-preset", "superfast", "-pix_fmt", "yuv420p", "-tag:v", "hvc1",
 			"-x265-params", fmt.Sprintf("keyint=%s:min-keyint=%s:scenecut=0:open-gop=0:bframes=%s:log-level=error", g, g, bf))
+	case "av1":
+		// SVT-AV1's fastest preset: closed GOPs with hidden (alt-ref)
+		// frames shown later by show_existing_frame.
+		args = append(args, "-c:v", "libsvtav1", "-preset", "12", "-pix_fmt", "yuv420p", "-g", g)
+	case "vp9":
+		// Realtime mode; with a Bitrate libvpx writes some superframes (a
+		// hidden frame and a shown one in one sample).
+		args = append(args, "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1",
+			"-pix_fmt", "yuv420p", "-g", g, "-keyint_min", g)
 	case "mpeg4":
 		args = append(args, "-c:v", "mpeg4", "-g", g, "-bf", bf)
 	default:
@@ -119,6 +128,10 @@ func (o ClipOptions) ffmpegArgs() ([]string, error) {
 		args = append(args, "-b:v", o.Bitrate, "-maxrate", o.Bitrate, "-bufsize", o.Bitrate)
 	case o.Codec == "mpeg4":
 		args = append(args, "-q:v", "8")
+	case o.Codec == "vp9":
+		args = append(args, "-crf", "35", "-b:v", "0")
+	case o.Codec == "av1":
+		args = append(args, "-crf", "40")
 	default:
 		args = append(args, "-crf", "30")
 	}
@@ -128,6 +141,8 @@ func (o ClipOptions) ffmpegArgs() ([]string, error) {
 		args = append(args, "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-ar", "48000")
 	case "ac3", "eac3":
 		args = append(args, "-c:a", o.Audio, "-b:a", "192k", "-ac", "2", "-ar", "48000")
+	case "opus":
+		args = append(args, "-c:a", "libopus", "-b:a", "64k", "-ac", "2", "-ar", "48000")
 	default:
 		return nil, fmt.Errorf("unknown clip audio codec %q", o.Audio)
 	}

@@ -177,8 +177,8 @@ func TestIsFragmented(t *testing.T) {
 
 func TestClipOptionsRejectsUnknown(t *testing.T) {
 	for _, o := range []ClipOptions{
-		{Codec: "vp9"},
-		{Audio: "opus"},
+		{Codec: "theora"},
+		{Audio: "vorbis"},
 		{BFrames: -1},
 	} {
 		if _, err := o.withDefaults().ffmpegArgs(); err == nil {

@@ -292,7 +292,7 @@ func checkTrack(t *testing.T, c trackCheck) stream {
 	for _, s := range segs[:min(c.clearLeadSegments, len(segs))] {
 		clearSamples += len(testtools.SegmentSamples(t, initPath, s))
 	}
-	enc := testtools.FrameMD5(t, whole, "0", "")
+	enc := testtools.EncryptedFrameMD5(t, whole, "0", "")
 	encrypted := len(clear) - clearSamples
 	if same := countSame(enc, clear) - clearSamples; encrypted > 0 && same*2 > encrypted {
 		t.Errorf("%s: without a key %d of %d encrypted-range packets equal the clear input: not encrypted", c.dir, same, encrypted)
@@ -303,7 +303,7 @@ func checkTrack(t *testing.T, c trackCheck) stream {
 		if typ == "HD" {
 			other = typeKeys["SD"]
 		}
-		got := testtools.FrameMD5(t, whole, "0", other.key)
+		got := testtools.EncryptedFrameMD5(t, whole, "0", other.key)
 		if same := countSame(got, clear) - clearSamples; encrypted > 0 && same*2 > encrypted {
 			t.Errorf("%s: a different type's key decrypts %d of %d packets", c.dir, same, encrypted)
 		}

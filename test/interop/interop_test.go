@@ -23,6 +23,9 @@ type inputSet struct {
 	name string
 	hd   func(t *testing.T) string
 	sd   func(t *testing.T) string
+	// noFairPlay: the codecs are not FairPlay's, so drmpipe leaves FairPlay
+	// out of their signaling (and says so) even when asked for it.
+	noFairPlay bool
 }
 
 func sampleClip(t *testing.T) string {
@@ -55,6 +58,27 @@ var inputSets = []inputSet{
 			return testtools.MakeClip(t, testtools.ClipOptions{Codec: "hevc", Width: 640, Height: 360, Seconds: 6, BFrames: 3})
 		},
 	},
+	{
+		name: "av1_opus",
+		hd: func(t *testing.T) string {
+			return testtools.MakeClip(t, testtools.ClipOptions{Codec: "av1", Width: 1280, Height: 720, Seconds: 4, Audio: "opus"})
+		},
+		sd: func(t *testing.T) string {
+			return testtools.MakeClip(t, testtools.ClipOptions{Codec: "av1", Width: 640, Height: 360, Seconds: 4})
+		},
+		noFairPlay: true,
+	},
+	{
+		// A fixed bitrate makes libvpx write superframes.
+		name: "vp9_opus",
+		hd: func(t *testing.T) string {
+			return testtools.MakeClip(t, testtools.ClipOptions{Codec: "vp9", Width: 1280, Height: 720, Seconds: 4, Audio: "opus", Bitrate: "1M"})
+		},
+		sd: func(t *testing.T) string {
+			return testtools.MakeClip(t, testtools.ClipOptions{Codec: "vp9", Width: 640, Height: 360, Seconds: 4, Bitrate: "500k"})
+		},
+		noFairPlay: true,
+	},
 }
 
 // drmsFor lists every DRM system the scheme allows (FairPlay is cbcs only).
@@ -83,13 +107,40 @@ func TestPackageDecrypts(t *testing.T) {
 					args := []string{"package", "-o", out, "--segment-duration", "2s",
 						"--scheme", scheme, "--drm", drmsFor(scheme)}
 					args = append(args, ks.packageKeyArgs()...)
-					mustRun(t, append(args, inputs...)...)
+					r := mustRun(t, append(args, inputs...)...)
 
 					checkOutput(t, out, out, scheme, ks, inputs, 0, true)
+					if set.noFairPlay && scheme == "cbcs" {
+						checkNoFairPlay(t, out, r.stderr)
+					}
 
 					mustRun(t, append(append([]string{"verify"}, ks.verifyKeyArgs()...), out)...)
 				})
 			}
+		}
+	}
+}
+
+// checkNoFairPlay: no playlist carries a FairPlay key, and the packager
+// said why on stderr.
+func checkNoFairPlay(t *testing.T, out, stderr string) {
+	t.Helper()
+	if !strings.Contains(stderr, "FairPlay is not signaled") {
+		t.Errorf("no warning about FairPlay on stderr:\n%s", stderr)
+	}
+	for _, f := range filesUnder(t, out) {
+		if !strings.HasSuffix(f, ".m3u8") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "com.apple.streamingkeydelivery") {
+			t.Errorf("%s signals FairPlay for a codec FairPlay does not carry", f)
+		}
+		if filepath.Base(f) == "playlist.m3u8" && !strings.Contains(string(b), "#EXT-X-KEY:") {
+			t.Errorf("%s has no key at all", f)
 		}
 	}
 }

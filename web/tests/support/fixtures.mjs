@@ -12,6 +12,8 @@
 //   bt-wrongkey  360p + AAC, cbcs, encrypted under the store's KID for this
 //                content ID but with a DIFFERENT random key, so the license
 //                the server issues is for the right KID and does not decrypt
+//   cd-<codec>-<scheme>  AV1 + Opus and VP9 + Opus (640x360, 8 s), cbcs and
+//                cenc, one key per asset from the store
 //   tm-<clip>-<scheme>  the timing clips below (B-frames, open GOP, long
 //                GOP, trimmed edit list, delayed audio), cbcs and cenc, one
 //                key per asset from the store
@@ -155,6 +157,40 @@ async function ensureClips(cacheDir, dirName, clips) {
   return files;
 }
 
+// Codec clips: AV1 (SVT-AV1) and VP9 (libvpx, superframes at a fixed
+// bitrate), each with Opus audio, 2 s closed GOPs.
+const CODEC_VERSION = 'v1';
+export const codecClips = {
+  av1: ['-c:v', 'libsvtav1', '-preset', '12', '-crf', '40'],
+  vp9: ['-c:v', 'libvpx-vp9', '-deadline', 'realtime', '-cpu-used', '8', '-b:v', '500k'],
+};
+
+/** ensureCodecMedia makes the codec clips once under cacheDir and returns their paths by codec. */
+export async function ensureCodecMedia(cacheDir) {
+  const dir = path.join(cacheDir, `codecs-${CODEC_VERSION}`);
+  const files = Object.fromEntries(Object.keys(codecClips).map((n) => [n, path.join(dir, `${n}.mp4`)]));
+  if (existsSync(path.join(dir, 'done'))) return files;
+  await mkdir(cacheDir, { recursive: true });
+  const tmp = await mkdtemp(path.join(cacheDir, '.codecs-'));
+  for (const [name, video] of Object.entries(codecClips)) {
+    await run('ffmpeg', [
+      '-hide_banner', '-loglevel', 'error', '-y',
+      '-f', 'lavfi', '-t', '8', '-i', 'testsrc2=size=640x360:rate=30',
+      '-f', 'lavfi', '-t', '8', '-i', 'sine=frequency=440:sample_rate=48000',
+      '-map', '0:v', '-map', '1:a', ...video, '-pix_fmt', 'yuv420p', '-g', '60', '-keyint_min', '60',
+      '-c:a', 'libopus', '-b:a', '64k', '-ac', '2',
+      '-movflags', '+faststart', path.join(tmp, `${name}.mp4`),
+    ], { timeout: 120_000 });
+  }
+  await writeFile(path.join(tmp, 'done'), CODEC_VERSION);
+  try {
+    await rename(tmp, dir);
+  } catch {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  return files;
+}
+
 /** mediaCacheDir is where generated inputs are kept between runs (gitignored). */
 export function mediaCacheDir() {
   return path.join(webDir, 'test-results', '.cache');
@@ -188,6 +224,11 @@ export async function packageFixtures(bin, media, dataDir) {
   if (!/^[0-9a-f]{32}$/.test(kid)) throw new Error(`keys create printed ${JSON.stringify(kid)}, want a KID`);
   await pkg('bt-wrongkey', ['--scheme', 'cbcs', '--key', `${kid}:${randomBytes(16).toString('hex')}`], [media['360p']]);
 
+  const codecs = await ensureCodecMedia(mediaCacheDir());
+  for (const [name, file] of Object.entries(codecs)) {
+    for (const scheme of ['cbcs', 'cenc']) await pkg(`cd-${name}-${scheme}`, ['--scheme', scheme], [file]);
+  }
+
   const timing = await ensureTimingMedia(mediaCacheDir());
   for (const [name, file] of Object.entries(timing)) {
     for (const scheme of ['cbcs', 'cenc']) await pkg(`tm-${name}-${scheme}`, ['--scheme', scheme], [file]);
@@ -210,7 +251,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const bin = await drmpipeBinary(tmp);
     const media = await ensureMedia(mediaCacheDir());
     await packageFixtures(bin, media, path.resolve(values.data));
-    console.log(`fixtures: bt-cbcs bt-cenc bt-ladder bt-wrongkey tm-* cl-* packaged into ${path.resolve(values.data)}/content`);
+    console.log(`fixtures: bt-cbcs bt-cenc bt-ladder bt-wrongkey cd-* tm-* cl-* packaged into ${path.resolve(values.data)}/content`);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
