@@ -218,15 +218,18 @@ func TestShakaPackagerOutput(t *testing.T) {
 	t.Run("wrong key", func(t *testing.T) {
 		wrong := key
 		wrong.Key = bytes.Repeat([]byte{0x42}, 16)
+		// The video syntax checks may find it too (each breach has
+		// probability ~1/256), so their findings are set aside.
+		withoutVideo := func(r *Report) *Report {
+			r.Problems = slices.DeleteFunc(r.Problems, func(p Problem) bool {
+				return strings.Contains(p.String(), "decrypted samples are not valid avc1")
+			})
+			return r
+		}
 		// cbcs: the AAC check finds it.
-		expectProblems(t, verify(t, cbcs, wrong), "audio/init.mp4: ", "decrypted samples are not valid mp4a")
-		// cenc: the PlayReady 4.0 CHECKSUM and the AAC check find it; the
-		// video syntax checks may (each breach has probability ~1/256).
-		r := verify(t, cencDir, wrong)
-		r.Problems = slices.DeleteFunc(r.Problems, func(p Problem) bool {
-			return strings.Contains(p.String(), "decrypted samples are not valid avc1")
-		})
-		expectProblems(t, r, "PlayReady CHECKSUM does not match", "decrypted samples are not valid mp4a")
+		expectProblems(t, withoutVideo(verify(t, cbcs, wrong)), "audio/init.mp4: ", "decrypted samples are not valid mp4a")
+		// cenc: the PlayReady 4.0 CHECKSUM and the AAC check find it.
+		expectProblems(t, withoutVideo(verify(t, cencDir, wrong)), "PlayReady CHECKSUM does not match", "decrypted samples are not valid mp4a")
 	})
 
 	t.Run("wrong default_KID", func(t *testing.T) {
