@@ -8,8 +8,9 @@
 #   2. packages the fixtures of web/tests/support/fixtures.mjs into a temp
 #      data dir with keys from that dir's own key store (SQLite + local KEK);
 #   3. creates an admin API key there (for the revoked-user test);
-#   4. starts `drmpipe serve --data DIR --listen 127.0.0.1:<free port> --demo
-#      --web-dir web`, waits for /readyz;
+#   4. starts `drmpipe serve --data DIR --config DIR/browser-tests.yaml
+#      --listen 127.0.0.1:<free port> --demo --web-dir web` (the policy the
+#      fixtures need), waits for /readyz;
 #   5. runs the suite with DRMPIPE_URL pointing at it, stops the server (by
 #      its PID) and removes the temp dir. Exit status: the suite's.
 #
@@ -84,8 +85,8 @@ if [ -z "${DRMPIPE_URL:-}" ]; then
 	# another process takes it before serve binds, serve exits and we retry.
 	for attempt in 1 2 3; do
 		port="$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')"
-		DRMPIPE_TOKENS__CLOCK_SKEW="${leeway}s" "$DRMPIPE_BIN" serve --data "$data" --listen "127.0.0.1:$port" \
-			--demo --web-dir "$here" >"$tmp/serve.log" 2>&1 &
+		DRMPIPE_TOKENS__CLOCK_SKEW="${leeway}s" "$DRMPIPE_BIN" serve --data "$data" --config "$data/browser-tests.yaml" \
+			--listen "127.0.0.1:$port" --demo --web-dir "$here" >"$tmp/serve.log" 2>&1 &
 		server_pid=$!
 		url="http://127.0.0.1:$port"
 		up=""

@@ -71,6 +71,11 @@ type ContentPolicyConfig struct {
 	// SecurityLevel is the required CDM robustness on Widevine's scale,
 	// 0 (none) .. 5 (HW_SECURE_ALL).
 	SecurityLevel int `koanf:"security_level" yaml:"security_level"`
+	// LicenseKeys is which keys a ClearKey license carries: "entitled"
+	// (the requested keys, then every other key of the content the token
+	// entitles, so one license request unlocks audio and video under
+	// per-track-type keys) or "requested" (exactly the requested keys).
+	LicenseKeys string `koanf:"license_keys" yaml:"license_keys"`
 }
 
 // PolicyOverrideConfig holds the fields of one content's policy that
@@ -87,6 +92,7 @@ type PolicyOverrideConfig struct {
 	PlaybackDuration    *time.Duration `koanf:"playback_duration" yaml:"playback_duration,omitempty"`
 	HDCP                *string        `koanf:"hdcp" yaml:"hdcp,omitempty"`
 	SecurityLevel       *int           `koanf:"security_level" yaml:"security_level,omitempty"`
+	LicenseKeys         *string        `koanf:"license_keys" yaml:"license_keys,omitempty"`
 }
 
 // SubscriptionConfig is the operator's subscription callback
@@ -127,6 +133,7 @@ func defaultPolicy() PolicyConfig {
 			MaxUses:         entitlement.DefaultMaxUses,
 			LicenseDuration: entitlement.DefaultLicenseDuration,
 			HDCP:            entitlement.HDCPNone.String(),
+			LicenseKeys:     entitlement.DefaultLicenseKeys.String(),
 		},
 		Content: map[string]*PolicyOverrideConfig{},
 		Subscription: SubscriptionConfig{
@@ -238,6 +245,12 @@ func validateHDCP(errs *errList, key, s string) {
 	}
 }
 
+func validateLicenseKeys(errs *errList, key, s string) {
+	if _, err := entitlement.ParseLicenseKeys(s); err != nil {
+		errs.add(key, "%q (want entitled or requested)", s)
+	}
+}
+
 func validateSecurityLevel(errs *errList, key string, n int) {
 	if n < 0 || n > 5 {
 		errs.add(key, "must be between 0 and 5 (got %d)", n)
@@ -254,6 +267,7 @@ func (p ContentPolicyConfig) validate(errs *errList, key string) {
 	checkDuration(errs, key+".playback_duration", p.PlaybackDuration, 0, maxPolicyDuration)
 	validateHDCP(errs, key+".hdcp", p.HDCP)
 	validateSecurityLevel(errs, key+".security_level", p.SecurityLevel)
+	validateLicenseKeys(errs, key+".license_keys", p.LicenseKeys)
 }
 
 func (o *PolicyOverrideConfig) validate(errs *errList, key string) {
@@ -284,6 +298,9 @@ func (o *PolicyOverrideConfig) validate(errs *errList, key string) {
 	if o.SecurityLevel != nil {
 		validateSecurityLevel(errs, key+".security_level", *o.SecurityLevel)
 	}
+	if o.LicenseKeys != nil {
+		validateLicenseKeys(errs, key+".license_keys", *o.LicenseKeys)
+	}
 }
 
 // apply returns p with o's set fields.
@@ -302,6 +319,7 @@ func (p ContentPolicyConfig) apply(o *PolicyOverrideConfig) ContentPolicyConfig 
 	setPtr(&p.PlaybackDuration, o.PlaybackDuration)
 	setPtr(&p.HDCP, o.HDCP)
 	setPtr(&p.SecurityLevel, o.SecurityLevel)
+	setPtr(&p.LicenseKeys, o.LicenseKeys)
 	return p
 }
 
@@ -377,6 +395,13 @@ func (c PolicyConfig) Entitlement() (entitlement.PolicyConfig, error) {
 			sl := entitlement.SecurityLevel(*o.SecurityLevel)
 			eo.SecurityLevel = &sl
 		}
+		if o.LicenseKeys != nil {
+			lk, err := entitlement.ParseLicenseKeys(*o.LicenseKeys)
+			if err != nil {
+				return entitlement.PolicyConfig{}, fmt.Errorf("policy.content.%s.license_keys: %w", id, err)
+			}
+			eo.LicenseKeys = &lk
+		}
 		out.Content[id] = eo
 	}
 	return out, nil
@@ -401,6 +426,10 @@ func (p ContentPolicyConfig) entitlement() (entitlement.ContentPolicy, error) {
 	if p.SecurityLevel < 0 || p.SecurityLevel > 5 {
 		return entitlement.ContentPolicy{}, fmt.Errorf("%w: security level %d out of range 0..5", entitlement.ErrConfig, p.SecurityLevel)
 	}
+	lk, err := entitlement.ParseLicenseKeys(p.LicenseKeys)
+	if err != nil {
+		return entitlement.ContentPolicy{}, err
+	}
 	return entitlement.ContentPolicy{
 		RequireSubscription: p.RequireSubscription,
 		Geo:                 p.Geo.entitlement(),
@@ -413,6 +442,7 @@ func (p ContentPolicyConfig) entitlement() (entitlement.ContentPolicy, error) {
 		PlaybackDuration:    p.PlaybackDuration,
 		HDCP:                h,
 		SecurityLevel:       entitlement.SecurityLevel(p.SecurityLevel),
+		LicenseKeys:         lk,
 	}, nil
 }
 

@@ -32,6 +32,7 @@ policy:
       license_duration: 720h
       rental_window: 48h
       playback_duration: 6h
+      license_keys: Requested
   subscription:
     callback_url: https://backend.example/sub
     method: post
@@ -75,6 +76,7 @@ func TestPolicyLoadAndConvert(t *testing.T) {
 		Geo:                 entitlement.GeoRule{Allow: []string{"US", "CA"}},
 		MaxDevices:          2, DeviceWindow: entitlement.DefaultDeviceWindow, MaxUses: -1,
 		LicenseDuration: entitlement.DefaultLicenseDuration, HDCP: entitlement.HDCPV22, SecurityLevel: 5,
+		LicenseKeys: entitlement.LicenseKeysEntitled,
 	}
 	if !reflect.DeepEqual(pre, want) {
 		t.Errorf("premiere:\n got %+v\nwant %+v", pre, want)
@@ -83,7 +85,7 @@ func TestPolicyLoadAndConvert(t *testing.T) {
 	off := pc.For("offline")
 	if !off.AllowPersistent || off.LicenseDuration != 720*time.Hour || off.RentalWindow != 48*time.Hour ||
 		off.PlaybackDuration != 6*time.Hour || off.HDCP != entitlement.HDCPV1 || off.MaxDevices != 1 ||
-		!reflect.DeepEqual(off.Geo.Deny, []string{"KP"}) {
+		!reflect.DeepEqual(off.Geo.Deny, []string{"KP"}) || off.LicenseKeys != entitlement.LicenseKeysRequested {
 		t.Errorf("offline (default geo and hdcp kept, env max_devices): %+v", off)
 	}
 
@@ -113,7 +115,7 @@ func TestPolicyDefaults(t *testing.T) {
 	want := entitlement.ContentPolicy{
 		Geo:          entitlement.GeoRule{},
 		DeviceWindow: entitlement.DefaultDeviceWindow, MaxUses: entitlement.DefaultMaxUses,
-		LicenseDuration: entitlement.DefaultLicenseDuration,
+		LicenseDuration: entitlement.DefaultLicenseDuration, LicenseKeys: entitlement.LicenseKeysEntitled,
 	}
 	p.Geo = entitlement.GeoRule{} // nil vs empty lists
 	if !reflect.DeepEqual(p, want) {
@@ -156,6 +158,8 @@ func TestPolicyValidation(t *testing.T) {
 		{"content hdcp", pol + "  content:\n    m:\n      hdcp: max\n", "policy.content.m.hdcp"},
 		{"security level", pol + "  default:\n    security_level: 6\n", "policy.default.security_level"},
 		{"content security level", pol + "  content:\n    m:\n      security_level: -1\n", "policy.content.m.security_level"},
+		{"license keys", pol + "  default:\n    license_keys: all\n", "policy.default.license_keys"},
+		{"content license keys", pol + "  content:\n    m:\n      license_keys: \"\"\n", "policy.content.m.license_keys"},
 		{"revocation resync too often", pol + "  revocations:\n    resync_interval: 10ms\n", "policy.revocations.resync_interval"},
 		{"revocation resync never", pol + "  revocations:\n    resync_interval: 0s\n", "policy.revocations.resync_interval"},
 		{"content ID with a slash", pol + "  content:\n    \"a/b\":\n      max_uses: 2\n", `policy.content.a/b: invalid content ID: "a/b" has '/'`},

@@ -73,6 +73,9 @@ type ContentPolicy struct {
 	PlaybackDuration time.Duration
 	HDCP             HDCP
 	SecurityLevel    SecurityLevel
+	// LicenseKeys is which keys a ClearKey license carries; 0 =
+	// DefaultLicenseKeys.
+	LicenseKeys LicenseKeys
 }
 
 // withDefaults fills zero fields.
@@ -85,6 +88,9 @@ func (p ContentPolicy) withDefaults() ContentPolicy {
 	}
 	if p.LicenseDuration <= 0 {
 		p.LicenseDuration = DefaultLicenseDuration
+	}
+	if p.LicenseKeys == 0 {
+		p.LicenseKeys = DefaultLicenseKeys
 	}
 	return p
 }
@@ -103,6 +109,7 @@ type PolicyOverride struct {
 	PlaybackDuration    *time.Duration
 	HDCP                *HDCP
 	SecurityLevel       *SecurityLevel
+	LicenseKeys         *LicenseKeys
 }
 
 // PolicyConfig is the default policy plus per-content overrides.
@@ -126,6 +133,7 @@ func (c PolicyConfig) For(contentID string) ContentPolicy {
 		set(&p.PlaybackDuration, o.PlaybackDuration)
 		set(&p.HDCP, o.HDCP)
 		set(&p.SecurityLevel, o.SecurityLevel)
+		set(&p.LicenseKeys, o.LicenseKeys)
 	}
 	return p.withDefaults()
 }
@@ -144,6 +152,9 @@ func (c PolicyConfig) Validate() error {
 		}
 		if _, ok := hdcpNames[p.HDCP]; !ok {
 			return fmt.Errorf("%w: policy %s: unknown HDCP level %d", ErrConfig, name, p.HDCP)
+		}
+		if _, ok := licenseKeysNames[p.LicenseKeys]; !ok {
+			return fmt.Errorf("%w: policy %s: unknown license keys scope %d", ErrConfig, name, p.LicenseKeys)
 		}
 		if p.SecurityLevel > 5 {
 			return fmt.Errorf("%w: policy %s: security level %d out of range 0..5", ErrConfig, name, p.SecurityLevel)

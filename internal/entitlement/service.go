@@ -38,6 +38,9 @@ type Deps struct {
 	Replay ReplayGuard
 	// Clock; nil = time.Now.
 	Clock func() time.Time
+	// ContentKeys lists a content's keys for LicenseKIDs; nil = licenses
+	// carry the requested keys only.
+	ContentKeys ContentKeyLister
 }
 
 // Service is the Authorizer: token -> revocation -> content/KID

@@ -13,6 +13,7 @@ const (
 	SpanLicenseRequest  = "license.request"  // one license endpoint call, root of the chain
 	SpanDRMVendorCall   = "drm.vendorCall"   // forwarded challenge to a vendor upstream
 	SpanKeysGet         = "keys.get"         // key store read or get-or-create
+	SpanKeysList        = "keys.list"        // a content's keys, for the keys a ClearKey license carries
 	SpanKMSUnwrap       = "kms.unwrap"       // KEK unwrap in the KMS backend
 	SpanSPEKERequest    = "speke.request"    // SPEKE/CPIX exchange (server or client)
 	SpanCDNFetchSegment = "cdn.fetchSegment" // origin serving a segment or manifest

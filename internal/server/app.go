@@ -262,7 +262,8 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		countries = geo
 	}
 	ent := entitlement.New(entitlement.Config{Policy: policy},
-		entitlement.Deps{Verifier: verifier, Revocations: revocations, Subscriptions: subscriptions, Countries: countries, Devices: devices, Replay: replay})
+		entitlement.Deps{Verifier: verifier, Revocations: revocations, Subscriptions: subscriptions, Countries: countries, Devices: devices, Replay: replay,
+			ContentKeys: contentKeyList{ks: ks, tracer: tp.Tracer("drmpipe/keys"), metrics: metrics, cache: newTTLCache[string, []entitlement.ContentKeyRef]()}})
 	authorizer := tracedAuthorizer{next: ent, tracer: tp.Tracer("drmpipe/entitlement"), metrics: metrics}
 
 	// License endpoints.
@@ -294,7 +295,8 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	if err != nil {
 		return nil, err
 	}
-	ck, err := clearkey.NewHandler(clearkey.Config{EndpointConfig: epCfg}, clearkey.Deps{Deps: ldeps, Keys: keyLookup{ks: ks, tracer: tp.Tracer("drmpipe/keys"), metrics: metrics, cache: newKeyCache()}})
+	ck, err := clearkey.NewHandler(clearkey.Config{EndpointConfig: epCfg}, clearkey.Deps{Deps: ldeps, Scope: ent,
+		Keys: keyLookup{ks: ks, tracer: tp.Tracer("drmpipe/keys"), metrics: metrics, cache: newTTLCache[drm.KeyID, keys.StoredKey]()}})
 	if err != nil {
 		return nil, err
 	}

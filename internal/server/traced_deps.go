@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/keys/kms"
 	"github.com/drmpipe/drmpipe/internal/observability"
@@ -64,7 +65,7 @@ type keyLookup struct {
 	ks      *KeyStore
 	tracer  trace.Tracer
 	metrics *observability.Metrics
-	cache   *keyCache
+	cache   *ttlCache[drm.KeyID, keys.StoredKey]
 }
 
 const (
@@ -72,36 +73,40 @@ const (
 	keyCacheEntries = 4096
 )
 
-type keyCacheEntry struct {
-	key     keys.StoredKey
+// ttlCache remembers values for keyCacheTTL, at most keyCacheEntries.
+type ttlCache[K comparable, V any] struct {
+	mu sync.Mutex
+	m  map[K]ttlEntry[V]
+}
+
+type ttlEntry[V any] struct {
+	v       V
 	expires time.Time
 }
 
-type keyCache struct {
-	mu sync.Mutex
-	m  map[drm.KeyID]keyCacheEntry
+func newTTLCache[K comparable, V any]() *ttlCache[K, V] {
+	return &ttlCache[K, V]{m: map[K]ttlEntry[V]{}}
 }
 
-func newKeyCache() *keyCache { return &keyCache{m: map[drm.KeyID]keyCacheEntry{}} }
-
-func (c *keyCache) get(kid drm.KeyID, now time.Time) (keys.StoredKey, bool) {
+func (c *ttlCache[K, V]) get(k K, now time.Time) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.m[kid]
+	e, ok := c.m[k]
 	if !ok || now.After(e.expires) {
-		return keys.StoredKey{}, false
+		var zero V
+		return zero, false
 	}
-	return e.key, true
+	return e.v, true
 }
 
-func (c *keyCache) put(k keys.StoredKey, now time.Time) {
+func (c *ttlCache[K, V]) put(k K, v V, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= keyCacheEntries {
 		// Entries live one second: start over rather than sweep per put.
 		clear(c.m)
 	}
-	c.m[k.KID] = keyCacheEntry{key: k, expires: now.Add(keyCacheTTL)}
+	c.m[k] = ttlEntry[V]{v: v, expires: now.Add(keyCacheTTL)}
 }
 
 func (l keyLookup) Lookup(ctx context.Context, kid drm.KeyID) (keys.ContentKey, string, keys.TrackType, bool, error) {
@@ -123,8 +128,44 @@ func (l keyLookup) Lookup(ctx context.Context, kid drm.KeyID) (keys.ContentKey, 
 		return keys.ContentKey{}, "", 0, false, err
 	}
 	span.SetAttributes(observability.AttrTrackType.String(k.TrackType.String()))
-	l.cache.put(k, now)
+	l.cache.put(kid, k, now)
 	return k.Key, k.ContentID, k.TrackType, k.State == keys.StateRevoked, nil
+}
+
+// contentKeyList lists a content's keys (without key material) for
+// entitlement's choice of the keys a ClearKey license carries, as a
+// keys.list span, remembered for keyCacheTTL like keyLookup.
+type contentKeyList struct {
+	ks      *KeyStore
+	tracer  trace.Tracer
+	metrics *observability.Metrics
+	cache   *ttlCache[string, []entitlement.ContentKeyRef]
+}
+
+func (l contentKeyList) ContentKeys(ctx context.Context, contentID string) ([]entitlement.ContentKeyRef, error) {
+	now := time.Now()
+	if refs, ok := l.cache.get(contentID, now); ok {
+		return refs, nil
+	}
+	ctx, span := l.tracer.Start(ctx, observability.SpanKeysList)
+	defer span.End()
+	start := time.Now()
+	list, err := l.ks.List(ctx, contentID)
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+		span.SetStatus(codes.Error, "list failed")
+	}
+	l.metrics.ObserveKeys("list", outcome, time.Since(start))
+	if err != nil {
+		return nil, err
+	}
+	refs := make([]entitlement.ContentKeyRef, 0, len(list))
+	for _, k := range list {
+		refs = append(refs, entitlement.ContentKeyRef{KID: k.KID, ContentID: k.ContentID, TrackType: k.TrackType, Period: k.Period, Active: k.State == keys.StateActive})
+	}
+	l.cache.put(contentID, refs, now)
+	return refs, nil
 }
 
 // vendorTransport records each upstream call as a drm.vendorCall span (the

@@ -106,7 +106,8 @@ func TestClearKeyLicensePath(t *testing.T) {
 		}
 		tok := strings.TrimSpace(stdout)
 		d.secrets.addString("playback token", tok)
-		checkLicense(t, r.clearKeyLicense(t, tok, video.KID), video)
+		// policy.default.license_keys entitled: the audio key comes along.
+		checkLicense(t, r.clearKeyLicense(t, tok, video.KID), video, audio)
 	})
 
 	t.Run("token_from_operator_each_audience", func(t *testing.T) {
@@ -174,7 +175,7 @@ func TestClearKeyLicensePath(t *testing.T) {
 	})
 
 	t.Run("revoke_user", func(t *testing.T) {
-		checkLicense(t, r.clearKeyLicense(t, r.mintToken(t, tokenKey, map[string]any{"user": "dave", "content": "lic"}), video.KID), video)
+		checkLicense(t, r.clearKeyLicense(t, r.mintToken(t, tokenKey, map[string]any{"user": "dave", "content": "lic"}), video.KID), video, audio)
 		start := time.Now()
 		r.revoke(t, adminKey, "user", "dave")
 		var last response
@@ -189,7 +190,7 @@ func TestClearKeyLicensePath(t *testing.T) {
 			t.Errorf("revoked user: code %q, want revoked", e.Code)
 		}
 		// Another user is unaffected.
-		checkLicense(t, r.clearKeyLicense(t, r.token(t, entitlement.Claims{Subject: "erin", ContentID: "lic"}), video.KID), video)
+		checkLicense(t, r.clearKeyLicense(t, r.token(t, entitlement.Claims{Subject: "erin", ContentID: "lic"}), video.KID), video, audio)
 		audit, err := r.Keys.ListAudit(context.Background(), apikey.AuditQuery{Target: "dave"})
 		if err != nil {
 			t.Fatal(err)
@@ -231,8 +232,19 @@ func TestClearKeyLicensePath(t *testing.T) {
 		if !hasAudit(audit, "revoke.kid", audio.KID.String()) {
 			t.Errorf("no audit entry for the KID revocation: %+v", audit)
 		}
-		// The other key of the content is still served.
-		checkLicense(t, r.clearKeyLicense(t, r.token(t, entitlement.Claims{Subject: "frank", ContentID: "lic"}), video.KID), video)
+		// The other key of the content is still served, never with the
+		// revoked one (the new audio key may come along).
+		lic = r.clearKeyLicense(t, r.token(t, entitlement.Claims{Subject: "frank", ContentID: "lic"}), video.KID)
+		if lic.status != http.StatusOK {
+			t.Fatalf("video after the audio KID's revocation: %d %s", lic.status, lic.body)
+		}
+		got := licenseKeys(t, lic.body)
+		if !bytes.Equal(got[video.KID], video.Key) {
+			t.Error("license lacks the video key")
+		}
+		if _, ok := got[audio.KID]; ok {
+			t.Error("license carries the revoked audio key")
+		}
 	})
 
 	t.Run("scopes", func(t *testing.T) {

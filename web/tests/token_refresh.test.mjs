@@ -28,7 +28,9 @@ describe('token refresh', { timeout: 90_000 }, () => {
   });
 
   test('hls.js: 5 s tokens, 12 s of playback with a key change after the first token expired', { timeout: 60_000 }, async () => {
-    const content = 'bt-ladder';
+    // One license per key (license_keys: requested), so the HD rendition
+    // needs a license request of its own after the first token expired.
+    const content = 'bt-ladder-perkey';
     const url = playerURL(origin.base, { content, format: 'hls', player: 'hlsjs', token: tokenPath(content, { ttl: '5s' }), maxHeight: 540, buffer: 4 });
     const page = await openPlayer(browser.context, url);
     try {

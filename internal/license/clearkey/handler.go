@@ -1,7 +1,9 @@
 // Package clearkey is the W3C EME Clear Key license server: POST
 // /license/clearkey takes a license request ({"kids":[...],"type":...}),
-// authorizes it through entitlement and answers a JWK Set holding exactly
-// the requested keys, or refuses the whole request with the error schema.
+// authorizes it through entitlement and answers a JWK Set holding the
+// requested keys, followed by the other keys of the content entitlement lets
+// it release (policy license_keys), or refuses the whole request with the
+// error schema.
 package clearkey
 
 import (
@@ -32,6 +34,13 @@ type KeyLookup interface {
 	Lookup(ctx context.Context, kid drm.KeyID) (key keys.ContentKey, contentID string, tt keys.TrackType, revoked bool, err error)
 }
 
+// KeyScope chooses the keys of a license (entitlement.Service.LicenseKIDs):
+// the requested KIDs first, then the other keys of the decision's content
+// that may be released with them.
+type KeyScope interface {
+	LicenseKIDs(ctx context.Context, dec entitlement.Decision, requested []drm.KeyID) ([]drm.KeyID, error)
+}
+
 // Config configures the ClearKey endpoint.
 type Config struct {
 	license.EndpointConfig `yaml:",inline"`
@@ -42,12 +51,16 @@ type Config struct {
 type Deps struct {
 	license.Deps
 	Keys KeyLookup
+	// Scope adds keys beyond the requested ones; nil = exactly the
+	// requested keys.
+	Scope KeyScope
 }
 
 // Handler serves POST /license/clearkey.
 type Handler struct {
 	ep    *license.Endpoint
 	keys  KeyLookup
+	scope KeyScope
 	cache bool
 }
 
@@ -64,7 +77,7 @@ func NewHandler(cfg Config, deps Deps) (*Handler, error) {
 	if deps.Cache != nil && !useCache {
 		ep.Log().Info("clearkey: shared license cache ignored (answers hold clear keys); single-flight only")
 	}
-	return &Handler{ep: ep, keys: deps.Keys, cache: useCache}, nil
+	return &Handler{ep: ep, keys: deps.Keys, scope: deps.Scope, cache: useCache}, nil
 }
 
 // ServeHTTP implements http.Handler.
@@ -107,8 +120,18 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	if persistent && !dec.Policy.Persistent {
 		return httperr.New(http.StatusForbidden, httperr.CodeNotEntitled, "persistent licenses are not allowed for this content")
 	}
-	resp, err := h.ep.Serve(r.Context(), body, dec, h.cache, func(ctx context.Context) (license.Response, error) {
-		return h.license(ctx, kids, req.Type, dec)
+	release := kids
+	if h.scope != nil {
+		if release, err = h.scope.LicenseKIDs(r.Context(), dec, kids); err != nil {
+			return license.DenyToHTTP(err)
+		}
+	}
+	// The cache key covers the keys to release, not only the request: a
+	// key added to or revoked from the content since an answer was cached
+	// gives another key, so a cached license never carries a key the
+	// decision would not release now.
+	resp, err := h.ep.Serve(r.Context(), cacheInput(body, release), dec, h.cache, func(ctx context.Context) (license.Response, error) {
+		return h.license(ctx, release, len(kids), req.Type, dec)
 	})
 	if err != nil {
 		return err
@@ -117,34 +140,62 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// license builds the JWK Set (W3C EME §9.1.4) of kids, refusing the whole
-// request if any KID is unknown, revoked or not entitled.
-func (h *Handler) license(ctx context.Context, kids []drm.KeyID, typ string, dec entitlement.Decision) (license.Response, error) {
+// license builds the JWK Set (W3C EME §9.1.4) of kids, whose first
+// requested entries are the KIDs the CDM asked for: it refuses the whole
+// request if one of those is unknown, revoked or not entitled. The others
+// were added by the KeyScope and are left out when they cannot be released
+// (revoked or removed since); only a failing key store fails the request.
+func (h *Handler) license(ctx context.Context, kids []drm.KeyID, requested int, typ string, dec entitlement.Decision) (license.Response, error) {
 	out := ck.LicenseResponse{Type: typ, Keys: make([]ck.JWK, 0, len(kids))}
-	for _, kid := range kids {
-		key, contentID, tt, revoked, err := h.keys.Lookup(ctx, kid)
-		switch {
-		case errors.Is(err, keys.ErrKeyNotFound) || errors.Is(err, license.ErrUnknownKey):
-			return license.Response{}, httperr.Wrap(err, http.StatusNotFound, httperr.CodeUnknownKey, "unknown key ID "+kid.String())
-		case err != nil:
-			he := httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "key lookup failed, retry")
-			he.RetryAfter = 1
-			return license.Response{}, he
-		case revoked:
-			return license.Response{}, httperr.New(http.StatusForbidden, httperr.CodeRevoked, "key ID "+kid.String()+" is revoked")
-		case dec.ContentID != "" && contentID != dec.ContentID, !dec.AllowsKID(kid, tt):
-			return license.Response{}, httperr.New(http.StatusForbidden, httperr.CodeNotEntitled, "not entitled to key ID "+kid.String())
+	for i, kid := range kids {
+		jwk, err := h.jwk(ctx, kid, dec)
+		if err != nil {
+			var he *httperr.Error
+			if i >= requested && errors.As(err, &he) && he.Status != http.StatusServiceUnavailable {
+				continue
+			}
+			return license.Response{}, err
 		}
-		if err := key.Validate(); err != nil || key.KID != kid {
-			return license.Response{}, httperr.Wrap(fmt.Errorf("key record for %s is inconsistent", kid), http.StatusInternalServerError, httperr.CodeInternal, "internal error")
-		}
-		out.Keys = append(out.Keys, ck.NewJWK(kid, key.Key))
+		out.Keys = append(out.Keys, jwk)
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
 		return license.Response{}, err
 	}
 	return license.Response{ContentType: "application/json", Body: b}, nil
+}
+
+// jwk looks up one key and checks that dec may release it.
+func (h *Handler) jwk(ctx context.Context, kid drm.KeyID, dec entitlement.Decision) (ck.JWK, error) {
+	key, contentID, tt, revoked, err := h.keys.Lookup(ctx, kid)
+	switch {
+	case errors.Is(err, keys.ErrKeyNotFound) || errors.Is(err, license.ErrUnknownKey):
+		return ck.JWK{}, httperr.Wrap(err, http.StatusNotFound, httperr.CodeUnknownKey, "unknown key ID "+kid.String())
+	case err != nil:
+		he := httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "key lookup failed, retry")
+		he.RetryAfter = 1
+		return ck.JWK{}, he
+	case revoked:
+		return ck.JWK{}, httperr.New(http.StatusForbidden, httperr.CodeRevoked, "key ID "+kid.String()+" is revoked")
+	case !dec.AllowsKey(contentID, kid, tt):
+		return ck.JWK{}, httperr.New(http.StatusForbidden, httperr.CodeNotEntitled, "not entitled to key ID "+kid.String())
+	}
+	if err := key.Validate(); err != nil || key.KID != kid {
+		return ck.JWK{}, httperr.Wrap(fmt.Errorf("key record for %s is inconsistent", kid), http.StatusInternalServerError, httperr.CodeInternal, "internal error")
+	}
+	return ck.NewJWK(kid, key.Key), nil
+}
+
+// cacheInput is what identifies a license in the cache: the request body
+// and the KIDs the license releases.
+func cacheInput(body []byte, release []drm.KeyID) []byte {
+	out := make([]byte, 0, len(body)+1+16*len(release))
+	out = append(out, body...)
+	out = append(out, 0)
+	for _, k := range release {
+		out = append(out, k[:]...)
+	}
+	return out
 }
 
 func dedupe(kids []drm.KeyID) []drm.KeyID {

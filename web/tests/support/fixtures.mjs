@@ -8,7 +8,11 @@
 //   bt-cbcs      360p + AAC, cbcs, one key per asset from the store
 //   bt-cenc      360p + AAC, cenc, one key per asset from the store
 //   bt-ladder    360p/540p (SD key), 720p (HD key), AAC (AUDIO key), cbcs,
-//                --keys-per track-type
+//                --keys-per track-type; ClearKey licenses carry every key
+//                (policy license_keys: entitled, the default)
+//   bt-ladder-perkey  the same ladder under its own keys, served one license
+//                per key (policy license_keys: requested, set in
+//                DIR/browser-tests.yaml, which `drmpipe serve --config` reads)
 //   bt-wrongkey  360p + AAC, cbcs, encrypted under the store's KID for this
 //                content ID but with a DIFFERENT random key, so the license
 //                the server issues is for the right KID and does not decrypt
@@ -204,6 +208,14 @@ export async function drmpipeBinary(tmpDir) {
   return bin;
 }
 
+/** serveConfig is the policy of the suite's server (browser-tests.yaml in the data dir). */
+export const serveConfig = `# Written by web/tests/support/fixtures.mjs for drmpipe serve --config.
+policy:
+  content:
+    bt-ladder-perkey:
+      license_keys: requested
+`;
+
 /**
  * packageFixtures packages the test content IDs into dataDir/content/<id>/
  * with keys from dataDir's key store (created on first use). The packager
@@ -216,7 +228,10 @@ export async function packageFixtures(bin, media, dataDir) {
 
   await pkg('bt-cbcs', ['--scheme', 'cbcs'], [media['360p']]);
   await pkg('bt-cenc', ['--scheme', 'cenc'], [media['360p']]);
-  await pkg('bt-ladder', ['--scheme', 'cbcs', '--keys-per', 'track-type'], [media['360p'], media['540p'], media['720p']]);
+  const ladderInputs = [media['360p'], media['540p'], media['720p']];
+  await pkg('bt-ladder', ['--scheme', 'cbcs', '--keys-per', 'track-type'], ladderInputs);
+  await pkg('bt-ladder-perkey', ['--scheme', 'cbcs', '--keys-per', 'track-type'], ladderInputs);
+  await writeFile(path.join(dataDir, 'browser-tests.yaml'), serveConfig);
 
   // The store's key for bt-wrongkey stays in the store; the content is
   // encrypted under the same KID with other key bytes.
@@ -251,7 +266,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const bin = await drmpipeBinary(tmp);
     const media = await ensureMedia(mediaCacheDir());
     await packageFixtures(bin, media, path.resolve(values.data));
-    console.log(`fixtures: bt-cbcs bt-cenc bt-ladder bt-wrongkey cd-* tm-* cl-* packaged into ${path.resolve(values.data)}/content`);
+    console.log(`fixtures: bt-cbcs bt-cenc bt-ladder bt-ladder-perkey bt-wrongkey cd-* tm-* cl-* packaged into ${path.resolve(values.data)}/content`);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }

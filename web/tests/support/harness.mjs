@@ -6,7 +6,8 @@
 // Environment (run-browser-tests.sh sets all of it):
 //   DRMPIPE_URL    base URL of a running `drmpipe serve --demo` that serves
 //                  the content IDs of fixtures.mjs (bt-cbcs, bt-cenc,
-//                  bt-ladder, bt-wrongkey) packaged with keys from its store.
+//                  bt-ladder, bt-ladder-perkey, bt-wrongkey) packaged with
+//                  keys from its store, with --config DIR/browser-tests.yaml.
 //                  Required: the suite has no stand-in for the server.
 //   DRMPIPE_BIN    drmpipe CLI, for `drmpipe revoke` (default bin/drmpipe)
 //   DRMPIPE_API_KEY  admin API key of that server (revoked-user test)
