@@ -201,17 +201,17 @@ func (c *Config) buildJobs(ctx context.Context, tracks []*media.Track, owner map
 					return nil, err
 				}
 				o.iv = iv
-				sigs, psshs, err := c.signaling(scheme, key)
+				set, err := c.signaling(scheme, key)
 				if err != nil {
 					return nil, fmt.Errorf("%s: %w", names[t], err)
 				}
-				o.sigs = sigs
+				o.sigs = set.Systems
 				o.prot = &trackProtection{scheme: scheme, kid: key.KID, clearEntry: j.clearSegs > 0}
 				if scheme == cenc.CBCS {
 					o.prot.constantIV = iv
 				}
 				if c.PSSHInInit {
-					o.prot.psshs = psshs
+					o.prot.psshs = set.PSSHs()
 				}
 			}
 			j.outputs = append(j.outputs, o)
