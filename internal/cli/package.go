@@ -80,7 +80,7 @@ Two runs on one output at the same time: the second fails.`,
 	fl.StringVar(&f.wvProvider, "widevine-provider", "", "Widevine PSSH provider")
 	fl.StringVar(&f.wvContentID, "widevine-content-id", "", "Widevine PSSH content ID")
 	fl.StringVar(&f.prLAURL, "playready-la-url", "", "PlayReady license acquisition URL (in the PlayReady header and MPD)")
-	fl.StringVar(&f.ckLAURL, "clearkey-la-url", "", "ClearKey license server URL (dashif:laurl, HLS key URI)")
+	fl.StringVar(&f.ckLAURL, "clearkey-la-url", "", "ClearKey license server URL (DASH dashif:Laurl)")
 	fl.StringVar(&f.fpKeyURI, "fairplay-key-uri", "", "FairPlay key URI (skd://...; {kid} is replaced by the hex KID); default skd://<kid>")
 	fl.DurationVar(&f.clearLead, "clear-lead", 0, "leave whole segments in the clear at the start, covering at least this duration")
 	fl.BoolVar(&f.psshInInit, "pssh-in-init", false, "also write pssh boxes into init segments (default: manifests only, per DASH-IF)")

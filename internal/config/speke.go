@@ -22,7 +22,7 @@ type SPEKEConfig struct {
 	// FairPlayKeyURIPrefix starts FairPlay skd:// key URIs (the KID follows).
 	FairPlayKeyURIPrefix string `koanf:"fairplay_key_uri_prefix" yaml:"fairplay_key_uri_prefix"`
 	// ClearKeyLAURL is the ClearKey license URL signaled in manifests
-	// (dashif:laurl, HLS key URI).
+	// (DASH dashif:Laurl and clearkey:Laurl; HLS carries the KID instead).
 	ClearKeyLAURL string `koanf:"clearkey_la_url" yaml:"clearkey_la_url"`
 	// MTLSClients are the client certificate identities (subject common
 	// name or DNS SAN) allowed to call the SPEKE endpoints without an API

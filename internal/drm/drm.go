@@ -23,11 +23,15 @@ var (
 	CommonSystemID = mustUUID("1077efec-c0b2-4d02-ace3-3c1e52e2fb4b")
 )
 
+// URNPrefix starts the URN form of a UUID (RFC 9562 §4), as system IDs are
+// written in DASH schemeIdUri and HLS KEYFORMAT.
+const URNPrefix = "urn:uuid:"
+
 // String returns the lowercase 8-4-4-4-12 UUID form.
 func (s SystemID) String() string { return uuidString(s) }
 
 // URN returns "urn:uuid:<uuid>" as used in DASH schemeIdUri and HLS KEYFORMAT.
-func (s SystemID) URN() string { return "urn:uuid:" + s.String() }
+func (s SystemID) URN() string { return URNPrefix + s.String() }
 
 // KeyID is a content key identifier in big-endian UUID byte order, the order
 // used by tenc, pssh, cenc:default_KID and CPIX (never the PlayReady GUID order).
@@ -56,7 +60,7 @@ func ParseKeyID(s string) (KeyID, error) {
 // ParseSystemID accepts 32 hex digits, the UUID form, or "urn:uuid:<uuid>".
 func ParseSystemID(s string) (SystemID, error) {
 	var id SystemID
-	b, err := parseUUIDBytes(strings.TrimPrefix(strings.ToLower(s), "urn:uuid:"))
+	b, err := parseUUIDBytes(strings.TrimPrefix(strings.ToLower(s), URNPrefix))
 	if err != nil {
 		return id, fmt.Errorf("%w: system ID %q: %v", ErrInvalid, s, err)
 	}

@@ -7,6 +7,7 @@ package manifest
 import (
 	"github.com/drmpipe/drmpipe/internal/cenc"
 	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/drm/signaling"
 )
 
 // ContentType is the kind of media a track carries.
@@ -104,17 +105,12 @@ type Protection struct {
 	Systems []SystemSignaling
 }
 
-// SystemSignaling is what one DRM system needs in the manifests.
-type SystemSignaling struct {
-	System drm.System
-	// PSSH is the whole pssh box (Widevine, PlayReady), nil where the system
-	// has none (FairPlay, ClearKey).
-	PSSH []byte
-	// PRO is the PlayReady Object (PlayReady only).
-	PRO []byte
-	// LicenseURL is the license acquisition URL (dashif:laurl, ClearKey and
-	// PlayReady), empty when not configured.
-	LicenseURL string
-	// KeyURI is the HLS EXT-X-KEY URI for FairPlay (skd://...).
-	KeyURI string
+// SystemSignaling is what one DRM system needs in the manifests: the
+// signaling package's per-system data, built by signaling.Build.
+type SystemSignaling = signaling.System
+
+// Signaling returns the DRM signaling set of p, which manifest/dash and
+// manifest/hls render.
+func (p *Protection) Signaling() signaling.Set {
+	return signaling.Set{Scheme: p.Scheme, KID: p.KID, Systems: p.Systems}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/cenc"
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/drm/fairplay"
+	"github.com/drmpipe/drmpipe/internal/drm/signaling"
 	"github.com/drmpipe/drmpipe/internal/keys"
 )
 
@@ -72,11 +73,7 @@ type SegmentObserver interface {
 }
 
 // ProvidedSignaling is a key provider's signaling for one KID and system.
-type ProvidedSignaling struct {
-	PSSH   []byte // whole pssh box
-	PRO    []byte // PlayReady Object
-	KeyURI string // HLS EXT-X-KEY URI (FairPlay skd://...)
-}
+type ProvidedSignaling = signaling.Provided
 
 // schemes returns the segment sets to write.
 func (c *Config) schemes() []cenc.Scheme {

@@ -208,21 +208,21 @@ func (c *Config) buildJobs(ctx context.Context, tracks []*media.Track, owner map
 					return nil, err
 				}
 				o.iv = iv
-				sigs, psshs, err := c.signaling(scheme, key)
-				if err != nil {
-					return nil, fmt.Errorf("%s: %w", names[t], err)
-				}
-				sigs, dropped := withoutFairPlay(sigs, t)
+				systems, dropped := systemsFor(c.Systems, t)
 				if dropped && c.Warn != nil {
 					c.Warn(fmt.Sprintf("%s: FairPlay is not signaled for this %s track: FairPlay Streaming protects the codecs Apple devices decode in HLS (H.264, HEVC, AAC, AC-3, E-AC-3); the other DRM systems are signaled", names[t], t.Codec))
 				}
-				o.sigs = sigs
+				set, err := c.signaling(scheme, key, systems)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", names[t], err)
+				}
+				o.sigs = set.Systems
 				o.prot = &trackProtection{scheme: scheme, kid: key.KID, clearEntry: j.clearSegs > 0}
 				if scheme == cenc.CBCS {
 					o.prot.constantIV = iv
 				}
 				if c.PSSHInInit {
-					o.prot.psshs = psshs
+					o.prot.psshs = set.PSSHs()
 				}
 			}
 			j.outputs = append(j.outputs, o)

@@ -74,7 +74,7 @@ func TestClientRoundTripV2(t *testing.T) {
 		if !strings.Contains(sig[drm.FairPlay].HLSMaster, `URI="skd://fps.example.com/`+k.KID.Hex()+`"`) {
 			t.Errorf("%s: FairPlay master %q", tt, sig[drm.FairPlay].HLSMaster)
 		}
-		if !bytes.Contains(sig[drm.ClearKey].ContentProtectionData, []byte("dashif:laurl")) {
+		if !bytes.Contains(sig[drm.ClearKey].ContentProtectionData, []byte("dashif:Laurl")) {
 			t.Errorf("%s: ClearKey CPD lacks the license URL", tt)
 		}
 	}

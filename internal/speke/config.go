@@ -43,7 +43,7 @@ type Config struct {
 	MaxRequestBytes int64
 	// PlayReadyLAURL goes into the PlayReady header's LA_URL when set.
 	PlayReadyLAURL string
-	// ClearKeyLAURL is the ClearKey license URL signaled as dashif:laurl.
+	// ClearKeyLAURL is the ClearKey license URL signaled as dashif:Laurl (and the legacy clearkey:Laurl).
 	ClearKeyLAURL string
 	// FairPlayKeyURI is the skd:// template of drm/fairplay.KeyURI ("{kid}",
 	// "{kid_uuid}"); empty gives skd://<hex KID>.

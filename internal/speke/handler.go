@@ -239,7 +239,9 @@ func (h *handler) respond(r *http.Request, doc *cpix.Document, v2 bool) ([]byte,
 		if err != nil {
 			return nil, httperr.Wrap(err, http.StatusInternalServerError, httperr.CodeInternal, "cannot build DRM signaling")
 		}
-		fillSystem(s, sd, p.scheme, v2)
+		if err := fillSystem(s, sd, p.scheme, v2); err != nil {
+			return nil, httperr.Wrap(err, http.StatusInternalServerError, httperr.CodeInternal, "cannot build DRM signaling")
+		}
 	}
 	if recipient != nil {
 		if err := cpix.EncryptKeys(doc, recipient); err != nil {

@@ -259,7 +259,7 @@ func TestV2SharedCENCWithClearKey(t *testing.T) {
 				t.Errorf("common pssh %+v", box)
 			}
 			cpd := string(*s.ContentProtectionData)
-			if !strings.Contains(cpd, `<dashif:laurl xmlns:dashif="https://dashif.org/">https://ck.example.com/license?x=1&amp;y=2</dashif:laurl>`) {
+			if !strings.Contains(cpd, `<dashif:Laurl xmlns:dashif="https://dashif.org/CPS">https://ck.example.com/license?x=1&amp;y=2</dashif:Laurl>`) {
 				t.Errorf("ClearKey CPD %s", cpd)
 			}
 			cpdPSSH(t, *s.ContentProtectionData)

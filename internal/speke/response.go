@@ -13,6 +13,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/cpix"
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/drm/playready"
+	"github.com/drmpipe/drmpipe/internal/drm/signaling"
 	"github.com/drmpipe/drmpipe/internal/keys"
 )
 
@@ -217,7 +218,7 @@ func msprPRO(cpd []byte) []byte {
 		case xml.Directive:
 			return nil
 		case xml.StartElement:
-			if t.Name.Space == namespaceMSPR && t.Name.Local == "pro" {
+			if t.Name.Space == signaling.NamespaceMSPR && t.Name.Local == "pro" {
 				inPro = true
 			}
 		case xml.CharData:

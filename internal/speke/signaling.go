@@ -1,134 +1,73 @@
 package speke
 
 import (
-	"bytes"
-	"encoding/base64"
-	"encoding/binary"
-	"encoding/xml"
 	"fmt"
-	"strings"
 
 	"github.com/drmpipe/drmpipe/internal/cenc"
 	"github.com/drmpipe/drmpipe/internal/cpix"
 	"github.com/drmpipe/drmpipe/internal/drm"
-	"github.com/drmpipe/drmpipe/internal/drm/fairplay"
-	"github.com/drmpipe/drmpipe/internal/drm/playready"
-	"github.com/drmpipe/drmpipe/internal/drm/widevine"
+	"github.com/drmpipe/drmpipe/internal/drm/signaling"
 	"github.com/drmpipe/drmpipe/internal/keys"
 )
 
-// HLS KEYFORMAT values (Apple "Using content protection systems with HLS";
-// hls.js KeySystemFormats).
-const (
-	keyFormatPlayReady = "com.microsoft.playready"
-	keyFormatClearKey  = "org.w3.clearkey"
-	namespaceCENC      = "urn:mpeg:cenc:2013"
-	namespaceMSPR      = "urn:microsoft:playready"
-	namespaceDASHIF    = "https://dashif.org/"
-)
-
-// systemData is what one DRM system signals for one key.
-type systemData struct {
-	pssh      []byte // whole pssh box; nil for FairPlay
-	pro       []byte // PlayReady Object
-	cpd       []byte // ContentProtectionData XML fragment
-	uri       string // EXT-X-KEY URI
-	keyFormat string
-	keyID     bool // write KEYID in the HLS tags
-}
-
-// buildSystem computes the signaling of sys for key (drm-specs.md §3, §4):
-// Widevine pssh (provider, content ID, protection scheme, crypto period
-// index with rotation), PlayReady header 4.0 (cenc) or 4.3 (cbcs) as PRO and
-// pssh, FairPlay skd:// URI, ClearKey as the W3C common pssh with the
-// license URL as dashif:laurl.
-func (h *handler) buildSystem(sys drm.System, key keys.ContentKey, scheme cenc.Scheme, contentID string, period uint32, rotation bool) (systemData, error) {
-	var sd systemData
-	kid := key.KID
-	switch sys {
-	case drm.Widevine:
-		d := widevine.PsshData{KeyIDs: []drm.KeyID{kid}, Provider: h.cfg.WidevineProvider, ContentID: []byte(contentID),
-			ProtectionScheme: binary.BigEndian.Uint32([]byte(scheme.String()))}
-		if rotation {
-			p := period
-			d.CryptoPeriodIndex = &p
-		}
-		sd.pssh = widevine.PSSH(d).Marshal()
-		sd.cpd = psshElement(sd.pssh)
-		sd.uri = "data:text/plain;base64," + base64.StdEncoding.EncodeToString(sd.pssh)
-		sd.keyFormat = drm.Widevine.SystemID().URN()
-		sd.keyID = true
-	case drm.PlayReady:
-		hdr, err := playready.NewHeader(scheme, []drm.KeyID{kid}, [][]byte{key.Key}, h.cfg.PlayReadyLAURL)
-		if err != nil {
-			return sd, fmt.Errorf("PlayReady header: %w", err)
-		}
-		sd.pro = hdr.MarshalPRO()
-		sd.pssh = playready.PSSH(hdr).Marshal()
-		var b bytes.Buffer
-		b.Write(psshElement(sd.pssh))
-		b.WriteString(`<mspr:pro xmlns:mspr="` + namespaceMSPR + `">` + base64.StdEncoding.EncodeToString(sd.pro) + `</mspr:pro>`)
-		sd.cpd = b.Bytes()
-		sd.uri = "data:text/plain;charset=UTF-16;base64," + base64.StdEncoding.EncodeToString(sd.pro)
-		sd.keyFormat = keyFormatPlayReady
-	case drm.FairPlay:
-		sd.uri = fairplay.KeyURI(h.cfg.FairPlayKeyURI, kid)
-		sd.keyFormat = fairplay.KeyFormat
-	case drm.ClearKey:
-		sd.pssh = drm.CommonPSSH([]drm.KeyID{kid}).Marshal()
-		var b bytes.Buffer
-		b.Write(psshElement(sd.pssh))
-		if h.cfg.ClearKeyLAURL != "" {
-			b.WriteString(`<dashif:laurl xmlns:dashif="` + namespaceDASHIF + `">`)
-			_ = xml.EscapeText(&b, []byte(h.cfg.ClearKeyLAURL))
-			b.WriteString(`</dashif:laurl>`)
-		}
-		sd.cpd = b.Bytes()
-		sd.uri = "data:text/plain;base64," + base64.StdEncoding.EncodeToString(sd.pssh)
-		sd.keyFormat = keyFormatClearKey
-		sd.keyID = true
-	default:
-		return sd, fmt.Errorf("no signaling for %v", sys)
+// buildSystem computes the signaling of sys for key with drm/signaling, the
+// builder drmpipe's packager uses, so the lines and XML an encryptor gets
+// are what drmpipe's own manifests carry: Widevine pssh (provider, content
+// ID, protection scheme, crypto period index with rotation), PlayReady
+// header 4.0 (cenc) or 4.3 (cbcs) as PRO and pssh, FairPlay skd:// URI,
+// ClearKey as the W3C common pssh and the KID as HLS data URI. One key
+// period's inputs give one signaling.Set.
+func (h *handler) buildSystem(sys drm.System, key keys.ContentKey, scheme cenc.Scheme, contentID string, period uint32, rotation bool) (signaling.System, error) {
+	p := signaling.Params{
+		Scheme: scheme, KID: key.KID, Key: key.Key, Systems: []drm.System{sys},
+		WidevineProvider: h.cfg.WidevineProvider, WidevineContentID: contentID,
+		PlayReadyLAURL: h.cfg.PlayReadyLAURL, ClearKeyLAURL: h.cfg.ClearKeyLAURL, FairPlayKeyURI: h.cfg.FairPlayKeyURI,
+	}
+	if rotation {
+		p.CryptoPeriodIndex = &period
+	}
+	set, err := signaling.Build(p)
+	if err != nil {
+		return signaling.System{}, err
+	}
+	sd, ok := set.System(sys)
+	if !ok {
+		return sd, fmt.Errorf("no %v signaling under %v", sys, scheme)
 	}
 	return sd, nil
 }
 
-// psshElement is the <cenc:pssh> child of a DASH ContentProtection element,
-// standalone with its namespace declaration (ISO/IEC 23009-1 + ISO/IEC
-// 23001-7 §11.2.1; what the SPEKE v2 test suite looks for in
-// ContentProtectionData).
-func psshElement(box []byte) []byte {
-	return []byte(`<cenc:pssh xmlns:cenc="` + namespaceCENC + `">` + base64.StdEncoding.EncodeToString(box) + `</cenc:pssh>`)
-}
-
-// hlsLine is a whole #EXT-X-KEY (media) or #EXT-X-SESSION-KEY (master) tag;
-// both carry the same METHOD, URI, KEYFORMAT and KEYFORMATVERSIONS (RFC 8216
-// §4.3.4.5). METHOD is SAMPLE-AES for cbcs and SAMPLE-AES-CTR for cenc. No
-// IV attribute: for fMP4 the IV is in tenc/senc, and FairPlay carries it
-// with the key (CPIX explicitIV).
-func hlsLine(master bool, scheme cenc.Scheme, kid drm.KeyID, sd systemData) string {
-	tag := "#EXT-X-KEY:"
-	if master {
-		tag = "#EXT-X-SESSION-KEY:"
+// contentProtectionData is the ContentProtectionData of a DRMSystem: the
+// children of the ContentProtection element the MPD has for its system ID
+// (for the W3C common system ID, the descriptor with the common pssh); nil
+// for FairPlay, which has no DASH signaling.
+func contentProtectionData(id drm.SystemID, sd signaling.System) ([]byte, error) {
+	if id == drm.CommonSystemID {
+		cp, _ := sd.CommonContentProtection()
+		return cp.ChildrenXML(), nil
 	}
-	method := "SAMPLE-AES"
-	if scheme == cenc.CENC {
-		method = "SAMPLE-AES-CTR"
+	cp, ok, err := sd.ContentProtection()
+	if err != nil || !ok {
+		return nil, err
 	}
-	var b strings.Builder
-	b.WriteString(tag + "METHOD=" + method + `,URI="` + sd.uri + `"`)
-	if sd.keyID {
-		b.WriteString(",KEYID=0x" + strings.ToUpper(kid.Hex()))
-	}
-	b.WriteString(`,KEYFORMAT="` + sd.keyFormat + `",KEYFORMATVERSIONS="1"`)
-	return b.String()
+	return cp.ChildrenXML(), nil
 }
 
 // fillSystem writes sd into a DRMSystem of the response. SPEKE v1 fills only
 // the elements the request has; v2 always returns PSSH and
 // ContentProtectionData for systems that have them (the v2 test suite
-// expects them) and drops them for FairPlay, which has neither.
-func fillSystem(s *cpix.DRMSystem, sd systemData, scheme cenc.Scheme, v2 bool) {
+// expects them) and drops them for FairPlay, which has neither. The HLS
+// lines are whole #EXT-X-KEY (media) or #EXT-X-SESSION-KEY (master) tags
+// (RFC 8216 §4.3.2.4, §4.3.4.5).
+func fillSystem(s *cpix.DRMSystem, sd signaling.System, scheme cenc.Scheme, v2 bool) error {
+	key, _, err := sd.HLSKey(scheme, s.KID)
+	if err != nil {
+		return err
+	}
+	cpd, err := contentProtectionData(s.SystemID, sd)
+	if err != nil {
+		return err
+	}
 	set := func(dst **[]byte, v []byte, always bool) {
 		switch {
 		case v == nil:
@@ -137,15 +76,20 @@ func fillSystem(s *cpix.DRMSystem, sd systemData, scheme cenc.Scheme, v2 bool) {
 			*dst = cpix.Present(v)
 		}
 	}
-	set(&s.PSSH, sd.pssh, v2)
-	set(&s.ContentProtectionData, sd.cpd, v2)
-	set(&s.URIExtXKey, []byte(sd.uri), false)
-	set(&s.SmoothStreamingProtectionHeaderData, sd.pro, false)
-	set(&s.ProtectionHeader, sd.pro, false)
-	set(&s.KeyFormat, []byte(sd.keyFormat), false)
-	set(&s.KeyFormatVersions, []byte("1"), false)
+	set(&s.PSSH, sd.PSSH, v2)
+	set(&s.ContentProtectionData, cpd, v2)
+	set(&s.URIExtXKey, []byte(key.URI), false)
+	set(&s.SmoothStreamingProtectionHeaderData, sd.PRO, false)
+	set(&s.ProtectionHeader, sd.PRO, false)
+	set(&s.KeyFormat, []byte(key.KeyFormat), false)
+	set(&s.KeyFormatVersions, []byte(key.KeyFormatVersions), false)
 	for i := range s.HLSSignalingData {
 		h := &s.HLSSignalingData[i]
-		h.Value = []byte(hlsLine(h.Playlist.IsMaster(), scheme, s.KID, sd))
+		line, err := key.Tag(h.Playlist.IsMaster())
+		if err != nil {
+			return err
+		}
+		h.Value = []byte(line)
 	}
+	return nil
 }

@@ -14,11 +14,11 @@ import (
 
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/drm/playready"
+	"github.com/drmpipe/drmpipe/internal/drm/signaling"
 )
 
 const (
-	mp4protectionURI = "urn:mpeg:dash:mp4protection:2011"
-	maxSegments      = 100000
+	maxSegments = 100000
 	// maxMissing stops looking for a Representation's segments after so
 	// many are missing: the first few lines say what is wrong.
 	maxMissing = 100
@@ -328,11 +328,11 @@ func (c *checker) checkContentProtections(file, where string, cps []cpInfo, t *t
 	for i := range cps {
 		cp := cps[i]
 		uri := strings.ToLower(strings.TrimSpace(string(cp.cp.SchemeIdUri)))
-		if uri == mp4protectionURI {
+		if uri == signaling.SchemeMP4Protection {
 			prot = &cps[i]
 			continue
 		}
-		if !strings.HasPrefix(uri, "urn:uuid:") {
+		if !strings.HasPrefix(uri, drm.URNPrefix) {
 			continue
 		}
 		sys, err := drm.ParseSystemID(uri)

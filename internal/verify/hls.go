@@ -11,9 +11,8 @@ import (
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/drm/fairplay"
 	"github.com/drmpipe/drmpipe/internal/drm/playready"
+	"github.com/drmpipe/drmpipe/internal/drm/signaling"
 )
-
-const keyFormatPlayReady = "com.microsoft.playready"
 
 // mediaKey is an EXT-X-KEY of a media playlist with where it was found.
 type mediaKey struct {
@@ -225,7 +224,7 @@ func (c *checker) checkKeyGroup(file, where string, keys []m3u8.Key, keyIDs []st
 		kw := fmt.Sprintf("%s/EXT-X-KEY[%d]", where, i)
 		kf := k.Keyformat
 		if kf == "" {
-			kf = "identity"
+			kf = signaling.KeyFormatIdentity
 		}
 		formats[kf]++
 		if formats[kf] == 2 {
@@ -243,11 +242,11 @@ func (c *checker) checkKeyGroup(file, where string, keys []m3u8.Key, keyIDs []st
 			continue
 		}
 		switch method {
-		case "SAMPLE-AES":
+		case signaling.MethodSampleAES:
 			if scheme != "cbcs" {
 				c.problem(file, kw, "METHOD=SAMPLE-AES means cbcs, but %s uses %s", t.init.path, scheme)
 			}
-		case "SAMPLE-AES-CTR", "SAMPLE-AES-CENC":
+		case signaling.MethodSampleAESCTR, "SAMPLE-AES-CENC": // the second is an older name of the first
 			if scheme != "cenc" {
 				c.problem(file, kw, "METHOD=%s means cenc, but %s uses %s", k.Method, t.init.path, scheme)
 			}
@@ -262,8 +261,8 @@ func (c *checker) checkKeyGroup(file, where string, keys []m3u8.Key, keyIDs []st
 			}
 		}
 		switch strings.ToLower(kf) {
-		case fairplay.KeyFormat:
-			if method != fairplay.Method || scheme != "cbcs" {
+		case signaling.KeyFormatFairPlay:
+			if method != signaling.MethodSampleAES || scheme != "cbcs" {
 				c.problem(file, kw, "FairPlay key with METHOD=%s on %s content: FairPlay needs SAMPLE-AES (cbcs)", k.Method, scheme)
 			}
 			if err := fairplay.ValidateKeyURI(k.URI); err != nil {
@@ -284,7 +283,7 @@ func (c *checker) checkKeyGroup(file, where string, keys []m3u8.Key, keyIDs []st
 				continue
 			}
 			c.checkPSSH(file, kw, p, t)
-		case keyFormatPlayReady:
+		case signaling.KeyFormatPlayReady:
 			b, ok := c.dataURI(file, kw, k.URI)
 			if !ok {
 				continue

@@ -1,6 +1,6 @@
-// Package fairplay holds the FairPlay Streaming signaling data formats used
-// in HLS: the skd:// key URI and the EXT-X-KEY KEYFORMAT. FairPlay needs no
-// pssh box (drm-specs.md §3.4).
+// Package fairplay holds the FairPlay Streaming data format used in HLS: the
+// skd:// key URI (its EXT-X-KEY KEYFORMAT and METHOD are in drm/signaling).
+// FairPlay needs no pssh box (drm-specs.md §3.4).
 package fairplay
 
 import (
@@ -10,15 +10,9 @@ import (
 	"github.com/drmpipe/drmpipe/internal/drm"
 )
 
-// HLS EXT-X-KEY attributes for FairPlay (Apple, "Using content protection
+// scheme starts every FairPlay key URI (Apple, "Using content protection
 // systems with HLS").
-const (
-	KeyFormat         = "com.apple.streamingkeydelivery"
-	KeyFormatVersions = "1"
-	// Method is the only METHOD FairPlay allows; it means cbcs for fMP4.
-	Method = "SAMPLE-AES"
-	scheme = "skd://"
-)
+const scheme = "skd://"
 
 // KeyURI returns the EXT-X-KEY URI for kid. An empty template gives
 // "skd://" + the 32 lowercase hex digits of the KID; "{kid}" in a template is

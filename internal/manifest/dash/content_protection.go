@@ -3,33 +3,14 @@ package dash
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/Eyevinn/dash-mpd/mpd"
 	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/drm/signaling"
 	"github.com/drmpipe/drmpipe/internal/manifest"
-)
-
-// XML namespaces of the content protection extensions.
-const (
-	// nsCENC holds cenc:default_KID and cenc:pssh (ISO/IEC 23001-7 §11.2).
-	nsCENC = "urn:mpeg:cenc:2013"
-	// nsMSPR holds mspr:pro (PlayReady "MPEG-DASH content protection" spec §2.1.2).
-	nsMSPR = "urn:microsoft:playready"
-	// nsDASHIF holds dashif:Laurl (DASH-IF IOP v5 Part 6 content protection
-	// schema, the namespace dash-mpd writes and shaka-player's
-	// content_protection.js reads; dash.js matches the "dashif" prefix). The
-	// older DASH-IF text used "https://dashif.org/" with a lowercase laurl,
-	// which shaka-player does not read.
-	nsDASHIF = "https://dashif.org/CPS"
-	// nsClearKeyLegacy holds the legacy clearkey:Laurl (Lic_type="EME-1.0")
-	// of the DASH-IF ClearKey guidelines, still read by dash.js and shaka-player.
-	nsClearKeyLegacy = "http://dashif.org/guidelines/clearKey"
-
-	// schemeMP4Protection is the Common Encryption scheme descriptor
-	// (ISO/IEC 23009-1 §5.8.5.2.2); @value is the scheme_type 4CC.
-	schemeMP4Protection = "urn:mpeg:dash:mp4protection:2011"
 )
 
 // namespaces records which extension namespaces the MPD uses.
@@ -38,64 +19,41 @@ type namespaces struct {
 }
 
 // contentProtections returns the AdaptationSet-level ContentProtection
-// descriptors of p (DASH-IF IOP Security "Signaling presence of encrypted
-// content"): first the mp4protection descriptor with the scheme and
-// cenc:default_KID (UUID form, tenc byte order), then one descriptor per DRM
-// system in p.Systems order. FairPlay has no DASH signaling and is skipped.
+// descriptors of p as signaling.Set.ContentProtections gives them (first
+// the mp4protection descriptor with cenc:default_KID, then one per DRM
+// system in p.Systems order; FairPlay is HLS-only).
 func contentProtections(p *manifest.Protection, ns *namespaces) ([]*mpd.ContentProtectionType, error) {
-	scheme := p.Scheme.String()
-	if scheme != "cenc" && scheme != "cbcs" {
-		return nil, fmt.Errorf("%w: unknown protection scheme %s", ErrInvalidPresentation, scheme)
-	}
-	if p.KID.IsZero() {
-		return nil, fmt.Errorf("%w: all-zero default KID", ErrInvalidPresentation)
-	}
-	ns.cenc = true
-	mp4 := &mpd.ContentProtectionType{DefaultKID: p.KID.String()}
-	mp4.SchemeIdUri = schemeMP4Protection
-	mp4.Value = scheme
-	out := []*mpd.ContentProtectionType{mp4}
-
-	for _, s := range p.Systems {
-		cp := &mpd.ContentProtectionType{}
-		cp.SchemeIdUri = mpd.AnyURI(s.System.SystemID().URN())
-		switch s.System {
-		case drm.Widevine:
-			if len(s.PSSH) == 0 {
-				return nil, fmt.Errorf("%w: widevine needs a pssh box", ErrMissingSignaling)
-			}
-			cp.Pssh = &mpd.PsshType{Value: base64.StdEncoding.EncodeToString(s.PSSH)}
-		case drm.PlayReady:
-			// "MSPR 2.0" with both cenc:pssh and mspr:pro, as Microsoft
-			// recommends (mspr:pro for clients older than Windows RS5).
-			if len(s.PSSH) == 0 && len(s.PRO) == 0 {
-				return nil, fmt.Errorf("%w: playready needs a pssh box or a PlayReady Object", ErrMissingSignaling)
-			}
-			cp.Value = "MSPR 2.0"
-			if len(s.PSSH) > 0 {
-				cp.Pssh = &mpd.PsshType{Value: base64.StdEncoding.EncodeToString(s.PSSH)}
-			}
-			if len(s.PRO) > 0 {
-				cp.MSPro = &mpd.MSProType{Value: base64.StdEncoding.EncodeToString(s.PRO)}
-				ns.mspr = true
-			}
-		case drm.ClearKey:
-			// DASH-IF IOP Security, "W3C Clear Key": value "ClearKey1.0".
-			cp.Value = "ClearKey1.0"
-			if s.LicenseURL != "" {
-				ns.clearKeyLegacy = true
-			}
-		case drm.FairPlay:
-			continue
-		default:
-			return nil, fmt.Errorf("%w: unknown DRM system %v", ErrInvalidPresentation, s.System)
+	cps, err := p.Signaling().ContentProtections()
+	if err != nil {
+		if errors.Is(err, signaling.ErrMissing) {
+			return nil, fmt.Errorf("%w: %w", ErrMissingSignaling, err)
 		}
-		if s.LicenseURL != "" {
-			if err := checkURL(s.LicenseURL); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidPresentation, err)
+	}
+	out := make([]*mpd.ContentProtectionType, 0, len(cps))
+	for _, c := range cps {
+		cp := &mpd.ContentProtectionType{}
+		cp.SchemeIdUri = mpd.AnyURI(c.SchemeIDURI)
+		cp.Value = c.Value
+		if c.DefaultKID != nil {
+			cp.DefaultKID = c.DefaultKID.String()
+			ns.cenc = true
+		}
+		if len(c.PSSH) > 0 {
+			cp.Pssh = &mpd.PsshType{Value: base64.StdEncoding.EncodeToString(c.PSSH)}
+			ns.cenc = true
+		}
+		if len(c.PRO) > 0 {
+			cp.MSPro = &mpd.MSProType{Value: base64.StdEncoding.EncodeToString(c.PRO)}
+			ns.mspr = true
+		}
+		if c.LicenseURL != "" {
+			if err := checkURL(c.LicenseURL); err != nil {
 				return nil, err
 			}
-			cp.LaURL = &mpd.LaURLType{Value: mpd.AnyURI(s.LicenseURL)}
+			cp.LaURL = &mpd.LaURLType{Value: mpd.AnyURI(c.LicenseURL)}
 			ns.dashif = true
+			ns.clearKeyLegacy = ns.clearKeyLegacy || c.LegacyLicenseURL
 		}
 		out = append(out, cp)
 	}
@@ -148,7 +106,7 @@ func addLegacyClearKeyLaurl(in []byte) []byte {
 		case inClearKey && bytes.Contains(l, []byte("</ContentProtection>")):
 			inClearKey = false
 		case inClearKey && bytes.Contains(l, []byte("<dashif:Laurl>")):
-			legacy := bytes.Replace(l, []byte("<dashif:Laurl>"), []byte(`<clearkey:Laurl Lic_type="EME-1.0">`), 1)
+			legacy := bytes.Replace(l, []byte("<dashif:Laurl>"), []byte(`<clearkey:Laurl Lic_type="`+signaling.LicenseTypeClearKey+`">`), 1)
 			legacy = bytes.Replace(legacy, []byte("</dashif:Laurl>"), []byte("</clearkey:Laurl>"), 1)
 			out = append(out, legacy...)
 		}

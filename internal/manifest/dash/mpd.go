@@ -14,6 +14,7 @@ import (
 
 	"github.com/Eyevinn/dash-mpd/mpd"
 	"github.com/Eyevinn/dash-mpd/xml"
+	"github.com/drmpipe/drmpipe/internal/drm/signaling"
 	"github.com/drmpipe/drmpipe/internal/manifest"
 )
 
@@ -93,16 +94,16 @@ func Marshal(p manifest.Presentation, opt Options) ([]byte, error) {
 	root := mpdRoot{DefaultNS: mpd.DASH_NAMESPACE, MPD: m}
 	m.XMLNs = ""
 	if ns.cenc {
-		root.NSCENC = nsCENC
+		root.NSCENC = signaling.NamespaceCENC
 	}
 	if ns.mspr {
-		root.NSMSPR = nsMSPR
+		root.NSMSPR = signaling.NamespaceMSPR
 	}
 	if ns.dashif {
-		root.NSDASHIF = nsDASHIF
+		root.NSDASHIF = signaling.NamespaceDASHIF
 	}
 	if ns.clearKeyLegacy {
-		root.NSClearKey = nsClearKeyLegacy
+		root.NSClearKey = signaling.NamespaceClearKey
 	}
 	var buf bytes.Buffer
 	if _, err := mpd.WriteXML(&root, &buf, "  ", true); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/Eyevinn/dash-mpd/mpd"
 	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/drm/signaling"
 	"github.com/drmpipe/drmpipe/internal/manifest"
 )
 
@@ -164,7 +165,7 @@ func checkContentProtection(t *testing.T, cps []*mpd.ContentProtectionType, p *m
 	if len(cps) == 0 {
 		t.Fatal("no ContentProtection")
 	}
-	if cps[0].SchemeIdUri != schemeMP4Protection || cps[0].Value != p.Scheme.String() {
+	if cps[0].SchemeIdUri != signaling.SchemeMP4Protection || cps[0].Value != p.Scheme.String() {
 		t.Errorf("first descriptor %q value %q", cps[0].SchemeIdUri, cps[0].Value)
 	}
 	kid, err := drm.ParseKeyID(cps[0].DefaultKID)
@@ -257,10 +258,10 @@ func TestNamespaces(t *testing.T) {
 				var dashif, legacy string
 				for _, l := range cp.Laurls {
 					switch {
-					case l.XMLName.Space == nsDASHIF && l.XMLName.Local == "Laurl":
+					case l.XMLName.Space == signaling.NamespaceDASHIF && l.XMLName.Local == "Laurl":
 						dashif = l.Value
 						uses["dashif"] = true
-					case l.XMLName.Space == nsClearKeyLegacy && l.XMLName.Local == "Laurl" && l.LicType == "EME-1.0":
+					case l.XMLName.Space == signaling.NamespaceClearKey && l.XMLName.Local == "Laurl" && l.LicType == "EME-1.0":
 						legacy = l.Value
 						uses["clearkey"] = true
 					}

@@ -1,7 +1,6 @@
 package hls
 
 import (
-	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -44,14 +43,6 @@ func (a *attrList) enum(n, v string) {
 func (a *attrList) integer(n string, v int) {
 	a.name(n)
 	a.b.WriteString(strconv.Itoa(v))
-}
-
-// hexSeq writes a hexadecimal-sequence: 0x followed by [0..9] and [A..F]
-// (RFC 8216 §4.2 uses upper case).
-func (a *attrList) hexSeq(n string, b []byte) {
-	a.name(n)
-	a.b.WriteString("0x")
-	a.b.WriteString(strings.ToUpper(hex.EncodeToString(b)))
 }
 
 func (a *attrList) String() string { return a.b.String() }

@@ -17,6 +17,7 @@ import (
 	"github.com/Eyevinn/hls-m3u8/m3u8"
 	"github.com/drmpipe/drmpipe/internal/cenc"
 	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/drm/signaling"
 	"github.com/drmpipe/drmpipe/internal/manifest"
 )
 
@@ -151,7 +152,7 @@ func TestKeyOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantFormats := []string{keyFormatFairPlay, drm.Widevine.SystemID().URN(), keyFormatPlayReady, keyFormatClearKey}
+	wantFormats := []string{signaling.KeyFormatFairPlay, drm.Widevine.SystemID().URN(), signaling.KeyFormatPlayReady, signaling.KeyFormatClearKey}
 	if len(keys) != len(wantFormats) {
 		t.Fatalf("%d key tags, want %d", len(keys), len(wantFormats))
 	}
@@ -196,7 +197,7 @@ func TestKeyOrder(t *testing.T) {
 		t.Fatalf("cenc: %d key tags, want 3", len(keys))
 	}
 	for _, k := range keys {
-		if strings.Contains(k, keyFormatFairPlay) || !strings.HasPrefix(k, "METHOD=SAMPLE-AES-CTR,") {
+		if strings.Contains(k, signaling.KeyFormatFairPlay) || !strings.HasPrefix(k, "METHOD=SAMPLE-AES-CTR,") {
 			t.Errorf("cenc tag %s", k)
 		}
 	}
