@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -113,7 +114,6 @@ func StartLocalKMS(t testing.TB) *LocalKMS {
 		AccountID: "111122223333",
 		KeyID:     keyID,
 		Alias:     "alias/drmpipe-test",
-		done:      make(chan struct{}),
 	}
 	seed := fmt.Sprintf("Keys:\n  Symmetric:\n    Aes:\n      - Metadata:\n          KeyId: %s\n          Description: drmpipe test key\n        BackingKeys:\n          - %s\nAliases:\n  - AliasName: %s\n    TargetKeyId: %s\n", keyID, backing, k.Alias, keyID)
 	seedPath := filepath.Join(dir, "seed.yaml")
@@ -124,35 +124,57 @@ func StartLocalKMS(t testing.TB) *LocalKMS {
 	if err := os.Mkdir(dataDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	logFile, err := os.Create(filepath.Join(dir, "local-kms.log"))
-	if err != nil {
-		t.Fatal(err)
+	t.Cleanup(k.Stop)
+	// FreePort's port can be taken by another process before local-kms
+	// binds it (it binds every interface): then it exits with "address
+	// already in use" and another port is tried.
+	for attempt := 1; ; attempt++ {
+		port := FreePort(t)
+		logPath := filepath.Join(dir, fmt.Sprintf("local-kms-%d.log", attempt))
+		err := k.launch(bin, dir, port, logPath, map[string]string{
+			"KMS_DATA_PATH":  dataDir,
+			"KMS_SEED_PATH":  seedPath,
+			"KMS_REGION":     k.Region,
+			"KMS_ACCOUNT_ID": k.AccountID,
+		})
+		if err == nil {
+			return k
+		}
+		log, _ := os.ReadFile(logPath)
+		if attempt < 3 && strings.Contains(string(log), "address already in use") {
+			continue
+		}
+		t.Fatalf("testtools: local-kms did not come up on %s: %v\n%s", k.Endpoint, err, log)
 	}
-	port := FreePort(t)
+}
+
+// launch starts local-kms on port with env and waits until it accepts
+// connections; on failure the process is stopped.
+func (k *LocalKMS) launch(bin, dir string, port int, logPath string, env map[string]string) error {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
 	k.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
 	cmd := exec.Command(bin)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"PORT="+strconv.Itoa(port),
-		"KMS_DATA_PATH="+dataDir,
-		"KMS_SEED_PATH="+seedPath,
-		"KMS_REGION="+k.Region,
-		"KMS_ACCOUNT_ID="+k.AccountID,
-	)
+	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port))
+	for name, v := range env {
+		cmd.Env = append(cmd.Env, name+"="+v)
+	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
-		t.Fatalf("testtools: start local-kms: %v", err)
+		return fmt.Errorf("start local-kms: %w", err)
 	}
-	k.cmd = cmd
-	go func() { _ = cmd.Wait(); logFile.Close(); close(k.done) }()
-	t.Cleanup(k.Stop)
+	done := make(chan struct{})
+	k.cmd, k.done = cmd, done
+	go func() { _ = cmd.Wait(); logFile.Close(); close(done) }()
 	if err := k.waitReady(15 * time.Second); err != nil {
 		k.Stop()
-		log, _ := os.ReadFile(logFile.Name())
-		t.Fatalf("testtools: local-kms did not come up on %s: %v\n%s", k.Endpoint, err, log)
+		return err
 	}
-	return k
+	return nil
 }
 
 func (k *LocalKMS) waitReady(d time.Duration) error {
