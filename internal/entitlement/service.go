@@ -272,5 +272,19 @@ func (s *Service) checkReplay(ctx context.Context, c *Claims, p ContentPolicy, n
 	if n > int64(p.MaxUses) {
 		return deny(ReasonReplay, fmt.Sprintf("token used more than %d times", p.MaxUses), nil)
 	}
+	if n == int64(p.MaxUses) {
+		// The last use: a guard with a durable record (SharedState) keeps
+		// the token exhausted through an outage of the shared counter.
+		if m, ok := s.deps.Replay.(exhaustionMarker); ok {
+			if err := m.MarkExhausted(ctx, c.Issuer+"\x00"+c.ID, c.ExpiresAt.Add(replayTTLMargin)); err != nil {
+				return deny(ReasonUnavailable, "replay record unavailable", err)
+			}
+		}
+	}
 	return nil
+}
+
+// exhaustionMarker is a ReplayGuard that records exhausted tokens durably.
+type exhaustionMarker interface {
+	MarkExhausted(ctx context.Context, id string, until time.Time) error
 }

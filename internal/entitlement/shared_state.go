@@ -10,10 +10,16 @@ import (
 )
 
 // ErrReplayUnknown is the refusal of a use-limited token during an outage of
-// the shared state: the token was issued before the outage and this replica
-// has never counted it, so its uses so far are unknown (retryable: a fresh
-// token, or the shared state coming back, answers it).
+// the shared state when neither this replica nor the durable record can say
+// whether it is exhausted (the store is unreachable too): retryable.
 var ErrReplayUnknown = errors.New("token uses unknown while the shared state is down")
+
+// ExhaustedTokens is the durable record (the store) of tokens that used up
+// their license requests, kept until they expire.
+type ExhaustedTokens interface {
+	MarkTokenExhausted(ctx context.Context, id string, until time.Time) error
+	TokenExhausted(ctx context.Context, id string, now time.Time) (bool, error)
+}
 
 // SharedState decorates the shared (Redis) device registry and replay
 // counter with this replica's memory, so that licenses keep being issued
@@ -22,36 +28,37 @@ var ErrReplayUnknown = errors.New("token uses unknown while the shared state is 
 //
 //   - device limits fall back to this replica's memory: they hold per
 //     replica until the shared state is back;
-//   - token uses (max_uses) never start again from zero. Every count the
-//     shared state returns is mirrored here, so a token this replica has
-//     counted keeps its count through the outage; a token issued after the
-//     outage began cannot have been counted anywhere, so it is counted here
-//     (at most max_uses per replica); a token issued before the outage that
-//     this replica never counted is refused as unavailable (retryable),
-//     because another replica may have used it up. When the shared state
-//     is back, a token's count is the higher of the shared count and this
-//     replica's, so uses made during the outage still count.
+//   - an exhausted token (max_uses reached) never works again: the request
+//     that exhausts it records it in the store (ExhaustedTokens), and during
+//     an outage every use is checked against that record first;
+//   - other tokens are counted on: every count the shared state returns is
+//     mirrored here, so a token this replica has counted continues from its
+//     count; a token it never counted starts from zero here, so during an
+//     outage a token that is not yet exhausted may get up to max_uses more
+//     uses on each replica (bounded, and only while the outage lasts);
+//   - when the store is unreachable too, a token this replica never counted
+//     is refused as unavailable (retryable);
+//   - when the shared state is back, a token's count is the higher of the
+//     shared count and this replica's, so uses made during the outage count.
 type SharedState struct {
-	log  *slog.Logger
-	skew time.Duration
+	log *slog.Logger
 
 	mu    sync.Mutex
 	since time.Time // start of the current outage; zero while the shared state answers
 }
 
-// NewSharedState returns the fallback policy; skew is the clock skew allowed
-// between token issuers and this replica (tokens issued within skew after
-// the outage began count as issued before it). A nil log is slog.Default.
-func NewSharedState(log *slog.Logger, skew time.Duration) *SharedState {
+// NewSharedState returns the fallback policy. A nil log is slog.Default.
+func NewSharedState(log *slog.Logger) *SharedState {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &SharedState{log: log, skew: skew}
+	return &SharedState{log: log}
 }
 
-// Replay wraps the shared replay counter with local, this replica's memory.
-func (s *SharedState) Replay(shared ReplayGuard, local *MemoryReplay) ReplayGuard {
-	return sharedReplay{s: s, shared: shared, local: local}
+// Replay wraps the shared replay counter with local, this replica's memory,
+// and exhausted, the durable record of exhausted tokens.
+func (s *SharedState) Replay(shared ReplayGuard, local *MemoryReplay, exhausted ExhaustedTokens) ReplayGuard {
+	return sharedReplay{s: s, shared: shared, local: local, exhausted: exhausted}
 }
 
 // Devices wraps the shared device registry with local.
@@ -81,10 +88,15 @@ func (s *SharedState) recovered() {
 }
 
 type sharedReplay struct {
-	s      *SharedState
-	shared ReplayGuard
-	local  *MemoryReplay
+	s         *SharedState
+	shared    ReplayGuard
+	local     *MemoryReplay
+	exhausted ExhaustedTokens
 }
+
+// Exhausted is the count a guard returns for a token recorded as exhausted:
+// above any max_uses.
+const Exhausted = int64(1) << 40
 
 func (r sharedReplay) Use(ctx context.Context, id string, issued, now time.Time, ttl time.Duration) (int64, error) {
 	n, err := r.shared.Use(ctx, id, issued, now, ttl)
@@ -92,11 +104,21 @@ func (r sharedReplay) Use(ctx context.Context, id string, issued, now time.Time,
 		r.s.recovered()
 		return r.local.observe(id, n, now, ttl), nil
 	}
-	since := r.s.failed("token use counting", err, now)
-	if !r.local.seen(id, now) && !issued.After(since.Add(r.s.skew)) {
-		return 0, fmt.Errorf("%w: %w", ErrReplayUnknown, err)
+	r.s.failed("token use counting", err, now)
+	done, xerr := r.exhausted.TokenExhausted(ctx, id, now)
+	switch {
+	case xerr == nil && done:
+		return Exhausted, nil
+	case xerr != nil && !r.local.seen(id, now):
+		return 0, fmt.Errorf("%w: %w", ErrReplayUnknown, errors.Join(err, xerr))
 	}
 	return r.local.Use(ctx, id, issued, now, ttl)
+}
+
+// MarkExhausted records that token id used up its license requests until
+// it expires.
+func (r sharedReplay) MarkExhausted(ctx context.Context, id string, until time.Time) error {
+	return r.exhausted.MarkTokenExhausted(ctx, id, until)
 }
 
 type sharedDevices struct {

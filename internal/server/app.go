@@ -213,9 +213,9 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		rr := redisstate.NewRevocations(ctx, rdb, redisstate.RevocationsOptions{})
 		app.closers = append(app.closers, rr.Close)
 		revocations, redisBack = rr, rr.Reconnected()
-		shared := entitlement.NewSharedState(log, cfg.Tokens.ClockSkew)
+		shared := entitlement.NewSharedState(log)
 		devices = shared.Devices(redisstate.NewDevices(rdb, ""), devices)
-		replay = shared.Replay(redisstate.NewReplay(rdb, ""), localReplay)
+		replay = shared.Replay(redisstate.NewReplay(rdb, ""), localReplay, ks)
 	}
 	// The store's audit log is the durable record of revocations: restored
 	// now, re-read every policy.revocations.resync_interval and when Redis

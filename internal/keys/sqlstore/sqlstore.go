@@ -57,6 +57,10 @@ type Store struct {
 	// failed attempt): Get is on every license request's path.
 	getMu   sync.Mutex
 	getStmt atomic.Pointer[sql.Stmt]
+
+	// exhaustedMarks counts MarkTokenExhausted calls (expired rows are
+	// pruned every pruneExhaustedEvery).
+	exhaustedMarks atomic.Uint64
 }
 
 var _ keys.Store = (*Store)(nil)
