@@ -82,6 +82,16 @@ type App struct {
 	Registry *prometheus.Registry
 	closers  []func() error
 	patterns []string
+	refusals *apikey.Aggregator
+}
+
+// FlushAudit writes the aggregated audit entries counted so far (refused
+// broker requests) now instead of at the end of their window.
+func (a *App) FlushAudit(ctx context.Context) error {
+	if a.refusals == nil {
+		return nil
+	}
+	return a.refusals.Flush(ctx)
 }
 
 // Routes lists the "METHOD /pattern" of every endpoint NewApp mounted, the
@@ -383,7 +393,13 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	routes = append(routes, Route{"POST /v1/tokens", http.HandlerFunc(th.mint)}, Route{"GET /.well-known/jwks.json", http.HandlerFunc(th.jwks)})
 	ah := &adminHandlers{keys: ks, revocations: revocations, revocationLog: revocationLog, auth: auth, audit: ks.Audit, allowReveal: cfg.Keys.AllowReveal, log: log}
 	routes = append(routes, ah.routes()...)
-	routes = append(routes, brokerRoutes(cfg.Keys, ks, auth, log)...)
+	// Refused broker requests are counted in memory and written one row per
+	// (client, reason, content) a minute; the last counts on Close.
+	refusals := apikey.NewAggregator(apikey.AggregatorConfig{}, ks.Audit)
+	refusals.Start(func(err error) { log.Warn("audit log write of refused broker requests failed", "error", err.Error()) })
+	app.refusals = refusals
+	app.closers = append(app.closers, refusals.Close)
+	routes = append(routes, brokerRoutes(cfg.Keys, ks, brokerDeps{Auth: auth, ClientIP: ldeps.ClientIP, Refused: refusals, Log: log})...)
 	if cfg.Observability.Metrics.Enabled {
 		routes = append(routes, Route{"GET " + cfg.Observability.Metrics.Path, observability.Handler(app.Registry)})
 	}
