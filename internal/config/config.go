@@ -60,6 +60,7 @@ type MetricsConfig struct {
 func Default() *Config {
 	return &Config{
 		Server:  defaultServer(),
+		Store:   defaultStore(),
 		KMS:     defaultKMS(),
 		Keys:    defaultKeys(),
 		Tokens:  defaultTokens(),

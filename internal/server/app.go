@@ -22,6 +22,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/entitlement/redisstate"
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/keys/kms"
+	"github.com/drmpipe/drmpipe/internal/keys/sqlstore"
 	"github.com/drmpipe/drmpipe/internal/license"
 	"github.com/drmpipe/drmpipe/internal/license/clearkey"
 	"github.com/drmpipe/drmpipe/internal/license/fairplay"
@@ -164,6 +165,13 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	}
 	app.Keys = ks
 	app.closers = append(app.closers, ks.Close)
+	// store.audit.retention: old access and refusal rows go; revocations
+	// and admin actions stay.
+	if r := cfg.Store.Audit.Retention; r > 0 {
+		pruner := sqlstore.NewAuditPruner(ks.Store, r, cfg.Store.Audit.PruneInterval, log)
+		pruner.Start()
+		app.closers = append(app.closers, pruner.Close)
+	}
 	app.APIKeys = ks.APIKeys()
 	auth := apikey.NewHTTPAuthenticator(app.APIKeys)
 

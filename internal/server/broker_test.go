@@ -678,3 +678,39 @@ func TestBrokerRefusalFlood(t *testing.T) {
 		t.Errorf("%d broker.fetch rows, want 1", n)
 	}
 }
+
+// TestKeysAuditPrune: `drmpipe keys audit prune` deletes old broker rows
+// (deliveries and aggregated refusals) of a serving store, keeps
+// revocations and admin actions however old, and keeps recent rows.
+func TestKeysAuditPrune(t *testing.T) {
+	a := startApp(t, brokerYAML)
+	ctx := context.Background()
+	old := time.Now().Add(-100 * 24 * time.Hour)
+	for _, e := range []apikey.Entry{
+		{Actor: "broker:192.0.2.1", Action: apikey.ActionBrokerRefuse, Target: "prune-me", At: old, Detail: "count=500 reason=invalid signature"},
+		{Actor: "broker:192.0.2.1", Action: apikey.ActionBrokerFetch, Target: "prune-me", At: old},
+		{Actor: "apikey:ops", Action: "revoke.user", Target: "keep-me", At: old},
+		{Actor: "apikey:ops", Action: "broker.issue", Target: "keep-me", At: old},
+		{Actor: "broker:192.0.2.1", Action: apikey.ActionBrokerFetch, Target: "keep-me", At: time.Now().Add(-24 * time.Hour)},
+	} {
+		if err := a.Keys.Audit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, stderr, code := runCLI(t, "keys", "audit", "prune", "--config", a.cfgFile)
+	if code != 0 || !strings.Contains(out, "deleted 2 audit row(s)") {
+		t.Fatalf("keys audit prune: %d %s %s", code, out, stderr)
+	}
+	if list, _ := a.Keys.ListAudit(ctx, apikey.AuditQuery{Target: "prune-me"}); len(list) != 0 {
+		t.Errorf("old broker rows kept: %+v", list)
+	}
+	if list, _ := a.Keys.ListAudit(ctx, apikey.AuditQuery{Target: "keep-me"}); len(list) != 3 {
+		t.Errorf("%d rows kept of revocation, admin action and recent delivery, want 3", len(list))
+	}
+	if out, _, code := runCLI(t, "keys", "audit", "prune", "--config", a.cfgFile, "--older-than", "1h"); code != 0 || !strings.Contains(out, "deleted 1 audit row(s)") {
+		t.Errorf("--older-than 1h: %d %s", code, out)
+	}
+	if _, _, code := runCLI(t, "keys", "audit", "prune", "--config", a.cfgFile, "--older-than", "-1h"); code == 0 {
+		t.Error("negative --older-than accepted")
+	}
+}
