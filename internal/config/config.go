@@ -63,6 +63,7 @@ func Default() *Config {
 		Store:   defaultStore(),
 		KMS:     defaultKMS(),
 		Keys:    defaultKeys(),
+		Redis:   defaultRedis(),
 		Tokens:  defaultTokens(),
 		License: defaultLicense(),
 		Policy:  defaultPolicy(),

@@ -31,6 +31,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/license/widevine"
 	"github.com/drmpipe/drmpipe/internal/netlimit"
 	"github.com/drmpipe/drmpipe/internal/observability"
+	"github.com/drmpipe/drmpipe/internal/redisbreaker"
 	"github.com/drmpipe/drmpipe/internal/speke"
 )
 
@@ -176,15 +177,27 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	auth := apikey.NewHTTPAuthenticator(app.APIKeys)
 
 	var rdb *redis.Client
+	var redisGuard redis.Hook
 	if cfg.Redis.Addr != "" {
 		redis.SetLogger(redisLogger{log})
 		// Short timeouts and few retries: a Redis outage must cost
-		// milliseconds per request, not seconds.
+		// milliseconds per request, not seconds. A hung Redis (connections
+		// open, no answers) must cost nothing at all once noticed: every
+		// command goes through one circuit breaker (redis.timeout each),
+		// shared with the license cache's client.
+		breaker := redisbreaker.New(redisbreaker.Config{Timeout: cfg.Redis.Timeout, Failures: uint(cfg.Redis.BreakerFailures), OpenFor: cfg.Redis.BreakerOpenFor,
+			OnStateChange: func(state string) {
+				metrics.SetRedisBreakerState(state)
+				log.Warn("redis circuit breaker", "state", state)
+			}})
+		metrics.SetRedisBreakerState(breaker.State())
+		redisGuard = breaker.Hook()
 		rdb = redis.NewClient(&redis.Options{
 			Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
 			DialTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond,
-			MaxRetries: 1, DialerRetries: 1,
+			MaxRetries: 1, DialerRetries: 1, ContextTimeoutEnabled: true,
 		})
+		rdb.AddHook(redisGuard)
 		app.closers = append(app.closers, rdb.Close)
 	}
 
@@ -295,7 +308,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		cache = license.NewMemoryCache(license.DefaultMemoryCacheEntries, nil)
 	}
 	if rdb != nil && cfg.License.CacheTTL > 0 {
-		rc := license.NewRedisCache(license.RedisCacheConfig{Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB}, log)
+		rc := license.NewRedisCache(license.RedisCacheConfig{Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB}, log, redisGuard)
 		app.closers = append(app.closers, rc.Close)
 		cache = rc
 	}

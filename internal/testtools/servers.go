@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -53,6 +54,25 @@ func (r *Redis) Stop() {
 	if r.cmd.Process != nil {
 		_ = r.cmd.Process.Kill()
 		_, _ = r.cmd.Process.Wait()
+	}
+}
+
+// Pause freezes the server with SIGSTOP: its connections stay open and
+// accept bytes, but nothing is answered (a hung Redis, unlike a dead one,
+// which refuses connections at once). Resume undoes it; Stop kills a paused
+// server too.
+func (r *Redis) Pause(t testing.TB) {
+	t.Helper()
+	if err := r.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("testtools: pause redis-server: %v", err)
+	}
+}
+
+// Resume continues a paused server (SIGCONT).
+func (r *Redis) Resume(t testing.TB) {
+	t.Helper()
+	if err := r.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatalf("testtools: resume redis-server: %v", err)
 	}
 }
 
