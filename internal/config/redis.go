@@ -26,7 +26,7 @@ type RedisConfig struct {
 }
 
 func defaultRedis() RedisConfig {
-	return RedisConfig{Timeout: 50 * time.Millisecond, BreakerFailures: 3, BreakerOpenFor: 2 * time.Second}
+	return RedisConfig{Timeout: 100 * time.Millisecond, BreakerFailures: 3, BreakerOpenFor: 2 * time.Second}
 }
 
 // Enabled reports whether Redis is configured.

@@ -33,7 +33,7 @@ const (
 
 // Config sets the breaker. Zero values take the defaults.
 type Config struct {
-	// Timeout bounds each command (and pipeline); 0 = 50 ms. The client
+	// Timeout bounds each command (and pipeline); 0 = 100 ms. The client
 	// must have ContextTimeoutEnabled, or go-redis ignores it.
 	Timeout time.Duration
 	// Failures is how many consecutive failed commands open the breaker;
@@ -56,7 +56,7 @@ type Breaker struct {
 // New returns a closed breaker.
 func New(cfg Config) *Breaker {
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 50 * time.Millisecond
+		cfg.Timeout = 100 * time.Millisecond
 	}
 	if cfg.Failures == 0 {
 		cfg.Failures = 3
