@@ -18,7 +18,7 @@ func newKeysCmd(stdout io.Writer) *cobra.Command {
 	var conf configFlags
 	cmd := &cobra.Command{
 		Use:   "keys",
-		Short: "Manage content keys in the key store (create, list, show, revoke, rewrap)",
+		Short: "Manage content keys in the key store (create, list, show, revoke, rewrap, export, broker-url, audit prune)",
 	}
 	conf.register(cmd.PersistentFlags())
 
@@ -154,6 +154,6 @@ func newKeysCmd(stdout io.Writer) *cobra.Command {
 	rewrap.Flags().BoolVar(&rotate, "rotate-kek", false, "create a new KEK version first (the old ones stay readable)")
 
 	cmd.AddCommand(create, list, show, revoke, rewrap)
-	cmd.AddCommand(newKeysExportCmd(stdout, &conf), newKeysBrokerURLCmd(stdout, &conf))
+	cmd.AddCommand(newKeysExportCmd(stdout, &conf), newKeysBrokerURLCmd(stdout, &conf), newKeysAuditCmd(stdout, &conf))
 	return cmd
 }

@@ -60,8 +60,10 @@ type MetricsConfig struct {
 func Default() *Config {
 	return &Config{
 		Server:  defaultServer(),
+		Store:   defaultStore(),
 		KMS:     defaultKMS(),
 		Keys:    defaultKeys(),
+		Redis:   defaultRedis(),
 		Tokens:  defaultTokens(),
 		License: defaultLicense(),
 		Policy:  defaultPolicy(),

@@ -1,5 +1,7 @@
 package config
 
+import "time"
+
 // RedisConfig is the optional Redis used for the license cache, device
 // counting and revocation fan-out. An empty Addr turns Redis off.
 type RedisConfig struct {
@@ -13,6 +15,18 @@ type RedisConfig struct {
 	DB int `koanf:"db" yaml:"db"`
 	// TLS connects with TLS.
 	TLS bool `koanf:"tls" yaml:"tls"`
+	// Timeout bounds each Redis command on the license path (token uses,
+	// devices, license cache).
+	Timeout time.Duration `koanf:"timeout" yaml:"timeout"`
+	// BreakerFailures consecutive failed commands open the circuit breaker
+	// in front of Redis.
+	BreakerFailures int `koanf:"breaker_failures" yaml:"breaker_failures"`
+	// BreakerOpenFor is how long the breaker stays open before a probe.
+	BreakerOpenFor time.Duration `koanf:"breaker_open_for" yaml:"breaker_open_for"`
+}
+
+func defaultRedis() RedisConfig {
+	return RedisConfig{Timeout: 100 * time.Millisecond, BreakerFailures: 3, BreakerOpenFor: 2 * time.Second}
 }
 
 // Enabled reports whether Redis is configured.
@@ -29,5 +43,10 @@ func (c RedisConfig) Validate() error {
 	if c.DB < 0 || c.DB > 15 {
 		errs.add("redis.db", "must be between 0 and 15 (got %d)", c.DB)
 	}
+	checkDuration(&errs, "redis.timeout", c.Timeout, time.Millisecond, 10*time.Second)
+	if c.BreakerFailures < 1 || c.BreakerFailures > 1000 {
+		errs.add("redis.breaker_failures", "must be between 1 and 1000 (got %d)", c.BreakerFailures)
+	}
+	checkDuration(&errs, "redis.breaker_open_for", c.BreakerOpenFor, 100*time.Millisecond, 10*time.Minute)
 	return errs.err()
 }

@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // StoreConfig is the key store database (package keys/sqlstore).
@@ -12,6 +13,27 @@ type StoreConfig struct {
 	// or "postgres://user:password@host/db?sslmode=..." for PostgreSQL.
 	// Empty means sqlite:<data_dir>/keys.db. The password part is secret.
 	DSN string `koanf:"dsn" yaml:"dsn" secret:"url"`
+	// Audit is the audit log's retention policy.
+	Audit AuditConfig `koanf:"audit" yaml:"audit"`
+}
+
+// AuditConfig is the retention of the audit log (package keys/sqlstore,
+// Store.PruneAudit). Only access and refusal rows (broker.fetch,
+// broker.refuse) are ever deleted; revocations, which every replica
+// restores from, and admin actions are kept forever.
+type AuditConfig struct {
+	// Retention is how long access and refusal rows are kept; 0 = forever.
+	Retention time.Duration `koanf:"retention" yaml:"retention"`
+	// PruneInterval is how often `drmpipe serve` deletes the rows past
+	// Retention.
+	PruneInterval time.Duration `koanf:"prune_interval" yaml:"prune_interval"`
+}
+
+// DefaultAuditRetention is 90 days.
+const DefaultAuditRetention = 90 * 24 * time.Hour
+
+func defaultStore() StoreConfig {
+	return StoreConfig{Audit: AuditConfig{Retention: DefaultAuditRetention, PruneInterval: time.Hour}}
 }
 
 // IsPostgres reports whether the DSN names PostgreSQL.
@@ -43,6 +65,10 @@ func (c StoreConfig) Validate() error {
 	case c.DSN == "":
 		errs.add("store.dsn", "must not be empty")
 	}
+	if c.Audit.Retention != 0 {
+		checkDuration(&errs, "store.audit.retention", c.Audit.Retention, time.Hour, 100*365*24*time.Hour)
+	}
+	checkDuration(&errs, "store.audit.prune_interval", c.Audit.PruneInterval, time.Minute, 7*24*time.Hour)
 	return errs.err()
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/drmpipe/drmpipe/internal/redisbreaker"
 )
 
 // RedisCacheConfig configures the shared license cache.
@@ -34,8 +36,10 @@ type RedisCache struct {
 	log     *slog.Logger
 }
 
-// NewRedisCache connects lazily (no I/O here). log may be nil.
-func NewRedisCache(cfg RedisCacheConfig, log *slog.Logger) *RedisCache {
+// NewRedisCache connects lazily (no I/O here). log may be nil. hooks are
+// added to the client (the server's circuit breaker in front of Redis: an
+// open breaker makes every Get a miss at once).
+func NewRedisCache(cfg RedisCacheConfig, log *slog.Logger, hooks ...redis.Hook) *RedisCache {
 	if cfg.Prefix == "" {
 		cfg.Prefix = "drmpipe:license:"
 	}
@@ -48,8 +52,14 @@ func NewRedisCache(cfg RedisCacheConfig, log *slog.Logger) *RedisCache {
 	rdb := redis.NewClient(&redis.Options{
 		Addr: cfg.Addr, Username: cfg.Username, Password: cfg.Password, DB: cfg.DB,
 		DialTimeout: cfg.Timeout, ReadTimeout: cfg.Timeout, WriteTimeout: cfg.Timeout,
-		MaxRetries: -1, // a miss is cheaper than a retry
+		MaxRetries:            -1, // a miss is cheaper than a retry
+		ContextTimeoutEnabled: true,
 	})
+	for _, h := range hooks {
+		if h != nil {
+			rdb.AddHook(h)
+		}
+	}
 	return &RedisCache{rdb: rdb, prefix: cfg.Prefix, timeout: cfg.Timeout, log: log}
 }
 
@@ -74,7 +84,8 @@ func (c *RedisCache) Get(ctx context.Context, key string) (Response, bool) {
 	defer cancel()
 	b, err := c.rdb.Get(ctx, c.entryKey(key)).Bytes()
 	if err != nil {
-		if !errors.Is(err, redis.Nil) {
+		// An open breaker was logged when it opened: not once per request.
+		if !errors.Is(err, redis.Nil) && !errors.Is(err, redisbreaker.ErrOpen) {
 			c.log.Warn("license cache: redis get failed, serving without cache", "cause", err.Error())
 		}
 		return Response{}, false
@@ -111,7 +122,7 @@ func (c *RedisCache) Set(ctx context.Context, key string, resp Response, tags Ta
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, redisbreaker.ErrOpen) {
 		c.log.Warn("license cache: redis set failed", "cause", err.Error())
 	}
 }

@@ -39,6 +39,7 @@ const (
 	MetricPackageJobs        = "drmpipe_package_jobs_total"
 	MetricConnectionsDropped = "drmpipe_connections_dropped_total"
 	MetricConnectionsOpen    = "drmpipe_connections_open"
+	MetricRedisBreakerState  = "drmpipe_redis_breaker_state"
 )
 
 // LatencyBuckets (seconds) are shared by the request latency histograms:
@@ -89,6 +90,7 @@ type Metrics struct {
 	pkgJobs         *prometheus.CounterVec
 	connsDropped    *prometheus.CounterVec
 	connsOpen       prometheus.Gauge
+	redisBreaker    prometheus.Gauge
 }
 
 // NewMetrics creates the collectors and registers them, with the Go
@@ -129,6 +131,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		connsDropped: cnt(MetricConnectionsDropped,
 			"Client connections the server closed to protect itself: refused at the global or per-address limit, or idle keep-alives shed under pressure.", "reason"),
 		connsOpen: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricConnectionsOpen, Help: "Client connections open on the server's listener."}),
+		redisBreaker: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricRedisBreakerState,
+			Help: "Circuit breaker in front of Redis: 0 closed, 1 half-open, 2 open (commands fail at once; licenses use this replica's fallback)."}),
 	}
 	if reg == nil {
 		return m
@@ -140,6 +144,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	register(reg, &m.cacheMisses)
 	register(reg, &m.upstreamDur)
 	register(reg, &m.breakerState)
+	register(reg, &m.redisBreaker)
 	register(reg, &m.denials)
 	register(reg, &m.revocations)
 	register(reg, &m.keysRequests)
@@ -225,14 +230,21 @@ func (m *Metrics) ObserveUpstream(drm, vendor, outcome string, d time.Duration) 
 // state is "closed", "half-open" (or "half_open") or "open"; anything else
 // is treated as open.
 func (m *Metrics) SetBreakerState(upstream, state string) {
-	v := BreakerOpen
+	m.breakerState.WithLabelValues(label(upstream)).Set(breakerValue(state))
+}
+
+// SetRedisBreakerState records the state of the circuit breaker in front
+// of Redis, named as for SetBreakerState.
+func (m *Metrics) SetRedisBreakerState(state string) { m.redisBreaker.Set(breakerValue(state)) }
+
+func breakerValue(state string) float64 {
 	switch strings.ToLower(state) {
 	case "closed":
-		v = BreakerClosed
+		return BreakerClosed
 	case "half-open", "half_open", "halfopen":
-		v = BreakerHalfOpen
+		return BreakerHalfOpen
 	}
-	m.breakerState.WithLabelValues(label(upstream)).Set(float64(v))
+	return BreakerOpen
 }
 
 // ObserveDenial counts an entitlement denial by its reason.

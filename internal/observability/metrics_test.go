@@ -19,6 +19,7 @@ var allFamilies = []string{
 	MetricRevocations, MetricKeysRequests, MetricKeysDuration, MetricSPEKERequests, MetricSPEKEDuration,
 	MetricKMSDuration, MetricKMSErrors, MetricPackageBytesIn, MetricPackageBytesOut, MetricPackageSegments,
 	MetricPackageJobDuration, MetricPackageJobs, MetricConnectionsDropped, MetricConnectionsOpen,
+	MetricRedisBreakerState,
 }
 
 func exercise(m *Metrics) {
@@ -40,6 +41,7 @@ func exercise(m *Metrics) {
 	m.ObservePackageJob(OutcomeOK, 90*time.Second)
 	m.ConnectionDropped("per_ip_limit")
 	m.ConnectionsOpen(12)
+	m.SetRedisBreakerState("half-open")
 }
 
 func TestMetricsFamilies(t *testing.T) {

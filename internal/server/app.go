@@ -22,6 +22,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/entitlement/redisstate"
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/keys/kms"
+	"github.com/drmpipe/drmpipe/internal/keys/sqlstore"
 	"github.com/drmpipe/drmpipe/internal/license"
 	"github.com/drmpipe/drmpipe/internal/license/clearkey"
 	"github.com/drmpipe/drmpipe/internal/license/fairplay"
@@ -30,6 +31,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/license/widevine"
 	"github.com/drmpipe/drmpipe/internal/netlimit"
 	"github.com/drmpipe/drmpipe/internal/observability"
+	"github.com/drmpipe/drmpipe/internal/redisbreaker"
 	"github.com/drmpipe/drmpipe/internal/speke"
 )
 
@@ -82,6 +84,16 @@ type App struct {
 	Registry *prometheus.Registry
 	closers  []func() error
 	patterns []string
+	refusals *apikey.Aggregator
+}
+
+// FlushAudit writes the aggregated audit entries counted so far (refused
+// broker requests) now instead of at the end of their window.
+func (a *App) FlushAudit(ctx context.Context) error {
+	if a.refusals == nil {
+		return nil
+	}
+	return a.refusals.Flush(ctx)
 }
 
 // Routes lists the "METHOD /pattern" of every endpoint NewApp mounted, the
@@ -154,19 +166,38 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	}
 	app.Keys = ks
 	app.closers = append(app.closers, ks.Close)
+	// store.audit.retention: old access and refusal rows go; revocations
+	// and admin actions stay.
+	if r := cfg.Store.Audit.Retention; r > 0 {
+		pruner := sqlstore.NewAuditPruner(ks.Store, r, cfg.Store.Audit.PruneInterval, log)
+		pruner.Start()
+		app.closers = append(app.closers, pruner.Close)
+	}
 	app.APIKeys = ks.APIKeys()
 	auth := apikey.NewHTTPAuthenticator(app.APIKeys)
 
 	var rdb *redis.Client
+	var redisGuard redis.Hook
 	if cfg.Redis.Addr != "" {
 		redis.SetLogger(redisLogger{log})
 		// Short timeouts and few retries: a Redis outage must cost
-		// milliseconds per request, not seconds.
+		// milliseconds per request, not seconds. A hung Redis (connections
+		// open, no answers) must cost nothing at all once noticed: every
+		// command goes through one circuit breaker (redis.timeout each),
+		// shared with the license cache's client.
+		breaker := redisbreaker.New(redisbreaker.Config{Timeout: cfg.Redis.Timeout, Failures: uint(cfg.Redis.BreakerFailures), OpenFor: cfg.Redis.BreakerOpenFor,
+			OnStateChange: func(state string) {
+				metrics.SetRedisBreakerState(state)
+				log.Warn("redis circuit breaker", "state", state)
+			}})
+		metrics.SetRedisBreakerState(breaker.State())
+		redisGuard = breaker.Hook()
 		rdb = redis.NewClient(&redis.Options{
 			Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
 			DialTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond,
-			MaxRetries: 1, DialerRetries: 1,
+			MaxRetries: 1, DialerRetries: 1, ContextTimeoutEnabled: true,
 		})
+		rdb.AddHook(redisGuard)
 		app.closers = append(app.closers, rdb.Close)
 	}
 
@@ -278,7 +309,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		cache = license.NewMemoryCache(license.DefaultMemoryCacheEntries, nil)
 	}
 	if rdb != nil && cfg.License.CacheTTL > 0 {
-		rc := license.NewRedisCache(license.RedisCacheConfig{Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB}, log)
+		rc := license.NewRedisCache(license.RedisCacheConfig{Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB}, log, redisGuard)
 		app.closers = append(app.closers, rc.Close)
 		cache = rc
 	}
@@ -385,7 +416,13 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	routes = append(routes, Route{"POST /v1/tokens", http.HandlerFunc(th.mint)}, Route{"GET /.well-known/jwks.json", http.HandlerFunc(th.jwks)})
 	ah := &adminHandlers{keys: ks, revocations: revocations, revocationLog: revocationLog, auth: auth, audit: ks.Audit, allowReveal: cfg.Keys.AllowReveal, log: log}
 	routes = append(routes, ah.routes()...)
-	routes = append(routes, brokerRoutes(cfg.Keys, ks, auth, log)...)
+	// Refused broker requests are counted in memory and written one row per
+	// (client, reason, content) a minute; the last counts on Close.
+	refusals := apikey.NewAggregator(apikey.AggregatorConfig{}, ks.Audit)
+	refusals.Start(func(err error) { log.Warn("audit log write of refused broker requests failed", "error", err.Error()) })
+	app.refusals = refusals
+	app.closers = append(app.closers, refusals.Close)
+	routes = append(routes, brokerRoutes(cfg.Keys, ks, brokerDeps{Auth: auth, ClientIP: ldeps.ClientIP, Refused: refusals, Log: log})...)
 	if cfg.Observability.Metrics.Enabled {
 		routes = append(routes, Route{"GET " + cfg.Observability.Metrics.Path, observability.Handler(app.Registry)})
 	}

@@ -14,8 +14,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -26,6 +26,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/cpix"
 	"github.com/drmpipe/drmpipe/internal/httperr"
 	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/license"
 	"github.com/drmpipe/drmpipe/internal/speke"
 )
 
@@ -334,21 +335,47 @@ type brokerHandlers struct {
 	maxTTL time.Duration
 	keys   brokerKeys
 	auth   Authenticator
-	audit  func(ctx context.Context, e apikey.Entry) error
-	log    *slog.Logger
-	now    func() time.Time
+	// audit writes one row (issued URLs, deliveries); refusals are only
+	// counted (refused), and written aggregated per window.
+	audit   func(ctx context.Context, e apikey.Entry) error
+	refused interface{ Add(apikey.Entry) }
+	// limit is the per-client-IP limit of the unauthenticated endpoint,
+	// applied before anything else; nil = none.
+	limit    ipLimiter
+	clientIP func(*http.Request) netip.Addr
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// ipLimiter is the per-client rate limit (license.Limiter).
+type ipLimiter interface {
+	AllowIP(ip netip.Addr) (bool, time.Duration)
+}
+
+// brokerDeps are what the broker endpoints use besides the key store.
+type brokerDeps struct {
+	Auth Authenticator
+	// ClientIP resolves the client address (trusted proxies applied).
+	ClientIP func(*http.Request) netip.Addr
+	// Refused aggregates refused requests into the audit log.
+	Refused *apikey.Aggregator
+	Log     *slog.Logger
 }
 
 // brokerRoutes mounts POST /v1/admin/broker-urls and GET|POST
 // /v1/broker/cpix. A key that does not decode turns the feature off with an
 // error log (config.Validate refuses it before `drmpipe serve` gets here).
-func brokerRoutes(cfg config.KeysConfig, ks *KeyStore, auth Authenticator, log *slog.Logger) []Route {
+func brokerRoutes(cfg config.KeysConfig, ks *KeyStore, deps brokerDeps) []Route {
 	key, err := ParseBrokerKey(cfg.BrokerHMACKey)
 	if err != nil {
-		log.Error("strict-broker key delivery disabled", "error", err.Error())
+		deps.Log.Error("strict-broker key delivery disabled", "error", err.Error())
 		key = nil
 	}
-	h := &brokerHandlers{key: key, maxTTL: cfg.BrokerURLTTL, keys: ks, auth: auth, audit: ks.Audit, log: log, now: time.Now}
+	h := &brokerHandlers{key: key, maxTTL: cfg.BrokerURLTTL, keys: ks, auth: deps.Auth, audit: ks.Audit, refused: deps.Refused,
+		clientIP: deps.ClientIP, log: deps.Log, now: time.Now}
+	if cfg.BrokerRateLimit > 0 {
+		h.limit = license.NewLimiter(license.RateLimitConfig{PerIP: license.Rate{PerSecond: cfg.BrokerRateLimit, Burst: cfg.BrokerRateBurst}}, nil)
+	}
 	return h.routes()
 }
 
@@ -358,6 +385,12 @@ func (h *brokerHandlers) routes() []Route {
 	}
 	if h.now == nil {
 		h.now = time.Now
+	}
+	if h.clientIP == nil {
+		h.clientIP = func(r *http.Request) netip.Addr {
+			ap, _ := netip.ParseAddrPort(r.RemoteAddr)
+			return ap.Addr().Unmap()
+		}
 	}
 	fetch := http.HandlerFunc(h.fetch)
 	return []Route{
@@ -450,18 +483,32 @@ func (h *brokerHandlers) issue(w http.ResponseWriter, r *http.Request) {
 // No API key: the signature is the credential. The recipient certificate
 // comes as the POST body (PEM) or, with GET, as the cert parameter
 // (base64url DER, outside the signature: it is bound through recipient
-// when the URL names one). Every answer, refusals included, is audited.
+// when the URL names one). Every answer is audited: a delivery with a row
+// of its own; refusals, which anyone can cause without a credential,
+// aggregated (one row per client, reason and content ID per window, with
+// the count), after the per-client rate limit and the signature check,
+// which touch no store.
 func (h *brokerHandlers) fetch(w http.ResponseWriter, r *http.Request) {
 	if h.key == nil {
 		httperr.Write(w, r, h.log, errBrokerOff)
 		return
 	}
 	q := r.URL.Query()
-	peer := remoteHost(r)
+	ip := h.clientIP(r)
+	actor := "broker:" + ipString(ip)
 	refuse := func(he error, reason string) {
-		h.record(r.Context(), apikey.Entry{Actor: "broker:" + peer, Action: "broker.refuse", Target: auditTarget(q.Get(brokerParamContent)),
-			Detail: reason})
+		if h.refused != nil {
+			h.refused.Add(apikey.Entry{Actor: actor, Action: apikey.ActionBrokerRefuse, Target: auditTarget(q.Get(brokerParamContent)), Detail: reason})
+		}
 		httperr.Write(w, r, h.log, he)
+	}
+	if h.limit != nil {
+		if ok, wait := h.limit.AllowIP(ip); !ok {
+			e := httperr.New(http.StatusTooManyRequests, httperr.CodeRateLimited, "too many broker requests from this client")
+			e.RetryAfter = license.RetryAfterSeconds(wait)
+			refuse(e, "rate limited")
+			return
+		}
 	}
 	g, err := VerifyBrokerQuery(h.key, q, h.now(), h.maxTTL)
 	if err != nil {
@@ -518,7 +565,7 @@ func (h *brokerHandlers) fetch(w http.ResponseWriter, r *http.Request) {
 	for i, k := range list {
 		kids[i] = k.Key.KID.String()
 	}
-	h.record(r.Context(), apikey.Entry{Actor: "broker:" + peer, Action: "broker.fetch", Target: g.ContentID,
+	h.record(r.Context(), apikey.Entry{Actor: actor, Action: apikey.ActionBrokerFetch, Target: g.ContentID,
 		Detail: fmt.Sprintf("keysPer=%s recipient=%s expires=%s kids=%s", g.KeysPer, fp, g.Expires.UTC().Format(time.RFC3339), strings.Join(kids, ","))})
 	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -571,12 +618,11 @@ func auditTarget(s string) string {
 	return s
 }
 
-func remoteHost(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
+func ipString(ip netip.Addr) string {
+	if !ip.IsValid() {
 		return "unknown"
 	}
-	return host
+	return ip.String()
 }
 
 func orAny(s string) string {

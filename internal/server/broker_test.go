@@ -454,6 +454,9 @@ func TestBrokerRefusals(t *testing.T) {
 		if bytes.Contains(body, []byte("PlainValue")) || bytes.Contains(body, []byte("ContentKey")) {
 			t.Errorf("%s: keys in a refusal", tc.name)
 		}
+		if err := a.FlushAudit(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 		if after := auditCount(t, a, "broker.refuse", tc.target); after != before+1 {
 			t.Errorf("%s: refusal not audited (%d -> %d)", tc.name, before, after)
 		}
@@ -584,5 +587,130 @@ func TestBrokerOff(t *testing.T) {
 	}
 	if _, stderr, code := runCLI(t, "keys", "broker-url", "--config", a.cfgFile, "--content-id", "x"); code == 0 || !strings.Contains(stderr, "broker_hmac_key") {
 		t.Errorf("broker-url without a key: %d %s", code, stderr)
+	}
+}
+
+// brokerRefusalRows returns the broker.refuse audit rows of one target
+// (up to apikey.MaxAuditLimit) and the refused attempts they stand for (the
+// count= of aggregated rows; a row without one stands for one attempt).
+func brokerRefusalRows(t *testing.T, a *testApp, target string) (rows, attempts int) {
+	t.Helper()
+	list, err := a.Keys.ListAudit(context.Background(), apikey.AuditQuery{Target: target, Limit: apikey.MaxAuditLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range list {
+		if e.Action != "broker.refuse" {
+			continue
+		}
+		rows++
+		n := 1
+		for _, f := range strings.Fields(e.Detail) {
+			if v, ok := strings.CutPrefix(f, "count="); ok {
+				if n, err = strconv.Atoi(v); err != nil {
+					t.Fatalf("count in %q: %v", e.Detail, err)
+				}
+			}
+		}
+		attempts += n
+	}
+	return rows, attempts
+}
+
+// TestBrokerRefusalFlood (issue 16, defect 7): an unauthenticated client
+// sending 2,000 forged broker URLs must not write 2,000 audit rows. The
+// rate limit and signature check come before any audit write, refusals are
+// aggregated per (client, reason, content) and window, so the flood leaves
+// a handful of rows that still account for every attempt; a worker with a
+// valid URL from another address is served and audited at once.
+func TestBrokerRefusalFlood(t *testing.T) {
+	a := startApp(t, "  trusted_proxies: [127.0.0.1/32]\n"+brokerYAML+"  broker_rate_limit: 5\n  broker_rate_burst: 10\n")
+	const flood = 2000
+	forged := a.url + server.BrokerPath + "?content=flood&keysPer=asset&exp=4102444800&sig=" + base64.RawURLEncoding.EncodeToString(make([]byte, 32))
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	start := time.Now()
+	codes := map[int]int{}
+	for range flood {
+		req, _ := http.NewRequest(http.MethodGet, forged, nil)
+		req.Header.Set("X-Forwarded-For", "203.0.113.7")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		codes[resp.StatusCode]++
+	}
+	elapsed := time.Since(start)
+	if codes[http.StatusForbidden]+codes[http.StatusTooManyRequests] != flood {
+		t.Fatalf("answers to the flood: %v", codes)
+	}
+	// Refusals are written when their window closes (at the latest on
+	// shutdown); FlushAudit closes it now.
+	if err := a.FlushAudit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows, attempts := brokerRefusalRows(t, a, "flood")
+	t.Logf("%d refused requests in %s: %d audit rows (%.0f rows/s), accounting for %d attempts; answers %v",
+		flood, elapsed.Round(time.Millisecond), rows, float64(rows)/elapsed.Seconds(), attempts, codes)
+	if rows > 10 {
+		t.Errorf("%d audit rows for %d refused requests from one client, want at most 10", rows, flood)
+	}
+	if attempts != flood {
+		t.Errorf("the audit rows account for %d refused attempts, want %d", attempts, flood)
+	}
+	// The rows name the client (X-Forwarded-For from a trusted proxy).
+	if list, _ := a.Keys.ListAudit(context.Background(), apikey.AuditQuery{Actor: "broker:203.0.113.7"}); len(list) != rows {
+		t.Errorf("%d of %d refusal rows name the client", len(list), rows)
+	}
+	// A worker elsewhere still gets its keys, and the delivery has its row.
+	w := newWorker(t)
+	valid, err := server.SignBrokerURL(brokerKey(t), a.url, server.BrokerGrant{ContentID: "film", KeysPer: server.KeysPerAsset, Expires: time.Now().Add(time.Minute), Recipient: server.RecipientFingerprint(w.cert)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, body := post(t, valid, "application/x-pem-file", w.pem(), "X-Forwarded-For", "198.51.100.9")
+	if status != http.StatusOK {
+		t.Fatalf("valid fetch after the flood: %d %s", status, body)
+	}
+	checkEncryptedCPIX(t, a, body, w.priv, "film", keys.All)
+	if n := auditCount(t, a, "broker.fetch", "film"); n != 1 {
+		t.Errorf("%d broker.fetch rows, want 1", n)
+	}
+}
+
+// TestKeysAuditPrune: `drmpipe keys audit prune` deletes old broker rows
+// (deliveries and aggregated refusals) of a serving store, keeps
+// revocations and admin actions however old, and keeps recent rows.
+func TestKeysAuditPrune(t *testing.T) {
+	a := startApp(t, brokerYAML)
+	ctx := context.Background()
+	old := time.Now().Add(-100 * 24 * time.Hour)
+	for _, e := range []apikey.Entry{
+		{Actor: "broker:192.0.2.1", Action: apikey.ActionBrokerRefuse, Target: "prune-me", At: old, Detail: "count=500 reason=invalid signature"},
+		{Actor: "broker:192.0.2.1", Action: apikey.ActionBrokerFetch, Target: "prune-me", At: old},
+		{Actor: "apikey:ops", Action: "revoke.user", Target: "keep-me", At: old},
+		{Actor: "apikey:ops", Action: "broker.issue", Target: "keep-me", At: old},
+		{Actor: "broker:192.0.2.1", Action: apikey.ActionBrokerFetch, Target: "keep-me", At: time.Now().Add(-24 * time.Hour)},
+	} {
+		if err := a.Keys.Audit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, stderr, code := runCLI(t, "keys", "audit", "prune", "--config", a.cfgFile)
+	if code != 0 || !strings.Contains(out, "deleted 2 audit row(s)") {
+		t.Fatalf("keys audit prune: %d %s %s", code, out, stderr)
+	}
+	if list, _ := a.Keys.ListAudit(ctx, apikey.AuditQuery{Target: "prune-me"}); len(list) != 0 {
+		t.Errorf("old broker rows kept: %+v", list)
+	}
+	if list, _ := a.Keys.ListAudit(ctx, apikey.AuditQuery{Target: "keep-me"}); len(list) != 3 {
+		t.Errorf("%d rows kept of revocation, admin action and recent delivery, want 3", len(list))
+	}
+	if out, _, code := runCLI(t, "keys", "audit", "prune", "--config", a.cfgFile, "--older-than", "1h"); code != 0 || !strings.Contains(out, "deleted 1 audit row(s)") {
+		t.Errorf("--older-than 1h: %d %s", code, out)
+	}
+	if _, _, code := runCLI(t, "keys", "audit", "prune", "--config", a.cfgFile, "--older-than", "-1h"); code == 0 {
+		t.Error("negative --older-than accepted")
 	}
 }

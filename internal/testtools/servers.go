@@ -58,18 +58,22 @@ func (r *Redis) Stop() {
 	}
 }
 
-// Pause stops the server process with SIGSTOP: connections stay open and
-// nothing answers (a hung Redis). Resume undoes it.
-func (r *Redis) Pause() {
-	if r.cmd.Process != nil {
-		_ = r.cmd.Process.Signal(syscall.SIGSTOP)
+// Pause freezes the server with SIGSTOP: its connections stay open and
+// accept bytes, but nothing is answered (a hung Redis, unlike a dead one,
+// which refuses connections at once). Resume undoes it; Stop kills a paused
+// server too.
+func (r *Redis) Pause(t testing.TB) {
+	t.Helper()
+	if err := r.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("testtools: pause redis-server: %v", err)
 	}
 }
 
 // Resume continues a paused server (SIGCONT).
-func (r *Redis) Resume() {
-	if r.cmd.Process != nil {
-		_ = r.cmd.Process.Signal(syscall.SIGCONT)
+func (r *Redis) Resume(t testing.TB) {
+	t.Helper()
+	if err := r.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatalf("testtools: resume redis-server: %v", err)
 	}
 }
 

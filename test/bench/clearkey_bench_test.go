@@ -31,9 +31,10 @@ import (
 	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/server"
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
-func newApp(b *testing.B) (*server.App, *entitlement.Signer, []byte) {
+func newApp(b *testing.B, redisAddr string) (*server.App, *entitlement.Signer, []byte) {
 	b.Helper()
 	dir := b.TempDir()
 	signer, err := entitlement.NewSigner(entitlement.SignerConfig{Dir: dir, Issuer: "bench", Audience: "bench-license", TTL: 20 * time.Minute})
@@ -54,6 +55,9 @@ func newApp(b *testing.B) (*server.App, *entitlement.Signer, []byte) {
 		"DRMPIPE_TOKENS__ALGORITHMS=ES256",
 		"DRMPIPE_LICENSE__RATE_LIMIT__PER_IP=0",
 		"DRMPIPE_LICENSE__RATE_LIMIT__PER_USER=0",
+	}
+	if redisAddr != "" {
+		env = append(env, "DRMPIPE_REDIS__ADDR="+redisAddr)
 	}
 	cfg, err := config.Load("", env, nil)
 	if err != nil {
@@ -85,13 +89,21 @@ func newApp(b *testing.B) (*server.App, *entitlement.Signer, []byte) {
 //   - repeat: each token three times with the same body (the default
 //     maximum uses): the first is computed, the next two are answered by the
 //     license cache and, for the token itself, by the verified-token cache.
+//
+// The -redis variants use a real redis-server for token uses and the
+// license cache (through the circuit breaker in front of Redis).
 func BenchmarkClearKeyApp(b *testing.B) {
 	for _, tc := range []struct {
-		name string
-		uses int
-	}{{"distinct", 1}, {"repeat", 3}} {
+		name  string
+		uses  int
+		redis bool
+	}{{"distinct", 1, false}, {"repeat", 3, false}, {"distinct-redis", 1, true}, {"repeat-redis", 3, true}} {
 		b.Run(tc.name, func(b *testing.B) {
-			app, signer, body := newApp(b)
+			var addr string
+			if tc.redis {
+				addr = testtools.StartRedis(b).Addr
+			}
+			app, signer, body := newApp(b, addr)
 			h := app.Server.Handler()
 			toks := make([]string, 0, b.N/tc.uses+1)
 			for i := range b.N/tc.uses + 1 {

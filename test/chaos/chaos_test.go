@@ -64,10 +64,10 @@ func TestChaos(t *testing.T) {
 			heal: func(t *testing.T, c *cluster) { c.rd.Start(t) }},
 		{name: "redis hung (SIGSTOP)", down: -1,
 			inject: func(t *testing.T, c *cluster, l *load, user string) (time.Time, int) {
-				c.rd.Pause()
+				c.rd.Pause(t)
 				return revokeAcked(t, c, l, 1, user), 1
 			},
-			heal: func(t *testing.T, c *cluster) { c.rd.Resume() }},
+			heal: func(t *testing.T, c *cluster) { c.rd.Resume(t) }},
 		{name: "postgres stopped", down: -1,
 			inject: func(t *testing.T, c *cluster, l *load, user string) (time.Time, int) {
 				c.pg.Stop()

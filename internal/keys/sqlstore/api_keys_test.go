@@ -277,3 +277,117 @@ func TestRevocationAudit(t *testing.T) {
 		}
 	})
 }
+
+// TestPruneAudit (issue 16, defect 7): the retention policy deletes access
+// and refusal rows (apikey.PrunableActions) older than the cut-off, in
+// bounded batches, and nothing else: revocations (the durable record
+// replicas restore from) and admin actions stay however old.
+func TestPruneAudit(t *testing.T) {
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		s := open(t, be).store
+		t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+		cutoff := t0.Add(100 * time.Hour)
+		add := func(action, target string, at time.Time) {
+			t.Helper()
+			if err := s.Audit(ctx, apikey.Entry{Actor: "broker:192.0.2.1", Action: action, Target: target, At: at}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		const old = 250
+		for i := range old {
+			at := t0.Add(time.Duration(i) * time.Minute)
+			add(apikey.ActionBrokerRefuse, "old-refuse", at)
+			if i%5 == 0 {
+				add(apikey.ActionBrokerFetch, "old-fetch", at)
+			}
+		}
+		add("revoke.user", "alice", t0)
+		add("revoke.kid", "kid-1", t0.Add(time.Hour))
+		add("apikey.revoke", "0123456789abcdef", t0)
+		add("broker.issue", "movie", t0)
+		add(apikey.ActionBrokerRefuse, "new-refuse", cutoff)
+		add(apikey.ActionBrokerFetch, "new-fetch", cutoff.Add(time.Hour))
+
+		n, err := s.PruneAudit(ctx, cutoff, 40)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := int64(old + old/5); n != want {
+			t.Errorf("pruned %d rows, want %d", n, want)
+		}
+		all, err := s.ListAudit(ctx, apikey.AuditQuery{Limit: apikey.MaxAuditLimit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kept []string
+		for _, e := range all {
+			kept = append(kept, e.Action+" "+e.Target)
+		}
+		slices.Sort(kept)
+		want := []string{"apikey.revoke 0123456789abcdef", "broker.fetch new-fetch", "broker.issue movie", "broker.refuse new-refuse", "revoke.kid kid-1", "revoke.user alice"}
+		if !slices.Equal(kept, want) {
+			t.Errorf("kept %v, want %v", kept, want)
+		}
+		if revs, err := s.RevocationAudit(ctx, time.Time{}); err != nil || len(revs) != 2 {
+			t.Errorf("revocations after pruning: %d, %v", len(revs), err)
+		}
+		if n, err := s.PruneAudit(ctx, cutoff, 40); err != nil || n != 0 {
+			t.Errorf("second prune: %d, %v", n, err)
+		}
+	})
+}
+
+// TestAuditPruner: the periodic job of `drmpipe serve` prunes by itself,
+// also rows that grow old while it runs, and stops on Close.
+func TestAuditPruner(t *testing.T) {
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		s := open(t, be).store
+		now := time.Now()
+		for _, e := range []apikey.Entry{
+			{Actor: "broker:192.0.2.1", Action: apikey.ActionBrokerRefuse, Target: "old", At: now.Add(-2 * time.Hour)},
+			{Actor: "apikey:ops", Action: "revoke.user", Target: "alice", At: now.Add(-2 * time.Hour)},
+			{Actor: "broker:192.0.2.1", Action: apikey.ActionBrokerFetch, Target: "recent", At: now},
+		} {
+			if err := s.Audit(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p := NewAuditPruner(s, time.Hour, 20*time.Millisecond, nil)
+		p.Start()
+		defer p.Close()
+		targets := func() []string {
+			list, err := s.ListAudit(ctx, apikey.AuditQuery{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, e := range list {
+				out = append(out, e.Target)
+			}
+			slices.Sort(out)
+			return out
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for !slices.Equal(targets(), []string{"alice", "recent"}) {
+			if time.Now().After(deadline) {
+				t.Fatalf("after pruning: %v, want [alice recent]", targets())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		// A row that is already past retention when written goes at the next round.
+		if err := s.Audit(ctx, apikey.Entry{Actor: "broker:192.0.2.1", Action: apikey.ActionBrokerRefuse, Target: "later", At: now.Add(-3 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		for slices.Contains(targets(), "later") {
+			if time.Now().After(deadline) {
+				t.Fatal("the pruner stopped pruning")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

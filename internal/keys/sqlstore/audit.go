@@ -104,3 +104,52 @@ func (s *Store) queryAudit(ctx context.Context, query string, args ...any) ([]ap
 	}
 	return out, rows.Err()
 }
+
+// DefaultPruneBatch is how many rows one DELETE of PruneAudit removes at
+// most: each batch is a short transaction of its own, so pruning a large
+// backlog never holds PostgreSQL's row locks (or SQLite's write lock) for
+// long, and Audit calls interleave with it.
+const DefaultPruneBatch = 1000
+
+// PruneAudit deletes the audit entries of apikey.PrunableActions (access
+// and refusal rows) older than before, batch rows at a time (0 =
+// DefaultPruneBatch), and returns how many it deleted. No other action is
+// ever deleted: revocations are the durable record RevocationAudit restores
+// from, and admin actions are kept. It stops early, with the count so far,
+// when ctx ends.
+func (s *Store) PruneAudit(ctx context.Context, before time.Time, batch int) (int64, error) {
+	if batch <= 0 {
+		batch = DefaultPruneBatch
+	}
+	actions := apikey.PrunableActions()
+	args := []any{before.UnixMicro()}
+	marks := make([]string, len(actions))
+	for i, a := range actions {
+		args = append(args, a)
+		marks[i] = "$" + strconv.Itoa(len(args))
+	}
+	args = append(args, batch)
+	// The (action, at) index of migration 00004 serves the inner SELECT;
+	// the id list keeps the statement portable (neither dialect has a
+	// DELETE ... LIMIT in common).
+	query := "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE action IN (" + strings.Join(marks, ", ") +
+		") AND at < $1 ORDER BY at LIMIT $" + strconv.Itoa(len(args)) + ")"
+	var total int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		res, err := s.db.ExecContext(ctx, query, args...)
+		if err != nil {
+			return total, fmt.Errorf("sqlstore: prune audit log: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("sqlstore: prune audit log: %w", err)
+		}
+		total += n
+		if n < int64(batch) {
+			return total, nil
+		}
+	}
+}
