@@ -13,6 +13,7 @@ import (
 
 	"github.com/drmpipe/drmpipe/internal/apikey"
 	"github.com/drmpipe/drmpipe/internal/entitlement"
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
 // Issue 12, part 5: revocation is one domain service (internal/revocation)
@@ -147,4 +148,23 @@ func TestPurgeWebhookAtShutdown(t *testing.T) {
 		t.Error("the cancelled webhook call is not logged")
 	}
 	t.Logf("shutdown with a webhook in flight took %v (grace %v)", took.Round(time.Millisecond), grace)
+}
+
+// TestRevokeCLIWhileRedisDown: `drmpipe revoke` takes the admin API's 202
+// (recorded and applied on that replica, the others at their next
+// re-sync; api/openapi.yaml: not to be retried) as the success it is, and
+// says how far the revocation got.
+func TestRevokeCLIWhileRedisDown(t *testing.T) {
+	t.Parallel()
+	rd := testtools.StartRedis(t)
+	d := newDeployment(t, setup{Redis: rd.Addr})
+	r := d.start(t)
+	adminKey := r.apiKey(t, apikey.ScopeAdmin)
+	c := r.content(t, "cli-revoke-outage")
+	rd.Stop()
+	stdout, stderr, code := d.cli(t, "revoke", "user", "quinn", "--server", r.url, "--api-key", adminKey)
+	if code != 0 || !strings.Contains(stdout, "revoked user quinn at ") || !strings.Contains(stdout, "next re-sync") {
+		t.Fatalf("drmpipe revoke with Redis down: exit %d, stdout %q, stderr %q; want success and when the other replicas apply it", code, stdout, stderr)
+	}
+	requireRevoked(t, "the replica that took the revocation", userLicense(t, r, "quinn", c))
 }
