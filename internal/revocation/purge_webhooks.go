@@ -51,10 +51,8 @@ func newPurgeWebhooks(cfg Config, log *slog.Logger) (*purgeWebhooks, error) {
 		cfg.CloseGrace = DefaultCloseGrace
 	}
 	// An own transport, so that close can drop its idle connections.
-	tr := &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 4, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 5 * time.Second}
-	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
-		tr = dt.Clone()
-	}
+	tr := &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 4,
+		IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 5 * time.Second}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &purgeWebhooks{urls: cfg.PurgeWebhooks, timeout: cfg.WebhookTimeout, grace: cfg.CloseGrace,
 		transport: tr, client: &http.Client{Transport: tr}, log: log, ctx: ctx, cancel: cancel}, nil
