@@ -8,7 +8,7 @@ var (
 	// ErrInvalid: the revocation breaks a rule (unknown kind, a value
 	// outside the ID rule, a malformed KID, by or reason too long) or the
 	// audit log refuses its record. Permanent: retrying cannot help.
-	ErrInvalid = errors.New("invalid revocation")
+	ErrInvalid = errors.New("revocation refused")
 	// ErrNotRecorded: the audit log could not be written; the revocation
 	// was not applied anywhere.
 	ErrNotRecorded = errors.New("revocation not recorded: audit log unavailable")
