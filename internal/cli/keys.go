@@ -10,7 +10,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/revocation"
 	"github.com/drmpipe/drmpipe/internal/server"
 )
 
@@ -109,24 +111,38 @@ func newKeysCmd(stdout io.Writer) *cobra.Command {
 	}
 	show.Flags().BoolVar(&reveal, "reveal", false, "also print the clear key and IV (hex)")
 
+	var reason string
 	revoke := &cobra.Command{
-		Use:   "revoke KID",
-		Short: "Mark a key revoked (compromised): the next packaging or rotation gets a new key",
-		Args:  cobra.ExactArgs(1),
+		Use:   "revoke KID [--reason TEXT]",
+		Short: "Revoke a key: marked compromised, recorded in the audit log, refused by every server",
+		Long: `Revoke marks a key revoked (compromised) so that the next packaging or
+rotation gets a new key, and records the revocation in the store's audit
+log, as the admin API does. No license is issued for the KID again: a
+server started later restores the revocation from the audit log, and a
+running one applies it at its next re-sync (policy.revocations.resync_interval).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kid, err := drm.ParseKeyID(args[0])
 			if err != nil {
 				return err
 			}
 			return conf.withStore(cmd.Context(), func(st *server.KeyStore) error {
-				if err := st.Revoke(cmd.Context(), kid); err != nil {
+				svc, err := revocation.New(revocation.Config{}, revocation.Deps{Keys: st, Audit: st})
+				if err != nil {
 					return err
 				}
-				fmt.Fprintf(stdout, "revoked %s\n", kid)
+				defer svc.Close()
+				rev, _, err := svc.Revoke(cmd.Context(), entitlement.Revocation{Kind: entitlement.RevokeKID, Value: kid.String(), By: "cli", Reason: reason})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "revoked %s\nrecorded in the audit log at %s; running servers apply it at their next re-sync (policy.revocations.resync_interval), servers started later at startup\n",
+					rev.Value, rev.At.Format(time.RFC3339Nano))
 				return nil
 			})
 		},
 	}
+	revoke.Flags().StringVar(&reason, "reason", "", "why (audited)")
 
 	var rotate bool
 	rewrap := &cobra.Command{

@@ -64,6 +64,7 @@ func TestKeysCommands(t *testing.T) {
 		{"keys", "create", d, "--content-id", "m", "--track-type", "8K"},
 		{"keys", "show", d, "not-a-kid"},
 		{"keys", "revoke", d, "00000000000000000000000000000001"},
+		{"keys", "revoke", d, strings.TrimSpace(kid2), "--reason", strings.Repeat("r", 2000)},
 	} {
 		if code, _, _ := run(t, bad...); code == 0 {
 			t.Errorf("%v: exit 0", bad)

@@ -21,7 +21,9 @@ func newRevokeCmd(stdout io.Writer) *cobra.Command {
 		Short: "Revoke a user, device, token (jti) or key ID on a running drmpipe server (admin API)",
 		Long: `Revoke records a revocation through the admin API of a running server.
 It is checked on every license request and reaches every replica within a
-second when Redis is configured; matching license cache entries are purged;
+second when Redis is configured (with Redis down, the server applies it at
+once and the other replicas at their next re-sync from the audit log);
+matching license cache entries are purged;
 a revoked KID is marked compromised so the next packaging gets a new key.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -43,7 +45,7 @@ a revoked KID is marked compromised so the next packaging gets a new key.`,
 			}
 			defer resp.Body.Close()
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-			if resp.StatusCode != http.StatusOK {
+			if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted {
 				var e struct{ Code, Message string }
 				_ = json.Unmarshal(b, &e)
 				return fmt.Errorf("admin API answered %d %s: %s", resp.StatusCode, e.Code, e.Message)
@@ -55,9 +57,13 @@ a revoked KID is marked compromised so the next packaging gets a new key.`,
 				At          time.Time
 			}
 			if err := json.Unmarshal(b, &rev); err != nil || rev.Value == "" {
-				return fmt.Errorf("admin API answered 200 without a revocation: %q", b)
+				return fmt.Errorf("admin API answered %d without a revocation: %q", resp.StatusCode, b)
 			}
 			fmt.Fprintf(stdout, "revoked %s %s at %s\n", rev.Kind, rev.Value, rev.At.UTC().Format(time.RFC3339Nano))
+			if resp.StatusCode == http.StatusAccepted {
+				// Recorded and applied by that server; do not retry.
+				fmt.Fprintln(stdout, "applied by that server only (its Redis is unreachable); the other servers apply it at their next re-sync (policy.revocations.resync_interval)")
+			}
 			return nil
 		},
 	}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -16,6 +15,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/httperr"
 	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/revocation"
 )
 
 // KeyAdmin is what the admin API needs of the key store.
@@ -23,19 +23,15 @@ type KeyAdmin interface {
 	GetOrCreate(ctx context.Context, contentID string, t keys.TrackType, period uint32) (keys.ContentKey, error)
 	Get(ctx context.Context, kid drm.KeyID) (keys.StoredKey, error)
 	List(ctx context.Context, contentID string) ([]keys.StoredKey, error)
-	Revoke(ctx context.Context, kid drm.KeyID) error
 	Rewrap(ctx context.Context) (int, error)
 }
 
 // adminHandlers is the authenticated admin API (api/openapi.yaml).
 type adminHandlers struct {
-	keys        KeyAdmin
-	revocations entitlement.Revocations
-	// revocationLog is the durable record the list is read from.
-	revocationLog entitlement.RevocationLog
-	auth          Authenticator
-	// audit records who did what (the store's audit log).
-	audit func(ctx context.Context, e apikey.Entry) error
+	keys KeyAdmin
+	// revocations makes and lists revocations (the domain service).
+	revocations *revocation.Service
+	auth        Authenticator
 	// allowReveal lets GET /v1/admin/keys/{kid}?reveal=true return the key.
 	allowReveal bool
 	log         *slog.Logger
@@ -214,7 +210,7 @@ func (h *adminHandlers) rewrap(w http.ResponseWriter, r *http.Request, _ string)
 }
 
 func (h *adminHandlers) listRevocations(w http.ResponseWriter, r *http.Request, _ string) error {
-	list, err := h.revocationLog.RevocationsSince(r.Context(), time.Time{})
+	list, err := h.revocations.List(r.Context())
 	if err != nil {
 		return httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "revocation list unavailable")
 	}
@@ -241,95 +237,36 @@ func (h *adminHandlers) revoke(w http.ResponseWriter, r *http.Request, who strin
 	return writeJSON(w, status, rev)
 }
 
-// Every ID a revocation may name fits the audit log's target field, so a
-// valid revocation is never refused by the audit log as too long (which
-// would be a permanent error reported as a retryable one). Compiles only
-// while MaxSubjectIDBytes <= MaxAuditField.
-var _ [apikey.MaxAuditField - entitlement.MaxSubjectIDBytes]struct{}
-
-// apply records a revocation (checked on every license request, shared by
-// every replica through the revocation store) and, for a KID, marks the key
-// compromised so that the next packaging or rotation gets a new key. Cache
-// purges and CDN webhooks react through Revocations.Subscribe. It returns
-// the normalized revocation and the success status: 200 when every replica
-// was told, 202 when only this one applied it (Redis down) and the others
-// learn it from the audit log at their next re-sync. A revocation the rules
-// refuse is a 400 (permanent); only an unreachable store is a 503.
+// apply makes a revocation through the revocation service and maps the
+// outcome to HTTP: 200 when every replica was told, 202 when only this one
+// applied it (Redis down) and the others learn it from the audit log at
+// their next re-sync. A revocation the rules refuse is a 400 (permanent);
+// only an unreachable store is a 503.
 func (h *adminHandlers) apply(ctx context.Context, rev entitlement.Revocation) (entitlement.Revocation, int, error) {
-	rev, err := rev.Normalize(time.Now())
-	if err != nil {
-		return rev, 0, httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, "invalid revocation: "+revocationProblem(err))
-	}
-	if rev.Kind == entitlement.RevokeKID {
-		kid, err := drm.ParseKeyID(rev.Value)
-		if err != nil {
-			return rev, 0, badRequest("kid must be a UUID")
-		}
-		if err := h.keys.Revoke(ctx, kid); err != nil {
-			return rev, 0, storeError(err)
-		}
-	}
-	// The audit log is the durable record (every replica restores and
-	// re-syncs from it): written first, and a revocation it cannot record
-	// is refused rather than applied on this replica only.
-	if err := h.audit(ctx, apikey.Entry{Actor: rev.By, Action: revokeAction + rev.Kind.String(), Target: rev.Value, At: rev.At, Detail: rev.Reason}); err != nil {
-		if errors.Is(err, apikey.ErrInvalid) {
-			return rev, 0, httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, "invalid revocation: the audit log refuses it")
-		}
-		return rev, 0, httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "audit log unavailable; the revocation was not recorded")
-	}
-	err = h.revocations.Revoke(ctx, rev)
+	rev, reach, err := h.revocations.Revoke(ctx, rev)
 	switch {
-	case errors.Is(err, entitlement.ErrNotPropagated):
-		h.log.Warn("revocation recorded and applied on this replica; the others apply it at their next re-sync from the audit log",
-			"kind", rev.Kind.String(), "error", err.Error())
-		return rev, http.StatusAccepted, nil
-	case err != nil:
+	case errors.Is(err, revocation.ErrInvalid):
+		return rev, 0, httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, "invalid revocation: "+revocationProblem(err))
+	case errors.Is(err, revocation.ErrNotRecorded):
+		return rev, 0, httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "audit log unavailable; the revocation was not recorded")
+	case errors.Is(err, revocation.ErrNotApplied):
 		return rev, 0, httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "revocation recorded in the audit log but not applied; every replica applies it at its next re-sync")
+	case err != nil:
+		return rev, 0, storeError(err)
+	case reach == revocation.ReachAll:
+		return rev, http.StatusOK, nil
 	}
-	return rev, http.StatusOK, nil
+	return rev, http.StatusAccepted, nil
 }
 
-// revocationProblem is the public detail of a Normalize error: which rule
-// the value breaks, without echoing it.
+// revocationProblem is the public detail of a refused revocation: which
+// rule the value breaks, without echoing it.
 func revocationProblem(err error) string {
-	if errors.Is(err, entitlement.ErrInvalidID) {
+	switch {
+	case errors.Is(err, entitlement.ErrInvalidID):
 		return "value must be 1 to " + strconv.Itoa(entitlement.MaxSubjectIDBytes) + " bytes of printable UTF-8 without control characters or surrounding spaces"
+	case errors.Is(err, apikey.ErrInvalid):
+		return "the audit log refuses it"
 	}
 	return "kind, value, by or reason malformed"
-}
-
-// revokeAction prefixes the audit action of a revocation ("revoke.user").
-const revokeAction = "revoke."
-
-// cdnPurger calls CDN purge webhooks for revoked content.
-type cdnPurger struct {
-	urls   []string
-	client *http.Client
-	log    *slog.Logger
-}
-
-func (p *cdnPurger) notify(rev entitlement.Revocation) {
-	body, _ := json.Marshal(map[string]any{"event": "revocation", "kind": rev.Kind.String(), "value": rev.Value, "at": rev.At})
-	for _, u := range p.urls {
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-			if err != nil {
-				p.log.Warn("CDN purge webhook", "error", err.Error())
-				return
-			}
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := p.client.Do(req)
-			if err != nil {
-				p.log.Warn("CDN purge webhook failed", "error", err.Error())
-				return
-			}
-			resp.Body.Close()
-			if resp.StatusCode >= 300 {
-				p.log.Warn("CDN purge webhook refused", "status", resp.StatusCode)
-			}
-		}()
-	}
 }

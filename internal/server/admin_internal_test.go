@@ -7,10 +7,14 @@ import (
 	"log/slog"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/drmpipe/drmpipe/internal/apikey"
+	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/httperr"
+	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/revocation"
 )
 
 // TestRevocationRecordedBeforeApplied: the audit log is the durable record
@@ -21,14 +25,13 @@ func TestRevocationRecordedBeforeApplied(t *testing.T) {
 	revs := entitlement.NewMemoryRevocations(nil)
 	var recorded []apikey.Entry
 	auditErr := errors.New("database is locked")
-	h := &adminHandlers{revocations: revs, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		audit: func(_ context.Context, e apikey.Entry) error {
-			if auditErr != nil {
-				return auditErr
-			}
-			recorded = append(recorded, e)
-			return nil
-		}}
+	h := adminWithAudit(t, revs, func(_ context.Context, e apikey.Entry) error {
+		if auditErr != nil {
+			return auditErr
+		}
+		recorded = append(recorded, e)
+		return nil
+	})
 	rev := entitlement.Revocation{Kind: entitlement.RevokeUser, Value: "mallory", By: "apikey:ops", Reason: "fraud"}
 
 	_, _, err := h.apply(ctx, rev)
@@ -55,13 +58,40 @@ func TestRevocationRecordedBeforeApplied(t *testing.T) {
 // TestRevocationRefusedByAuditIsPermanent: a revocation the audit log
 // refuses as malformed (apikey.ErrInvalid) is a 400, not a retryable 503.
 func TestRevocationRefusedByAuditIsPermanent(t *testing.T) {
-	h := &adminHandlers{revocations: entitlement.NewMemoryRevocations(nil), log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		audit: func(_ context.Context, e apikey.Entry) error {
-			return apikey.ValidateEntry(apikey.Entry{Actor: e.Actor})
-		}}
+	h := adminWithAudit(t, entitlement.NewMemoryRevocations(nil), func(_ context.Context, e apikey.Entry) error {
+		return apikey.ValidateEntry(apikey.Entry{Actor: e.Actor})
+	})
 	_, _, err := h.apply(context.Background(), entitlement.Revocation{Kind: entitlement.RevokeUser, Value: "mallory", By: "apikey:ops"})
 	var he *httperr.Error
 	if !errors.As(err, &he) || he.Status != http.StatusBadRequest || he.Code != httperr.CodeInvalidRequest {
 		t.Fatalf("apply refused by the audit log: %v, want a 400 invalid_request", err)
 	}
+}
+
+// auditFunc is an audit log whose writes fn answers (a failing or refusing
+// store); it holds no revocations to read back.
+type auditFunc func(ctx context.Context, e apikey.Entry) error
+
+func (f auditFunc) Audit(ctx context.Context, e apikey.Entry) error { return f(ctx, e) }
+
+func (auditFunc) AuditByAction(context.Context, time.Time, ...string) ([]apikey.Entry, error) {
+	return nil, nil
+}
+
+// noKeys is a key store without keys (these tests revoke users only).
+type noKeys struct{}
+
+func (noKeys) Revoke(context.Context, drm.KeyID) error { return keys.ErrKeyNotFound }
+
+// adminWithAudit is the admin API over the revocation service with live
+// list revs and an audit log answered by audit.
+func adminWithAudit(t *testing.T, revs entitlement.Revocations, audit auditFunc) *adminHandlers {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc, err := revocation.New(revocation.Config{}, revocation.Deps{Keys: noKeys{}, Audit: audit, Live: revs, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	return &adminHandlers{revocations: svc, log: log}
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/netlimit"
 	"github.com/drmpipe/drmpipe/internal/observability"
 	"github.com/drmpipe/drmpipe/internal/redisbreaker"
+	"github.com/drmpipe/drmpipe/internal/revocation"
 	"github.com/drmpipe/drmpipe/internal/speke"
 )
 
@@ -248,18 +249,6 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		devices = shared.Devices(redisstate.NewDevices(rdb, ""), devices)
 		replay = shared.Replay(redisstate.NewReplay(rdb, ""), localReplay, ks)
 	}
-	// The store's audit log is the durable record of revocations: restored
-	// now, re-read every policy.revocations.resync_interval and when Redis
-	// is back (started once the cache purge below subscribes).
-	revocationLog := auditRevocations{ks}
-	revocationSync, err := entitlement.NewRevocationSync(cfg.Policy.Revocations,
-		entitlement.RevocationSyncDeps{Log: revocationLog, Revocations: revocations, Wake: redisBack, Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	if err := revocationSync.Restore(ctx); err != nil {
-		return nil, err
-	}
 	// Policy (policy.*): rules per content, the operator's subscription
 	// callback (without one, every user counts as subscribed; config
 	// validation refuses require_subscription then) and the GeoIP database.
@@ -365,32 +354,24 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		routes = append(routes, Route{"POST /license/" + name, licenseRoute(name, string(uc.Type), h)})
 	}
 
-	// Revocations purge matching license cache entries on every replica.
-	cancelSub := revocations.Subscribe(func(r entitlement.Revocation) {
-		metrics.ObserveRevocation(r.Kind.String())
-		var f license.PurgeFilter
-		switch r.Kind {
-		case entitlement.RevokeUser:
-			f.User = r.Value
-		case entitlement.RevokeDevice:
-			f.Device = r.Value
-		case entitlement.RevokeToken:
-			f.JTI = r.Value
-		default:
-			return
-		}
-		if cache == nil {
-			return
-		}
-		if _, err := cache.Purge(context.Background(), f); err != nil {
-			log.Warn("license cache purge after revocation failed", "error", err.Error())
-		}
-	})
-	app.closers = append(app.closers, func() error { cancelSub(); return nil })
-	if len(cfg.License.PurgeWebhooks) > 0 {
-		purger := &cdnPurger{urls: cfg.License.PurgeWebhooks, client: &http.Client{Timeout: 10 * time.Second}, log: log}
-		cancelPurge := revocations.Subscribe(purger.notify)
-		app.closers = append(app.closers, func() error { cancelPurge(); return nil })
+	// Revocations (admin API): recorded in the store's audit log, applied
+	// to the live list; each one applied here purges the license cache and
+	// calls the CDN purge webhooks. The audit log is the durable record:
+	// restored now, re-read every policy.revocations.resync_interval and
+	// when Redis is back.
+	revSvc, err := revocation.New(revocation.Config{PurgeWebhooks: cfg.License.PurgeWebhooks, CloseGrace: cfg.Server.ShutdownGrace},
+		revocation.Deps{Keys: ks, Audit: ks, Live: revocations, Cache: cache, Metrics: metrics, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	app.closers = append(app.closers, revSvc.Close)
+	revocationSync, err := entitlement.NewRevocationSync(cfg.Policy.Revocations,
+		entitlement.RevocationSyncDeps{Log: revSvc, Revocations: revocations, Wake: redisBack, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := revocationSync.Restore(ctx); err != nil {
+		return nil, err
 	}
 	revocationSync.Start()
 	app.closers = append(app.closers, revocationSync.Close)
@@ -414,7 +395,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	// Tokens and admin.
 	th := &tokenHandlers{signer: signer, auth: auth, maxTTL: cfg.Tokens.MaxLifetime, log: log}
 	routes = append(routes, Route{"POST /v1/tokens", http.HandlerFunc(th.mint)}, Route{"GET /.well-known/jwks.json", http.HandlerFunc(th.jwks)})
-	ah := &adminHandlers{keys: ks, revocations: revocations, revocationLog: revocationLog, auth: auth, audit: ks.Audit, allowReveal: cfg.Keys.AllowReveal, log: log}
+	ah := &adminHandlers{keys: ks, revocations: revSvc, auth: auth, allowReveal: cfg.Keys.AllowReveal, log: log}
 	routes = append(routes, ah.routes()...)
 	// Refused broker requests are counted in memory and written one row per
 	// (client, reason, content) a minute; the last counts on Close.
@@ -507,27 +488,6 @@ func kmsCheck(ctx context.Context, ks *KeyStore) error {
 	}
 	_, err = ks.KMS.Unwrap(ctx, kid, "drmpipe-readiness", w, ref)
 	return err
-}
-
-// auditRevocations reads the revocations of the store's audit log (the
-// durable record the admin API writes first) for entitlement.RevocationSync
-// and the admin API's list.
-type auditRevocations struct{ ks *KeyStore }
-
-func (a auditRevocations) RevocationsSince(ctx context.Context, since time.Time) ([]entitlement.Revocation, error) {
-	entries, err := a.ks.RevocationAudit(ctx, since)
-	if err != nil {
-		return nil, err
-	}
-	rs := make([]entitlement.Revocation, 0, len(entries))
-	for _, e := range entries {
-		kind, err := entitlement.ParseRevocationKind(strings.TrimPrefix(e.Action, revokeAction))
-		if err != nil {
-			return nil, fmt.Errorf("audit log entry %s %s at %s: %w", e.Action, e.Target, e.At.Format(time.RFC3339), err)
-		}
-		rs = append(rs, entitlement.Revocation{Kind: kind, Value: e.Target, By: e.Actor, Reason: e.Detail, At: e.At})
-	}
-	return rs, nil
 }
 
 func parsePrefixes(list []string) ([]netip.Prefix, error) {

@@ -1,6 +1,8 @@
 package testtools
 
 import (
+	"fmt"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -33,4 +35,18 @@ func LeakedGoroutines(d time.Duration) string {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// LeakCheck is the end of a TestMain: it returns code, or 1 when the tests
+// passed but a goroutine LeakedGoroutines watches is still running 5 s
+// later (its stacks go to stderr under pkg's name).
+func LeakCheck(code int, pkg string) int {
+	if code != 0 {
+		return code
+	}
+	if leaks := LeakedGoroutines(5 * time.Second); leaks != "" {
+		fmt.Fprintf(os.Stderr, "%s: goroutines left running after the tests:\n%s\n", pkg, leaks)
+		return 1
+	}
+	return 0
 }

@@ -182,6 +182,8 @@ type replica struct {
 	cancel context.CancelFunc
 	done   chan error
 	stop   func() error
+	// close closes the App (once), after stop.
+	close func() error
 }
 
 // start assembles the server from the deployment's configuration and runs
@@ -226,6 +228,12 @@ func (d *deployment) start(t *testing.T) *replica {
 		})
 		return stopErr
 	}
+	var closeOnce sync.Once
+	var closeErr error
+	r.close = func() error {
+		closeOnce.Do(func() { closeErr = app.Close() })
+		return closeErr
+	}
 	t.Cleanup(func() {
 		if err := r.stop(); err != nil {
 			t.Errorf("Server.Run ended with %v", err)
@@ -241,7 +249,7 @@ func (d *deployment) start(t *testing.T) *replica {
 				}
 			}
 		}
-		if err := app.Close(); err != nil {
+		if err := r.close(); err != nil {
 			t.Errorf("App.Close: %v", err)
 		}
 		_ = r.tp.Shutdown(context.Background())

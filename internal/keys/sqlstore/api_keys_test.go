@@ -221,9 +221,14 @@ func TestAuditLog(t *testing.T) {
 	})
 }
 
-// TestRevocationAudit: every revoke.* entry, oldest first, past ListAudit's
-// limit; other actions (key.revoke, apikey.revoke) are not revocations of
-// the license path.
+// revocationActions are the revocation service's typed audit actions
+// (revocation.Actions).
+var revocationActions = []string{"revoke.user", "revoke.device", "revoke.token", "revoke.kid"}
+
+// TestRevocationAudit: AuditByAction with the revocation actions returns
+// every revocation entry, oldest first, past ListAudit's limit; other
+// actions (key.revoke, apikey.revoke, and one that merely starts with
+// "revoke.") are not revocations of the license path.
 func TestRevocationAudit(t *testing.T) {
 	eachBackend(t, func(t *testing.T, be backend) {
 		ctx := context.Background()
@@ -243,7 +248,10 @@ func TestRevocationAudit(t *testing.T) {
 		if err := s.Audit(ctx, apikey.Entry{Actor: "cli:root", Action: "revoke.kid", Target: "kid-1", At: t0.Add(-time.Hour), Detail: "leaked"}); err != nil {
 			t.Fatal(err)
 		}
-		got, err := s.RevocationAudit(ctx, time.Time{})
+		if err := s.Audit(ctx, apikey.Entry{Actor: "cli:root", Action: "revoke.session", Target: "sess-1", At: t0.Add(-2 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.AuditByAction(ctx, time.Time{}, revocationActions...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -259,7 +267,7 @@ func TestRevocationAudit(t *testing.T) {
 			}
 		}
 		// A re-sync asks only for the entries at or after a time.
-		since, err := s.RevocationAudit(ctx, t0.Add(time.Duration(n-5)*time.Second))
+		since, err := s.AuditByAction(ctx, t0.Add(time.Duration(n-5)*time.Second), revocationActions...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -329,7 +337,7 @@ func TestPruneAudit(t *testing.T) {
 		if !slices.Equal(kept, want) {
 			t.Errorf("kept %v, want %v", kept, want)
 		}
-		if revs, err := s.RevocationAudit(ctx, time.Time{}); err != nil || len(revs) != 2 {
+		if revs, err := s.AuditByAction(ctx, time.Time{}, "revoke.user", "revoke.device", "revoke.token", "revoke.kid"); err != nil || len(revs) != 2 {
 			t.Errorf("revocations after pruning: %d, %v", len(revs), err)
 		}
 		if n, err := s.PruneAudit(ctx, cutoff, 40); err != nil || n != 0 {

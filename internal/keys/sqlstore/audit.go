@@ -65,19 +65,29 @@ func (s *Store) ListAudit(ctx context.Context, q apikey.AuditQuery) ([]apikey.En
 	return out, nil
 }
 
-// RevocationAudit returns the revocation entries of the audit log (action
-// "revoke.<kind>", as the admin API records them) at or after since (every
-// one when since is zero), oldest first, without ListAudit's limit: the
-// durable record the live revocation state is restored from at startup
-// and re-synced from while running.
-func (s *Store) RevocationAudit(ctx context.Context, since time.Time) ([]apikey.Entry, error) {
+// AuditByAction returns the entries whose action is exactly one of actions
+// at or after since (every one when since is zero), oldest first, without
+// ListAudit's limit. The revocation service reads the durable record of
+// revocations with it (its typed actions, package revocation): the live
+// revocation state is restored from it at startup and re-synced from it
+// while running. No actions selects nothing.
+func (s *Store) AuditByAction(ctx context.Context, since time.Time, actions ...string) ([]apikey.Entry, error) {
+	if len(actions) == 0 {
+		return nil, nil
+	}
 	var sinceMicros int64 // at is never negative: zero reads everything
 	if !since.IsZero() {
 		sinceMicros = since.UnixMicro()
 	}
-	out, err := s.queryAudit(ctx, auditColumns+" WHERE action LIKE 'revoke.%' AND at >= $1 ORDER BY at, id", sinceMicros)
+	args := []any{sinceMicros}
+	marks := make([]string, len(actions))
+	for i, a := range actions {
+		args = append(args, a)
+		marks[i] = "$" + strconv.Itoa(len(args))
+	}
+	out, err := s.queryAudit(ctx, auditColumns+" WHERE action IN ("+strings.Join(marks, ", ")+") AND at >= $1 ORDER BY at, id", args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: list revocations: %w", err)
+		return nil, fmt.Errorf("sqlstore: list audit by action: %w", err)
 	}
 	return out, nil
 }
@@ -114,7 +124,7 @@ const DefaultPruneBatch = 1000
 // PruneAudit deletes the audit entries of apikey.PrunableActions (access
 // and refusal rows) older than before, batch rows at a time (0 =
 // DefaultPruneBatch), and returns how many it deleted. No other action is
-// ever deleted: revocations are the durable record RevocationAudit restores
+// ever deleted: revocations are the durable record every replica restores (AuditByAction with the revocation actions)
 // from, and admin actions are kept. It stops early, with the count so far,
 // when ctx ends.
 func (s *Store) PruneAudit(ctx context.Context, before time.Time, batch int) (int64, error) {
