@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/drmpipe/drmpipe/internal/confcheck"
 )
 
 // errList collects validation failures, each naming its key.
@@ -26,6 +28,18 @@ func (l *errList) merge(err error) {
 }
 
 func (l errList) err() error { return errors.Join(l...) }
+
+// domain adds the problems a domain's Validate found (confcheck field
+// errors), each under its own key.
+func (l *errList) domain(err error) {
+	for _, fe := range confcheck.Fields(err) {
+		if fe.Key == "" {
+			*l = append(*l, fmt.Errorf("%w: %s", ErrInvalid, fe.Msg))
+			continue
+		}
+		l.add(fe.Key, "%s", fe.Msg)
+	}
+}
 
 // checkURL checks that s is an absolute http(s) URL; plain http is only
 // accepted for loopback hosts unless allowHTTP.
