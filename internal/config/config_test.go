@@ -243,6 +243,7 @@ func TestMaskedAndPrint(t *testing.T) {
 		{"store.dsn (password)", "pg-S3cret-pw", func(v string) { cfg.Store.DSN = "postgres://drm:" + v + "@db.example:5432/drmpipe?sslmode=require" }},
 		{"kms.pkcs11.pin", "pin-771234", func(v string) { cfg.KMS.PKCS11.PIN = v }},
 		{"kms.awskms.secret_access_key", "aws-sk-Zx81", func(v string) { cfg.KMS.AWSKMS.SecretAccessKey = v }},
+		{"kms.awskms.session_token", "aws-st-Qw27", func(v string) { cfg.KMS.AWSKMS.SessionToken = v }},
 		{"keys.broker_hmac_key", "hmac-k-0f0f0f", func(v string) { cfg.Keys.BrokerHMACKey = v }},
 		{"redis.password", "redis-pw-9q", func(v string) { cfg.Redis.Password = v }},
 		{"credentials.key", "vendor-key-aa", func(v string) { wv.Credentials.Key = v }},
@@ -424,5 +425,21 @@ func TestUpstreamOptionsFromFile(t *testing.T) {
 		if err := cfg.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.key) {
 			t.Errorf("Validate = %v, want ErrInvalid naming %s", err, tc.key)
 		}
+	}
+}
+
+// TestKMSBackendOptionsFromFile: the KMS section is the backends' own
+// Config types, so every backend option is settable from the file.
+func TestKMSBackendOptionsFromFile(t *testing.T) {
+	cfg, err := Load(writeFile(t, validDemo+"kms:\n  backend: awskms\n  pkcs11:\n    max_sessions: 3\n    timeout: 4s\n  awskms:\n    key_id: alias/x\n    region: eu-west-1\n    max_attempts: 2\n    timeout: 3s\n    session_token: st-91\n"), []string{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	p, a := cfg.KMS.PKCS11, cfg.KMS.AWSKMS
+	if p.MaxSessions != 3 || p.Timeout != 4*time.Second || !p.CreateIfMissing || a.MaxAttempts != 2 || a.Timeout != 3*time.Second || a.SessionToken != "st-91" {
+		t.Errorf("kms %+v / %v", p, a)
 	}
 }

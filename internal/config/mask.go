@@ -10,7 +10,7 @@ import (
 // secret:"url" (the store DSN) becomes Mask. c is not modified.
 //
 // Secret fields: store.dsn (password part), kms.pkcs11.pin,
-// kms.awskms.secret_access_key, keys.broker_hmac_key, redis.password,
+// kms.awskms.{secret_access_key,session_token}, keys.broker_hmac_key, redis.password,
 // license.upstreams.*.credentials.{key,iv,password,token,headers.*,query.*}
 // (and those of an upstream's secondary block),
 // speke.client.token, observability.tracing.headers.*.

@@ -57,7 +57,7 @@ func walkOptions(v reflect.Value, t reflect.Type, prefix, secret string, out *[]
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
 			name := f.Tag.Get("koanf")
-			if name == "" || !f.IsExported() {
+			if name == "" || name == "-" || !f.IsExported() {
 				continue
 			}
 			key := name

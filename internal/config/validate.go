@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/confcheck"
@@ -41,24 +40,11 @@ func (l *errList) domain(err error) {
 	}
 }
 
-// checkURL checks that s is an absolute http(s) URL; plain http is only
-// accepted for loopback hosts unless allowHTTP.
+// checkURL checks that s is an absolute http(s) URL (confcheck.Errors.URL).
 func checkURL(errs *errList, key, s string, allowHTTP bool) {
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		errs.add(key, "must be an absolute http:// or https:// URL")
-		return
-	}
-	if u.User != nil {
-		errs.add(key, "must not carry credentials in the URL; use the credentials settings")
-	}
-	if u.Scheme == "http" && !allowHTTP && !isLoopback(u.Hostname()) {
-		errs.add(key, "must use https (plain http only for loopback)")
-	}
-}
-
-func isLoopback(host string) bool {
-	return host == "localhost" || host == "127.0.0.1" || host == "::1"
+	c := confcheck.New(ErrInvalid)
+	c.URL(key, s, allowHTTP)
+	errs.domain(c.Err())
 }
 
 func checkDuration(errs *errList, key string, d, lo, hi time.Duration) {
