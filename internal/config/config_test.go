@@ -14,6 +14,8 @@ import (
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
 	"github.com/spf13/pflag"
+
+	"github.com/drmpipe/drmpipe/internal/license/upstream"
 )
 
 const examplePath = "../../docs/drmpipe.example.yaml"
@@ -113,7 +115,7 @@ func TestEnvNestedMapsAndTypes(t *testing.T) {
 		t.Fatal(err)
 	}
 	up := cfg.License.Upstreams["playready"]
-	if !cfg.Server.Demo || cfg.Redis.DB != 3 || up.Type != VendorEZDRM || up.Credentials.Query["px"] != "abc123" || cfg.Observability.Tracing.SampleRatio != 0.25 {
+	if !cfg.Server.Demo || cfg.Redis.DB != 3 || up.Type != upstream.EZDRM || up.Credentials.Query["px"] != "abc123" || cfg.Observability.Tracing.SampleRatio != 0.25 {
 		t.Errorf("decoded %+v %+v", cfg.Server, up)
 	}
 	if up.Timeout != 2*time.Second || up.Breaker.FailureThreshold != 5 || up.Breaker.OpenFor != 30*time.Second {
@@ -241,6 +243,7 @@ func TestMaskedAndPrint(t *testing.T) {
 		{"store.dsn (password)", "pg-S3cret-pw", func(v string) { cfg.Store.DSN = "postgres://drm:" + v + "@db.example:5432/drmpipe?sslmode=require" }},
 		{"kms.pkcs11.pin", "pin-771234", func(v string) { cfg.KMS.PKCS11.PIN = v }},
 		{"kms.awskms.secret_access_key", "aws-sk-Zx81", func(v string) { cfg.KMS.AWSKMS.SecretAccessKey = v }},
+		{"kms.awskms.session_token", "aws-st-Qw27", func(v string) { cfg.KMS.AWSKMS.SessionToken = v }},
 		{"keys.broker_hmac_key", "hmac-k-0f0f0f", func(v string) { cfg.Keys.BrokerHMACKey = v }},
 		{"redis.password", "redis-pw-9q", func(v string) { cfg.Redis.Password = v }},
 		{"credentials.key", "vendor-key-aa", func(v string) { wv.Credentials.Key = v }},
@@ -310,7 +313,7 @@ func TestExampleLoadsAndValidates(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("example does not validate: %v", err)
 	}
-	if cfg.Server.Listen != ":8443" || cfg.License.Upstreams["fairplay"].Type != VendorDRMtoday {
+	if cfg.Server.Listen != ":8443" || cfg.License.Upstreams["fairplay"].Type != upstream.DRMtoday {
 		t.Errorf("example not read: %+v", cfg.Server)
 	}
 }
@@ -337,5 +340,106 @@ func TestDocsComplete(t *testing.T) {
 		if !bytes.Contains(doc, []byte("`"+o.Key+"`")) || !bytes.Contains(doc, []byte("`"+o.Env+"`")) {
 			t.Errorf("docs/config.md lacks %s / %s", o.Key, o.Env)
 		}
+	}
+}
+
+// TestUpstreamOptionsFromFile: every upstream option of package
+// license/upstream is set from the file (DRMtoday token mode, FairPlay
+// body, certificate URL, failure-rate breaker, retry backoff, a whole
+// secondary block), reaches the one upstream.Config, is checked with its
+// key, and a secondary's secrets are masked like the primary's.
+func TestUpstreamOptionsFromFile(t *testing.T) {
+	up := validDemo + `license:
+  upstreams:
+    fairplay:
+      type: drmtoday
+      url: https://lic.drmtoday.example/fps
+      certificate_url: https://lic.drmtoday.example/cert
+      certificate_ttl: 10m
+      drmtoday:
+        mode: token
+      credentials:
+        provider: acme
+        token: dt-secret-51
+      breaker:
+        failure_ratio: 0.4
+        min_requests: 7
+        window: 20s
+      retries: 2
+      retry:
+        backoff: 20ms
+    widevine:
+      type: passthrough
+      url: https://wv.example/lic
+      fairplay_body: json
+      max_response_bytes: 4096
+      secondary:
+        type: axinom
+        url: https://wv2.example/lic
+        credentials:
+          key_id: 8b3c6d4e-0f1a-4b2c-9d3e-5f6a7b8c9d0e
+          key: c2Vjb25kYXJ5LWNvbS1rZXk=
+`
+	cfg, err := Load(writeFile(t, up), []string{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	fp, wv := cfg.License.Upstreams["fairplay"], cfg.License.Upstreams["widevine"]
+	if fp.DRMtoday.Mode != upstream.DRMtodayModeToken || fp.CertificateURL != "https://lic.drmtoday.example/cert" || fp.CertificateTTL != 10*time.Minute ||
+		fp.Breaker.FailureRatio != 0.4 || fp.Breaker.MinRequests != 7 || fp.Breaker.Window != 20*time.Second || fp.Breaker.FailureThreshold != 0 ||
+		fp.Retries != 2 || fp.Retry.Backoff != 20*time.Millisecond {
+		t.Errorf("fairplay upstream %+v", fp)
+	}
+	if wv.FairPlayBody != upstream.BodyJSON || wv.MaxResponseBytes != 4096 || wv.Secondary == nil || wv.Secondary.Type != upstream.Axinom {
+		t.Errorf("widevine upstream %+v", wv)
+	}
+	var buf bytes.Buffer
+	if err := Print(&buf, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"dt-secret-51", "c2Vjb25kYXJ5LWNvbS1rZXk="} {
+		if strings.Contains(buf.String(), s) {
+			t.Errorf("secret %q printed", s)
+		}
+	}
+	if wv.Secondary.Credentials.Key != "c2Vjb25kYXJ5LWNvbS1rZXk=" {
+		t.Error("Masked modified the secondary")
+	}
+
+	for _, tc := range []struct{ yaml, key string }{
+		{"    fairplay:\n      type: drmtoday\n      url: https://x.example\n      certificate_file: c.cer\n      credentials:\n        provider: acme\n      drmtoday:\n        mode: token\n", "license.upstreams.fairplay.credentials.token"},
+		{"    fairplay:\n      type: drmtoday\n      url: https://x.example\n      certificate_file: c.cer\n      credentials:\n        provider: acme\n      drmtoday:\n        mode: upfront\n", "license.upstreams.fairplay.drmtoday.mode"},
+		{"    widevine:\n      type: passthrough\n      url: https://x.example\n      fairplay_body: xml\n", "license.upstreams.widevine.fairplay_body"},
+		{"    widevine:\n      type: passthrough\n      url: https://x.example\n      breaker:\n        failure_ratio: 1.5\n", "license.upstreams.widevine.breaker.failure_ratio"},
+		{"    widevine:\n      type: passthrough\n      url: https://x.example\n      breaker:\n        failure_threshold: 3\n        failure_ratio: 0.5\n", "license.upstreams.widevine.breaker"},
+		{"    widevine:\n      type: passthrough\n      url: https://x.example\n      secondary:\n        type: passthrough\n", "license.upstreams.widevine.secondary.url"},
+		{"    fairplay:\n      type: passthrough\n      url: https://x.example\n", "license.upstreams.fairplay.certificate_file"},
+	} {
+		cfg, err := Load(writeFile(t, validDemo+"license:\n  upstreams:\n"+tc.yaml), []string{}, nil)
+		if err != nil {
+			t.Fatalf("%s: Load: %v", tc.key, err)
+		}
+		if err := cfg.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("Validate = %v, want ErrInvalid naming %s", err, tc.key)
+		}
+	}
+}
+
+// TestKMSBackendOptionsFromFile: the KMS section is the backends' own
+// Config types, so every backend option is settable from the file.
+func TestKMSBackendOptionsFromFile(t *testing.T) {
+	cfg, err := Load(writeFile(t, validDemo+"kms:\n  backend: awskms\n  pkcs11:\n    max_sessions: 3\n    timeout: 4s\n  awskms:\n    key_id: alias/x\n    region: eu-west-1\n    max_attempts: 2\n    timeout: 3s\n    session_token: st-91\n"), []string{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	p, a := cfg.KMS.PKCS11, cfg.KMS.AWSKMS
+	if p.MaxSessions != 3 || p.Timeout != 4*time.Second || !p.CreateIfMissing || a.MaxAttempts != 2 || a.Timeout != 3*time.Second || a.SessionToken != "st-91" {
+		t.Errorf("kms %+v / %v", p, a)
 	}
 }

@@ -4,6 +4,10 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/drmpipe/drmpipe/internal/keys/kms/awskms"
+	"github.com/drmpipe/drmpipe/internal/keys/kms/local"
+	"github.com/drmpipe/drmpipe/internal/keys/kms/pkcs11"
 )
 
 // KMSBackend names where the key-encryption key lives (package keys/kms).
@@ -25,55 +29,25 @@ func ParseKMSBackend(s string) (KMSBackend, error) {
 	return "", fmt.Errorf("%w: kms.backend: %q (want local, pkcs11 or awskms)", ErrInvalid, s)
 }
 
-// KMSConfig chooses and configures the KMS backend.
+// KMSConfig chooses the KMS backend and composes each backend's own
+// Config (packages keys/kms/local, keys/kms/pkcs11, keys/kms/awskms).
 type KMSConfig struct {
-	Backend KMSBackend     `koanf:"backend" yaml:"backend"`
-	Local   LocalKMSConfig `koanf:"local" yaml:"local"`
-	PKCS11  PKCS11Config   `koanf:"pkcs11" yaml:"pkcs11"`
-	AWSKMS  AWSKMSConfig   `koanf:"awskms" yaml:"awskms"`
+	Backend KMSBackend    `koanf:"backend" yaml:"backend"`
+	Local   local.Config  `koanf:"local" yaml:"local"`
+	PKCS11  pkcs11.Config `koanf:"pkcs11" yaml:"pkcs11"`
+	AWSKMS  awskms.Config `koanf:"awskms" yaml:"awskms"`
 }
 
-// LocalKMSConfig is the file-based KEK (keys/kms/local).
-type LocalKMSConfig struct {
-	// KEKFile is the KEK file (created 0600); empty = <data_dir>/kek.json.
-	KEKFile string `koanf:"kek_file" yaml:"kek_file"`
-}
-
-// PKCS11Config reaches a KEK inside an HSM.
-type PKCS11Config struct {
-	// Module is the PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so.
-	Module string `koanf:"module" yaml:"module"`
-	// TokenLabel selects the token (slot) by label.
-	TokenLabel string `koanf:"token_label" yaml:"token_label"`
-	// PIN is the user PIN. Secret: prefer DRMPIPE_KMS__PKCS11__PIN.
-	PIN string `koanf:"pin" yaml:"pin" secret:"true"`
-	// KeyLabel is the label (CKA_LABEL) of the AES KEK object.
-	KeyLabel string `koanf:"key_label" yaml:"key_label"`
-}
-
-// AWSKMSConfig reaches AWS KMS. Credentials come from the AWS SDK's default
-// chain unless the static pair is given (for test endpoints).
-type AWSKMSConfig struct {
-	// KeyID is the KMS key ID, ARN or alias (alias/drmpipe).
-	KeyID string `koanf:"key_id" yaml:"key_id"`
-	// Region is the AWS region, e.g. eu-west-1.
-	Region string `koanf:"region" yaml:"region"`
-	// Endpoint overrides the KMS endpoint (local-kms, VPC endpoints).
-	Endpoint string `koanf:"endpoint" yaml:"endpoint"`
-	// AccessKeyID and SecretAccessKey are an optional static credential.
-	AccessKeyID     string `koanf:"access_key_id" yaml:"access_key_id"`
-	SecretAccessKey string `koanf:"secret_access_key" yaml:"secret_access_key" secret:"true"`
-}
-
-func defaultKMS() KMSConfig { return KMSConfig{Backend: KMSLocal} }
+func defaultKMS() KMSConfig { return KMSConfig{Backend: KMSLocal, PKCS11: pkcs11.DefaultConfig()} }
 
 func (c *KMSConfig) resolve(dataDir string) {
 	if c.Local.KEKFile == "" {
-		c.Local.KEKFile = filepath.Join(dataDir, "kek.json")
+		c.Local.KEKFile = filepath.Join(dataDir, local.DefaultFileName)
 	}
 }
 
-// Validate checks that the chosen backend has what it needs.
+// Validate checks that the chosen backend has what it needs (each backend
+// checks its own settings).
 func (c KMSConfig) Validate() error {
 	var errs errList
 	b, err := ParseKMSBackend(string(c.Backend))
@@ -83,35 +57,11 @@ func (c KMSConfig) Validate() error {
 	}
 	switch b {
 	case KMSLocal:
-		if c.Local.KEKFile == "" {
-			errs.add("kms.local.kek_file", "must not be empty")
-		}
+		errs.domain(c.Local.Validate("kms.local"))
 	case KMSPKCS11:
-		if c.PKCS11.Module == "" {
-			errs.add("kms.pkcs11.module", "is required with backend pkcs11")
-		}
-		if c.PKCS11.TokenLabel == "" {
-			errs.add("kms.pkcs11.token_label", "is required with backend pkcs11")
-		}
-		if c.PKCS11.PIN == "" {
-			errs.add("kms.pkcs11.pin", "is required with backend pkcs11 (set DRMPIPE_KMS__PKCS11__PIN)")
-		}
-		if c.PKCS11.KeyLabel == "" {
-			errs.add("kms.pkcs11.key_label", "is required with backend pkcs11")
-		}
+		errs.domain(c.PKCS11.Validate("kms.pkcs11"))
 	case KMSAWS:
-		if c.AWSKMS.KeyID == "" {
-			errs.add("kms.awskms.key_id", "is required with backend awskms")
-		}
-		if c.AWSKMS.Region == "" {
-			errs.add("kms.awskms.region", "is required with backend awskms")
-		}
-		if c.AWSKMS.Endpoint != "" {
-			checkURL(&errs, "kms.awskms.endpoint", c.AWSKMS.Endpoint, false)
-		}
-		if (c.AWSKMS.AccessKeyID == "") != (c.AWSKMS.SecretAccessKey == "") {
-			errs.add("kms.awskms", "access_key_id and secret_access_key must be set together")
-		}
+		errs.domain(c.AWSKMS.Validate("kms.awskms"))
 	}
 	return errs.err()
 }

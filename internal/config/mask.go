@@ -10,8 +10,9 @@ import (
 // secret:"url" (the store DSN) becomes Mask. c is not modified.
 //
 // Secret fields: store.dsn (password part), kms.pkcs11.pin,
-// kms.awskms.secret_access_key, keys.broker_hmac_key, redis.password,
-// license.upstreams.*.credentials.{key,iv,password,token,headers.*,query.*},
+// kms.awskms.{secret_access_key,session_token}, keys.broker_hmac_key, redis.password,
+// license.upstreams.*.credentials.{key,iv,password,token,headers.*,query.*}
+// (and those of an upstream's secondary block),
 // speke.client.token, observability.tracing.headers.*.
 func (c *Config) Masked() *Config {
 	out := reflect.New(reflect.TypeOf(*c)).Elem()
@@ -48,6 +49,13 @@ func maskCopy(dst, src reflect.Value, secret string) {
 			m.SetMapIndex(iter.Key(), v)
 		}
 		dst.Set(m)
+	case reflect.Pointer:
+		if src.IsNil() {
+			return
+		}
+		v := reflect.New(src.Type().Elem())
+		maskCopy(v.Elem(), src.Elem(), secret)
+		dst.Set(v)
 	case reflect.Slice:
 		if src.IsNil() {
 			return

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/drmpipe/drmpipe/internal/license/upstream"
 )
 
 // Option describes one configuration key, for documentation and for
@@ -55,7 +57,7 @@ func walkOptions(v reflect.Value, t reflect.Type, prefix, secret string, out *[]
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
 			name := f.Tag.Get("koanf")
-			if name == "" || !f.IsExported() {
+			if name == "" || name == "-" || !f.IsExported() {
 				continue
 			}
 			key := name
@@ -75,13 +77,17 @@ func walkOptions(v reflect.Value, t reflect.Type, prefix, secret string, out *[]
 				placeholder = "<drm>"
 			}
 			var ev reflect.Value
-			if t.Elem() == reflect.TypeOf(UpstreamConfig{}) {
-				ev = reflect.ValueOf(defaultUpstream())
+			if t.Elem() == reflect.TypeOf(upstream.Config{}) {
+				ev = reflect.ValueOf(upstream.DefaultConfig())
 			}
 			walkOptions(ev, t.Elem(), prefix+"."+placeholder, "", out)
 			return
 		}
 		*out = append(*out, Option{Key: prefix + ".<name>", Env: EnvName(prefix + ".<NAME>"), Secret: secret != ""})
+	case reflect.Pointer:
+		// An optional block of its parent's type (an upstream's
+		// secondary): one option, documented as taking the same keys.
+		add("")
 	default:
 		if !v.IsValid() {
 			add("")

@@ -3,8 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
+
+	"github.com/drmpipe/drmpipe/internal/confcheck"
 )
 
 // errList collects validation failures, each naming its key.
@@ -27,24 +28,23 @@ func (l *errList) merge(err error) {
 
 func (l errList) err() error { return errors.Join(l...) }
 
-// checkURL checks that s is an absolute http(s) URL; plain http is only
-// accepted for loopback hosts unless allowHTTP.
-func checkURL(errs *errList, key, s string, allowHTTP bool) {
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		errs.add(key, "must be an absolute http:// or https:// URL")
-		return
-	}
-	if u.User != nil {
-		errs.add(key, "must not carry credentials in the URL; use the credentials settings")
-	}
-	if u.Scheme == "http" && !allowHTTP && !isLoopback(u.Hostname()) {
-		errs.add(key, "must use https (plain http only for loopback)")
+// domain adds the problems a domain's Validate found (confcheck field
+// errors), each under its own key.
+func (l *errList) domain(err error) {
+	for _, fe := range confcheck.Fields(err) {
+		if fe.Key == "" {
+			*l = append(*l, fmt.Errorf("%w: %s", ErrInvalid, fe.Msg))
+			continue
+		}
+		l.add(fe.Key, "%s", fe.Msg)
 	}
 }
 
-func isLoopback(host string) bool {
-	return host == "localhost" || host == "127.0.0.1" || host == "::1"
+// checkURL checks that s is an absolute http(s) URL (confcheck.Errors.URL).
+func checkURL(errs *errList, key, s string, allowHTTP bool) {
+	c := confcheck.New(ErrInvalid)
+	c.URL(key, s, allowHTTP)
+	errs.domain(c.Err())
 }
 
 func checkDuration(errs *errList, key string, d, lo, hi time.Duration) {

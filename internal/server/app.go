@@ -327,9 +327,8 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		{"POST /license/clearkey", licenseRoute("clearkey", "drmpipe", ck)},
 		{"OPTIONS /license/", cors(http.NotFoundHandler())},
 	}
-	for name, uc := range cfg.License.Upstreams {
-		up := upstreamConfig(uc)
-		upHTTP := &http.Client{Transport: vendorTransport{next: observability.HTTPTransport(http.DefaultTransport, tp), drm: name, vendor: string(uc.Type), tracer: tp.Tracer("drmpipe/license"), metrics: metrics}}
+	for name, up := range cfg.License.Upstreams {
+		upHTTP := &http.Client{Transport: vendorTransport{next: observability.HTTPTransport(http.DefaultTransport, tp), drm: name, vendor: up.Type.String(), tracer: tp.Tracer("drmpipe/license"), metrics: metrics}}
 		udeps := upstream.Deps{HTTPClient: upHTTP, Log: log, KIDs: contentKIDs{ks}}
 		var h http.Handler
 		switch name {
@@ -338,7 +337,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		case "playready":
 			h, err = playready.NewHandler(playready.Config{EndpointConfig: epCfg, Upstream: up}, playready.Deps{Deps: ldeps, Upstream: udeps})
 		case "fairplay":
-			h, err = fairplay.NewHandler(fairplay.Config{GatewayConfig: upstream.GatewayConfig{EndpointConfig: epCfg, Upstream: up}, CertificateFile: uc.CertificateFile}, fairplay.Deps{Deps: ldeps, Upstream: udeps})
+			h, err = fairplay.NewHandler(fairplay.Config{GatewayConfig: upstream.GatewayConfig{EndpointConfig: epCfg, Upstream: up}}, fairplay.Deps{Deps: ldeps, Upstream: udeps})
 			if err == nil {
 				routes = append(routes, Route{"GET /license/fairplay/certificate", cors(h)})
 			}
@@ -351,7 +350,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		if u, ok := h.(interface{ Upstream() *upstream.Client }); ok {
 			h = breakerGauge(h, metrics, name, u.Upstream())
 		}
-		routes = append(routes, Route{"POST /license/" + name, licenseRoute(name, string(uc.Type), h)})
+		routes = append(routes, Route{"POST /license/" + name, licenseRoute(name, up.Type.String(), h)})
 	}
 
 	// Revocations (admin API): recorded in the store's audit log, applied
@@ -508,42 +507,6 @@ func parsePrefixes(list []string) ([]netip.Prefix, error) {
 		out = append(out, p)
 	}
 	return out, nil
-}
-
-// upstreamConfig maps the configuration file's upstream to the license
-// package's. The breaker opens after FailureThreshold consecutive failures.
-func upstreamConfig(c config.UpstreamConfig) upstream.Config {
-	u := upstream.Config{URL: c.URL, Timeout: c.Timeout, Headers: c.Credentials.Headers, Query: c.Credentials.Query}
-	switch c.Type {
-	case config.VendorAxinom:
-		u.Type = upstream.Axinom
-		u.Axinom = upstream.AxinomConfig{ComKeyID: c.Credentials.KeyID, ComKey: c.Credentials.Key}
-	case config.VendorDRMtoday:
-		u.Type = upstream.DRMtoday
-		u.DRMtoday = upstream.DRMtodayConfig{Merchant: c.Credentials.Provider, TokenSecret: c.Credentials.Token}
-	case config.VendorEZDRM:
-		u.Type = upstream.EZDRM
-		u.EZDRM = upstream.EZDRMConfig{ProfileParam: c.Credentials.Provider}
-	case config.VendorWidevine:
-		u.Type = upstream.WidevineDirect
-		u.WidevineDirect = upstream.WidevineDirectConfig{Provider: c.Credentials.Provider, SigningKey: c.Credentials.Key, SigningIV: c.Credentials.IV}
-	default:
-		u.Type = upstream.Generic
-	}
-	u.Retry.MaxRetries = c.Retries
-	if c.Retries == 0 {
-		u.Retry.MaxRetries = -1
-	}
-	if c.Breaker.FailureThreshold > 0 {
-		u.Breaker = upstream.BreakerConfig{ConsecutiveFailures: uint(c.Breaker.FailureThreshold), OpenFor: c.Breaker.OpenFor,
-			HalfOpenProbes: uint(max(c.Breaker.SuccessThreshold, 0))}
-	}
-	if c.SecondaryURL != "" {
-		sec := u
-		sec.URL, sec.Secondary = c.SecondaryURL, nil
-		u.Secondary = &sec
-	}
-	return u
 }
 
 // redisLogger routes go-redis's own messages (connection errors) into the

@@ -75,15 +75,13 @@ func openKMS(ctx context.Context, c config.KMSConfig) (kms.Wrapper, func() error
 	noop := func() error { return nil }
 	switch c.Backend {
 	case config.KMSPKCS11:
-		p := c.PKCS11
-		w, err := pkcs11.New(ctx, pkcs11.Config{ModulePath: p.Module, TokenLabel: p.TokenLabel, PIN: p.PIN, KeyLabel: p.KeyLabel, CreateIfMissing: true})
+		w, err := pkcs11.New(ctx, c.PKCS11)
 		if err != nil {
 			return nil, nil, err
 		}
 		return w, w.Close, nil
 	case config.KMSAWS:
-		a := c.AWSKMS
-		w, err := awskms.New(ctx, awskms.Config{KeyID: a.KeyID, Region: a.Region, Endpoint: a.Endpoint, AccessKeyID: a.AccessKeyID, SecretAccessKey: a.SecretAccessKey})
+		w, err := awskms.New(ctx, c.AWSKMS)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -31,12 +31,7 @@ import (
 
 // Config configures the endpoint, its upstream and the certificate.
 type Config struct {
-	upstream.GatewayConfig `yaml:",inline"`
-	// CertificateFile is the FPS certificate (DER) to serve; when empty the
-	// certificate is fetched from Upstream.CertificateURL and kept for
-	// CertificateTTL.
-	CertificateFile string        `yaml:"certificateFile" json:"certificateFile"`
-	CertificateTTL  time.Duration `yaml:"certificateTTL" json:"certificateTTL"` // 0 = 1 h
+	upstream.GatewayConfig
 }
 
 // Deps are the endpoint's collaborators.
@@ -65,11 +60,11 @@ func NewHandler(cfg Config, deps Deps) (*Handler, error) {
 	if h.now == nil {
 		h.now = time.Now
 	}
-	if cfg.CertificateTTL <= 0 {
-		h.cfg.CertificateTTL = time.Hour
+	if cfg.Upstream.CertificateTTL <= 0 {
+		h.cfg.Upstream.CertificateTTL = upstream.DefaultCertificateTTL
 	}
-	if cfg.CertificateFile != "" {
-		if h.cert, err = os.ReadFile(cfg.CertificateFile); err != nil {
+	if cfg.Upstream.CertificateFile != "" {
+		if h.cert, err = os.ReadFile(cfg.Upstream.CertificateFile); err != nil {
 			return nil, fmt.Errorf("%w: fairplay certificate: %v", license.ErrConfig, err)
 		}
 		if len(h.cert) == 0 {
@@ -114,7 +109,7 @@ func (h *Handler) certificate(w http.ResponseWriter, r *http.Request) error {
 func (h *Handler) cachedCert(r *http.Request) ([]byte, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.cert != nil && (h.cfg.CertificateFile != "" || h.now().Sub(h.certTime) < h.cfg.CertificateTTL) {
+	if h.cert != nil && (h.cfg.Upstream.CertificateFile != "" || h.now().Sub(h.certTime) < h.cfg.Upstream.CertificateTTL) {
 		return h.cert, nil
 	}
 	resp, err := h.Upstream().Do(r.Context(), license.Call{System: drm.FairPlay, Kind: license.CallCertificate, Header: license.PassThrough(r)})

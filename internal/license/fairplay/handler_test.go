@@ -20,7 +20,7 @@ func TestSPCBodiesAndCertificate(t *testing.T) {
 	cert := []byte{0x30, 0x82, 0x01, 0x02, 0xde, 0xad}
 	d := vendortest.New(vendortest.EZDRM, vendortest.Options{EZDRMProfile: "42", Certificate: cert})
 	defer d.Close()
-	h, err := NewHandler(Config{GatewayConfig: upstream.GatewayConfig{Upstream: upstream.Config{Type: upstream.EZDRM, URL: d.URL() + "/fps", CertificateURL: d.URL() + "/cert", EZDRM: upstream.EZDRMConfig{ProfileParam: "42"}}}},
+	h, err := NewHandler(Config{GatewayConfig: upstream.GatewayConfig{Upstream: upstream.Config{Type: upstream.EZDRM, URL: d.URL() + "/fps", CertificateURL: d.URL() + "/cert", Credentials: upstream.Credentials{Provider: "42"}}}},
 		Deps{Deps: license.Deps{Authorizer: vendortest.AllowAll{}}})
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +67,7 @@ func TestSPCBodiesAndCertificate(t *testing.T) {
 	// From a file, no upstream certificate URL needed.
 	f := filepath.Join(t.TempDir(), "fps.der")
 	_ = os.WriteFile(f, cert, 0o600)
-	h2, err := NewHandler(Config{CertificateFile: f, GatewayConfig: upstream.GatewayConfig{Upstream: upstream.Config{Type: upstream.Generic, URL: d.URL()}}}, Deps{Deps: license.Deps{Authorizer: vendortest.AllowAll{}}})
+	h2, err := NewHandler(Config{GatewayConfig: upstream.GatewayConfig{Upstream: upstream.Config{Type: upstream.Generic, URL: d.URL(), CertificateFile: f}}}, Deps{Deps: license.Deps{Authorizer: vendortest.AllowAll{}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ type axinom struct {
 }
 
 func newAxinom(cfg Config, deps Deps) (*axinom, error) {
-	k, err := base64.StdEncoding.DecodeString(cfg.Axinom.ComKey)
+	k, err := base64.StdEncoding.DecodeString(cfg.Credentials.Key)
 	if err != nil {
 		return nil, fmt.Errorf("%w: axinom comKey: %v", ErrConfig, err)
 	}
@@ -143,7 +143,7 @@ func (a *axinom) message(ctx context.Context, dec entitlement.Decision) (AxinomL
 		ID:             newUUID(),
 		BeginDate:      now.Add(-time.Minute).Format(time.RFC3339),
 		ExpirationDate: now.Add(a.cfg.Axinom.MessageTTL).Format(time.RFC3339),
-		ComKeyID:       a.cfg.Axinom.ComKeyID,
+		ComKeyID:       a.cfg.Credentials.KeyID,
 		Message: AxinomEntitlementMessage{
 			Type: "entitlement_message", Version: 2, License: lic,
 			ContentKeysSource: AxinomKeysSource{Inline: inline},

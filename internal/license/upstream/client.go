@@ -53,7 +53,7 @@ type Client struct {
 
 // New builds the Client of cfg.
 func New(cfg Config, deps Deps) (*Client, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Validate(""); err != nil {
 		return nil, err
 	}
 	if deps.HTTPClient == nil {
@@ -76,8 +76,8 @@ func New(cfg Config, deps Deps) (*Client, error) {
 	if c.primary, err = newEndpoint("primary", cfg, deps); err != nil {
 		return nil, err
 	}
-	if cfg.Secondary != nil {
-		if c.secondary, err = newEndpoint("secondary", *cfg.Secondary, deps); err != nil {
+	if sec := cfg.secondary(); sec != nil {
+		if c.secondary, err = newEndpoint("secondary", *sec, deps); err != nil {
 			return nil, err
 		}
 	}
@@ -185,20 +185,16 @@ func newEndpoint(name string, cfg Config, deps Deps) (*endpoint, error) {
 		ReturnLastFailure().
 		WithBackoff(cfg.Retry.Backoff, cfg.Retry.MaxBackoff).
 		WithJitterFactor(cfg.Retry.Jitter)
-	if cfg.Retry.MaxRetries < 0 {
-		rb = rb.WithMaxRetries(0)
-	} else {
-		rb = rb.WithMaxRetries(cfg.Retry.MaxRetries)
-	}
+	rb = rb.WithMaxRetries(max(cfg.Retries, 0))
 	b := cfg.Breaker
 	cb := circuitbreaker.NewBuilder[license.Response]().HandleIf(isFailure)
-	if b.ConsecutiveFailures > 0 {
-		cb = cb.WithFailureThreshold(b.ConsecutiveFailures)
+	if b.FailureRatio == 0 {
+		cb = cb.WithFailureThreshold(b.FailureThreshold)
 	} else {
 		cb = cb.WithFailureRateThreshold(b.FailureRatio, b.MinRequests, b.Window)
 	}
 	ep.breaker = cb.
-		WithSuccessThreshold(b.HalfOpenProbes).
+		WithSuccessThreshold(b.SuccessThreshold).
 		WithDelay(b.OpenFor).
 		OnStateChanged(func(e circuitbreaker.StateChangedEvent) {
 			deps.Log.Warn("license upstream: circuit breaker", "upstream", name, "url", cfg.URL, "from", stateName(e.OldState), "to", stateName(e.NewState))
@@ -338,7 +334,7 @@ func (c Config) newRequest(ctx context.Context, method, u string, query url.Valu
 		return nil, fmt.Errorf("%w: url: %v", ErrConfig, err)
 	}
 	q := pu.Query()
-	for k, v := range c.Query {
+	for k, v := range c.Credentials.Query {
 		q.Set(k, v)
 	}
 	for k, vs := range query {
@@ -356,7 +352,7 @@ func (c Config) newRequest(ctx context.Context, method, u string, query url.Valu
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	for k, v := range c.Headers {
+	for k, v := range c.Credentials.Headers {
 		req.Header.Set(k, v)
 	}
 	return req, nil

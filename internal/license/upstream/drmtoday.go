@@ -69,7 +69,7 @@ func (d *drmtoday) customData(dec entitlement.Decision) DRMtodayCustomData {
 	if session == "" {
 		session = dec.DeviceID
 	}
-	return DRMtodayCustomData{UserID: dec.Subject, SessionID: session, Merchant: d.cfg.DRMtoday.Merchant}
+	return DRMtodayCustomData{UserID: dec.Subject, SessionID: session, Merchant: d.cfg.Credentials.Provider}
 }
 
 func (d *drmtoday) crt(dec entitlement.Decision) DRMtodayCRT {
@@ -113,7 +113,7 @@ func (d *drmtoday) request(ctx context.Context, call license.Call) (*http.Reques
 		}
 		var jti [16]byte
 		_, _ = rand.Read(jti[:])
-		tok, err := signJWT("HS512", []byte(d.cfg.DRMtoday.TokenSecret), DRMtodayAuthClaims{
+		tok, err := signJWT("HS512", []byte(d.cfg.Credentials.Token), DRMtodayAuthClaims{
 			CRT: string(crt), OptData: string(opt), IAT: d.now().Unix(), JTI: base64.RawURLEncoding.EncodeToString(jti[:]),
 		})
 		if err != nil {

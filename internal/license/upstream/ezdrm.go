@@ -24,7 +24,10 @@ const (
 type ezdrm struct{ cfg Config }
 
 func (e *ezdrm) request(ctx context.Context, call license.Call) (*http.Request, error) {
-	q := url.Values{EZDRMProfileParam: {e.cfg.EZDRM.ProfileParam}}
+	q := url.Values{}
+	if p := e.cfg.Credentials.Provider; p != "" {
+		q.Set(EZDRMProfileParam, p)
+	}
 	if call.Kind == license.CallLicense {
 		d := call.Decision
 		q.Set(EZDRMUserParam, d.Subject)

@@ -7,8 +7,8 @@ import (
 
 // GatewayConfig configures a vendor gateway endpoint and its upstream.
 type GatewayConfig struct {
-	license.EndpointConfig `yaml:",inline"`
-	Upstream               Config `yaml:"upstream" json:"upstream"`
+	license.EndpointConfig
+	Upstream Config
 }
 
 // GatewayDeps are a gateway endpoint's collaborators.

@@ -49,8 +49,9 @@ func call(sys drm.System, challenge string) license.Call {
 // fast resilience settings so tests stay short.
 func fast(c upstream.Config) upstream.Config {
 	c.Timeout = 300 * time.Millisecond
-	c.Retry = upstream.RetryConfig{MaxRetries: 2, Backoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}
-	c.Breaker = upstream.BreakerConfig{FailureRatio: 0.5, MinRequests: 4, Window: 10 * time.Second, OpenFor: 300 * time.Millisecond}
+	c.Retries = 2
+	c.Retry = upstream.RetryConfig{Backoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}
+	c.Breaker = upstream.BreakerConfig{FailureRatio: 0.5, MinRequests: 4, Window: 10 * time.Second, OpenFor: 300 * time.Millisecond, SuccessThreshold: 1}
 	return c
 }
 
@@ -64,7 +65,7 @@ func TestAdaptersAgainstDoubles(t *testing.T) {
 		check func(t *testing.T, o vendortest.Observed)
 	}{
 		{"generic widevine", vendortest.Generic, vendortest.Options{Headers: map[string]string{"X-Api-Key": "k1"}, Query: map[string]string{"tenant": "t1"}},
-			upstream.Config{Type: upstream.Generic, Headers: map[string]string{"X-Api-Key": "k1"}, Query: map[string]string{"tenant": "t1"}}, drm.Widevine,
+			upstream.Config{Type: upstream.Generic, Credentials: upstream.Credentials{Headers: map[string]string{"X-Api-Key": "k1"}, Query: map[string]string{"tenant": "t1"}}}, drm.Widevine,
 			func(t *testing.T, o vendortest.Observed) {
 				if o.ContentType != "application/octet-stream" {
 					t.Errorf("content type %q", o.ContentType)
@@ -83,7 +84,7 @@ func TestAdaptersAgainstDoubles(t *testing.T) {
 				}
 			}},
 		{"axinom", vendortest.Axinom, vendortest.Options{AxinomComKeyID: comKeyID, AxinomComKey: comKey},
-			upstream.Config{Type: upstream.Axinom, Axinom: upstream.AxinomConfig{ComKeyID: comKeyID, ComKey: comKey}}, drm.Widevine,
+			upstream.Config{Type: upstream.Axinom, Credentials: upstream.Credentials{KeyID: comKeyID, Key: comKey}}, drm.Widevine,
 			func(t *testing.T, o vendortest.Observed) {
 				msg := o.Claims["message"].(map[string]any)
 				inline := msg["content_keys_source"].(map[string]any)["inline"].([]any)
@@ -100,14 +101,14 @@ func TestAdaptersAgainstDoubles(t *testing.T) {
 				}
 			}},
 		{"drmtoday custom data", vendortest.DRMtoday, vendortest.Options{DRMtodayMerchant: "acme"},
-			upstream.Config{Type: upstream.DRMtoday, DRMtoday: upstream.DRMtodayConfig{Merchant: "acme"}}, drm.Widevine,
+			upstream.Config{Type: upstream.DRMtoday, Credentials: upstream.Credentials{Provider: "acme"}}, drm.Widevine,
 			func(t *testing.T, o vendortest.Observed) {
 				if o.Claims["userId"] != "user-1" || o.Claims["sessionId"] != "jti-1" {
 					t.Errorf("custom data %v", o.Claims)
 				}
 			}},
 		{"drmtoday token fairplay", vendortest.DRMtoday, vendortest.Options{DRMtodayMerchant: "acme", DRMtodayTokenSecret: "s3cret"},
-			upstream.Config{Type: upstream.DRMtoday, DRMtoday: upstream.DRMtodayConfig{Merchant: "acme", Mode: upstream.DRMtodayModeToken, TokenSecret: "s3cret"}}, drm.FairPlay,
+			upstream.Config{Type: upstream.DRMtoday, DRMtoday: upstream.DRMtodayConfig{Mode: upstream.DRMtodayModeToken}, Credentials: upstream.Credentials{Provider: "acme", Token: "s3cret"}}, drm.FairPlay,
 			func(t *testing.T, o vendortest.Observed) {
 				var crt []map[string]any
 				_ = json.Unmarshal([]byte(o.Claims["crt"].(string)), &crt)
@@ -119,14 +120,14 @@ func TestAdaptersAgainstDoubles(t *testing.T) {
 				}
 			}},
 		{"ezdrm fairplay", vendortest.EZDRM, vendortest.Options{EZDRMProfile: "123456"},
-			upstream.Config{Type: upstream.EZDRM, EZDRM: upstream.EZDRMConfig{ProfileParam: "123456"}}, drm.FairPlay,
+			upstream.Config{Type: upstream.EZDRM, Credentials: upstream.Credentials{Provider: "123456"}}, drm.FairPlay,
 			func(t *testing.T, o vendortest.Observed) {
 				if o.ContentType != "application/octet-stream" || o.Query.Get(upstream.EZDRMUserParam) != "user-1" {
 					t.Errorf("ezdrm %q %v", o.ContentType, o.Query)
 				}
 			}},
 		{"widevine direct", vendortest.WidevineDirect, vendortest.Options{WidevineProvider: "widevine_test", WidevineSigningKey: wvKey, WidevineSigningIV: wvIV},
-			upstream.Config{Type: upstream.WidevineDirect, WidevineDirect: upstream.WidevineDirectConfig{Provider: "widevine_test", SigningKey: wvKey, SigningIV: wvIV}}, drm.Widevine,
+			upstream.Config{Type: upstream.WidevineDirect, Credentials: upstream.Credentials{Provider: "widevine_test", Key: wvKey, IV: wvIV}}, drm.Widevine,
 			func(t *testing.T, o vendortest.Observed) {
 				po := o.Claims["policy_overrides"].(map[string]any)
 				if po["can_persist"] != true || po["license_duration_seconds"] != float64(3600) {
@@ -176,14 +177,14 @@ func TestDoublesRejectWrongCredentials(t *testing.T) {
 		cfg   upstream.Config
 	}{
 		{vendortest.Axinom, vendortest.Options{AxinomComKeyID: comKeyID, AxinomComKey: comKey},
-			upstream.Config{Type: upstream.Axinom, Axinom: upstream.AxinomConfig{ComKeyID: comKeyID, ComKey: base64.StdEncoding.EncodeToString([]byte("wrong"))}}},
+			upstream.Config{Type: upstream.Axinom, Credentials: upstream.Credentials{KeyID: comKeyID, Key: base64.StdEncoding.EncodeToString([]byte("wrong"))}}},
 		{vendortest.DRMtoday, vendortest.Options{DRMtodayMerchant: "acme", DRMtodayTokenSecret: "s3cret"},
-			upstream.Config{Type: upstream.DRMtoday, DRMtoday: upstream.DRMtodayConfig{Merchant: "acme", Mode: upstream.DRMtodayModeToken, TokenSecret: "other"}}},
+			upstream.Config{Type: upstream.DRMtoday, DRMtoday: upstream.DRMtodayConfig{Mode: upstream.DRMtodayModeToken}, Credentials: upstream.Credentials{Provider: "acme", Token: "other"}}},
 		{vendortest.DRMtoday, vendortest.Options{DRMtodayMerchant: "acme"},
-			upstream.Config{Type: upstream.DRMtoday, DRMtoday: upstream.DRMtodayConfig{Merchant: "evil"}}},
-		{vendortest.EZDRM, vendortest.Options{EZDRMProfile: "1"}, upstream.Config{Type: upstream.EZDRM, EZDRM: upstream.EZDRMConfig{ProfileParam: "2"}}},
+			upstream.Config{Type: upstream.DRMtoday, Credentials: upstream.Credentials{Provider: "evil"}}},
+		{vendortest.EZDRM, vendortest.Options{EZDRMProfile: "1"}, upstream.Config{Type: upstream.EZDRM, Credentials: upstream.Credentials{Provider: "2"}}},
 		{vendortest.WidevineDirect, vendortest.Options{WidevineProvider: "p", WidevineSigningKey: wvKey, WidevineSigningIV: wvIV},
-			upstream.Config{Type: upstream.WidevineDirect, WidevineDirect: upstream.WidevineDirectConfig{Provider: "p", SigningKey: wvKey, SigningIV: "00000000000000000000000000000000"}}},
+			upstream.Config{Type: upstream.WidevineDirect, Credentials: upstream.Credentials{Provider: "p", Key: wvKey, IV: "00000000000000000000000000000000"}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.cfg.Type.String(), func(t *testing.T) {
@@ -275,7 +276,7 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 	d := vendortest.New(vendortest.Generic, vendortest.Options{})
 	defer d.Close()
 	cfg := fast(upstream.Config{Type: upstream.Generic, URL: d.URL()})
-	cfg.Retry.MaxRetries = -1
+	cfg.Retries = 0
 	cfg.Breaker.OpenFor = 1500 * time.Millisecond
 	c, err := upstream.New(cfg, upstream.Deps{})
 	if err != nil {
@@ -344,7 +345,7 @@ func TestFailover(t *testing.T) {
 	defer primary.Close()
 	secondary := vendortest.New(vendortest.EZDRM, vendortest.Options{EZDRMProfile: "9"})
 	defer secondary.Close()
-	sec := fast(upstream.Config{Type: upstream.EZDRM, URL: secondary.URL(), EZDRM: upstream.EZDRMConfig{ProfileParam: "9"}})
+	sec := fast(upstream.Config{Type: upstream.EZDRM, URL: secondary.URL(), Credentials: upstream.Credentials{Provider: "9"}})
 	cfg := fast(upstream.Config{Type: upstream.Generic, URL: primary.URL(), Secondary: &sec})
 	c, err := upstream.New(cfg, upstream.Deps{})
 	if err != nil {
@@ -398,7 +399,7 @@ func TestAxinomContentKIDsByTrackType(t *testing.T) {
 	d := vendortest.New(vendortest.Axinom, vendortest.Options{AxinomComKeyID: comKeyID, AxinomComKey: comKey})
 	defer d.Close()
 	src := kidSource{"movie-1": {{KID: kid1, TrackType: keys.SD}, {KID: kid2, TrackType: keys.UHD1}}}
-	c, err := upstream.New(fast(upstream.Config{Type: upstream.Axinom, URL: d.URL(), Axinom: upstream.AxinomConfig{ComKeyID: comKeyID, ComKey: comKey}}), upstream.Deps{KIDs: src})
+	c, err := upstream.New(fast(upstream.Config{Type: upstream.Axinom, URL: d.URL(), Credentials: upstream.Credentials{KeyID: comKeyID, Key: comKey}}), upstream.Deps{KIDs: src})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -418,11 +419,11 @@ func TestConfigValidate(t *testing.T) {
 	bad := []upstream.Config{
 		{Type: upstream.Generic},
 		{Type: upstream.Generic, URL: "ftp://x"},
-		{Type: 99, URL: "http://x"},
-		{Type: upstream.Axinom, URL: "http://x", Axinom: upstream.AxinomConfig{ComKeyID: "nope", ComKey: comKey}},
+		{Type: "keyos", URL: "http://x"},
+		{Type: upstream.Axinom, URL: "http://x", Credentials: upstream.Credentials{KeyID: "nope", Key: comKey}},
 		{Type: upstream.DRMtoday, URL: "http://x"},
 		{Type: upstream.EZDRM, URL: "http://x"},
-		{Type: upstream.WidevineDirect, URL: "http://x", WidevineDirect: upstream.WidevineDirectConfig{Provider: "p", SigningKey: "00", SigningIV: wvIV}},
+		{Type: upstream.WidevineDirect, URL: "http://x", Credentials: upstream.Credentials{Provider: "p", Key: "00", IV: wvIV}},
 		{Type: upstream.Generic, URL: "http://x", Breaker: upstream.BreakerConfig{FailureRatio: 2}},
 	}
 	for i, c := range bad {

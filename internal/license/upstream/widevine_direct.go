@@ -95,8 +95,8 @@ type widevineDirect struct {
 }
 
 func newWidevineDirect(cfg Config) (*widevineDirect, error) {
-	k, err1 := hex.DecodeString(cfg.WidevineDirect.SigningKey)
-	iv, err2 := hex.DecodeString(cfg.WidevineDirect.SigningIV)
+	k, err1 := hex.DecodeString(cfg.Credentials.Key)
+	iv, err2 := hex.DecodeString(cfg.Credentials.IV)
 	if err1 != nil || err2 != nil {
 		return nil, fmt.Errorf("%w: widevineDirect signing key/IV not hex", ErrConfig)
 	}
@@ -112,7 +112,7 @@ func (w *widevineDirect) inner(call license.Call) WidevineLicenseRequest {
 	req := WidevineLicenseRequest{
 		Payload:   base64.StdEncoding.EncodeToString(call.Challenge),
 		ContentID: base64.StdEncoding.EncodeToString([]byte(d.ContentID)),
-		Provider:  w.cfg.WidevineDirect.Provider,
+		Provider:  w.cfg.Credentials.Provider,
 		PolicyOverrides: WidevinePolicyOverrides{
 			CanPlay: true, CanPersist: p.Persistent,
 			LicenseDurationSeconds:  int64(p.LicenseDuration / time.Second),
@@ -172,7 +172,7 @@ func (w *widevineDirect) request(ctx context.Context, call license.Call) (*http.
 	body, err := json.Marshal(WidevineSignedRequest{
 		Request:   base64.StdEncoding.EncodeToString(inner),
 		Signature: base64.StdEncoding.EncodeToString(sig),
-		Signer:    w.cfg.WidevineDirect.Provider,
+		Signer:    w.cfg.Credentials.Provider,
 	})
 	if err != nil {
 		return nil, err

@@ -38,9 +38,8 @@ func TestWidevineDirectThroughHandler(t *testing.T) {
 	defer d.Close()
 	cfg := Config{Upstream: upstream.Config{
 		Type: upstream.WidevineDirect, URL: d.URL(), Timeout: time.Second,
-		WidevineDirect: upstream.WidevineDirectConfig{Provider: "acme", SigningKey: key, SigningIV: iv},
-		Retry:          upstream.RetryConfig{MaxRetries: -1},
-		Breaker:        upstream.BreakerConfig{MinRequests: 2, OpenFor: 30 * time.Second},
+		Credentials: upstream.Credentials{Provider: "acme", Key: key, IV: iv},
+		Breaker:     upstream.BreakerConfig{FailureRatio: 0.5, MinRequests: 2, OpenFor: 30 * time.Second},
 	}}
 	h, err := NewHandler(cfg, Deps{Deps: license.Deps{Authorizer: allowAll{}}})
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/drmpipe/drmpipe/internal/confcheck"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -68,25 +69,47 @@ const (
 type Config struct {
 	// KeyID names the symmetric KMS key that wraps new keys: key ID, key
 	// ARN, alias name ("alias/drmpipe") or alias ARN.
-	KeyID string
+	KeyID string `koanf:"key_id" yaml:"key_id"`
 	// Region is the AWS region, e.g. "eu-west-1".
-	Region string
+	Region string `koanf:"region" yaml:"region"`
 	// Endpoint overrides the KMS endpoint URL (local-kms in tests, a VPC
 	// endpoint in production). Empty uses the regional AWS endpoint.
-	Endpoint string
+	Endpoint string `koanf:"endpoint" yaml:"endpoint"`
 	// Credentials, when set, provides AWS credentials (for example one built
 	// by the AWS SDK's config loader). Otherwise AccessKeyID and
 	// SecretAccessKey are used when set, and else the AWS_ACCESS_KEY_ID,
 	// AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN environment variables.
-	Credentials aws.CredentialsProvider
+	Credentials aws.CredentialsProvider `koanf:"-" yaml:"-"`
 	// Static credentials. SecretAccessKey and SessionToken are never logged.
-	AccessKeyID     string
-	SecretAccessKey string
-	SessionToken    string
+	AccessKeyID     string `koanf:"access_key_id" yaml:"access_key_id"`
+	SecretAccessKey string `koanf:"secret_access_key" yaml:"secret_access_key" secret:"true"`
+	SessionToken    string `koanf:"session_token" yaml:"session_token" secret:"true"`
 	// Timeout bounds one Wrap or Unwrap, retries included (DefaultTimeout if 0).
-	Timeout time.Duration
+	Timeout time.Duration `koanf:"timeout" yaml:"timeout"`
 	// MaxAttempts bounds the attempts per request (DefaultMaxAttempts if 0).
-	MaxAttempts int
+	MaxAttempts int `koanf:"max_attempts" yaml:"max_attempts"`
+}
+
+// Validate reports, under prefix ("kms.awskms"), a missing key or region,
+// a bad endpoint and half a static credential.
+func (c Config) Validate(prefix string) error {
+	errs := confcheck.New(ErrConfig)
+	if c.KeyID == "" {
+		errs.Add(confcheck.Key(prefix, "key_id"), "is required with backend awskms")
+	}
+	if c.Region == "" {
+		errs.Add(confcheck.Key(prefix, "region"), "is required with backend awskms")
+	}
+	if c.Endpoint != "" {
+		errs.URL(confcheck.Key(prefix, "endpoint"), c.Endpoint, false)
+	}
+	if (c.AccessKeyID == "") != (c.SecretAccessKey == "") {
+		errs.Add(prefix, "access_key_id and secret_access_key must be set together")
+	}
+	if c.MaxAttempts < 0 {
+		errs.Add(confcheck.Key(prefix, "max_attempts"), "must not be negative (got %d)", c.MaxAttempts)
+	}
+	return errs.Err()
 }
 
 // String describes the configuration without secrets.

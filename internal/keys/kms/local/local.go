@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/drmpipe/drmpipe/internal/confcheck"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -68,6 +69,22 @@ type KMS struct {
 
 var _ kms.Wrapper = (*KMS)(nil)
 var _ kms.Versioned = (*KMS)(nil)
+
+// Config is the local backend's setting.
+type Config struct {
+	// KEKFile is the KEK file (created 0600); the configuration fills an
+	// empty one with DefaultFileName under the data directory.
+	KEKFile string `koanf:"kek_file" yaml:"kek_file"`
+}
+
+// Validate reports an empty KEK file under prefix ("kms.local").
+func (c Config) Validate(prefix string) error {
+	errs := confcheck.New(ErrKEKFile)
+	if c.KEKFile == "" {
+		errs.Add(confcheck.Key(prefix, "kek_file"), "must not be empty")
+	}
+	return errs.Err()
+}
 
 // OpenDir opens (or creates) the KEK file DefaultFileName in dataDir.
 func OpenDir(dataDir string) (*KMS, error) {

@@ -55,6 +55,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/drmpipe/drmpipe/internal/confcheck"
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
@@ -94,23 +95,45 @@ const (
 // Config selects the token and the KEK.
 type Config struct {
 	// ModulePath is the PKCS#11 library, e.g. SoftHSM2's libsofthsm2.so.
-	ModulePath string
+	ModulePath string `koanf:"module" yaml:"module"`
 	// TokenLabel names the token (CK_TOKEN_INFO.label).
-	TokenLabel string
+	TokenLabel string `koanf:"token_label" yaml:"token_label"`
 	// PIN is the user PIN. It is never logged or put in an error; see
 	// String and LogValue.
-	PIN string
+	PIN string `koanf:"pin" yaml:"pin" secret:"true"`
 	// KeyLabel is the CKA_LABEL of the KEK objects (DefaultKeyLabel if empty).
-	KeyLabel string
+	KeyLabel string `koanf:"key_label" yaml:"key_label"`
 	// CreateIfMissing generates KEK version 1 inside the token when no KEK
 	// has KeyLabel. Let one process do this (at deployment): two processes
 	// creating it at the same moment leave two version-1 KEKs, which is
 	// refused (ErrDuplicateKEK) rather than guessed at.
-	CreateIfMissing bool
+	CreateIfMissing bool `koanf:"create_if_missing" yaml:"create_if_missing"`
 	// MaxSessions bounds the open sessions (DefaultMaxSessions if 0).
-	MaxSessions int
+	MaxSessions int `koanf:"max_sessions" yaml:"max_sessions"`
 	// Timeout bounds one Wrap or Unwrap, retries included (DefaultTimeout if 0).
-	Timeout time.Duration
+	Timeout time.Duration `koanf:"timeout" yaml:"timeout"`
+}
+
+// DefaultConfig is the configuration file's starting point: the KEK is
+// created on first use (drmpipe serve is the one process that does it).
+func DefaultConfig() Config { return Config{CreateIfMissing: true} }
+
+// Validate reports, under prefix ("kms.pkcs11"), the settings a deployment
+// must give: module, token and key label, PIN.
+func (c Config) Validate(prefix string) error {
+	errs := confcheck.New(ErrConfig)
+	for _, f := range []struct{ key, v, hint string }{
+		{"module", c.ModulePath, ""}, {"token_label", c.TokenLabel, ""},
+		{"pin", c.PIN, " (set DRMPIPE_KMS__PKCS11__PIN)"}, {"key_label", c.KeyLabel, ""},
+	} {
+		if f.v == "" {
+			errs.Add(confcheck.Key(prefix, f.key), "is required with backend pkcs11%s", f.hint)
+		}
+	}
+	if c.MaxSessions < 0 {
+		errs.Add(confcheck.Key(prefix, "max_sessions"), "must not be negative (got %d)", c.MaxSessions)
+	}
+	return errs.Err()
 }
 
 // String describes the configuration without the PIN.
