@@ -3,6 +3,7 @@ package entitlement_test
 import (
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -60,12 +61,7 @@ func FuzzClientIP(f *testing.F) {
 }
 
 func trusted(a netip.Addr, ps []netip.Prefix) bool {
-	for _, p := range ps {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(ps, func(p netip.Prefix) bool { return p.Contains(a) })
 }
 
 // hopAddr parses one X-Forwarded-For entry as ClientIP does: the address
