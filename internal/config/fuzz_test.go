@@ -97,7 +97,7 @@ func FuzzLoad(f *testing.F) {
 
 // secretValues returns the scalar values (10 bytes or more) of doc under
 // the keys Options marks secret (the password and password parameters of a
-// DSN), matching map-key placeholders ("<name>") to any key and key names
+// URL DSN), matching map-key placeholders ("<name>") to any key and key names
 // without regard to case, as Load does.
 func secretValues(doc []byte) []string {
 	var tree any
@@ -148,7 +148,9 @@ func secretValues(doc []byte) []string {
 			switch {
 			case !secret:
 			case dsn:
-				if u, err := url.Parse(fmt.Sprint(v)); err == nil {
+				// Only a URL DSN (postgres://user:password@...) has a
+				// password; anything else is a SQLite file path.
+				if u, err := url.Parse(fmt.Sprint(v)); err == nil && strings.Contains(fmt.Sprint(v), "://") {
 					if pw, ok := u.User.Password(); ok {
 						add(pw)
 					}
