@@ -3,8 +3,9 @@
 #   make demo   build, package testdata/sample.mp4 (keys from the store, all four
 #               DRMs) into out/demo-data and serve it with the demo player page
 #   make test   install test tools if missing, then gofmt, go vet, go test -race,
-#               and the headless-Chromium browser suite (web/run-browser-tests.sh)
-#   make fuzz   run every Fuzz* target for FUZZTIME each
+#               a short fuzz pass (fuzz-short) and the headless-Chromium browser
+#               suite (web/run-browser-tests.sh)
+#   make fuzz   run every Fuzz* target for FUZZTIME each (nightly: FUZZTIME=10m)
 #   make chaos  fault injection on two replicas (CHAOS_PHASE per fault)
 #   make soak   a long run at a fixed license rate (SOAK_DURATION)
 
@@ -17,6 +18,7 @@ BIN       := bin/drmpipe
 VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X github.com/drmpipe/drmpipe/internal/cli.version=$(VERSION)
 FUZZTIME  ?= 20s
+FUZZ_SHORT_TIME ?= 1s
 
 SHAKA_VERSION  := v3.4.2
 SHAKA_PACKAGER := $(CURDIR)/web/node_modules/shaka-packager/bin/packager-linux-x64
@@ -32,7 +34,7 @@ CHROMIUM := /usr/bin/chromium
 CHROMIUM_CHECK_FLAGS := --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
 	--disable-background-networking --disable-component-update --disable-sync
 
-.PHONY: build deps web-deps test vet fmt-check demo bench bench-server fuzz chaos soak clean
+.PHONY: build deps web-deps test vet fmt-check demo bench bench-server fuzz fuzz-short chaos soak clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/drmpipe
@@ -99,6 +101,7 @@ vet:
 
 test: deps fmt-check vet
 	$(GO) test -race -count=1 -timeout 25m ./...
+	$(MAKE) --no-print-directory fuzz-short
 	bash web/run-browser-tests.sh
 
 # demo packages the bundled clip with keys from the store of $(DEMO_DATA)
@@ -129,15 +132,15 @@ bench-server: deps
 	@command -v wrk >/dev/null 2>&1 || { echo "bench-server: wrk still missing after install" >&2; exit 1; }
 	GO=$(GO) scripts/bench_server.sh
 
-# fuzz runs each Fuzz* target of each package for FUZZTIME.
+# fuzz runs each Fuzz* target of each package for FUZZTIME (scripts/fuzz.sh;
+# nightly: make fuzz FUZZTIME=10m). fuzz-short is the pass make test runs:
+# FUZZ_SHORT_TIME per target, on top of the committed corpora that go test
+# replays anyway.
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
-		dir="$$($(GO) list -f '{{.Dir}}' $$pkg)"; \
-		for fz in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do \
-			echo "fuzz: $$pkg $$fz ($(FUZZTIME))"; \
-			$(GO) test -run '^$$' -fuzz "^$$fz\$$" -fuzztime $(FUZZTIME) $$pkg; \
-		done; \
-	done
+	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
+
+fuzz-short:
+	FUZZTIME=$(FUZZ_SHORT_TIME) GO=$(GO) scripts/fuzz.sh
 
 # chaos: two replicas on PostgreSQL and Redis under license load through
 # Redis killed and hung, PostgreSQL stopped and a replica SIGKILLed, each

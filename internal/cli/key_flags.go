@@ -22,10 +22,11 @@ func checkContentID(flag, id string) error {
 }
 
 // parseKeyFlag parses "KID:KEY" or "TYPE=KID:KEY" (hex, 16 bytes each).
-// Errors never echo the key.
+// Errors never echo the key: only a '=' before the first ':' ends a track
+// type, so text after the ':' (the key) is never quoted as one.
 func parseKeyFlag(s string) (keys.TrackType, keys.ContentKey, error) {
 	tt := keys.All
-	if i := strings.IndexByte(s, '='); i >= 0 {
+	if i := strings.IndexByte(s, '='); i >= 0 && !strings.Contains(s[:i], ":") {
 		t, err := keys.ParseTrackType(s[:i])
 		if err != nil || t == keys.All {
 			return 0, keys.ContentKey{}, fmt.Errorf("%w: track type %q: want AUDIO, SD, HD, UHD1 or UHD2", errKeyFlag, s[:i])

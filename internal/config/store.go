@@ -82,22 +82,25 @@ func maskURLPassword(s string) string {
 	if err != nil {
 		return Mask
 	}
+	// The user info password and the password parameters are masked
+	// together: a DSN may carry both (libpq's sslpassword next to the
+	// user's password).
+	changed := false
 	if u.User != nil {
 		if _, has := u.User.Password(); has {
 			u.User = url.UserPassword(u.User.Username(), "MASKED")
-			return strings.Replace(u.String(), "MASKED", Mask, 1)
+			changed = true
 		}
 	}
 	q := u.Query()
-	changed := false
 	for k := range q {
 		if strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword") {
 			q.Set(k, "MASKED")
+			u.RawQuery = q.Encode()
 			changed = true
 		}
 	}
 	if changed {
-		u.RawQuery = q.Encode()
 		return strings.ReplaceAll(u.String(), "MASKED", Mask)
 	}
 	return s
