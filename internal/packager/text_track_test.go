@@ -181,7 +181,6 @@ func TestTextTrackRoundTrip(t *testing.T) {
 	}
 }
 
-
 // TestTextSamplesGapless: samples tile [a, b) exactly.
 func TestTextSamplesGapless(t *testing.T) {
 	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
