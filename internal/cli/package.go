@@ -15,6 +15,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/cenc"
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/media"
 	"github.com/drmpipe/drmpipe/internal/observability"
 	"github.com/drmpipe/drmpipe/internal/packager"
 	"github.com/drmpipe/drmpipe/internal/server"
@@ -22,6 +23,7 @@ import (
 
 type packageFlags struct {
 	output          string
+	texts           []string
 	segmentDuration time.Duration
 	scheme          string
 	dual            bool
@@ -57,13 +59,18 @@ func newPackageCmd(stdout, stderr io.Writer) *cobra.Command {
 encrypts them with Common Encryption (cbcs by default) and writes manifest.mpd,
 master.m3u8 and one directory per track (init.mp4, seg_N.m4s, playlist.m3u8).
 
+Subtitles: timed text (mov_text/tx3g) tracks of the inputs and WebVTT files
+given with --text become text tracks, never encrypted: WebVTT in CMAF (wvtt)
+for DASH and segmented WebVTT (seg_N.vtt) for HLS, cut with the video.
+
 The output is written to a hidden staging directory and moved into place when
 complete, replacing a previous output in one step; a failed or interrupted run
 leaves the previous output as it was, and the next run removes its staging.
 Two runs on one output at the same time: the second fails.`,
 		Example: `  drmpipe package -o out --key 00112233445566778899aabbccddeeff:0123456789abcdef0123456789abcdef in.mp4
   drmpipe package -o out --key SD=KID:KEY --key HD=KID:KEY --key AUDIO=KID:KEY 360p.mp4 720p.mp4
-  drmpipe package -o out --dual --key KID:KEY --clear-lead 4s in.mp4`,
+  drmpipe package -o out --dual --key KID:KEY --clear-lead 4s in.mp4
+  drmpipe package -o out --key KID:KEY --text subs.en.vtt:lang=en,name=English --text fr.vtt:lang=fr in.mp4`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runPackage(cmd, f, args, stdout, stderr)
@@ -71,6 +78,7 @@ Two runs on one output at the same time: the second fails.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&f.output, "output", "o", "", "output directory (required)")
+	fl.StringArrayVar(&f.texts, "text", nil, "WebVTT subtitle file FILE[:lang=LANG][,name=NAME] (BCP 47 language, the name players list; repeatable)")
 	fl.DurationVar(&f.segmentDuration, "segment-duration", 2*time.Second, "target segment duration; segments start at sync samples")
 	fl.StringVar(&f.scheme, "scheme", "cbcs", "protection scheme: cbcs or cenc")
 	fl.BoolVar(&f.dual, "dual", false, "write cbcs segments for HLS and cenc segments for DASH in one run")
@@ -112,6 +120,9 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 		ClearLead:         f.clearLead,
 		PSSHInInit:        f.psshInInit,
 		Warn:              func(msg string) { fmt.Fprintf(stderr, "warning: %s\n", msg) },
+	}
+	for _, s := range f.texts {
+		cfg.Texts = append(cfg.Texts, parseTextFlag(s))
 	}
 	if f.psshInInit && f.noPSSHInInit {
 		return fmt.Errorf("--pssh-in-init and --no-pssh-in-init contradict each other")
@@ -217,7 +228,36 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 		if t.KID != "" {
 			kid = "KID " + t.KID
 		}
-		fmt.Fprintf(stdout, "  %-18s %-16s %-5s %3d segments  %s\n", t.Name, t.Codecs, t.TrackType, t.Segments, kid)
+		typ := t.TrackType.String()
+		if t.Kind == media.Text {
+			typ = "TEXT"
+		}
+		fmt.Fprintf(stdout, "  %-18s %-16s %-5s %3d segments  %s\n", t.Name, t.Codecs, typ, t.Segments, kid)
 	}
 	return nil
+}
+
+// parseTextFlag reads --text FILE[:lang=LANG][,name=NAME]. The options
+// follow the last colon when every comma-separated item there is lang=...
+// or name=...; otherwise the whole value is the file name (which may
+// contain colons).
+func parseTextFlag(s string) packager.TextInput {
+	in := packager.TextInput{Path: s}
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return in
+	}
+	opt := packager.TextInput{Path: s[:i]}
+	for _, kv := range strings.Split(s[i+1:], ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "lang":
+			opt.Language = v
+		case "name":
+			opt.Name = v
+		default:
+			return in
+		}
+	}
+	return opt
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/drmpipe/drmpipe/internal/packager"
 	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
@@ -109,22 +110,55 @@ func TestPackageArguments(t *testing.T) {
 	}
 }
 
-// TestPackageWarnsSkippedTracks: a track drmpipe does not package (here a
-// mov_text subtitle track) is named on stderr with its file, track ID,
-// handler and sample entry instead of disappearing without a word.
-func TestPackageWarnsSkippedTracks(t *testing.T) {
+// TestPackageTextTracks: the mov_text (tx3g) track of an input and a
+// sidecar given with --text FILE:lang=..,name=.. become clear text tracks
+// (no "not packaged" warning any more), and drmpipe verify accepts them.
+func TestPackageTextTracks(t *testing.T) {
 	clip := testtools.MakeClip(t, testtools.ClipOptions{Width: 320, Height: 180, Seconds: 2, Audio: "aac", Subtitles: true})
+	vtt := filepath.Join(t.TempDir(), "subs:fr.vtt") // a colon in the name
+	if err := os.WriteFile(vtt, []byte("WEBVTT\n\n00:00.500 --> 00:01.500\nbonjour\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out := filepath.Join(t.TempDir(), "out")
-	code, stdout, stderr := run(t, "package", "-q", "-o", out, "--key", testKID+":"+testKey, clip)
+	code, stdout, stderr := run(t, "package", "-q", "-o", out, "--key", testKID+":"+testKey, "--text", vtt+":lang=fr,name=Français", clip)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	want := "warning: " + clip + ": track 3 (sbtl, tx3g) not packaged: subtitle tracks are not supported yet\n"
-	if !strings.Contains(stderr, want) {
-		t.Errorf("stderr %q does not contain %q", stderr, want)
+	if strings.Contains(stderr, "not packaged") {
+		t.Errorf("stderr %q: the tx3g track is packaged now", stderr)
 	}
-	if !strings.Contains(stdout, "packaged 2 track(s)") {
-		t.Errorf("stdout %q: want the video and audio tracks packaged", stdout)
+	for _, want := range []string{"packaged 4 track(s)", "text               wvtt             TEXT", "text_fr            wvtt             TEXT"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout %q lacks %q", stdout, want)
+		}
+	}
+	mpd, err := os.ReadFile(filepath.Join(out, "manifest.mpd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(mpd), "<Label>Français</Label>") || !strings.Contains(string(mpd), `lang="fr" contentType="text"`) {
+		t.Errorf("MPD lacks the French text AdaptationSet:\n%s", mpd)
+	}
+	code, stdout, stderr = run(t, "verify", out)
+	if code != 0 || !strings.Contains(stdout, "text_fr") {
+		t.Errorf("verify: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+func TestParseTextFlag(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want packager.TextInput
+	}{
+		{"a.vtt", packager.TextInput{Path: "a.vtt"}},
+		{"a.vtt:lang=en", packager.TextInput{Path: "a.vtt", Language: "en"}},
+		{"dir:x/a.vtt:lang=pt-BR,name=Português", packager.TextInput{Path: "dir:x/a.vtt", Language: "pt-BR", Name: "Português"}},
+		{"c:a.vtt", packager.TextInput{Path: "c:a.vtt"}},
+		{"a.vtt:lang=en,size=2", packager.TextInput{Path: "a.vtt:lang=en,size=2"}},
+	} {
+		if got := parseTextFlag(tc.in); got != tc.want {
+			t.Errorf("parseTextFlag(%q) = %+v, want %+v", tc.in, got, tc.want)
+		}
 	}
 }
 

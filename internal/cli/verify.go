@@ -36,7 +36,11 @@ It exits non-zero with one line per problem.`,
 				return err
 			}
 			for _, t := range rep.Tracks {
-				fmt.Fprintf(stdout, "%-24s %-5s KID %s  %d segments, %d samples, %d decrypted, %d clear lead\n", t.Dir, t.Scheme, t.KID, t.Segments, t.Samples, t.DecryptedSamples, t.ClearSamples)
+				kid := "KID " + t.KID.String()
+				if t.Scheme == "" {
+					kid = "clear"
+				}
+				fmt.Fprintf(stdout, "%-24s %-5s %s  %d segments, %d samples, %d decrypted, %d clear lead\n", t.Dir, t.Scheme, kid, t.Segments, t.Samples, t.DecryptedSamples, t.ClearSamples)
 			}
 			for _, p := range rep.Problems {
 				fmt.Fprintln(stderr, p.String())

@@ -17,6 +17,9 @@ type ContentType uint8
 const (
 	Video ContentType = iota + 1
 	Audio
+	// Text is a WebVTT subtitle track: CMAF wvtt segments for DASH
+	// (ISO/IEC 14496-30), segmented WebVTT files for HLS (RFC 8216 §3.5).
+	Text
 )
 
 func (c ContentType) String() string {
@@ -25,6 +28,8 @@ func (c ContentType) String() string {
 		return "video"
 	case Audio:
 		return "audio"
+	case Text:
+		return "text"
 	}
 	return "unknown"
 }
@@ -58,13 +63,21 @@ type Track struct {
 	SampleRate int
 	Channels   int
 	// Language is an ISO 639 code, or "" when unknown/undetermined.
-	Language  string
+	Language string
+	// Label is the name players show for a text track (DASH Label, HLS
+	// NAME); "" for audio and video.
+	Label     string
 	Timescale uint32
 	// InitFile and MediaPattern name files inside Dir; MediaPattern contains
 	// "$Number$", replaced by the segment number starting at StartNumber.
 	InitFile     string
 	MediaPattern string
-	StartNumber  int
+	// WebVTTPattern, for text tracks, names the segmented WebVTT files
+	// (RFC 8216 §3.5) that the HLS media playlist lists instead of the CMAF
+	// segments, with the same $Number$ and times; HLS players read WebVTT
+	// segments, not WebVTT in ISOBMFF.
+	WebVTTPattern string
+	StartNumber   int
 	// PresentationTimeOffset in Timescale units: the presentation time of
 	// Segments at the start of the Period (ISO/IEC 23009-1 §5.3.9.2). VOD
 	// output leaves it 0: segment times are already post-edit presentation

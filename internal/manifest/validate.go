@@ -21,7 +21,7 @@ func (t *Track) Validate() error {
 	switch {
 	case t.ID == "":
 		return bad("empty ID")
-	case t.Type != Video && t.Type != Audio:
+	case t.Type != Video && t.Type != Audio && t.Type != Text:
 		return bad("unknown content type %d", t.Type)
 	case t.Codecs == "":
 		return bad("empty codecs")
@@ -52,6 +52,13 @@ func (t *Track) Validate() error {
 	case Audio:
 		if t.Channels <= 0 {
 			return bad("%d channels", t.Channels)
+		}
+	case Text:
+		if t.Label == "" || strings.ContainsAny(t.Label, "\"\r\n") {
+			return bad("text track label %q is empty or holds a quote or line break", t.Label)
+		}
+		if !strings.Contains(t.WebVTTPattern, "$Number$") {
+			return bad("text track without a $Number$ WebVTT pattern")
 		}
 	}
 	return nil

@@ -27,7 +27,9 @@ type File struct {
 	f      *os.File
 	size   int64
 	tracks []*Track
-	// skipped are the traks that are neither video nor audio.
+	// texts are the timed text (tx3g) tracks; skipped the other traks
+	// that are neither video nor audio.
+	texts   []*Track
 	skipped []SkippedTrack
 	media   []span // mdat/imda payloads in file order (parse only)
 
@@ -74,7 +76,12 @@ func (f *File) Path() string { return f.path }
 // (text, hint, timed metadata) are skipped; Skipped lists them.
 func (f *File) Tracks() []*Track { return f.tracks }
 
-// Skipped returns the tracks that are neither video nor audio, in moov order.
+// TextTracks returns the 3GPP timed text (tx3g) tracks in moov order; their
+// samples are read with TextCues.
+func (f *File) TextTracks() []*Track { return f.texts }
+
+// Skipped returns the tracks that are neither video, audio nor timed text,
+// in moov order.
 func (f *File) Skipped() []SkippedTrack { return f.skipped }
 
 // Size returns the file size in bytes.
@@ -288,8 +295,11 @@ func (f *File) buildTracks(mv *mp4.MoovBox) error {
 		case "soun":
 			kind = Audio
 		default:
-			f.skipped = append(f.skipped, skippedTrack(trak))
-			continue
+			if !isTimedText(trak) {
+				f.skipped = append(f.skipped, skippedTrack(trak))
+				continue
+			}
+			kind = Text
 		}
 		t := &Track{
 			File:           f.path,
@@ -300,7 +310,7 @@ func (f *File) buildTracks(mv *mp4.MoovBox) error {
 			EditMediaTime:  -1,
 			MovieTimescale: movieTimescale,
 		}
-		for _, o := range f.tracks {
+		for _, o := range append(f.tracks[:len(f.tracks):len(f.tracks)], f.texts...) {
 			if o.ID == t.ID {
 				return fmt.Errorf("%s: %w: two tracks with track_ID %d", f.path, ErrMalformed, t.ID)
 			}
@@ -317,6 +327,14 @@ func (f *File) buildTracks(mv *mp4.MoovBox) error {
 			return fmt.Errorf("%s: %w: track %d: no stbl", f.path, ErrMalformed, t.ID)
 		}
 		stbl := trak.Mdia.Minf.Stbl
+		if kind == Text {
+			t.FourCC = "tx3g"
+			if err := f.buildProgressive(t, stbl); err != nil {
+				return err
+			}
+			f.texts = append(f.texts, t)
+			continue
+		}
 		if err := describeSampleEntry(t, stbl.Stsd); err != nil {
 			return err
 		}

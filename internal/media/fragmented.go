@@ -22,8 +22,8 @@ const sampleIsNonSync = 0x00010000
 // (ISO/IEC 14496-12 §8.8.4 moof, §8.8.7 tfhd, §8.8.8 trun, §8.8.12 tfdt).
 // The moof boxes are read one at a time; mdat payloads are never read.
 func (f *File) addFragments(mv *mp4.MoovBox, moofs []topBox) error {
-	states := make(map[uint32]*fragState, len(f.tracks))
-	for _, t := range f.tracks {
+	states := make(map[uint32]*fragState, len(f.tracks)+len(f.texts))
+	for _, t := range append(f.tracks[:len(f.tracks):len(f.tracks)], f.texts...) {
 		st := &fragState{track: t}
 		if mv.Mvex != nil {
 			st.trex, _ = mv.Mvex.GetTrex(t.ID)
@@ -64,7 +64,7 @@ func (f *File) addFragments(mv *mp4.MoovBox, moofs []topBox) error {
 			return err
 		}
 	}
-	for _, t := range f.tracks {
+	for _, t := range append(f.tracks[:len(f.tracks):len(f.tracks)], f.texts...) {
 		if cap(t.Samples) > len(t.Samples)+len(t.Samples)/4 {
 			t.Samples = append([]Sample(nil), t.Samples...)
 		}
@@ -136,7 +136,7 @@ func (f *File) addMoof(moof *mp4.MoofBox, moofStart int64, states map[uint32]*fr
 					DTS:      st.nextDTS,
 					Duration: s.Dur,
 					CTO:      s.CompositionTimeOffset,
-					Sync:     t.Kind == Audio || s.Flags&sampleIsNonSync == 0,
+					Sync:     t.Kind != Video || s.Flags&sampleIsNonSync == 0,
 				})
 				pos += int64(s.Size)
 				st.nextDTS += int64(s.Dur)

@@ -10,15 +10,20 @@ type Kind uint8
 const (
 	Video Kind = iota + 1
 	Audio
+	// Text is a 3GPP timed text track (tx3g sample entry in an sbtl, text
+	// or subt handler; 3GPP TS 26.245, ISO/IEC 14496-17).
+	Text
 )
 
-// String returns "video" or "audio".
+// String returns "video", "audio" or "text".
 func (k Kind) String() string {
 	switch k {
 	case Video:
 		return "video"
 	case Audio:
 		return "audio"
+	case Text:
+		return "text"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }

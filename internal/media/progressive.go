@@ -99,8 +99,8 @@ func (f *File) buildProgressive(t *Track, stbl *mp4.StblBox) error {
 	}
 
 	// Sync samples: no stss means every sample is a sync sample (§8.6.2.1);
-	// every audio sample is treated as sync.
-	if stbl.Stss == nil || t.Kind == Audio {
+	// every audio and text sample is treated as sync.
+	if stbl.Stss == nil || t.Kind != Video {
 		for i := range samples {
 			samples[i].Sync = true
 		}

@@ -44,3 +44,16 @@ func skippedTrack(trak *mp4.TrakBox) SkippedTrack {
 	}
 	return s
 }
+
+// isTimedText reports whether trak is a 3GPP timed text track: a subtitle
+// or text handler with one tx3g sample entry (3GPP TS 26.245 §5.16;
+// ffmpeg's mov_text). Other text formats stay skipped.
+func isTimedText(trak *mp4.TrakBox) bool {
+	switch trak.Mdia.Hdlr.HandlerType {
+	case "sbtl", "text", "subt":
+	default:
+		return false
+	}
+	m := trak.Mdia.Minf
+	return m != nil && m.Stbl != nil && m.Stbl.Stsd != nil && len(m.Stbl.Stsd.Children) == 1 && m.Stbl.Stsd.Children[0].Type() == "tx3g"
+}

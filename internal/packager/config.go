@@ -25,7 +25,10 @@ type KeySource interface {
 
 // Config is one packaging job.
 type Config struct {
-	Inputs    []string
+	Inputs []string
+	// Texts are sidecar WebVTT files packaged as subtitle tracks, after the
+	// timed text tracks of the inputs. Text is never encrypted.
+	Texts     []TextInput
 	OutputDir string
 	// SegmentDuration is the target; segments are cut at the first sync
 	// sample at or after each multiple of it.
@@ -102,6 +105,11 @@ func (c *Config) Validate() error {
 	}
 	if c.SegmentDuration < 100*time.Millisecond || c.SegmentDuration > 10*time.Minute {
 		return fmt.Errorf("%w: segment duration %s out of range (100ms..10m)", ErrConfig, c.SegmentDuration)
+	}
+	for _, t := range c.Texts {
+		if err := t.Validate(); err != nil {
+			return err
+		}
 	}
 	if c.ClearLead < 0 {
 		return fmt.Errorf("%w: negative clear lead", ErrConfig)

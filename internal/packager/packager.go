@@ -33,8 +33,9 @@ type TrackResult struct {
 	Input     string
 	TrackID   uint32
 	Codecs    string
-	TrackType keys.TrackType
-	KID       string // empty when clear
+	TrackType keys.TrackType // 0 for text tracks
+	Kind      media.Kind
+	KID       string // empty when clear (always for text)
 	Segments  int
 }
 
@@ -72,12 +73,22 @@ func Package(ctx context.Context, cfg Config) (res *Result, err error) {
 	if len(tracks) == 0 {
 		return nil, fmt.Errorf("%w: no audio or video tracks in %s", ErrMedia, strings.Join(cfg.Inputs, ", "))
 	}
+	texts, err := loadTexts(files, cfg.Texts)
+	if err != nil {
+		return nil, err
+	}
 	names := trackNames(tracks)
+	used := map[string]bool{}
+	for _, n := range names {
+		used[n] = true
+	}
+	nameTexts(texts, used)
 	pl, err := planSegments(tracks, names, cfg.SegmentDuration)
 	if err != nil {
 		return nil, err
 	}
 	warnings = append(warnings, pl.warnings...)
+	bounds := textBounds(pl, pl.end())
 	for _, w := range warnings {
 		if cfg.Warn != nil {
 			cfg.Warn(w)
@@ -120,7 +131,19 @@ func Package(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.writeManifests(tmp, jobs); err != nil {
+	for _, j := range texts {
+		w, err := j.write(filepath.Join(tmp, j.name), bounds)
+		if err != nil {
+			return nil, err
+		}
+		if w != "" {
+			warnings = append(warnings, w)
+			if cfg.Warn != nil {
+				cfg.Warn(w)
+			}
+		}
+	}
+	if err := cfg.writeManifests(tmp, jobs, texts); err != nil {
 		return nil, err
 	}
 	if _, err := st.commit(); err != nil {
@@ -128,11 +151,14 @@ func Package(ctx context.Context, cfg Config) (res *Result, err error) {
 	}
 	res = &Result{OutputDir: cfg.OutputDir, InputBytes: inputBytes, Warnings: warnings}
 	for _, j := range jobs {
-		tr := TrackResult{Name: j.name, Input: j.track.File, TrackID: j.track.ID, Codecs: j.track.CodecString, TrackType: trackType(j.track), Segments: len(j.spans)}
+		tr := TrackResult{Name: j.name, Input: j.track.File, TrackID: j.track.ID, Codecs: j.track.CodecString, TrackType: trackType(j.track), Kind: j.track.Kind, Segments: len(j.spans)}
 		if j.outputs[0].prot != nil {
 			tr.KID = j.outputs[0].key.KID.String()
 		}
 		res.Tracks = append(res.Tracks, tr)
+	}
+	for _, j := range texts {
+		res.Tracks = append(res.Tracks, TrackResult{Name: j.name, Input: j.source, Codecs: "wvtt", Kind: media.Text, Segments: len(j.segments)})
 	}
 	return res, nil
 }
@@ -336,13 +362,20 @@ func trackNames(tracks []*media.Track) map[*media.Track]string {
 
 // writeManifests writes the media playlists, then the MPD and multivariant
 // playlist last (each atomically).
-func (c *Config) writeManifests(root string, jobs []*trackJob) error {
+func (c *Config) writeManifests(root string, jobs []*trackJob, texts []*textJob) error {
 	dashIdx, hlsIdx := 0, 0
 	if c.Dual {
 		dashIdx, hlsIdx = 1, 0 // schemes(): cbcs first (HLS), cenc second (DASH)
 	}
 	dashP := c.presentation(jobs, dashIdx)
 	hlsP := c.presentation(jobs, hlsIdx)
+	for _, j := range texts {
+		// Text is never encrypted: one segment set serves both manifests.
+		mt := j.manifestTrack()
+		mt.SyncHLS = len(hlsP.Tracks) > 0 && hlsP.Tracks[0].SyncHLS
+		dashP.Tracks = append(dashP.Tracks, mt)
+		hlsP.Tracks = append(hlsP.Tracks, mt)
+	}
 	for _, t := range hlsP.Tracks {
 		data, err := hls.MarshalMedia(t)
 		if err != nil {

@@ -226,6 +226,18 @@ func planSegments(tracks []*media.Track, names map[*media.Track]string, target t
 	return p, nil
 }
 
+// end is the end of the presentation: where the last segment of any track
+// ends, from presentation zero.
+func (p *plan) end() time.Duration {
+	var end time.Duration
+	for t, sp := range p.spans {
+		if n := len(sp); n > 0 {
+			end = max(end, ticksToDuration(int64(sp[n-1].start+sp[n-1].dur), t.Timescale))
+		}
+	}
+	return end
+}
+
 // editIntoGOP returns how long after presentation zero the first sync
 // sample is presented when frames before it are presented too: an edit list
 // that starts inside a GOP (an input trimmed with a stream copy). MSE drops

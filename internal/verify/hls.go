@@ -96,6 +96,10 @@ func (c *checker) checkHLS(found []string) {
 // checkMediaPlaylist resolves EXT-X-MAP and segment URIs (with byte ranges)
 // and checks every EXT-X-KEY group against the init segment it applies to.
 func (c *checker) checkMediaPlaylist(file string, pl *m3u8.MediaPlaylist, raw []byte) []mediaKey {
+	if isWebVTTPlaylist(pl) {
+		c.checkWebVTTPlaylist(file, pl)
+		return nil
+	}
 	var keys []mediaKey
 	keyIDs := keyIDAttrs(string(raw))
 	var t *track

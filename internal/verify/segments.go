@@ -33,6 +33,18 @@ func (c *checker) checkSegments(t *track) {
 						continue
 					}
 					t.rep.Samples += len(samples)
+					if t.format == "wvtt" {
+						if encrypted {
+							c.problem(file, where, "WebVTT track is encrypted (text is never encrypted)")
+						}
+						for i := range samples {
+							if msg := validateWvtt(samples[i].Data); msg != "" {
+								c.problem(file, where, "sample %d: %s (ISO/IEC 14496-30 §7.4)", i, msg)
+								break
+							}
+						}
+						continue
+					}
 					if !encrypted {
 						continue
 					}

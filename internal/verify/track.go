@@ -132,6 +132,9 @@ func (c *checker) trackFor(manifest, where string, init fileRef, singleFile bool
 			}
 		}
 	}
+	if se, ok := stsd.Children[0].(*mp4.WvttBox); ok && se.VttC == nil {
+		c.problem(init.path, "moov/trak/mdia/minf/stbl/stsd/wvtt", "wvtt sample entry without vttC (ISO/IEC 14496-30 §7.5)")
+	}
 	t.entry = stsd.Children[0].Type()
 	t.format = t.entry
 	for i, e := range stsd.Children[1:] {

@@ -11,6 +11,7 @@
 //   debug     1 = verbose player logs in the console
 //   maxheight cap the rendition height at start (ABR restriction; shaka and hls.js)
 //   buffer    forward buffer goal in seconds (default 10)
+//   subs      language of the subtitle track to select and show (e.g. en)
 //
 // For tests, window.drmpipeState mirrors the session (including what each
 // MSE SourceBuffer holds, so a test can see where video and audio start)
@@ -61,6 +62,7 @@
     debug: params.get('debug') === '1',
     maxHeight: Number(params.get('maxheight')) || 0,
     buffer: Number(params.get('buffer')) || 10,
+    subs: params.get('subs') || '',
   };
   const licenseURL = new URL(cfg.license, location.href);
 
@@ -93,6 +95,11 @@
     // in playback does not hide where the media began).
     buffers: [],
     earliest: {},
+    // textTracks: the subtitle tracks the player lists, [{language, label}];
+    // cues: the text of the cues active now in every shown or hidden
+    // TextTrack of the video element.
+    textTracks: [],
+    cues: [],
   };
   window.drmpipeState = state;
 
@@ -491,9 +498,14 @@
     player.addEventListener('error', (ev) => shakaError(ev.detail, ev.detail.severity === shaka.util.Error.Severity.CRITICAL));
     controls.setMaxHeight = (h) => player.configure({ abr: { restrictions: { maxHeight: h } } });
     if (cfg.maxHeight) controls.setMaxHeight(cfg.maxHeight);
+    controls.textTracks = () => player.getTextTracks().map((t) => ({ language: t.language, label: t.label }));
     try {
       await player.load(cfg.manifest);
       state.loaded = true;
+      if (cfg.subs) {
+        const t = player.getTextTracks().find((x) => x.language === cfg.subs);
+        if (t) player.selectTextTrack(t); // also makes it visible (shaka-player 5)
+      }
     } catch (err) {
       if (err && typeof err.code === 'number') shakaError(err, true);
       else addError('shaka', 'load', 'LOAD_FAILED', String(err));
@@ -530,6 +542,11 @@
     controls.setMaxHeight = () => {
       throw new Error('setMaxHeight is not implemented for dash.js');
     };
+    controls.textTracks = () => (player.getTracksFor('text') || []).map((t) => ({ language: t.lang, label: t.labels?.[0]?.text || '' }));
+    if (cfg.subs) {
+      player.updateSettings({ streaming: { text: { defaultEnabled: true } } });
+      player.setInitialMediaSettingsFor('text', { lang: cfg.subs });
+    }
     player.attachSource(cfg.manifest);
   }
 
@@ -560,6 +577,7 @@
       debug: cfg.debug,
       maxBufferLength: cfg.buffer,
       maxMaxBufferLength: cfg.buffer * 2,
+      ...(cfg.subs ? { subtitlePreference: { lang: cfg.subs } } : {}),
       emeEnabled: true,
       drmSystems: {
         [KEY_SYSTEM]: {
@@ -602,6 +620,8 @@
       hls.autoLevelCapping = cap;
     });
     hls.on(Hls.Events.MANIFEST_PARSED, () => (state.loaded = true));
+    controls.textTracks = () => hls.subtitleTracks.map((t) => ({ language: t.lang, label: t.name }));
+
     hls.loadSource(cfg.manifest);
     hls.attachMedia(video);
   }
@@ -667,6 +687,16 @@
     state.ended = video.ended;
     state.duration = Number.isFinite(video.duration) ? video.duration : 0;
     state.buffers = bufferedRanges();
+    try {
+      state.textTracks = controls.textTracks ? controls.textTracks() : [];
+    } catch {
+      state.textTracks = [];
+    }
+    state.cues = [];
+    for (const t of video.textTracks) {
+      if (t.mode === 'disabled' || !t.activeCues) continue;
+      for (const c of t.activeCues) state.cues.push(c.text);
+    }
     const q = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : null;
     if (q) {
       state.decodedFrames = q.totalVideoFrames;

@@ -36,7 +36,8 @@ type Options struct {
 // by (content type, protection scheme and KID, codec family, language), so
 // every Representation of an AdaptationSet shares one content key (DASH-IF
 // IOP Security "Every Representation in an AdaptationSet SHALL use the same
-// content key"). Video AdaptationSets come first, then audio, each in the
+// content key"). Video AdaptationSets come first, then audio, then text
+// (one AdaptationSet per text track, see textSetAttributes), each in the
 // order the tracks appear in p.
 func Marshal(p manifest.Presentation, opt Options) ([]byte, error) {
 	if len(p.Tracks) == 0 {
@@ -58,7 +59,7 @@ func Marshal(p manifest.Presentation, opt Options) ([]byte, error) {
 	period := &mpd.Period{Id: "0", Start: mpd.Seconds2DurPtr(0)}
 	var asID uint32
 	var videoSets []videoSet
-	for _, typ := range []manifest.ContentType{manifest.Video, manifest.Audio} {
+	for _, typ := range []manifest.ContentType{manifest.Video, manifest.Audio, manifest.Text} {
 		for _, g := range groupTracks(p.Tracks, typ) {
 			as, err := adaptationSet(g, asID, &ns)
 			if err != nil {
@@ -177,6 +178,7 @@ type groupKey struct {
 	key    string // scheme + KID, or "" for clear tracks
 	family string
 	lang   string
+	id     string // text tracks: each its own AdaptationSet
 }
 
 func groupTracks(tracks []manifest.Track, typ manifest.ContentType) []trackGroup {
@@ -190,6 +192,9 @@ func groupTracks(tracks []manifest.Track, typ manifest.ContentType) []trackGroup
 		k := groupKey{typ: t.Type, family: codecFamily(t.Codecs), lang: t.Language}
 		if t.Protection != nil {
 			k.key = t.Protection.Scheme.String() + ":" + t.Protection.KID.Hex()
+		}
+		if t.Type == manifest.Text {
+			k.id = t.ID
 		}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
@@ -252,6 +257,8 @@ func adaptationSet(g trackGroup, id uint32, ns *namespaces) (*mpd.AdaptationSetT
 		videoSetAttributes(as, g)
 	case manifest.Audio:
 		hoistAudioChannelConfiguration(as)
+	case manifest.Text:
+		textSetAttributes(as, first)
 	}
 	hoistSegmentTemplate(as)
 	return as, nil
@@ -283,6 +290,21 @@ func videoSetAttributes(as *mpd.AdaptationSetType, g trackGroup) {
 	}
 }
 
+// MIMETypeText is the Representation@mimeType of CMAF text tracks (ISO/IEC
+// 23000-19 §11.3: WebVTT in ISOBMFF segments; codecs "wvtt").
+const MIMETypeText = "application/mp4"
+
+// textSetAttributes marks a text AdaptationSet as subtitles for a language
+// with a name: Role "subtitle" in the urn:mpeg:dash:role:2011 scheme and
+// Label (ISO/IEC 23009-1 §5.8.5.5, §5.3.7.2). A text track is never
+// encrypted; each is its own AdaptationSet so that players list each one
+// under its own name.
+func textSetAttributes(as *mpd.AdaptationSetType, t *manifest.Track) {
+	as.SegmentAlignment = true
+	as.Roles = append(as.Roles, mpd.NewRole("subtitle"))
+	as.Labels = append(as.Labels, &mpd.LabelType{Value: t.Label})
+}
+
 func aspectRatio(w, h int) string {
 	g := gcd(w, h)
 	return strconv.Itoa(w/g) + ":" + strconv.Itoa(h/g)
@@ -311,6 +333,8 @@ func representation(t *manifest.Track) (*mpd.RepresentationType, error) {
 		rep.MimeType = mpd.MIME_TYPE_AUDIO_MP4
 		rep.AudioSamplingRate = mpd.Ptr(mpd.UIntVectorType(strconv.Itoa(t.SampleRate)))
 		rep.AudioChannelConfigurations = []*mpd.DescriptorType{audioChannelConfiguration(t)}
+	case manifest.Text:
+		rep.MimeType = MIMETypeText
 	}
 	st, err := segmentTemplate(t)
 	if err != nil {

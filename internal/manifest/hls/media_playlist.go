@@ -90,6 +90,12 @@ func MarshalMedia(t manifest.Track) ([]byte, error) {
 	if mapAttr.err != nil {
 		return nil, mapAttr.err
 	}
+	pattern := t.MediaPattern
+	if t.Type == manifest.Text {
+		// Segmented WebVTT: plain text files, no media initialization
+		// section (RFC 8216 §3.5, §4.3.2.5).
+		pattern = t.WebVTTPattern
+	}
 
 	var b strings.Builder
 	b.WriteString("#EXTM3U\n")
@@ -98,7 +104,9 @@ func MarshalMedia(t manifest.Track) ([]byte, error) {
 	fmt.Fprintf(&b, "#EXT-X-MEDIA-SEQUENCE:%d\n", t.Segments[0].Number)
 	b.WriteString("#EXT-X-PLAYLIST-TYPE:VOD\n")
 	b.WriteString("#EXT-X-INDEPENDENT-SEGMENTS\n")
-	fmt.Fprintf(&b, "#EXT-X-MAP:%s\n", mapAttr.String())
+	if t.Type != manifest.Text {
+		fmt.Fprintf(&b, "#EXT-X-MAP:%s\n", mapAttr.String())
+	}
 
 	origin := t.Segments[0].Start
 	encrypted := false // whether the key tags in force are the DRM keys
@@ -131,7 +139,7 @@ func MarshalMedia(t manifest.Track) ([]byte, error) {
 			}
 			fmt.Fprintf(&b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", time.UnixMicro(int64(at)).UTC().Format("2006-01-02T15:04:05.000000Z07:00"))
 		}
-		name, err := expandNumber(t.MediaPattern, s.Number)
+		name, err := expandNumber(pattern, s.Number)
 		if err != nil {
 			return nil, fmt.Errorf("track %q: %w", t.ID, err)
 		}
@@ -219,7 +227,7 @@ func validateTrack(t *manifest.Track) error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: track %q: %s", ErrInvalidPresentation, t.ID, fmt.Sprintf(format, a...))
 	}
-	if strings.ContainsAny(t.Dir+t.InitFile+t.MediaPattern, "\"\x00\t\r\n\v\f ") ||
+	if strings.ContainsAny(t.Dir+t.InitFile+t.MediaPattern+t.WebVTTPattern, "\"\x00\t\r\n\v\f ") ||
 		strings.HasPrefix(t.MediaPattern, "#") || strings.HasPrefix(t.Dir, "#") {
 		// A URI line must not be taken for a tag or comment (RFC 8216 §4.1),
 		// and quoted-strings cannot hold quotes or line breaks (§4.2).

@@ -22,6 +22,11 @@ type audioGroup struct {
 //     so clients can set up DRM before loading a media playlist;
 //   - one EXT-X-MEDIA TYPE=AUDIO per audio track, grouped by codec family
 //     (GROUP-ID "audio_<family>"), the first of each group DEFAULT=YES;
+//   - one EXT-X-MEDIA TYPE=SUBTITLES per text track in the group "subs"
+//     (§4.3.4.1), named by its Label, none DEFAULT (the viewer turns
+//     subtitles on), all AUTOSELECT; every EXT-X-STREAM-INF then names the
+//     group in SUBTITLES (§4.3.4.2). The WebVTT segments have no RFC 6381
+//     codec, so CODECS does not change;
 //   - one EXT-X-STREAM-INF per video track and audio group, whose BANDWIDTH
 //     is the video peak plus the largest audio peak of the group and whose
 //     AVERAGE-BANDWIDTH is the sum of the averages likewise (§4.3.4.2).
@@ -32,7 +37,7 @@ func MarshalMultivariant(p manifest.Presentation) ([]byte, error) {
 		return nil, fmt.Errorf("%w: no tracks", ErrInvalidPresentation)
 	}
 	ids := map[string]bool{}
-	var videos []*manifest.Track
+	var videos, texts []*manifest.Track
 	var groups []*audioGroup
 	byID := map[string]*audioGroup{}
 	var sessionKeys []string
@@ -64,6 +69,8 @@ func MarshalMultivariant(p manifest.Presentation) ([]byte, error) {
 		switch t.Type {
 		case manifest.Video:
 			videos = append(videos, t)
+		case manifest.Text:
+			texts = append(texts, t)
 		case manifest.Audio:
 			id := "audio_" + codecFamily(t.Codecs)
 			g := byID[id]
@@ -87,15 +94,25 @@ func MarshalMultivariant(p manifest.Presentation) ([]byte, error) {
 		fmt.Fprintf(&b, "#EXT-X-SESSION-KEY:%s\n", k)
 	}
 
+	subtitles, err := subtitleMedia(&b, texts)
+	if err != nil {
+		return nil, err
+	}
 	if len(videos) == 0 {
 		// Audio-only: every audio track is a variant of its own.
 		for _, t := range p.Tracks {
+			if t.Type != manifest.Audio {
+				continue
+			}
 			var a attrList
 			a.integer("BANDWIDTH", t.Bandwidth)
 			if t.AverageBandwidth > 0 {
 				a.integer("AVERAGE-BANDWIDTH", t.AverageBandwidth)
 			}
 			a.quoted("CODECS", t.Codecs)
+			if subtitles {
+				a.quoted("SUBTITLES", SubtitlesGroup)
+			}
 			fmt.Fprintf(&b, "#EXT-X-STREAM-INF:%s\n%s\n", a.String(), t.Path(MediaPlaylistName))
 		}
 		return []byte(b.String()), nil
@@ -162,10 +179,45 @@ func MarshalMultivariant(p manifest.Presentation) ([]byte, error) {
 			if g != nil {
 				a.quoted("AUDIO", g.id)
 			}
+			if subtitles {
+				a.quoted("SUBTITLES", SubtitlesGroup)
+			}
 			fmt.Fprintf(&b, "#EXT-X-STREAM-INF:%s\n%s\n", a.String(), v.Path(MediaPlaylistName))
 		}
 	}
 	return []byte(b.String()), nil
+}
+
+// SubtitlesGroup is the GROUP-ID of the subtitle renditions.
+const SubtitlesGroup = "subs"
+
+// subtitleMedia writes one EXT-X-MEDIA TYPE=SUBTITLES per text track and
+// reports whether there was any. NAME must be unique in the group
+// (§4.3.4.1.1): a repeated label gets the track ID appended.
+func subtitleMedia(b *strings.Builder, texts []*manifest.Track) (bool, error) {
+	names := map[string]bool{}
+	for _, t := range texts {
+		name := t.Label
+		if names[name] {
+			name += " (" + t.ID + ")"
+		}
+		names[name] = true
+		var a attrList
+		a.enum("TYPE", "SUBTITLES")
+		a.quoted("GROUP-ID", SubtitlesGroup)
+		a.quoted("NAME", name)
+		if t.Language != "" {
+			a.quoted("LANGUAGE", t.Language)
+		}
+		a.enum("DEFAULT", "NO")
+		a.enum("AUTOSELECT", "YES")
+		a.quoted("URI", t.Path(MediaPlaylistName))
+		if a.err != nil {
+			return false, fmt.Errorf("track %q: %w", t.ID, a.err)
+		}
+		fmt.Fprintf(b, "#EXT-X-MEDIA:%s\n", a.String())
+	}
+	return len(texts) > 0, nil
 }
 
 func yesNo(b bool) string {

@@ -92,7 +92,14 @@ func TestMediaParseBack(t *testing.T) {
 				if mp.Version() != Version || mp.MediaType != m3u8.VOD || !mp.Closed {
 					t.Errorf("version %d type %v closed %v", mp.Version(), mp.MediaType, mp.Closed)
 				}
-				if mp.Map == nil || mp.Map.URI != tr.InitFile {
+				pattern := tr.MediaPattern
+				if tr.Type == manifest.Text {
+					// Segmented WebVTT: no EXT-X-MAP (RFC 8216 §3.5).
+					pattern = tr.WebVTTPattern
+					if mp.Map != nil {
+						t.Errorf("text playlist has EXT-X-MAP %+v", mp.Map)
+					}
+				} else if mp.Map == nil || mp.Map.URI != tr.InitFile {
 					t.Errorf("EXT-X-MAP %+v", mp.Map)
 				}
 				if mp.SeqNo != uint64(tr.StartNumber) {
@@ -110,7 +117,7 @@ func TestMediaParseBack(t *testing.T) {
 					if math.Round(s.Duration) > float64(mp.TargetDuration) {
 						t.Errorf("segment %d: EXTINF %v rounds above target %d", i, s.Duration, mp.TargetDuration)
 					}
-					if want := strings.ReplaceAll(tr.MediaPattern, "$Number$", strconv.Itoa(tr.Segments[i].Number)); s.URI != want {
+					if want := strings.ReplaceAll(pattern, "$Number$", strconv.Itoa(tr.Segments[i].Number)); s.URI != want {
 						t.Errorf("segment %d URI %q, want %q", i, s.URI, want)
 					}
 					totalKeys += len(s.Keys)
@@ -221,13 +228,16 @@ func TestMultivariantParseBack(t *testing.T) {
 				t.Fatalf("decode: %v (type %v)", err, typ)
 			}
 			mv := pl.(*m3u8.MasterPlaylist)
-			var videos, audios []manifest.Track
+			var videos, audios, texts []manifest.Track
 			wantSession := map[string]bool{}
 			for _, tr := range c.p.Tracks {
-				if tr.Type == manifest.Video {
+				switch tr.Type {
+				case manifest.Video:
 					videos = append(videos, tr)
-				} else {
+				case manifest.Audio:
 					audios = append(audios, tr)
+				case manifest.Text:
+					texts = append(texts, tr)
 				}
 				if tr.Protection != nil {
 					keys, _ := keyAttributes(tr.Protection)
@@ -252,6 +262,7 @@ func TestMultivariantParseBack(t *testing.T) {
 					if v.URI != audios[i].Dir+"/playlist.m3u8" || v.Codecs != audios[i].Codecs || int(v.Bandwidth) != audios[i].Bandwidth {
 						t.Errorf("variant %d: %+v", i, v.VariantParams)
 					}
+					checkSubtitles(t, v, texts)
 				}
 				return
 			}
@@ -287,10 +298,17 @@ func TestMultivariantParseBack(t *testing.T) {
 				if int(v.Bandwidth) != video.Bandwidth+peak {
 					t.Errorf("%s/%s: BANDWIDTH %d, want %d", v.URI, v.Audio, v.Bandwidth, video.Bandwidth+peak)
 				}
-				if len(v.Alternatives) != len(group) {
-					t.Errorf("%s: %d alternatives in group %q, want %d", v.URI, len(v.Alternatives), v.Audio, len(group))
+				checkSubtitles(t, v, texts)
+				var audioAlts []*m3u8.Alternative
+				for _, alt := range v.Alternatives {
+					if alt.Type == "AUDIO" {
+						audioAlts = append(audioAlts, alt)
+					}
 				}
-				for i, alt := range v.Alternatives {
+				if len(audioAlts) != len(group) {
+					t.Errorf("%s: %d alternatives in group %q, want %d", v.URI, len(audioAlts), v.Audio, len(group))
+				}
+				for i, alt := range audioAlts {
 					if alt.Type != "AUDIO" || alt.Default != (i == 0) || !alt.Autoselect || alt.Channels == nil ||
 						alt.URI != group[i].Dir+"/playlist.m3u8" || alt.Language != group[i].Language {
 						t.Errorf("%s: alternative %d: %+v", v.URI, i, alt)
@@ -479,5 +497,32 @@ func TestSyncHLS(t *testing.T) {
 		if strings.Count(string(data), "PROGRAM-DATE-TIME") != 1 {
 			t.Errorf("want one EXT-X-PROGRAM-DATE-TIME:\n%s", data)
 		}
+	}
+}
+
+// checkSubtitles checks that variant v names the subtitles group when there
+// are text tracks, and that the group lists each with a unique NAME, its
+// language and playlist, none DEFAULT.
+func checkSubtitles(t *testing.T, v *m3u8.Variant, texts []manifest.Track) {
+	t.Helper()
+	if (v.Subtitles == SubtitlesGroup) != (len(texts) > 0) {
+		t.Errorf("%s: SUBTITLES=%q with %d text tracks", v.URI, v.Subtitles, len(texts))
+	}
+	var subs []*m3u8.Alternative
+	for _, alt := range v.Alternatives {
+		if alt.Type == "SUBTITLES" {
+			subs = append(subs, alt)
+		}
+	}
+	if len(subs) != len(texts) {
+		t.Fatalf("%s: %d subtitle renditions, want %d", v.URI, len(subs), len(texts))
+	}
+	names := map[string]bool{}
+	for i, alt := range subs {
+		if alt.GroupId != SubtitlesGroup || alt.Default || !alt.Autoselect || alt.URI != texts[i].Dir+"/playlist.m3u8" ||
+			alt.Language != texts[i].Language || !strings.HasPrefix(alt.Name, texts[i].Label) || names[alt.Name] {
+			t.Errorf("%s: subtitle rendition %d: %+v", v.URI, i, alt)
+		}
+		names[alt.Name] = true
 	}
 }

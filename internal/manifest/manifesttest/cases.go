@@ -123,6 +123,17 @@ func audioTrack(id, lang, codecs string, channels, bw int, prot *manifest.Protec
 	}
 }
 
+// textTrack is a WebVTT subtitle track in millisecond timescale cut at the
+// video's 2 s boundaries.
+func textTrack(id, lang, label string) manifest.Track {
+	return manifest.Track{
+		ID: id, Dir: id, Type: manifest.Text, Codecs: "wvtt", Language: lang, Label: label,
+		Bandwidth: 800, AverageBandwidth: 600, Timescale: 1000,
+		InitFile: "init.mp4", MediaPattern: "seg_$Number$.m4s", WebVTTPattern: "seg_$Number$.vtt", StartNumber: 1,
+		Segments: Segments(1, 5, 0, 2000, 500, 0),
+	}
+}
+
 // Cases returns the table (a fresh copy each call; tests may modify it).
 func Cases() []Case {
 	all := []drm.System{drm.Widevine, drm.PlayReady, drm.FairPlay, drm.ClearKey}
@@ -157,6 +168,17 @@ func Cases() []Case {
 				return t
 			}(),
 			audioTrack("audio_und", "", "mp4a.40.2", 2, 131_000, nil, 0),
+		}}},
+		{"subtitles", manifest.Presentation{Duration: dur, Tracks: []manifest.Track{
+			videoTrack("video_720p", 1280, 720, 3_000_000, "avc1.64001f", protection(cenc.CBCS, KIDVideo, all, true), 0),
+			audioTrack("audio_en", "en", "mp4a.40.2", 2, 131_000, protection(cenc.CBCS, kidAudio, all, true), 0),
+			textTrack("text_en", "en", "English"),
+			textTrack("text_en_2", "en", "English"),
+			textTrack("text_fr", "fr", "Français (forced)"),
+		}}},
+		{"audio_only_subtitles", manifest.Presentation{Duration: dur, Tracks: []manifest.Track{
+			audioTrack("audio_en_128k", "en", "mp4a.40.2", 2, 131_000, nil, 0),
+			textTrack("text_und", "", "Subtitles"),
 		}}},
 		{"multi_language", manifest.Presentation{Duration: dur, Tracks: []manifest.Track{
 			videoTrack("video_720p", 1280, 720, 3_000_000, "avc1.64001f", protection(cenc.CBCS, KIDVideo, noFP, true), 0),

@@ -23,6 +23,8 @@
 //                key per asset from the store
 //   cl-<scheme>  a 10 s clip in 2 s GOPs with --clear-lead 4s (two clear
 //                segments, then encrypted), cbcs and cenc
+//   tx-cbcs      an 8 s clip with an English mov_text (tx3g) track plus a
+//                French sidecar WebVTT file (--text), cbcs; text is clear
 //
 // As a command (run-browser-tests.sh does this before starting the server):
 //   DRMPIPE_BIN=bin/drmpipe node web/tests/support/fixtures.mjs --data DIR
@@ -195,6 +197,59 @@ export async function ensureCodecMedia(cacheDir) {
   return files;
 }
 
+// Subtitle clip: 8 s in 2 s GOPs with an English mov_text track made from
+// SRT, and a French sidecar WebVTT file. Cues cross the 4 s segment boundary
+// and overlap, so a player that places cues by segment or drops a repeated
+// cue shows it.
+const TEXT_VERSION = 'v1';
+export const textCues = {
+  eng: [
+    { start: 1.0, end: 3.0, text: 'english one' },
+    { start: 3.5, end: 6.5, text: 'english two' },
+  ],
+  fr: [
+    { start: 0.5, end: 2.5, text: 'premier' },
+    { start: 3.0, end: 5.0, text: 'deuxième' },
+    { start: 5.5, end: 7.5, text: 'troisième' },
+  ],
+};
+
+const srtTime = (s) => new Date(s * 1000).toISOString().slice(11, 23).replace('.', ',');
+const vttTime = (s) => new Date(s * 1000).toISOString().slice(11, 23);
+
+/** ensureTextMedia makes the subtitle clip and its sidecar once under cacheDir: {mp4, vtt}. */
+export async function ensureTextMedia(cacheDir) {
+  const dir = path.join(cacheDir, `text-${TEXT_VERSION}`);
+  const files = { mp4: path.join(dir, 'subs.mp4'), vtt: path.join(dir, 'fr.vtt') };
+  if (existsSync(path.join(dir, 'done'))) return files;
+  await mkdir(cacheDir, { recursive: true });
+  const tmp = await mkdtemp(path.join(cacheDir, '.text-'));
+  const srt = textCues.eng.map((c, i) => `${i + 1}\n${srtTime(c.start)} --> ${srtTime(c.end)}\n${c.text}\n`).join('\n');
+  await writeFile(path.join(tmp, 'eng.srt'), srt);
+  const vtt = 'WEBVTT\n\nNOTE French sidecar for the browser suite\n\n' +
+    textCues.fr.map((c) => `${vttTime(c.start)} --> ${vttTime(c.end)}\n${c.text}\n`).join('\n');
+  await writeFile(path.join(tmp, 'fr.vtt'), vtt);
+  await run('ffmpeg', [
+    '-hide_banner', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-t', '8', '-i', 'testsrc2=size=426x240:rate=25',
+    '-f', 'lavfi', '-t', '8', '-i', 'sine=frequency=440:sample_rate=48000',
+    '-f', 'srt', '-i', path.join(tmp, 'eng.srt'),
+    '-map', '0:v', '-map', '1:a', '-map', '2:s',
+    '-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', 'high', '-pix_fmt', 'yuv420p', '-bf', '2',
+    '-x264-params', 'keyint=50:min-keyint=50:scenecut=0', '-b:v', '300k',
+    '-c:a', 'aac', '-b:a', '96k', '-ac', '2',
+    '-c:s', 'mov_text', '-metadata:s:s:0', 'language=eng',
+    '-movflags', '+faststart', path.join(tmp, 'subs.mp4'),
+  ], { timeout: 120_000 });
+  await writeFile(path.join(tmp, 'done'), TEXT_VERSION);
+  try {
+    await rename(tmp, dir);
+  } catch {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  return files;
+}
+
 /** mediaCacheDir is where generated inputs are kept between runs (gitignored). */
 export function mediaCacheDir() {
   return path.join(webDir, 'test-results', '.cache');
@@ -253,6 +308,9 @@ export async function packageFixtures(bin, media, dataDir) {
   for (const scheme of ['cbcs', 'cenc']) {
     await pkg(`cl-${scheme}`, ['--scheme', scheme, '--clear-lead', '4s'], [clearlead]);
   }
+
+  const text = await ensureTextMedia(mediaCacheDir());
+  await pkg('tx-cbcs', ['--scheme', 'cbcs', '--text', `${text.vtt}:lang=fr,name=Français`], [text.mp4]);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -266,7 +324,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const bin = await drmpipeBinary(tmp);
     const media = await ensureMedia(mediaCacheDir());
     await packageFixtures(bin, media, path.resolve(values.data));
-    console.log(`fixtures: bt-cbcs bt-cenc bt-ladder bt-ladder-perkey bt-wrongkey cd-* tm-* cl-* packaged into ${path.resolve(values.data)}/content`);
+    console.log(`fixtures: bt-cbcs bt-cenc bt-ladder bt-ladder-perkey bt-wrongkey cd-* tm-* cl-* tx-cbcs packaged into ${path.resolve(values.data)}/content`);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }

@@ -101,13 +101,14 @@ export async function fetchToken(base, content, opts) {
 }
 
 /** playerURL builds the demo page URL. */
-export function playerURL(base, { content, format, player, token, bearer, maxHeight, buffer, license = '/license/clearkey' }) {
+export function playerURL(base, { content, format, player, token, bearer, maxHeight, buffer, subs, license = '/license/clearkey' }) {
   const manifest = `/content/${content}/${format === 'hls' ? 'master.m3u8' : 'manifest.mpd'}`;
   const q = new URLSearchParams({ manifest, player, license });
   if (token) q.set('token', token);
   if (bearer) q.set('bearer', bearer);
   if (maxHeight) q.set('maxheight', String(maxHeight));
   if (buffer) q.set('buffer', String(buffer));
+  if (subs) q.set('subs', subs);
   return `${base}/web/player/index.html?${q}`;
 }
 
