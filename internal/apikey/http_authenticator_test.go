@@ -37,7 +37,8 @@ func TestHTTPAuthenticator(t *testing.T) {
 		{"ok", []string{"Bearer " + speke}, "speke", 200, ""},
 		{"scheme case", []string{"bearer  " + speke}, "speke", 200, ""},
 		{"missing", nil, "speke", 401, `Bearer realm="drmpipe"`},
-		{"basic", []string{"Basic " + speke}, "speke", 401, `Bearer realm="drmpipe", error="invalid_token"`},
+		// RFC 6750 §3.1: another scheme is no authentication information.
+		{"basic", []string{"Basic " + speke}, "speke", 401, `Bearer realm="drmpipe"`},
 		{"two headers", []string{"Bearer " + speke, "Bearer " + speke}, "speke", 401, `Bearer realm="drmpipe", error="invalid_token"`},
 		{"malformed", []string{"Bearer dp_nope"}, "speke", 401, `Bearer realm="drmpipe", error="invalid_token"`},
 		{"revoked", []string{"Bearer " + revoked}, "speke", 401, `Bearer realm="drmpipe", error="invalid_token"`},

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // Code is a stable, machine-readable error code.
@@ -81,20 +82,29 @@ const Realm = "drmpipe"
 
 // Bearer sets e's Challenge to the RFC 6750 §3 challenge its status calls
 // for, and returns e: on 401 `Bearer realm="drmpipe"`, with
-// error="invalid_token" when r carried an Authorization header that was
-// refused (§3.1: without credentials, no error code); on 403
-// error="insufficient_scope". Other statuses get no challenge.
+// error="invalid_token" when r carried Bearer credentials that were
+// refused; on 403 error="insufficient_scope". Other statuses get no
+// challenge. Without credentials, or with those of another scheme (Basic),
+// the request "lacks any authentication information" and the challenge
+// carries no error code (§3.1).
 func (e *Error) Bearer(r *http.Request) *Error {
 	switch e.Status {
 	case http.StatusUnauthorized:
 		e.Challenge = `Bearer realm="` + Realm + `"`
-		if r != nil && r.Header.Get("Authorization") != "" {
+		if r != nil && hasBearerScheme(r.Header.Get("Authorization")) {
 			e.Challenge += `, error="invalid_token"`
 		}
 	case http.StatusForbidden:
 		e.Challenge = `Bearer realm="` + Realm + `", error="insufficient_scope"`
 	}
 	return e
+}
+
+// hasBearerScheme reports whether an Authorization value uses the Bearer
+// scheme (case-insensitive, RFC 9110 §11.1).
+func hasBearerScheme(auth string) bool {
+	scheme, _, _ := strings.Cut(auth, " ")
+	return strings.EqualFold(scheme, "Bearer")
 }
 
 // Body is the JSON error body.

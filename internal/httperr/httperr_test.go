@@ -65,6 +65,10 @@ func TestBearerChallenge(t *testing.T) {
 	}{
 		{"401 without credentials", 401, "", `Bearer realm="drmpipe"`},
 		{"401 with refused credentials", 401, "Bearer nope", `Bearer realm="drmpipe", error="invalid_token"`},
+		{"401 with refused credentials, scheme case", 401, "bearer nope", `Bearer realm="drmpipe", error="invalid_token"`},
+		// RFC 6750 §3.1: an unsupported authentication method is no
+		// authentication information: no error code.
+		{"401 with Basic credentials", 401, "Basic YWRtaW46eA==", `Bearer realm="drmpipe"`},
 		{"403", 403, "Bearer ok", `Bearer realm="drmpipe", error="insufficient_scope"`},
 		{"400", 400, "Bearer ok", ""},
 		{"503", 503, "Bearer ok", ""},

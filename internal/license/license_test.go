@@ -139,6 +139,30 @@ func TestGatewayUpstreamErrorsDoNotLeak(t *testing.T) {
 	}
 }
 
+// TestUnauthorizedChallenges: every 401 of a license endpoint carries the
+// WWW-Authenticate challenge RFC 9110 §11.6.1 requires, with RFC 6750
+// §3.1's error="invalid_token" only when a playback token was refused; a
+// 403 (an entitled viewer's refusal) carries none.
+func TestUnauthorizedChallenges(t *testing.T) {
+	d := vendortest.New(vendortest.Generic, vendortest.Options{})
+	defer d.Close()
+	h := gateway(t, d, license.Deps{})
+	for _, c := range []struct {
+		name, token string
+		status      int
+		challenge   string
+	}{
+		{"no token", "", http.StatusUnauthorized, `Bearer realm="drmpipe"`},
+		{"refused token", "expired", http.StatusUnauthorized, `Bearer realm="drmpipe", error="invalid_token"`},
+		{"granted", "t-erin", http.StatusOK, ""},
+	} {
+		w := send(h, c.token, "c")
+		if w.Code != c.status || w.Header().Get("WWW-Authenticate") != c.challenge {
+			t.Errorf("%s: %d WWW-Authenticate %q, want %d %q", c.name, w.Code, w.Header().Get("WWW-Authenticate"), c.status, c.challenge)
+		}
+	}
+}
+
 func TestRateLimitPerIP(t *testing.T) {
 	d := vendortest.New(vendortest.Generic, vendortest.Options{})
 	defer d.Close()

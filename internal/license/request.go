@@ -286,8 +286,21 @@ func WriteResponse(w http.ResponseWriter, resp Response) {
 	_, _ = w.Write(resp.Body)
 }
 
-// WriteError answers err with the error schema (httperr).
+// WriteError answers err with the error schema (httperr). A 401 carries
+// the challenge RFC 9110 §11.6.1 requires on every 401: the RFC 6750 §3
+// Bearer challenge, with error="invalid_token" when a playback token was
+// sent and refused (§3.1), without an error code when none was.
 func (e *Endpoint) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	var he *httperr.Error
+	if errors.As(err, &he) && he.Status == http.StatusUnauthorized && he.Challenge == "" {
+		// A copy: the error may be shared by the waiters of one flight.
+		c := *he
+		c.Challenge = `Bearer realm="` + httperr.Realm + `"`
+		if e.Token(r) != "" {
+			c.Challenge += `, error="invalid_token"`
+		}
+		err = &c
+	}
 	httperr.Write(w, r, e.deps.Log, err)
 }
 
