@@ -51,19 +51,21 @@ func parseKeyFlag(s string) (keys.TrackType, keys.ContentKey, error) {
 	return tt, keys.ContentKey{KID: kid, Key: key}, nil
 }
 
-// parseKeyFlags builds the per-track-type key map of --key flags (whether
-// the combination is usable is keys.NewStaticSource's to say).
-func parseKeyFlags(list []string) (map[keys.TrackType]keys.ContentKey, error) {
-	out := map[keys.TrackType]keys.ContentKey{}
+// parseKeyFlags builds the per-track-type key lists of --key flags (whether
+// the combination is usable is keys.NewPeriodStaticSource's to say). Under
+// key rotation a type may be given several times: its keys in key period
+// order; otherwise once.
+func parseKeyFlags(list []string, rotation bool) (map[keys.TrackType][]keys.ContentKey, error) {
+	out := map[keys.TrackType][]keys.ContentKey{}
 	for _, s := range list {
 		tt, k, err := parseKeyFlag(s)
 		if err != nil {
 			return nil, err
 		}
-		if _, dup := out[tt]; dup {
-			return nil, fmt.Errorf("%w: more than one key for %s", errKeyFlag, tt)
+		if _, dup := out[tt]; dup && !rotation {
+			return nil, fmt.Errorf("%w: more than one key for %s (several keys of one type need --key-period)", errKeyFlag, tt)
 		}
-		out[tt] = k
+		out[tt] = append(out[tt], k)
 	}
 	return out, nil
 }

@@ -36,6 +36,7 @@ type packageFlags struct {
 	ckLAURL         string
 	fpKeyURI        string
 	clearLead       time.Duration
+	keyPeriod       time.Duration
 	psshInInit      bool
 	noPSSHInInit    bool
 	clear           bool
@@ -91,6 +92,7 @@ Two runs on one output at the same time: the second fails.`,
 	fl.StringVar(&f.ckLAURL, "clearkey-la-url", "", "ClearKey license server URL (DASH dashif:Laurl)")
 	fl.StringVar(&f.fpKeyURI, "fairplay-key-uri", "", "FairPlay key URI (skd://...; {kid} is replaced by the hex KID); default skd://<kid>")
 	fl.DurationVar(&f.clearLead, "clear-lead", 0, "leave whole segments in the clear at the start, covering at least this duration")
+	fl.DurationVar(&f.keyPeriod, "key-period", 0, "rotate keys: a new key per key period (e.g. 30s; whole segments) from the key store (--content-id), or one --key per period in order")
 	fl.BoolVar(&f.psshInInit, "pssh-in-init", false, "also write pssh boxes into init segments (default: manifests only, per DASH-IF)")
 	fl.BoolVar(&f.noPSSHInInit, "no-pssh-in-init", false, "keep pssh only in the manifests (the default; explicit form)")
 	fl.BoolVar(&f.clear, "clear", false, "package without encryption (no --key needed)")
@@ -118,11 +120,18 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 		ClearKeyLAURL:     f.ckLAURL,
 		FairPlayKeyURI:    f.fpKeyURI,
 		ClearLead:         f.clearLead,
+		KeyPeriod:         f.keyPeriod,
 		PSSHInInit:        f.psshInInit,
 		Warn:              func(msg string) { fmt.Fprintf(stderr, "warning: %s\n", msg) },
 	}
 	for _, s := range f.texts {
 		cfg.Texts = append(cfg.Texts, parseTextFlag(s))
+	}
+	if f.keyPeriod < 0 || cmd.Flags().Changed("key-period") && f.keyPeriod == 0 {
+		return fmt.Errorf("--key-period: %s: want a positive duration such as 30s", f.keyPeriod)
+	}
+	if f.keyPeriod > 0 && (f.spekeURL != "" || f.cpixFile != "") {
+		return fmt.Errorf("--key-period: key rotation with --speke or --cpix keys is not supported yet; use --content-id (key store) or --key")
 	}
 	if f.psshInInit && f.noPSSHInInit {
 		return fmt.Errorf("--pssh-in-init and --no-pssh-in-init contradict each other")
@@ -194,11 +203,11 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 	case len(f.keys) == 0:
 		return fmt.Errorf("no content key: give --key KID:KEY (or TYPE=KID:KEY per track type), --content-id ID for keys from the key store, or --clear for unencrypted output")
 	default:
-		byType, err := parseKeyFlags(f.keys)
+		byType, err := parseKeyFlags(f.keys, f.keyPeriod > 0)
 		if err != nil {
 			return err
 		}
-		src, err := keys.NewStaticSource(byType)
+		src, err := keys.NewPeriodStaticSource(byType)
 		if err != nil {
 			return err
 		}
@@ -225,7 +234,10 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 		len(res.Tracks), len(inputs), res.OutputDir, elapsed.Seconds(), float64(res.InputBytes)/1e6/elapsed.Seconds())
 	for _, t := range res.Tracks {
 		kid := "clear"
-		if t.KID != "" {
+		switch {
+		case len(t.KIDs) > 1:
+			kid = fmt.Sprintf("%d key periods, KIDs %s", len(t.KIDs), strings.Join(t.KIDs, " "))
+		case t.KID != "":
 			kid = "KID " + t.KID
 		}
 		typ := t.TrackType.String()

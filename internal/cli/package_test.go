@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,6 +41,11 @@ func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	return code, o.String(), e.String()
 }
 
+// rotKey is a --key value for key period n of a rotation case (test-only key).
+func rotKey(n int) string {
+	return fmt.Sprintf("%032x:%032x", 0xa0+n, 0xb0+n)
+}
+
 // TestPackageArguments is the table of argument cases of `drmpipe package`:
 // each bad invocation fails with a message naming the problem and leaves no
 // output directory behind.
@@ -74,6 +80,14 @@ func TestPackageArguments(t *testing.T) {
 		{"missing input", []string{"package", "-o", "OUT", key, "/nonexistent/in.mp4"}, "/nonexistent/in.mp4"},
 		{"output is a file", []string{"package", "-o", aFile, key, clip}, "exists and is not a directory"},
 		{"segment too short", []string{"package", "-o", "OUT", key, "--segment-duration", "10ms", clip}, "segment duration"},
+		{"two keys without key period", []string{"package", "-o", "OUT", key, "--key", rotKey(1), clip}, "need --key-period"},
+		{"key period zero", []string{"package", "-o", "OUT", key, "--key-period", "0s", clip}, "want a positive duration"},
+		{"key period clear", []string{"package", "-o", "OUT", "--clear", "--key-period", "4s", clip}, "needs keys"},
+		{"key period shorter than segment", []string{"package", "-o", "OUT", key, "--key-period", "1s", clip}, "shorter than the segment duration"},
+		{"key period too few keys", []string{"package", "-o", "OUT", key, "--key", rotKey(1), "--key-period", "4s", clip}, "key period 2 of track type"},
+		{"key period same key twice", []string{"package", "-o", "OUT", key, key, "--key-period", "4s", clip}, "given twice"},
+		{"key period with cpix", []string{"package", "-o", "OUT", "--cpix", "x.xml", "--key-period", "4s", clip}, "not supported yet"},
+		{"ok key period", []string{"package", "-q", "-o", "OUT", key, "--key", rotKey(1), "--key", rotKey(2), "--key-period", "4s", clip}, ""},
 		{"ok cenc default drms", []string{"package", "-q", "-o", "OUT", key, "--scheme", "cenc", clip}, ""},
 	}
 	for _, tc := range cases {

@@ -227,12 +227,19 @@ func SourceFor(store Store, contentID string, opts ...SourceOption) *StoreSource
 
 // Key implements the packager's KeySource.
 func (s *StoreSource) Key(ctx context.Context, t TrackType) (ContentKey, error) {
+	return s.PeriodKey(ctx, t, s.period)
+}
+
+// PeriodKey returns the key of track type t in key period n (key rotation):
+// the store's slot (content ID, track type or ALL, n), got or created, so
+// the same content packaged again gets the same key in every period.
+func (s *StoreSource) PeriodKey(ctx context.Context, t TrackType, n uint32) (ContentKey, error) {
 	if s.oneKey {
 		t = All
 	}
-	k, err := s.store.GetOrCreate(ctx, s.contentID, t, s.period)
+	k, err := s.store.GetOrCreate(ctx, s.contentID, t, n)
 	if err != nil {
-		return ContentKey{}, fmt.Errorf("%w: content %q track type %s: %w", ErrNoKey, s.contentID, t, err)
+		return ContentKey{}, fmt.Errorf("%w: content %q track type %s period %d: %w", ErrNoKey, s.contentID, t, n, err)
 	}
 	return k, nil
 }

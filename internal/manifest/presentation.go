@@ -5,6 +5,8 @@
 package manifest
 
 import (
+	"slices"
+
 	"github.com/drmpipe/drmpipe/internal/cenc"
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/drm/signaling"
@@ -84,8 +86,14 @@ type Track struct {
 	// times (the edit list is in the init segment, see packager).
 	PresentationTimeOffset uint64
 	Segments               []Segment
-	// Protection is nil for clear tracks.
+	// Protection is nil for clear tracks. Under key rotation it is the
+	// first key period's (what EXT-X-SESSION-KEY lists).
 	Protection *Protection
+	// KeyPeriods, when set, splits the segments into key periods (key
+	// rotation, DASH-IF IOP Part 6 §9.2): each period has its own init
+	// segment whose tenc default_KID is the period's KID. The first period
+	// starts at the first segment; nil without key rotation.
+	KeyPeriods []KeyPeriod
 	// SyncHLS asks for EXT-X-PROGRAM-DATE-TIME on the first segment (the
 	// epoch plus its Start), so HLS players that line renditions up by
 	// date (RFC 8216 §4.3.2.6) keep a rendition that starts later than the
@@ -105,6 +113,68 @@ type Segment struct {
 	Size int64
 	// Clear reports that the segment is part of the clear lead.
 	Clear bool
+}
+
+// KeyPeriod is one key period of a track under key rotation.
+type KeyPeriod struct {
+	// Index is the key period's index, the same in every track whose
+	// segments it covers (the DASH Period@id).
+	Index int
+	// FirstSegment is the Number of the period's first segment; the
+	// period runs to the next period's first segment.
+	FirstSegment int
+	// InitFile names the period's init segment inside the track's Dir.
+	InitFile string
+	// Protection is the period's key and DRM signaling.
+	Protection *Protection
+}
+
+// InKeyPeriod returns t restricted to its key period k: the period's
+// segments, init segment and protection, with no KeyPeriods. ok is false
+// when t has no key period k.
+func (t Track) InKeyPeriod(k int) (v Track, ok bool) {
+	i := -1
+	for j, p := range t.KeyPeriods {
+		if p.Index == k {
+			i = j
+		}
+	}
+	if i < 0 {
+		return Track{}, false
+	}
+	p := t.KeyPeriods[i]
+	first := p.FirstSegment - t.StartNumber
+	end := len(t.Segments)
+	if i+1 < len(t.KeyPeriods) {
+		end = t.KeyPeriods[i+1].FirstSegment - t.StartNumber
+	}
+	if first < 0 || end > len(t.Segments) || first >= end {
+		return Track{}, false
+	}
+	v = t
+	v.Segments = t.Segments[first:end]
+	v.StartNumber = p.FirstSegment
+	v.InitFile = p.InitFile
+	v.Protection = p.Protection
+	v.KeyPeriods = nil
+	return v, true
+}
+
+// KeyPeriodIndexes returns the key period indexes of p's tracks in
+// increasing order; nil without key rotation.
+func (p Presentation) KeyPeriodIndexes() []int {
+	seen := map[int]bool{}
+	var out []int
+	for _, t := range p.Tracks {
+		for _, kp := range t.KeyPeriods {
+			if !seen[kp.Index] {
+				seen[kp.Index] = true
+				out = append(out, kp.Index)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Protection is the encryption and DRM signaling of a track.

@@ -41,6 +41,20 @@ func (t *Track) Validate() error {
 			return bad("segment %d has number %d, want %d (numbers must be consecutive from StartNumber)", i, s.Number, t.StartNumber+i)
 		}
 	}
+	for i, p := range t.KeyPeriods {
+		switch {
+		case i == 0 && p.FirstSegment != t.StartNumber:
+			return bad("key period %d starts at segment %d, want the first segment %d", p.Index, p.FirstSegment, t.StartNumber)
+		case i > 0 && (p.FirstSegment <= t.KeyPeriods[i-1].FirstSegment || p.Index <= t.KeyPeriods[i-1].Index):
+			return bad("key period %d (segment %d) does not follow key period %d", p.Index, p.FirstSegment, t.KeyPeriods[i-1].Index)
+		case p.FirstSegment >= t.StartNumber+len(t.Segments):
+			return bad("key period %d starts at segment %d, after the last segment", p.Index, p.FirstSegment)
+		case p.InitFile == "":
+			return bad("key period %d has no init file", p.Index)
+		case (p.Protection == nil) != (t.Protection == nil):
+			return bad("key period %d is protected differently from the track", p.Index)
+		}
+	}
 	switch t.Type {
 	case Video:
 		if t.Width <= 0 || t.Height <= 0 || t.Width > math.MaxUint32 || t.Height > math.MaxUint32 {

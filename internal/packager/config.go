@@ -23,6 +23,12 @@ type KeySource interface {
 	Key(ctx context.Context, t keys.TrackType) (keys.ContentKey, error)
 }
 
+// PeriodKeySource gives the content key of a track type in key period n
+// (key rotation). keys.StaticSource and the key store's source implement it.
+type PeriodKeySource interface {
+	PeriodKey(ctx context.Context, t keys.TrackType, n uint32) (keys.ContentKey, error)
+}
+
 // Config is one packaging job.
 type Config struct {
 	Inputs []string
@@ -53,6 +59,13 @@ type Config struct {
 	// ClearLead leaves whole segments unencrypted at the start until at
 	// least this much presentation time is covered.
 	ClearLead time.Duration
+	// KeyPeriod, when positive, rotates keys (period signaling, DASH-IF IOP
+	// Part 6 §9.2): a new key per key period and key slot from Keys (which
+	// must be a PeriodKeySource), one init segment per key period, one DASH
+	// Period per key period and a new EXT-X-MAP and EXT-X-KEY set in the
+	// HLS playlists at each boundary. Periods start on segment boundaries;
+	// see plan.keyPeriodBounds.
+	KeyPeriod time.Duration
 	// PSSHInInit also writes pssh boxes into init segments (moov). The
 	// default is manifest-only signaling (DASH-IF IOP guidance).
 	PSSHInInit bool
@@ -118,7 +131,21 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: no protection scheme", ErrConfig)
 	}
 	if c.Keys == nil {
+		if c.KeyPeriod > 0 {
+			return fmt.Errorf("%w: --key-period needs keys (not --clear)", ErrConfig)
+		}
 		return nil
+	}
+	if c.KeyPeriod > 0 {
+		if _, ok := c.Keys.(PeriodKeySource); !ok {
+			return fmt.Errorf("%w: --key-period: the key source has no keys per key period", ErrConfig)
+		}
+		if c.Provided != nil {
+			return fmt.Errorf("%w: --key-period: key rotation with SPEKE or CPIX keys is not supported yet", ErrConfig)
+		}
+		if c.KeyPeriod < c.SegmentDuration {
+			return fmt.Errorf("%w: --key-period %s is shorter than the segment duration %s (a key period is a whole number of segments)", ErrConfig, c.KeyPeriod, c.SegmentDuration)
+		}
 	}
 	if !c.Dual && c.Scheme == cenc.CENC && c.hasSystem(drm.FairPlay) {
 		return fmt.Errorf("%w: FairPlay requires the cbcs scheme (SAMPLE-AES); use --scheme cbcs, --dual, or drop fairplay from --drm", ErrConfig)

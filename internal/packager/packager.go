@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/cenc"
+	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/manifest"
 	"github.com/drmpipe/drmpipe/internal/manifest/dash"
@@ -35,8 +36,11 @@ type TrackResult struct {
 	Codecs    string
 	TrackType keys.TrackType // 0 for text tracks
 	Kind      media.Kind
-	KID       string // empty when clear (always for text)
-	Segments  int
+	KID       string // empty when clear (always for text); the first key period's under key rotation
+	// KIDs are the KIDs of the key periods in order (one without key
+	// rotation); nil when clear.
+	KIDs     []string
+	Segments int
 }
 
 // Package runs one packaging job. On any error nothing is left at
@@ -152,8 +156,13 @@ func Package(ctx context.Context, cfg Config) (res *Result, err error) {
 	res = &Result{OutputDir: cfg.OutputDir, InputBytes: inputBytes, Warnings: warnings}
 	for _, j := range jobs {
 		tr := TrackResult{Name: j.name, Input: j.track.File, TrackID: j.track.ID, Codecs: j.track.CodecString, TrackType: trackType(j.track), Kind: j.track.Kind, Segments: len(j.spans)}
-		if j.outputs[0].prot != nil {
-			tr.KID = j.outputs[0].key.KID.String()
+		for _, p := range j.outputs[0].periods {
+			if p.prot != nil {
+				tr.KIDs = append(tr.KIDs, p.key.KID.String())
+			}
+		}
+		if len(tr.KIDs) > 0 {
+			tr.KID = tr.KIDs[0]
 		}
 		res.Tracks = append(res.Tracks, tr)
 	}
@@ -201,61 +210,103 @@ func trackType(t *media.Track) keys.TrackType {
 	return keys.VideoTrackType(t.Width, t.Height)
 }
 
-// buildJobs resolves keys, IVs and signaling for every track and output.
+// buildJobs resolves keys, IVs and signaling for every track, output and
+// key period.
 func (c *Config) buildJobs(ctx context.Context, tracks []*media.Track, owner map[*media.Track]*media.File, names map[*media.Track]string, pl *plan) ([]*trackJob, error) {
 	cbcsIVs := map[string][]byte{} // one constant IV per key
 	leadEnd := pl.clearLeadEnd(c.ClearLead)
+	bounds := pl.keyPeriodBounds(leadEnd, c.KeyPeriod)
 	var jobs []*trackJob
 	for _, t := range tracks {
 		j := &trackJob{file: owner[t], track: t, name: names[t], spans: pl.spans[t]}
+		firsts := []int{0}
 		if c.Keys != nil {
 			j.clearSegs = clearSegments(t, j.spans, leadEnd)
-		}
-		var key keys.ContentKey
-		if c.Keys != nil {
 			var err error
-			key, err = c.Keys.Key(ctx, trackType(t))
+			if firsts, err = periodFirsts(t, j.spans, bounds); err != nil {
+				return nil, fmt.Errorf("%s: %w", names[t], err)
+			}
+		}
+		periodKeys := make([]keys.ContentKey, len(firsts))
+		for n := range firsts {
+			if c.Keys == nil {
+				break
+			}
+			key, err := c.periodKey(ctx, trackType(t), n)
 			if err != nil {
 				return nil, fmt.Errorf("%s: track %d (%s): %w", t.File, t.ID, names[t], err)
 			}
 			if err := key.Validate(); err != nil {
 				return nil, err
 			}
+			periodKeys[n] = key
+		}
+		systems, dropped := systemsFor(c.Systems, t)
+		if c.Keys != nil && dropped && c.Warn != nil {
+			c.Warn(fmt.Sprintf("%s: FairPlay is not signaled for this %s track: FairPlay Streaming protects the codecs Apple devices decode in HLS (H.264, HEVC, AAC, AC-3, E-AC-3); the other DRM systems are signaled", names[t], t.Codec))
 		}
 		for _, scheme := range c.schemes() {
 			o := &trackOutput{dir: names[t]}
 			if c.Dual {
 				o.dir = scheme.String() + "/" + names[t]
 			}
-			if c.Keys != nil {
-				o.key = key
-				iv, err := c.ivFor(scheme, key, cbcsIVs)
-				if err != nil {
-					return nil, err
+			for n, first := range firsts {
+				p := &outputPeriod{index: n, first: first, init: "init.mp4"}
+				if c.KeyPeriod > 0 {
+					p.init = keyPeriodInit(n)
 				}
-				o.iv = iv
-				systems, dropped := systemsFor(c.Systems, t)
-				if dropped && c.Warn != nil {
-					c.Warn(fmt.Sprintf("%s: FairPlay is not signaled for this %s track: FairPlay Streaming protects the codecs Apple devices decode in HLS (H.264, HEVC, AAC, AC-3, E-AC-3); the other DRM systems are signaled", names[t], t.Codec))
+				if c.Keys != nil {
+					if err := c.protectPeriod(p, scheme, periodKeys[n], systems, j.clearSegs > first, cbcsIVs); err != nil {
+						return nil, fmt.Errorf("%s: %w", names[t], err)
+					}
 				}
-				set, err := c.signaling(scheme, key, systems)
-				if err != nil {
-					return nil, fmt.Errorf("%s: %w", names[t], err)
-				}
-				o.sigs = set.Systems
-				o.prot = &trackProtection{scheme: scheme, kid: key.KID, clearEntry: j.clearSegs > 0}
-				if scheme == cenc.CBCS {
-					o.prot.constantIV = iv
-				}
-				if c.PSSHInInit {
-					o.prot.psshs = set.PSSHs()
-				}
+				o.periods = append(o.periods, p)
 			}
 			j.outputs = append(j.outputs, o)
 		}
 		jobs = append(jobs, j)
 	}
 	return jobs, nil
+}
+
+// keyPeriodInit names the init segment of key period n: init_p<n>.mp4.
+func keyPeriodInit(n int) string { return fmt.Sprintf("init_p%d.mp4", n) }
+
+// periodKey returns the key of track type tt in key period n: under key
+// rotation from the PeriodKeySource, otherwise the one key of tt.
+func (c *Config) periodKey(ctx context.Context, tt keys.TrackType, n int) (keys.ContentKey, error) {
+	if c.KeyPeriod <= 0 {
+		return c.Keys.Key(ctx, tt)
+	}
+	src, ok := c.Keys.(PeriodKeySource)
+	if !ok {
+		return keys.ContentKey{}, fmt.Errorf("%w: the key source has no keys per key period", ErrConfig)
+	}
+	return src.PeriodKey(ctx, tt, uint32(n))
+}
+
+// protectPeriod sets the key, IV, signaling and tenc of one key period of
+// an output under scheme.
+func (c *Config) protectPeriod(p *outputPeriod, scheme cenc.Scheme, key keys.ContentKey, systems []drm.System, clearEntry bool, cbcsIVs map[string][]byte) error {
+	p.key = key
+	iv, err := c.ivFor(scheme, key, cbcsIVs)
+	if err != nil {
+		return err
+	}
+	p.iv = iv
+	set, err := c.signaling(scheme, key, systems)
+	if err != nil {
+		return err
+	}
+	p.sigs = set.Systems
+	p.prot = &trackProtection{scheme: scheme, kid: key.KID, clearEntry: clearEntry}
+	if scheme == cenc.CBCS {
+		p.prot.constantIV = iv
+	}
+	if c.PSSHInInit {
+		p.prot.psshs = set.PSSHs()
+	}
+	return nil
 }
 
 // ivFor picks the IV of one output: --iv, else the key's own IV, else a
@@ -307,6 +358,54 @@ func (p *plan) clearLeadEnd(lead time.Duration) time.Duration {
 		}
 	}
 	return math.MaxInt64 // the lead covers the whole presentation
+}
+
+// keyPeriodBounds returns the times from presentation zero at which key
+// periods 1, 2, ... start (nil without key rotation). Key periods follow the
+// clear lead: period 0 holds the clear lead and the first period duration
+// after it; period n starts at the first reference segment that starts at or
+// after leadEnd + n*period (on that fixed grid, so periods do not drift).
+// A period is a whole number of segments: where a GOP straddles a nominal
+// boundary, the period ends at the next segment boundary instead, and a
+// nominal boundary inside a long segment produces no period of its own.
+// Every track switches at the same times (see periodFirsts).
+func (p *plan) keyPeriodBounds(leadEnd, period time.Duration) []time.Duration {
+	if period <= 0 || p.ref == nil || leadEnd == math.MaxInt64 {
+		return nil
+	}
+	next := leadEnd + period
+	var out []time.Duration
+	for _, s := range p.spans[p.ref] {
+		start := ticksToDuration(int64(s.start), p.ref.Timescale)
+		if start <= leadEnd || start < next-time.Millisecond {
+			continue
+		}
+		out = append(out, start)
+		for next <= start+time.Millisecond {
+			next += period
+		}
+	}
+	return out
+}
+
+// periodFirsts returns the index of the first segment of each key period
+// of t: 0, then for each bound the first segment that starts at it (within
+// a millisecond, as clearSegments measures). Periods after t's last segment
+// are left out; a bound that gives t no segment of its own (a rendition
+// whose sync samples do not line up with the reference) is an error.
+func periodFirsts(t *media.Track, sp []span, bounds []time.Duration) ([]int, error) {
+	firsts := []int{0}
+	for n, b := range bounds {
+		k := clearSegments(t, sp, b)
+		if k >= len(sp) {
+			break
+		}
+		if k <= firsts[len(firsts)-1] {
+			return nil, fmt.Errorf("%w: key period %d has no segment of its own in this track: its sync samples do not line up with the first video track's", ErrMedia, n+1)
+		}
+		firsts = append(firsts, k)
+	}
+	return firsts, nil
 }
 
 // clearSegments counts the leading segments of t that start before end.
@@ -412,7 +511,6 @@ func (c *Config) presentation(jobs []*trackJob, idx int) manifest.Presentation {
 			Codecs:       t.CodecString,
 			Language:     t.Language,
 			Timescale:    t.Timescale,
-			InitFile:     "init.mp4",
 			MediaPattern: "seg_$Number$.m4s",
 			StartNumber:  1,
 			Segments:     o.segments,
@@ -429,8 +527,17 @@ func (c *Config) presentation(jobs []*trackJob, idx int) manifest.Presentation {
 			mt.SampleRate, mt.Channels = t.SampleRate, t.Channels
 		}
 		mt.Bandwidth, mt.AverageBandwidth = bandwidths(o.segments, t.Timescale)
-		if o.prot != nil {
-			mt.Protection = &manifest.Protection{Scheme: o.prot.scheme, KID: o.prot.kid, ConstantIV: o.prot.constantIV, Systems: o.sigs}
+		for _, kp := range o.periods {
+			var prot *manifest.Protection
+			if kp.prot != nil {
+				prot = &manifest.Protection{Scheme: kp.prot.scheme, KID: kp.prot.kid, ConstantIV: kp.prot.constantIV, Systems: kp.sigs}
+			}
+			if kp.index == 0 {
+				mt.InitFile, mt.Protection = kp.init, prot
+			}
+			if c.KeyPeriod > 0 {
+				mt.KeyPeriods = append(mt.KeyPeriods, manifest.KeyPeriod{Index: kp.index, FirstSegment: kp.first + 1, InitFile: kp.init, Protection: prot})
+			}
 		}
 		if len(o.segments) > 0 && o.segments[0].Start > 0 {
 			late = true

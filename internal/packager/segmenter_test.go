@@ -195,3 +195,58 @@ func TestLongGOPWarningCountsEverySegment(t *testing.T) {
 		t.Errorf("warnings %q, want 6 long segments", p.warnings)
 	}
 }
+
+// TestKeyPeriodBounds: key periods are whole segments, start after the
+// clear lead, move to the next segment boundary where a GOP straddles the
+// nominal one, and audio switches at the same segment as video.
+func TestKeyPeriodBounds(t *testing.T) {
+	cases := []struct {
+		name     string
+		gop      int // frames at 30 fps; 300 frames = 10 s
+		segment  time.Duration
+		lead     time.Duration
+		period   time.Duration
+		wantSegs []int // first segment index of every key period (video)
+	}{
+		{"4s periods of 2s segments", 60, 2 * time.Second, 0, 4 * time.Second, []int{0, 2, 4}},
+		{"periods follow the clear lead", 60, 2 * time.Second, 2 * time.Second, 4 * time.Second, []int{0, 3}},
+		// 3 s GOPs: segments start at 0, 3, 6, 9; the 4 s boundary moves to
+		// 6 s and the 8 s one to 9 s.
+		{"a GOP straddles the boundary", 90, 2 * time.Second, 0, 4 * time.Second, []int{0, 2, 3}},
+		{"period as long as a segment", 60, 2 * time.Second, 0, 2 * time.Second, []int{0, 1, 2, 3, 4}},
+		{"one period covers everything", 60, 2 * time.Second, 0, time.Minute, []int{0}},
+		{"clear lead covers everything", 60, 2 * time.Second, time.Minute, 4 * time.Second, []int{0}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			v := synthetic(media.Video, 15360, 300, 512, tc.gop, 1024)
+			a := synthetic(media.Audio, 48000, 469, 1024, 1, 0)
+			p, err := planSegments([]*media.Track{v, a}, map[*media.Track]string{v: "video", a: "audio"}, tc.segment)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bounds := p.keyPeriodBounds(p.clearLeadEnd(tc.lead), tc.period)
+			vf, err := periodFirsts(v, p.spans[v], bounds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(vf, tc.wantSegs) {
+				t.Fatalf("video key periods start at segments %v, want %v (bounds %v)", vf, tc.wantSegs, bounds)
+			}
+			af, err := periodFirsts(a, p.spans[a], bounds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(af, vf) {
+				t.Errorf("audio key periods start at segments %v, video at %v", af, vf)
+			}
+			for n, k := range vf[1:] {
+				vs := ticksToDuration(int64(p.spans[v][k].start), v.Timescale)
+				as := ticksToDuration(int64(p.spans[a][af[n+1]].start), a.Timescale)
+				if d := as - vs; d < 0 || d > 25*time.Millisecond {
+					t.Errorf("key period %d: audio starts at %s, video at %s", n+1, as, vs)
+				}
+			}
+		})
+	}
+}

@@ -14,17 +14,43 @@ import (
 
 // trackOutput is one segment set of one track (two of them with --dual).
 type trackOutput struct {
-	dir  string // relative to the output root, forward slashes
-	prot *trackProtection
-	key  keys.ContentKey
-	// iv is the constant IV (cbcs) or first per-sample IV (cenc).
-	iv      []byte
-	sigs    []manifest.SystemSignaling
-	enc     *cenc.Encryptor
-	protect cenc.Protector // nil for audio
+	dir string // relative to the output root, forward slashes
+	// periods are the key periods in order; one without key rotation.
+	periods []*outputPeriod
+	protect cenc.Protector // nil for audio and clear output
 
 	scratch  []byte
 	segments []manifest.Segment
+}
+
+// outputPeriod is one key period of an output: the segments from first up
+// to the next period's first, encrypted under one key and described by one
+// init segment (whose tenc default_KID is the period's KID).
+type outputPeriod struct {
+	index int    // key period index, the same in every track
+	first int    // index of the period's first segment in trackJob.spans
+	init  string // init segment file name in the output's dir
+	prot  *trackProtection
+	key   keys.ContentKey
+	// iv is the constant IV (cbcs) or first per-sample IV (cenc).
+	iv   []byte
+	sigs []manifest.SystemSignaling
+	enc  *cenc.Encryptor
+}
+
+// encrypted reports whether the output is protected (every period is, or none).
+func (o *trackOutput) encrypted() bool { return o.periods[0].prot != nil }
+
+// period returns the key period of segment k.
+func (o *trackOutput) period(k int) *outputPeriod {
+	p := o.periods[0]
+	for _, q := range o.periods[1:] {
+		if q.first > k {
+			break
+		}
+		p = q
+	}
+	return p
 }
 
 // trackJob packages one input track into its outputs.
@@ -41,34 +67,37 @@ type trackJob struct {
 
 func (j *trackJob) isVideo() bool { return j.track.Kind == media.Video }
 
-// prepare creates the encryptors and writes the init segments.
+// prepare creates the encryptors and writes the init segments (one per key
+// period).
 func (j *trackJob) prepare(root string) error {
 	for _, o := range j.outputs {
 		if err := os.MkdirAll(filepath.Join(root, filepath.FromSlash(o.dir)), 0o755); err != nil {
 			return err
 		}
-		if o.prot != nil {
-			enc, err := cenc.NewEncryptor(o.prot.scheme, o.key.Key, o.iv, j.isVideo())
+		if o.encrypted() && j.isVideo() {
+			p, err := newProtector(o.periods[0].prot.scheme, j.track)
 			if err != nil {
-				return fmt.Errorf("%s: %w", j.name, err)
+				return fmt.Errorf("%s: %s track %d: %w", j.track.File, j.track.Codec, j.track.ID, err)
 			}
-			o.enc = enc
-			o.prot.pattern = enc.Pattern()
-			o.prot.ivSize = enc.PerSampleIVSize()
-			if j.isVideo() {
-				p, err := newProtector(o.prot.scheme, j.track)
+			o.protect = p
+		}
+		for _, p := range o.periods {
+			if p.prot != nil {
+				enc, err := cenc.NewEncryptor(p.prot.scheme, p.key.Key, p.iv, j.isVideo())
 				if err != nil {
-					return fmt.Errorf("%s: %s track %d: %w", j.track.File, j.track.Codec, j.track.ID, err)
+					return fmt.Errorf("%s: %w", j.name, err)
 				}
-				o.protect = p
+				p.enc = enc
+				p.prot.pattern = enc.Pattern()
+				p.prot.ivSize = enc.PerSampleIVSize()
 			}
-		}
-		init, err := buildInit(j.track, o.prot)
-		if err != nil {
-			return fmt.Errorf("%s: track %d: %w", j.track.File, j.track.ID, err)
-		}
-		if err := os.WriteFile(filepath.Join(root, filepath.FromSlash(o.dir), "init.mp4"), init, 0o644); err != nil {
-			return err
+			init, err := buildInit(j.track, p.prot)
+			if err != nil {
+				return fmt.Errorf("%s: track %d: %w", j.track.File, j.track.ID, err)
+			}
+			if err := os.WriteFile(filepath.Join(root, filepath.FromSlash(o.dir), p.init), init, 0o644); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -147,18 +176,19 @@ func (j *trackJob) segment(root string, k int, sp span, sc *scratch) (int64, err
 	var written int64
 	for oi, o := range j.outputs {
 		data := sc.buf
-		if oi < len(j.outputs)-1 && o.prot != nil {
+		if oi < len(j.outputs)-1 && o.encrypted() {
 			o.scratch = append(o.scratch[:0], sc.buf...)
 			data = o.scratch
 		}
 		fi.encrypted = false
 		fi.sampleDI = 0
-		clear := o.prot != nil && k < j.clearSegs
+		p := o.period(k)
+		clear := p.prot != nil && k < j.clearSegs
 		if clear {
 			fi.sampleDI = 2 // the clear sample entry (see trackProtection.clearEntry)
 		}
-		if o.prot != nil && !clear {
-			if err := j.encrypt(o, sc, data); err != nil {
+		if p.prot != nil && !clear {
+			if err := j.encrypt(o, p, sc, data); err != nil {
 				return written, fmt.Errorf("%s: track %d: segment %d: %w", t.File, t.ID, k+1, err)
 			}
 		}
@@ -176,11 +206,11 @@ func (j *trackJob) segment(root string, k int, sp span, sc *scratch) (int64, err
 
 // encrypt encrypts the samples of one fragment in place and records the
 // sample auxiliary information in sc.fi.
-func (j *trackJob) encrypt(o *trackOutput, sc *scratch, data []byte) error {
+func (j *trackJob) encrypt(o *trackOutput, p *outputPeriod, sc *scratch, data []byte) error {
 	fi := &sc.fi
 	n := len(fi.sizes)
 	fi.encrypted = true
-	fi.ivSize = o.prot.ivSize
+	fi.ivSize = p.prot.ivSize
 	fi.ivs = fi.ivs[:0]
 	fi.subs = fi.subs[:0]
 	// Audio is full-sample: cenc with per-sample IVs only, cbcs with
@@ -202,7 +232,7 @@ func (j *trackJob) encrypt(o *trackOutput, sc *scratch, data []byte) error {
 			}
 			subs = sc.subs
 		}
-		iv, err := o.enc.EncryptSample(sample, subs)
+		iv, err := p.enc.EncryptSample(sample, subs)
 		if err != nil {
 			return fmt.Errorf("sample %d: %w", i+1, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"math/bits"
 	"strconv"
 	"strings"
 
@@ -56,23 +57,19 @@ func Marshal(p manifest.Presentation, opt Options) ([]byte, error) {
 	}
 
 	var ns namespaces
-	period := &mpd.Period{Id: "0", Start: mpd.Seconds2DurPtr(0)}
-	var asID uint32
-	var videoSets []videoSet
-	for _, typ := range []manifest.ContentType{manifest.Video, manifest.Audio, manifest.Text} {
-		for _, g := range groupTracks(p.Tracks, typ) {
-			as, err := adaptationSet(g, asID, &ns)
-			if err != nil {
-				return nil, err
-			}
-			period.AdaptationSets = append(period.AdaptationSets, as)
-			if typ == manifest.Video {
-				videoSets = append(videoSets, videoSet{as, codecFamily(g[0].Codecs)})
-			}
-			asID++
+	var periods []*mpd.Period
+	if idx := p.KeyPeriodIndexes(); len(idx) > 0 {
+		var err error
+		if periods, err = keyPeriods(p.Tracks, idx, &ns); err != nil {
+			return nil, err
 		}
+	} else {
+		period, err := buildPeriod(p.Tracks, "0", 0, &ns)
+		if err != nil {
+			return nil, err
+		}
+		periods = []*mpd.Period{period}
 	}
-	linkSwitchableSets(videoSets)
 
 	dur := p.Duration
 	if dur <= 0 || math.IsNaN(dur) || math.IsInf(dur, 0) {
@@ -88,7 +85,7 @@ func Marshal(p manifest.Presentation, opt Options) ([]byte, error) {
 		Type:                      mpd.Ptr(mpd.STATIC_TYPE),
 		MediaPresentationDuration: mpd.Seconds2DurPtrFloat64(dur),
 		MinBufferTime:             ceilMillis(minBuf),
-		Periods:                   []*mpd.Period{period},
+		Periods:                   periods,
 	}
 
 	// Namespaces are declared once, on the MPD root, and only when used.
@@ -114,6 +111,76 @@ func Marshal(p manifest.Presentation, opt Options) ([]byte, error) {
 	out := buf.Bytes()
 	if ns.clearKeyLegacy {
 		out = addLegacyClearKeyLaurl(out)
+	}
+	return out, nil
+}
+
+// buildPeriod returns a Period holding tracks, grouped into AdaptationSets.
+func buildPeriod(tracks []manifest.Track, id string, start float64, ns *namespaces) (*mpd.Period, error) {
+	period := &mpd.Period{Id: id, Start: mpd.Seconds2DurPtrFloat64(start)}
+	var asID uint32
+	var videoSets []videoSet
+	for _, typ := range []manifest.ContentType{manifest.Video, manifest.Audio, manifest.Text} {
+		for _, g := range groupTracks(tracks, typ) {
+			as, err := adaptationSet(g, asID, ns)
+			if err != nil {
+				return nil, err
+			}
+			period.AdaptationSets = append(period.AdaptationSets, as)
+			if typ == manifest.Video {
+				videoSets = append(videoSets, videoSet{as, codecFamily(g[0].Codecs)})
+			}
+			asID++
+		}
+	}
+	linkSwitchableSets(videoSets)
+	return period, nil
+}
+
+// keyPeriods returns one Period per key period (key rotation, DASH-IF IOP
+// Part 6 §9.2: keys change at Period boundaries, where the init segment and
+// so cenc:default_KID change). Period@id is the key period index, stable
+// across runs; every Period carries the same DRM descriptors, each with the
+// period's KID (shaka-player stops at a Period whose set of
+// ContentProtection schemes differs). Period@start is the earliest start
+// of the period's segments over all tracks; each track's
+// presentationTimeOffset is that start in its own timescale, so segment
+// times stay those of one continuous timeline (ISO/IEC 23009-1 §5.3.9.2:
+// a segment is presented at Period@start + (t - presentationTimeOffset) /
+// timescale).
+func keyPeriods(tracks []manifest.Track, idx []int, ns *namespaces) ([]*mpd.Period, error) {
+	var out []*mpd.Period
+	for _, k := range idx {
+		var views []manifest.Track
+		var startTicks uint64
+		var startTS uint32
+		for _, t := range tracks {
+			v, ok := t.InKeyPeriod(k)
+			if !ok {
+				continue
+			}
+			s := v.Segments[0].Start
+			if startTS == 0 || s*uint64(startTS) < startTicks*uint64(v.Timescale) {
+				startTicks, startTS = s, v.Timescale
+			}
+			views = append(views, v)
+		}
+		if len(views) == 0 {
+			continue
+		}
+		if len(out) == 0 {
+			startTicks = 0 // the first Period starts the presentation
+		}
+		for i := range views {
+			hi, lo := bits.Mul64(startTicks, uint64(views[i].Timescale))
+			q, _ := bits.Div64(hi%uint64(startTS), lo, uint64(startTS))
+			views[i].PresentationTimeOffset = q
+		}
+		p, err := buildPeriod(views, strconv.Itoa(k), float64(startTicks)/float64(startTS), ns)
+		if err != nil {
+			return nil, fmt.Errorf("key period %d: %w", k, err)
+		}
+		out = append(out, p)
 	}
 	return out, nil
 }

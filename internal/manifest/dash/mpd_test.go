@@ -5,11 +5,14 @@ import (
 	stdxml "encoding/xml"
 	"errors"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/Eyevinn/dash-mpd/mpd"
 	"github.com/drmpipe/drmpipe/internal/drm"
@@ -62,40 +65,73 @@ func TestMarshalParseBack(t *testing.T) {
 			if m.MediaPresentationDuration == nil || m.MinBufferTime == nil {
 				t.Fatal("missing mediaPresentationDuration or minBufferTime")
 			}
-			if len(m.Periods) != 1 {
-				t.Fatalf("%d periods", len(m.Periods))
+			// One Period, or one per key period (key rotation) whose
+			// tracks are the tracks restricted to it.
+			keyPeriods := c.p.KeyPeriodIndexes()
+			if want := max(len(keyPeriods), 1); len(m.Periods) != want {
+				t.Fatalf("%d periods, want %d", len(m.Periods), want)
 			}
 			seen := map[string]bool{}
-			for _, as := range m.Periods[0].AdaptationSets {
-				var kid drm.KeyID
-				for i, r := range as.Representations {
-					tr := findTrack(t, c.p, r.Id)
-					seen[r.Id] = true
-					if string(as.ContentType) != tr.Type.String() {
-						t.Errorf("%s: contentType %q", r.Id, as.ContentType)
+			// Every Period carries the same set of DRM descriptors
+			// (shaka-player stops at a Period whose set differs).
+			var schemes0 []string
+			for pi, period := range m.Periods {
+				var schemes []string
+				for _, as := range period.AdaptationSets {
+					for _, cp := range as.ContentProtections {
+						schemes = append(schemes, string(as.ContentType)+" "+string(cp.SchemeIdUri))
 					}
-					if as.Lang != tr.Language {
-						t.Errorf("%s: lang %q, want %q", r.Id, as.Lang, tr.Language)
-					}
-					if int(r.Bandwidth) != tr.Bandwidth || r.Codecs != tr.Codecs {
-						t.Errorf("%s: bandwidth %d codecs %q", r.Id, r.Bandwidth, r.Codecs)
-					}
-					checkTemplate(t, r, tr)
-					if i == 0 && tr.Protection != nil {
-						kid = tr.Protection.KID
-						checkContentProtection(t, as.ContentProtections, tr.Protection)
-					}
-					if tr.Protection == nil && len(as.ContentProtections) > 0 {
-						t.Errorf("%s: clear track under ContentProtection", r.Id)
-					}
-					if tr.Protection != nil && tr.Protection.KID != kid {
-						t.Errorf("%s: KID %s shares an AdaptationSet with KID %s", r.Id, tr.Protection.KID, kid)
-					}
-					if tr.Type == manifest.Video && (r.Width != uint32(tr.Width) || r.Sar != "1:1" || string(r.FrameRate) != tr.FrameRate) {
-						t.Errorf("%s: width %d sar %q frameRate %q", r.Id, r.Width, r.Sar, r.FrameRate)
-					}
-					if tr.Type == manifest.Audio && len(r.AudioChannelConfigurations)+len(as.AudioChannelConfigurations) != 1 {
-						t.Errorf("%s: want exactly one AudioChannelConfiguration", r.Id)
+				}
+				if pi == 0 {
+					schemes0 = schemes
+				} else if strings.Join(schemes, ",") != strings.Join(schemes0, ",") {
+					t.Errorf("Period %s has ContentProtection %v, Period 0 has %v", period.Id, schemes, schemes0)
+				}
+			}
+			for pi, period := range m.Periods {
+				for _, as := range period.AdaptationSets {
+					var kid drm.KeyID
+					for i, r := range as.Representations {
+						tr := findTrack(t, c.p, r.Id)
+						if len(keyPeriods) > 0 {
+							if period.Id != strconv.Itoa(keyPeriods[pi]) {
+								t.Errorf("Period[%d]@id %q, want the key period index %d", pi, period.Id, keyPeriods[pi])
+							}
+							v, ok := tr.InKeyPeriod(keyPeriods[pi])
+							if !ok {
+								t.Fatalf("%s: in Period %s but not in that key period", r.Id, period.Id)
+							}
+							// presentationTimeOffset is Period@start in the track's timescale.
+							v.PresentationTimeOffset = uint64(math.Round(time.Duration(*period.Start).Seconds() * float64(v.Timescale)))
+							tr = &v
+						}
+						seen[r.Id] = true
+						if string(as.ContentType) != tr.Type.String() {
+							t.Errorf("%s: contentType %q", r.Id, as.ContentType)
+						}
+						if as.Lang != tr.Language {
+							t.Errorf("%s: lang %q, want %q", r.Id, as.Lang, tr.Language)
+						}
+						if int(r.Bandwidth) != tr.Bandwidth || r.Codecs != tr.Codecs {
+							t.Errorf("%s: bandwidth %d codecs %q", r.Id, r.Bandwidth, r.Codecs)
+						}
+						checkTemplate(t, r, tr)
+						if i == 0 && tr.Protection != nil {
+							kid = tr.Protection.KID
+							checkContentProtection(t, as.ContentProtections, tr.Protection)
+						}
+						if tr.Protection == nil && len(as.ContentProtections) > 0 {
+							t.Errorf("%s: clear track under ContentProtection", r.Id)
+						}
+						if tr.Protection != nil && tr.Protection.KID != kid {
+							t.Errorf("%s: KID %s shares an AdaptationSet with KID %s", r.Id, tr.Protection.KID, kid)
+						}
+						if tr.Type == manifest.Video && (r.Width != uint32(tr.Width) || r.Sar != "1:1" || string(r.FrameRate) != tr.FrameRate) {
+							t.Errorf("%s: width %d sar %q frameRate %q", r.Id, r.Width, r.Sar, r.FrameRate)
+						}
+						if tr.Type == manifest.Audio && len(r.AudioChannelConfigurations)+len(as.AudioChannelConfigurations) != 1 {
+							t.Errorf("%s: want exactly one AudioChannelConfiguration", r.Id)
+						}
 					}
 				}
 			}

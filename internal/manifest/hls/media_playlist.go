@@ -78,17 +78,9 @@ func MarshalMedia(t manifest.Track) ([]byte, error) {
 	if err := validateTrack(&t); err != nil {
 		return nil, err
 	}
-	var keys []string
-	if t.Protection != nil {
-		var err error
-		if keys, err = keyAttributes(t.Protection); err != nil {
-			return nil, fmt.Errorf("track %q: %w", t.ID, err)
-		}
-	}
-	var mapAttr attrList
-	mapAttr.quoted("URI", t.InitFile)
-	if mapAttr.err != nil {
-		return nil, mapAttr.err
+	periods, err := mediaKeyPeriods(t)
+	if err != nil {
+		return nil, err
 	}
 	pattern := t.MediaPattern
 	if t.Type == manifest.Text {
@@ -96,6 +88,7 @@ func MarshalMedia(t manifest.Track) ([]byte, error) {
 		// section (RFC 8216 §3.5, §4.3.2.5).
 		pattern = t.WebVTTPattern
 	}
+	keys, mapLine := periods[0].keys, periods[0].mapLine
 
 	var b strings.Builder
 	b.WriteString("#EXTM3U\n")
@@ -105,15 +98,25 @@ func MarshalMedia(t manifest.Track) ([]byte, error) {
 	b.WriteString("#EXT-X-PLAYLIST-TYPE:VOD\n")
 	b.WriteString("#EXT-X-INDEPENDENT-SEGMENTS\n")
 	if t.Type != manifest.Text {
-		fmt.Fprintf(&b, "#EXT-X-MAP:%s\n", mapAttr.String())
+		fmt.Fprintf(&b, "#EXT-X-MAP:%s\n", mapLine)
 	}
 
 	origin := t.Segments[0].Start
 	encrypted := false // whether the key tags in force are the DRM keys
+	next := 1          // the next key period to start
 	for i, s := range t.Segments {
 		wantEncrypted := t.Protection != nil && !s.Clear
 		if i > 0 && wantEncrypted != encrypted {
 			b.WriteString("#EXT-X-DISCONTINUITY\n")
+		}
+		if next < len(periods) && s.Number == periods[next].first {
+			// A new key period: its init segment, then its keys
+			// (RFC 8216 §4.3.2.4, §4.3.2.5: each applies until the next
+			// tag of its kind). No discontinuity: the timeline runs on.
+			keys = periods[next].keys
+			fmt.Fprintf(&b, "#EXT-X-MAP:%s\n", periods[next].mapLine)
+			next++
+			encrypted = false
 		}
 		if wantEncrypted && !encrypted {
 			for _, k := range keys {
@@ -147,6 +150,40 @@ func MarshalMedia(t manifest.Track) ([]byte, error) {
 	}
 	b.WriteString("#EXT-X-ENDLIST\n")
 	return []byte(b.String()), nil
+}
+
+// mediaKeyPeriod is what a media playlist writes where a key period starts.
+type mediaKeyPeriod struct {
+	first   int      // Number of the period's first segment
+	mapLine string   // EXT-X-MAP attribute list
+	keys    []string // EXT-X-KEY attribute lists
+}
+
+// mediaKeyPeriods returns t's key periods (one without key rotation): the
+// init segment and key tags of each, in order.
+func mediaKeyPeriods(t manifest.Track) ([]mediaKeyPeriod, error) {
+	list := t.KeyPeriods
+	if len(list) == 0 {
+		list = []manifest.KeyPeriod{{FirstSegment: t.StartNumber, InitFile: t.InitFile, Protection: t.Protection}}
+	}
+	out := make([]mediaKeyPeriod, 0, len(list))
+	for _, p := range list {
+		kp := mediaKeyPeriod{first: p.FirstSegment}
+		if p.Protection != nil {
+			var err error
+			if kp.keys, err = keyAttributes(p.Protection); err != nil {
+				return nil, fmt.Errorf("track %q: key period %d: %w", t.ID, p.Index, err)
+			}
+		}
+		var a attrList
+		a.quoted("URI", p.InitFile)
+		if a.err != nil {
+			return nil, a.err
+		}
+		kp.mapLine = a.String()
+		out = append(out, kp)
+	}
+	return out, nil
 }
 
 // targetDuration is the EXT-X-TARGETDURATION: the longest segment duration

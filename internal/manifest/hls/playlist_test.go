@@ -110,6 +110,12 @@ func TestMediaParseBack(t *testing.T) {
 					t.Fatalf("%d segments, want %d", len(segs), len(tr.Segments))
 				}
 				nKeys, wantMethod := wantKeys(tr.Protection)
+				// Under key rotation each key period starts with its init
+				// segment (EXT-X-MAP) and its own key tags.
+				periodAt := map[int]manifest.KeyPeriod{}
+				for _, kp := range tr.KeyPeriods[min(1, len(tr.KeyPeriods)):] {
+					periodAt[kp.FirstSegment] = kp
+				}
 				var sum float64
 				totalKeys := 0
 				for i, s := range segs {
@@ -122,12 +128,31 @@ func TestMediaParseBack(t *testing.T) {
 					}
 					totalKeys += len(s.Keys)
 					firstEncrypted := tr.Protection != nil && !tr.Segments[i].Clear && (i == 0 || tr.Segments[i-1].Clear)
+					kp, periodStart := periodAt[tr.Segments[i].Number]
+					if periodStart {
+						if s.Map == nil || s.Map.URI != kp.InitFile {
+							t.Errorf("segment %d starts key period %d: EXT-X-MAP %+v, want %s", i, kp.Index, s.Map, kp.InitFile)
+						}
+						firstEncrypted = true
+					} else if i > 0 && s.Map != nil {
+						t.Errorf("segment %d: EXT-X-MAP %s inside a key period", i, s.Map.URI)
+					}
+					if firstEncrypted && len(s.Keys) > 0 && periodStart {
+						found := false
+						for _, k := range s.Keys {
+							found = found || k.URI == "skd://"+kp.Protection.KID.Hex()
+						}
+						if !found {
+							t.Errorf("segment %d: key period %d keys have no FairPlay URI with its KID %s", i, kp.Index, kp.Protection.KID.Hex())
+						}
+					}
 					if firstEncrypted != (len(s.Keys) > 0) {
 						t.Errorf("segment %d (clear=%v): %d key tags", i, tr.Segments[i].Clear, len(s.Keys))
 					}
 					// The switch from the clear lead to encrypted segments is a
 					// discontinuity (hls.js stalls there without one).
-					if want := firstEncrypted && i > 0; s.Discontinuity != want {
+					// A key period boundary is not: the timeline runs on.
+					if want := firstEncrypted && i > 0 && !periodStart; s.Discontinuity != want {
 						t.Errorf("segment %d (clear=%v): discontinuity %v, want %v", i, tr.Segments[i].Clear, s.Discontinuity, want)
 					}
 					if firstEncrypted && len(s.Keys) != nKeys {
@@ -138,6 +163,9 @@ func TestMediaParseBack(t *testing.T) {
 							t.Errorf("key %+v: want METHOD=%s, KEYFORMATVERSIONS=1, no IV", k, wantMethod)
 						}
 					}
+				}
+				if len(periodAt) > 0 {
+					nKeys *= len(periodAt) + 1
 				}
 				if totalKeys != nKeys {
 					t.Errorf("%d key tags in the playlist, want %d", totalKeys, nKeys)

@@ -134,6 +134,27 @@ func textTrack(id, lang, label string) manifest.Track {
 	}
 }
 
+// KIDsRotation are the KIDs of the three key periods of the key_rotation
+// case, one per period for every track (one key slot).
+var KIDsRotation = []drm.KeyID{
+	{0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0xa0},
+	{0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0xa1},
+	{0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0xa2},
+}
+
+// rotated splits t into key periods starting at the given segment numbers,
+// one KID of KIDsRotation each, with init_p<n>.mp4 init segments (the
+// packager's layout under --key-period).
+func rotated(t manifest.Track, scheme cenc.Scheme, systems []drm.System, firsts ...int) manifest.Track {
+	for n, first := range firsts {
+		p := manifest.KeyPeriod{Index: n, FirstSegment: first, InitFile: "init_p" + string(rune('0'+n)) + ".mp4",
+			Protection: protection(scheme, KIDsRotation[n], systems, true)}
+		t.KeyPeriods = append(t.KeyPeriods, p)
+	}
+	t.InitFile, t.Protection = t.KeyPeriods[0].InitFile, t.KeyPeriods[0].Protection
+	return t
+}
+
 // Cases returns the table (a fresh copy each call; tests may modify it).
 func Cases() []Case {
 	all := []drm.System{drm.Widevine, drm.PlayReady, drm.FairPlay, drm.ClearKey}
@@ -179,6 +200,10 @@ func Cases() []Case {
 		{"audio_only_subtitles", manifest.Presentation{Duration: dur, Tracks: []manifest.Track{
 			audioTrack("audio_en_128k", "en", "mp4a.40.2", 2, 131_000, nil, 0),
 			textTrack("text_und", "", "Subtitles"),
+		}}},
+		{"key_rotation", manifest.Presentation{Duration: dur, Tracks: []manifest.Track{
+			rotated(videoTrack("video_720p", 1280, 720, 3_000_000, "avc1.64001f", nil, 1), cenc.CBCS, all, 1, 3, 5),
+			rotated(audioTrack("audio_en", "en", "mp4a.40.2", 2, 131_000, nil, 1), cenc.CBCS, all, 1, 3, 5),
 		}}},
 		{"multi_language", manifest.Presentation{Duration: dur, Tracks: []manifest.Track{
 			videoTrack("video_720p", 1280, 720, 3_000_000, "avc1.64001f", protection(cenc.CBCS, KIDVideo, noFP, true), 0),

@@ -25,6 +25,9 @@
 //                segments, then encrypted), cbcs and cenc
 //   tx-cbcs      an 8 s clip with an English mov_text (tx3g) track plus a
 //                French sidecar WebVTT file (--text), cbcs; text is clear
+//   rt-<scheme>  a 12 s clip in 2 s GOPs with --key-period 4s: three key
+//                periods (0-4, 4-8, 8-12 s), a new key from the store in
+//                each, cbcs and cenc
 //
 // As a command (run-browser-tests.sh does this before starting the server):
 //   DRMPIPE_BIN=bin/drmpipe node web/tests/support/fixtures.mjs --data DIR
@@ -112,6 +115,11 @@ export const timingClips = {
 const CLEAR_LEAD_VERSION = 'v1';
 export const clearLeadClips = { clearlead: { gop: 50, seconds: 10 } };
 
+// Key rotation clip: 12 s in 2 s GOPs, packaged with --key-period 4s, so
+// playback crosses two key period boundaries (4 s and 8 s).
+const ROTATION_VERSION = 'v1';
+export const rotationClips = { rotation: { gop: 50, seconds: 12 } };
+
 /** ensureTimingMedia makes the timing clips once under cacheDir and returns their paths by name. */
 export function ensureTimingMedia(cacheDir) {
   return ensureClips(cacheDir, `timing-${TIMING_VERSION}`, timingClips);
@@ -120,6 +128,11 @@ export function ensureTimingMedia(cacheDir) {
 /** ensureClearLeadMedia makes the clear lead clip once under cacheDir and returns its path by name. */
 export function ensureClearLeadMedia(cacheDir) {
   return ensureClips(cacheDir, `clearlead-${CLEAR_LEAD_VERSION}`, clearLeadClips);
+}
+
+/** ensureRotationMedia makes the key rotation clip once under cacheDir and returns its path by name. */
+export function ensureRotationMedia(cacheDir) {
+  return ensureClips(cacheDir, `rotation-${ROTATION_VERSION}`, rotationClips);
 }
 
 // ensureClips makes clips (426x240, 25 fps, H.264 High with 3 B-frames, AAC;
@@ -311,6 +324,11 @@ export async function packageFixtures(bin, media, dataDir) {
 
   const text = await ensureTextMedia(mediaCacheDir());
   await pkg('tx-cbcs', ['--scheme', 'cbcs', '--text', `${text.vtt}:lang=fr,name=Français`], [text.mp4]);
+
+  const { rotation } = await ensureRotationMedia(mediaCacheDir());
+  for (const scheme of ['cbcs', 'cenc']) {
+    await pkg(`rt-${scheme}`, ['--scheme', scheme, '--key-period', '4s'], [rotation]);
+  }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

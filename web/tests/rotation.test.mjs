@@ -1,0 +1,122 @@
+// Key rotation (period signaling): content packaged with --key-period 4s has
+// three key periods (0-4, 4-8, 8-12 s), each under its own key from the
+// store, with its own init segment, DASH Period and HLS EXT-X-MAP + EXT-X-KEY
+// tags. Each player (shaka-player DASH and HLS, dash.js, hls.js) in both
+// schemes must play across both boundaries: currentTime passes the last
+// boundary + 1 s, frames keep being decoded, no player error, and every
+// license is granted.
+//
+// License requests: the ClearKey license server answers each request with
+// every key of the content the token entitles (policy license_keys:
+// entitled, the default), so the first license already carries all three
+// period keys, which acts like look-ahead. The test records which KIDs each
+// player asks for (the "kids" of the ClearKey request) and asserts what was
+// measured: see expectedRequests.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { describeState, launchBrowser, openPlayer, playerURL, startOrigin, tokenPath, waitFor } from './support/harness.mjs';
+
+const BOUNDARIES = [4, 8]; // seconds, as packaged by fixtures.mjs
+const PLAY_TO = BOUNDARIES.at(-1) + 1;
+const FPS = 25;
+
+// expectedRequests is what each player was measured to ask for (headless
+// Chromium, stock players plus the demo page's ClearKey hooks):
+//   - 'per-period': one request per key period, for that period's KID, in
+//     period order, although the first license already carried every key
+//     (shaka-player and dash.js DASH start a session per new default_KID;
+//     hls.js one per new EXT-X-KEY URI);
+//   - 'all-at-once': one request naming every period's KID (shaka-player
+//     HLS: the demo page builds its init data from the KEYIDs shaka
+//     collected over the whole playlist).
+const players = [
+  { player: 'shaka', format: 'dash', requests: 'per-period' },
+  { player: 'dashjs', format: 'dash', requests: 'per-period' },
+  { player: 'shaka', format: 'hls', requests: 'all-at-once' },
+  { player: 'hlsjs', format: 'hls', requests: 'per-period' },
+];
+
+// periodKIDs reads the cenc:default_KID of each Period of the MPD (the same
+// KIDs the HLS playlists carry), as base64url, the ClearKey request form.
+async function periodKIDs(base, content) {
+  const mpd = await (await fetch(`${base}/content/${content}/manifest.mpd`)).text();
+  const periods = mpd.split('<Period ').slice(1);
+  return periods.map((p) => {
+    const kids = [...p.matchAll(/cenc:default_KID="([0-9a-f-]{36})"/g)].map((m) => m[1].replace(/-/g, ''));
+    return [...new Set(kids)].map((hex) => Buffer.from(hex, 'hex').toString('base64url'));
+  });
+}
+
+describe('key rotation: playback crosses key period boundaries', { concurrency: 4, timeout: 180_000 }, () => {
+  let origin;
+  let browser;
+  before(async () => {
+    origin = await startOrigin();
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await origin?.close();
+  });
+
+  for (const scheme of ['cbcs', 'cenc']) {
+    for (const p of players) {
+      test(`${scheme}: ${p.player} ${p.format.toUpperCase()}`, { timeout: 60_000 }, async (t) => {
+        const content = `rt-${scheme}`;
+        const kids = await periodKIDs(origin.base, content);
+        assert.equal(kids.length, BOUNDARIES.length + 1, `MPD has ${kids.length} Periods, want ${BOUNDARIES.length + 1}`);
+        for (let i = 1; i < kids.length; i++) {
+          assert.notDeepEqual(kids[i], kids[i - 1], `Periods ${i - 1} and ${i} share a KID`);
+        }
+
+        const asked = []; // KIDs of each ClearKey license request, in order
+        const url = playerURL(origin.base, { content, format: p.format, player: p.player, token: tokenPath(content) });
+        const page = await openPlayer(browser.context, url, {
+          beforeGoto: (pg) => pg.on('request', (r) => {
+            if (r.method() !== 'POST' || !r.url().includes('/license/clearkey')) return;
+            try {
+              asked.push(JSON.parse(r.postData() ?? '{}').kids ?? []);
+            } catch {
+              asked.push(['<not JSON>']);
+            }
+          }),
+        });
+        try {
+          const before = await waitFor(page, (st) => st.errors.length > 0 || st.currentTime >= BOUNDARIES[0] - 0.5, 20_000);
+          assert.deepEqual(before.errors, [], `player error before the first boundary:\n${describeState(before, page)}`);
+          assert.ok(!before.timedOut, `playback did not reach the first boundary:\n${describeState(before, page)}`);
+
+          const s = await waitFor(page, (st) => st.errors.length > 0 || st.currentTime >= PLAY_TO, 25_000);
+          const why = `\nlicense requests (KIDs): ${JSON.stringify(asked)}\nperiod KIDs: ${JSON.stringify(kids)}\n${describeState(s, page)}`;
+          assert.deepEqual(s.errors, [], `player error:${why}`);
+          assert.ok(!s.timedOut, `playback stopped at ${s.currentTime.toFixed(2)} s, before ${PLAY_TO} s (boundaries at ${BOUNDARIES.join(', ')} s):${why}`);
+          assert.ok(s.licenseRequests.length > 0 && s.licenseRequests.every((r) => r.status === 200), `a license request failed or none was made:${why}`);
+          const played = s.currentTime - before.currentTime;
+          assert.ok(s.decodedFrames - before.decodedFrames >= (played - 0.5) * FPS,
+            `${s.decodedFrames - before.decodedFrames} frames decoded over ${played.toFixed(2)} s across the boundaries:${why}`);
+
+          // Which KIDs were asked for: every request names KIDs of this
+          // content, and the first asks for period 0's.
+          const all = new Set(kids.flat());
+          for (const req of asked) {
+            for (const k of req) assert.ok(all.has(k), `license request for KID ${k}, not a KID of ${content}:${why}`);
+          }
+          assert.ok(asked.length > 0 && asked[0].some((k) => kids[0].includes(k)), `the first license request is not for period 0's KID:${why}`);
+          const periodsAsked = kids.map((pk) => asked.some((req) => req.some((k) => pk.includes(k))));
+          t.diagnostic(`${asked.length} license request(s); periods asked for: ${periodsAsked.map((a, i) => `${i}:${a ? 'yes' : 'no'}`).join(' ')}`);
+          // Every period's key was asked for, by the time the last period plays.
+          assert.deepEqual(periodsAsked, kids.map(() => true), `not every period's KID was requested:${why}`);
+          if (p.requests === 'per-period') {
+            const periodOf = asked.map((req) => kids.findIndex((pk) => req.length > 0 && req.every((k) => pk.includes(k))));
+            assert.deepEqual(periodOf, kids.map((_, i) => i), `want one request per key period, in order:${why}`);
+          } else {
+            assert.equal(asked.length, 1, `want one request for every period's KID:${why}`);
+            assert.deepEqual(new Set(asked[0]), new Set(kids.flat()), `want one request for every period's KID:${why}`);
+          }
+        } finally {
+          await page.close();
+        }
+      });
+    }
+  }
+});
