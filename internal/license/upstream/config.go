@@ -53,7 +53,8 @@ func (t *Type) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// BodyEncoding is how a FairPlay SPC is sent upstream (drm-specs.md §6.2).
+// BodyEncoding is how a FairPlay SPC is sent upstream (the request
+// transforms of shaka-player's lib/drm/fairplay.js).
 type BodyEncoding uint8
 
 // SPC encodings.
@@ -144,7 +145,8 @@ type BreakerConfig struct {
 	HalfOpenProbes      uint          `yaml:"halfOpenProbes" json:"halfOpenProbes"` // 0 = 1
 }
 
-// AxinomConfig holds the Axinom DRM communication key (drm-specs.md §7.3).
+// AxinomConfig holds the Axinom DRM communication key (Axinom DRM
+// documentation, "License Service Message").
 type AxinomConfig struct {
 	// ComKeyID is the communication key ID (a UUID).
 	ComKeyID string `yaml:"comKeyID" json:"comKeyID"`
@@ -158,7 +160,8 @@ type AxinomConfig struct {
 // DRMtodayMode selects how DRMtoday learns about the viewer.
 type DRMtodayMode string
 
-// DRMtoday modes (drm-specs.md §7.4).
+// DRMtoday modes (castlabs DRMtoday: callback authorization with custom
+// data, or an upfront authorization token).
 const (
 	DRMtodayModeCustomData DRMtodayMode = "customdata" // x-dt-custom-data header
 	DRMtodayModeToken      DRMtodayMode = "token"      // x-dt-auth-token upfront JWT
@@ -180,7 +183,7 @@ type EZDRMConfig struct {
 }
 
 // WidevineDirectConfig configures a signed Widevine license proxy request
-// (drm-specs.md §7.1).
+// (signed as Shaka Packager's request_signer.cc signs key requests).
 type WidevineDirectConfig struct {
 	Provider   string `yaml:"provider" json:"provider"`
 	SigningKey string `yaml:"signingKey" json:"signingKey"` // 32 bytes, hex
