@@ -30,7 +30,8 @@ DEMO_DATA   := out/demo-data
 DEMO_LISTEN ?= 127.0.0.1:8080
 
 CHROMIUM := /usr/bin/chromium
-# Flags for headless Chromium as root (shared/TESTING.md "Chromium").
+# Flags for headless Chromium as root: root needs --no-sandbox; the rest keep
+# it off the GPU, QUIC and background network traffic.
 CHROMIUM_CHECK_FLAGS := --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
 	--disable-background-networking --disable-component-update --disable-sync
 

@@ -5,8 +5,8 @@ import (
 	"strings"
 )
 
-// Shared fixtures and case tables: they feed the unit, fuzz and benchmark
-// tests (STYLE.md habit 7).
+// Shared fixtures and case tables: one table per format feeds the unit,
+// fuzz and benchmark tests.
 
 // Parameter sets and samples cut from 64x64 clips that ffmpeg 5.1 made
 // (libx264 `-x264-params slices=2`, libx265), hex-encoded. The expected maps

@@ -69,8 +69,11 @@ func TestCENCDecryptSP80038A(t *testing.T) {
 	}
 }
 
-// drm-specs.md Appendix A (computed there): with 1:9 a 176-byte protected
-// range has blocks [0,16) and [160,176) encrypted, chained.
+// The ISO/IEC 23001-7 pattern rule (3rd edition text as quoted in
+// shaka-packager issue #78; Shaka Packager's aes_pattern_cryptor.cc walks it
+// the same way) worked out for 1:9: a 176-byte protected range has blocks
+// [0,16) and [160,176) encrypted, chained; an incomplete crypt block stays
+// clear.
 func TestCBCSPatternBlockMap(t *testing.T) {
 	iv := unhex("000102030405060708090a0b0c0d0e0f")
 	cases := []struct {

@@ -1,9 +1,11 @@
 package cenc
 
 // Byte-exact comparison against Shaka Packager 3.4.2, the reference
-// packager (TESTING.md "Byte-exact check"). These tests need ffmpeg (with
-// libx264/libx265) and the Shaka Packager binary; they fail, never skip,
-// when either is missing. Shaka is found through $SHAKA_PACKAGER or at
+// packager: with the same key and 16-byte constant IV its cbcs samples and
+// subsample maps are the ones to match. Decrypt-and-compare cannot catch a
+// non-conformant subsample layout; a byte compare can. These tests need
+// ffmpeg (with libx264/libx265) and the Shaka Packager binary; they fail,
+// never skip, when either is missing. Shaka is found through $SHAKA_PACKAGER or at
 // <repo>/web/node_modules/shaka-packager/bin/packager-linux-x64
 // (installed by `npm ci` in web/).
 

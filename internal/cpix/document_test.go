@@ -23,7 +23,7 @@ func readFixture(t testing.TB, name string) []byte {
 }
 
 // Values from the SPEKE v1 live response of the AWS SPEKE documentation
-// (live-workflow-methods), as quoted in drm-specs.md §5.3.
+// (live-workflow-methods).
 func TestUnmarshalSPEKEv1DocResponse(t *testing.T) {
 	d, err := Unmarshal(readFixture(t, "speke_v1_live_response.xml"))
 	if err != nil {

@@ -26,7 +26,9 @@ type CORSConfig struct {
 }
 
 // DefaultAllowHeaders are the request headers players and vendor
-// integrations send to license servers (drm-specs.md §7.8).
+// integrations send to license servers (Axinom X-AxDRM-Message, castlabs
+// DRMtoday dt-custom-data and x-dt-auth-token, BuyDRM KeyOS customdata,
+// PlayReady SOAPAction, DASH-IF's Authorization bearer token).
 var DefaultAllowHeaders = []string{"Authorization", "Content-Type", "SOAPAction", "X-AxDRM-Message",
 	"dt-custom-data", "x-dt-custom-data", "x-dt-auth-token", "customdata", "X-Request-Id", "traceparent", "tracestate"}
 

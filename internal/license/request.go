@@ -111,7 +111,8 @@ type Upstream interface {
 }
 
 // PassThroughHeaders are the request headers forwarded to upstreams: W3C
-// Trace Context and the PlayReady SOAP action (drm-specs.md §7.8).
+// Trace Context and the PlayReady SOAP action (the SOAPAction header the
+// PlayReady CDM's key message names).
 var PassThroughHeaders = []string{"Traceparent", "Tracestate", "Soapaction"}
 
 // Endpoint is the shared request flow of one license endpoint.

@@ -15,7 +15,7 @@ import (
 )
 
 // lavfiInputs are the synthetic sources every generated input starts from
-// (TESTING.md "Test media").
+// (ffmpeg's testsrc2 picture and a 440 Hz sine tone).
 var lavfiInputs = []string{
 	"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
 	"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",

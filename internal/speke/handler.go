@@ -174,7 +174,7 @@ func (h *handler) respond(r *http.Request, doc *cpix.Document, v2 bool) ([]byte,
 		return nil, httperr.New(http.StatusServiceUnavailable, httperr.CodeUnavailable, "key store not configured")
 	}
 	got := make([]keys.ContentKey, len(doc.ContentKeys))
-	override := map[drm.KeyID]drm.KeyID{} // all-zero KID -> the slot key's KID
+	var override *drm.KeyID // the slot key's KID for the all-zero KID
 	for i, s := range p.slots {
 		kid := doc.ContentKeys[i].KID
 		var k keys.ContentKey
@@ -190,7 +190,7 @@ func (h *handler) respond(r *http.Request, doc *cpix.Document, v2 bool) ([]byte,
 			return nil, httperr.Wrap(err, http.StatusInternalServerError, httperr.CodeInternal, "key store returned an invalid key")
 		}
 		if kid.IsZero() {
-			override[kid] = k.KID
+			override = &k.KID
 		} else if k.KID != kid {
 			return nil, httperr.New(http.StatusInternalServerError, httperr.CodeInternal, "key store returned the key of another KID")
 		}
@@ -198,7 +198,7 @@ func (h *handler) respond(r *http.Request, doc *cpix.Document, v2 bool) ([]byte,
 	}
 	// KID override of the (at most one, see assignSlots) zero KID, in
 	// ContentKey, DRMSystem and usage rules; requested KIDs stay as sent.
-	if len(override) > 0 {
+	if override != nil {
 		for i := range doc.ContentKeys {
 			if doc.ContentKeys[i].KID.IsZero() && doc.ContentKeyByKID(got[i].KID) >= 0 {
 				// The slot key's KID was also requested explicitly: two
@@ -206,20 +206,7 @@ func (h *handler) respond(r *http.Request, doc *cpix.Document, v2 bool) ([]byte,
 				return nil, reject("ContentKey with the all-zero KID asks for the key of track type %s in period %d, whose KID %s the request also names", p.slots[i].t, p.slots[i].period, got[i].KID)
 			}
 		}
-		swap := func(k *drm.KeyID) {
-			if n, ok := override[*k]; ok {
-				*k = n
-			}
-		}
-		for i := range doc.ContentKeys {
-			swap(&doc.ContentKeys[i].KID)
-		}
-		for i := range doc.DRMSystems {
-			swap(&doc.DRMSystems[i].KID)
-		}
-		for i := range doc.UsageRules {
-			swap(&doc.UsageRules[i].KID)
-		}
+		doc.ReplaceKID(drm.KeyID{}, *override)
 	}
 	for i := range doc.ContentKeys {
 		ck := &doc.ContentKeys[i]

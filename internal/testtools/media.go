@@ -26,7 +26,7 @@ import (
 // When decryptionKeyHex is not empty ffmpeg decrypts the samples with that
 // key (cenc or cbcs). Fragmented inputs and decryption use -seekable 0:
 // without it ffmpeg 5.1 fails on init + 3 or more fragments with "subsample
-// size exceeds the packet size left" (see TESTING.md). Any demuxer or
+// size exceeds the packet size left". Any demuxer or
 // decryption error fails the test, so such a problem cannot pass silently.
 // Decoder errors are ignored: ffmpeg decodes a few frames while probing, and
 // encrypted (no key, wrong key) data does not decode; the hashes still are

@@ -198,8 +198,10 @@ func encodeBox(b mp4.Box) ([]byte, error) {
 	return buf.Bytes(), err
 }
 
-// checkTenc checks tenc against the scheme (ISO/IEC 23001-7 §8.2, §10;
-// drm-specs.md §0 and §1.2).
+// checkTenc checks tenc against the scheme (ISO/IEC 23001-7 §8.2, §10).
+// cbcs audio may say 1:0, as GPAC once wrote it (gpac issue #1053); the
+// constant IV must have 16 bytes, as 8-byte ones are read differently by
+// mp4ff (zero-filled at the end) and Bento4 (right-aligned).
 func (c *checker) checkTenc(t *track) {
 	te, w, f := t.tenc, t.sinfWhere+"/schi/tenc", t.init.path
 	if te.DefaultIsProtected != 1 {

@@ -58,7 +58,6 @@ type setup struct {
 
 // deployment is a configuration plus everything that must stay secret in it.
 type deployment struct {
-	t       *testing.T
 	dir     string
 	cfgFile string
 	// opKey signs operator tokens; its public half is tokens.jwks_file.
@@ -75,7 +74,7 @@ func newDeployment(t *testing.T, s setup) *deployment {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	d := &deployment{t: t, dir: dir, secrets: newSecretSet()}
+	d := &deployment{dir: dir, secrets: newSecretSet()}
 	var err error
 	if d.opKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
 		t.Fatal(err)
@@ -173,7 +172,6 @@ func (d *deployment) cli(t *testing.T, args ...string) (stdout, stderr string, c
 type replica struct {
 	*server.App
 	d     *deployment
-	cfg   *config.Config
 	url   string
 	logs  *syncBuffer
 	spans *tracetest.InMemoryExporter
@@ -191,7 +189,7 @@ type replica struct {
 func (d *deployment) start(t *testing.T) *replica {
 	t.Helper()
 	cfg := d.config(t)
-	r := &replica{d: d, cfg: cfg, logs: &syncBuffer{}, spans: tracetest.NewInMemoryExporter()}
+	r := &replica{d: d, logs: &syncBuffer{}, spans: tracetest.NewInMemoryExporter()}
 	r.tp = sdktrace.NewTracerProvider(sdktrace.WithSyncer(r.spans))
 	log := observability.NewLogger(cfg.Observability.Log, r.logs)
 	d.secrets.addLog("server log", r.logs.Bytes)

@@ -1,8 +1,9 @@
 // AV1 + Opus and VP9 + Opus, cbcs and cenc, play in shaka-player and dash.js
 // (DASH) through the ClearKey license endpoint: currentTime passes 3 s,
 // decoded frames keep increasing, no player error, a license request
-// answered 200. HEVC, AC-3 and E-AC-3 do not play in this Chromium (see
-// TESTING.md) and are proven with ffmpeg and Shaka Packager instead.
+// answered 200. HEVC, AC-3 and E-AC-3 do not play in this Chromium (its
+// MSE takes no hvc1/hev1, ac-3 or ec-3) and are proven with ffmpeg and
+// Shaka Packager instead.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {

@@ -7,9 +7,11 @@
 //     ClearKey system e2719d58-a985-b3c9-781a-b030af78d30e (shaka-player
 //     fails with 6001 without ClearKey signaling).
 //   - Init segments carry no pssh (the packager's default, DASH-IF guidance:
-//     the MPD carries cenc:pssh). TESTING.md saw dash.js 5.2.1 fail with
-//     ClearKey on other packagers' init pssh; drmpipe's --pssh-in-init output
-//     did play in dash.js 5.2.1 here, but the default is what is tested.
+//     the MPD carries cenc:pssh). dash.js 5.2.1 has been seen to fail with
+//     ClearKey on other packagers' init pssh ("Error generating key
+//     request": it sends the pssh bytes as keyids init data); drmpipe's
+//     --pssh-in-init output did play in dash.js 5.2.1 here, but the default
+//     is what is tested.
 // HLS (every media playlist)
 //   - One EXT-X-KEY KEYFORMAT="org.w3.clearkey" whose URI is a data: URI of
 //     the 16-byte KID, with the same KEYID: hls.js 1.7 takes the KID from the

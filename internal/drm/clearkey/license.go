@@ -38,7 +38,7 @@ type LicenseResponse struct {
 func EncodeKID(k drm.KeyID) string { return base64.RawURLEncoding.EncodeToString(k[:]) }
 
 // DecodeKID accepts base64url with or without padding (some CDMs and servers
-// pad; drm-specs.md §6.1) and requires 16 bytes.
+// pad; dash.js's ClearKey server code strips the '=') and requires 16 bytes.
 func DecodeKID(s string) (drm.KeyID, error) {
 	var k drm.KeyID
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))

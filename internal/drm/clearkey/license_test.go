@@ -10,7 +10,7 @@ import (
 )
 
 func TestDashJSVector(t *testing.T) {
-	// Akamai ClearKey example from dash.js issue 3343 (drm-specs.md §6.1):
+	// Akamai ClearKey example from dash.js issue 3343:
 	// kid 9eb4050d-e44b-4802-932e-27d75083e266 -> nrQFDeRLSAKTLifXUIPiZg,
 	// key 166634c675823c235a4a9446fad52e4d -> FmY0xnWCPCNaSpRG-tUuTQ.
 	kid, _ := drm.ParseKeyID("9eb4050d-e44b-4802-932e-27d75083e266")

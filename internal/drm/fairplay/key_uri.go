@@ -1,6 +1,7 @@
 // Package fairplay holds the FairPlay Streaming data format used in HLS: the
 // skd:// key URI (its EXT-X-KEY KEYFORMAT and METHOD are in drm/signaling).
-// FairPlay needs no pssh box (drm-specs.md §3.4).
+// FairPlay needs no pssh box: HLS names the key by that URI (Apple, "Using
+// content protection systems with HLS").
 package fairplay
 
 import (

@@ -11,7 +11,7 @@ func TestKeyURI(t *testing.T) {
 	kid, _ := drm.ParseKeyID("00112233-4455-6677-8899-AABBCCDDEEFF")
 	cases := []struct{ template, want string }{
 		// Shaka Packager's documented default form: skd:// + lowercase hex KID
-		// (packager/hls/base/simple_hls_notifier.cc, drm-specs.md §3.4).
+		// (packager/hls/base/simple_hls_notifier.cc).
 		{"", "skd://00112233445566778899aabbccddeeff"},
 		{"skd://fps.ezdrm.com/;{kid_uuid}", "skd://fps.ezdrm.com/;00112233-4455-6677-8899-aabbccddeeff"},
 		{"skd://keys.example/{kid}?x=1", "skd://keys.example/00112233445566778899aabbccddeeff?x=1"},

@@ -1,6 +1,6 @@
 // Package playready builds and parses the PlayReady Header Object (PRO) and
-// the WRMHEADER XML it carries (PlayReady Header Specification; drm-specs.md
-// §3.3), and wraps the PRO in a pssh box. Data formats only.
+// the WRMHEADER XML it carries (Microsoft PlayReady Header Specification),
+// and wraps the PRO in a pssh box. Data formats only.
 package playready
 
 import (
@@ -35,7 +35,8 @@ type Header struct {
 	// Version is "4.0.0.0" … "4.3.0.0" (NewHeader picks 4.0 for cenc, 4.3 for cbcs).
 	Version string
 	// KIDs are in big-endian UUID form; they are written in the little-endian
-	// GUID layout PlayReady uses (drm-specs.md §3.3 "KID byte order").
+	// GUID layout PlayReady uses (Microsoft "DASH Content Protection using
+	// Microsoft PlayReady" §2.2.5, Table 2).
 	KIDs []drm.KeyID
 	// Checksums holds an 8-byte checksum per KID (AESCTR only); an entry may
 	// be nil when the header carries none.
@@ -108,8 +109,9 @@ func kidValue(k drm.KeyID) string {
 }
 
 // XML returns the WRMHEADER string without whitespace, in Shaka
-// Packager's layout for 4.0 and 4.3 (drm-specs.md §3.3). 4.1 puts one <KID>
-// element with attributes inside PROTECTINFO; 4.2 uses <KIDS> like 4.3.
+// Packager's layout for 4.0 and 4.3 (playready_pssh_generator.cc). 4.1
+// puts one <KID> element with attributes inside PROTECTINFO; 4.2 uses
+// <KIDS> like 4.3.
 // Attributes are in alphabetical order and every element is closed
 // explicitly (PlayReady Header Specification §3.2). It is not called
 // MarshalXML because that name belongs to encoding/xml's Marshaler.

@@ -76,10 +76,13 @@ type System struct {
 	KeyURI string
 }
 
-// Build computes the signaling of p (drm-specs.md §3, §4): the Widevine
-// pssh (provider, content ID, protection scheme, crypto period index), the
-// PlayReady header 4.0 (cenc) or 4.3 (cbcs) as PRO and pssh, the FairPlay
-// skd:// URI, and the W3C common pssh for ClearKey. It reads nothing but p.
+// Build computes the signaling of p: the Widevine pssh (provider, content
+// ID, protection scheme, crypto period index; Shaka Packager's
+// widevine_pssh_data.proto), the PlayReady header 4.0 (cenc) or 4.3 (cbcs)
+// as PRO and pssh (PlayReady Header Specification), the FairPlay skd:// URI
+// (Apple, "Using content protection systems with HLS"), and the W3C common
+// pssh for ClearKey (EME "Common SystemID and PSSH Box Format"). It reads
+// nothing but p.
 func Build(p Params) (Set, error) {
 	if p.Scheme != cenc.CBCS && p.Scheme != cenc.CENC {
 		return Set{}, fmt.Errorf("%w: protection scheme %v", ErrInvalid, p.Scheme)

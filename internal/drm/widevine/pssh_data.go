@@ -12,7 +12,7 @@ import (
 )
 
 // Field numbers of WidevinePsshData (Shaka Packager
-// packager/media/base/widevine_pssh_data.proto; drm-specs.md §3.2).
+// packager/media/base/widevine_pssh_data.proto).
 const (
 	fieldKeyID             = 2
 	fieldProvider          = 3
@@ -174,7 +174,7 @@ func (d *PsshData) setField(field, wire, val uint64, data []byte) error {
 }
 
 // PSSH wraps d in a version 0 pssh box with the Widevine system ID, as Shaka
-// Packager does "for backward compatibility" (drm-specs.md §1.3, §3.2).
+// Packager does "for backward compatibility".
 func PSSH(d PsshData) drm.PSSH {
 	return drm.PSSH{Version: 0, SystemID: drm.WidevineSystemID, Data: d.Marshal()}
 }

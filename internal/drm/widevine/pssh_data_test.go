@@ -84,7 +84,7 @@ func TestAppleAndShakaBoxes(t *testing.T) {
 }
 
 func TestCastlabsBoxSkipsAlgorithm(t *testing.T) {
-	// Widevine pssh of mp4ff mp4/testdata/init_cenc.cmfv (drm-specs.md §4):
+	// Widevine pssh of mp4ff's mp4/testdata/init_cenc.cmfv (Eyevinn/mp4ff):
 	// algorithm=AESCTR (field 1, skipped), key_id, provider "castlabs",
 	// content_id, policy "default".
 	raw, _ := base64.StdEncoding.DecodeString("AAAAZXBzc2gAAAAA7e+LqXnWSs6jyCfc1R0h7QAAAEUIARIQ8FdjnZKHMxWL9VCZnElF9xoIY2FzdGxhYnMiHGV5SmhjM05sZEVsa0lqb2lkSFl5WDJaNWJpSjkyB2RlZmF1bHQ=")

@@ -35,7 +35,6 @@ func client(t *testing.T, addr string) *redis.Client {
 type replica struct {
 	revs *redisstate.Revocations
 	svc  *entitlement.Service
-	rdb  *redis.Client
 }
 
 func newReplica(t *testing.T, addr string, signer *entitlement.Signer, pc entitlement.PolicyConfig) *replica {
@@ -50,7 +49,7 @@ func newReplica(t *testing.T, addr string, signer *entitlement.Signer, pc entitl
 	svc := entitlement.New(entitlement.Config{Policy: pc}, entitlement.Deps{
 		Verifier: v, Revocations: revs, Devices: redisstate.NewDevices(rdb, ""), Replay: redisstate.NewReplay(rdb, ""),
 	})
-	return &replica{revs: revs, svc: svc, rdb: rdb}
+	return &replica{revs: revs, svc: svc}
 }
 
 func newSigner(t *testing.T) *entitlement.Signer {

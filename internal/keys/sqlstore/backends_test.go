@@ -126,7 +126,6 @@ func eachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
 }
 
 type fixture struct {
-	b        backend
 	dir, kek string
 	dsn      string
 	file     string // the SQLite file; "" on PostgreSQL
@@ -138,7 +137,7 @@ type fixture struct {
 // empty makes a temp dir and an empty database, and opens neither.
 func empty(t testing.TB, b backend) fixture {
 	t.Helper()
-	f := fixture{b: b, dir: t.TempDir(), created: time.Now()}
+	f := fixture{dir: t.TempDir(), created: time.Now()}
 	f.kek = filepath.Join(f.dir, local.DefaultFileName)
 	f.dsn, f.file = b.newDB(t, f.dir)
 	return f

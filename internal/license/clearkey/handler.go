@@ -103,7 +103,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, "malformed ClearKey license request")
 	}
-	// A missing type means temporary (old CDMs; drm-specs.md §6.1).
+	// A missing type means temporary (old CDMs send none; shaka-player's
+	// drm_engine.js adds it).
 	switch req.Type {
 	case "", TypeTemporary:
 		req.Type = TypeTemporary

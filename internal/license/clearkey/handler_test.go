@@ -59,7 +59,7 @@ func (f *fakeKeys) Lookup(_ context.Context, kid drm.KeyID) (keys.ContentKey, st
 	return keys.ContentKey{KID: kid, Key: r.key}, r.content, r.tt, r.revoked, nil
 }
 
-// Keys: the dash.js issue 3343 vector (drm-specs.md §6.1) and the W3C EME
+// Keys: the dash.js issue 3343 vector (Akamai ClearKey example) and the W3C EME
 // spec example, plus one of another content and one revoked.
 var (
 	kidA, _    = drm.ParseKeyID("9eb4050d-e44b-4802-932e-27d75083e266")

@@ -4,7 +4,8 @@
 // expects), returning the CKC answer unchanged; GET
 // /license/fairplay/certificate serves the FPS application certificate.
 //
-// Accepted SPC bodies (the forms players send, drm-specs.md §6.2):
+// Accepted SPC bodies (the forms players send; shaka-player's
+// lib/drm/fairplay.js request transforms):
 //   - raw SPC bytes (application/octet-stream; EZDRM/Conax/Mux transforms);
 //   - spc=<base64 SPC> form (application/x-www-form-urlencoded; Apple's
 //     sample, Verimatrix transform), other form fields ignored;

@@ -1,7 +1,8 @@
 // Package playready is the PlayReady license gateway: POST
 // /license/playready takes the SOAP AcquireLicense challenge (the XML body
 // players send after unwrapping the CDM's PlayReadyKeyMessage, with its
-// SOAPAction header; drm-specs.md §6.2, §7.8), authorizes the playback
+// SOAPAction header, as shaka-player's lib/drm/drm_engine.js and dash.js's
+// KeySystemPlayReady.js unwrap it), authorizes the playback
 // token and forwards the challenge and SOAPAction to the configured
 // upstream, returning its answer unchanged.
 package playready

@@ -14,7 +14,8 @@ import (
 	"github.com/drmpipe/drmpipe/internal/license"
 )
 
-// AxinomHeader carries the License Service Message (drm-specs.md §7.3).
+// AxinomHeader carries the License Service Message (Axinom DRM
+// documentation, "License Service Message").
 const AxinomHeader = "X-AxDRM-Message"
 
 // axinom mints an Axinom DRM License Service Message per request: a JWT,

@@ -140,7 +140,6 @@ type endpoint struct {
 	cfg     Config
 	adapter adapter
 	hc      *http.Client
-	log     *slog.Logger
 	breaker circuitbreaker.CircuitBreaker[license.Response]
 	exec    failsafe.Executor[license.Response]
 }
@@ -164,7 +163,7 @@ func (e *attemptError) Unwrap() error { return e.cause }
 
 func newEndpoint(name string, cfg Config, deps Deps) (*endpoint, error) {
 	cfg.withDefaults()
-	ep := &endpoint{name: name, cfg: cfg, hc: deps.HTTPClient, log: deps.Log}
+	ep := &endpoint{name: name, cfg: cfg, hc: deps.HTTPClient}
 	var err error
 	if ep.adapter, err = newAdapter(cfg, deps); err != nil {
 		return nil, err

@@ -55,7 +55,8 @@ func (t *Type) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// BodyEncoding is how a FairPlay SPC is sent upstream (drm-specs.md §6.2).
+// BodyEncoding is how a FairPlay SPC is sent upstream (the request
+// transforms of shaka-player's lib/drm/fairplay.js).
 type BodyEncoding string
 
 // SPC encodings.
@@ -189,7 +190,7 @@ type BreakerConfig struct {
 }
 
 // AxinomConfig holds the Axinom options besides the communication key
-// (drm-specs.md §7.3).
+// (Axinom DRM documentation, "License Service Message").
 type AxinomConfig struct {
 	// MessageTTL is the entitlement message's validity; 0 = 1 minute.
 	MessageTTL time.Duration `koanf:"message_ttl" yaml:"message_ttl"`
@@ -198,7 +199,8 @@ type AxinomConfig struct {
 // DRMtodayMode selects how DRMtoday learns about the viewer.
 type DRMtodayMode string
 
-// DRMtoday modes (drm-specs.md §7.4).
+// DRMtoday modes (castlabs DRMtoday: callback authorization with custom
+// data, or an upfront authorization token).
 const (
 	DRMtodayModeCustomData DRMtodayMode = "customdata" // x-dt-custom-data header
 	DRMtodayModeToken      DRMtodayMode = "token"      // x-dt-auth-token upfront JWT signed with credentials.token

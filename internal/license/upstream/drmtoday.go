@@ -14,7 +14,8 @@ import (
 	"github.com/drmpipe/drmpipe/internal/license"
 )
 
-// castlabs DRMtoday request headers (drm-specs.md §7.4).
+// castlabs DRMtoday request headers (the names public DRMtoday player
+// integrations send, e.g. THEOplayer's castlabs integration).
 const (
 	DRMtodayCustomDataHeader = "x-dt-custom-data"
 	DRMtodayAuthTokenHeader  = "x-dt-auth-token"
@@ -37,8 +38,8 @@ type DRMtodayCustomData struct {
 }
 
 // DRMtodayCRT is one Customer Rights Token entry of an upfront token.
-// Field names follow the public sample token (drm-specs.md §7.4); the
-// rental profile's fields are **uncertain**.
+// Field names follow a public sample DRMtoday upfront token; the rental
+// profile's fields are **uncertain**.
 type DRMtodayCRT struct {
 	AccountingID       string                   `json:"accountingId"`
 	AssetID            string                   `json:"assetId"`

@@ -10,8 +10,8 @@ import (
 
 // EZDRM query parameters. pX selects the account's license profile; the
 // others are custom parameters EZDRM hands to the operator's authorization
-// callback (names are ours; EZDRM's exact URL forms are **uncertain**,
-// drm-specs.md §7.5).
+// callback (names are ours; EZDRM's exact URL forms are **uncertain**: no
+// public EZDRM documentation of them was found).
 const (
 	EZDRMProfileParam = "pX"
 	EZDRMUserParam    = "user_id"

@@ -26,9 +26,9 @@ func (g *generic) response(_ license.Call, resp license.Response) (license.Respo
 
 // challengeRequest builds the POST of a challenge (or the GET of a FairPlay
 // certificate) with the body and content type each DRM's license servers
-// expect (drm-specs.md §6.2, §7.8): Widevine raw bytes as
-// application/octet-stream, PlayReady SOAP XML as text/xml; charset=utf-8,
-// FairPlay SPC as enc says.
+// expect: Widevine raw bytes as application/octet-stream, PlayReady SOAP
+// XML as text/xml; charset=utf-8 (as shaka-player's lib/drm/drm_engine.js
+// sends the unwrapped challenge), FairPlay SPC as enc says.
 func challengeRequest(ctx context.Context, cfg Config, call license.Call, query url.Values, enc BodyEncoding) (*http.Request, error) {
 	if call.Kind == license.CallCertificate {
 		if cfg.CertificateURL == "" {

@@ -18,8 +18,8 @@ import (
 	"github.com/drmpipe/drmpipe/internal/license"
 )
 
-// SignWidevine returns the AES signer's signature of msg (drm-specs.md §7.1,
-// shaka-packager request_signer.cc): AES-256-CBC with the signing key and
+// SignWidevine returns the AES signer's signature of msg (Shaka Packager
+// packager/media/base/request_signer.cc): AES-256-CBC with the signing key and
 // IV, PKCS#7 padding, over SHA-1(msg); 32 bytes.
 func SignWidevine(key, iv, msg []byte) ([]byte, error) {
 	block, err := aes.NewCipher(key)
@@ -47,7 +47,9 @@ type WidevineSignedRequest struct {
 }
 
 // WidevineLicenseRequest is the inner GetLicense request of the Widevine
-// cloud license proxy API (drm-specs.md §7.1).
+// cloud license proxy API (Google, "Widevine DRM Proxy Integration"; the
+// fields as Azure Media Services' "Widevine license template overview" lists
+// them).
 type WidevineLicenseRequest struct {
 	Payload           string                  `json:"payload"`    // base64 CDM challenge
 	ContentID         string                  `json:"content_id"` // base64 content ID bytes
@@ -79,7 +81,8 @@ type WidevinePolicyOverrides struct {
 }
 
 // WidevineLicenseResponse is the proxy API answer; field names are
-// **uncertain** beyond status and license (drm-specs.md §7.1).
+// **uncertain** beyond status and license (Google's "Widevine DRM Proxy
+// Integration" is not public in full).
 type WidevineLicenseResponse struct {
 	Status  string `json:"status"`
 	License string `json:"license"`

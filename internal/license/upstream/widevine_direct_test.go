@@ -6,9 +6,10 @@ import (
 	"testing"
 )
 
-// TestSignWidevineVector checks the AES signer against drm-specs.md
-// Appendix A ("Widevine key-server signature", computed there with the
-// public widevine_test credentials published in Shaka Packager's docs).
+// TestSignWidevineVector checks the AES signer against a signature made
+// independently with the public widevine_test credentials published in Shaka
+// Packager's docs: `openssl dgst -sha1 -binary | openssl enc -aes-256-cbc
+// -K key -iv iv` over the request JSON gives the expected base64.
 func TestSignWidevineVector(t *testing.T) {
 	key, _ := hex.DecodeString("1ae8ccd0e7985cc0b6203a55855a1034afc252980e970ca90e5202689f947ab9")
 	iv, _ := hex.DecodeString("d58ce954203b7c9a9a9d467f59839249")

@@ -1,7 +1,7 @@
 // Package vendortest provides httptest doubles of vendor license servers
 // (generic, Axinom, castlabs DRMtoday, EZDRM, Widevine direct proxy API).
 // Each double checks a request the way its vendor documents it
-// (drm-specs.md §7: headers, query parameters, the Axinom JWT's claims and
+// (headers, query parameters, the Axinom JWT's claims and
 // HS256 signature, DRMtoday custom data or HS512 upfront token, the Widevine
 // request signature), answers a license derived from the challenge, and can
 // be told to fail, stall or flap. It counts calls. The checks here are
@@ -366,7 +366,8 @@ func verifyJWT(tok, alg string, key []byte) (map[string]any, error) {
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // checkAxinom checks a License Service Message carrying an Entitlement
-// Message v2 (Axinom docs; drm-specs.md §7.3).
+// Message v2 (Axinom DRM documentation, "License Service Message" and
+// "Entitlement Message").
 func checkAxinom(c map[string]any, comKeyID string) error {
 	if v, _ := c["version"].(float64); v != 1 {
 		return fmt.Errorf("version %v, want 1", c["version"])
@@ -415,7 +416,7 @@ func checkAxinom(c map[string]any, comKeyID string) error {
 }
 
 // checkCustomData checks x-dt-custom-data: standard base64 of JSON
-// {userId, sessionId, merchant} (drm-specs.md §7.4).
+// {userId, sessionId, merchant} (castlabs DRMtoday custom data).
 func checkCustomData(h, merchant string) (map[string]any, error) {
 	if h == "" {
 		return nil, errors.New("x-dt-custom-data missing")
@@ -472,7 +473,7 @@ func checkDRMtodayToken(c map[string]any, merchant string) error {
 
 // checkWidevine checks a signed proxy request: {request, signature, signer}
 // with signature = AES-256-CBC(key, iv, PKCS#7(SHA-1(request JSON)))
-// (drm-specs.md §7.1).
+// (Shaka Packager packager/media/base/request_signer.cc).
 func (s *Server) checkWidevine(obs Observed, body []byte) (Observed, error) {
 	var outer struct{ Request, Signature, Signer string }
 	if err := json.Unmarshal(body, &outer); err != nil {

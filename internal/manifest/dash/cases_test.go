@@ -18,8 +18,3 @@ func presentationCases() []presentationCase {
 	}
 	return out
 }
-
-var (
-	kidVideo = manifesttest.KIDVideo
-	segments = manifesttest.Segments
-)

@@ -19,7 +19,4 @@ func presentationCases() []presentationCase {
 	return out
 }
 
-var (
-	kidVideo = manifesttest.KIDVideo
-	segments = manifesttest.Segments
-)
+var segments = manifesttest.Segments

@@ -1,5 +1,5 @@
 // Test content for the browser suite: H.264 + AAC inputs made with ffmpeg
-// (closed 2 s GOP, B-frames; TESTING.md "Test media") and packaged with
+// (testsrc2 and a sine tone; closed 2 s GOP, B-frames) and packaged with
 // drmpipe's own CLI into a data directory, with keys from that directory's
 // key store (nothing is imported; the license server hands out what the
 // packager was given by the store).

@@ -26,8 +26,9 @@ export const artifactsDir = path.resolve(process.env.ARTIFACTS_DIR || path.join(
 export const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 export const tokenLeewaySeconds = Number(process.env.DRMPIPE_TOKEN_LEEWAY ?? 5);
 
-// TESTING.md "Chromium": flags for headless as root; plus autoplay without a
-// gesture and no throttling of timers in pages that are not in front.
+// Flags for headless Chromium as root (root needs --no-sandbox; no GPU, no
+// QUIC, no background network traffic); plus autoplay without a gesture and
+// no throttling of timers in pages that are not in front.
 const chromiumArgs = [
   '--no-sandbox',
   '--disable-gpu',

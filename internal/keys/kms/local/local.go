@@ -50,9 +50,8 @@ const (
 )
 
 type kekEntry struct {
-	ref     string
-	created time.Time
-	aead    cipher.AEAD
+	ref  string
+	aead cipher.AEAD
 }
 
 // KMS is the local KEK file. It is safe for concurrent use, and several
@@ -304,7 +303,7 @@ func entryOf(kek []byte, raw fileKEK) (kekEntry, error) {
 	if err != nil {
 		return kekEntry{}, err
 	}
-	return kekEntry{ref: raw.Ref, created: raw.Created, aead: aead}, nil
+	return kekEntry{ref: raw.Ref, aead: aead}, nil
 }
 
 func parseEntries(path string, raws []fileKEK) ([]kekEntry, error) {
