@@ -240,6 +240,11 @@ func VerifyBrokerQuery(key []byte, q url.Values, now time.Time, maxTTL time.Dura
 	if !hmac.Equal(brokerMAC(key, g), sig) {
 		return BrokerGrant{}, fmt.Errorf("%w: signature does not match", ErrBrokerURL)
 	}
+	// Signed before content IDs had one rule, or by a leaked key: the
+	// content ID rule holds here too, before any store access.
+	if err := keys.ValidateContentID(g.ContentID); err != nil {
+		return BrokerGrant{}, fmt.Errorf("%w: %w", ErrBrokerURL, err)
+	}
 	if !now.Before(g.Expires) {
 		return BrokerGrant{}, ErrBrokerExpired
 	}
