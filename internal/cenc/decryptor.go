@@ -36,7 +36,7 @@ func NewDecryptor(scheme Scheme, key []byte, pattern Pattern) (*Decryptor, error
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrKeySize, err)
+		return nil, fmt.Errorf("%w: %w", ErrKeySize, err)
 	}
 	d := &Decryptor{scheme: scheme, pattern: pattern}
 	d.cbc.block = block

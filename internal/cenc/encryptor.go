@@ -54,7 +54,7 @@ func NewEncryptor(scheme Scheme, key, iv []byte, video bool) (*Encryptor, error)
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrKeySize, err)
+		return nil, fmt.Errorf("%w: %w", ErrKeySize, err)
 	}
 	e.cbc.block = block
 	return e, nil

@@ -158,7 +158,7 @@ func (p *nalProtector) paramSet(nalu []byte) error {
 		if isSPS {
 			kind = "SPS"
 		}
-		return fmt.Errorf("%w: %v %s: %v", ErrParameterSet, p.codec, kind, err)
+		return fmt.Errorf("%w: %v %s: %w", ErrParameterSet, p.codec, kind, err)
 	}
 	if len(seen) >= maxCachedParamSets {
 		clear(seen)

@@ -102,8 +102,9 @@ func (ct clearTrack) protector(scheme Scheme) (Protector, error) {
 		return NewAV1Protector(scheme, ct.configOBUs)
 	case VP9:
 		return NewVP9Protector(scheme)
+	default:
+		return NewNALProtector(scheme, ct.codec, ct.lenSize, ct.paramSets)
 	}
-	return NewNALProtector(scheme, ct.codec, ct.lenSize, ct.paramSets)
 }
 
 func readClearTrack(t testing.TB, path string) clearTrack {

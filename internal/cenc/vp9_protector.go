@@ -224,8 +224,11 @@ func vp9RenderSize(r *bits.Reader) {
 
 // vp9LoopFilterParams skips loop_filter_params() (§6.2.8).
 func vp9LoopFilterParams(r *bits.Reader) {
-	r.Read(9)                           // filter_level, sharpness_level
-	if !r.ReadFlag() || !r.ReadFlag() { // mode_ref_delta_enabled, mode_ref_delta_update
+	r.Read(9)                              // filter_level, sharpness_level
+	if enabled := r.ReadFlag(); !enabled { // mode_ref_delta_enabled
+		return
+	}
+	if update := r.ReadFlag(); !update { // mode_ref_delta_update
 		return
 	}
 	for range 4 + 2 { // ref deltas, then mode deltas

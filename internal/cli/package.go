@@ -221,7 +221,7 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 		if err != nil {
 			return fmt.Errorf("tracing: %w", err)
 		}
-		defer shutdown(context.WithoutCancel(cmd.Context()))
+		defer func() { _ = shutdown(context.WithoutCancel(cmd.Context())) }()
 		cfg.Observer = observability.NewSegmentTracer(tp, nil)
 	}
 	start := time.Now()

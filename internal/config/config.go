@@ -136,14 +136,14 @@ func Load(path string, env []string, fs *pflag.FlagSet) (*Config, error) {
 	k := koanf.New(".")
 	defaults, err := yamlv3.Marshal(Default())
 	if err != nil {
-		return nil, fmt.Errorf("%w: defaults: %v", ErrLoad, err)
+		return nil, fmt.Errorf("%w: defaults: %w", ErrLoad, err)
 	}
 	if err := k.Load(rawBytes(defaults), yaml.Parser()); err != nil {
-		return nil, fmt.Errorf("%w: defaults: %v", ErrLoad, err)
+		return nil, fmt.Errorf("%w: defaults: %w", ErrLoad, err)
 	}
 	if path != "" {
 		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
-			return nil, fmt.Errorf("%w: file %s: %v", ErrLoad, path, err)
+			return nil, fmt.Errorf("%w: file %s: %w", ErrLoad, path, err)
 		}
 	}
 	if env == nil {
@@ -151,7 +151,7 @@ func Load(path string, env []string, fs *pflag.FlagSet) (*Config, error) {
 	}
 	envProvider := env2Provider(env)
 	if err := k.Load(envProvider, nil); err != nil {
-		return nil, fmt.Errorf("%w: environment: %v", ErrLoad, err)
+		return nil, fmt.Errorf("%w: environment: %w", ErrLoad, err)
 	}
 	if fs != nil {
 		fp := posflag.ProviderWithFlag(fs, ".", nil, func(f *pflag.Flag) (string, any) {
@@ -161,7 +161,7 @@ func Load(path string, env []string, fs *pflag.FlagSet) (*Config, error) {
 			return strings.ReplaceAll(f.Name, "-", "_"), posflag.FlagVal(fs, f)
 		})
 		if err := k.Load(fp, nil); err != nil {
-			return nil, fmt.Errorf("%w: flags: %v", ErrLoad, err)
+			return nil, fmt.Errorf("%w: flags: %w", ErrLoad, err)
 		}
 	}
 

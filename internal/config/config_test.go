@@ -331,9 +331,7 @@ func TestDocsComplete(t *testing.T) {
 	}
 	for _, o := range Options() {
 		key := strings.ReplaceAll(o.Key, "<drm>", "widevine")
-		if strings.HasSuffix(key, ".<name>") {
-			key = strings.TrimSuffix(key, ".<name>")
-		}
+		key = strings.TrimSuffix(key, ".<name>")
 		if !k.Exists(key) {
 			t.Errorf("example lacks %s", key)
 		}

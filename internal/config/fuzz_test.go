@@ -38,7 +38,7 @@ func FuzzLoad(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		dir := t.TempDir()
-		load := func(b []byte) (*Config, error, error, string) {
+		load := func(b []byte) (*Config, error, error, string) { //nolint:staticcheck // the load and the validation error, then the printed config
 			p := filepath.Join(dir, "drmpipe.yaml")
 			if err := os.WriteFile(p, b, 0o600); err != nil {
 				t.Fatal(err)

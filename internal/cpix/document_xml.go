@@ -580,10 +580,10 @@ func Marshal(d *Document) ([]byte, error) {
 	enc := xml.NewEncoder(&buf)
 	enc.Indent("", "  ")
 	if err := root.encode(enc); err != nil {
-		return nil, fmt.Errorf("%w: encode: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: encode: %w", ErrInvalid, err)
 	}
 	if err := enc.Close(); err != nil {
-		return nil, fmt.Errorf("%w: encode: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: encode: %w", ErrInvalid, err)
 	}
 	buf.WriteByte('\n')
 	return buf.Bytes(), nil

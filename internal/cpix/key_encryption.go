@@ -48,13 +48,13 @@ func EncryptKeys(d *Document, recipient *x509.Certificate) error {
 	secrets := make([]byte, documentKeySize+macKeySize)
 	defer clear(secrets)
 	if _, err := rand.Read(secrets); err != nil {
-		return fmt.Errorf("%w: random: %v", ErrEncryption, err)
+		return fmt.Errorf("%w: random: %w", ErrEncryption, err)
 	}
 	docKey, macKey := secrets[:documentKeySize], secrets[documentKeySize:]
 	wrap := func(k []byte) (EncryptedValue, error) {
 		ct, err := rsa.EncryptOAEP(sha1.New(), rand.Reader, pub, k, nil)
 		if err != nil {
-			return EncryptedValue{}, fmt.Errorf("%w: RSA-OAEP: %v", ErrEncryption, err)
+			return EncryptedValue{}, fmt.Errorf("%w: RSA-OAEP: %w", ErrEncryption, err)
 		}
 		return EncryptedValue{Method: AlgRSAOAEP, CipherValue: ct, MAC: mac(macKey, ct)}, nil
 	}
@@ -68,7 +68,7 @@ func EncryptKeys(d *Document, recipient *x509.Certificate) error {
 	}
 	block, err := aes.NewCipher(docKey)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrEncryption, err)
+		return fmt.Errorf("%w: %w", ErrEncryption, err)
 	}
 	// Encrypt into copies first so a failure leaves d unchanged.
 	enc := make([]*EncryptedValue, len(d.ContentKeys))
@@ -78,7 +78,7 @@ func EncryptKeys(d *Document, recipient *x509.Certificate) error {
 		}
 		iv := make([]byte, aes.BlockSize)
 		if _, err := rand.Read(iv); err != nil {
-			return fmt.Errorf("%w: random: %v", ErrEncryption, err)
+			return fmt.Errorf("%w: random: %w", ErrEncryption, err)
 		}
 		padded := pkcs7Pad(k.Value)
 		out := make([]byte, len(iv)+len(padded))
@@ -165,7 +165,7 @@ func DecryptKeys(d *Document, priv crypto.Decrypter) error {
 	}
 	block, err := aes.NewCipher(docKey)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrDecryption, err)
+		return fmt.Errorf("%w: %w", ErrDecryption, err)
 	}
 	clearKeys := make([][]byte, len(d.ContentKeys))
 	for i, k := range d.ContentKeys {

@@ -81,7 +81,7 @@ func parseTree(b []byte, lim Limits) (*node, error) {
 		}
 		line, _ := d.InputPos()
 		if err != nil {
-			return nil, fmt.Errorf("%w: XML syntax: %v", ErrInvalid, err)
+			return nil, fmt.Errorf("%w: XML syntax: %w", ErrInvalid, err)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:

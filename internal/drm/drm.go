@@ -51,7 +51,7 @@ func ParseKeyID(s string) (KeyID, error) {
 	var k KeyID
 	b, err := parseUUIDBytes(s)
 	if err != nil {
-		return k, fmt.Errorf("%w: key ID %q: %v", ErrInvalid, s, err)
+		return k, fmt.Errorf("%w: key ID %q: %w", ErrInvalid, s, err)
 	}
 	copy(k[:], b)
 	return k, nil
@@ -62,7 +62,7 @@ func ParseSystemID(s string) (SystemID, error) {
 	var id SystemID
 	b, err := parseUUIDBytes(strings.TrimPrefix(strings.ToLower(s), URNPrefix))
 	if err != nil {
-		return id, fmt.Errorf("%w: system ID %q: %v", ErrInvalid, s, err)
+		return id, fmt.Errorf("%w: system ID %q: %w", ErrInvalid, s, err)
 	}
 	copy(id[:], b)
 	return id, nil

@@ -26,7 +26,7 @@ type GeoIP struct {
 func OpenGeoIP(path string) (*GeoIP, error) {
 	r, err := geoip2.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: open database: %v", ErrGeoLookup, err)
+		return nil, fmt.Errorf("%w: open database: %w", ErrGeoLookup, err)
 	}
 	return &GeoIP{r: r}, nil
 }
@@ -35,7 +35,7 @@ func OpenGeoIP(path string) (*GeoIP, error) {
 func GeoIPFromBytes(b []byte) (*GeoIP, error) {
 	r, err := geoip2.OpenBytes(b)
 	if err != nil {
-		return nil, fmt.Errorf("%w: open database: %v", ErrGeoLookup, err)
+		return nil, fmt.Errorf("%w: open database: %w", ErrGeoLookup, err)
 	}
 	return &GeoIP{r: r}, nil
 }
@@ -48,7 +48,7 @@ func (g *GeoIP) Country(ip netip.Addr) (string, error) {
 	}
 	rec, err := g.r.Country(ip.Unmap())
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrGeoLookup, err)
+		return "", fmt.Errorf("%w: %w", ErrGeoLookup, err)
 	}
 	if c := rec.Country.ISOCode; c != "" {
 		return c, nil

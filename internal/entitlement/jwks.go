@@ -86,7 +86,7 @@ func ParseJWKS(data []byte) ([]PublicKey, error) {
 	}
 	var set jwkSet
 	if err := json.Unmarshal(data, &set); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrJWKS, err)
+		return nil, fmt.Errorf("%w: %w", ErrJWKS, err)
 	}
 	if len(set.Keys) == 0 {
 		return nil, fmt.Errorf("%w: no keys", ErrJWKS)
@@ -96,11 +96,11 @@ func ParseJWKS(data []byte) ([]PublicKey, error) {
 	for i, raw := range set.Keys {
 		var j jwk
 		if err := json.Unmarshal(raw, &j); err != nil {
-			return nil, fmt.Errorf("%w: key %d: %v", ErrJWKS, i, err)
+			return nil, fmt.Errorf("%w: key %d: %w", ErrJWKS, i, err)
 		}
 		k, err := j.publicKey()
 		if err != nil {
-			return nil, fmt.Errorf("%w: key %d (kid %q): %v", ErrJWKS, i, j.Kid, err)
+			return nil, fmt.Errorf("%w: key %d (kid %q): %w", ErrJWKS, i, j.Kid, err)
 		}
 		if seen[k.KID] {
 			return nil, fmt.Errorf("%w: duplicate kid %q", ErrJWKS, k.KID)

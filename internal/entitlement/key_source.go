@@ -141,7 +141,7 @@ func (s *JWKSKeys) Key(ctx context.Context, kid string) (PublicKey, error) {
 		return PublicKey{}, err
 	}
 	if rerr := s.fetchLocked(ctx); rerr != nil {
-		return PublicKey{}, fmt.Errorf("%w (refresh failed: %v)", err, rerr)
+		return PublicKey{}, fmt.Errorf("%w (refresh failed: %w)", err, rerr)
 	}
 	s.mu.RLock()
 	keys = s.keys
@@ -192,12 +192,12 @@ func (s *JWKSKeys) fetch(ctx context.Context) ([]PublicKey, error) {
 	if s.cfg.File != "" {
 		f, err := os.Open(s.cfg.File)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrJWKS, err)
+			return nil, fmt.Errorf("%w: %w", ErrJWKS, err)
 		}
 		defer f.Close()
 		data, err = io.ReadAll(io.LimitReader(f, maxJWKSSize+1))
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrJWKS, err)
+			return nil, fmt.Errorf("%w: %w", ErrJWKS, err)
 		}
 		return ParseJWKS(data)
 	}
@@ -205,12 +205,12 @@ func (s *JWKSKeys) fetch(ctx context.Context) ([]PublicKey, error) {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.cfg.URL, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrJWKS, err)
+		return nil, fmt.Errorf("%w: %w", ErrJWKS, err)
 	}
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
 	resp, err := s.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%w: fetch: %v", ErrJWKS, err)
+		return nil, fmt.Errorf("%w: fetch: %w", ErrJWKS, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -218,7 +218,7 @@ func (s *JWKSKeys) fetch(ctx context.Context) ([]PublicKey, error) {
 	}
 	data, err = io.ReadAll(io.LimitReader(resp.Body, maxJWKSSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: fetch: %v", ErrJWKS, err)
+		return nil, fmt.Errorf("%w: fetch: %w", ErrJWKS, err)
 	}
 	return ParseJWKS(data)
 }

@@ -87,43 +87,43 @@ func loadOrCreateKey(path string) (*ecdsa.PrivateKey, error) {
 		return k, err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("%w: create data directory: %v", ErrSigningKey, err)
+		return nil, fmt.Errorf("%w: create data directory: %w", ErrSigningKey, err)
 	}
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("%w: generate: %v", ErrSigningKey, err)
+		return nil, fmt.Errorf("%w: generate: %w", ErrSigningKey, err)
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
-		return nil, fmt.Errorf("%w: encode: %v", ErrSigningKey, err)
+		return nil, fmt.Errorf("%w: encode: %w", ErrSigningKey, err)
 	}
 	// Write a private temporary file, then link it into place: link fails
 	// if another process created the key meanwhile, and then we use theirs.
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".signing-key-*")
 	if err != nil {
-		return nil, fmt.Errorf("%w: create: %v", ErrSigningKey, err)
+		return nil, fmt.Errorf("%w: create: %w", ErrSigningKey, err)
 	}
 	defer os.Remove(tmp.Name())
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
-		return nil, fmt.Errorf("%w: chmod: %v", ErrSigningKey, err)
+		return nil, fmt.Errorf("%w: chmod: %w", ErrSigningKey, err)
 	}
 	if err := pem.Encode(tmp, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
 		tmp.Close()
-		return nil, fmt.Errorf("%w: write: %v", ErrSigningKey, err)
+		return nil, fmt.Errorf("%w: write: %w", ErrSigningKey, err)
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return nil, fmt.Errorf("%w: sync: %v", ErrSigningKey, err)
+		return nil, fmt.Errorf("%w: sync: %w", ErrSigningKey, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("%w: close: %v", ErrSigningKey, err)
+		return nil, fmt.Errorf("%w: close: %w", ErrSigningKey, err)
 	}
 	if err := os.Link(tmp.Name(), path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return loadKey(path)
 		}
-		return nil, fmt.Errorf("%w: install: %v", ErrSigningKey, err)
+		return nil, fmt.Errorf("%w: install: %w", ErrSigningKey, err)
 	}
 	return priv, nil
 }
@@ -134,7 +134,7 @@ func loadKey(path string) (*ecdsa.PrivateKey, error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: %v", ErrSigningKey, err)
+		return nil, fmt.Errorf("%w: %w", ErrSigningKey, err)
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w: %s is not a regular file", ErrSigningKey, filepath.Base(path))
@@ -144,7 +144,7 @@ func loadKey(path string) (*ecdsa.PrivateKey, error) {
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSigningKey, err)
+		return nil, fmt.Errorf("%w: %w", ErrSigningKey, err)
 	}
 	block, _ := pem.Decode(data)
 	if block == nil || block.Type != "PRIVATE KEY" {
@@ -187,7 +187,7 @@ func (s *Signer) Sign(c Claims) (string, error) {
 	if c.ID == "" {
 		var b [16]byte
 		if _, err := rand.Read(b[:]); err != nil {
-			return "", fmt.Errorf("%w: jti: %v", ErrSigningKey, err)
+			return "", fmt.Errorf("%w: jti: %w", ErrSigningKey, err)
 		}
 		c.ID = b64.EncodeToString(b[:])
 	}
@@ -198,7 +198,7 @@ func (s *Signer) Sign(c Claims) (string, error) {
 	t.Header["kid"] = s.pub.KID
 	out, err := t.SignedString(s.priv)
 	if err != nil {
-		return "", fmt.Errorf("%w: sign: %v", ErrSigningKey, err)
+		return "", fmt.Errorf("%w: sign: %w", ErrSigningKey, err)
 	}
 	return out, nil
 }

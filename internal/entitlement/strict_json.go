@@ -60,14 +60,14 @@ func checkStrictJOSE(raw string) error {
 	}
 	header, err := b64Strict.DecodeString(h)
 	if err != nil {
-		return fmt.Errorf("%w: header: %v", jwt.ErrTokenMalformed, err)
+		return fmt.Errorf("%w: header: %w", jwt.ErrTokenMalformed, err)
 	}
 	if err := walkJSON(header, headerNames, checkHeaderMember); err != nil {
 		return fmt.Errorf("%w: %w", ErrTokenHeader, err)
 	}
 	payload, err := b64Strict.DecodeString(p)
 	if err != nil {
-		return fmt.Errorf("%w: payload: %v", jwt.ErrTokenMalformed, err)
+		return fmt.Errorf("%w: payload: %w", jwt.ErrTokenMalformed, err)
 	}
 	if err := walkJSON(payload, claimNames, checkClaim); err != nil {
 		return fmt.Errorf("%w: %w", ErrClaims, err)

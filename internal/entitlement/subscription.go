@@ -165,7 +165,7 @@ func (s *CallbackSubscriptions) call(ctx context.Context, user, contentID string
 		req, err = http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	}
 	if err != nil {
-		return false, fmt.Errorf("%w: %v", ErrSubscriptionCallback, err)
+		return false, fmt.Errorf("%w: %w", ErrSubscriptionCallback, err)
 	}
 	for name, vals := range s.cfg.Header {
 		for _, v := range vals {
@@ -175,7 +175,7 @@ func (s *CallbackSubscriptions) call(ctx context.Context, user, contentID string
 	req.Header.Set("Accept", "application/json")
 	resp, err := s.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return false, fmt.Errorf("%w: %v", ErrSubscriptionCallback, err)
+		return false, fmt.Errorf("%w: %w", ErrSubscriptionCallback, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

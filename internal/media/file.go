@@ -272,7 +272,7 @@ func (f *File) decodeBytes(b topBox, buf []byte) (mp4.Box, error) {
 		if errors.Is(err, avc.ErrLengthSize) {
 			return nil, fmt.Errorf("%s: %w: avcC with a NAL unit length size other than 4", f.path, ErrUnsupportedCodec)
 		}
-		return nil, fmt.Errorf("%s: %w: box %q at offset %d: %v", f.path, ErrMalformed, b.typ, b.start, err)
+		return nil, fmt.Errorf("%s: %w: box %q at offset %d: %w", f.path, ErrMalformed, b.typ, b.start, err)
 	}
 	return box, nil
 }

@@ -231,7 +231,7 @@ func (f *File) sampleSizes(t *Track, stbl *mp4.StblBox) (sizes []uint32, uniform
 		}
 		sizes, err := parseStz2(u.Payload())
 		if err != nil {
-			return nil, 0, 0, "", fmt.Errorf("%s: %w: track %d: stz2: %v", f.path, ErrMalformed, t.ID, err)
+			return nil, 0, 0, "", fmt.Errorf("%s: %w: track %d: stz2: %w", f.path, ErrMalformed, t.ID, err)
 		}
 		return sizes, 0, len(sizes), "stz2", nil
 	}

@@ -104,7 +104,7 @@ func closedByServer(conns []net.Conn, wait time.Duration) ([]bool, []string) {
 			b, err := io.ReadAll(c)
 			got[i] = string(b)
 			var ne net.Error
-			closed[i] = !(errors.As(err, &ne) && ne.Timeout())
+			closed[i] = !errors.As(err, &ne) || !ne.Timeout()
 		}()
 	}
 	wg.Wait()

@@ -160,9 +160,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	register(reg, &m.pkgJobs)
 	register(reg, &m.connsDropped)
 	register(reg, &m.connsOpen)
-	var goc prometheus.Collector = collectors.NewGoCollector()
+	var goc prometheus.Collector = collectors.NewGoCollector() //nolint:staticcheck // register takes a *prometheus.Collector
 	register(reg, &goc)
-	var proc prometheus.Collector = collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})
+	var proc prometheus.Collector = collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}) //nolint:staticcheck // as goc
 	register(reg, &proc)
 	return m
 }

@@ -149,7 +149,7 @@ func NewTracerProvider(ctx context.Context, cfg TracingConfig, opts ...TracerOpt
 		}
 		exp, err := stdouttrace.New(stdouttrace.WithWriter(w))
 		if err != nil {
-			return nil, noShutdown, fmt.Errorf("%w: stdout exporter: %v", ErrConfig, err)
+			return nil, noShutdown, fmt.Errorf("%w: stdout exporter: %w", ErrConfig, err)
 		}
 		spanOpt = sdktrace.WithBatcher(redactingExporter{exp})
 	case exporter == ExporterOTLPHTTP:
@@ -160,7 +160,7 @@ func NewTracerProvider(ctx context.Context, cfg TracingConfig, opts ...TracerOpt
 		exp, err := otlptracehttp.New(ctx, hopts...)
 		if err != nil {
 			// The error may quote the endpoint, never the headers.
-			return nil, noShutdown, fmt.Errorf("%w: otlphttp exporter: %v", ErrConfig, err)
+			return nil, noShutdown, fmt.Errorf("%w: otlphttp exporter: %w", ErrConfig, err)
 		}
 		spanOpt = sdktrace.WithBatcher(redactingExporter{exp})
 	}

@@ -59,7 +59,7 @@ func TestTracerProviderInMemory(t *testing.T) {
 	want := map[attribute.Key]string{AttrDRM: "widevine", AttrVendor: "axinom", AttrOutcome: "ok", AttrCacheHit: "false"}
 	got := map[attribute.Key]string{}
 	for _, kv := range r.Attributes {
-		got[kv.Key] = kv.Value.Emit()
+		got[kv.Key] = kv.Value.String()
 	}
 	for k, v := range want {
 		if got[k] != v {

@@ -152,7 +152,7 @@ func (c *Config) Validate() error {
 	}
 	if c.FairPlayKeyURI != "" {
 		if err := fairplay.ValidateKeyURI(c.FairPlayKeyURI); err != nil {
-			return fmt.Errorf("%w: --fairplay-key-uri: %v", ErrConfig, err)
+			return fmt.Errorf("%w: --fairplay-key-uri: %w", ErrConfig, err)
 		}
 	}
 	if c.IV != nil {

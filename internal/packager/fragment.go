@@ -117,7 +117,7 @@ func appendFragmentHeader(dst []byte, f *fragmentInfo, payloadSize int) []byte {
 	}
 	w.close()
 
-	sencDataPos := -1
+	var sencDataPos int
 	if f.encrypted {
 		// saiz: per-sample aux info sizes (ISO/IEC 23001-7 §7.2, 14496-12 §8.7.8).
 		infoSize := func(i int) int {

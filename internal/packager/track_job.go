@@ -114,8 +114,9 @@ func newProtector(scheme cenc.Scheme, t *media.Track) (cenc.Protector, error) {
 		return cenc.NewAV1Protector(scheme, t.ConfigOBUs)
 	case media.VP9:
 		return cenc.NewVP9Protector(scheme)
+	default:
+		return nil, fmt.Errorf("%w: no subsample rules for %s video", ErrMedia, t.Codec)
 	}
-	return nil, fmt.Errorf("%w: no subsample rules for %s video", ErrMedia, t.Codec)
 }
 
 // scratch holds the buffers one track job reuses from segment to segment.

@@ -80,8 +80,9 @@ func stateName(s circuitbreaker.State) string {
 		return StateOpen
 	case circuitbreaker.HalfOpenState:
 		return StateHalfOpen
+	default:
+		return StateClosed
 	}
-	return StateClosed
 }
 
 // State is StateClosed, StateOpen or StateHalfOpen.

@@ -268,7 +268,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
+				if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 					panic(v)
 				}
 				httperr.Write(w, r, s.log, httperr.Wrap(fmt.Errorf("panic: %v", v), http.StatusInternalServerError, httperr.CodeInternal, "internal error"))

@@ -118,7 +118,7 @@ func (c *Client) GetKeys(ctx context.Context, req ClientRequest) (ClientResponse
 	}
 	body, err := cpix.Marshal(doc)
 	if err != nil {
-		return ClientResponse{}, fmt.Errorf("%w: %v", ErrConfig, err)
+		return ClientResponse{}, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	respBody, err := c.post(ctx, body)
 	if err != nil {
@@ -260,7 +260,7 @@ func (c *Client) post(ctx context.Context, body []byte) ([]byte, error) {
 	for attempt := 0; attempt <= c.cfg.Retries; attempt++ {
 		if attempt > 0 {
 			if err := sleep(ctx, c.backoff(attempt)); err != nil {
-				return nil, fmt.Errorf("%w: %s: %s; gave up: %v", ErrProvider, c.host, last.reason, err)
+				return nil, fmt.Errorf("%w: %s: %s; gave up: %w", ErrProvider, c.host, last.reason, err)
 			}
 		}
 		b, aerr := c.once(ctx, body)

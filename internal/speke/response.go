@@ -59,12 +59,12 @@ const maxCPIXFile = 16 << 20
 func LoadCPIX(path string, recipientKey crypto.Decrypter) (ClientResponse, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return ClientResponse{}, fmt.Errorf("%w: %v", ErrResponse, err)
+		return ClientResponse{}, fmt.Errorf("%w: %w", ErrResponse, err)
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxCPIXFile+1))
 	if err != nil {
-		return ClientResponse{}, fmt.Errorf("%w: read %s: %v", ErrResponse, path, err)
+		return ClientResponse{}, fmt.Errorf("%w: read %s: %w", ErrResponse, path, err)
 	}
 	doc, err := cpix.UnmarshalLimited(b, cpix.Limits{MaxBytes: maxCPIXFile})
 	if err != nil {
@@ -103,7 +103,7 @@ func extract(doc *cpix.Document, fallback []slot) (ClientResponse, error) {
 		if r.IntendedTrackType != "" {
 			var err error
 			if t, _, err = trackTypeOf(r.IntendedTrackType); err != nil {
-				return resp, fmt.Errorf("%w: %v", ErrResponse, err)
+				return resp, fmt.Errorf("%w: %w", ErrResponse, err)
 			}
 		}
 		var period uint32

@@ -37,8 +37,9 @@ func trackTypeOf(name string) (keys.TrackType, trackClass, error) {
 		return t, classShared, nil
 	case keys.Audio:
 		return t, classAudio, nil
+	default:
+		return t, classVideo, nil
 	}
-	return t, classVideo, nil
 }
 
 // SPEKE v2 VideoFilter pixel bounds of each video track type (the same

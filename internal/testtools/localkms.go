@@ -81,7 +81,7 @@ func buildLocalKMS(root string) (string, string) {
 	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return "", "local-kms: building it needs the go command on PATH: " + err.Error()
 	}
 	// Build to a temp name and rename, so parallel test processes never run
 	// a half-written binary.

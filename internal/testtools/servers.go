@@ -150,7 +150,7 @@ func StartPostgres(t testing.TB) *Postgres {
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.Chmod(base, 0o777)
+	_ = os.Chmod(base, 0o777)
 	dir := filepath.Join(base, "data")
 	if os.Geteuid() == 0 {
 		if out, err := exec.Command("chown", "postgres:postgres", base).CombinedOutput(); err != nil {

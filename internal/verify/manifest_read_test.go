@@ -124,7 +124,8 @@ func TestReferenceBudget(t *testing.T) {
 			t.Fatalf("budget spent after %d references", i)
 		}
 	}
-	if c.takeRef("m.mpd", "") || c.takeRef("m.mpd", "") || len(c.report.Problems) != 1 {
+	first, second := c.takeRef("m.mpd", ""), c.takeRef("m.mpd", "")
+	if first || second || len(c.report.Problems) != 1 {
 		t.Errorf("reference %d accepted or not reported once: %v", maxRefs+1, c.report.Problems)
 	}
 }

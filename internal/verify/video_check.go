@@ -86,10 +86,10 @@ func (v *videoSyntax) nal(n []byte) (msg string) {
 		if typ >= 41 {
 			return fmt.Sprintf("HEVC NAL type %d is reserved or unspecified (H.265 Table 7-1)", typ)
 		}
-		switch {
-		case typ == hevc.NALU_SPS:
+		switch typ { //nolint:exhaustive // only parameter sets are collected here
+		case hevc.NALU_SPS:
 			v.parameterSet(n, true)
-		case typ == hevc.NALU_PPS:
+		case hevc.NALU_PPS:
 			v.parameterSet(n, false)
 		}
 	} else {
@@ -97,7 +97,7 @@ func (v *videoSyntax) nal(n []byte) (msg string) {
 		if typ == 0 || typ >= 24 {
 			return fmt.Sprintf("H.264 NAL type %d is unspecified (H.264 Table 7-1)", typ)
 		}
-		switch typ {
+		switch typ { //nolint:exhaustive // only parameter sets are collected here
 		case avc.NALU_SPS:
 			v.parameterSet(n, true)
 		case avc.NALU_PPS:

@@ -259,16 +259,6 @@ func es256(k *ecdsa.PrivateKey) func(string) []byte {
 	}
 }
 
-func hs256(secret []byte) func(string) []byte {
-	return func(in string) []byte {
-		sig, err := jwt.SigningMethodHS256.Sign(in, secret)
-		if err != nil {
-			panic(err)
-		}
-		return sig
-	}
-}
-
 // claimsJSON is a valid claim set for the movie (sub, fresh jti, 20 s
 // lifetime) with edit applied.
 func (env *attackEnv) claimsJSON(sub string, edit func(m map[string]any)) string {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -74,8 +75,8 @@ func keepAliveGet(c net.Conn, path string) int {
 func serverClosed(c net.Conn, wait time.Duration) bool {
 	c.SetReadDeadline(time.Now().Add(wait))
 	_, err := c.Read(make([]byte, 1))
-	ne, ok := err.(net.Error)
-	return err != nil && !(ok && ne.Timeout())
+	var ne net.Error
+	return err != nil && (!errors.As(err, &ne) || !ne.Timeout())
 }
 
 // openFDs counts the process's open file descriptors.

@@ -107,8 +107,8 @@ func TestTracingAndMetrics(t *testing.T) {
 			v, ok := attr(root, key)
 			if !ok {
 				t.Errorf("license.request has no %s attribute", key)
-			} else if v.Emit() != want {
-				t.Errorf("license.request %s = %q, want %q", key, v.Emit(), want)
+			} else if v.String() != want {
+				t.Errorf("license.request %s = %q, want %q", key, v.String(), want)
 			}
 		}
 		under := descendants(spans, root)
@@ -121,13 +121,13 @@ func TestTracingAndMetrics(t *testing.T) {
 			if c.Parent.SpanID() != root.SpanContext.SpanID() {
 				t.Errorf("auth.checkToken is not a direct child of license.request")
 			}
-			if v, _ := attr(c, "outcome"); v.Emit() != "ok" {
-				t.Errorf("auth.checkToken outcome %q, want ok", v.Emit())
+			if v, _ := attr(c, "outcome"); v.String() != "ok" {
+				t.Errorf("auth.checkToken outcome %q, want ok", v.String())
 			}
 		}
 		for _, c := range spansNamed(under, "kms.unwrap") {
-			if v, _ := attr(c, "kms.backend"); v.Emit() != "local" {
-				t.Errorf("kms.unwrap kms.backend %q, want local", v.Emit())
+			if v, _ := attr(c, "kms.backend"); v.String() != "local" {
+				t.Errorf("kms.unwrap kms.backend %q, want local", v.String())
 			}
 		}
 	})
@@ -148,11 +148,11 @@ func TestTracingAndMetrics(t *testing.T) {
 			t.Fatalf("%d license.request spans, want 1 (%v)", len(roots), names(vspans))
 		}
 		root := roots[0]
-		if v, _ := attr(root, "drm"); v.Emit() != "widevine" {
-			t.Errorf("license.request drm %q, want widevine", v.Emit())
+		if v, _ := attr(root, "drm"); v.String() != "widevine" {
+			t.Errorf("license.request drm %q, want widevine", v.String())
 		}
-		if v, ok := attr(root, "vendor"); !ok || v.Emit() != "passthrough" {
-			t.Errorf("license.request vendor %q, want the configured adapter passthrough", v.Emit())
+		if v, ok := attr(root, "vendor"); !ok || v.String() != "passthrough" {
+			t.Errorf("license.request vendor %q, want the configured adapter passthrough", v.String())
 		}
 		under := descendants(vspans, root)
 		calls := spansNamed(under, "drm.vendorCall")
@@ -191,12 +191,12 @@ func TestTracingAndMetrics(t *testing.T) {
 			var blob bytes.Buffer
 			fmt.Fprint(&blob, s.Name, s.Status.Description)
 			for _, kv := range s.Attributes {
-				fmt.Fprint(&blob, " ", kv.Key, "=", kv.Value.Emit())
+				fmt.Fprint(&blob, " ", kv.Key, "=", kv.Value.String())
 			}
 			for _, e := range s.Events {
 				fmt.Fprint(&blob, " ", e.Name)
 				for _, kv := range e.Attributes {
-					fmt.Fprint(&blob, " ", kv.Key, "=", kv.Value.Emit())
+					fmt.Fprint(&blob, " ", kv.Key, "=", kv.Value.String())
 				}
 			}
 			for i, n := range needles {

@@ -4,6 +4,7 @@ package interop
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -150,7 +151,8 @@ func killAfterStaging(t *testing.T, dir, out string, args []string, delay time.D
 	if err == nil {
 		return false, lived
 	}
-	if ee, ok := err.(*exec.ExitError); !ok || delay < 0 || ee.ExitCode() != -1 {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || delay < 0 || ee.ExitCode() != -1 {
 		t.Fatalf("drmpipe failed on its own: %v\n%s", err, r.stderr.String())
 	}
 	return true, lived

@@ -63,7 +63,7 @@ func NewJWK(kid drm.KeyID, key []byte) JWK {
 func UnmarshalLicenseRequest(b []byte) (LicenseRequest, []drm.KeyID, error) {
 	var r LicenseRequest
 	if err := json.Unmarshal(b, &r); err != nil {
-		return r, nil, fmt.Errorf("%w: %w: license request: %v", drm.ErrInvalid, ErrInvalid, err)
+		return r, nil, fmt.Errorf("%w: %w: license request: %w", drm.ErrInvalid, ErrInvalid, err)
 	}
 	if len(r.KIDs) == 0 {
 		return r, nil, fmt.Errorf("%w: %w: license request without kids", drm.ErrInvalid, ErrInvalid)

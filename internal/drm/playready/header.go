@@ -84,7 +84,7 @@ func Checksum(kid drm.KeyID, key []byte) ([]byte, error) {
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrKeys, err)
+		return nil, fmt.Errorf("%w: %w", ErrKeys, err)
 	}
 	le := GUID(kid)
 	out := make([]byte, 16)

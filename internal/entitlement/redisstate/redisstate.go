@@ -15,5 +15,5 @@ import (
 const DefaultPrefix = "drmpipe:"
 
 func unavailable(op string, err error) error {
-	return fmt.Errorf("%w: %s: %v", entitlement.ErrUnavailable, op, err)
+	return fmt.Errorf("%w: %s: %w", entitlement.ErrUnavailable, op, err)
 }

@@ -213,7 +213,7 @@ func (r *Revocations) Revoke(ctx context.Context, rev entitlement.Revocation) er
 	}
 	b, err := json.Marshal(rev)
 	if err != nil {
-		return fmt.Errorf("%w: %v", entitlement.ErrRevocation, err)
+		return fmt.Errorf("%w: %w", entitlement.ErrRevocation, err)
 	}
 	r.apply(rev) // at once here, whatever Redis does; other replicas via the channel
 	_, err = r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -247,7 +247,7 @@ func (r *Revocations) List(ctx context.Context) ([]entitlement.Revocation, error
 	for _, v := range vals {
 		var rev entitlement.Revocation
 		if err := json.Unmarshal([]byte(v), &rev); err != nil {
-			return nil, fmt.Errorf("%w: audit entry: %v", entitlement.ErrRevocation, err)
+			return nil, fmt.Errorf("%w: audit entry: %w", entitlement.ErrRevocation, err)
 		}
 		out = append(out, rev)
 	}

@@ -43,10 +43,10 @@ func scanAPIKey(sc interface{ Scan(...any) error }) (apikey.Record, error) {
 	}
 	var err error
 	if r.Scopes, err = apikey.ParseScopes(scopes); err != nil {
-		return r, fmt.Errorf("%w: API key %s: %v", ErrCorruptRow, r.ID, err)
+		return r, fmt.Errorf("%w: API key %s: %w", ErrCorruptRow, r.ID, err)
 	}
 	if r.SecretHash, err = apikey.ParseSecretHash(hash); err != nil {
-		return r, fmt.Errorf("%w: API key %s: %v", ErrCorruptRow, r.ID, err)
+		return r, fmt.Errorf("%w: API key %s: %w", ErrCorruptRow, r.ID, err)
 	}
 	r.CreatedAt = time.UnixMicro(created).UTC()
 	if lastUsed.Valid {

@@ -22,14 +22,14 @@ var migrations embed.FS
 func migrate(ctx context.Context, db *sql.DB, d goose.Dialect, opts ...goose.ProviderOption) error {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrMigrate, err)
+		return fmt.Errorf("%w: %w", ErrMigrate, err)
 	}
 	p, err := goose.NewProvider(d, db, sub, append([]goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}, opts...)...)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrMigrate, err)
+		return fmt.Errorf("%w: %w", ErrMigrate, err)
 	}
 	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("%w: %v", ErrMigrate, err)
+		return fmt.Errorf("%w: %w", ErrMigrate, err)
 	}
 	return nil
 }

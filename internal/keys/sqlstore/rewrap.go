@@ -76,7 +76,7 @@ func (s *Store) rewrapBatch(ctx context.Context, cursor, current string) ([]rewr
 		r := &rs[i]
 		kid, err := drm.ParseKeyID(r.kid)
 		if err != nil {
-			return nil, fmt.Errorf("%w: kid: %v", ErrCorruptRow, err)
+			return nil, fmt.Errorf("%w: kid: %w", ErrCorruptRow, err)
 		}
 		key, err := s.unwrap(ctx, r, kid)
 		if err != nil {

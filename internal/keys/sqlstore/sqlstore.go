@@ -124,7 +124,7 @@ func openSQLite(ctx context.Context, path string, w kms.Wrapper) (*Store, error)
 	// the same; so connect and migrate under the data directory's lock.
 	unlock, err := filelock.Lock(path + "-migrate.lock")
 	if err != nil {
-		return nil, fmt.Errorf("%w: lock: %v", ErrMigrate, err)
+		return nil, fmt.Errorf("%w: lock: %w", ErrMigrate, err)
 	}
 	defer unlock()
 	db, err := sql.Open("sqlite", path+"?"+sqliteParams)
@@ -175,7 +175,7 @@ func openPostgres(ctx context.Context, dsn string, w kms.Wrapper) (*Store, error
 	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 120))
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("%w: %v", ErrMigrate, err)
+		return nil, fmt.Errorf("%w: %w", ErrMigrate, err)
 	}
 	if err := migrate(ctx, db, goose.DialectPostgres, goose.WithSessionLocker(locker)); err != nil {
 		db.Close()
@@ -254,16 +254,16 @@ func (r *row) record() (keys.StoredKey, error) {
 	var k keys.StoredKey
 	var err error
 	if k.KID, err = drm.ParseKeyID(r.kid); err != nil {
-		return k, fmt.Errorf("%w: kid: %v", ErrCorruptRow, err)
+		return k, fmt.Errorf("%w: kid: %w", ErrCorruptRow, err)
 	}
 	if k.TrackType, err = keys.ParseTrackType(r.trackType); err != nil {
-		return k, fmt.Errorf("%w: KID %s: %v", ErrCorruptRow, k.KID, err)
+		return k, fmt.Errorf("%w: KID %s: %w", ErrCorruptRow, k.KID, err)
 	}
 	if k.State, err = keys.ParseKeyState(r.state); err != nil {
-		return k, fmt.Errorf("%w: KID %s: %v", ErrCorruptRow, k.KID, err)
+		return k, fmt.Errorf("%w: KID %s: %w", ErrCorruptRow, k.KID, err)
 	}
 	if k.Origin, err = keys.ParseKeyOrigin(r.origin); err != nil {
-		return k, fmt.Errorf("%w: KID %s: %v", ErrCorruptRow, k.KID, err)
+		return k, fmt.Errorf("%w: KID %s: %w", ErrCorruptRow, k.KID, err)
 	}
 	if r.period < 0 || r.period > 1<<32-1 {
 		return k, fmt.Errorf("%w: KID %s: period %d", ErrCorruptRow, k.KID, r.period)

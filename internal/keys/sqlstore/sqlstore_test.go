@@ -519,7 +519,7 @@ func TestRewrapAfterKEKRotation(t *testing.T) {
 				k := orig[i%n]
 				got, err := s2.Get(ctx, k.KID)
 				if err != nil || !bytes.Equal(got.Key.Key, k.Key) {
-					readErr <- fmt.Errorf("read during rewrap of %s: %v", k.KID, err)
+					readErr <- fmt.Errorf("read during rewrap of %s: %w", k.KID, err)
 					return
 				}
 			}

@@ -66,7 +66,7 @@ func NewHandler(cfg Config, deps Deps) (*Handler, error) {
 	}
 	if cfg.Upstream.CertificateFile != "" {
 		if h.cert, err = os.ReadFile(cfg.Upstream.CertificateFile); err != nil {
-			return nil, fmt.Errorf("%w: fairplay certificate: %v", license.ErrConfig, err)
+			return nil, fmt.Errorf("%w: fairplay certificate: %w", license.ErrConfig, err)
 		}
 		if len(h.cert) == 0 {
 			return nil, fmt.Errorf("%w: fairplay certificate file is empty", license.ErrConfig)

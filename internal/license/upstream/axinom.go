@@ -31,7 +31,7 @@ type axinom struct {
 func newAxinom(cfg Config, deps Deps) (*axinom, error) {
 	k, err := base64.StdEncoding.DecodeString(cfg.Credentials.Key)
 	if err != nil {
-		return nil, fmt.Errorf("%w: axinom comKey: %v", ErrConfig, err)
+		return nil, fmt.Errorf("%w: axinom comKey: %w", ErrConfig, err)
 	}
 	return &axinom{cfg: cfg, key: k, now: deps.Now, kids: deps.KIDs}, nil
 }

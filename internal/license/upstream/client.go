@@ -100,8 +100,9 @@ func stateName(s circuitbreaker.State) string {
 		return "open"
 	case circuitbreaker.HalfOpenState:
 		return "half-open"
+	default:
+		return "closed"
 	}
-	return "closed"
 }
 
 // Do sends call to the primary, failing over to the secondary when the
@@ -275,7 +276,7 @@ func (ep *endpoint) attempt(ctx context.Context, call license.Call) (license.Res
 		if ctx.Err() != nil {
 			return license.Response{}, ctx.Err()
 		}
-		return license.Response{}, &attemptError{retryable: beforeRequest(err), failure: true, cause: fmt.Errorf("%w: %v", ErrTransport, redactURL(err))}
+		return license.Response{}, &attemptError{retryable: beforeRequest(err), failure: true, cause: fmt.Errorf("%w: %w", ErrTransport, redactURL(err))}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -293,7 +294,7 @@ func (ep *endpoint) attempt(ctx context.Context, call license.Call) (license.Res
 		if ctx.Err() != nil {
 			return license.Response{}, ctx.Err()
 		}
-		return license.Response{}, &attemptError{failure: true, cause: fmt.Errorf("%w: reading answer: %v", ErrTransport, err)}
+		return license.Response{}, &attemptError{failure: true, cause: fmt.Errorf("%w: reading answer: %w", ErrTransport, err)}
 	}
 	if int64(len(body)) > ep.cfg.MaxResponseBytes {
 		return license.Response{}, &attemptError{failure: true, cause: fmt.Errorf("%w: answer larger than %d bytes", ErrTransport, ep.cfg.MaxResponseBytes)}
@@ -330,7 +331,7 @@ func redactURL(err error) error {
 func (c Config) newRequest(ctx context.Context, method, u string, query url.Values, body []byte, contentType string) (*http.Request, error) {
 	pu, err := url.Parse(u)
 	if err != nil {
-		return nil, fmt.Errorf("%w: url: %v", ErrConfig, err)
+		return nil, fmt.Errorf("%w: url: %w", ErrConfig, err)
 	}
 	q := pu.Query()
 	for k, v := range c.Credentials.Query {
@@ -346,7 +347,7 @@ func (c Config) newRequest(ctx context.Context, method, u string, query url.Valu
 	}
 	req, err := http.NewRequestWithContext(ctx, method, pu.String(), rd)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)

@@ -392,6 +392,7 @@ func (c Config) validate(errs *confcheck.Errors, p string, primary bool) {
 		if cr.Provider == "" && !hasKeyFold(cr.Query, EZDRMProfileParam) {
 			errs.Add(key("credentials.provider"), "ezdrm needs the profile (pX) as provider (or credentials.query.pX)")
 		}
+	case Generic: // credentials as configured, nothing adapter-specific
 	case WidevineDirect:
 		if cr.Provider == "" {
 			errs.Add(key("credentials.provider"), "widevine needs the provider name")

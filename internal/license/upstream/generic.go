@@ -57,7 +57,9 @@ func encodeChallenge(call license.Call, enc BodyEncoding) ([]byte, string, error
 		case BodyJSON:
 			b, err := json.Marshal(map[string]string{"spc": base64.StdEncoding.EncodeToString(call.Challenge)})
 			return b, "application/json", err
+		case BodyRaw:
 		}
+	default: // Widevine: the challenge bytes as they are
 	}
 	return call.Challenge, "application/octet-stream", nil
 }

@@ -24,7 +24,7 @@ import (
 func SignWidevine(key, iv, msg []byte) ([]byte, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
-		return nil, fmt.Errorf("%w: signing key: %v", ErrConfig, err)
+		return nil, fmt.Errorf("%w: signing key: %w", ErrConfig, err)
 	}
 	if len(iv) != aes.BlockSize {
 		return nil, fmt.Errorf("%w: signing IV must be 16 bytes", ErrConfig)

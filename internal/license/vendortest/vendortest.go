@@ -23,7 +23,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"mime"
 	"net/http"
@@ -279,6 +278,7 @@ func (s *Server) check(r *http.Request, body []byte) (Observed, error) {
 		if got := obs.Query.Get("pX"); got == "" || got != s.opts.EZDRMProfile {
 			return obs, fmt.Errorf("query pX = %q, want %q", got, s.opts.EZDRMProfile)
 		}
+	case Generic: // credentials as configured, nothing vendor-specific
 	}
 	ch, err := challenge(obs.ContentType, body)
 	if err != nil {
@@ -342,7 +342,7 @@ func verifyJWT(tok, alg string, key []byte) (map[string]any, error) {
 	if err := json.Unmarshal(hb, &hdr); err != nil || hdr.Alg != alg {
 		return nil, fmt.Errorf("alg %q, want %s", hdr.Alg, alg)
 	}
-	var h func() hash.Hash = sha256.New
+	h := sha256.New
 	if alg == "HS512" {
 		h = sha512.New
 	}

@@ -320,7 +320,7 @@ func mapError(err error, unwrapping bool) error {
 	case unwrapping && errors.As(err, &notFound):
 		return fmt.Errorf("%w (%s)", kms.ErrUnknownKeyRef, code(err))
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return fmt.Errorf("%w: no answer in time: %v", kms.ErrUnavailable, err)
+		return fmt.Errorf("%w: no answer in time: %w", kms.ErrUnavailable, err)
 	case errors.Is(err, ErrConfig):
 		return fmt.Errorf("%w: %w", kms.ErrUnavailable, err)
 	}
@@ -332,7 +332,7 @@ func mapError(err error, unwrapping bool) error {
 	}
 	// Network errors, exhausted retries: the error text names the operation
 	// and endpoint, not payloads.
-	return fmt.Errorf("%w: %v", kms.ErrUnavailable, err)
+	return fmt.Errorf("%w: %w", kms.ErrUnavailable, err)
 }
 
 func code(err error) string {

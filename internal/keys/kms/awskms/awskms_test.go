@@ -200,7 +200,7 @@ func TestRefusalsAreRetriedThenUnavailable(t *testing.T) {
 			if strings.Contains(err.Error(), "oops") || strings.Contains(err.Error(), "Rate exceeded") {
 				t.Errorf("upstream message leaked into the error: %v", err)
 			}
-			if c.want == kms.ErrUnavailable {
+			if errors.Is(c.want, kms.ErrUnavailable) {
 				if _, _, err := w.Wrap(ctx, kid, "c", key); !errors.Is(err, kms.ErrUnavailable) {
 					t.Fatalf("wrap: %v", err)
 				}

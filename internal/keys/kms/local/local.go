@@ -182,7 +182,7 @@ func (k *KMS) Wrap(_ context.Context, kid drm.KeyID, contentID string, key []byt
 	k.mu.RUnlock()
 	nonce := make([]byte, nonceSize, nonceSize+len(key)+tagSize)
 	if _, err := rand.Read(nonce); err != nil {
-		return nil, "", fmt.Errorf("%w: random nonce: %v", kms.ErrUnavailable, err)
+		return nil, "", fmt.Errorf("%w: random nonce: %w", kms.ErrUnavailable, err)
 	}
 	return e.aead.Seal(nonce, nonce, key, aad(kid, contentID)), e.ref, nil
 }
@@ -245,11 +245,11 @@ func (k *KMS) reload() error {
 
 func (k *KMS) withFileLock(fn func() error) error {
 	if err := os.MkdirAll(filepath.Dir(k.path), 0o700); err != nil {
-		return fmt.Errorf("%w: %v", ErrKEKFile, err)
+		return fmt.Errorf("%w: %w", ErrKEKFile, err)
 	}
 	unlock, err := filelock.Lock(k.path + ".lock")
 	if err != nil {
-		return fmt.Errorf("%w: lock %s: %v", ErrKEKFile, k.path+".lock", err)
+		return fmt.Errorf("%w: lock %s: %w", ErrKEKFile, k.path+".lock", err)
 	}
 	defer unlock()
 	return fn()
@@ -286,7 +286,7 @@ type fileDoc struct {
 func newKEK() (kekEntry, fileKEK, error) {
 	kek := make([]byte, kekSize)
 	if _, err := rand.Read(kek); err != nil {
-		return kekEntry{}, fileKEK{}, fmt.Errorf("%w: random KEK: %v", kms.ErrUnavailable, err)
+		return kekEntry{}, fileKEK{}, fmt.Errorf("%w: random KEK: %w", kms.ErrUnavailable, err)
 	}
 	defer clear(kek)
 	raw := fileKEK{Ref: keyRef(kek), Created: time.Now().UTC().Truncate(time.Second), Key: base64.StdEncoding.EncodeToString(kek)}
@@ -325,7 +325,7 @@ func parseEntries(path string, raws []fileKEK) ([]kekEntry, error) {
 		e, err := entryOf(kek, raw)
 		clear(kek)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: KEK #%d: %v", ErrKEKFile, path, i, err)
+			return nil, fmt.Errorf("%w: %s: KEK #%d: %w", ErrKEKFile, path, i, err)
 		}
 		entries = append(entries, e)
 	}
@@ -339,12 +339,12 @@ func readFile(path string) ([]fileKEK, error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: %v", ErrKEKFile, err)
+		return nil, fmt.Errorf("%w: %w", ErrKEKFile, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrKEKFile, err)
+		return nil, fmt.Errorf("%w: %w", ErrKEKFile, err)
 	}
 	if err := checkMode(path, fi); err != nil {
 		return nil, err
@@ -394,35 +394,35 @@ func writeFile(path string, raws []fileKEK) error {
 	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(fileDoc{Format: fileMagic, KEKs: raws}); err != nil {
-		return fmt.Errorf("%w: encode: %v", ErrKEKFile, err)
+		return fmt.Errorf("%w: encode: %w", ErrKEKFile, err)
 	}
 	defer clear(buf.Bytes())
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("%w: %v", ErrKEKFile, err)
+		return fmt.Errorf("%w: %w", ErrKEKFile, err)
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrKEKFile, err)
+		return fmt.Errorf("%w: %w", ErrKEKFile, err)
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
-		return fmt.Errorf("%w: %v", ErrKEKFile, err)
+		return fmt.Errorf("%w: %w", ErrKEKFile, err)
 	}
 	if _, err := tmp.Write(buf.Bytes()); err != nil {
 		tmp.Close()
-		return fmt.Errorf("%w: write %s: %v", ErrKEKFile, tmp.Name(), err)
+		return fmt.Errorf("%w: write %s: %w", ErrKEKFile, tmp.Name(), err)
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("%w: sync %s: %v", ErrKEKFile, tmp.Name(), err)
+		return fmt.Errorf("%w: sync %s: %w", ErrKEKFile, tmp.Name(), err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("%w: %v", ErrKEKFile, err)
+		return fmt.Errorf("%w: %w", ErrKEKFile, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("%w: %v", ErrKEKFile, err)
+		return fmt.Errorf("%w: %w", ErrKEKFile, err)
 	}
 	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync()

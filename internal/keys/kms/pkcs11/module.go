@@ -39,7 +39,7 @@ func acquireModule(path string) (*module, error) {
 	}
 	if err := ctx.Initialize(); err != nil && !isCode(err, p11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
 		ctx.Destroy()
-		return nil, fmt.Errorf("%w: C_Initialize of %s: %v", kms.ErrUnavailable, path, err)
+		return nil, fmt.Errorf("%w: C_Initialize of %s: %w", kms.ErrUnavailable, path, err)
 	}
 	m := &module{path: path, ctx: ctx, refs: 1}
 	modules.m[path] = m

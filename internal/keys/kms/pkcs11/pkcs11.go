@@ -234,7 +234,7 @@ func New(ctx context.Context, cfg Config) (*Wrapper, error) {
 func findToken(ctx *p11.Ctx, label string) (uint, error) {
 	slots, err := ctx.GetSlotList(true)
 	if err != nil {
-		return 0, fmt.Errorf("%w: C_GetSlotList: %v", kms.ErrUnavailable, err)
+		return 0, fmt.Errorf("%w: C_GetSlotList: %w", kms.ErrUnavailable, err)
 	}
 	for _, s := range slots {
 		ti, err := ctx.GetTokenInfo(s)
@@ -327,7 +327,7 @@ func (w *Wrapper) Wrap(ctx context.Context, kid drm.KeyID, contentID string, key
 		if err != nil {
 			return err
 		}
-		defer w.mod.ctx.DestroyObject(sh, obj)
+		defer func() { _ = w.mod.ctx.DestroyObject(sh, obj) }()
 		wrapped, err = w.mod.ctx.WrapKey(sh, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_KEY_WRAP, nil)}, kek, obj)
 		if err != nil {
 			w.forgetIfStale(err, ref)
@@ -384,7 +384,7 @@ func (w *Wrapper) Unwrap(ctx context.Context, kid drm.KeyID, contentID string, w
 			w.forgetIfStale(err, keyRef)
 			return err
 		}
-		defer w.mod.ctx.DestroyObject(sh, obj)
+		defer func() { _ = w.mod.ctx.DestroyObject(sh, obj) }()
 		attrs, err := w.mod.ctx.GetAttributeValue(sh, obj, []*p11.Attribute{p11.NewAttribute(p11.CKA_VALUE, nil)})
 		if err != nil {
 			return err
@@ -445,16 +445,16 @@ func (w *Wrapper) do(ctx context.Context, op string, fn func(p11.SessionHandle) 
 			return err
 		case isCode(err, p11.CKR_PIN_INCORRECT, p11.CKR_PIN_INVALID, p11.CKR_PIN_LEN_RANGE, p11.CKR_PIN_EXPIRED, p11.CKR_PIN_LOCKED):
 			// Never retried: retrying a wrong PIN would lock the token.
-			return fmt.Errorf("%w: %s: token %q refused the login: %v", kms.ErrUnavailable, op, w.cfg.TokenLabel, err)
+			return fmt.Errorf("%w: %s: token %q refused the login: %w", kms.ErrUnavailable, op, w.cfg.TokenLabel, err)
 		case ctx.Err() == nil && !transient(err):
-			return fmt.Errorf("%w: %s: token %q refused: %v", kms.ErrUnavailable, op, w.cfg.TokenLabel, err)
+			return fmt.Errorf("%w: %s: token %q refused: %w", kms.ErrUnavailable, op, w.cfg.TokenLabel, err)
 		}
 		last = err
 		wait := backoff/2 + rand.N(backoff/2+1)
 		backoff = min(2*backoff, maxBackoff)
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w: %s: token %q unavailable after %d attempts in %s: %v", kms.ErrUnavailable, op, w.cfg.TokenLabel, attempt, time.Since(start).Round(time.Millisecond), last)
+			return fmt.Errorf("%w: %s: token %q unavailable after %d attempts in %s: %w", kms.ErrUnavailable, op, w.cfg.TokenLabel, attempt, time.Since(start).Round(time.Millisecond), last)
 		case <-time.After(wait):
 		}
 	}
