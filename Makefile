@@ -2,7 +2,7 @@
 #
 #   make demo   build, package testdata/sample.mp4 (keys from the store, all four
 #               DRMs) into out/demo-data and serve it with the demo player page
-#   make test   install test tools if missing, then gofmt, go vet, go test -race,
+#   make test   install test tools if missing, then gofmt, go vet, golangci-lint, go test -race,
 #               a short fuzz pass (fuzz-short) and the headless-Chromium browser
 #               suite (web/run-browser-tests.sh)
 #   make fuzz   run every Fuzz* target for FUZZTIME each (nightly: FUZZTIME=10m)
@@ -35,7 +35,7 @@ CHROMIUM := /usr/bin/chromium
 CHROMIUM_CHECK_FLAGS := --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
 	--disable-background-networking --disable-component-update --disable-sync
 
-.PHONY: build deps web-deps test vet fmt-check demo bench bench-server fuzz fuzz-short chaos soak clean
+.PHONY: build deps web-deps test vet lint fmt-check demo bench bench-server fuzz fuzz-short chaos soak clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/drmpipe
@@ -100,7 +100,20 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-test: deps fmt-check vet
+# lint runs golangci-lint with .golangci.yml; the pinned version is
+# installed from the Go module proxy into .tools/ on first use.
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT := $(CURDIR)/.tools/golangci-lint-$(GOLANGCI_LINT_VERSION)
+$(GOLANGCI_LINT):
+	@echo "lint: installing golangci-lint $(GOLANGCI_LINT_VERSION) from the Go module proxy"
+	@mkdir -p $(CURDIR)/.tools/bin
+	GOBIN=$(CURDIR)/.tools/bin $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv $(CURDIR)/.tools/bin/golangci-lint $(GOLANGCI_LINT)
+
+lint: $(GOLANGCI_LINT)
+	$(GOLANGCI_LINT) run ./...
+
+test: deps fmt-check vet lint
 	$(GO) test -race -count=1 -timeout 25m ./...
 	$(MAKE) --no-print-directory fuzz-short
 	bash web/run-browser-tests.sh
