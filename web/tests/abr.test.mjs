@@ -6,32 +6,22 @@
 // key change in token_refresh.test.mjs; its bandwidth estimate recovers from
 // throttling too slowly for the 20 s clip.)
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
   describeState,
-  launchBrowser,
   openPlayer,
   playerURL,
   screenshot,
   sleep,
-  startOrigin,
   tokenPath,
   waitFor,
+  withBrowser,
 } from './support/harness.mjs';
 
 const SD_MAX_HEIGHT = 540; // keys.VideoTrackType: 960x540 is SD, 1280x720 is HD
 
 describe('abr', { timeout: 120_000 }, () => {
-  let origin;
-  let browser;
-  before(async () => {
-    origin = await startOrigin();
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await origin?.close();
-  });
+  const env = withBrowser();
 
   for (const [player, format] of [
     ['shaka', 'dash'],
@@ -40,9 +30,9 @@ describe('abr', { timeout: 120_000 }, () => {
     test(`${player} ${format}: throttled SD -> unthrottled HD, playback continues`, { timeout: 60_000 }, async () => {
       const content = 'bt-ladder';
       let cdp;
-      const page = await openPlayer(browser.context, playerURL(origin.base, { content, format, player, token: tokenPath(content), buffer: 4 }), {
+      const page = await openPlayer(env.browser.context, playerURL(env.origin.base, { content, format, player, token: tokenPath(content), buffer: 4 }), {
         beforeGoto: async (p) => {
-          cdp = await browser.context.newCDPSession(p);
+          cdp = await env.browser.context.newCDPSession(p);
           await cdp.send('Network.enable');
           // ~700 kbit/s: room for 360p + audio (~570 kbit/s), not for 720p (~3 Mbit/s).
           await cdp.send('Network.emulateNetworkConditions', {

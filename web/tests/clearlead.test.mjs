@@ -6,8 +6,8 @@
 // switch (hls.js when no EXT-X-DISCONTINUITY separates the clear segments
 // from the encrypted ones) times out here.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { describeState, launchBrowser, openPlayer, playerURL, startOrigin, tokenPath, waitFor } from './support/harness.mjs';
+import { describe, test } from 'node:test';
+import { describeState, openPlayer, playerURL, tokenPath, waitFor, withBrowser } from './support/harness.mjs';
 
 const CLEAR_LEAD = 4; // seconds, as packaged by fixtures.mjs
 const PLAY_TO = 7; // well into the encrypted part
@@ -21,23 +21,14 @@ const players = [
 ];
 
 describe('clear lead: playback crosses from clear into encrypted segments', { concurrency: 4, timeout: 120_000 }, () => {
-  let origin;
-  let browser;
-  before(async () => {
-    origin = await startOrigin();
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await origin?.close();
-  });
+  const env = withBrowser();
 
   for (const scheme of ['cbcs', 'cenc']) {
     for (const p of players) {
       test(`${scheme}: ${p.player} ${p.format.toUpperCase()}`, { timeout: 40_000 }, async () => {
         const content = `cl-${scheme}`;
-        const url = playerURL(origin.base, { content, format: p.format, player: p.player, token: tokenPath(content) });
-        const page = await openPlayer(browser.context, url);
+        const url = playerURL(env.origin.base, { content, format: p.format, player: p.player, token: tokenPath(content) });
+        const page = await openPlayer(env.browser.context, url);
         try {
           // Frames decoded by the time the switch is reached, to show that
           // decoding goes on after it.

@@ -5,17 +5,8 @@
 // MSE takes no hvc1/hev1, ac-3 or ec-3) and are proven with ffmpeg and
 // Shaka Packager instead.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import {
-  describeState,
-  launchBrowser,
-  openPlayer,
-  playerURL,
-  sleep,
-  startOrigin,
-  tokenPath,
-  waitFor,
-} from './support/harness.mjs';
+import { describe, test } from 'node:test';
+import { describeState, openPlayer, playerURL, sleep, tokenPath, waitFor, withBrowser } from './support/harness.mjs';
 
 const cases = [];
 for (const codec of ['av1', 'vp9']) {
@@ -25,22 +16,13 @@ for (const codec of ['av1', 'vp9']) {
 }
 
 describe('codecs', { concurrency: 4, timeout: 150_000 }, () => {
-  let origin;
-  let browser;
-  before(async () => {
-    origin = await startOrigin();
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await origin?.close();
-  });
+  const env = withBrowser();
 
   for (const c of cases) {
     test(`${c.player} plays ${c.codec} + opus DASH ${c.scheme}`, { timeout: 60_000 }, async () => {
       const content = `cd-${c.codec}-${c.scheme}`;
-      const url = playerURL(origin.base, { content, format: 'dash', player: c.player, token: tokenPath(content) });
-      const page = await openPlayer(browser.context, url);
+      const url = playerURL(env.origin.base, { content, format: 'dash', player: c.player, token: tokenPath(content) });
+      const page = await openPlayer(env.browser.context, url);
       try {
         const s1 = await waitFor(page, (s) => s.currentTime > 3 || s.errors.length > 0, 40_000);
         assert.deepEqual(s1.errors, [], `player error:\n${describeState(s1, page)}`);

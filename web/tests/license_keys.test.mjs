@@ -8,8 +8,16 @@
 // as players that ask per key expect: hls.js 1.7 asks once per KID, and the
 // HD switch waits for a third license.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { describeState, launchBrowser, openPlayer, playerURL, screenshot, startOrigin, tokenPath, waitFor } from './support/harness.mjs';
+import { describe, test } from 'node:test';
+import {
+  describeState,
+  openPlayer,
+  playerURL,
+  screenshot,
+  tokenPath,
+  waitFor,
+  withBrowser,
+} from './support/harness.mjs';
 
 const PLAYED = 6; // seconds of playback required
 
@@ -20,24 +28,15 @@ const bufferedEnd = (s, kind) => {
 };
 
 describe('license keys', { timeout: 120_000 }, () => {
-  let origin;
-  let browser;
-  before(async () => {
-    origin = await startOrigin();
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await origin?.close();
-  });
+  const env = withBrowser();
 
   for (const { content, keys, total, what } of [
     { content: 'bt-ladder', keys: 3, total: 2, what: 'licenses with every entitled key' },
     { content: 'bt-ladder-perkey', keys: 1, total: 3, what: 'a license per KID' },
   ]) {
     test(`hls.js ${content}: audio, SD and HD video play from ${what}`, { timeout: 60_000 }, async () => {
-      const url = playerURL(origin.base, { content, format: 'hls', player: 'hlsjs', token: tokenPath(content), maxHeight: 360, buffer: 4 });
-      const page = await openPlayer(browser.context, url);
+      const url = playerURL(env.origin.base, { content, format: 'hls', player: 'hlsjs', token: tokenPath(content), maxHeight: 360, buffer: 4 });
+      const page = await openPlayer(env.browser.context, url);
       try {
         const s = await waitFor(page, (st) => st.errors.length > 0 || st.currentTime > PLAYED, 30_000);
         assert.deepEqual(s.errors, [], describeState(s, page));

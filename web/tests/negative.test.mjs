@@ -4,20 +4,19 @@
 // was encrypted with.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import {
   describeState,
   fetchToken,
-  launchBrowser,
   openPlayer,
   playerURL,
   revokeUser,
   screenshot,
   sleep,
-  startOrigin,
   tokenLeewaySeconds,
   tokenPath,
   waitFor,
+  withBrowser,
 } from './support/harness.mjs';
 
 // The fatal error each player reports when the license server refuses.
@@ -28,8 +27,8 @@ const licenseRefused = {
 };
 const formatOf = { shaka: 'dash', dashjs: 'dash', hlsjs: 'hls' };
 
-async function expectRefused(origin, browser, { player, format = formatOf[player], content, token, bearer, status, code, name }) {
-  const page = await openPlayer(browser.context, playerURL(origin.base, { content, format, player, token, bearer }));
+async function expectRefused(env, { player, format = formatOf[player], content, token, bearer, status, code, name }) {
+  const page = await openPlayer(env.browser.context, playerURL(env.origin.base, { content, format, player, token, bearer }));
   try {
     const s = await waitFor(page, (st) => st.errors.some(licenseRefused[player]), 25_000);
     const err = s.errors.find(licenseRefused[player]);
@@ -53,28 +52,19 @@ async function expectRefused(origin, browser, { player, format = formatOf[player
 }
 
 describe('negative', { concurrency: 3, timeout: 150_000 }, () => {
-  let origin;
-  let browser;
-  before(async () => {
-    origin = await startOrigin();
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await origin?.close();
-  });
+  const env = withBrowser();
 
   for (const player of ['shaka', 'dashjs', 'hlsjs']) {
     test(`${player}: no token -> 401 unauthorized`, { timeout: 40_000 }, async () => {
-      await expectRefused(origin, browser, { player, content: 'bt-cbcs', status: 401, code: 'unauthorized', name: 'no-token' });
+      await expectRefused(env, { player, content: 'bt-cbcs', status: 401, code: 'unauthorized', name: 'no-token' });
     });
   }
 
   test('shaka: expired token -> 401 token_expired', { timeout: 60_000 }, async () => {
-    const token = await fetchToken(origin.base, 'bt-cbcs', { ttl: '1s' });
+    const token = await fetchToken(env.origin.base, 'bt-cbcs', { ttl: '1s' });
     // Past exp plus the clock skew the server tolerates.
     await sleep(1000 + tokenLeewaySeconds * 1000 + 500);
-    await expectRefused(origin, browser, {
+    await expectRefused(env, {
       player: 'shaka',
       content: 'bt-cbcs',
       bearer: token,
@@ -89,11 +79,11 @@ describe('negative', { concurrency: 3, timeout: 150_000 }, () => {
     // revoke user`) before any of its license requests.
     const user = `bt-revoked-${randomBytes(4).toString('hex')}`;
     before(async () => {
-      await revokeUser(origin.base, user);
+      await revokeUser(env.origin.base, user);
     });
     for (const player of ['shaka', 'dashjs', 'hlsjs']) {
       test(`${player}: revoked user -> 403 revoked`, { timeout: 40_000 }, async () => {
-        await expectRefused(origin, browser, {
+        await expectRefused(env, {
           player,
           content: 'bt-cbcs',
           token: tokenPath('bt-cbcs', { user }),
@@ -111,7 +101,7 @@ describe('negative', { concurrency: 3, timeout: 150_000 }, () => {
   ]) {
     test(`${player} ${format}: wrong key in the license -> decode error`, { timeout: 40_000 }, async () => {
       const content = 'bt-wrongkey';
-      const page = await openPlayer(browser.context, playerURL(origin.base, { content, format, player, token: tokenPath(content) }));
+      const page = await openPlayer(env.browser.context, playerURL(env.origin.base, { content, format, player, token: tokenPath(content) }));
       try {
         const s = await waitFor(page, (st) => st.errors.length > 0 || st.currentTime > 6, 25_000);
         // The license is issued (right KID, wrong key bytes); decryption then

@@ -2,17 +2,16 @@
 // license endpoint with a demo token: currentTime passes 6 s, decoded frames
 // keep increasing, no player error, a screenshot is saved.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
   describeState,
-  launchBrowser,
   openPlayer,
   playerURL,
   screenshot,
   sleep,
-  startOrigin,
   tokenPath,
   waitFor,
+  withBrowser,
 } from './support/harness.mjs';
 
 const cases = [];
@@ -29,22 +28,13 @@ const expectedSignal = {
 };
 
 describe('playback', { concurrency: 4, timeout: 150_000 }, () => {
-  let origin;
-  let browser;
-  before(async () => {
-    origin = await startOrigin();
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await origin?.close();
-  });
+  const env = withBrowser();
 
   for (const c of cases) {
     test(`${c.player} plays ${c.format.toUpperCase()} ${c.scheme}`, { timeout: 60_000 }, async () => {
       const content = `bt-${c.scheme}`;
-      const url = playerURL(origin.base, { content, format: c.format, player: c.player, token: tokenPath(content) });
-      const page = await openPlayer(browser.context, url);
+      const url = playerURL(env.origin.base, { content, format: c.format, player: c.player, token: tokenPath(content) });
+      const page = await openPlayer(env.browser.context, url);
       try {
         const s1 = await waitFor(page, (s) => s.currentTime > 6 || s.errors.length > 0, 40_000);
         assert.deepEqual(s1.errors, [], `player error:\n${describeState(s1, page)}`);

@@ -13,8 +13,8 @@
 // player asks for (the "kids" of the ClearKey request) and asserts what was
 // measured: see expectedRequests.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { describeState, launchBrowser, openPlayer, playerURL, startOrigin, tokenPath, waitFor } from './support/harness.mjs';
+import { describe, test } from 'node:test';
+import { describeState, openPlayer, playerURL, tokenPath, waitFor, withBrowser } from './support/harness.mjs';
 
 const BOUNDARIES = [4, 8]; // seconds, as packaged by fixtures.mjs
 const PLAY_TO = BOUNDARIES.at(-1) + 1;
@@ -48,30 +48,21 @@ async function periodKIDs(base, content) {
 }
 
 describe('key rotation: playback crosses key period boundaries', { concurrency: 4, timeout: 180_000 }, () => {
-  let origin;
-  let browser;
-  before(async () => {
-    origin = await startOrigin();
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await origin?.close();
-  });
+  const env = withBrowser();
 
   for (const scheme of ['cbcs', 'cenc']) {
     for (const p of players) {
       test(`${scheme}: ${p.player} ${p.format.toUpperCase()}`, { timeout: 60_000 }, async (t) => {
         const content = `rt-${scheme}`;
-        const kids = await periodKIDs(origin.base, content);
+        const kids = await periodKIDs(env.origin.base, content);
         assert.equal(kids.length, BOUNDARIES.length + 1, `MPD has ${kids.length} Periods, want ${BOUNDARIES.length + 1}`);
         for (let i = 1; i < kids.length; i++) {
           assert.notDeepEqual(kids[i], kids[i - 1], `Periods ${i - 1} and ${i} share a KID`);
         }
 
         const asked = []; // KIDs of each ClearKey license request, in order
-        const url = playerURL(origin.base, { content, format: p.format, player: p.player, token: tokenPath(content) });
-        const page = await openPlayer(browser.context, url, {
+        const url = playerURL(env.origin.base, { content, format: p.format, player: p.player, token: tokenPath(content) });
+        const page = await openPlayer(env.browser.context, url, {
           beforeGoto: (pg) => pg.on('request', (r) => {
             if (r.method() !== 'POST' || !r.url().includes('/license/clearkey')) return;
             try {

@@ -6,9 +6,9 @@
 // fixtures.textCues is active while currentTime is inside it, a cue
 // crossing the 4 s segment boundary included.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { textCues } from './support/fixtures.mjs';
-import { describeState, launchBrowser, openPlayer, playerURL, startOrigin, tokenPath, waitFor } from './support/harness.mjs';
+import { describeState, openPlayer, playerURL, tokenPath, waitFor, withBrowser } from './support/harness.mjs';
 
 const content = 'tx-cbcs';
 // A cue shows at a time polled every 250 ms: allow that much plus a frame.
@@ -27,21 +27,12 @@ const cases = [
 ];
 
 describe('subtitles: text tracks are listed and shown', { concurrency: 4, timeout: 120_000 }, () => {
-  let origin;
-  let browser;
-  before(async () => {
-    origin = await startOrigin();
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await origin?.close();
-  });
+  const env = withBrowser();
 
   for (const p of cases) {
     test(`${p.player} ${p.format.toUpperCase()} (${p.subs})`, { timeout: 40_000 }, async () => {
-      const url = playerURL(origin.base, { content, format: p.format, player: p.player, token: tokenPath(content), subs: p.subs });
-      const page = await openPlayer(browser.context, url);
+      const url = playerURL(env.origin.base, { content, format: p.format, player: p.player, token: tokenPath(content), subs: p.subs });
+      const page = await openPlayer(env.browser.context, url);
       try {
         const listed = await waitFor(page, (st) => st.errors.length > 0 || st.textTracks.length >= 2, 15_000);
         const why = () => `\n${describeState(listed, page)}\ntext tracks: ${JSON.stringify(listed.textTracks)}`;

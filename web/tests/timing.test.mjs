@@ -12,10 +12,10 @@
 // list), not from drmpipe.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { ensureTimingMedia, mediaCacheDir, timingClips } from './support/fixtures.mjs';
-import { describeState, launchBrowser, openPlayer, playerURL, startOrigin, tokenPath, waitFor } from './support/harness.mjs';
+import { describeState, openPlayer, playerURL, tokenPath, waitFor, withBrowser } from './support/harness.mjs';
 
 const run = promisify(execFile);
 
@@ -66,19 +66,12 @@ const players = [
 ];
 
 describe('timing: every frame at its input time', { concurrency: 3, timeout: 600_000 }, () => {
-  let origin;
-  let browser;
+  const env = withBrowser();
   let media;
   const expected = {};
   before(async () => {
-    origin = await startOrigin();
-    browser = await launchBrowser();
     media = await ensureTimingMedia(mediaCacheDir());
     for (const name of Object.keys(timingClips)) expected[name] = await inputTiming(media[name]);
-  });
-  after(async () => {
-    await browser?.close();
-    await origin?.close();
   });
 
   for (const clip of Object.keys(timingClips)) {
@@ -92,8 +85,8 @@ describe('timing: every frame at its input time', { concurrency: 3, timeout: 600
         test(`${clip} ${scheme}: ${p.player} ${p.format.toUpperCase()}`, { timeout: 60_000, todo }, async () => {
           const want = expected[clip];
           const content = `tm-${clip}-${scheme}`;
-          const url = playerURL(origin.base, { content, format: p.format, player: p.player, token: tokenPath(content) });
-          const page = await openPlayer(browser.context, url);
+          const url = playerURL(env.origin.base, { content, format: p.format, player: p.player, token: tokenPath(content) });
+          const page = await openPlayer(env.browser.context, url);
           try {
             const s = await waitFor(page, (st) => st.ended || st.errors.length > 0 || st.currentTime >= want.end - 0.05, 40_000);
             const why = `\nwant ${JSON.stringify(want)}\nbuffers ${JSON.stringify(s.buffers)} earliest ${JSON.stringify(s.earliest)}\n${describeState(s, page)}`;

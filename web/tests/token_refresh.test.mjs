@@ -3,36 +3,26 @@
 // lifted, hls.js switches to 720p and needs the HD key, and the page sends
 // that license request with a freshly fetched token.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
   describeState,
-  launchBrowser,
   openPlayer,
   playerURL,
   screenshot,
-  startOrigin,
   tokenPath,
   waitFor,
+  withBrowser,
 } from './support/harness.mjs';
 
 describe('token refresh', { timeout: 90_000 }, () => {
-  let origin;
-  let browser;
-  before(async () => {
-    origin = await startOrigin();
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await origin?.close();
-  });
+  const env = withBrowser();
 
   test('hls.js: 5 s tokens, 12 s of playback with a key change after the first token expired', { timeout: 60_000 }, async () => {
     // One license per key (license_keys: requested), so the HD rendition
     // needs a license request of its own after the first token expired.
     const content = 'bt-ladder-perkey';
-    const url = playerURL(origin.base, { content, format: 'hls', player: 'hlsjs', token: tokenPath(content, { ttl: '5s' }), maxHeight: 540, buffer: 4 });
-    const page = await openPlayer(browser.context, url);
+    const url = playerURL(env.origin.base, { content, format: 'hls', player: 'hlsjs', token: tokenPath(content, { ttl: '5s' }), maxHeight: 540, buffer: 4 });
+    const page = await openPlayer(env.browser.context, url);
     try {
       const first = await waitFor(page, (s) => s.errors.length > 0 || (s.tokens.length > 0 && s.tokens[0].exp > 0), 10_000);
       assert.ok(first.tokens[0]?.exp > 0, `no token fetched:\n${describeState(first, page)}`);

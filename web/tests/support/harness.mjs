@@ -19,6 +19,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 import { repoDir, webDir } from './fixtures.mjs';
 
@@ -66,6 +67,25 @@ export async function revokeUser(base, user) {
     timeout: 20_000,
   });
   return stdout.trim();
+}
+
+/**
+ * withBrowser registers, in the enclosing describe, the hooks every
+ * playback suite needs: before, the origin under test and a fresh Chromium;
+ * after, both closed. The returned object's origin and browser are set
+ * once the before hook ran.
+ */
+export function withBrowser() {
+  const env = { origin: undefined, browser: undefined };
+  before(async () => {
+    env.origin = await startOrigin();
+    env.browser = await launchBrowser();
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.origin?.close();
+  });
+  return env;
 }
 
 /** launchBrowser starts Chromium with a fresh user data dir. */
