@@ -149,38 +149,69 @@ func buildPeriod(tracks []manifest.Track, id string, start float64, ns *namespac
 // a segment is presented at Period@start + (t - presentationTimeOffset) /
 // timescale).
 func keyPeriods(tracks []manifest.Track, idx []int, ns *namespaces) ([]*mpd.Period, error) {
-	var out []*mpd.Period
+	// The keyed tracks' views of each key period, and where it starts.
+	type period struct {
+		k          int
+		views      []manifest.Track
+		startTicks uint64
+		startTS    uint32
+	}
+	var ps []period
 	for _, k := range idx {
-		var views []manifest.Track
-		var startTicks uint64
-		var startTS uint32
+		p := period{k: k}
 		for _, t := range tracks {
 			v, ok := t.InKeyPeriod(k)
 			if !ok {
 				continue
 			}
 			s := v.Segments[0].Start
-			if startTS == 0 || s*uint64(startTS) < startTicks*uint64(v.Timescale) {
-				startTicks, startTS = s, v.Timescale
+			if p.startTS == 0 || s*uint64(p.startTS) < p.startTicks*uint64(v.Timescale) {
+				p.startTicks, p.startTS = s, v.Timescale
 			}
-			views = append(views, v)
+			p.views = append(p.views, v)
 		}
-		if len(views) == 0 {
+		if len(p.views) == 0 {
 			continue
 		}
-		if len(out) == 0 {
-			startTicks = 0 // the first Period starts the presentation
+		if len(ps) == 0 {
+			p.startTicks = 0 // the first Period starts the presentation
 		}
-		for i := range views {
-			hi, lo := bits.Mul64(startTicks, uint64(views[i].Timescale))
-			q, _ := bits.Div64(hi%uint64(startTS), lo, uint64(startTS))
-			views[i].PresentationTimeOffset = q
+		ps = append(ps, p)
+	}
+	// Clear tracks (subtitles) are not rotated: each Period carries the
+	// segments that start within it.
+	for i := range ps {
+		for _, t := range tracks {
+			if len(t.KeyPeriods) > 0 {
+				continue
+			}
+			v := t
+			v.Segments = nil
+			for _, seg := range t.Segments {
+				atOrAfter := seg.Start*uint64(ps[i].startTS) >= ps[i].startTicks*uint64(t.Timescale)
+				before := i+1 == len(ps) || seg.Start*uint64(ps[i+1].startTS) < ps[i+1].startTicks*uint64(t.Timescale)
+				if atOrAfter && before {
+					v.Segments = append(v.Segments, seg)
+				}
+			}
+			if len(v.Segments) > 0 {
+				v.StartNumber = v.Segments[0].Number
+				ps[i].views = append(ps[i].views, v)
+			}
 		}
-		p, err := buildPeriod(views, strconv.Itoa(k), float64(startTicks)/float64(startTS), ns)
+	}
+	out := make([]*mpd.Period, 0, len(ps))
+	for _, p := range ps {
+		for i := range p.views {
+			hi, lo := bits.Mul64(p.startTicks, uint64(p.views[i].Timescale))
+			q, _ := bits.Div64(hi%uint64(p.startTS), lo, uint64(p.startTS))
+			p.views[i].PresentationTimeOffset = q
+		}
+		mp, err := buildPeriod(p.views, strconv.Itoa(p.k), float64(p.startTicks)/float64(p.startTS), ns)
 		if err != nil {
-			return nil, fmt.Errorf("key period %d: %w", k, err)
+			return nil, fmt.Errorf("key period %d: %w", p.k, err)
 		}
-		out = append(out, p)
+		out = append(out, mp)
 	}
 	return out, nil
 }

@@ -439,3 +439,56 @@ func TestMarshalErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyRotationKeepsClearTracks: under key rotation a clear track (a
+// subtitle track is never encrypted) appears in every Period with the
+// segments that start within it, so no subtitle is lost at a boundary.
+func TestKeyRotationKeepsClearTracks(t *testing.T) {
+	var p manifest.Presentation
+	var text manifest.Track
+	for _, c := range presentationCases() {
+		switch c.name {
+		case "key_rotation":
+			p = c.p
+		case "subtitles":
+			for _, tr := range c.p.Tracks {
+				if tr.Type == manifest.Text && text.ID == "" {
+					text = tr
+				}
+			}
+		}
+	}
+	if len(p.Tracks) == 0 || text.ID == "" {
+		t.Fatal("the shared table lacks the key_rotation or subtitles case")
+	}
+	p.Tracks = append(p.Tracks, text)
+	b, err := Marshal(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := mpd.ReadFromString(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Periods) < 2 {
+		t.Fatalf("%d Periods, want one per key period", len(m.Periods))
+	}
+	total := 0
+	for i, per := range m.Periods {
+		found := false
+		for _, as := range per.AdaptationSets {
+			if as.ContentType == "text" {
+				found = true
+				for _, s := range as.SegmentTemplate.SegmentTimeline.S {
+					total += 1 + s.R
+				}
+			}
+		}
+		if !found {
+			t.Errorf("Period %d (%s) has no text AdaptationSet", i, per.Id)
+		}
+	}
+	if total != len(text.Segments) {
+		t.Errorf("the Periods list %d text segments, the track has %d", total, len(text.Segments))
+	}
+}
