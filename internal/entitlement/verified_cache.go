@@ -35,7 +35,14 @@ type verifiedCache struct {
 	// full cache has nothing to drop and put returns at once (no sweep per
 	// request under a flood of distinct tokens).
 	soonest time.Time
+	// swept is when expired entries were last dropped: at most once per
+	// sweepInterval, so memory follows the live tokens instead of growing
+	// with expired ones until the cache is full.
+	swept time.Time
 }
+
+// sweepInterval is how often put drops expired entries once one expired.
+const sweepInterval = time.Second
 
 type verifiedEntry struct {
 	claims *Claims
@@ -70,26 +77,30 @@ func (c *verifiedCache) put(sum [sha256.Size]byte, claims *Claims, until, now ti
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	full := len(c.m) >= c.max
+	if !now.Before(c.soonest) && (full || now.Sub(c.swept) >= sweepInterval) {
+		c.sweep(now)
+	}
 	if len(c.m) >= c.max {
-		if now.Before(c.soonest) {
-			return
-		}
-		c.soonest = time.Time{}
-		for k, e := range c.m {
-			if !now.Before(e.until) {
-				delete(c.m, k)
-			} else if c.soonest.IsZero() || e.until.Before(c.soonest) {
-				c.soonest = e.until
-			}
-		}
-		if len(c.m) >= c.max {
-			return
-		}
+		return
 	}
 	if len(c.m) == 0 || until.Before(c.soonest) {
 		c.soonest = until
 	}
 	c.m[sum] = verifiedEntry{claims: cloneClaims(claims), until: until}
+}
+
+// sweep drops the expired entries and recomputes soonest. c.mu is held.
+func (c *verifiedCache) sweep(now time.Time) {
+	c.swept = now
+	c.soonest = time.Time{}
+	for k, e := range c.m {
+		if !now.Before(e.until) {
+			delete(c.m, k)
+		} else if c.soonest.IsZero() || e.until.Before(c.soonest) {
+			c.soonest = e.until
+		}
+	}
 }
 
 // len is the number of entries (tests).

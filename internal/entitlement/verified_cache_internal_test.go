@@ -28,3 +28,20 @@ func TestVerifiedCacheFullUntilSoonestExpiry(t *testing.T) {
 		t.Fatal("live entry evicted")
 	}
 }
+
+// TestVerifiedCacheDropsExpiredBeforeFull: expired entries go within a
+// sweep interval even while the cache is far from full, so its memory
+// follows the live tokens (a stream of distinct short-lived tokens would
+// otherwise fill it with dead ones first).
+func TestVerifiedCacheDropsExpiredBeforeFull(t *testing.T) {
+	c := newVerifiedCache(1000)
+	t0 := time.Unix(1_700_000_000, 0)
+	for i := range 100 {
+		c.put([32]byte{byte(i), 1}, &Claims{Subject: "s"}, t0.Add(10*time.Second), t0)
+	}
+	later := t0.Add(10*time.Second + sweepInterval)
+	c.put([32]byte{0, 2}, &Claims{Subject: "s"}, later.Add(10*time.Second), later)
+	if n := c.len(); n != 1 {
+		t.Fatalf("%d entries after the first 100 expired, want 1 (only the live one)", n)
+	}
+}

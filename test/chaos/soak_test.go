@@ -42,8 +42,14 @@ func TestSoak(t *testing.T) {
 	l.run(ctx)
 	var revs, lookups, lookupErrs int
 	tick := time.NewTicker(time.Second)
+	rss := []int{before.rssKiB} // at the end of each tenth of the run
+	objs := []int{before.heapObjects}
 	for time.Since(start) < dur {
 		<-tick.C
+		if len(rss) < 10 && time.Since(start) >= time.Duration(len(rss))*dur/10 {
+			u := sample(t, r)
+			rss, objs = append(rss, u.rssKiB), append(objs, u.heapObjects)
+		}
 		if code := c.keyLookup(r); code != http.StatusOK {
 			lookupErrs++
 		}
@@ -68,7 +74,7 @@ func TestSoak(t *testing.T) {
 	results := l.snapshot()
 	var b strings.Builder
 	fmt.Fprintf(&b, "soak %v: %d license requests, %d revocations, %d key lookups (%d failed)\n", dur, len(results), revs, lookups, lookupErrs)
-	fmt.Fprintf(&b, "%-10s %8s %7s %9s %9s %9s\n", "interval", "requests", "errors", "p50", "p99", "p99.9")
+	fmt.Fprintf(&b, "%-10s %8s %7s %9s %9s %9s %9s %12s\n", "interval", "requests", "errors", "p50", "p99", "p99.9", "RSS MiB", "heap objects")
 	slot := dur / 10
 	errs := 0
 	for i := range 10 {
@@ -86,7 +92,11 @@ func TestSoak(t *testing.T) {
 			}
 		}
 		errs += e
-		fmt.Fprintf(&b, "%-10s %8d %7d %9v %9v %9v\n", fmt.Sprintf("+%v", (time.Duration(i)*slot).Round(100*time.Millisecond)), len(lat), e, pct(lat, 50), pct(lat, 99), pct(lat, 99.9))
+		mib, obj := "-", "-"
+		if i < len(rss) {
+			mib, obj = strconv.Itoa(rss[i]/1024), strconv.Itoa(objs[i])
+		}
+		fmt.Fprintf(&b, "%-10s %8d %7d %9v %9v %9v %9s %12s\n", fmt.Sprintf("+%v", (time.Duration(i)*slot).Round(100*time.Millisecond)), len(lat), e, pct(lat, 50), pct(lat, 99), pct(lat, 99.9), mib, obj)
 	}
 	fmt.Fprintf(&b, "server: RSS %d -> %d KiB, goroutines %d -> %d, open fds %d -> %d\n",
 		before.rssKiB, after.rssKiB, before.goroutines, after.goroutines, before.fds, after.fds)
@@ -103,8 +113,12 @@ func TestSoak(t *testing.T) {
 	if after.fds > before.fds+25 {
 		t.Errorf("open descriptors grew from %d to %d", before.fds, after.fds)
 	}
-	if after.rssKiB > before.rssKiB*3/2+32*1024 {
-		t.Errorf("RSS grew from %d to %d KiB", before.rssKiB, after.rssKiB)
+	// Memory: caches fill up during the first half (license cache, the
+	// verified-token cache, the replay mirror), so the check is that the
+	// second half grows much less than the first, not that RSS is flat
+	// from the start.
+	if mid := rss[len(rss)/2]; after.rssKiB-mid > max(16*1024, (mid-before.rssKiB)/2) {
+		t.Errorf("RSS still growing: %d KiB at the start, %d at the middle, %d at the end", before.rssKiB, mid, after.rssKiB)
 	}
 }
 
@@ -123,6 +137,7 @@ func pct(lat []time.Duration, p float64) time.Duration {
 // usage is what a replica process holds.
 type usage struct {
 	rssKiB, goroutines, fds int
+	heapObjects             int // go_memstats_heap_objects: live plus not yet swept
 }
 
 // sample reads r's RSS and open descriptors from /proc and its goroutine
@@ -155,6 +170,10 @@ func sample(t *testing.T, r *replica) usage {
 	for _, line := range strings.Split(string(body), "\n") {
 		if v, ok := strings.CutPrefix(line, "go_goroutines "); ok {
 			u.goroutines, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+		if v, ok := strings.CutPrefix(line, "go_memstats_heap_objects "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			u.heapObjects = int(f)
 		}
 	}
 	if u.rssKiB == 0 || u.goroutines == 0 {
