@@ -39,11 +39,20 @@ while read -r pkg dir; do
 	for fz in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
 		targets=$((targets + 1))
 		start=$SECONDS
-		if "$GO" test -run '^$' -fuzz "^${fz}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime "$FUZZMINIMIZETIME" "$pkg" >"$log" 2>&1; then
-			status=ok
-		else
-			status=FAIL
-			failed+=("$pkg $fz")
+		run() { "$GO" test -run '^$' -fuzz "^${fz}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime "$FUZZMINIMIZETIME" "$pkg" >"$log" 2>&1; }
+		status=ok
+		if ! run; then
+			# go test can report "context deadline exceeded" when -fuzztime
+			# ends while a worker is between inputs, with no failing input
+			# found (seen with 1s runs): that run is repeated once. A real
+			# failure writes its input under testdata/fuzz and is never
+			# repeated.
+			if grep -q 'context deadline exceeded' "$log" && ! grep -q 'Failing input written' "$log" && run; then
+				status=ok
+			else
+				status=FAIL
+				failed+=("$pkg $fz")
+			fi
 		fi
 		# The last progress line holds the target's total executions.
 		n="$(grep -o 'execs: [0-9]*' "$log" | tail -1 | cut -d' ' -f2 || true)"
