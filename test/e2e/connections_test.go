@@ -251,12 +251,16 @@ func TestConnectionPressureShedsIdle(t *testing.T) {
 		go func() { defer wg.Done(); isClosed[i] = serverClosed(c, 100*time.Millisecond) }()
 	}
 	wg.Wait()
+	// Oldest first: the server stamps a connection idle when its response
+	// is written, so neighbours can swap places; the shed ones must be
+	// among the oldest 2*minShed.
 	closed := 0
 	for i, c := range isClosed {
 		if c {
 			closed++
-		} else if i < minShed {
-			t.Errorf("keep-alive %d (among the %d oldest) still open", i, minShed)
+			if i >= 2*minShed {
+				t.Errorf("keep-alive %d shed while older idle ones stayed (want the oldest %d)", i, 2*minShed)
+			}
 		}
 	}
 	shed := r.metric(t, "drmpipe_connections_dropped_total", "reason", "idle_shed")
