@@ -54,7 +54,9 @@ async function inputTiming(file) {
     videoStart,
     audioStart,
     videoFrames: v.filter((x) => x.pts >= playableFrom - FRAME / 2).length,
-    end: Math.max(end(v), end(a)),
+    // Where playback must get to: the end of the shorter track. A player
+    // may stop there or play the longer one out (dash.js does either).
+    end: Math.min(end(v), end(a)),
   };
 }
 
