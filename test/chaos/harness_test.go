@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -34,7 +33,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
@@ -111,18 +109,8 @@ func newCluster(t *testing.T, n int, withRedis bool) *cluster {
 	c := &cluster{t: t, dir: t.TempDir(), content: "chaos"}
 	c.pg = testtools.StartPostgres(t)
 	var err error
-	if c.opKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
-		t.Fatal(err)
-	}
-	c.opKID = entitlement.Thumbprint(&c.opKey.PublicKey)
-	jwks, err := entitlement.MarshalJWKS([]entitlement.PublicKey{{KID: c.opKID, Alg: "ES256", Key: &c.opKey.PublicKey}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwksFile := filepath.Join(c.dir, "operator-jwks.json")
-	if err := os.WriteFile(jwksFile, jwks, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	var jwksFile string
+	c.opKey, c.opKID, jwksFile = testtools.OperatorKey(t, c.dir)
 	m := map[string]any{
 		"server": map[string]any{"data_dir": filepath.Join(c.dir, "data"), "shutdown_grace": "5s"},
 		"tokens": map[string]any{"issuer": issuer, "audiences": []string{audience}, "jwks_file": jwksFile},

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -31,6 +30,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/observability"
 	"github.com/drmpipe/drmpipe/internal/server"
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
 // Token identity of the test deployments (demo mode off).
@@ -75,19 +75,8 @@ func newDeployment(t *testing.T, s setup) *deployment {
 		dir = t.TempDir()
 	}
 	d := &deployment{dir: dir, secrets: newSecretSet()}
-	var err error
-	if d.opKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
-		t.Fatal(err)
-	}
-	d.opKID = entitlement.Thumbprint(&d.opKey.PublicKey)
-	jwks, err := entitlement.MarshalJWKS([]entitlement.PublicKey{{KID: d.opKID, Alg: "ES256", Key: &d.opKey.PublicKey}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwksFile := filepath.Join(t.TempDir(), "operator-jwks.json")
-	if err := os.WriteFile(jwksFile, jwks, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	var jwksFile string
+	d.opKey, d.opKID, jwksFile = testtools.OperatorKey(t, t.TempDir())
 	m := map[string]any{
 		"server": map[string]any{"listen": "127.0.0.1:0", "data_dir": dir, "shutdown_grace": "10s"},
 		"tokens": map[string]any{"issuer": issuer, "audiences": []string{audience, altAudience}, "jwks_file": jwksFile},
