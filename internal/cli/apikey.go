@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/drmpipe/drmpipe/internal/apikey"
-	"github.com/drmpipe/drmpipe/internal/server"
+	"github.com/drmpipe/drmpipe/internal/keys/keystore"
 )
 
 func newAPIKeyCmd(stdout io.Writer) *cobra.Command {
@@ -27,7 +27,7 @@ func newAPIKeyCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return conf.withStore(cmd.Context(), func(st *server.KeyStore) error {
+			return conf.withStore(cmd.Context(), func(st *keystore.KeyStore) error {
 				tok, k, err := st.APIKeys().Create(cmd.Context(), name, sc)
 				if err != nil {
 					return err
@@ -46,7 +46,7 @@ func newAPIKeyCmd(stdout io.Writer) *cobra.Command {
 		Short: "List API keys (never the tokens)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return conf.withStore(cmd.Context(), func(st *server.KeyStore) error {
+			return conf.withStore(cmd.Context(), func(st *keystore.KeyStore) error {
 				ks, err := st.APIKeys().List(cmd.Context())
 				if err != nil {
 					return err
@@ -73,7 +73,7 @@ func newAPIKeyCmd(stdout io.Writer) *cobra.Command {
 		Short: "Revoke an API key",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return conf.withStore(cmd.Context(), func(st *server.KeyStore) error {
+			return conf.withStore(cmd.Context(), func(st *keystore.KeyStore) error {
 				if err := st.APIKeys().Revoke(cmd.Context(), args[0]); err != nil {
 					return err
 				}

@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/drmpipe/drmpipe/internal/config"
-	"github.com/drmpipe/drmpipe/internal/server"
+	"github.com/drmpipe/drmpipe/internal/keys/keystore"
 )
 
 // configFlags load the one configuration (file < env < flags, see
@@ -45,16 +45,16 @@ func (c *configFlags) load() (*config.Config, error) {
 }
 
 // openStore loads the configuration and opens its key store and KMS.
-func (c *configFlags) openStore(ctx context.Context) (*server.KeyStore, error) {
+func (c *configFlags) openStore(ctx context.Context) (*keystore.KeyStore, error) {
 	cfg, err := c.load()
 	if err != nil {
 		return nil, err
 	}
-	return server.OpenKeyStore(ctx, cfg)
+	return keystore.Open(ctx, keystore.ConfigOf(cfg))
 }
 
 // withStore opens the configured key store, runs fn with it and closes it.
-func (c *configFlags) withStore(ctx context.Context, fn func(*server.KeyStore) error) error {
+func (c *configFlags) withStore(ctx context.Context, fn func(*keystore.KeyStore) error) error {
 	st, err := c.openStore(ctx)
 	if err != nil {
 		return err

@@ -13,7 +13,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/revocation"
-	"github.com/drmpipe/drmpipe/internal/server"
+	"github.com/drmpipe/drmpipe/internal/keys/keystore"
 )
 
 func newKeysCmd(stdout io.Writer) *cobra.Command {
@@ -38,7 +38,7 @@ func newKeysCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return conf.withStore(cmd.Context(), func(st *server.KeyStore) error {
+			return conf.withStore(cmd.Context(), func(st *keystore.KeyStore) error {
 				k, err := st.GetOrCreate(cmd.Context(), contentID, tt, period)
 				if err != nil {
 					return err
@@ -62,7 +62,7 @@ func newKeysCmd(stdout io.Writer) *cobra.Command {
 			if err := checkContentID("--content-id", listContent); err != nil {
 				return err
 			}
-			return conf.withStore(cmd.Context(), func(st *server.KeyStore) error {
+			return conf.withStore(cmd.Context(), func(st *keystore.KeyStore) error {
 				ks, err := st.List(cmd.Context(), listContent)
 				if err != nil {
 					return err
@@ -89,7 +89,7 @@ func newKeysCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return conf.withStore(cmd.Context(), func(st *server.KeyStore) error {
+			return conf.withStore(cmd.Context(), func(st *keystore.KeyStore) error {
 				k, err := st.Get(cmd.Context(), kid)
 				if err != nil {
 					return err
@@ -126,7 +126,7 @@ running one applies it at its next re-sync (policy.revocations.resync_interval).
 			if err != nil {
 				return err
 			}
-			return conf.withStore(cmd.Context(), func(st *server.KeyStore) error {
+			return conf.withStore(cmd.Context(), func(st *keystore.KeyStore) error {
 				svc, err := revocation.New(revocation.Config{}, revocation.Deps{Keys: st, Audit: st})
 				if err != nil {
 					return err
@@ -150,7 +150,7 @@ running one applies it at its next re-sync (policy.revocations.resync_interval).
 		Short: "Re-wrap every key under the current key-encryption key (optionally create a new KEK first)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return conf.withStore(cmd.Context(), func(st *server.KeyStore) error {
+			return conf.withStore(cmd.Context(), func(st *keystore.KeyStore) error {
 				if rotate {
 					ref, err := st.RotateKEK(cmd.Context())
 					if err != nil {

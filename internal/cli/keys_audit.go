@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/drmpipe/drmpipe/internal/server"
+	"github.com/drmpipe/drmpipe/internal/keys/keystore"
 )
 
 // newKeysAuditCmd is `drmpipe keys audit prune`: the audit log's retention
@@ -36,7 +36,7 @@ func newKeysAuditCmd(stdout io.Writer, conf *configFlags) *cobra.Command {
 				fmt.Fprintln(stdout, "store.audit.retention is 0 (keep forever): nothing pruned")
 				return nil
 			}
-			st, err := server.OpenKeyStore(cmd.Context(), cfg)
+			st, err := keystore.Open(cmd.Context(), keystore.ConfigOf(cfg))
 			if err != nil {
 				return err
 			}

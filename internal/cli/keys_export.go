@@ -13,6 +13,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/config"
 	"github.com/drmpipe/drmpipe/internal/cpix"
 	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/keys/keystore"
 	"github.com/drmpipe/drmpipe/internal/server"
 )
 
@@ -51,7 +52,7 @@ the holder of its private key reads them with drmpipe package --cpix FILE --cpix
 				}
 				recipient = b
 			}
-			return conf.withStore(cmd.Context(), func(st *server.KeyStore) error {
+			return conf.withStore(cmd.Context(), func(st *keystore.KeyStore) error {
 				list, err := st.List(cmd.Context(), contentID)
 				if err != nil {
 					return err

@@ -18,7 +18,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/media"
 	"github.com/drmpipe/drmpipe/internal/observability"
 	"github.com/drmpipe/drmpipe/internal/packager"
-	"github.com/drmpipe/drmpipe/internal/server"
+	"github.com/drmpipe/drmpipe/internal/keys/keystore"
 )
 
 type packageFlags struct {
@@ -194,7 +194,7 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 		default:
 			return fmt.Errorf("--keys-per: %q (want asset or track-type)", f.keysPer)
 		}
-		st, err := server.OpenKeyStore(cmd.Context(), conf)
+		st, err := keystore.Open(cmd.Context(), keystore.ConfigOf(conf))
 		if err != nil {
 			return err
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/entitlement/redisstate"
 	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/keys/keystore"
 	"github.com/drmpipe/drmpipe/internal/keys/kms"
 	"github.com/drmpipe/drmpipe/internal/keys/sqlstore"
 	"github.com/drmpipe/drmpipe/internal/license"
@@ -79,7 +80,7 @@ type AppOptions struct {
 // App is a fully assembled `drmpipe serve`.
 type App struct {
 	Server   *Server
-	Keys     *KeyStore
+	Keys     *keystore.KeyStore
 	Signer   *entitlement.Signer
 	APIKeys  *apikey.Store
 	Registry *prometheus.Registry
@@ -159,9 +160,11 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	}
 	metrics := observability.NewMetrics(app.Registry)
 
-	ks, err := openKeyStore(ctx, cfg, func(w kms.Wrapper) kms.Wrapper {
+	ksCfg := keystore.ConfigOf(cfg)
+	ksCfg.WrapKMS = func(w kms.Wrapper) kms.Wrapper {
 		return tracedKMS{Wrapper: w, tracer: tp.Tracer("drmpipe/kms"), metrics: metrics}
-	})
+	}
+	ks, err := keystore.Open(ctx, ksCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -415,7 +418,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 
 	checks := []Check{
 		{Name: "store", Check: ks.Ping},
-		{Name: "kms", Check: func(ctx context.Context) error { return kmsCheck(ctx, ks) }},
+		{Name: "kms", Check: ks.CheckKMS},
 		{Name: "revocations", Check: func(context.Context) error { return revocations.Ready() }},
 	}
 	if rdb != nil {
@@ -461,7 +464,7 @@ func (m multiKeySource) Key(ctx context.Context, kid string) (entitlement.Public
 
 // contentKIDs lists a content's active keys for vendor adapters that must
 // name keys (Axinom).
-type contentKIDs struct{ ks *KeyStore }
+type contentKIDs struct{ ks *keystore.KeyStore }
 
 func (c contentKIDs) ContentKIDs(ctx context.Context, contentID string) ([]upstream.ContentKID, error) {
 	list, err := c.ks.List(ctx, contentID)
@@ -475,18 +478,6 @@ func (c contentKIDs) ContentKIDs(ctx context.Context, contentID string) ([]upstr
 		}
 	}
 	return out, nil
-}
-
-// kmsCheck proves the KMS answers by wrapping and unwrapping a throw-away key.
-func kmsCheck(ctx context.Context, ks *KeyStore) error {
-	var kid drm.KeyID
-	probe := make([]byte, 16)
-	w, ref, err := ks.KMS.Wrap(ctx, kid, "drmpipe-readiness", probe)
-	if err != nil {
-		return err
-	}
-	_, err = ks.KMS.Unwrap(ctx, kid, "drmpipe-readiness", w, ref)
-	return err
 }
 
 func parsePrefixes(list []string) ([]netip.Prefix, error) {

@@ -26,6 +26,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/cpix"
 	"github.com/drmpipe/drmpipe/internal/httperr"
 	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/keys/keystore"
 	"github.com/drmpipe/drmpipe/internal/license"
 	"github.com/drmpipe/drmpipe/internal/speke"
 )
@@ -370,7 +371,7 @@ type brokerDeps struct {
 // brokerRoutes mounts POST /v1/admin/broker-urls and GET|POST
 // /v1/broker/cpix. A key that does not decode turns the feature off with an
 // error log (config.Validate refuses it before `drmpipe serve` gets here).
-func brokerRoutes(cfg config.KeysConfig, ks *KeyStore, deps brokerDeps) []Route {
+func brokerRoutes(cfg config.KeysConfig, ks *keystore.KeyStore, deps brokerDeps) []Route {
 	key, err := ParseBrokerKey(cfg.BrokerHMACKey)
 	if err != nil {
 		deps.Log.Error("strict-broker key delivery disabled", "error", err.Error())

@@ -12,6 +12,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/keys/keystore"
 	"github.com/drmpipe/drmpipe/internal/keys/kms"
 	"github.com/drmpipe/drmpipe/internal/observability"
 )
@@ -62,7 +63,7 @@ func (t tracedKMS) CurrentKeyRef(ctx context.Context) (string, error) {
 // key per second; a revoked key is seen within that second (the revocation
 // list, checked on every request, sees it at once).
 type keyLookup struct {
-	ks      *KeyStore
+	ks      *keystore.KeyStore
 	tracer  trace.Tracer
 	metrics *observability.Metrics
 	cache   *ttlCache[drm.KeyID, keys.StoredKey]
@@ -136,7 +137,7 @@ func (l keyLookup) Lookup(ctx context.Context, kid drm.KeyID) (keys.ContentKey, 
 // entitlement's choice of the keys a ClearKey license carries, as a
 // keys.list span, remembered for keyCacheTTL like keyLookup.
 type contentKeyList struct {
-	ks      *KeyStore
+	ks      *keystore.KeyStore
 	tracer  trace.Tracer
 	metrics *observability.Metrics
 	cache   *ttlCache[string, []entitlement.ContentKeyRef]

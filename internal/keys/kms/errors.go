@@ -15,4 +15,7 @@ var (
 	ErrBadInput = errors.New("kms: bad input")
 	// ErrUnavailable reports a KMS that cannot be reached or refuses to work.
 	ErrUnavailable = errors.New("kms: unavailable")
+	// ErrNoRotation reports a backend that does not rotate its KEK itself
+	// (it is not a Rotator).
+	ErrNoRotation = errors.New("kms: backend does not rotate its KEK itself")
 )

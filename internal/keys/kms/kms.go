@@ -33,3 +33,12 @@ type Wrapper interface {
 type Versioned interface {
 	CurrentKeyRef(ctx context.Context) (string, error)
 }
+
+// Rotator is implemented by wrappers that make a new KEK version current
+// themselves (a local KEK file, a PKCS#11 token); keys wrapped under older
+// versions stay readable until re-wrapped. Backends without it (AWS KMS)
+// rotate outside drmpipe, by pointing their key alias at a new key.
+type Rotator interface {
+	// RotateKEK makes a new KEK version current and returns its key ref.
+	RotateKEK(ctx context.Context) (keyRef string, err error)
+}

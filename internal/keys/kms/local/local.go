@@ -142,6 +142,9 @@ func (k *KMS) KeyRefs() []string {
 	return refs
 }
 
+// RotateKEK is Rotate (kms.Rotator).
+func (k *KMS) RotateKEK(context.Context) (string, error) { return k.Rotate() }
+
 // Rotate adds a fresh KEK to the file and makes it current; older KEKs stay
 // for unwrapping. It returns the new key ref.
 func (k *KMS) Rotate() (string, error) {

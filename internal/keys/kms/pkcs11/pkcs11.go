@@ -277,6 +277,9 @@ func (w *Wrapper) CurrentKeyRef(ctx context.Context) (string, error) {
 	return ref, err
 }
 
+// RotateKEK is Rotate (kms.Rotator).
+func (w *Wrapper) RotateKEK(ctx context.Context) (string, error) { return w.Rotate(ctx) }
+
 // Rotate generates a new KEK version inside the token and makes it current;
 // older versions stay for unwrapping. It returns the new key ref.
 func (w *Wrapper) Rotate(ctx context.Context) (string, error) {
