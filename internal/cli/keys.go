@@ -12,8 +12,8 @@ import (
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/keys"
-	"github.com/drmpipe/drmpipe/internal/revocation"
 	"github.com/drmpipe/drmpipe/internal/keys/keystore"
+	"github.com/drmpipe/drmpipe/internal/revocation"
 )
 
 func newKeysCmd(stdout io.Writer) *cobra.Command {

@@ -15,10 +15,10 @@ import (
 	"github.com/drmpipe/drmpipe/internal/cenc"
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/keys/keystore"
 	"github.com/drmpipe/drmpipe/internal/media"
 	"github.com/drmpipe/drmpipe/internal/observability"
 	"github.com/drmpipe/drmpipe/internal/packager"
-	"github.com/drmpipe/drmpipe/internal/keys/keystore"
 )
 
 type packageFlags struct {
