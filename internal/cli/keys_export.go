@@ -13,8 +13,8 @@ import (
 	"github.com/drmpipe/drmpipe/internal/config"
 	"github.com/drmpipe/drmpipe/internal/cpix"
 	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/keys/delivery"
 	"github.com/drmpipe/drmpipe/internal/keys/keystore"
-	"github.com/drmpipe/drmpipe/internal/server"
 )
 
 // newKeysExportCmd is `drmpipe keys export --cpix`: the active keys of a
@@ -57,7 +57,7 @@ the holder of its private key reads them with drmpipe package --cpix FILE --cpix
 				if err != nil {
 					return err
 				}
-				var ks []server.CPIXKey
+				var ks []delivery.CPIXKey
 				for _, rec := range list {
 					if rec.State != keys.StateActive {
 						continue
@@ -66,12 +66,12 @@ the holder of its private key reads them with drmpipe package --cpix FILE --cpix
 					if err != nil {
 						return err
 					}
-					ks = append(ks, server.CPIXKey{Key: k.Key, TrackType: k.TrackType, Period: k.Period})
+					ks = append(ks, delivery.CPIXKey{Key: k.Key, TrackType: k.TrackType, Period: k.Period})
 				}
 				if len(ks) == 0 {
 					return fmt.Errorf("content %q has no active keys (create them with drmpipe keys create or drmpipe package --content-id)", contentID)
 				}
-				doc := server.ContentCPIX(contentID, ks)
+				doc := delivery.ContentCPIX(contentID, ks)
 				defer func() {
 					for i := range doc.ContentKeys {
 						clear(doc.ContentKeys[i].Value)
@@ -83,7 +83,7 @@ the holder of its private key reads them with drmpipe package --cpix FILE --cpix
 				if plain {
 					fmt.Fprintln(cmd.ErrOrStderr(), "warning: --plain writes clear content keys; anyone who can read the output has them")
 				} else {
-					c, err := server.ParseCertificatePEM(recipient)
+					c, err := delivery.ParseCertificatePEM(recipient)
 					if err != nil {
 						return fmt.Errorf("--cert %s: %w", cert, err)
 					}
@@ -160,7 +160,7 @@ and receives the keys encrypted to its key; it needs no store or KMS access.`,
 			if err != nil {
 				return err
 			}
-			key, err := server.ParseBrokerKey(cfg.Keys.BrokerHMACKey)
+			key, err := delivery.ParseBrokerKey(cfg.Keys.BrokerHMACKey)
 			if err != nil {
 				return fmt.Errorf("keys.broker_hmac_key: %w", err)
 			}
@@ -170,7 +170,7 @@ and receives the keys encrypted to its key; it needs no store or KMS access.`,
 			if err := checkContentID("--content-id", contentID); err != nil {
 				return err
 			}
-			per, err := server.ParseKeysPer(keysPer)
+			per, err := delivery.ParseKeysPer(keysPer)
 			if err != nil {
 				return fmt.Errorf("--keys-per: %q (want asset or track-type)", keysPer)
 			}
@@ -181,22 +181,22 @@ and receives the keys encrypted to its key; it needs no store or KMS access.`,
 			if ttl <= 0 || ttl > maxTTL {
 				return fmt.Errorf("--ttl %s: want a positive duration up to keys.broker_url_ttl (%s)", ttl, maxTTL)
 			}
-			g := server.BrokerGrant{ContentID: contentID, KeysPer: per, Expires: time.Now().Add(ttl)}
+			g := delivery.BrokerGrant{ContentID: contentID, KeysPer: per, Expires: time.Now().Add(ttl)}
 			if cert != "" {
 				b, err := os.ReadFile(cert)
 				if err != nil {
 					return fmt.Errorf("--cert: %w", err)
 				}
-				c, err := server.ParseCertificatePEM(b)
+				c, err := delivery.ParseCertificatePEM(b)
 				if err != nil {
 					return fmt.Errorf("--cert %s: %w", cert, err)
 				}
-				g.Recipient = server.RecipientFingerprint(c)
+				g.Recipient = delivery.RecipientFingerprint(c)
 			}
 			if base == "" {
 				base = defaultBaseURL(cfg)
 			}
-			u, err := server.SignBrokerURL(key, base, g)
+			u, err := delivery.SignBrokerURL(key, base, g)
 			if err != nil {
 				return err
 			}

@@ -18,7 +18,7 @@ import (
 
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/keys"
-	"github.com/drmpipe/drmpipe/internal/server"
+	"github.com/drmpipe/drmpipe/internal/keys/delivery"
 	"github.com/drmpipe/drmpipe/internal/speke"
 )
 
@@ -175,7 +175,7 @@ func TestKeysExportArguments(t *testing.T) {
 					t.Fatalf("exit %d: %s", code, stderr)
 				}
 				u, err := url.Parse(strings.TrimSpace(out))
-				if err != nil || u.Host != "localhost:9443" || u.Path != server.BrokerPath || len(u.Query().Get("recipient")) != 64 {
+				if err != nil || u.Host != "localhost:9443" || u.Path != delivery.BrokerPath || len(u.Query().Get("recipient")) != 64 {
 					t.Errorf("URL %q", out)
 				}
 				return
@@ -194,7 +194,7 @@ func TestPackageCPIXURLErrors(t *testing.T) {
 	clip := sampleClip(t)
 	keyFile, _, _ := recipientFiles(t)
 	secretSig := "c2VjcmV0LXNpZ25hdHVyZS12YWx1ZQ"
-	u := "http://127.0.0.1:1" + server.BrokerPath + "?content=x&keysPer=asset&exp=1&sig=" + secretSig
+	u := "http://127.0.0.1:1" + delivery.BrokerPath + "?content=x&keysPer=asset&exp=1&sig=" + secretSig
 	for _, tc := range []struct {
 		name    string
 		args    []string

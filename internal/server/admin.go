@@ -15,6 +15,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/httperr"
 	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/keys/delivery"
 	"github.com/drmpipe/drmpipe/internal/revocation"
 )
 
@@ -110,16 +111,6 @@ func checkContentID(field, id string) error {
 	return nil
 }
 
-func storeError(err error) error {
-	if errors.Is(err, keys.ErrKeyNotFound) {
-		return httperr.New(http.StatusNotFound, httperr.CodeNotFound, "no such key")
-	}
-	if errors.Is(err, keys.ErrInvalidRequest) || errors.Is(err, keys.ErrUnknownTrackType) {
-		return httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, "invalid key request")
-	}
-	return httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "key store unavailable")
-}
-
 func (h *adminHandlers) listKeys(w http.ResponseWriter, r *http.Request, _ string) error {
 	cid := r.URL.Query().Get("contentId")
 	if cid == "" {
@@ -130,7 +121,7 @@ func (h *adminHandlers) listKeys(w http.ResponseWriter, r *http.Request, _ strin
 	}
 	ks, err := h.keys.List(r.Context(), cid)
 	if err != nil {
-		return storeError(err)
+		return delivery.StoreError(err)
 	}
 	out := make([]keyJSON, 0, len(ks))
 	for _, k := range ks {
@@ -160,11 +151,11 @@ func (h *adminHandlers) createKey(w http.ResponseWriter, r *http.Request, _ stri
 	}
 	k, err := h.keys.GetOrCreate(r.Context(), req.ContentID, tt, req.Period)
 	if err != nil {
-		return storeError(err)
+		return delivery.StoreError(err)
 	}
 	stored, err := h.keys.Get(r.Context(), k.KID)
 	if err != nil {
-		return storeError(err)
+		return delivery.StoreError(err)
 	}
 	return writeJSON(w, http.StatusOK, toJSON(stored, false))
 }
@@ -180,7 +171,7 @@ func (h *adminHandlers) showKey(w http.ResponseWriter, r *http.Request, who stri
 	}
 	k, err := h.keys.Get(r.Context(), kid)
 	if err != nil {
-		return storeError(err)
+		return delivery.StoreError(err)
 	}
 	if reveal {
 		h.log.Warn("key revealed over the admin API", "kid", kid.String(), "by", who)
@@ -204,7 +195,7 @@ func (h *adminHandlers) revokeKey(w http.ResponseWriter, r *http.Request, who st
 func (h *adminHandlers) rewrap(w http.ResponseWriter, r *http.Request, _ string) error {
 	n, err := h.keys.Rewrap(r.Context())
 	if err != nil {
-		return storeError(err)
+		return delivery.StoreError(err)
 	}
 	return writeJSON(w, http.StatusOK, map[string]int{"rewrapped": n})
 }
@@ -252,7 +243,7 @@ func (h *adminHandlers) apply(ctx context.Context, rev entitlement.Revocation) (
 	case errors.Is(err, revocation.ErrNotApplied):
 		return rev, 0, httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "revocation recorded in the audit log but not applied; every replica applies it at its next re-sync")
 	case err != nil:
-		return rev, 0, storeError(err)
+		return rev, 0, delivery.StoreError(err)
 	case reach == revocation.ReachAll:
 		return rev, http.StatusOK, nil
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/entitlement/redisstate"
 	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/keys/delivery"
 	"github.com/drmpipe/drmpipe/internal/keys/keystore"
 	"github.com/drmpipe/drmpipe/internal/keys/kms"
 	"github.com/drmpipe/drmpipe/internal/keys/sqlstore"
@@ -405,7 +406,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	refusals.Start(func(err error) { log.Warn("audit log write of refused broker requests failed", "error", err.Error()) })
 	app.refusals = refusals
 	app.closers = append(app.closers, refusals.Close)
-	routes = append(routes, brokerRoutes(cfg.Keys, ks, brokerDeps{Auth: auth, ClientIP: ldeps.ClientIP, Refused: refusals, Log: log})...)
+	routes = append(routes, brokerRoutes(cfg.Keys, delivery.Deps{Keys: ks, Auth: auth, Audit: ks.Audit, Refused: refusals, ClientIP: ldeps.ClientIP, Log: log})...)
 	if cfg.Observability.Metrics.Enabled {
 		routes = append(routes, Route{"GET " + cfg.Observability.Metrics.Path, observability.Handler(app.Registry)})
 	}
@@ -443,6 +444,28 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		app.patterns = append(app.patterns, rt.Pattern)
 	}
 	return app, nil
+}
+
+// brokerRoutes mounts POST /v1/admin/broker-urls and GET|POST
+// /v1/broker/cpix (strict-broker key delivery). A key that does not decode
+// turns the feature off with an error log (config.Validate refuses it
+// before `drmpipe serve` gets here).
+func brokerRoutes(cfg config.KeysConfig, deps delivery.Deps) []Route {
+	key, err := delivery.ParseBrokerKey(cfg.BrokerHMACKey)
+	if err != nil {
+		deps.Log.Error("strict-broker key delivery disabled", "error", err.Error())
+		key = nil
+	}
+	if cfg.BrokerRateLimit > 0 {
+		deps.Limit = license.NewLimiter(license.RateLimitConfig{PerIP: license.Rate{PerSecond: cfg.BrokerRateLimit, Burst: cfg.BrokerRateBurst}}, nil)
+	}
+	h := delivery.NewHandler(delivery.Config{Key: key, MaxTTL: cfg.BrokerURLTTL}, deps)
+	fetch := http.HandlerFunc(h.Fetch)
+	return []Route{
+		{"POST /v1/admin/broker-urls", http.HandlerFunc(h.Issue)},
+		{"GET " + delivery.BrokerPath, fetch},
+		{"POST " + delivery.BrokerPath, fetch},
+	}
 }
 
 // multiKeySource trusts every key of several sources.

@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"io"
 	"log/slog"
 	"math/big"
@@ -35,6 +34,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/cpix"
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/keys/delivery"
 	"github.com/drmpipe/drmpipe/internal/server"
 	"github.com/drmpipe/drmpipe/internal/testtools"
 )
@@ -148,110 +148,6 @@ func runCLI(t *testing.T, args ...string) (string, string, int) {
 	return o.String(), e.String(), code
 }
 
-func TestParseBrokerKey(t *testing.T) {
-	raw := brokerKey(t)
-	for _, s := range []string{brokerKeyHex, base64.StdEncoding.EncodeToString(raw), base64.RawURLEncoding.EncodeToString(raw)} {
-		got, err := server.ParseBrokerKey(s)
-		if err != nil || !bytes.Equal(got, raw) {
-			t.Errorf("ParseBrokerKey(%.8s...): %v", s, err)
-		}
-	}
-	if k, err := server.ParseBrokerKey(""); k != nil || err != nil {
-		t.Errorf("empty key: %v %v", k, err)
-	}
-	for _, bad := range []string{"00ff", "not a key at all!", strings.Repeat("ab", 31)} {
-		if _, err := server.ParseBrokerKey(bad); !errors.Is(err, server.ErrBrokerKey) {
-			t.Errorf("ParseBrokerKey(%q): %v", bad, err)
-		}
-	}
-}
-
-// TestBrokerURLSignature is the table of broker URL checks: a signed URL
-// verifies; changing any signed field, the signature or the key fails; an
-// expired URL and one signed for longer than the server allows fail with
-// their own errors.
-func TestBrokerURLSignature(t *testing.T) {
-	key := brokerKey(t)
-	now := time.Unix(1_800_000_000, 0)
-	fp := strings.Repeat("ab", 32)
-	good := server.BrokerGrant{ContentID: "movie", KeysPer: server.KeysPerTrackType, Expires: now.Add(5 * time.Minute), Recipient: fp}
-	u, err := server.SignBrokerURL(key, "https://keys.example:8443/base/", good)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pu, _ := url.Parse(u)
-	if pu.Path != "/base"+server.BrokerPath || pu.Host != "keys.example:8443" {
-		t.Fatalf("URL %s", u)
-	}
-	q := pu.Query()
-	g, err := server.VerifyBrokerQuery(key, q, now, 10*time.Minute)
-	if err != nil || g.ContentID != "movie" || g.KeysPer != server.KeysPerTrackType || g.Recipient != fp || !g.Expires.Equal(good.Expires) {
-		t.Fatalf("verify: %+v %v", g, err)
-	}
-	with := func(k, v string) url.Values {
-		c := url.Values{}
-		for kk, vv := range q {
-			c[kk] = append([]string(nil), vv...)
-		}
-		if v == "" {
-			c.Del(k)
-		} else {
-			c.Set(k, v)
-		}
-		return c
-	}
-	sig := q.Get("sig")
-	flipped := []byte(sig)
-	if flipped[3] == 'A' {
-		flipped[3] = 'B'
-	} else {
-		flipped[3] = 'A'
-	}
-	other := append([]byte{}, key...)
-	other[0] ^= 1
-	cases := []struct {
-		name string
-		key  []byte
-		q    url.Values
-		now  time.Time
-		ttl  time.Duration
-		want error
-	}{
-		{"other content", key, with("content", "movie2"), now, 10 * time.Minute, server.ErrBrokerURL},
-		{"other keysPer", key, with("keysPer", "asset"), now, 10 * time.Minute, server.ErrBrokerURL},
-		{"unknown keysPer", key, with("keysPer", "all"), now, 10 * time.Minute, server.ErrBrokerURL},
-		{"later exp", key, with("exp", strconv.FormatInt(now.Add(9*time.Minute).Unix(), 10)), now, 10 * time.Minute, server.ErrBrokerURL},
-		{"recipient removed", key, with("recipient", ""), now, 10 * time.Minute, server.ErrBrokerURL},
-		{"other recipient", key, with("recipient", strings.Repeat("cd", 32)), now, 10 * time.Minute, server.ErrBrokerURL},
-		{"flipped signature", key, with("sig", string(flipped)), now, 10 * time.Minute, server.ErrBrokerURL},
-		{"no signature", key, with("sig", ""), now, 10 * time.Minute, server.ErrBrokerURL},
-		{"repeated content", key, url.Values{"content": {"movie", "x"}, "keysPer": q["keysPer"], "exp": q["exp"], "recipient": q["recipient"], "sig": q["sig"]}, now, 10 * time.Minute, server.ErrBrokerURL},
-		{"other key", other, q, now, 10 * time.Minute, server.ErrBrokerURL},
-		{"short key", key[:16], q, now, 10 * time.Minute, server.ErrBrokerKey},
-		{"expired", key, q, now.Add(5 * time.Minute), 10 * time.Minute, server.ErrBrokerExpired},
-		{"over the server's ttl", key, q, now, 2 * time.Minute, server.ErrBrokerLifetime},
-	}
-	for _, tc := range cases {
-		if _, err := server.VerifyBrokerQuery(tc.key, tc.q, tc.now, tc.ttl); !errors.Is(err, tc.want) {
-			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
-		}
-	}
-	for _, bad := range []server.BrokerGrant{
-		{ContentID: "", KeysPer: server.KeysPerAsset, Expires: now},
-		{ContentID: "a\nb", KeysPer: server.KeysPerAsset, Expires: now},
-		{ContentID: "m", KeysPer: 9, Expires: now},
-		{ContentID: "m", KeysPer: server.KeysPerAsset, Expires: now, Recipient: "ABC"},
-	} {
-		if _, err := server.SignBrokerURL(key, "https://x", bad); !errors.Is(err, server.ErrBrokerURL) {
-			t.Errorf("SignBrokerURL(%+v): %v", bad, err)
-		}
-	}
-	if _, err := server.SignBrokerURL(key, "ftp://x", good); err == nil {
-		t.Error("ftp base accepted")
-	}
-}
-
-// auditCount counts the audit entries of one action for a content ID.
 func auditCount(t *testing.T, a *testApp, action, target string) int {
 	t.Helper()
 	list, err := a.Keys.ListAudit(context.Background(), apikey.AuditQuery{Target: target, Limit: apikey.MaxAuditLimit})
@@ -283,7 +179,7 @@ func TestBrokerPackageEndToEnd(t *testing.T) {
 	}
 	signed = strings.TrimSpace(signed)
 	pu, err := url.Parse(signed)
-	if err != nil || pu.Query().Get("recipient") != server.RecipientFingerprint(w.cert) {
+	if err != nil || pu.Query().Get("recipient") != delivery.RecipientFingerprint(w.cert) {
 		t.Fatalf("broker URL %q does not bind the worker's key", signed)
 	}
 	if exp, _ := strconv.ParseInt(pu.Query().Get("exp"), 10, 64); time.Until(time.Unix(exp, 0)) > 2*time.Minute+time.Second {
@@ -403,15 +299,15 @@ func TestBrokerRefusals(t *testing.T) {
 	a := startApp(t, brokerYAML)
 	key := brokerKey(t)
 	w, intruder := newWorker(t), newWorker(t)
-	sign := func(g server.BrokerGrant) string {
-		u, err := server.SignBrokerURL(key, a.url, g)
+	sign := func(g delivery.BrokerGrant) string {
+		u, err := delivery.SignBrokerURL(key, a.url, g)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return u
 	}
 	now := time.Now()
-	valid := sign(server.BrokerGrant{ContentID: "film", KeysPer: server.KeysPerAsset, Expires: now.Add(5 * time.Minute), Recipient: server.RecipientFingerprint(w.cert)})
+	valid := sign(delivery.BrokerGrant{ContentID: "film", KeysPer: delivery.KeysPerAsset, Expires: now.Add(5 * time.Minute), Recipient: delivery.RecipientFingerprint(w.cert)})
 	vu, _ := url.Parse(valid)
 	tamper := func(k, v string) string {
 		q := vu.Query()
@@ -430,14 +326,14 @@ func TestBrokerRefusals(t *testing.T) {
 		code   string
 		target string
 	}{
-		{"expired", sign(server.BrokerGrant{ContentID: "film", KeysPer: server.KeysPerAsset, Expires: now.Add(-time.Second)}), w.pem(), 403, "token_expired", "film"},
+		{"expired", sign(delivery.BrokerGrant{ContentID: "film", KeysPer: delivery.KeysPerAsset, Expires: now.Add(-time.Second)}), w.pem(), 403, "token_expired", "film"},
 		{"tampered signature", tamper("sig", string(sig)), w.pem(), 403, "forbidden", "film"},
 		{"other content", tamper("content", "other-film"), w.pem(), 403, "forbidden", "other-film"},
-		{"longer than broker_url_ttl", sign(server.BrokerGrant{ContentID: "film", KeysPer: server.KeysPerAsset, Expires: now.Add(time.Hour)}), w.pem(), 403, "forbidden", "film"},
+		{"longer than broker_url_ttl", sign(delivery.BrokerGrant{ContentID: "film", KeysPer: delivery.KeysPerAsset, Expires: now.Add(time.Hour)}), w.pem(), 403, "forbidden", "film"},
 		{"signed with another key", func() string {
 			k := append([]byte{}, key...)
 			k[5] ^= 0x80
-			u, _ := server.SignBrokerURL(k, a.url, server.BrokerGrant{ContentID: "film", KeysPer: server.KeysPerAsset, Expires: now.Add(time.Minute)})
+			u, _ := delivery.SignBrokerURL(k, a.url, delivery.BrokerGrant{ContentID: "film", KeysPer: delivery.KeysPerAsset, Expires: now.Add(time.Minute)})
 			return u
 		}(), w.pem(), 403, "forbidden", "film"},
 		{"wrong certificate", valid, intruder.pem(), 403, "forbidden", "film"},
@@ -552,7 +448,7 @@ func TestBrokerAdminAPI(t *testing.T) {
 	if d := time.Until(got.ExpiresAt); d <= 2*time.Minute || d > 3*time.Minute {
 		t.Errorf("expiresAt in %s, want about 3m", d)
 	}
-	if !strings.HasPrefix(got.URL, a.url+server.BrokerPath+"?") {
+	if !strings.HasPrefix(got.URL, a.url+delivery.BrokerPath+"?") {
 		t.Fatalf("url %s", got.URL)
 	}
 	if n := auditCount(t, a, "broker.issue", "series-1"); n != 1 {
@@ -578,7 +474,7 @@ func TestBrokerAdminAPI(t *testing.T) {
 // with the error schema, and the CLI refuses to sign.
 func TestBrokerOff(t *testing.T) {
 	a := startApp(t, "")
-	for _, p := range []string{"/v1/admin/broker-urls", server.BrokerPath + "?content=x&keysPer=asset&exp=1&sig=AAAA"} {
+	for _, p := range []string{"/v1/admin/broker-urls", delivery.BrokerPath + "?content=x&keysPer=asset&exp=1&sig=AAAA"} {
 		status, body := post(t, a.url+p, "application/json", []byte("{}"))
 		var eb errorBody
 		if json.Unmarshal(body, &eb); status != 404 || eb.Code != "not_found" {
@@ -626,7 +522,7 @@ func brokerRefusalRows(t *testing.T, a *testApp, target string) (rows, attempts 
 func TestBrokerRefusalFlood(t *testing.T) {
 	a := startApp(t, "  trusted_proxies: [127.0.0.1/32]\n"+brokerYAML+"  broker_rate_limit: 5\n  broker_rate_burst: 10\n")
 	const flood = 2000
-	forged := a.url + server.BrokerPath + "?content=flood&keysPer=asset&exp=4102444800&sig=" + base64.RawURLEncoding.EncodeToString(make([]byte, 32))
+	forged := a.url + delivery.BrokerPath + "?content=flood&keysPer=asset&exp=4102444800&sig=" + base64.RawURLEncoding.EncodeToString(make([]byte, 32))
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	start := time.Now()
 	codes := map[int]int{}
@@ -665,7 +561,7 @@ func TestBrokerRefusalFlood(t *testing.T) {
 	}
 	// A worker elsewhere still gets its keys, and the delivery has its row.
 	w := newWorker(t)
-	valid, err := server.SignBrokerURL(brokerKey(t), a.url, server.BrokerGrant{ContentID: "film", KeysPer: server.KeysPerAsset, Expires: time.Now().Add(time.Minute), Recipient: server.RecipientFingerprint(w.cert)})
+	valid, err := delivery.SignBrokerURL(brokerKey(t), a.url, delivery.BrokerGrant{ContentID: "film", KeysPer: delivery.KeysPerAsset, Expires: time.Now().Add(time.Minute), Recipient: delivery.RecipientFingerprint(w.cert)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,8 +33,8 @@ import (
 	"github.com/drmpipe/drmpipe/internal/apikey"
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/entitlement"
+	"github.com/drmpipe/drmpipe/internal/keys/delivery"
 	"github.com/drmpipe/drmpipe/internal/keys/kms/local"
-	"github.com/drmpipe/drmpipe/internal/server"
 	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
@@ -724,7 +724,7 @@ func brokerTampered(t *testing.T, env *attackEnv) {
 	}
 	env.d.secrets.addString("broker URL signature", u.Query().Get("sig"))
 	fetch := func(q url.Values) response {
-		return do(t, http.MethodGet, env.a.url+server.BrokerPath+"?"+q.Encode(), nil)
+		return do(t, http.MethodGet, env.a.url+delivery.BrokerPath+"?"+q.Encode(), nil)
 	}
 	// Untampered, the signature is accepted: the refusal is for the
 	// missing worker certificate.
@@ -749,21 +749,21 @@ func brokerTampered(t *testing.T, env *attackEnv) {
 		"signature flipped":    edit("sig", string(sig)),
 		"signature removed":    edit("sig", ""),
 		"signature truncated":  edit("sig", string(sig[:8])),
-		"signed with zero key": mustBrokerQuery(t, make([]byte, 32), server.BrokerGrant{ContentID: env.movie.id, KeysPer: server.KeysPerAsset, Expires: time.Now().Add(time.Minute)}),
+		"signed with zero key": mustBrokerQuery(t, make([]byte, 32), delivery.BrokerGrant{ContentID: env.movie.id, KeysPer: delivery.KeysPerAsset, Expires: time.Now().Add(time.Minute)}),
 	} {
 		env.refusedClean(t, name, fetch(q), http.StatusForbidden, "forbidden")
 	}
-	expired := mustBrokerQuery(t, env.brokerKey, server.BrokerGrant{ContentID: env.movie.id, KeysPer: server.KeysPerAsset, Expires: time.Now().Add(-time.Minute)})
+	expired := mustBrokerQuery(t, env.brokerKey, delivery.BrokerGrant{ContentID: env.movie.id, KeysPer: delivery.KeysPerAsset, Expires: time.Now().Add(-time.Minute)})
 	env.refusedClean(t, "expired", fetch(expired), http.StatusForbidden, "token_expired")
-	long := mustBrokerQuery(t, env.brokerKey, server.BrokerGrant{ContentID: env.movie.id, KeysPer: server.KeysPerAsset, Expires: time.Now().Add(24 * time.Hour)})
+	long := mustBrokerQuery(t, env.brokerKey, delivery.BrokerGrant{ContentID: env.movie.id, KeysPer: delivery.KeysPerAsset, Expires: time.Now().Add(24 * time.Hour)})
 	env.refusedClean(t, "lifetime over broker_url_ttl", fetch(long), http.StatusForbidden, "forbidden")
 }
 
 // mustBrokerQuery signs g with key as the broker does and returns its query.
-func mustBrokerQuery(t *testing.T, key []byte, g server.BrokerGrant) url.Values {
+func mustBrokerQuery(t *testing.T, key []byte, g delivery.BrokerGrant) url.Values {
 	t.Helper()
 	g.Expires = time.Unix(g.Expires.Unix(), 0)
-	s, err := server.SignBrokerURL(key, "http://drmpipe", g)
+	s, err := delivery.SignBrokerURL(key, "http://drmpipe", g)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,10 @@
-package server
+// Package delivery is strict-broker key delivery: a packaging worker
+// fetches the keys of one job, as a CPIX document encrypted to its
+// certificate, through an expiring URL signed with the broker HMAC key.
+// It signs and verifies those URLs (for `drmpipe keys broker-url` and the
+// admin API), builds the CPIX export of a content's keys (also `drmpipe
+// keys export --cpix`) and serves the two broker endpoints.
+package delivery
 
 import (
 	"context"
@@ -14,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -22,12 +29,9 @@ import (
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/apikey"
-	"github.com/drmpipe/drmpipe/internal/config"
 	"github.com/drmpipe/drmpipe/internal/cpix"
 	"github.com/drmpipe/drmpipe/internal/httperr"
 	"github.com/drmpipe/drmpipe/internal/keys"
-	"github.com/drmpipe/drmpipe/internal/keys/keystore"
-	"github.com/drmpipe/drmpipe/internal/license"
 	"github.com/drmpipe/drmpipe/internal/speke"
 )
 
@@ -44,8 +48,7 @@ import (
 // the PEM certificate as the body).
 const BrokerPath = "/v1/broker/cpix"
 
-// Sentinel errors of broker URL signing and verification. (They live here
-// rather than in an errors.go because this package has none.)
+// Sentinel errors of broker URL signing and verification.
 var (
 	// ErrBrokerKey reports a missing or too short broker HMAC key.
 	ErrBrokerKey = errors.New("broker HMAC key")
@@ -329,95 +332,94 @@ func ParseCertificatePEM(b []byte) (*x509.Certificate, error) {
 	}
 }
 
-// brokerKeys is what the broker needs of the key store.
-type brokerKeys interface {
+// KeySource is what the broker needs of the key store.
+type KeySource interface {
 	GetOrCreate(ctx context.Context, contentID string, t keys.TrackType, period uint32) (keys.ContentKey, error)
 }
 
-// brokerHandlers serve the broker endpoints; key == nil means the feature
-// is off and both answer 404.
-type brokerHandlers struct {
-	key    []byte
-	maxTTL time.Duration
-	keys   brokerKeys
-	auth   Authenticator
-	// audit writes one row (issued URLs, deliveries); refusals are only
-	// counted (refused), and written aggregated per window.
-	audit   func(ctx context.Context, e apikey.Entry) error
-	refused interface{ Add(apikey.Entry) }
-	// limit is the per-client-IP limit of the unauthenticated endpoint,
-	// applied before anything else; nil = none.
-	limit    ipLimiter
-	clientIP func(*http.Request) netip.Addr
-	log      *slog.Logger
-	now      func() time.Time
+// Authenticator checks an API credential for a scope (here "admin");
+// apikey.HTTPAuthenticator implements it.
+type Authenticator interface {
+	Authenticate(r *http.Request, scope string) (principal string, err error)
 }
 
-// ipLimiter is the per-client rate limit (license.Limiter).
-type ipLimiter interface {
+// IPLimiter is the per-client rate limit of the unauthenticated endpoint
+// (license.Limiter).
+type IPLimiter interface {
 	AllowIP(ip netip.Addr) (bool, time.Duration)
 }
 
-// brokerDeps are what the broker endpoints use besides the key store.
-type brokerDeps struct {
+// Config configures the broker endpoints.
+type Config struct {
+	// Key is the decoded keys.broker_hmac_key (ParseBrokerKey); nil turns
+	// the broker off and both endpoints answer 404.
+	Key []byte
+	// MaxTTL bounds the lifetime of a URL (keys.broker_url_ttl); 0 = 10
+	// minutes.
+	MaxTTL time.Duration
+}
+
+// Deps are the broker's collaborators.
+type Deps struct {
+	Keys KeySource
 	Auth Authenticator
-	// ClientIP resolves the client address (trusted proxies applied).
+	// Audit writes one row (issued URLs, deliveries); nil = none.
+	Audit func(ctx context.Context, e apikey.Entry) error
+	// Refused counts refusals, written aggregated per window; nil = none.
+	Refused interface{ Add(apikey.Entry) }
+	// Limit is the per-client-IP limit of the unauthenticated endpoint,
+	// applied before anything else; nil = none.
+	Limit IPLimiter
+	// ClientIP resolves the client address (trusted proxies applied); nil
+	// = the connection's address.
 	ClientIP func(*http.Request) netip.Addr
-	// Refused aggregates refused requests into the audit log.
-	Refused *apikey.Aggregator
-	Log     *slog.Logger
+	// Log gets refusals and audit write failures; nil = slog.Default.
+	Log *slog.Logger
+	// Now is the clock; nil = time.Now.
+	Now func() time.Time
 }
 
-// brokerRoutes mounts POST /v1/admin/broker-urls and GET|POST
-// /v1/broker/cpix. A key that does not decode turns the feature off with an
-// error log (config.Validate refuses it before `drmpipe serve` gets here).
-func brokerRoutes(cfg config.KeysConfig, ks *keystore.KeyStore, deps brokerDeps) []Route {
-	key, err := ParseBrokerKey(cfg.BrokerHMACKey)
-	if err != nil {
-		deps.Log.Error("strict-broker key delivery disabled", "error", err.Error())
-		key = nil
-	}
-	h := &brokerHandlers{key: key, maxTTL: cfg.BrokerURLTTL, keys: ks, auth: deps.Auth, audit: ks.Audit, refused: deps.Refused,
-		clientIP: deps.ClientIP, log: deps.Log, now: time.Now}
-	if cfg.BrokerRateLimit > 0 {
-		h.limit = license.NewLimiter(license.RateLimitConfig{PerIP: license.Rate{PerSecond: cfg.BrokerRateLimit, Burst: cfg.BrokerRateBurst}}, nil)
-	}
-	return h.routes()
+// Handler serves POST /v1/admin/broker-urls (Issue) and GET|POST
+// /v1/broker/cpix (Fetch).
+type Handler struct {
+	key    []byte
+	maxTTL time.Duration
+	deps   Deps
 }
 
-func (h *brokerHandlers) routes() []Route {
+// NewHandler returns the broker endpoints.
+func NewHandler(cfg Config, deps Deps) *Handler {
+	h := &Handler{key: cfg.Key, maxTTL: cfg.MaxTTL, deps: deps}
 	if h.maxTTL <= 0 {
 		h.maxTTL = 10 * time.Minute
 	}
-	if h.now == nil {
-		h.now = time.Now
+	if h.deps.Now == nil {
+		h.deps.Now = time.Now
 	}
-	if h.clientIP == nil {
-		h.clientIP = func(r *http.Request) netip.Addr {
+	if h.deps.Log == nil {
+		h.deps.Log = slog.Default()
+	}
+	if h.deps.ClientIP == nil {
+		h.deps.ClientIP = func(r *http.Request) netip.Addr {
 			ap, _ := netip.ParseAddrPort(r.RemoteAddr)
 			return ap.Addr().Unmap()
 		}
 	}
-	fetch := http.HandlerFunc(h.fetch)
-	return []Route{
-		{"POST /v1/admin/broker-urls", http.HandlerFunc(h.issue)},
-		{"GET " + BrokerPath, fetch},
-		{"POST " + BrokerPath, fetch},
-	}
+	return h
 }
 
 var errBrokerOff = httperr.New(http.StatusNotFound, httperr.CodeNotFound, "no such endpoint")
 
-// issue: POST /v1/admin/broker-urls {contentId, keysPer, ttl, recipient |
+// Issue: POST /v1/admin/broker-urls {contentId, keysPer, ttl, recipient |
 // certificate} -> {url, expiresAt}; admin scope.
-func (h *brokerHandlers) issue(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) Issue(w http.ResponseWriter, r *http.Request) {
 	if h.key == nil {
-		httperr.Write(w, r, h.log, errBrokerOff)
+		httperr.Write(w, r, h.deps.Log, errBrokerOff)
 		return
 	}
-	who, err := h.auth.Authenticate(r, "admin")
+	who, err := h.deps.Auth.Authenticate(r, "admin")
 	if err != nil {
-		httperr.Write(w, r, h.log, err)
+		httperr.Write(w, r, h.deps.Log, err)
 		return
 	}
 	var req struct {
@@ -430,25 +432,25 @@ func (h *brokerHandlers) issue(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		httperr.Write(w, r, h.log, badRequest("body must be JSON {contentId, keysPer, ttl, recipient | certificate}"))
+		httperr.Write(w, r, h.deps.Log, badRequest("body must be JSON {contentId, keysPer, ttl, recipient | certificate}"))
 		return
 	}
 	g := BrokerGrant{ContentID: req.ContentID, KeysPer: KeysPerAsset, Recipient: req.Recipient}
 	if req.KeysPer != "" {
 		if g.KeysPer, err = ParseKeysPer(req.KeysPer); err != nil {
-			httperr.Write(w, r, h.log, badRequest("keysPer must be asset or track-type"))
+			httperr.Write(w, r, h.deps.Log, badRequest("keysPer must be asset or track-type"))
 			return
 		}
 	}
-	if err := checkContentID("contentId", req.ContentID); err != nil {
-		httperr.Write(w, r, h.log, err)
+	if err := keys.ValidateContentID(req.ContentID); err != nil {
+		httperr.Write(w, r, h.deps.Log, badRequest("contentId: "+err.Error()))
 		return
 	}
 	ttl := h.maxTTL
 	if req.TTL != "" {
 		d, err := time.ParseDuration(req.TTL)
 		if err != nil || d <= 0 || d > h.maxTTL {
-			httperr.Write(w, r, h.log, badRequest("ttl must be a duration up to "+h.maxTTL.String()))
+			httperr.Write(w, r, h.deps.Log, badRequest("ttl must be a duration up to "+h.maxTTL.String()))
 			return
 		}
 		ttl = d
@@ -456,36 +458,38 @@ func (h *brokerHandlers) issue(w http.ResponseWriter, r *http.Request) {
 	if req.Certificate != "" {
 		cert, err := ParseCertificatePEM([]byte(req.Certificate))
 		if err != nil {
-			httperr.Write(w, r, h.log, badRequest("certificate must be a PEM X.509 certificate"))
+			httperr.Write(w, r, h.deps.Log, badRequest("certificate must be a PEM X.509 certificate"))
 			return
 		}
 		fp := RecipientFingerprint(cert)
 		if g.Recipient != "" && g.Recipient != fp {
-			httperr.Write(w, r, h.log, badRequest("recipient and certificate name different keys"))
+			httperr.Write(w, r, h.deps.Log, badRequest("recipient and certificate name different keys"))
 			return
 		}
 		g.Recipient = fp
 	}
 	if g.Recipient != "" && !validFingerprint(g.Recipient) {
-		httperr.Write(w, r, h.log, badRequest("recipient must be the lower-case hex SHA-256 of the certificate's SubjectPublicKeyInfo"))
+		httperr.Write(w, r, h.deps.Log, badRequest("recipient must be the lower-case hex SHA-256 of the certificate's SubjectPublicKeyInfo"))
 		return
 	}
-	g.Expires = time.Unix(h.now().Add(ttl).Unix(), 0)
+	g.Expires = time.Unix(h.deps.Now().Add(ttl).Unix(), 0)
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
 	u, err := SignBrokerURL(h.key, scheme+"://"+r.Host, g)
 	if err != nil {
-		httperr.Write(w, r, h.log, httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, "cannot sign a broker URL for this request"))
+		httperr.Write(w, r, h.deps.Log, httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, "cannot sign a broker URL for this request"))
 		return
 	}
 	h.record(r.Context(), apikey.Entry{Actor: who, Action: "broker.issue", Target: g.ContentID,
 		Detail: fmt.Sprintf("keysPer=%s expires=%s recipient=%s", g.KeysPer, g.Expires.UTC().Format(time.RFC3339), orAny(g.Recipient))})
-	_ = writeJSON(w, http.StatusOK, map[string]any{"url": u, "expiresAt": g.Expires.UTC()})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(map[string]any{"url": u, "expiresAt": g.Expires.UTC()})
 }
 
-// fetch: GET|POST /v1/broker/cpix?content=&keysPer=&exp=[&recipient=]&sig=.
+// Fetch: GET|POST /v1/broker/cpix?content=&keysPer=&exp=[&recipient=]&sig=.
 // No API key: the signature is the credential. The recipient certificate
 // comes as the POST body (PEM) or, with GET, as the cert parameter
 // (base64url DER, outside the signature: it is bound through recipient
@@ -494,29 +498,29 @@ func (h *brokerHandlers) issue(w http.ResponseWriter, r *http.Request) {
 // aggregated (one row per client, reason and content ID per window, with
 // the count), after the per-client rate limit and the signature check,
 // which touch no store.
-func (h *brokerHandlers) fetch(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) Fetch(w http.ResponseWriter, r *http.Request) {
 	if h.key == nil {
-		httperr.Write(w, r, h.log, errBrokerOff)
+		httperr.Write(w, r, h.deps.Log, errBrokerOff)
 		return
 	}
 	q := r.URL.Query()
-	ip := h.clientIP(r)
+	ip := h.deps.ClientIP(r)
 	actor := "broker:" + ipString(ip)
 	refuse := func(he error, reason string) {
-		if h.refused != nil {
-			h.refused.Add(apikey.Entry{Actor: actor, Action: apikey.ActionBrokerRefuse, Target: auditTarget(q.Get(brokerParamContent)), Detail: reason})
+		if h.deps.Refused != nil {
+			h.deps.Refused.Add(apikey.Entry{Actor: actor, Action: apikey.ActionBrokerRefuse, Target: auditTarget(q.Get(brokerParamContent)), Detail: reason})
 		}
-		httperr.Write(w, r, h.log, he)
+		httperr.Write(w, r, h.deps.Log, he)
 	}
-	if h.limit != nil {
-		if ok, wait := h.limit.AllowIP(ip); !ok {
+	if h.deps.Limit != nil {
+		if ok, wait := h.deps.Limit.AllowIP(ip); !ok {
 			e := httperr.New(http.StatusTooManyRequests, httperr.CodeRateLimited, "too many broker requests from this client")
-			e.RetryAfter = license.RetryAfterSeconds(wait)
+			e.RetryAfter = max(1, int(math.Ceil(wait.Seconds())))
 			refuse(e, "rate limited")
 			return
 		}
 	}
-	g, err := VerifyBrokerQuery(h.key, q, h.now(), h.maxTTL)
+	g, err := VerifyBrokerQuery(h.key, q, h.deps.Now(), h.maxTTL)
 	if err != nil {
 		reason := "invalid signature"
 		msg := "the broker URL is invalid or was tampered with"
@@ -544,9 +548,9 @@ func (h *brokerHandlers) fetch(w http.ResponseWriter, r *http.Request) {
 	}
 	var list []CPIXKey
 	for _, t := range g.KeysPer.TrackTypes() {
-		k, err := h.keys.GetOrCreate(r.Context(), g.ContentID, t, 0)
+		k, err := h.deps.Keys.GetOrCreate(r.Context(), g.ContentID, t, 0)
 		if err != nil {
-			refuse(storeError(err), "key store: "+t.String())
+			refuse(StoreError(err), "key store: "+t.String())
 			return
 		}
 		list = append(list, CPIXKey{Key: k, TrackType: t})
@@ -602,16 +606,16 @@ func brokerCertificate(r *http.Request) (*x509.Certificate, error) {
 	return x509.ParseCertificate(der)
 }
 
-func (h *brokerHandlers) record(ctx context.Context, e apikey.Entry) {
-	if h.audit == nil {
+func (h *Handler) record(ctx context.Context, e apikey.Entry) {
+	if h.deps.Audit == nil {
 		return
 	}
 	if len(e.Detail) > apikey.MaxAuditDetail {
 		e.Detail = e.Detail[:apikey.MaxAuditDetail]
 	}
 	// The audit write must not be cancelled by a client that hung up.
-	if err := h.audit(context.WithoutCancel(ctx), e); err != nil {
-		h.log.Warn("audit log write failed", "action", e.Action, "error", err.Error())
+	if err := h.deps.Audit(context.WithoutCancel(ctx), e); err != nil {
+		h.deps.Log.Warn("audit log write failed", "action", e.Action, "error", err.Error())
 	}
 }
 
@@ -636,4 +640,21 @@ func orAny(s string) string {
 		return "any"
 	}
 	return s
+}
+
+func badRequest(msg string) error {
+	return httperr.New(http.StatusBadRequest, httperr.CodeInvalidRequest, msg)
+}
+
+// StoreError is the HTTP answer to a key store error (the broker and the
+// admin API): 404 for an unknown key, 400 for a request the store refuses,
+// otherwise a retryable 503.
+func StoreError(err error) error {
+	if errors.Is(err, keys.ErrKeyNotFound) {
+		return httperr.New(http.StatusNotFound, httperr.CodeNotFound, "no such key")
+	}
+	if errors.Is(err, keys.ErrInvalidRequest) || errors.Is(err, keys.ErrUnknownTrackType) {
+		return httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, "invalid key request")
+	}
+	return httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "key store unavailable")
 }

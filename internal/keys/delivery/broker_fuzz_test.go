@@ -1,4 +1,4 @@
-package server_test
+package delivery_test
 
 import (
 	"crypto/hmac"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drmpipe/drmpipe/internal/server"
+	"github.com/drmpipe/drmpipe/internal/keys/delivery"
 )
 
 // brokerFuzzNow is the verifier's clock of FuzzVerifyBrokerQuery, moved by
@@ -31,12 +31,12 @@ func FuzzVerifyBrokerQuery(f *testing.F) {
 		f.Fatal(err)
 	}
 	const ttl = 10 * time.Minute
-	for _, g := range []server.BrokerGrant{
-		{ContentID: "movie", KeysPer: server.KeysPerTrackType, Expires: brokerFuzzNow.Add(5 * time.Minute), Recipient: strings.Repeat("ab", 32)},
-		{ContentID: "movie", KeysPer: server.KeysPerAsset, Expires: brokerFuzzNow.Add(time.Minute)},
-		{ContentID: "urn:uuid:6e4c1f3a-series.ep_1", KeysPer: server.KeysPerAsset, Expires: brokerFuzzNow.Add(9 * time.Minute)},
+	for _, g := range []delivery.BrokerGrant{
+		{ContentID: "movie", KeysPer: delivery.KeysPerTrackType, Expires: brokerFuzzNow.Add(5 * time.Minute), Recipient: strings.Repeat("ab", 32)},
+		{ContentID: "movie", KeysPer: delivery.KeysPerAsset, Expires: brokerFuzzNow.Add(time.Minute)},
+		{ContentID: "urn:uuid:6e4c1f3a-series.ep_1", KeysPer: delivery.KeysPerAsset, Expires: brokerFuzzNow.Add(9 * time.Minute)},
 	} {
-		u, err := server.SignBrokerURL(key, "https://keys.example", g)
+		u, err := delivery.SignBrokerURL(key, "https://keys.example", g)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -54,9 +54,9 @@ func FuzzVerifyBrokerQuery(f *testing.F) {
 		if err != nil {
 			return
 		}
-		g, err := server.VerifyBrokerQuery(key, q, now, ttl)
+		g, err := delivery.VerifyBrokerQuery(key, q, now, ttl)
 		if err != nil {
-			if !errors.Is(err, server.ErrBrokerURL) && !errors.Is(err, server.ErrBrokerExpired) && !errors.Is(err, server.ErrBrokerLifetime) {
+			if !errors.Is(err, delivery.ErrBrokerURL) && !errors.Is(err, delivery.ErrBrokerExpired) && !errors.Is(err, delivery.ErrBrokerLifetime) {
 				t.Fatalf("error wraps no broker sentinel: %v", err)
 			}
 			if strings.Contains(err.Error(), brokerKeyHex[:16]) {
@@ -69,7 +69,7 @@ func FuzzVerifyBrokerQuery(f *testing.F) {
 		}
 		// Only the key holder makes a signature: the accepted grant signs
 		// to the signature of the query.
-		u, err := server.SignBrokerURL(key, "https://keys.example", g)
+		u, err := delivery.SignBrokerURL(key, "https://keys.example", g)
 		if err != nil {
 			t.Fatalf("accepted a grant the signer refuses (%+v): %v", g, err)
 		}
@@ -82,7 +82,7 @@ func FuzzVerifyBrokerQuery(f *testing.F) {
 		if !hmac.Equal(want, got) {
 			t.Fatalf("accepted %q as %+v, which signs differently", raw, g)
 		}
-		g2, err := server.VerifyBrokerQuery(key, pu.Query(), now, ttl)
+		g2, err := delivery.VerifyBrokerQuery(key, pu.Query(), now, ttl)
 		if err != nil || g2.ContentID != g.ContentID || g2.KeysPer != g.KeysPer || g2.Recipient != g.Recipient || !g2.Expires.Equal(g.Expires) {
 			t.Fatalf("re-signed grant: %+v %v, want %+v", g2, err, g)
 		}
