@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/drmpipe/drmpipe/internal/entitlement"
-	"github.com/drmpipe/drmpipe/internal/server"
 )
 
 func newTokenCmd(stdout io.Writer) *cobra.Command {
@@ -30,7 +29,8 @@ func newTokenCmd(stdout io.Writer) *cobra.Command {
 			if ttl <= 0 || ttl > cfg.Tokens.MaxLifetime {
 				return fmt.Errorf("--ttl must be positive and at most tokens.max_lifetime (%s)", cfg.Tokens.MaxLifetime)
 			}
-			s, err := server.NewSigner(cfg.Tokens, ttl)
+			iss, aud := entitlement.TokenIdentity(cfg.Tokens.Issuer, cfg.Tokens.Audiences)
+			s, err := entitlement.NewSigner(entitlement.SignerConfig{File: cfg.Tokens.SigningKeyFile, Issuer: iss, Audience: aud, TTL: ttl})
 			if err != nil {
 				return err
 			}

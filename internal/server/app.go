@@ -38,33 +38,6 @@ import (
 	"github.com/drmpipe/drmpipe/internal/speke"
 )
 
-// Default token identity of drmpipe's own tokens when none is configured
-// (demo mode).
-const (
-	defaultIssuer   = "drmpipe"
-	defaultAudience = "drmpipe-license"
-)
-
-// TokenIdentity is the iss and aud of drmpipe's own playback tokens:
-// tokens.issuer and the first of tokens.audiences, or the demo defaults.
-func TokenIdentity(t config.TokensConfig) (issuer, audience string) {
-	issuer, audience = t.Issuer, defaultAudience
-	if issuer == "" {
-		issuer = defaultIssuer
-	}
-	if len(t.Audiences) > 0 {
-		audience = t.Audiences[0]
-	}
-	return issuer, audience
-}
-
-// NewSigner opens drmpipe's own token signing key (tokens.signing_key_file,
-// created on first use) for tokens living ttl.
-func NewSigner(t config.TokensConfig, ttl time.Duration) (*entitlement.Signer, error) {
-	issuer, audience := TokenIdentity(t)
-	return entitlement.NewSigner(entitlement.SignerConfig{File: t.SigningKeyFile, Issuer: issuer, Audience: audience, TTL: ttl})
-}
-
 // AppOptions are what the command line adds to the configuration.
 type AppOptions struct {
 	Logger *slog.Logger
@@ -208,13 +181,13 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 
 	// Entitlement: drmpipe's own signing key is always trusted; an operator
 	// JWKS (file or URL) is trusted as well when configured.
-	issuer, audience := TokenIdentity(cfg.Tokens)
-	signer, err := NewSigner(cfg.Tokens, cfg.Tokens.MaxLifetime)
+	issuer, audience := entitlement.TokenIdentity(cfg.Tokens.Issuer, cfg.Tokens.Audiences)
+	signer, err := entitlement.NewSigner(entitlement.SignerConfig{File: cfg.Tokens.SigningKeyFile, Issuer: issuer, Audience: audience, TTL: cfg.Tokens.MaxLifetime})
 	if err != nil {
 		return nil, fmt.Errorf("token signer: %w", err)
 	}
 	app.Signer = signer
-	var keySources multiKeySource = []entitlement.KeySource{signer}
+	keySources := entitlement.KeySources{signer}
 	if cfg.Tokens.JWKSFile != "" || cfg.Tokens.JWKSURL != "" {
 		jwks, err := entitlement.NewJWKSKeys(ctx, entitlement.JWKSConfig{File: cfg.Tokens.JWKSFile, URL: cfg.Tokens.JWKSURL, RefreshInterval: cfg.Tokens.JWKSRefresh})
 		if err != nil {
@@ -227,7 +200,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	if len(audiences) == 0 {
 		audiences = []string{audience}
 	}
-	var verifier audienceVerifiers
+	var verifier entitlement.AudienceVerifiers
 	for _, aud := range audiences {
 		v, err := entitlement.NewVerifier(entitlement.VerifierConfig{
 			Issuer: issuer, Audience: aud, Algorithms: cfg.Tokens.Algorithms,
@@ -466,23 +439,6 @@ func brokerRoutes(cfg config.KeysConfig, deps delivery.Deps) []Route {
 		{"GET " + delivery.BrokerPath, fetch},
 		{"POST " + delivery.BrokerPath, fetch},
 	}
-}
-
-// multiKeySource trusts every key of several sources.
-type multiKeySource []entitlement.KeySource
-
-func (m multiKeySource) Key(ctx context.Context, kid string) (entitlement.PublicKey, error) {
-	var firstErr error
-	for _, s := range m {
-		k, err := s.Key(ctx, kid)
-		if err == nil {
-			return k, nil
-		}
-		if firstErr == nil {
-			firstErr = err
-		}
-	}
-	return entitlement.PublicKey{}, firstErr
 }
 
 // contentKIDs lists a content's active keys for vendor adapters that must
