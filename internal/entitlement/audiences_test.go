@@ -12,8 +12,8 @@ import (
 
 func TestTokenIdentity(t *testing.T) {
 	for _, tc := range []struct {
-		issuer            string
-		audiences         []string
+		issuer           string
+		audiences        []string
 		wantIss, wantAud string
 	}{
 		{"", nil, entitlement.DefaultIssuer, entitlement.DefaultAudience},
