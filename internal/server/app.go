@@ -17,7 +17,6 @@ import (
 
 	"github.com/drmpipe/drmpipe/internal/apikey"
 	"github.com/drmpipe/drmpipe/internal/config"
-	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/entitlement/redisstate"
 	"github.com/drmpipe/drmpipe/internal/keys"
@@ -136,13 +135,16 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 
 	ksCfg := keystore.ConfigOf(cfg)
 	ksCfg.WrapKMS = func(w kms.Wrapper) kms.Wrapper {
-		return tracedKMS{Wrapper: w, tracer: tp.Tracer("drmpipe/kms"), metrics: metrics}
+		return observability.TracedKMS(w, tp, metrics)
 	}
 	ks, err := keystore.Open(ctx, ksCfg)
 	if err != nil {
 		return nil, err
 	}
 	app.Keys = ks
+	// License requests read keys through a one-second cache
+	// (keys.LookupCache); misses are traced.
+	keyReads := keys.NewLookupCache(observability.TracedKeys(ks, tp, metrics), nil)
 	app.closers = append(app.closers, ks.Close)
 	// store.audit.retention: old access and refusal rows go; revocations
 	// and admin actions stay.
@@ -260,8 +262,8 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	}
 	ent := entitlement.New(entitlement.Config{Policy: policy},
 		entitlement.Deps{Verifier: verifier, Revocations: revocations, Subscriptions: subscriptions, Countries: countries, Devices: devices, Replay: replay,
-			ContentKeys: contentKeyList{ks: ks, tracer: tp.Tracer("drmpipe/keys"), metrics: metrics, cache: newTTLCache[string, []entitlement.ContentKeyRef]()}})
-	authorizer := tracedAuthorizer{next: ent, tracer: tp.Tracer("drmpipe/entitlement"), metrics: metrics}
+			ContentKeys: contentKeyRefs{keyReads}})
+	authorizer := observability.TracedAuthorizer(ent, tp, metrics)
 
 	// License endpoints.
 	trusted, err := parsePrefixes(cfg.Server.TrustedProxies)
@@ -293,7 +295,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		return nil, err
 	}
 	ck, err := clearkey.NewHandler(clearkey.Config{EndpointConfig: epCfg}, clearkey.Deps{Deps: ldeps, Scope: ent,
-		Keys: keyLookup{ks: ks, tracer: tp.Tracer("drmpipe/keys"), metrics: metrics, cache: newTTLCache[drm.KeyID, keys.StoredKey]()}})
+		Keys: keyLookup{keyReads}})
 	if err != nil {
 		return nil, err
 	}
@@ -305,7 +307,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		{"OPTIONS /license/", cors(http.NotFoundHandler())},
 	}
 	for name, up := range cfg.License.Upstreams {
-		upHTTP := &http.Client{Transport: vendorTransport{next: observability.HTTPTransport(http.DefaultTransport, tp), drm: name, vendor: up.Type.String(), tracer: tp.Tracer("drmpipe/license"), metrics: metrics}}
+		upHTTP := &http.Client{Transport: observability.VendorTransport(observability.HTTPTransport(http.DefaultTransport, tp), name, up.Type.String(), tp, metrics)}
 		udeps := upstream.Deps{HTTPClient: upHTTP, Log: log, KIDs: contentKIDs{ks}}
 		var h http.Handler
 		switch name {
@@ -325,7 +327,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 			return nil, fmt.Errorf("license upstream %s: %w", name, err)
 		}
 		if u, ok := h.(interface{ Upstream() *upstream.Client }); ok {
-			h = breakerGauge(h, metrics, name, u.Upstream())
+			h = observability.BreakerGauge(h, metrics, name, u.Upstream())
 		}
 		routes = append(routes, Route{"POST /license/" + name, licenseRoute(name, up.Type.String(), h)})
 	}
