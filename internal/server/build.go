@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/drmpipe/drmpipe/internal/admin"
 	"github.com/drmpipe/drmpipe/internal/apikey"
 	"github.com/drmpipe/drmpipe/internal/config"
 	"github.com/drmpipe/drmpipe/internal/entitlement"
@@ -60,7 +61,7 @@ type builder struct {
 	epCfg   license.EndpointConfig
 	cors    func(http.Handler) http.Handler
 	revSvc  *revocation.Service
-	tokens  *tokenHandlers
+	tokens  *admin.TokenHandlers
 }
 
 func (b *builder) closer(fn func() error) { b.app.closers = append(b.app.closers, fn) }
@@ -183,7 +184,7 @@ func (b *builder) operations() error {
 		b.mount(Route{"GET " + m.Path, observability.Handler(b.app.Registry)})
 	}
 	if b.cfg.Server.Demo {
-		b.mount(Route{"POST /demo/token", http.HandlerFunc(b.tokens.demo)})
+		b.mount(Route{"POST /demo/token", http.HandlerFunc(b.tokens.Demo)})
 		if b.opts.WebDir != "" {
 			b.mount(demoRoutes(b.opts.WebDir)...)
 		}
@@ -240,10 +241,11 @@ func (b *builder) speke() error {
 
 // tokensAndAdmin: drmpipe-minted tokens, the JWKS, and the admin API.
 func (b *builder) tokensAndAdmin() error {
-	b.tokens = &tokenHandlers{signer: b.signer, auth: b.auth, maxTTL: b.cfg.Tokens.MaxLifetime, log: b.log}
-	b.mount(Route{"POST /v1/tokens", http.HandlerFunc(b.tokens.mint)}, Route{"GET /.well-known/jwks.json", http.HandlerFunc(b.tokens.jwks)})
-	ah := &adminHandlers{keys: b.ks, revocations: b.revSvc, auth: b.auth, allowReveal: b.cfg.Keys.AllowReveal, log: b.log}
-	b.mount(ah.routes()...)
+	b.tokens = admin.NewTokenHandlers(b.signer, b.auth, b.cfg.Tokens.MaxLifetime, b.log)
+	b.mount(Route{"POST /v1/tokens", http.HandlerFunc(b.tokens.Mint)}, Route{"GET /.well-known/jwks.json", http.HandlerFunc(b.tokens.JWKS)})
+	for _, r := range admin.Routes(admin.Deps{Keys: b.ks, Revocations: b.revSvc, Auth: b.auth, AllowReveal: b.cfg.Keys.AllowReveal, Log: b.log}) {
+		b.mount(Route(r))
+	}
 	return nil
 }
 

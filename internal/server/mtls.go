@@ -8,6 +8,12 @@ import (
 	"os"
 )
 
+// Authenticator checks an API credential for a scope ("speke", "admin",
+// "license-token"); apikey.HTTPAuthenticator implements it.
+type Authenticator interface {
+	Authenticate(r *http.Request, scope string) (principal string, err error)
+}
+
 // mtlsAuthenticator lets encryptors authenticate with a client certificate
 // (verified by the server's TLS layer against server.tls.client_ca_file)
 // whose subject CN or a DNS SAN is in the allow list, for one scope; any

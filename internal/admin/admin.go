@@ -1,4 +1,8 @@
-package server
+// Package admin is the operator's authenticated HTTP API: the admin API
+// over keys and revocations (scope admin; revocations are made by the
+// revocation service) and playback tokens minted with drmpipe's own
+// signing key (scope license-token), with the demo token endpoint.
+package admin
 
 import (
 	"context"
@@ -25,6 +29,30 @@ type KeyAdmin interface {
 	Get(ctx context.Context, kid drm.KeyID) (keys.StoredKey, error)
 	List(ctx context.Context, contentID string) ([]keys.StoredKey, error)
 	Rewrap(ctx context.Context) (int, error)
+}
+
+// Route is one endpoint: a net/http ServeMux pattern and its handler.
+type Route struct {
+	Pattern string
+	Handler http.Handler
+}
+
+// Deps are the admin API's collaborators.
+type Deps struct {
+	Keys KeyAdmin
+	// Revocations makes and lists revocations (the domain service).
+	Revocations *revocation.Service
+	Auth        Authenticator
+	// AllowReveal lets GET /v1/admin/keys/{kid}?reveal=true return the
+	// key (keys.allow_reveal).
+	AllowReveal bool
+	Log         *slog.Logger
+}
+
+// Routes returns the admin API's endpoints (api/openapi.yaml).
+func Routes(d Deps) []Route {
+	h := &adminHandlers{keys: d.Keys, revocations: d.Revocations, auth: d.Auth, allowReveal: d.AllowReveal, log: d.Log}
+	return h.routes()
 }
 
 // adminHandlers is the authenticated admin API (api/openapi.yaml).

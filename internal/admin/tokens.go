@@ -1,4 +1,4 @@
-package server
+package admin
 
 import (
 	"encoding/json"
@@ -34,17 +34,23 @@ type TokenResponse struct {
 	ExpiresAt time.Time `json:"expiresAt"`
 }
 
-// tokenHandlers mint playback tokens with drmpipe's own signing key.
-type tokenHandlers struct {
+// TokenHandlers mint playback tokens with drmpipe's own signing key.
+type TokenHandlers struct {
 	signer *entitlement.Signer
 	auth   Authenticator
 	maxTTL time.Duration
 	log    *slog.Logger
 }
 
-// mint: POST /v1/tokens, for operators who let drmpipe mint tokens;
+// NewTokenHandlers mints tokens with signer, living at most maxTTL
+// (tokens.max_lifetime).
+func NewTokenHandlers(signer *entitlement.Signer, auth Authenticator, maxTTL time.Duration, log *slog.Logger) *TokenHandlers {
+	return &TokenHandlers{signer: signer, auth: auth, maxTTL: maxTTL, log: log}
+}
+
+// Mint: POST /v1/tokens, for operators who let drmpipe mint tokens;
 // requires an API key with scope license-token.
-func (h *tokenHandlers) mint(w http.ResponseWriter, r *http.Request) {
+func (h *TokenHandlers) Mint(w http.ResponseWriter, r *http.Request) {
 	if _, err := h.auth.Authenticate(r, "license-token"); err != nil {
 		httperr.Write(w, r, h.log, err)
 		return
@@ -59,9 +65,9 @@ func (h *tokenHandlers) mint(w http.ResponseWriter, r *http.Request) {
 	h.issue(w, r, req)
 }
 
-// demo: POST /demo/token?content=&user=&ttl=, only in demo mode; lets the
+// Demo: POST /demo/token?content=&user=&ttl=, only in demo mode; lets the
 // demo page obtain tokens without an operator backend.
-func (h *tokenHandlers) demo(w http.ResponseWriter, r *http.Request) {
+func (h *TokenHandlers) Demo(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	req := TokenRequest{User: q.Get("user"), Content: q.Get("content"), Device: q.Get("device"), TTL: q.Get("ttl")}
 	if req.User == "" {
@@ -70,7 +76,7 @@ func (h *tokenHandlers) demo(w http.ResponseWriter, r *http.Request) {
 	h.issue(w, r, req)
 }
 
-func (h *tokenHandlers) issue(w http.ResponseWriter, r *http.Request, req TokenRequest) {
+func (h *TokenHandlers) issue(w http.ResponseWriter, r *http.Request, req TokenRequest) {
 	if req.User == "" || req.Content == "" {
 		httperr.Write(w, r, h.log, httperr.New(http.StatusBadRequest, httperr.CodeInvalidRequest, "user and content are required"))
 		return
@@ -117,8 +123,8 @@ func (h *tokenHandlers) issue(w http.ResponseWriter, r *http.Request, req TokenR
 	_ = json.NewEncoder(w).Encode(TokenResponse{Token: tok, ExpiresAt: c.ExpiresAt.UTC()})
 }
 
-// jwks: GET /.well-known/jwks.json, the public half of the signing key.
-func (h *tokenHandlers) jwks(w http.ResponseWriter, r *http.Request) {
+// JWKS: GET /.well-known/jwks.json, the public half of the signing key.
+func (h *TokenHandlers) JWKS(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/jwk-set+json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	_, _ = w.Write(h.signer.JWKS())
