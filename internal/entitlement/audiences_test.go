@@ -10,22 +10,6 @@ import (
 	"github.com/drmpipe/drmpipe/internal/entitlement"
 )
 
-func TestTokenIdentity(t *testing.T) {
-	for _, tc := range []struct {
-		issuer           string
-		audiences        []string
-		wantIss, wantAud string
-	}{
-		{"", nil, entitlement.DefaultIssuer, entitlement.DefaultAudience},
-		{"https://op.example", []string{"a1", "a2"}, "https://op.example", "a1"},
-	} {
-		iss, aud := entitlement.TokenIdentity(tc.issuer, tc.audiences)
-		if iss != tc.wantIss || aud != tc.wantAud {
-			t.Errorf("TokenIdentity(%q, %v) = %q, %q; want %q, %q", tc.issuer, tc.audiences, iss, aud, tc.wantIss, tc.wantAud)
-		}
-	}
-}
-
 // TestAudienceVerifiers: a token for the second audience passes after the
 // first verifier refuses its aud; a token failing for another reason (an
 // unknown key) is refused by the first verifier without trying the next.
