@@ -13,10 +13,13 @@ import (
 	"github.com/drmpipe/drmpipe/internal/keys/kms"
 )
 
-// TracedKMS records kms.wrap / kms.unwrap spans and KMS latency metrics
-// around a KMS backend. Only the backend name and the KID are recorded.
-func TracedKMS(w kms.Wrapper, tp trace.TracerProvider, m *Metrics) kms.Wrapper {
-	return tracedKMS{Wrapper: w, tracer: tp.Tracer("drmpipe/kms"), metrics: m}
+// KMSTracing decorates a KMS backend (keystore.Config.WrapKMS) so that it
+// records kms.wrap / kms.unwrap spans and KMS latency metrics. Only the
+// backend name and the KID are recorded.
+func KMSTracing(tp trace.TracerProvider, m *Metrics) func(kms.Wrapper) kms.Wrapper {
+	return func(w kms.Wrapper) kms.Wrapper {
+		return tracedKMS{Wrapper: w, tracer: tp.Tracer("drmpipe/kms"), metrics: m}
+	}
 }
 
 type tracedKMS struct {

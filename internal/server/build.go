@@ -20,7 +20,6 @@ import (
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/keys/delivery"
 	"github.com/drmpipe/drmpipe/internal/keys/keystore"
-	"github.com/drmpipe/drmpipe/internal/keys/kms"
 	"github.com/drmpipe/drmpipe/internal/keys/sqlstore"
 	"github.com/drmpipe/drmpipe/internal/license"
 	"github.com/drmpipe/drmpipe/internal/netlimit"
@@ -95,7 +94,7 @@ func (b *builder) observability() error {
 // API keys.
 func (b *builder) keyStore() error {
 	ksCfg := keystore.ConfigOf(b.cfg)
-	ksCfg.WrapKMS = func(w kms.Wrapper) kms.Wrapper { return observability.TracedKMS(w, b.tp, b.metrics) }
+	ksCfg.WrapKMS = observability.KMSTracing(b.tp, b.metrics)
 	ks, err := keystore.Open(b.ctx, ksCfg)
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/httperr"
 	"github.com/drmpipe/drmpipe/internal/netlimit"
 	"github.com/drmpipe/drmpipe/internal/observability"
+	"github.com/drmpipe/drmpipe/internal/origin"
 )
 
 // Config is the HTTP side of the server.
@@ -121,12 +122,12 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
 	if cfg.ContentDir != "" {
-		var origin http.Handler = &originHandler{root: cfg.ContentDir, prefix: "/content/"}
+		var content http.Handler = origin.New(cfg.ContentDir, "/content/")
 		if deps.OriginWrap != nil {
-			origin = deps.OriginWrap(origin)
+			content = deps.OriginWrap(content)
 		}
-		mux.Handle("GET /content/", origin)
-		mux.Handle("HEAD /content/", origin)
+		mux.Handle("GET /content/", content)
+		mux.Handle("HEAD /content/", content)
 	}
 	for _, rt := range deps.Routes {
 		mux.Handle(rt.Pattern, rt.Handler)

@@ -1,4 +1,7 @@
-package server
+// Package origin serves packaged outputs over HTTP as a CDN origin: media
+// types, byte ranges and caching headers, and only regular files reached
+// through real directories beneath the content root.
+package origin
 
 import (
 	"errors"
@@ -27,19 +30,23 @@ var mediaTypes = map[string]string{
 	".vtt":  "text/vtt",
 }
 
-// originHandler serves the packaged outputs under root as an origin:
+// Handler serves the packaged outputs under root as an origin:
 // correct media types, byte ranges (http.ServeContent), short caching for
 // manifests and immutable caching for segments. Hidden files (staging
 // directories, the output marker) are never served, and only regular files
 // reached through real directories beneath root are: see
 // openRegularBeneath.
-type originHandler struct {
+type Handler struct {
 	root   string
 	prefix string
 	onFile func(r *http.Request, name string) // observability hook; may be nil
 }
 
-func (h *originHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// New serves the tree under root at the URL path prefix ("/content/").
+func New(root, prefix string) *Handler { return &Handler{root: root, prefix: prefix} }
+
+// ServeHTTP answers GET and HEAD.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		httperr.Write(w, r, nil, httperr.New(http.StatusMethodNotAllowed, httperr.CodeMethodNotAllowed, "use GET or HEAD"))

@@ -1,4 +1,4 @@
-package server
+package origin
 
 import (
 	"bytes"
@@ -51,11 +51,9 @@ func originTree(t testing.TB) (root string, secret []byte) {
 
 func TestOriginRefusesLinksAndSpecialFiles(t *testing.T) {
 	root, secret := originTree(t)
-	s, err := New(Config{ContentDir: root}, Deps{Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(s.Handler())
+	mux := http.NewServeMux()
+	mux.Handle("GET /content/", New(root, "/content/"))
+	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)
 	// Should the handler block on the FIFO, a writer opened here (cleanups
 	// run last first, so before ts.Close) releases it, so that the server
@@ -128,7 +126,7 @@ func FuzzOriginPath(f *testing.F) {
 		f.Add(p)
 	}
 	root, secret := originTree(f)
-	h := &originHandler{root: root, prefix: "/content/"}
+	h := New(root, "/content/")
 	served := map[string]bool{"<MPD/>": true, string(bytes.Repeat([]byte{9, 8, 7, 6}, 64)): true}
 	f.Fuzz(func(t *testing.T, p string) {
 		r := httptest.NewRequest(http.MethodGet, "/content/", nil)
