@@ -39,17 +39,10 @@ import (
 	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
-// brokerKeyHex is a test HMAC key (32 bytes); tests only.
+// brokerKeyHex is the broker HMAC key of these tests (32 bytes).
 const brokerKeyHex = "6d2b1f0e9a8c7d6e5f4a3b2c1d0e0f1a2b3c4d5e6f708192a3b4c5d6e7f80912"
 
-func brokerKey(t *testing.T) []byte {
-	t.Helper()
-	k, err := hex.DecodeString(brokerKeyHex)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+var brokerKeyBytes, _ = hex.DecodeString(brokerKeyHex)
 
 // testApp is `drmpipe serve` assembled by NewApp from a configuration file
 // (config.Load, as the serve command does) and running on 127.0.0.1:0.
@@ -297,7 +290,7 @@ func do(t *testing.T, req *http.Request) (int, []byte) {
 // with the error schema, never touch keys, and are audited.
 func TestBrokerRefusals(t *testing.T) {
 	a := startApp(t, brokerYAML)
-	key := brokerKey(t)
+	key := brokerKeyBytes
 	w, intruder := newWorker(t), newWorker(t)
 	sign := func(g delivery.BrokerGrant) string {
 		u, err := delivery.SignBrokerURL(key, a.url, g)
@@ -561,7 +554,7 @@ func TestBrokerRefusalFlood(t *testing.T) {
 	}
 	// A worker elsewhere still gets its keys, and the delivery has its row.
 	w := newWorker(t)
-	valid, err := delivery.SignBrokerURL(brokerKey(t), a.url, delivery.BrokerGrant{ContentID: "film", KeysPer: delivery.KeysPerAsset, Expires: time.Now().Add(time.Minute), Recipient: delivery.RecipientFingerprint(w.cert)})
+	valid, err := delivery.SignBrokerURL(brokerKeyBytes, a.url, delivery.BrokerGrant{ContentID: "film", KeysPer: delivery.KeysPerAsset, Expires: time.Now().Add(time.Minute), Recipient: delivery.RecipientFingerprint(w.cert)})
 	if err != nil {
 		t.Fatal(err)
 	}
