@@ -1,8 +1,11 @@
-// Package server is the composition root of `drmpipe serve`: it mounts the
-// domain handlers (SPEKE, licenses, tokens, admin, origin), wraps them in the
-// common middleware (request IDs, panic recovery, body limits, access logs),
-// and runs the http.Server with timeouts, connection limits, TLS and
-// graceful shutdown.
+// Package server is the composition root of `drmpipe serve`: NewApp builds
+// each component from its configuration with one small builder (key store,
+// Redis, entitlement, licenses, vendor gateway, revocations, SPEKE, tokens
+// and admin, broker, operations), mounts the domain handlers, wraps them in
+// the common middleware (request IDs, panic recovery, body limits, access
+// logs, license metering), and runs the http.Server with timeouts,
+// connection limits, TLS, health and readiness, and graceful shutdown. No
+// domain rule, cache or fallback lives here.
 package server
 
 import (
