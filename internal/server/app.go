@@ -218,21 +218,14 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		}
 		keySources = append(keySources, jwks)
 	}
-	// tokens.audiences lists every accepted aud: one verifier per audience.
-	audiences := cfg.Tokens.Audiences
-	if len(audiences) == 0 {
-		audiences = []string{audience}
-	}
-	var verifier audienceVerifiers
-	for _, aud := range audiences {
-		v, err := entitlement.NewVerifier(entitlement.VerifierConfig{
-			Issuer: issuer, Audience: aud, Algorithms: cfg.Tokens.Algorithms,
-			ClockSkew: cfg.Tokens.ClockSkew, MaxLifetime: cfg.Tokens.MaxLifetime,
-		}, keySources, nil)
-		if err != nil {
-			return nil, fmt.Errorf("token verifier: %w", err)
-		}
-		verifier = append(verifier, v)
+	// tokens.audiences lists every accepted aud: one verifier accepts any
+	// of them, so each token's signature is verified once.
+	verifier, err := entitlement.NewVerifier(entitlement.VerifierConfig{
+		Issuer: issuer, Audience: audience, Audiences: cfg.Tokens.Audiences, Algorithms: cfg.Tokens.Algorithms,
+		ClockSkew: cfg.Tokens.ClockSkew, MaxLifetime: cfg.Tokens.MaxLifetime,
+	}, keySources, nil)
+	if err != nil {
+		return nil, fmt.Errorf("token verifier: %w", err)
 	}
 	var (
 		revocations entitlement.Revocations   = entitlement.NewMemoryRevocations(nil)
