@@ -166,7 +166,8 @@ func (h *Handler) license(ctx context.Context, kids []drm.KeyID, requested int, 
 	return license.Response{ContentType: "application/json", Body: b}, nil
 }
 
-// jwk looks up one key and checks that dec may release it.
+// jwk looks up one key and asks entitlement whether dec may release it
+// (Decision.MayRelease).
 func (h *Handler) jwk(ctx context.Context, kid drm.KeyID, dec entitlement.Decision) (ck.JWK, error) {
 	key, contentID, tt, revoked, err := h.keys.Lookup(ctx, kid)
 	switch {
@@ -176,10 +177,9 @@ func (h *Handler) jwk(ctx context.Context, kid drm.KeyID, dec entitlement.Decisi
 		he := httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "key lookup failed, retry")
 		he.RetryAfter = 1
 		return ck.JWK{}, he
-	case revoked:
-		return ck.JWK{}, httperr.New(http.StatusForbidden, httperr.CodeRevoked, "key ID "+kid.String()+" is revoked")
-	case !dec.AllowsKey(contentID, kid, tt):
-		return ck.JWK{}, httperr.New(http.StatusForbidden, httperr.CodeNotEntitled, "not entitled to key ID "+kid.String())
+	}
+	if err := dec.MayRelease(entitlement.ContentKeyRef{KID: kid, ContentID: contentID, TrackType: tt, Active: !revoked}); err != nil {
+		return ck.JWK{}, license.KeyRefusalToHTTP(err)
 	}
 	if err := key.Validate(); err != nil || key.KID != kid {
 		return ck.JWK{}, httperr.Wrap(fmt.Errorf("key record for %s is inconsistent", kid), http.StatusInternalServerError, httperr.CodeInternal, "internal error")
