@@ -46,22 +46,18 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodPost {
 		return MethodNotAllowed(w, "POST, OPTIONS")
 	}
-	ip, body, err := g.ep.Admit(w, r)
+	adm, err := g.ep.Admit(w, r)
 	if err != nil {
 		return err
 	}
-	token := g.ep.Token(r)
-	if token == "" {
-		return httperr.New(http.StatusUnauthorized, httperr.CodeUnauthorized, "playback token required")
-	}
-	challenge, err := g.decode(r, body)
+	challenge, err := g.decode(r, adm.Body)
 	if err != nil {
 		return httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, "malformed license challenge")
 	}
 	if len(challenge) == 0 {
 		return httperr.New(http.StatusBadRequest, httperr.CodeInvalidRequest, "empty license challenge")
 	}
-	dec, err := g.ep.Authorize(r, entitlement.Request{Token: token, ClientIP: ip})
+	dec, err := g.ep.Authorize(r.Context(), adm, entitlement.Request{})
 	if err != nil {
 		return err
 	}
