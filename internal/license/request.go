@@ -2,9 +2,11 @@
 // (body limit, token extraction, rate limits, authorization through
 // entitlement, read-through cache with single-flight), the mapping of
 // refusals and upstream failures to the one error schema of httperr, CORS,
-// and the kinds vendor upstreams exchange (Call, Response). The endpoints
-// live in license/{clearkey,widevine,playready,fairplay}; vendor adapters
-// with their resilience policies in license/upstream.
+// the kinds vendor upstreams exchange (Call, Response), and the one vendor
+// gateway (Gateway: Widevine, PlayReady, FairPlay, with the challenge
+// decoders of drm/<system>). The ClearKey license server is
+// license/clearkey; vendor adapters with their resilience policies, and
+// the builder of each vendor's gateway, are in license/upstream.
 package license
 
 import (

@@ -25,10 +25,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/keys/sqlstore"
 	"github.com/drmpipe/drmpipe/internal/license"
 	"github.com/drmpipe/drmpipe/internal/license/clearkey"
-	"github.com/drmpipe/drmpipe/internal/license/fairplay"
-	"github.com/drmpipe/drmpipe/internal/license/playready"
 	"github.com/drmpipe/drmpipe/internal/license/upstream"
-	"github.com/drmpipe/drmpipe/internal/license/widevine"
 	"github.com/drmpipe/drmpipe/internal/netlimit"
 	"github.com/drmpipe/drmpipe/internal/observability"
 	"github.com/drmpipe/drmpipe/internal/redisbreaker"
@@ -323,27 +320,18 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	for name, up := range cfg.License.Upstreams {
 		upHTTP := &http.Client{Transport: vendorTransport{next: observability.HTTPTransport(http.DefaultTransport, tp), drm: name, vendor: up.Type.String(), tracer: tp.Tracer("drmpipe/license"), metrics: metrics}}
 		udeps := upstream.Deps{HTTPClient: upHTTP, Log: log, KIDs: contentKIDs{ks}}
-		var h http.Handler
-		switch name {
-		case "widevine":
-			h, err = widevine.NewHandler(widevine.Config{EndpointConfig: epCfg, Upstream: up}, widevine.Deps{Deps: ldeps, Upstream: udeps})
-		case "playready":
-			h, err = playready.NewHandler(playready.Config{EndpointConfig: epCfg, Upstream: up}, playready.Deps{Deps: ldeps, Upstream: udeps})
-		case "fairplay":
-			h, err = fairplay.NewHandler(fairplay.Config{GatewayConfig: upstream.GatewayConfig{EndpointConfig: epCfg, Upstream: up}}, fairplay.Deps{Deps: ldeps, Upstream: udeps})
-			if err == nil {
-				routes = append(routes, Route{"GET /license/fairplay/certificate", cors(h)})
-			}
-		default:
-			err = fmt.Errorf("license.upstreams: %q is not widevine, playready or fairplay", name)
+		system, err := drm.ParseSystem(name)
+		if err != nil || system == drm.ClearKey || system.String() != name {
+			return nil, fmt.Errorf("license upstream %s: license.upstreams: %q is not widevine, playready or fairplay", name, name)
 		}
+		gw, client, err := upstream.NewGateway(system, upstream.GatewayConfig{EndpointConfig: epCfg, Upstream: up}, upstream.GatewayDeps{Deps: ldeps, Upstream: udeps})
 		if err != nil {
 			return nil, fmt.Errorf("license upstream %s: %w", name, err)
 		}
-		if u, ok := h.(interface{ Upstream() *upstream.Client }); ok {
-			h = breakerGauge(h, metrics, name, u.Upstream())
+		if system == drm.FairPlay {
+			routes = append(routes, Route{"GET /license/fairplay/certificate", cors(gw)})
 		}
-		routes = append(routes, Route{"POST /license/" + name, licenseRoute(name, up.Type.String(), h)})
+		routes = append(routes, Route{"POST /license/" + name, licenseRoute(name, up.Type.String(), breakerGauge(gw, metrics, name, client))})
 	}
 
 	// Revocations (admin API): recorded in the store's audit log, applied
