@@ -298,7 +298,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		Cache:      cache,
 		Limiter:    license.NewLimiter(license.RateLimitConfig{PerIP: license.Rate{PerSecond: rl.PerIP, Burst: rl.PerIPBurst}, PerUser: license.Rate{PerSecond: rl.PerUser, Burst: rl.PerUserBurst}}, nil),
 		Log:        log,
-		ClientIP:   func(r *http.Request) netip.Addr { return entitlement.ClientIP(r, trusted) },
+		ClientIP:   entitlement.TrustedProxies(trusted).ClientIP,
 	}
 	epCfg := license.EndpointConfig{TokenHeader: cfg.Tokens.Header, CacheTTL: cfg.License.CacheTTL}
 	cors, err := license.CORS(license.CORSConfig{AllowedOrigins: cfg.License.CORSOrigins}, cfg.Tokens.Header)
