@@ -2,5 +2,11 @@ package drm
 
 import "errors"
 
-// ErrInvalid reports a malformed identifier or DRM data structure.
-var ErrInvalid = errors.New("invalid DRM data")
+// Sentinel errors of package drm.
+var (
+	// ErrInvalid reports a malformed identifier or DRM data structure.
+	ErrInvalid = errors.New("invalid DRM data")
+	// ErrBadChallenge reports a license request body from which no CDM
+	// challenge can be decoded; the challenge decoders of drm/* wrap it.
+	ErrBadChallenge = errors.New("malformed license challenge")
+)

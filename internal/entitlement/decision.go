@@ -30,7 +30,7 @@ type Request struct {
 	// ContentID is the content the request is for, when the endpoint knows
 	// it (from the URL or a key lookup); Authorize refuses a token for
 	// another content. Empty = not checked here (the handler then checks
-	// each key with Decision.AllowsKey).
+	// each key with Decision.MayRelease).
 	ContentID string
 }
 
@@ -89,31 +89,6 @@ type Decision struct {
 	// TrackTypes limits the keys by track type; nil means all types.
 	TrackTypes []keys.TrackType
 	Policy     Policy
-}
-
-// AllowsKID reports whether kid may be released for a key of track type tt.
-func (d Decision) AllowsKID(kid drm.KeyID, tt keys.TrackType) bool {
-	if d.KIDs != nil {
-		found := false
-		for _, k := range d.KIDs {
-			if k == kid {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	if d.TrackTypes == nil || tt == keys.All {
-		return true
-	}
-	for _, t := range d.TrackTypes {
-		if t == tt {
-			return true
-		}
-	}
-	return false
 }
 
 // Reason is why a request was refused.

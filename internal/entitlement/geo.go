@@ -59,6 +59,14 @@ func (g *GeoIP) Country(ip netip.Addr) (string, error) {
 // Close releases the database.
 func (g *GeoIP) Close() error { return g.r.Close() }
 
+// TrustedProxies are the proxies whose X-Forwarded-For is believed
+// (server.trusted_proxies).
+type TrustedProxies []netip.Prefix
+
+// ClientIP is ClientIP(r, p): the viewer's address of a request that came
+// through these proxies.
+func (p TrustedProxies) ClientIP(r *http.Request) netip.Addr { return ClientIP(r, p) }
+
 // ClientIP returns the viewer's address: the connection's peer, unless the
 // peer is a trusted proxy, in which case X-Forwarded-For is walked from the
 // right (the hop closest to us) past trusted proxies, and the first

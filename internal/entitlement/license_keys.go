@@ -76,11 +76,11 @@ type ContentKeyLister interface {
 // LicenseKIDs returns the key IDs a license answering a request for
 // requested carries under dec. The requested KIDs come first, unchanged:
 // the license handler still refuses the whole request when one of them may
-// not be released (Decision.AllowsKey, unknown or revoked key). Under
+// not be released (Decision.MayRelease, or an unknown key). Under
 // LicenseKeysEntitled (the content's policy) the other keys of
-// dec.ContentID follow, each one only if it is active in the store, in a
-// crypto period of a requested key, allowed by Decision.AllowsKey (the
-// token's kids and tt claims) and not on the revocation list; at most
+// dec.ContentID follow, each one only if Decision.MayRelease allows it
+// (active in the store, the token's kids and tt claims), in a crypto
+// period of a requested key and not on the revocation list; at most
 // MaxLicenseKeys of them, in the store's order (track type, period). Keys
 // of another content are never added. Without Deps.ContentKeys the license
 // carries the requested KIDs only.
@@ -105,7 +105,7 @@ func (s *Service) LicenseKIDs(ctx context.Context, dec Decision, requested []drm
 		if added == MaxLicenseKeys {
 			break
 		}
-		if !k.Active || !periods[k.Period] || slices.Contains(out, k.KID) || !dec.AllowsKey(k.ContentID, k.KID, k.TrackType) {
+		if !periods[k.Period] || slices.Contains(out, k.KID) || dec.MayRelease(k) != nil {
 			continue
 		}
 		revoked, err := s.deps.Revocations.IsRevoked(ctx, RevokeKID, k.KID.String())

@@ -183,8 +183,11 @@ func TestValidTokensPerAlgorithm(t *testing.T) {
 		if !d.TokenExpiry.Equal(now.Add(30*time.Second)) || d.Policy.LicenseDuration != entitlement.DefaultLicenseDuration {
 			t.Errorf("%s: expiry %v policy %+v", tc.m.Alg(), d.TokenExpiry, d.Policy)
 		}
-		if !d.AllowsKey("movie-1", kidA, keys.HD) || d.AllowsKey("movie-1", kidA, keys.SD) || d.AllowsKey("movie-1", kidB, keys.HD) || d.AllowsKey("movie-2", kidA, keys.HD) {
-			t.Errorf("%s: AllowsKey wrong for kids %v tt %v", tc.m.Alg(), d.KIDs, d.TrackTypes)
+		allows := func(contentID string, kid drm.KeyID, tt keys.TrackType) bool {
+			return d.MayRelease(entitlement.ContentKeyRef{KID: kid, ContentID: contentID, TrackType: tt, Active: true}) == nil
+		}
+		if !allows("movie-1", kidA, keys.HD) || allows("movie-1", kidA, keys.SD) || allows("movie-1", kidB, keys.HD) || allows("movie-2", kidA, keys.HD) {
+			t.Errorf("%s: MayRelease wrong for kids %v tt %v", tc.m.Alg(), d.KIDs, d.TrackTypes)
 		}
 	}
 	// Within the 5 s skew an expired token still passes.

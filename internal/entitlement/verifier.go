@@ -22,6 +22,10 @@ type VerifierConfig struct {
 	// token's audiences must equal it). Both are required.
 	Issuer   string
 	Audience string
+	// Audiences are further accepted aud values: a token naming Audience
+	// or any of them passes (RFC 7519 §4.1.3), with one signature
+	// verification whichever it names.
+	Audiences []string
 	// Algorithms is the pinned set of accepted algorithms, a subset of
 	// ES256, RS256, EdDSA. Default: all three. HMAC and "none" are never
 	// accepted.
@@ -101,12 +105,23 @@ func NewVerifier(cfg VerifierConfig, keys KeySource, now func() time.Time) (*Ver
 		jwt.WithLeeway(cfg.ClockSkew),
 		jwt.WithTimeFunc(now),
 		jwt.WithIssuer(cfg.Issuer),
-		jwt.WithAudience(cfg.Audience),
+		jwt.WithAudience(cfg.accepted()...),
 		jwt.WithIssuedAt(),
 		jwt.WithExpirationRequired(),
 		jwt.WithStrictDecoding(),
 	)
 	return v, nil
+}
+
+// accepted lists Audience and Audiences, without repeats.
+func (c VerifierConfig) accepted() []string {
+	out := []string{c.Audience}
+	for _, a := range c.Audiences {
+		if a != "" && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // Config returns the effective configuration (defaults applied).

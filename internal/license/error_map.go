@@ -53,6 +53,19 @@ func DenyToHTTP(err error) error {
 	return httperr.Wrap(err, http.StatusInternalServerError, httperr.CodeInternal, "internal error")
 }
 
+// KeyRefusalToHTTP maps the refusal of one key (Decision.MayRelease) like
+// DenyToHTTP, keeping the refusal's message, which names the key ID and
+// nothing else.
+func KeyRefusalToHTTP(err error) error {
+	mapped := DenyToHTTP(err)
+	var he *httperr.Error
+	var de *entitlement.DenyError
+	if errors.As(mapped, &he) && errors.As(err, &de) {
+		he.Message = de.Message
+	}
+	return mapped
+}
+
 // RetryAfterSeconds rounds d up to whole seconds, at least 1.
 func RetryAfterSeconds(d time.Duration) int {
 	s := int(math.Ceil(d.Seconds()))

@@ -9,8 +9,6 @@ var (
 	// ErrUnknownKey is what a key lookup wraps for a KID it does not know
 	// (lookups may also wrap keys.ErrKeyNotFound).
 	ErrUnknownKey = errors.New("unknown key")
-	// ErrBadChallenge reports a license request body that cannot be decoded.
-	ErrBadChallenge = errors.New("malformed license challenge")
 	// ErrEmptyPurge reports a purge filter without any field set.
 	ErrEmptyPurge = errors.New("purge filter selects nothing")
 )

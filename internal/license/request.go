@@ -2,9 +2,11 @@
 // (body limit, token extraction, rate limits, authorization through
 // entitlement, read-through cache with single-flight), the mapping of
 // refusals and upstream failures to the one error schema of httperr, CORS,
-// and the kinds vendor upstreams exchange (Call, Response). The endpoints
-// live in license/{clearkey,widevine,playready,fairplay}; vendor adapters
-// with their resilience policies in license/upstream.
+// the kinds vendor upstreams exchange (Call, Response), and the one vendor
+// gateway (Gateway: Widevine, PlayReady, FairPlay, with the challenge
+// decoders of drm/<system>). The ClearKey license server is
+// license/clearkey; vendor adapters with their resilience policies, and
+// the builder of each vendor's gateway, are in license/upstream.
 package license
 
 import (
@@ -168,9 +170,18 @@ func RemoteIP(r *http.Request) netip.Addr {
 	return a.Unmap()
 }
 
-// Token returns the playback token: "Authorization: Bearer <t>" (RFC 6750
+// Admission is what the shared request flow learned about one request
+// before its body is decoded: the viewer's address, the body, and the
+// playback token, read from the headers once.
+type Admission struct {
+	IP    netip.Addr
+	Body  []byte
+	Token string
+}
+
+// token returns the playback token: "Authorization: Bearer <t>" (RFC 6750
 // §2.1), else the configured token header. Empty when absent.
-func (e *Endpoint) Token(r *http.Request) string {
+func (e *Endpoint) token(r *http.Request) string {
 	if h := r.Header.Get("Authorization"); h != "" {
 		if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 			return strings.TrimSpace(h[7:])
@@ -187,34 +198,42 @@ func (e *Endpoint) Token(r *http.Request) string {
 	return ""
 }
 
-// Admit applies the per-IP rate limit and reads the body within the size
-// limit. The caller has checked the method.
-func (e *Endpoint) Admit(w http.ResponseWriter, r *http.Request) (netip.Addr, []byte, error) {
-	ip := e.deps.ClientIP(r)
+// Admit applies the per-IP rate limit, reads the body within the size
+// limit and takes the playback token from the headers: the one place a
+// license request without a token is refused (401, before its body is
+// decoded). The caller has checked the method.
+func (e *Endpoint) Admit(w http.ResponseWriter, r *http.Request) (Admission, error) {
+	adm := Admission{IP: e.deps.ClientIP(r)}
 	if e.deps.Limiter != nil {
-		if ok, wait := e.deps.Limiter.AllowIP(ip); !ok {
-			return ip, nil, rateLimited(wait, "client")
+		if ok, wait := e.deps.Limiter.AllowIP(adm.IP); !ok {
+			return adm, rateLimited(wait, "client")
 		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, e.cfg.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return ip, nil, httperr.New(http.StatusRequestEntityTooLarge, httperr.CodeTooLarge, fmt.Sprintf("request body larger than %d bytes", e.cfg.MaxBodyBytes))
+			return adm, httperr.New(http.StatusRequestEntityTooLarge, httperr.CodeTooLarge, fmt.Sprintf("request body larger than %d bytes", e.cfg.MaxBodyBytes))
 		}
-		return ip, nil, httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, "cannot read request body")
+		return adm, httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, "cannot read request body")
 	}
-	return ip, body, nil
+	adm.Body = body
+	if adm.Token = e.token(r); adm.Token == "" {
+		// RFC 6750 §3.1: a request without credentials gets a challenge
+		// without an error code.
+		he := httperr.New(http.StatusUnauthorized, httperr.CodeUnauthorized, "playback token required")
+		he.Challenge = bearerChallenge
+		return adm, he
+	}
+	return adm, nil
 }
 
-// Authorize runs the entitlement decision for req (Token and ClientIP are
-// filled from r) and applies the per-user rate limit.
-func (e *Endpoint) Authorize(r *http.Request, req entitlement.Request) (entitlement.Decision, error) {
-	if req.Token == "" {
-		return entitlement.Decision{}, httperr.New(http.StatusUnauthorized, httperr.CodeUnauthorized, "playback token required")
-	}
-	req.System = e.system
-	dec, err := e.deps.Authorizer.Authorize(r.Context(), req)
+// Authorize runs the entitlement decision for req with the admitted
+// token and address (the one verification of the token) and applies the
+// per-user rate limit.
+func (e *Endpoint) Authorize(ctx context.Context, adm Admission, req entitlement.Request) (entitlement.Decision, error) {
+	req.Token, req.ClientIP, req.System = adm.Token, adm.IP, e.system
+	dec, err := e.deps.Authorizer.Authorize(ctx, req)
 	if err != nil {
 		return dec, DenyToHTTP(err)
 	}
@@ -287,19 +306,20 @@ func WriteResponse(w http.ResponseWriter, resp Response) {
 	_, _ = w.Write(resp.Body)
 }
 
+// bearerChallenge is the RFC 6750 §3 challenge of a 401.
+const bearerChallenge = `Bearer realm="` + httperr.Realm + `"`
+
 // WriteError answers err with the error schema (httperr). A 401 carries
 // the challenge RFC 9110 §11.6.1 requires on every 401: the RFC 6750 §3
-// Bearer challenge, with error="invalid_token" when a playback token was
-// sent and refused (§3.1), without an error code when none was.
+// Bearer challenge, without an error code when no playback token was sent
+// (Admit sets that one), with error="invalid_token" when one was sent and
+// refused (§3.1): every other 401 is a refused token.
 func (e *Endpoint) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	var he *httperr.Error
 	if errors.As(err, &he) && he.Status == http.StatusUnauthorized && he.Challenge == "" {
 		// A copy: the error may be shared by the waiters of one flight.
 		c := *he
-		c.Challenge = `Bearer realm="` + httperr.Realm + `"`
-		if e.Token(r) != "" {
-			c.Challenge += `, error="invalid_token"`
-		}
+		c.Challenge = bearerChallenge + `, error="invalid_token"`
 		err = &c
 	}
 	httperr.Write(w, r, e.deps.Log, err)

@@ -11,8 +11,8 @@ import (
 )
 
 // entitlement: token verification (drmpipe's own signing key is always
-// trusted; an operator JWKS, file or URL, as well when configured; one
-// verifier per accepted audience), the revocation list, device and replay
+// trusted; an operator JWKS, file or URL, as well when configured;
+// one verifier accepts every configured audience), the revocation list, device and replay
 // state (shared through Redis when configured, with the outage fallback
 // of entitlement.SharedState), and the policy.
 func (b *builder) entitlement() error {
@@ -31,19 +31,14 @@ func (b *builder) entitlement() error {
 		}
 		keySources = append(keySources, jwks)
 	}
-	audiences := t.Audiences
-	if len(audiences) == 0 {
-		audiences = []string{audience}
-	}
-	var verifier entitlement.AudienceVerifiers
-	for _, aud := range audiences {
-		v, err := entitlement.NewVerifier(entitlement.VerifierConfig{
-			Issuer: issuer, Audience: aud, Algorithms: t.Algorithms, ClockSkew: t.ClockSkew, MaxLifetime: t.MaxLifetime,
-		}, keySources, nil)
-		if err != nil {
-			return fmt.Errorf("token verifier: %w", err)
-		}
-		verifier = append(verifier, v)
+	// tokens.audiences lists every accepted aud: one verifier accepts any
+	// of them, so each token's signature is verified once.
+	verifier, err := entitlement.NewVerifier(entitlement.VerifierConfig{
+		Issuer: issuer, Audience: audience, Audiences: t.Audiences, Algorithms: t.Algorithms,
+		ClockSkew: t.ClockSkew, MaxLifetime: t.MaxLifetime,
+	}, keySources, nil)
+	if err != nil {
+		return fmt.Errorf("token verifier: %w", err)
 	}
 	deps := b.entitlementState()
 	deps.Verifier = verifier

@@ -7,14 +7,12 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/license"
 	"github.com/drmpipe/drmpipe/internal/license/clearkey"
-	"github.com/drmpipe/drmpipe/internal/license/fairplay"
-	"github.com/drmpipe/drmpipe/internal/license/playready"
 	"github.com/drmpipe/drmpipe/internal/license/upstream"
-	"github.com/drmpipe/drmpipe/internal/license/widevine"
 	"github.com/drmpipe/drmpipe/internal/observability"
 )
 
@@ -42,7 +40,7 @@ func (b *builder) licenses() error {
 		Cache:      b.cache,
 		Limiter:    license.NewLimiter(license.RateLimitConfig{PerIP: license.Rate{PerSecond: rl.PerIP, Burst: rl.PerIPBurst}, PerUser: license.Rate{PerSecond: rl.PerUser, Burst: rl.PerUserBurst}}, nil),
 		Log:        b.log,
-		ClientIP:   func(r *http.Request) netip.Addr { return entitlement.ClientIP(r, trusted) },
+		ClientIP:   entitlement.TrustedProxies(trusted).ClientIP,
 	}
 	b.epCfg = license.EndpointConfig{TokenHeader: b.cfg.Tokens.Header, CacheTTL: lc.CacheTTL}
 	if b.cors, err = license.CORS(license.CORSConfig{AllowedOrigins: lc.CORSOrigins}, b.cfg.Tokens.Header); err != nil {
@@ -67,27 +65,18 @@ func (b *builder) vendorGateway() error {
 	for name, up := range b.cfg.License.Upstreams {
 		upHTTP := &http.Client{Transport: observability.VendorTransport(observability.HTTPTransport(http.DefaultTransport, b.tp), name, up.Type.String(), b.tp, b.metrics)}
 		udeps := upstream.Deps{HTTPClient: upHTTP, Log: b.log, KIDs: contentKIDs{b.ks}}
-		var h http.Handler
-		var err error
-		switch name {
-		case "widevine":
-			h, err = widevine.NewHandler(widevine.Config{EndpointConfig: b.epCfg, Upstream: up}, widevine.Deps{Deps: b.ldeps, Upstream: udeps})
-		case "playready":
-			h, err = playready.NewHandler(playready.Config{EndpointConfig: b.epCfg, Upstream: up}, playready.Deps{Deps: b.ldeps, Upstream: udeps})
-		case "fairplay":
-			h, err = fairplay.NewHandler(fairplay.Config{GatewayConfig: upstream.GatewayConfig{EndpointConfig: b.epCfg, Upstream: up}}, fairplay.Deps{Deps: b.ldeps, Upstream: udeps})
-			if err == nil {
-				b.mount(Route{"GET /license/fairplay/certificate", b.cors(h)})
-			}
-		default:
-			err = fmt.Errorf("license.upstreams: %q is not widevine, playready or fairplay", name)
+		system, err := drm.ParseSystem(name)
+		if err != nil || system == drm.ClearKey || system.String() != name {
+			return fmt.Errorf("license upstream %s: license.upstreams: %q is not widevine, playready or fairplay", name, name)
 		}
+		gw, client, err := upstream.NewGateway(system, upstream.GatewayConfig{EndpointConfig: b.epCfg, Upstream: up}, upstream.GatewayDeps{Deps: b.ldeps, Upstream: udeps})
 		if err != nil {
 			return fmt.Errorf("license upstream %s: %w", name, err)
 		}
-		if u, ok := h.(interface{ Upstream() *upstream.Client }); ok {
-			h = observability.BreakerGauge(h, b.metrics, name, u.Upstream())
+		if system == drm.FairPlay {
+			b.mount(Route{"GET /license/fairplay/certificate", b.cors(gw)})
 		}
+		h := observability.BreakerGauge(gw, b.metrics, name, client)
 		b.mount(Route{"POST /license/" + name, b.licenseRoute(name, up.Type.String(), h)})
 	}
 	return nil

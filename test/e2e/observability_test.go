@@ -117,6 +117,10 @@ func TestTracingAndMetrics(t *testing.T) {
 				t.Errorf("span %s missing under license.request (got %v)", name, names(under))
 			}
 		}
+		// The token is checked once per license request.
+		if n := len(spansNamed(under, "auth.checkToken")); n > 1 {
+			t.Errorf("%d auth.checkToken spans under one license.request, want 1", n)
+		}
 		for _, c := range spansNamed(under, "auth.checkToken") {
 			if c.Parent.SpanID() != root.SpanContext.SpanID() {
 				t.Errorf("auth.checkToken is not a direct child of license.request")

@@ -1,5 +1,6 @@
-// Package fairplay holds the FairPlay Streaming data format used in HLS: the
-// skd:// key URI (its EXT-X-KEY KEYFORMAT and METHOD are in drm/signaling).
+// Package fairplay holds the FairPlay Streaming data formats: the skd://
+// key URI used in HLS (its EXT-X-KEY KEYFORMAT and METHOD are in
+// drm/signaling) and the SPC license request bodies players send (DecodeSPC).
 // FairPlay needs no pssh box: HLS names the key by that URI (Apple, "Using
 // content protection systems with HLS").
 package fairplay

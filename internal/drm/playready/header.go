@@ -1,6 +1,7 @@
 // Package playready builds and parses the PlayReady Header Object (PRO) and
 // the WRMHEADER XML it carries (Microsoft PlayReady Header Specification),
-// and wraps the PRO in a pssh box. Data formats only.
+// and wraps the PRO in a pssh box, and checks the license challenge body
+// (DecodeChallenge). Data formats only.
 package playready
 
 import (

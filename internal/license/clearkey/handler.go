@@ -91,15 +91,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodPost {
 		return license.MethodNotAllowed(w, "POST, OPTIONS")
 	}
-	ip, body, err := h.ep.Admit(w, r)
+	adm, err := h.ep.Admit(w, r)
 	if err != nil {
 		return err
 	}
-	token := h.ep.Token(r)
-	if token == "" {
-		return httperr.New(http.StatusUnauthorized, httperr.CodeUnauthorized, "playback token required")
-	}
-	req, kids, err := ck.UnmarshalLicenseRequest(body)
+	req, kids, err := ck.UnmarshalLicenseRequest(adm.Body)
 	if err != nil {
 		return httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, "malformed ClearKey license request")
 	}
@@ -114,7 +110,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	}
 	kids = dedupe(kids)
 	persistent := req.Type == TypePersistent
-	dec, err := h.ep.Authorize(r, entitlement.Request{Token: token, ClientIP: ip, KIDs: kids, Persistent: persistent})
+	dec, err := h.ep.Authorize(r.Context(), adm, entitlement.Request{KIDs: kids, Persistent: persistent})
 	if err != nil {
 		return err
 	}
@@ -131,7 +127,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	// key added to or revoked from the content since an answer was cached
 	// gives another key, so a cached license never carries a key the
 	// decision would not release now.
-	resp, err := h.ep.Serve(r.Context(), cacheInput(body, release), dec, h.cache, func(ctx context.Context) (license.Response, error) {
+	resp, err := h.ep.Serve(r.Context(), cacheInput(adm.Body, release), dec, h.cache, func(ctx context.Context) (license.Response, error) {
 		return h.license(ctx, release, len(kids), req.Type, dec)
 	})
 	if err != nil {
@@ -166,7 +162,8 @@ func (h *Handler) license(ctx context.Context, kids []drm.KeyID, requested int, 
 	return license.Response{ContentType: "application/json", Body: b}, nil
 }
 
-// jwk looks up one key and checks that dec may release it.
+// jwk looks up one key and asks entitlement whether dec may release it
+// (Decision.MayRelease).
 func (h *Handler) jwk(ctx context.Context, kid drm.KeyID, dec entitlement.Decision) (ck.JWK, error) {
 	key, contentID, tt, revoked, err := h.keys.Lookup(ctx, kid)
 	switch {
@@ -176,10 +173,9 @@ func (h *Handler) jwk(ctx context.Context, kid drm.KeyID, dec entitlement.Decisi
 		he := httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "key lookup failed, retry")
 		he.RetryAfter = 1
 		return ck.JWK{}, he
-	case revoked:
-		return ck.JWK{}, httperr.New(http.StatusForbidden, httperr.CodeRevoked, "key ID "+kid.String()+" is revoked")
-	case !dec.AllowsKey(contentID, kid, tt):
-		return ck.JWK{}, httperr.New(http.StatusForbidden, httperr.CodeNotEntitled, "not entitled to key ID "+kid.String())
+	}
+	if err := dec.MayRelease(entitlement.ContentKeyRef{KID: kid, ContentID: contentID, TrackType: tt, Active: !revoked}); err != nil {
+		return ck.JWK{}, license.KeyRefusalToHTTP(err)
 	}
 	if err := key.Validate(); err != nil || key.KID != kid {
 		return ck.JWK{}, httperr.Wrap(fmt.Errorf("key record for %s is inconsistent", kid), http.StatusInternalServerError, httperr.CodeInternal, "internal error")

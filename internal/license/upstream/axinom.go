@@ -181,7 +181,7 @@ type ContentKID struct {
 }
 
 // decisionKIDs returns the key IDs a decision grants: its explicit list,
-// else the content's keys allowed by its track types.
+// else the content's active keys it may release (Decision.MayRelease).
 func decisionKIDs(ctx context.Context, src KIDSource, dec entitlement.Decision) ([]drm.KeyID, error) {
 	if len(dec.KIDs) > 0 {
 		return dec.KIDs, nil
@@ -195,7 +195,7 @@ func decisionKIDs(ctx context.Context, src KIDSource, dec entitlement.Decision) 
 	}
 	var out []drm.KeyID
 	for _, k := range all {
-		if dec.AllowsKID(k.KID, k.TrackType) {
+		if dec.MayRelease(entitlement.ContentKeyRef{KID: k.KID, ContentID: dec.ContentID, TrackType: k.TrackType, Active: true}) == nil {
 			out = append(out, k.KID)
 		}
 	}

@@ -1,7 +1,11 @@
 package upstream
 
 import (
+	"fmt"
+
 	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/drm/fairplay"
+	"github.com/drmpipe/drmpipe/internal/drm/playready"
 	"github.com/drmpipe/drmpipe/internal/license"
 )
 
@@ -17,29 +21,48 @@ type GatewayDeps struct {
 	Upstream Deps
 }
 
-// Gateway is a license endpoint that forwards challenges to a vendor
-// upstream through the resilient Client.
-type Gateway struct {
-	*license.Gateway
-	client *Client
+// decoders are the challenge decoders of the vendor DRMs: Widevine's CDM
+// message is forwarded as the raw bytes players send (the service
+// certificate request too).
+var decoders = map[drm.System]license.ChallengeDecoder{
+	drm.Widevine:  nil,
+	drm.PlayReady: playready.DecodeChallenge,
+	drm.FairPlay:  fairplay.DecodeSPC,
 }
 
-// NewGateway builds the gateway endpoint of system; decode extracts the
-// challenge from the request body (nil = the body as is).
-func NewGateway(system drm.System, cfg GatewayConfig, deps GatewayDeps, decode license.ChallengeDecoder) (*Gateway, error) {
+// NewGateway builds the license gateway of system (POST /license/<drm>)
+// in front of a resilient Client for cfg.Upstream, and returns both (the
+// Client for its breaker state). Challenges are decoded by drm/<system>;
+// a FairPlay gateway also serves the FPS certificate (from
+// Upstream.CertificateFile, else Upstream.CertificateURL).
+func NewGateway(system drm.System, cfg GatewayConfig, deps GatewayDeps) (*license.Gateway, *Client, error) {
+	decode, ok := decoders[system]
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: no license gateway for %s", ErrConfig, system)
+	}
 	ep, err := license.NewEndpoint(cfg.EndpointConfig, system, deps.Deps)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if deps.Upstream.Log == nil {
 		deps.Upstream.Log = deps.Log
 	}
 	c, err := New(cfg.Upstream, deps.Upstream)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &Gateway{Gateway: license.NewGateway(ep, c, decode), client: c}, nil
+	gw := license.NewGateway(ep, c, decode)
+	if system == drm.FairPlay {
+		up := cfg.Upstream
+		if up.CertificateFile == "" && up.CertificateURL == "" {
+			return nil, nil, fmt.Errorf("%w: fairplay needs certificateFile or upstream.certificateURL", license.ErrConfig)
+		}
+		if up.CertificateTTL <= 0 {
+			up.CertificateTTL = DefaultCertificateTTL
+		}
+		if err := gw.ServeCertificate(up.CertificateFile, up.CertificateTTL); err != nil {
+			return nil, nil, err
+		}
+	}
+	return gw, c, nil
 }
-
-// Upstream is the resilient upstream client (breaker state for metrics).
-func (g *Gateway) Upstream() *Client { return g.client }

@@ -6,15 +6,15 @@ import (
 	"testing"
 	"unicode/utf16"
 
-	"github.com/drmpipe/drmpipe/internal/license"
+	"github.com/drmpipe/drmpipe/internal/drm"
 )
 
 // FuzzDecodeChallenge checks the PlayReady challenge check on any body: it
 // never panics, forwards an accepted body unchanged (the SOAP XML starts,
 // after an optional UTF-8 BOM and white space, with "<") and refuses
-// everything else with license.ErrBadChallenge. The committed corpus
+// everything else with drm.ErrBadChallenge. The committed corpus
 // (testdata/fuzz/FuzzDecodeChallenge) holds the SOAP challenge of
-// TestForwardsSOAP, a still-wrapped UTF-16 PlayReadyKeyMessage and binary.
+// TestForwardsSOAP (license/upstream), a still-wrapped UTF-16 PlayReadyKeyMessage and binary.
 func FuzzDecodeChallenge(f *testing.F) {
 	soap := `<?xml version="1.0" encoding="utf-8"?><soap:Envelope><soap:Body><AcquireLicense/></soap:Body></soap:Envelope>`
 	var wrapped []byte
@@ -25,9 +25,9 @@ func FuzzDecodeChallenge(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		got, err := DecodeChallenge(nil, body)
+		got, err := DecodeChallenge("", body)
 		if err != nil {
-			if !errors.Is(err, license.ErrBadChallenge) {
+			if !errors.Is(err, drm.ErrBadChallenge) {
 				t.Fatalf("refusal does not wrap ErrBadChallenge: %v", err)
 			}
 			return

@@ -6,21 +6,19 @@ import (
 	"encoding/json"
 	"errors"
 	"mime"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"testing"
 
-	"github.com/drmpipe/drmpipe/internal/license"
+	"github.com/drmpipe/drmpipe/internal/drm"
 )
 
 // FuzzDecodeSPC checks the FairPlay SPC body decoder on any content type
 // and body: it never panics; a raw body (any type but form or JSON) is the
-// SPC unchanged; a refusal wraps license.ErrBadChallenge; and an SPC
+// SPC unchanged; a refusal wraps drm.ErrBadChallenge; and an SPC
 // decoded from a form or JSON body, wrapped again the way players send it
 // (standard base64), decodes to the same bytes. The committed corpus
 // (testdata/fuzz/FuzzDecodeSPC) holds the bodies of
-// TestSPCBodiesAndCertificate and malformed ones.
+// TestSPCBodiesAndCertificate (license/upstream) and malformed ones.
 func FuzzDecodeSPC(f *testing.F) {
 	spc := []byte{0, 1, 2, 250, 251, 252, '+', '/'}
 	b64 := base64.StdEncoding.EncodeToString(spc)
@@ -36,18 +34,16 @@ func FuzzDecodeSPC(f *testing.F) {
 	} {
 		f.Add(s.ct, []byte(s.body))
 	}
-	r := httptest.NewRequest(http.MethodPost, "/license/fairplay", nil)
 	f.Fuzz(func(t *testing.T, ct string, body []byte) {
-		r.Header.Set("Content-Type", ct)
-		got, err := DecodeSPC(r, body)
+		got, err := DecodeSPC(ct, body)
 		if err != nil {
-			if !errors.Is(err, license.ErrBadChallenge) {
+			if !errors.Is(err, drm.ErrBadChallenge) {
 				t.Fatalf("refusal does not wrap ErrBadChallenge: %v", err)
 			}
 			return
 		}
 		var again []byte
-		switch mediaType(r) {
+		switch mediaType(ct) {
 		case "application/x-www-form-urlencoded":
 			again = []byte(url.Values{"spc": {base64.StdEncoding.EncodeToString(got)}}.Encode())
 		case "application/json":
@@ -61,7 +57,7 @@ func FuzzDecodeSPC(f *testing.F) {
 		if len(got) == 0 {
 			return // an empty SPC does not re-wrap (an empty field is refused); the gateway refuses it
 		}
-		got2, err := DecodeSPC(r, again)
+		got2, err := DecodeSPC(ct, again)
 		if err != nil || !bytes.Equal(got2, got) {
 			t.Fatalf("re-wrapped SPC %x: %x, %v", got, got2, err)
 		}
@@ -69,7 +65,7 @@ func FuzzDecodeSPC(f *testing.F) {
 }
 
 // mediaType is the media type DecodeSPC switches on.
-func mediaType(r *http.Request) string {
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+func mediaType(ct string) string {
+	mt, _, _ := mime.ParseMediaType(ct)
 	return mt
 }
