@@ -45,6 +45,18 @@ func EncryptedFrameMD5(t testing.TB, file, stream, wrongKeyHex string) []string 
 	return frameMD5(t, file, stream, wrongKeyHex, false)
 }
 
+// SameFrames counts the positions at which two FrameMD5 lists hold the same
+// packet hash (a list longer than the other has no match past the other's end).
+func SameFrames(a, b []string) int {
+	n := 0
+	for i := range a {
+		if i < len(b) && a[i] == b[i] {
+			n++
+		}
+	}
+	return n
+}
+
 func frameMD5(t testing.TB, file, stream, decryptionKeyHex string, strict bool) []string {
 	t.Helper()
 	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin"}

@@ -212,16 +212,6 @@ func clearMD5(t *testing.T, s stream) []string {
 	return h
 }
 
-func countSame(a, b []string) int {
-	n := 0
-	for i := range a {
-		if i < len(b) && a[i] == b[i] {
-			n++
-		}
-	}
-	return n
-}
-
 // firstDiff describes where two hash lists first differ.
 func firstDiff(got, want []string) string {
 	if len(got) != len(want) {
@@ -229,7 +219,7 @@ func firstDiff(got, want []string) string {
 	}
 	for i := range got {
 		if got[i] != want[i] {
-			return "packet " + strconv.Itoa(i) + " differs (" + strconv.Itoa(countSame(got, want)) + "/" + strconv.Itoa(len(want)) + " equal)"
+			return "packet " + strconv.Itoa(i) + " differs (" + strconv.Itoa(testtools.SameFrames(got, want)) + "/" + strconv.Itoa(len(want)) + " equal)"
 		}
 	}
 	return "identical"
@@ -294,7 +284,7 @@ func checkTrack(t *testing.T, c trackCheck) stream {
 	}
 	enc := testtools.EncryptedFrameMD5(t, whole, "0", "")
 	encrypted := len(clear) - clearSamples
-	if same := countSame(enc, clear) - clearSamples; encrypted > 0 && same*2 > encrypted {
+	if same := testtools.SameFrames(enc, clear) - clearSamples; encrypted > 0 && same*2 > encrypted {
 		t.Errorf("%s: without a key %d of %d encrypted-range packets equal the clear input: not encrypted", c.dir, same, encrypted)
 	}
 	if c.keys.perType {
@@ -304,7 +294,7 @@ func checkTrack(t *testing.T, c trackCheck) stream {
 			other = typeKeys["SD"]
 		}
 		got := testtools.EncryptedFrameMD5(t, whole, "0", other.key)
-		if same := countSame(got, clear) - clearSamples; encrypted > 0 && same*2 > encrypted {
+		if same := testtools.SameFrames(got, clear) - clearSamples; encrypted > 0 && same*2 > encrypted {
 			t.Errorf("%s: a different type's key decrypts %d of %d packets", c.dir, same, encrypted)
 		}
 	}
