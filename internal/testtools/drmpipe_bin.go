@@ -5,7 +5,22 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"testing"
 )
+
+// MainWithDrmpipe is the body of a TestMain for tests that run the drmpipe
+// CLI: it sets *bin to the CLI (see BuildDrmpipe), runs m and returns its
+// exit code, or 1 when there is no CLI to run (said on stderr under name).
+func MainWithDrmpipe(m *testing.M, name string, bin *string) int {
+	b, cleanup, err := BuildDrmpipe("drmpipe-" + name + "-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 1
+	}
+	defer cleanup()
+	*bin = b
+	return m.Run()
+}
 
 // BuildDrmpipe gives a TestMain the drmpipe CLI to run: $DRMPIPE_BIN when
 // set (to test a given binary, e.g. a release build), else ./cmd/drmpipe

@@ -47,18 +47,7 @@ const (
 var drmpipeBin string
 
 func TestMain(m *testing.M) {
-	os.Exit(runMain(m))
-}
-
-func runMain(m *testing.M) int {
-	bin, cleanup, err := testtools.BuildDrmpipe("drmpipe-chaos-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "chaos:", err)
-		return 1
-	}
-	defer cleanup()
-	drmpipeBin = bin
-	return m.Run()
+	os.Exit(testtools.MainWithDrmpipe(m, "chaos", &drmpipeBin))
 }
 
 // durationEnv reads a duration from the environment, or def.

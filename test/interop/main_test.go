@@ -25,14 +25,7 @@ func TestMain(m *testing.M) {
 
 func runMain(m *testing.M) int {
 	defer testtools.CleanupClips()
-	bin, cleanup, err := testtools.BuildDrmpipe("drmpipe-interop-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "interop:", err)
-		return 1
-	}
-	defer cleanup()
-	drmpipeBin = bin
-	return m.Run()
+	return testtools.MainWithDrmpipe(m, "interop", &drmpipeBin)
 }
 
 // result is one drmpipe run.

@@ -350,15 +350,9 @@ func TestEXTINFPrecision(t *testing.T) {
 			tt += d
 		}
 		data, err := MarshalMedia(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pl, _, err := m3u8.DecodeFrom(bytes.NewReader(data), true)
-		if err != nil {
-			t.Fatal(err)
-		}
+		pl := decodePlaylist(t, data, err, m3u8.MEDIA).(*m3u8.MediaPlaylist)
 		var sum float64
-		for _, s := range pl.(*m3u8.MediaPlaylist).GetAllSegments() {
+		for _, s := range pl.GetAllSegments() {
 			sum += s.Duration
 		}
 		if want := float64(tt-start) / float64(ts); math.Abs(sum-want) > 0.001 {
@@ -489,14 +483,8 @@ func TestSyncHLS(t *testing.T) {
 	for _, sync := range []bool{false, true} {
 		tr.SyncHLS = sync
 		data, err := MarshalMedia(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pl, _, err := m3u8.DecodeFrom(bytes.NewReader(data), true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		segs := pl.(*m3u8.MediaPlaylist).GetAllSegments()
+		pl := decodePlaylist(t, data, err, m3u8.MEDIA).(*m3u8.MediaPlaylist)
+		segs := pl.GetAllSegments()
 		got := segs[0].ProgramDateTime
 		if !sync {
 			if !got.IsZero() || strings.Contains(string(data), "PROGRAM-DATE-TIME") {

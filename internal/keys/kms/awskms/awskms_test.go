@@ -105,11 +105,8 @@ func TestKMSDown(t *testing.T) {
 	cfg := config(lk, lk.KeyID)
 	cfg.Timeout = 1500 * time.Millisecond
 	w := open(t, cfg)
-	key, kid := kmstest.RandomKey(t)
-	wrapped, ref, err := w.Wrap(ctx, kid, "movie-1", key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := kmstest.WrapOne(t, w)
+	key, kid, wrapped, ref := c.Key, c.KID, c.Blob, c.Ref
 	lk.Stop()
 	start := time.Now()
 	got, err := w.Unwrap(ctx, kid, "movie-1", wrapped, ref)

@@ -277,11 +277,8 @@ func TestHSMDown(t *testing.T) {
 	cfg := token(t)
 	cfg.Timeout = 600 * time.Millisecond
 	w := open(t, cfg)
-	key, kid := kmstest.RandomKey(t)
-	wrapped, ref, err := w.Wrap(ctx, kid, "movie-1", key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := kmstest.WrapOne(t, w)
+	key, kid, wrapped, ref := c.Key, c.KID, c.Blob, c.Ref
 	if err := w.mod.ctx.Finalize(); err != nil {
 		t.Fatal(err)
 	}
