@@ -172,24 +172,6 @@ func matchInput(t *testing.T, out stream, inputs []stream) stream {
 	return found[0]
 }
 
-// trackDirs returns the track directories (those holding init.mp4) under dir.
-func trackDirs(t *testing.T, dir string) []string {
-	t.Helper()
-	inits, err := filepath.Glob(filepath.Join(dir, "*", "init.mp4"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dirs []string
-	for _, p := range inits {
-		dirs = append(dirs, filepath.Dir(p))
-	}
-	sort.Strings(dirs)
-	if len(dirs) == 0 {
-		t.Fatalf("no track directories (*/init.mp4) in %s", dir)
-	}
-	return dirs
-}
-
 // clearMD5s caches the packet hashes of clear inputs across tests.
 var clearMD5s = struct {
 	sync.Mutex
@@ -312,7 +294,7 @@ func checkOutput(t *testing.T, root, tracksDir, scheme string, keys keySet, inpu
 		}
 	}
 	streams := inputStreams(t, inputs)
-	dirs := trackDirs(t, tracksDir)
+	dirs := testtools.TrackDirs(t, tracksDir)
 	if len(dirs) != len(streams) {
 		t.Errorf("%d tracks in %s for %d input streams", len(dirs), tracksDir, len(streams))
 	}
