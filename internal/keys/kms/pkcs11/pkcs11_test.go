@@ -53,11 +53,8 @@ func TestWrapUnwrapRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	cfg := token(t)
 	w := open(t, cfg)
-	key, kid := kmstest.RandomKey(t)
-	wrapped, ref, err := w.Wrap(ctx, kid, "movie-1", key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := kmstest.WrapOne(t, w)
+	key, kid, wrapped, ref := c.Key, c.KID, c.Blob, c.Ref
 	if ref != DefaultKeyLabel+"/1" {
 		t.Errorf("key ref %q, want %q", ref, DefaultKeyLabel+"/1")
 	}
