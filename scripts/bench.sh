@@ -226,6 +226,19 @@ bench_pair() {
 	done
 }
 
+# keep_medians WALL RSS CPU KEY: copies the medians bench_pair set into the
+# associative arrays named WALL, RSS and CPU at KEY,<tool>.
+keep_medians() {
+	local -n kw="$1" kr="$2" kc="$3"
+	local key="$4" tool w m c
+	for tool in shaka drmpipe; do
+		w="MED_WALL_$tool"; m="MED_RSS_$tool"; c="MED_CPU_$tool"
+		kw[$key,$tool]="${!w}"
+		kr[$key,$tool]="${!m}"
+		kc[$key,$tool]="${!c}"
+	done
+}
+
 # ---------------------------------------------------------------- ceiling
 
 log "machine ceiling: cp of $IN1"
@@ -247,12 +260,8 @@ declare -A S_WALL=() S_RSS=() S_CPU=() S_OUT=()
 for scheme in cbcs cenc; do
 	log "scheme $scheme: $(runs "$BENCH_RUNS") per tool on $IN1 (after one warm-up run each)"
 	bench_pair "$scheme" "$IN1" "$BENCH_RUNS"
+	keep_medians S_WALL S_RSS S_CPU "$scheme"
 	for tool in shaka drmpipe; do
-		w="MED_WALL_$tool"; m="MED_RSS_$tool"
-		S_WALL[$scheme,$tool]="${!w}"
-		S_RSS[$scheme,$tool]="${!m}"
-		c="MED_CPU_$tool"
-		S_CPU[$scheme,$tool]="${!c}"
 		o="OUT_BYTES_$tool"
 		S_OUT[$scheme,$tool]="${!o}"
 	done
@@ -266,13 +275,7 @@ for n in 1 2 4; do
 	X_SIZE[$n]="$(fsize "$in")"
 	log "scaling: cbcs, $(runs "$BENCH_SCALE_RUNS") per tool on $in (after one warm-up run each)"
 	bench_pair cbcs "$in" "$BENCH_SCALE_RUNS"
-	for tool in shaka drmpipe; do
-		w="MED_WALL_$tool"; m="MED_RSS_$tool"
-		X_WALL[$n,$tool]="${!w}"
-		X_RSS[$n,$tool]="${!m}"
-		c="MED_CPU_$tool"
-		X_CPU[$n,$tool]="${!c}"
-	done
+	keep_medians X_WALL X_RSS X_CPU "$n"
 done
 
 # ---------------------------------------------------------------- report

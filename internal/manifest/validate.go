@@ -11,6 +11,28 @@ import (
 // ErrInvalidTrack reports a track the manifest writers cannot describe.
 var ErrInvalidTrack = errors.New("invalid track")
 
+// ValidateTracks checks a presentation's track list for a format writer: at
+// least one track, each passing check (the format's own rules, which include
+// Validate) in order, no two with the same ID. The list and ID errors wrap
+// invalid, the writer's own sentinel; check's errors are returned as they are.
+func ValidateTracks(tracks []Track, invalid error, check func(*Track) error) error {
+	if len(tracks) == 0 {
+		return fmt.Errorf("%w: no tracks", invalid)
+	}
+	ids := make(map[string]bool, len(tracks))
+	for i := range tracks {
+		t := &tracks[i]
+		if err := check(t); err != nil {
+			return err
+		}
+		if ids[t.ID] {
+			return fmt.Errorf("%w: duplicate track ID %q", invalid, t.ID)
+		}
+		ids[t.ID] = true
+	}
+	return nil
+}
+
 // Validate checks what every manifest format needs of a track: identity,
 // codecs, timescale, bandwidth, files, consecutive segment numbers, video
 // size and frame rate, audio channels. Each format adds its own rules.

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
 // lavfiInputs are the synthetic sources every generated input starts from
@@ -156,20 +158,10 @@ func concat(a ...[]string) []string {
 	return out
 }
 
-// needTool fails the test (never skips) when an independent tool is missing.
-func needTool(tb testing.TB, name string) string {
-	tb.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		tb.Fatalf("%s is required for media tests: %v", name, err)
-	}
-	return p
-}
-
 // ffmpeg runs ffmpeg with args and fails the test on error.
 func ffmpeg(tb testing.TB, args ...string) {
 	tb.Helper()
-	bin := needTool(tb, "ffmpeg")
+	bin := testtools.FFmpeg(tb)
 	cmd := exec.Command(bin, append([]string{"-hide_banner", "-loglevel", "error", "-y"}, args...)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("ffmpeg %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -216,7 +208,7 @@ type probeStream struct {
 // ffprobePackets returns the packets of path per track_ID, as seen by ffprobe.
 func ffprobePackets(t *testing.T, path string) map[uint32][]probePacket {
 	t.Helper()
-	bin := needTool(t, "ffprobe")
+	bin := testtools.FFprobe(t)
 	out, err := exec.Command(bin, "-v", "error", "-show_data_hash", "MD5", "-of", "json",
 		"-show_entries", "packet=stream_index,pts,dts,size,pos,flags,data_hash:stream=index,id", path).Output()
 	if err != nil {

@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,6 +45,18 @@ func FrameMD5(t testing.TB, file, stream, decryptionKeyHex string) []string {
 func EncryptedFrameMD5(t testing.TB, file, stream, wrongKeyHex string) []string {
 	t.Helper()
 	return frameMD5(t, file, stream, wrongKeyHex, false)
+}
+
+// SameFrames counts the positions at which two FrameMD5 lists hold the same
+// packet hash (a list longer than the other has no match past the other's end).
+func SameFrames(a, b []string) int {
+	n := 0
+	for i := range a {
+		if i < len(b) && a[i] == b[i] {
+			n++
+		}
+	}
+	return n
 }
 
 func frameMD5(t testing.TB, file, stream, decryptionKeyHex string, strict bool) []string {
@@ -132,6 +146,25 @@ func isFragmented(t testing.TB, file string) bool {
 	}
 }
 
+// TrackDirs returns the track directories of a packaging output dir (those
+// holding an init.mp4), sorted. It fails the test if there are none.
+func TrackDirs(t testing.TB, dir string) []string {
+	t.Helper()
+	inits, err := filepath.Glob(filepath.Join(dir, "*", "init.mp4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dirs []string
+	for _, p := range inits {
+		dirs = append(dirs, filepath.Dir(p))
+	}
+	sort.Strings(dirs)
+	if len(dirs) == 0 {
+		t.Fatalf("testtools: no track directories (*/init.mp4) in %s", dir)
+	}
+	return dirs
+}
+
 var segNameRE = regexp.MustCompile(`^seg_([0-9]+)\.m4s$`)
 
 // SegmentFiles returns the media segments seg_N.m4s of a track directory in
@@ -208,11 +241,7 @@ func ShakaDecrypt(t testing.TB, in, out string, keys map[string]string) {
 	if len(keys) == 0 {
 		t.Fatalf("testtools: ShakaDecrypt: no keys")
 	}
-	kids := make([]string, 0, len(keys))
-	for kid := range keys {
-		kids = append(kids, kid)
-	}
-	sort.Strings(kids)
+	kids := slices.Sorted(maps.Keys(keys))
 	// Shaka Packager refuses repeated labels; decryption looks keys up by
 	// KID, so the labels only need to differ.
 	var spec []string

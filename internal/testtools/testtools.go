@@ -9,6 +9,8 @@ package testtools
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,28 +33,33 @@ var (
 func RepoRoot(t testing.TB) string {
 	t.Helper()
 	rootOnce.Do(func() {
-		dir, err := os.Getwd()
-		if err != nil {
-			rootErr = "getwd: " + err.Error()
-			return
-		}
-		for {
-			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-				rootDir = dir
-				return
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				rootErr = "no go.mod found above the working directory"
-				return
-			}
-			dir = parent
+		var err error
+		if rootDir, err = findRepoRoot(); err != nil {
+			rootErr = err.Error()
 		}
 	})
 	if rootDir == "" {
 		t.Fatalf("testtools: repository root: %s", rootErr)
 	}
 	return rootDir
+}
+
+// findRepoRoot walks up from the working directory to the one holding go.mod.
+func findRepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("getwd: %w", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod found above the working directory")
+		}
+		dir = parent
+	}
 }
 
 // FFmpeg returns the path of the ffmpeg binary on PATH.

@@ -80,11 +80,11 @@ func TestHelpersAgainstShaka(t *testing.T) {
 				}
 
 				enc := FrameMD5(t, whole, "0", "")
-				if n := countSame(enc, clear); n > len(clear)/2 {
+				if n := SameFrames(enc, clear); n > len(clear)/2 {
 					t.Errorf("without the key %d of %d packets match the clear input; encryption not detected", n, len(clear))
 				}
 				wrong := strings.Repeat("5a", 16)
-				if n := countSame(FrameMD5(t, whole, "0", wrong), clear); n > len(clear)/2 {
+				if n := SameFrames(FrameMD5(t, whole, "0", wrong), clear); n > len(clear)/2 {
 					t.Errorf("with a wrong key %d of %d packets match the clear input", n, len(clear))
 				}
 
@@ -117,16 +117,6 @@ func assertSame(t *testing.T, what string, got, want []string) {
 			t.Fatalf("%s: packet %d md5 %s, clear input %s", what, i, got[i], want[i])
 		}
 	}
-}
-
-func countSame(a, b []string) int {
-	n := 0
-	for i := range a {
-		if i < len(b) && a[i] == b[i] {
-			n++
-		}
-	}
-	return n
 }
 
 func TestSegmentFilesNumericOrder(t *testing.T) {

@@ -43,32 +43,11 @@ const (
 	resync = time.Second
 )
 
-// drmpipeBin is the CLI built once by TestMain.
+// drmpipeBin is the CLI built once by TestMain, or $DRMPIPE_BIN when set.
 var drmpipeBin string
 
 func TestMain(m *testing.M) {
-	os.Exit(runMain(m))
-}
-
-func runMain(m *testing.M) int {
-	if bin := os.Getenv("DRMPIPE_BIN"); bin != "" {
-		drmpipeBin = bin
-		return m.Run()
-	}
-	tmp, err := os.MkdirTemp("", "drmpipe-chaos-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "chaos:", err)
-		return 1
-	}
-	defer os.RemoveAll(tmp)
-	drmpipeBin = filepath.Join(tmp, "drmpipe")
-	build := exec.Command("go", "build", "-o", drmpipeBin, "./cmd/drmpipe")
-	build.Dir = filepath.Join("..", "..")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "chaos: go build ./cmd/drmpipe: %v\n%s", err, out)
-		return 1
-	}
-	return m.Run()
+	os.Exit(testtools.MainWithDrmpipe(m, "chaos", &drmpipeBin))
 }
 
 // durationEnv reads a duration from the environment, or def.
@@ -194,13 +173,7 @@ func (c *cluster) revoke(r *replica, user string) int {
 	req, _ := http.NewRequest(http.MethodPost, r.url()+"/v1/admin/revocations", bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+c.adminKey)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode
+	return statusOf(req)
 }
 
 // listsRevocation reports whether r's admin API lists user as revoked.
@@ -223,6 +196,11 @@ func (c *cluster) license(r *replica, user string) int {
 	req, _ := http.NewRequest(http.MethodPost, r.url()+"/license/clearkey", bytes.NewReader(kids))
 	req.Header.Set("Authorization", "Bearer "+c.token(user))
 	req.Header.Set("Content-Type", "application/json")
+	return statusOf(req)
+}
+
+// statusOf sends req and returns the answer's status, 0 when no answer came.
+func statusOf(req *http.Request) int {
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0

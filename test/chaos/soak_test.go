@@ -186,11 +186,5 @@ func sample(t *testing.T, r *replica) usage {
 func (c *cluster) keyLookup(r *replica) int {
 	req, _ := http.NewRequest(http.MethodGet, r.url()+"/v1/admin/keys?contentId="+c.content, nil)
 	req.Header.Set("Authorization", "Bearer "+c.adminKey)
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode
+	return statusOf(req)
 }

@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -21,7 +22,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -198,13 +199,8 @@ func TestAttackTable(t *testing.T) {
 	if n := env.probeHits.Load(); n != 0 {
 		t.Errorf("the server fetched the attacker's URL %d time(s) (jku, x5u or an XML external entity)", n)
 	}
-	cats := make([]string, 0, len(byCategory))
-	for c := range byCategory {
-		cats = append(cats, c)
-	}
-	sort.Strings(cats)
 	var per []string
-	for _, c := range cats {
+	for _, c := range slices.Sorted(maps.Keys(byCategory)) {
 		per = append(per, fmt.Sprintf("%s %d/%d", c, byCategory[c].defended, byCategory[c].cases))
 	}
 	t.Logf("%d attack cases, %d defended (%s) in %v", total, defended, strings.Join(per, ", "), time.Since(start).Round(time.Millisecond))

@@ -147,12 +147,7 @@ func TestClearKeyLicensePath(t *testing.T) {
 	t.Run("unentitled_and_unknown_kid", func(t *testing.T) {
 		tok := r.mintToken(t, tokenKey, map[string]any{"user": "carl", "content": "lic", "kids": []string{video.KID.String()}})
 		resp := r.clearKeyLicense(t, tok, audio.KID)
-		if resp.status != http.StatusForbidden {
-			t.Fatalf("KID outside the token's kids claim: status %d, want 403 (%s)", resp.status, resp.body)
-		}
-		if e := resp.errBody(t); e.Code != "not_entitled" {
-			t.Errorf("code %q, want not_entitled", e.Code)
-		}
+		refused(t, "KID outside the token's kids claim", resp, http.StatusForbidden, "not_entitled")
 		if bytes.Contains(resp.body, []byte(`"k"`)) {
 			t.Error("refusal carries a key")
 		}
@@ -163,12 +158,7 @@ func TestClearKeyLicensePath(t *testing.T) {
 		copy(unknown[:], "unknown-kid-0001")
 		tok2 := r.mintToken(t, tokenKey, map[string]any{"user": "carl", "content": "lic"})
 		resp = r.clearKeyLicense(t, tok2, video.KID, unknown)
-		if resp.status != http.StatusNotFound {
-			t.Fatalf("unknown KID: status %d, want 404 (%s)", resp.status, resp.body)
-		}
-		if e := resp.errBody(t); e.Code != "unknown_key" {
-			t.Errorf("unknown KID code %q, want unknown_key", e.Code)
-		}
+		refused(t, "unknown KID", resp, http.StatusNotFound, "unknown_key")
 		if bytes.Contains(resp.body, []byte(`"keys"`)) {
 			t.Error("a request with an unknown KID still got keys (must be refused whole)")
 		}
@@ -213,12 +203,7 @@ func TestClearKeyLicensePath(t *testing.T) {
 			t.Errorf("revoked KID: store state %s, revokedAt %v", stored.State, stored.RevokedAt)
 		}
 		lic := r.clearKeyLicense(t, r.token(t, entitlement.Claims{Subject: "frank", ContentID: "lic"}), audio.KID)
-		if lic.status != http.StatusForbidden {
-			t.Fatalf("revoked KID: status %d, want 403 (%s)", lic.status, lic.body)
-		}
-		if e := lic.errBody(t); e.Code != "revoked" {
-			t.Errorf("revoked KID code %q, want revoked", e.Code)
-		}
+		refused(t, "revoked KID", lic, http.StatusForbidden, "revoked")
 		// The next packaging (get-or-create of that slot) gets a new key.
 		next, err := r.Keys.GetOrCreate(context.Background(), "lic", keys.Audio, 0)
 		if err != nil {

@@ -21,6 +21,35 @@ func (r *replica) status(t *testing.T, path string) int {
 	return do(t, http.MethodGet, r.url+path, nil).status
 }
 
+// readyThenDown is how each readiness test begins: d starts with its
+// dependency dep up, /readyz answers 200 and the holder of a token for
+// contentID gets a ClearKey license; then stop takes dep down, /readyz
+// turns 503 within five seconds and /healthz stays 200 (the process is
+// alive). It returns the replica, the key and a request for that license.
+func readyThenDown(t *testing.T, d *deployment, dep, subject, contentID string, tt keys.TrackType, stop func()) (*replica, keys.ContentKey, func() response) {
+	t.Helper()
+	r := d.start(t)
+	k := r.key(t, contentID, tt)
+	license := func() response {
+		return r.clearKeyLicense(t, r.token(t, entitlement.Claims{Subject: subject, ContentID: contentID}), k.KID)
+	}
+	if s := r.status(t, "/readyz"); s != http.StatusOK {
+		t.Fatalf("/readyz with %s up: %d", dep, s)
+	}
+	checkLicense(t, license(), k)
+
+	stop()
+	start := time.Now()
+	if !eventually(5*time.Second, 100*time.Millisecond, func() bool { return r.status(t, "/readyz") == http.StatusServiceUnavailable }) {
+		t.Fatalf("/readyz still 200 five seconds after %s stopped", dep)
+	}
+	t.Logf("/readyz flipped to 503 %v after %s stopped", time.Since(start).Round(time.Millisecond), dep)
+	if s := r.status(t, "/healthz"); s != http.StatusOK {
+		t.Errorf("/healthz with %s down: %d, want 200 (the process is alive)", dep, s)
+	}
+	return r, k, license
+}
+
 // TestReadinessRedis: /readyz answers 503 within seconds of Redis going
 // away while /healthz stays 200, and ClearKey licenses are still issued
 // (issue 4: "Redis down means no cache, not an outage").
@@ -28,27 +57,12 @@ func TestReadinessRedis(t *testing.T) {
 	t.Parallel()
 	rd := testtools.StartRedis(t)
 	d := newDeployment(t, setup{Redis: rd.Addr})
-	r := d.start(t)
-	k := r.key(t, "ready", keys.SD)
-	if s := r.status(t, "/readyz"); s != http.StatusOK {
-		t.Fatalf("/readyz with Redis up: %d", s)
-	}
-	checkLicense(t, r.clearKeyLicense(t, r.token(t, entitlement.Claims{Subject: "rita", ContentID: "ready"}), k.KID), k)
-
-	rd.Stop()
-	start := time.Now()
-	if !eventually(5*time.Second, 100*time.Millisecond, func() bool { return r.status(t, "/readyz") == http.StatusServiceUnavailable }) {
-		t.Fatal("/readyz still 200 five seconds after Redis stopped")
-	}
-	t.Logf("/readyz flipped to 503 %v after Redis stopped", time.Since(start).Round(time.Millisecond))
+	r, k, license := readyThenDown(t, d, "Redis", "rita", "ready", keys.SD, rd.Stop)
 	ready := do(t, http.MethodGet, r.url+"/readyz", nil)
 	if !bytes.Contains(ready.body, []byte(`"redis"`)) {
 		t.Errorf("/readyz body does not name the failing redis check: %s", ready.body)
 	}
-	if s := r.status(t, "/healthz"); s != http.StatusOK {
-		t.Errorf("/healthz with Redis down: %d, want 200 (the process is alive)", s)
-	}
-	lic := r.clearKeyLicense(t, r.token(t, entitlement.Claims{Subject: "rita", ContentID: "ready"}), k.KID)
+	lic := license()
 	if lic.status != http.StatusOK {
 		t.Errorf("ClearKey license with Redis down: %d %s (want 200: no cache, not an outage)", lic.status, lic.body)
 	} else {
@@ -62,24 +76,11 @@ func TestReadinessPostgres(t *testing.T) {
 	t.Parallel()
 	pg := testtools.StartPostgres(t)
 	d := newDeployment(t, setup{StoreDSN: pg.DSN})
-	r := d.start(t)
-	k := r.key(t, "pg-ready", keys.HD)
-	if s := r.status(t, "/readyz"); s != http.StatusOK {
-		t.Fatalf("/readyz with PostgreSQL up: %d", s)
-	}
-	checkLicense(t, r.clearKeyLicense(t, r.token(t, entitlement.Claims{Subject: "paul", ContentID: "pg-ready"}), k.KID), k)
-
-	pg.Stop()
-	if !eventually(5*time.Second, 100*time.Millisecond, func() bool { return r.status(t, "/readyz") == http.StatusServiceUnavailable }) {
-		t.Fatal("/readyz still 200 five seconds after PostgreSQL stopped")
-	}
-	if s := r.status(t, "/healthz"); s != http.StatusOK {
-		t.Errorf("/healthz with PostgreSQL down: %d", s)
-	}
+	r, k, license := readyThenDown(t, d, "PostgreSQL", "paul", "pg-ready", keys.HD, pg.Stop)
 	// The server remembers key lookups for one second (burst relief on the
 	// license path); past that the store is asked and its outage shows.
 	time.Sleep(1200 * time.Millisecond)
-	lic := r.clearKeyLicense(t, r.token(t, entitlement.Claims{Subject: "paul", ContentID: "pg-ready"}), k.KID)
+	lic := license()
 	if lic.status != http.StatusServiceUnavailable {
 		t.Errorf("ClearKey license with the key store down: %d, want 503", lic.status)
 	} else if e := lic.errBody(t); e.RetryAfter < 1 {
@@ -90,7 +91,7 @@ func TestReadinessPostgres(t *testing.T) {
 	if !eventually(10*time.Second, 200*time.Millisecond, func() bool { return r.status(t, "/readyz") == http.StatusOK }) {
 		t.Fatal("/readyz not 200 within 10s of PostgreSQL coming back")
 	}
-	checkLicense(t, r.clearKeyLicense(t, r.token(t, entitlement.Claims{Subject: "paul", ContentID: "pg-ready"}), k.KID), k)
+	checkLicense(t, license(), k)
 }
 
 // TestGracefulShutdown: cancelling Run (SIGTERM in `drmpipe serve`) while

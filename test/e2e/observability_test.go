@@ -37,6 +37,17 @@ func spansNamed(spans tracetest.SpanStubs, name string) []tracetest.SpanStub {
 	return out
 }
 
+// onlySpan returns the one span named name among spans (one request's) and
+// fails the test unless there is exactly one.
+func onlySpan(t *testing.T, spans tracetest.SpanStubs, name string) tracetest.SpanStub {
+	t.Helper()
+	found := spansNamed(spans, name)
+	if len(found) != 1 {
+		t.Fatalf("%d %s spans, want 1 (spans: %v)", len(found), name, names(spans))
+	}
+	return found[0]
+}
+
 func attr(s tracetest.SpanStub, key string) (attribute.Value, bool) {
 	for _, kv := range s.Attributes {
 		if string(kv.Key) == key {
@@ -89,11 +100,7 @@ func TestTracingAndMetrics(t *testing.T) {
 	spans := r.spans.GetSpans()
 
 	t.Run("clearkey_chain", func(t *testing.T) {
-		roots := spansNamed(spans, "license.request")
-		if len(roots) != 1 {
-			t.Fatalf("%d license.request spans for one request, want 1 (spans: %v)", len(roots), names(spans))
-		}
-		root := roots[0]
+		root := onlySpan(t, spans, "license.request")
 		if root.SpanKind != trace.SpanKindServer {
 			t.Errorf("license.request kind %v, want server", root.SpanKind)
 		}
@@ -147,11 +154,7 @@ func TestTracingAndMetrics(t *testing.T) {
 	vspans := r.spans.GetSpans()
 
 	t.Run("vendor_chain", func(t *testing.T) {
-		roots := spansNamed(vspans, "license.request")
-		if len(roots) != 1 {
-			t.Fatalf("%d license.request spans, want 1 (%v)", len(roots), names(vspans))
-		}
-		root := roots[0]
+		root := onlySpan(t, vspans, "license.request")
 		if v, _ := attr(root, "drm"); v.String() != "widevine" {
 			t.Errorf("license.request drm %q, want widevine", v.String())
 		}
@@ -159,11 +162,7 @@ func TestTracingAndMetrics(t *testing.T) {
 			t.Errorf("license.request vendor %q, want the configured adapter passthrough", v.String())
 		}
 		under := descendants(vspans, root)
-		calls := spansNamed(under, "drm.vendorCall")
-		if len(calls) != 1 {
-			t.Fatalf("%d drm.vendorCall spans under license.request, want 1 (got %v)", len(calls), names(under))
-		}
-		call := calls[0]
+		call := onlySpan(t, under, "drm.vendorCall")
 		if call.SpanKind != trace.SpanKindClient {
 			t.Errorf("drm.vendorCall kind %v, want client", call.SpanKind)
 		}

@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/hex"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 
@@ -23,33 +21,12 @@ func e2eClip(t *testing.T) string {
 	return testtools.MakeClip(t, testtools.ClipOptions{Width: 640, Height: 360, Seconds: 4, BFrames: 2, Audio: "aac"})
 }
 
-// trackDirs lists the track directories (those with an init.mp4) of a
-// packaging output, sorted.
-func trackDirs(t *testing.T, out string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dirs []string
-	for _, e := range entries {
-		if _, err := os.Stat(filepath.Join(out, e.Name(), "init.mp4")); e.IsDir() && err == nil {
-			dirs = append(dirs, filepath.Join(out, e.Name()))
-		}
-	}
-	sort.Strings(dirs)
-	if len(dirs) == 0 {
-		t.Fatalf("no track directories in %s", out)
-	}
-	return dirs
-}
-
 // trackKIDs maps each track directory's base name to the default KID of its
 // init segment.
 func trackKIDs(t *testing.T, out string) map[string]string {
 	t.Helper()
 	m := map[string]string{}
-	for _, d := range trackDirs(t, out) {
+	for _, d := range testtools.TrackDirs(t, out) {
 		m[filepath.Base(d)] = testtools.ReadProtection(t, filepath.Join(d, "init.mp4")).KID
 	}
 	return m
@@ -67,7 +44,7 @@ func checkDecryptsWithStoreKeys(t *testing.T, r *replica, out, clip, contentID s
 		"a:0": testtools.FrameMD5(t, clip, "a:0", ""),
 	}
 	seen := map[string]bool{}
-	for _, d := range trackDirs(t, out) {
+	for _, d := range testtools.TrackDirs(t, out) {
 		prot := testtools.ReadProtection(t, filepath.Join(d, "init.mp4"))
 		kid, err := drm.ParseKeyID(prot.KID)
 		if err != nil {

@@ -172,24 +172,6 @@ func matchInput(t *testing.T, out stream, inputs []stream) stream {
 	return found[0]
 }
 
-// trackDirs returns the track directories (those holding init.mp4) under dir.
-func trackDirs(t *testing.T, dir string) []string {
-	t.Helper()
-	inits, err := filepath.Glob(filepath.Join(dir, "*", "init.mp4"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dirs []string
-	for _, p := range inits {
-		dirs = append(dirs, filepath.Dir(p))
-	}
-	sort.Strings(dirs)
-	if len(dirs) == 0 {
-		t.Fatalf("no track directories (*/init.mp4) in %s", dir)
-	}
-	return dirs
-}
-
 // clearMD5s caches the packet hashes of clear inputs across tests.
 var clearMD5s = struct {
 	sync.Mutex
@@ -212,16 +194,6 @@ func clearMD5(t *testing.T, s stream) []string {
 	return h
 }
 
-func countSame(a, b []string) int {
-	n := 0
-	for i := range a {
-		if i < len(b) && a[i] == b[i] {
-			n++
-		}
-	}
-	return n
-}
-
 // firstDiff describes where two hash lists first differ.
 func firstDiff(got, want []string) string {
 	if len(got) != len(want) {
@@ -229,7 +201,7 @@ func firstDiff(got, want []string) string {
 	}
 	for i := range got {
 		if got[i] != want[i] {
-			return "packet " + strconv.Itoa(i) + " differs (" + strconv.Itoa(countSame(got, want)) + "/" + strconv.Itoa(len(want)) + " equal)"
+			return "packet " + strconv.Itoa(i) + " differs (" + strconv.Itoa(testtools.SameFrames(got, want)) + "/" + strconv.Itoa(len(want)) + " equal)"
 		}
 	}
 	return "identical"
@@ -294,7 +266,7 @@ func checkTrack(t *testing.T, c trackCheck) stream {
 	}
 	enc := testtools.EncryptedFrameMD5(t, whole, "0", "")
 	encrypted := len(clear) - clearSamples
-	if same := countSame(enc, clear) - clearSamples; encrypted > 0 && same*2 > encrypted {
+	if same := testtools.SameFrames(enc, clear) - clearSamples; encrypted > 0 && same*2 > encrypted {
 		t.Errorf("%s: without a key %d of %d encrypted-range packets equal the clear input: not encrypted", c.dir, same, encrypted)
 	}
 	if c.keys.perType {
@@ -304,7 +276,7 @@ func checkTrack(t *testing.T, c trackCheck) stream {
 			other = typeKeys["SD"]
 		}
 		got := testtools.EncryptedFrameMD5(t, whole, "0", other.key)
-		if same := countSame(got, clear) - clearSamples; encrypted > 0 && same*2 > encrypted {
+		if same := testtools.SameFrames(got, clear) - clearSamples; encrypted > 0 && same*2 > encrypted {
 			t.Errorf("%s: a different type's key decrypts %d of %d packets", c.dir, same, encrypted)
 		}
 	}
@@ -322,7 +294,7 @@ func checkOutput(t *testing.T, root, tracksDir, scheme string, keys keySet, inpu
 		}
 	}
 	streams := inputStreams(t, inputs)
-	dirs := trackDirs(t, tracksDir)
+	dirs := testtools.TrackDirs(t, tracksDir)
 	if len(dirs) != len(streams) {
 		t.Errorf("%d tracks in %s for %d input streams", len(dirs), tracksDir, len(streams))
 	}

@@ -156,8 +156,8 @@ func TestDual(t *testing.T) {
 		"--drm", "widevine,playready,fairplay,clearkey"}, ks.packageKeyArgs()...)
 	mustRun(t, append(args, in)...)
 
-	cbcsTracks := trackNames(trackDirs(t, filepath.Join(out, "cbcs")))
-	cencTracks := trackNames(trackDirs(t, filepath.Join(out, "cenc")))
+	cbcsTracks := trackNames(testtools.TrackDirs(t, filepath.Join(out, "cbcs")))
+	cencTracks := trackNames(testtools.TrackDirs(t, filepath.Join(out, "cenc")))
 	if strings.Join(cbcsTracks, ",") != strings.Join(cencTracks, ",") {
 		t.Errorf("cbcs tracks %v, cenc tracks %v: want the same set", cbcsTracks, cencTracks)
 	}
@@ -195,7 +195,7 @@ func TestClearLead(t *testing.T) {
 			checkOutput(t, out, out, scheme, ks, []string{in}, 2, true)
 
 			streams := inputStreams(t, []string{in})
-			for _, d := range trackDirs(t, out) {
+			for _, d := range testtools.TrackDirs(t, out) {
 				whole := testtools.ConcatTrack(t, d)
 				src := matchInput(t, probeStreams(t, whole)[0], streams)
 				clear := clearMD5(t, src)
@@ -451,7 +451,7 @@ func TestTiming(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, d := range trackDirs(t, out) {
+			for _, d := range testtools.TrackDirs(t, out) {
 				whole := testtools.ConcatTrack(t, d)
 				s := matchInput(t, probeStreams(t, whole)[0], streams)
 				got := testtools.PacketTimes(t, whole, "0")

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -26,51 +25,7 @@ func TestMain(m *testing.M) {
 
 func runMain(m *testing.M) int {
 	defer testtools.CleanupClips()
-	if bin := os.Getenv("DRMPIPE_BIN"); bin != "" {
-		// Test a given binary (e.g. a release build) instead of building one.
-		drmpipeBin = bin
-		return m.Run()
-	}
-	root, err := repoRoot()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "interop:", err)
-		return 1
-	}
-	tmp, err := os.MkdirTemp("", "drmpipe-interop-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "interop:", err)
-		return 1
-	}
-	defer os.RemoveAll(tmp)
-	drmpipeBin = filepath.Join(tmp, "drmpipe")
-	build := exec.Command("go", "build", "-o", drmpipeBin, "./cmd/drmpipe")
-	build.Dir = root
-	var stderr bytes.Buffer
-	build.Stdout = &stderr
-	build.Stderr = &stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "interop: go build ./cmd/drmpipe: %v\n%s", err, stderr.String())
-		return 1
-	}
-	return m.Run()
-}
-
-// repoRoot walks up from the working directory to go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
+	return testtools.MainWithDrmpipe(m, "interop", &drmpipeBin)
 }
 
 // result is one drmpipe run.

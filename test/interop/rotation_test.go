@@ -176,7 +176,7 @@ func checkRotatedTrack(t *testing.T, dir, scheme string, ks keySet, keys map[str
 		if n > 0 {
 			// The previous period's key must not decrypt this one.
 			got := testtools.EncryptedFrameMD5(t, part, "0", keys[slot][n-1].key)
-			if same := countSame(got, span); same*2 > samples {
+			if same := testtools.SameFrames(got, span); same*2 > samples {
 				t.Errorf("period %d: the key of period %d decrypts %d of %d packets", n, n-1, same, samples)
 			}
 		}

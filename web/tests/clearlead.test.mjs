@@ -7,18 +7,11 @@
 // from the encrypted ones) times out here.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { describeState, openPlayer, playerURL, tokenPath, waitFor, withBrowser } from './support/harness.mjs';
+import { describeState, openPlayer, playerURL, players, tokenPath, waitFor, withBrowser } from './support/harness.mjs';
 
 const CLEAR_LEAD = 4; // seconds, as packaged by fixtures.mjs
 const PLAY_TO = 7; // well into the encrypted part
 const FPS = 25;
-
-const players = [
-  { player: 'shaka', format: 'dash' },
-  { player: 'dashjs', format: 'dash' },
-  { player: 'shaka', format: 'hls' },
-  { player: 'hlsjs', format: 'hls' },
-];
 
 describe('clear lead: playback crosses from clear into encrypted segments', { concurrency: 4, timeout: 120_000 }, () => {
   const env = withBrowser();

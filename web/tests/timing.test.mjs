@@ -15,7 +15,7 @@ import { execFile } from 'node:child_process';
 import { before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { ensureTimingMedia, mediaCacheDir, timingClips } from './support/fixtures.mjs';
-import { describeState, openPlayer, playerURL, tokenPath, waitFor, withBrowser } from './support/harness.mjs';
+import { describeState, openPlayer, playerURL, players, tokenPath, waitFor, withBrowser } from './support/harness.mjs';
 
 const run = promisify(execFile);
 
@@ -59,13 +59,6 @@ async function inputTiming(file) {
     end: Math.min(end(v), end(a)),
   };
 }
-
-const players = [
-  { player: 'shaka', format: 'dash' },
-  { player: 'dashjs', format: 'dash' },
-  { player: 'shaka', format: 'hls' },
-  { player: 'hlsjs', format: 'hls' },
-];
 
 describe('timing: every frame at its input time', { concurrency: 3, timeout: 600_000 }, () => {
   const env = withBrowser();

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -302,16 +301,7 @@ func TestGoroutinesAndProcessesRacingGetOneKIDKey(t *testing.T) {
 	eachBackend(t, func(t *testing.T, be backend) {
 		f := open(t, be)
 		goFile := filepath.Join(f.dir, "go")
-		var outs [2]bytes.Buffer
-		cmds := make([]*exec.Cmd, len(outs))
-		for i := range cmds {
-			c := child(t, "racekid", f, goFile)
-			c.Stdout, c.Stderr = &outs[i], &outs[i]
-			if err := c.Start(); err != nil {
-				t.Fatal(err)
-			}
-			cmds[i] = c
-		}
+		cmds, outs := startChildren(t, 2, "racekid", f, goFile)
 		time.Sleep(100 * time.Millisecond) // let them open the store and reach the barrier
 		start := make(chan struct{})
 		var mine []string

@@ -256,6 +256,23 @@ func child(t *testing.T, mode string, f fixture, goFile string) *exec.Cmd {
 	return cmd
 }
 
+// startChildren starts n child processes in mode, each with stdout and
+// stderr in its own buffer; they wait for goFile to appear.
+func startChildren(t *testing.T, n int, mode string, f fixture, goFile string) ([]*exec.Cmd, []*bytes.Buffer) {
+	t.Helper()
+	cmds := make([]*exec.Cmd, n)
+	outs := make([]*bytes.Buffer, n)
+	for i := range cmds {
+		outs[i] = new(bytes.Buffer)
+		cmds[i] = child(t, mode, f, goFile)
+		cmds[i].Stdout, cmds[i].Stderr = outs[i], outs[i]
+		if err := cmds[i].Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cmds, outs
+}
+
 func TestProcessesRacingGetOneKey(t *testing.T) {
 	eachBackend(t, func(t *testing.T, be backend) {
 		f := empty(t, be)
@@ -263,15 +280,7 @@ func TestProcessesRacingGetOneKey(t *testing.T) {
 		// Neither the schema (on SQLite not even the file) nor the KEK
 		// exists yet: the processes also race on creating both, and on
 		// migrating (file lock on SQLite, advisory lock on PostgreSQL).
-		var outs [3]bytes.Buffer
-		cmds := make([]*exec.Cmd, len(outs))
-		for i := range cmds {
-			cmds[i] = child(t, "race", f, goFile)
-			cmds[i].Stdout, cmds[i].Stderr = &outs[i], &outs[i]
-			if err := cmds[i].Start(); err != nil {
-				t.Fatal(err)
-			}
-		}
+		cmds, outs := startChildren(t, 3, "race", f, goFile)
 		time.Sleep(100 * time.Millisecond) // let them reach the barrier
 		if err := os.WriteFile(goFile, nil, 0o600); err != nil {
 			t.Fatal(err)

@@ -41,19 +41,8 @@ type Options struct {
 // (one AdaptationSet per text track, see textSetAttributes), each in the
 // order the tracks appear in p.
 func Marshal(p manifest.Presentation, opt Options) ([]byte, error) {
-	if len(p.Tracks) == 0 {
-		return nil, fmt.Errorf("%w: no tracks", ErrInvalidPresentation)
-	}
-	ids := map[string]bool{}
-	for i := range p.Tracks {
-		t := &p.Tracks[i]
-		if err := validateTrack(t); err != nil {
-			return nil, err
-		}
-		if ids[t.ID] {
-			return nil, fmt.Errorf("%w: duplicate track ID %q", ErrInvalidPresentation, t.ID)
-		}
-		ids[t.ID] = true
+	if err := manifest.ValidateTracks(p.Tracks, ErrInvalidPresentation, validateTrack); err != nil {
+		return nil, err
 	}
 
 	var ns namespaces

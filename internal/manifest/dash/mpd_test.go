@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -18,30 +17,19 @@ import (
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/drm/signaling"
 	"github.com/drmpipe/drmpipe/internal/manifest"
+	"github.com/drmpipe/drmpipe/internal/manifest/manifesttest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 func TestMarshalGolden(t *testing.T) {
-	for _, c := range presentationCases() {
-		t.Run(c.name, func(t *testing.T) {
-			got, err := Marshal(c.p, Options{})
+	for _, c := range manifesttest.Cases() {
+		t.Run(c.Name, func(t *testing.T) {
+			got, err := Marshal(c.P, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", c.name+".mpd")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("MPD differs from %s (run go test -update after checking the diff):\n%s", golden, got)
-			}
+			manifesttest.Golden(t, "MPD", filepath.Join("testdata", c.Name+".mpd"), got, *update)
 		})
 	}
 }
@@ -49,16 +37,9 @@ func TestMarshalGolden(t *testing.T) {
 // TestMarshalParseBack reads every MPD back with dash-mpd and checks it
 // against the Presentation it was made from.
 func TestMarshalParseBack(t *testing.T) {
-	for _, c := range presentationCases() {
-		t.Run(c.name, func(t *testing.T) {
-			out, err := Marshal(c.p, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := mpd.MPDFromBytes(out)
-			if err != nil {
-				t.Fatal(err)
-			}
+	for _, c := range manifesttest.Cases() {
+		t.Run(c.Name, func(t *testing.T) {
+			m := marshalMPD(t, c.P)
 			if m.GetType() != mpd.STATIC_TYPE || string(m.Profiles) != Profiles {
 				t.Errorf("type %q profiles %q", m.GetType(), m.Profiles)
 			}
@@ -67,7 +48,7 @@ func TestMarshalParseBack(t *testing.T) {
 			}
 			// One Period, or one per key period (key rotation) whose
 			// tracks are the tracks restricted to it.
-			keyPeriods := c.p.KeyPeriodIndexes()
+			keyPeriods := c.P.KeyPeriodIndexes()
 			if want := max(len(keyPeriods), 1); len(m.Periods) != want {
 				t.Fatalf("%d periods, want %d", len(m.Periods), want)
 			}
@@ -92,7 +73,7 @@ func TestMarshalParseBack(t *testing.T) {
 				for _, as := range period.AdaptationSets {
 					var kid drm.KeyID
 					for i, r := range as.Representations {
-						tr := findTrack(t, c.p, r.Id)
+						tr := findTrack(t, c.P, r.Id)
 						if len(keyPeriods) > 0 {
 							if period.Id != strconv.Itoa(keyPeriods[pi]) {
 								t.Errorf("Period[%d]@id %q, want the key period index %d", pi, period.Id, keyPeriods[pi])
@@ -135,7 +116,7 @@ func TestMarshalParseBack(t *testing.T) {
 					}
 				}
 			}
-			for _, tr := range c.p.Tracks {
+			for _, tr := range c.P.Tracks {
 				if !seen[tr.ID] {
 					t.Errorf("track %s missing from MPD", tr.ID)
 				}
@@ -269,9 +250,9 @@ func TestNamespaces(t *testing.T) {
 		XMLName stdxml.Name `xml:"urn:mpeg:dash:schema:mpd:2011 MPD"`
 		CPs     []cp        `xml:"Period>AdaptationSet>ContentProtection"`
 	}
-	for _, c := range presentationCases() {
-		t.Run(c.name, func(t *testing.T) {
-			out, err := Marshal(c.p, Options{})
+	for _, c := range manifesttest.Cases() {
+		t.Run(c.Name, func(t *testing.T) {
+			out, err := Marshal(c.P, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -319,12 +300,26 @@ func TestNamespaces(t *testing.T) {
 	}
 }
 
+// marshalMPD writes p as an MPD and reads it back with dash-mpd.
+func marshalMPD(t *testing.T, p manifest.Presentation) *mpd.MPD {
+	t.Helper()
+	out, err := Marshal(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := mpd.MPDFromBytes(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // TestAdaptationSetSwitching: video AdaptationSets under different keys
 // list each other in an adaptation-set-switching SupplementalProperty
 // (ISO/IEC 23009-1 §5.3.3.5), within one codec family; audio sets and a
 // lone video set carry none.
 func TestAdaptationSetSwitching(t *testing.T) {
-	base := presentationCases()[0].p // cbcs_all_drms: 360p (SD key), 720p (HD key), audio
+	base := manifesttest.Cases()[0].P // cbcs_all_drms: 360p (SD key), 720p (HD key), audio
 	if base.Tracks[0].Protection.KID == base.Tracks[1].Protection.KID {
 		t.Fatal("case cbcs_all_drms must key 360p and 720p differently")
 	}
@@ -345,19 +340,11 @@ func TestAdaptationSetSwitching(t *testing.T) {
 	}{
 		{"SD and HD keys", base, map[string]string{"video_360p": "1", "video_720p": "0", "audio_en": ""}},
 		{"three keys and HEVC", ladder, map[string]string{"video_360p": "1,2", "video_720p": "0,2", "video_2160p": "0,1", "video_2160p_hevc": "", "audio_en": ""}},
-		{"one video set", presentationCases()[2].p, map[string]string{"video_720p": "", "audio_en": ""}},
+		{"one video set", manifesttest.Cases()[2].P, map[string]string{"video_720p": "", "audio_en": ""}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			out, err := Marshal(c.p, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := mpd.MPDFromBytes(out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sets := m.Periods[0].AdaptationSets
+			sets := marshalMPD(t, c.p).Periods[0].AdaptationSets
 			if len(sets) != len(c.want) {
 				t.Fatalf("%d AdaptationSets, want %d", len(sets), len(c.want))
 			}
@@ -406,7 +393,7 @@ func TestAudioChannelConfiguration(t *testing.T) {
 }
 
 func TestMarshalErrors(t *testing.T) {
-	base := func() manifest.Presentation { return presentationCases()[0].p }
+	base := func() manifest.Presentation { return manifesttest.Cases()[0].P }
 	cases := []struct {
 		name   string
 		mutate func(p *manifest.Presentation)
@@ -446,12 +433,12 @@ func TestMarshalErrors(t *testing.T) {
 func TestKeyRotationKeepsClearTracks(t *testing.T) {
 	var p manifest.Presentation
 	var text manifest.Track
-	for _, c := range presentationCases() {
-		switch c.name {
+	for _, c := range manifesttest.Cases() {
+		switch c.Name {
 		case "key_rotation":
-			p = c.p
+			p = c.P
 		case "subtitles":
-			for _, tr := range c.p.Tracks {
+			for _, tr := range c.P.Tracks {
 				if tr.Type == manifest.Text && text.ID == "" {
 					text = tr
 				}

@@ -33,10 +33,9 @@ type audioGroup struct {
 //
 // A presentation without video gets one EXT-X-STREAM-INF per audio track.
 func MarshalMultivariant(p manifest.Presentation) ([]byte, error) {
-	if len(p.Tracks) == 0 {
-		return nil, fmt.Errorf("%w: no tracks", ErrInvalidPresentation)
+	if err := manifest.ValidateTracks(p.Tracks, ErrInvalidPresentation, validateTrack); err != nil {
+		return nil, err
 	}
-	ids := map[string]bool{}
 	var videos, texts []*manifest.Track
 	var groups []*audioGroup
 	byID := map[string]*audioGroup{}
@@ -44,13 +43,6 @@ func MarshalMultivariant(p manifest.Presentation) ([]byte, error) {
 	seenKey := map[string]bool{}
 	for i := range p.Tracks {
 		t := &p.Tracks[i]
-		if err := validateTrack(t); err != nil {
-			return nil, err
-		}
-		if ids[t.ID] {
-			return nil, fmt.Errorf("%w: duplicate track ID %q", ErrInvalidPresentation, t.ID)
-		}
-		ids[t.ID] = true
 		if strings.ContainsAny(t.Codecs+t.Language, "\"\r\n,") {
 			return nil, fmt.Errorf("%w: track %q: codecs or language not usable in a quoted-string", ErrInvalidPresentation, t.ID)
 		}

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,37 +18,23 @@ import (
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/drm/signaling"
 	"github.com/drmpipe/drmpipe/internal/manifest"
+	"github.com/drmpipe/drmpipe/internal/manifest/manifesttest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 func TestMarshalGolden(t *testing.T) {
-	for _, c := range presentationCases() {
-		t.Run(c.name, func(t *testing.T) {
-			pls, err := Marshal(c.p)
+	for _, c := range manifesttest.Cases() {
+		t.Run(c.Name, func(t *testing.T) {
+			pls, err := Marshal(c.P)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(pls) != 1+len(c.p.Tracks) || pls[0].Path != "master.m3u8" {
+			if len(pls) != 1+len(c.P.Tracks) || pls[0].Path != "master.m3u8" {
 				t.Fatalf("got %d playlists, first %q", len(pls), pls[0].Path)
 			}
 			for _, pl := range pls {
-				golden := filepath.Join("testdata", c.name, filepath.FromSlash(pl.Path))
-				if *update {
-					if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-						t.Fatal(err)
-					}
-					if err := os.WriteFile(golden, pl.Data, 0o644); err != nil {
-						t.Fatal(err)
-					}
-				}
-				want, err := os.ReadFile(golden)
-				if err != nil {
-					t.Fatalf("%v (run go test -update to create it)", err)
-				}
-				if !bytes.Equal(pl.Data, want) {
-					t.Errorf("%s differs from %s (run go test -update after checking the diff):\n%s", pl.Path, golden, pl.Data)
-				}
+				manifesttest.Golden(t, pl.Path, filepath.Join("testdata", c.Name, filepath.FromSlash(pl.Path)), pl.Data, *update)
 			}
 		})
 	}
@@ -74,21 +59,28 @@ func wantKeys(p *manifest.Protection) (int, string) {
 	return n, "SAMPLE-AES-CTR"
 }
 
+// decodePlaylist fails the test on a marshal error, then reads data back
+// with hls-m3u8 (strict) and checks that it is a playlist of type want.
+func decodePlaylist(t *testing.T, data []byte, marshalErr error, want m3u8.ListType) m3u8.Playlist {
+	t.Helper()
+	if marshalErr != nil {
+		t.Fatal(marshalErr)
+	}
+	pl, typ, err := m3u8.DecodeFrom(bytes.NewReader(data), true)
+	if err != nil || typ != want {
+		t.Fatalf("decode: %v (type %v)", err, typ)
+	}
+	return pl
+}
+
 // TestMediaParseBack reads each media playlist back with hls-m3u8 (strict)
 // and checks it against the track.
 func TestMediaParseBack(t *testing.T) {
-	for _, c := range presentationCases() {
-		for _, tr := range c.p.Tracks {
-			t.Run(c.name+"/"+tr.ID, func(t *testing.T) {
+	for _, c := range manifesttest.Cases() {
+		for _, tr := range c.P.Tracks {
+			t.Run(c.Name+"/"+tr.ID, func(t *testing.T) {
 				data, err := MarshalMedia(tr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				pl, typ, err := m3u8.DecodeFrom(bytes.NewReader(data), true)
-				if err != nil || typ != m3u8.MEDIA {
-					t.Fatalf("decode: %v (type %v)", err, typ)
-				}
-				mp := pl.(*m3u8.MediaPlaylist)
+				mp := decodePlaylist(t, data, err, m3u8.MEDIA).(*m3u8.MediaPlaylist)
 				if mp.Version() != Version || mp.MediaType != m3u8.VOD || !mp.Closed {
 					t.Errorf("version %d type %v closed %v", mp.Version(), mp.MediaType, mp.Closed)
 				}
@@ -182,7 +174,7 @@ func TestMediaParseBack(t *testing.T) {
 
 // TestKeyOrder checks the exact tag order and attributes of the key tags.
 func TestKeyOrder(t *testing.T) {
-	p := presentationCases()[0].p.Tracks[1] // cbcs, all four systems, license URLs
+	p := manifesttest.Cases()[0].P.Tracks[1] // cbcs, all four systems, license URLs
 	keys, err := keyAttributes(p.Protection)
 	if err != nil {
 		t.Fatal(err)
@@ -223,7 +215,7 @@ func TestKeyOrder(t *testing.T) {
 	}
 
 	// FairPlay is dropped for cenc.
-	cencTrack := presentationCases()[1].p.Tracks[0]
+	cencTrack := manifesttest.Cases()[1].P.Tracks[0]
 	keys, err = keyAttributes(cencTrack.Protection)
 	if err != nil {
 		t.Fatal(err)
@@ -245,20 +237,13 @@ func TestKeyOrder(t *testing.T) {
 
 // TestMultivariantParseBack reads the multivariant playlist back with hls-m3u8.
 func TestMultivariantParseBack(t *testing.T) {
-	for _, c := range presentationCases() {
-		t.Run(c.name, func(t *testing.T) {
-			data, err := MarshalMultivariant(c.p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pl, typ, err := m3u8.DecodeFrom(bytes.NewReader(data), true)
-			if err != nil || typ != m3u8.MASTER {
-				t.Fatalf("decode: %v (type %v)", err, typ)
-			}
-			mv := pl.(*m3u8.MasterPlaylist)
+	for _, c := range manifesttest.Cases() {
+		t.Run(c.Name, func(t *testing.T) {
+			data, err := MarshalMultivariant(c.P)
+			mv := decodePlaylist(t, data, err, m3u8.MASTER).(*m3u8.MasterPlaylist)
 			var videos, audios, texts []manifest.Track
 			wantSession := map[string]bool{}
-			for _, tr := range c.p.Tracks {
+			for _, tr := range c.P.Tracks {
 				switch tr.Type {
 				case manifest.Video:
 					videos = append(videos, tr)
@@ -365,15 +350,9 @@ func TestEXTINFPrecision(t *testing.T) {
 			tt += d
 		}
 		data, err := MarshalMedia(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pl, _, err := m3u8.DecodeFrom(bytes.NewReader(data), true)
-		if err != nil {
-			t.Fatal(err)
-		}
+		pl := decodePlaylist(t, data, err, m3u8.MEDIA).(*m3u8.MediaPlaylist)
 		var sum float64
-		for _, s := range pl.(*m3u8.MediaPlaylist).GetAllSegments() {
+		for _, s := range pl.GetAllSegments() {
 			sum += s.Duration
 		}
 		if want := float64(tt-start) / float64(ts); math.Abs(sum-want) > 0.001 {
@@ -436,7 +415,7 @@ func TestExpandNumber(t *testing.T) {
 }
 
 func TestMarshalErrors(t *testing.T) {
-	base := func() manifest.Presentation { return presentationCases()[0].p }
+	base := func() manifest.Presentation { return manifesttest.Cases()[0].P }
 	cases := []struct {
 		name   string
 		mutate func(p *manifest.Presentation)
@@ -473,10 +452,10 @@ func FuzzMarshalMedia(f *testing.F) {
 	f.Add(uint32(48000), uint64(1<<40), uint64(96256), uint64(1), uint8(1), uint8(0), "s$Number%04d$.m4s", "")
 	f.Add(uint32(1), uint64(0), uint64(1), uint64(1), uint8(2), uint8(0), "#EXT$Number$", "a,b")
 	f.Fuzz(func(t *testing.T, ts uint32, start, d, last uint64, n, clearLead uint8, pattern, url string) {
-		tr := presentationCases()[2].p.Tracks[0] // clear lead, widevine + clearkey
+		tr := manifesttest.Cases()[2].P.Tracks[0] // clear lead, widevine + clearkey
 		tr.Timescale, tr.MediaPattern = ts, pattern
 		tr.Protection.Systems[1].LicenseURL = url
-		tr.Segments = segments(1, int(n%20)+1, start, d, last, int(clearLead%22))
+		tr.Segments = manifesttest.Segments(1, int(n%20)+1, start, d, last, int(clearLead%22))
 		data, err := MarshalMedia(tr)
 		if err != nil {
 			if !errors.Is(err, ErrInvalidPresentation) && !errors.Is(err, ErrMissingSignaling) {
@@ -504,14 +483,8 @@ func TestSyncHLS(t *testing.T) {
 	for _, sync := range []bool{false, true} {
 		tr.SyncHLS = sync
 		data, err := MarshalMedia(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pl, _, err := m3u8.DecodeFrom(bytes.NewReader(data), true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		segs := pl.(*m3u8.MediaPlaylist).GetAllSegments()
+		pl := decodePlaylist(t, data, err, m3u8.MEDIA).(*m3u8.MediaPlaylist)
+		segs := pl.GetAllSegments()
 		got := segs[0].ProgramDateTime
 		if !sync {
 			if !got.IsZero() || strings.Contains(string(data), "PROGRAM-DATE-TIME") {

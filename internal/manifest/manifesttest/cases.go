@@ -5,7 +5,11 @@ package manifesttest
 // error tests of manifest/dash and manifest/hls. Imported by tests only.
 
 import (
+	"bytes"
 	"encoding/binary"
+	"os"
+	"path/filepath"
+	"testing"
 
 	"github.com/drmpipe/drmpipe/internal/cenc"
 	"github.com/drmpipe/drmpipe/internal/drm"
@@ -212,5 +216,27 @@ func Cases() []Case {
 			audioTrack("audio_en_51", "en", "ec-3", 6, 640_000, protection(cenc.CBCS, kidAudio, noFP, true), 0),
 			audioTrack("audio_de_ac3", "de", "ac-3", 2, 192_000, protection(cenc.CBCS, kidAudio, noFP, true), 0),
 		}}},
+	}
+}
+
+// Golden compares got, the output named name, with the golden file at path.
+// With update it first writes got there (creating the directory), which is
+// what the -update flag of the writers' tests asks for.
+func Golden(t testing.TB, name, path string, got []byte, update bool) {
+	t.Helper()
+	if update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from %s (run go test -update after checking the diff):\n%s", name, path, got)
 	}
 }

@@ -55,13 +55,39 @@ const ladder = [
   { name: '720p', w: 1280, h: 720, kbps: 2500 },
 ];
 
-/** ensureMedia makes the three inputs once under cacheDir and returns their paths. */
-export async function ensureMedia(cacheDir) {
-  const dir = path.join(cacheDir, `media-${MEDIA_VERSION}`);
-  const files = Object.fromEntries(ladder.map((r) => [r.name, path.join(dir, `${r.name}.mp4`)]));
-  if (existsSync(path.join(dir, 'done'))) return files;
+/**
+ * cached returns the paths of files (name -> file name) under
+ * cacheDir/dirName, making them first unless an earlier run did: make(tmp)
+ * writes them into a fresh temporary directory, which a 'done' file marks
+ * complete and which then takes dirName's place. When another process
+ * finished first, its files (identical) are kept.
+ */
+async function cached(cacheDir, dirName, files, make) {
+  const dir = path.join(cacheDir, dirName);
+  const paths = Object.fromEntries(Object.entries(files).map(([name, file]) => [name, path.join(dir, file)]));
+  if (existsSync(path.join(dir, 'done'))) return paths;
   await mkdir(cacheDir, { recursive: true });
-  const tmp = await mkdtemp(path.join(cacheDir, '.media-'));
+  const tmp = await mkdtemp(path.join(cacheDir, `.${dirName}-`));
+  await make(tmp);
+  await writeFile(path.join(tmp, 'done'), dirName);
+  try {
+    await rename(tmp, dir);
+  } catch {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  return paths;
+}
+
+/** mp4Files names each clip's file: name -> name.mp4. */
+const mp4Files = (names) => Object.fromEntries(names.map((n) => [n, `${n}.mp4`]));
+
+/** ensureMedia makes the three inputs once under cacheDir and returns their paths. */
+export function ensureMedia(cacheDir) {
+  return cached(cacheDir, `media-${MEDIA_VERSION}`, mp4Files(ladder.map((r) => r.name)), makeLadder);
+}
+
+// makeLadder encodes the ladder's inputs into tmp.
+async function makeLadder(tmp) {
   const split = ladder.map((_, i) => `[s${i}]`).join('');
   const scales = ladder.map((r, i) => `[s${i}]scale=${r.w}:${r.h}[v${r.name}]`).join(';');
   const args = [
@@ -83,14 +109,6 @@ export async function ensureMedia(cacheDir) {
     );
   }
   await run('ffmpeg', args, { timeout: 120_000 });
-  await writeFile(path.join(tmp, 'done'), MEDIA_VERSION);
-  try {
-    await rename(tmp, dir);
-  } catch {
-    // Another process finished first; its media is identical.
-    await rm(tmp, { recursive: true, force: true });
-  }
-  return files;
 }
 
 // Timing clips: inputs whose edit lists and GOP structure players get wrong
@@ -137,43 +155,35 @@ export function ensureRotationMedia(cacheDir) {
 
 // ensureClips makes clips (426x240, 25 fps, H.264 High with 3 B-frames, AAC;
 // see timingClips for the options) once under cacheDir/dirName.
-async function ensureClips(cacheDir, dirName, clips) {
-  const dir = path.join(cacheDir, dirName);
-  const files = Object.fromEntries(Object.keys(clips).map((n) => [n, path.join(dir, `${n}.mp4`)]));
-  if (existsSync(path.join(dir, 'done'))) return files;
-  await mkdir(cacheDir, { recursive: true });
-  const tmp = await mkdtemp(path.join(cacheDir, `.${dirName}-`));
-  await Promise.all(Object.entries(clips).map(async ([name, c]) => {
-    const out = path.join(tmp, `${name}.mp4`);
-    const src = c.trim ? path.join(tmp, `${name}.untrimmed.mp4`) : out;
-    const secs = String(c.seconds ?? 6);
-    const x264 = ['keyint=' + c.gop, 'min-keyint=' + c.gop, 'scenecut=0', c.x264].filter(Boolean).join(':');
-    await run('ffmpeg', [
-      '-hide_banner', '-loglevel', 'error', '-y',
-      '-f', 'lavfi', '-t', secs, '-i', 'testsrc2=size=426x240:rate=25',
-      ...(c.audioDelay ? ['-itsoffset', String(c.audioDelay)] : []),
-      '-f', 'lavfi', '-t', secs, '-i', 'sine=frequency=440:sample_rate=48000',
-      '-map', '0:v', '-map', '1:a',
-      '-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', 'high', '-pix_fmt', 'yuv420p', '-bf', '3',
-      '-x264-params', x264, '-b:v', '300k',
-      '-c:a', 'aac', '-b:a', '96k', '-ac', '2',
-      '-movflags', '+faststart', src,
-    ], { timeout: 120_000 });
-    if (c.trim) {
-      // Stream copy from the sync sample before the cut, with an edit list
-      // that starts presentation at the cut (what -ss with -c copy writes).
-      await run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-ss', String(c.trim), '-i', src,
-        '-c', 'copy', '-movflags', '+faststart', out], { timeout: 60_000 });
-      await rm(src);
-    }
-  }));
-  await writeFile(path.join(tmp, 'done'), dirName);
-  try {
-    await rename(tmp, dir);
-  } catch {
-    await rm(tmp, { recursive: true, force: true });
+function ensureClips(cacheDir, dirName, clips) {
+  return cached(cacheDir, dirName, mp4Files(Object.keys(clips)),
+    (tmp) => Promise.all(Object.entries(clips).map(([name, c]) => makeClip(tmp, name, c))));
+}
+
+// makeClip encodes clip c (see timingClips) into tmp/name.mp4.
+async function makeClip(tmp, name, c) {
+  const out = path.join(tmp, `${name}.mp4`);
+  const src = c.trim ? path.join(tmp, `${name}.untrimmed.mp4`) : out;
+  const secs = String(c.seconds ?? 6);
+  const x264 = ['keyint=' + c.gop, 'min-keyint=' + c.gop, 'scenecut=0', c.x264].filter(Boolean).join(':');
+  await run('ffmpeg', [
+    '-hide_banner', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-t', secs, '-i', 'testsrc2=size=426x240:rate=25',
+    ...(c.audioDelay ? ['-itsoffset', String(c.audioDelay)] : []),
+    '-f', 'lavfi', '-t', secs, '-i', 'sine=frequency=440:sample_rate=48000',
+    '-map', '0:v', '-map', '1:a',
+    '-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', 'high', '-pix_fmt', 'yuv420p', '-bf', '3',
+    '-x264-params', x264, '-b:v', '300k',
+    '-c:a', 'aac', '-b:a', '96k', '-ac', '2',
+    '-movflags', '+faststart', src,
+  ], { timeout: 120_000 });
+  if (c.trim) {
+    // Stream copy from the sync sample before the cut, with an edit list
+    // that starts presentation at the cut (what -ss with -c copy writes).
+    await run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-ss', String(c.trim), '-i', src,
+      '-c', 'copy', '-movflags', '+faststart', out], { timeout: 60_000 });
+    await rm(src);
   }
-  return files;
 }
 
 // Codec clips: AV1 (SVT-AV1) and VP9 (libvpx, superframes at a fixed
@@ -185,29 +195,19 @@ export const codecClips = {
 };
 
 /** ensureCodecMedia makes the codec clips once under cacheDir and returns their paths by codec. */
-export async function ensureCodecMedia(cacheDir) {
-  const dir = path.join(cacheDir, `codecs-${CODEC_VERSION}`);
-  const files = Object.fromEntries(Object.keys(codecClips).map((n) => [n, path.join(dir, `${n}.mp4`)]));
-  if (existsSync(path.join(dir, 'done'))) return files;
-  await mkdir(cacheDir, { recursive: true });
-  const tmp = await mkdtemp(path.join(cacheDir, '.codecs-'));
-  for (const [name, video] of Object.entries(codecClips)) {
-    await run('ffmpeg', [
-      '-hide_banner', '-loglevel', 'error', '-y',
-      '-f', 'lavfi', '-t', '8', '-i', 'testsrc2=size=640x360:rate=30',
-      '-f', 'lavfi', '-t', '8', '-i', 'sine=frequency=440:sample_rate=48000',
-      '-map', '0:v', '-map', '1:a', ...video, '-pix_fmt', 'yuv420p', '-g', '60', '-keyint_min', '60',
-      '-c:a', 'libopus', '-b:a', '64k', '-ac', '2',
-      '-movflags', '+faststart', path.join(tmp, `${name}.mp4`),
-    ], { timeout: 120_000 });
-  }
-  await writeFile(path.join(tmp, 'done'), CODEC_VERSION);
-  try {
-    await rename(tmp, dir);
-  } catch {
-    await rm(tmp, { recursive: true, force: true });
-  }
-  return files;
+export function ensureCodecMedia(cacheDir) {
+  return cached(cacheDir, `codecs-${CODEC_VERSION}`, mp4Files(Object.keys(codecClips)), async (tmp) => {
+    for (const [name, video] of Object.entries(codecClips)) {
+      await run('ffmpeg', [
+        '-hide_banner', '-loglevel', 'error', '-y',
+        '-f', 'lavfi', '-t', '8', '-i', 'testsrc2=size=640x360:rate=30',
+        '-f', 'lavfi', '-t', '8', '-i', 'sine=frequency=440:sample_rate=48000',
+        '-map', '0:v', '-map', '1:a', ...video, '-pix_fmt', 'yuv420p', '-g', '60', '-keyint_min', '60',
+        '-c:a', 'libopus', '-b:a', '64k', '-ac', '2',
+        '-movflags', '+faststart', path.join(tmp, `${name}.mp4`),
+      ], { timeout: 120_000 });
+    }
+  });
 }
 
 // Subtitle clip: 8 s in 2 s GOPs with an English mov_text track made from
@@ -231,36 +231,26 @@ const srtTime = (s) => new Date(s * 1000).toISOString().slice(11, 23).replace('.
 const vttTime = (s) => new Date(s * 1000).toISOString().slice(11, 23);
 
 /** ensureTextMedia makes the subtitle clip and its sidecar once under cacheDir: {mp4, vtt}. */
-export async function ensureTextMedia(cacheDir) {
-  const dir = path.join(cacheDir, `text-${TEXT_VERSION}`);
-  const files = { mp4: path.join(dir, 'subs.mp4'), vtt: path.join(dir, 'fr.vtt') };
-  if (existsSync(path.join(dir, 'done'))) return files;
-  await mkdir(cacheDir, { recursive: true });
-  const tmp = await mkdtemp(path.join(cacheDir, '.text-'));
-  const srt = textCues.eng.map((c, i) => `${i + 1}\n${srtTime(c.start)} --> ${srtTime(c.end)}\n${c.text}\n`).join('\n');
-  await writeFile(path.join(tmp, 'eng.srt'), srt);
-  const vtt = 'WEBVTT\n\nNOTE French sidecar for the browser suite\n\n' +
-    textCues.fr.map((c) => `${vttTime(c.start)} --> ${vttTime(c.end)}\n${c.text}\n`).join('\n');
-  await writeFile(path.join(tmp, 'fr.vtt'), vtt);
-  await run('ffmpeg', [
-    '-hide_banner', '-loglevel', 'error', '-y',
-    '-f', 'lavfi', '-t', '8', '-i', 'testsrc2=size=426x240:rate=25',
-    '-f', 'lavfi', '-t', '8', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-f', 'srt', '-i', path.join(tmp, 'eng.srt'),
-    '-map', '0:v', '-map', '1:a', '-map', '2:s',
-    '-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', 'high', '-pix_fmt', 'yuv420p', '-bf', '2',
-    '-x264-params', 'keyint=50:min-keyint=50:scenecut=0', '-b:v', '300k',
-    '-c:a', 'aac', '-b:a', '96k', '-ac', '2',
-    '-c:s', 'mov_text', '-metadata:s:s:0', 'language=eng',
-    '-movflags', '+faststart', path.join(tmp, 'subs.mp4'),
-  ], { timeout: 120_000 });
-  await writeFile(path.join(tmp, 'done'), TEXT_VERSION);
-  try {
-    await rename(tmp, dir);
-  } catch {
-    await rm(tmp, { recursive: true, force: true });
-  }
-  return files;
+export function ensureTextMedia(cacheDir) {
+  return cached(cacheDir, `text-${TEXT_VERSION}`, { mp4: 'subs.mp4', vtt: 'fr.vtt' }, async (tmp) => {
+    const srt = textCues.eng.map((c, i) => `${i + 1}\n${srtTime(c.start)} --> ${srtTime(c.end)}\n${c.text}\n`).join('\n');
+    await writeFile(path.join(tmp, 'eng.srt'), srt);
+    const vtt = 'WEBVTT\n\nNOTE French sidecar for the browser suite\n\n' +
+      textCues.fr.map((c) => `${vttTime(c.start)} --> ${vttTime(c.end)}\n${c.text}\n`).join('\n');
+    await writeFile(path.join(tmp, 'fr.vtt'), vtt);
+    await run('ffmpeg', [
+      '-hide_banner', '-loglevel', 'error', '-y',
+      '-f', 'lavfi', '-t', '8', '-i', 'testsrc2=size=426x240:rate=25',
+      '-f', 'lavfi', '-t', '8', '-i', 'sine=frequency=440:sample_rate=48000',
+      '-f', 'srt', '-i', path.join(tmp, 'eng.srt'),
+      '-map', '0:v', '-map', '1:a', '-map', '2:s',
+      '-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', 'high', '-pix_fmt', 'yuv420p', '-bf', '2',
+      '-x264-params', 'keyint=50:min-keyint=50:scenecut=0', '-b:v', '300k',
+      '-c:a', 'aac', '-b:a', '96k', '-ac', '2',
+      '-c:s', 'mov_text', '-metadata:s:s:0', 'language=eng',
+      '-movflags', '+faststart', path.join(tmp, 'subs.mp4'),
+    ], { timeout: 120_000 });
+  });
 }
 
 /** mediaCacheDir is where generated inputs are kept between runs (gitignored). */

@@ -14,6 +14,7 @@
 //   CHROMIUM       browser binary (default /usr/bin/chromium)
 //   ARTIFACTS_DIR  where screenshots go (default web/test-results)
 //   DRMPIPE_TOKEN_LEEWAY  seconds of clock skew the server accepts on exp (default 5)
+import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -26,6 +27,14 @@ import { repoDir, webDir } from './fixtures.mjs';
 export const artifactsDir = path.resolve(process.env.ARTIFACTS_DIR || path.join(webDir, 'test-results'));
 export const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 export const tokenLeewaySeconds = Number(process.env.DRMPIPE_TOKEN_LEEWAY ?? 5);
+
+/** players is each player with each format it plays: shaka-player (DASH and HLS), dash.js, hls.js. */
+export const players = [
+  { player: 'shaka', format: 'dash' },
+  { player: 'dashjs', format: 'dash' },
+  { player: 'shaka', format: 'hls' },
+  { player: 'hlsjs', format: 'hls' },
+];
 
 // Flags for headless Chromium as root (root needs --no-sandbox; no GPU, no
 // QUIC, no background network traffic); plus autoplay without a gesture and
@@ -162,6 +171,24 @@ export async function waitFor(page, pred, timeoutMs) {
     if (Date.now() > end) return { ...s, timedOut: true };
     await sleep(250);
   }
+}
+
+/**
+ * assertKeepsPlaying waits (40 s at most) until currentTime passes seconds
+ * without a player error, then checks that one second later decoded frames
+ * and currentTime have grown and still no error came; it returns that later
+ * state.
+ */
+export async function assertKeepsPlaying(page, seconds) {
+  const s1 = await waitFor(page, (s) => s.currentTime > seconds || s.errors.length > 0, 40_000);
+  assert.deepEqual(s1.errors, [], `player error:\n${describeState(s1, page)}`);
+  assert.ok(s1.currentTime > seconds, `currentTime ${s1.currentTime} did not pass ${seconds} s:\n${describeState(s1, page)}`);
+  await sleep(1000);
+  const s2 = await waitFor(page, () => true, 0);
+  assert.ok(s2.decodedFrames > s1.decodedFrames, `decoded frames did not grow: ${s1.decodedFrames} -> ${s2.decodedFrames}`);
+  assert.ok(s2.currentTime > s1.currentTime, 'playback stopped');
+  assert.deepEqual(s2.errors, [], `player error:\n${describeState(s2, page)}`);
+  return s2;
 }
 
 /** describeState is a short diagnostic for assertion messages. */

@@ -84,28 +84,17 @@ func TestMovedOrDamagedBlobFails(t *testing.T) {
 	lk := testtools.StartLocalKMS(t)
 	w := open(t, config(lk, lk.KeyID))
 	otherARN := createKey(t, w)
-	key, kid := kmstest.RandomKey(t)
-	wrapped, ref, err := w.Wrap(ctx, kid, "movie-1", key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, otherKID := kmstest.RandomKey(t)
-	tampered := bytes.Clone(wrapped)
-	tampered[len(tampered)-1] ^= 1
-	kmstest.CheckRefusals(t, w, key, []kmstest.Refusal{
-		{Name: "other KID", KID: otherKID, ContentID: "movie-1", Blob: wrapped, Ref: ref, Want: kms.ErrUnwrap},
-		{Name: "other content ID", KID: kid, ContentID: "movie-2", Blob: wrapped, Ref: ref, Want: kms.ErrUnwrap},
-		{Name: "tampered", KID: kid, ContentID: "movie-1", Blob: tampered, Ref: ref, Want: kms.ErrUnwrap},
+	c := kmstest.WrapOne(t, w)
+	kid, wrapped, ref := c.KID, c.Blob, c.Ref
+	kmstest.CheckRefusals(t, w, c.Key, append(c.Refusals(), []kmstest.Refusal{
 		{Name: "other KMS key", KID: kid, ContentID: "movie-1", Blob: wrapped, Ref: otherARN, Want: kms.ErrUnwrap},
 		{Name: "empty blob", KID: kid, ContentID: "movie-1", Blob: nil, Ref: ref, Want: kms.ErrBadInput},
 		{Name: "empty ref", KID: kid, ContentID: "movie-1", Blob: wrapped, Ref: "", Want: kms.ErrUnknownKeyRef},
-	})
+	}...))
 	if _, _, err := w.Wrap(ctx, kid, "m", nil); !errors.Is(err, kms.ErrBadInput) {
 		t.Errorf("empty key: %v", err)
 	}
-	if got, err := w.Unwrap(ctx, kid, "movie-1", wrapped, ref); err != nil || !bytes.Equal(got, key) {
-		t.Fatalf("good blob: %v", err)
-	}
+	c.CheckUnwraps(t, w)
 }
 
 // TestKMSDown stops local-kms under a live wrapper: operations fail with
@@ -116,11 +105,8 @@ func TestKMSDown(t *testing.T) {
 	cfg := config(lk, lk.KeyID)
 	cfg.Timeout = 1500 * time.Millisecond
 	w := open(t, cfg)
-	key, kid := kmstest.RandomKey(t)
-	wrapped, ref, err := w.Wrap(ctx, kid, "movie-1", key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := kmstest.WrapOne(t, w)
+	key, kid, wrapped, ref := c.Key, c.KID, c.Blob, c.Ref
 	lk.Stop()
 	start := time.Now()
 	got, err := w.Unwrap(ctx, kid, "movie-1", wrapped, ref)

@@ -84,6 +84,51 @@ type Refusal struct {
 	Want      error
 }
 
+// Wrapped is a random key wrapped for content "movie-1", the start of every
+// wrapper's refusal table.
+type Wrapped struct {
+	Key      []byte
+	KID      drm.KeyID
+	Blob     []byte
+	Ref      string
+	OtherKID drm.KeyID // a KID the blob was not wrapped for
+	Tampered []byte    // Blob with its last byte flipped
+}
+
+// WrapOne wraps a random key for content "movie-1" with w.
+func WrapOne(t *testing.T, w kms.Wrapper) Wrapped {
+	t.Helper()
+	var c Wrapped
+	var err error
+	c.Key, c.KID = RandomKey(t)
+	if c.Blob, c.Ref, err = w.Wrap(context.Background(), c.KID, "movie-1", c.Key); err != nil {
+		t.Fatal(err)
+	}
+	_, c.OtherKID = RandomKey(t)
+	c.Tampered = bytes.Clone(c.Blob)
+	c.Tampered[len(c.Tampered)-1] ^= 1
+	return c
+}
+
+// Refusals are the refusals every wrapper shares: the blob under another
+// KID or content ID (both are bound to the blob), and the tampered blob,
+// each failing with kms.ErrUnwrap.
+func (c Wrapped) Refusals() []Refusal {
+	return []Refusal{
+		{Name: "other KID", KID: c.OtherKID, ContentID: "movie-1", Blob: c.Blob, Ref: c.Ref, Want: kms.ErrUnwrap},
+		{Name: "other content ID", KID: c.KID, ContentID: "movie-2", Blob: c.Blob, Ref: c.Ref, Want: kms.ErrUnwrap},
+		{Name: "tampered", KID: c.KID, ContentID: "movie-1", Blob: c.Tampered, Ref: c.Ref, Want: kms.ErrUnwrap},
+	}
+}
+
+// CheckUnwraps fails unless the good blob still unwraps to the key.
+func (c Wrapped) CheckUnwraps(t *testing.T, w kms.Wrapper) {
+	t.Helper()
+	if got, err := w.Unwrap(context.Background(), c.KID, "movie-1", c.Blob, c.Ref); err != nil || !bytes.Equal(got, c.Key) {
+		t.Fatalf("good blob: %v", err)
+	}
+}
+
 // CheckRefusals runs each case as a subtest: Unwrap fails with its Want,
 // returns no bytes, and its message holds key in no encoding (hex in any
 // letter case).
