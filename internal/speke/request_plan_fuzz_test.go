@@ -45,7 +45,7 @@ func FuzzRequestPlan(f *testing.F) {
 		start := time.Now()
 		var p plan
 		if v2 {
-			p, err = planV2(d)
+			p, err = planV2(d, d.Version)
 		} else {
 			p, err = planV1(d)
 		}
