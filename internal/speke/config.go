@@ -88,10 +88,21 @@ type Authenticator interface {
 	Authenticate(r *http.Request, scope string) (principal string, err error)
 }
 
+// PeriodRecorder records the time a key period covers and checks it
+// against what was recorded before (keys.PeriodTimesStore; the SQL store
+// implements it).
+type PeriodRecorder interface {
+	RecordPeriodTimes(ctx context.Context, contentID string, p keys.PeriodTimes) error
+}
+
 // Deps are the handler's dependencies. Without Auth every request is refused
-// with 401: keys are never served unauthenticated.
+// with 401: keys are never served unauthenticated. Periods, when set,
+// records the times of key periods that requests give (CPIX 2.4
+// @start/@end or @startOffset/@endOffset), so later requests must agree
+// with them.
 type Deps struct {
-	Keys   KeyGetter
-	Auth   Authenticator
-	Logger *slog.Logger
+	Keys    KeyGetter
+	Periods PeriodRecorder
+	Auth    Authenticator
+	Logger  *slog.Logger
 }

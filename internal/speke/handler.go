@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/drmpipe/drmpipe/internal/cpix"
 	"github.com/drmpipe/drmpipe/internal/drm"
@@ -200,6 +201,9 @@ func (h *handler) respond(r *http.Request, doc *cpix.Document, v2 bool, version 
 	if h.deps.Keys == nil {
 		return nil, httperr.New(http.StatusServiceUnavailable, httperr.CodeUnavailable, "key store not configured")
 	}
+	if err := h.recordPeriods(r, doc, p); err != nil {
+		return nil, err
+	}
 	got := make([]keys.ContentKey, len(doc.ContentKeys))
 	fill := h.requestedKeys
 	if r.URL.Query().Get(QueryOverrideKeyIDs) == "true" {
@@ -282,6 +286,34 @@ func (h *handler) requestedKeys(r *http.Request, doc *cpix.Document, p plan, got
 			}
 		}
 		doc.ReplaceKID(drm.KeyID{}, *override)
+	}
+	return nil
+}
+
+// recordPeriods records the times of the request's timed key periods in
+// the store (Deps.Periods), before any key is touched: times that
+// contradict earlier requests for the content (another range for an
+// index, an overlap, index order against time) are a 409 naming the
+// period.
+func (h *handler) recordPeriods(r *http.Request, doc *cpix.Document, p plan) error {
+	if h.deps.Periods == nil {
+		return nil
+	}
+	for _, ckp := range doc.ContentKeyPeriods {
+		kp := p.periods[ckp.ID]
+		if !kp.timed {
+			continue
+		}
+		pt := keys.PeriodTimes{Period: kp.index, WallClock: kp.interval.WallClock, Start: kp.interval.Start, End: kp.interval.End}
+		err := h.deps.Periods.RecordPeriodTimes(r.Context(), p.contentID, pt)
+		switch {
+		case err == nil:
+		case errors.Is(err, keys.ErrPeriodConflict):
+			return httperr.Wrap(err, http.StatusConflict, httperr.CodeInvalidRequest,
+				fmt.Sprintf("ContentKeyPeriod %q (@index %d) contradicts the key periods recorded for this content: %v", ckp.ID, kp.index, strings.TrimPrefix(err.Error(), keys.ErrPeriodConflict.Error()+": ")))
+		default:
+			return keyStoreError(err, drm.KeyID{})
+		}
 	}
 	return nil
 }

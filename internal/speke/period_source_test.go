@@ -3,6 +3,7 @@ package speke
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -170,7 +171,7 @@ func TestPeriodSourceTimings(t *testing.T) {
 		log.mu.Lock()
 		log.reqs, log.vers = nil, nil
 		log.mu.Unlock()
-		s := NewPeriodSource(ctx, c, ClientRequest{ContentID: "timed", Scheme: cenc.CBCS, Systems: []drm.System{drm.FairPlay}}, tc.timing, epoch)
+		s := NewPeriodSource(ctx, c, ClientRequest{ContentID: fmt.Sprintf("timed-%d", tc.timing), Scheme: cenc.CBCS, Systems: []drm.System{drm.FairPlay}}, tc.timing, epoch)
 		s.PlanKeyPeriods(spans(2, 2500*time.Millisecond))
 		k0, err := s.PeriodKey(ctx, keys.All, 0)
 		if err != nil {

@@ -7,7 +7,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/drmpipe/drmpipe/internal/cpix"
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/httperr"
 	"github.com/drmpipe/drmpipe/internal/keys"
@@ -159,6 +161,25 @@ func TestRotationV21StoreKIDs(t *testing.T) {
 		} else if fmt.Sprint(first) != fmt.Sprint(got) {
 			t.Errorf("second request got other KIDs: %v, then %v", first, got)
 		}
+	}
+	// The store knows each period's time, and refuses a request that
+	// contradicts it, before touching any key.
+	times, err := e.store.ListPeriodTimes(ctx, "live-rot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(times) != 2 || times[1].Period != 6 || !times[1].WallClock || times[1].End-times[1].Start != 30*time.Second ||
+		cpix.FormatDateTime(times[0].Start) != "2026-03-01T10:00:00Z" {
+		t.Errorf("recorded period times %+v", times)
+	}
+	calls := e.keys.calls.Load()
+	moved := strings.Replace(rotationV21, `start="2026-03-01T10:00:30Z" end="2026-03-01T10:01:00Z"`, `start="2026-03-01T10:00:40Z" end="2026-03-01T10:01:10Z"`, 1)
+	w := postVersion(t, e.h, PathV2+"?"+QueryOverrideKeyIDs+"=true", moved, Version21)
+	if b := errBody(t, w); w.Code != http.StatusConflict || !strings.Contains(b.Message, `ContentKeyPeriod "kp_6" (@index 6) contradicts the key periods recorded`) {
+		t.Errorf("moved period 6: %d %+v", w.Code, b)
+	}
+	if e.keys.calls.Load() != calls {
+		t.Error("a request with contradicting period times touched keys")
 	}
 	// Without overrideKeyIds the encryptor's KIDs are honoured.
 	d := okDoc(t, postVersion(t, e.h, PathV2, strings.ReplaceAll(rotationV21, "live-rot", "live-rot-2"), Version21))

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/drmpipe/drmpipe/internal/apikey"
 	"github.com/drmpipe/drmpipe/internal/drm"
@@ -113,6 +114,22 @@ func TestSPEKEKeyRotation(t *testing.T) {
 						}
 					}
 					verifyKeys[hex.EncodeToString(kid[:])+":"+hex.EncodeToString(stored.Key.Key)] = true
+				}
+			}
+			if tc.timing == "start-end" {
+				// The store knows each period's time: media time on the
+				// wall clock from the Unix epoch, 2 s per period.
+				times, err := r.Keys.ListPeriodTimes(ctx, tc.content)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(times) != 3 {
+					t.Fatalf("recorded period times %+v, want 3", times)
+				}
+				for n, pt := range times {
+					if pt.Period != uint32(n) || !pt.WallClock || pt.Start != time.Duration(2*n)*time.Second || pt.End-pt.Start < 1900*time.Millisecond {
+						t.Errorf("period %d recorded as %+v", n, pt)
+					}
 				}
 			}
 			// Video and audio share the slot (one key per asset): one --key
