@@ -45,8 +45,10 @@ func periodKIDs(t *testing.T, out string) map[string][]string {
 // v2.0) and by @index with @start/@end (SPEKE v2.1, store-chosen KIDs).
 // Each run gives every key period of every track its own KID, a second run
 // the same KIDs; the store holds each period's key under (content, slot,
-// period); and `drmpipe verify` decrypts every segment with its period's
-// key from the store.
+// period), with store-chosen KIDs the very keys `package --content-id
+// --key-period` takes from the store, and with @start/@end each period's
+// time; and `drmpipe verify` decrypts every segment with its period's key
+// from the store.
 func TestSPEKEKeyRotation(t *testing.T) {
 	t.Parallel()
 	d := newDeployment(t, setup{})
@@ -114,6 +116,18 @@ func TestSPEKEKeyRotation(t *testing.T) {
 						}
 					}
 					verifyKeys[hex.EncodeToString(kid[:])+":"+hex.EncodeToString(stored.Key.Key)] = true
+				}
+			}
+			if tc.origin == keys.OriginSlot {
+				// The key store's own rotation (package --content-id
+				// --key-period, no SPEKE) gives the very same KIDs.
+				out3 := filepath.Join(t.TempDir(), "out")
+				if _, stderr, code := d.cli(t, "package", "-q", "--config", d.cfgFile, "-o", out3, "--content-id", tc.content, "--key-period", "2s",
+					"--segment-duration", "2s", "--scheme", tc.scheme, "--drm", tc.drms, clip); code != 0 {
+					t.Fatalf("drmpipe package --content-id --key-period: %s", stderr)
+				}
+				if store := periodKIDs(t, out3); fmt.Sprint(store) != fmt.Sprint(first) {
+					t.Errorf("key store rotation KIDs %v, SPEKE %v", store, first)
 				}
 			}
 			if tc.timing == "start-end" {
