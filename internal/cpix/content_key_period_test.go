@@ -68,19 +68,25 @@ func TestContentKeyPeriodInterval(t *testing.T) {
 				t.Fatalf("Interval() = %+v, %v, %v; want %+v, %v", iv, timed, err, c.want, c.timed)
 			}
 			// Marshal echoes the attributes as written.
-			out, err := Marshal(d)
-			if err != nil {
-				t.Fatal(err)
-			}
-			d2, err := Unmarshal(out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(d.ContentKeyPeriods, d2.ContentKeyPeriods) {
+			if d2 := remarshal(t, d); !reflect.DeepEqual(d.ContentKeyPeriods, d2.ContentKeyPeriods) {
 				t.Errorf("round trip %+v != %+v", d.ContentKeyPeriods, d2.ContentKeyPeriods)
 			}
 		})
 	}
+}
+
+// remarshal is Unmarshal(Marshal(d)).
+func remarshal(t *testing.T, d *Document) *Document {
+	t.Helper()
+	out, err := Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, err := Unmarshal(out)
+	if err != nil {
+		t.Fatalf("re-parse: %v\n%s", err, out)
+	}
+	return d2
 }
 
 func TestSetInterval(t *testing.T) {
