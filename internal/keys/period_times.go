@@ -33,6 +33,13 @@ type PeriodTimesStore interface {
 	// another period of the content, or a later period starting before an
 	// earlier one give ErrPeriodConflict.
 	RecordPeriodTimes(ctx context.Context, contentID string, p PeriodTimes) error
+	// PeriodIndexFor returns the index of the period of contentID that
+	// covers exactly p's times (p.Period is ignored), recording a new one
+	// when there is none: the next index after the last recorded period,
+	// which p must not start before (ErrPeriodConflict otherwise). It
+	// numbers the periods of encryptors that send times without @index
+	// (SPEKE v2.1, MediaPackage START_END_ONLY).
+	PeriodIndexFor(ctx context.Context, contentID string, p PeriodTimes) (uint32, error)
 	// ListPeriodTimes returns the recorded periods of contentID in index
 	// order.
 	ListPeriodTimes(ctx context.Context, contentID string) ([]PeriodTimes, error)

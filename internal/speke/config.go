@@ -89,10 +89,11 @@ type Authenticator interface {
 }
 
 // PeriodRecorder records the time a key period covers and checks it
-// against what was recorded before (keys.PeriodTimesStore; the SQL store
-// implements it).
+// against what was recorded before, and numbers periods given by time
+// alone (keys.PeriodTimesStore; the SQL store implements it).
 type PeriodRecorder interface {
 	RecordPeriodTimes(ctx context.Context, contentID string, p keys.PeriodTimes) error
+	PeriodIndexFor(ctx context.Context, contentID string, p keys.PeriodTimes) (uint32, error)
 }
 
 // Deps are the handler's dependencies. Without Auth every request is refused

@@ -201,6 +201,11 @@ func (h *handler) respond(r *http.Request, doc *cpix.Document, v2 bool, version 
 	if h.deps.Keys == nil {
 		return nil, httperr.New(http.StatusServiceUnavailable, httperr.CodeUnavailable, "key store not configured")
 	}
+	if p.provisional {
+		if err := h.numberPeriods(r, doc, &p); err != nil {
+			return nil, err
+		}
+	}
 	if err := h.recordPeriods(r, doc, p); err != nil {
 		return nil, err
 	}
@@ -305,17 +310,55 @@ func (h *handler) recordPeriods(r *http.Request, doc *cpix.Document, p plan) err
 			continue
 		}
 		pt := keys.PeriodTimes{Period: kp.index, WallClock: kp.interval.WallClock, Start: kp.interval.Start, End: kp.interval.End}
-		err := h.deps.Periods.RecordPeriodTimes(r.Context(), p.contentID, pt)
-		switch {
-		case err == nil:
-		case errors.Is(err, keys.ErrPeriodConflict):
-			return httperr.Wrap(err, http.StatusConflict, httperr.CodeInvalidRequest,
-				fmt.Sprintf("ContentKeyPeriod %q (@index %d) contradicts the key periods recorded for this content: %v", ckp.ID, kp.index, strings.TrimPrefix(err.Error(), keys.ErrPeriodConflict.Error()+": ")))
-		default:
-			return keyStoreError(err, drm.KeyID{})
+		if err := h.deps.Periods.RecordPeriodTimes(r.Context(), p.contentID, pt); err != nil {
+			return periodStoreError(err, ckp.ID)
 		}
 	}
 	return nil
+}
+
+// numberPeriods gives the periods of a request without @index (SPEKE v2.1
+// with times only) the store's index for their times, in time order, and
+// echoes it as ContentKeyPeriod@index: the same times always get the same
+// index, so the same keys.
+func (h *handler) numberPeriods(r *http.Request, doc *cpix.Document, p *plan) error {
+	if h.deps.Periods == nil {
+		return reject("ContentKeyPeriods without @index need a key store that records period times")
+	}
+	remap := make(map[uint32]uint32, len(p.periods))
+	for rank := uint32(0); rank < uint32(len(doc.ContentKeyPeriods)); rank++ {
+		for i := range doc.ContentKeyPeriods {
+			ckp := &doc.ContentKeyPeriods[i]
+			kp := p.periods[ckp.ID]
+			if kp.index != rank {
+				continue
+			}
+			pt := keys.PeriodTimes{WallClock: kp.interval.WallClock, Start: kp.interval.Start, End: kp.interval.End}
+			idx, err := h.deps.Periods.PeriodIndexFor(r.Context(), p.contentID, pt)
+			if err != nil {
+				return periodStoreError(err, ckp.ID)
+			}
+			remap[rank] = idx
+			ckp.Index = &idx
+		}
+	}
+	for id, kp := range p.periods {
+		kp.index = remap[kp.index]
+		p.periods[id] = kp
+	}
+	for i := range p.slots {
+		p.slots[i].period = remap[p.slots[i].period]
+	}
+	return nil
+}
+
+// periodStoreError maps a failure to record or number key period id.
+func periodStoreError(err error, id string) error {
+	if errors.Is(err, keys.ErrPeriodConflict) {
+		return httperr.Wrap(err, http.StatusConflict, httperr.CodeInvalidRequest,
+			fmt.Sprintf("ContentKeyPeriod %q contradicts the key periods recorded for this content: %v", id, strings.TrimPrefix(err.Error(), keys.ErrPeriodConflict.Error()+": ")))
+	}
+	return keyStoreError(err, drm.KeyID{})
 }
 
 // slotKeys fills got with the slot key of every ContentKey and overrides

@@ -3,7 +3,9 @@ package speke
 import (
 	"fmt"
 	"net/http"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/drmpipe/drmpipe/internal/cenc"
 	"github.com/drmpipe/drmpipe/internal/cpix"
@@ -33,6 +35,9 @@ type plan struct {
 	rotation  bool // the request has a ContentKeyPeriodList
 	slots     []slot
 	periods   map[string]keyPeriod // by ContentKeyPeriod@id
+	// provisional: the periods came without @index and their indexes
+	// are ranks in time, for the store to replace (see checkPeriods).
+	provisional bool
 }
 
 // Known DRM system IDs besides the drm package's.
@@ -99,50 +104,103 @@ type keyPeriod struct {
 // follow CPIX 2.4 §"ContentKeyPeriod Element", do not overlap
 // (ContentKeyPeriodList: periods "cover non overlapping periods of time")
 // and increase with @index ("It shall increase").
-func checkPeriods(d *cpix.Document) (map[string]keyPeriod, error) {
+//
+// With timesOnly (SPEKE v2.1), periods may instead all come without @index
+// and with times (MediaPackage START_END_ONLY): provisional is then true
+// and the indexes returned are the periods' ranks in time, which the
+// handler replaces by the store's indexes for those times.
+func checkPeriods(d *cpix.Document, timesOnly bool) (periods map[string]keyPeriod, provisional bool, err error) {
 	if n := len(d.ContentKeyPeriods); n > MaxKeyPeriods {
-		return nil, reject("ContentKeyPeriodList has %d ContentKeyPeriod elements; at most %d per request", n, MaxKeyPeriods)
+		return nil, false, reject("ContentKeyPeriodList has %d ContentKeyPeriod elements; at most %d per request", n, MaxKeyPeriods)
+	}
+	var withIndex, without string
+	for _, p := range d.ContentKeyPeriods {
+		if p.Index != nil {
+			withIndex = p.ID
+		} else if without == "" {
+			without = p.ID
+		}
+	}
+	provisional = timesOnly && without != ""
+	if provisional && withIndex != "" {
+		return nil, false, reject("ContentKeyPeriods %q and %q: either every ContentKeyPeriod has @index or none", withIndex, without)
+	}
+	var rank map[string]uint32
+	if provisional {
+		if rank, err = rankByTime(d); err != nil {
+			return nil, false, err
+		}
 	}
 	out := make(map[string]keyPeriod, len(d.ContentKeyPeriods))
 	byIndex := map[uint32]string{}
 	var timed []string
 	for _, p := range d.ContentKeyPeriods {
 		if p.ID == "" {
-			return nil, reject("Missing ContentKeyPeriod@id (KeyPeriodFilter@periodId refers to it)")
+			return nil, false, reject("Missing ContentKeyPeriod@id (KeyPeriodFilter@periodId refers to it)")
 		}
 		if _, dup := out[p.ID]; dup {
-			return nil, reject("ContentKeyPeriod@id %q appears more than once", p.ID)
+			return nil, false, reject("ContentKeyPeriod@id %q appears more than once", p.ID)
 		}
-		if p.Index == nil {
-			return nil, reject("Missing ContentKeyPeriod@index for period %q (key periods are addressed by index)", p.ID)
+		index := rank[p.ID]
+		switch {
+		case p.Index != nil:
+			index = *p.Index
+		case !provisional:
+			return nil, false, reject("Missing ContentKeyPeriod@index for period %q (key periods are addressed by index)", p.ID)
 		}
-		if other, dup := byIndex[*p.Index]; dup {
-			return nil, reject("ContentKeyPeriods %q and %q have the same @index %d", other, p.ID, *p.Index)
+		if other, dup := byIndex[index]; dup {
+			return nil, false, reject("ContentKeyPeriods %q and %q have the same @index %d", other, p.ID, index)
 		}
-		byIndex[*p.Index] = p.ID
+		byIndex[index] = p.ID
 		iv, ok, err := p.Interval()
 		if err != nil {
-			return nil, reject("%s", strings.TrimPrefix(err.Error(), cpix.ErrInvalid.Error()+": "))
+			return nil, false, reject("%s", strings.TrimPrefix(err.Error(), cpix.ErrInvalid.Error()+": "))
 		}
-		kp := keyPeriod{index: *p.Index, interval: iv, timed: ok}
+		kp := keyPeriod{index: index, interval: iv, timed: ok}
 		if ok {
 			for _, id := range timed {
 				o := out[id]
 				if o.interval.WallClock != iv.WallClock {
-					return nil, reject("ContentKeyPeriods %q and %q mix wall-clock (@start) and media-time (@startOffset) periods", id, p.ID)
+					return nil, false, reject("ContentKeyPeriods %q and %q mix wall-clock (@start) and media-time (@startOffset) periods", id, p.ID)
 				}
 				if iv.Overlaps(o.interval) {
-					return nil, reject("ContentKeyPeriods %q and %q overlap", id, p.ID)
+					return nil, false, reject("ContentKeyPeriods %q and %q overlap", id, p.ID)
 				}
 				if (kp.index < o.index) != (iv.Start < o.interval.Start) {
-					return nil, reject("ContentKeyPeriods %q (@index %d) and %q (@index %d): @index must increase with time", id, o.index, p.ID, kp.index)
+					return nil, false, reject("ContentKeyPeriods %q (@index %d) and %q (@index %d): @index must increase with time", id, o.index, p.ID, kp.index)
 				}
 			}
 			timed = append(timed, p.ID)
 		}
 		out[p.ID] = kp
 	}
-	return out, nil
+	return out, provisional, nil
+}
+
+// rankByTime numbers periods without @index by their start (ties keep
+// document order; the overlap check refuses them later).
+func rankByTime(d *cpix.Document) (map[string]uint32, error) {
+	type started struct {
+		id    string
+		start time.Duration
+	}
+	var ps []started
+	for _, p := range d.ContentKeyPeriods {
+		iv, ok, err := p.Interval()
+		switch {
+		case err != nil:
+			return nil, reject("%s", strings.TrimPrefix(err.Error(), cpix.ErrInvalid.Error()+": "))
+		case !ok:
+			return nil, reject("ContentKeyPeriod %q has neither @index nor times (@start/@end or @startOffset/@endOffset)", p.ID)
+		}
+		ps = append(ps, started{p.ID, iv.Start})
+	}
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].start < ps[j].start })
+	rank := make(map[string]uint32, len(ps))
+	for i, p := range ps {
+		rank[p.id] = uint32(i)
+	}
+	return rank, nil
 }
 
 // periodOf resolves a rule's KeyPeriodFilter to ContentKeyPeriod@index. In
@@ -251,7 +309,7 @@ func planV2(d *cpix.Document, cpixVersion string) (plan, error) {
 	if err := checkSystems(d, p.scheme); err != nil {
 		return p, err
 	}
-	if p.periods, err = checkPeriods(d); err != nil {
+	if p.periods, p.provisional, err = checkPeriods(d, cpixVersion == cpix.Version24); err != nil {
 		return p, err
 	}
 	// Preset rules, per period: each intendedTrackType once; ALL (SHARED)
@@ -373,7 +431,7 @@ func planV1(d *cpix.Document) (plan, error) {
 	if err := checkSystems(d, p.scheme); err != nil {
 		return p, err
 	}
-	if p.periods, err = checkPeriods(d); err != nil {
+	if p.periods, _, err = checkPeriods(d, false); err != nil {
 		return p, err
 	}
 	slotOf := func(r cpix.ContentKeyUsageRule) (slot, error) {

@@ -73,7 +73,10 @@ func TestRotationRequestsRefusedPrecisely(t *testing.T) {
 			`ContentKeyPeriods "kp_5" and "kp_6" overlap`},
 		{"too many periods", many(), Version21, fmt.Sprintf("ContentKeyPeriodList has %d ContentKeyPeriod elements; at most %d", MaxKeyPeriods+3, MaxKeyPeriods)},
 		{"same index", strings.Replace(rotationV21, `index="6"`, `index="5"`, 1), Version21, `ContentKeyPeriods "kp_5" and "kp_6" have the same @index 5`},
-		{"no index", strings.Replace(rotationV21, ` index="6"`, ``, 1), Version21, `Missing ContentKeyPeriod@index for period "kp_6"`},
+		{"one index missing", strings.Replace(rotationV21, ` index="6"`, ``, 1), Version21, `ContentKeyPeriods "kp_5" and "kp_6": either every ContentKeyPeriod has @index or none`},
+		{"no index in v2.0", strings.NewReplacer(` index="6"`, ``, `version="2.4"`, `version="2.3"`).Replace(rotationV21), Version2, `Missing ContentKeyPeriod@index for period "kp_6"`},
+		{"neither index nor times", strings.NewReplacer(` index="5"`, ``, ` index="6"`, ``, ` start="2026-03-01T10:00:30Z" end="2026-03-01T10:01:00Z"`, ``).Replace(rotationV21), Version21,
+			`ContentKeyPeriod "kp_6" has neither @index nor times`},
 		{"no id", strings.Replace(rotationV21, `id="kp_6" `, ``, 1), Version21, `Missing ContentKeyPeriod@id`},
 		{"duplicate id", strings.Replace(rotationV21, `id="kp_6"`, `id="kp_5"`, 1), Version21, `ContentKeyPeriod@id "kp_5" appears more than once`},
 		{"index against time", strings.NewReplacer(`index="5"`, `index="7"`).Replace(rotationV21), Version21, `@index must increase with time`},
@@ -175,7 +178,7 @@ func TestRotationV21StoreKIDs(t *testing.T) {
 	calls := e.keys.calls.Load()
 	moved := strings.Replace(rotationV21, `start="2026-03-01T10:00:30Z" end="2026-03-01T10:01:00Z"`, `start="2026-03-01T10:00:40Z" end="2026-03-01T10:01:10Z"`, 1)
 	w := postVersion(t, e.h, PathV2+"?"+QueryOverrideKeyIDs+"=true", moved, Version21)
-	if b := errBody(t, w); w.Code != http.StatusConflict || !strings.Contains(b.Message, `ContentKeyPeriod "kp_6" (@index 6) contradicts the key periods recorded`) {
+	if b := errBody(t, w); w.Code != http.StatusConflict || !strings.Contains(b.Message, `ContentKeyPeriod "kp_6" contradicts the key periods recorded`) {
 		t.Errorf("moved period 6: %d %+v", w.Code, b)
 	}
 	if e.keys.calls.Load() != calls {
@@ -188,5 +191,56 @@ func TestRotationV21StoreKIDs(t *testing.T) {
 	}
 	if k, err := e.store.GetByContent(ctx, "live-rot-2", d.ContentKeys[2].KID); err != nil || k.Period != 6 || k.Origin != keys.OriginKID {
 		t.Errorf("KID-addressed key of period 6: %v, %v", k, err)
+	}
+}
+
+// TestRotationV21TimesOnly: periods with @start/@end and no @index
+// (MediaPackage START_END_ONLY) get the store's index for their times,
+// echoed as @index: a fresh content's first periods 0 and 1, the same times
+// again the same indexes and keys, later times the next index, and times
+// before the last recorded period a 409.
+func TestRotationV21TimesOnly(t *testing.T) {
+	e := newEnv(t, testConfig())
+	timesOnly := strings.NewReplacer(` index="5"`, ``, ` index="6"`, ``).Replace(rotationV21)
+	target := PathV2 + "?" + QueryOverrideKeyIDs + "=true"
+	indexes := func(body string) (map[string]uint32, map[string]drm.KeyID) {
+		t.Helper()
+		d := okDoc(t, postVersion(t, e.h, target, body, Version21))
+		idx := map[string]uint32{}
+		for _, p := range d.ContentKeyPeriods {
+			if p.Index == nil {
+				t.Fatalf("period %q echoed without the index it was given", p.ID)
+			}
+			idx[p.ID] = *p.Index
+		}
+		kids := map[string]drm.KeyID{}
+		for _, r := range d.UsageRules {
+			kids[r.IntendedTrackType+"/"+r.KeyPeriodFilters[0].PeriodID] = r.KID
+		}
+		return idx, kids
+	}
+	idx, kids := indexes(timesOnly)
+	if idx["kp_5"] != 0 || idx["kp_6"] != 1 {
+		t.Errorf("indexes %v, want kp_5 0 and kp_6 1", idx)
+	}
+	slot1, err := e.store.GetOrCreate(context.Background(), "live-rot", keys.Audio, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kids["AUDIO/kp_6"] != slot1.KID {
+		t.Errorf("AUDIO of kp_6: KID %s, want the slot key of period 1 %s", kids["AUDIO/kp_6"], slot1.KID)
+	}
+	idx2, kids2 := indexes(timesOnly)
+	if fmt.Sprint(idx2, kids2) != fmt.Sprint(idx, kids) {
+		t.Errorf("same times again: %v %v, first %v %v", idx2, kids2, idx, kids)
+	}
+	later := strings.NewReplacer("10:00:30Z", "10:01:30Z", "10:00:00Z", "10:01:00Z", "10:01:00Z", "10:02:00Z").Replace(timesOnly)
+	if idx3, _ := indexes(later); idx3["kp_5"] != 2 || idx3["kp_6"] != 3 {
+		t.Errorf("later periods got %v, want 2 and 3", idx3)
+	}
+	earlier := strings.NewReplacer("10:00:30Z", "09:59:30Z", "10:00:00Z", "09:59:00Z", "10:01:00Z", "10:00:00Z").Replace(timesOnly)
+	w := postVersion(t, e.h, target, earlier, Version21)
+	if b := errBody(t, w); w.Code != http.StatusConflict || !strings.Contains(b.Message, `ContentKeyPeriod "kp_5" contradicts the key periods recorded for this content`) {
+		t.Errorf("periods before the recorded ones: %d %+v", w.Code, b)
 	}
 }

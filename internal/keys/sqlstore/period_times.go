@@ -78,6 +78,52 @@ func (s *Store) periodConflict(ctx context.Context, contentID string, p keys.Per
 	return fmt.Errorf("%w: key period %d of %q overlaps, or is out of order with, recorded period %d", keys.ErrPeriodConflict, p.Period, contentID, other)
 }
 
+// PeriodIndexFor implements keys.PeriodTimesStore. Two writers numbering
+// new periods at once race on the primary key: the loser sees the
+// winner's row on its next round and takes the index after it (or the
+// winner's, for the same times).
+func (s *Store) PeriodIndexFor(ctx context.Context, contentID string, p keys.PeriodTimes) (uint32, error) {
+	wc := 0
+	if p.WallClock {
+		wc = 1
+	}
+	var last error
+	for range maxAttempts {
+		var period int64
+		err := s.db.QueryRowContext(ctx, `SELECT period FROM key_period_times WHERE content_id = $1 AND wall_clock = $2 AND start_ns = $3 AND end_ns = $4`,
+			contentID, wc, int64(p.Start), int64(p.End)).Scan(&period)
+		if err == nil {
+			return uint32(period), nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return 0, fmt.Errorf("sqlstore: find key period of %q: %w", contentID, err)
+		}
+		var lastEnd int64
+		next := int64(0)
+		err = s.db.QueryRowContext(ctx, `SELECT period, end_ns FROM key_period_times WHERE content_id = $1 ORDER BY period DESC LIMIT 1`,
+			contentID).Scan(&period, &lastEnd)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return 0, fmt.Errorf("sqlstore: last key period of %q: %w", contentID, err)
+		case int64(p.Start) < lastEnd:
+			return 0, fmt.Errorf("%w: a key period of %q without an index must start at or after the end of the last recorded period %d", keys.ErrPeriodConflict, contentID, period)
+		case period >= 1<<32-1:
+			return 0, fmt.Errorf("%w: key period indexes of %q are used up", keys.ErrPeriodConflict, contentID)
+		default:
+			next = period + 1
+		}
+		p.Period = uint32(next)
+		if last = s.RecordPeriodTimes(ctx, contentID, p); last == nil {
+			return p.Period, nil
+		}
+		if !errors.Is(last, keys.ErrPeriodConflict) {
+			return 0, last
+		}
+	}
+	return 0, last
+}
+
 // ListPeriodTimes implements keys.PeriodTimesStore.
 func (s *Store) ListPeriodTimes(ctx context.Context, contentID string) ([]keys.PeriodTimes, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT period, wall_clock, start_ns, end_ns FROM key_period_times WHERE content_id = $1 ORDER BY period`, contentID)

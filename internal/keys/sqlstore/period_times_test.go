@@ -48,6 +48,24 @@ func TestPeriodTimes(t *testing.T) {
 		if want := []keys.PeriodTimes{p(0, 0, 4), p(1, 4, 8), p(3, 12, 16)}; !reflect.DeepEqual(got, want) {
 			t.Errorf("recorded %+v, want %+v", got, want)
 		}
+
+		// Periods given by time alone are numbered after the last one.
+		for _, c := range []struct {
+			times keys.PeriodTimes
+			want  uint32
+		}{{p(0, 16, 20), 4}, {p(0, 20, 24), 5}, {p(0, 4, 8), 1}, {p(0, 16, 20), 4}} {
+			if got, err := s.PeriodIndexFor(ctx, "vod", c.times); err != nil || got != c.want {
+				t.Errorf("PeriodIndexFor(%+v) = %d, %v; want %d", c.times, got, err, c.want)
+			}
+		}
+		for _, bad := range []keys.PeriodTimes{p(0, 22, 30), p(0, 9, 11), {WallClock: true, Start: 100 * time.Second, End: 104 * time.Second}} {
+			if _, err := s.PeriodIndexFor(ctx, "vod", bad); !errors.Is(err, keys.ErrPeriodConflict) {
+				t.Errorf("PeriodIndexFor(%+v): %v, want ErrPeriodConflict", bad, err)
+			}
+		}
+		if got, err := s.PeriodIndexFor(ctx, "fresh", p(0, 30, 60)); err != nil || got != 0 {
+			t.Errorf("first period of a content: %d, %v", got, err)
+		}
 		// Another content's periods are its own.
 		if err := s.RecordPeriodTimes(ctx, "other", p(1, 0, 100)); err != nil {
 			t.Errorf("other content: %v", err)
