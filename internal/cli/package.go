@@ -47,6 +47,7 @@ type packageFlags struct {
 	spekeURL        string
 	spekeVersion    int
 	spekeToken      string
+	spekeTiming     string
 	cpixFile        string
 	cpixKey         string
 }
@@ -103,6 +104,7 @@ Two runs on one output at the same time: the second fails.`,
 	fl.StringVar(&f.spekeURL, "speke", "", "get keys and DRM signaling from this SPEKE key provider (copyProtection URL); needs --content-id")
 	fl.IntVar(&f.spekeVersion, "speke-version", 2, "SPEKE version: 1 or 2")
 	fl.StringVar(&f.spekeToken, "speke-token", os.Getenv("DRMPIPE_SPEKE_TOKEN"), "bearer token for the SPEKE provider; env DRMPIPE_SPEKE_TOKEN")
+	fl.StringVar(&f.spekeTiming, "speke-period-timing", "index", "with --speke and --key-period: what each ContentKeyPeriod says: index, offsets (SPEKE v2.1 @startOffset/@endOffset) or start-end (SPEKE v2.1 @start/@end, media time 0 = 1970-01-01T00:00:00Z)")
 	fl.StringVar(&f.cpixFile, "cpix", "", "read keys (and signaling) from this CPIX document")
 	fl.StringVar(&f.cpixKey, "cpix-key", "", "PEM private key to decrypt an encrypted CPIX document")
 	return cmd
@@ -130,8 +132,8 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 	if f.keyPeriod < 0 || cmd.Flags().Changed("key-period") && f.keyPeriod == 0 {
 		return fmt.Errorf("--key-period: %s: want a positive duration such as 30s", f.keyPeriod)
 	}
-	if f.keyPeriod > 0 && (f.spekeURL != "" || f.cpixFile != "") {
-		return fmt.Errorf("--key-period: key rotation with --speke or --cpix keys is not supported yet; use --content-id (key store) or --key")
+	if f.keyPeriod > 0 && f.cpixFile != "" {
+		return fmt.Errorf("--key-period: key rotation with --cpix keys is not supported yet; use --speke, --content-id (key store) or --key")
 	}
 	if f.psshInInit && f.noPSSHInInit {
 		return fmt.Errorf("--pssh-in-init and --no-pssh-in-init contradict each other")
@@ -180,10 +182,11 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 		if len(f.keys) > 0 || (f.spekeURL != "" && f.cpixFile != "") {
 			return fmt.Errorf("use one key source: --key, --speke or --cpix")
 		}
-		src, provided, err := providerKeys(cmd.Context(), f, cfg.Scheme, cfg.Systems)
+		src, provided, closeKeys, err := providerKeys(cmd.Context(), f, cfg.Scheme, cfg.Systems)
 		if err != nil {
 			return err
 		}
+		defer closeKeys()
 		cfg.Keys, cfg.Provided = src, provided
 	case len(f.keys) == 0 && f.contentID != "":
 		var opts []keys.SourceOption

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/cenc"
+	"github.com/drmpipe/drmpipe/internal/cpix"
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/packager"
@@ -27,33 +28,55 @@ import (
 )
 
 // providerKeys gets keys and signaling from a SPEKE provider or a CPIX file.
-func providerKeys(ctx context.Context, f packageFlags, scheme cenc.Scheme, systems []drm.System) (packager.KeySource, map[drm.KeyID]map[drm.System]packager.ProvidedSignaling, error) {
+// Under key rotation (--speke with --key-period) the keys come period by
+// period from a speke.PeriodSource; the returned function stops its
+// requests still under way.
+func providerKeys(ctx context.Context, f packageFlags, scheme cenc.Scheme, systems []drm.System) (packager.KeySource, map[drm.KeyID]map[drm.System]packager.ProvidedSignaling, func(), error) {
+	src, provided, closeKeys, err := providerKeySource(ctx, f, scheme, systems)
+	if closeKeys == nil {
+		closeKeys = func() {}
+	}
+	return src, provided, closeKeys, err
+}
+
+func providerKeySource(ctx context.Context, f packageFlags, scheme cenc.Scheme, systems []drm.System) (packager.KeySource, map[drm.KeyID]map[drm.System]packager.ProvidedSignaling, func(), error) {
 	var resp speke.ClientResponse
 	if f.spekeURL != "" {
 		if f.contentID == "" {
-			return nil, nil, fmt.Errorf("--speke needs --content-id")
+			return nil, nil, nil, fmt.Errorf("--speke needs --content-id")
 		}
 		if f.dual {
-			return nil, nil, fmt.Errorf("--speke with --dual is not supported: a SPEKE request carries one encryption scheme")
+			return nil, nil, nil, fmt.Errorf("--speke with --dual is not supported: a SPEKE request carries one encryption scheme")
+		}
+		timing, err := speke.ParsePeriodTiming(f.spekeTiming)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("--speke-period-timing: %w", err)
+		}
+		if timing != speke.TimingIndex && (f.keyPeriod <= 0 || f.spekeVersion != 2) {
+			return nil, nil, nil, fmt.Errorf("--speke-period-timing %s needs --key-period and --speke-version 2 (it sends SPEKE v2.1)", f.spekeTiming)
 		}
 		client, err := speke.NewClient(speke.ClientConfig{URL: f.spekeURL, Version: f.spekeVersion, Token: f.spekeToken, Timeout: 30 * time.Second, Retries: 3})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		types := []keys.TrackType{keys.All}
 		if f.keysPer == "track-type" {
 			types = []keys.TrackType{keys.Audio, keys.SD, keys.HD, keys.UHD1, keys.UHD2}
 		}
-		resp, err = client.GetKeys(ctx, speke.ClientRequest{ContentID: f.contentID, Scheme: scheme, TrackTypes: types, Systems: systems})
-		if err != nil {
-			return nil, nil, err
+		req := speke.ClientRequest{ContentID: f.contentID, Scheme: scheme, TrackTypes: types, Systems: systems}
+		if f.keyPeriod > 0 {
+			ps := speke.NewPeriodSource(ctx, client, req, timing, time.Unix(0, 0))
+			return spekePeriodKeys{ps}, nil, ps.Close, nil
+		}
+		if resp, err = client.GetKeys(ctx, req); err != nil {
+			return nil, nil, nil, err
 		}
 	} else {
 		var priv crypto.Decrypter
 		if f.cpixKey != "" {
 			var err error
 			if priv, err = loadPrivateKey(f.cpixKey); err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 		}
 		path := f.cpixFile
@@ -62,28 +85,54 @@ func providerKeys(ctx context.Context, f packageFlags, scheme cenc.Scheme, syste
 			// (the keys in it are encrypted to priv).
 			tmp, err := fetchCPIX(ctx, path, priv)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			defer os.Remove(tmp)
 			path = tmp
 		}
 		var err error
 		if resp, err = speke.LoadCPIX(path, priv); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	src, err := keys.NewStaticSource(resp.Keys)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	provided := map[drm.KeyID]map[drm.System]packager.ProvidedSignaling{}
 	for kid, bySys := range resp.Signaling {
-		provided[kid] = map[drm.System]packager.ProvidedSignaling{}
-		for sys, s := range bySys {
-			provided[kid][sys] = packager.ProvidedSignaling{PSSH: s.PSSH, PRO: s.PRO, KeyURI: s.URIExtXKey}
-		}
+		provided[kid] = providedOf(bySys)
 	}
-	return src, provided, nil
+	return src, provided, nil, nil
+}
+
+// providedOf is a provider's signaling of one KID in the packager's terms.
+func providedOf(bySys map[drm.System]speke.Signaling) map[drm.System]packager.ProvidedSignaling {
+	if bySys == nil {
+		return nil
+	}
+	out := make(map[drm.System]packager.ProvidedSignaling, len(bySys))
+	for sys, s := range bySys {
+		out[sys] = packager.ProvidedSignaling{PSSH: s.PSSH, PRO: s.PRO, KeyURI: s.URIExtXKey}
+	}
+	return out
+}
+
+// spekePeriodKeys is a speke.PeriodSource as the packager's key source:
+// told the key periods' media time (packager.KeyPeriodPlanner) and giving
+// each key's signaling (packager.ProvidedSource).
+type spekePeriodKeys struct{ *speke.PeriodSource }
+
+func (s spekePeriodKeys) PlanKeyPeriods(periods []packager.KeyPeriodRange) {
+	spans := make([]cpix.Interval, len(periods))
+	for i, p := range periods {
+		spans[i] = cpix.Interval{Start: p.Start, End: p.End}
+	}
+	s.PeriodSource.PlanKeyPeriods(spans)
+}
+
+func (s spekePeriodKeys) ProvidedSignaling(kid drm.KeyID) map[drm.System]packager.ProvidedSignaling {
+	return providedOf(s.PeriodSource.ProvidedSignaling(kid))
 }
 
 // loadPrivateKey reads a PEM private key (PKCS#8, PKCS#1 or EC).

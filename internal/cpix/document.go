@@ -35,8 +35,12 @@ const (
 	AlgHMACSHA512 = "http://www.w3.org/2001/04/xmldsig-more#hmac-sha512"
 )
 
-// Version23 is the CPIX version SPEKE v2.0 pins (CPIX@version).
-const Version23 = "2.3"
+// CPIX versions SPEKE pins (CPIX@version): 2.3 for SPEKE v2.0, 2.4 for
+// SPEKE v2.1 (AWS SPEKE "Changes from SPEKE v2.0").
+const (
+	Version23 = "2.3"
+	Version24 = "2.4"
+)
 
 // EncryptionScheme is ContentKey@commonEncryptionScheme: the ISO/IEC 23001-7
 // protection scheme a key is used with (CPIX 2.3 §5.3.3).
@@ -156,13 +160,21 @@ type HLSSignalingData struct {
 	Value    []byte
 }
 
-// ContentKeyPeriod is a crypto period for key rotation (CPIX 2.3 §5.3.5).
+// ContentKeyPeriod is a crypto period for key rotation (CPIX 2.3 §5.3.5;
+// CPIX 2.4 adds @startOffset, @endOffset and @duration). The time
+// attributes are kept as written, so a response echoes them unchanged;
+// Interval reads them.
 type ContentKeyPeriod struct {
 	ID    string
-	Index *uint32 // @index; SPEKE uses only this
+	Index *uint32 // @index; SPEKE v1 and v2.0 use only this
 	Label string
-	Start string // @start (xs:dateTime), echoed unchanged
-	End   string // @end
+	Start string // @start (xs:dateTime, live: wall clock)
+	End   string // @end (xs:dateTime)
+	// StartOffset and EndOffset (xs:duration) are the VOD form: media time
+	// from the start of the content.
+	StartOffset string
+	EndOffset   string
+	Duration    string // @duration (xs:duration), instead of an end
 }
 
 // ContentKeyUsageRule maps a key to the tracks it encrypts (CPIX 2.3
@@ -256,20 +268,26 @@ func (d *Document) PeriodByID(id string) (ContentKeyPeriod, bool) {
 // and ContentKeyUsageRule @kid): the SPEKE "KID override" of a key provider
 // that answers with its own key IDs.
 func (d *Document) ReplaceKID(from, to drm.KeyID) {
-	for i := range d.ContentKeys {
-		if d.ContentKeys[i].KID == from {
-			d.ContentKeys[i].KID = to
+	d.ReplaceKIDs(map[drm.KeyID]drm.KeyID{from: to})
+}
+
+// ReplaceKIDs changes every key ID that is a key of m to its value, all at
+// once (so a KID that is both replaced and a replacement is not replaced
+// twice).
+func (d *Document) ReplaceKIDs(m map[drm.KeyID]drm.KeyID) {
+	swap := func(k *drm.KeyID) {
+		if to, ok := m[*k]; ok {
+			*k = to
 		}
+	}
+	for i := range d.ContentKeys {
+		swap(&d.ContentKeys[i].KID)
 	}
 	for i := range d.DRMSystems {
-		if d.DRMSystems[i].KID == from {
-			d.DRMSystems[i].KID = to
-		}
+		swap(&d.DRMSystems[i].KID)
 	}
 	for i := range d.UsageRules {
-		if d.UsageRules[i].KID == from {
-			d.UsageRules[i].KID = to
-		}
+		swap(&d.UsageRules[i].KID)
 	}
 }
 

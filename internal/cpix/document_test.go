@@ -138,16 +138,8 @@ func TestMarshalFilters(t *testing.T) {
 			BitrateFilters:   []BitrateFilter{{MaxBitrate: u(5000000)}},
 			LabelFilters:     []LabelFilter{{Label: "x"}}}},
 	}
-	out, err := Marshal(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d2, err := Unmarshal(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(d, d2) {
-		t.Errorf("round trip differs:\n%+v\n%+v\n%s", d, d2, out)
+	if d2 := remarshal(t, d); !reflect.DeepEqual(d, d2) {
+		t.Errorf("round trip differs:\n%+v\n%+v", d, d2)
 	}
 }
 

@@ -288,6 +288,9 @@ func parsePeriod(path string, n *node) (ContentKeyPeriod, error) {
 	p.Label, _ = n.attr("label")
 	p.Start, _ = n.attr("start")
 	p.End, _ = n.attr("end")
+	p.StartOffset, _ = n.attr("startOffset")
+	p.EndOffset, _ = n.attr("endOffset")
+	p.Duration, _ = n.attr("duration")
 	return p, nil
 }
 
@@ -564,6 +567,9 @@ func Marshal(d *Document) ([]byte, error) {
 			e.attr("label", p.Label)
 			e.attr("start", p.Start)
 			e.attr("end", p.End)
+			e.attr("startOffset", p.StartOffset)
+			e.attr("endOffset", p.EndOffset)
+			e.attr("duration", p.Duration)
 			l.add(e)
 		}
 		root.add(l)

@@ -29,6 +29,25 @@ type PeriodKeySource interface {
 	PeriodKey(ctx context.Context, t keys.TrackType, n uint32) (keys.ContentKey, error)
 }
 
+// KeyPeriodPlanner is a PeriodKeySource told the key periods before any
+// key is asked for: the media time each covers, in order (period 0 first).
+// A SPEKE source uses it to ask ahead in windows and to send the periods'
+// times (CPIX 2.4 ContentKeyPeriod @startOffset/@endOffset).
+type KeyPeriodPlanner interface {
+	PlanKeyPeriods(periods []KeyPeriodRange)
+}
+
+// KeyPeriodRange is the media time a key period covers, [Start, End), from
+// presentation zero.
+type KeyPeriodRange struct{ Start, End time.Duration }
+
+// ProvidedSource is a KeySource whose keys come with a key provider's DRM
+// signaling, looked up per KID when a key is used (keys asked for period by
+// period, such as SPEKE under key rotation).
+type ProvidedSource interface {
+	ProvidedSignaling(kid drm.KeyID) map[drm.System]ProvidedSignaling
+}
+
 // Config is one packaging job.
 type Config struct {
 	Inputs []string

@@ -216,6 +216,9 @@ func (c *Config) buildJobs(ctx context.Context, tracks []*media.Track, owner map
 	cbcsIVs := map[string][]byte{} // one constant IV per key
 	leadEnd := pl.clearLeadEnd(c.ClearLead)
 	bounds := pl.keyPeriodBounds(leadEnd, c.KeyPeriod)
+	if planner, ok := c.Keys.(KeyPeriodPlanner); ok && c.KeyPeriod > 0 {
+		planner.PlanKeyPeriods(pl.keyPeriodRanges(bounds))
+	}
 	var jobs []*trackJob
 	for _, t := range tracks {
 		j := &trackJob{file: owner[t], track: t, name: names[t], spans: pl.spans[t]}
@@ -386,6 +389,26 @@ func (p *plan) keyPeriodBounds(leadEnd, period time.Duration) []time.Duration {
 		}
 	}
 	return out
+}
+
+// keyPeriodRanges turns the bounds of keyPeriodBounds into the media time
+// of every key period: period 0 from presentation zero, the last to the end
+// of the reference track.
+func (p *plan) keyPeriodRanges(bounds []time.Duration) []KeyPeriodRange {
+	var end time.Duration
+	if p.ref != nil {
+		if sp := p.spans[p.ref]; len(sp) > 0 {
+			last := sp[len(sp)-1]
+			end = ticksToDuration(int64(last.start+last.dur), p.ref.Timescale)
+		}
+	}
+	out := make([]KeyPeriodRange, 0, len(bounds)+1)
+	start := time.Duration(0)
+	for _, b := range bounds {
+		out = append(out, KeyPeriodRange{Start: start, End: b})
+		start = b
+	}
+	return append(out, KeyPeriodRange{Start: start, End: max(end, start+time.Millisecond)})
 }
 
 // periodFirsts returns the index of the first segment of each key period

@@ -22,8 +22,20 @@ func (c *Config) signaling(scheme cenc.Scheme, key keys.ContentKey, systems []dr
 		PlayReadyLAURL:    c.PlayReadyLAURL,
 		ClearKeyLAURL:     c.ClearKeyLAURL,
 		FairPlayKeyURI:    c.FairPlayKeyURI,
-		Provided:          c.Provided[key.KID],
+		Provided:          c.provided(key.KID),
 	})
+}
+
+// provided is the key provider's signaling of kid: from Provided, else
+// from a ProvidedSource key source.
+func (c *Config) provided(kid drm.KeyID) map[drm.System]ProvidedSignaling {
+	if p, ok := c.Provided[kid]; ok {
+		return p
+	}
+	if src, ok := c.Keys.(ProvidedSource); ok {
+		return src.ProvidedSignaling(kid)
+	}
+	return nil
 }
 
 // systemsFor leaves FairPlay out of the systems of an AV1, VP9 or Opus

@@ -232,7 +232,7 @@ func (b *builder) speke() error {
 	h := speke.NewHandler(speke.Config{
 		PlayReadyLAURL: c.PlayReadyLAURL, ClearKeyLAURL: c.ClearKeyLAURL,
 		FairPlayKeyURI: c.FairPlayKeyURIPrefix, WidevineProvider: c.WidevineProvider,
-	}, speke.Deps{Keys: b.ks, Auth: auth, Logger: b.log})
+	}, speke.Deps{Keys: b.ks, Periods: b.ks, Auth: auth, Logger: b.log})
 	traced := observability.HTTPHandler(h, observability.SpanSPEKERequest, b.tp)
 	b.mount(Route{"POST " + speke.PathV1, traced}, Route{"POST " + speke.PathV2, traced})
 	return nil

@@ -96,13 +96,21 @@ type ClientRequest struct {
 	// per request: every track type then maps to that key.
 	TrackTypes []keys.TrackType
 	Systems    []drm.System
-	// Periods are crypto period indexes for key rotation; empty = no
-	// ContentKeyPeriodList.
-	Periods []uint32
+	// Periods are the key periods for key rotation; empty = no
+	// ContentKeyPeriodList. Periods with times make a SPEKE v2 request a
+	// v2.1 one (CPIX 2.4).
+	Periods []KeyPeriod
 	// RecipientKey and RecipientCert, when set, ask for encrypted key
 	// delivery to this certificate; a response with clear keys is refused.
 	RecipientKey  *rsa.PrivateKey
 	RecipientCert *x509.Certificate
+}
+
+// KeyPeriod is one requested key period: its index and, optionally, the
+// time it covers (CPIX 2.4 @start/@end or @startOffset/@endOffset).
+type KeyPeriod struct {
+	Index uint32
+	Times *cpix.Interval
 }
 
 // GetKeys sends one SPEKE request (retried on 5xx and transport errors) and
@@ -120,7 +128,7 @@ func (c *Client) GetKeys(ctx context.Context, req ClientRequest) (ClientResponse
 	if err != nil {
 		return ClientResponse{}, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	respBody, err := c.post(ctx, body)
+	respBody, err := c.post(ctx, body, versionOf(doc))
 	if err != nil {
 		return ClientResponse{}, err
 	}
@@ -151,12 +159,27 @@ func (c *Client) buildRequest(req ClientRequest) (*cpix.Document, []slot, error)
 	periods := req.Periods
 	rotation := len(periods) > 0
 	if !rotation {
-		periods = []uint32{0}
+		periods = []KeyPeriod{{}}
+	}
+	timed := false
+	seenIndex := map[uint32]bool{}
+	for _, p := range periods {
+		if seenIndex[p.Index] {
+			return nil, nil, fmt.Errorf("%w: key period %d requested twice", ErrConfig, p.Index)
+		}
+		seenIndex[p.Index] = true
+		timed = timed || p.Times != nil
+	}
+	if timed && c.cfg.Version == 1 {
+		return nil, nil, fmt.Errorf("%w: key period times need SPEKE v2.1 (CPIX 2.4); SPEKE v1 uses only ContentKeyPeriod@index", ErrConfig)
 	}
 	doc := &cpix.Document{}
-	if c.cfg.Version == 2 {
+	switch {
+	case c.cfg.Version == 2 && timed:
+		doc.ContentID, doc.Version = req.ContentID, cpix.Version24
+	case c.cfg.Version == 2:
 		doc.ContentID, doc.Version = req.ContentID, cpix.Version23
-	} else {
+	default:
 		doc.ID = req.ContentID
 	}
 	if req.RecipientCert != nil {
@@ -164,11 +187,16 @@ func (c *Client) buildRequest(req ClientRequest) (*cpix.Document, []slot, error)
 	}
 	var slots []slot
 	seen := map[slot]bool{}
-	for _, p := range periods {
+	for _, kp := range periods {
+		p := kp.Index
 		pid := fmt.Sprintf("keyPeriod_%d", p)
 		if rotation {
 			idx := p
-			doc.ContentKeyPeriods = append(doc.ContentKeyPeriods, cpix.ContentKeyPeriod{ID: pid, Index: &idx})
+			ckp := cpix.ContentKeyPeriod{ID: pid, Index: &idx}
+			if kp.Times != nil {
+				ckp.SetInterval(*kp.Times)
+			}
+			doc.ContentKeyPeriods = append(doc.ContentKeyPeriods, ckp)
 		}
 		for _, t := range types {
 			s := slot{t, p}
@@ -255,7 +283,15 @@ type attemptError struct {
 	retry  bool
 }
 
-func (c *Client) post(ctx context.Context, body []byte) ([]byte, error) {
+// versionOf is the X-Speke-Version of a v2 request: 2.1 for CPIX 2.4.
+func versionOf(d *cpix.Document) string {
+	if d.Version == cpix.Version24 {
+		return Version21
+	}
+	return Version2
+}
+
+func (c *Client) post(ctx context.Context, body []byte, version string) ([]byte, error) {
 	var last attemptError
 	for attempt := 0; attempt <= c.cfg.Retries; attempt++ {
 		if attempt > 0 {
@@ -263,7 +299,7 @@ func (c *Client) post(ctx context.Context, body []byte) ([]byte, error) {
 				return nil, fmt.Errorf("%w: %s: %s; gave up: %w", ErrProvider, c.host, last.reason, err)
 			}
 		}
-		b, aerr := c.once(ctx, body)
+		b, aerr := c.once(ctx, body, version)
 		if aerr == nil {
 			return b, nil
 		}
@@ -299,7 +335,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-func (c *Client) once(ctx context.Context, body []byte) ([]byte, *attemptError) {
+func (c *Client) once(ctx context.Context, body []byte, version string) ([]byte, *attemptError) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.URL, bytes.NewReader(body))
@@ -308,7 +344,7 @@ func (c *Client) once(ctx context.Context, body []byte) ([]byte, *attemptError) 
 	}
 	req.Header.Set("Content-Type", "application/xml")
 	if c.cfg.Version == 2 {
-		req.Header.Set(HeaderVersion, Version2)
+		req.Header.Set(HeaderVersion, version)
 		req.Header.Set(HeaderUserAgentV2, userAgent)
 	} else {
 		req.Header.Set(HeaderUserAgentV1, userAgent)
@@ -341,8 +377,8 @@ func (c *Client) once(ctx context.Context, body []byte) ([]byte, *attemptError) 
 	if int64(len(b)) > c.cfg.MaxResponseBytes {
 		return nil, &attemptError{reason: fmt.Sprintf("response over %d bytes", c.cfg.MaxResponseBytes)}
 	}
-	if c.cfg.Version == 2 && resp.Header.Get(HeaderVersion) != Version2 {
-		return nil, &attemptError{reason: fmt.Sprintf("response lacks %s: %s (not a SPEKE v2 provider?)", HeaderVersion, Version2)}
+	if c.cfg.Version == 2 && resp.Header.Get(HeaderVersion) != version {
+		return nil, &attemptError{reason: fmt.Sprintf("response lacks %s: %s (not a SPEKE v%s provider?)", HeaderVersion, version, version)}
 	}
 	return b, nil
 }
@@ -386,8 +422,14 @@ func (c *Client) readResponse(b []byte, req ClientRequest, sent *cpix.Document, 
 	} else if doc.Encrypted() {
 		return ClientResponse{}, fmt.Errorf("%w: keys came encrypted but no recipient key is configured", ErrResponse)
 	}
+	if err := samePeriods(sent, doc); err != nil {
+		return ClientResponse{}, err
+	}
 	resp, err := extract(doc, slots)
 	if err != nil {
+		return ClientResponse{}, err
+	}
+	if err := keysMatchSlots(resp, slots); err != nil {
 		return ClientResponse{}, err
 	}
 	// v1 has one key per period: give it every requested track type.
@@ -411,4 +453,56 @@ func (c *Client) readResponse(b []byte, req ClientRequest, sent *cpix.Document, 
 		}
 	}
 	return resp, nil
+}
+
+// samePeriods checks that a response carries exactly the key periods sent,
+// each with its @index and time attributes (CPIX: the key provider fills
+// the request's document; a period that changed or went missing would put
+// keys in the wrong time).
+func samePeriods(sent, got *cpix.Document) error {
+	if len(got.ContentKeyPeriods) != len(sent.ContentKeyPeriods) {
+		return fmt.Errorf("%w: %d ContentKeyPeriods for %d requested", ErrResponse, len(got.ContentKeyPeriods), len(sent.ContentKeyPeriods))
+	}
+	for _, want := range sent.ContentKeyPeriods {
+		p, ok := got.PeriodByID(want.ID)
+		switch {
+		case !ok:
+			return fmt.Errorf("%w: requested ContentKeyPeriod %q is missing", ErrResponse, want.ID)
+		case p.Index == nil || *p.Index != *want.Index:
+			return fmt.Errorf("%w: ContentKeyPeriod %q has another @index than the requested %d", ErrResponse, want.ID, *want.Index)
+		}
+		wi, _, _ := want.Interval()
+		gi, ok, err := p.Interval()
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrResponse, err)
+		}
+		if _, timed, _ := want.Interval(); timed != ok || gi != wi {
+			return fmt.Errorf("%w: ContentKeyPeriod %q covers another time than requested", ErrResponse, want.ID)
+		}
+	}
+	return nil
+}
+
+// keysMatchSlots checks that every key of a response belongs to a
+// requested (track type, period) slot and that no KID serves two periods or
+// track types.
+func keysMatchSlots(resp ClientResponse, slots []slot) error {
+	asked := map[slot]bool{}
+	for _, s := range slots {
+		asked[s] = true
+	}
+	owner := map[drm.KeyID]slot{}
+	for p, m := range resp.PeriodKeys {
+		for t, k := range m {
+			s := slot{t, p}
+			if !asked[s] {
+				return fmt.Errorf("%w: KID %s is for track type %s period %d, which was not requested", ErrResponse, k.KID, t, p)
+			}
+			if o, dup := owner[k.KID]; dup {
+				return fmt.Errorf("%w: KID %s serves both track type %s period %d and track type %s period %d", ErrResponse, k.KID, o.t, o.period, t, p)
+			}
+			owner[k.KID] = s
+		}
+	}
+	return nil
 }

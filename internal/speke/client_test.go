@@ -109,7 +109,7 @@ func TestClientRotationCENCAndV1(t *testing.T) {
 	ctx := context.Background()
 	c2, _ := NewClient(ClientConfig{URL: srv.URL + PathV2, Token: goodToken})
 	resp, err := c2.GetKeys(ctx, ClientRequest{ContentID: "live-1", Scheme: cenc.CENC, TrackTypes: []keys.TrackType{keys.HD, keys.Audio},
-		Systems: []drm.System{drm.Widevine, drm.PlayReady, drm.FairPlay}, Periods: []uint32{7, 8}})
+		Systems: []drm.System{drm.Widevine, drm.PlayReady, drm.FairPlay}, Periods: []KeyPeriod{{Index: 7}, {Index: 8}}})
 	if err != nil {
 		t.Fatal(err)
 	}

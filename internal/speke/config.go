@@ -1,5 +1,5 @@
 // Package speke implements the Secure Packager and Encoder Key Exchange API
-// (AWS SPEKE v1 and v2.0, on CPIX 2.3): a key provider HTTP handler that
+// (AWS SPEKE v1, v2.0 on CPIX 2.3 and v2.1 on CPIX 2.4): a key provider HTTP handler that
 // answers encryptors (MediaPackage, MediaConvert, drmpipe itself) with
 // content keys from the key store and the DRM signaling of each requested
 // system, and a client the packager uses to get keys and signaling from any
@@ -25,8 +25,15 @@ const (
 	HeaderUserAgentV2 = "X-Speke-User-Agent"
 	HeaderUserAgentV1 = "Speke-User-Agent"
 	Version2          = "2.0"
-	userAgent         = "drmpipe"
+	// Version21 is SPEKE v2.1 (CPIX 2.4): key periods may carry their
+	// times (AWS SPEKE "Changes from SPEKE v2.0").
+	Version21 = "2.1"
+	userAgent = "drmpipe"
 )
+
+// QueryOverrideKeyIDs is the provider URL's query parameter that asks for
+// store-chosen KIDs (overrideKeyIds=true; see NewHandler).
+const QueryOverrideKeyIDs = "overrideKeyIds"
 
 // Paths served by the handler.
 const (
@@ -68,9 +75,9 @@ type KeyGetter interface {
 	// keys.ErrKeyRevoked for a revoked KID.
 	GetOrCreateKID(ctx context.Context, contentID string, kid drm.KeyID, t keys.TrackType, period uint32) (keys.ContentKey, error)
 	// GetOrCreate returns or creates the key of a (content ID, track type,
-	// crypto period) slot, with a KID of the store's choosing: used only for
-	// a ContentKey without a usable KID (all-zero), whose KID the response
-	// then overrides.
+	// crypto period) slot, with a KID of the store's choosing: used for the
+	// keys of a key rotation request and for a ContentKey without a usable
+	// KID (all-zero), whose KIDs the response then overrides.
 	GetOrCreate(ctx context.Context, contentID string, t keys.TrackType, period uint32) (keys.ContentKey, error)
 }
 
@@ -81,10 +88,22 @@ type Authenticator interface {
 	Authenticate(r *http.Request, scope string) (principal string, err error)
 }
 
+// PeriodRecorder records the time a key period covers and checks it
+// against what was recorded before, and numbers periods given by time
+// alone (keys.PeriodTimesStore; the SQL store implements it).
+type PeriodRecorder interface {
+	RecordPeriodTimes(ctx context.Context, contentID string, p keys.PeriodTimes) error
+	PeriodIndexFor(ctx context.Context, contentID string, p keys.PeriodTimes) (uint32, error)
+}
+
 // Deps are the handler's dependencies. Without Auth every request is refused
-// with 401: keys are never served unauthenticated.
+// with 401: keys are never served unauthenticated. Periods, when set,
+// records the times of key periods that requests give (CPIX 2.4
+// @start/@end or @startOffset/@endOffset), so later requests must agree
+// with them.
 type Deps struct {
-	Keys   KeyGetter
-	Auth   Authenticator
-	Logger *slog.Logger
+	Keys    KeyGetter
+	Periods PeriodRecorder
+	Auth    Authenticator
+	Logger  *slog.Logger
 }

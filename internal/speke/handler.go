@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/drmpipe/drmpipe/internal/cpix"
 	"github.com/drmpipe/drmpipe/internal/drm"
@@ -48,6 +49,22 @@ type handler struct {
 // which then replaces the zero KID in ContentKey, DRMSystem and usage rules
 // (AWS SPEKE v1 "KID override"). A retried such request also gets the same
 // key and KID.
+//
+// Key rotation (a ContentKeyPeriodList; SPEKE v1 and v2.0 periods by
+// @index, v2.1 / CPIX 2.4 also by @start/@end or @startOffset/@endOffset):
+// each key is addressed as above, recorded with its period's index.
+//
+// Store-chosen KIDs (query parameter overrideKeyIds=true on the provider
+// URL, as Axinom's key service names the same option): every key is the
+// store slot key of (content ID, track type, period index), the very key
+// `drmpipe package --content-id [--key-period]` takes from the store, and
+// the response overrides each requested KID with the slot key's (AWS SPEKE
+// v1, v2.0 and v2.1 "Overriding the key identifier": the key provider "can
+// provide a different value for the KID in the response"). An encryptor
+// then gets one KID and key per (content, track type, period) whatever KIDs
+// it proposes, stable across requests and the same as the store's; and a
+// revoked key is followed by a fresh key under a new KID in the next
+// request (emergency re-key), never re-served.
 func NewHandler(cfg Config, deps Deps) http.Handler {
 	h := &handler{cfg: cfg, deps: deps, log: deps.Logger}
 	if h.log == nil {
@@ -60,8 +77,15 @@ func NewHandler(cfg Config, deps Deps) http.Handler {
 }
 
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, v2 bool) {
+	version := r.Header.Get(HeaderVersion)
 	if v2 {
-		w.Header().Set(HeaderVersion, Version2)
+		// The response echoes the request's version (AWS SPEKE v2: "Echo
+		// back the request value"); 2.0 when it names none we speak.
+		if version != Version21 {
+			w.Header().Set(HeaderVersion, Version2)
+		} else {
+			w.Header().Set(HeaderVersion, Version21)
+		}
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -74,8 +98,8 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, v2 bool) {
 		return
 	}
 	if v2 {
-		if got := r.Header.Get(HeaderVersion); got != Version2 {
-			httperr.Write(w, r, h.log, reject("Unsupported SPEKE version: %s %q (want %s)", HeaderVersion, got, Version2))
+		if version != Version2 && version != Version21 {
+			httperr.Write(w, r, h.log, reject("Unsupported SPEKE version: %s %q (want %s or %s)", HeaderVersion, version, Version2, Version21))
 			return
 		}
 	} else if got := r.Header.Get(HeaderVersion); got != "" && got != "1.0" {
@@ -99,7 +123,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, v2 bool) {
 		httperr.Write(w, r, h.log, httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, err.Error()))
 		return
 	}
-	out, err := h.respond(r, doc, v2)
+	out, err := h.respond(r, doc, v2, version)
 	if err != nil {
 		httperr.Write(w, r, h.log, err)
 		return
@@ -150,11 +174,15 @@ func (h *handler) authenticate(r *http.Request) (string, error) {
 }
 
 // respond validates doc, fills it with keys and signaling, and marshals it.
-func (h *handler) respond(r *http.Request, doc *cpix.Document, v2 bool) ([]byte, error) {
+func (h *handler) respond(r *http.Request, doc *cpix.Document, v2 bool, version string) ([]byte, error) {
 	var p plan
 	var err error
 	if v2 {
-		p, err = planV2(doc)
+		cpixVersion := cpix.Version23
+		if version == Version21 {
+			cpixVersion = cpix.Version24
+		}
+		p, err = planV2(doc, cpixVersion)
 	} else {
 		p, err = planV1(doc)
 	}
@@ -173,40 +201,21 @@ func (h *handler) respond(r *http.Request, doc *cpix.Document, v2 bool) ([]byte,
 	if h.deps.Keys == nil {
 		return nil, httperr.New(http.StatusServiceUnavailable, httperr.CodeUnavailable, "key store not configured")
 	}
-	got := make([]keys.ContentKey, len(doc.ContentKeys))
-	var override *drm.KeyID // the slot key's KID for the all-zero KID
-	for i, s := range p.slots {
-		kid := doc.ContentKeys[i].KID
-		var k keys.ContentKey
-		if kid.IsZero() {
-			k, err = h.deps.Keys.GetOrCreate(r.Context(), p.contentID, s.t, s.period)
-		} else {
-			k, err = h.deps.Keys.GetOrCreateKID(r.Context(), p.contentID, kid, s.t, s.period)
+	if p.provisional {
+		if err := h.numberPeriods(r, doc, &p); err != nil {
+			return nil, err
 		}
-		if err != nil {
-			return nil, keyStoreError(err, kid)
-		}
-		if err := k.Validate(); err != nil {
-			return nil, httperr.Wrap(err, http.StatusInternalServerError, httperr.CodeInternal, "key store returned an invalid key")
-		}
-		if kid.IsZero() {
-			override = &k.KID
-		} else if k.KID != kid {
-			return nil, httperr.New(http.StatusInternalServerError, httperr.CodeInternal, "key store returned the key of another KID")
-		}
-		got[i] = k
 	}
-	// KID override of the (at most one, see assignSlots) zero KID, in
-	// ContentKey, DRMSystem and usage rules; requested KIDs stay as sent.
-	if override != nil {
-		for i := range doc.ContentKeys {
-			if doc.ContentKeys[i].KID.IsZero() && doc.ContentKeyByKID(got[i].KID) >= 0 {
-				// The slot key's KID was also requested explicitly: two
-				// ContentKeys would name one key.
-				return nil, reject("ContentKey with the all-zero KID asks for the key of track type %s in period %d, whose KID %s the request also names", p.slots[i].t, p.slots[i].period, got[i].KID)
-			}
-		}
-		doc.ReplaceKID(drm.KeyID{}, *override)
+	if err := h.recordPeriods(r, doc, p); err != nil {
+		return nil, err
+	}
+	got := make([]keys.ContentKey, len(doc.ContentKeys))
+	fill := h.requestedKeys
+	if r.URL.Query().Get(QueryOverrideKeyIDs) == "true" {
+		fill = h.slotKeys
+	}
+	if err := fill(r, doc, p, got); err != nil {
+		return nil, err
 	}
 	for i := range doc.ContentKeys {
 		ck := &doc.ContentKeys[i]
@@ -243,6 +252,132 @@ func (h *handler) respond(r *http.Request, doc *cpix.Document, v2 bool) ([]byte,
 		return nil, httperr.Wrap(err, http.StatusInternalServerError, httperr.CodeInternal, "cannot write the CPIX response")
 	}
 	return out, nil
+}
+
+// requestedKeys fills got with the key of each requested KID (see
+// NewHandler), the all-zero KID getting its slot key.
+func (h *handler) requestedKeys(r *http.Request, doc *cpix.Document, p plan, got []keys.ContentKey) error {
+	var err error
+	var override *drm.KeyID // the slot key's KID for the all-zero KID
+	for i, s := range p.slots {
+		kid := doc.ContentKeys[i].KID
+		var k keys.ContentKey
+		if kid.IsZero() {
+			k, err = h.deps.Keys.GetOrCreate(r.Context(), p.contentID, s.t, s.period)
+		} else {
+			k, err = h.deps.Keys.GetOrCreateKID(r.Context(), p.contentID, kid, s.t, s.period)
+		}
+		if err != nil {
+			return keyStoreError(err, kid)
+		}
+		if err := k.Validate(); err != nil {
+			return httperr.Wrap(err, http.StatusInternalServerError, httperr.CodeInternal, "key store returned an invalid key")
+		}
+		if kid.IsZero() {
+			override = &k.KID
+		} else if k.KID != kid {
+			return httperr.New(http.StatusInternalServerError, httperr.CodeInternal, "key store returned the key of another KID")
+		}
+		got[i] = k
+	}
+	// KID override of the (at most one, see assignSlots) zero KID, in
+	// ContentKey, DRMSystem and usage rules; requested KIDs stay as sent.
+	if override != nil {
+		for i := range doc.ContentKeys {
+			if doc.ContentKeys[i].KID.IsZero() && doc.ContentKeyByKID(got[i].KID) >= 0 {
+				// The slot key's KID was also requested explicitly: two
+				// ContentKeys would name one key.
+				return reject("ContentKey with the all-zero KID asks for the key of track type %s in period %d, whose KID %s the request also names", p.slots[i].t, p.slots[i].period, got[i].KID)
+			}
+		}
+		doc.ReplaceKID(drm.KeyID{}, *override)
+	}
+	return nil
+}
+
+// recordPeriods records the times of the request's timed key periods in
+// the store (Deps.Periods), before any key is touched: times that
+// contradict earlier requests for the content (another range for an
+// index, an overlap, index order against time) are a 409 naming the
+// period.
+func (h *handler) recordPeriods(r *http.Request, doc *cpix.Document, p plan) error {
+	if h.deps.Periods == nil {
+		return nil
+	}
+	for _, ckp := range doc.ContentKeyPeriods {
+		kp := p.periods[ckp.ID]
+		if !kp.timed {
+			continue
+		}
+		pt := keys.PeriodTimes{Period: kp.index, WallClock: kp.interval.WallClock, Start: kp.interval.Start, End: kp.interval.End}
+		if err := h.deps.Periods.RecordPeriodTimes(r.Context(), p.contentID, pt); err != nil {
+			return periodStoreError(err, ckp.ID)
+		}
+	}
+	return nil
+}
+
+// numberPeriods gives the periods of a request without @index (SPEKE v2.1
+// with times only) the store's index for their times, in time order, and
+// echoes it as ContentKeyPeriod@index: the same times always get the same
+// index, so the same keys.
+func (h *handler) numberPeriods(r *http.Request, doc *cpix.Document, p *plan) error {
+	if h.deps.Periods == nil {
+		return reject("ContentKeyPeriods without @index need a key store that records period times")
+	}
+	remap := make(map[uint32]uint32, len(p.periods))
+	for rank := uint32(0); rank < uint32(len(doc.ContentKeyPeriods)); rank++ {
+		for i := range doc.ContentKeyPeriods {
+			ckp := &doc.ContentKeyPeriods[i]
+			kp := p.periods[ckp.ID]
+			if kp.index != rank {
+				continue
+			}
+			pt := keys.PeriodTimes{WallClock: kp.interval.WallClock, Start: kp.interval.Start, End: kp.interval.End}
+			idx, err := h.deps.Periods.PeriodIndexFor(r.Context(), p.contentID, pt)
+			if err != nil {
+				return periodStoreError(err, ckp.ID)
+			}
+			remap[rank] = idx
+			ckp.Index = &idx
+		}
+	}
+	for id, kp := range p.periods {
+		kp.index = remap[kp.index]
+		p.periods[id] = kp
+	}
+	for i := range p.slots {
+		p.slots[i].period = remap[p.slots[i].period]
+	}
+	return nil
+}
+
+// periodStoreError maps a failure to record or number key period id.
+func periodStoreError(err error, id string) error {
+	if errors.Is(err, keys.ErrPeriodConflict) {
+		return httperr.Wrap(err, http.StatusConflict, httperr.CodeInvalidRequest,
+			fmt.Sprintf("ContentKeyPeriod %q contradicts the key periods recorded for this content: %v", id, strings.TrimPrefix(err.Error(), keys.ErrPeriodConflict.Error()+": ")))
+	}
+	return keyStoreError(err, drm.KeyID{})
+}
+
+// slotKeys fills got with the slot key of every ContentKey and overrides
+// each requested KID with its key's (store-chosen KIDs, see NewHandler).
+func (h *handler) slotKeys(r *http.Request, doc *cpix.Document, p plan, got []keys.ContentKey) error {
+	override := make(map[drm.KeyID]drm.KeyID, len(p.slots))
+	for i, s := range p.slots {
+		k, err := h.deps.Keys.GetOrCreate(r.Context(), p.contentID, s.t, s.period)
+		if err != nil {
+			return keyStoreError(err, doc.ContentKeys[i].KID)
+		}
+		if err := k.Validate(); err != nil {
+			return httperr.Wrap(err, http.StatusInternalServerError, httperr.CodeInternal, "key store returned an invalid key")
+		}
+		got[i] = k
+		override[doc.ContentKeys[i].KID] = k.KID
+	}
+	doc.ReplaceKIDs(override)
+	return nil
 }
 
 // keyStoreError maps a key store failure to the SPEKE response: the

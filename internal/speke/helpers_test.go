@@ -81,7 +81,7 @@ func newEnv(t testing.TB, cfg Config) *env {
 	}
 	t.Cleanup(func() { st.Close() })
 	ck := &countingKeys{KeyGetter: st}
-	h := NewHandler(cfg, Deps{Keys: ck, Auth: tokenAuth{goodToken: Scope, licenseToken: "license-token"}})
+	h := NewHandler(cfg, Deps{Keys: ck, Periods: st, Auth: tokenAuth{goodToken: Scope, licenseToken: "license-token"}})
 	return &env{h: h, store: st, keys: ck}
 }
 

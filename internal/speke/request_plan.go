@@ -3,6 +3,9 @@ package speke
 import (
 	"fmt"
 	"net/http"
+	"sort"
+	"strings"
+	"time"
 
 	"github.com/drmpipe/drmpipe/internal/cenc"
 	"github.com/drmpipe/drmpipe/internal/cpix"
@@ -31,6 +34,10 @@ type plan struct {
 	scheme    cenc.Scheme
 	rotation  bool // the request has a ContentKeyPeriodList
 	slots     []slot
+	periods   map[string]keyPeriod // by ContentKeyPeriod@id
+	// provisional: the periods came without @index and their indexes
+	// are ranks in time, for the store to replace (see checkPeriods).
+	provisional bool
 }
 
 // Known DRM system IDs besides the drm package's.
@@ -77,24 +84,144 @@ func checkSystems(d *cpix.Document, scheme cenc.Scheme) error {
 	return nil
 }
 
-// periodOf resolves a rule's KeyPeriodFilter to ContentKeyPeriod@index.
-func periodOf(d *cpix.Document, r cpix.ContentKeyUsageRule) (uint32, error) {
+// MaxKeyPeriods bounds the ContentKeyPeriods of one request: an encryptor
+// asks for the current and the next few periods (key rotation look-ahead),
+// never for a whole day of them at once.
+const MaxKeyPeriods = 64
+
+// keyPeriod is a validated ContentKeyPeriod: its store index and, when the
+// request gives it, the time it covers.
+type keyPeriod struct {
+	index    uint32
+	interval cpix.Interval
+	timed    bool
+}
+
+// checkPeriods validates ContentKeyPeriodList and maps each period's @id to
+// its index. Every period needs an @id (KeyPeriodFilter@periodId names it)
+// and an @index (the key store addresses period keys by content ID, track
+// type and index); indexes and ids are unique; time attributes, when given,
+// follow CPIX 2.4 §"ContentKeyPeriod Element", do not overlap
+// (ContentKeyPeriodList: periods "cover non overlapping periods of time")
+// and increase with @index ("It shall increase").
+//
+// With timesOnly (SPEKE v2.1), periods may instead all come without @index
+// and with times (MediaPackage START_END_ONLY): provisional is then true
+// and the indexes returned are the periods' ranks in time, which the
+// handler replaces by the store's indexes for those times.
+func checkPeriods(d *cpix.Document, timesOnly bool) (periods map[string]keyPeriod, provisional bool, err error) {
+	if n := len(d.ContentKeyPeriods); n > MaxKeyPeriods {
+		return nil, false, reject("ContentKeyPeriodList has %d ContentKeyPeriod elements; at most %d per request", n, MaxKeyPeriods)
+	}
+	var withIndex, without string
+	for _, p := range d.ContentKeyPeriods {
+		if p.Index != nil {
+			withIndex = p.ID
+		} else if without == "" {
+			without = p.ID
+		}
+	}
+	provisional = timesOnly && without != ""
+	if provisional && withIndex != "" {
+		return nil, false, reject("ContentKeyPeriods %q and %q: either every ContentKeyPeriod has @index or none", withIndex, without)
+	}
+	var rank map[string]uint32
+	if provisional {
+		if rank, err = rankByTime(d); err != nil {
+			return nil, false, err
+		}
+	}
+	out := make(map[string]keyPeriod, len(d.ContentKeyPeriods))
+	byIndex := map[uint32]string{}
+	var timed []string
+	for _, p := range d.ContentKeyPeriods {
+		if p.ID == "" {
+			return nil, false, reject("Missing ContentKeyPeriod@id (KeyPeriodFilter@periodId refers to it)")
+		}
+		if _, dup := out[p.ID]; dup {
+			return nil, false, reject("ContentKeyPeriod@id %q appears more than once", p.ID)
+		}
+		index := rank[p.ID]
+		switch {
+		case p.Index != nil:
+			index = *p.Index
+		case !provisional:
+			return nil, false, reject("Missing ContentKeyPeriod@index for period %q (key periods are addressed by index)", p.ID)
+		}
+		if other, dup := byIndex[index]; dup {
+			return nil, false, reject("ContentKeyPeriods %q and %q have the same @index %d", other, p.ID, index)
+		}
+		byIndex[index] = p.ID
+		iv, ok, err := p.Interval()
+		if err != nil {
+			return nil, false, reject("%s", strings.TrimPrefix(err.Error(), cpix.ErrInvalid.Error()+": "))
+		}
+		kp := keyPeriod{index: index, interval: iv, timed: ok}
+		if ok {
+			for _, id := range timed {
+				o := out[id]
+				if o.interval.WallClock != iv.WallClock {
+					return nil, false, reject("ContentKeyPeriods %q and %q mix wall-clock (@start) and media-time (@startOffset) periods", id, p.ID)
+				}
+				if iv.Overlaps(o.interval) {
+					return nil, false, reject("ContentKeyPeriods %q and %q overlap", id, p.ID)
+				}
+				if (kp.index < o.index) != (iv.Start < o.interval.Start) {
+					return nil, false, reject("ContentKeyPeriods %q (@index %d) and %q (@index %d): @index must increase with time", id, o.index, p.ID, kp.index)
+				}
+			}
+			timed = append(timed, p.ID)
+		}
+		out[p.ID] = kp
+	}
+	return out, provisional, nil
+}
+
+// rankByTime numbers periods without @index by their start (ties keep
+// document order; the overlap check refuses them later).
+func rankByTime(d *cpix.Document) (map[string]uint32, error) {
+	type started struct {
+		id    string
+		start time.Duration
+	}
+	var ps []started
+	for _, p := range d.ContentKeyPeriods {
+		iv, ok, err := p.Interval()
+		switch {
+		case err != nil:
+			return nil, reject("%s", strings.TrimPrefix(err.Error(), cpix.ErrInvalid.Error()+": "))
+		case !ok:
+			return nil, reject("ContentKeyPeriod %q has neither @index nor times (@start/@end or @startOffset/@endOffset)", p.ID)
+		}
+		ps = append(ps, started{p.ID, iv.Start})
+	}
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].start < ps[j].start })
+	rank := make(map[string]uint32, len(ps))
+	for i, p := range ps {
+		rank[p.id] = uint32(i)
+	}
+	return rank, nil
+}
+
+// periodOf resolves a rule's KeyPeriodFilter to ContentKeyPeriod@index. In
+// a key rotation request (periods not empty) every rule needs exactly one.
+func periodOf(periods map[string]keyPeriod, r cpix.ContentKeyUsageRule) (uint32, error) {
 	switch len(r.KeyPeriodFilters) {
 	case 0:
+		if len(periods) > 0 {
+			return 0, reject("ContentKeyUsageRule for KID %s has no KeyPeriodFilter; with a ContentKeyPeriodList every rule names its period", r.KID)
+		}
 		return 0, nil
 	case 1:
 	default:
 		return 0, reject("ContentKeyUsageRule for KID %s has %d KeyPeriodFilters; one key serves one period", r.KID, len(r.KeyPeriodFilters))
 	}
 	id := r.KeyPeriodFilters[0].PeriodID
-	p, ok := d.PeriodByID(id)
+	p, ok := periods[id]
 	if !ok {
 		return 0, reject("KeyPeriodFilter@periodId %q names no ContentKeyPeriod", id)
 	}
-	if p.Index == nil {
-		return 0, reject("Missing ContentKeyPeriod@index for period %q", id)
-	}
-	return *p.Index, nil
+	return p.index, nil
 }
 
 // assignSlots gives each ContentKey the slot of its usage rules and checks
@@ -141,9 +268,11 @@ func assignSlots(d *cpix.Document, slotOfRule func(cpix.ContentKeyUsageRule) (sl
 	return out, nil
 }
 
-// planV2 validates a SPEKE v2.0 request (AWS SPEKE v2 "Customizations and
-// constraints"; the speke-reference-server v2 test suite's negative cases).
-func planV2(d *cpix.Document) (plan, error) {
+// planV2 validates a SPEKE v2.0 or v2.1 request (AWS SPEKE v2 "Customizations
+// and constraints"; the speke-reference-server v2 test suite's negative
+// cases). cpixVersion is the CPIX@version the SPEKE version pins: 2.3 for
+// v2.0, 2.4 for v2.1.
+func planV2(d *cpix.Document, cpixVersion string) (plan, error) {
 	p := plan{contentID: d.ContentID, rotation: len(d.ContentKeyPeriods) > 0}
 	if d.ContentID == "" {
 		return p, reject("Missing CPIX@contentId")
@@ -154,8 +283,8 @@ func planV2(d *cpix.Document) (plan, error) {
 	switch {
 	case d.Version == "":
 		return p, reject("Missing CPIX@version")
-	case d.Version != cpix.Version23:
-		return p, reject("Unsupported CPIX@version %q (SPEKE v2.0 uses 2.3)", d.Version)
+	case d.Version != cpixVersion:
+		return p, reject("Unsupported CPIX@version %q (SPEKE %s uses %s)", d.Version, map[string]string{cpix.Version23: Version2, cpix.Version24: Version21}[cpixVersion], cpixVersion)
 	case len(d.ContentKeys) == 0:
 		return p, reject("Missing ContentKeyList/ContentKey")
 	case len(d.DRMSystems) == 0:
@@ -180,6 +309,9 @@ func planV2(d *cpix.Document) (plan, error) {
 	if err := checkSystems(d, p.scheme); err != nil {
 		return p, err
 	}
+	if p.periods, p.provisional, err = checkPeriods(d, cpixVersion == cpix.Version24); err != nil {
+		return p, err
+	}
 	// Preset rules, per period: each intendedTrackType once; ALL (SHARED)
 	// alone and for audio and video alike; VIDEO (PRESET-VIDEO-1) as the
 	// only video rule; filters matching the rule's media.
@@ -199,7 +331,7 @@ func planV2(d *cpix.Document) (plan, error) {
 		if err != nil {
 			return slot{}, err
 		}
-		period, err := periodOf(d, r)
+		period, err := periodOf(p.periods, r)
 		if err != nil {
 			return slot{}, err
 		}
@@ -299,11 +431,17 @@ func planV1(d *cpix.Document) (plan, error) {
 	if err := checkSystems(d, p.scheme); err != nil {
 		return p, err
 	}
+	if p.periods, _, err = checkPeriods(d, false); err != nil {
+		return p, err
+	}
 	slotOf := func(r cpix.ContentKeyUsageRule) (slot, error) {
-		period, err := periodOf(d, r)
+		period, err := periodOf(p.periods, r)
 		return slot{t: keys.All, period: period}, err
 	}
-	def := slot{t: keys.All}
-	p.slots, err = assignSlots(d, slotOf, &def)
+	var def *slot // a key without a rule: the one key, unless keys rotate
+	if !p.rotation {
+		def = &slot{t: keys.All}
+	}
+	p.slots, err = assignSlots(d, slotOf, def)
 	return p, err
 }

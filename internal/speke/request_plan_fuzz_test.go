@@ -18,7 +18,8 @@ import (
 // second; a refusal is a 422 wrapping ErrRequest (so the handler answers
 // with the precise reason); an accepted plan gives every ContentKey one
 // store slot of a known track type, no two keys the same slot, a period
-// that a ContentKeyPeriod@index names, a content ID and cenc or cbcs. The
+// that a ContentKeyPeriod@index names (or, for periods given by time
+// alone, a rank among them), a content ID and cenc or cbcs. The
 // committed corpus (testdata/fuzz/FuzzRequestPlan) holds the request
 // fixtures and the negative cases of TestV2Rejects.
 func FuzzRequestPlan(f *testing.F) {
@@ -37,6 +38,10 @@ func FuzzRequestPlan(f *testing.F) {
 	} {
 		f.Add([]byte(strings.ReplaceAll(base, edit[0], edit[1])), true)
 	}
+	// SPEKE v2.1 key rotation: periods with @index and times, and with
+	// times only.
+	f.Add([]byte(rotationV21), true)
+	f.Add([]byte(strings.NewReplacer(` index="5"`, ``, ` index="6"`, ``).Replace(rotationV21)), true)
 	f.Fuzz(func(t *testing.T, b []byte, v2 bool) {
 		d, err := cpix.UnmarshalLimited(b, cpix.Limits{MaxBytes: 64 << 10})
 		if err != nil {
@@ -45,7 +50,7 @@ func FuzzRequestPlan(f *testing.F) {
 		start := time.Now()
 		var p plan
 		if v2 {
-			p, err = planV2(d)
+			p, err = planV2(d, d.Version)
 		} else {
 			p, err = planV1(d)
 		}
@@ -62,7 +67,7 @@ func FuzzRequestPlan(f *testing.F) {
 		if p.contentID == "" || (p.scheme != cenc.CENC && p.scheme != cenc.CBCS) {
 			t.Fatalf("plan without content ID or with scheme %v", p.scheme)
 		}
-		if v2 && d.Version != cpix.Version23 {
+		if v2 && d.Version != cpix.Version23 && d.Version != cpix.Version24 {
 			t.Fatalf("v2 plan for CPIX version %q", d.Version)
 		}
 		if len(p.slots) != len(d.ContentKeys) || len(p.slots) == 0 {
@@ -83,7 +88,10 @@ func FuzzRequestPlan(f *testing.F) {
 			if !v2 && s.t != keys.All {
 				t.Fatalf("v1 slot of track type %s", s.t)
 			}
-			if s.period != 0 && !periodIndexed(d, s.period) {
+			switch {
+			case p.provisional && int64(s.period) >= int64(len(d.ContentKeyPeriods)):
+				t.Fatalf("provisional slot period %d of %d periods", s.period, len(d.ContentKeyPeriods))
+			case !p.provisional && s.period != 0 && !periodIndexed(d, s.period):
 				t.Fatalf("slot period %d names no ContentKeyPeriod", s.period)
 			}
 		}

@@ -141,6 +141,11 @@ func extract(doc *cpix.Document, fallback []slot) (ClientResponse, error) {
 			if resp.PeriodKeys[s.period] == nil {
 				resp.PeriodKeys[s.period] = map[keys.TrackType]keys.ContentKey{}
 			}
+			if o, dup := resp.PeriodKeys[s.period][s.t]; dup && o.KID != k.KID {
+				// CPIX: a document "shall always match exactly zero or one
+				// Content Keys to any Content Key Context".
+				return resp, fmt.Errorf("%w: ContentKeys %s and %s are both for track type %s period %d", ErrResponse, o.KID, k.KID, s.t, s.period)
+			}
 			resp.PeriodKeys[s.period][s.t] = k
 		}
 	}
