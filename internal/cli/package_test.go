@@ -87,6 +87,9 @@ func TestPackageArguments(t *testing.T) {
 		{"key period too few keys", []string{"package", "-o", "OUT", key, "--key", rotKey(1), "--key-period", "4s", clip}, "key period 2 of track type"},
 		{"key period same key twice", []string{"package", "-o", "OUT", key, key, "--key-period", "4s", clip}, "given twice"},
 		{"key period with cpix", []string{"package", "-o", "OUT", "--cpix", "x.xml", "--key-period", "4s", clip}, "not supported yet"},
+		{"rotation signaling unknown", []string{"package", "-o", "OUT", key, "--key", rotKey(1), "--key-period", "4s", "--rotation-signaling", "moof", clip}, `rotation signaling "moof"`},
+		{"rotation signaling without key period", []string{"package", "-o", "OUT", key, "--rotation-signaling", "inband", clip}, "inband needs --key-period"},
+		{"ok inband", []string{"package", "-q", "-o", "OUT", key, "--key", rotKey(1), "--key", rotKey(2), "--key-period", "4s", "--rotation-signaling", "inband", clip}, ""},
 		{"ok key period", []string{"package", "-q", "-o", "OUT", key, "--key", rotKey(1), "--key", rotKey(2), "--key-period", "4s", clip}, ""},
 		{"ok cenc default drms", []string{"package", "-q", "-o", "OUT", key, "--scheme", "cenc", clip}, ""},
 	}

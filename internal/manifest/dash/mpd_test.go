@@ -492,3 +492,45 @@ func TestKeyRotationKeepsClearTracks(t *testing.T) {
 		t.Errorf("the Periods list %d text segments, the track has %d", total, len(text.Segments))
 	}
 }
+
+// TestInBandProtection: under in-band key rotation (DASH-IF IOP Part 6
+// §9.3) the MPD keeps every DRM descriptor but no cenc:default_KID, pssh or
+// PlayReady Object, and keeps license URLs.
+func TestInBandProtection(t *testing.T) {
+	var p manifest.Presentation
+	for _, c := range presentationCases() {
+		if c.name == "key_rotation" {
+			p = c.p
+		}
+	}
+	if len(p.Tracks) == 0 {
+		t.Fatal("the shared table lacks the key_rotation case")
+	}
+	for i := range p.Tracks {
+		tr := &p.Tracks[i]
+		prot := *tr.Protection
+		prot.InBand = true
+		tr.Protection, tr.KeyPeriods = &prot, nil
+	}
+	b, err := Marshal(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := mpd.ReadFromString(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Periods) != 1 {
+		t.Fatalf("%d Periods, want one", len(m.Periods))
+	}
+	for _, as := range m.Periods[0].AdaptationSets {
+		if len(as.ContentProtections) < 2 {
+			t.Errorf("AdaptationSet %d: %d ContentProtection descriptors", *as.Id, len(as.ContentProtections))
+		}
+		for _, cp := range as.ContentProtections {
+			if cp.DefaultKID != "" || cp.Pssh != nil || cp.MSPro != nil {
+				t.Errorf("AdaptationSet %d: %s carries default_KID %q, pssh %v or mspr:pro %v", *as.Id, cp.SchemeIdUri, cp.DefaultKID, cp.Pssh != nil, cp.MSPro != nil)
+			}
+		}
+	}
+}
