@@ -42,6 +42,16 @@ type track struct {
 	// sample_description_index) are a clear lead, as Shaka Packager and
 	// drmpipe write it.
 	clearEntries map[uint32]bool
+	// seigKIDs caches the seig KID of segments read for the manifest
+	// checks (zero: none); see segmentSeigKID.
+	seigKIDs map[string]drm.KeyID
+	// playlistKIDs is the KID the EXT-X-KEY tags in force before each
+	// segment of an in-band track name; checkSegments compares it with the
+	// segment's seig KID.
+	playlistKIDs map[string]drm.KeyID
+	// inbandSystems are the DRM systems the MPD declares without pssh for
+	// an in-band track: every encrypted fragment must carry their pssh.
+	inbandSystems map[drm.SystemID]string
 }
 
 func (t *track) scheme() string { return t.rep.Scheme }
@@ -187,7 +197,7 @@ func (c *checker) trackFor(manifest, where string, init fileRef, singleFile bool
 	t.rep.KID = t.kid
 	c.checkTenc(t)
 	for i, p := range t.psshs {
-		c.checkPSSH(init.path, fmt.Sprintf("moov/pssh[%d]", i), p, t)
+		c.checkPSSH(init.path, fmt.Sprintf("moov/pssh[%d]", i), p, t, t.kid)
 	}
 	return t
 }
@@ -221,7 +231,10 @@ func (c *checker) checkTenc(t *track) {
 		}
 		if te.DefaultPerSampleIVSize != 0 {
 			c.problem(f, w, "cbcs per-sample IV size %d, want 0 with a constant IV", te.DefaultPerSampleIVSize)
-		} else if len(te.DefaultConstantIV) != 16 {
+		} else if len(te.DefaultConstantIV) != 16 && !t.kid.IsZero() {
+			// An all-zero default_KID is Shaka Packager's placeholder under
+			// in-band key rotation: every fragment's seig entry then
+			// brings the KID and IV (checked in checkSegments).
 			c.problem(f, w, "cbcs constant IV of %d bytes, want 16", len(te.DefaultConstantIV))
 		}
 	case "cenc":
@@ -234,10 +247,11 @@ func (c *checker) checkTenc(t *track) {
 	}
 }
 
-// checkPSSH checks one pssh box (from an init segment, an MPD or an HLS key
-// URI) against the track's scheme and default_KID.
-func (c *checker) checkPSSH(file, where string, p drm.PSSH, t *track) {
-	kid, scheme := t.kid, t.scheme()
+// checkPSSH checks one pssh box (from an init segment, an MPD, an HLS key
+// URI or a moof) against the track's scheme and kid: the default_KID, or
+// under in-band key rotation the KID of the segments it applies to.
+func (c *checker) checkPSSH(file, where string, p drm.PSSH, t *track, kid drm.KeyID) {
+	scheme := t.scheme()
 	switch p.SystemID {
 	case drm.WidevineSystemID:
 		d, err := widevine.UnmarshalPsshData(p.Data)
@@ -246,7 +260,7 @@ func (c *checker) checkPSSH(file, where string, p drm.PSSH, t *track) {
 			return
 		}
 		if !slices.Contains(d.KeyIDs, kid) {
-			c.problem(file, where, "Widevine pssh key_ids %v do not include default_KID %s", d.KeyIDs, kid)
+			c.problem(file, where, "Widevine pssh key_ids %v do not include KID %s", d.KeyIDs, kid)
 		}
 		want := map[string]uint32{"cenc": widevine.SchemeCENC, "cbcs": widevine.SchemeCBCS}[scheme]
 		if d.ProtectionScheme != 0 && want != 0 && d.ProtectionScheme != want {
@@ -258,13 +272,13 @@ func (c *checker) checkPSSH(file, where string, p drm.PSSH, t *track) {
 			c.problem(file, where, "PlayReady header does not parse: %v", err)
 			return
 		}
-		c.checkPlayReady(file, where, h, t)
+		c.checkPlayReady(file, where, h, t, kid)
 	case drm.CommonSystemID:
 		if p.Version != 1 {
 			c.problem(file, where, "common pssh version %d, must be 1", p.Version)
 		}
 		if !slices.Contains(p.KIDs, kid) {
-			c.problem(file, where, "common pssh KIDs do not include default_KID %s", kid)
+			c.problem(file, where, "common pssh KIDs do not include KID %s", kid)
 		}
 	}
 }
@@ -272,11 +286,11 @@ func (c *checker) checkPSSH(file, where string, p drm.PSSH, t *track) {
 // checkPlayReady checks a WRMHEADER (PlayReady Header Specification §3):
 // KIDs (GUID order) include the default_KID; AESCBC needs version 4.3; the
 // CHECKSUM matches a given key.
-func (c *checker) checkPlayReady(file, where string, h playready.Header, t *track) {
-	kid, scheme := t.kid, t.scheme()
+func (c *checker) checkPlayReady(file, where string, h playready.Header, t *track, kid drm.KeyID) {
+	scheme := t.scheme()
 	i := slices.Index(h.KIDs, kid)
 	if i < 0 {
-		c.problem(file, where, "PlayReady header KIDs %v do not include default_KID %s (KIDs are compared after GUID byte swapping)", h.KIDs, kid)
+		c.problem(file, where, "PlayReady header KIDs %v do not include KID %s (KIDs are compared after GUID byte swapping)", h.KIDs, kid)
 	}
 	switch scheme {
 	case "cbcs":
