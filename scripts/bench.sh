@@ -428,30 +428,8 @@ rotation_report() {
 	echo "each, measured as in the section above. Reproduce with \`BENCH_SECTIONS=rotation make bench\`."
 }
 
-# put_section NAME FILE: replace the NAME section of the report (between its
-# markers) with FILE, or append it.
-put_section() {
-	local name="$1" section="$2"
-	mkdir -p "$(dirname "$BENCH_DOC")"
-	if [ ! -f "$BENCH_DOC" ]; then
-		{
-			echo "# Benchmarks"
-			echo
-			echo "Each section is written by a script; edit the text outside the markers only."
-			echo
-			cat "$section"
-		} >"$TMP/doc.md"
-	elif grep -q "^<!-- $name:begin -->\$" "$BENCH_DOC" && grep -q "^<!-- $name:end -->\$" "$BENCH_DOC"; then
-		awk -v sec="$section" -v b="<!-- $name:begin -->" -v e="<!-- $name:end -->" '
-			$0 == b { while ((getline line < sec) > 0) print line; skip = 1; next }
-			$0 == e { skip = 0; next }
-			!skip { print }
-		' "$BENCH_DOC" >"$TMP/doc.md"
-	else
-		{ cat "$BENCH_DOC"; echo; cat "$section"; } >"$TMP/doc.md"
-	fi
-	cp "$TMP/doc.md" "$BENCH_DOC"
-}
+# replace_section NAME FILE (scripts/bench_doc.sh)
+. scripts/bench_doc.sh
 
 for sec in $BENCH_SECTIONS; do
 	fn=report
@@ -461,7 +439,7 @@ for sec in $BENCH_SECTIONS; do
 		"$fn"
 		echo "<!-- $sec:end -->"
 	} >"$TMP/section.md"
-	put_section "$sec" "$TMP/section.md"
+	replace_section "$sec" "$TMP/section.md"
 	echo
 	"$fn"
 	echo

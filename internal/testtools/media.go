@@ -439,21 +439,12 @@ func SegmentFragmentKeys(t testing.TB, segPath string) []FragmentKeys {
 	for _, s := range seg.Segments {
 		for _, frag := range s.Fragments {
 			fk := FragmentKeys{PSSH: map[string][]string{}, PSSHData: map[string][]byte{}}
-			var sbgp *mp4.SbgpBox
-			var sgpd *mp4.SgpdBox
-			for _, b := range frag.Moof.Traf.Children {
-				switch x := b.(type) {
-				case *mp4.SbgpBox:
-					if x.GroupingType == "seig" {
-						sbgp = x
-					}
-				case *mp4.SgpdBox:
-					if x.GroupingType == "seig" {
-						sgpd = x
-					}
-				}
-			}
-			if sbgp != nil && sgpd != nil && len(sbgp.GroupDescriptionIndices) == 1 && sbgp.GroupDescriptionIndices[0] == 0x10001 && len(sgpd.SampleGroupEntries) > 0 {
+			// mp4ff keeps the traf's last sbgp and sgpd: the seig ones in
+			// drmpipe's and Shaka Packager's fragments (Shaka writes a roll
+			// sbgp first for AAC).
+			sbgp, sgpd := frag.Moof.Traf.Sbgp, frag.Moof.Traf.Sgpd
+			if sbgp != nil && sgpd != nil && sbgp.GroupingType == "seig" && sgpd.GroupingType == "seig" &&
+				len(sbgp.GroupDescriptionIndices) == 1 && sbgp.GroupDescriptionIndices[0] == 0x10001 && len(sgpd.SampleGroupEntries) > 0 {
 				if e, ok := sgpd.SampleGroupEntries[0].(*mp4.SeigSampleGroupEntry); ok {
 					fk.SeigKID = hex.EncodeToString(e.KID)
 				}

@@ -203,27 +203,13 @@ func (c *checker) checkSegments(t *track) {
 // kidStats counts the samples decrypted with one KID's key.
 type kidStats struct{ decrypted, bad int }
 
-// checkSeig checks a fragment's seig entry against the scheme (ISO/IEC
-// 23001-7 §6, §10): protected, cbcs with a 16-byte constant IV and the
-// track's pattern, cenc with 8- or 16-byte per-sample IVs.
+// checkSeig checks a fragment's seig entry (as a tenc, see seigTenc)
+// against the scheme (ISO/IEC 23001-7 §6, §10) and, for cbcs, against the
+// track's pattern.
 func (c *checker) checkSeig(file, where string, t *track, e *mp4.TencBox) {
-	if e.DefaultIsProtected != 1 {
-		c.problem(file, where, "seig isProtected is %d in an encrypted fragment", e.DefaultIsProtected)
-	}
-	switch t.scheme() {
-	case "cbcs":
-		if e.DefaultPerSampleIVSize != 0 {
-			c.problem(file, where, "cbcs seig per-sample IV size %d, want 0 with a constant IV", e.DefaultPerSampleIVSize)
-		} else if len(e.DefaultConstantIV) != 16 {
-			c.problem(file, where, "cbcs seig constant IV of %d bytes, want 16", len(e.DefaultConstantIV))
-		}
-		if e.DefaultCryptByteBlock != t.tenc.DefaultCryptByteBlock || e.DefaultSkipByteBlock != t.tenc.DefaultSkipByteBlock {
-			c.problem(file, where, "seig pattern %d:%d differs from tenc's %d:%d", e.DefaultCryptByteBlock, e.DefaultSkipByteBlock, t.tenc.DefaultCryptByteBlock, t.tenc.DefaultSkipByteBlock)
-		}
-	case "cenc":
-		if s := e.DefaultPerSampleIVSize; s != 8 && s != 16 {
-			c.problem(file, where, "cenc seig per-sample IV size %d, want 8 or 16", s)
-		}
+	c.checkIVs(file, where, "seig", e, t.scheme(), true)
+	if t.scheme() == "cbcs" && (e.DefaultCryptByteBlock != t.tenc.DefaultCryptByteBlock || e.DefaultSkipByteBlock != t.tenc.DefaultSkipByteBlock) {
+		c.problem(file, where, "seig pattern %d:%d differs from tenc's %d:%d", e.DefaultCryptByteBlock, e.DefaultSkipByteBlock, t.tenc.DefaultCryptByteBlock, t.tenc.DefaultSkipByteBlock)
 	}
 }
 
@@ -235,11 +221,7 @@ func (c *checker) checkMoofPSSH(file, where string, moof *mp4.MoofBox, t *track,
 	have := map[drm.SystemID]bool{}
 	for i, p := range moof.Psshs {
 		pw := fmt.Sprintf("%s/pssh[%d]", where, i)
-		box, err := encodeBox(p)
-		var pp drm.PSSH
-		if err == nil {
-			pp, err = drm.UnmarshalPSSH(box)
-		}
+		pp, err := parsePSSH(p)
 		if err != nil {
 			c.problem(file, pw, "pssh box does not parse: %v", err)
 			continue

@@ -158,15 +158,12 @@ func (c *checker) trackFor(manifest, where string, init fileRef, singleFile bool
 	stsdWhere := "moov/trak/mdia/minf/stbl/stsd/" + t.entry
 	t.sinfWhere = stsdWhere + "/sinf"
 	for _, p := range f.Moov.Psshs {
-		box, err := encodeBox(p)
-		if err == nil {
-			var pp drm.PSSH
-			if pp, err = drm.UnmarshalPSSH(box); err == nil {
-				t.psshs = append(t.psshs, pp)
-				continue
-			}
+		pp, err := parsePSSH(p)
+		if err != nil {
+			c.problem(init.path, "moov/pssh", "pssh box does not parse: %v", err)
+			continue
 		}
-		c.problem(init.path, "moov/pssh", "pssh box does not parse: %v", err)
+		t.psshs = append(t.psshs, pp)
 	}
 	t.ok = true
 	if t.entry != "encv" && t.entry != "enca" {
@@ -202,10 +199,14 @@ func (c *checker) trackFor(manifest, where string, init fileRef, singleFile bool
 	return t
 }
 
-func encodeBox(b mp4.Box) ([]byte, error) {
+// parsePSSH re-encodes a pssh box mp4ff decoded and parses it with
+// drm.UnmarshalPSSH (ISO/IEC 23001-7 §8.1).
+func parsePSSH(b *mp4.PsshBox) (drm.PSSH, error) {
 	var buf bytes.Buffer
-	err := b.Encode(&buf)
-	return buf.Bytes(), err
+	if err := b.Encode(&buf); err != nil {
+		return drm.PSSH{}, err
+	}
+	return drm.UnmarshalPSSH(buf.Bytes())
 }
 
 // checkTenc checks tenc against the scheme (ISO/IEC 23001-7 §8.2, §10).
@@ -214,9 +215,10 @@ func encodeBox(b mp4.Box) ([]byte, error) {
 // mp4ff (zero-filled at the end) and Bento4 (right-aligned).
 func (c *checker) checkTenc(t *track) {
 	te, w, f := t.tenc, t.sinfWhere+"/schi/tenc", t.init.path
-	if te.DefaultIsProtected != 1 {
-		c.problem(f, w, "default_isProtected is %d, want 1", te.DefaultIsProtected)
-	}
+	// An all-zero default_KID is Shaka Packager's placeholder under in-band
+	// key rotation: every fragment's seig entry then brings the KID and IV
+	// (checked in checkSegments).
+	c.checkIVs(f, w, "tenc", te, t.scheme(), !t.kid.IsZero())
 	switch t.scheme() {
 	case "cbcs":
 		if te.Version != 1 {
@@ -229,20 +231,31 @@ func (c *checker) checkTenc(t *track) {
 		if !t.video && pat != "0:0" && pat != "1:0" {
 			c.problem(f, w, "cbcs audio pattern %s, want 0:0 (whole-block full-sample)", pat)
 		}
-		if te.DefaultPerSampleIVSize != 0 {
-			c.problem(f, w, "cbcs per-sample IV size %d, want 0 with a constant IV", te.DefaultPerSampleIVSize)
-		} else if len(te.DefaultConstantIV) != 16 && !t.kid.IsZero() {
-			// An all-zero default_KID is Shaka Packager's placeholder under
-			// in-band key rotation: every fragment's seig entry then
-			// brings the KID and IV (checked in checkSegments).
-			c.problem(f, w, "cbcs constant IV of %d bytes, want 16", len(te.DefaultConstantIV))
-		}
 	case "cenc":
 		if te.Version != 0 {
 			c.problem(f, w, "tenc version %d, cenc uses version 0", te.Version)
 		}
+	}
+}
+
+// checkIVs checks the protection flag and IV defaults of a tenc or seig
+// entry (box) against the scheme (ISO/IEC 23001-7 §8.2, §6, §10): cbcs with
+// a 16-byte constant IV (when constIV is set), cenc with 8- or 16-byte
+// per-sample IVs.
+func (c *checker) checkIVs(f, w, box string, te *mp4.TencBox, scheme string, constIV bool) {
+	if te.DefaultIsProtected != 1 {
+		c.problem(f, w, "%s isProtected is %d, want 1", box, te.DefaultIsProtected)
+	}
+	switch scheme {
+	case "cbcs":
+		if te.DefaultPerSampleIVSize != 0 {
+			c.problem(f, w, "cbcs %s per-sample IV size %d, want 0 with a constant IV", box, te.DefaultPerSampleIVSize)
+		} else if len(te.DefaultConstantIV) != 16 && constIV {
+			c.problem(f, w, "cbcs %s constant IV of %d bytes, want 16", box, len(te.DefaultConstantIV))
+		}
+	case "cenc":
 		if s := te.DefaultPerSampleIVSize; s != 8 && s != 16 {
-			c.problem(f, w, "cenc per-sample IV size %d, want 8 or 16", s)
+			c.problem(f, w, "cenc %s per-sample IV size %d, want 8 or 16", box, s)
 		}
 	}
 }

@@ -47,6 +47,40 @@ async function periodKIDs(base, content) {
   });
 }
 
+// recordLicenseKIDs returns a beforeGoto hook that pushes the KIDs of each
+// ClearKey license request the page makes onto asked, in order.
+function recordLicenseKIDs(asked) {
+  return (pg) => pg.on('request', (r) => {
+    if (r.method() !== 'POST' || !r.url().includes('/license/clearkey')) return;
+    try {
+      asked.push(JSON.parse(r.postData() ?? '{}').kids ?? []);
+    } catch {
+      asked.push(['<not JSON>']);
+    }
+  });
+}
+
+// playAcrossBoundaries waits until playback passes the first boundary, then
+// the last boundary + 1 s, and asserts that it did so without a player
+// error, with every license granted and every frame decoded. diagnose(s)
+// adds diagnostics to the messages. It returns the final state s and why,
+// the diagnostics for further assertions.
+async function playAcrossBoundaries(page, diagnose = () => "") {
+  const before = await waitFor(page, (st) => st.errors.length > 0 || st.currentTime >= BOUNDARIES[0] - 0.5, 20_000);
+  assert.deepEqual(before.errors, [], `player error before the first boundary:\n${describeState(before, page)}`);
+  assert.ok(!before.timedOut, `playback did not reach the first boundary:\n${describeState(before, page)}`);
+
+  const s = await waitFor(page, (st) => st.errors.length > 0 || st.currentTime >= PLAY_TO, 25_000);
+  const why = `${await diagnose(s)}\n${describeState(s, page)}`;
+  assert.deepEqual(s.errors, [], `player error:${why}`);
+  assert.ok(!s.timedOut, `playback stopped at ${s.currentTime.toFixed(2)} s, before ${PLAY_TO} s (boundaries at ${BOUNDARIES.join(', ')} s):${why}`);
+  assert.ok(s.licenseRequests.length > 0 && s.licenseRequests.every((r) => r.status === 200), `a license request failed or none was made:${why}`);
+  const played = s.currentTime - before.currentTime;
+  assert.ok(s.decodedFrames - before.decodedFrames >= (played - 0.5) * FPS,
+    `${s.decodedFrames - before.decodedFrames} frames decoded over ${played.toFixed(2)} s across the boundaries:${why}`);
+  return { s, why };
+}
+
 describe('key rotation: playback crosses key period boundaries', { concurrency: 4, timeout: 180_000 }, () => {
   const env = withBrowser();
 
@@ -62,29 +96,9 @@ describe('key rotation: playback crosses key period boundaries', { concurrency: 
 
         const asked = []; // KIDs of each ClearKey license request, in order
         const url = playerURL(env.origin.base, { content, format: p.format, player: p.player, token: tokenPath(content) });
-        const page = await openPlayer(env.browser.context, url, {
-          beforeGoto: (pg) => pg.on('request', (r) => {
-            if (r.method() !== 'POST' || !r.url().includes('/license/clearkey')) return;
-            try {
-              asked.push(JSON.parse(r.postData() ?? '{}').kids ?? []);
-            } catch {
-              asked.push(['<not JSON>']);
-            }
-          }),
-        });
+        const page = await openPlayer(env.browser.context, url, { beforeGoto: recordLicenseKIDs(asked) });
         try {
-          const before = await waitFor(page, (st) => st.errors.length > 0 || st.currentTime >= BOUNDARIES[0] - 0.5, 20_000);
-          assert.deepEqual(before.errors, [], `player error before the first boundary:\n${describeState(before, page)}`);
-          assert.ok(!before.timedOut, `playback did not reach the first boundary:\n${describeState(before, page)}`);
-
-          const s = await waitFor(page, (st) => st.errors.length > 0 || st.currentTime >= PLAY_TO, 25_000);
-          const why = `\nlicense requests (KIDs): ${JSON.stringify(asked)}\nperiod KIDs: ${JSON.stringify(kids)}\n${describeState(s, page)}`;
-          assert.deepEqual(s.errors, [], `player error:${why}`);
-          assert.ok(!s.timedOut, `playback stopped at ${s.currentTime.toFixed(2)} s, before ${PLAY_TO} s (boundaries at ${BOUNDARIES.join(', ')} s):${why}`);
-          assert.ok(s.licenseRequests.length > 0 && s.licenseRequests.every((r) => r.status === 200), `a license request failed or none was made:${why}`);
-          const played = s.currentTime - before.currentTime;
-          assert.ok(s.decodedFrames - before.decodedFrames >= (played - 0.5) * FPS,
-            `${s.decodedFrames - before.decodedFrames} frames decoded over ${played.toFixed(2)} s across the boundaries:${why}`);
+          const { why } = await playAcrossBoundaries(page, () => `\nlicense requests (KIDs): ${JSON.stringify(asked)}\nperiod KIDs: ${JSON.stringify(kids)}`);
 
           // Which KIDs were asked for: every request names KIDs of this
           // content, and the first asks for period 0's.
@@ -155,30 +169,13 @@ describe('key rotation, in-band signaling: shaka-player DASH', { concurrency: 2,
       const page = await openPlayer(env.browser.context, url, {
         beforeGoto: async (pg) => {
           await pg.addInitScript(recordKeyWaits);
-          pg.on('request', (r) => {
-            if (r.method() !== 'POST' || !r.url().includes('/license/clearkey')) return;
-            try {
-              asked.push(JSON.parse(r.postData() ?? '{}').kids ?? []);
-            } catch {
-              asked.push(['<not JSON>']);
-            }
-          });
+          recordLicenseKIDs(asked)(pg);
         },
       });
+      const keyWaits = () => page.evaluate(() => window.drmpipeKeyWaits.map((w) => ({ ...w, open: w.waitedMs === null ? performance.now() - w.since : null })));
       try {
-        const before = await waitFor(page, (st) => st.errors.length > 0 || st.currentTime >= BOUNDARIES[0] - 0.5, 20_000);
-        assert.deepEqual(before.errors, [], `player error before the first boundary:\n${describeState(before, page)}`);
-        assert.ok(!before.timedOut, `playback did not reach the first boundary:\n${describeState(before, page)}`);
-
-        const s = await waitFor(page, (st) => st.errors.length > 0 || st.currentTime >= PLAY_TO, 25_000);
-        const waits = await page.evaluate(() => window.drmpipeKeyWaits.map((w) => ({ ...w, open: w.waitedMs === null ? performance.now() - w.since : null })));
-        const why = `\nlicense requests (KIDs): ${JSON.stringify(asked)}\nwaitingforkey: ${JSON.stringify(waits)}\n${describeState(s, page)}`;
-        assert.deepEqual(s.errors, [], `player error:${why}`);
-        assert.ok(!s.timedOut, `playback stopped at ${s.currentTime.toFixed(2)} s, before ${PLAY_TO} s (boundaries at ${BOUNDARIES.join(', ')} s):${why}`);
-        assert.ok(s.licenseRequests.length > 0 && s.licenseRequests.every((r) => r.status === 200), `a license request failed or none was made:${why}`);
-        const played = s.currentTime - before.currentTime;
-        assert.ok(s.decodedFrames - before.decodedFrames >= (played - 0.5) * FPS,
-          `${s.decodedFrames - before.decodedFrames} frames decoded over ${played.toFixed(2)} s across the boundaries:${why}`);
+        const { why } = await playAcrossBoundaries(page, async () => `\nlicense requests (KIDs): ${JSON.stringify(asked)}\nwaitingforkey: ${JSON.stringify(await keyWaits())}`);
+        const waits = await keyWaits();
         for (const w of waits) {
           const ms = w.waitedMs ?? w.open;
           assert.ok(ms <= MAX_KEY_WAIT_MS, `waited ${Math.round(ms)} ms for a key at ${w.at.toFixed(2)} s (limit ${MAX_KEY_WAIT_MS} ms):${why}`);

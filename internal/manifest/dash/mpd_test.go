@@ -444,32 +444,18 @@ func TestMarshalErrors(t *testing.T) {
 // subtitle track is never encrypted) appears in every Period with the
 // segments that start within it, so no subtitle is lost at a boundary.
 func TestKeyRotationKeepsClearTracks(t *testing.T) {
-	var p manifest.Presentation
+	p := namedCase(t, "key_rotation")
 	var text manifest.Track
-	for _, c := range presentationCases() {
-		switch c.name {
-		case "key_rotation":
-			p = c.p
-		case "subtitles":
-			for _, tr := range c.p.Tracks {
-				if tr.Type == manifest.Text && text.ID == "" {
-					text = tr
-				}
-			}
+	for _, tr := range namedCase(t, "subtitles").Tracks {
+		if tr.Type == manifest.Text && text.ID == "" {
+			text = tr
 		}
 	}
-	if len(p.Tracks) == 0 || text.ID == "" {
-		t.Fatal("the shared table lacks the key_rotation or subtitles case")
+	if text.ID == "" {
+		t.Fatal("the subtitles case has no text track")
 	}
 	p.Tracks = append(p.Tracks, text)
-	b, err := Marshal(p, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := mpd.ReadFromString(string(b))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := marshalParse(t, p)
 	if len(m.Periods) < 2 {
 		t.Fatalf("%d Periods, want one per key period", len(m.Periods))
 	}
@@ -497,29 +483,14 @@ func TestKeyRotationKeepsClearTracks(t *testing.T) {
 // §9.3) the MPD keeps every DRM descriptor but no cenc:default_KID, pssh or
 // PlayReady Object, and keeps license URLs.
 func TestInBandProtection(t *testing.T) {
-	var p manifest.Presentation
-	for _, c := range presentationCases() {
-		if c.name == "key_rotation" {
-			p = c.p
-		}
-	}
-	if len(p.Tracks) == 0 {
-		t.Fatal("the shared table lacks the key_rotation case")
-	}
+	p := namedCase(t, "key_rotation")
 	for i := range p.Tracks {
 		tr := &p.Tracks[i]
 		prot := *tr.Protection
 		prot.InBand = true
 		tr.Protection, tr.KeyPeriods = &prot, nil
 	}
-	b, err := Marshal(p, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := mpd.ReadFromString(string(b))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := marshalParse(t, p)
 	if len(m.Periods) != 1 {
 		t.Fatalf("%d Periods, want one", len(m.Periods))
 	}
@@ -533,4 +504,30 @@ func TestInBandProtection(t *testing.T) {
 			}
 		}
 	}
+}
+
+// namedCase returns the presentation of the shared case name.
+func namedCase(t *testing.T, name string) manifest.Presentation {
+	t.Helper()
+	for _, c := range presentationCases() {
+		if c.name == name {
+			return c.p
+		}
+	}
+	t.Fatalf("the shared table lacks the %s case", name)
+	return manifest.Presentation{}
+}
+
+// marshalParse marshals p with the default options and parses the MPD back.
+func marshalParse(t *testing.T, p manifest.Presentation) *mpd.MPD {
+	t.Helper()
+	b, err := Marshal(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := mpd.ReadFromString(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
