@@ -423,6 +423,10 @@ rotation_report() {
 	echo
 	echo "Throughput is input bytes / wall seconds; under a high load average the median wall times"
 	echo "scatter, so the best run of each variant and the CPU time (user + system) are shown too."
+	echo "Period signaling writes one init segment per key period and track, so a key every segment"
+	echo "doubles the files created (a perf profile shows the extra time in the kernel's inode"
+	echo "allocation); in-band signaling writes the same files as no rotation plus ~600 bytes of pssh"
+	echo "boxes per fragment."
 	echo
 	echo "Medians of $(runs "$BENCH_RUNS") per variant, the variants interleaved after one untimed warm-up run"
 	echo "each, measured as in the section above. Reproduce with \`BENCH_SECTIONS=rotation make bench\`."
