@@ -557,7 +557,7 @@ func (c *Config) presentation(jobs []*trackJob, idx int, forDASH bool) manifest.
 			if kp.index == 0 {
 				mt.InitFile, mt.Protection = kp.init, prot
 			}
-			if c.KeyPeriod > 0 && !(forDASH && c.inband()) {
+			if c.KeyPeriod > 0 && (!forDASH || !c.inband()) {
 				mt.KeyPeriods = append(mt.KeyPeriods, manifest.KeyPeriod{Index: kp.index, FirstSegment: kp.first + 1, InitFile: kp.init, Protection: prot})
 			}
 		}
