@@ -254,3 +254,53 @@ func TestKeyRotationStore(t *testing.T) {
 		seen[kid] = name
 	}
 }
+
+// TestKeyRotationDual: --dual with period signaling: both segment sets
+// have an init segment per key period, and every period of every track of
+// each set (cbcs for HLS, cenc for DASH) decrypts with ffmpeg and Shaka
+// Packager under its period's key; verify accepts the output.
+func TestKeyRotationDual(t *testing.T) {
+	t.Parallel()
+	const periods = 3
+	ks := keySets[0]
+	in := sampleClip(t)
+	keys := rotationKeys(ks, periods)
+	out := filepath.Join(t.TempDir(), "out")
+	args := []string{"package", "-q", "-o", out, "--dual", "--segment-duration", "2s", "--key-period", "4s"}
+	verifyArgs := []string{"verify"}
+	for _, k := range keys["ALL"] {
+		args = append(args, "--key", k.flag())
+		verifyArgs = append(verifyArgs, "--key", k.flag())
+	}
+	mustRun(t, append(args, in)...)
+	mustRun(t, append(verifyArgs, out)...)
+	streams := inputStreams(t, []string{in})
+	inits, err := filepath.Glob(filepath.Join(out, "cbcs", "*", "init_p0.mp4"))
+	if err != nil || len(inits) != len(streams) {
+		t.Fatalf("%d cbcs tracks with init_p0.mp4 for %d input streams (%v)", len(inits), len(streams), err)
+	}
+	for _, init0 := range inits {
+		dir := filepath.Dir(init0)
+		// HLS lists the cbcs set; the cenc set has the same segment
+		// numbers and init_p<n>.mp4 names.
+		cbcs := periodInits(t, dir, "cbcs")
+		cenc := make([]keyPeriod, len(cbcs))
+		cencDir := filepath.Join(out, "cenc", filepath.Base(dir))
+		for n, kp := range cbcs {
+			cenc[n].init = filepath.Join(cencDir, filepath.Base(kp.init))
+			for _, s := range kp.segs {
+				cenc[n].segs = append(cenc[n].segs, filepath.Join(cencDir, filepath.Base(s)))
+			}
+			prot := testtools.ReadProtection(t, cenc[n].init)
+			if prot.Scheme != "cenc" {
+				t.Errorf("%s: scheme %s, want cenc", cenc[n].init, prot.Scheme)
+			}
+			cenc[n].kid = prot.KID
+		}
+		for set, kps := range map[string][]keyPeriod{"cbcs": cbcs, "cenc": cenc} {
+			t.Run(set+"/"+filepath.Base(dir), func(t *testing.T) {
+				checkRotatedTrack(t, kps, ks, keys, streams, periods)
+			})
+		}
+	}
+}
