@@ -170,16 +170,7 @@ func TestKeyRotationInband(t *testing.T) {
 			ks := keySets[0]
 			in := sampleClip(t)
 			keys := rotationKeys(ks, periods)
-			out := filepath.Join(t.TempDir(), "out")
-			args := append([]string{"package", "-q", "-o", out, "--segment-duration", "2s", "--key-period", "4s",
-				"--rotation-signaling", "inband"}, tc.args...)
-			verifyArgs := []string{"verify"}
-			for _, k := range keys["ALL"] {
-				args = append(args, "--key", k.flag())
-				verifyArgs = append(verifyArgs, "--key", k.flag())
-			}
-			mustRun(t, append(args, in)...)
-			mustRun(t, append(verifyArgs, out)...)
+			out := packageRotated(t, in, keys["ALL"], append([]string{"--rotation-signaling", "inband"}, tc.args...)...)
 			streams := inputStreams(t, []string{in})
 			for _, set := range tc.sets {
 				dirs := trackDirs(t, filepath.Join(out, set))

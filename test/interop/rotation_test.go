@@ -265,15 +265,7 @@ func TestKeyRotationDual(t *testing.T) {
 	ks := keySets[0]
 	in := sampleClip(t)
 	keys := rotationKeys(ks, periods)
-	out := filepath.Join(t.TempDir(), "out")
-	args := []string{"package", "-q", "-o", out, "--dual", "--segment-duration", "2s", "--key-period", "4s"}
-	verifyArgs := []string{"verify"}
-	for _, k := range keys["ALL"] {
-		args = append(args, "--key", k.flag())
-		verifyArgs = append(verifyArgs, "--key", k.flag())
-	}
-	mustRun(t, append(args, in)...)
-	mustRun(t, append(verifyArgs, out)...)
+	out := packageRotated(t, in, keys["ALL"], "--dual")
 	streams := inputStreams(t, []string{in})
 	inits, err := filepath.Glob(filepath.Join(out, "cbcs", "*", "init_p0.mp4"))
 	if err != nil || len(inits) != len(streams) {
@@ -303,4 +295,21 @@ func TestKeyRotationDual(t *testing.T) {
 			})
 		}
 	}
+}
+
+// packageRotated packages in with 2 s segments and 4 s key periods, one
+// --key per period from keys, and the extra flags, checks the output with
+// drmpipe verify given every key, and returns the output directory.
+func packageRotated(t *testing.T, in string, keys []kidKey, extra ...string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out")
+	args := append([]string{"package", "-q", "-o", out, "--segment-duration", "2s", "--key-period", "4s"}, extra...)
+	verifyArgs := []string{"verify"}
+	for _, k := range keys {
+		args = append(args, "--key", k.flag())
+		verifyArgs = append(verifyArgs, "--key", k.flag())
+	}
+	mustRun(t, append(args, in)...)
+	mustRun(t, append(verifyArgs, out)...)
+	return out
 }
