@@ -2,7 +2,9 @@
 # Runs the headless-Chromium playback suite (web/tests/*.test.mjs) against the
 # real `drmpipe serve`:
 #
-#   web/run-browser-tests.sh
+#   web/run-browser-tests.sh [web/tests/FILE.test.mjs ...]
+#
+# (default: every web/tests/*.test.mjs)
 #
 #   1. builds drmpipe (or uses DRMPIPE_BIN);
 #   2. packages the fixtures of web/tests/support/fixtures.mjs into a temp
@@ -113,6 +115,7 @@ fi
 cd "$repo"
 [ -n "${DRMPIPE_API_KEY:-}" ] && export DRMPIPE_API_KEY
 status=0
-node --test --test-concurrency=1 --test-timeout=240000 web/tests/*.test.mjs || status=$?
+if [ "$#" -eq 0 ]; then set -- web/tests/*.test.mjs; fi
+node --test --test-concurrency=1 --test-timeout=240000 "$@" || status=$?
 echo "run-browser-tests: screenshots in $ARTIFACTS_DIR; ${SECONDS}s in all" >&2
 [ "$status" = 0 ] || fail "the browser suite failed (exit $status)"

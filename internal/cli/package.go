@@ -37,6 +37,7 @@ type packageFlags struct {
 	fpKeyURI        string
 	clearLead       time.Duration
 	keyPeriod       time.Duration
+	rotationSig     string
 	psshInInit      bool
 	noPSSHInInit    bool
 	clear           bool
@@ -94,6 +95,7 @@ Two runs on one output at the same time: the second fails.`,
 	fl.StringVar(&f.fpKeyURI, "fairplay-key-uri", "", "FairPlay key URI (skd://...; {kid} is replaced by the hex KID); default skd://<kid>")
 	fl.DurationVar(&f.clearLead, "clear-lead", 0, "leave whole segments in the clear at the start, covering at least this duration")
 	fl.DurationVar(&f.keyPeriod, "key-period", 0, "rotate keys: a new key per key period (e.g. 30s; whole segments) from the key store (--content-id), or one --key per period in order")
+	fl.StringVar(&f.rotationSig, "rotation-signaling", "period", "with --key-period: period (an init segment and DASH Period per key period, DASH-IF IOP Part 6 §9.2) or inband (one init segment; seig and pssh in every fragment, §9.3)")
 	fl.BoolVar(&f.psshInInit, "pssh-in-init", false, "also write pssh boxes into init segments (default: manifests only, per DASH-IF)")
 	fl.BoolVar(&f.noPSSHInInit, "no-pssh-in-init", false, "keep pssh only in the manifests (the default; explicit form)")
 	fl.BoolVar(&f.clear, "clear", false, "package without encryption (no --key needed)")
@@ -134,6 +136,14 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 	}
 	if f.keyPeriod > 0 && f.cpixFile != "" {
 		return fmt.Errorf("--key-period: key rotation with --cpix keys is not supported yet; use --speke, --content-id (key store) or --key")
+	}
+	rs, err := packager.ParseRotationSignaling(f.rotationSig)
+	if err != nil {
+		return fmt.Errorf("--rotation-signaling: %w", err)
+	}
+	cfg.RotationSignaling = rs
+	if cfg.RotationSignaling != packager.PeriodSignaling && f.keyPeriod == 0 {
+		return fmt.Errorf("--rotation-signaling %s needs --key-period", cfg.RotationSignaling)
 	}
 	if f.psshInInit && f.noPSSHInInit {
 		return fmt.Errorf("--pssh-in-init and --no-pssh-in-init contradict each other")

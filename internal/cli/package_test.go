@@ -90,6 +90,9 @@ func TestPackageArguments(t *testing.T) {
 		{"speke period timing unknown", []string{"package", "-o", "OUT", "--speke", "http://127.0.0.1:1/speke/v2/copyProtection", "--content-id", "c", "--key-period", "4s", "--speke-period-timing", "wallclock", clip}, `--speke-period-timing: invalid SPEKE configuration: key period timing "wallclock" (want index, offsets or start-end)`},
 		{"speke period times without rotation", []string{"package", "-o", "OUT", "--speke", "http://127.0.0.1:1/speke/v2/copyProtection", "--content-id", "c", "--speke-period-timing", "offsets", clip}, "needs --key-period and --speke-version 2"},
 		{"speke period times with v1", []string{"package", "-o", "OUT", "--speke", "http://127.0.0.1:1/speke/v1/copyProtection", "--speke-version", "1", "--content-id", "c", "--key-period", "4s", "--speke-period-timing", "start-end", clip}, "needs --key-period and --speke-version 2"},
+		{"rotation signaling unknown", []string{"package", "-o", "OUT", key, "--key", rotKey(1), "--key-period", "4s", "--rotation-signaling", "moof", clip}, `rotation signaling "moof"`},
+		{"rotation signaling without key period", []string{"package", "-o", "OUT", key, "--rotation-signaling", "inband", clip}, "inband needs --key-period"},
+		{"ok inband", []string{"package", "-q", "-o", "OUT", key, "--key", rotKey(1), "--key", rotKey(2), "--key-period", "4s", "--rotation-signaling", "inband", clip}, ""},
 		{"ok key period", []string{"package", "-q", "-o", "OUT", key, "--key", rotKey(1), "--key", rotKey(2), "--key-period", "4s", clip}, ""},
 		{"ok cenc default drms", []string{"package", "-q", "-o", "OUT", key, "--scheme", "cenc", clip}, ""},
 	}

@@ -3,9 +3,11 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/verify"
 )
 
@@ -18,8 +20,13 @@ func newVerifyCmd(stdout, stderr io.Writer) *cobra.Command {
 cenc:default_KID matches its tenc, that pssh boxes parse and list the right
 KIDs, that tenc and PlayReady header versions fit the scheme, one EXT-X-KEY per
 DRM, FairPlay only with cbcs; with --key it decrypts every segment and
-checks the decrypted samples. A --key whose KID no track uses, and an
-encrypted track without a --key when others were given, are problems.
+checks the decrypted samples. Key rotation is understood in both
+signalings: one init segment per key period (DASH Periods, EXT-X-MAP per
+period), or in-band (seig sample groups and pssh boxes in every fragment,
+checked against each other and the playlists); give one --key per key
+period. A --key whose KID no track uses, an encrypted track or key period
+without a --key when others were given, and a key period whose key decrypts
+to invalid samples are problems.
 It exits non-zero with one line per problem.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -37,6 +44,9 @@ It exits non-zero with one line per problem.`,
 			}
 			for _, t := range rep.Tracks {
 				kid := "KID " + t.KID.String()
+				if len(t.KIDs) > 1 {
+					kid = fmt.Sprintf("%d KIDs (in-band key periods) %s", len(t.KIDs), joinKIDs(t.KIDs))
+				}
 				if t.Scheme == "" {
 					kid = "clear"
 				}
@@ -55,4 +65,13 @@ It exits non-zero with one line per problem.`,
 	}
 	cmd.Flags().StringArrayVar(&keyFlags, "key", nil, "KID:KEY (hex) to decrypt with; repeatable")
 	return cmd
+}
+
+// joinKIDs lists KIDs separated by spaces.
+func joinKIDs(kids []drm.KeyID) string {
+	s := make([]string, len(kids))
+	for i, k := range kids {
+		s[i] = k.String()
+	}
+	return strings.Join(s, " ")
 }

@@ -186,6 +186,13 @@ type Protection struct {
 	ConstantIV []byte
 	// Systems lists the signaling of each DRM system, in drm.AllSystems order.
 	Systems []SystemSignaling
+	// InBand says the KIDs are signaled in the media segments (key rotation
+	// with DASH-IF IOP Part 6 §9.3: seig sample groups and moof pssh boxes).
+	// The MPD then carries the descriptors without cenc:default_KID, pssh or
+	// PlayReady Object ("the MPD has no default_KID attribute … and it has
+	// no child elements such as PSSH elements"); a player that found them
+	// there would ignore the in-band pssh boxes. HLS is not affected.
+	InBand bool
 }
 
 // SystemSignaling is what one DRM system needs in the manifests: the

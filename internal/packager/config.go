@@ -85,6 +85,10 @@ type Config struct {
 	// HLS playlists at each boundary. Periods start on segment boundaries;
 	// see plan.keyPeriodBounds.
 	KeyPeriod time.Duration
+	// RotationSignaling says how key periods are signaled: PeriodSignaling
+	// (the default) or InbandSignaling (DASH-IF IOP Part 6 §9.3). It needs
+	// KeyPeriod.
+	RotationSignaling RotationSignaling
 	// PSSHInInit also writes pssh boxes into init segments (moov). The
 	// default is manifest-only signaling (DASH-IF IOP guidance).
 	PSSHInInit bool
@@ -99,6 +103,49 @@ type Config struct {
 	// Warn receives one line per warning (misaligned GOPs, ...); may be nil.
 	Warn func(msg string)
 }
+
+// RotationSignaling is how key periods are signaled under key rotation.
+type RotationSignaling uint8
+
+const (
+	// PeriodSignaling (DASH-IF IOP Part 6 §9.2) writes one init segment per
+	// key period whose tenc default_KID is the period's KID, one DASH Period
+	// per key period, and a new EXT-X-MAP and EXT-X-KEY set in HLS at each
+	// boundary.
+	PeriodSignaling RotationSignaling = iota
+	// InbandSignaling (DASH-IF IOP Part 6 §9.3) writes one init segment
+	// (tenc default_KID = the first key period's KID) and in every fragment
+	// a seig sample group (ISO/IEC 23001-7 §6) with the period's KID and pssh
+	// boxes in the moof; the MPD has one Period and no cenc:default_KID or
+	// pssh. HLS has no in-band mode: its playlists keep one EXT-X-MAP and a
+	// new EXT-X-KEY set at each boundary (RFC 8216 §4.3.2.4).
+	InbandSignaling
+)
+
+// String returns the flag value of s.
+func (s RotationSignaling) String() string {
+	switch s {
+	case PeriodSignaling:
+		return "period"
+	case InbandSignaling:
+		return "inband"
+	}
+	return fmt.Sprintf("RotationSignaling(%d)", uint8(s))
+}
+
+// ParseRotationSignaling parses "period" or "inband".
+func ParseRotationSignaling(s string) (RotationSignaling, error) {
+	switch s {
+	case "period":
+		return PeriodSignaling, nil
+	case "inband":
+		return InbandSignaling, nil
+	}
+	return 0, fmt.Errorf("%w: rotation signaling %q: want period or inband", ErrConfig, s)
+}
+
+// inband reports whether key periods are signaled in-band.
+func (c *Config) inband() bool { return c.KeyPeriod > 0 && c.RotationSignaling == InbandSignaling }
 
 // SegmentObserver observes segment writing. StartSegment is called before
 // a segment of track is read and encrypted; the returned function when it
@@ -148,6 +195,12 @@ func (c *Config) Validate() error {
 	}
 	if !c.Dual && c.Scheme != cenc.CBCS && c.Scheme != cenc.CENC {
 		return fmt.Errorf("%w: no protection scheme", ErrConfig)
+	}
+	if c.RotationSignaling != PeriodSignaling && c.RotationSignaling != InbandSignaling {
+		return fmt.Errorf("%w: unknown rotation signaling %d", ErrConfig, c.RotationSignaling)
+	}
+	if c.RotationSignaling == InbandSignaling && c.KeyPeriod <= 0 {
+		return fmt.Errorf("%w: --rotation-signaling inband needs --key-period", ErrConfig)
 	}
 	if c.Keys == nil {
 		if c.KeyPeriod > 0 {

@@ -23,7 +23,17 @@ type fragmentInfo struct {
 	ivs       [][]byte           // per sample (cenc)
 	subs      [][]cenc.Subsample // per sample; nil entry = no subsamples
 	useSubs   bool
+	// seig, when set, is written as the fragment's sample group description
+	// (in-band key rotation): its KID, pattern and IV apply to every sample.
+	seig *trackProtection
+	// psshs are written into the moof after the traf (in-band signaling).
+	psshs [][]byte
 }
+
+// seigGroupIndex is the sbgp group_description_index of the first sample
+// group description inside a fragment (ISO/IEC 14496-12 §8.9.4: indexes
+// above 0x10000 refer to the sgpd of the traf).
+const seigGroupIndex = 0x10000 + 1
 
 // Sample flags, ISO/IEC 14496-12 §8.8.3.1: sample_depends_on=2 for sync
 // samples; sample_depends_on=1 + sample_is_non_sync_sample for the rest.
@@ -118,6 +128,9 @@ func appendFragmentHeader(dst []byte, f *fragmentInfo, payloadSize int) []byte {
 	w.close()
 
 	var sencDataPos int
+	if f.encrypted && f.seig != nil {
+		appendSeig(&w, f.seig, uint32(n))
+	}
 	if f.encrypted {
 		// saiz: per-sample aux info sizes (ISO/IEC 23001-7 §7.2, 14496-12 §8.7.8).
 		infoSize := func(i int) int {
@@ -182,9 +195,45 @@ func appendFragmentHeader(dst []byte, f *fragmentInfo, payloadSize int) []byte {
 		}
 	}
 	w.close() // traf
+	for _, p := range f.psshs {
+		w.b = append(w.b, p...) // ISO/IEC 23001-7 §8.1: pssh may sit in moof
+	}
 	w.close() // moof
 	binary.BigEndian.PutUint32(w.b[dataOffsetPos:], uint32(len(w.b)-moofStart+8))
 	w.b = binary.BigEndian.AppendUint32(w.b, uint32(8+payloadSize))
 	w.b = append(w.b, 'm', 'd', 'a', 't')
 	return w.b
+}
+
+// appendSeig writes the sbgp and sgpd boxes that put all n samples of a
+// fragment into one 'seig' sample group (ISO/IEC 23001-7 §6, ISO/IEC
+// 14496-12 §8.9.2 and §8.9.3): the CencSampleEncryptionInformationGroupEntry
+// carries the key period's KID, the pattern, the per-sample IV size and, for
+// cbcs, the constant IV, overriding tenc's defaults for these samples.
+func appendSeig(w *boxWriter, p *trackProtection, n uint32) {
+	w.openFull("sbgp", 0, 0)
+	w.str("seig")
+	w.u32(1) // entry_count
+	w.u32(n) // sample_count
+	w.u32(seigGroupIndex)
+	w.close()
+
+	entry := 20 // reserved, pattern, isProtected, Per_Sample_IV_Size, KID
+	if p.ivSize == 0 {
+		entry += 1 + len(p.constantIV)
+	}
+	w.openFull("sgpd", 1, 0)
+	w.str("seig")
+	w.u32(uint32(entry)) // default_length
+	w.u32(1)             // entry_count
+	w.u8(0)
+	w.u8(p.pattern.Crypt<<4 | p.pattern.Skip&0x0f)
+	w.u8(1) // isProtected
+	w.u8(uint8(p.ivSize))
+	w.b = append(w.b, p.kid[:]...)
+	if p.ivSize == 0 {
+		w.u8(uint8(len(p.constantIV)))
+		w.b = append(w.b, p.constantIV...)
+	}
+	w.close()
 }

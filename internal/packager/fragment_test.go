@@ -7,6 +7,7 @@ import (
 	"github.com/Eyevinn/mp4ff/mp4"
 
 	"github.com/drmpipe/drmpipe/internal/cenc"
+	"github.com/drmpipe/drmpipe/internal/drm"
 )
 
 // The fragment header must decode with an independent parser (mp4ff) to the
@@ -103,6 +104,61 @@ func TestFragmentHeaderRoundTrip(t *testing.T) {
 			}
 			if tc.ivSize == 8 && !bytes.Equal(senc.IVs[2], []byte{1, 2, 3, 4, 5, 6, 7, 2}) {
 				t.Errorf("senc IV %x", senc.IVs[2])
+			}
+		})
+	}
+}
+
+// Under in-band key rotation every encrypted fragment carries one seig
+// sample group (sbgp + sgpd, ISO/IEC 23001-7 §6) with the period's KID,
+// pattern and IV, and the pssh boxes in the moof after the traf; mp4ff
+// decodes both and trun's data_offset still points at the mdat payload.
+func TestFragmentHeaderSeig(t *testing.T) {
+	kid := drm.KeyID{0xa1, 15: 0xb2}
+	cbcs := &trackProtection{scheme: cenc.CBCS, kid: kid, pattern: cenc.Pattern{Crypt: 1, Skip: 9}, constantIV: bytes.Repeat([]byte{7}, 16)}
+	cencP := &trackProtection{scheme: cenc.CENC, kid: kid, ivSize: 8}
+	pssh := drm.CommonPSSH([]drm.KeyID{kid}).Marshal()
+	for _, p := range []*trackProtection{cbcs, cencP} {
+		t.Run(p.scheme.String(), func(t *testing.T) {
+			fi := &fragmentInfo{
+				seq: 3, trackID: 1, durations: []uint32{512, 512}, sizes: []uint32{20, 30}, ctos: []int32{0, 0}, syncs: []bool{true, false},
+				encrypted: true, ivSize: p.ivSize, useSubs: true, seig: p, psshs: [][]byte{pssh},
+				subs: [][]cenc.Subsample{{{Clear: 4, Protected: 16}}, {{Clear: 14, Protected: 16}}},
+			}
+			if p.ivSize > 0 {
+				fi.ivs = [][]byte{bytes.Repeat([]byte{1}, 8), bytes.Repeat([]byte{2}, 8)}
+			}
+			payload := bytes.Repeat([]byte{0xcd}, 50)
+			seg := append(appendFragmentHeader(nil, fi, len(payload)), payload...)
+			f, err := mp4.DecodeFile(bytes.NewReader(seg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			moof := f.Segments[0].Fragments[0].Moof
+			traf := moof.Traf
+			if traf.Sbgp == nil || traf.Sbgp.GroupingType != "seig" || len(traf.Sbgp.SampleCounts) != 1 || traf.Sbgp.SampleCounts[0] != 2 || traf.Sbgp.GroupDescriptionIndices[0] != 0x10001 {
+				t.Fatalf("sbgp %+v", traf.Sbgp)
+			}
+			if traf.Sgpd == nil || traf.Sgpd.GroupingType != "seig" || len(traf.Sgpd.SampleGroupEntries) != 1 {
+				t.Fatalf("sgpd %+v", traf.Sgpd)
+			}
+			e, ok := traf.Sgpd.SampleGroupEntries[0].(*mp4.SeigSampleGroupEntry)
+			if !ok {
+				t.Fatalf("sgpd entry %T", traf.Sgpd.SampleGroupEntries[0])
+			}
+			if !bytes.Equal(e.KID, kid[:]) || e.IsProtected != 1 || e.PerSampleIVSize != byte(p.ivSize) ||
+				e.CryptByteBlock != p.pattern.Crypt || e.SkipByteBlock != p.pattern.Skip || !bytes.Equal(e.ConstantIV, p.constantIV) {
+				t.Errorf("seig entry %+v", e)
+			}
+			if len(moof.Psshs) != 1 {
+				t.Fatalf("%d pssh boxes in moof", len(moof.Psshs))
+			}
+			fss, err := f.Segments[0].Fragments[0].GetFullSamples(&mp4.TrexBox{TrackID: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(fss) != 2 || !bytes.Equal(fss[1].Data, payload[20:]) {
+				t.Errorf("samples do not come from the mdat payload")
 			}
 		})
 	}

@@ -255,10 +255,20 @@ func (c *Config) buildJobs(ctx context.Context, tracks []*media.Track, owner map
 			}
 			for n, first := range firsts {
 				p := &outputPeriod{index: n, first: first, init: "init.mp4"}
-				if c.KeyPeriod > 0 {
+				if c.KeyPeriod > 0 && !c.inband() {
 					p.init = keyPeriodInit(n)
 				}
 				if c.Keys != nil {
+					if c.inband() && scheme == cenc.CBCS && n > 0 {
+						// One constant IV for every key period of an
+						// output unless the keys bring their own: the seig
+						// entries repeat it, so decryptors that take the
+						// IV from tenc and ignore seig (ffmpeg 5.1) still
+						// decrypt every period with its key.
+						if _, ok := cbcsIVs[periodKeys[n].KID.String()]; !ok {
+							cbcsIVs[periodKeys[n].KID.String()] = o.periods[0].iv
+						}
+					}
 					if err := c.protectPeriod(p, scheme, periodKeys[n], systems, j.clearSegs > first, cbcsIVs); err != nil {
 						return nil, fmt.Errorf("%s: %w", names[t], err)
 					}
@@ -297,7 +307,12 @@ func (c *Config) protectPeriod(p *outputPeriod, scheme cenc.Scheme, key keys.Con
 		return err
 	}
 	p.iv = iv
-	set, err := c.signaling(scheme, key, systems)
+	var period *uint32
+	if c.inband() {
+		n := uint32(p.index)
+		period = &n
+	}
+	set, err := c.signaling(scheme, key, systems, period)
 	if err != nil {
 		return err
 	}
@@ -305,6 +320,9 @@ func (c *Config) protectPeriod(p *outputPeriod, scheme cenc.Scheme, key keys.Con
 	p.prot = &trackProtection{scheme: scheme, kid: key.KID, clearEntry: clearEntry}
 	if scheme == cenc.CBCS {
 		p.prot.constantIV = iv
+	}
+	if c.inband() {
+		p.moofPSSHs = moofPSSHs(set)
 	}
 	if c.PSSHInInit {
 		p.prot.psshs = set.PSSHs()
@@ -489,8 +507,8 @@ func (c *Config) writeManifests(root string, jobs []*trackJob, texts []*textJob)
 	if c.Dual {
 		dashIdx, hlsIdx = 1, 0 // schemes(): cbcs first (HLS), cenc second (DASH)
 	}
-	dashP := c.presentation(jobs, dashIdx)
-	hlsP := c.presentation(jobs, hlsIdx)
+	dashP := c.presentation(jobs, dashIdx, true)
+	hlsP := c.presentation(jobs, hlsIdx, false)
 	for _, j := range texts {
 		// Text is never encrypted: one segment set serves both manifests.
 		mt := j.manifestTrack()
@@ -521,8 +539,12 @@ func (c *Config) writeManifests(root string, jobs []*trackJob, texts []*textJob)
 	return writeFileAtomic(filepath.Join(root, "master.m3u8"), master)
 }
 
-// presentation describes output set idx of every job for the manifests.
-func (c *Config) presentation(jobs []*trackJob, idx int) manifest.Presentation {
+// presentation describes output set idx of every job for the manifests:
+// for the MPD when forDASH is set, else for the HLS playlists. Under in-band
+// signaling the MPD gets one Period and the first key period's protection
+// marked InBand (the KIDs are in the segments); HLS, which has no in-band
+// mode, gets the key periods, all with the one init segment.
+func (c *Config) presentation(jobs []*trackJob, idx int, forDASH bool) manifest.Presentation {
 	var p manifest.Presentation
 	late := false // a track starts after presentation time 0
 	for _, j := range jobs {
@@ -553,12 +575,12 @@ func (c *Config) presentation(jobs []*trackJob, idx int) manifest.Presentation {
 		for _, kp := range o.periods {
 			var prot *manifest.Protection
 			if kp.prot != nil {
-				prot = &manifest.Protection{Scheme: kp.prot.scheme, KID: kp.prot.kid, ConstantIV: kp.prot.constantIV, Systems: kp.sigs}
+				prot = &manifest.Protection{Scheme: kp.prot.scheme, KID: kp.prot.kid, ConstantIV: kp.prot.constantIV, Systems: kp.sigs, InBand: c.inband()}
 			}
 			if kp.index == 0 {
 				mt.InitFile, mt.Protection = kp.init, prot
 			}
-			if c.KeyPeriod > 0 {
+			if c.KeyPeriod > 0 && (!forDASH || !c.inband()) {
 				mt.KeyPeriods = append(mt.KeyPeriods, manifest.KeyPeriod{Index: kp.index, FirstSegment: kp.first + 1, InitFile: kp.init, Protection: prot})
 			}
 		}

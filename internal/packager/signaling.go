@@ -11,8 +11,11 @@ import (
 // signaling builds the DRM signaling of one key under one scheme: the
 // manifest entries and the pssh boxes that may go into the init segment.
 // A key provider's signaling for the key is used where it is complete.
-func (c *Config) signaling(scheme cenc.Scheme, key keys.ContentKey, systems []drm.System) (signaling.Set, error) {
+// Under in-band key rotation period is the key period index, which the
+// Widevine pssh carries as crypto_period_index; nil otherwise.
+func (c *Config) signaling(scheme cenc.Scheme, key keys.ContentKey, systems []drm.System, period *uint32) (signaling.Set, error) {
 	return signaling.Build(signaling.Params{
+		CryptoPeriodIndex: period,
 		Scheme:            scheme,
 		KID:               key.KID,
 		Key:               key.Key,
@@ -56,4 +59,17 @@ func systemsFor(systems []drm.System, t *media.Track) ([]drm.System, bool) {
 		}
 	}
 	return out, len(out) != len(systems)
+}
+
+// moofPSSHs returns the pssh boxes every moof of a key period carries under
+// in-band signaling (DASH-IF IOP Part 6 §9.3: one pssh per DRM system in the
+// media segments): those of set, plus the W3C common pssh listing the KID
+// when ClearKey is not signaled (EME "Common SystemID and PSSH Box Format";
+// Chromium's ClearKey reads KIDs from it and from nothing else in a moof).
+func moofPSSHs(set signaling.Set) [][]byte {
+	out := set.PSSHs()
+	if _, ok := set.System(drm.ClearKey); !ok {
+		out = append(out, drm.CommonPSSH([]drm.KeyID{set.KID}).Marshal())
+	}
+	return out
 }

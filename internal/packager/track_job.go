@@ -36,6 +36,9 @@ type outputPeriod struct {
 	iv   []byte
 	sigs []manifest.SystemSignaling
 	enc  *cenc.Encryptor
+	// moofPSSHs are written into every moof of the period under in-band
+	// signaling (nil otherwise).
+	moofPSSHs [][]byte
 }
 
 // encrypted reports whether the output is protected (every period is, or none).
@@ -90,6 +93,9 @@ func (j *trackJob) prepare(root string) error {
 				p.enc = enc
 				p.prot.pattern = enc.Pattern()
 				p.prot.ivSize = enc.PerSampleIVSize()
+			}
+			if p.index > 0 && p.init == o.periods[0].init {
+				continue // in-band signaling: one init segment, the first period's
 			}
 			init, err := buildInit(j.track, p.prot)
 			if err != nil {
@@ -184,6 +190,8 @@ func (j *trackJob) segment(root string, k int, sp span, sc *scratch) (int64, err
 		fi.encrypted = false
 		fi.sampleDI = 0
 		p := o.period(k)
+		fi.psshs = p.moofPSSHs
+		fi.seig = nil
 		clear := p.prot != nil && k < j.clearSegs
 		if clear {
 			fi.sampleDI = 2 // the clear sample entry (see trackProtection.clearEntry)
@@ -212,6 +220,9 @@ func (j *trackJob) encrypt(o *trackOutput, p *outputPeriod, sc *scratch, data []
 	n := len(fi.sizes)
 	fi.encrypted = true
 	fi.ivSize = p.prot.ivSize
+	if p.moofPSSHs != nil {
+		fi.seig = p.prot // in-band signaling: the period's KID in every fragment
+	}
 	fi.ivs = fi.ivs[:0]
 	fi.subs = fi.subs[:0]
 	// Audio is full-sample: cenc with per-sample IVs only, cbcs with

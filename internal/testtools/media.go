@@ -443,3 +443,54 @@ func decodeMP4(t testing.TB, path string) *mp4.File {
 	}
 	return f
 }
+
+// FragmentKeys is the in-band key signaling of one fragment (DASH-IF IOP
+// Part 6 §9.3): the seig sample group of its first traf and the pssh boxes
+// of its moof.
+type FragmentKeys struct {
+	// SeigKID is the KID of the seig entry the fragment's samples belong to
+	// (sbgp index 0x10001, the traf's sgpd), lower-case hex without dashes;
+	// "" when the traf has no seig group.
+	SeigKID string
+	// PSSH are the moof's pssh boxes: system ID (UUID form) -> the KIDs
+	// the box lists (version 1; hex), nil for version 0.
+	PSSH map[string][]string
+	// PSSHData are the pssh boxes' data by system ID.
+	PSSHData map[string][]byte
+}
+
+// SegmentFragmentKeys returns the in-band key signaling of every fragment
+// of one media segment.
+func SegmentFragmentKeys(t testing.TB, segPath string) []FragmentKeys {
+	t.Helper()
+	seg := decodeMP4(t, segPath)
+	var out []FragmentKeys
+	for _, s := range seg.Segments {
+		for _, frag := range s.Fragments {
+			fk := FragmentKeys{PSSH: map[string][]string{}, PSSHData: map[string][]byte{}}
+			// mp4ff keeps the traf's last sbgp and sgpd: the seig ones in
+			// drmpipe's and Shaka Packager's fragments (Shaka writes a roll
+			// sbgp first for AAC).
+			sbgp, sgpd := frag.Moof.Traf.Sbgp, frag.Moof.Traf.Sgpd
+			if sbgp != nil && sgpd != nil && sbgp.GroupingType == "seig" && sgpd.GroupingType == "seig" &&
+				len(sbgp.GroupDescriptionIndices) == 1 && sbgp.GroupDescriptionIndices[0] == 0x10001 && len(sgpd.SampleGroupEntries) > 0 {
+				if e, ok := sgpd.SampleGroupEntries[0].(*mp4.SeigSampleGroupEntry); ok {
+					fk.SeigKID = hex.EncodeToString(e.KID)
+				}
+			}
+			for _, p := range frag.Moof.Psshs {
+				var kids []string
+				for _, k := range p.KIDs {
+					kids = append(kids, hex.EncodeToString(k))
+				}
+				fk.PSSH[p.SystemID.String()] = kids
+				fk.PSSHData[p.SystemID.String()] = p.Data
+			}
+			out = append(out, fk)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("testtools: %s: no fragments", segPath)
+	}
+	return out
+}

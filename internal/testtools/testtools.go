@@ -103,8 +103,17 @@ func ShakaPackager(t testing.TB) string {
 // fails the test with the tool's stderr.
 func run(t testing.TB, bin string, args ...string) (stdout, stderr []byte) {
 	t.Helper()
+	return RunIn(t, "", bin, args...)
+}
+
+// RunIn runs bin with args in directory dir ("" = the current one) and
+// fails the test, with its stderr and key material redacted, when it
+// fails.
+func RunIn(t testing.TB, dir, bin string, args ...string) (stdout, stderr []byte) {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
 	cmd.Stdout = &out
 	cmd.Stderr = &errb
 	if err := cmd.Run(); err != nil {

@@ -354,7 +354,7 @@ func (c *checker) checkContentProtections(file, where string, cps []cpInfo, t *t
 			} else if p.SystemID != sys {
 				c.problem(file, cp.where+"/cenc:pssh", "pssh SystemID %s differs from schemeIdUri %s", p.SystemID, sys)
 			} else {
-				c.checkPSSH(file, cp.where+"/cenc:pssh", p, t)
+				c.checkPSSH(file, cp.where+"/cenc:pssh", p, t, t.kid)
 			}
 		}
 		if cp.cp.MSPro != nil && strings.TrimSpace(cp.cp.MSPro.Value) != "" {
@@ -367,7 +367,7 @@ func (c *checker) checkContentProtections(file, where string, cps []cpInfo, t *t
 			} else if h, err := playready.UnmarshalPRO(b); err != nil {
 				c.problem(file, cp.where+"/mspr:pro", "PlayReady Object does not parse: %v", err)
 			} else {
-				c.checkPlayReady(file, cp.where+"/mspr:pro", h, t)
+				c.checkPlayReady(file, cp.where+"/mspr:pro", h, t, t.kid)
 			}
 		}
 	}
@@ -385,7 +385,7 @@ func (c *checker) checkContentProtections(file, where string, cps []cpInfo, t *t
 		}
 		dk := strings.TrimSpace(prot.cp.DefaultKID)
 		switch {
-		case dk == "" && !t.kid.IsZero():
+		case dk == "" && !t.kid.IsZero() && !c.inband(t):
 			c.problem(file, prot.where, "cenc:default_KID missing (tenc default_KID is %s)", t.kid)
 		case dk != "":
 			found := false
@@ -410,9 +410,18 @@ func (c *checker) checkContentProtections(file, where string, cps []cpInfo, t *t
 		if sys != drm.WidevineSystemID && sys != drm.PlayReadySystemID {
 			continue // ClearKey, FairPlay, Marlin…: no pssh required here
 		}
-		if !mpdPSSH[sys] && !initPSSH[sys] && !t.kid.IsZero() {
-			c.problem(file, w, "%s is declared but has no pssh in the MPD or in init segment %s", systemName(sys), t.init.path)
+		if mpdPSSH[sys] || initPSSH[sys] {
+			continue
 		}
+		if t.kid.IsZero() || c.inband(t) {
+			// In-band key rotation: the pssh is in every moof.
+			if t.inbandSystems == nil {
+				t.inbandSystems = map[drm.SystemID]string{}
+			}
+			t.inbandSystems[sys] = file + ": " + w
+			continue
+		}
+		c.problem(file, w, "%s is declared but has no pssh in the MPD or in init segment %s", systemName(sys), t.init.path)
 	}
 }
 

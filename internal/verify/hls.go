@@ -107,6 +107,8 @@ func (c *checker) checkMediaPlaylist(file string, pl *m3u8.MediaPlaylist, raw []
 	var lastRef fileRef
 	keyGroups := 0
 	encryptedSeen := false
+	var groupKID drm.KeyID // the KID the key tags in force name
+	inband := false
 	for i, seg := range pl.Segments {
 		if seg == nil {
 			continue
@@ -138,6 +140,16 @@ func (c *checker) checkMediaPlaylist(file string, pl *m3u8.MediaPlaylist, raw []
 			}
 			encryptedSeen = encryptedSeen || t.tenc != nil
 		}
+		p, ok := c.resolve(file, segWhere, seg.URI)
+		found := ok && c.exists(file, segWhere, p)
+		ref := whole(p)
+		if found && seg.Limit > 0 {
+			off := seg.Offset
+			if off == 0 && lastRef.path == p && lastRef.n > 0 {
+				off = lastRef.off + lastRef.n // BYTERANGE without @o continues (RFC 8216 §4.3.2.2)
+			}
+			ref.off, ref.n = off, seg.Limit
+		}
 		if len(seg.Keys) > 0 {
 			where := fmt.Sprintf("EXT-X-KEY group before segment[%d]", i)
 			var ids []string
@@ -145,21 +157,27 @@ func (c *checker) checkMediaPlaylist(file string, pl *m3u8.MediaPlaylist, raw []
 				ids = keyIDs[keyGroups]
 			}
 			keyGroups++
-			for _, k := range c.checkKeyGroup(file, where, seg.Keys, ids, t) {
+			// HLS has no in-band signaling: under in-band key rotation the
+			// tags name the KID of the segments they precede (their seig
+			// KID), not tenc's.
+			groupKID, inband = t.kid, false
+			if found {
+				if k, ok := c.segmentSeigKID(t, ref); ok {
+					groupKID, inband = k, true
+				}
+			}
+			for _, k := range c.checkKeyGroup(file, where, seg.Keys, ids, t, groupKID) {
 				keys = append(keys, mediaKey{file, k})
 			}
 		}
-		p, ok := c.resolve(file, segWhere, seg.URI)
-		if !ok || !c.exists(file, segWhere, p) {
+		if !found {
 			continue
 		}
-		ref := whole(p)
-		if seg.Limit > 0 {
-			off := seg.Offset
-			if off == 0 && lastRef.path == p && lastRef.n > 0 {
-				off = lastRef.off + lastRef.n // BYTERANGE without @o continues (RFC 8216 §4.3.2.2)
+		if inband && t.tenc != nil {
+			if t.playlistKIDs == nil {
+				t.playlistKIDs = map[string]drm.KeyID{}
 			}
-			ref.off, ref.n = off, seg.Limit
+			t.playlistKIDs[ref.key()] = groupKID
 		}
 		lastRef = ref
 		t.addSeg(ref)
@@ -221,7 +239,9 @@ func attr(list, name string) string {
 }
 
 // checkKeyGroup checks the EXT-X-KEY tags that apply together to a segment.
-func (c *checker) checkKeyGroup(file, where string, keys []m3u8.Key, keyIDs []string, t *track) []m3u8.Key {
+// kid is the KID the tags must name: tenc's default_KID, or under in-band
+// key rotation the seig KID of the segment they precede.
+func (c *checker) checkKeyGroup(file, where string, keys []m3u8.Key, keyIDs []string, t *track, kid drm.KeyID) []m3u8.Key {
 	formats := map[string]int{}
 	scheme := t.scheme()
 	for i, k := range keys {
@@ -260,8 +280,8 @@ func (c *checker) checkKeyGroup(file, where string, keys []m3u8.Key, keyIDs []st
 		if i < len(keyIDs) && keyIDs[i] != "" {
 			if id, err := drm.ParseKeyID(strings.TrimPrefix(strings.ToLower(keyIDs[i]), "0x")); err != nil {
 				c.problem(file, kw, "KEYID %q is not 16 bytes of hex", keyIDs[i])
-			} else if id != t.kid {
-				c.problem(file, kw, "KEYID %s differs from tenc default_KID %s", id, t.kid)
+			} else if id != kid {
+				c.problem(file, kw, "KEYID %s differs from the segments' KID %s", id, kid)
 			}
 		}
 		switch strings.ToLower(kf) {
@@ -286,7 +306,7 @@ func (c *checker) checkKeyGroup(file, where string, keys []m3u8.Key, keyIDs []st
 				c.problem(file, kw, "pssh SystemID %s in a Widevine key", p.SystemID)
 				continue
 			}
-			c.checkPSSH(file, kw, p, t)
+			c.checkPSSH(file, kw, p, t, kid)
 		case signaling.KeyFormatPlayReady:
 			b, ok := c.dataURI(file, kw, k.URI)
 			if !ok {
@@ -297,7 +317,7 @@ func (c *checker) checkKeyGroup(file, where string, keys []m3u8.Key, keyIDs []st
 				c.problem(file, kw, "PlayReady URI is not a PlayReady Object: %v", err)
 				continue
 			}
-			c.checkPlayReady(file, kw, h, t)
+			c.checkPlayReady(file, kw, h, t, kid)
 		}
 	}
 	return keys

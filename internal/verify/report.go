@@ -64,6 +64,10 @@ type TrackReport struct {
 	Dir    string
 	Scheme string // "cenc", "cbcs" or "" when clear
 	KID    drm.KeyID
+	// KIDs are the KIDs the encrypted fragments use, in order of first use:
+	// the key periods of in-band key rotation (seig sample groups), or the
+	// default_KID alone.
+	KIDs []drm.KeyID
 	// Segments and Samples count what was read; DecryptedSamples counts the
 	// samples decrypted with a given key (0 without keys).
 	Segments         int

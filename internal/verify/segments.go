@@ -3,8 +3,11 @@ package verify
 import (
 	"bytes"
 	"fmt"
+	"slices"
 
 	"github.com/Eyevinn/mp4ff/mp4"
+
+	"github.com/drmpipe/drmpipe/internal/drm"
 )
 
 // checkSegments reads every media segment of t, counts its samples, checks
@@ -14,10 +17,10 @@ func (c *checker) checkSegments(t *track) {
 	if !t.ok {
 		return
 	}
-	key, haveKey := c.keys[t.kid]
 	encrypted := t.tenc != nil
 	var bad int
 	badWhere := ""
+	perKID := map[drm.KeyID]*kidStats{}
 	process := func(file string, f *mp4.File) {
 		for si, seg := range f.Segments {
 			t.rep.Segments++
@@ -56,11 +59,41 @@ func (c *checker) checkSegments(t *track) {
 						t.rep.ClearSamples += len(samples)
 						continue
 					}
+					// The KID, IV and pattern: tenc's defaults, or those
+					// of the fragment's seig group (in-band key rotation,
+					// ISO/IEC 23001-7 §6).
+					tenc, kid := t.tenc, t.kid
+					seig, msg := fragmentSeig(traf)
+					if msg != "" {
+						c.problem(file, where+"/sbgp", "%s", msg)
+					}
+					if seig != nil {
+						tenc = seigTenc(seig)
+						copy(kid[:], seig.KID)
+						c.checkSeig(file, where+"/sgpd", t, tenc)
+					}
+					if kid.IsZero() {
+						c.problem(file, where, "encrypted fragment with neither a seig sample group nor a tenc default_KID: its KID is unknown")
+						continue
+					}
+					c.checkMoofPSSH(file, fmt.Sprintf("segment[%d]/moof[%d]", si, fi), frag.Moof, t, kid, seig != nil)
+					if want, ok := t.playlistKIDs[file]; ok && want != kid {
+						c.problem(file, where, "encrypted with KID %s, but the EXT-X-KEY tags before it name KID %s", kid, want)
+					}
+					if !slices.Contains(t.rep.KIDs, kid) {
+						t.rep.KIDs = append(t.rep.KIDs, kid)
+					}
+					key, haveKey := c.keys[kid]
+					st := perKID[kid]
+					if st == nil {
+						st = &kidStats{}
+						perKID[kid] = st
+					}
 					senc := traf.Senc
 					if senc == nil && traf.UUIDSenc != nil {
 						senc = traf.UUIDSenc.Senc
 					}
-					if senc == nil && (t.tenc.DefaultPerSampleIVSize != 0 || len(t.tenc.DefaultConstantIV) == 0) {
+					if senc == nil && (tenc.DefaultPerSampleIVSize != 0 || len(tenc.DefaultConstantIV) == 0) {
 						c.problem(file, where+"/senc", "missing senc with per-sample IVs")
 						continue
 					}
@@ -94,14 +127,14 @@ func (c *checker) checkSegments(t *track) {
 						if senc != nil && len(senc.IVs) == len(samples) && len(senc.IVs[i]) > 0 {
 							copy(iv, senc.IVs[i])
 						} else {
-							copy(iv, t.tenc.DefaultConstantIV)
+							copy(iv, tenc.DefaultConstantIV)
 						}
 						data := bytes.Clone(samples[i].Data)
 						switch t.scheme() {
 						case "cenc":
 							err = mp4.CryptSampleCenc(data, key, iv, subs)
 						case "cbcs":
-							err = mp4.DecryptSampleCbcs(data, key, iv, subs, t.tenc)
+							err = mp4.DecryptSampleCbcs(data, key, iv, subs, tenc)
 						default:
 							err = fmt.Errorf("scheme %q not supported", t.scheme())
 						}
@@ -110,7 +143,9 @@ func (c *checker) checkSegments(t *track) {
 							continue
 						}
 						t.rep.DecryptedSamples++
+						st.decrypted++
 						if msg := t.validate(data); msg != "" {
+							st.bad++
 							if bad == 0 {
 								badWhere = fmt.Sprintf("%s: %s sample %d: %s", file, where, i, msg)
 							}
@@ -151,9 +186,56 @@ func (c *checker) checkSegments(t *track) {
 		}
 		process(s.key(), f)
 	}
-	if bad > 0 {
+	switch {
+	case len(t.rep.KIDs) > 1:
+		// In-band key rotation: name the key period whose key is wrong.
+		for n, kid := range t.rep.KIDs {
+			if st := perKID[kid]; st != nil && st.bad > 0 {
+				c.problem(t.init.path, "", "key period %d (KID %s): %d of %d decrypted samples are not valid %s after decryption (wrong key for this period?)", n, kid, st.bad, st.decrypted, t.format)
+			}
+		}
+	case bad > 0:
 		c.problem(t.init.path, "", "%d of %d decrypted samples are not valid %s after decryption (wrong key or wrong subsample map?); first: %s",
 			bad, t.rep.DecryptedSamples, t.format, badWhere)
+	}
+}
+
+// kidStats counts the samples decrypted with one KID's key.
+type kidStats struct{ decrypted, bad int }
+
+// checkSeig checks a fragment's seig entry (as a tenc, see seigTenc)
+// against the scheme (ISO/IEC 23001-7 §6, §10) and, for cbcs, against the
+// track's pattern.
+func (c *checker) checkSeig(file, where string, t *track, e *mp4.TencBox) {
+	c.checkIVs(file, where, "seig", e, t.scheme(), true)
+	if t.scheme() == "cbcs" && (e.DefaultCryptByteBlock != t.tenc.DefaultCryptByteBlock || e.DefaultSkipByteBlock != t.tenc.DefaultSkipByteBlock) {
+		c.problem(file, where, "seig pattern %d:%d differs from tenc's %d:%d", e.DefaultCryptByteBlock, e.DefaultSkipByteBlock, t.tenc.DefaultCryptByteBlock, t.tenc.DefaultSkipByteBlock)
+	}
+}
+
+// checkMoofPSSH checks the pssh boxes of a moof against the fragment's KID
+// and, for a fragment with a seig group (in-band key rotation, DASH-IF IOP
+// Part 6 §9.3: the media segments carry one pssh per DRM system), that
+// every system the MPD declares without pssh data has one here.
+func (c *checker) checkMoofPSSH(file, where string, moof *mp4.MoofBox, t *track, kid drm.KeyID, inband bool) {
+	have := map[drm.SystemID]bool{}
+	for i, p := range moof.Psshs {
+		pw := fmt.Sprintf("%s/pssh[%d]", where, i)
+		pp, err := parsePSSH(p)
+		if err != nil {
+			c.problem(file, pw, "pssh box does not parse: %v", err)
+			continue
+		}
+		have[pp.SystemID] = true
+		c.checkPSSH(file, pw, pp, t, kid)
+	}
+	if !inband {
+		return
+	}
+	for sys, declared := range t.inbandSystems {
+		if !have[sys] {
+			c.problem(file, where, "no %s pssh in the moof, and %s declares %s without pssh data", systemName(sys), declared, systemName(sys))
+		}
 	}
 }
 

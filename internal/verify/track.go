@@ -42,6 +42,16 @@ type track struct {
 	// sample_description_index) are a clear lead, as Shaka Packager and
 	// drmpipe write it.
 	clearEntries map[uint32]bool
+	// seigKIDs caches the seig KID of segments read for the manifest
+	// checks (zero: none); see segmentSeigKID.
+	seigKIDs map[string]drm.KeyID
+	// playlistKIDs is the KID the EXT-X-KEY tags in force before each
+	// segment of an in-band track name; checkSegments compares it with the
+	// segment's seig KID.
+	playlistKIDs map[string]drm.KeyID
+	// inbandSystems are the DRM systems the MPD declares without pssh for
+	// an in-band track: every encrypted fragment must carry their pssh.
+	inbandSystems map[drm.SystemID]string
 }
 
 func (t *track) scheme() string { return t.rep.Scheme }
@@ -148,15 +158,12 @@ func (c *checker) trackFor(manifest, where string, init fileRef, singleFile bool
 	stsdWhere := "moov/trak/mdia/minf/stbl/stsd/" + t.entry
 	t.sinfWhere = stsdWhere + "/sinf"
 	for _, p := range f.Moov.Psshs {
-		box, err := encodeBox(p)
-		if err == nil {
-			var pp drm.PSSH
-			if pp, err = drm.UnmarshalPSSH(box); err == nil {
-				t.psshs = append(t.psshs, pp)
-				continue
-			}
+		pp, err := parsePSSH(p)
+		if err != nil {
+			c.problem(init.path, "moov/pssh", "pssh box does not parse: %v", err)
+			continue
 		}
-		c.problem(init.path, "moov/pssh", "pssh box does not parse: %v", err)
+		t.psshs = append(t.psshs, pp)
 	}
 	t.ok = true
 	if t.entry != "encv" && t.entry != "enca" {
@@ -187,15 +194,19 @@ func (c *checker) trackFor(manifest, where string, init fileRef, singleFile bool
 	t.rep.KID = t.kid
 	c.checkTenc(t)
 	for i, p := range t.psshs {
-		c.checkPSSH(init.path, fmt.Sprintf("moov/pssh[%d]", i), p, t)
+		c.checkPSSH(init.path, fmt.Sprintf("moov/pssh[%d]", i), p, t, t.kid)
 	}
 	return t
 }
 
-func encodeBox(b mp4.Box) ([]byte, error) {
+// parsePSSH re-encodes a pssh box mp4ff decoded and parses it with
+// drm.UnmarshalPSSH (ISO/IEC 23001-7 §8.1).
+func parsePSSH(b *mp4.PsshBox) (drm.PSSH, error) {
 	var buf bytes.Buffer
-	err := b.Encode(&buf)
-	return buf.Bytes(), err
+	if err := b.Encode(&buf); err != nil {
+		return drm.PSSH{}, err
+	}
+	return drm.UnmarshalPSSH(buf.Bytes())
 }
 
 // checkTenc checks tenc against the scheme (ISO/IEC 23001-7 §8.2, §10).
@@ -204,9 +215,10 @@ func encodeBox(b mp4.Box) ([]byte, error) {
 // mp4ff (zero-filled at the end) and Bento4 (right-aligned).
 func (c *checker) checkTenc(t *track) {
 	te, w, f := t.tenc, t.sinfWhere+"/schi/tenc", t.init.path
-	if te.DefaultIsProtected != 1 {
-		c.problem(f, w, "default_isProtected is %d, want 1", te.DefaultIsProtected)
-	}
+	// An all-zero default_KID is Shaka Packager's placeholder under in-band
+	// key rotation: every fragment's seig entry then brings the KID and IV
+	// (checked in checkSegments).
+	c.checkIVs(f, w, "tenc", te, t.scheme(), !t.kid.IsZero())
 	switch t.scheme() {
 	case "cbcs":
 		if te.Version != 1 {
@@ -219,25 +231,40 @@ func (c *checker) checkTenc(t *track) {
 		if !t.video && pat != "0:0" && pat != "1:0" {
 			c.problem(f, w, "cbcs audio pattern %s, want 0:0 (whole-block full-sample)", pat)
 		}
-		if te.DefaultPerSampleIVSize != 0 {
-			c.problem(f, w, "cbcs per-sample IV size %d, want 0 with a constant IV", te.DefaultPerSampleIVSize)
-		} else if len(te.DefaultConstantIV) != 16 {
-			c.problem(f, w, "cbcs constant IV of %d bytes, want 16", len(te.DefaultConstantIV))
-		}
 	case "cenc":
 		if te.Version != 0 {
 			c.problem(f, w, "tenc version %d, cenc uses version 0", te.Version)
 		}
+	}
+}
+
+// checkIVs checks the protection flag and IV defaults of a tenc or seig
+// entry (box) against the scheme (ISO/IEC 23001-7 §8.2, §6, §10): cbcs with
+// a 16-byte constant IV (when constIV is set), cenc with 8- or 16-byte
+// per-sample IVs.
+func (c *checker) checkIVs(f, w, box string, te *mp4.TencBox, scheme string, constIV bool) {
+	if te.DefaultIsProtected != 1 {
+		c.problem(f, w, "%s isProtected is %d, want 1", box, te.DefaultIsProtected)
+	}
+	switch scheme {
+	case "cbcs":
+		if te.DefaultPerSampleIVSize != 0 {
+			c.problem(f, w, "cbcs %s per-sample IV size %d, want 0 with a constant IV", box, te.DefaultPerSampleIVSize)
+		} else if len(te.DefaultConstantIV) != 16 && constIV {
+			c.problem(f, w, "cbcs %s constant IV of %d bytes, want 16", box, len(te.DefaultConstantIV))
+		}
+	case "cenc":
 		if s := te.DefaultPerSampleIVSize; s != 8 && s != 16 {
-			c.problem(f, w, "cenc per-sample IV size %d, want 8 or 16", s)
+			c.problem(f, w, "cenc %s per-sample IV size %d, want 8 or 16", box, s)
 		}
 	}
 }
 
-// checkPSSH checks one pssh box (from an init segment, an MPD or an HLS key
-// URI) against the track's scheme and default_KID.
-func (c *checker) checkPSSH(file, where string, p drm.PSSH, t *track) {
-	kid, scheme := t.kid, t.scheme()
+// checkPSSH checks one pssh box (from an init segment, an MPD, an HLS key
+// URI or a moof) against the track's scheme and kid: the default_KID, or
+// under in-band key rotation the KID of the segments it applies to.
+func (c *checker) checkPSSH(file, where string, p drm.PSSH, t *track, kid drm.KeyID) {
+	scheme := t.scheme()
 	switch p.SystemID {
 	case drm.WidevineSystemID:
 		d, err := widevine.UnmarshalPsshData(p.Data)
@@ -246,7 +273,7 @@ func (c *checker) checkPSSH(file, where string, p drm.PSSH, t *track) {
 			return
 		}
 		if !slices.Contains(d.KeyIDs, kid) {
-			c.problem(file, where, "Widevine pssh key_ids %v do not include default_KID %s", d.KeyIDs, kid)
+			c.problem(file, where, "Widevine pssh key_ids %v do not include KID %s", d.KeyIDs, kid)
 		}
 		want := map[string]uint32{"cenc": widevine.SchemeCENC, "cbcs": widevine.SchemeCBCS}[scheme]
 		if d.ProtectionScheme != 0 && want != 0 && d.ProtectionScheme != want {
@@ -258,13 +285,13 @@ func (c *checker) checkPSSH(file, where string, p drm.PSSH, t *track) {
 			c.problem(file, where, "PlayReady header does not parse: %v", err)
 			return
 		}
-		c.checkPlayReady(file, where, h, t)
+		c.checkPlayReady(file, where, h, t, kid)
 	case drm.CommonSystemID:
 		if p.Version != 1 {
 			c.problem(file, where, "common pssh version %d, must be 1", p.Version)
 		}
 		if !slices.Contains(p.KIDs, kid) {
-			c.problem(file, where, "common pssh KIDs do not include default_KID %s", kid)
+			c.problem(file, where, "common pssh KIDs do not include KID %s", kid)
 		}
 	}
 }
@@ -272,11 +299,11 @@ func (c *checker) checkPSSH(file, where string, p drm.PSSH, t *track) {
 // checkPlayReady checks a WRMHEADER (PlayReady Header Specification §3):
 // KIDs (GUID order) include the default_KID; AESCBC needs version 4.3; the
 // CHECKSUM matches a given key.
-func (c *checker) checkPlayReady(file, where string, h playready.Header, t *track) {
-	kid, scheme := t.kid, t.scheme()
+func (c *checker) checkPlayReady(file, where string, h playready.Header, t *track, kid drm.KeyID) {
+	scheme := t.scheme()
 	i := slices.Index(h.KIDs, kid)
 	if i < 0 {
-		c.problem(file, where, "PlayReady header KIDs %v do not include default_KID %s (KIDs are compared after GUID byte swapping)", h.KIDs, kid)
+		c.problem(file, where, "PlayReady header KIDs %v do not include KID %s (KIDs are compared after GUID byte swapping)", h.KIDs, kid)
 	}
 	switch scheme {
 	case "cbcs":

@@ -141,9 +141,23 @@ func (c *checker) checkKeysUsed(keys []Key) {
 		if t.tenc == nil {
 			continue
 		}
-		used[t.kid] = true
-		if _, ok := c.keys[t.kid]; !ok {
-			c.problem(t.init.path, t.sinfWhere+"/schi/tenc", "track is encrypted with KID %s but no --key was given for it; its samples are not decrypted", t.kid)
+		if len(t.rep.KIDs) > 1 {
+			// In-band key rotation: a key per key period.
+			for n, kid := range t.rep.KIDs {
+				used[kid] = true
+				if _, ok := c.keys[kid]; !ok {
+					c.problem(t.init.path, "", "key period %d (KID %s, from the seig sample groups) has no --key; its samples are not decrypted", n, kid)
+				}
+			}
+			continue
+		}
+		kid := t.kid
+		if len(t.rep.KIDs) == 1 {
+			kid = t.rep.KIDs[0]
+		}
+		used[kid] = true
+		if _, ok := c.keys[kid]; !ok {
+			c.problem(t.init.path, t.sinfWhere+"/schi/tenc", "track is encrypted with KID %s but no --key was given for it; its samples are not decrypted", kid)
 		}
 	}
 	for _, k := range keys {

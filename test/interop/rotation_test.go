@@ -36,6 +36,7 @@ func rotationKeys(ks keySet, n int) map[string][]kidKey {
 type keyPeriod struct {
 	init string
 	segs []string
+	kid  string // the KID the period's segments are encrypted with (hex)
 }
 
 // playlistPeriods reads the key periods of a track from its media playlist.
@@ -86,7 +87,6 @@ func TestKeyRotation(t *testing.T) {
 				args := []string{"package", "-o", out, "--segment-duration", "2s", "--key-period", "4s",
 					"--scheme", scheme, "--drm", drmsFor(scheme)}
 				verifyArgs := []string{"verify"}
-				shakaKeys := map[string]string{}
 				for _, typ := range slices.Sorted(maps.Keys(keys)) {
 					for _, k := range keys[typ] {
 						if typ == "ALL" {
@@ -95,7 +95,6 @@ func TestKeyRotation(t *testing.T) {
 							args = append(args, "--key", typ+"="+k.flag())
 						}
 						verifyArgs = append(verifyArgs, "--key", k.flag())
-						shakaKeys[k.kid] = k.key
 					}
 				}
 				mustRun(t, append(args, inputs...)...)
@@ -109,7 +108,7 @@ func TestKeyRotation(t *testing.T) {
 				for _, initP0 := range dirs {
 					dir := filepath.Dir(initP0)
 					t.Run(filepath.Base(dir), func(t *testing.T) {
-						checkRotatedTrack(t, dir, scheme, ks, keys, shakaKeys, streams, periods)
+						checkRotatedTrack(t, periodInits(t, dir, scheme), ks, keys, streams, periods)
 					})
 				}
 			})
@@ -117,19 +116,38 @@ func TestKeyRotation(t *testing.T) {
 	}
 }
 
-// checkRotatedTrack proves the key periods of one track.
-func checkRotatedTrack(t *testing.T, dir, scheme string, ks keySet, keys map[string][]kidKey, shakaKeys map[string]string, streams []stream, periods int) {
+// periodInits reads the key periods of a track under period signaling from
+// its playlist: each has its own init segment init_p<n>.mp4, whose tenc
+// gives the scheme and the period's KID.
+func periodInits(t *testing.T, dir, scheme string) []keyPeriod {
 	kps := playlistPeriods(t, dir)
+	for n := range kps {
+		kp := &kps[n]
+		if want := filepath.Join(dir, fmt.Sprintf("init_p%d.mp4", n)); kp.init != want {
+			t.Errorf("period %d: EXT-X-MAP %s, want %s", n, kp.init, want)
+		}
+		prot := testtools.ReadProtection(t, kp.init)
+		if prot.Scheme != scheme {
+			t.Errorf("period %d: %s: scheme %s, want %s", n, filepath.Base(kp.init), prot.Scheme, scheme)
+		}
+		kp.kid = prot.KID
+	}
+	return kps
+}
+
+// checkRotatedTrack proves the key periods of one track: each period (its
+// init segment and segments) decrypts with ffmpeg and Shaka Packager under
+// the period's key to the clear input's packets of that span, the previous
+// period's key does not decrypt it, consecutive periods have different
+// KIDs, and the periods in order give the whole input.
+func checkRotatedTrack(t *testing.T, kps []keyPeriod, ks keySet, keys map[string][]kidKey, streams []stream, periods int) {
 	if len(kps) != periods {
-		t.Fatalf("%d key periods in the playlist, want %d", len(kps), periods)
+		t.Fatalf("%d key periods, want %d", len(kps), periods)
 	}
 	var in stream
 	var clear []string
 	var all []string // packets of every period in order
 	for n, kp := range kps {
-		if want := filepath.Join(dir, fmt.Sprintf("init_p%d.mp4", n)); kp.init != want {
-			t.Errorf("period %d: EXT-X-MAP %s, want %s", n, kp.init, want)
-		}
 		part := filepath.Join(t.TempDir(), fmt.Sprintf("p%d.mp4", n))
 		concat(t, part, append([]string{kp.init}, kp.segs...))
 		if n == 0 {
@@ -145,14 +163,11 @@ func checkRotatedTrack(t *testing.T, dir, scheme string, ks keySet, keys map[str
 			slot = trackType(in)
 		}
 		want := keys[slot][n]
-		prot := testtools.ReadProtection(t, kp.init)
-		if prot.Scheme != scheme || prot.KID != want.kid {
-			t.Errorf("period %d: %s: scheme %s default_KID %s, want %s %s", n, filepath.Base(kp.init), prot.Scheme, prot.KID, scheme, want.kid)
+		if kp.kid != want.kid {
+			t.Errorf("period %d: KID %s, want %s", n, kp.kid, want.kid)
 		}
-		if n > 0 {
-			if prev := testtools.ReadProtection(t, kps[n-1].init); prev.KID == prot.KID {
-				t.Errorf("periods %d and %d share KID %s", n-1, n, prot.KID)
-			}
+		if n > 0 && kps[n-1].kid == kp.kid {
+			t.Errorf("periods %d and %d share KID %s", n-1, n, kp.kid)
 		}
 		samples := 0
 		for _, s := range kp.segs {
@@ -169,7 +184,12 @@ func checkRotatedTrack(t *testing.T, dir, scheme string, ks keySet, keys map[str
 			t.Errorf("period %d: ffmpeg-decrypted packets vs clear packets %d..%d: %s", n, off, off+samples, firstDiff(got, span))
 		}
 		dec := filepath.Join(t.TempDir(), fmt.Sprintf("p%d_shaka.mp4", n))
-		testtools.ShakaDecrypt(t, part, dec, shakaKeys)
+		// Shaka Packager's decryptor, like ffmpeg's, takes the key by the
+		// init segment's tenc default_KID (and the tenc IV) and ignores seig
+		// groups: under in-band signaling the period's key goes under the
+		// first period's KID, as ffmpeg gets it as its one -decryption_key.
+		tencKID := testtools.ReadProtection(t, kp.init).KID
+		testtools.ShakaDecrypt(t, part, dec, map[string]string{tencKID: want.key})
 		if got := testtools.FrameMD5(t, dec, "0", ""); !slices.Equal(got, span) {
 			t.Errorf("period %d: Shaka-decrypted packets vs clear packets %d..%d: %s", n, off, off+samples, firstDiff(got, span))
 		}
@@ -233,4 +253,63 @@ func TestKeyRotationStore(t *testing.T) {
 		}
 		seen[kid] = name
 	}
+}
+
+// TestKeyRotationDual: --dual with period signaling: both segment sets
+// have an init segment per key period, and every period of every track of
+// each set (cbcs for HLS, cenc for DASH) decrypts with ffmpeg and Shaka
+// Packager under its period's key; verify accepts the output.
+func TestKeyRotationDual(t *testing.T) {
+	t.Parallel()
+	const periods = 3
+	ks := keySets[0]
+	in := sampleClip(t)
+	keys := rotationKeys(ks, periods)
+	out := packageRotated(t, in, keys["ALL"], "--dual")
+	streams := inputStreams(t, []string{in})
+	inits, err := filepath.Glob(filepath.Join(out, "cbcs", "*", "init_p0.mp4"))
+	if err != nil || len(inits) != len(streams) {
+		t.Fatalf("%d cbcs tracks with init_p0.mp4 for %d input streams (%v)", len(inits), len(streams), err)
+	}
+	for _, init0 := range inits {
+		dir := filepath.Dir(init0)
+		// HLS lists the cbcs set; the cenc set has the same segment
+		// numbers and init_p<n>.mp4 names.
+		cbcs := periodInits(t, dir, "cbcs")
+		cenc := make([]keyPeriod, len(cbcs))
+		cencDir := filepath.Join(out, "cenc", filepath.Base(dir))
+		for n, kp := range cbcs {
+			cenc[n].init = filepath.Join(cencDir, filepath.Base(kp.init))
+			for _, s := range kp.segs {
+				cenc[n].segs = append(cenc[n].segs, filepath.Join(cencDir, filepath.Base(s)))
+			}
+			prot := testtools.ReadProtection(t, cenc[n].init)
+			if prot.Scheme != "cenc" {
+				t.Errorf("%s: scheme %s, want cenc", cenc[n].init, prot.Scheme)
+			}
+			cenc[n].kid = prot.KID
+		}
+		for set, kps := range map[string][]keyPeriod{"cbcs": cbcs, "cenc": cenc} {
+			t.Run(set+"/"+filepath.Base(dir), func(t *testing.T) {
+				checkRotatedTrack(t, kps, ks, keys, streams, periods)
+			})
+		}
+	}
+}
+
+// packageRotated packages in with 2 s segments and 4 s key periods, one
+// --key per period from keys, and the extra flags, checks the output with
+// drmpipe verify given every key, and returns the output directory.
+func packageRotated(t *testing.T, in string, keys []kidKey, extra ...string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out")
+	args := append([]string{"package", "-q", "-o", out, "--segment-duration", "2s", "--key-period", "4s"}, extra...)
+	verifyArgs := []string{"verify"}
+	for _, k := range keys {
+		args = append(args, "--key", k.flag())
+		verifyArgs = append(verifyArgs, "--key", k.flag())
+	}
+	mustRun(t, append(args, in)...)
+	mustRun(t, append(verifyArgs, out)...)
+	return out
 }

@@ -47,6 +47,40 @@ async function periodKIDs(base, content) {
   });
 }
 
+// recordLicenseKIDs returns a beforeGoto hook that pushes the KIDs of each
+// ClearKey license request the page makes onto asked, in order.
+function recordLicenseKIDs(asked) {
+  return (pg) => pg.on('request', (r) => {
+    if (r.method() !== 'POST' || !r.url().includes('/license/clearkey')) return;
+    try {
+      asked.push(JSON.parse(r.postData() ?? '{}').kids ?? []);
+    } catch {
+      asked.push(['<not JSON>']);
+    }
+  });
+}
+
+// playAcrossBoundaries waits until playback passes the first boundary, then
+// the last boundary + 1 s, and asserts that it did so without a player
+// error, with every license granted and every frame decoded. diagnose(s)
+// adds diagnostics to the messages. It returns the final state s and why,
+// the diagnostics for further assertions.
+async function playAcrossBoundaries(page, diagnose = () => "") {
+  const before = await waitFor(page, (st) => st.errors.length > 0 || st.currentTime >= BOUNDARIES[0] - 0.5, 20_000);
+  assert.deepEqual(before.errors, [], `player error before the first boundary:\n${describeState(before, page)}`);
+  assert.ok(!before.timedOut, `playback did not reach the first boundary:\n${describeState(before, page)}`);
+
+  const s = await waitFor(page, (st) => st.errors.length > 0 || st.currentTime >= PLAY_TO, 25_000);
+  const why = `${await diagnose(s)}\n${describeState(s, page)}`;
+  assert.deepEqual(s.errors, [], `player error:${why}`);
+  assert.ok(!s.timedOut, `playback stopped at ${s.currentTime.toFixed(2)} s, before ${PLAY_TO} s (boundaries at ${BOUNDARIES.join(', ')} s):${why}`);
+  assert.ok(s.licenseRequests.length > 0 && s.licenseRequests.every((r) => r.status === 200), `a license request failed or none was made:${why}`);
+  const played = s.currentTime - before.currentTime;
+  assert.ok(s.decodedFrames - before.decodedFrames >= (played - 0.5) * FPS,
+    `${s.decodedFrames - before.decodedFrames} frames decoded over ${played.toFixed(2)} s across the boundaries:${why}`);
+  return { s, why };
+}
+
 describe('key rotation: playback crosses key period boundaries', { concurrency: 4, timeout: 180_000 }, () => {
   const env = withBrowser();
 
@@ -62,29 +96,9 @@ describe('key rotation: playback crosses key period boundaries', { concurrency: 
 
         const asked = []; // KIDs of each ClearKey license request, in order
         const url = playerURL(env.origin.base, { content, format: p.format, player: p.player, token: tokenPath(content) });
-        const page = await openPlayer(env.browser.context, url, {
-          beforeGoto: (pg) => pg.on('request', (r) => {
-            if (r.method() !== 'POST' || !r.url().includes('/license/clearkey')) return;
-            try {
-              asked.push(JSON.parse(r.postData() ?? '{}').kids ?? []);
-            } catch {
-              asked.push(['<not JSON>']);
-            }
-          }),
-        });
+        const page = await openPlayer(env.browser.context, url, { beforeGoto: recordLicenseKIDs(asked) });
         try {
-          const before = await waitFor(page, (st) => st.errors.length > 0 || st.currentTime >= BOUNDARIES[0] - 0.5, 20_000);
-          assert.deepEqual(before.errors, [], `player error before the first boundary:\n${describeState(before, page)}`);
-          assert.ok(!before.timedOut, `playback did not reach the first boundary:\n${describeState(before, page)}`);
-
-          const s = await waitFor(page, (st) => st.errors.length > 0 || st.currentTime >= PLAY_TO, 25_000);
-          const why = `\nlicense requests (KIDs): ${JSON.stringify(asked)}\nperiod KIDs: ${JSON.stringify(kids)}\n${describeState(s, page)}`;
-          assert.deepEqual(s.errors, [], `player error:${why}`);
-          assert.ok(!s.timedOut, `playback stopped at ${s.currentTime.toFixed(2)} s, before ${PLAY_TO} s (boundaries at ${BOUNDARIES.join(', ')} s):${why}`);
-          assert.ok(s.licenseRequests.length > 0 && s.licenseRequests.every((r) => r.status === 200), `a license request failed or none was made:${why}`);
-          const played = s.currentTime - before.currentTime;
-          assert.ok(s.decodedFrames - before.decodedFrames >= (played - 0.5) * FPS,
-            `${s.decodedFrames - before.decodedFrames} frames decoded over ${played.toFixed(2)} s across the boundaries:${why}`);
+          const { why } = await playAcrossBoundaries(page, () => `\nlicense requests (KIDs): ${JSON.stringify(asked)}\nperiod KIDs: ${JSON.stringify(kids)}`);
 
           // Which KIDs were asked for: every request names KIDs of this
           // content, and the first asks for period 0's.
@@ -109,5 +123,72 @@ describe('key rotation: playback crosses key period boundaries', { concurrency: 
         }
       });
     }
+  }
+});
+
+// In-band signaling (--rotation-signaling inband, DASH-IF IOP Part 6
+// §9.3): one init segment, the KID of each key period in the seig sample
+// group and pssh boxes (W3C common pssh included, which Chromium's ClearKey
+// reads) of every fragment, and an MPD with one Period and no default_KID
+// or pssh. shaka-player, with its stock configuration plus the license URL
+// and token, learns each period's KID from the 'encrypted' events the moof
+// pssh boxes raise and must play across both boundaries without waiting
+// for a key for more than 2 s.
+const MAX_KEY_WAIT_MS = 2000;
+
+// recordKeyWaits, run in the page before it loads, records every
+// waitingforkey event of a media element and how long the element then
+// waited (until currentTime moved on).
+function recordKeyWaits() {
+  window.drmpipeKeyWaits = [];
+  window.addEventListener('waitingforkey', (e) => {
+    const v = e.target;
+    const rec = { at: v.currentTime, since: performance.now(), waitedMs: null };
+    window.drmpipeKeyWaits.push(rec);
+    const iv = setInterval(() => {
+      if (v.currentTime > rec.at + 0.04) {
+        rec.waitedMs = performance.now() - rec.since;
+        clearInterval(iv);
+      }
+    }, 50);
+  }, true); // capture: media events do not bubble
+}
+
+describe('key rotation, in-band signaling: shaka-player DASH', { concurrency: 2, timeout: 120_000 }, () => {
+  const env = withBrowser();
+
+  for (const scheme of ['cbcs', 'cenc']) {
+    test(`${scheme}: shaka DASH in-band`, { timeout: 60_000 }, async (t) => {
+      const content = `ri-${scheme}`;
+      const mpd = await (await fetch(`${env.origin.base}/content/${content}/manifest.mpd`)).text();
+      assert.equal(mpd.split('<Period ').length - 1, 1, 'in-band MPD: want one Period');
+      assert.ok(!/default_KID|cenc:pssh|mspr:pro/.test(mpd), 'in-band MPD carries default_KID or pssh data');
+
+      const asked = [];
+      const url = playerURL(env.origin.base, { content, format: 'dash', player: 'shaka', token: tokenPath(content) });
+      const page = await openPlayer(env.browser.context, url, {
+        beforeGoto: async (pg) => {
+          await pg.addInitScript(recordKeyWaits);
+          recordLicenseKIDs(asked)(pg);
+        },
+      });
+      const keyWaits = () => page.evaluate(() => window.drmpipeKeyWaits.map((w) => ({ ...w, open: w.waitedMs === null ? performance.now() - w.since : null })));
+      try {
+        const { why } = await playAcrossBoundaries(page, async () => `\nlicense requests (KIDs): ${JSON.stringify(asked)}\nwaitingforkey: ${JSON.stringify(await keyWaits())}`);
+        const waits = await keyWaits();
+        for (const w of waits) {
+          const ms = w.waitedMs ?? w.open;
+          assert.ok(ms <= MAX_KEY_WAIT_MS, `waited ${Math.round(ms)} ms for a key at ${w.at.toFixed(2)} s (limit ${MAX_KEY_WAIT_MS} ms):${why}`);
+        }
+        // The KIDs come from the moof pssh boxes (the MPD has none): the
+        // requests must name three distinct KIDs, one per key period.
+        const named = new Set(asked.flat());
+        const longest = Math.max(0, ...waits.map((w) => w.waitedMs ?? w.open));
+        t.diagnostic(`${asked.length} license request(s) naming ${named.size} KID(s); ${waits.length} waitingforkey event(s), longest wait ${Math.round(longest)} ms`);
+        assert.ok(named.size >= BOUNDARIES.length + 1, `license requests name ${named.size} KIDs, want one per key period (${BOUNDARIES.length + 1}):${why}`);
+      } finally {
+        await page.close();
+      }
+    });
   }
 });

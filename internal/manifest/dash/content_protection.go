@@ -32,6 +32,9 @@ func contentProtections(p *manifest.Protection, ns *namespaces) ([]*mpd.ContentP
 	}
 	out := make([]*mpd.ContentProtectionType, 0, len(cps))
 	for _, c := range cps {
+		if p.InBand {
+			c.DefaultKID, c.PSSH, c.PRO = nil, nil, nil
+		}
 		cp := &mpd.ContentProtectionType{}
 		cp.SchemeIdUri = mpd.AnyURI(c.SchemeIDURI)
 		cp.Value = c.Value
@@ -72,7 +75,7 @@ func sameProtection(a, b *manifest.Protection) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	if a.Scheme != b.Scheme || a.KID != b.KID || len(a.Systems) != len(b.Systems) {
+	if a.Scheme != b.Scheme || a.KID != b.KID || a.InBand != b.InBand || len(a.Systems) != len(b.Systems) {
 		return false
 	}
 	for i := range a.Systems {

@@ -431,32 +431,18 @@ func TestMarshalErrors(t *testing.T) {
 // subtitle track is never encrypted) appears in every Period with the
 // segments that start within it, so no subtitle is lost at a boundary.
 func TestKeyRotationKeepsClearTracks(t *testing.T) {
-	var p manifest.Presentation
+	p := manifesttest.Named(t, "key_rotation")
 	var text manifest.Track
-	for _, c := range manifesttest.Cases() {
-		switch c.Name {
-		case "key_rotation":
-			p = c.P
-		case "subtitles":
-			for _, tr := range c.P.Tracks {
-				if tr.Type == manifest.Text && text.ID == "" {
-					text = tr
-				}
-			}
+	for _, tr := range manifesttest.Named(t, "subtitles").Tracks {
+		if tr.Type == manifest.Text && text.ID == "" {
+			text = tr
 		}
 	}
-	if len(p.Tracks) == 0 || text.ID == "" {
-		t.Fatal("the shared table lacks the key_rotation or subtitles case")
+	if text.ID == "" {
+		t.Fatal("the subtitles case has no text track")
 	}
 	p.Tracks = append(p.Tracks, text)
-	b, err := Marshal(p, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := mpd.ReadFromString(string(b))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := marshalParse(t, p)
 	if len(m.Periods) < 2 {
 		t.Fatalf("%d Periods, want one per key period", len(m.Periods))
 	}
@@ -478,4 +464,45 @@ func TestKeyRotationKeepsClearTracks(t *testing.T) {
 	if total != len(text.Segments) {
 		t.Errorf("the Periods list %d text segments, the track has %d", total, len(text.Segments))
 	}
+}
+
+// TestInBandProtection: under in-band key rotation (DASH-IF IOP Part 6
+// §9.3) the MPD keeps every DRM descriptor but no cenc:default_KID, pssh or
+// PlayReady Object, and keeps license URLs.
+func TestInBandProtection(t *testing.T) {
+	p := manifesttest.Named(t, "key_rotation")
+	for i := range p.Tracks {
+		tr := &p.Tracks[i]
+		prot := *tr.Protection
+		prot.InBand = true
+		tr.Protection, tr.KeyPeriods = &prot, nil
+	}
+	m := marshalParse(t, p)
+	if len(m.Periods) != 1 {
+		t.Fatalf("%d Periods, want one", len(m.Periods))
+	}
+	for _, as := range m.Periods[0].AdaptationSets {
+		if len(as.ContentProtections) < 2 {
+			t.Errorf("AdaptationSet %d: %d ContentProtection descriptors", *as.Id, len(as.ContentProtections))
+		}
+		for _, cp := range as.ContentProtections {
+			if cp.DefaultKID != "" || cp.Pssh != nil || cp.MSPro != nil {
+				t.Errorf("AdaptationSet %d: %s carries default_KID %q, pssh %v or mspr:pro %v", *as.Id, cp.SchemeIdUri, cp.DefaultKID, cp.Pssh != nil, cp.MSPro != nil)
+			}
+		}
+	}
+}
+
+// marshalParse marshals p with the default options and parses the MPD back.
+func marshalParse(t *testing.T, p manifest.Presentation) *mpd.MPD {
+	t.Helper()
+	b, err := Marshal(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := mpd.ReadFromString(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -114,7 +114,10 @@ func MarshalMedia(t manifest.Track) ([]byte, error) {
 			// (RFC 8216 §4.3.2.4, §4.3.2.5: each applies until the next
 			// tag of its kind). No discontinuity: the timeline runs on.
 			keys = periods[next].keys
-			fmt.Fprintf(&b, "#EXT-X-MAP:%s\n", periods[next].mapLine)
+			if periods[next].mapLine != mapLine {
+				mapLine = periods[next].mapLine
+				fmt.Fprintf(&b, "#EXT-X-MAP:%s\n", mapLine)
+			}
 			next++
 			encrypted = false
 		}

@@ -527,3 +527,29 @@ func checkSubtitles(t *testing.T, v *m3u8.Variant, texts []manifest.Track) {
 		names[alt.Name] = true
 	}
 }
+
+// TestKeyPeriodsOneInit: key periods that share one init segment (in-band
+// key rotation) give one EXT-X-MAP and a new EXT-X-KEY set per period.
+func TestKeyPeriodsOneInit(t *testing.T) {
+	tr := manifesttest.Named(t, "key_rotation").Tracks[0]
+	if len(tr.KeyPeriods) < 2 {
+		t.Fatal("the key_rotation case has fewer than two key periods")
+	}
+	tr.KeyPeriods = append([]manifest.KeyPeriod(nil), tr.KeyPeriods...)
+	for i := range tr.KeyPeriods {
+		tr.KeyPeriods[i].InitFile = "init.mp4"
+	}
+	tr.InitFile = "init.mp4"
+	b, err := MarshalMedia(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "#EXT-X-MAP:"); n != 1 {
+		t.Errorf("%d EXT-X-MAP tags, want 1:\n%s", n, b)
+	}
+	for _, kp := range tr.KeyPeriods {
+		if !strings.Contains(string(b), strings.ToUpper(kp.Protection.KID.Hex())) {
+			t.Errorf("no EXT-X-KEY with the KID of key period %d", kp.Index)
+		}
+	}
+}

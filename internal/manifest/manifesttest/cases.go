@@ -240,3 +240,16 @@ func Golden(t testing.TB, name, path string, got []byte, update bool) {
 		t.Errorf("%s differs from %s (run go test -update after checking the diff):\n%s", name, path, got)
 	}
 }
+
+// Named returns the presentation of the case called name; the test fails
+// when the table has no such case.
+func Named(t testing.TB, name string) manifest.Presentation {
+	t.Helper()
+	for _, c := range Cases() {
+		if c.Name == name {
+			return c.P
+		}
+	}
+	t.Fatalf("the shared table lacks the %s case", name)
+	return manifest.Presentation{}
+}

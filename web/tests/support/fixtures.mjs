@@ -28,6 +28,9 @@
 //   rt-<scheme>  a 12 s clip in 2 s GOPs with --key-period 4s: three key
 //                periods (0-4, 4-8, 8-12 s), a new key from the store in
 //                each, cbcs and cenc
+//   ri-<scheme>  the same clip and key periods with --rotation-signaling
+//                inband: one init segment, seig + pssh in every fragment,
+//                an MPD without default_KID or pssh
 //
 // As a command (run-browser-tests.sh does this before starting the server):
 //   DRMPIPE_BIN=bin/drmpipe node web/tests/support/fixtures.mjs --data DIR
@@ -318,6 +321,7 @@ export async function packageFixtures(bin, media, dataDir) {
   const { rotation } = await ensureRotationMedia(mediaCacheDir());
   for (const scheme of ['cbcs', 'cenc']) {
     await pkg(`rt-${scheme}`, ['--scheme', scheme, '--key-period', '4s'], [rotation]);
+    await pkg(`ri-${scheme}`, ['--scheme', scheme, '--key-period', '4s', '--rotation-signaling', 'inband'], [rotation]);
   }
 }
 
@@ -332,7 +336,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const bin = await drmpipeBinary(tmp);
     const media = await ensureMedia(mediaCacheDir());
     await packageFixtures(bin, media, path.resolve(values.data));
-    console.log(`fixtures: bt-cbcs bt-cenc bt-ladder bt-ladder-perkey bt-wrongkey cd-* tm-* cl-* tx-cbcs packaged into ${path.resolve(values.data)}/content`);
+    console.log(`fixtures: bt-cbcs bt-cenc bt-ladder bt-ladder-perkey bt-wrongkey cd-* tm-* cl-* tx-cbcs rt-* ri-* packaged into ${path.resolve(values.data)}/content`);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
