@@ -1,6 +1,7 @@
 package packager
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/filelock"
+	"github.com/drmpipe/drmpipe/internal/storage"
 )
 
 // markerFile marks a directory written by drmpipe, so that a re-run may
@@ -242,3 +244,48 @@ func writeFileAtomic(name string, data []byte) error {
 	}
 	return os.Rename(f.Name(), name)
 }
+
+// The staging directory is the local storage.Output: files go into it,
+// Publish writes the manifests (each atomically, in order) and commits.
+var _ storage.Output = (*staging)(nil)
+
+// Write writes a file made of parts at name (slash-separated) inside the
+// staging directory.
+func (s *staging) Write(_ context.Context, name string, parts ...[]byte) error {
+	p := filepath.Join(s.path, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	for _, b := range parts {
+		if _, err := f.Write(b); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
+}
+
+// Publish writes the manifests into the staging directory and moves it
+// into place.
+func (s *staging) Publish(_ context.Context, manifests []storage.File) error {
+	for _, m := range manifests {
+		if err := writeFileAtomic(filepath.Join(s.path, filepath.FromSlash(m.Name)), m.Data); err != nil {
+			return err
+		}
+	}
+	_, err := s.commit()
+	return err
+}
+
+// Close removes what is left of the staging directory and unlocks.
+func (s *staging) Close() error {
+	s.close()
+	return nil
+}
+
+// Location is the output directory.
+func (s *staging) Location() string { return s.dir }

@@ -2,6 +2,7 @@ package packager
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -133,7 +134,7 @@ func TestTextTrackRoundTrip(t *testing.T) {
 	j := &textJob{name: "text_en", source: "sample.vtt", lang: "en", label: "English", vtt: vtt}
 	dir := t.TempDir()
 	bounds := []int64{0, 2000, 4000, 5000}
-	warn, err := j.write(dir, bounds)
+	warn, err := j.write(context.Background(), &staging{path: dir}, "", bounds)
 	if err != nil {
 		t.Fatal(err)
 	}
