@@ -42,9 +42,11 @@ type Config struct {
 	// timed text tracks of the inputs. Text is never encrypted.
 	Texts     []TextInput
 	OutputDir string
-	// Output, when set, receives the output instead of a local directory
-	// at OutputDir (S3: storage.S3Output).
-	Output storage.Output
+	// Output, when set, opens the output instead of a local directory at
+	// OutputDir (S3: storage.S3.OpenOutput). Package calls it once the
+	// inputs are read and the keys resolved, so a bad input touches no
+	// output.
+	Output func(ctx context.Context) (storage.Output, error)
 	// SegmentDuration is the target; segments are cut at the first sync
 	// sample at or after each multiple of it.
 	SegmentDuration time.Duration

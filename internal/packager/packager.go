@@ -105,8 +105,12 @@ func Package(ctx context.Context, cfg Config) (res *Result, err error) {
 		return nil, err
 	}
 
-	out := cfg.Output
-	if out == nil {
+	var out storage.Output
+	if cfg.Output != nil {
+		if out, err = cfg.Output(ctx); err != nil {
+			return nil, err
+		}
+	} else {
 		st, err := openStaging(cfg.OutputDir)
 		if err != nil {
 			return nil, err

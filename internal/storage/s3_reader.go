@@ -3,12 +3,17 @@ package storage
 import (
 	"container/list"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
@@ -59,12 +64,15 @@ type block struct {
 	elem  *list.Element
 }
 
-// OpenReader checks that the object at loc exists (HEAD) and returns a
-// reader over it. ctx bounds every later read.
+// OpenReader reads the first byte of the object at loc, which gives its
+// size (Content-Range, RFC 9110 §14.4) and ETag, and returns a reader over
+// it. A GET rather than a HEAD: a failed GET has a body with the store's
+// error code (NoSuchBucket, NoSuchKey, SignatureDoesNotMatch), a HEAD only
+// a status. ctx bounds every later read.
 func (c *S3) OpenReader(ctx context.Context, loc S3Location, opts ReaderOptions) (*S3Reader, error) {
-	head, err := c.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(loc.Bucket), Key: aws.String(loc.Key)})
+	size, etag, err := c.probe(ctx, loc)
 	if err != nil {
-		return nil, s3Error("read", loc, err)
+		return nil, err
 	}
 	if opts.BlockSize <= 0 {
 		opts.BlockSize = defaultBlockSize
@@ -74,10 +82,31 @@ func (c *S3) OpenReader(ctx context.Context, loc S3Location, opts ReaderOptions)
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	return &S3Reader{
-		s3: c, loc: loc, etag: aws.ToString(head.ETag), size: aws.ToInt64(head.ContentLength),
+		s3: c, loc: loc, etag: etag, size: size,
 		bs: opts.BlockSize, max: opts.Blocks, ctx: rctx, cancel: cancel,
 		blocks: map[int64]*block{}, lru: list.New(),
 	}, nil
+}
+
+// probe returns the size and ETag of the object at loc.
+func (c *S3) probe(ctx context.Context, loc S3Location) (int64, string, error) {
+	out, err := c.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(loc.Bucket), Key: aws.String(loc.Key), Range: aws.String("bytes=0-0")})
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusRequestedRangeNotSatisfiable {
+		return 0, "", nil // an empty object has no byte 0
+	}
+	if err != nil {
+		return 0, "", s3Error("read", loc, err)
+	}
+	defer out.Body.Close()
+	_, _ = io.Copy(io.Discard, out.Body)
+	cr := aws.ToString(out.ContentRange) // "bytes 0-0/SIZE"
+	i := strings.LastIndexByte(cr, '/')
+	size, perr := strconv.ParseInt(cr[i+1:], 10, 64)
+	if i < 0 || perr != nil {
+		return 0, "", fmt.Errorf("read %s: %w: no object size in Content-Range %q", loc, ErrUnavailable, cr)
+	}
+	return size, aws.ToString(out.ETag), nil
 }
 
 // Size is the object's size in bytes.
