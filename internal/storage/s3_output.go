@@ -24,7 +24,7 @@ const MarkerName = ".drmpipe-output"
 var markerData = []byte("written by drmpipe\n")
 
 // DefaultUploads is how many uploads an S3 output keeps in flight.
-const DefaultUploads = 8
+const DefaultUploads = 4
 
 // S3OutputStats counts what one run did to its prefix.
 type S3OutputStats struct {
@@ -62,6 +62,7 @@ type S3Output struct {
 	s3     *S3
 	loc    S3Location // Key is the prefix without a trailing slash
 	sem    chan struct{}
+	bufs   sync.Pool // of *[]byte: upload copies, reused
 	wg     sync.WaitGroup
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -136,20 +137,30 @@ func (o *S3Output) Write(ctx context.Context, name string, parts ...[]byte) erro
 	if isManifest(name) || name == MarkerName {
 		return fmt.Errorf("%w: %s: %s is a manifest name; manifests go through Publish", ErrConfig, o.loc, name)
 	}
-	data := bytes.Join(parts, nil)
-	upload, err := o.claim(ctx, name, data)
-	if err != nil || !upload {
-		return err
-	}
 	select {
 	case o.sem <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	bp, _ := o.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	data := (*bp)[:0]
+	for _, p := range parts {
+		data = append(data, p...)
+	}
+	*bp = data
+	done := func() { o.bufs.Put(bp); <-o.sem }
+	upload, err := o.claim(ctx, name, data)
+	if err != nil || !upload {
+		done()
+		return err
+	}
 	o.wg.Add(1)
 	go func() {
 		defer o.wg.Done()
-		defer func() { <-o.sem }()
+		defer done()
 		if err := o.put(o.ctx, name, data); err != nil {
 			o.fail(err)
 		}

@@ -101,7 +101,7 @@ func TestS3OutputOrder(t *testing.T) {
 		}
 	}
 	pl, mpd, master := index(log, "PUT title/video/playlist.m3u8"), index(log, "PUT title/manifest.mpd"), index(log, "PUT title/master.m3u8")
-	if !(lastMedia < pl && pl < mpd && mpd < master) {
+	if lastMedia >= pl || pl >= mpd || mpd >= master {
 		t.Errorf("first run: want media, then playlist, MPD, master; requests:\n%s", strings.Join(log, "\n"))
 	}
 	if st.Uploaded != 7 || st.Unchanged != 0 || st.Deleted != 0 {

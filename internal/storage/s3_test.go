@@ -54,17 +54,17 @@ func putObject(t *testing.T, gw *testtools.VersityGW, bucket, key string, data [
 	gw.Put(t, bucket, key, bytes.NewReader(data))
 }
 
-// TestS3ReaderRanges reads a 3 MiB object through a 64 KiB x 4 block
-// cache from 8 goroutines at random offsets and sequentially: every byte
-// matches, a read past the end gives io.EOF, and a sequential pass costs
-// one ranged GET per block (the cache is bounded, the object is never
-// fetched whole).
+// TestS3ReaderRanges reads a 3 MiB object through a 128 KiB x 4 block
+// cache sequentially and from 8 goroutines at scattered offsets: every
+// byte matches, a read past the end gives io.EOF, a sequential pass of
+// small reads costs one ranged GET per block, and a read of at least a
+// block is one GET of exactly its bytes.
 func TestS3ReaderRanges(t *testing.T) {
 	gw, c, _ := newS3(t, "media", nil)
 	data := randomBytes(t, 3<<20+123)
 	putObject(t, gw, "media", "in/movie.mp4", data)
 	ctx := context.Background()
-	const bs = 64 << 10
+	const bs = 128 << 10
 	r, err := c.OpenReader(ctx, storage.S3Location{Bucket: "media", Key: "in/movie.mp4"}, storage.ReaderOptions{BlockSize: bs, Blocks: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +76,7 @@ func TestS3ReaderRanges(t *testing.T) {
 	buf := make([]byte, 100_000)
 	for off := int64(0); off < r.Size(); off += int64(len(buf)) {
 		n, err := r.ReadAt(buf, off)
-		if err != nil && !(errors.Is(err, io.EOF) && off+int64(n) == r.Size()) {
+		if err != nil && (!errors.Is(err, io.EOF) || off+int64(n) != r.Size()) {
 			t.Fatalf("ReadAt(%d): %d, %v", off, n, err)
 		}
 		if !bytes.Equal(buf[:n], data[off:off+int64(n)]) {
@@ -88,13 +88,20 @@ func TestS3ReaderRanges(t *testing.T) {
 	if gets != blocks || read != int64(len(data)) {
 		t.Errorf("sequential pass: %d GETs reading %d bytes, want %d GETs (one per block) reading %d", gets, read, blocks, len(data))
 	}
+	big := make([]byte, 1<<20)
+	if n, err := r.ReadAt(big, 12345); err != nil || n != len(big) || !bytes.Equal(big, data[12345:12345+len(big)]) {
+		t.Fatalf("large read: %d, %v", n, err)
+	}
+	if g, b := r.Stats(); g != gets+1 || b != read+int64(len(big)) {
+		t.Errorf("a 1 MiB read: %d GETs reading %d bytes, want 1 GET of 1 MiB", g-gets, b-read)
+	}
 	var wg sync.WaitGroup
 	var bad atomic.Int32
 	for g := range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p := make([]byte, 70_000)
+			p := make([]byte, 70_000+g*20_000) // below and above the block size
 			for i := range 20 {
 				off := int64((g*7919 + i*104729) * 97 % (len(data) - len(p)))
 				if n, err := r.ReadAt(p, off); err != nil || n != len(p) || !bytes.Equal(p, data[off:off+int64(n)]) {

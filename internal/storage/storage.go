@@ -63,7 +63,8 @@ func checkBucket(b string) error {
 		return fmt.Errorf("bucket name %q must have 3 to 63 characters", b)
 	}
 	for _, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+		lower, digit := c >= 'a' && c <= 'z', c >= '0' && c <= '9'
+		if !lower && !digit && c != '.' && c != '-' {
 			return fmt.Errorf("bucket name %q may hold only lower-case letters, digits, '.' and '-'", b)
 		}
 	}
