@@ -111,16 +111,16 @@ func Package(ctx context.Context, cfg Config) (res *Result, err error) {
 			return nil, err
 		}
 	} else {
-		st, err := openStaging(cfg.OutputDir)
+		local, err := storage.OpenLocalOutput(cfg.OutputDir)
 		if err != nil {
 			return nil, err
 		}
 		if cfg.Warn != nil {
-			for _, w := range st.warnings {
+			for _, w := range local.Warnings() {
 				cfg.Warn(w)
 			}
 		}
-		out = st
+		out = local
 	}
 	defer out.Close()
 

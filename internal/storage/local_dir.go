@@ -1,4 +1,4 @@
-package packager
+package storage
 
 import (
 	"context"
@@ -12,13 +12,12 @@ import (
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/filelock"
-	"github.com/drmpipe/drmpipe/internal/storage"
 )
 
-// markerFile marks a directory written by drmpipe, so that a re-run may
-// replace it. Any other non-empty directory is refused: packaging never
-// deletes files it did not write.
-const markerFile = ".drmpipe-output"
+// markerFile (MarkerName) marks a directory written by drmpipe, so that a
+// re-run may replace it. Any other non-empty directory is refused:
+// packaging never deletes files it did not write.
+const markerFile = MarkerName
 
 // Beside an output OUT, a run keeps a lock file .OUT.lock, held for its
 // lifetime, and writes into a staging directory .OUT.partial-NNNN (NNNN
@@ -130,7 +129,7 @@ func checkReplaceable(dir string) error {
 		}
 		if len(entries) > 0 {
 			if _, err := os.Stat(filepath.Join(dir, markerFile)); err != nil {
-				return fmt.Errorf("%w: output directory %s is not empty and was not written by drmpipe; choose another directory or empty it", ErrConfig, dir)
+				return fmt.Errorf("%w: %s; choose another directory or empty it", ErrNotEmpty, dir)
 			}
 		}
 	case !errors.Is(err, fs.ErrNotExist):
@@ -245,9 +244,29 @@ func writeFileAtomic(name string, data []byte) error {
 	return os.Rename(f.Name(), name)
 }
 
-// The staging directory is the local storage.Output: files go into it,
-// Publish writes the manifests (each atomically, in order) and commits.
-var _ storage.Output = (*staging)(nil)
+// OpenLocalOutput opens the local output directory dir for one run: the
+// run writes into a hidden staging directory beside it, and Publish writes
+// the manifests there (each atomically, in order) and moves it into place,
+// replacing an earlier output in one step where the kernel can. A
+// non-empty dir that drmpipe did not write is refused (ErrNotEmpty), as is
+// a dir another live run is writing (ErrOutputBusy). Warnings names what
+// dead runs left beside dir that was removed.
+func OpenLocalOutput(dir string) (*LocalOutput, error) {
+	s, err := openStaging(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &LocalOutput{s}, nil
+}
+
+// LocalOutput is a local output directory (see OpenLocalOutput).
+type LocalOutput struct{ *staging }
+
+var _ Output = (*LocalOutput)(nil)
+
+// Warnings names what interrupted runs left beside the output that was
+// removed, or could not be.
+func (o *LocalOutput) Warnings() []string { return o.warnings }
 
 // Write writes a file made of parts at name (slash-separated) inside the
 // staging directory.
@@ -271,7 +290,7 @@ func (s *staging) Write(_ context.Context, name string, parts ...[]byte) error {
 
 // Publish writes the manifests into the staging directory and moves it
 // into place.
-func (s *staging) Publish(_ context.Context, manifests []storage.File) error {
+func (s *staging) Publish(_ context.Context, manifests []File) error {
 	for _, m := range manifests {
 		if err := writeFileAtomic(filepath.Join(s.path, filepath.FromSlash(m.Name)), m.Data); err != nil {
 			return err
