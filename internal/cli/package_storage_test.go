@@ -252,3 +252,19 @@ func TestPackageS3Interrupted(t *testing.T) {
 		})
 	}
 }
+
+// TestPackageS3Text: a --text sidecar in S3 is read through the same
+// opener as the media inputs, into a local output.
+func TestPackageS3Text(t *testing.T) {
+	gw, clip := s3Env(t)
+	gw.Put(t, "media", "subs/fr.vtt", strings.NewReader("WEBVTT\n\n00:00.500 --> 00:01.500\nbonjour\n"))
+	out := filepath.Join(t.TempDir(), "out")
+	code, stdout, stderr := run(t, "package", "-q", "-o", out, "--key", testKID+":"+testKey, "--text", "s3://media/subs/fr.vtt:lang=fr", clip)
+	if code != 0 || !strings.Contains(stdout, "text_fr") {
+		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
+	}
+	vtt, err := os.ReadFile(filepath.Join(out, "text_fr", "seg_1.vtt"))
+	if err != nil || !strings.Contains(string(vtt), "bonjour") {
+		t.Fatalf("text_fr/seg_1.vtt: %q, %v", vtt, err)
+	}
+}
