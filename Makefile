@@ -69,7 +69,9 @@ deps: web-deps
 	@[ -x $(CHROMIUM) ] || { echo "deps: Chromium still missing at $(CHROMIUM) after install" >&2; exit 1; }
 	@d="$$(mktemp -d)"; out="$$($(CHROMIUM) $(CHROMIUM_CHECK_FLAGS) --user-data-dir="$$d" --dump-dom 'data:text/html,<p>drmpipe-ok</p>' 2>/dev/null)"; rm -rf "$$d"; \
 	case "$$out" in *drmpipe-ok*) ;; *) echo "deps: $(CHROMIUM) does not run headless" >&2; exit 1;; esac
-	@echo "deps: ok (ffmpeg, ffprobe, Shaka Packager $(SHAKA_VERSION), redis-server, PostgreSQL, SoftHSM2, Chromium, web/node_modules)"
+	@echo "deps: building and starting versitygw (tools/go.mod; about a minute on first build)"
+	@$(GO) test -count=1 -run '^TestStartVersityGW$$' ./internal/testtools >/dev/null || { echo "deps: versitygw (the S3 test server pinned in tools/go.mod) does not build or start; run: $(GO) test -v -run TestStartVersityGW ./internal/testtools" >&2; exit 1; }
+	@echo "deps: ok (ffmpeg, ffprobe, Shaka Packager $(SHAKA_VERSION), redis-server, PostgreSQL, SoftHSM2, Chromium, versitygw, web/node_modules)"
 
 # web-deps installs web/node_modules from the lock file (players, playwright-core,
 # Shaka Packager) when the lock changed or a package is missing. No package in

@@ -56,7 +56,7 @@ type packageFlags struct {
 func newPackageCmd(stdout, stderr io.Writer) *cobra.Command {
 	var f packageFlags
 	cmd := &cobra.Command{
-		Use:   "package [flags] INPUT.mp4 [INPUT.mp4 ...]",
+		Use:   "package [flags] INPUT.mp4|s3://bucket/key.mp4 [...]",
 		Short: "Package MP4 renditions into encrypted CMAF with DASH and HLS manifests",
 		Long: `Package cuts every audio and video track of the inputs into CMAF segments,
 encrypts them with Common Encryption (cbcs by default) and writes manifest.mpd,
@@ -69,18 +69,27 @@ for DASH and segmented WebVTT (seg_N.vtt) for HLS, cut with the video.
 The output is written to a hidden staging directory and moved into place when
 complete, replacing a previous output in one step; a failed or interrupted run
 leaves the previous output as it was, and the next run removes its staging.
-Two runs on one output at the same time: the second fails.`,
+Two runs on one output at the same time: the second fails.
+
+Inputs, --text files and the output may be in S3 or an S3-compatible store:
+s3://bucket/key inputs are read with ranged GETs (no full download) and
+-o s3://bucket/prefix uploads media first and manifests last; a re-run
+uploads only what changed and then removes what the earlier run left under
+the prefix. The standard AWS environment configures it: AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY, AWS_REGION, and AWS_ENDPOINT_URL_S3 (or
+AWS_ENDPOINT_URL) for an S3-compatible store, addressed path-style.`,
 		Example: `  drmpipe package -o out --key 00112233445566778899aabbccddeeff:0123456789abcdef0123456789abcdef in.mp4
   drmpipe package -o out --key SD=KID:KEY --key HD=KID:KEY --key AUDIO=KID:KEY 360p.mp4 720p.mp4
   drmpipe package -o out --dual --key KID:KEY --clear-lead 4s in.mp4
-  drmpipe package -o out --key KID:KEY --text subs.en.vtt:lang=en,name=English --text fr.vtt:lang=fr in.mp4`,
+  drmpipe package -o out --key KID:KEY --text subs.en.vtt:lang=en,name=English --text fr.vtt:lang=fr in.mp4
+  drmpipe package -o s3://vod/titles/t1 --content-id t1 s3://mezzanine/t1.mp4`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runPackage(cmd, f, args, stdout, stderr)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.output, "output", "o", "", "output directory (required)")
+	fl.StringVarP(&f.output, "output", "o", "", "output directory, or s3://bucket/prefix (AWS_* environment; required)")
 	fl.StringArrayVar(&f.texts, "text", nil, "WebVTT subtitle file FILE[:lang=LANG][,name=NAME] (BCP 47 language, the name players list; repeatable)")
 	fl.DurationVar(&f.segmentDuration, "segment-duration", 2*time.Second, "target segment duration; segments start at sync samples")
 	fl.StringVar(&f.scheme, "scheme", "cbcs", "protection scheme: cbcs or cenc")
@@ -237,6 +246,10 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 		defer func() { _ = shutdown(context.WithoutCancel(cmd.Context())) }()
 		cfg.Observer = observability.NewSegmentTracer(tp, nil)
 	}
+	ps, err := wirePackageStorage(&cfg)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	res, err := packager.Package(cmd.Context(), cfg)
 	if err != nil {
@@ -259,6 +272,7 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 		}
 		fmt.Fprintf(stdout, "  %-18s %-16s %-5s %3d segments  %s\n", t.Name, t.Codecs, typ, t.Segments, kid)
 	}
+	ps.report(stdout)
 	return nil
 }
 

@@ -24,7 +24,7 @@ const maxMetaBoxSize = 1 << 30
 // several goroutines (it reads with ReadAt only).
 type File struct {
 	path   string
-	f      *os.File
+	f      ReadAtCloser
 	size   int64
 	tracks []*Track
 	// texts are the timed text (tx3g) tracks; skipped the other traks
@@ -50,9 +50,23 @@ func Open(path string) (*File, error) {
 		_ = fh.Close()
 		return nil, err
 	}
-	f := &File{path: path, f: fh, size: st.Size()}
+	return OpenReader(path, fh, st.Size())
+}
+
+// ReadAtCloser is random-access input: a local file, or an object in
+// object storage read with ranged requests.
+type ReadAtCloser interface {
+	io.ReaderAt
+	io.Closer
+}
+
+// OpenReader parses the MP4 file of size bytes that r reads, as Open does;
+// name identifies it in errors. On error r is closed; otherwise the File's
+// Close closes it.
+func OpenReader(name string, r ReadAtCloser, size int64) (*File, error) {
+	f := &File{path: name, f: r, size: size}
 	if err := f.parseSafe(); err != nil {
-		_ = fh.Close()
+		_ = r.Close()
 		return nil, err
 	}
 	return f, nil

@@ -6,8 +6,10 @@ package packager
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/cenc"
@@ -15,6 +17,8 @@ import (
 	"github.com/drmpipe/drmpipe/internal/drm/fairplay"
 	"github.com/drmpipe/drmpipe/internal/drm/signaling"
 	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/media"
+	"github.com/drmpipe/drmpipe/internal/storage"
 )
 
 // KeySource gives the content key for a track type. keys.StaticSource and
@@ -51,10 +55,17 @@ type ProvidedSource interface {
 // Config is one packaging job.
 type Config struct {
 	Inputs []string
+	// Open opens Inputs and the Texts' files; nil opens local files.
+	Open InputOpener
 	// Texts are sidecar WebVTT files packaged as subtitle tracks, after the
 	// timed text tracks of the inputs. Text is never encrypted.
 	Texts     []TextInput
 	OutputDir string
+	// Output, when set, opens the output instead of a local directory at
+	// OutputDir (S3: storage.S3.OpenOutput). Package calls it once the
+	// inputs are read and the keys resolved, so a bad input touches no
+	// output.
+	Output func(ctx context.Context) (storage.Output, error)
 	// SegmentDuration is the target; segments are cut at the first sync
 	// sample at or after each multiple of it.
 	SegmentDuration time.Duration
@@ -179,7 +190,7 @@ func (c *Config) Validate() error {
 	if len(c.Inputs) == 0 {
 		return fmt.Errorf("%w: no input files", ErrConfig)
 	}
-	if c.OutputDir == "" {
+	if c.OutputDir == "" && c.Output == nil {
 		return fmt.Errorf("%w: no output directory (-o)", ErrConfig)
 	}
 	if c.SegmentDuration < 100*time.Millisecond || c.SegmentDuration > 10*time.Minute {
@@ -238,4 +249,47 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// InputOpener opens inputs by name (storage.Opener: local paths and
+// s3:// objects).
+type InputOpener interface {
+	OpenInput(ctx context.Context, name string) (storage.Input, error)
+}
+
+// maxSidecarSize bounds a sidecar WebVTT file read into memory.
+const maxSidecarSize = 64 << 20
+
+// openInput opens and parses one media input through c.Open (local files
+// when nil).
+func (c *Config) openInput(ctx context.Context, name string) (*media.File, error) {
+	if c.Open == nil {
+		return media.Open(name)
+	}
+	in, err := c.Open.OpenInput(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return media.OpenReader(name, in, in.Size())
+}
+
+// readInput reads a whole (small) input through c.Open (local files when
+// nil).
+func (c *Config) readInput(ctx context.Context, name string) ([]byte, error) {
+	if c.Open == nil {
+		return os.ReadFile(name)
+	}
+	in, err := c.Open.OpenInput(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	if in.Size() > maxSidecarSize {
+		return nil, fmt.Errorf("%w: %s: %d bytes, more than the %d a text file may have", ErrConfig, name, in.Size(), maxSidecarSize)
+	}
+	data := make([]byte, in.Size())
+	if _, err := in.ReadAt(data, 0); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return data, nil
 }

@@ -5,7 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"math"
-	"path/filepath"
+	"path"
 	"runtime"
 	"strings"
 	"sync"
@@ -18,6 +18,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/manifest/dash"
 	"github.com/drmpipe/drmpipe/internal/manifest/hls"
 	"github.com/drmpipe/drmpipe/internal/media"
+	"github.com/drmpipe/drmpipe/internal/storage"
 )
 
 // Result summarises a finished job.
@@ -60,7 +61,7 @@ func Package(ctx context.Context, cfg Config) (res *Result, err error) {
 	var inputBytes int64
 	var warnings []string
 	for _, in := range cfg.Inputs {
-		f, err := media.Open(in)
+		f, err := cfg.openInput(ctx, in)
 		if err != nil {
 			return nil, err
 		}
@@ -77,7 +78,7 @@ func Package(ctx context.Context, cfg Config) (res *Result, err error) {
 	if len(tracks) == 0 {
 		return nil, fmt.Errorf("%w: no audio or video tracks in %s", ErrMedia, strings.Join(cfg.Inputs, ", "))
 	}
-	texts, err := loadTexts(files, cfg.Texts)
+	texts, err := loadTexts(files, cfg.Texts, func(name string) ([]byte, error) { return cfg.readInput(ctx, name) })
 	if err != nil {
 		return nil, err
 	}
@@ -104,17 +105,24 @@ func Package(ctx context.Context, cfg Config) (res *Result, err error) {
 		return nil, err
 	}
 
-	st, err := openStaging(cfg.OutputDir)
-	if err != nil {
-		return nil, err
-	}
-	defer st.close()
-	if cfg.Warn != nil {
-		for _, w := range st.warnings {
-			cfg.Warn(w)
+	var out storage.Output
+	if cfg.Output != nil {
+		if out, err = cfg.Output(ctx); err != nil {
+			return nil, err
 		}
+	} else {
+		local, err := storage.OpenLocalOutput(cfg.OutputDir)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Warn != nil {
+			for _, w := range local.Warnings() {
+				cfg.Warn(w)
+			}
+		}
+		out = local
 	}
-	tmp := st.path
+	defer out.Close()
 
 	var total int64
 	for _, j := range jobs {
@@ -126,17 +134,17 @@ func Package(ctx context.Context, cfg Config) (res *Result, err error) {
 	for _, j := range jobs {
 		j.progress = bar.add
 		j.observer = cfg.Observer
-		if err := j.prepare(tmp); err != nil {
+		if err := j.prepare(ctx, out); err != nil {
 			return nil, err
 		}
 	}
-	err = runJobs(ctx, jobs, tmp)
+	err = runJobs(ctx, jobs, out)
 	bar.done()
 	if err != nil {
 		return nil, err
 	}
 	for _, j := range texts {
-		w, err := j.write(filepath.Join(tmp, j.name), bounds)
+		w, err := j.write(ctx, out, j.name, bounds)
 		if err != nil {
 			return nil, err
 		}
@@ -147,13 +155,10 @@ func Package(ctx context.Context, cfg Config) (res *Result, err error) {
 			}
 		}
 	}
-	if err := cfg.writeManifests(tmp, jobs, texts); err != nil {
+	if err := cfg.writeManifests(ctx, out, jobs, texts); err != nil {
 		return nil, err
 	}
-	if _, err := st.commit(); err != nil {
-		return nil, err
-	}
-	res = &Result{OutputDir: cfg.OutputDir, InputBytes: inputBytes, Warnings: warnings}
+	res = &Result{OutputDir: out.Location(), InputBytes: inputBytes, Warnings: warnings}
 	for _, j := range jobs {
 		tr := TrackResult{Name: j.name, Input: j.track.File, TrackID: j.track.ID, Codecs: j.track.CodecString, TrackType: trackType(j.track), Kind: j.track.Kind, Segments: len(j.spans)}
 		for _, p := range j.outputs[0].periods {
@@ -174,7 +179,7 @@ func Package(ctx context.Context, cfg Config) (res *Result, err error) {
 
 // runJobs runs the track jobs in parallel (renditions in parallel), at most
 // GOMAXPROCS at a time; the first error cancels the rest.
-func runJobs(ctx context.Context, jobs []*trackJob, root string) error {
+func runJobs(ctx context.Context, jobs []*trackJob, out storage.Output) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
@@ -191,7 +196,7 @@ func runJobs(ctx context.Context, jobs []*trackJob, root string) error {
 				return
 			}
 			defer func() { <-sem }()
-			if err := j.run(ctx, root); err != nil {
+			if err := j.run(ctx, out); err != nil {
 				once.Do(func() { first = err; cancel() })
 			}
 		}()
@@ -500,9 +505,9 @@ func trackNames(tracks []*media.Track) map[*media.Track]string {
 	return names
 }
 
-// writeManifests writes the media playlists, then the MPD and multivariant
-// playlist last (each atomically).
-func (c *Config) writeManifests(root string, jobs []*trackJob, texts []*textJob) error {
+// writeManifests publishes the media playlists, then the MPD and the
+// multivariant playlist last, once every media file is stored.
+func (c *Config) writeManifests(ctx context.Context, out storage.Output, jobs []*trackJob, texts []*textJob) error {
 	dashIdx, hlsIdx := 0, 0
 	if c.Dual {
 		dashIdx, hlsIdx = 1, 0 // schemes(): cbcs first (HLS), cenc second (DASH)
@@ -516,14 +521,13 @@ func (c *Config) writeManifests(root string, jobs []*trackJob, texts []*textJob)
 		dashP.Tracks = append(dashP.Tracks, mt)
 		hlsP.Tracks = append(hlsP.Tracks, mt)
 	}
+	var files []storage.File
 	for _, t := range hlsP.Tracks {
 		data, err := hls.MarshalMedia(t)
 		if err != nil {
 			return fmt.Errorf("HLS playlist %s: %w", t.ID, err)
 		}
-		if err := writeFileAtomic(filepath.Join(root, filepath.FromSlash(t.Dir), "playlist.m3u8"), data); err != nil {
-			return err
-		}
+		files = append(files, storage.File{Name: path.Join(t.Dir, "playlist.m3u8"), Data: data})
 	}
 	mpd, err := dash.Marshal(dashP, dash.Options{})
 	if err != nil {
@@ -533,10 +537,8 @@ func (c *Config) writeManifests(root string, jobs []*trackJob, texts []*textJob)
 	if err != nil {
 		return fmt.Errorf("HLS multivariant playlist: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(root, "manifest.mpd"), mpd); err != nil {
-		return err
-	}
-	return writeFileAtomic(filepath.Join(root, "master.m3u8"), master)
+	files = append(files, storage.File{Name: "manifest.mpd", Data: mpd}, storage.File{Name: "master.m3u8", Data: master})
+	return out.Publish(ctx, files)
 }
 
 // presentation describes output set idx of every job for the manifests:

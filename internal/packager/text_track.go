@@ -2,9 +2,9 @@ package packager
 
 import (
 	"bytes"
+	"context"
 	"fmt"
-	"os"
-	"path/filepath"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -15,6 +15,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/manifest"
 	"github.com/drmpipe/drmpipe/internal/media"
 	"github.com/drmpipe/drmpipe/internal/media/webvtt"
+	"github.com/drmpipe/drmpipe/internal/storage"
 )
 
 // TextInput is a sidecar WebVTT file packaged as a subtitle track.
@@ -63,7 +64,7 @@ type textJob struct {
 
 // loadTexts reads the text tracks of the opened inputs and the sidecar
 // files into jobs, not yet named.
-func loadTexts(files []*media.File, sidecars []TextInput) ([]*textJob, error) {
+func loadTexts(files []*media.File, sidecars []TextInput, read func(string) ([]byte, error)) ([]*textJob, error) {
 	var jobs []*textJob
 	for _, f := range files {
 		for _, t := range f.TextTracks() {
@@ -79,7 +80,7 @@ func loadTexts(files []*media.File, sidecars []TextInput) ([]*textJob, error) {
 		}
 	}
 	for _, in := range sidecars {
-		data, err := os.ReadFile(in.Path)
+		data, err := read(in.Path)
 		if err != nil {
 			return nil, err
 		}
@@ -149,17 +150,14 @@ func textBounds(pl *plan, end time.Duration) []int64 {
 
 // write writes the CMAF text track (init.mp4 and seg_N.m4s, ISO/IEC
 // 14496-30 §7) and the segmented WebVTT files (seg_N.vtt, RFC 8216 §3.5)
-// into dir, one segment per interval of bounds. It returns a warning
-// when cues lie past the end of the presentation.
-func (j *textJob) write(dir string, bounds []int64) (warning string, err error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
+// into dir of out, one segment per interval of bounds. It returns a
+// warning when cues lie past the end of the presentation.
+func (j *textJob) write(ctx context.Context, out storage.Output, dir string, bounds []int64) (warning string, err error) {
 	init, err := textInit(j.lang, j.vtt.Config(), j.name)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", j.source, err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "init.mp4"), init, 0o644); err != nil {
+	if err := out.Write(ctx, path.Join(dir, "init.mp4"), init); err != nil {
 		return "", err
 	}
 	end := bounds[len(bounds)-1]
@@ -188,10 +186,10 @@ func (j *textJob) write(dir string, bounds []int64) (warning string, err error) 
 		}
 		payload := bytes.Join(data, nil)
 		hdr = appendFragmentHeader(hdr[:0], &fi, len(payload))
-		if err := writeSegment(filepath.Join(dir, segmentFile(k+1)), hdr, payload); err != nil {
+		if err := out.Write(ctx, path.Join(dir, segmentFile(k+1)), hdr, payload); err != nil {
 			return "", err
 		}
-		if err := os.WriteFile(filepath.Join(dir, vttSegmentFile(k+1)), j.vttSegment(a, b), 0o644); err != nil {
+		if err := out.Write(ctx, path.Join(dir, vttSegmentFile(k+1)), j.vttSegment(a, b)); err != nil {
 			return "", err
 		}
 		j.segments = append(j.segments, manifest.Segment{Number: k + 1, Start: uint64(a), Duration: uint64(b - a), Size: int64(len(hdr) + len(payload))})

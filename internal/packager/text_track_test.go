@@ -2,6 +2,7 @@ package packager
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,6 +14,7 @@ import (
 	"github.com/Eyevinn/mp4ff/mp4"
 
 	"github.com/drmpipe/drmpipe/internal/media/webvtt"
+	"github.com/drmpipe/drmpipe/internal/storage"
 )
 
 const textSample = `WEBVTT
@@ -133,8 +135,16 @@ func TestTextTrackRoundTrip(t *testing.T) {
 	j := &textJob{name: "text_en", source: "sample.vtt", lang: "en", label: "English", vtt: vtt}
 	dir := t.TempDir()
 	bounds := []int64{0, 2000, 4000, 5000}
-	warn, err := j.write(dir, bounds)
+	out, err := storage.OpenLocalOutput(dir)
 	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	warn, err := j.write(context.Background(), out, "", bounds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Publish(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(warn, "1 cue(s) start after the end") {

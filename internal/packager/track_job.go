@@ -3,13 +3,13 @@ package packager
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
+	"path"
 
 	"github.com/drmpipe/drmpipe/internal/cenc"
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/manifest"
 	"github.com/drmpipe/drmpipe/internal/media"
+	"github.com/drmpipe/drmpipe/internal/storage"
 )
 
 // trackOutput is one segment set of one track (two of them with --dual).
@@ -72,11 +72,8 @@ func (j *trackJob) isVideo() bool { return j.track.Kind == media.Video }
 
 // prepare creates the encryptors and writes the init segments (one per key
 // period).
-func (j *trackJob) prepare(root string) error {
+func (j *trackJob) prepare(ctx context.Context, out storage.Output) error {
 	for _, o := range j.outputs {
-		if err := os.MkdirAll(filepath.Join(root, filepath.FromSlash(o.dir)), 0o755); err != nil {
-			return err
-		}
 		if o.encrypted() && j.isVideo() {
 			p, err := newProtector(o.periods[0].prot.scheme, j.track)
 			if err != nil {
@@ -101,7 +98,7 @@ func (j *trackJob) prepare(root string) error {
 			if err != nil {
 				return fmt.Errorf("%s: track %d: %w", j.track.File, j.track.ID, err)
 			}
-			if err := os.WriteFile(filepath.Join(root, filepath.FromSlash(o.dir), p.init), init, 0o644); err != nil {
+			if err := out.Write(ctx, path.Join(o.dir, p.init), init); err != nil {
 				return err
 			}
 		}
@@ -135,7 +132,7 @@ type scratch struct {
 
 // run writes every segment, streaming: one segment's samples are in memory
 // at a time (plus one copy per extra output with --dual).
-func (j *trackJob) run(ctx context.Context, root string) error {
+func (j *trackJob) run(ctx context.Context, out storage.Output) error {
 	sc := &scratch{fi: fragmentInfo{trackID: 1}}
 	for k, sp := range j.spans {
 		if err := ctx.Err(); err != nil {
@@ -145,7 +142,7 @@ func (j *trackJob) run(ctx context.Context, root string) error {
 		if j.observer != nil {
 			done = j.observer.StartSegment(ctx, j.name, k+1)
 		}
-		written, err := j.segment(root, k, sp, sc)
+		written, err := j.segment(ctx, out, k, sp, sc)
 		done(int64(len(sc.buf)), written, err)
 		if err != nil {
 			return err
@@ -159,7 +156,7 @@ func (j *trackJob) run(ctx context.Context, root string) error {
 
 // segment reads segment k once and encrypts and writes it for every output;
 // it returns the bytes written.
-func (j *trackJob) segment(root string, k int, sp span, sc *scratch) (int64, error) {
+func (j *trackJob) segment(ctx context.Context, out storage.Output, k int, sp span, sc *scratch) (int64, error) {
 	t := j.track
 	samples := t.Samples[sp.first:sp.end]
 	var err error
@@ -202,8 +199,7 @@ func (j *trackJob) segment(root string, k int, sp span, sc *scratch) (int64, err
 			}
 		}
 		sc.hdr = appendFragmentHeader(sc.hdr[:0], fi, len(data))
-		name := filepath.Join(root, filepath.FromSlash(o.dir), segmentFile(k+1))
-		if err := writeSegment(name, sc.hdr, data); err != nil {
+		if err := out.Write(ctx, path.Join(o.dir, segmentFile(k+1)), sc.hdr, data); err != nil {
 			return written, err
 		}
 		size := int64(len(sc.hdr) + len(data))
@@ -263,19 +259,3 @@ func (j *trackJob) encrypt(o *trackOutput, p *outputPeriod, sc *scratch, data []
 }
 
 func segmentFile(n int) string { return fmt.Sprintf("seg_%d.m4s", n) }
-
-func writeSegment(name string, hdr, data []byte) error {
-	f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(hdr); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}

@@ -50,49 +50,53 @@ var (
 func LocalKMSBinary(t testing.TB) string {
 	t.Helper()
 	root := RepoRoot(t)
-	localKMSOnce.Do(func() { localKMSBin, localKMSErr = buildLocalKMS(root) })
+	localKMSOnce.Do(func() { localKMSBin, localKMSErr = buildTool(root, localKMSPackage, "local-kms") })
 	if localKMSErr != "" {
 		t.Fatalf("testtools: %s", localKMSErr)
 	}
 	return localKMSBin
 }
 
-func buildLocalKMS(root string) (string, string) {
+// buildTool builds pkg, pinned by a `tool` line of the tools module
+// (tools/go.mod), into a cache directory keyed by that module's go.mod and
+// go.sum, and returns the binary's path (reusing an earlier build) or a
+// message saying why it could not build.
+func buildTool(root, pkg, name string) (string, string) {
 	toolsDir := filepath.Join(root, "tools")
 	sum, err := os.ReadFile(filepath.Join(toolsDir, "go.sum"))
 	if err != nil {
-		return "", "local-kms: read tools/go.sum: " + err.Error()
+		return "", name + ": read tools/go.sum: " + err.Error()
 	}
 	mod, err := os.ReadFile(filepath.Join(toolsDir, "go.mod"))
 	if err != nil {
-		return "", "local-kms: read tools/go.mod: " + err.Error()
+		return "", name + ": read tools/go.mod: " + err.Error()
 	}
 	h := sha256.New()
 	h.Write(mod)
 	h.Write(sum)
 	h.Write([]byte(runtime.GOOS + "/" + runtime.GOARCH))
 	dir := filepath.Join(os.TempDir(), "drmpipe-tools", hex.EncodeToString(h.Sum(nil)[:8]))
-	bin := filepath.Join(dir, "local-kms")
+	bin := filepath.Join(dir, name)
 	if fi, err := os.Stat(bin); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o100 != 0 {
 		return bin, ""
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", "local-kms: " + err.Error()
+		return "", name + ": " + err.Error()
 	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		return "", "local-kms: building it needs the go command on PATH: " + err.Error()
+		return "", name + ": building it needs the go command on PATH: " + err.Error()
 	}
 	// Build to a temp name and rename, so parallel test processes never run
 	// a half-written binary.
-	tmp := filepath.Join(dir, fmt.Sprintf(".local-kms.%d", os.Getpid()))
-	cmd := exec.Command(goBin, "build", "-C", toolsDir, "-o", tmp, localKMSPackage)
+	tmp := filepath.Join(dir, fmt.Sprintf(".%s.%d", name, os.Getpid()))
+	cmd := exec.Command(goBin, "build", "-C", toolsDir, "-o", tmp, pkg)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		os.Remove(tmp)
-		return "", fmt.Sprintf("local-kms: `go build -C tools %s` failed (the tools module pins it with a `tool` line; the Go module proxy must be reachable on first build): %v\n%s", localKMSPackage, err, out)
+		return "", fmt.Sprintf("%s: `go build -C tools %s` failed (the tools module pins it with a `tool` line; the Go module proxy must be reachable on first build; `make deps` builds it): %v\n%s", name, pkg, err, out)
 	}
 	if err := os.Rename(tmp, bin); err != nil {
-		return "", "local-kms: " + err.Error()
+		return "", name + ": " + err.Error()
 	}
 	return bin, ""
 }

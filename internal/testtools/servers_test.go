@@ -3,6 +3,7 @@ package testtools
 import (
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -34,5 +35,19 @@ func TestStartRedisAndPostgres(t *testing.T) {
 		t.Fatalf("postgres not listening: %v", err)
 	} else {
 		c.Close()
+	}
+}
+
+// TestStartVersityGW builds (once) and starts versitygw, and round-trips
+// an object through it, then restarts it on the same data. `make deps`
+// runs it, so a machine that cannot build the gateway fails there.
+func TestStartVersityGW(t *testing.T) {
+	g := StartVersityGW(t)
+	g.CreateBucket(t, "deps-check")
+	g.Put(t, "deps-check", "a/b.txt", strings.NewReader("hello"))
+	g.Restart(t)
+	objs := g.Objects(t, "deps-check", "a/")
+	if string(objs["a/b.txt"]) != "hello" || len(objs) != 1 {
+		t.Fatalf("objects after restart: %q", objs)
 	}
 }

@@ -1,4 +1,4 @@
-package packager
+package storage
 
 import (
 	"errors"
@@ -22,8 +22,8 @@ func TestOpenStagingRefusesForeignDirectory(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(out, "precious.txt"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := openStaging(out); !errors.Is(err, ErrConfig) {
-		t.Fatalf("want ErrConfig for a foreign non-empty dir, got %v", err)
+	if _, err := openStaging(out); !errors.Is(err, ErrNotEmpty) {
+		t.Fatalf("want ErrNotEmpty for a foreign non-empty dir, got %v", err)
 	}
 	file := filepath.Join(dir, "file")
 	os.WriteFile(file, nil, 0o644)

@@ -1,6 +1,7 @@
-package packager
+package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,10 +14,10 @@ import (
 	"github.com/drmpipe/drmpipe/internal/filelock"
 )
 
-// markerFile marks a directory written by drmpipe, so that a re-run may
-// replace it. Any other non-empty directory is refused: packaging never
-// deletes files it did not write.
-const markerFile = ".drmpipe-output"
+// markerFile (MarkerName) marks a directory written by drmpipe, so that a
+// re-run may replace it. Any other non-empty directory is refused:
+// packaging never deletes files it did not write.
+const markerFile = MarkerName
 
 // Beside an output OUT, a run keeps a lock file .OUT.lock, held for its
 // lifetime, and writes into a staging directory .OUT.partial-NNNN (NNNN
@@ -128,7 +129,7 @@ func checkReplaceable(dir string) error {
 		}
 		if len(entries) > 0 {
 			if _, err := os.Stat(filepath.Join(dir, markerFile)); err != nil {
-				return fmt.Errorf("%w: output directory %s is not empty and was not written by drmpipe; choose another directory or empty it", ErrConfig, dir)
+				return fmt.Errorf("%w: %s; choose another directory or empty it", ErrNotEmpty, dir)
 			}
 		}
 	case !errors.Is(err, fs.ErrNotExist):
@@ -242,3 +243,68 @@ func writeFileAtomic(name string, data []byte) error {
 	}
 	return os.Rename(f.Name(), name)
 }
+
+// OpenLocalOutput opens the local output directory dir for one run: the
+// run writes into a hidden staging directory beside it, and Publish writes
+// the manifests there (each atomically, in order) and moves it into place,
+// replacing an earlier output in one step where the kernel can. A
+// non-empty dir that drmpipe did not write is refused (ErrNotEmpty), as is
+// a dir another live run is writing (ErrOutputBusy). Warnings names what
+// dead runs left beside dir that was removed.
+func OpenLocalOutput(dir string) (*LocalOutput, error) {
+	s, err := openStaging(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &LocalOutput{s}, nil
+}
+
+// LocalOutput is a local output directory (see OpenLocalOutput).
+type LocalOutput struct{ *staging }
+
+var _ Output = (*LocalOutput)(nil)
+
+// Warnings names what interrupted runs left beside the output that was
+// removed, or could not be.
+func (o *LocalOutput) Warnings() []string { return o.warnings }
+
+// Write writes a file made of parts at name (slash-separated) inside the
+// staging directory.
+func (s *staging) Write(_ context.Context, name string, parts ...[]byte) error {
+	p := filepath.Join(s.path, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	for _, b := range parts {
+		if _, err := f.Write(b); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
+}
+
+// Publish writes the manifests into the staging directory and moves it
+// into place.
+func (s *staging) Publish(_ context.Context, manifests []File) error {
+	for _, m := range manifests {
+		if err := writeFileAtomic(filepath.Join(s.path, filepath.FromSlash(m.Name)), m.Data); err != nil {
+			return err
+		}
+	}
+	_, err := s.commit()
+	return err
+}
+
+// Close removes what is left of the staging directory and unlocks.
+func (s *staging) Close() error {
+	s.close()
+	return nil
+}
+
+// Location is the output directory.
+func (s *staging) Location() string { return s.dir }

@@ -1,0 +1,237 @@
+package testtools
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// versityGWPackage is the S3 gateway the tools module (tools/go.mod) pins
+// with a `tool` directive.
+const versityGWPackage = "github.com/versity/versitygw/cmd/versitygw"
+
+// VersityGW is a versitygw S3 gateway started for one test on loopback,
+// with a posix backend in a temp dir (a bucket is a directory there).
+type VersityGW struct {
+	// Endpoint is the base URL (http://127.0.0.1:PORT) for path-style
+	// requests.
+	Endpoint string
+	// Region, AccessKey and SecretKey sign requests (SigV4); the keys are
+	// random per server.
+	Region    string
+	AccessKey string
+	SecretKey string
+	// Dir is the posix backend's root.
+	Dir string
+
+	bin  string
+	port int
+	log  string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+var (
+	versityGWOnce sync.Once
+	versityGWBin  string
+	versityGWErr  string
+)
+
+// VersityGWBinary builds versitygw from the tools module once per test
+// process (reusing an earlier build for the same tools/go.sum; the first
+// build takes about a minute) and returns its path. It fails the test when
+// it cannot build.
+func VersityGWBinary(t testing.TB) string {
+	t.Helper()
+	root := RepoRoot(t)
+	versityGWOnce.Do(func() { versityGWBin, versityGWErr = buildTool(root, versityGWPackage, "versitygw") })
+	if versityGWErr != "" {
+		t.Fatalf("testtools: %s", versityGWErr)
+	}
+	return versityGWBin
+}
+
+// StartVersityGW starts versitygw on a free loopback port with random root
+// credentials and its data in a temp dir, waits until it accepts
+// connections, and stops it when the test ends. It fails (never skips)
+// when versitygw cannot be built or does not come up.
+func StartVersityGW(t testing.TB) *VersityGW {
+	t.Helper()
+	g := &VersityGW{
+		bin:       VersityGWBinary(t),
+		Region:    "us-east-1",
+		AccessKey: "drmpipe" + randomHex(t, 6),
+		SecretKey: randomHex(t, 20),
+		Dir:       filepath.Join(t.TempDir(), "s3"),
+	}
+	if err := os.Mkdir(g.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Stop)
+	for attempt := 1; ; attempt++ {
+		g.port = FreePort(t)
+		g.log = filepath.Join(filepath.Dir(g.Dir), fmt.Sprintf("versitygw-%d.log", attempt))
+		err := g.launch()
+		if err == nil {
+			return g
+		}
+		log, _ := os.ReadFile(g.log)
+		if attempt < 3 && strings.Contains(string(log), "address already in use") {
+			continue
+		}
+		t.Fatalf("testtools: versitygw did not come up on %s: %v\n%s", g.Endpoint, err, log)
+	}
+}
+
+func (g *VersityGW) launch() error {
+	logFile, err := os.OpenFile(g.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", g.port)
+	g.Endpoint = "http://" + addr
+	cmd := exec.Command(g.bin, "--port", addr, "posix", g.Dir)
+	// Credentials in the environment, not on the command line (ps).
+	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+g.AccessKey, "ROOT_SECRET_KEY="+g.SecretKey)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return fmt.Errorf("start versitygw: %w", err)
+	}
+	done := make(chan struct{})
+	g.cmd, g.done = cmd, done
+	go func() { _ = cmd.Wait(); logFile.Close(); close(done) }()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		select {
+		case <-done:
+			return fmt.Errorf("exited early")
+		default:
+		}
+		err := waitTCP(addr, 100*time.Millisecond)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			g.Stop()
+			return err
+		}
+	}
+}
+
+// Stop kills the server and waits for it to exit (tests use it to cut an
+// upload short). It is safe to call more than once.
+func (g *VersityGW) Stop() {
+	if g.cmd == nil || g.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-g.done:
+		return
+	default:
+	}
+	_ = g.cmd.Process.Kill()
+	<-g.done
+}
+
+// Restart starts a stopped server again on the same port and data.
+func (g *VersityGW) Restart(t testing.TB) {
+	t.Helper()
+	g.Stop()
+	if err := g.launch(); err != nil {
+		log, _ := os.ReadFile(g.log)
+		t.Fatalf("testtools: versitygw did not come back on %s: %v\n%s", g.Endpoint, err, log)
+	}
+}
+
+// Env is the AWS environment that points drmpipe (or any AWS SDK) at the
+// server: credentials, region and AWS_ENDPOINT_URL_S3.
+func (g *VersityGW) Env() []string {
+	return []string{
+		"AWS_ACCESS_KEY_ID=" + g.AccessKey,
+		"AWS_SECRET_ACCESS_KEY=" + g.SecretKey,
+		"AWS_REGION=" + g.Region,
+		"AWS_ENDPOINT_URL_S3=" + g.Endpoint,
+	}
+}
+
+// Client returns an S3 client for the server (path-style, root
+// credentials), for tests to set up and inspect buckets.
+func (g *VersityGW) Client() *s3.Client {
+	return s3.New(s3.Options{
+		Region:       g.Region,
+		BaseEndpoint: aws.String(g.Endpoint),
+		UsePathStyle: true,
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: g.AccessKey, SecretAccessKey: g.SecretKey}, nil
+		}),
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+	})
+}
+
+// CreateBucket creates bucket name.
+func (g *VersityGW) CreateBucket(t testing.TB, name string) {
+	t.Helper()
+	if _, err := g.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		t.Fatalf("testtools: create bucket %s: %v", name, err)
+	}
+}
+
+// PutFile uploads the local file at path as bucket/key.
+func (g *VersityGW) PutFile(t testing.TB, bucket, key, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	g.Put(t, bucket, key, f)
+}
+
+// Put uploads body as bucket/key.
+func (g *VersityGW) Put(t testing.TB, bucket, key string, body io.ReadSeeker) {
+	t.Helper()
+	if _, err := g.Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: body}); err != nil {
+		t.Fatalf("testtools: put s3://%s/%s: %v", bucket, key, err)
+	}
+}
+
+// Objects returns the keys under prefix in bucket with their bytes.
+func (g *VersityGW) Objects(t testing.TB, bucket, prefix string) map[string][]byte {
+	t.Helper()
+	ctx := context.Background()
+	c := g.Client()
+	objs := map[string][]byte{}
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatalf("testtools: list s3://%s/%s: %v", bucket, prefix, err)
+		}
+		for _, o := range page.Contents {
+			out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: o.Key})
+			if err != nil {
+				t.Fatalf("testtools: get s3://%s/%s: %v", bucket, aws.ToString(o.Key), err)
+			}
+			var b strings.Builder
+			_, err = io.Copy(&b, out.Body)
+			out.Body.Close()
+			if err != nil {
+				t.Fatalf("testtools: get s3://%s/%s: %v", bucket, aws.ToString(o.Key), err)
+			}
+			objs[aws.ToString(o.Key)] = []byte(b.String())
+		}
+	}
+	return objs
+}
