@@ -3,7 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
+	"reflect"
 	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
@@ -15,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 	yamlv3 "go.yaml.in/yaml/v3"
 
+	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/observability"
 )
 
@@ -27,16 +30,16 @@ const Mask = observability.Mask
 
 // Config is the whole drmpipe configuration.
 type Config struct {
-	Server        ServerConfig        `koanf:"server" yaml:"server"`
-	Store         StoreConfig         `koanf:"store" yaml:"store"`
-	KMS           KMSConfig           `koanf:"kms" yaml:"kms"`
-	Keys          KeysConfig          `koanf:"keys" yaml:"keys"`
-	Redis         RedisConfig         `koanf:"redis" yaml:"redis"`
-	Tokens        TokensConfig        `koanf:"tokens" yaml:"tokens"`
-	License       LicenseConfig       `koanf:"license" yaml:"license"`
-	Policy        PolicyConfig        `koanf:"policy" yaml:"policy"`
-	SPEKE         SPEKEConfig         `koanf:"speke" yaml:"speke"`
-	Observability ObservabilityConfig `koanf:"observability" yaml:"observability"`
+	Server        ServerConfig             `koanf:"server" yaml:"server"`
+	Store         StoreConfig              `koanf:"store" yaml:"store"`
+	KMS           KMSConfig                `koanf:"kms" yaml:"kms"`
+	Keys          KeysConfig               `koanf:"keys" yaml:"keys"`
+	Redis         RedisConfig              `koanf:"redis" yaml:"redis"`
+	Tokens        TokensConfig             `koanf:"tokens" yaml:"tokens"`
+	License       LicenseConfig            `koanf:"license" yaml:"license"`
+	Policy        entitlement.PolicyConfig `koanf:"policy" yaml:"policy"`
+	SPEKE         SPEKEConfig              `koanf:"speke" yaml:"speke"`
+	Observability ObservabilityConfig      `koanf:"observability" yaml:"observability"`
 }
 
 // ObservabilityConfig is logging, tracing and metrics (package
@@ -66,7 +69,7 @@ func Default() *Config {
 		Redis:   defaultRedis(),
 		Tokens:  defaultTokens(),
 		License: defaultLicense(),
-		Policy:  defaultPolicy(),
+		Policy:  entitlement.DefaultPolicyConfig(),
 		SPEKE:   defaultSPEKE(),
 		Observability: ObservabilityConfig{
 			Log:     observability.LogConfig{Level: "info"},
@@ -83,6 +86,7 @@ func (c *Config) resolve() {
 	c.KMS.resolve(c.Server.DataDir)
 	c.Tokens.resolve(c.Server.DataDir)
 	c.License.resolve()
+	c.Policy.Normalize()
 }
 
 // Validate checks every section and returns all problems at once, each
@@ -96,7 +100,7 @@ func (c *Config) Validate() error {
 	errs.merge(c.Redis.Validate())
 	errs.merge(c.Tokens.Validate(c.Server.Demo))
 	errs.merge(c.License.Validate())
-	errs.merge(c.Policy.Validate())
+	errs.domain(c.Policy.Validate("policy"))
 	errs.merge(c.SPEKE.Validate())
 	if err := c.Observability.Log.Validate(); err != nil {
 		errs.add("observability.log.level", "%v", stripPrefix(err))
@@ -173,6 +177,7 @@ func Load(path string, env []string, fs *pflag.FlagSet) (*Config, error) {
 				mapstructure.StringToTimeDurationHookFunc(),
 				mapstructure.StringToSliceHookFunc(","),
 				mapstructure.TextUnmarshallerHookFunc(),
+				saturateUnsigned,
 			),
 			WeaklyTypedInput: true,
 			ErrorUnused:      true,
@@ -216,6 +221,31 @@ func cleanDecodeError(err error) string {
 		return err.Error()
 	}
 	return strings.Join(parts, "; ")
+}
+
+// saturateUnsigned turns a negative or too large integer bound for an
+// unsigned field into the field type's largest value, which every domain's
+// Validate refuses with its key, instead of letting it wrap around (-1 or
+// 261 would otherwise land on a valid security level).
+func saturateUnsigned(_ reflect.Type, to reflect.Type, data any) (any, error) {
+	switch to.Kind() {
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+	default:
+		return data, nil
+	}
+	top := uint64(math.MaxUint64) >> (64 - to.Bits())
+	v := reflect.ValueOf(data)
+	switch v.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if i := v.Int(); i < 0 || reflect.New(to).Elem().OverflowUint(uint64(i)) {
+			return top, nil
+		}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if reflect.New(to).Elem().OverflowUint(v.Uint()) {
+			return top, nil
+		}
+	}
+	return data, nil
 }
 
 // rawBytes is a koanf.Provider over bytes in memory.

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/drmpipe/drmpipe/internal/entitlement"
 )
 
 // docRow is one row of a key table in docs/config.md.
@@ -80,7 +82,7 @@ func yamlPaths(t reflect.Type, prefix string, out map[string]bool) {
 			placeholder = "<drm>"
 		}
 		if t.Elem().Kind() == reflect.Struct || (t.Elem().Kind() == reflect.Pointer && t.Elem().Elem().Kind() == reflect.Struct) {
-			if prefix == "policy.content" {
+			if t.Elem() == reflect.TypeOf(entitlement.PolicyOverride{}) {
 				// Overrides take policy.default's keys; documented as one.
 				out[prefix+"."+placeholder] = true
 				return

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/license/upstream"
 )
 
@@ -71,6 +72,11 @@ func walkOptions(v reflect.Value, t reflect.Type, prefix, secret string, out *[]
 			walkOptions(fv, f.Type, key, f.Tag.Get("secret"), out)
 		}
 	case reflect.Map:
+		if t.Elem() == reflect.TypeOf(entitlement.PolicyOverride{}) {
+			// A content's overrides take policy.default's keys: one option.
+			*out = append(*out, Option{Key: prefix + ".<name>", Env: EnvName(prefix + ".<NAME>")})
+			return
+		}
 		if t.Elem().Kind() == reflect.Struct {
 			placeholder := "<name>"
 			if strings.HasSuffix(prefix, "upstreams") {

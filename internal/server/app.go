@@ -252,21 +252,20 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	// Policy (policy.*): rules per content, the operator's subscription
 	// callback (without one, every user counts as subscribed; config
 	// validation refuses require_subscription then) and the GeoIP database.
-	policy, err := cfg.Policy.Entitlement()
-	if err == nil {
-		err = policy.Validate()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("policy: %w", err)
+	policy := cfg.Policy
+	if err := policy.Validate("policy"); err != nil {
+		return nil, err
 	}
 	var subscriptions entitlement.SubscriptionChecker = entitlement.StaticSubscriptions{AllowAll: true}
-	if cfg.Policy.Subscription.CallbackURL != "" {
+	if cfg.Policy.Subscription.URL != "" {
 		subTransport := &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 5 * time.Second}
 		if dt, ok := http.DefaultTransport.(*http.Transport); ok {
 			subTransport = dt.Clone()
 		}
 		app.closers = append(app.closers, func() error { subTransport.CloseIdleConnections(); return nil })
-		cb, err := entitlement.NewCallbackSubscriptions(cfg.Policy.Subscription.Callback(&http.Client{Transport: observability.HTTPTransport(subTransport, tp)}))
+		sub := cfg.Policy.Subscription
+		sub.HTTPClient = &http.Client{Transport: observability.HTTPTransport(subTransport, tp)}
+		cb, err := entitlement.NewCallbackSubscriptions(sub)
 		if err != nil {
 			return nil, fmt.Errorf("policy.subscription: %w", err)
 		}
