@@ -19,6 +19,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/observability"
 	"github.com/drmpipe/drmpipe/internal/packager"
 	"github.com/drmpipe/drmpipe/internal/server"
+	"github.com/drmpipe/drmpipe/internal/speke"
 )
 
 type packageFlags struct {
@@ -47,6 +48,7 @@ type packageFlags struct {
 	spekeURL        string
 	spekeVersion    int
 	spekeToken      string
+	speke           speke.ClientConfig // speke.client, with the --speke* flags applied
 	cpixFile        string
 	cpixKey         string
 }
@@ -159,13 +161,30 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 		return fmt.Errorf("--dual writes both schemes; do not combine it with --scheme")
 	}
 	drms := f.drms
-	if !cmd.Flags().Changed("drm") && cfg.Scheme == cenc.CENC && !f.dual {
-		// FairPlay is cbcs-only: the default list drops it for cenc; an
-		// explicit --drm fairplay with cenc is an error (packager.Config.Validate).
-		drms = "widevine,playready,clearkey"
+	if !cmd.Flags().Changed("drm") {
+		// speke.systems; FairPlay is cbcs-only: the default list drops it
+		// for cenc; an explicit --drm fairplay with cenc is an error
+		// (packager.Config.Validate).
+		var list []string
+		for _, s := range conf.SPEKE.Systems {
+			if cfg.Scheme != cenc.CENC || f.dual || !strings.EqualFold(s, "fairplay") {
+				list = append(list, s)
+			}
+		}
+		drms = strings.Join(list, ",")
 	}
 	if cfg.Systems, err = drm.ParseSystems(drms); err != nil {
-		return fmt.Errorf("--drm: %w", err)
+		return fmt.Errorf("--drm (speke.systems): %w", err)
+	}
+	if f.spekeURL == "" && f.cpixFile == "" && len(f.keys) == 0 && !f.clear && f.keyPeriod == 0 && f.contentID != "" {
+		f.spekeURL = conf.SPEKE.Client.URL // the configured provider, when no key source is named
+	}
+	f.speke = conf.SPEKE.Client
+	if cmd.Flags().Changed("speke-version") {
+		f.speke.Version = f.spekeVersion
+	}
+	if f.spekeToken != "" {
+		f.speke.Token = f.spekeToken
 	}
 	if f.iv != "" {
 		if cfg.IV, err = hex.DecodeString(strings.TrimPrefix(f.iv, "0x")); err != nil {

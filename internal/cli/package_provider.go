@@ -36,7 +36,9 @@ func providerKeys(ctx context.Context, f packageFlags, scheme cenc.Scheme, syste
 		if f.dual {
 			return nil, nil, fmt.Errorf("--speke with --dual is not supported: a SPEKE request carries one encryption scheme")
 		}
-		client, err := speke.NewClient(speke.ClientConfig{URL: f.spekeURL, Version: f.spekeVersion, Token: f.spekeToken, Timeout: 30 * time.Second, Retries: 3})
+		sc := f.speke
+		sc.URL = f.spekeURL
+		client, err := speke.NewClient(sc)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/observability"
+	"github.com/drmpipe/drmpipe/internal/speke"
 )
 
 // EnvPrefix starts every configuration environment variable; "__"
@@ -38,7 +39,7 @@ type Config struct {
 	Tokens        TokensConfig             `koanf:"tokens" yaml:"tokens"`
 	License       LicenseConfig            `koanf:"license" yaml:"license"`
 	Policy        entitlement.PolicyConfig `koanf:"policy" yaml:"policy"`
-	SPEKE         SPEKEConfig              `koanf:"speke" yaml:"speke"`
+	SPEKE         speke.Config             `koanf:"speke" yaml:"speke"`
 	Observability ObservabilityConfig      `koanf:"observability" yaml:"observability"`
 }
 
@@ -70,7 +71,7 @@ func Default() *Config {
 		Tokens:  defaultTokens(),
 		License: defaultLicense(),
 		Policy:  entitlement.DefaultPolicyConfig(),
-		SPEKE:   defaultSPEKE(),
+		SPEKE:   speke.DefaultConfig(),
 		Observability: ObservabilityConfig{
 			Log:     observability.LogConfig{Level: "info"},
 			Tracing: observability.TracingConfig{Exporter: observability.ExporterNone, SampleRatio: 1, ServiceName: observability.DefaultServiceName, Headers: map[string]string{}},
@@ -101,7 +102,7 @@ func (c *Config) Validate() error {
 	errs.merge(c.Tokens.Validate(c.Server.Demo))
 	errs.merge(c.License.Validate())
 	errs.domain(c.Policy.Validate("policy"))
-	errs.merge(c.SPEKE.Validate())
+	errs.domain(c.SPEKE.Validate("speke"))
 	if err := c.Observability.Log.Validate(); err != nil {
 		errs.add("observability.log.level", "%v", stripPrefix(err))
 	}

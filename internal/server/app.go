@@ -383,10 +383,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		}
 		spekeAuth = mtlsAuthenticator{scope: "speke", allowed: allowed, next: auth}
 	}
-	spekeHandler := speke.NewHandler(speke.Config{
-		PlayReadyLAURL: cfg.SPEKE.PlayReadyLAURL, ClearKeyLAURL: cfg.SPEKE.ClearKeyLAURL,
-		FairPlayKeyURI: cfg.SPEKE.FairPlayKeyURIPrefix, WidevineProvider: cfg.SPEKE.WidevineProvider,
-	}, speke.Deps{Keys: ks, Auth: spekeAuth, Logger: log})
+	spekeHandler := speke.NewHandler(cfg.SPEKE, speke.Deps{Keys: ks, Auth: spekeAuth, Logger: log})
 	spekeTraced := observability.HTTPHandler(spekeHandler, observability.SpanSPEKERequest, tp)
 	routes = append(routes, Route{"POST " + speke.PathV1, spekeTraced}, Route{"POST " + speke.PathV2, spekeTraced})
 
