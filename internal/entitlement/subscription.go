@@ -60,7 +60,7 @@ type CallbackConfig struct {
 	MaxEntries int `koanf:"max_entries" yaml:"max_entries"`
 	// HTTPClient sends the calls (nil = a new client); Now is the clock
 	// (nil = time.Now). Set by the program, not by the file.
-	HTTPClient *http.Client      `koanf:"-" yaml:"-"`
+	HTTPClient *http.Client     `koanf:"-" yaml:"-"`
 	Now        func() time.Time `koanf:"-" yaml:"-"`
 }
 
