@@ -36,7 +36,7 @@ type Config struct {
 	KMS           KMSConfig                `koanf:"kms" yaml:"kms"`
 	Keys          KeysConfig               `koanf:"keys" yaml:"keys"`
 	Redis         RedisConfig              `koanf:"redis" yaml:"redis"`
-	Tokens        TokensConfig             `koanf:"tokens" yaml:"tokens"`
+	Tokens        entitlement.TokensConfig `koanf:"tokens" yaml:"tokens"`
 	License       LicenseConfig            `koanf:"license" yaml:"license"`
 	Policy        entitlement.PolicyConfig `koanf:"policy" yaml:"policy"`
 	SPEKE         speke.Config             `koanf:"speke" yaml:"speke"`
@@ -68,7 +68,7 @@ func Default() *Config {
 		KMS:     defaultKMS(),
 		Keys:    defaultKeys(),
 		Redis:   defaultRedis(),
-		Tokens:  defaultTokens(),
+		Tokens:  entitlement.DefaultTokensConfig(),
 		License: defaultLicense(),
 		Policy:  entitlement.DefaultPolicyConfig(),
 		SPEKE:   speke.DefaultConfig(),
@@ -85,7 +85,7 @@ func Default() *Config {
 func (c *Config) resolve() {
 	c.Store.resolve(c.Server.DataDir)
 	c.KMS.resolve(c.Server.DataDir)
-	c.Tokens.resolve(c.Server.DataDir)
+	c.Tokens.ResolvePaths(c.Server.DataDir)
 	c.License.resolve()
 	c.Policy.Normalize()
 }
@@ -99,7 +99,7 @@ func (c *Config) Validate() error {
 	errs.merge(c.KMS.Validate())
 	errs.merge(c.Keys.Validate())
 	errs.merge(c.Redis.Validate())
-	errs.merge(c.Tokens.Validate(c.Server.Demo))
+	errs.domain(c.Tokens.Validate("tokens", c.Server.Demo))
 	errs.merge(c.License.Validate())
 	errs.domain(c.Policy.Validate("policy"))
 	errs.domain(c.SPEKE.Validate("speke"))

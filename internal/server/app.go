@@ -36,31 +36,14 @@ import (
 	"github.com/drmpipe/drmpipe/internal/speke"
 )
 
-// Default token identity of drmpipe's own tokens when none is configured
-// (demo mode).
-const (
-	defaultIssuer   = "drmpipe"
-	defaultAudience = "drmpipe-license"
-)
-
-// TokenIdentity is the iss and aud of drmpipe's own playback tokens:
-// tokens.issuer and the first of tokens.audiences, or the demo defaults.
-func TokenIdentity(t config.TokensConfig) (issuer, audience string) {
-	issuer, audience = t.Issuer, defaultAudience
-	if issuer == "" {
-		issuer = defaultIssuer
-	}
-	if len(t.Audiences) > 0 {
-		audience = t.Audiences[0]
-	}
-	return issuer, audience
-}
+// TokenIdentity is the iss and aud of drmpipe's own playback tokens
+// (entitlement.TokensConfig.Identity).
+func TokenIdentity(t entitlement.TokensConfig) (issuer, audience string) { return t.Identity() }
 
 // NewSigner opens drmpipe's own token signing key (tokens.signing_key_file,
 // created on first use) for tokens living ttl.
-func NewSigner(t config.TokensConfig, ttl time.Duration) (*entitlement.Signer, error) {
-	issuer, audience := TokenIdentity(t)
-	return entitlement.NewSigner(entitlement.SignerConfig{File: t.SigningKeyFile, Issuer: issuer, Audience: audience, TTL: ttl})
+func NewSigner(t entitlement.TokensConfig, ttl time.Duration) (*entitlement.Signer, error) {
+	return entitlement.NewSigner(t.SignerConfig(ttl))
 }
 
 // AppOptions are what the command line adds to the configuration.
@@ -204,7 +187,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 
 	// Entitlement: drmpipe's own signing key is always trusted; an operator
 	// JWKS (file or URL) is trusted as well when configured.
-	issuer, audience := TokenIdentity(cfg.Tokens)
+	_, audience := TokenIdentity(cfg.Tokens)
 	signer, err := NewSigner(cfg.Tokens, cfg.Tokens.MaxLifetime)
 	if err != nil {
 		return nil, fmt.Errorf("token signer: %w", err)
@@ -212,7 +195,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	app.Signer = signer
 	var keySources multiKeySource = []entitlement.KeySource{signer}
 	if cfg.Tokens.JWKSFile != "" || cfg.Tokens.JWKSURL != "" {
-		jwks, err := entitlement.NewJWKSKeys(ctx, entitlement.JWKSConfig{File: cfg.Tokens.JWKSFile, URL: cfg.Tokens.JWKSURL, RefreshInterval: cfg.Tokens.JWKSRefresh})
+		jwks, err := entitlement.NewJWKSKeys(ctx, cfg.Tokens.JWKSConfig())
 		if err != nil {
 			return nil, fmt.Errorf("tokens JWKS: %w", err)
 		}
@@ -225,10 +208,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	}
 	var verifier audienceVerifiers
 	for _, aud := range audiences {
-		v, err := entitlement.NewVerifier(entitlement.VerifierConfig{
-			Issuer: issuer, Audience: aud, Algorithms: cfg.Tokens.Algorithms,
-			ClockSkew: cfg.Tokens.ClockSkew, MaxLifetime: cfg.Tokens.MaxLifetime,
-		}, keySources, nil)
+		v, err := entitlement.NewVerifier(cfg.Tokens.VerifierConfig(aud), keySources, nil)
 		if err != nil {
 			return nil, fmt.Errorf("token verifier: %w", err)
 		}
