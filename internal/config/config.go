@@ -19,6 +19,7 @@ import (
 
 	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/observability"
+	"github.com/drmpipe/drmpipe/internal/redisclient"
 	"github.com/drmpipe/drmpipe/internal/speke"
 )
 
@@ -35,7 +36,7 @@ type Config struct {
 	Store         StoreConfig              `koanf:"store" yaml:"store"`
 	KMS           KMSConfig                `koanf:"kms" yaml:"kms"`
 	Keys          KeysConfig               `koanf:"keys" yaml:"keys"`
-	Redis         RedisConfig              `koanf:"redis" yaml:"redis"`
+	Redis         redisclient.Config       `koanf:"redis" yaml:"redis"`
 	Tokens        entitlement.TokensConfig `koanf:"tokens" yaml:"tokens"`
 	License       LicenseConfig            `koanf:"license" yaml:"license"`
 	Policy        entitlement.PolicyConfig `koanf:"policy" yaml:"policy"`
@@ -67,7 +68,7 @@ func Default() *Config {
 		Store:   defaultStore(),
 		KMS:     defaultKMS(),
 		Keys:    defaultKeys(),
-		Redis:   defaultRedis(),
+		Redis:   redisclient.DefaultConfig(),
 		Tokens:  entitlement.DefaultTokensConfig(),
 		License: defaultLicense(),
 		Policy:  entitlement.DefaultPolicyConfig(),
@@ -98,7 +99,7 @@ func (c *Config) Validate() error {
 	errs.merge(c.Store.Validate())
 	errs.merge(c.KMS.Validate())
 	errs.merge(c.Keys.Validate())
-	errs.merge(c.Redis.Validate())
+	errs.domain(c.Redis.Validate("redis"))
 	errs.domain(c.Tokens.Validate("tokens", c.Server.Demo))
 	errs.merge(c.License.Validate())
 	errs.domain(c.Policy.Validate("policy"))

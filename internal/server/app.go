@@ -169,18 +169,13 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		// open, no answers) must cost nothing at all once noticed: every
 		// command goes through one circuit breaker (redis.timeout each),
 		// shared with the license cache's client.
-		breaker := redisbreaker.New(redisbreaker.Config{Timeout: cfg.Redis.Timeout, Failures: uint(cfg.Redis.BreakerFailures), OpenFor: cfg.Redis.BreakerOpenFor,
-			OnStateChange: func(state string) {
-				metrics.SetRedisBreakerState(state)
-				log.Warn("redis circuit breaker", "state", state)
-			}})
+		breaker := redisbreaker.New(cfg.Redis.Breaker(func(state string) {
+			metrics.SetRedisBreakerState(state)
+			log.Warn("redis circuit breaker", "state", state)
+		}))
 		metrics.SetRedisBreakerState(breaker.State())
 		redisGuard = breaker.Hook()
-		rdb = redis.NewClient(&redis.Options{
-			Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
-			DialTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond,
-			MaxRetries: 1, DialerRetries: 1, ContextTimeoutEnabled: true,
-		})
+		rdb = redis.NewClient(cfg.Redis.Options())
 		rdb.AddHook(redisGuard)
 		app.closers = append(app.closers, rdb.Close)
 	}
@@ -277,7 +272,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		cache = license.NewMemoryCache(license.DefaultMemoryCacheEntries, nil)
 	}
 	if rdb != nil && cfg.License.CacheTTL > 0 {
-		rc := license.NewRedisCache(license.RedisCacheConfig{Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB}, log, redisGuard)
+		rc := license.NewRedisCache(license.RedisCacheConfig{Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB, Timeout: cfg.Redis.Timeout, TLSConfig: cfg.Redis.TLSConfig()}, log, redisGuard)
 		app.closers = append(app.closers, rc.Close)
 		cache = rc
 	}
