@@ -96,7 +96,7 @@ tokens:
 		t.Errorf("file: %s", cfg.Server.Listen)
 	}
 	cfg, _ = Load("", []string{}, nil)
-	if cfg.Server.Listen != ":8080" || cfg.Tokens.MaxLifetime != 30*time.Second {
+	if cfg.Server.Listen != "127.0.0.1:8080" || cfg.Tokens.MaxLifetime != 30*time.Second {
 		t.Errorf("defaults: %s %v", cfg.Server.Listen, cfg.Tokens.MaxLifetime)
 	}
 }

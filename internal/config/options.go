@@ -57,8 +57,19 @@ func walkOptions(v reflect.Value, t reflect.Type, prefix, secret string, out *[]
 	case reflect.Struct:
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
-			name := f.Tag.Get("koanf")
-			if name == "" || name == "-" || !f.IsExported() {
+			name, opts, _ := strings.Cut(f.Tag.Get("koanf"), ",")
+			if !f.IsExported() || name == "-" {
+				continue
+			}
+			if opts == "squash" {
+				var fv reflect.Value
+				if v.IsValid() {
+					fv = v.Field(i)
+				}
+				walkOptions(fv, f.Type, prefix, secret, out)
+				continue
+			}
+			if name == "" {
 				continue
 			}
 			key := name

@@ -8,9 +8,7 @@ package redisclient
 import (
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"net"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -70,9 +68,7 @@ func (c Config) Validate(prefix string) error {
 	errs := confcheck.New(ErrConfig)
 	key := func(k string) string { return confcheck.Key(prefix, k) }
 	if c.Addr != "" {
-		if err := ValidHostPort(c.Addr); err != nil {
-			errs.Add(key("addr"), "%v", err)
-		}
+		errs.HostPort(key("addr"), c.Addr)
 	}
 	if c.DB < 0 || c.DB > 15 {
 		errs.Add(key("db"), "must be between 0 and 15 (got %d)", c.DB)
@@ -83,19 +79,6 @@ func (c Config) Validate(prefix string) error {
 	}
 	errs.Duration(key("breaker_open_for"), c.BreakerOpenFor, 100*time.Millisecond, 10*time.Minute)
 	return errs.Err()
-}
-
-// ValidHostPort accepts host:port with a numeric port (host may be empty).
-func ValidHostPort(s string) error {
-	_, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return fmt.Errorf("%q is not host:port", s)
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 0 || n > 65535 {
-		return fmt.Errorf("%q has an invalid port", s)
-	}
-	return nil
 }
 
 // TLSConfig is the client TLS configuration (nil without TLS).
