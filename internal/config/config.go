@@ -18,6 +18,7 @@ import (
 	yamlv3 "go.yaml.in/yaml/v3"
 
 	"github.com/drmpipe/drmpipe/internal/entitlement"
+	"github.com/drmpipe/drmpipe/internal/keys/sqlstore"
 	"github.com/drmpipe/drmpipe/internal/observability"
 	"github.com/drmpipe/drmpipe/internal/redisclient"
 	"github.com/drmpipe/drmpipe/internal/speke"
@@ -33,7 +34,7 @@ const Mask = observability.Mask
 // Config is the whole drmpipe configuration.
 type Config struct {
 	Server        ServerConfig             `koanf:"server" yaml:"server"`
-	Store         StoreConfig              `koanf:"store" yaml:"store"`
+	Store         sqlstore.Config          `koanf:"store" yaml:"store"`
 	KMS           KMSConfig                `koanf:"kms" yaml:"kms"`
 	Keys          KeysConfig               `koanf:"keys" yaml:"keys"`
 	Redis         redisclient.Config       `koanf:"redis" yaml:"redis"`
@@ -65,7 +66,7 @@ type MetricsConfig struct {
 func Default() *Config {
 	return &Config{
 		Server:  defaultServer(),
-		Store:   defaultStore(),
+		Store:   sqlstore.DefaultConfig(),
 		KMS:     defaultKMS(),
 		Keys:    defaultKeys(),
 		Redis:   redisclient.DefaultConfig(),
@@ -84,7 +85,7 @@ func Default() *Config {
 // resolve fills values derived from others (paths under the data dir,
 // per-upstream defaults).
 func (c *Config) resolve() {
-	c.Store.resolve(c.Server.DataDir)
+	c.Store.ResolvePaths(c.Server.DataDir)
 	c.KMS.resolve(c.Server.DataDir)
 	c.Tokens.ResolvePaths(c.Server.DataDir)
 	c.License.resolve()
@@ -96,7 +97,7 @@ func (c *Config) resolve() {
 func (c *Config) Validate() error {
 	var errs errList
 	errs.merge(c.Server.Validate())
-	errs.merge(c.Store.Validate())
+	errs.domain(c.Store.Validate("store"))
 	errs.merge(c.KMS.Validate())
 	errs.merge(c.Keys.Validate())
 	errs.domain(c.Redis.Validate("redis"))
