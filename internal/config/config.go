@@ -42,43 +42,23 @@ type Config struct {
 	License       LicenseConfig            `koanf:"license" yaml:"license"`
 	Policy        entitlement.PolicyConfig `koanf:"policy" yaml:"policy"`
 	SPEKE         speke.Config             `koanf:"speke" yaml:"speke"`
-	Observability ObservabilityConfig      `koanf:"observability" yaml:"observability"`
-}
-
-// ObservabilityConfig is logging, tracing and metrics (package
-// observability).
-type ObservabilityConfig struct {
-	Log     observability.LogConfig     `koanf:"log" yaml:"log"`
-	Tracing observability.TracingConfig `koanf:"tracing" yaml:"tracing"`
-	Metrics MetricsConfig               `koanf:"metrics" yaml:"metrics"`
-}
-
-// MetricsConfig is the Prometheus endpoint.
-type MetricsConfig struct {
-	// Enabled serves Prometheus metrics at Path.
-	Enabled bool `koanf:"enabled" yaml:"enabled"`
-	// Path is where metrics are served on the main listener.
-	Path string `koanf:"path" yaml:"path"`
+	Observability observability.Config     `koanf:"observability" yaml:"observability"`
 }
 
 // Default returns the built-in defaults (before derived values such as
 // the store DSN are filled from the data directory).
 func Default() *Config {
 	return &Config{
-		Server:  defaultServer(),
-		Store:   sqlstore.DefaultConfig(),
-		KMS:     defaultKMS(),
-		Keys:    defaultKeys(),
-		Redis:   redisclient.DefaultConfig(),
-		Tokens:  entitlement.DefaultTokensConfig(),
-		License: defaultLicense(),
-		Policy:  entitlement.DefaultPolicyConfig(),
-		SPEKE:   speke.DefaultConfig(),
-		Observability: ObservabilityConfig{
-			Log:     observability.LogConfig{Level: "info"},
-			Tracing: observability.TracingConfig{Exporter: observability.ExporterNone, SampleRatio: 1, ServiceName: observability.DefaultServiceName, Headers: map[string]string{}},
-			Metrics: MetricsConfig{Enabled: true, Path: "/metrics"},
-		},
+		Server:        defaultServer(),
+		Store:         sqlstore.DefaultConfig(),
+		KMS:           defaultKMS(),
+		Keys:          defaultKeys(),
+		Redis:         redisclient.DefaultConfig(),
+		Tokens:        entitlement.DefaultTokensConfig(),
+		License:       defaultLicense(),
+		Policy:        entitlement.DefaultPolicyConfig(),
+		SPEKE:         speke.DefaultConfig(),
+		Observability: observability.DefaultConfig(),
 	}
 }
 
@@ -105,20 +85,8 @@ func (c *Config) Validate() error {
 	errs.merge(c.License.Validate())
 	errs.domain(c.Policy.Validate("policy"))
 	errs.domain(c.SPEKE.Validate("speke"))
-	if err := c.Observability.Log.Validate(); err != nil {
-		errs.add("observability.log.level", "%v", stripPrefix(err))
-	}
-	if err := c.Observability.Tracing.Validate(); err != nil {
-		errs.add("observability.tracing", "%v", stripPrefix(err))
-	}
-	if c.Observability.Metrics.Enabled && !strings.HasPrefix(c.Observability.Metrics.Path, "/") {
-		errs.add("observability.metrics.path", "must start with / (got %q)", c.Observability.Metrics.Path)
-	}
+	errs.domain(c.Observability.Validate("observability"))
 	return errs.err()
-}
-
-func stripPrefix(err error) string {
-	return strings.TrimPrefix(err.Error(), observability.ErrConfig.Error()+": ")
 }
 
 // Load builds the configuration: defaults, then the YAML file at path (if
