@@ -276,11 +276,10 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		app.closers = append(app.closers, rc.Close)
 		cache = rc
 	}
-	rl := cfg.License.RateLimit
 	ldeps := license.Deps{
 		Authorizer: authorizer,
 		Cache:      cache,
-		Limiter:    license.NewLimiter(license.RateLimitConfig{PerIP: license.Rate{PerSecond: rl.PerIP, Burst: rl.PerIPBurst}, PerUser: license.Rate{PerSecond: rl.PerUser, Burst: rl.PerUserBurst}}, nil),
+		Limiter:    license.NewLimiter(cfg.License.RateLimit.Limiter(), nil),
 		Log:        log,
 		ClientIP:   func(r *http.Request) netip.Addr { return entitlement.ClientIP(r, trusted) },
 	}
