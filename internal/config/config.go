@@ -195,9 +195,9 @@ func cleanDecodeError(err error) string {
 }
 
 // saturateUnsigned turns a negative or too large integer bound for an
-// unsigned field into the field type's largest value, which every domain's
-// Validate refuses with its key, instead of letting it wrap around (-1 or
-// 261 would otherwise land on a valid security level).
+// unsigned field into the field type's largest value, which a bounded
+// field's Validate refuses with its key, instead of letting it wrap around
+// (-1 or 261 would otherwise land on a valid security level).
 func saturateUnsigned(_ reflect.Type, to reflect.Type, data any) (any, error) {
 	switch to.Kind() {
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
@@ -215,6 +215,11 @@ func saturateUnsigned(_ reflect.Type, to reflect.Type, data any) (any, error) {
 		if reflect.New(to).Elem().OverflowUint(v.Uint()) {
 			return top, nil
 		}
+	case reflect.Float32, reflect.Float64:
+		if f := v.Float(); f < 0 || f > float64(top) {
+			return top, nil
+		}
+	default: // text: mapstructure's own conversion checks it
 	}
 	return data, nil
 }
