@@ -140,18 +140,7 @@ type PolicyConfig struct {
 func (c PolicyConfig) For(contentID string) ContentPolicy {
 	p := c.Default
 	if o, ok := c.Content[contentID]; ok {
-		set(&p.RequireSubscription, o.RequireSubscription)
-		set(&p.Geo, o.Geo)
-		set(&p.MaxDevices, o.MaxDevices)
-		set(&p.DeviceWindow, o.DeviceWindow)
-		set(&p.MaxUses, o.MaxUses)
-		set(&p.AllowPersistent, o.AllowPersistent)
-		set(&p.LicenseDuration, o.LicenseDuration)
-		set(&p.RentalWindow, o.RentalWindow)
-		set(&p.PlaybackDuration, o.PlaybackDuration)
-		set(&p.HDCP, o.HDCP)
-		set(&p.SecurityLevel, o.SecurityLevel)
-		set(&p.LicenseKeys, o.LicenseKeys)
+		p.apply(o)
 	}
 	return p.withDefaults()
 }

@@ -297,14 +297,7 @@ func (h HDCP) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
 
 // UnmarshalText parses a level name (ParseHDCP); an unknown name is kept
 // as an invalid level for PolicyConfig.Validate to report with its key.
-func (h *HDCP) UnmarshalText(b []byte) error {
-	v, err := ParseHDCP(string(b))
-	if err != nil {
-		v = invalidEnum
-	}
-	*h = v
-	return nil
-}
+func (h *HDCP) UnmarshalText(b []byte) error { *h = parseOrInvalid(b, ParseHDCP); return nil }
 
 // MarshalText writes the scope's name (LicenseKeys.String).
 func (l LicenseKeys) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
@@ -312,10 +305,16 @@ func (l LicenseKeys) MarshalText() ([]byte, error) { return []byte(l.String()), 
 // UnmarshalText parses entitled or requested (ParseLicenseKeys); anything
 // else is kept as an invalid scope for PolicyConfig.Validate to report.
 func (l *LicenseKeys) UnmarshalText(b []byte) error {
-	v, err := ParseLicenseKeys(string(b))
-	if err != nil {
-		v = invalidEnum
-	}
-	*l = v
+	*l = parseOrInvalid(b, ParseLicenseKeys)
 	return nil
+}
+
+// parseOrInvalid parses b with parse; a name parse refuses becomes
+// invalidEnum.
+func parseOrInvalid[T ~uint8](b []byte, parse func(string) (T, error)) T {
+	v, err := parse(string(b))
+	if err != nil {
+		return invalidEnum
+	}
+	return v
 }
