@@ -19,6 +19,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/media"
 	"github.com/drmpipe/drmpipe/internal/observability"
 	"github.com/drmpipe/drmpipe/internal/packager"
+	"github.com/drmpipe/drmpipe/internal/speke"
 )
 
 type packageFlags struct {
@@ -49,6 +50,7 @@ type packageFlags struct {
 	spekeVersion    int
 	spekeToken      string
 	spekeTiming     string
+	speke           speke.ClientConfig // speke.client, with the --speke* flags applied
 	cpixFile        string
 	cpixKey         string
 }
@@ -96,7 +98,7 @@ AWS_ENDPOINT_URL) for an S3-compatible store, addressed path-style.`,
 	fl.BoolVar(&f.dual, "dual", false, "write cbcs segments for HLS and cenc segments for DASH in one run")
 	fl.StringArrayVar(&f.keys, "key", nil, "content key KID:KEY, or TYPE=KID:KEY per track type (AUDIO, SD, HD, UHD1, UHD2); hex")
 	fl.StringVar(&f.iv, "iv", "", "IV in hex: 16 bytes constant IV for cbcs, 8 bytes for cenc (random per key/track when absent)")
-	fl.StringVar(&f.drms, "drm", "widevine,playready,fairplay,clearkey", "DRM systems to signal (fairplay is left out by default with --scheme cenc)")
+	fl.StringVar(&f.drms, "drm", "", "DRM systems to signal (default: speke.systems of the configuration, widevine,playready,fairplay,clearkey unless set; fairplay is left out by default with --scheme cenc)")
 	fl.StringVar(&f.wvProvider, "widevine-provider", "", "Widevine PSSH provider")
 	fl.StringVar(&f.wvContentID, "widevine-content-id", "", "Widevine PSSH content ID")
 	fl.StringVar(&f.prLAURL, "playready-la-url", "", "PlayReady license acquisition URL (in the PlayReady header and MPD)")
@@ -113,7 +115,7 @@ AWS_ENDPOINT_URL) for an S3-compatible store, addressed path-style.`,
 	fl.StringVar(&f.keysPer, "keys-per", "asset", "with --content-id: one key per asset, or per track-type (AUDIO, SD, HD, UHD1, UHD2)")
 	f.conf.register(fl)
 	fl.StringVar(&f.spekeURL, "speke", "", "get keys and DRM signaling from this SPEKE key provider (copyProtection URL); needs --content-id")
-	fl.IntVar(&f.spekeVersion, "speke-version", 2, "SPEKE version: 1 or 2")
+	fl.IntVar(&f.spekeVersion, "speke-version", speke.DefaultClientVersion, "SPEKE version: 1 or 2; overrides speke.client.version")
 	fl.StringVar(&f.spekeToken, "speke-token", os.Getenv("DRMPIPE_SPEKE_TOKEN"), "bearer token for the SPEKE provider; env DRMPIPE_SPEKE_TOKEN")
 	fl.StringVar(&f.spekeTiming, "speke-period-timing", "index", "with --speke and --key-period: what each ContentKeyPeriod says: index, offsets (SPEKE v2.1 @startOffset/@endOffset) or start-end (SPEKE v2.1 @start/@end, media time 0 = 1970-01-01T00:00:00Z)")
 	fl.StringVar(&f.cpixFile, "cpix", "", "read keys (and signaling) from this CPIX document")
@@ -180,13 +182,30 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 		return fmt.Errorf("--dual writes both schemes; do not combine it with --scheme")
 	}
 	drms := f.drms
-	if !cmd.Flags().Changed("drm") && cfg.Scheme == cenc.CENC && !f.dual {
-		// FairPlay is cbcs-only: the default list drops it for cenc; an
-		// explicit --drm fairplay with cenc is an error (packager.Config.Validate).
-		drms = "widevine,playready,clearkey"
+	if !cmd.Flags().Changed("drm") {
+		// speke.systems; FairPlay is cbcs-only: the default list drops it
+		// for cenc; an explicit --drm fairplay with cenc is an error
+		// (packager.Config.Validate).
+		var list []string
+		for _, s := range conf.SPEKE.Systems {
+			if cfg.Scheme != cenc.CENC || f.dual || !strings.EqualFold(s, "fairplay") {
+				list = append(list, s)
+			}
+		}
+		drms = strings.Join(list, ",")
 	}
 	if cfg.Systems, err = drm.ParseSystems(drms); err != nil {
-		return fmt.Errorf("--drm: %w", err)
+		return fmt.Errorf("--drm (speke.systems): %w", err)
+	}
+	if f.spekeURL == "" && f.cpixFile == "" && len(f.keys) == 0 && !f.clear && f.keyPeriod == 0 && f.contentID != "" {
+		f.spekeURL = conf.SPEKE.Client.URL // the configured provider, when no key source is named
+	}
+	f.speke = conf.SPEKE.Client
+	if cmd.Flags().Changed("speke-version") {
+		f.speke.Version = f.spekeVersion
+	}
+	if f.spekeToken != "" {
+		f.speke.Token = f.spekeToken
 	}
 	if f.iv != "" {
 		if cfg.IV, err = hex.DecodeString(strings.TrimPrefix(f.iv, "0x")); err != nil {

@@ -55,7 +55,9 @@ func providerKeySource(ctx context.Context, f packageFlags, scheme cenc.Scheme, 
 		if timing != speke.TimingIndex && (f.keyPeriod <= 0 || f.spekeVersion != 2) {
 			return nil, nil, nil, fmt.Errorf("--speke-period-timing %s needs --key-period and --speke-version 2 (it sends SPEKE v2.1)", f.spekeTiming)
 		}
-		client, err := speke.NewClient(speke.ClientConfig{URL: f.spekeURL, Version: f.spekeVersion, Token: f.spekeToken, Timeout: 30 * time.Second, Retries: 3})
+		sc := f.speke
+		sc.URL = f.spekeURL
+		client, err := speke.NewClient(sc)
 		if err != nil {
 			return nil, nil, nil, err
 		}

@@ -244,3 +244,33 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("version: %d %q", code, out)
 	}
 }
+
+// TestPackageSystemsFromConfig: without --drm, drmpipe package signals the
+// DRMs of speke.systems in the configuration file (the config's SPEKE
+// section is SPEKE's own Config; before, speke.systems was loaded and
+// validated but nothing read it).
+func TestPackageSystemsFromConfig(t *testing.T) {
+	clip := sampleClip(t)
+	cfgFile := filepath.Join(t.TempDir(), "drmpipe.yaml")
+	if err := os.WriteFile(cfgFile, []byte("speke:\n  systems: [widevine, clearkey]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	code, _, stderr := run(t, "package", "-q", "--config", cfgFile, "--data", t.TempDir(), "-o", out, "--key="+testKID+":"+testKey, clip)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	mpd, err := os.ReadFile(filepath.Join(out, "manifest.mpd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for sys, want := range map[string]bool{
+		"edef8ba9-79d6-4ace-a3c8-27dcd51d21ed": true,  // Widevine
+		"e2719d58-a985-b3c9-781a-b030af78d30e": true,  // ClearKey
+		"9a04f079-9840-4286-ab92-e65be0885f95": false, // PlayReady
+	} {
+		if got := strings.Contains(strings.ToLower(string(mpd)), sys); got != want {
+			t.Errorf("MPD signals %s: %v, want %v", sys, got, want)
+		}
+	}
+}

@@ -29,8 +29,7 @@ func newTokenCmd(stdout io.Writer) *cobra.Command {
 			if ttl <= 0 || ttl > cfg.Tokens.MaxLifetime {
 				return fmt.Errorf("--ttl must be positive and at most tokens.max_lifetime (%s)", cfg.Tokens.MaxLifetime)
 			}
-			iss, aud := entitlement.TokenIdentity(cfg.Tokens.Issuer, cfg.Tokens.Audiences)
-			s, err := entitlement.NewSigner(entitlement.SignerConfig{File: cfg.Tokens.SigningKeyFile, Issuer: iss, Audience: aud, TTL: ttl})
+			s, err := entitlement.NewSigner(cfg.Tokens.SignerConfig(ttl))
 			if err != nil {
 				return err
 			}

@@ -7,7 +7,9 @@ package confcheck
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -103,5 +105,18 @@ func IsLoopback(host string) bool {
 func (e *Errors) Duration(key string, d, lo, hi time.Duration) {
 	if d < lo || d > hi {
 		e.Add(key, "must be between %v and %v (got %v)", lo, hi, d)
+	}
+}
+
+// HostPort checks that s is host:port with a numeric port (the host may be
+// empty: every interface).
+func (e *Errors) HostPort(key, s string) {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		e.Add(key, "%q is not host:port", s)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		e.Add(key, "%q has an invalid port", s)
 	}
 }

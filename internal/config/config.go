@@ -3,7 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
+	"reflect"
 	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
@@ -15,7 +17,11 @@ import (
 	"github.com/spf13/pflag"
 	yamlv3 "go.yaml.in/yaml/v3"
 
+	"github.com/drmpipe/drmpipe/internal/entitlement"
+	"github.com/drmpipe/drmpipe/internal/keys/sqlstore"
 	"github.com/drmpipe/drmpipe/internal/observability"
+	"github.com/drmpipe/drmpipe/internal/redisclient"
+	"github.com/drmpipe/drmpipe/internal/speke"
 )
 
 // EnvPrefix starts every configuration environment variable; "__"
@@ -27,62 +33,43 @@ const Mask = observability.Mask
 
 // Config is the whole drmpipe configuration.
 type Config struct {
-	Server        ServerConfig        `koanf:"server" yaml:"server"`
-	Store         StoreConfig         `koanf:"store" yaml:"store"`
-	KMS           KMSConfig           `koanf:"kms" yaml:"kms"`
-	Keys          KeysConfig          `koanf:"keys" yaml:"keys"`
-	Redis         RedisConfig         `koanf:"redis" yaml:"redis"`
-	Tokens        TokensConfig        `koanf:"tokens" yaml:"tokens"`
-	License       LicenseConfig       `koanf:"license" yaml:"license"`
-	Policy        PolicyConfig        `koanf:"policy" yaml:"policy"`
-	SPEKE         SPEKEConfig         `koanf:"speke" yaml:"speke"`
-	Observability ObservabilityConfig `koanf:"observability" yaml:"observability"`
-}
-
-// ObservabilityConfig is logging, tracing and metrics (package
-// observability).
-type ObservabilityConfig struct {
-	Log     observability.LogConfig     `koanf:"log" yaml:"log"`
-	Tracing observability.TracingConfig `koanf:"tracing" yaml:"tracing"`
-	Metrics MetricsConfig               `koanf:"metrics" yaml:"metrics"`
-}
-
-// MetricsConfig is the Prometheus endpoint.
-type MetricsConfig struct {
-	// Enabled serves Prometheus metrics at Path.
-	Enabled bool `koanf:"enabled" yaml:"enabled"`
-	// Path is where metrics are served on the main listener.
-	Path string `koanf:"path" yaml:"path"`
+	Server        ServerConfig             `koanf:"server" yaml:"server"`
+	Store         sqlstore.Config          `koanf:"store" yaml:"store"`
+	KMS           KMSConfig                `koanf:"kms" yaml:"kms"`
+	Keys          KeysConfig               `koanf:"keys" yaml:"keys"`
+	Redis         redisclient.Config       `koanf:"redis" yaml:"redis"`
+	Tokens        entitlement.TokensConfig `koanf:"tokens" yaml:"tokens"`
+	License       LicenseConfig            `koanf:"license" yaml:"license"`
+	Policy        entitlement.PolicyConfig `koanf:"policy" yaml:"policy"`
+	SPEKE         speke.Config             `koanf:"speke" yaml:"speke"`
+	Observability observability.Config     `koanf:"observability" yaml:"observability"`
 }
 
 // Default returns the built-in defaults (before derived values such as
 // the store DSN are filled from the data directory).
 func Default() *Config {
 	return &Config{
-		Server:  defaultServer(),
-		Store:   defaultStore(),
-		KMS:     defaultKMS(),
-		Keys:    defaultKeys(),
-		Redis:   defaultRedis(),
-		Tokens:  defaultTokens(),
-		License: defaultLicense(),
-		Policy:  defaultPolicy(),
-		SPEKE:   defaultSPEKE(),
-		Observability: ObservabilityConfig{
-			Log:     observability.LogConfig{Level: "info"},
-			Tracing: observability.TracingConfig{Exporter: observability.ExporterNone, SampleRatio: 1, ServiceName: observability.DefaultServiceName, Headers: map[string]string{}},
-			Metrics: MetricsConfig{Enabled: true, Path: "/metrics"},
-		},
+		Server:        defaultServer(),
+		Store:         sqlstore.DefaultConfig(),
+		KMS:           defaultKMS(),
+		Keys:          defaultKeys(),
+		Redis:         redisclient.DefaultConfig(),
+		Tokens:        entitlement.DefaultTokensConfig(),
+		License:       defaultLicense(),
+		Policy:        entitlement.DefaultPolicyConfig(),
+		SPEKE:         speke.DefaultConfig(),
+		Observability: observability.DefaultConfig(),
 	}
 }
 
 // resolve fills values derived from others (paths under the data dir,
 // per-upstream defaults).
 func (c *Config) resolve() {
-	c.Store.resolve(c.Server.DataDir)
+	c.Store.ResolvePaths(c.Server.DataDir)
 	c.KMS.resolve(c.Server.DataDir)
-	c.Tokens.resolve(c.Server.DataDir)
+	c.Tokens.ResolvePaths(c.Server.DataDir)
 	c.License.resolve()
+	c.Policy.Normalize()
 }
 
 // Validate checks every section and returns all problems at once, each
@@ -90,28 +77,16 @@ func (c *Config) resolve() {
 func (c *Config) Validate() error {
 	var errs errList
 	errs.merge(c.Server.Validate())
-	errs.merge(c.Store.Validate())
+	errs.domain(c.Store.Validate("store"))
 	errs.merge(c.KMS.Validate())
 	errs.merge(c.Keys.Validate())
-	errs.merge(c.Redis.Validate())
-	errs.merge(c.Tokens.Validate(c.Server.Demo))
+	errs.domain(c.Redis.Validate("redis"))
+	errs.domain(c.Tokens.Validate("tokens", c.Server.Demo))
 	errs.merge(c.License.Validate())
-	errs.merge(c.Policy.Validate())
-	errs.merge(c.SPEKE.Validate())
-	if err := c.Observability.Log.Validate(); err != nil {
-		errs.add("observability.log.level", "%v", stripPrefix(err))
-	}
-	if err := c.Observability.Tracing.Validate(); err != nil {
-		errs.add("observability.tracing", "%v", stripPrefix(err))
-	}
-	if c.Observability.Metrics.Enabled && !strings.HasPrefix(c.Observability.Metrics.Path, "/") {
-		errs.add("observability.metrics.path", "must start with / (got %q)", c.Observability.Metrics.Path)
-	}
+	errs.domain(c.Policy.Validate("policy"))
+	errs.domain(c.SPEKE.Validate("speke"))
+	errs.domain(c.Observability.Validate("observability"))
 	return errs.err()
-}
-
-func stripPrefix(err error) string {
-	return strings.TrimPrefix(err.Error(), observability.ErrConfig.Error()+": ")
 }
 
 // Load builds the configuration: defaults, then the YAML file at path (if
@@ -173,6 +148,7 @@ func Load(path string, env []string, fs *pflag.FlagSet) (*Config, error) {
 				mapstructure.StringToTimeDurationHookFunc(),
 				mapstructure.StringToSliceHookFunc(","),
 				mapstructure.TextUnmarshallerHookFunc(),
+				saturateUnsigned,
 			),
 			WeaklyTypedInput: true,
 			ErrorUnused:      true,
@@ -216,6 +192,36 @@ func cleanDecodeError(err error) string {
 		return err.Error()
 	}
 	return strings.Join(parts, "; ")
+}
+
+// saturateUnsigned turns a negative or too large integer bound for an
+// unsigned field into the field type's largest value, which a bounded
+// field's Validate refuses with its key, instead of letting it wrap around
+// (-1 or 261 would otherwise land on a valid security level).
+func saturateUnsigned(_ reflect.Type, to reflect.Type, data any) (any, error) {
+	switch to.Kind() {
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+	default:
+		return data, nil
+	}
+	top := uint64(math.MaxUint64) >> (64 - to.Bits())
+	v := reflect.ValueOf(data)
+	switch v.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if i := v.Int(); i < 0 || reflect.New(to).Elem().OverflowUint(uint64(i)) {
+			return top, nil
+		}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if reflect.New(to).Elem().OverflowUint(v.Uint()) {
+			return top, nil
+		}
+	case reflect.Float32, reflect.Float64:
+		if f := v.Float(); f < 0 || f > float64(top) {
+			return top, nil
+		}
+	default: // text: mapstructure's own conversion checks it
+	}
+	return data, nil
 }
 
 // rawBytes is a koanf.Provider over bytes in memory.

@@ -49,7 +49,7 @@ tokens:
 	env := []string{
 		"DRMPIPE_SERVER__LISTEN=127.0.0.1:2222",
 		"DRMPIPE_SERVER__WRITE_TIMEOUT=22s",
-		"DRMPIPE_TOKENS__ALGORITHMS=ES384,PS256",
+		"DRMPIPE_TOKENS__ALGORITHMS=RS256,EdDSA",
 		"DRMPIPE_CONFIG=/ignored/not/a/key",
 		"HOME=/root",
 	}
@@ -70,7 +70,7 @@ tokens:
 		{"flag beats env and file", cfg.Server.Listen, "127.0.0.1:3333"},
 		{"flag beats file", cfg.Observability.Log.Level, "debug"},
 		{"env beats file", cfg.Server.WriteTimeout, 22 * time.Second},
-		{"env list replaces file list", cfg.Tokens.Algorithms, []string{"ES384", "PS256"}},
+		{"env list replaces file list", cfg.Tokens.Algorithms, []string{"RS256", "EdDSA"}},
 		{"file beats default", cfg.Server.ReadTimeout, 11 * time.Second},
 		{"unset flag does not override file", cfg.Server.DataDir, "/from/file"},
 		{"default kept", cfg.Server.IdleTimeout, 120 * time.Second},
@@ -96,7 +96,7 @@ tokens:
 		t.Errorf("file: %s", cfg.Server.Listen)
 	}
 	cfg, _ = Load("", []string{}, nil)
-	if cfg.Server.Listen != ":8080" || cfg.Tokens.MaxLifetime != 30*time.Second {
+	if cfg.Server.Listen != "127.0.0.1:8080" || cfg.Tokens.MaxLifetime != 30*time.Second {
 		t.Errorf("defaults: %s %v", cfg.Server.Listen, cfg.Tokens.MaxLifetime)
 	}
 }
@@ -180,6 +180,8 @@ func TestValidationErrors(t *testing.T) {
 		{"redis addr", validDemo + "redis:\n  addr: localhost\n", "redis.addr"},
 		{"alg none", validDemo + "tokens:\n  algorithms: [none]\n", "tokens.algorithms[0]"},
 		{"alg hmac", validDemo + "tokens:\n  algorithms: [ES256, HS256]\n", "tokens.algorithms[1]"},
+		{"alg the verifier lacks", validDemo + "tokens:\n  algorithms: [ES256, PS256]\n", "tokens.algorithms[1]"},
+		{"token cache zero", validDemo + "tokens:\n  verified_cache_entries: 0\n", "tokens.verified_cache_entries"},
 		{"lifetime", validDemo + "tokens:\n  max_lifetime: 48h\n", "tokens.max_lifetime"},
 		{"jwks http", validDemo + "tokens:\n  jwks_url: http://idp.example/jwks\n", "tokens.jwks_url"},
 		{"production needs issuer", "tokens:\n  audiences: [a]\n  jwks_file: j.json\n", "tokens.issuer"},
@@ -187,6 +189,7 @@ func TestValidationErrors(t *testing.T) {
 		{"cors star", validDemo + "license:\n  cors_origins: ['*']\n", "license.cors_origins[0]"},
 		{"cors path", validDemo + "license:\n  cors_origins: ['https://a.example/x']\n", "license.cors_origins[0]"},
 		{"burst", validDemo + "license:\n  rate_limit:\n    per_ip: 5\n    per_ip_burst: 0\n", "license.rate_limit.per_ip_burst"},
+		{"rate limit buckets", validDemo + "license:\n  rate_limit:\n    max_keys: 0\n", "license.rate_limit.max_keys"},
 		{"unknown drm", validDemo + "license:\n  upstreams:\n    primetime:\n      type: passthrough\n      url: https://x.example\n", "license.upstreams.primetime"},
 		{"clearkey upstream", validDemo + "license:\n  upstreams:\n    clearkey:\n      type: passthrough\n      url: https://x.example\n", "license.upstreams.clearkey"},
 		{"vendor type", validDemo + "license:\n  upstreams:\n    widevine:\n      type: magic\n      url: https://x.example\n", "license.upstreams.widevine.type"},

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"net/url"
 	"reflect"
+	"strings"
 )
 
 // Masked returns a deep copy of c that is safe to print: every field
@@ -78,4 +80,38 @@ func maskCopy(dst, src reflect.Value, secret string) {
 	default:
 		dst.Set(src)
 	}
+}
+
+// maskURLPassword replaces the password of a URL's user info with Mask;
+// a URL that does not parse is masked whole.
+func maskURLPassword(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return Mask
+	}
+	// The user info password and the password parameters are masked
+	// together: a DSN may carry both (libpq's sslpassword next to the
+	// user's password).
+	changed := false
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "MASKED")
+			changed = true
+		}
+	}
+	q := u.Query()
+	for k := range q {
+		if strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword") {
+			q.Set(k, "MASKED")
+			u.RawQuery = q.Encode()
+			changed = true
+		}
+	}
+	if changed {
+		return strings.ReplaceAll(u.String(), "MASKED", Mask)
+	}
+	return s
 }

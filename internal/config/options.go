@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/license/upstream"
 )
 
@@ -56,8 +57,19 @@ func walkOptions(v reflect.Value, t reflect.Type, prefix, secret string, out *[]
 	case reflect.Struct:
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
-			name := f.Tag.Get("koanf")
-			if name == "" || name == "-" || !f.IsExported() {
+			name, opts, _ := strings.Cut(f.Tag.Get("koanf"), ",")
+			if !f.IsExported() || name == "-" {
+				continue
+			}
+			if opts == "squash" {
+				var fv reflect.Value
+				if v.IsValid() {
+					fv = v.Field(i)
+				}
+				walkOptions(fv, f.Type, prefix, secret, out)
+				continue
+			}
+			if name == "" {
 				continue
 			}
 			key := name
@@ -71,6 +83,11 @@ func walkOptions(v reflect.Value, t reflect.Type, prefix, secret string, out *[]
 			walkOptions(fv, f.Type, key, f.Tag.Get("secret"), out)
 		}
 	case reflect.Map:
+		if t.Elem() == reflect.TypeOf(entitlement.PolicyOverride{}) {
+			// A content's overrides take policy.default's keys: one option.
+			*out = append(*out, Option{Key: prefix + ".<name>", Env: EnvName(prefix + ".<NAME>")})
+			return
+		}
 		if t.Elem().Kind() == reflect.Struct {
 			placeholder := "<name>"
 			if strings.HasSuffix(prefix, "upstreams") {

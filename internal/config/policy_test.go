@@ -41,6 +41,7 @@ policy:
     timeout: 750ms
     ttl: 30s
     negative_ttl: 5s
+    max_entries: 500
   geoip_file: /var/lib/GeoIP/country.mmdb
 `
 
@@ -52,11 +53,8 @@ func TestPolicyLoadAndConvert(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	pc, err := cfg.Policy.Entitlement()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pc.Validate(); err != nil {
+	pc := cfg.Policy
+	if err := pc.Validate("policy"); err != nil {
 		t.Fatalf("entitlement Validate: %v", err)
 	}
 
@@ -89,9 +87,9 @@ func TestPolicyLoadAndConvert(t *testing.T) {
 		t.Errorf("offline (default geo and hdcp kept, env max_devices): %+v", off)
 	}
 
-	cb := cfg.Policy.Subscription.Callback(nil)
+	cb := cfg.Policy.Subscription
 	if cb.URL != "https://backend.example/sub" || cb.Method != http.MethodPost || cb.Timeout != 750*time.Millisecond ||
-		cb.TTL != 30*time.Second || cb.NegativeTTL != 5*time.Second || cb.Header.Get("Authorization") != "Bearer sub-secret" {
+		cb.TTL != 30*time.Second || cb.NegativeTTL != 5*time.Second || cb.Headers["Authorization"] != "Bearer sub-secret" || cb.MaxEntries != 500 {
 		t.Errorf("callback config: %+v", cb)
 	}
 	if _, err := entitlement.NewCallbackSubscriptions(cb); err != nil {
@@ -107,10 +105,7 @@ func TestPolicyDefaults(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	pc, err := cfg.Policy.Entitlement()
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := cfg.Policy
 	p := pc.For("x")
 	want := entitlement.ContentPolicy{
 		Geo:          entitlement.GeoRule{},
@@ -121,7 +116,7 @@ func TestPolicyDefaults(t *testing.T) {
 	if !reflect.DeepEqual(p, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", p, want)
 	}
-	if cfg.Policy.Subscription.CallbackURL != "" || cfg.Policy.GeoIPFile != "" || len(pc.Content) != 0 {
+	if cfg.Policy.Subscription.URL != "" || cfg.Policy.GeoIPFile != "" || len(pc.Content) != 0 {
 		t.Errorf("defaults configure a callback, GeoIP or content: %+v", cfg.Policy)
 	}
 }
@@ -158,6 +153,8 @@ func TestPolicyValidation(t *testing.T) {
 		{"content hdcp", pol + "  content:\n    m:\n      hdcp: max\n", "policy.content.m.hdcp"},
 		{"security level", pol + "  default:\n    security_level: 6\n", "policy.default.security_level"},
 		{"content security level", pol + "  content:\n    m:\n      security_level: -1\n", "policy.content.m.security_level"},
+		{"security level past a byte", pol + "  default:\n    security_level: 261\n", "policy.default.security_level"},
+		{"callback cache size", pol + "  subscription:\n    max_entries: 0\n", "policy.subscription.max_entries"},
 		{"license keys", pol + "  default:\n    license_keys: all\n", "policy.default.license_keys"},
 		{"content license keys", pol + "  content:\n    m:\n      license_keys: \"\"\n", "policy.content.m.license_keys"},
 		{"revocation resync too often", pol + "  revocations:\n    resync_interval: 10ms\n", "policy.revocations.resync_interval"},
@@ -215,8 +212,8 @@ func TestPolicyPrintRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("printed config does not load: %v\n%s", err, b.String())
 	}
-	got, want := back.Policy.Content["offline"], cfg.Policy.Content["offline"]
-	if got == nil || !reflect.DeepEqual(*got, *want) {
+	got, ok := back.Policy.Content["offline"]
+	if want := cfg.Policy.Content["offline"]; !ok || !reflect.DeepEqual(got, want) {
 		t.Errorf("offline override after print: %+v, want %+v", got, want)
 	}
 	if got.MaxDevices != nil || got.Geo != nil {

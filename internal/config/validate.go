@@ -40,13 +40,6 @@ func (l *errList) domain(err error) {
 	}
 }
 
-// checkURL checks that s is an absolute http(s) URL (confcheck.Errors.URL).
-func checkURL(errs *errList, key, s string, allowHTTP bool) {
-	c := confcheck.New(ErrInvalid)
-	c.URL(key, s, allowHTTP)
-	errs.domain(c.Err())
-}
-
 func checkDuration(errs *errList, key string, d, lo, hi time.Duration) {
 	if d < lo || d > hi {
 		errs.add(key, "must be between %v and %v (got %v)", lo, hi, d)

@@ -47,14 +47,15 @@ type JWKSConfig struct {
 	// File is a JWKS file path; URL a JWKS URL. Exactly one is set.
 	File string
 	URL  string
-	// Timeout bounds one fetch. Default 5 s.
+	// Timeout bounds one fetch. Default DefaultJWKSTimeout.
 	Timeout time.Duration
 	// RefreshInterval is how old the cached set may get before it is
-	// refreshed in the background (the stale set keeps serving). Default 10 min.
+	// refreshed in the background (the stale set keeps serving). Default
+	// DefaultJWKSRefresh.
 	RefreshInterval time.Duration
 	// MinRefreshInterval rate-limits the synchronous refreshes triggered by
 	// tokens with an unknown kid (key rotation), so forged kids cannot make
-	// us hammer the JWKS endpoint. Default 30 s.
+	// us hammer the JWKS endpoint. Default DefaultJWKSMinRefresh.
 	MinRefreshInterval time.Duration
 	// HTTPClient fetches URL; default a client without its own timeout
 	// (Timeout applies per fetch).
@@ -68,13 +69,13 @@ func (c *JWKSConfig) defaults() error {
 		return fmt.Errorf("%w: JWKS needs exactly one of File and URL", ErrConfig)
 	}
 	if c.Timeout <= 0 {
-		c.Timeout = 5 * time.Second
+		c.Timeout = DefaultJWKSTimeout
 	}
 	if c.RefreshInterval <= 0 {
-		c.RefreshInterval = 10 * time.Minute
+		c.RefreshInterval = DefaultJWKSRefresh
 	}
 	if c.MinRefreshInterval <= 0 {
-		c.MinRefreshInterval = 30 * time.Second
+		c.MinRefreshInterval = DefaultJWKSMinRefresh
 	}
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{}

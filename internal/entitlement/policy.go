@@ -16,13 +16,13 @@ const (
 // GeoRule restricts playback by the client's country (ISO 3166-1 alpha-2).
 type GeoRule struct {
 	// Allow, when non-empty, is the only set of countries allowed.
-	Allow []string
+	Allow []string `koanf:"allow" yaml:"allow"`
 	// Deny lists refused countries; it wins over Allow.
-	Deny []string
+	Deny []string `koanf:"deny" yaml:"deny"`
 	// AllowUnknown lets clients whose country cannot be determined (private
 	// addresses, addresses not in the database) through. Default false:
 	// unknown is refused whenever Allow or Deny is set.
-	AllowUnknown bool
+	AllowUnknown bool `koanf:"allow_unknown" yaml:"allow_unknown"`
 }
 
 // active reports whether the rule restricts anything.
@@ -52,30 +52,31 @@ func (g GeoRule) allows(country string) bool {
 	return false
 }
 
-// ContentPolicy is the complete rule set of one content ID.
+// ContentPolicy is the complete rule set of one content ID: the value of
+// policy.default in the configuration file.
 type ContentPolicy struct {
 	// RequireSubscription makes Authorize ask the SubscriptionChecker.
-	RequireSubscription bool
-	Geo                 GeoRule
+	RequireSubscription bool    `koanf:"require_subscription" yaml:"require_subscription"`
+	Geo                 GeoRule `koanf:"geo" yaml:"geo"`
 	// MaxDevices is the number of distinct devices a user may get licenses
 	// for within DeviceWindow (sliding); 0 = no limit.
-	MaxDevices   int
-	DeviceWindow time.Duration // 0 = DefaultDeviceWindow
+	MaxDevices   int           `koanf:"max_devices" yaml:"max_devices"`
+	DeviceWindow time.Duration `koanf:"device_window" yaml:"device_window"` // 0 = DefaultDeviceWindow
 	// MaxUses is how many license requests one token (jti) may make;
-	// 0 = DefaultMaxUses, negative = unlimited.
-	MaxUses int
+	// 0 = DefaultMaxUses, negative = unlimited (the file takes -1).
+	MaxUses int `koanf:"max_uses" yaml:"max_uses"`
 	// AllowPersistent allows persistent licenses (offline playback).
-	AllowPersistent bool
+	AllowPersistent bool `koanf:"allow_persistent" yaml:"allow_persistent"`
 	// LicenseDuration, RentalWindow and PlaybackDuration go into
 	// Decision.Policy. LicenseDuration 0 = DefaultLicenseDuration.
-	LicenseDuration  time.Duration
-	RentalWindow     time.Duration
-	PlaybackDuration time.Duration
-	HDCP             HDCP
-	SecurityLevel    SecurityLevel
+	LicenseDuration  time.Duration `koanf:"license_duration" yaml:"license_duration"`
+	RentalWindow     time.Duration `koanf:"rental_window" yaml:"rental_window"`
+	PlaybackDuration time.Duration `koanf:"playback_duration" yaml:"playback_duration"`
+	HDCP             HDCP          `koanf:"hdcp" yaml:"hdcp"`
+	SecurityLevel    SecurityLevel `koanf:"security_level" yaml:"security_level"`
 	// LicenseKeys is which keys a ClearKey license carries; 0 =
 	// DefaultLicenseKeys.
-	LicenseKeys LicenseKeys
+	LicenseKeys LicenseKeys `koanf:"license_keys" yaml:"license_keys"`
 }
 
 // withDefaults fills zero fields.
@@ -96,44 +97,50 @@ func (p ContentPolicy) withDefaults() ContentPolicy {
 }
 
 // PolicyOverride changes some fields of the default policy for one content
-// ID; nil fields keep the default.
+// ID (policy.content.<id>); nil fields keep the default.
 type PolicyOverride struct {
-	RequireSubscription *bool
-	Geo                 *GeoRule
-	MaxDevices          *int
-	DeviceWindow        *time.Duration
-	MaxUses             *int
-	AllowPersistent     *bool
-	LicenseDuration     *time.Duration
-	RentalWindow        *time.Duration
-	PlaybackDuration    *time.Duration
-	HDCP                *HDCP
-	SecurityLevel       *SecurityLevel
-	LicenseKeys         *LicenseKeys
+	RequireSubscription *bool          `koanf:"require_subscription" yaml:"require_subscription,omitempty"`
+	Geo                 *GeoRule       `koanf:"geo" yaml:"geo,omitempty"`
+	MaxDevices          *int           `koanf:"max_devices" yaml:"max_devices,omitempty"`
+	DeviceWindow        *time.Duration `koanf:"device_window" yaml:"device_window,omitempty"`
+	MaxUses             *int           `koanf:"max_uses" yaml:"max_uses,omitempty"`
+	AllowPersistent     *bool          `koanf:"allow_persistent" yaml:"allow_persistent,omitempty"`
+	LicenseDuration     *time.Duration `koanf:"license_duration" yaml:"license_duration,omitempty"`
+	RentalWindow        *time.Duration `koanf:"rental_window" yaml:"rental_window,omitempty"`
+	PlaybackDuration    *time.Duration `koanf:"playback_duration" yaml:"playback_duration,omitempty"`
+	HDCP                *HDCP          `koanf:"hdcp" yaml:"hdcp,omitempty"`
+	SecurityLevel       *SecurityLevel `koanf:"security_level" yaml:"security_level,omitempty"`
+	LicenseKeys         *LicenseKeys   `koanf:"license_keys" yaml:"license_keys,omitempty"`
 }
 
-// PolicyConfig is the default policy plus per-content overrides.
+// PolicyConfig is the entitlement policy: the policy section of the
+// configuration file. Default and Content are the rules the Service
+// applies; Subscription, GeoIPFile and Revocations configure the
+// collaborators the composition root builds for it (the subscription
+// callback, the GeoIP database, the revocation re-sync).
 type PolicyConfig struct {
-	Default ContentPolicy
-	Content map[string]PolicyOverride
+	// Default is the policy of every content without an override.
+	Default ContentPolicy `koanf:"default" yaml:"default"`
+	// Content maps a content ID to the fields that differ from Default;
+	// unset fields keep Default's value (a geo block replaces Default's
+	// geo rule as a whole).
+	Content map[string]PolicyOverride `koanf:"content" yaml:"content"`
+	// Subscription is the operator's subscription callback; an empty URL =
+	// every user counts as subscribed, which only holds while no policy
+	// sets require_subscription.
+	Subscription CallbackConfig `koanf:"subscription" yaml:"subscription"`
+	// GeoIPFile is a MaxMind GeoIP2/GeoLite2 Country (or City) database
+	// (mmdb); required when any geo rule is set.
+	GeoIPFile string `koanf:"geoip_file" yaml:"geoip_file"`
+	// Revocations is how the revocation list follows the durable log.
+	Revocations RevocationSyncConfig `koanf:"revocations" yaml:"revocations"`
 }
 
 // For returns the effective policy of contentID, defaults applied.
 func (c PolicyConfig) For(contentID string) ContentPolicy {
 	p := c.Default
 	if o, ok := c.Content[contentID]; ok {
-		set(&p.RequireSubscription, o.RequireSubscription)
-		set(&p.Geo, o.Geo)
-		set(&p.MaxDevices, o.MaxDevices)
-		set(&p.DeviceWindow, o.DeviceWindow)
-		set(&p.MaxUses, o.MaxUses)
-		set(&p.AllowPersistent, o.AllowPersistent)
-		set(&p.LicenseDuration, o.LicenseDuration)
-		set(&p.RentalWindow, o.RentalWindow)
-		set(&p.PlaybackDuration, o.PlaybackDuration)
-		set(&p.HDCP, o.HDCP)
-		set(&p.SecurityLevel, o.SecurityLevel)
-		set(&p.LicenseKeys, o.LicenseKeys)
+		p.apply(o)
 	}
 	return p.withDefaults()
 }
@@ -142,39 +149,6 @@ func set[T any](dst *T, v *T) {
 	if v != nil {
 		*dst = *v
 	}
-}
-
-// Validate checks every policy for values no rule can honour.
-func (c PolicyConfig) Validate() error {
-	check := func(name string, p ContentPolicy) error {
-		if p.MaxDevices < 0 {
-			return fmt.Errorf("%w: policy %s: negative MaxDevices", ErrConfig, name)
-		}
-		if _, ok := hdcpNames[p.HDCP]; !ok {
-			return fmt.Errorf("%w: policy %s: unknown HDCP level %d", ErrConfig, name, p.HDCP)
-		}
-		if _, ok := licenseKeysNames[p.LicenseKeys]; !ok {
-			return fmt.Errorf("%w: policy %s: unknown license keys scope %d", ErrConfig, name, p.LicenseKeys)
-		}
-		if p.SecurityLevel > 5 {
-			return fmt.Errorf("%w: policy %s: security level %d out of range 0..5", ErrConfig, name, p.SecurityLevel)
-		}
-		for _, cc := range append(append([]string(nil), p.Geo.Allow...), p.Geo.Deny...) {
-			if len(cc) != 2 {
-				return fmt.Errorf("%w: policy %s: country %q is not ISO 3166-1 alpha-2", ErrConfig, name, cc)
-			}
-		}
-		return nil
-	}
-	if err := check("default", c.Default.withDefaults()); err != nil {
-		return err
-	}
-	for id := range c.Content {
-		if err := check(fmt.Sprintf("%q", id), c.For(id)); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // compile builds the license restrictions from the content policy, the

@@ -58,7 +58,7 @@ func TestSubscriptionCallback(t *testing.T) {
 	defer hs.Close()
 	subs, err := entitlement.NewCallbackSubscriptions(entitlement.CallbackConfig{
 		URL: hs.URL, Timeout: 200 * time.Millisecond, TTL: time.Minute, NegativeTTL: 10 * time.Second, Now: clk.Now,
-		Header: http.Header{"Authorization": {"Bearer op-secret"}},
+		Headers: map[string]string{"Authorization": "Bearer op-secret"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +125,7 @@ func TestSubscriptionCallbackPOST(t *testing.T) {
 	op := &operator{active: map[string]bool{"u": true}}
 	hs := httptest.NewServer(op)
 	defer hs.Close()
-	subs, err := entitlement.NewCallbackSubscriptions(entitlement.CallbackConfig{URL: hs.URL, Method: "POST", Header: http.Header{"Authorization": {"Bearer op-secret"}}})
+	subs, err := entitlement.NewCallbackSubscriptions(entitlement.CallbackConfig{URL: hs.URL, Method: "POST", Headers: map[string]string{"Authorization": "Bearer op-secret"}})
 	if err != nil {
 		t.Fatal(err)
 	}

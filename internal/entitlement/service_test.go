@@ -345,8 +345,10 @@ func TestPolicyCompile(t *testing.T) {
 	if err != nil || d.Policy.LicenseDuration != 2*time.Hour || d.Policy.HDCP != entitlement.HDCPNone {
 		t.Errorf("default policy %+v, %v", d.Policy, err)
 	}
-	bad := entitlement.PolicyConfig{Content: map[string]entitlement.PolicyOverride{"x": {Geo: &entitlement.GeoRule{Allow: []string{"USA"}}}}}
-	if err := bad.Validate(); !errors.Is(err, entitlement.ErrConfig) {
+	bad := entitlement.DefaultPolicyConfig()
+	bad.GeoIPFile = "g.mmdb"
+	bad.Content = map[string]entitlement.PolicyOverride{"x": {Geo: &entitlement.GeoRule{Allow: []string{"USA"}}}}
+	if err := bad.Validate("policy"); !errors.Is(err, entitlement.ErrConfig) || !strings.Contains(err.Error(), "policy.content.x.geo.allow[0]") {
 		t.Errorf("Validate accepted a 3-letter country: %v", err)
 	}
 }

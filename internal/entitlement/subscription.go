@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 )
@@ -38,21 +39,57 @@ func (s StaticSubscriptions) Active(_ context.Context, user, _ string) (bool, er
 // operator answers 200 with {"active": true|false}. Any other status, a
 // malformed body or a timeout is an error, not a refusal.
 type CallbackConfig struct {
-	URL    string
-	Method string
-	// Header is added to every call (e.g. an Authorization header).
-	Header http.Header
-	// Timeout bounds one call. Default 2 s.
-	Timeout time.Duration
+	// URL is asked (https, or http to a loopback host); the configuration
+	// file's policy.subscription.callback_url.
+	URL string `koanf:"callback_url" yaml:"callback_url"`
+	// Method is GET or POST (any case); "" = GET.
+	Method string `koanf:"method" yaml:"method"`
+	// Headers are added to every call (e.g. Authorization); their values
+	// are secret.
+	Headers map[string]string `koanf:"headers" yaml:"headers" secret:"values"`
+	// Timeout bounds one call; 0 = DefaultCallbackTimeout. A timeout is
+	// answered 503 unavailable, never a grant.
+	Timeout time.Duration `koanf:"timeout" yaml:"timeout"`
 	// TTL is how long an "active" answer is cached; NegativeTTL how long an
 	// "inactive" one is (so a user who just subscribed is not kept out
-	// long). Defaults 60 s and 10 s. Errors are never cached.
-	TTL         time.Duration
-	NegativeTTL time.Duration
-	// MaxEntries bounds the cache. Default 100,000.
-	MaxEntries int
-	HTTPClient *http.Client
-	Now        func() time.Time
+	// long); 0 = DefaultCallbackTTL, DefaultCallbackNegativeTTL. Errors
+	// are never cached.
+	TTL         time.Duration `koanf:"ttl" yaml:"ttl"`
+	NegativeTTL time.Duration `koanf:"negative_ttl" yaml:"negative_ttl"`
+	// MaxEntries bounds the answer cache; 0 = DefaultCallbackMaxEntries.
+	MaxEntries int `koanf:"max_entries" yaml:"max_entries"`
+	// HTTPClient sends the calls (nil = a new client); Now is the clock
+	// (nil = time.Now). Set by the program, not by the file.
+	HTTPClient *http.Client     `koanf:"-" yaml:"-"`
+	Now        func() time.Time `koanf:"-" yaml:"-"`
+}
+
+// Defaults of CallbackConfig.
+const (
+	DefaultCallbackTimeout     = 2 * time.Second
+	DefaultCallbackTTL         = 60 * time.Second
+	DefaultCallbackNegativeTTL = 10 * time.Second
+	DefaultCallbackMaxEntries  = 100000
+)
+
+// withDefaults fills the zero values.
+func (c *CallbackConfig) withDefaults() {
+	if c.Method == "" {
+		c.Method = http.MethodGet
+	}
+	c.Method = strings.ToUpper(c.Method)
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultCallbackTimeout
+	}
+	if c.TTL <= 0 {
+		c.TTL = DefaultCallbackTTL
+	}
+	if c.NegativeTTL <= 0 {
+		c.NegativeTTL = DefaultCallbackNegativeTTL
+	}
+	if c.MaxEntries <= 0 {
+		c.MaxEntries = DefaultCallbackMaxEntries
+	}
 }
 
 // CallbackSubscriptions asks the operator's callback URL and caches answers.
@@ -75,24 +112,11 @@ func NewCallbackSubscriptions(cfg CallbackConfig) (*CallbackSubscriptions, error
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("%w: subscription callback URL must be an absolute http(s) URL", ErrConfig)
 	}
+	cfg.withDefaults()
 	switch cfg.Method {
-	case "":
-		cfg.Method = http.MethodGet
 	case http.MethodGet, http.MethodPost:
 	default:
 		return nil, fmt.Errorf("%w: subscription callback method %q (want GET or POST)", ErrConfig, cfg.Method)
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 2 * time.Second
-	}
-	if cfg.TTL <= 0 {
-		cfg.TTL = 60 * time.Second
-	}
-	if cfg.NegativeTTL <= 0 {
-		cfg.NegativeTTL = 10 * time.Second
-	}
-	if cfg.MaxEntries <= 0 {
-		cfg.MaxEntries = 100000
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{}
@@ -167,10 +191,8 @@ func (s *CallbackSubscriptions) call(ctx context.Context, user, contentID string
 	if err != nil {
 		return false, fmt.Errorf("%w: %w", ErrSubscriptionCallback, err)
 	}
-	for name, vals := range s.cfg.Header {
-		for _, v := range vals {
-			req.Header.Add(name, v)
-		}
+	for name, v := range s.cfg.Headers {
+		req.Header.Set(name, v)
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := s.cfg.HTTPClient.Do(req)

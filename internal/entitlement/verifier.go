@@ -72,7 +72,7 @@ func NewVerifier(cfg VerifierConfig, keys KeySource, now func() time.Time) (*Ver
 		return nil, fmt.Errorf("%w: no verification keys", ErrConfig)
 	}
 	if len(cfg.Algorithms) == 0 {
-		cfg.Algorithms = []string{AlgES256, AlgRS256, AlgEdDSA}
+		cfg.Algorithms = slices.Clone(Algorithms)
 	}
 	for _, a := range cfg.Algorithms {
 		switch a {

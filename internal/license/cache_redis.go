@@ -2,6 +2,7 @@ package license
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -23,6 +24,8 @@ type RedisCacheConfig struct {
 	// Timeout bounds each Redis operation; 0 = 100 ms. A slow or absent
 	// Redis must not slow licenses down.
 	Timeout time.Duration `yaml:"timeout" json:"timeout"`
+	// TLSConfig, when not nil, connects with TLS (redis.tls).
+	TLSConfig *tls.Config `yaml:"-" json:"-"`
 }
 
 // RedisCache is a license cache in Redis shared by every replica: entries
@@ -50,7 +53,7 @@ func NewRedisCache(cfg RedisCacheConfig, log *slog.Logger, hooks ...redis.Hook) 
 		log = slog.New(slog.DiscardHandler)
 	}
 	rdb := redis.NewClient(&redis.Options{
-		Addr: cfg.Addr, Username: cfg.Username, Password: cfg.Password, DB: cfg.DB,
+		Addr: cfg.Addr, Username: cfg.Username, Password: cfg.Password, DB: cfg.DB, TLSConfig: cfg.TLSConfig,
 		DialTimeout: cfg.Timeout, ReadTimeout: cfg.Timeout, WriteTimeout: cfg.Timeout,
 		MaxRetries:            -1, // a miss is cheaper than a retry
 		ContextTimeoutEnabled: true,

@@ -38,7 +38,7 @@ func NewLimiter(cfg RateLimitConfig, now func() time.Time) *Limiter {
 	}
 	max := cfg.MaxKeys
 	if max <= 0 {
-		max = 100000
+		max = DefaultRateLimitKeys
 	}
 	return &Limiter{ip: newBuckets(cfg.PerIP, max, now), user: newBuckets(cfg.PerUser, max, now)}
 }

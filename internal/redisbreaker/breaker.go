@@ -31,6 +31,13 @@ const (
 	StateHalfOpen = "half-open"
 )
 
+// Defaults of Config's zero values.
+const (
+	DefaultTimeout  = 100 * time.Millisecond
+	DefaultFailures = 3
+	DefaultOpenFor  = 2 * time.Second
+)
+
 // Config sets the breaker. Zero values take the defaults.
 type Config struct {
 	// Timeout bounds each command (and pipeline); 0 = 100 ms. The client
@@ -56,13 +63,13 @@ type Breaker struct {
 // New returns a closed breaker.
 func New(cfg Config) *Breaker {
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 100 * time.Millisecond
+		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.Failures == 0 {
-		cfg.Failures = 3
+		cfg.Failures = DefaultFailures
 	}
 	if cfg.OpenFor <= 0 {
-		cfg.OpenFor = 2 * time.Second
+		cfg.OpenFor = DefaultOpenFor
 	}
 	b := circuitbreaker.NewBuilder[any]().
 		WithFailureThreshold(cfg.Failures).

@@ -127,18 +127,13 @@ func (b *builder) redis() error {
 		return nil
 	}
 	redis.SetLogger(redisLogger{b.log})
-	breaker := redisbreaker.New(redisbreaker.Config{Timeout: c.Timeout, Failures: uint(c.BreakerFailures), OpenFor: c.BreakerOpenFor,
-		OnStateChange: func(state string) {
-			b.metrics.SetRedisBreakerState(state)
-			b.log.Warn("redis circuit breaker", "state", state)
-		}})
+	breaker := redisbreaker.New(c.Breaker(func(state string) {
+		b.metrics.SetRedisBreakerState(state)
+		b.log.Warn("redis circuit breaker", "state", state)
+	}))
 	b.metrics.SetRedisBreakerState(breaker.State())
 	b.redisGuard = breaker.Hook()
-	b.rdb = redis.NewClient(&redis.Options{
-		Addr: c.Addr, Username: c.Username, Password: c.Password, DB: c.DB,
-		DialTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond,
-		MaxRetries: 1, DialerRetries: 1, ContextTimeoutEnabled: true,
-	})
+	b.rdb = redis.NewClient(c.Options())
 	b.rdb.AddHook(b.redisGuard)
 	b.closer(b.rdb.Close)
 	return nil
@@ -229,10 +224,7 @@ func (b *builder) speke() error {
 		}
 		auth = mtlsAuthenticator{scope: "speke", allowed: allowed, next: b.auth}
 	}
-	h := speke.NewHandler(speke.Config{
-		PlayReadyLAURL: c.PlayReadyLAURL, ClearKeyLAURL: c.ClearKeyLAURL,
-		FairPlayKeyURI: c.FairPlayKeyURIPrefix, WidevineProvider: c.WidevineProvider,
-	}, speke.Deps{Keys: b.ks, Periods: b.ks, Auth: auth, Logger: b.log})
+	h := speke.NewHandler(c, speke.Deps{Keys: b.ks, Periods: b.ks, Auth: auth, Logger: b.log})
 	traced := observability.HTTPHandler(h, observability.SpanSPEKERequest, b.tp)
 	b.mount(Route{"POST " + speke.PathV1, traced}, Route{"POST " + speke.PathV2, traced})
 	return nil

@@ -17,15 +17,14 @@ import (
 // of entitlement.SharedState), and the policy.
 func (b *builder) entitlement() error {
 	t := b.cfg.Tokens
-	issuer, audience := entitlement.TokenIdentity(t.Issuer, t.Audiences)
-	signer, err := entitlement.NewSigner(entitlement.SignerConfig{File: t.SigningKeyFile, Issuer: issuer, Audience: audience, TTL: t.MaxLifetime})
+	signer, err := entitlement.NewSigner(t.SignerConfig(t.MaxLifetime))
 	if err != nil {
 		return fmt.Errorf("token signer: %w", err)
 	}
 	b.signer, b.app.Signer = signer, signer
 	keySources := entitlement.KeySources{signer}
 	if t.JWKSFile != "" || t.JWKSURL != "" {
-		jwks, err := entitlement.NewJWKSKeys(b.ctx, entitlement.JWKSConfig{File: t.JWKSFile, URL: t.JWKSURL, RefreshInterval: t.JWKSRefresh})
+		jwks, err := entitlement.NewJWKSKeys(b.ctx, t.JWKSConfig())
 		if err != nil {
 			return fmt.Errorf("tokens JWKS: %w", err)
 		}
@@ -33,22 +32,16 @@ func (b *builder) entitlement() error {
 	}
 	// tokens.audiences lists every accepted aud: one verifier accepts any
 	// of them, so each token's signature is verified once.
-	verifier, err := entitlement.NewVerifier(entitlement.VerifierConfig{
-		Issuer: issuer, Audience: audience, Audiences: t.Audiences, Algorithms: t.Algorithms,
-		ClockSkew: t.ClockSkew, MaxLifetime: t.MaxLifetime,
-	}, keySources, nil)
+	verifier, err := entitlement.NewVerifier(t.VerifierConfig(), keySources, nil)
 	if err != nil {
 		return fmt.Errorf("token verifier: %w", err)
 	}
 	deps := b.entitlementState()
 	deps.Verifier = verifier
 	deps.ContentKeys = contentKeyRefs{b.keyReads}
-	policy, err := b.cfg.Policy.Entitlement()
-	if err == nil {
-		err = policy.Validate()
-	}
-	if err != nil {
-		return fmt.Errorf("policy: %w", err)
+	policy := b.cfg.Policy
+	if err := policy.Validate("policy"); err != nil {
+		return err
 	}
 	if err := b.policyDeps(&deps); err != nil {
 		return err
@@ -80,13 +73,15 @@ func (b *builder) entitlementState() entitlement.Deps {
 func (b *builder) policyDeps(d *entitlement.Deps) error {
 	p := b.cfg.Policy
 	d.Subscriptions = entitlement.StaticSubscriptions{AllowAll: true}
-	if p.Subscription.CallbackURL != "" {
+	if p.Subscription.URL != "" {
 		tr := &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 5 * time.Second}
 		if dt, ok := http.DefaultTransport.(*http.Transport); ok {
 			tr = dt.Clone()
 		}
 		b.closer(func() error { tr.CloseIdleConnections(); return nil })
-		cb, err := entitlement.NewCallbackSubscriptions(p.Subscription.Callback(&http.Client{Transport: observability.HTTPTransport(tr, b.tp)}))
+		sub := p.Subscription
+		sub.HTTPClient = &http.Client{Transport: observability.HTTPTransport(tr, b.tp)}
+		cb, err := entitlement.NewCallbackSubscriptions(sub)
 		if err != nil {
 			return fmt.Errorf("policy.subscription: %w", err)
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/netlimit"
 	"github.com/drmpipe/drmpipe/internal/observability"
 	"github.com/drmpipe/drmpipe/internal/origin"
+	"github.com/drmpipe/drmpipe/internal/server/httpconf"
 )
 
 // Config is the HTTP side of the server.
@@ -48,28 +49,30 @@ type Config struct {
 	Connections netlimit.Config
 }
 
-// Defaults fills unset fields.
+// Defaults fills unset fields with package httpconf's defaults, the same
+// as the configuration file's.
 func (c *Config) Defaults() {
+	d := httpconf.Default()
 	if c.Listen == "" {
-		c.Listen = "127.0.0.1:8080"
+		c.Listen = d.Listen
 	}
 	if c.ReadHeaderTimeout == 0 {
-		c.ReadHeaderTimeout = 5 * time.Second
+		c.ReadHeaderTimeout = d.ReadHeaderTimeout
 	}
 	if c.ReadTimeout == 0 {
-		c.ReadTimeout = 15 * time.Second
+		c.ReadTimeout = d.ReadTimeout
 	}
 	if c.WriteTimeout == 0 {
-		c.WriteTimeout = 30 * time.Second
+		c.WriteTimeout = d.WriteTimeout
 	}
 	if c.IdleTimeout == 0 {
-		c.IdleTimeout = 120 * time.Second
+		c.IdleTimeout = d.IdleTimeout
 	}
 	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = 1 << 20
+		c.MaxBodyBytes = d.MaxBodyBytes
 	}
 	if c.ShutdownGrace == 0 {
-		c.ShutdownGrace = 20 * time.Second
+		c.ShutdownGrace = d.ShutdownGrace
 	}
 }
 

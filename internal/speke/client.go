@@ -24,28 +24,30 @@ import (
 	"github.com/drmpipe/drmpipe/internal/keys"
 )
 
-// ClientConfig configures a SPEKE client.
+// ClientConfig configures a SPEKE client (speke.client in the
+// configuration file). Zero values take the Default* constants, except
+// Retries: 0 means no retry.
 type ClientConfig struct {
 	// URL is the provider's copyProtection endpoint.
-	URL string
-	// Version is the SPEKE version: 1 or 2 (default 2).
-	Version int
-	// Token, when set, is sent as "Authorization: Bearer <token>".
-	Token string
-	// Timeout bounds each attempt (default 30 s).
-	Timeout time.Duration
+	URL string `koanf:"url" yaml:"url"`
+	// Version is the SPEKE version: 1 or 2 (SPEKE v2.0, CPIX 2.3).
+	Version int `koanf:"version" yaml:"version"`
+	// Token, when set, is sent as "Authorization: Bearer <token>". Secret.
+	Token string `koanf:"token" yaml:"token" secret:"true"`
+	// Timeout bounds each attempt.
+	Timeout time.Duration `koanf:"timeout" yaml:"timeout"`
 	// Retries is the number of retries after a failed attempt on a 5xx
-	// status or a transport error (default 0; at most 10).
-	Retries int
-	// BackoffBase is the first retry delay before jitter (default 500 ms);
-	// delays double per retry up to BackoffMax (default 10 s), with full
-	// jitter.
-	BackoffBase, BackoffMax time.Duration
+	// status or a transport error (0 = none; at most 10).
+	Retries int `koanf:"retries" yaml:"retries"`
+	// BackoffBase is the first retry delay before jitter; delays double per
+	// retry up to BackoffMax, with full jitter.
+	BackoffBase time.Duration `koanf:"backoff_base" yaml:"backoff_base"`
+	BackoffMax  time.Duration `koanf:"backoff_max" yaml:"backoff_max"`
+	// MaxResponseBytes bounds the response.
+	MaxResponseBytes int64 `koanf:"max_response_bytes" yaml:"max_response_bytes"`
 	// HTTPClient sends the requests (default: a client without a timeout of
-	// its own; Timeout applies per attempt).
-	HTTPClient *http.Client
-	// MaxResponseBytes bounds the response (default 16 MiB).
-	MaxResponseBytes int64
+	// its own; Timeout applies per attempt). Set by the program.
+	HTTPClient *http.Client `koanf:"-" yaml:"-"`
 }
 
 // Client asks a SPEKE provider for keys and DRM signaling.
@@ -62,7 +64,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	switch cfg.Version {
 	case 0:
-		cfg.Version = 2
+		cfg.Version = DefaultClientVersion
 	case 1, 2:
 	default:
 		return nil, fmt.Errorf("%w: SPEKE version %d (want 1 or 2)", ErrConfig, cfg.Version)
@@ -71,19 +73,19 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		return nil, fmt.Errorf("%w: retries %d (want 0 to 10)", ErrConfig, cfg.Retries)
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 30 * time.Second
+		cfg.Timeout = DefaultClientTimeout
 	}
 	if cfg.BackoffBase <= 0 {
-		cfg.BackoffBase = 500 * time.Millisecond
+		cfg.BackoffBase = DefaultClientBackoff
 	}
 	if cfg.BackoffMax <= 0 {
-		cfg.BackoffMax = 10 * time.Second
+		cfg.BackoffMax = DefaultClientBackoffMax
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{}
 	}
 	if cfg.MaxResponseBytes <= 0 {
-		cfg.MaxResponseBytes = 16 << 20
+		cfg.MaxResponseBytes = DefaultMaxResponseBytes
 	}
 	return &Client{cfg: cfg, host: u.Host}, nil
 }

@@ -8,8 +8,13 @@ package speke
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
+	"time"
+
+	"github.com/drmpipe/drmpipe/internal/confcheck"
 
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/keys"
@@ -41,22 +46,68 @@ const (
 	PathV2 = "/speke/v2/copyProtection"
 )
 
-// DefaultMaxRequestBytes bounds a request body when Config leaves it zero.
-const DefaultMaxRequestBytes = 1 << 20
+// Defaults of Config and ClientConfig: the values of DefaultConfig, and
+// what a zero value means to NewHandler and NewClient (except Retries, whose
+// zero means none).
+const (
+	DefaultMaxRequestBytes  = 1 << 20
+	DefaultClientVersion    = 2
+	DefaultClientTimeout    = 30 * time.Second
+	DefaultClientRetries    = 3
+	DefaultClientBackoff    = 500 * time.Millisecond
+	DefaultClientBackoffMax = 10 * time.Second
+	DefaultMaxResponseBytes = 16 << 20
+	// DefaultFairPlayKeyURIPrefix gives skd://<hex KID>.
+	DefaultFairPlayKeyURIPrefix = "skd://"
+)
 
-// Config is the key provider's configuration.
+// Config is SPEKE's configuration, the speke section of the configuration
+// file: the DRM signaling drmpipe puts in its answers as key provider, who
+// may call it with a client certificate, and the client the packager uses
+// to ask a remote key provider.
 type Config struct {
-	// MaxRequestBytes bounds the CPIX request body (default 1 MiB).
-	MaxRequestBytes int64
-	// PlayReadyLAURL goes into the PlayReady header's LA_URL when set.
-	PlayReadyLAURL string
-	// ClearKeyLAURL is the ClearKey license URL signaled as dashif:Laurl (and the legacy clearkey:Laurl).
-	ClearKeyLAURL string
-	// FairPlayKeyURI is the skd:// template of drm/fairplay.KeyURI ("{kid}",
-	// "{kid_uuid}"); empty gives skd://<hex KID>.
-	FairPlayKeyURI string
+	// Systems are the DRMs signaled when a packaging job does not name
+	// them (drmpipe package without --drm; FairPlay is left out under cenc).
+	Systems []string `koanf:"systems" yaml:"systems"`
 	// WidevineProvider is the provider field of Widevine pssh data.
-	WidevineProvider string
+	WidevineProvider string `koanf:"widevine_provider" yaml:"widevine_provider"`
+	// PlayReadyLAURL goes into the PlayReady header's LA_URL when set.
+	PlayReadyLAURL string `koanf:"playready_la_url" yaml:"playready_la_url"`
+	// FairPlayKeyURIPrefix starts FairPlay skd:// key URIs; the hex KID
+	// follows, unless it holds a "{kid}" or "{kid_uuid}" placeholder of
+	// drm/fairplay.KeyURI. Empty gives skd://<hex KID>.
+	FairPlayKeyURIPrefix string `koanf:"fairplay_key_uri_prefix" yaml:"fairplay_key_uri_prefix"`
+	// ClearKeyLAURL is the ClearKey license URL signaled as dashif:Laurl
+	// (and the legacy clearkey:Laurl); HLS carries the KID instead.
+	ClearKeyLAURL string `koanf:"clearkey_la_url" yaml:"clearkey_la_url"`
+	// MTLSClients are the client certificate identities (subject common
+	// name or DNS SAN) allowed to call the SPEKE endpoints without an API
+	// key, over TLS with server.tls.client_ca_file.
+	MTLSClients []string `koanf:"mtls_clients" yaml:"mtls_clients"`
+	// MaxRequestBytes bounds the CPIX request body; 0 =
+	// DefaultMaxRequestBytes.
+	MaxRequestBytes int64 `koanf:"max_request_bytes" yaml:"max_request_bytes"`
+	// Client is the SPEKE client of drmpipe package --speke.
+	Client ClientConfig `koanf:"client" yaml:"client"`
+}
+
+// DefaultConfig is the built-in SPEKE configuration.
+func DefaultConfig() Config {
+	return Config{
+		Systems:              []string{"widevine", "playready", "fairplay", "clearkey"},
+		FairPlayKeyURIPrefix: DefaultFairPlayKeyURIPrefix,
+		MTLSClients:          []string{},
+		MaxRequestBytes:      DefaultMaxRequestBytes,
+		Client:               DefaultClientConfig(),
+	}
+}
+
+// DefaultClientConfig is the built-in client configuration (no URL).
+func DefaultClientConfig() ClientConfig {
+	return ClientConfig{
+		Version: DefaultClientVersion, Timeout: DefaultClientTimeout, Retries: DefaultClientRetries,
+		BackoffBase: DefaultClientBackoff, BackoffMax: DefaultClientBackoffMax, MaxResponseBytes: DefaultMaxResponseBytes,
+	}
 }
 
 func (c Config) maxBytes() int64 {
@@ -64,6 +115,59 @@ func (c Config) maxBytes() int64 {
 		return DefaultMaxRequestBytes
 	}
 	return c.MaxRequestBytes
+}
+
+// fairPlayKeyURI is the drm/fairplay.KeyURI template of the prefix.
+func (c Config) fairPlayKeyURI() string {
+	p := c.FairPlayKeyURIPrefix
+	if p == "" || strings.Contains(p, "{kid") {
+		return p
+	}
+	return p + "{kid}"
+}
+
+// Validate checks the section, each problem under prefix + "." + its key
+// (prefix is "speke"). The errors wrap ErrConfig.
+func (c Config) Validate(prefix string) error {
+	errs := confcheck.New(ErrConfig)
+	key := func(k string) string { return confcheck.Key(prefix, k) }
+	for i, s := range c.Systems {
+		if _, err := drm.ParseSystem(s); err != nil {
+			errs.Add(fmt.Sprintf("%s[%d]", key("systems"), i), "unknown DRM %q (want widevine, playready, fairplay or clearkey)", s)
+		}
+	}
+	if c.PlayReadyLAURL != "" {
+		errs.URL(key("playready_la_url"), c.PlayReadyLAURL, true)
+	}
+	if c.ClearKeyLAURL != "" {
+		errs.URL(key("clearkey_la_url"), c.ClearKeyLAURL, true)
+	}
+	if c.FairPlayKeyURIPrefix != "" && !strings.HasPrefix(c.FairPlayKeyURIPrefix, DefaultFairPlayKeyURIPrefix) {
+		errs.Add(key("fairplay_key_uri_prefix"), "must start with skd://")
+	}
+	if c.MaxRequestBytes < 1024 || c.MaxRequestBytes > 64<<20 {
+		errs.Add(key("max_request_bytes"), "must be between 1024 and 67108864 (got %d)", c.MaxRequestBytes)
+	}
+	c.Client.validate(errs, key("client"))
+	return errs.Err()
+}
+
+func (c ClientConfig) validate(errs *confcheck.Errors, p string) {
+	if c.URL != "" {
+		errs.URL(p+".url", c.URL, false)
+	}
+	if c.Version != 1 && c.Version != 2 {
+		errs.Add(p+".version", "must be 1 or 2 (got %d)", c.Version)
+	}
+	errs.Duration(p+".timeout", c.Timeout, 100*time.Millisecond, 5*time.Minute)
+	if c.Retries < 0 || c.Retries > 10 {
+		errs.Add(p+".retries", "must be between 0 (none) and 10 (got %d)", c.Retries)
+	}
+	errs.Duration(p+".backoff_base", c.BackoffBase, time.Millisecond, time.Minute)
+	errs.Duration(p+".backoff_max", c.BackoffMax, c.BackoffBase, 10*time.Minute)
+	if c.MaxResponseBytes < 1024 || c.MaxResponseBytes > 1<<30 {
+		errs.Add(p+".max_response_bytes", "must be between 1024 and 1073741824 (got %d)", c.MaxResponseBytes)
+	}
 }
 
 // KeyGetter gets or creates content keys; keys.Store satisfies it. Retried

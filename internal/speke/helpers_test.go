@@ -87,10 +87,10 @@ func newEnv(t testing.TB, cfg Config) *env {
 
 func testConfig() Config {
 	return Config{
-		PlayReadyLAURL:   "https://pr.example.com/rightsmanager.asmx?a=1&b=2",
-		ClearKeyLAURL:    "https://ck.example.com/license?x=1&y=2",
-		FairPlayKeyURI:   "skd://fps.example.com/{kid}",
-		WidevineProvider: "drmpipe_test",
+		PlayReadyLAURL:       "https://pr.example.com/rightsmanager.asmx?a=1&b=2",
+		ClearKeyLAURL:        "https://ck.example.com/license?x=1&y=2",
+		FairPlayKeyURIPrefix: "skd://fps.example.com/{kid}",
+		WidevineProvider:     "drmpipe_test",
 	}
 }
 

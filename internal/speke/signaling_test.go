@@ -77,7 +77,7 @@ func packagerTrack(scheme cenc.Scheme, kid drm.KeyID, sig map[drm.System]Signali
 		case drm.FairPlay:
 			ss.KeyURI = s.URIExtXKey
 			if ss.KeyURI == "" { // SPEKE v2 returns it only in the HLS lines
-				ss.KeyURI = fairplay.KeyURI(cfg.FairPlayKeyURI, kid)
+				ss.KeyURI = fairplay.KeyURI(cfg.fairPlayKeyURI(), kid)
 			}
 		case drm.ClearKey:
 			ss.LicenseURL = cfg.ClearKeyLAURL
@@ -178,5 +178,31 @@ func TestSignalingMatchesPackagerManifests(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFairPlayKeyURIPrefix: speke.fairplay_key_uri_prefix is a prefix the
+// hex KID follows. Its default ("skd://") once reached the signaling
+// builder as a template without placeholder, so every key got the same URI
+// "skd://" and no KID.
+func TestFairPlayKeyURIPrefix(t *testing.T) {
+	kid := drm.KeyID{0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f}
+	key := keys.ContentKey{KID: kid, Key: make([]byte, 16)}
+	for prefix, want := range map[string]string{
+		DefaultConfig().FairPlayKeyURIPrefix: "skd://" + kid.Hex(),
+		"":                                   "skd://" + kid.Hex(),
+		"skd://fps.example/":                 "skd://fps.example/" + kid.Hex(),
+		"skd://fps.example/{kid_uuid}?x=1":   "skd://fps.example/" + kid.String() + "?x=1",
+	} {
+		cfg := DefaultConfig()
+		cfg.FairPlayKeyURIPrefix = prefix
+		h := &handler{cfg: cfg}
+		sd, err := h.buildSystem(drm.FairPlay, key, cenc.CBCS, "c", 0, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sd.KeyURI != want {
+			t.Errorf("prefix %q: key URI %q, want %q", prefix, sd.KeyURI, want)
+		}
 	}
 }

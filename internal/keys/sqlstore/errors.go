@@ -17,4 +17,6 @@ var (
 	ErrMigrate = errors.New("sqlstore: migration failed")
 	// ErrUnavailable reports a database that does not answer (Ping).
 	ErrUnavailable = errors.New("sqlstore: database unavailable")
+	// ErrConfig reports a bad store setting (Config.Validate).
+	ErrConfig = errors.New("sqlstore: invalid configuration")
 )

@@ -16,9 +16,9 @@ func TestTokenIdentity(t *testing.T) {
 		{"", nil, entitlement.DefaultIssuer, entitlement.DefaultAudience},
 		{"https://op.example", []string{"a1", "a2"}, "https://op.example", "a1"},
 	} {
-		iss, aud := entitlement.TokenIdentity(tc.issuer, tc.audiences)
+		iss, aud := entitlement.TokensConfig{Issuer: tc.issuer, Audiences: tc.audiences}.Identity()
 		if iss != tc.wantIss || aud != tc.wantAud {
-			t.Errorf("TokenIdentity(%q, %v) = %q, %q; want %q, %q", tc.issuer, tc.audiences, iss, aud, tc.wantIss, tc.wantAud)
+			t.Errorf("Identity of %q, %v = = %q, %q; want %q, %q", tc.issuer, tc.audiences, iss, aud, tc.wantIss, tc.wantAud)
 		}
 	}
 }
