@@ -18,3 +18,11 @@ var (
 	// ErrUnavailable reports a database that does not answer (Ping).
 	ErrUnavailable = errors.New("sqlstore: database unavailable")
 )
+
+// Sentinel errors of the live channel table.
+var (
+	// ErrChannelExists reports a create of a channel name already in use.
+	ErrChannelExists = errors.New("sqlstore: channel already exists")
+	// ErrChannelNotFound reports an unknown channel name.
+	ErrChannelNotFound = errors.New("sqlstore: channel not found")
+)
