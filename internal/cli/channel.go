@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/drmpipe/drmpipe/internal/apikey"
 	"github.com/drmpipe/drmpipe/internal/cenc"
+	"github.com/drmpipe/drmpipe/internal/config"
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/live"
 	"github.com/drmpipe/drmpipe/internal/server"
@@ -46,7 +48,7 @@ func newChannelCmd(stdout io.Writer) *cobra.Command {
 					return err
 				}
 				_ = st.Audit(cmd.Context(), apikey.Entry{Actor: "cli", Action: "channel.create", Target: c.Name, At: time.Now()})
-				printChannel(stdout, c, "http://"+cfg.Server.Listen)
+				printChannel(stdout, c, serverBase(cfg))
 				return nil
 			})
 		},
@@ -93,7 +95,7 @@ func newChannelCmd(stdout io.Writer) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				printChannel(stdout, c, "http://"+cfg.Server.Listen)
+				printChannel(stdout, c, serverBase(cfg))
 				return nil
 			})
 		},
@@ -133,6 +135,23 @@ func (f *channelFlags) channel(cmd *cobra.Command, name string) (live.Channel, e
 		return c, fmt.Errorf("--keys-per: %w", err)
 	}
 	return c, nil
+}
+
+// serverBase is the URL base of the configured server, for printing: an
+// unspecified listen host becomes localhost.
+func serverBase(cfg *config.Config) string {
+	scheme := "http"
+	if cfg.Server.TLS.CertFile != "" {
+		scheme = "https"
+	}
+	host, port, err := net.SplitHostPort(cfg.Server.Listen)
+	if err != nil {
+		return scheme + "://" + cfg.Server.Listen
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 func systemNames(ss []drm.System) string {

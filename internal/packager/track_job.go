@@ -208,15 +208,22 @@ func (j *trackJob) segment(root string, k int, sp span, sc *scratch) (int64, err
 // encrypt encrypts the samples of one fragment in place and records the
 // sample auxiliary information in sc.fi.
 func (j *trackJob) encrypt(o *trackOutput, p *outputPeriod, sc *scratch, data []byte) error {
+	return encryptFragment(sc, o.protect, p.enc, p.prot.ivSize, j.isVideo(), data)
+}
+
+// encryptFragment encrypts the samples of the fragment described by sc.fi
+// in place with enc (subsample maps from protect, nil for full-sample
+// audio) and records the sample auxiliary information in sc.fi.
+func encryptFragment(sc *scratch, protect cenc.Protector, enc *cenc.Encryptor, ivSize int, video bool, data []byte) error {
 	fi := &sc.fi
 	n := len(fi.sizes)
 	fi.encrypted = true
-	fi.ivSize = p.prot.ivSize
+	fi.ivSize = ivSize
 	fi.ivs = fi.ivs[:0]
 	fi.subs = fi.subs[:0]
 	// Audio is full-sample: cenc with per-sample IVs only, cbcs with
 	// IV-less senc entries (see appendFragmentHeader).
-	fi.useSubs = j.isVideo()
+	fi.useSubs = video
 	sc.flat = sc.flat[:0]
 	bounds := make([]int, 0, n+1)
 	bounds = append(bounds, 0)
@@ -225,15 +232,15 @@ func (j *trackJob) encrypt(o *trackOutput, p *outputPeriod, sc *scratch, data []
 		sample := data[off : off+int(fi.sizes[i])]
 		off += int(fi.sizes[i])
 		var subs []cenc.Subsample
-		if o.protect != nil {
+		if protect != nil {
 			var err error
-			sc.subs, err = o.protect.Subsamples(sc.subs[:0], sample)
+			sc.subs, err = protect.Subsamples(sc.subs[:0], sample)
 			if err != nil {
 				return fmt.Errorf("sample %d: %w", i+1, err)
 			}
 			subs = sc.subs
 		}
-		iv, err := p.enc.EncryptSample(sample, subs)
+		iv, err := enc.EncryptSample(sample, subs)
 		if err != nil {
 			return fmt.Errorf("sample %d: %w", i+1, err)
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/keys/kms"
 	"github.com/drmpipe/drmpipe/internal/keys/sqlstore"
 	"github.com/drmpipe/drmpipe/internal/license"
+	"github.com/drmpipe/drmpipe/internal/live"
 	"github.com/drmpipe/drmpipe/internal/license/clearkey"
 	"github.com/drmpipe/drmpipe/internal/license/fairplay"
 	"github.com/drmpipe/drmpipe/internal/license/playready"
@@ -403,6 +404,17 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	app.refusals = refusals
 	app.closers = append(app.closers, refusals.Close)
 	routes = append(routes, brokerRoutes(cfg.Keys, ks, brokerDeps{Auth: auth, ClientIP: ldeps.ClientIP, Refused: refusals, Log: log})...)
+	// Live channels: CMAF ingest and the published output.
+	lp, err := live.New(live.Config{Dir: filepath.Join(cfg.Server.DataDir, "live"), WidevineProvider: cfg.SPEKE.WidevineProvider,
+		PlayReadyLAURL: cfg.SPEKE.PlayReadyLAURL, ClearKeyLAURL: cfg.SPEKE.ClearKeyLAURL, FairPlayKeyURI: cfg.SPEKE.FairPlayKeyURIPrefix},
+		live.Deps{Channels: live.NewChannels(ks.Store), Keys: ks, Auth: auth, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	app.closers = append(app.closers, lp.Close)
+	ingest, output := lp.IngestHandler(auth), lp.OutputHandler()
+	routes = append(routes, Route{"PUT " + live.IngestPrefix, ingest}, Route{"POST " + live.IngestPrefix, ingest}, Route{"DELETE " + live.IngestPrefix, ingest},
+		Route{"GET " + live.OutputPrefix, output}, Route{"HEAD " + live.OutputPrefix, output})
 	if cfg.Observability.Metrics.Enabled {
 		routes = append(routes, Route{"GET " + cfg.Observability.Metrics.Path, observability.Handler(app.Registry)})
 	}
