@@ -103,6 +103,9 @@ func (c *cmafReader) box() (string, []byte, error) {
 		size = int64(binary.BigEndian.Uint64(c.hdr[8:16]))
 		hdrLen = 16
 	}
+	if !skippable[typ] && typ != "ftyp" && typ != "moov" && typ != "moof" && typ != "mdat" {
+		return "", nil, fmt.Errorf("%w: unexpected top-level box %q", ErrNotCMAF, printable(typ))
+	}
 	if size == 0 {
 		return "", nil, fmt.Errorf("%w: box %q of size 0 (to the end of the stream) has no end in a live stream", ErrNotCMAF, printable(typ))
 	}
@@ -111,9 +114,6 @@ func (c *cmafReader) box() (string, []byte, error) {
 	}
 	if size > c.maxBox {
 		return "", nil, fmt.Errorf("%w: box %q of %d bytes (limit %d)", ErrTooLarge, printable(typ), size, c.maxBox)
-	}
-	if !validType(typ) {
-		return "", nil, fmt.Errorf("%w: invalid box type %q", ErrNotCMAF, printable(typ))
 	}
 	buf := make([]byte, size)
 	copy(buf, c.hdr[:hdrLen])

@@ -41,7 +41,7 @@ const ingestIdle = 30 * time.Second
 func (p *Packager) IngestHandler(auth encoderAuth) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := auth.AuthenticateEncoder(r, apikey.ScopeIngest); err != nil {
-			httperr.Write(w, r, p.deps.Log, err)
+			httperr.Write(basicChallenge{w}, r, p.deps.Log, err)
 			return
 		}
 		name, object, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, IngestPrefix), "/")
@@ -264,3 +264,14 @@ const (
 // multivariant playlist, and per track a media playlist, init and media
 // segments (never the .state directory or temporary files).
 var outputFileRE = regexp.MustCompile(`^(manifest\.mpd|master\.m3u8|[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}/(playlist\.m3u8|init_p[0-9]+\.mp4|seg_[0-9]+\.m4s))$`)
+
+// basicChallenge adds the HTTP Basic challenge (RFC 7617 §2) to a 401, so
+// an encoder holding credentials in its URL sends them again.
+type basicChallenge struct{ http.ResponseWriter }
+
+func (b basicChallenge) WriteHeader(code int) {
+	if code == http.StatusUnauthorized {
+		b.Header().Add("WWW-Authenticate", `Basic realm="drmpipe ingest"`)
+	}
+	b.ResponseWriter.WriteHeader(code)
+}
