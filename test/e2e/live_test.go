@@ -197,7 +197,9 @@ func checkLiveChannel(t *testing.T, r *replica, channel string, tracks map[strin
 // TestLiveIngestBothShapes pushes one clip with ffmpeg to a real drmpipe
 // serve as per-object PUTs (ffmpeg's DASH muxer) and as one long POST per
 // track, with 2 s segments and 4 s key periods, and checks the published
-// channels (checkLiveChannel).
+// channels (checkLiveChannel). ffmpeg reads its input at 6x real time
+// (-readrate): at full speed it exits while its last requests are still
+// queued on the connection and its close resets them.
 func TestLiveIngestBothShapes(t *testing.T) {
 	d := newDeployment(t, setup{})
 	r := d.start(t)
@@ -209,12 +211,12 @@ func TestLiveIngestBothShapes(t *testing.T) {
 		}
 	}
 
-	runFFmpeg(t, "-readrate", "4", "-i", clip, "-map", "0:v", "-map", "0:a", "-c", "copy", "-f", "dash", "-method", "PUT", "-seg_duration", "2", "-streaming", "1",
+	runFFmpeg(t, "-readrate", "6", "-i", clip, "-map", "0:v", "-map", "0:a", "-c", "copy", "-f", "dash", "-method", "PUT", "-seg_duration", "2", "-streaming", "1",
 		"-use_timeline", "1", "-format_options", "movflags=cmaf", "-http_persistent", "1", "-http_opts", "auth_type=basic",
 		"-adaptation_sets", "id=0,streams=v id=1,streams=a", ingestURL(r.url, key, "/ingest/objects/stream.mpd"))
 	checkLiveChannel(t, r, "objects", map[string]string{"stream0": "v:0", "stream1": "a:0"}, clip)
 
-	runFFmpeg(t, "-readrate", "4", "-i", clip,
+	runFFmpeg(t, "-readrate", "6", "-i", clip,
 		"-map", "0:v", "-c", "copy", "-f", "mp4", "-movflags", "empty_moov+separate_moof+default_base_moof+cmaf+frag_keyframe",
 		"-method", "POST", "-auth_type", "basic", ingestURL(r.url, key, "/ingest/streams/Streams(video.cmfv)"),
 		"-map", "0:a", "-c", "copy", "-f", "mp4", "-frag_duration", "1000000", "-movflags", "empty_moov+separate_moof+default_base_moof+cmaf",
