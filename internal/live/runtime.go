@@ -161,6 +161,13 @@ func (p *Packager) channel(ctx context.Context, name string) (*channel, error) {
 		if b, err := os.ReadFile(filepath.Join(c.dir, stateDirName, tn+".init")); err == nil {
 			if it, err := parseHeader(tn, b); err == nil {
 				lt.in, lt.seg = it, newSegmenter(it.track, def.SegmentDuration)
+				pend, err := loadPending(c.dir, tn, ts.NextDTS)
+				if err != nil {
+					return nil, err
+				}
+				if cut := lt.seg.add(pend); len(cut) > 0 {
+					return nil, fmt.Errorf("channel %q track %q: the saved open segment spans a segment boundary", name, tn)
+				}
 			}
 		}
 		c.tracks[tn] = lt
@@ -232,12 +239,23 @@ func (c *channel) acceptFragment(ctx context.Context, track string, obj cmafObje
 		pt := time.Duration(float64(max(first.DTS+int64(first.CTO)-lt.seg.zero, 0)) / float64(lt.in.track.Timescale) * float64(time.Second))
 		c.st.Epoch = c.p.deps.Now().Add(-pt).UTC().Truncate(time.Millisecond)
 	}
-	for _, cs := range lt.seg.add(samples) {
+	cuts := lt.seg.add(samples)
+	for _, cs := range cuts {
 		if err := c.publish(ctx, lt, cs); err != nil {
 			return err
 		}
 	}
-	return nil
+	// The open segment's samples, then the next decode time that counts
+	// them, so a restart goes on from here (see pending.go).
+	if len(cuts) > 0 {
+		err = savePending(c.dir, track, lt.seg.pending, true)
+	} else {
+		err = savePending(c.dir, track, samples, false)
+	}
+	if err != nil {
+		return err
+	}
+	return c.st.save(c.dir)
 }
 
 // slot is the key slot of a track: ALL, or its track type.
