@@ -29,4 +29,6 @@ var (
 	// ErrTrackChanged reports a new CMAF header whose codec, timescale or
 	// kind differs from the track's (a new track needs a new name).
 	ErrTrackChanged = errors.New("track changed")
+	// ErrClosed reports ingest after the packager was closed (shutdown).
+	ErrClosed = errors.New("live packager is shutting down")
 )

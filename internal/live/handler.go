@@ -38,9 +38,9 @@ const ingestIdle = 30 * time.Second
 //
 // Every request needs an API key of scope ingest (bearer, or the HTTP Basic
 // password).
-func (p *Packager) IngestHandler(auth encoderAuth) http.Handler {
+func (p *Packager) IngestHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := auth.AuthenticateEncoder(r, apikey.ScopeIngest); err != nil {
+		if _, err := p.deps.Auth.AuthenticateEncoder(r, apikey.ScopeIngest); err != nil {
 			httperr.Write(basicChallenge{w}, r, p.deps.Log, err)
 			return
 		}
@@ -187,7 +187,7 @@ func (p *Packager) refuse(w http.ResponseWriter, r *http.Request, channel, track
 		status = http.StatusConflict
 	case errors.Is(err, ErrNotCMAF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, media.ErrNotMP4),
 		errors.Is(err, media.ErrMalformed), errors.Is(err, media.ErrNoTracks):
-	case errors.Is(err, errClosed):
+	case errors.Is(err, ErrClosed):
 		status, code = http.StatusServiceUnavailable, httperr.CodeUnavailable
 	default:
 		var mbe *http.MaxBytesError

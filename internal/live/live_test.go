@@ -266,7 +266,7 @@ func newLiveEnv(t *testing.T, dir string, store *sqlstore.Store, ch Channel) *li
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle(IngestPrefix, env.p.IngestHandler(auth))
+	mux.Handle(IngestPrefix, env.p.IngestHandler())
 	mux.Handle(OutputPrefix, env.p.OutputHandler())
 	env.srv = httptest.NewServer(mux)
 	t.Cleanup(env.srv.Close)

@@ -143,7 +143,7 @@ func (p *Packager) channel(ctx context.Context, name string) (*channel, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return nil, errClosed
+		return nil, ErrClosed
 	}
 	if c, ok := p.chans[name]; ok {
 		return c, nil
@@ -175,8 +175,6 @@ func (p *Packager) channel(ctx context.Context, name string) (*channel, error) {
 	p.chans[name] = c
 	return c, nil
 }
-
-var errClosed = errors.New("live packager is shutting down")
 
 // acceptHeader takes a CMAF header for track: a new track, or a reconnect
 // of a known one (same kind, codec and timescale).

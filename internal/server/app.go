@@ -412,7 +412,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 		return nil, err
 	}
 	app.closers = append(app.closers, lp.Close)
-	ingest, output := lp.IngestHandler(auth), lp.OutputHandler()
+	ingest, output := lp.IngestHandler(), lp.OutputHandler()
 	routes = append(routes, Route{"PUT " + live.IngestPrefix, ingest}, Route{"POST " + live.IngestPrefix, ingest}, Route{"DELETE " + live.IngestPrefix, ingest},
 		Route{"GET " + live.OutputPrefix, output}, Route{"HEAD " + live.OutputPrefix, output})
 	if cfg.Observability.Metrics.Enabled {
