@@ -44,12 +44,40 @@ func (a *HTTPAuthenticator) Authenticate(r *http.Request, scope string) (princip
 	return k.Principal(), nil
 }
 
+// AuthenticateEncoder is Authenticate for endpoints encoders call (live
+// ingest): besides a bearer token it takes HTTP Basic credentials (RFC 7617)
+// whose password is the API token, since encoders such as ffmpeg send
+// credentials from the URL that way (DASH-IF Live Media Ingest §6.3 names
+// basic authentication). The user name is ignored.
+func (a *HTTPAuthenticator) AuthenticateEncoder(r *http.Request, scope Scope) (principal string, err error) {
+	k, err := a.authenticateWith(r, scope.String(), encoderToken)
+	if err != nil {
+		return "", err
+	}
+	return k.Principal(), nil
+}
+
+// encoderToken is the password of a single Basic Authorization header, or
+// else the bearer token.
+func encoderToken(r *http.Request) (string, bool) {
+	if vs := r.Header.Values("Authorization"); len(vs) == 1 && len(vs[0]) <= maxAuthorization {
+		if _, pass, ok := r.BasicAuth(); ok {
+			return pass, pass != ""
+		}
+	}
+	return bearerToken(r)
+}
+
 func (a *HTTPAuthenticator) authenticate(r *http.Request, scope string) (Key, error) {
+	return a.authenticateWith(r, scope, bearerToken)
+}
+
+func (a *HTTPAuthenticator) authenticateWith(r *http.Request, scope string, credential func(*http.Request) (string, bool)) (Key, error) {
 	sc, err := ParseScope(scope)
 	if err != nil {
 		return Key{}, httperr.Wrap(err, http.StatusInternalServerError, httperr.CodeInternal, "internal error")
 	}
-	token, ok := bearerToken(r)
+	token, ok := credential(r)
 	if !ok {
 		return Key{}, httperr.Wrap(ErrUnauthenticated, http.StatusUnauthorized, httperr.CodeUnauthorized, "a bearer token is required").Bearer(r)
 	}

@@ -2,6 +2,7 @@ package apikey
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -122,5 +123,53 @@ func TestRequire(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") == "" {
 		t.Fatalf("no token: %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+// TestAuthenticateEncoder: live encoders may send the API token as the
+// HTTP Basic password (ffmpeg's http://user:TOKEN@host/... URLs) or as a
+// bearer token; the scope is still checked.
+func TestAuthenticateEncoder(t *testing.T) {
+	ctx := context.Background()
+	s := New(newMem())
+	ingest, k, err := s.Create(ctx, "encoder", []Scope{ScopeIngest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	speke, _, _ := s.Create(ctx, "other", []Scope{ScopeSPEKE})
+	a := NewHTTPAuthenticator(s)
+	for _, c := range []struct {
+		name   string
+		header string
+		status int
+	}{
+		{"basic", "Basic " + base64.StdEncoding.EncodeToString([]byte("enc:"+ingest)), 200},
+		{"basic no user", "Basic " + base64.StdEncoding.EncodeToString([]byte(":"+ingest)), 200},
+		{"bearer", "Bearer " + ingest, 200},
+		{"basic empty password", "Basic " + base64.StdEncoding.EncodeToString([]byte(ingest+":")), 401},
+		{"basic wrong scope", "Basic " + base64.StdEncoding.EncodeToString([]byte("enc:"+speke)), 403},
+		{"basic garbage", "Basic !!!", 401},
+		{"none", "", 401},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPut, "/ingest/ch/x.m4s", nil)
+			if c.header != "" {
+				r.Header.Set("Authorization", c.header)
+			}
+			p, err := a.AuthenticateEncoder(r, ScopeIngest)
+			status := 200
+			var he *httperr.Error
+			if errors.As(err, &he) {
+				status = he.Status
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if status != c.status {
+				t.Fatalf("status %d, want %d (%v)", status, c.status, err)
+			}
+			if status == 200 && p != "apikey:"+k.ID {
+				t.Fatalf("principal %q", p)
+			}
+		})
 	}
 }

@@ -17,15 +17,19 @@ const (
 	ScopeAdmin
 	// ScopeLicenseToken lets a backend mint license (entitlement) tokens.
 	ScopeLicenseToken
+	// ScopeIngest lets an encoder push a live channel (DASH-IF Live Media
+	// Ingest).
+	ScopeIngest
 )
 
 var scopeNames = map[Scope]string{
 	ScopeSPEKE:        "speke",
 	ScopeAdmin:        "admin",
 	ScopeLicenseToken: "license-token",
+	ScopeIngest:       "ingest",
 }
 
-// String returns the scope's name: speke, admin or license-token.
+// String returns the scope's name: speke, admin, license-token or ingest.
 func (s Scope) String() string {
 	if n, ok := scopeNames[s]; ok {
 		return n
@@ -47,11 +51,11 @@ func ParseScope(name string) (Scope, error) {
 			return s, nil
 		}
 	}
-	return 0, fmt.Errorf("%w: %q (want speke, admin or license-token)", ErrUnknownScope, name)
+	return 0, fmt.Errorf("%w: %q (want speke, admin, license-token or ingest)", ErrUnknownScope, name)
 }
 
 // Scopes returns every known scope, in order.
-func Scopes() []Scope { return []Scope{ScopeSPEKE, ScopeAdmin, ScopeLicenseToken} }
+func Scopes() []Scope { return []Scope{ScopeSPEKE, ScopeAdmin, ScopeLicenseToken, ScopeIngest} }
 
 // normalizeScopes checks, sorts and de-duplicates scopes.
 func normalizeScopes(in []Scope) ([]Scope, error) {

@@ -43,7 +43,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newPackageCmd(stdout, stderr), newVerifyCmd(stdout, stderr), newKeysCmd(stdout), newServeCmd(stdout, stderr),
-		newAPIKeyCmd(stdout), newTokenCmd(stdout), newRevokeCmd(stdout), newConfigCmd(stdout), newVersionCmd(stdout))
+		newAPIKeyCmd(stdout), newChannelCmd(stdout), newTokenCmd(stdout), newRevokeCmd(stdout), newConfigCmd(stdout), newVersionCmd(stdout))
 	return root
 }
 

@@ -212,18 +212,28 @@ func (j *trackJob) segment(ctx context.Context, out storage.Output, k int, sp sp
 // encrypt encrypts the samples of one fragment in place and records the
 // sample auxiliary information in sc.fi.
 func (j *trackJob) encrypt(o *trackOutput, p *outputPeriod, sc *scratch, data []byte) error {
+	if err := encryptFragment(sc, o.protect, p.enc, p.prot.ivSize, j.isVideo(), data); err != nil {
+		return err
+	}
+	if p.moofPSSHs != nil {
+		sc.fi.seig = p.prot // in-band signaling: the period's KID in every fragment
+	}
+	return nil
+}
+
+// encryptFragment encrypts the samples of the fragment described by sc.fi
+// in place with enc (subsample maps from protect, nil for full-sample
+// audio) and records the sample auxiliary information in sc.fi.
+func encryptFragment(sc *scratch, protect cenc.Protector, enc *cenc.Encryptor, ivSize int, video bool, data []byte) error {
 	fi := &sc.fi
 	n := len(fi.sizes)
 	fi.encrypted = true
-	fi.ivSize = p.prot.ivSize
-	if p.moofPSSHs != nil {
-		fi.seig = p.prot // in-band signaling: the period's KID in every fragment
-	}
+	fi.ivSize = ivSize
 	fi.ivs = fi.ivs[:0]
 	fi.subs = fi.subs[:0]
 	// Audio is full-sample: cenc with per-sample IVs only, cbcs with
 	// IV-less senc entries (see appendFragmentHeader).
-	fi.useSubs = j.isVideo()
+	fi.useSubs = video
 	sc.flat = sc.flat[:0]
 	bounds := make([]int, 0, n+1)
 	bounds = append(bounds, 0)
@@ -232,15 +242,15 @@ func (j *trackJob) encrypt(o *trackOutput, p *outputPeriod, sc *scratch, data []
 		sample := data[off : off+int(fi.sizes[i])]
 		off += int(fi.sizes[i])
 		var subs []cenc.Subsample
-		if o.protect != nil {
+		if protect != nil {
 			var err error
-			sc.subs, err = o.protect.Subsamples(sc.subs[:0], sample)
+			sc.subs, err = protect.Subsamples(sc.subs[:0], sample)
 			if err != nil {
 				return fmt.Errorf("sample %d: %w", i+1, err)
 			}
 			subs = sc.subs
 		}
-		iv, err := p.enc.EncryptSample(sample, subs)
+		iv, err := enc.EncryptSample(sample, subs)
 		if err != nil {
 			return fmt.Errorf("sample %d: %w", i+1, err)
 		}

@@ -91,7 +91,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	}(b.app)
 	for _, step := range []func() error{
 		b.observability, b.keyStore, b.redis, b.entitlement, b.licenses, b.vendorGateway,
-		b.revocations, b.speke, b.tokensAndAdmin, b.broker, b.operations, b.server,
+		b.revocations, b.speke, b.tokensAndAdmin, b.broker, b.liveChannels, b.operations, b.server,
 	} {
 		if err := step(); err != nil {
 			return nil, err

@@ -22,6 +22,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/keys/keystore"
 	"github.com/drmpipe/drmpipe/internal/keys/sqlstore"
 	"github.com/drmpipe/drmpipe/internal/license"
+	"github.com/drmpipe/drmpipe/internal/live"
 	"github.com/drmpipe/drmpipe/internal/netlimit"
 	"github.com/drmpipe/drmpipe/internal/observability"
 	"github.com/drmpipe/drmpipe/internal/redisbreaker"
@@ -227,6 +228,22 @@ func (b *builder) speke() error {
 	h := speke.NewHandler(c, speke.Deps{Keys: b.ks, Periods: b.ks, Auth: auth, Logger: b.log})
 	traced := observability.HTTPHandler(h, observability.SpanSPEKERequest, b.tp)
 	b.mount(Route{"POST " + speke.PathV1, traced}, Route{"POST " + speke.PathV2, traced})
+	return nil
+}
+
+// liveChannels: live channels, CMAF ingest and the published output.
+func (b *builder) liveChannels() error {
+	c := b.cfg.SPEKE
+	lp, err := live.New(live.Config{Dir: filepath.Join(b.cfg.Server.DataDir, "live"), WidevineProvider: c.WidevineProvider,
+		PlayReadyLAURL: c.PlayReadyLAURL, ClearKeyLAURL: c.ClearKeyLAURL, FairPlayKeyURI: c.FairPlayKeyURI()},
+		live.Deps{Channels: live.NewChannels(b.ks.Store), Keys: b.ks, Auth: b.auth, Log: b.log})
+	if err != nil {
+		return err
+	}
+	b.closer(lp.Close)
+	ingest, output := lp.IngestHandler(), lp.OutputHandler()
+	b.mount(Route{"PUT " + live.IngestPrefix, ingest}, Route{"POST " + live.IngestPrefix, ingest}, Route{"DELETE " + live.IngestPrefix, ingest},
+		Route{"GET " + live.OutputPrefix, output}, Route{"HEAD " + live.OutputPrefix, output})
 	return nil
 }
 

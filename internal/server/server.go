@@ -17,10 +17,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/httperr"
+	"github.com/drmpipe/drmpipe/internal/live"
 	"github.com/drmpipe/drmpipe/internal/netlimit"
 	"github.com/drmpipe/drmpipe/internal/observability"
 	"github.com/drmpipe/drmpipe/internal/origin"
@@ -262,6 +264,10 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, live.IngestPrefix) {
+			next.ServeHTTP(w, r) // live ingest bounds each object and box itself
+			return
+		}
 		if r.ContentLength > s.cfg.MaxBodyBytes {
 			httperr.Write(w, r, s.log, httperr.New(http.StatusRequestEntityTooLarge, httperr.CodeTooLarge, fmt.Sprintf("request body larger than %d bytes", s.cfg.MaxBodyBytes)))
 			return

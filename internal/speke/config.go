@@ -117,8 +117,8 @@ func (c Config) maxBytes() int64 {
 	return c.MaxRequestBytes
 }
 
-// fairPlayKeyURI is the drm/fairplay.KeyURI template of the prefix.
-func (c Config) fairPlayKeyURI() string {
+// FairPlayKeyURI is the drm/fairplay.KeyURI template of the prefix.
+func (c Config) FairPlayKeyURI() string {
 	p := c.FairPlayKeyURIPrefix
 	if p == "" || strings.Contains(p, "{kid") {
 		return p

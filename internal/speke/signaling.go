@@ -21,7 +21,7 @@ func (h *handler) buildSystem(sys drm.System, key keys.ContentKey, scheme cenc.S
 	p := signaling.Params{
 		Scheme: scheme, KID: key.KID, Key: key.Key, Systems: []drm.System{sys},
 		WidevineProvider: h.cfg.WidevineProvider, WidevineContentID: contentID,
-		PlayReadyLAURL: h.cfg.PlayReadyLAURL, ClearKeyLAURL: h.cfg.ClearKeyLAURL, FairPlayKeyURI: h.cfg.fairPlayKeyURI(),
+		PlayReadyLAURL: h.cfg.PlayReadyLAURL, ClearKeyLAURL: h.cfg.ClearKeyLAURL, FairPlayKeyURI: h.cfg.FairPlayKeyURI(),
 	}
 	if rotation {
 		p.CryptoPeriodIndex = &period

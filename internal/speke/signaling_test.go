@@ -77,7 +77,7 @@ func packagerTrack(scheme cenc.Scheme, kid drm.KeyID, sig map[drm.System]Signali
 		case drm.FairPlay:
 			ss.KeyURI = s.URIExtXKey
 			if ss.KeyURI == "" { // SPEKE v2 returns it only in the HLS lines
-				ss.KeyURI = fairplay.KeyURI(cfg.fairPlayKeyURI(), kid)
+				ss.KeyURI = fairplay.KeyURI(cfg.FairPlayKeyURI(), kid)
 			}
 		case drm.ClearKey:
 			ss.LicenseURL = cfg.ClearKeyLAURL

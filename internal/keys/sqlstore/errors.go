@@ -20,3 +20,11 @@ var (
 	// ErrConfig reports a bad store setting (Config.Validate).
 	ErrConfig = errors.New("sqlstore: invalid configuration")
 )
+
+// Sentinel errors of the live channel table.
+var (
+	// ErrChannelExists reports a create of a channel name already in use.
+	ErrChannelExists = errors.New("sqlstore: channel already exists")
+	// ErrChannelNotFound reports an unknown channel name.
+	ErrChannelNotFound = errors.New("sqlstore: channel not found")
+)

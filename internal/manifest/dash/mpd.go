@@ -12,6 +12,7 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/Eyevinn/dash-mpd/mpd"
 	"github.com/Eyevinn/dash-mpd/xml"
@@ -30,6 +31,34 @@ type Options struct {
 	// bandwidths (maximum over single segments) are consistent with
 	// (ISO/IEC 23009-1 §5.3.5.2).
 	MinBufferTime float64
+	// Live, when set, makes the MPD dynamic: a live presentation whose
+	// SegmentTimeline is a sliding window (ISO/IEC 23009-1 §5.4).
+	Live *Live
+}
+
+// Live is what a dynamic MPD adds (ISO/IEC 23009-1 §5.3.1.2 Table 3,
+// §5.8.4.11; DASH-IF IOP timing model): segment times count from
+// AvailabilityStartTime, players re-read the MPD every MinimumUpdatePeriod
+// and may seek back TimeShiftBufferDepth from the live edge; UTCTimingURL is
+// the clock players synchronise with ("A dynamic MPD SHALL include at least
+// one UTCTiming element", DASH-IF IOP Timing Model).
+type Live struct {
+	AvailabilityStartTime time.Time
+	PublishTime           time.Time
+	MinimumUpdatePeriod   time.Duration
+	TimeShiftBufferDepth  time.Duration
+	// UTCTimingURL answers with an ISO 8601 date-time
+	// (urn:mpeg:dash:utc:http-iso:2014).
+	UTCTimingURL string
+}
+
+// UTCTimingHTTPISO is the UTCTiming scheme of a server answering an ISO
+// 8601 date-time (ISO/IEC 23009-1 Table 32).
+const UTCTimingHTTPISO = "urn:mpeg:dash:utc:http-iso:2014"
+
+// dateTime formats t as an xs:dateTime in UTC with milliseconds.
+func dateTime(t time.Time) mpd.DateTime {
+	return mpd.DateTime(t.UTC().Format("2006-01-02T15:04:05.000Z"))
 }
 
 // Marshal returns a static MPD describing p. The MPD is written with two-space
@@ -49,7 +78,7 @@ func Marshal(p manifest.Presentation, opt Options) ([]byte, error) {
 	var periods []*mpd.Period
 	if idx := p.KeyPeriodIndexes(); len(idx) > 0 {
 		var err error
-		if periods, err = keyPeriods(p.Tracks, idx, &ns); err != nil {
+		if periods, err = keyPeriods(p.Tracks, idx, opt.Live != nil, &ns); err != nil {
 			return nil, err
 		}
 	} else {
@@ -75,6 +104,15 @@ func Marshal(p manifest.Presentation, opt Options) ([]byte, error) {
 		MediaPresentationDuration: mpd.Seconds2DurPtrFloat64(dur),
 		MinBufferTime:             ceilMillis(minBuf),
 		Periods:                   periods,
+	}
+	if l := opt.Live; l != nil {
+		m.Type = mpd.Ptr(mpd.DYNAMIC_TYPE)
+		m.MediaPresentationDuration = nil
+		m.AvailabilityStartTime = dateTime(l.AvailabilityStartTime)
+		m.PublishTime = dateTime(l.PublishTime)
+		m.MinimumUpdatePeriod = mpd.Seconds2DurPtrFloat64(l.MinimumUpdatePeriod.Seconds())
+		m.TimeShiftBufferDepth = mpd.Seconds2DurPtrFloat64(l.TimeShiftBufferDepth.Seconds())
+		m.UTCTimings = []*mpd.DescriptorType{{SchemeIdUri: UTCTimingHTTPISO, Value: l.UTCTimingURL}}
 	}
 
 	// Namespaces are declared once, on the MPD root, and only when used.
@@ -137,7 +175,11 @@ func buildPeriod(tracks []manifest.Track, id string, start float64, ns *namespac
 // times stay those of one continuous timeline (ISO/IEC 23009-1 §5.3.9.2:
 // a segment is presented at Period@start + (t - presentationTimeOffset) /
 // timescale).
-func keyPeriods(tracks []manifest.Track, idx []int, ns *namespaces) ([]*mpd.Period, error) {
+//
+// In a live MPD (live) the first listed Period starts where its media does:
+// Periods leave the front of the window as it slides, and the Period@start
+// of each stays what it was when it was first published.
+func keyPeriods(tracks []manifest.Track, idx []int, live bool, ns *namespaces) ([]*mpd.Period, error) {
 	// The keyed tracks' views of each key period, and where it starts.
 	type period struct {
 		k          int
@@ -162,7 +204,7 @@ func keyPeriods(tracks []manifest.Track, idx []int, ns *namespaces) ([]*mpd.Peri
 		if len(p.views) == 0 {
 			continue
 		}
-		if len(ps) == 0 {
+		if len(ps) == 0 && !live {
 			p.startTicks = 0 // the first Period starts the presentation
 		}
 		ps = append(ps, p)

@@ -75,6 +75,30 @@ func Marshal(p manifest.Presentation) ([]Playlist, error) {
 // lead at the same media time in every track, so the renditions' discontinuity
 // sequence numbers agree segment by segment.
 func MarshalMedia(t manifest.Track) ([]byte, error) {
+	return marshalMedia(t, nil)
+}
+
+// Live is what a live media playlist adds (RFC 8216 §6.2.2: a sliding
+// window without EXT-X-PLAYLIST-TYPE and EXT-X-ENDLIST).
+type Live struct {
+	// DiscontinuitySequence is the EXT-X-DISCONTINUITY-SEQUENCE: the
+	// discontinuities removed from the front of the window so far.
+	DiscontinuitySequence int
+	// Epoch is the date of media time 0: every segment gets an
+	// EXT-X-PROGRAM-DATE-TIME of Epoch plus its Start (§4.3.2.6).
+	Epoch time.Time
+}
+
+// MarshalLiveMedia returns the live media playlist of t: the window of
+// segments t lists, EXT-X-MEDIA-SEQUENCE the first one's Number, and the
+// EXT-X-MAP and EXT-X-KEY tags that govern the first listed segment at the
+// top (§6.2.2: a client joining at any point must find them), as in
+// MarshalMedia.
+func MarshalLiveMedia(t manifest.Track, l Live) ([]byte, error) {
+	return marshalMedia(t, &l)
+}
+
+func marshalMedia(t manifest.Track, live *Live) ([]byte, error) {
 	if err := validateTrack(&t); err != nil {
 		return nil, err
 	}
@@ -95,7 +119,11 @@ func MarshalMedia(t manifest.Track) ([]byte, error) {
 	fmt.Fprintf(&b, "#EXT-X-VERSION:%d\n", Version)
 	fmt.Fprintf(&b, "#EXT-X-TARGETDURATION:%d\n", targetDuration(t.Segments, t.Timescale))
 	fmt.Fprintf(&b, "#EXT-X-MEDIA-SEQUENCE:%d\n", t.Segments[0].Number)
-	b.WriteString("#EXT-X-PLAYLIST-TYPE:VOD\n")
+	if live != nil {
+		fmt.Fprintf(&b, "#EXT-X-DISCONTINUITY-SEQUENCE:%d\n", live.DiscontinuitySequence)
+	} else {
+		b.WriteString("#EXT-X-PLAYLIST-TYPE:VOD\n")
+	}
 	b.WriteString("#EXT-X-INDEPENDENT-SEGMENTS\n")
 	if t.Type != manifest.Text {
 		fmt.Fprintf(&b, "#EXT-X-MAP:%s\n", mapLine)
@@ -138,7 +166,13 @@ func MarshalMedia(t manifest.Track) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if t.SyncHLS && s.Number == t.Segments[0].Number {
+		if live != nil {
+			at, err := micros(s.Start, t.Timescale)
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(&b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", live.Epoch.Add(time.Duration(at)*time.Microsecond).UTC().Format("2006-01-02T15:04:05.000Z07:00"))
+		} else if t.SyncHLS && s.Number == t.Segments[0].Number {
 			at, err := micros(s.Start, t.Timescale)
 			if err != nil {
 				return nil, err
@@ -151,7 +185,9 @@ func MarshalMedia(t manifest.Track) ([]byte, error) {
 		}
 		fmt.Fprintf(&b, "#EXTINF:%s,\n%s\n", formatMicros(to-from), name)
 	}
-	b.WriteString("#EXT-X-ENDLIST\n")
+	if live == nil {
+		b.WriteString("#EXT-X-ENDLIST\n")
+	}
 	return []byte(b.String()), nil
 }
 

@@ -1,0 +1,34 @@
+package live
+
+import "errors"
+
+// Sentinel errors of live packaging. Ingest errors map to HTTP statuses in
+// ingest_handler.go.
+var (
+	// ErrInvalidChannel reports a channel definition that breaks a rule
+	// (name, durations, scheme, DRM list).
+	ErrInvalidChannel = errors.New("invalid channel")
+	// ErrChannelNotFound reports an unknown channel name.
+	ErrChannelNotFound = errors.New("channel not found")
+	// ErrChannelExists reports a create of a name already in use.
+	ErrChannelExists = errors.New("channel already exists")
+	// ErrNotCMAF reports ingest bytes that are not a CMAF track: no
+	// ftyp/moov/moof structure, several tracks, or an unsupported codec.
+	ErrNotCMAF = errors.New("not CMAF")
+	// ErrEncryptedInput reports an encrypted ingest track (drmpipe
+	// encrypts; DASH-IF Live Media Ingest §6.4: media SHOULD NOT use
+	// media-level encryption).
+	ErrEncryptedInput = errors.New("encrypted input")
+	// ErrNoInit reports media before the track's CMAF header.
+	ErrNoInit = errors.New("media segment before the CMAF header")
+	// ErrTimestamps reports a fragment whose decode time goes backwards or
+	// jumps ahead of the track's timeline.
+	ErrTimestamps = errors.New("timestamps out of order")
+	// ErrTooLarge reports a body, box or fragment over its limit.
+	ErrTooLarge = errors.New("ingest body over the limit")
+	// ErrTrackChanged reports a new CMAF header whose codec, timescale or
+	// kind differs from the track's (a new track needs a new name).
+	ErrTrackChanged = errors.New("track changed")
+	// ErrClosed reports ingest after the packager was closed (shutdown).
+	ErrClosed = errors.New("live packager is shutting down")
+)

@@ -1,0 +1,277 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/drmpipe/drmpipe/internal/apikey"
+	"github.com/drmpipe/drmpipe/internal/httperr"
+	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/media"
+)
+
+// ingestIdle is how long an ingest request may go without a whole box
+// arriving before it is dropped (the server's read timeout is extended by
+// this much after every fragment, so a long-running POST can last).
+const ingestIdle = 30 * time.Second
+
+// IngestHandler serves DASH-IF Live Media Ingest Interface 1 (CMAF over
+// HTTP) under IngestPrefix, in the two shapes encoders send:
+//
+//   - one object per request, PUT or POST /ingest/CHANNEL/NAME: a CMAF
+//     header or a CMAF segment (ffmpeg -f dash -method PUT); the track is
+//     named by the object name (init-stream0.m4s and chunk-stream0-00001.m4s
+//     are track stream0; a directory, TRACK/x.m4s, names it too). The
+//     encoder's own MPD and playlists are accepted and ignored, and so are
+//     DELETEs;
+//   - one long-running POST per track to /ingest/CHANNEL/Streams(TRACK.cmfv)
+//     (.cmfa for audio): a CMAF header, then fragments, read one at a time.
+//
+// Every request needs an API key of scope ingest (bearer, or the HTTP Basic
+// password).
+func (p *Packager) IngestHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := p.deps.Auth.AuthenticateEncoder(r, apikey.ScopeIngest); err != nil {
+			httperr.Write(basicChallenge{w}, r, p.deps.Log, err)
+			return
+		}
+		name, object, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, IngestPrefix), "/")
+		if err := keys.ValidateContentID(name); err != nil || !ok || object == "" {
+			httperr.Write(w, r, p.deps.Log, httperr.New(http.StatusNotFound, httperr.CodeNotFound, "ingest URLs are /ingest/CHANNEL/OBJECT"))
+			return
+		}
+		switch r.Method {
+		case http.MethodPut, http.MethodPost:
+		case http.MethodDelete:
+			w.WriteHeader(http.StatusNoContent) // the encoder's window; drmpipe keeps its own
+			return
+		default:
+			w.Header().Set("Allow", "PUT, POST, DELETE")
+			httperr.Write(w, r, p.deps.Log, httperr.New(http.StatusMethodNotAllowed, httperr.CodeMethodNotAllowed, "ingest takes PUT, POST and DELETE"))
+			return
+		}
+		c, err := p.channel(r.Context(), name)
+		if err != nil {
+			p.refuse(w, r, name, "", err)
+			return
+		}
+		if ext := path.Ext(object); ext == ".mpd" || ext == ".m3u8" {
+			// The encoder's manifests: drmpipe writes its own.
+			_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, p.cfg.MaxObjectBytes))
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		track, long, err := trackOf(object)
+		if err != nil {
+			p.refuse(w, r, name, "", err)
+			return
+		}
+		body := io.Reader(r.Body)
+		if !long {
+			if r.ContentLength > p.cfg.MaxObjectBytes {
+				p.refuse(w, r, name, track, fmt.Errorf("%w: object of %d bytes (limit %d)", ErrTooLarge, r.ContentLength, p.cfg.MaxObjectBytes))
+				return
+			}
+			body = &limitedBody{r: r.Body, left: p.cfg.MaxObjectBytes}
+		}
+		if err := p.ingest(w, r, c, track, body); err != nil {
+			p.refuse(w, r, name, track, err)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+}
+
+// ingest reads headers and fragments from body until it ends.
+func (p *Packager) ingest(w http.ResponseWriter, r *http.Request, c *channel, track string, body io.Reader) error {
+	rc := http.NewResponseController(w)
+	cr := &cmafReader{r: body, maxBox: p.cfg.MaxBoxBytes}
+	for {
+		obj, err := cr.next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if obj.init {
+			err = c.acceptHeader(track, obj.data)
+		} else {
+			err = c.acceptFragment(context.WithoutCancel(r.Context()), track, obj)
+		}
+		if err != nil {
+			return err
+		}
+		// A long-running POST outlives the server's read and write
+		// timeouts: each accepted object buys it ingestIdle more.
+		_ = rc.SetReadDeadline(time.Now().Add(ingestIdle))
+		_ = rc.SetWriteDeadline(time.Now().Add(ingestIdle))
+	}
+}
+
+// limitedBody reads at most left bytes and then fails with ErrTooLarge.
+type limitedBody struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *limitedBody) Read(b []byte) (int, error) {
+	if l.left <= 0 {
+		var one [1]byte
+		if n, _ := l.r.Read(one[:]); n > 0 {
+			return 0, fmt.Errorf("%w: object over %d bytes", ErrTooLarge, l.left)
+		}
+		return 0, io.EOF
+	}
+	if int64(len(b)) > l.left {
+		b = b[:l.left]
+	}
+	n, err := l.r.Read(b)
+	l.left -= int64(n)
+	return n, err
+}
+
+var (
+	streamsRE = regexp.MustCompile(`^Streams\(([^()/]+)\)$`)
+	// ffmpeg's dash muxer names: init-stream$RepresentationID$.m4s and
+	// chunk-stream$RepresentationID$-$Number%05d$.m4s.
+	ffInitRE  = regexp.MustCompile(`^init-(.+)\.(m4s|mp4|cmf[vat])$`)
+	ffChunkRE = regexp.MustCompile(`^chunk-(.+)-[0-9]+\.(m4s|mp4|cmf[vat])$`)
+)
+
+// trackOf names the track of an ingest object and tells whether it is a
+// long-running Streams(...) POST.
+func trackOf(object string) (track string, long bool, err error) {
+	var t string
+	switch {
+	case streamsRE.MatchString(object):
+		t = streamsRE.FindStringSubmatch(object)[1]
+		t = strings.TrimSuffix(t, path.Ext(t))
+		long = true
+	case strings.Contains(object, "/"):
+		t, _, _ = strings.Cut(object, "/")
+	case ffInitRE.MatchString(object):
+		t = ffInitRE.FindStringSubmatch(object)[1]
+	case ffChunkRE.MatchString(object):
+		t = ffChunkRE.FindStringSubmatch(object)[1]
+	default:
+		t = strings.TrimSuffix(object, path.Ext(object))
+	}
+	if !trackNameRE.MatchString(t) {
+		return "", false, fmt.Errorf("%w: track name %q from %q (want 1 to 64 of A-Z a-z 0-9 _ . -)", ErrNotCMAF, t, object)
+	}
+	return t, long, nil
+}
+
+// refuse answers a refused ingest with its precise status and logs it with
+// the channel and track; the channel keeps its last good state.
+func (p *Packager) refuse(w http.ResponseWriter, r *http.Request, channel, track string, err error) {
+	status, code := http.StatusBadRequest, httperr.CodeInvalidRequest
+	switch {
+	case errors.Is(err, ErrChannelNotFound):
+		status, code = http.StatusNotFound, httperr.CodeNotFound
+	case errors.Is(err, ErrTooLarge):
+		status, code = http.StatusRequestEntityTooLarge, httperr.CodeTooLarge
+	case errors.Is(err, ErrEncryptedInput), errors.Is(err, media.ErrEncryptedInput), errors.Is(err, media.ErrUnsupportedCodec):
+		status = http.StatusUnsupportedMediaType
+	case errors.Is(err, ErrNoInit), errors.Is(err, ErrTimestamps), errors.Is(err, ErrTrackChanged):
+		status = http.StatusConflict
+	case errors.Is(err, ErrNotCMAF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, media.ErrNotMP4),
+		errors.Is(err, media.ErrMalformed), errors.Is(err, media.ErrNoTracks):
+	case errors.Is(err, ErrClosed):
+		status, code = http.StatusServiceUnavailable, httperr.CodeUnavailable
+	default:
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			status, code = http.StatusRequestEntityTooLarge, httperr.CodeTooLarge
+			break
+		}
+		p.deps.Log.Error("live ingest failed", "channel", channel, "track", track, "error", err.Error())
+		he := httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "live packaging failed; retry")
+		he.RetryAfter = 1
+		httperr.Write(w, r, p.deps.Log, he)
+		return
+	}
+	p.deps.Log.Warn("live ingest refused", "channel", channel, "track", track, "status", status, "error", err.Error())
+	httperr.Write(w, r, p.deps.Log, httperr.Wrap(err, status, code, fmt.Sprintf("channel %q track %q: %v", channel, track, err)))
+}
+
+// OutputHandler serves the published channels under OutputPrefix: the
+// MPD, the playlists, init and media segments (short caching for
+// manifests, immutable segments), and the server clock at TimePath.
+func (p *Packager) OutputHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == TimePath {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			fmt.Fprint(w, p.deps.Now().UTC().Format("2006-01-02T15:04:05.000Z"))
+			return
+		}
+		rel := strings.TrimPrefix(r.URL.Path, OutputPrefix)
+		name, file, _ := strings.Cut(rel, "/")
+		if keys.ValidateContentID(name) != nil || !outputFileRE.MatchString(file) {
+			httperr.Write(w, r, p.deps.Log, httperr.New(http.StatusNotFound, httperr.CodeNotFound, "no such live object"))
+			return
+		}
+		f, err := os.Open(filepath.Join(p.cfg.Dir, name, filepath.FromSlash(file)))
+		if err != nil {
+			httperr.Write(w, r, p.deps.Log, httperr.New(http.StatusNotFound, httperr.CodeNotFound, "no such live object"))
+			return
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil || !st.Mode().IsRegular() {
+			httperr.Write(w, r, p.deps.Log, httperr.New(http.StatusNotFound, httperr.CodeNotFound, "no such live object"))
+			return
+		}
+		h := w.Header()
+		switch path.Ext(file) {
+		case ".mpd":
+			h.Set("Content-Type", "application/dash+xml")
+			h.Set("Cache-Control", manifestCache)
+		case ".m3u8":
+			h.Set("Content-Type", "application/vnd.apple.mpegurl")
+			h.Set("Cache-Control", manifestCache)
+		case ".mp4":
+			h.Set("Content-Type", "video/mp4")
+			h.Set("Cache-Control", segmentCache)
+		default:
+			h.Set("Content-Type", "video/iso.segment")
+			h.Set("Cache-Control", segmentCache)
+		}
+		h.Set("Access-Control-Allow-Origin", "*")
+		http.ServeContent(w, r, "", st.ModTime(), f)
+	})
+}
+
+// Cache-Control of live objects: a manifest changes every segment; a
+// segment or init segment never changes once published.
+const (
+	manifestCache = "public, max-age=1"
+	segmentCache  = "public, max-age=31536000, immutable"
+)
+
+// outputFileRE is every file a channel publishes: the MPD, the
+// multivariant playlist, and per track a media playlist, init and media
+// segments (never the .state directory or temporary files).
+var outputFileRE = regexp.MustCompile(`^(manifest\.mpd|master\.m3u8|[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}/(playlist\.m3u8|init_p[0-9]+\.mp4|seg_[0-9]+\.m4s))$`)
+
+// basicChallenge adds the HTTP Basic challenge (RFC 7617 §2) to a 401, so
+// an encoder holding credentials in its URL sends them again.
+type basicChallenge struct{ http.ResponseWriter }
+
+func (b basicChallenge) WriteHeader(code int) {
+	if code == http.StatusUnauthorized {
+		b.Header().Add("WWW-Authenticate", `Basic realm="drmpipe ingest"`)
+	}
+	b.ResponseWriter.WriteHeader(code)
+}

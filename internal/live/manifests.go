@@ -1,0 +1,135 @@
+package live
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+
+	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/manifest"
+	"github.com/drmpipe/drmpipe/internal/manifest/dash"
+	"github.com/drmpipe/drmpipe/internal/manifest/hls"
+	"github.com/drmpipe/drmpipe/internal/media"
+)
+
+// mediaPattern is the SegmentTemplate@media of every live track.
+const mediaPattern = "seg_$Number$.m4s"
+
+// presentation describes the listed window of every track that has
+// published a segment, in track name order (video before audio).
+func (c *channel) presentation(ctx context.Context) (manifest.Presentation, error) {
+	names := make([]string, 0, len(c.tracks))
+	for n, lt := range c.tracks {
+		if lt.in != nil && lt.st != nil && len(lt.st.Segments) > 0 {
+			names = append(names, n)
+		}
+	}
+	sort.Slice(names, func(i, j int) bool {
+		a, b := c.tracks[names[i]].in.track.Kind, c.tracks[names[j]].in.track.Kind
+		if a != b {
+			return a == media.Video
+		}
+		return names[i] < names[j]
+	})
+	var p manifest.Presentation
+	for _, n := range names {
+		mt, err := c.manifestTrack(ctx, c.tracks[n])
+		if err != nil {
+			return p, err
+		}
+		p.Tracks = append(p.Tracks, mt)
+	}
+	return p, nil
+}
+
+// manifestTrack is one track's window: its listed segments and the key
+// periods that cover them, the first one starting at the first listed
+// segment so its EXT-X-MAP and EXT-X-KEY stay at the top of the playlist.
+func (c *channel) manifestTrack(ctx context.Context, lt *liveTrack) (manifest.Track, error) {
+	t, st := lt.in.track, lt.st
+	mt := manifest.Track{
+		ID: lt.name, Dir: lt.name, Codecs: t.CodecString, Bandwidth: max(st.Bandwidth, 1),
+		Width: t.Width, Height: t.Height, SampleRate: t.SampleRate, Channels: t.Channels, Language: t.Language,
+		Timescale: st.Timescale, MediaPattern: mediaPattern, StartNumber: st.Segments[0].Number,
+	}
+	mt.Type = manifest.Audio
+	if t.Kind == media.Video {
+		mt.Type, mt.FrameRate = manifest.Video, st.FrameRate
+	}
+	for _, s := range st.Segments {
+		mt.Segments = append(mt.Segments, manifest.Segment{Number: s.Number, Start: s.Start, Duration: s.Dur, Size: s.Size})
+	}
+	first := st.Segments[0].Number
+	for i, ps := range st.Periods {
+		if i+1 < len(st.Periods) && st.Periods[i+1].First <= first {
+			continue // ended before the window
+		}
+		prot, err := c.protection(ctx, ps.KID)
+		if err != nil {
+			return mt, err
+		}
+		mt.KeyPeriods = append(mt.KeyPeriods, manifest.KeyPeriod{Index: ps.Index, FirstSegment: max(ps.First, first), InitFile: periodInit(ps.Index), Protection: prot})
+	}
+	if len(mt.KeyPeriods) == 0 {
+		return mt, fmt.Errorf("channel %q track %q: no key period covers segment %d", c.def.Name, lt.name, first)
+	}
+	mt.InitFile, mt.Protection = mt.KeyPeriods[0].InitFile, mt.KeyPeriods[0].Protection
+	return mt, nil
+}
+
+// protection is the manifest signaling of the key kid (rebuilt from the
+// store after a restart).
+func (c *channel) protection(ctx context.Context, kidHex string) (*manifest.Protection, error) {
+	kid, err := drm.ParseKeyID(kidHex)
+	if err != nil {
+		return nil, fmt.Errorf("channel %q state: %w", c.def.Name, err)
+	}
+	set, ok := c.sigs[kid]
+	if !ok {
+		sk, err := c.p.deps.Keys.GetByContent(ctx, c.def.Name, kid)
+		if err != nil {
+			return nil, fmt.Errorf("key %s of channel %q: %w", kid, c.def.Name, err)
+		}
+		if set, err = c.signaling(sk.Key); err != nil {
+			return nil, err
+		}
+		c.sigs[kid] = set
+	}
+	p := &manifest.Protection{Scheme: set.Scheme, KID: set.KID, Systems: set.Systems}
+	return p, nil
+}
+
+// writeManifests rewrites the media playlists, the multivariant playlist
+// and the MPD, each atomically, after the segments they list.
+func (c *channel) writeManifests(ctx context.Context) error {
+	p, err := c.presentation(ctx)
+	if err != nil || len(p.Tracks) == 0 {
+		return err
+	}
+	now := c.p.deps.Now()
+	for _, t := range p.Tracks {
+		data, err := hls.MarshalLiveMedia(t, hls.Live{Epoch: c.st.Epoch})
+		if err != nil {
+			return fmt.Errorf("channel %q: %w", c.def.Name, err)
+		}
+		if err := writeAtomic(filepath.Join(c.dir, t.Dir, hls.MediaPlaylistName), data); err != nil {
+			return err
+		}
+	}
+	mv, err := hls.MarshalMultivariant(p)
+	if err != nil {
+		return fmt.Errorf("channel %q: %w", c.def.Name, err)
+	}
+	if err := writeAtomic(filepath.Join(c.dir, MultivariantName), mv); err != nil {
+		return err
+	}
+	mpd, err := dash.Marshal(p, dash.Options{Live: &dash.Live{
+		AvailabilityStartTime: c.st.Epoch, PublishTime: now,
+		MinimumUpdatePeriod: c.def.SegmentDuration, TimeShiftBufferDepth: c.def.Window, UTCTimingURL: TimePath,
+	}})
+	if err != nil {
+		return fmt.Errorf("channel %q: %w", c.def.Name, err)
+	}
+	return writeAtomic(filepath.Join(c.dir, ManifestName), mpd)
+}

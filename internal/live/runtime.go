@@ -1,0 +1,419 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/drmpipe/drmpipe/internal/apikey"
+	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/drm/signaling"
+	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/media"
+	"github.com/drmpipe/drmpipe/internal/packager"
+)
+
+// Config configures the live packager.
+type Config struct {
+	// Dir holds one directory per channel: the published segments and
+	// manifests, and a hidden .state directory (timeline, ingest headers).
+	Dir string
+	// MaxObjectBytes bounds one per-object ingest request (a CMAF header
+	// or segment); MaxBoxBytes bounds one box of any ingest stream.
+	MaxObjectBytes int64
+	MaxBoxBytes    int64
+	// The DRM signaling written into the manifests (see signaling.Params).
+	WidevineProvider string
+	PlayReadyLAURL   string
+	ClearKeyLAURL    string
+	FairPlayKeyURI   string
+}
+
+// Default limits.
+const (
+	DefaultMaxObjectBytes = 64 << 20
+	DefaultMaxBoxBytes    = 32 << 20
+)
+
+// channelGetter finds channel definitions (*Channels).
+type channelGetter interface {
+	Get(ctx context.Context, name string) (Channel, error)
+}
+
+// keyStore is what the live packager needs of the key store: the slot key
+// of each (channel, track type, key period), and a known key by KID.
+type keyStore interface {
+	GetOrCreate(ctx context.Context, contentID string, t keys.TrackType, period uint32) (keys.ContentKey, error)
+	GetByContent(ctx context.Context, contentID string, kid drm.KeyID) (keys.StoredKey, error)
+}
+
+// encoderAuth checks an encoder's credentials (*apikey.HTTPAuthenticator).
+type encoderAuth interface {
+	AuthenticateEncoder(r *http.Request, scope apikey.Scope) (string, error)
+}
+
+// Deps are the live packager's collaborators.
+type Deps struct {
+	Channels channelGetter
+	Keys     keyStore
+	Auth     encoderAuth
+	Log      *slog.Logger
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// Packager runs every live channel of one server: it takes ingested CMAF,
+// encrypts it and publishes segments and manifests.
+type Packager struct {
+	cfg  Config
+	deps Deps
+
+	mu     sync.Mutex
+	chans  map[string]*channel
+	closed bool
+}
+
+// New returns a live packager.
+func New(cfg Config, deps Deps) (*Packager, error) {
+	if cfg.Dir == "" {
+		return nil, fmt.Errorf("%w: no live output directory", ErrInvalidChannel)
+	}
+	if cfg.MaxObjectBytes <= 0 {
+		cfg.MaxObjectBytes = DefaultMaxObjectBytes
+	}
+	if cfg.MaxBoxBytes <= 0 {
+		cfg.MaxBoxBytes = DefaultMaxBoxBytes
+	}
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Channels == nil || deps.Keys == nil || deps.Auth == nil {
+		return nil, fmt.Errorf("%w: the live packager needs the channel registry, the key store and an authenticator", ErrInvalidChannel)
+	}
+	return &Packager{cfg: cfg, deps: deps, chans: map[string]*channel{}}, nil
+}
+
+// Close stops taking ingest; published output stays.
+func (p *Packager) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	return nil
+}
+
+// trackNameRE is the rule for ingest track names: they name the track's
+// output directory.
+var trackNameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$`)
+
+// channel is one live channel's running state.
+type channel struct {
+	p   *Packager
+	def Channel
+	dir string
+
+	mu     sync.Mutex
+	st     channelState
+	tracks map[string]*liveTrack
+	sigs   map[drm.KeyID]signaling.Set
+}
+
+// liveTrack is one ingested track.
+type liveTrack struct {
+	name      string
+	in        *ingestTrack
+	seg       *segmenter
+	enc       *packager.SegmentEncryptor
+	encPeriod int
+	st        *trackState
+}
+
+// channel returns the running channel name, loading it (definition and
+// persisted state) on first use.
+func (p *Packager) channel(ctx context.Context, name string) (*channel, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	if c, ok := p.chans[name]; ok {
+		return c, nil
+	}
+	def, err := p.deps.Channels.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	c := &channel{p: p, def: def, dir: filepath.Join(p.cfg.Dir, name), tracks: map[string]*liveTrack{}, sigs: map[drm.KeyID]signaling.Set{}}
+	if c.st, err = loadState(c.dir); err != nil {
+		return nil, err
+	}
+	for tn, ts := range c.st.Tracks {
+		lt := &liveTrack{name: tn, st: ts, encPeriod: -1}
+		if b, err := os.ReadFile(filepath.Join(c.dir, stateDirName, tn+".init")); err == nil {
+			if it, err := parseHeader(tn, b); err == nil {
+				lt.in, lt.seg = it, newSegmenter(it.track, def.SegmentDuration)
+				pend, err := loadPending(c.dir, tn, ts.NextDTS)
+				if err != nil {
+					return nil, err
+				}
+				if cut := lt.seg.add(pend); len(cut) > 0 {
+					return nil, fmt.Errorf("channel %q track %q: the saved open segment spans a segment boundary", name, tn)
+				}
+			}
+		}
+		c.tracks[tn] = lt
+	}
+	p.chans[name] = c
+	return c, nil
+}
+
+// acceptHeader takes a CMAF header for track: a new track, or a reconnect
+// of a known one (same kind, codec and timescale).
+func (c *channel) acceptHeader(track string, data []byte) error {
+	it, err := parseHeader(track, data)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	lt := c.tracks[track]
+	if lt != nil && lt.st != nil && lt.st.Timescale != it.track.Timescale {
+		return fmt.Errorf("%w: timescale %d, the track had %d", ErrTrackChanged, it.track.Timescale, lt.st.Timescale)
+	}
+	if lt != nil && lt.in != nil {
+		old := lt.in.track
+		if old.Kind != it.track.Kind || old.CodecString != it.track.CodecString {
+			return fmt.Errorf("%w: %s %s, the track had %s %s", ErrTrackChanged, it.track.Kind, it.track.CodecString, old.Kind, old.CodecString)
+		}
+	}
+	if err := writeAtomic(filepath.Join(c.dir, stateDirName, track+".init"), data); err != nil {
+		return err
+	}
+	if lt == nil {
+		lt = &liveTrack{name: track, encPeriod: -1}
+		c.tracks[track] = lt
+	}
+	if lt.st == nil {
+		lt.st = &trackState{Timescale: it.track.Timescale, NextNumber: 1}
+		c.st.Tracks[track] = lt.st
+	}
+	if lt.seg == nil {
+		lt.seg = newSegmenter(it.track, c.def.SegmentDuration)
+	}
+	lt.in = it
+	lt.enc, lt.encPeriod = nil, -1
+	return nil
+}
+
+// acceptFragment takes one fragment of track. A refused fragment changes
+// nothing.
+func (c *channel) acceptFragment(ctx context.Context, track string, obj cmafObject) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	lt := c.tracks[track]
+	if lt == nil || lt.in == nil {
+		return fmt.Errorf("%w: track %q has no CMAF header yet", ErrNoInit, track)
+	}
+	samples, err := parseFragment(lt.in, obj)
+	if err != nil {
+		return err
+	}
+	if err := checkContinuity(samples[0].DTS, lt.st.NextDTS, lt.st.Started, lt.seg.segTicks); err != nil {
+		return err
+	}
+	last := samples[len(samples)-1]
+	lt.st.NextDTS, lt.st.Started = last.DTS+int64(last.Duration), true
+	if c.st.Epoch.IsZero() {
+		first := samples[0]
+		pt := time.Duration(float64(max(first.DTS+int64(first.CTO)-lt.seg.zero, 0)) / float64(lt.in.track.Timescale) * float64(time.Second))
+		c.st.Epoch = c.p.deps.Now().Add(-pt).UTC().Truncate(time.Millisecond)
+	}
+	cuts := lt.seg.add(samples)
+	for _, cs := range cuts {
+		if err := c.publish(ctx, lt, cs); err != nil {
+			return err
+		}
+	}
+	// The open segment's samples, then the next decode time that counts
+	// them, so a restart goes on from here (see pending.go).
+	if len(cuts) > 0 {
+		err = savePending(c.dir, track, lt.seg.pending, true)
+	} else {
+		err = savePending(c.dir, track, samples, false)
+	}
+	if err != nil {
+		return err
+	}
+	return c.st.save(c.dir)
+}
+
+// slot is the key slot of a track: ALL, or its track type.
+func (c *channel) slot(t *media.Track) keys.TrackType {
+	switch {
+	case c.def.KeysPer == KeysPerAsset:
+		return keys.All
+	case t.Kind == media.Video:
+		return keys.VideoTrackType(t.Width, t.Height)
+	default:
+		return keys.Audio
+	}
+}
+
+// periodKey returns the key of period k for track t (created on first
+// use, the same on every later call and after a restart).
+func (c *channel) periodKey(ctx context.Context, t *media.Track, k int) (keys.ContentKey, error) {
+	key, err := c.p.deps.Keys.GetOrCreate(ctx, c.def.Name, c.slot(t), uint32(k))
+	if err != nil {
+		return keys.ContentKey{}, fmt.Errorf("key of channel %q key period %d: %w", c.def.Name, k, err)
+	}
+	if _, ok := c.sigs[key.KID]; !ok {
+		set, err := c.signaling(key)
+		if err != nil {
+			return keys.ContentKey{}, err
+		}
+		c.sigs[key.KID] = set
+	}
+	return key, nil
+}
+
+func (c *channel) signaling(key keys.ContentKey) (signaling.Set, error) {
+	cfg := c.p.cfg
+	return signaling.Build(signaling.Params{
+		Scheme: c.def.Scheme, KID: key.KID, Key: key.Key, Systems: c.def.Systems,
+		WidevineProvider: cfg.WidevineProvider, WidevineContentID: c.def.Name,
+		PlayReadyLAURL: cfg.PlayReadyLAURL, ClearKeyLAURL: cfg.ClearKeyLAURL, FairPlayKeyURI: cfg.FairPlayKeyURI,
+	})
+}
+
+// periodInit names the init segment of key period k.
+func periodInit(k int) string { return fmt.Sprintf("init_p%d.mp4", k) }
+
+// segmentName names segment n.
+func segmentName(n int) string { return fmt.Sprintf("seg_%d.m4s", n) }
+
+// publish encrypts a closed segment with the key of its key period, writes
+// it, slides the window, persists the state and rewrites the manifests
+// (after the media they list).
+func (c *channel) publish(ctx context.Context, lt *liveTrack, cs cutSegment) error {
+	t := lt.in.track
+	periodTicks := ticks(c.def.KeyPeriod, t.Timescale)
+	k := int(cs.start / uint64(periodTicks))
+	number := lt.st.NextNumber
+	trackDir := filepath.Join(c.dir, lt.name)
+	if lt.enc == nil || lt.encPeriod != k {
+		key, err := c.periodKey(ctx, t, k)
+		if err != nil {
+			return err
+		}
+		enc, err := packager.NewSegmentEncryptor(t, c.def.Scheme, key)
+		if err != nil {
+			return err
+		}
+		init, err := enc.Init()
+		if err != nil {
+			return err
+		}
+		if err := writeAtomic(filepath.Join(trackDir, periodInit(k)), init); err != nil {
+			return err
+		}
+		lt.enc, lt.encPeriod = enc, k
+		if n := len(lt.st.Periods); n == 0 || lt.st.Periods[n-1].Index != k {
+			lt.st.Periods = append(lt.st.Periods, periodState{Index: k, First: number, KID: key.KID.String()})
+		}
+		// The next period's key exists a whole key period before its
+		// boundary, so licenses can carry it ahead (look-ahead).
+		if _, err := c.periodKey(ctx, t, k+1); err != nil {
+			c.p.deps.Log.Warn("live: next key period's key not created yet", "channel", c.def.Name, "track", lt.name, "period", k+1, "error", err.Error())
+		}
+	}
+	size := 0
+	for _, s := range cs.samples {
+		size += len(s.data)
+	}
+	buf := make([]byte, 0, size)
+	samples := make([]media.Sample, len(cs.samples))
+	for i, s := range cs.samples {
+		buf = append(buf, s.data...)
+		samples[i] = s.Sample
+	}
+	seg, err := lt.enc.Segment(uint32(number), uint64(cs.samples[0].DTS), samples, buf)
+	if err != nil {
+		return fmt.Errorf("channel %q track %q segment %d: %w", c.def.Name, lt.name, number, err)
+	}
+	if err := writeAtomic(filepath.Join(trackDir, segmentName(number)), seg); err != nil {
+		return err
+	}
+	lt.st.NextNumber++
+	lt.st.Segments = append(lt.st.Segments, segmentState{Number: number, Start: cs.start, Dur: cs.dur, Size: int64(len(seg)), Period: k})
+	if cs.dur > 0 {
+		lt.st.Bandwidth = max(lt.st.Bandwidth, int(float64(len(seg))*8*float64(t.Timescale)/float64(cs.dur)))
+	}
+	if t.Kind == media.Video && lt.st.FrameRate == "" && samples[0].Duration > 0 {
+		lt.st.FrameRate = frameRate(t.Timescale, samples[0].Duration)
+	}
+	c.slide(lt)
+	if err := c.st.save(c.dir); err != nil {
+		return err
+	}
+	return c.writeManifests(ctx)
+}
+
+// slide drops the segments that left the window from the listing and
+// deletes the files of those retired longer than the grace period: a
+// removed segment stays available for its duration plus the longest
+// playlist duration (RFC 8216 §6.2.2), here the window plus one segment.
+func (c *channel) slide(lt *liveTrack) {
+	st := lt.st
+	ts := st.Timescale
+	last := st.Segments[len(st.Segments)-1]
+	end := int64(last.Start + last.Dur)
+	window := ticks(c.def.Window, ts)
+	for len(st.Segments) > 1 && int64(st.Segments[0].Start+st.Segments[0].Dur) <= end-window {
+		st.Retired = append(st.Retired, st.Segments[0])
+		st.Segments = st.Segments[1:]
+	}
+	grace := window + ticks(c.def.SegmentDuration, ts)
+	dir := filepath.Join(c.dir, lt.name)
+	for len(st.Retired) > 0 && int64(st.Retired[0].Start+st.Retired[0].Dur) <= end-window-grace {
+		if err := os.Remove(filepath.Join(dir, segmentName(st.Retired[0].Number))); err != nil && !errors.Is(err, os.ErrNotExist) {
+			c.p.deps.Log.Warn("live: delete of an old segment failed", "channel", c.def.Name, "track", lt.name, "error", err.Error())
+		}
+		st.Retired = st.Retired[1:]
+	}
+	oldest := st.Segments[0].Number
+	if len(st.Retired) > 0 {
+		oldest = st.Retired[0].Number
+	}
+	// A key period whose successor starts at or before the oldest kept
+	// segment covers nothing any more: its init segment goes too.
+	for len(st.Periods) > 1 && st.Periods[1].First <= oldest {
+		if err := os.Remove(filepath.Join(dir, periodInit(st.Periods[0].Index))); err != nil && !errors.Is(err, os.ErrNotExist) {
+			c.p.deps.Log.Warn("live: delete of an old init segment failed", "channel", c.def.Name, "track", lt.name, "error", err.Error())
+		}
+		st.Periods = st.Periods[1:]
+	}
+}
+
+// frameRate is timescale/duration as a whole number or a reduced ratio.
+func frameRate(timescale, dur uint32) string {
+	a, b := uint64(timescale), uint64(dur)
+	for x, y := a, b; y != 0; {
+		x, y = y, x%y
+		if y == 0 {
+			a, b = a/x, b/x
+		}
+	}
+	if b == 1 {
+		return fmt.Sprint(a)
+	}
+	return fmt.Sprintf("%d/%d", a, b)
+}

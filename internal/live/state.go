@@ -1,0 +1,121 @@
+package live
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// channelState is what a channel persists after every published segment
+// (stateDir/state.json), so a restarted server resumes the timeline:
+// availability start, each track's next decode time and segment number,
+// the listed window and the key periods that cover it.
+type channelState struct {
+	// Epoch is the wall-clock time of media time 0: the MPD's
+	// availabilityStartTime and the HLS program date of segment time 0.
+	// It is fixed by the first ingested fragment and never changes.
+	Epoch  time.Time              `json:"epoch"`
+	Tracks map[string]*trackState `json:"tracks"`
+}
+
+// trackState is one track's persisted timeline.
+type trackState struct {
+	Timescale uint32 `json:"timescale"`
+	// NextDTS is the decode time the next fragment must start at (within
+	// one segment); Started tells whether any fragment was accepted.
+	NextDTS    int64 `json:"next_dts"`
+	Started    bool  `json:"started"`
+	NextNumber int   `json:"next_number"`
+	// Segments are the listed window; Retired the segments that left it,
+	// whose files stay for a grace period (RFC 8216 §6.2.2).
+	Segments []segmentState `json:"segments"`
+	Retired  []segmentState `json:"retired"`
+	// Periods are the key periods of listed and retired segments.
+	Periods   []periodState `json:"periods"`
+	Bandwidth int           `json:"bandwidth"`
+	// FrameRate is the video frame rate ("24", "30000/1001"), from the
+	// first sample duration.
+	FrameRate string `json:"frame_rate,omitempty"`
+}
+
+type segmentState struct {
+	Number int    `json:"n"`
+	Start  uint64 `json:"t"`
+	Dur    uint64 `json:"d"`
+	Size   int64  `json:"size"`
+	Period int    `json:"p"`
+}
+
+type periodState struct {
+	Index int    `json:"index"`
+	First int    `json:"first"` // Number of its first segment
+	KID   string `json:"kid"`
+}
+
+const (
+	stateDirName  = ".state"
+	stateFileName = "state.json"
+)
+
+// loadState reads a channel's state; a missing file is a new channel.
+func loadState(dir string) (channelState, error) {
+	st := channelState{Tracks: map[string]*trackState{}}
+	b, err := os.ReadFile(filepath.Join(dir, stateDirName, stateFileName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("%s: %w", filepath.Join(dir, stateDirName, stateFileName), err)
+	}
+	if st.Tracks == nil {
+		st.Tracks = map[string]*trackState{}
+	}
+	return st, nil
+}
+
+func (st *channelState) save(dir string) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(dir, stateDirName, stateFileName), b)
+}
+
+// writeAtomic writes data to name through a temporary file in the same
+// directory and a rename, so readers see the old file or the whole new one
+// (POSIX rename(2)).
+func writeAtomic(name string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(name), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Chmod(tmp, 0o644); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, name); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
