@@ -38,7 +38,7 @@ func (b *builder) entitlement() error {
 	}
 	deps := b.entitlementState()
 	deps.Verifier = verifier
-	deps.ContentKeys = contentKeyRefs{b.keyReads}
+	deps.ContentKeys = entitlement.StoreKeyRefs{Reader: b.keyReads}
 	policy := b.cfg.Policy
 	if err := policy.Validate("policy"); err != nil {
 		return err

@@ -46,7 +46,7 @@ func (b *builder) licenses() error {
 	if b.cors, err = license.CORS(license.CORSConfig{AllowedOrigins: lc.CORSOrigins}, b.cfg.Tokens.Header); err != nil {
 		return err
 	}
-	ck, err := clearkey.NewHandler(clearkey.Config{EndpointConfig: b.epCfg}, clearkey.Deps{Deps: b.ldeps, Scope: b.ent, Keys: keyLookup{b.keyReads}})
+	ck, err := clearkey.NewHandler(clearkey.Config{EndpointConfig: b.epCfg}, clearkey.Deps{Deps: b.ldeps, Scope: b.ent, Keys: clearkey.StoreKeys{Reader: b.keyReads}})
 	if err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func (b *builder) licenses() error {
 
 // licenseRoute traces, meters and applies CORS to a license endpoint.
 func (b *builder) licenseRoute(name, vendor string, h http.Handler) http.Handler {
-	return observability.HTTPHandler(metered(b.cors(h), b.metrics, name, vendor), observability.SpanLicenseRequest, b.tp)
+	return observability.HTTPHandler(observability.MeteredLicense(b.cors(h), b.metrics, name, vendor, license.CacheHeader), observability.SpanLicenseRequest, b.tp)
 }
 
 // vendorGateway: one endpoint per configured vendor upstream
