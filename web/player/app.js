@@ -571,7 +571,7 @@
       state.keyPeriods = dashKeyPeriods(doc);
     }
     renderInfo();
-    renderKeyPeriod();
+    updateKeyPeriod();
   }
 
   // ---------- players ----------
