@@ -1,7 +1,8 @@
 # drmpipe build, test and demo targets. GNU make.
 #
 #   make demo   build, package testdata/sample.mp4 (keys from the store, all four
-#               DRMs) into out/demo-data and serve it with the demo player page
+#               DRMs) into out/demo-data, once as is and once with key rotation
+#               (demo-rotation), and serve both with the demo player page
 #   make test   install test tools if missing, then gofmt, go vet, golangci-lint, go test -race,
 #               a short fuzz pass (fuzz-short) and the headless-Chromium browser
 #               suite (web/run-browser-tests.sh)
@@ -28,6 +29,9 @@ export SHAKA_PACKAGER
 # the server listens.
 DEMO_DATA   := out/demo-data
 DEMO_LISTEN ?= 127.0.0.1:8080
+# The second demo asset, demo-rotation, is the same clip (10 s, 2 s GOPs)
+# under a new key every DEMO_KEY_PERIOD: three key periods, two rotations.
+DEMO_KEY_PERIOD := 4s
 
 CHROMIUM := /usr/bin/chromium
 # Flags for headless Chromium as root: root needs --no-sandbox; the rest keep
@@ -128,9 +132,13 @@ demo: build web-deps
 	$(BIN) package -q --data $(DEMO_DATA) --content-id demo --scheme cbcs \
 		--drm widevine,playready,fairplay,clearkey testdata/sample.mp4
 	$(BIN) verify $(DEMO_DATA)/content/demo
+	$(BIN) package -q --data $(DEMO_DATA) --content-id demo-rotation --scheme cbcs \
+		--drm widevine,playready,fairplay,clearkey --key-period $(DEMO_KEY_PERIOD) testdata/sample.mp4
+	$(BIN) verify $(DEMO_DATA)/content/demo-rotation
 	@echo
 	@echo "demo: open http://$(DEMO_LISTEN)/web/player/?manifest=/content/demo/manifest.mpd&player=shaka&token=/demo/token?content=demo"
 	@echo "      (player=dashjs for dash.js; manifest=/content/demo/master.m3u8 with player=hlsjs or shaka for HLS)"
+	@echo "demo: key rotation (a new key every $(DEMO_KEY_PERIOD)): the same page with content demo-rotation, linked at the top of the page"
 	@echo "demo: Ctrl-C stops the server"
 	@echo
 	exec $(BIN) serve --data $(DEMO_DATA) --listen $(DEMO_LISTEN) --demo --web-dir web

@@ -1,6 +1,7 @@
 // drmpipe demo player: plays ClearKey-protected DASH/HLS from drmpipe with
 // shaka-player, dash.js or hls.js, fetches playback tokens, and shows what is
-// happening (DRM, scheme, license requests, errors in plain words).
+// happening (DRM, scheme, key periods under key rotation, license requests
+// with the KIDs they ask for, errors in plain words).
 //
 // Query parameters (the form sets the same):
 //   manifest  URL of manifest.mpd or master.m3u8
@@ -83,7 +84,19 @@
     heights: [], // [{height, at}] each rendition seen on screen
     errors: [], // fatal: [{source, code, name, text, server}]
     warnings: [], // recoverable player errors
-    licenseRequests: [], // [{n, at, status, ms, code, message, retryAfter, keys, authorized, tokenExp}]
+    licenseRequests: [], // [{n, at, time, status, ms, code, message, retryAfter, keys, kids, authorized, tokenExp}]
+    // Key rotation. keyPeriods is the manifest's key timeline: one entry per
+    // run of media under the same KIDs ([{index, start, end, kids: [uuid]}];
+    // empty when the manifest names no KIDs, e.g. clear or in-band
+    // signaling). activePeriod is the index of the one at the playhead;
+    // kidChanges records each change of the active period
+    // ([{at, time, period, kids}]); cdmKeys is the status the CDM reports for
+    // each KID it holds (EME MediaKeySession.keyStatuses: usable, expired,
+    // ...).
+    keyPeriods: [],
+    activePeriod: -1,
+    kidChanges: [],
+    cdmKeys: {},
     tokens: [], // [{at, ms, exp, status}]
     loaded: false,
     playing: false,
@@ -172,6 +185,32 @@
     kidsHex.forEach((k, i) => hex(k.replace(/-/g, ''), 32 + 16 * i));
     v.setUint32(32 + 16 * kidsHex.length, 0); // DataSize
     return b;
+  }
+
+  // uuid formats 16 key ID bytes (or 32 hex digits) as a UUID, the form
+  // manifests print (cenc:default_KID).
+  function uuid(bytesOrHex) {
+    const h = typeof bytesOrHex === 'string'
+      ? bytesOrHex.replace(/^0x/i, '').replace(/-/g, '').toLowerCase()
+      : [...bytesOrHex].map((b) => b.toString(16).padStart(2, '0')).join('');
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+  }
+
+  // b64urlUUID decodes a base64url KID (W3C EME ClearKey license request
+  // and response, "kids" and "kid") into its UUID form; null if it is not 16 bytes.
+  function b64urlUUID(k) {
+    try {
+      const bin = atob(String(k).replace(/-/g, '+').replace(/_/g, '/'));
+      return bin.length === 16 ? uuid(Uint8Array.from(bin, (c) => c.charCodeAt(0))) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  // periodOf returns the index of the key period whose KIDs include kid, or -1.
+  function periodOf(kid) {
+    const p = state.keyPeriods.find((kp) => kp.kids.includes(kid));
+    return p ? p.index : -1;
   }
 
   function serverErrorText(body, status) {
@@ -291,10 +330,30 @@
     }
   }
 
-  function recordLicense(t0, status, body, auth) {
+  // requestedKIDs reads the KIDs a ClearKey license request asks for (W3C
+  // EME §9.1.3 license request format: {"kids": [base64url], "type": ...}).
+  function requestedKIDs(body) {
+    const json = parseJSONBody(typeof body === 'string' || body instanceof ArrayBuffer || ArrayBuffer.isView(body) ? body : null);
+    if (!json || !Array.isArray(json.kids)) return [];
+    return json.kids.map(b64urlUUID).filter(Boolean);
+  }
+
+  // licenseStart numbers a license request when it is sent and notes the
+  // playhead then; recordLicense completes the record when the answer (or
+  // the failure) arrives. Requests can overlap (dash.js asks for two key
+  // periods at once), so state.licenseRequests is in order of completion
+  // and the table in order of sending (n).
+  let licensesSent = 0;
+  function licenseStart(body) {
+    return { n: ++licensesSent, t0: performance.now(), time: video.currentTime, kids: requestedKIDs(body) };
+  }
+
+  function recordLicense({ n, t0, time, kids }, status, body, auth) {
     const rec = {
-      n: state.licenseRequests.length + 1,
+      n,
       at: Date.now(),
+      time,
+      kids,
       status,
       ms: Math.round(performance.now() - t0),
       code: null,
@@ -330,15 +389,15 @@
     if (!isLicense(url)) return origFetch(input, init);
     const headers = new Headers((init && init.headers) || (input instanceof Request ? input.headers : undefined));
     const auth = headers.get('Authorization');
-    const t0 = performance.now();
+    const sent = licenseStart(init && init.body);
     let res;
     try {
       res = await origFetch(input, init);
     } catch (err) {
-      recordLicense(t0, 0, null, auth);
+      recordLicense(sent, 0, null, auth);
       throw err;
     }
-    res.clone().arrayBuffer().then((b) => recordLicense(t0, res.status, b, auth), () => recordLicense(t0, res.status, null, auth));
+    res.clone().arrayBuffer().then((b) => recordLicense(sent, res.status, b, auth), () => recordLicense(sent, res.status, null, auth));
     return res;
   };
 
@@ -356,7 +415,7 @@
   XMLHttpRequest.prototype.send = function (body) {
     const lic = this.drmpipeLicense;
     if (lic) {
-      const t0 = performance.now();
+      const sent = licenseStart(body);
       this.addEventListener('loadend', () => {
         let data = null;
         try {
@@ -364,7 +423,7 @@
         } catch {
           data = null;
         }
-        recordLicense(t0, this.status, data, lic.auth);
+        recordLicense(sent, this.status, data, lic.auth);
       });
     }
     return xhrSend.call(this, body);
@@ -382,7 +441,96 @@
     };
   }
 
-  // ---------- manifest inspection (format and scheme) ----------
+  // The keys the CDM holds: every session the player creates reports the
+  // status of each of its keys (EME §6 MediaKeySession.keyStatuses and the
+  // keystatuseschange event), whichever player made it.
+  if (window.MediaKeys) {
+    const orig = MediaKeys.prototype.createSession;
+    MediaKeys.prototype.createSession = function (...args) {
+      const session = orig.apply(this, args);
+      session.addEventListener('keystatuseschange', () => {
+        session.keyStatuses.forEach((status, kid) => {
+          state.cdmKeys[uuid(new Uint8Array(kid instanceof ArrayBuffer ? kid : kid.buffer.slice(kid.byteOffset, kid.byteOffset + kid.byteLength)))] = status;
+        });
+        renderKeyPeriod();
+      });
+      return session;
+    };
+  }
+
+  // ---------- manifest inspection (format, scheme, key periods) ----------
+
+  // isoSeconds parses an xs:duration as DASH uses it (ISO 8601, "PT4S",
+  // "PT1M2.5S", "P1DT2H"), in seconds; NaN if absent or malformed.
+  function isoSeconds(d) {
+    const m = /^P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$/.exec(d || '');
+    if (!m) return NaN;
+    const [, days, h, min, sec] = m.map((x) => Number(x || 0));
+    return days * 86400 + h * 3600 + min * 60 + sec;
+  }
+
+  // dashKeyPeriods reads one key period per MPD Period that names KIDs:
+  // its time range (Period@start, else the previous Period's end; ISO/IEC
+  // 23009-1 §5.3.2.1) and the cenc:default_KID values of its
+  // ContentProtection descriptors (ISO/IEC 23001-7 §11.2; DASH-IF IOP
+  // Part 6 §9.2: one Period per key period).
+  function dashKeyPeriods(doc) {
+    const mpd = doc.documentElement;
+    const total = isoSeconds(mpd.getAttribute('mediaPresentationDuration'));
+    const periods = [...doc.getElementsByTagNameNS('*', 'Period')];
+    const out = [];
+    let t = 0;
+    periods.forEach((p, i) => {
+      const start = Number.isFinite(isoSeconds(p.getAttribute('start'))) ? isoSeconds(p.getAttribute('start')) : t;
+      const next = periods[i + 1] && isoSeconds(periods[i + 1].getAttribute('start'));
+      const dur = isoSeconds(p.getAttribute('duration'));
+      const end = Number.isFinite(dur) ? start + dur : Number.isFinite(next) ? next : Number.isFinite(total) ? total : Infinity;
+      const kids = new Set();
+      for (const cp of p.getElementsByTagNameNS('*', 'ContentProtection')) {
+        for (const a of cp.attributes) {
+          if (a.localName === 'default_KID' && /^[0-9a-f-]{32,36}$/i.test(a.value)) kids.add(uuid(a.value));
+        }
+      }
+      if (kids.size) out.push({ index: out.length, start, end, kids: [...kids] });
+      t = end;
+    });
+    return out;
+  }
+
+  // hlsKeyPeriods reads the key periods of a media playlist: a new period
+  // starts at each run of EXT-X-KEY tags that changes the KEYIDs in force
+  // (RFC 8216 §4.3.2.4: a key applies to every following Media Segment
+  // until the next EXT-X-KEY); times are the sums of EXTINF durations.
+  function hlsKeyPeriods(text) {
+    const out = [];
+    let t = 0;
+    let pending = null; // KEYIDs of the EXT-X-KEY tags since the last segment
+    let current = [];
+    for (const raw of text.split('\n')) {
+      const line = raw.trim();
+      if (line.startsWith('#EXT-X-KEY:')) {
+        pending = pending || [];
+        if (/METHOD=NONE/.test(line)) continue;
+        const id = /KEYID=(0x[0-9A-Fa-f]{32})/.exec(line);
+        if (id && !pending.includes(uuid(id[1]))) pending.push(uuid(id[1]));
+      } else if (line.startsWith('#EXTINF:')) {
+        if (pending) {
+          if (pending.join() !== current.join()) {
+            const last = out.at(-1);
+            if (last) last.end = t;
+            if (pending.length) out.push({ index: out.length, start: t, end: Infinity, kids: pending });
+          }
+          current = pending;
+          pending = null;
+        }
+        t += parseFloat(line.slice(8)) || 0;
+      }
+    }
+    const last = out.at(-1);
+    if (last) last.end = t;
+    return out;
+  }
+
 
   const HLS_METHODS = { 'SAMPLE-AES': 'cbcs', 'SAMPLE-AES-CTR': 'cenc', 'AES-128': 'aes-128 (whole segment)' };
 
@@ -393,16 +541,20 @@
     if (text.trimStart().startsWith('#EXTM3U')) {
       state.format = 'hls';
       let keyText = text;
-      if (!/#EXT-X-(SESSION-)?KEY:/.test(text)) {
-        // Multivariant playlist without session keys: read the first media playlist.
+      let mediaText = /#EXTINF:/.test(text) ? text : '';
+      if (!mediaText) {
+        // Multivariant playlist: read the first media playlist for its keys
+        // (when there are no session keys) and its key periods.
         const first = text.split('\n').map((l) => l.trim()).find((l) => l && !l.startsWith('#'));
         const m = /URI="([^"]+)"/.exec(text.split('\n').find((l) => l.startsWith('#EXT-X-MEDIA:') && l.includes('URI=')) || '');
         const media = first || (m && m[1]);
         if (media) {
           const r2 = await origFetch(new URL(media, res.url));
-          if (r2.ok) keyText = await r2.text();
+          if (r2.ok) mediaText = await r2.text();
         }
+        if (!/#EXT-X-(SESSION-)?KEY:/.test(text)) keyText = mediaText;
       }
+      state.keyPeriods = hlsKeyPeriods(mediaText);
       const keys = keyText.split('\n').filter((l) => /^#EXT-X-(SESSION-)?KEY:/.test(l));
       const method = keys.map((l) => /METHOD=([A-Z0-9-]+)/.exec(l)?.[1]).find((m) => m && m !== 'NONE');
       state.keyFormats = [...new Set(keys.map((l) => /KEYFORMAT="([^"]+)"/.exec(l)?.[1] || 'identity'))];
@@ -416,8 +568,10 @@
       const value = mp4 ? mp4.getAttribute('value') : null;
       state.schemeSignal = value ? `mp4protection value="${value}"` : 'none (clear)';
       state.scheme = value || 'clear';
+      state.keyPeriods = dashKeyPeriods(doc);
     }
     renderInfo();
+    updateKeyPeriod();
   }
 
   // ---------- players ----------
@@ -652,9 +806,14 @@
   function renderLicense(rec) {
     const tr = document.createElement('tr');
     const ok = rec.status === 200;
+    const kids = rec.kids.map((k) => {
+      const p = periodOf(k);
+      return p >= 0 ? `${k} (period ${p + 1})` : k;
+    });
     const cells = [
       String(rec.n),
-      new Date(rec.at).toLocaleTimeString(),
+      `${new Date(rec.at).toLocaleTimeString()} at ${rec.time.toFixed(1)} s`,
+      kids.length ? kids.join('\n') : '-',
       rec.status ? String(rec.status) : 'network error',
       `${rec.ms} ms`,
       ok ? `${rec.keys} key(s)` : `${rec.code || ''} ${serverErrorText(rec.code ? rec : null, rec.status)}`.trim(),
@@ -662,10 +821,55 @@
     for (const [i, c] of cells.entries()) {
       const td = document.createElement('td');
       td.textContent = c;
-      if (i === 2 || i === 4) td.className = ok ? 'ok' : 'fail';
+      if (i === 2) td.className = 'kids';
+      if (i === 3 || i === 5) td.className = ok ? 'ok' : 'fail';
       tr.appendChild(td);
     }
-    document.querySelector('#licenses tbody').appendChild(tr);
+    tr.dataset.n = String(rec.n);
+    const tbody = document.querySelector('#licenses tbody');
+    const later = [...tbody.rows].find((r) => Number(r.dataset.n) > rec.n);
+    tbody.insertBefore(tr, later || null);
+  }
+
+  // renderKeyPeriod shows the key period at the playhead and its KIDs, with
+  // the status the CDM reports for each.
+  function renderKeyPeriod() {
+    const n = state.keyPeriods.length;
+    const p = state.keyPeriods[state.activePeriod];
+    if (!n) {
+      setText('info-period', state.format ? 'no KIDs in the manifest' : '-');
+      setText('info-kid', '-');
+      return;
+    }
+    if (!p) {
+      setText('info-period', `${n} key period(s); none at the playhead`);
+      setText('info-kid', '-');
+      return;
+    }
+    const end = Number.isFinite(p.end) ? `${p.end.toFixed(1)} s` : 'end';
+    const seen = state.kidChanges.length - 1;
+    setText('info-period', `${p.index + 1} of ${n} (${p.start.toFixed(1)}-${end})${seen > 0 ? `; ${seen} rotation(s) seen` : ''}`);
+    setText('info-kid', p.kids.map((k) => `${k} (${state.cdmKeys[k] ? `key ${state.cdmKeys[k]}` : 'no key yet'})`).join('\n'));
+  }
+
+  // setText changes an element's text only when it differs (the info lines
+  // are refreshed every tick).
+  function setText(id, text) {
+    const el = $(id);
+    if (el.textContent !== text) el.textContent = text;
+  }
+
+  // updateKeyPeriod finds the key period at the playhead and records a change.
+  function updateKeyPeriod() {
+    const t = video.currentTime;
+    const p = state.keyPeriods.find((kp) => t >= kp.start && t < kp.end) ||
+      (state.keyPeriods.length && t >= state.keyPeriods.at(-1).end ? state.keyPeriods.at(-1) : null);
+    const idx = p ? p.index : -1;
+    if (idx !== state.activePeriod) {
+      state.activePeriod = idx;
+      if (p) state.kidChanges.push({ at: Date.now(), time: t, period: idx, kids: p.kids });
+    }
+    renderKeyPeriod();
   }
 
   function renderErrors() {
@@ -709,6 +913,7 @@
     $('info-rendition').textContent = state.height ? `${video.videoWidth}x${video.videoHeight}` : '-';
     $('info-time').textContent = `${video.currentTime.toFixed(1)} s${video.paused ? ' (paused)' : ''}`;
     $('info-frames').textContent = q ? `${q.totalVideoFrames} decoded, ${q.droppedVideoFrames} dropped` : '-';
+    updateKeyPeriod();
   }
 
   video.addEventListener('error', () => {

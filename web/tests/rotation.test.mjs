@@ -12,6 +12,11 @@
 // period keys, which acts like look-ahead. The test records which KIDs each
 // player asks for (the "kids" of the ClearKey request) and asserts what was
 // measured: see expectedRequests.
+//
+// The demo page must show a person the rotation: its "Key period" and
+// "Active KID" lines follow the playhead from period to period (recorded
+// here from the DOM as they change), and its license table lists each
+// request with the KIDs it asked for, the same KIDs the network saw.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { describeState, openPlayer, playerURL, tokenPath, waitFor, withBrowser } from './support/harness.mjs';
@@ -60,6 +65,46 @@ function recordLicenseKIDs(asked) {
   });
 }
 
+// recordDisplayedKIDs, run in the page before it loads, records each text
+// the page's "Active KID" line shows, in order, as window.drmpipeShownKIDs.
+function recordDisplayedKIDs() {
+  window.drmpipeShownKIDs = [];
+  document.addEventListener('DOMContentLoaded', () => {
+    const el = document.getElementById('info-kid');
+    if (!el) return;
+    const note = () => {
+      const t = el.textContent;
+      if (window.drmpipeShownKIDs.at(-1) !== t) window.drmpipeShownKIDs.push(t);
+    };
+    note();
+    new MutationObserver(note).observe(el, { childList: true, characterData: true, subtree: true });
+  });
+}
+
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
+
+// b64urlToUUID turns a base64url KID (the ClearKey request form) into the
+// UUID form the page displays.
+function b64urlToUUID(k) {
+  const h = Buffer.from(k, 'base64url').toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+// shownRotation reads what the page displayed: the sequence of distinct
+// KIDs the "Active KID" line showed, and the KIDs of each row of the
+// license table, in the UUID form.
+async function shownRotation(page) {
+  return page.evaluate((re) => {
+    const uuids = (t) => t.match(new RegExp(re, 'g')) || [];
+    const kids = [];
+    for (const t of window.drmpipeShownKIDs) {
+      for (const k of uuids(t)) if (kids.at(-1) !== k) kids.push(k);
+    }
+    const rows = [...document.querySelectorAll('#licenses tbody tr')].map((tr) => uuids(tr.querySelector('td.kids')?.textContent ?? ''));
+    return { kids, rows, period: document.getElementById('info-period')?.textContent ?? null };
+  }, UUID.source);
+}
+
 // playAcrossBoundaries waits until playback passes the first boundary, then
 // the last boundary + 1 s, and asserts that it did so without a player
 // error, with every license granted and every frame decoded. diagnose(s)
@@ -96,9 +141,14 @@ describe('key rotation: playback crosses key period boundaries', { concurrency: 
 
         const asked = []; // KIDs of each ClearKey license request, in order
         const url = playerURL(env.origin.base, { content, format: p.format, player: p.player, token: tokenPath(content) });
-        const page = await openPlayer(env.browser.context, url, { beforeGoto: recordLicenseKIDs(asked) });
+        const page = await openPlayer(env.browser.context, url, {
+          beforeGoto: async (pg) => {
+            await pg.addInitScript(recordDisplayedKIDs);
+            recordLicenseKIDs(asked)(pg);
+          },
+        });
         try {
-          const { why } = await playAcrossBoundaries(page, () => `\nlicense requests (KIDs): ${JSON.stringify(asked)}\nperiod KIDs: ${JSON.stringify(kids)}`);
+          const { why } = await playAcrossBoundaries(page, async () => `\nlicense requests (KIDs): ${JSON.stringify(asked)}\nperiod KIDs: ${JSON.stringify(kids)}\nshown: ${JSON.stringify(await shownRotation(page))}`);
 
           // Which KIDs were asked for: every request names KIDs of this
           // content, and the first asks for period 0's.
@@ -118,6 +168,18 @@ describe('key rotation: playback crosses key period boundaries', { concurrency: 
             assert.equal(asked.length, 1, `want one request for every period's KID:${why}`);
             assert.deepEqual(new Set(asked[0]), new Set(kids.flat()), `want one request for every period's KID:${why}`);
           }
+
+          // What the page showed: the active KID followed the playhead
+          // through every period in order (so it changed at each
+          // boundary), the key period line names the last period, and the
+          // license table has one row per request with the KIDs asked.
+          const shown = await shownRotation(page);
+          const periodUUIDs = kids.map((pk) => pk.map(b64urlToUUID));
+          t.diagnostic(`page showed KIDs ${shown.kids.join(' -> ')}; license rows ${JSON.stringify(shown.rows)}`);
+          assert.deepEqual(shown.kids, periodUUIDs.map((pk) => pk[0]), `the page's active KID did not follow the key periods:${why}`);
+          assert.match(shown.period ?? '', new RegExp(`^${kids.length} of ${kids.length}\\b`), `the page's key period line: ${shown.period}`);
+          assert.deepEqual(shown.rows, asked.map((req) => req.map(b64urlToUUID)), `the page's license table does not list the KIDs of each request:${why}`);
+          if (p.requests === 'per-period') assert.ok(shown.rows.length >= 2, `license table has ${shown.rows.length} row(s):${why}`);
         } finally {
           await page.close();
         }
