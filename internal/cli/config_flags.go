@@ -50,7 +50,7 @@ func (c *configFlags) openStore(ctx context.Context) (*keystore.KeyStore, error)
 	if err != nil {
 		return nil, err
 	}
-	return keystore.Open(ctx, keystore.ConfigOf(cfg))
+	return keystore.Open(ctx, cfg.KeyStore())
 }
 
 // withStore opens the configured key store, runs fn with it and closes it.

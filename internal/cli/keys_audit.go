@@ -36,7 +36,7 @@ func newKeysAuditCmd(stdout io.Writer, conf *configFlags) *cobra.Command {
 				fmt.Fprintln(stdout, "store.audit.retention is 0 (keep forever): nothing pruned")
 				return nil
 			}
-			st, err := keystore.Open(cmd.Context(), keystore.ConfigOf(cfg))
+			st, err := keystore.Open(cmd.Context(), cfg.KeyStore())
 			if err != nil {
 				return err
 			}

@@ -235,7 +235,7 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 		default:
 			return fmt.Errorf("--keys-per: %q (want asset or track-type)", f.keysPer)
 		}
-		st, err := keystore.Open(cmd.Context(), keystore.ConfigOf(conf))
+		st, err := keystore.Open(cmd.Context(), conf.KeyStore())
 		if err != nil {
 			return err
 		}

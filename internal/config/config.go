@@ -18,6 +18,7 @@ import (
 	yamlv3 "go.yaml.in/yaml/v3"
 
 	"github.com/drmpipe/drmpipe/internal/entitlement"
+	"github.com/drmpipe/drmpipe/internal/keys/keystore"
 	"github.com/drmpipe/drmpipe/internal/keys/sqlstore"
 	"github.com/drmpipe/drmpipe/internal/observability"
 	"github.com/drmpipe/drmpipe/internal/redisclient"
@@ -35,7 +36,7 @@ const Mask = observability.Mask
 type Config struct {
 	Server        ServerConfig             `koanf:"server" yaml:"server"`
 	Store         sqlstore.Config          `koanf:"store" yaml:"store"`
-	KMS           KMSConfig                `koanf:"kms" yaml:"kms"`
+	KMS           keystore.KMSConfig       `koanf:"kms" yaml:"kms"`
 	Keys          KeysConfig               `koanf:"keys" yaml:"keys"`
 	Redis         redisclient.Config       `koanf:"redis" yaml:"redis"`
 	Tokens        entitlement.TokensConfig `koanf:"tokens" yaml:"tokens"`
@@ -51,7 +52,7 @@ func Default() *Config {
 	return &Config{
 		Server:        defaultServer(),
 		Store:         sqlstore.DefaultConfig(),
-		KMS:           defaultKMS(),
+		KMS:           keystore.DefaultKMSConfig(),
 		Keys:          defaultKeys(),
 		Redis:         redisclient.DefaultConfig(),
 		Tokens:        entitlement.DefaultTokensConfig(),
@@ -66,7 +67,7 @@ func Default() *Config {
 // per-upstream defaults).
 func (c *Config) resolve() {
 	c.Store.ResolvePaths(c.Server.DataDir)
-	c.KMS.resolve(c.Server.DataDir)
+	c.KMS.ResolvePaths(c.Server.DataDir)
 	c.Tokens.ResolvePaths(c.Server.DataDir)
 	c.License.resolve()
 	c.Policy.Normalize()
@@ -78,8 +79,8 @@ func (c *Config) Validate() error {
 	var errs errList
 	errs.merge(c.Server.Validate())
 	errs.domain(c.Store.Validate("store"))
-	errs.merge(c.KMS.Validate())
-	errs.merge(c.Keys.Validate())
+	errs.domain(c.KMS.Validate("kms"))
+	errs.domain(c.Keys.BrokerConfig.Validate("keys"))
 	errs.domain(c.Redis.Validate("redis"))
 	errs.domain(c.Tokens.Validate("tokens", c.Server.Demo))
 	errs.merge(c.License.Validate())
@@ -249,4 +250,10 @@ func RegisterFlags(fs *pflag.FlagSet) {
 	fs.String("observability.tracing.exporter", string(d.Observability.Tracing.Exporter), "span exporter: none, otlphttp, stdout")
 	fs.String("observability.tracing.endpoint", "", "OTLP/HTTP traces URL")
 	fs.Bool("observability.metrics.enabled", d.Observability.Metrics.Enabled, "serve Prometheus metrics")
+}
+
+// KeyStore is where the key store and its KEK are (server.data_dir,
+// store.dsn, kms.*).
+func (c *Config) KeyStore() keystore.Config {
+	return keystore.Config{DataDir: c.Server.DataDir, DSN: c.Store.DSN, KMS: c.KMS}
 }

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/drmpipe/drmpipe/internal/confcheck"
 )
@@ -37,11 +36,5 @@ func (l *errList) domain(err error) {
 			continue
 		}
 		l.add(fe.Key, "%s", fe.Msg)
-	}
-}
-
-func checkDuration(errs *errList, key string, d, lo, hi time.Duration) {
-	if d < lo || d > hi {
-		errs.add(key, "must be between %v and %v (got %v)", lo, hi, d)
 	}
 }

@@ -94,7 +94,7 @@ func (b *builder) observability() error {
 // keyStore: the key store and its KMS (traced), the audit pruner and the
 // API keys.
 func (b *builder) keyStore() error {
-	ksCfg := keystore.ConfigOf(b.cfg)
+	ksCfg := b.cfg.KeyStore()
 	ksCfg.WrapKMS = observability.KMSTracing(b.tp, b.metrics)
 	ks, err := keystore.Open(b.ctx, ksCfg)
 	if err != nil {

@@ -9,8 +9,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
-	"github.com/drmpipe/drmpipe/internal/config"
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/keys/kms"
 	"github.com/drmpipe/drmpipe/internal/keys/kms/awskms"
@@ -26,16 +26,11 @@ type Config struct {
 	// DSN is the store's data source (store.dsn; sqlstore.Open).
 	DSN string
 	// KMS chooses the backend holding the KEK (kms.*).
-	KMS config.KMSConfig
+	KMS KMSConfig
 	// WrapKMS, when set, decorates the backend for the store's own calls
 	// (tracing and metrics in `drmpipe serve`); KeyStore.KMS stays the
 	// backend itself.
 	WrapKMS func(kms.Wrapper) kms.Wrapper
-}
-
-// ConfigOf is the key store part of a loaded configuration.
-func ConfigOf(c *config.Config) Config {
-	return Config{DataDir: c.Server.DataDir, DSN: c.Store.DSN, KMS: c.KMS}
 }
 
 // KeyStore is an open key store with the KMS holding its KEK. KMS is the
@@ -100,16 +95,16 @@ func (s *KeyStore) CheckKMS(ctx context.Context) error {
 	return err
 }
 
-func openKMS(ctx context.Context, c config.KMSConfig) (kms.Wrapper, func() error, error) {
+func openKMS(ctx context.Context, c KMSConfig) (kms.Wrapper, func() error, error) {
 	noop := func() error { return nil }
-	switch c.Backend {
-	case config.KMSPKCS11:
+	switch KMSBackend(strings.ToLower(string(c.Backend))) {
+	case KMSPKCS11:
 		w, err := pkcs11.New(ctx, c.PKCS11)
 		if err != nil {
 			return nil, nil, err
 		}
 		return w, w.Close, nil
-	case config.KMSAWS:
+	case KMSAWS:
 		w, err := awskms.New(ctx, c.AWSKMS)
 		if err != nil {
 			return nil, nil, err

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/drmpipe/drmpipe/internal/config"
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/keys/keystore"
 	"github.com/drmpipe/drmpipe/internal/keys/kms"
@@ -34,7 +33,7 @@ func TestOpenRotateAndCheck(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "data")
 	cfg := keystore.Config{DataDir: dir, DSN: "sqlite:" + filepath.Join(dir, "keys.db"),
-		KMS: config.KMSConfig{Backend: config.KMSLocal, Local: local.Config{KEKFile: filepath.Join(dir, "kek", "kek.json")}}}
+		KMS: keystore.KMSConfig{Backend: keystore.KMSLocal, Local: local.Config{KEKFile: filepath.Join(dir, "kek", "kek.json")}}}
 	var wrapped int
 	cfg.WrapKMS = func(w kms.Wrapper) kms.Wrapper { wrapped++; return w }
 	ks, err := keystore.Open(ctx, cfg)
