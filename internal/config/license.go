@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/license/upstream"
 )
 
@@ -28,6 +29,10 @@ type LicenseConfig struct {
 	// license/upstream owns the type, its defaults and its checks).
 	// ClearKey licenses are issued by drmpipe itself and take no upstream.
 	Upstreams map[string]upstream.Config `koanf:"upstreams" yaml:"upstreams"`
+	// LookAhead is how many following key periods a ClearKey license for
+	// rotated content also carries, while the token is valid past their
+	// start (entitlement.Config.LookAhead); 0 turns look-ahead off.
+	LookAhead int `koanf:"look_ahead" yaml:"look_ahead"`
 }
 
 // RateLimitConfig is a token bucket per client IP and per user; a rate of
@@ -45,6 +50,7 @@ func defaultLicense() LicenseConfig {
 		RateLimit:   RateLimitConfig{PerIP: 50, PerIPBurst: 100, PerUser: 10, PerUserBurst: 20},
 		CacheTTL:    5 * time.Minute,
 		Upstreams:   map[string]upstream.Config{},
+		LookAhead:   entitlement.DefaultLookAhead,
 	}
 }
 
@@ -69,6 +75,9 @@ func (c LicenseConfig) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
 			errs.add(key, "%q is not an origin (scheme://host[:port])", o)
 		}
+	}
+	if c.LookAhead < 0 || c.LookAhead > entitlement.MaxLookAhead {
+		errs.add("license.look_ahead", "%d key periods: want 0 (off) to %d", c.LookAhead, entitlement.MaxLookAhead)
 	}
 	rl := c.RateLimit
 	if rl.PerIP < 0 || rl.PerUser < 0 || rl.PerIPBurst < 0 || rl.PerUserBurst < 0 {

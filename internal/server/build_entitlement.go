@@ -43,6 +43,7 @@ func (b *builder) entitlement() error {
 	deps := b.entitlementState()
 	deps.Verifier = verifier
 	deps.ContentKeys = contentKeyRefs{b.keyReads}
+	deps.PeriodTimes = b.ks
 	policy, err := b.cfg.Policy.Entitlement()
 	if err == nil {
 		err = policy.Validate()
@@ -53,7 +54,7 @@ func (b *builder) entitlement() error {
 	if err := b.policyDeps(&deps); err != nil {
 		return err
 	}
-	b.ent = entitlement.New(entitlement.Config{Policy: policy}, deps)
+	b.ent = entitlement.New(entitlement.Config{Policy: policy, LookAhead: b.cfg.License.LookAhead}, deps)
 	return nil
 }
 
