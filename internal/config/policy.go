@@ -93,6 +93,8 @@ type PolicyOverrideConfig struct {
 	HDCP                *string        `koanf:"hdcp" yaml:"hdcp,omitempty"`
 	SecurityLevel       *int           `koanf:"security_level" yaml:"security_level,omitempty"`
 	LicenseKeys         *string        `koanf:"license_keys" yaml:"license_keys,omitempty"`
+	// LookAhead overrides license.look_ahead for this content.
+	LookAhead *int `koanf:"look_ahead" yaml:"look_ahead,omitempty"`
 }
 
 // SubscriptionConfig is the operator's subscription callback
@@ -301,6 +303,9 @@ func (o *PolicyOverrideConfig) validate(errs *errList, key string) {
 	if o.LicenseKeys != nil {
 		validateLicenseKeys(errs, key+".license_keys", *o.LicenseKeys)
 	}
+	if o.LookAhead != nil && (*o.LookAhead < 0 || *o.LookAhead > entitlement.MaxLookAhead) {
+		errs.add(key+".look_ahead", "%d key periods: want 0 (off) to %d", *o.LookAhead, entitlement.MaxLookAhead)
+	}
 }
 
 // apply returns p with o's set fields.
@@ -402,6 +407,7 @@ func (c PolicyConfig) Entitlement() (entitlement.PolicyConfig, error) {
 			}
 			eo.LicenseKeys = &lk
 		}
+		eo.LookAhead = o.LookAhead
 		out.Content[id] = eo
 	}
 	return out, nil

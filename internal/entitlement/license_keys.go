@@ -113,7 +113,8 @@ type slot struct {
 func (s *Service) LicenseKIDs(ctx context.Context, dec Decision, requested []drm.KeyID) ([]drm.KeyID, error) {
 	out := slices.Clone(requested)
 	entitled := s.cfg.Policy.For(dec.ContentID).LicenseKeys == LicenseKeysEntitled
-	if s.deps.ContentKeys == nil || dec.ContentID == "" || len(requested) == 0 || !entitled && s.cfg.LookAhead <= 0 {
+	window := s.lookAhead(dec.ContentID)
+	if s.deps.ContentKeys == nil || dec.ContentID == "" || len(requested) == 0 || !entitled && window <= 0 {
 		return out, nil
 	}
 	list, err := s.deps.ContentKeys.ContentKeys(ctx, dec.ContentID)
@@ -128,13 +129,13 @@ func (s *Service) LicenseKIDs(ctx context.Context, dec Decision, requested []drm
 			slots = append(slots, slot{k.TrackType, k.Period})
 		}
 	}
-	ahead, err := s.lookAheadPeriods(ctx, dec, periods)
+	ahead, err := s.lookAheadPeriods(ctx, dec, window, periods)
 	if err != nil {
 		return nil, err
 	}
 	aheadSlots := map[slot]bool{}
 	for _, sl := range slots {
-		for p := sl.period + 1; ahead[p] && p > sl.period && p-sl.period <= uint32(s.cfg.LookAhead); p++ {
+		for p := sl.period + 1; ahead[p] && p > sl.period && p-sl.period <= uint32(window); p++ {
 			aheadSlots[slot{sl.tt, p}] = true
 		}
 	}
@@ -165,8 +166,17 @@ func (s *Service) LicenseKIDs(ctx context.Context, dec Decision, requested []drm
 	return out, nil
 }
 
+// lookAhead is the look-ahead window of contentID: its policy override,
+// else Config.LookAhead.
+func (s *Service) lookAhead(contentID string) int {
+	if o, ok := s.cfg.Policy.Content[contentID]; ok && o.LookAhead != nil {
+		return *o.LookAhead
+	}
+	return s.cfg.LookAhead
+}
+
 // lookAheadPeriods returns the key periods a look-ahead license may add
-// after the periods from: p+1 .. p+LookAhead for each p, as far as the
+// after the periods from: p+1 .. p+window for each p, as far as the
 // token stays valid past each period's start. "Valid" ends at the
 // decision's TokenExpiry, or earlier at now + Policy.LicenseDuration (which
 // the token's playback end already tightens). Period q after p starts:
@@ -181,9 +191,9 @@ func (s *Service) LicenseKIDs(ctx context.Context, dec Decision, requested []drm
 //     far ahead a license reaches.
 //
 // A later period is never added once an earlier one fails the rule.
-func (s *Service) lookAheadPeriods(ctx context.Context, dec Decision, from map[uint32]bool) (map[uint32]bool, error) {
+func (s *Service) lookAheadPeriods(ctx context.Context, dec Decision, window int, from map[uint32]bool) (map[uint32]bool, error) {
 	out := map[uint32]bool{}
-	if s.cfg.LookAhead <= 0 || len(from) == 0 {
+	if window <= 0 || len(from) == 0 {
 		return out, nil
 	}
 	times := map[uint32]keys.PeriodTimes{}
@@ -204,7 +214,7 @@ func (s *Service) lookAheadPeriods(ctx context.Context, dec Decision, from map[u
 	validPast := func(boundary time.Time) bool { return validUntil.IsZero() || validUntil.After(boundary) }
 	for p := range from {
 		var played time.Duration // media time from p's start to q's
-		for q := p + 1; q > p && q-p <= uint32(s.cfg.LookAhead); q++ {
+		for q := p + 1; q > p && q-p <= uint32(window); q++ {
 			prev, prevKnown := times[q-1]
 			cur, curKnown := times[q]
 			var ok bool

@@ -161,6 +161,7 @@ func TestLicenseKIDsLookAhead(t *testing.T) {
 		revokedInStore              = kid(0x30) // audio, period 1 of "revoked"
 		revokedOnList               = kid(0x31) // sd, period 1 of "revoked"
 		requestedOnly               = entitlement.LicenseKeysRequested
+		noAhead, zero               = "no-ahead", 0
 	)
 	rotated := func(cid string) []entitlement.ContentKeyRef {
 		return []entitlement.ContentKeyRef{
@@ -175,7 +176,7 @@ func TestLicenseKIDsLookAhead(t *testing.T) {
 	}
 	// One lister per content: keyList filters by content ID.
 	var refs []entitlement.ContentKeyRef
-	for _, cid := range []string{vod, vodTimes, live, perKey} {
+	for _, cid := range []string{vod, vodTimes, live, perKey, noAhead} {
 		for _, r := range rotated(cid) {
 			r.KID[15] = byte(len(cid)) // KIDs are unique across the store
 			refs = append(refs, r)
@@ -206,7 +207,7 @@ func TestLicenseKIDsLookAhead(t *testing.T) {
 	if err := revocations.Revoke(ctx, entitlement.Revocation{Kind: entitlement.RevokeKID, Value: revokedOnList.String()}); err != nil {
 		t.Fatal(err)
 	}
-	policy := entitlement.PolicyConfig{Content: map[string]entitlement.PolicyOverride{perKey: {LicenseKeys: &requestedOnly}}}
+	policy := entitlement.PolicyConfig{Content: map[string]entitlement.PolicyOverride{perKey: {LicenseKeys: &requestedOnly}, noAhead: {LookAhead: &zero}}}
 	svc := func(window int, cid string) *entitlement.Service {
 		return entitlement.New(entitlement.Config{Policy: policy, LookAhead: window}, entitlement.Deps{
 			Revocations: revocations, ContentKeys: keyList{refs: refs}, PeriodTimes: times[cid], Clock: func() time.Time { return now },
@@ -232,6 +233,7 @@ func TestLicenseKIDsLookAhead(t *testing.T) {
 			[]drm.KeyID{k(vod, a0), k(vod, s0), k(vod, a1), k(vod, s1)}},
 		{"window 2", 2, dec(vod, hour, nil), []drm.KeyID{k(vod, s1)},
 			[]drm.KeyID{k(vod, s1), k(vod, a1), k(vod, a2), k(vod, a3), k(vod, s2)}},
+		{"a content's policy turns look-ahead off", 1, dec(noAhead, hour, nil), []drm.KeyID{k(noAhead, a0)}, []drm.KeyID{k(noAhead, a0), k(noAhead, s0)}},
 		{"the last period has nothing ahead", 1, dec(vod, hour, nil), []drm.KeyID{k(vod, a3)}, []drm.KeyID{k(vod, a3)}},
 		{"requested scope: the next key of the requested slot only", 1, dec(perKey, hour, nil), []drm.KeyID{k(perKey, s0)},
 			[]drm.KeyID{k(perKey, s0), k(perKey, s1)}},

@@ -110,6 +110,9 @@ type PolicyOverride struct {
 	HDCP                *HDCP
 	SecurityLevel       *SecurityLevel
 	LicenseKeys         *LicenseKeys
+	// LookAhead overrides Config.LookAhead (look-ahead licenses) for this
+	// content; 0 turns look-ahead off for it.
+	LookAhead *int
 }
 
 // PolicyConfig is the default policy plus per-content overrides.
