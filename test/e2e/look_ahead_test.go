@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"slices"
@@ -155,42 +157,60 @@ func TestBoundaryBurst(t *testing.T) {
 	for i := range tokens {
 		tokens[i] = r.token(t, entitlement.Claims{Subject: fmt.Sprintf("viewer-%d", i), ContentID: "storm"})
 	}
+	// The requests run in their own goroutines; their answers are checked
+	// here, in the test's goroutine.
 	var (
-		wg            sync.WaitGroup
-		mu            sync.Mutex
-		ok, limited   int
-		start         = make(chan struct{})
-		unexpected    []string
-		missingRetry  int
-		lookAheadMiss int
+		wg      sync.WaitGroup
+		start   = make(chan struct{})
+		answers = make([]response, n)
+		errs    = make([]error, n)
+		body    = clearKeyRequest(p[1][0].KID)
 	)
-	for _, tk := range tokens {
+	for i, tk := range tokens {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			<-start
-			resp := r.clearKeyLicense(t, tk, p[1][0].KID)
-			mu.Lock()
-			defer mu.Unlock()
-			switch resp.status {
-			case http.StatusOK:
-				ok++
-				got := licenseKeys(t, resp.body)
-				if _, has := got[p[2][0].KID]; !has || string(got[p[1][0].KID]) != string(p[1][0].Key) {
-					lookAheadMiss++
-				}
-			case http.StatusTooManyRequests:
-				limited++
-				if e := resp.errBody(t); e.Code != "rate_limited" || e.RetryAfter < 1 || resp.header.Get("Retry-After") == "" {
-					missingRetry++
-				}
-			default:
-				unexpected = append(unexpected, fmt.Sprintf("%d %s", resp.status, resp.body))
+			req, err := http.NewRequest(http.MethodPost, r.url+"/license/clearkey", bytes.NewReader(body))
+			if err != nil {
+				errs[i] = err
+				return
 			}
+			req.Header.Set("Authorization", "Bearer "+tk)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := httpClient.Do(req)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			answers[i], errs[i] = response{status: resp.StatusCode, header: resp.Header, body: b}, err
 		}()
 	}
 	close(start)
 	wg.Wait()
+	var ok, limited, missingRetry, lookAheadMiss int
+	var unexpected []string
+	for i, resp := range answers {
+		switch {
+		case errs[i] != nil:
+			unexpected = append(unexpected, errs[i].Error())
+		case resp.status == http.StatusOK:
+			ok++
+			got := licenseKeys(t, resp.body)
+			if _, has := got[p[2][0].KID]; !has || string(got[p[1][0].KID]) != string(p[1][0].Key) {
+				lookAheadMiss++
+			}
+		case resp.status == http.StatusTooManyRequests:
+			limited++
+			if e := resp.errBody(t); e.Code != "rate_limited" || e.RetryAfter < 1 || resp.header.Get("Retry-After") == "" {
+				missingRetry++
+			}
+		default:
+			unexpected = append(unexpected, fmt.Sprintf("%d %s", resp.status, resp.body))
+		}
+	}
 	if len(unexpected) > 0 {
 		t.Errorf("%d of %d burst requests failed otherwise: %v", len(unexpected), n, unexpected)
 	}
