@@ -13,8 +13,13 @@
 #      PlayReady, FairPlay, ClearKey) on SQLite and on a throw-away
 #      PostgreSQL cluster.
 #   3. Key store get-or-create latency (BenchmarkGetOrCreate of sqlstore).
+#   4. Look-ahead licenses under key rotation (issue 13): licenses/s for a
+#      key period's keys with license.look_ahead 1 vs 0, and a boundary
+#      burst (BENCH_BURST distinct tokens asking for the next period's keys
+#      within one second) with p50/p99 and errors, with rate limits out of
+#      the way and under the default ones (429 with retryAfter).
 #
-# It rewrites the licenses, speke and keystore sections of docs/BENCHMARKS.md
+# It rewrites the licenses, speke, keystore and lookahead sections of docs/BENCHMARKS.md
 # (between <!-- NAME:begin --> and <!-- NAME:end -->) and leaves every other
 # section alone. Every load is bounded in request count and in time.
 #
@@ -31,6 +36,9 @@
 #   BENCH_DOC             document to update (default docs/BENCHMARKS.md)
 #   BENCH_SKIP_PINNED=1   skip the pinned-core runs
 #   BENCH_SKIP_POSTGRES=1 skip the PostgreSQL runs
+#   BENCH_SECTIONS        sections to run and rewrite: "licenses speke keystore lookahead" (default) or some
+#   BENCH_BURST           viewers of the boundary burst (default 1000)
+#   BENCH_ROTATION_TOKENS distinct tokens of a look-ahead max-throughput run (default 100000)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -50,6 +58,13 @@ AUDIENCE="drmpipe-bench-license"
 
 log() { echo "bench-server: $*" >&2; }
 die() { log "$*"; exit 1; }
+BENCH_SECTIONS="${BENCH_SECTIONS:-licenses speke keystore lookahead}"
+for sec in $BENCH_SECTIONS; do
+	case "$sec" in licenses | speke | keystore | lookahead) ;; *) die "BENCH_SECTIONS: unknown section '$sec' (want licenses, speke, keystore, lookahead)" ;; esac
+done
+section_on() { [[ " $BENCH_SECTIONS " == *" $1 "* ]]; }
+BURST="${BENCH_BURST:-1000}"
+ROTATION_TOKENS="${BENCH_ROTATION_TOKENS:-100000}"
 
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/drmpipe-bench-server.XXXXXX")"
 SERVER_PID=""
@@ -66,8 +81,11 @@ RESULTS="$TMP/results.jsonl"
 : >"$RESULTS"
 BIN="$TMP/bin"
 LOAD_START="$(cut -d' ' -f1 /proc/loadavg)"
-command -v wrk >/dev/null 2>&1 || { log "wrk not found (make bench-server installs it with apt-get)"; exit 1; }
-WRK_VERSION="$( (wrk --version 2>&1 || true) | awk 'NR == 1 { print $2 }')"
+WRK_VERSION="not run"
+if section_on licenses; then
+	command -v wrk >/dev/null 2>&1 || { log "wrk not found (make bench-server installs it with apt-get)"; exit 1; }
+	WRK_VERSION="$( (wrk --version 2>&1 || true) | awk 'NR == 1 { print $2 }')"
+fi
 
 # ---------------------------------------------------------------- build
 log "building drmpipe and the load generator (-trimpath)"
@@ -159,9 +177,10 @@ license_run() {
 }
 
 FIXED_TOKENS=$((RATE * SECONDS_PER_RUN))
-placements=(shared)
-[ "${BENCH_SKIP_PINNED:-0}" = 1 ] || placements+=(pinned)
-for p in "${placements[@]}"; do
+placements=()
+section_on licenses && placements+=(shared)
+section_on licenses && [ "${BENCH_SKIP_PINNED:-0}" != 1 ] && placements+=(pinned)
+for p in "${placements[@]+"${placements[@]}"}"; do
 	n=1
 	[ "$p" = shared ] && n="$REPEATS"
 	for i in $(seq 1 "$n"); do
@@ -220,23 +239,73 @@ stop_postgres() {
 	fi
 }
 
-speke_runs sqlite "sqlite:$TMP/speke-sqlite/keys.db"
 PG_VERSION="not run"
-if [ "${BENCH_SKIP_POSTGRES:-0}" != 1 ]; then
+section_on speke && speke_runs sqlite "sqlite:$TMP/speke-sqlite/keys.db"
+if section_on speke && [ "${BENCH_SKIP_POSTGRES:-0}" != 1 ]; then
 	start_postgres
 	speke_runs postgres "$PG_DSN"
 	stop_postgres
 fi
 
+# ------------------------------------------------------------ lookahead
+# A content packaged with 2 s key periods (testdata/sample.mp4, 10 s: key
+# periods 0-4, one key per track type and period). Each look-ahead setting
+# gets a fresh server on the same data: max licenses/s for period 0's keys
+# (distinct tokens), then the boundary burst for period 1's keys. Last, the
+# burst again under the default rate limits (every viewer here shares
+# 127.0.0.1, so most are told to come back: 429 with retryAfter).
+ROT_ID="bench-rotated"
+lookahead_runs() {
+	local dir="$TMP/lookahead"
+	write_config "$dir" "sqlite:$dir/keys.db"
+	cp "$dir/config.yaml" "$dir/base.yaml"
+	log "lookahead: packaging testdata/sample.mp4 as $ROT_ID with --key-period 2s"
+	"$DRMPIPE" package -q --config "$dir/config.yaml" --content-id "$ROT_ID" --keys-per track-type --key-period 2s \
+		--segment-duration 2s -o "$dir/content/$ROT_ID" testdata/sample.mp4 >/dev/null
+	period_kids() { "$DRMPIPE" keys list --config "$dir/config.yaml" --content-id "$ROT_ID" | awk -v p="$1" 'NR > 1 && $4 == p { print $1 }' | paste -sd, -; }
+	local k0 k1 n0 n1 n2 la label e0 e1
+	k0="$(period_kids 0)" k1="$(period_kids 1)"
+	n0="$(tr ',' '\n' <<<"$k0" | grep -c .)" n1="$(tr ',' '\n' <<<"$k1" | grep -c .)" n2="$(period_kids 2 | tr ',' '\n' | grep -c .)"
+	[ "$n0" -gt 0 ] && [ "$n1" -gt 0 ] && [ "$n2" -gt 0 ] || die "no key periods 0-2 for $ROT_ID"
+	ROT_KEYS="$n0"
+	rot() { # NAME LABEL KIDS EXPECT RATE TOKENS DURATION [FLAGS...]
+		local name="$1" label="$2" kids="$3" expect="$4" rate="$5" tokens="$6" duration="$7"
+		shift 7
+		"$LOADGEN" clearkey -url "$SERVER_URL" -data "$dir" -issuer "$ISSUER" -audience "$AUDIENCE" -kind rotation \
+			-content "$ROT_ID" -kids "$kids" -expect-keys "$expect" -mode distinct -rate "$rate" -tokens "$tokens" \
+			-duration "$duration" -workers "$WORKERS" -pid "$SERVER_PID" -name "$name" -config "$label" -out "$RESULTS" "$@"
+	}
+	for la in 0 1; do
+		label=off e0="$n0" e1="$n1"
+		[ "$la" = 1 ] && label=on e0=$((n0 + n1)) e1=$((n1 + n2))
+		{ cat "$dir/base.yaml"; echo "  look_ahead: $la"; } >"$dir/config.yaml"
+		start_server "$dir"
+		log "lookahead: look-ahead $label, max licenses/s and a burst of $BURST"
+		rot "period 0 keys, max" "$label" "$k0" "$e0" 0 "$ROTATION_TOKENS" "${SECONDS_PER_RUN}s"
+		rot "boundary burst: $BURST viewers ask for period 1 within 1 s" "$label" "$k1" "$e1" "$BURST" "$BURST" 5s
+		stop_server
+	done
+	{ sed '/^license:/,$d' "$dir/base.yaml"; printf 'license:\n  look_ahead: 1\n'; } >"$dir/config.yaml"
+	start_server "$dir"
+	log "lookahead: burst of $BURST under the default rate limits"
+	rot "boundary burst, default rate limits" on "$k1" $((n1 + n2)) "$BURST" "$BURST" 5s -limited-ok
+	stop_server
+}
+ROT_KEYS="?"
+section_on lookahead && lookahead_runs
+
 # ------------------------------------------------------------- keystore
-log "keystore: go test -bench GetOrCreate ./internal/keys/sqlstore"
 KS_OUT="$TMP/keystore.txt"
-"$GO" test -run '^$' -bench 'GetOrCreate' -benchtime 2s ./internal/keys/sqlstore | tee "$KS_OUT" >&2
+if section_on keystore; then
+	log "keystore: go test -bench GetOrCreate ./internal/keys/sqlstore"
+	"$GO" test -run '^$' -bench 'GetOrCreate' -benchtime 2s ./internal/keys/sqlstore | tee "$KS_OUT" >&2
+fi
 
 # ------------------------------------------------------------- profile
 # The server's own cost per license, without sockets or a load generator
 # (test/bench: the same server.App, handler called in-process), and where
 # the time of a distinct-token license goes (CPU profile).
+if section_on licenses; then
 log "profile: go test -tags bench -bench ClearKeyApp ./test/bench"
 PROF_OUT="$TMP/profile.txt"
 "$GO" test -tags bench -run '^$' -bench 'ClearKeyApp' -benchtime 20000x -cpuprofile "$TMP/cpu.out" -o "$TMP/bench.test" ./test/bench | tee "$PROF_OUT" >&2
@@ -253,6 +322,7 @@ P_JSON="$(share '^encoding/json\.Unmarshal$' "$HANDLER_RE")"
 ns_of() { awk -v n="$1" '$1 ~ "^BenchmarkClearKeyApp/" n "(-[0-9]+)?$" { print $3; exit }' "$PROF_OUT"; }
 NS_DISTINCT="$(ns_of distinct)"
 NS_REPEAT="$(ns_of repeat)"
+fi
 
 LOAD_END="$(cut -d' ' -f1 /proc/loadavg)"
 
@@ -425,10 +495,32 @@ keystore_section() {
 	echo "test harness (internal/testtools) on loopback."
 }
 
+lookahead_section() {
+	echo "## Look-ahead licenses and the boundary burst"
+	echo
+	machine
+	echo
+	"$LOADGEN" render -in "$RESULTS" -kind rotation
+	echo
+	echo "On \`drmpipe package --key-period 2s --keys-per track-type\` output of testdata/sample.mp4 (key"
+	echo "periods 0-4, $ROT_KEYS keys per period), each request is \`POST /license/clearkey\` for one key period's"
+	echo "keys with a token never seen before. *look-ahead on* (\`license.look_ahead: 1\`, the default): the"
+	echo "license also carries the next period's keys, so a player that keeps the keys of its session"
+	echo "needs no license at the boundary; *off* (\`0\`): the period's keys only. *max*: closed loop,"
+	echo "$WORKERS in flight, at most ${SECONDS_PER_RUN} s. *Boundary burst*: $BURST viewers, each with its own"
+	echo "token, ask for period 1's keys within one second (vegeta's constant pacer, $BURST requests"
+	echo "over 1 s, open loop): what every viewer whose player did not hold the key ahead does at a"
+	echo "boundary. Rate limits are out of the way in these runs (all load comes from 127.0.0.1); the last"
+	echo "run keeps the default limits (per IP 50/s, burst 100): the viewers beyond them get 429"
+	echo "rate_limited with retryAfter (counted apart; the e2e test TestBoundaryBurst proves that no"
+	echo "answer is anything else), which spreads their retries instead of failing them. Each setting"
+	echo "starts a fresh server on the same data; licenses are checked to hold exactly the expected keys."
+}
+
 # replace_section NAME FILE (scripts/bench_doc.sh)
 . scripts/bench_doc.sh
 
-for s in licenses speke keystore; do
+for s in $BENCH_SECTIONS; do
 	{
 		echo "<!-- $s:begin -->"
 		"${s}_section"

@@ -190,6 +190,7 @@ func TestValidationErrors(t *testing.T) {
 		{"cors path", validDemo + "license:\n  cors_origins: ['https://a.example/x']\n", "license.cors_origins[0]"},
 		{"burst", validDemo + "license:\n  rate_limit:\n    per_ip: 5\n    per_ip_burst: 0\n", "license.rate_limit.per_ip_burst"},
 		{"rate limit buckets", validDemo + "license:\n  rate_limit:\n    max_keys: 0\n", "license.rate_limit.max_keys"},
+		{"look ahead", validDemo + "license:\n  look_ahead: -1\n", "license.look_ahead"},
 		{"unknown drm", validDemo + "license:\n  upstreams:\n    primetime:\n      type: passthrough\n      url: https://x.example\n", "license.upstreams.primetime"},
 		{"clearkey upstream", validDemo + "license:\n  upstreams:\n    clearkey:\n      type: passthrough\n      url: https://x.example\n", "license.upstreams.clearkey"},
 		{"vendor type", validDemo + "license:\n  upstreams:\n    widevine:\n      type: magic\n      url: https://x.example\n", "license.upstreams.widevine.type"},

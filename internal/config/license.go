@@ -5,6 +5,7 @@ import (
 
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/license"
+	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/license/upstream"
 )
 
@@ -22,10 +23,14 @@ type LicenseConfig struct {
 	// license/upstream owns the type, its defaults and its checks).
 	// ClearKey licenses are issued by drmpipe itself and take no upstream.
 	Upstreams map[string]upstream.Config `koanf:"upstreams" yaml:"upstreams"`
+	// LookAhead is how many following key periods a ClearKey license for
+	// rotated content also carries, while the token is valid past their
+	// start (entitlement.Config.LookAhead); 0 turns look-ahead off.
+	LookAhead int `koanf:"look_ahead" yaml:"look_ahead"`
 }
 
 func defaultLicense() LicenseConfig {
-	return LicenseConfig{Config: license.DefaultConfig(), Upstreams: map[string]upstream.Config{}}
+	return LicenseConfig{Config: license.DefaultConfig(), Upstreams: map[string]upstream.Config{}, LookAhead: entitlement.DefaultLookAhead}
 }
 
 // resolve fills each upstream's zero values with the upstream package's
@@ -40,6 +45,9 @@ func (c *LicenseConfig) resolve() {
 func (c LicenseConfig) Validate() error {
 	var errs errList
 	errs.domain(c.Config.Validate("license"))
+	if c.LookAhead < 0 || c.LookAhead > entitlement.MaxLookAhead {
+		errs.add("license.look_ahead", "%d key periods: want 0 (off) to %d", c.LookAhead, entitlement.MaxLookAhead)
+	}
 	names := make([]string, 0, len(c.Upstreams))
 	for n := range c.Upstreams {
 		names = append(names, n)

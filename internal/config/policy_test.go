@@ -157,6 +157,7 @@ func TestPolicyValidation(t *testing.T) {
 		{"callback cache size", pol + "  subscription:\n    max_entries: 0\n", "policy.subscription.max_entries"},
 		{"license keys", pol + "  default:\n    license_keys: all\n", "policy.default.license_keys"},
 		{"content license keys", pol + "  content:\n    m:\n      license_keys: \"\"\n", "policy.content.m.license_keys"},
+		{"content look ahead", pol + "  content:\n    m:\n      look_ahead: 17\n", "policy.content.m.look_ahead"},
 		{"revocation resync too often", pol + "  revocations:\n    resync_interval: 10ms\n", "policy.revocations.resync_interval"},
 		{"revocation resync never", pol + "  revocations:\n    resync_interval: 0s\n", "policy.revocations.resync_interval"},
 		{"content ID with a slash", pol + "  content:\n    \"a/b\":\n      max_uses: 2\n", `policy.content.a/b: invalid content ID: "a/b" has '/'`},

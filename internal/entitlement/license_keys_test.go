@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/entitlement"
@@ -138,4 +139,138 @@ func TestLicenseKIDs(t *testing.T) {
 			t.Errorf("license with %d keys, want the requested one and %d more", len(got), entitlement.MaxLicenseKeys)
 		}
 	})
+}
+
+// periodTimes is a content's recorded key period times held in memory.
+type periodTimes []keys.PeriodTimes
+
+func (p periodTimes) ListPeriodTimes(context.Context, string) ([]keys.PeriodTimes, error) {
+	return p, nil
+}
+
+// TestLicenseKIDsLookAhead: a license for period p's key also carries the
+// keys of p+1 .. p+LookAhead while the token is valid past their start, each
+// one only if Decision.MayRelease and the revocation list allow it.
+func TestLicenseKIDsLookAhead(t *testing.T) {
+	var (
+		ctx                         = context.Background()
+		now                         = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+		vod, vodTimes, live, perKey = "vod", "vod-times", "live", "per-key"
+		a0, a1, a2, a3              = kid(0x10), kid(0x11), kid(0x12), kid(0x13)
+		s0, s1, s2                  = kid(0x20), kid(0x21), kid(0x22)
+		revokedInStore              = kid(0x30) // audio, period 1 of "revoked"
+		revokedOnList               = kid(0x31) // sd, period 1 of "revoked"
+		requestedOnly               = entitlement.LicenseKeysRequested
+		noAhead, zero               = "no-ahead", 0
+	)
+	rotated := func(cid string) []entitlement.ContentKeyRef {
+		return []entitlement.ContentKeyRef{
+			{KID: a0, ContentID: cid, TrackType: keys.Audio, Period: 0, Active: true},
+			{KID: a1, ContentID: cid, TrackType: keys.Audio, Period: 1, Active: true},
+			{KID: a2, ContentID: cid, TrackType: keys.Audio, Period: 2, Active: true},
+			{KID: a3, ContentID: cid, TrackType: keys.Audio, Period: 3, Active: true},
+			{KID: s0, ContentID: cid, TrackType: keys.SD, Period: 0, Active: true},
+			{KID: s1, ContentID: cid, TrackType: keys.SD, Period: 1, Active: true},
+			{KID: s2, ContentID: cid, TrackType: keys.SD, Period: 2, Active: true},
+		}
+	}
+	// One lister per content: keyList filters by content ID.
+	var refs []entitlement.ContentKeyRef
+	for _, cid := range []string{vod, vodTimes, live, perKey, noAhead} {
+		for _, r := range rotated(cid) {
+			r.KID[15] = byte(len(cid)) // KIDs are unique across the store
+			refs = append(refs, r)
+		}
+	}
+	refs = append(refs,
+		entitlement.ContentKeyRef{KID: a0, ContentID: "revoked", TrackType: keys.Audio, Period: 0, Active: true},
+		entitlement.ContentKeyRef{KID: revokedInStore, ContentID: "revoked", TrackType: keys.Audio, Period: 1},
+		entitlement.ContentKeyRef{KID: s0, ContentID: "revoked", TrackType: keys.SD, Period: 0, Active: true},
+		entitlement.ContentKeyRef{KID: revokedOnList, ContentID: "revoked", TrackType: keys.SD, Period: 1, Active: true},
+		entitlement.ContentKeyRef{KID: s2, ContentID: "revoked", TrackType: keys.SD, Period: 2, Active: true},
+	)
+	k := func(cid string, b drm.KeyID) drm.KeyID {
+		b[15] = byte(len(cid))
+		return b
+	}
+	times := map[string]periodTimes{
+		// VOD: 10 s of media time per period.
+		vodTimes: {{Period: 0, End: 10 * time.Second}, {Period: 1, Start: 10 * time.Second, End: 20 * time.Second}, {Period: 2, Start: 20 * time.Second, End: 30 * time.Second}},
+		// Live: period 1 starts 30 s from now, period 2 90 s from now.
+		live: {
+			{Period: 0, WallClock: true, Start: now.Add(-30 * time.Second).Sub(time.Unix(0, 0)), End: now.Add(30 * time.Second).Sub(time.Unix(0, 0))},
+			{Period: 1, WallClock: true, Start: now.Add(30 * time.Second).Sub(time.Unix(0, 0)), End: now.Add(90 * time.Second).Sub(time.Unix(0, 0))},
+			{Period: 2, WallClock: true, Start: now.Add(90 * time.Second).Sub(time.Unix(0, 0)), End: now.Add(150 * time.Second).Sub(time.Unix(0, 0))},
+		},
+	}
+	revocations := entitlement.NewMemoryRevocations(nil)
+	if err := revocations.Revoke(ctx, entitlement.Revocation{Kind: entitlement.RevokeKID, Value: revokedOnList.String()}); err != nil {
+		t.Fatal(err)
+	}
+	policy := entitlement.PolicyConfig{Content: map[string]entitlement.PolicyOverride{perKey: {LicenseKeys: &requestedOnly}, noAhead: {LookAhead: &zero}}}
+	svc := func(window int, cid string) *entitlement.Service {
+		return entitlement.New(entitlement.Config{Policy: policy, LookAhead: window}, entitlement.Deps{
+			Revocations: revocations, ContentKeys: keyList{refs: refs}, PeriodTimes: times[cid], Clock: func() time.Time { return now },
+		})
+	}
+	dec := func(cid string, exp time.Duration, edit func(*entitlement.Decision)) entitlement.Decision {
+		d := entitlement.Decision{Subject: "u", ContentID: cid, JTI: "j", TokenExpiry: now.Add(exp)}
+		if edit != nil {
+			edit(&d)
+		}
+		return d
+	}
+	hour := time.Hour
+	cases := []struct {
+		name      string
+		window    int
+		dec       entitlement.Decision
+		requested []drm.KeyID
+		want      []drm.KeyID
+	}{
+		{"off: the requested period only", 0, dec(vod, hour, nil), []drm.KeyID{k(vod, a0)}, []drm.KeyID{k(vod, a0), k(vod, s0)}},
+		{"window 1: the next period's keys after the current period's", 1, dec(vod, hour, nil), []drm.KeyID{k(vod, a0)},
+			[]drm.KeyID{k(vod, a0), k(vod, s0), k(vod, a1), k(vod, s1)}},
+		{"window 2", 2, dec(vod, hour, nil), []drm.KeyID{k(vod, s1)},
+			[]drm.KeyID{k(vod, s1), k(vod, a1), k(vod, a2), k(vod, a3), k(vod, s2)}},
+		{"a content's policy turns look-ahead off", 1, dec(noAhead, hour, nil), []drm.KeyID{k(noAhead, a0)}, []drm.KeyID{k(noAhead, a0), k(noAhead, s0)}},
+		{"the last period has nothing ahead", 1, dec(vod, hour, nil), []drm.KeyID{k(vod, a3)}, []drm.KeyID{k(vod, a3)}},
+		{"requested scope: the next key of the requested slot only", 1, dec(perKey, hour, nil), []drm.KeyID{k(perKey, s0)},
+			[]drm.KeyID{k(perKey, s0), k(perKey, s1)}},
+		{"token kids claim: a next key outside it is not added", 1, dec(vod, hour, func(d *entitlement.Decision) {
+			d.KIDs = []drm.KeyID{k(vod, a0), k(vod, s0), k(vod, s1)}
+		}), []drm.KeyID{k(vod, a0)}, []drm.KeyID{k(vod, a0), k(vod, s0), k(vod, s1)}},
+		{"token tt claim bounds the next period too", 1, dec(vod, hour, func(d *entitlement.Decision) {
+			d.TrackTypes = []keys.TrackType{keys.Audio}
+		}), []drm.KeyID{k(vod, a0)}, []drm.KeyID{k(vod, a0), k(vod, a1)}},
+		{"revoked keys (in the store, on the list) are never looked ahead; the period after still is", 2, dec("revoked", hour, nil), []drm.KeyID{a0},
+			[]drm.KeyID{a0, s0, s2}},
+		{"VOD times: token outlasting the current period gets the next", 2, dec(vodTimes, 15*time.Second, nil), []drm.KeyID{k(vodTimes, a0)},
+			[]drm.KeyID{k(vodTimes, a0), k(vodTimes, s0), k(vodTimes, a1), k(vodTimes, s1)}},
+		{"VOD times: token ending within the current period gets none", 2, dec(vodTimes, 5*time.Second, nil), []drm.KeyID{k(vodTimes, a0)},
+			[]drm.KeyID{k(vodTimes, a0), k(vodTimes, s0)}},
+		{"VOD times: license duration bounds like the token", 2, dec(vodTimes, hour, func(d *entitlement.Decision) {
+			d.Policy.LicenseDuration = 5 * time.Second
+		}), []drm.KeyID{k(vodTimes, a0)}, []drm.KeyID{k(vodTimes, a0), k(vodTimes, s0)}},
+		{"live: token valid past period 1's start only", 2, dec(live, time.Minute, nil), []drm.KeyID{k(live, a0)},
+			[]drm.KeyID{k(live, a0), k(live, s0), k(live, a1), k(live, s1)}},
+		{"live: token ending before the boundary gets none", 2, dec(live, 20*time.Second, nil), []drm.KeyID{k(live, a0)},
+			[]drm.KeyID{k(live, a0), k(live, s0)}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := svc(c.window, c.dec.ContentID).LicenseKIDs(ctx, c.dec, c.requested)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, c.want) {
+				t.Errorf("LicenseKIDs = %v, want %v", got, c.want)
+			}
+			for _, g := range got {
+				if g == revokedInStore || g == revokedOnList {
+					t.Errorf("license would carry revoked key %v", g)
+				}
+			}
+		})
+	}
 }

@@ -111,6 +111,9 @@ type PolicyOverride struct {
 	HDCP                *HDCP          `koanf:"hdcp" yaml:"hdcp,omitempty"`
 	SecurityLevel       *SecurityLevel `koanf:"security_level" yaml:"security_level,omitempty"`
 	LicenseKeys         *LicenseKeys   `koanf:"license_keys" yaml:"license_keys,omitempty"`
+	// LookAhead overrides Config.LookAhead (look-ahead licenses) for this
+	// content; 0 turns look-ahead off for it.
+	LookAhead *int `koanf:"look_ahead" yaml:"look_ahead,omitempty"`
 }
 
 // PolicyConfig is the entitlement policy: the policy section of the

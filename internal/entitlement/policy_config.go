@@ -255,6 +255,9 @@ func (o PolicyOverride) validate(errs *confcheck.Errors, key string) {
 	if o.PlaybackDuration != nil {
 		c.duration("playback_duration", *o.PlaybackDuration, 0)
 	}
+	if o.LookAhead != nil && (*o.LookAhead < 0 || *o.LookAhead > MaxLookAhead) {
+		errs.Add(key+".look_ahead", "%d key periods: want 0 (off) to %d", *o.LookAhead, MaxLookAhead)
+	}
 	if o.HDCP != nil {
 		c.hdcp(*o.HDCP)
 	}

@@ -17,6 +17,10 @@ const replayTTLMargin = time.Minute
 // Config is the entitlement service's configuration.
 type Config struct {
 	Policy PolicyConfig
+	// LookAhead is how many following key periods a ClearKey license
+	// carries under key rotation (look-ahead licenses, see LicenseKIDs);
+	// 0 turns look-ahead off. The server's default is DefaultLookAhead.
+	LookAhead int `yaml:"look_ahead"`
 }
 
 // Deps are the service's collaborators.
@@ -41,6 +45,9 @@ type Deps struct {
 	// ContentKeys lists a content's keys for LicenseKIDs; nil = licenses
 	// carry the requested keys only.
 	ContentKeys ContentKeyLister
+	// PeriodTimes reads the time ranges recorded for key periods (the key
+	// store); nil = no period has a known time range (see LicenseKIDs).
+	PeriodTimes PeriodTimesLister
 }
 
 // Service is the Authorizer: token -> revocation -> content/KID

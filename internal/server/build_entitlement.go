@@ -39,6 +39,7 @@ func (b *builder) entitlement() error {
 	deps := b.entitlementState()
 	deps.Verifier = verifier
 	deps.ContentKeys = entitlement.StoreKeyRefs{Reader: b.keyReads}
+	deps.PeriodTimes = b.ks
 	policy := b.cfg.Policy
 	if err := policy.Validate("policy"); err != nil {
 		return err
@@ -46,7 +47,7 @@ func (b *builder) entitlement() error {
 	if err := b.policyDeps(&deps); err != nil {
 		return err
 	}
-	b.ent = entitlement.New(entitlement.Config{Policy: policy}, deps)
+	b.ent = entitlement.New(entitlement.Config{Policy: policy, LookAhead: b.cfg.License.LookAhead}, deps)
 	return nil
 }
 

@@ -7,11 +7,13 @@
 // license is granted.
 //
 // License requests: the ClearKey license server answers each request with
-// every key of the content the token entitles (policy license_keys:
-// entitled, the default), so the first license already carries all three
-// period keys, which acts like look-ahead. The test records which KIDs each
-// player asks for (the "kids" of the ClearKey request) and asserts what was
-// measured: see expectedRequests.
+// the keys of the requested key's period the token entitles (policy
+// license_keys: entitled, the default) and, with look-ahead licenses
+// (license.look_ahead 1, the default: content rt-*), the next period's keys
+// too; content ro-* is the same asset with look-ahead off (policy
+// look_ahead: 0). The test records which KIDs each player asks for (the
+// "kids" of the ClearKey request) and how many keys each license carried,
+// and asserts what was measured: see expectedRequests.
 //
 // The demo page must show a person the rotation: its "Key period" and
 // "Active KID" lines follow the playhead from period to period (recorded
@@ -34,11 +36,19 @@ const FPS = 25;
 //   - 'all-at-once': one request naming every period's KID (shaka-player
 //     HLS: the demo page builds its init data from the KEYIDs shaka
 //     collected over the whole playlist).
+//   - 'uncovered': one request per key period whose key no earlier license
+//     carried, in period order: with look-ahead (window 1, three periods)
+//     periods 0 and 2 (hls.js, which finds period 1's key already usable
+//     in the session of period 0's license).
+// Measured request counts (look-ahead on / off): shaka-player DASH 3 / 3,
+// dash.js 3 / 3 (each opens a session for every new default_KID and asks
+// for it, although the key is already in the CDM), shaka-player HLS 1 / 1,
+// hls.js 2 / 3.
 const players = [
-  { player: 'shaka', format: 'dash', requests: 'per-period' },
-  { player: 'dashjs', format: 'dash', requests: 'per-period' },
-  { player: 'shaka', format: 'hls', requests: 'all-at-once' },
-  { player: 'hlsjs', format: 'hls', requests: 'per-period' },
+  { player: 'shaka', format: 'dash', requests: { on: 'per-period', off: 'per-period' } },
+  { player: 'dashjs', format: 'dash', requests: { on: 'per-period', off: 'per-period' } },
+  { player: 'shaka', format: 'hls', requests: { on: 'all-at-once', off: 'all-at-once' } },
+  { player: 'hlsjs', format: 'hls', requests: { on: 'uncovered', off: 'per-period' } },
 ];
 
 // periodKIDs reads the cenc:default_KID of each Period of the MPD (the same
@@ -53,16 +63,33 @@ async function periodKIDs(base, content) {
 }
 
 // recordLicenseKIDs returns a beforeGoto hook that pushes the KIDs of each
-// ClearKey license request the page makes onto asked, in order.
-function recordLicenseKIDs(asked) {
-  return (pg) => pg.on('request', (r) => {
-    if (r.method() !== 'POST' || !r.url().includes('/license/clearkey')) return;
-    try {
-      asked.push(JSON.parse(r.postData() ?? '{}').kids ?? []);
-    } catch {
-      asked.push(['<not JSON>']);
-    }
-  });
+// ClearKey license request the page makes onto asked, in order, and, when
+// carried is given, sets carried[i] to the KIDs the answer to request i
+// carried (answers may arrive out of order).
+function recordLicenseKIDs(asked, carried) {
+  const isLicense = (r) => r.method() === 'POST' && r.url().includes('/license/clearkey');
+  const index = new WeakMap();
+  return (pg) => {
+    pg.on('request', (r) => {
+      if (!isLicense(r)) return;
+      index.set(r, asked.length);
+      try {
+        asked.push(JSON.parse(r.postData() ?? '{}').kids ?? []);
+      } catch {
+        asked.push(['<not JSON>']);
+      }
+    });
+    if (!carried) return;
+    pg.on('response', async (resp) => {
+      const i = index.get(resp.request());
+      if (i === undefined || resp.status() !== 200) return;
+      try {
+        carried[i] = (await resp.json()).keys.map((k) => k.kid);
+      } catch {
+        carried[i] = ['<not a JWK Set>'];
+      }
+    });
+  };
 }
 
 // recordDisplayedKIDs, run in the page before it loads, records each text
@@ -129,10 +156,10 @@ async function playAcrossBoundaries(page, diagnose = () => "") {
 describe('key rotation: playback crosses key period boundaries', { concurrency: 4, timeout: 180_000 }, () => {
   const env = withBrowser();
 
-  for (const scheme of ['cbcs', 'cenc']) {
+  for (const [lookAhead, prefix] of [['on', 'rt'], ['off', 'ro']]) for (const scheme of ['cbcs', 'cenc']) {
     for (const p of players) {
-      test(`${scheme}: ${p.player} ${p.format.toUpperCase()}`, { timeout: 60_000 }, async (t) => {
-        const content = `rt-${scheme}`;
+      test(`${scheme}: ${p.player} ${p.format.toUpperCase()}, look-ahead ${lookAhead}`, { timeout: 60_000 }, async (t) => {
+        const content = `${prefix}-${scheme}`;
         const kids = await periodKIDs(env.origin.base, content);
         assert.equal(kids.length, BOUNDARIES.length + 1, `MPD has ${kids.length} Periods, want ${BOUNDARIES.length + 1}`);
         for (let i = 1; i < kids.length; i++) {
@@ -140,11 +167,12 @@ describe('key rotation: playback crosses key period boundaries', { concurrency: 
         }
 
         const asked = []; // KIDs of each ClearKey license request, in order
+        const carried = []; // KIDs of each granted license
         const url = playerURL(env.origin.base, { content, format: p.format, player: p.player, token: tokenPath(content) });
         const page = await openPlayer(env.browser.context, url, {
           beforeGoto: async (pg) => {
             await pg.addInitScript(recordDisplayedKIDs);
-            recordLicenseKIDs(asked)(pg);
+            recordLicenseKIDs(asked, carried)(pg);
           },
         });
         try {
@@ -158,12 +186,27 @@ describe('key rotation: playback crosses key period boundaries', { concurrency: 
           }
           assert.ok(asked.length > 0 && asked[0].some((k) => kids[0].includes(k)), `the first license request is not for period 0's KID:${why}`);
           const periodsAsked = kids.map((pk) => asked.some((req) => req.some((k) => pk.includes(k))));
-          t.diagnostic(`${asked.length} license request(s); periods asked for: ${periodsAsked.map((a, i) => `${i}:${a ? 'yes' : 'no'}`).join(' ')}`);
-          // Every period's key was asked for, by the time the last period plays.
-          assert.deepEqual(periodsAsked, kids.map(() => true), `not every period's KID was requested:${why}`);
-          if (p.requests === 'per-period') {
-            const periodOf = asked.map((req) => kids.findIndex((pk) => req.length > 0 && req.every((k) => pk.includes(k))));
+          t.diagnostic(`look-ahead ${lookAhead}: ${asked.length} license request(s); periods asked for: ${periodsAsked.map((a, i) => `${i}:${a ? 'yes' : 'no'}`).join(' ')}; keys per license: ${carried.map((c) => c?.length).join(',')}`);
+          // What each license carried: a period's key, plus the next
+          // period's with look-ahead on (never with it off).
+          const periodsIn = (lic) => kids.map((pk, i) => (lic.some((k) => pk.includes(k)) ? i : -1)).filter((i) => i >= 0);
+          for (const [i, req] of asked.entries()) {
+            if (!carried[i] || req.length !== 1) continue;
+            const n = kids.findIndex((pk) => pk.includes(req[0]));
+            const want = lookAhead === 'on' && n + 1 < kids.length ? [n, n + 1] : [n];
+            assert.deepEqual(periodsIn(carried[i]), want, `license ${i} (for period ${n}) carries periods ${periodsIn(carried[i])}, want ${want}:${why}`);
+          }
+          // Every period's key was asked for or carried, by the time the
+          // last period plays.
+          const periodsHeld = kids.map((pk, i) => periodsAsked[i] || carried.some((c) => c?.some((k) => pk.includes(k))));
+          assert.deepEqual(periodsHeld, kids.map(() => true), `not every period's key was requested or carried:${why}`);
+          const mode = p.requests[lookAhead];
+          const periodOf = asked.map((req) => kids.findIndex((pk) => req.length > 0 && req.every((k) => pk.includes(k))));
+          if (mode === 'per-period') {
             assert.deepEqual(periodOf, kids.map((_, i) => i), `want one request per key period, in order:${why}`);
+          } else if (mode === 'uncovered') {
+            // Window 1: every other period, from period 0.
+            assert.deepEqual(periodOf, kids.map((_, i) => i).filter((i) => i % 2 === 0), `want one request per period no earlier license carried:${why}`);
           } else {
             assert.equal(asked.length, 1, `want one request for every period's KID:${why}`);
             assert.deepEqual(new Set(asked[0]), new Set(kids.flat()), `want one request for every period's KID:${why}`);
@@ -179,7 +222,7 @@ describe('key rotation: playback crosses key period boundaries', { concurrency: 
           assert.deepEqual(shown.kids, periodUUIDs.map((pk) => pk[0]), `the page's active KID did not follow the key periods:${why}`);
           assert.match(shown.period ?? '', new RegExp(`^${kids.length} of ${kids.length}\\b`), `the page's key period line: ${shown.period}`);
           assert.deepEqual(shown.rows, asked.map((req) => req.map(b64urlToUUID)), `the page's license table does not list the KIDs of each request:${why}`);
-          if (p.requests === 'per-period') assert.ok(shown.rows.length >= 2, `license table has ${shown.rows.length} row(s):${why}`);
+          if (mode === 'per-period') assert.ok(shown.rows.length >= 2, `license table has ${shown.rows.length} row(s):${why}`);
         } finally {
           await page.close();
         }

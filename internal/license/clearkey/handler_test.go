@@ -46,8 +46,10 @@ type keyRec struct {
 }
 
 type fakeKeys struct {
-	m     map[drm.KeyID]keyRec
-	calls atomic.Int64
+	m map[drm.KeyID]keyRec
+	// periods holds the key period of keys after period 0 (key rotation).
+	periods map[drm.KeyID]uint32
+	calls   atomic.Int64
 }
 
 func (f *fakeKeys) Lookup(_ context.Context, kid drm.KeyID) (keys.ContentKey, string, keys.TrackType, bool, error) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/entitlement"
+	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/license"
 )
 
@@ -18,10 +19,15 @@ func (f *fakeKeys) ContentKeys(_ context.Context, contentID string) ([]entitleme
 	var out []entitlement.ContentKeyRef
 	for kid, r := range f.m {
 		if r.content == contentID {
-			out = append(out, entitlement.ContentKeyRef{KID: kid, ContentID: r.content, TrackType: r.tt, Active: !r.revoked})
+			out = append(out, entitlement.ContentKeyRef{KID: kid, ContentID: r.content, TrackType: r.tt, Period: f.periods[kid], Active: !r.revoked})
 		}
 	}
-	slices.SortFunc(out, func(a, b entitlement.ContentKeyRef) int { return int(a.TrackType) - int(b.TrackType) })
+	slices.SortFunc(out, func(a, b entitlement.ContentKeyRef) int {
+		if a.TrackType != b.TrackType {
+			return int(a.TrackType) - int(b.TrackType)
+		}
+		return int(a.Period) - int(b.Period)
+	})
 	return out, nil
 }
 
@@ -119,5 +125,48 @@ func TestCachedLicenseFollowsRevokedKey(t *testing.T) {
 	w = post(h, body, bearer("good"))
 	if got := licenseKIDs(t, w.Code, w.Body.Bytes()); !slices.Equal(got, []drm.KeyID{kidB}) {
 		t.Errorf("after revoking %v: license KIDs %v (cache %s), want [%v]", kidA, got, w.Header().Get(license.CacheHeader), kidB)
+	}
+}
+
+// TestLookAheadLicense: under key rotation with look-ahead 1 a license for
+// period 0 also carries period 1's key; the cache never hands out a
+// look-ahead key revoked since; a key revoked in the store is refused at
+// once and never looked ahead, while the period after it is still served.
+func TestLookAheadLicense(t *testing.T) {
+	kidP1, kidP2 := drm.KeyID{0x11, 1}, drm.KeyID{0x11, 2}
+	revs := entitlement.NewMemoryRevocations(nil)
+	var ks *fakeKeys
+	h, _, _ := fixture(t, func(d *Deps) {
+		ks = d.Keys.(*fakeKeys)
+		ks.m[kidP1] = keyRec{keyA, "movie", keys.HD, false}
+		ks.m[kidP2] = keyRec{keyB, "movie", keys.HD, false}
+		ks.periods = map[drm.KeyID]uint32{kidP1: 1, kidP2: 2}
+		d.Scope = entitlement.New(entitlement.Config{LookAhead: 1}, entitlement.Deps{Revocations: revs, ContentKeys: ks})
+	})
+	body := reqBody("temporary", kidA)
+	w := post(h, body, bearer("good"))
+	if got := licenseKIDs(t, w.Code, w.Body.Bytes()); !slices.Equal(got, []drm.KeyID{kidA, kidB, kidP1}) {
+		t.Fatalf("period 0 license KIDs %v, want [%v %v %v]", got, kidA, kidB, kidP1)
+	}
+	if w = post(h, body, bearer("good")); w.Header().Get(license.CacheHeader) != "hit" {
+		t.Errorf("duplicate not served from the cache")
+	}
+	if err := revs.Revoke(context.Background(), entitlement.Revocation{Kind: entitlement.RevokeKID, Value: kidP1.String()}); err != nil {
+		t.Fatal(err)
+	}
+	w = post(h, body, bearer("good"))
+	if got := licenseKIDs(t, w.Code, w.Body.Bytes()); !slices.Equal(got, []drm.KeyID{kidA, kidB}) {
+		t.Errorf("after revoking %v: license KIDs %v (cache %s), want [%v %v]", kidP1, got, w.Header().Get(license.CacheHeader), kidA, kidB)
+	}
+
+	rec := ks.m[kidP1]
+	rec.revoked = true
+	ks.m[kidP1] = rec
+	if w = post(h, reqBody("temporary", kidP1), bearer("good")); w.Code != http.StatusForbidden {
+		t.Errorf("license for the revoked period 1 key: %d, want 403", w.Code)
+	}
+	w = post(h, reqBody("temporary", kidP2), bearer("good"))
+	if got := licenseKIDs(t, w.Code, w.Body.Bytes()); !slices.Equal(got, []drm.KeyID{kidP2}) {
+		t.Errorf("period 2 (the last) license KIDs %v, want [%v]", got, kidP2)
 	}
 }

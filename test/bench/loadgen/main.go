@@ -168,10 +168,20 @@ type Result struct {
 	// wrk (a child process).
 	Engine string `json:"engine"`
 	Note   string `json:"note,omitempty"`
+
+	// Limited counts 429 rate_limited answers with retryAfter, when the
+	// run accepts them (clearkey -limited-ok): neither a license nor an
+	// error.
+	Limited int `json:"limited"`
+	// KeysPerLicense is the JWK Set size every license had to hold.
+	KeysPerLicense int `json:"keysPerLicense,omitempty"`
 }
 
-// check validates a response; nil means success.
+// check validates a response; nil means success, errLimited a refusal
+// the run accepts (429 with retryAfter).
 type check func(code int, body []byte, hdr http.Header) error
+
+var errLimited = errors.New("rate limited")
 
 // attack runs targets (one request each, in order) at rate for at most
 // duration, and measures.
@@ -223,6 +233,10 @@ func attack(l loadFlags, targets []vegeta.Target, chk check) (Result, error) {
 			err = errors.New(res.Error)
 		} else {
 			err = chk(int(res.Code), res.Body, res.Headers)
+		}
+		if errors.Is(err, errLimited) {
+			r.Limited++
+			continue
 		}
 		if err != nil {
 			r.Errors++
@@ -450,6 +464,9 @@ func runClearKey(args []string) error {
 	config := fs.String("config", "", "label of the CPU placement")
 	engine := fs.String("engine", "vegeta", "load generator: vegeta (library) | wrk (-mode distinct, max throughput; wrk on PATH)")
 	wrkThreads := fs.Int("wrk-threads", 1, "wrk threads (-engine wrk)")
+	expectKeys := fs.Int("expect-keys", 0, "keys every license must hold (look-ahead licenses carry more than requested); 0 = as many as -kids")
+	kind := fs.String("kind", "clearkey", "result kind: clearkey | rotation (a table of its own)")
+	limitedOK := fs.Bool("limited-ok", false, "count 429 rate_limited answers with retryAfter apart, not as errors")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -472,6 +489,9 @@ func runClearKey(args []string) error {
 		}
 		kids = append(kids, base64.RawURLEncoding.EncodeToString(k[:]))
 	}
+	if *expectKeys <= 0 {
+		*expectKeys = len(kids)
+	}
 	body, err := json.Marshal(map[string]any{"kids": kids, "type": "temporary"})
 	if err != nil {
 		return err
@@ -490,14 +510,23 @@ func runClearKey(args []string) error {
 			Header: http.Header{"Authorization": {"Bearer " + tok}, "Content-Type": {"application/json"}}}
 	}
 	chk := func(code int, b []byte, _ http.Header) error {
+		if code == http.StatusTooManyRequests && *limitedOK {
+			var e struct {
+				Code       string `json:"code"`
+				RetryAfter int    `json:"retryAfter"`
+			}
+			if json.Unmarshal(b, &e) == nil && e.Code == "rate_limited" && e.RetryAfter > 0 {
+				return errLimited
+			}
+		}
 		if code != http.StatusOK {
 			return fmt.Errorf("status %d: %.120s", code, b)
 		}
 		var resp struct {
 			Keys []struct{ Kty, K, Kid string } `json:"keys"`
 		}
-		if err := json.Unmarshal(b, &resp); err != nil || len(resp.Keys) != len(kids) {
-			return fmt.Errorf("response is not a JWK Set of %d keys", len(kids))
+		if err := json.Unmarshal(b, &resp); err != nil || len(resp.Keys) != *expectKeys {
+			return fmt.Errorf("response is not a JWK Set of %d keys", *expectKeys)
 		}
 		return nil
 	}
@@ -527,14 +556,14 @@ func runClearKey(args []string) error {
 	}
 	var r Result
 	if *engine == "wrk" {
-		r, err = wrkAttack(l, *wrkThreads, tokens, body, len(kids))
+		r, err = wrkAttack(l, *wrkThreads, tokens, body, *expectKeys)
 	} else {
 		r, err = attack(l, targets, chk)
 	}
 	if err != nil {
 		return err
 	}
-	r.Kind, r.Config, r.Note = "clearkey", *config, *mode
+	r.Kind, r.Config, r.Note, r.KeysPerLicense = *kind, *config, *mode, *expectKeys
 	return writeResult(l.out, r)
 }
 
@@ -687,7 +716,7 @@ func spekeBody(url, contentID string) ([]byte, error) {
 func runRender(args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("render", flag.ContinueOnError)
 	in := fs.String("in", "", "results file (JSON lines)")
-	kind := fs.String("kind", "clearkey", "clearkey | speke")
+	kind := fs.String("kind", "clearkey", "clearkey | rotation | speke")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -723,6 +752,13 @@ func runRender(args []string, w io.Writer) error {
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %d | %.0f | %s | %s | %s | %s | %d | %d | %.0f | %.0f | %.0f | %.0f |\n",
 				r.Name, r.Engine, r.Config, rate(r), r.Requests, r.Throughput, ms(r.P50us), ms(r.P99us), ms(r.P999us), ms(r.MaxUs), r.Errors, r.CacheHits,
 				r.ServerCPUPct, pct(r.ClientCPUs, r.Seconds), pct(r.OthersCPUs, r.Seconds), r.ServerPeakMiB)
+		}
+	case "rotation":
+		fmt.Fprintln(w, "| run | look-ahead | offered load | requests | keys per license | licenses/s | keys/s | p50 ms | p99 ms | max ms | errors | 429 (retryAfter) | server CPU % of a core |")
+		fmt.Fprintln(w, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+		for _, r := range rs {
+			fmt.Fprintf(w, "| %s | %s | %s | %d | %d | %.0f | %.0f | %s | %s | %s | %d | %d | %.0f |\n",
+				r.Name, r.Config, rate(r), r.Requests, r.KeysPerLicense, r.Throughput, r.Throughput*float64(r.KeysPerLicense), ms(r.P50us), ms(r.P99us), ms(r.MaxUs), r.Errors, r.Limited, r.ServerCPUPct)
 		}
 	case "speke":
 		fmt.Fprintln(w, "| store | keys | offered load | requests | requests/s | keys/s | p50 ms | p99 ms | max ms | errors | server CPU % of a core | other processes CPU % | server peak RSS MiB |")

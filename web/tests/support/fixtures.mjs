@@ -28,6 +28,8 @@
 //   rt-<scheme>  a 12 s clip in 2 s GOPs with --key-period 4s: three key
 //                periods (0-4, 4-8, 8-12 s), a new key from the store in
 //                each, cbcs and cenc
+//   ro-<scheme>  the same as rt-<scheme>, with look-ahead licenses off
+//                (policy look_ahead: 0 in serveConfig)
 //   ri-<scheme>  the same clip and key periods with --rotation-signaling
 //                inband: one init segment, seig + pssh in every fragment,
 //                an MPD without default_KID or pssh
@@ -275,6 +277,10 @@ policy:
   content:
     bt-ladder-perkey:
       license_keys: requested
+    ro-cbcs:
+      look_ahead: 0
+    ro-cenc:
+      look_ahead: 0
 `;
 
 /**
@@ -321,6 +327,8 @@ export async function packageFixtures(bin, media, dataDir) {
   const { rotation } = await ensureRotationMedia(mediaCacheDir());
   for (const scheme of ['cbcs', 'cenc']) {
     await pkg(`rt-${scheme}`, ['--scheme', scheme, '--key-period', '4s'], [rotation]);
+    // The same with look-ahead licenses off (policy look_ahead: 0).
+    await pkg(`ro-${scheme}`, ['--scheme', scheme, '--key-period', '4s'], [rotation]);
     await pkg(`ri-${scheme}`, ['--scheme', scheme, '--key-period', '4s', '--rotation-signaling', 'inband'], [rotation]);
   }
 }
@@ -336,7 +344,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const bin = await drmpipeBinary(tmp);
     const media = await ensureMedia(mediaCacheDir());
     await packageFixtures(bin, media, path.resolve(values.data));
-    console.log(`fixtures: bt-cbcs bt-cenc bt-ladder bt-ladder-perkey bt-wrongkey cd-* tm-* cl-* tx-cbcs rt-* ri-* packaged into ${path.resolve(values.data)}/content`);
+    console.log(`fixtures: bt-cbcs bt-cenc bt-ladder bt-ladder-perkey bt-wrongkey cd-* tm-* cl-* tx-cbcs rt-* ro-* ri-* packaged into ${path.resolve(values.data)}/content`);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
