@@ -18,6 +18,13 @@ import (
 	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
+// TestMain removes the clips testtools.MakeClip cached for the benchmarks.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testtools.CleanupClips()
+	os.Exit(code)
+}
+
 // rotationBenchSeconds is the length of the benchmark input: 30 key periods
 // of one 2 s segment each, per track.
 const rotationBenchSeconds = 60
@@ -32,7 +39,10 @@ const rotationBenchSeconds = 60
 // cpu-ns/op (user + system CPU time of one packaging run) is steadier than
 // ns/op on a loaded machine. The input is a 60 s 1280x720 H.264 + AAC clip
 // at 4 Mb/s: per-period costs weigh more here than on the 10 Mb/s 1080p
-// input of the script.
+// input of the script. Every run writes a fresh output directory under
+// b.TempDir(); on ext4 without a journal the removal of earlier rounds'
+// outputs slows file creation for a minute (see docs/BENCHMARKS.md), so to
+// measure drmpipe alone put TMPDIR on a tmpfs.
 func BenchmarkRotation(b *testing.B) {
 	in := testtools.MakeClip(b, testtools.ClipOptions{Seconds: rotationBenchSeconds, BFrames: 2, Audio: "aac", Bitrate: "4M"})
 	st, err := os.Stat(in)
@@ -79,12 +89,9 @@ func BenchmarkRotation(b *testing.B) {
 			n := 0
 			var cpu time.Duration
 			for b.Loop() {
-				// A fresh output directory each time, and none removed
-				// before the benchmark ends: on ext4 without a journal,
-				// every file created soon after a removal pays for
-				// skipping the recently deleted inodes (see
-				// docs/BENCHMARKS.md), which would bill the removal of
-				// the previous output to this one.
+				// A fresh output directory each time, none removed
+				// before this round ends: a removal would bill the next
+				// runs for the inodes it frees (see above).
 				n++
 				cfg.OutputDir = filepath.Join(tmp, fmt.Sprint(n))
 				before := cpuTime(b)
