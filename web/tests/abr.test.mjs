@@ -46,7 +46,9 @@ describe('abr', { timeout: 120_000 }, () => {
       try {
         if (player === 'shaka') {
           // Let the test see a switch within the 20 s clip (default switchInterval is 8 s).
-          await page.waitForFunction(() => window.drmpipe.instance, null, { timeout: 10_000 });
+          // The throttle applies to the page's scripts too: shaka-player's
+          // compiled library alone takes ~8 s at 90 kB/s.
+          await page.waitForFunction(() => window.drmpipe.instance, null, { timeout: 30_000 });
           await page.evaluate(() => window.drmpipe.instance.configure({ abr: { switchInterval: 1 } }));
         }
         const sd = await waitFor(page, (s) => s.errors.length > 0 || (s.currentTime > 3 && s.height > 0), 30_000);
