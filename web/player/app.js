@@ -764,7 +764,12 @@
     } catch (err) {
       addError('page', 'player', 'PLAYER_FAILED', `The player could not start: ${err.message}.`);
     }
-    video.play().catch(() => {});
+    // dash.js starts playback itself (initialize's autoPlay) once its
+    // stream is set up, and only then listens to the video element: a
+    // 'play' it did not see leaves it paused in its own view, and a paused
+    // dash.js never re-reads a dynamic MPD (its ManifestUpdater waits for
+    // PLAYBACK_STARTED), so live playback stopped at the end of the first MPD.
+    if (cfg.player !== 'dashjs') video.play().catch(() => {});
   }
 
   main();
