@@ -9,7 +9,8 @@
 #   1. builds drmpipe (or uses DRMPIPE_BIN);
 #   2. packages the fixtures of web/tests/support/fixtures.mjs into a temp
 #      data dir with keys from that dir's own key store (SQLite + local KEK);
-#   3. creates an admin API key there (for the revoked-user test);
+#   3. creates an admin API key there (for the revoked-user test) and an
+#      ingest key (for the encoder of the live test);
 #   4. starts `drmpipe serve --data DIR --config DIR/browser-tests.yaml
 #      --listen 127.0.0.1:<free port> --demo --web-dir web` (the policy the
 #      fixtures need), waits for /readyz;
@@ -19,7 +20,9 @@
 # Screenshots and the server log go to ARTIFACTS_DIR (default web/test-results).
 # With DRMPIPE_URL already set, steps 1-4 are skipped and the suite runs
 # against that server, which must serve the same fixtures; the revoked-user
-# test then needs DRMPIPE_API_KEY (admin scope) and DRMPIPE_BIN.
+# test then needs DRMPIPE_API_KEY (admin scope) and DRMPIPE_BIN, the live test
+# DRMPIPE_INGEST_KEY (scope ingest) and a fresh channel (bt-live, or
+# DRMPIPE_LIVE_CHANNEL).
 #
 # Fails (never skips) when Chromium, Node.js, ffmpeg, Go or web/node_modules
 # is missing.
@@ -82,6 +85,8 @@ if [ -z "${DRMPIPE_URL:-}" ]; then
 	node "$here/tests/support/fixtures.mjs" --data "$data" >&2
 	# Exported to the suite only (below), not to the server.
 	DRMPIPE_API_KEY="$("$DRMPIPE_BIN" apikey create --data "$data" --scope admin --name browser-tests)"
+	# The encoder's key for the live channel bt-live (live.test.mjs).
+	DRMPIPE_INGEST_KEY="$("$DRMPIPE_BIN" apikey create --data "$data" --scope ingest --name browser-tests-encoder)"
 
 	# A free loopback port: the kernel picks one for a throwaway listener; if
 	# another process takes it before serve binds, serve exits and we retry.
@@ -114,6 +119,7 @@ fi
 
 cd "$repo"
 [ -n "${DRMPIPE_API_KEY:-}" ] && export DRMPIPE_API_KEY
+[ -n "${DRMPIPE_INGEST_KEY:-}" ] && export DRMPIPE_INGEST_KEY
 status=0
 if [ "$#" -eq 0 ]; then set -- web/tests/*.test.mjs; fi
 node --test --test-concurrency=1 --test-timeout=240000 "$@" || status=$?

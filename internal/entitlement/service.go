@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/drm"
@@ -116,7 +117,7 @@ func (s *Service) Authorize(ctx context.Context, req Request) (Decision, error) 
 	if err := s.checkDeviceLimit(ctx, c, p, now); err != nil {
 		return Decision{}, err
 	}
-	if err := s.checkReplay(ctx, c, p, now); err != nil {
+	if err := s.checkReplay(ctx, c, p, req.KIDs, now); err != nil {
 		return Decision{}, err
 	}
 	return d, nil
@@ -266,13 +267,27 @@ func (s *Service) checkDeviceLimit(ctx context.Context, c *Claims, p ContentPoli
 	return nil
 }
 
-// checkReplay counts this use of the token's jti against MaxUses.
-func (s *Service) checkReplay(ctx context.Context, c *Claims, p ContentPolicy, now time.Time) error {
+// checkReplay counts this use of the token's jti against MaxUses, per set
+// of KIDs asked for: under key rotation (DASH-IF IOP Part 6 §9; live
+// channels and --key-period) a player asks for each key period's KID in
+// turn, so one count per token would refuse the fourth key period, while a
+// replayed request (the same KIDs again) is still counted. Opaque requests
+// (no KIDs) share one count per token.
+func (s *Service) checkReplay(ctx context.Context, c *Claims, p ContentPolicy, kids []drm.KeyID, now time.Time) error {
 	if p.MaxUses < 0 {
 		return nil
 	}
 	ttl := c.ExpiresAt.Sub(now) + replayTTLMargin
-	n, err := s.deps.Replay.Use(ctx, c.Issuer+"\x00"+c.ID, c.IssuedAt, now, ttl)
+	id := c.Issuer + "\x00" + c.ID
+	if len(kids) > 0 {
+		set := make([]string, len(kids))
+		for i, k := range kids {
+			set[i] = k.String()
+		}
+		slices.Sort(set)
+		id += "\x00" + strings.Join(slices.Compact(set), ",")
+	}
+	n, err := s.deps.Replay.Use(ctx, id, c.IssuedAt, now, ttl)
 	if err != nil {
 		return deny(ReasonUnavailable, "replay check unavailable", err)
 	}
@@ -283,7 +298,7 @@ func (s *Service) checkReplay(ctx context.Context, c *Claims, p ContentPolicy, n
 		// The last use: a guard with a durable record (SharedState) keeps
 		// the token exhausted through an outage of the shared counter.
 		if m, ok := s.deps.Replay.(exhaustionMarker); ok {
-			if err := m.MarkExhausted(ctx, c.Issuer+"\x00"+c.ID, c.ExpiresAt.Add(replayTTLMargin)); err != nil {
+			if err := m.MarkExhausted(ctx, id, c.ExpiresAt.Add(replayTTLMargin)); err != nil {
 				return deny(ReasonUnavailable, "replay record unavailable", err)
 			}
 		}

@@ -420,3 +420,35 @@ func TestRestoreRevocations(t *testing.T) {
 		t.Error("restoring a malformed KID revocation succeeded")
 	}
 }
+
+// TestReplayPerKeySet: max_uses counts the uses of a token per set of
+// requested KIDs, so that a player of key-rotated content (a new KID every
+// key period, live or packaged) is not refused at the fourth period, while
+// asking again and again for the same keys still exhausts the token.
+func TestReplayPerKeySet(t *testing.T) {
+	f := newFixture(t, entitlement.PolicyConfig{})
+	tok := mint(t, jwt.SigningMethodES256, f.k.ec, "ec1", baseClaims(f.clk.Now()))
+	ctx := context.Background()
+	period := func(i byte) []drm.KeyID { return []drm.KeyID{{i}} }
+	for p := byte(1); p <= 2*entitlement.DefaultMaxUses; p++ {
+		if _, err := f.svc.Authorize(ctx, entitlement.Request{Token: tok, KIDs: period(p)}); err != nil {
+			t.Fatalf("key period %d: %v", p, err)
+		}
+	}
+	// Order does not make another set.
+	both := []drm.KeyID{{1}, {2}}
+	for i := 1; i <= entitlement.DefaultMaxUses; i++ {
+		if _, err := f.svc.Authorize(ctx, entitlement.Request{Token: tok, KIDs: []drm.KeyID{both[i%2], both[(i+1)%2]}}); err != nil {
+			t.Fatalf("use %d of KIDs 1+2: %v", i, err)
+		}
+	}
+	_, err := f.svc.Authorize(ctx, entitlement.Request{Token: tok, KIDs: []drm.KeyID{{2}, {1}}})
+	wantReason(t, err, entitlement.ReasonReplay)
+	for i := 2; i <= entitlement.DefaultMaxUses; i++ {
+		if _, err := f.svc.Authorize(ctx, entitlement.Request{Token: tok, KIDs: period(1)}); err != nil {
+			t.Fatalf("use %d of period 1's KID: %v", i, err)
+		}
+	}
+	_, err = f.svc.Authorize(ctx, entitlement.Request{Token: tok, KIDs: period(1)})
+	wantReason(t, err, entitlement.ReasonReplay)
+}

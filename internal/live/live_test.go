@@ -331,7 +331,8 @@ func TestLiveWindowAndRestart(t *testing.T) {
 		t.Fatalf("playlist after 12 s:\n%s", pl)
 	}
 	mpd := env.get(t, "win/manifest.mpd")
-	if strings.Contains(mpd, `<Period id="2"`) || !strings.Contains(mpd, `<Period id="3" start="PT6S"`) || !strings.Contains(mpd, `timeShiftBufferDepth="PT6S"`) {
+	if strings.Contains(mpd, `<Period id="2"`) || !strings.Contains(mpd, `<Period id="3" start="PT6S"`) || !strings.Contains(mpd, `timeShiftBufferDepth="PT6S"`) ||
+		!strings.Contains(mpd, `suggestedPresentationDelay="PT4S"`) { // 3 segments, but a segment inside the window
 		t.Fatalf("MPD after 12 s:\n%s", mpd)
 	}
 	published, err := os.ReadFile(filepath.Join(dir, "live", "win", "v", "seg_5.m4s"))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/manifest"
@@ -127,9 +128,20 @@ func (c *channel) writeManifests(ctx context.Context) error {
 	mpd, err := dash.Marshal(p, dash.Options{Live: &dash.Live{
 		AvailabilityStartTime: c.st.Epoch, PublishTime: now,
 		MinimumUpdatePeriod: c.def.SegmentDuration, TimeShiftBufferDepth: c.def.Window, UTCTimingURL: TimePath,
+		SuggestedPresentationDelay: c.presentationDelay(),
 	}})
 	if err != nil {
 		return fmt.Errorf("channel %q: %w", c.def.Name, err)
 	}
 	return writeAtomic(filepath.Join(c.dir, ManifestName), mpd)
+}
+
+// presentationDelay is the MPD's suggestedPresentationDelay: three
+// segments (a segment is published only once the encoder has sent the
+// first sample of the next, so a player at the announced live edge stalls;
+// ISO/IEC 23009-1 §5.3.1.2 Table 3 leaves the value to the service), but no
+// more than the window less one segment, so that players keep a segment to
+// start from.
+func (c *channel) presentationDelay() time.Duration {
+	return max(min(3*c.def.SegmentDuration, c.def.Window-c.def.SegmentDuration), 0)
 }

@@ -656,6 +656,7 @@
     try {
       await player.load(cfg.manifest);
       state.loaded = true;
+      if (state.format === 'hls') followHlsKeys(player);
       if (cfg.subs) {
         const t = player.getTextTracks().find((x) => x.language === cfg.subs);
         if (t) player.selectTextTrack(t); // also makes it visible (shaka-player 5)
@@ -664,6 +665,44 @@
       if (err && typeof err.code === 'number') shakaError(err, true);
       else addError('shaka', 'load', 'LOAD_FAILED', String(err));
     }
+  }
+
+  // followHlsKeys asks for the keys of EXT-X-KEY tags that a live HLS
+  // playlist brings after load (a new KEYID every key period). shaka-player
+  // (5.2) sends the init data of new tags only to the key system they name,
+  // and the Widevine tags it reads are mapped to ClearKey above only at
+  // load: the new KEYIDs never reach the ClearKey CDM and playback waits for
+  // a key at the next key period. So, after each playlist update, the page
+  // opens a session of its own on the same MediaKeys for KEYIDs not asked
+  // for yet ("keyids" init data, W3C EME §9.1.3); ClearKey makes a key
+  // usable for every session of its MediaKeys.
+  function followHlsKeys(player) {
+    const asked = new Set();
+    const kidsNow = () => {
+      const kids = new Set();
+      for (const v of player.getManifest()?.variants || []) {
+        for (const st of [v.video, v.audio]) for (const k of st?.keyIds || []) kids.add(k.replace(/-/g, '').toLowerCase());
+      }
+      return kids;
+    };
+    kidsNow().forEach((k) => asked.add(k)); // shaka asked for these at load
+    player.addEventListener('manifestupdated', async () => {
+      const fresh = [...kidsNow()].filter((k) => !asked.has(k));
+      if (!fresh.length || !video.mediaKeys) return;
+      fresh.forEach((k) => asked.add(k));
+      const session = video.mediaKeys.createSession();
+      session.addEventListener('message', async (ev) => {
+        const t = await tokens.get().catch(() => null);
+        const res = await fetch(licenseURL.href, {
+          method: 'POST',
+          headers: t ? { Authorization: `Bearer ${t}` } : {},
+          body: ev.message,
+        });
+        if (res.ok) await session.update(await res.arrayBuffer());
+      });
+      const bytes = (hex) => Uint8Array.from(hex.match(/../g), (h) => parseInt(h, 16));
+      await session.generateRequest('keyids', keyidsInitData(fresh.map(bytes))).catch(() => {});
+    });
   }
 
   const DASH_TEXT = {
@@ -969,7 +1008,12 @@
     } catch (err) {
       addError('page', 'player', 'PLAYER_FAILED', `The player could not start: ${err.message}.`);
     }
-    video.play().catch(() => {});
+    // dash.js starts playback itself (initialize's autoPlay) once its
+    // stream is set up, and only then listens to the video element: a
+    // 'play' it did not see leaves it paused in its own view, and a paused
+    // dash.js never re-reads a dynamic MPD (its ManifestUpdater waits for
+    // PLAYBACK_STARTED), so live playback stopped at the end of the first MPD.
+    if (cfg.player !== 'dashjs') video.play().catch(() => {});
   }
 
   main();

@@ -34,6 +34,7 @@ func TestLiveMPD(t *testing.T) {
 	b, err := Marshal(liveWindow(t), Options{Live: &Live{
 		AvailabilityStartTime: ast, PublishTime: ast.Add(10 * time.Second),
 		MinimumUpdatePeriod: 2 * time.Second, TimeShiftBufferDepth: 30 * time.Second, UTCTimingURL: "/live/time",
+		SuggestedPresentationDelay: 6 * time.Second,
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +44,8 @@ func TestLiveMPD(t *testing.T) {
 		t.Fatal(err)
 	}
 	if m.GetType() != "dynamic" || m.AvailabilityStartTime != "2026-05-01T12:00:00.000Z" || m.PublishTime != "2026-05-01T12:00:10.000Z" ||
-		m.MediaPresentationDuration != nil || m.MinimumUpdatePeriod.String() != "PT2S" || m.TimeShiftBufferDepth.String() != "PT30S" {
+		m.MediaPresentationDuration != nil || m.MinimumUpdatePeriod.String() != "PT2S" || m.TimeShiftBufferDepth.String() != "PT30S" ||
+		m.SuggestedPresentationDelay == nil || m.SuggestedPresentationDelay.String() != "PT6S" {
 		t.Fatalf("MPD attributes:\n%s", b)
 	}
 	if len(m.UTCTimings) != 1 || m.UTCTimings[0].SchemeIdUri != UTCTimingHTTPISO || m.UTCTimings[0].Value != "/live/time" {

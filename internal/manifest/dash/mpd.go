@@ -50,6 +50,12 @@ type Live struct {
 	// UTCTimingURL answers with an ISO 8601 date-time
 	// (urn:mpeg:dash:utc:http-iso:2014).
 	UTCTimingURL string
+	// SuggestedPresentationDelay, when not 0, is how far behind the live
+	// edge players should present (ISO/IEC 23009-1 §5.3.1.2 Table 3
+	// MPD@suggestedPresentationDelay): a segment is announced as available
+	// when it ends, but a live packager can only publish it once the
+	// encoder has sent it, so a player at the very edge runs dry.
+	SuggestedPresentationDelay time.Duration
 }
 
 // UTCTimingHTTPISO is the UTCTiming scheme of a server answering an ISO
@@ -113,6 +119,9 @@ func Marshal(p manifest.Presentation, opt Options) ([]byte, error) {
 		m.MinimumUpdatePeriod = mpd.Seconds2DurPtrFloat64(l.MinimumUpdatePeriod.Seconds())
 		m.TimeShiftBufferDepth = mpd.Seconds2DurPtrFloat64(l.TimeShiftBufferDepth.Seconds())
 		m.UTCTimings = []*mpd.DescriptorType{{SchemeIdUri: UTCTimingHTTPISO, Value: l.UTCTimingURL}}
+		if l.SuggestedPresentationDelay > 0 {
+			m.SuggestedPresentationDelay = mpd.Seconds2DurPtrFloat64(l.SuggestedPresentationDelay.Seconds())
+		}
 	}
 
 	// Namespaces are declared once, on the MPD root, and only when used.

@@ -331,6 +331,10 @@ export async function packageFixtures(bin, media, dataDir) {
     await pkg(`ro-${scheme}`, ['--scheme', scheme, '--key-period', '4s'], [rotation]);
     await pkg(`ri-${scheme}`, ['--scheme', scheme, '--key-period', '4s', '--rotation-signaling', 'inband'], [rotation]);
   }
+
+  // The live channel live.test.mjs pushes to (it needs a fresh channel:
+  // a second push would start its timestamps over).
+  await cli(['channel', 'create', 'bt-live', '--segment-duration', '2s', '--key-period', '4s', '--window', '30s']);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -344,7 +348,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const bin = await drmpipeBinary(tmp);
     const media = await ensureMedia(mediaCacheDir());
     await packageFixtures(bin, media, path.resolve(values.data));
-    console.log(`fixtures: bt-cbcs bt-cenc bt-ladder bt-ladder-perkey bt-wrongkey cd-* tm-* cl-* tx-cbcs rt-* ro-* ri-* packaged into ${path.resolve(values.data)}/content`);
+    console.log(`fixtures: bt-cbcs bt-cenc bt-ladder bt-ladder-perkey bt-wrongkey cd-* tm-* cl-* tx-cbcs rt-* ro-* ri-* packaged and channel bt-live created in ${path.resolve(values.data)}`);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
