@@ -34,15 +34,9 @@ type LocalKMS struct {
 	proc toolProcess
 }
 
+// localKMSBuild builds local-kms once per test process (reusing an earlier
+// build for the same tools/go.sum).
 var localKMSBuild = &toolBuild{pkg: localKMSPackage, name: "local-kms"}
-
-// LocalKMSBinary builds local-kms from the tools module once per test
-// process (reusing an earlier build for the same tools/go.sum) and returns
-// its path. It fails the test when it cannot build.
-func LocalKMSBinary(t testing.TB) string {
-	t.Helper()
-	return localKMSBuild.binary(t)
-}
 
 // buildTool builds pkg, pinned by a `tool` line of the tools module
 // (tools/go.mod), into a cache directory keyed by that module's go.mod and
@@ -97,7 +91,7 @@ func buildTool(root, pkg, name string) (string, string) {
 // only throw-away keys.
 func StartLocalKMS(t testing.TB) *LocalKMS {
 	t.Helper()
-	bin := LocalKMSBinary(t)
+	bin := localKMSBuild.binary(t)
 	dir := t.TempDir()
 	keyID, backing := randomUUID(t), randomHex(t, 32)
 	k := &LocalKMS{

@@ -38,16 +38,9 @@ type VersityGW struct {
 	proc toolProcess
 }
 
+// versityGWBuild builds versitygw once per test process (reusing an earlier
+// build for the same tools/go.sum; the first build takes about a minute).
 var versityGWBuild = &toolBuild{pkg: versityGWPackage, name: "versitygw"}
-
-// VersityGWBinary builds versitygw from the tools module once per test
-// process (reusing an earlier build for the same tools/go.sum; the first
-// build takes about a minute) and returns its path. It fails the test when
-// it cannot build.
-func VersityGWBinary(t testing.TB) string {
-	t.Helper()
-	return versityGWBuild.binary(t)
-}
 
 // StartVersityGW starts versitygw on a free loopback port with random root
 // credentials and its data in a temp dir, waits until it accepts
@@ -56,7 +49,7 @@ func VersityGWBinary(t testing.TB) string {
 func StartVersityGW(t testing.TB) *VersityGW {
 	t.Helper()
 	g := &VersityGW{
-		bin:       VersityGWBinary(t),
+		bin:       versityGWBuild.binary(t),
 		Region:    "us-east-1",
 		AccessKey: "drmpipe" + randomHex(t, 6),
 		SecretKey: randomHex(t, 20),
