@@ -13,7 +13,6 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -31,6 +30,14 @@ var (
 	// cenc: an 8-byte IV; Shaka adds 1 per sample, as Encryptor does.
 	shakaIV8 = mustHex("a0a1a2a3a4a5a6a7")
 )
+
+// shakaIVFor is the constant IV both packagers use under scheme.
+func shakaIVFor(scheme Scheme) []byte {
+	if scheme == CENC {
+		return shakaIV8
+	}
+	return shakaIV
+}
 
 func mustHex(s string) []byte {
 	b, err := hex.DecodeString(s)
@@ -72,7 +79,7 @@ func (ct clearTrack) protector(scheme Scheme) (Protector, error) {
 
 func readClearTrack(t testing.TB, path string) clearTrack {
 	t.Helper()
-	data, f := readMP4(t, path)
+	data, f := testtools.ReadMP4(t, path)
 	var ct clearTrack
 	for _, trak := range f.Moov.Traks {
 		stsd := trak.Mdia.Minf.Stbl.Stsd
@@ -114,7 +121,7 @@ type encTrack struct {
 
 func readShakaOutput(t testing.TB, path string) encTrack {
 	t.Helper()
-	_, f := readMP4(t, path)
+	_, f := testtools.ReadMP4(t, path)
 	if f.Init == nil || len(f.Segments) == 0 {
 		t.Fatalf("%s: not a fragmented file", path)
 	}
@@ -243,10 +250,7 @@ func TestShakaByteExact(t *testing.T) {
 			}
 			for _, scheme := range []Scheme{CBCS, CENC} {
 				t.Run(scheme.String(), func(t *testing.T) {
-					iv := shakaIV
-					if scheme == CENC {
-						iv = shakaIV8
-					}
+					iv := shakaIVFor(scheme)
 					enc := readShakaOutput(t, runShaka(t, dir, in, "video", scheme.String(), iv))
 					if multi := compareWithShaka(t, scheme, iv, clr, enc); c.multi && multi == 0 {
 						t.Fatal("no sample has several protected ranges: the case does not exercise what it names")
@@ -390,10 +394,7 @@ func shakaByteExactAudio(t *testing.T, codec string) {
 	clr := readAudioTrack(t, in)
 	for _, scheme := range []Scheme{CBCS, CENC} {
 		t.Run(scheme.String(), func(t *testing.T) {
-			iv := shakaIV
-			if scheme == CENC {
-				iv = shakaIV8
-			}
+			iv := shakaIVFor(scheme)
 			enc := readShakaOutput(t, runShaka(t, dir, in, "audio", scheme.String(), iv))
 			if len(enc.samples) != len(clr) {
 				t.Fatalf("Shaka wrote %d samples, input has %d", len(enc.samples), len(clr))
@@ -432,7 +433,7 @@ func shakaByteExactAudio(t *testing.T, codec string) {
 
 func readAudioTrack(t testing.TB, path string) [][]byte {
 	t.Helper()
-	data, f := readMP4(t, path)
+	data, f := testtools.ReadMP4(t, path)
 	for _, trak := range f.Moov.Traks {
 		if stsd := trak.Mdia.Minf.Stbl.Stsd; stsd.Mp4a == nil && stsd.Opus == nil {
 			continue
@@ -441,20 +442,6 @@ func readAudioTrack(t testing.TB, path string) [][]byte {
 	}
 	t.Fatal("no AAC or Opus track")
 	return nil
-}
-
-// readMP4 reads and decodes the MP4 file at path.
-func readMP4(t testing.TB, path string) ([]byte, *mp4.File) {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := mp4.DecodeFile(bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("decode %s: %v", path, err)
-	}
-	return data, f
 }
 
 // trackSamples returns the bytes of every sample of a progressive file's

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/Eyevinn/mp4ff/mp4"
-
 	"github.com/drmpipe/drmpipe/internal/cenc"
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/drm/playready"
@@ -305,14 +303,7 @@ func readFile(t *testing.T, p string) string {
 // removePSSH rewrites an init segment without the pssh boxes of one system.
 func removePSSH(t *testing.T, file string, sys drm.SystemID) {
 	t.Helper()
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := mp4.DecodeFile(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, f := testtools.ReadMP4(t, file)
 	removed := 0
 	for _, p := range f.Moov.RemovePsshs() {
 		if [16]byte(p.SystemID) == [16]byte(sys) {
