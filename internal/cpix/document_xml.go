@@ -314,44 +314,25 @@ func parseUsageRule(path string, n *node) (ContentKeyUsageRule, error) {
 			l, _ := c.attr("label")
 			r.LabelFilters = append(r.LabelFilters, LabelFilter{Label: l})
 		case "VideoFilter":
-			var f VideoFilter
-			if f.MinPixels, err = optUint64(cp, c, "minPixels"); err == nil {
-				if f.MaxPixels, err = optUint64(cp, c, "maxPixels"); err == nil {
-					if f.HDR, err = optBool(cp, c, "hdr"); err == nil {
-						if f.WCG, err = optBool(cp, c, "wcg"); err == nil {
-							if f.MinFPS, err = optUint32(cp, c, "minFps"); err == nil {
-								f.MaxFPS, err = optUint32(cp, c, "maxFps")
-							}
-						}
-					}
-				}
-			}
-			if err != nil {
+			a := attrReader{path: cp, n: c}
+			f := VideoFilter{MinPixels: a.uint64("minPixels"), MaxPixels: a.uint64("maxPixels"),
+				HDR: a.bool("hdr"), WCG: a.bool("wcg"), MinFPS: a.uint32("minFps"), MaxFPS: a.uint32("maxFps")}
+			if err := ordered(&a, f.MinPixels, f.MaxPixels, "minPixels", "maxPixels"); err != nil {
 				return r, err
-			}
-			if f.MinPixels != nil && f.MaxPixels != nil && *f.MinPixels > *f.MaxPixels {
-				return r, errAt(cp, c, "@minPixels %d > @maxPixels %d", *f.MinPixels, *f.MaxPixels)
 			}
 			r.VideoFilters = append(r.VideoFilters, f)
 		case "AudioFilter":
-			var f AudioFilter
-			if f.MinChannels, err = optUint32(cp, c, "minChannels"); err == nil {
-				f.MaxChannels, err = optUint32(cp, c, "maxChannels")
-			}
-			if err != nil {
+			a := attrReader{path: cp, n: c}
+			f := AudioFilter{MinChannels: a.uint32("minChannels"), MaxChannels: a.uint32("maxChannels")}
+			if err := ordered(&a, f.MinChannels, f.MaxChannels, "minChannels", "maxChannels"); err != nil {
 				return r, err
-			}
-			if f.MinChannels != nil && f.MaxChannels != nil && *f.MinChannels > *f.MaxChannels {
-				return r, errAt(cp, c, "@minChannels %d > @maxChannels %d", *f.MinChannels, *f.MaxChannels)
 			}
 			r.AudioFilters = append(r.AudioFilters, f)
 		case "BitrateFilter":
-			var f BitrateFilter
-			if f.MinBitrate, err = optUint64(cp, c, "minBitrate"); err == nil {
-				f.MaxBitrate, err = optUint64(cp, c, "maxBitrate")
-			}
-			if err != nil {
-				return r, err
+			a := attrReader{path: cp, n: c}
+			f := BitrateFilter{MinBitrate: a.uint64("minBitrate"), MaxBitrate: a.uint64("maxBitrate")}
+			if a.err != nil {
+				return r, a.err
 			}
 			r.BitrateFilters = append(r.BitrateFilters, f)
 		}
@@ -359,45 +340,82 @@ func parseUsageRule(path string, n *node) (ContentKeyUsageRule, error) {
 	return r, nil
 }
 
-func optUint64(path string, n *node, attr string) (*uint64, error) {
-	v, ok := n.attr(attr)
+// attrReader reads the optional attributes of one element; after the first
+// malformed one it keeps that error and reads nothing more.
+type attrReader struct {
+	path string
+	n    *node
+	err  error
+}
+
+// read returns the trimmed value of attr, or ok false when it is absent or
+// an earlier attribute was malformed.
+func (a *attrReader) read(attr string) (string, bool) {
+	if a.err != nil {
+		return "", false
+	}
+	v, ok := a.n.attr(attr)
+	return v, ok
+}
+
+func (a *attrReader) fail(attr, v, want string) {
+	a.err = errAt(a.path, a.n, "@%s %q is not %s", attr, v, want)
+}
+
+func (a *attrReader) uint64(attr string) *uint64 {
+	v, ok := a.read(attr)
 	if !ok {
-		return nil, nil
+		return nil
 	}
 	u, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
 	if err != nil {
-		return nil, errAt(path, n, "@%s %q is not an unsigned integer", attr, v)
+		a.fail(attr, v, "an unsigned integer")
+		return nil
 	}
-	return &u, nil
+	return &u
 }
 
-func optUint32(path string, n *node, attr string) (*uint32, error) {
-	v, ok := n.attr(attr)
+func (a *attrReader) uint32(attr string) *uint32 {
+	v, ok := a.read(attr)
 	if !ok {
-		return nil, nil
+		return nil
 	}
 	u, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
 	if err != nil {
-		return nil, errAt(path, n, "@%s %q is not an unsigned 32-bit integer", attr, v)
+		a.fail(attr, v, "an unsigned 32-bit integer")
+		return nil
 	}
 	x := uint32(u)
-	return &x, nil
+	return &x
 }
 
-func optBool(path string, n *node, attr string) (*bool, error) {
-	v, ok := n.attr(attr)
+func (a *attrReader) bool(attr string) *bool {
+	v, ok := a.read(attr)
 	if !ok {
-		return nil, nil
+		return nil
 	}
 	switch strings.TrimSpace(v) {
 	case "true", "1":
 		t := true
-		return &t, nil
+		return &t
 	case "false", "0":
 		f := false
-		return &f, nil
+		return &f
 	}
-	return nil, errAt(path, n, "@%s %q is not an xs:boolean", attr, v)
+	a.fail(attr, v, "an xs:boolean")
+	return nil
+}
+
+// ordered returns the reader's error, else an error when both bounds of a
+// range are present and lo exceeds hi.
+func ordered[T uint32 | uint64](a *attrReader, lo, hi *T, loName, hiName string) error {
+	if a.err != nil {
+		return a.err
+	}
+	if lo != nil && hi != nil && *lo > *hi {
+		return errAt(a.path, a.n, "@%s %d > @%s %d", loName, *lo, hiName, *hi)
+	}
+	return nil
 }
 
 func parseDeliveryData(path string, n *node) (DeliveryData, error) {
