@@ -47,41 +47,35 @@ func UnmarshalLimited(b []byte, lim Limits) (*Document, error) {
 		}
 		for i, e := range cpixChildren(c) {
 			path := fmt.Sprintf("%s/%s[%d]", c.name.Local, e.name.Local, i+1)
+			var err error
 			switch {
 			case c.name.Local == "DeliveryDataList" && e.name.Local == "DeliveryData":
-				dd, err := parseDeliveryData(path, e)
-				if err != nil {
-					return nil, err
-				}
-				d.DeliveryData = append(d.DeliveryData, dd)
+				err = appendParsed(&d.DeliveryData, parseDeliveryData, path, e)
 			case c.name.Local == "ContentKeyList" && e.name.Local == "ContentKey":
-				k, err := parseContentKey(path, e)
-				if err != nil {
-					return nil, err
-				}
-				d.ContentKeys = append(d.ContentKeys, k)
+				err = appendParsed(&d.ContentKeys, parseContentKey, path, e)
 			case c.name.Local == "DRMSystemList" && e.name.Local == "DRMSystem":
-				s, err := parseDRMSystem(path, e)
-				if err != nil {
-					return nil, err
-				}
-				d.DRMSystems = append(d.DRMSystems, s)
+				err = appendParsed(&d.DRMSystems, parseDRMSystem, path, e)
 			case c.name.Local == "ContentKeyPeriodList" && e.name.Local == "ContentKeyPeriod":
-				p, err := parsePeriod(path, e)
-				if err != nil {
-					return nil, err
-				}
-				d.ContentKeyPeriods = append(d.ContentKeyPeriods, p)
+				err = appendParsed(&d.ContentKeyPeriods, parsePeriod, path, e)
 			case c.name.Local == "ContentKeyUsageRuleList" && e.name.Local == "ContentKeyUsageRule":
-				r, err := parseUsageRule(path, e)
-				if err != nil {
-					return nil, err
-				}
-				d.UsageRules = append(d.UsageRules, r)
+				err = appendParsed(&d.UsageRules, parseUsageRule, path, e)
+			}
+			if err != nil {
+				return nil, err
 			}
 		}
 	}
 	return d, nil
+}
+
+// appendParsed parses the list item e at path and appends it to *dst.
+func appendParsed[T any](dst *[]T, parse func(string, *node) (T, error), path string, e *node) error {
+	v, err := parse(path, e)
+	if err != nil {
+		return err
+	}
+	*dst = append(*dst, v)
+	return nil
 }
 
 func cpixChildren(n *node) []*node {
