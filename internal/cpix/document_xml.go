@@ -536,63 +536,11 @@ func Marshal(d *Document) ([]byte, error) {
 		xml.Attr{Name: xml.Name{Local: "xmlns:enc"}, Value: NamespaceENC},
 		xml.Attr{Name: xml.Name{Local: "xmlns:ds"}, Value: NamespaceDS},
 		xml.Attr{Name: xml.Name{Local: "xmlns:speke"}, Value: NamespaceSPEKE})
-	if len(d.DeliveryData) > 0 {
-		l := el("cpix:DeliveryDataList")
-		for _, dd := range d.DeliveryData {
-			l.add(deliveryDataElem(dd))
-		}
-		root.add(l)
-	}
-	if len(d.ContentKeys) > 0 {
-		l := el("cpix:ContentKeyList")
-		for _, k := range d.ContentKeys {
-			e := el("cpix:ContentKey", "kid", k.KID.String())
-			if k.ExplicitIV != nil {
-				e.attr("explicitIV", b64(k.ExplicitIV))
-			}
-			e.attr("commonEncryptionScheme", string(k.CommonEncryptionScheme))
-			switch {
-			case k.Value != nil:
-				e.add(el("cpix:Data").add(el("pskc:Secret").add(el("pskc:PlainValue").setText(b64(k.Value)))))
-			case k.Encrypted != nil:
-				e.add(el("cpix:Data").add(secretElem("pskc:Secret", *k.Encrypted)))
-			}
-			l.add(e)
-		}
-		root.add(l)
-	}
-	if len(d.DRMSystems) > 0 {
-		l := el("cpix:DRMSystemList")
-		for _, s := range d.DRMSystems {
-			l.add(drmSystemElem(s))
-		}
-		root.add(l)
-	}
-	if len(d.ContentKeyPeriods) > 0 {
-		l := el("cpix:ContentKeyPeriodList")
-		for _, p := range d.ContentKeyPeriods {
-			e := el("cpix:ContentKeyPeriod")
-			e.attr("id", p.ID)
-			if p.Index != nil {
-				e.attr("index", strconv.FormatUint(uint64(*p.Index), 10))
-			}
-			e.attr("label", p.Label)
-			e.attr("start", p.Start)
-			e.attr("end", p.End)
-			e.attr("startOffset", p.StartOffset)
-			e.attr("endOffset", p.EndOffset)
-			e.attr("duration", p.Duration)
-			l.add(e)
-		}
-		root.add(l)
-	}
-	if len(d.UsageRules) > 0 {
-		l := el("cpix:ContentKeyUsageRuleList")
-		for _, r := range d.UsageRules {
-			l.add(usageRuleElem(r))
-		}
-		root.add(l)
-	}
+	addList(root, "cpix:DeliveryDataList", d.DeliveryData, deliveryDataElem)
+	addList(root, "cpix:ContentKeyList", d.ContentKeys, contentKeyElem)
+	addList(root, "cpix:DRMSystemList", d.DRMSystems, drmSystemElem)
+	addList(root, "cpix:ContentKeyPeriodList", d.ContentKeyPeriods, periodElem)
+	addList(root, "cpix:ContentKeyUsageRuleList", d.UsageRules, usageRuleElem)
 	var buf bytes.Buffer
 	buf.WriteString(xml.Header)
 	enc := xml.NewEncoder(&buf)
@@ -615,6 +563,49 @@ func secretElem(name string, ev EncryptedValue) *elem {
 	if ev.MAC != nil {
 		e.add(el("pskc:ValueMAC").setText(b64(ev.MAC)))
 	}
+	return e
+}
+
+// addList adds the list element name holding one elem per item to parent;
+// an empty list is left out.
+func addList[T any](parent *elem, name string, items []T, elemOf func(T) *elem) {
+	if len(items) == 0 {
+		return
+	}
+	l := el(name)
+	for _, it := range items {
+		l.add(elemOf(it))
+	}
+	parent.add(l)
+}
+
+func contentKeyElem(k ContentKey) *elem {
+	e := el("cpix:ContentKey", "kid", k.KID.String())
+	if k.ExplicitIV != nil {
+		e.attr("explicitIV", b64(k.ExplicitIV))
+	}
+	e.attr("commonEncryptionScheme", string(k.CommonEncryptionScheme))
+	switch {
+	case k.Value != nil:
+		e.add(el("cpix:Data").add(el("pskc:Secret").add(el("pskc:PlainValue").setText(b64(k.Value)))))
+	case k.Encrypted != nil:
+		e.add(el("cpix:Data").add(secretElem("pskc:Secret", *k.Encrypted)))
+	}
+	return e
+}
+
+func periodElem(p ContentKeyPeriod) *elem {
+	e := el("cpix:ContentKeyPeriod")
+	e.attr("id", p.ID)
+	if p.Index != nil {
+		e.attr("index", strconv.FormatUint(uint64(*p.Index), 10))
+	}
+	e.attr("label", p.Label)
+	e.attr("start", p.Start)
+	e.attr("end", p.End)
+	e.attr("startOffset", p.StartOffset)
+	e.attr("endOffset", p.EndOffset)
+	e.attr("duration", p.Duration)
 	return e
 }
 
