@@ -79,19 +79,7 @@ func (s *cbcState) cryptRange(data []byte, p Pattern, decrypt bool) {
 // cryptSample applies cryptRange to every protected range of sample, or to
 // the whole sample when subs is empty (full-sample encryption, §10.4 for audio).
 func (s *cbcState) cryptSample(sample []byte, subs []Subsample, p Pattern, decrypt bool) {
-	if len(subs) == 0 {
-		s.cryptRange(sample, p, decrypt)
-		return
-	}
-	pos := 0
-	for _, ss := range subs {
-		pos += int(ss.Clear)
-		n := int(ss.Protected)
-		if n > 0 {
-			s.cryptRange(sample[pos:pos+n], p, decrypt)
-			pos += n
-		}
-	}
+	forProtected(sample, subs, func(r []byte) { s.cryptRange(r, p, decrypt) })
 }
 
 // ctrSample XORs the protected ranges of sample (or all of it when subs is
@@ -99,16 +87,22 @@ func (s *cbcState) cryptSample(sample []byte, subs []Subsample, p Pattern, decry
 // (ISO/IEC 23001-7 §10.1). Encryption and decryption are the same operation.
 func ctrSample(block cipher.Block, counter []byte, sample []byte, subs []Subsample) {
 	stream := cipher.NewCTR(block, counter)
+	forProtected(sample, subs, func(r []byte) { stream.XORKeyStream(r, r) })
+}
+
+// forProtected calls fn on each protected range of sample in order, or once
+// on the whole sample when subs is empty (ISO/IEC 23001-7 §7.2: the
+// subsample map splits a sample into clear and protected byte ranges).
+func forProtected(sample []byte, subs []Subsample, fn func([]byte)) {
 	if len(subs) == 0 {
-		stream.XORKeyStream(sample, sample)
+		fn(sample)
 		return
 	}
 	pos := 0
 	for _, ss := range subs {
 		pos += int(ss.Clear)
-		n := int(ss.Protected)
-		if n > 0 {
-			stream.XORKeyStream(sample[pos:pos+n], sample[pos:pos+n])
+		if n := int(ss.Protected); n > 0 {
+			fn(sample[pos : pos+n])
 			pos += n
 		}
 	}

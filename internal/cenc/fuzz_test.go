@@ -135,15 +135,9 @@ func FuzzSubsamples(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		subs, err := p.Subsamples(nil, sample)
-		if err != nil {
-			if !errors.Is(err, ErrBadSample) {
-				t.Fatalf("error does not wrap ErrBadSample: %v", err)
-			}
+		subs, ok := fuzzSubsamples(t, p, sample)
+		if !ok {
 			return
-		}
-		if err := checkSubsamples(subs, len(sample)); err != nil {
-			t.Fatal(err)
 		}
 		for i, ss := range subs {
 			if ss.Protected == 0 && i != len(subs)-1 && ss.Clear != 0xffff {
@@ -159,4 +153,22 @@ func FuzzSubsamples(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// fuzzSubsamples maps a fuzzed sample with p. A rejected sample must fail
+// with ErrBadSample (ok is false); an accepted one must map to subsamples
+// that cover exactly the sample.
+func fuzzSubsamples(t *testing.T, p Protector, sample []byte) (subs []Subsample, ok bool) {
+	t.Helper()
+	subs, err := p.Subsamples(nil, sample)
+	if err != nil {
+		if !errors.Is(err, ErrBadSample) {
+			t.Fatalf("error does not wrap ErrBadSample: %v", err)
+		}
+		return nil, false
+	}
+	if err := checkSubsamples(subs, len(sample)); err != nil {
+		t.Fatal(err)
+	}
+	return subs, true
 }

@@ -13,13 +13,14 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/Eyevinn/mp4ff/mp4"
+
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
 var (
@@ -30,51 +31,20 @@ var (
 	shakaIV8 = mustHex("a0a1a2a3a4a5a6a7")
 )
 
+// shakaIVFor is the constant IV both packagers use under scheme.
+func shakaIVFor(scheme Scheme) []byte {
+	if scheme == CENC {
+		return shakaIV8
+	}
+	return shakaIV
+}
+
 func mustHex(s string) []byte {
 	b, err := hex.DecodeString(s)
 	if err != nil {
 		panic(err)
 	}
 	return b
-}
-
-// shakaBinary returns the Shaka Packager path or fails the test.
-func shakaBinary(t testing.TB) string {
-	t.Helper()
-	if p := os.Getenv("SHAKA_PACKAGER"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("SHAKA_PACKAGER=%s: %v", p, err)
-		}
-		return p
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("repository root (go.mod) not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "web", "node_modules", "shaka-packager", "bin", "packager-linux-x64")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("Shaka Packager not found: set SHAKA_PACKAGER or run `npm ci` in web/ (%v)", err)
-	}
-	return p
-}
-
-func ffmpegBinary(t testing.TB) string {
-	t.Helper()
-	p, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		t.Fatalf("ffmpeg is required for this test: %v", err)
-	}
-	return p
 }
 
 func run(t testing.TB, name string, args ...string) {
@@ -109,14 +79,7 @@ func (ct clearTrack) protector(scheme Scheme) (Protector, error) {
 
 func readClearTrack(t testing.TB, path string) clearTrack {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := mp4.DecodeFile(bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("decode %s: %v", path, err)
-	}
+	data, f := testtools.ReadMP4(t, path)
 	var ct clearTrack
 	for _, trak := range f.Moov.Traks {
 		stsd := trak.Mdia.Minf.Stbl.Stsd
@@ -139,14 +102,7 @@ func readClearTrack(t testing.TB, path string) clearTrack {
 		default:
 			continue
 		}
-		n := trak.GetNrSamples()
-		for nr := uint32(1); nr <= n; nr++ {
-			r, err := trak.GetRangesForSampleInterval(nr, nr)
-			if err != nil || len(r) != 1 {
-				t.Fatalf("sample %d ranges %v: %v", nr, r, err)
-			}
-			ct.samples = append(ct.samples, data[r[0].Offset:r[0].Offset+r[0].Size])
-		}
+		ct.samples = trackSamples(t, data, trak)
 		return ct
 	}
 	t.Fatalf("%s: no AVC/HEVC/AV1/VP9 track", path)
@@ -165,14 +121,7 @@ type encTrack struct {
 
 func readShakaOutput(t testing.TB, path string) encTrack {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := mp4.DecodeFile(bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("decode %s: %v", path, err)
-	}
+	_, f := testtools.ReadMP4(t, path)
 	if f.Init == nil || len(f.Segments) == 0 {
 		t.Fatalf("%s: not a fragmented file", path)
 	}
@@ -267,15 +216,18 @@ func makeInput(t testing.TB, dir string, c shakaCase) string {
 	args := []string{"-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=" + size + ":rate=30", "-t", "2", "-pix_fmt", "yuv420p"}
 	args = append(args, c.ffmpeg...)
 	args = append(args, "-f", "mp4", in)
-	run(t, ffmpegBinary(t), args...)
+	run(t, testtools.FFmpeg(t), args...)
 	return in
 }
 
-func runShaka(t testing.TB, dir, in, scheme string, iv []byte) string {
+// runShaka encrypts one stream ("video" or "audio") of in with Shaka
+// Packager under scheme, key shakaKey and constant IV iv; it returns the
+// output file.
+func runShaka(t testing.TB, dir, in, stream, scheme string, iv []byte) string {
 	t.Helper()
 	out := filepath.Join(dir, "out-"+scheme+".mp4")
-	run(t, shakaBinary(t),
-		fmt.Sprintf("in=%s,stream=video,output=%s", in, out),
+	run(t, testtools.ShakaPackager(t),
+		fmt.Sprintf("in=%s,stream=%s,output=%s", in, stream, out),
 		"--protection_scheme", scheme,
 		"--enable_raw_key_encryption",
 		"--keys", fmt.Sprintf("label=:key_id=%x:key=%x", shakaKID, shakaKey),
@@ -298,11 +250,8 @@ func TestShakaByteExact(t *testing.T) {
 			}
 			for _, scheme := range []Scheme{CBCS, CENC} {
 				t.Run(scheme.String(), func(t *testing.T) {
-					iv := shakaIV
-					if scheme == CENC {
-						iv = shakaIV8
-					}
-					enc := readShakaOutput(t, runShaka(t, dir, in, scheme.String(), iv))
+					iv := shakaIVFor(scheme)
+					enc := readShakaOutput(t, runShaka(t, dir, in, "video", scheme.String(), iv))
 					if multi := compareWithShaka(t, scheme, iv, clr, enc); c.multi && multi == 0 {
 						t.Fatal("no sample has several protected ranges: the case does not exercise what it names")
 					}
@@ -439,25 +388,14 @@ func TestShakaByteExactAudio(t *testing.T) {
 func shakaByteExactAudio(t *testing.T, codec string) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.mp4")
-	run(t, ffmpegBinary(t), "-hide_banner", "-loglevel", "error", "-y",
+	run(t, testtools.FFmpeg(t), "-hide_banner", "-loglevel", "error", "-y",
 		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "2",
 		"-c:a", codec, "-b:a", "128k", "-f", "mp4", in)
 	clr := readAudioTrack(t, in)
 	for _, scheme := range []Scheme{CBCS, CENC} {
 		t.Run(scheme.String(), func(t *testing.T) {
-			iv := shakaIV
-			if scheme == CENC {
-				iv = shakaIV8
-			}
-			out := filepath.Join(dir, "out-"+scheme.String()+".mp4")
-			run(t, shakaBinary(t),
-				fmt.Sprintf("in=%s,stream=audio,output=%s", in, out),
-				"--protection_scheme", scheme.String(),
-				"--enable_raw_key_encryption",
-				"--keys", fmt.Sprintf("label=:key_id=%x:key=%x", shakaKID, shakaKey),
-				"--iv", hex.EncodeToString(iv),
-				"--clear_lead", "0", "--quiet")
-			enc := readShakaOutput(t, out)
+			iv := shakaIVFor(scheme)
+			enc := readShakaOutput(t, runShaka(t, dir, in, "audio", scheme.String(), iv))
 			if len(enc.samples) != len(clr) {
 				t.Fatalf("Shaka wrote %d samples, input has %d", len(enc.samples), len(clr))
 			}
@@ -495,28 +433,28 @@ func shakaByteExactAudio(t *testing.T, codec string) {
 
 func readAudioTrack(t testing.TB, path string) [][]byte {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := mp4.DecodeFile(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
+	data, f := testtools.ReadMP4(t, path)
 	for _, trak := range f.Moov.Traks {
 		if stsd := trak.Mdia.Minf.Stbl.Stsd; stsd.Mp4a == nil && stsd.Opus == nil {
 			continue
 		}
-		var out [][]byte
-		for nr := uint32(1); nr <= trak.GetNrSamples(); nr++ {
-			r, err := trak.GetRangesForSampleInterval(nr, nr)
-			if err != nil || len(r) != 1 {
-				t.Fatalf("sample %d: %v", nr, err)
-			}
-			out = append(out, data[r[0].Offset:r[0].Offset+r[0].Size])
-		}
-		return out
+		return trackSamples(t, data, trak)
 	}
 	t.Fatal("no AAC or Opus track")
 	return nil
+}
+
+// trackSamples returns the bytes of every sample of a progressive file's
+// track, each one contiguous range of data.
+func trackSamples(t testing.TB, data []byte, trak *mp4.TrakBox) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for nr := uint32(1); nr <= trak.GetNrSamples(); nr++ {
+		r, err := trak.GetRangesForSampleInterval(nr, nr)
+		if err != nil || len(r) != 1 {
+			t.Fatalf("sample %d ranges %v: %v", nr, r, err)
+		}
+		out = append(out, data[r[0].Offset:r[0].Offset+r[0].Size])
+	}
+	return out
 }

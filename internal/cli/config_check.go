@@ -16,11 +16,8 @@ func newConfigCmd(stdout io.Writer) *cobra.Command {
 		Short: "Validate the configuration (file < env < flags) and print the effective one with secrets masked",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := conf.load()
+			cfg, err := conf.loadValid()
 			if err != nil {
-				return err
-			}
-			if err := cfg.Validate(); err != nil {
 				return err
 			}
 			return config.Print(stdout, cfg)

@@ -32,7 +32,7 @@ func (c *configFlags) register(fl *pflag.FlagSet) {
 var aliases = map[string]string{"data": "server.data-dir", "store": "store.dsn", "listen": "server.listen", "demo": "server.demo"}
 
 // load resolves the configuration. It does not validate the server-only
-// parts; serve and config check call Validate.
+// parts; serve and config check use loadValid.
 func (c *configFlags) load() (*config.Config, error) {
 	for alias, key := range aliases {
 		if f := c.fs.Lookup(alias); f != nil && f.Changed {
@@ -42,6 +42,19 @@ func (c *configFlags) load() (*config.Config, error) {
 		}
 	}
 	return config.Load(c.file, nil, c.fs)
+}
+
+// loadValid resolves the configuration and validates all of it, the
+// server-only parts included (serve, config check).
+func (c *configFlags) loadValid() (*config.Config, error) {
+	cfg, err := c.load()
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
 }
 
 // openStore loads the configuration and opens its key store and KMS.

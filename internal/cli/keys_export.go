@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,6 +14,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/keys/delivery"
 	"github.com/drmpipe/drmpipe/internal/keys/keystore"
+	"github.com/drmpipe/drmpipe/internal/storage"
 )
 
 // newKeysExportCmd is `drmpipe keys export --cpix`: the active keys of a
@@ -99,7 +99,7 @@ the holder of its private key reads them with drmpipe package --cpix FILE --cpix
 					_, err = stdout.Write(b)
 					return err
 				}
-				return writeFileAtomic(out, b)
+				return storage.WriteFileAtomic(out, b, 0o600)
 			})
 		},
 	}
@@ -111,30 +111,6 @@ the holder of its private key reads them with drmpipe package --cpix FILE --cpix
 	fl.BoolVar(&plain, "plain", false, "write clear keys (no --cert); prints a warning")
 	_ = cmd.MarkFlagRequired("content-id")
 	return cmd
-}
-
-// writeFileAtomic writes b to name (mode 0600) through a temporary file in
-// the same directory, so a reader never sees half a document.
-func writeFileAtomic(name string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(name), ".drmpipe-export-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
 }
 
 // newKeysBrokerURLCmd is `drmpipe keys broker-url`: a signed, expiring URL

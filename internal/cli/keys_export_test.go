@@ -2,41 +2,28 @@ package cli
 
 import (
 	"bytes"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
-	"math/big"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/keys/delivery"
 	"github.com/drmpipe/drmpipe/internal/speke"
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
 // recipientFiles writes a 2048-bit RSA key (PKCS#8) and a self-signed
 // certificate for it.
 func recipientFiles(t *testing.T) (keyFile, certFile string, cert *x509.Certificate) {
 	t.Helper()
-	priv, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "recipient"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ = x509.ParseCertificate(der)
+	priv, cert := testtools.SelfSignedRSA(t, "recipient")
+	der := cert.Raw
 	dir := t.TempDir()
 	keyFile, certFile = filepath.Join(dir, "r.key"), filepath.Join(dir, "r.pem")
 	pk, _ := x509.MarshalPKCS8PrivateKey(priv)

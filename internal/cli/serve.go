@@ -24,11 +24,8 @@ tokens, the admin API, the packaged outputs under DATA/content as an origin,
 With --demo it also serves the demo player page and mints demo tokens.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := conf.load()
+			cfg, err := conf.loadValid()
 			if err != nil {
-				return err
-			}
-			if err := cfg.Validate(); err != nil {
 				return err
 			}
 			log := observability.NewLogger(cfg.Observability.Log, stderr)

@@ -210,19 +210,7 @@ func TestValidationErrors(t *testing.T) {
 		{"metrics path", validDemo + "observability:\n  metrics:\n    path: metrics\n", "observability.metrics.path"},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := Load(writeFile(t, tc.yaml), []string{}, nil)
-			if err != nil {
-				t.Fatalf("Load: %v", err)
-			}
-			err = cfg.Validate()
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("Validate = %v, want ErrInvalid", err)
-			}
-			if !strings.Contains(err.Error(), tc.key) {
-				t.Errorf("message %q does not name %s", err, tc.key)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantInvalid(t, tc.yaml, tc.key) })
 	}
 	// The same base without the fault is valid, so each case fails for its own reason.
 	cfg, err := Load(writeFile(t, validDemo), []string{}, nil)
@@ -443,5 +431,22 @@ func TestKMSBackendOptionsFromFile(t *testing.T) {
 	p, a := cfg.KMS.PKCS11, cfg.KMS.AWSKMS
 	if p.MaxSessions != 3 || p.Timeout != 4*time.Second || !p.CreateIfMissing || a.MaxAttempts != 2 || a.Timeout != 3*time.Second || a.SessionToken != "st-91" {
 		t.Errorf("kms %+v / %v", p, a)
+	}
+}
+
+// wantInvalid loads yaml (which must load) and requires Validate to fail
+// with ErrInvalid and a message that names key.
+func wantInvalid(t *testing.T, yaml, key string) {
+	t.Helper()
+	cfg, err := Load(writeFile(t, yaml), []string{}, nil)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	err = cfg.Validate()
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Validate = %v, want ErrInvalid", err)
+	}
+	if !strings.Contains(err.Error(), key) {
+		t.Errorf("message %q does not name %s", err, key)
 	}
 }

@@ -164,19 +164,7 @@ func TestPolicyValidation(t *testing.T) {
 		{"content ID with a space", pol + "  content:\n    \"a b\":\n      max_uses: 2\n", `policy.content.a b: invalid content ID`},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := Load(writeFile(t, tc.yaml), []string{}, nil)
-			if err != nil {
-				t.Fatalf("Load: %v", err)
-			}
-			err = cfg.Validate()
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("Validate = %v, want ErrInvalid", err)
-			}
-			if !strings.Contains(err.Error(), tc.key) {
-				t.Errorf("message %q does not name %s", err, tc.key)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantInvalid(t, tc.yaml, tc.key) })
 	}
 	// Unknown keys inside a content override are load errors, like
 	// everywhere else.

@@ -47,41 +47,35 @@ func UnmarshalLimited(b []byte, lim Limits) (*Document, error) {
 		}
 		for i, e := range cpixChildren(c) {
 			path := fmt.Sprintf("%s/%s[%d]", c.name.Local, e.name.Local, i+1)
+			var err error
 			switch {
 			case c.name.Local == "DeliveryDataList" && e.name.Local == "DeliveryData":
-				dd, err := parseDeliveryData(path, e)
-				if err != nil {
-					return nil, err
-				}
-				d.DeliveryData = append(d.DeliveryData, dd)
+				err = appendParsed(&d.DeliveryData, parseDeliveryData, path, e)
 			case c.name.Local == "ContentKeyList" && e.name.Local == "ContentKey":
-				k, err := parseContentKey(path, e)
-				if err != nil {
-					return nil, err
-				}
-				d.ContentKeys = append(d.ContentKeys, k)
+				err = appendParsed(&d.ContentKeys, parseContentKey, path, e)
 			case c.name.Local == "DRMSystemList" && e.name.Local == "DRMSystem":
-				s, err := parseDRMSystem(path, e)
-				if err != nil {
-					return nil, err
-				}
-				d.DRMSystems = append(d.DRMSystems, s)
+				err = appendParsed(&d.DRMSystems, parseDRMSystem, path, e)
 			case c.name.Local == "ContentKeyPeriodList" && e.name.Local == "ContentKeyPeriod":
-				p, err := parsePeriod(path, e)
-				if err != nil {
-					return nil, err
-				}
-				d.ContentKeyPeriods = append(d.ContentKeyPeriods, p)
+				err = appendParsed(&d.ContentKeyPeriods, parsePeriod, path, e)
 			case c.name.Local == "ContentKeyUsageRuleList" && e.name.Local == "ContentKeyUsageRule":
-				r, err := parseUsageRule(path, e)
-				if err != nil {
-					return nil, err
-				}
-				d.UsageRules = append(d.UsageRules, r)
+				err = appendParsed(&d.UsageRules, parseUsageRule, path, e)
+			}
+			if err != nil {
+				return nil, err
 			}
 		}
 	}
 	return d, nil
+}
+
+// appendParsed parses the list item e at path and appends it to *dst.
+func appendParsed[T any](dst *[]T, parse func(string, *node) (T, error), path string, e *node) error {
+	v, err := parse(path, e)
+	if err != nil {
+		return err
+	}
+	*dst = append(*dst, v)
+	return nil
 }
 
 func cpixChildren(n *node) []*node {
@@ -314,44 +308,25 @@ func parseUsageRule(path string, n *node) (ContentKeyUsageRule, error) {
 			l, _ := c.attr("label")
 			r.LabelFilters = append(r.LabelFilters, LabelFilter{Label: l})
 		case "VideoFilter":
-			var f VideoFilter
-			if f.MinPixels, err = optUint64(cp, c, "minPixels"); err == nil {
-				if f.MaxPixels, err = optUint64(cp, c, "maxPixels"); err == nil {
-					if f.HDR, err = optBool(cp, c, "hdr"); err == nil {
-						if f.WCG, err = optBool(cp, c, "wcg"); err == nil {
-							if f.MinFPS, err = optUint32(cp, c, "minFps"); err == nil {
-								f.MaxFPS, err = optUint32(cp, c, "maxFps")
-							}
-						}
-					}
-				}
-			}
-			if err != nil {
+			a := attrReader{path: cp, n: c}
+			f := VideoFilter{MinPixels: a.uint64("minPixels"), MaxPixels: a.uint64("maxPixels"),
+				HDR: a.bool("hdr"), WCG: a.bool("wcg"), MinFPS: a.uint32("minFps"), MaxFPS: a.uint32("maxFps")}
+			if err := ordered(&a, f.MinPixels, f.MaxPixels, "minPixels", "maxPixels"); err != nil {
 				return r, err
-			}
-			if f.MinPixels != nil && f.MaxPixels != nil && *f.MinPixels > *f.MaxPixels {
-				return r, errAt(cp, c, "@minPixels %d > @maxPixels %d", *f.MinPixels, *f.MaxPixels)
 			}
 			r.VideoFilters = append(r.VideoFilters, f)
 		case "AudioFilter":
-			var f AudioFilter
-			if f.MinChannels, err = optUint32(cp, c, "minChannels"); err == nil {
-				f.MaxChannels, err = optUint32(cp, c, "maxChannels")
-			}
-			if err != nil {
+			a := attrReader{path: cp, n: c}
+			f := AudioFilter{MinChannels: a.uint32("minChannels"), MaxChannels: a.uint32("maxChannels")}
+			if err := ordered(&a, f.MinChannels, f.MaxChannels, "minChannels", "maxChannels"); err != nil {
 				return r, err
-			}
-			if f.MinChannels != nil && f.MaxChannels != nil && *f.MinChannels > *f.MaxChannels {
-				return r, errAt(cp, c, "@minChannels %d > @maxChannels %d", *f.MinChannels, *f.MaxChannels)
 			}
 			r.AudioFilters = append(r.AudioFilters, f)
 		case "BitrateFilter":
-			var f BitrateFilter
-			if f.MinBitrate, err = optUint64(cp, c, "minBitrate"); err == nil {
-				f.MaxBitrate, err = optUint64(cp, c, "maxBitrate")
-			}
-			if err != nil {
-				return r, err
+			a := attrReader{path: cp, n: c}
+			f := BitrateFilter{MinBitrate: a.uint64("minBitrate"), MaxBitrate: a.uint64("maxBitrate")}
+			if a.err != nil {
+				return r, a.err
 			}
 			r.BitrateFilters = append(r.BitrateFilters, f)
 		}
@@ -359,45 +334,82 @@ func parseUsageRule(path string, n *node) (ContentKeyUsageRule, error) {
 	return r, nil
 }
 
-func optUint64(path string, n *node, attr string) (*uint64, error) {
-	v, ok := n.attr(attr)
+// attrReader reads the optional attributes of one element; after the first
+// malformed one it keeps that error and reads nothing more.
+type attrReader struct {
+	path string
+	n    *node
+	err  error
+}
+
+// read returns the trimmed value of attr, or ok false when it is absent or
+// an earlier attribute was malformed.
+func (a *attrReader) read(attr string) (string, bool) {
+	if a.err != nil {
+		return "", false
+	}
+	v, ok := a.n.attr(attr)
+	return v, ok
+}
+
+func (a *attrReader) fail(attr, v, want string) {
+	a.err = errAt(a.path, a.n, "@%s %q is not %s", attr, v, want)
+}
+
+func (a *attrReader) uint64(attr string) *uint64 {
+	v, ok := a.read(attr)
 	if !ok {
-		return nil, nil
+		return nil
 	}
 	u, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
 	if err != nil {
-		return nil, errAt(path, n, "@%s %q is not an unsigned integer", attr, v)
+		a.fail(attr, v, "an unsigned integer")
+		return nil
 	}
-	return &u, nil
+	return &u
 }
 
-func optUint32(path string, n *node, attr string) (*uint32, error) {
-	v, ok := n.attr(attr)
+func (a *attrReader) uint32(attr string) *uint32 {
+	v, ok := a.read(attr)
 	if !ok {
-		return nil, nil
+		return nil
 	}
 	u, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
 	if err != nil {
-		return nil, errAt(path, n, "@%s %q is not an unsigned 32-bit integer", attr, v)
+		a.fail(attr, v, "an unsigned 32-bit integer")
+		return nil
 	}
 	x := uint32(u)
-	return &x, nil
+	return &x
 }
 
-func optBool(path string, n *node, attr string) (*bool, error) {
-	v, ok := n.attr(attr)
+func (a *attrReader) bool(attr string) *bool {
+	v, ok := a.read(attr)
 	if !ok {
-		return nil, nil
+		return nil
 	}
 	switch strings.TrimSpace(v) {
 	case "true", "1":
 		t := true
-		return &t, nil
+		return &t
 	case "false", "0":
 		f := false
-		return &f, nil
+		return &f
 	}
-	return nil, errAt(path, n, "@%s %q is not an xs:boolean", attr, v)
+	a.fail(attr, v, "an xs:boolean")
+	return nil
+}
+
+// ordered returns the reader's error, else an error when both bounds of a
+// range are present and lo exceeds hi.
+func ordered[T uint32 | uint64](a *attrReader, lo, hi *T, loName, hiName string) error {
+	if a.err != nil {
+		return a.err
+	}
+	if lo != nil && hi != nil && *lo > *hi {
+		return errAt(a.path, a.n, "@%s %d > @%s %d", loName, *lo, hiName, *hi)
+	}
+	return nil
 }
 
 func parseDeliveryData(path string, n *node) (DeliveryData, error) {
@@ -524,63 +536,11 @@ func Marshal(d *Document) ([]byte, error) {
 		xml.Attr{Name: xml.Name{Local: "xmlns:enc"}, Value: NamespaceENC},
 		xml.Attr{Name: xml.Name{Local: "xmlns:ds"}, Value: NamespaceDS},
 		xml.Attr{Name: xml.Name{Local: "xmlns:speke"}, Value: NamespaceSPEKE})
-	if len(d.DeliveryData) > 0 {
-		l := el("cpix:DeliveryDataList")
-		for _, dd := range d.DeliveryData {
-			l.add(deliveryDataElem(dd))
-		}
-		root.add(l)
-	}
-	if len(d.ContentKeys) > 0 {
-		l := el("cpix:ContentKeyList")
-		for _, k := range d.ContentKeys {
-			e := el("cpix:ContentKey", "kid", k.KID.String())
-			if k.ExplicitIV != nil {
-				e.attr("explicitIV", b64(k.ExplicitIV))
-			}
-			e.attr("commonEncryptionScheme", string(k.CommonEncryptionScheme))
-			switch {
-			case k.Value != nil:
-				e.add(el("cpix:Data").add(el("pskc:Secret").add(el("pskc:PlainValue").setText(b64(k.Value)))))
-			case k.Encrypted != nil:
-				e.add(el("cpix:Data").add(secretElem("pskc:Secret", *k.Encrypted)))
-			}
-			l.add(e)
-		}
-		root.add(l)
-	}
-	if len(d.DRMSystems) > 0 {
-		l := el("cpix:DRMSystemList")
-		for _, s := range d.DRMSystems {
-			l.add(drmSystemElem(s))
-		}
-		root.add(l)
-	}
-	if len(d.ContentKeyPeriods) > 0 {
-		l := el("cpix:ContentKeyPeriodList")
-		for _, p := range d.ContentKeyPeriods {
-			e := el("cpix:ContentKeyPeriod")
-			e.attr("id", p.ID)
-			if p.Index != nil {
-				e.attr("index", strconv.FormatUint(uint64(*p.Index), 10))
-			}
-			e.attr("label", p.Label)
-			e.attr("start", p.Start)
-			e.attr("end", p.End)
-			e.attr("startOffset", p.StartOffset)
-			e.attr("endOffset", p.EndOffset)
-			e.attr("duration", p.Duration)
-			l.add(e)
-		}
-		root.add(l)
-	}
-	if len(d.UsageRules) > 0 {
-		l := el("cpix:ContentKeyUsageRuleList")
-		for _, r := range d.UsageRules {
-			l.add(usageRuleElem(r))
-		}
-		root.add(l)
-	}
+	addList(root, "cpix:DeliveryDataList", d.DeliveryData, deliveryDataElem)
+	addList(root, "cpix:ContentKeyList", d.ContentKeys, contentKeyElem)
+	addList(root, "cpix:DRMSystemList", d.DRMSystems, drmSystemElem)
+	addList(root, "cpix:ContentKeyPeriodList", d.ContentKeyPeriods, periodElem)
+	addList(root, "cpix:ContentKeyUsageRuleList", d.UsageRules, usageRuleElem)
 	var buf bytes.Buffer
 	buf.WriteString(xml.Header)
 	enc := xml.NewEncoder(&buf)
@@ -603,6 +563,49 @@ func secretElem(name string, ev EncryptedValue) *elem {
 	if ev.MAC != nil {
 		e.add(el("pskc:ValueMAC").setText(b64(ev.MAC)))
 	}
+	return e
+}
+
+// addList adds the list element name holding one elem per item to parent;
+// an empty list is left out.
+func addList[T any](parent *elem, name string, items []T, elemOf func(T) *elem) {
+	if len(items) == 0 {
+		return
+	}
+	l := el(name)
+	for _, it := range items {
+		l.add(elemOf(it))
+	}
+	parent.add(l)
+}
+
+func contentKeyElem(k ContentKey) *elem {
+	e := el("cpix:ContentKey", "kid", k.KID.String())
+	if k.ExplicitIV != nil {
+		e.attr("explicitIV", b64(k.ExplicitIV))
+	}
+	e.attr("commonEncryptionScheme", string(k.CommonEncryptionScheme))
+	switch {
+	case k.Value != nil:
+		e.add(el("cpix:Data").add(el("pskc:Secret").add(el("pskc:PlainValue").setText(b64(k.Value)))))
+	case k.Encrypted != nil:
+		e.add(el("cpix:Data").add(secretElem("pskc:Secret", *k.Encrypted)))
+	}
+	return e
+}
+
+func periodElem(p ContentKeyPeriod) *elem {
+	e := el("cpix:ContentKeyPeriod")
+	e.attr("id", p.ID)
+	if p.Index != nil {
+		e.attr("index", strconv.FormatUint(uint64(*p.Index), 10))
+	}
+	e.attr("label", p.Label)
+	e.attr("start", p.Start)
+	e.attr("end", p.End)
+	e.attr("startOffset", p.StartOffset)
+	e.attr("endOffset", p.EndOffset)
+	e.attr("duration", p.Duration)
 	return e
 }
 

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
 	"math/big"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
 type recipient struct {
@@ -42,20 +42,7 @@ func testRecipients(t testing.TB) [2]recipient {
 // newTestRecipient makes a 2048-bit RSA key and a self-signed certificate.
 func newTestRecipient(t testing.TB, cn string) recipient {
 	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k, c := testtools.SelfSignedRSA(t, cn)
 	return recipient{key: k, cert: c}
 }
 

@@ -151,6 +151,23 @@ func (c *Claims) validateIDs() error {
 	return nil
 }
 
+// parseListClaim parses each string of the list claim name with parse; a
+// missing claim (nil) stays nil, an empty one stays empty.
+func parseListClaim[T any](name string, list []string, parse func(string) (T, error)) ([]T, error) {
+	if list == nil {
+		return nil, nil
+	}
+	out := make([]T, 0, len(list))
+	for _, s := range list {
+		v, err := parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrClaims, name, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
 // claims validates the custom claims of w and converts them. Registered
 // time claims are validated by the JWT parser before this runs.
 func (w *wireClaims) claims() (*Claims, error) {
@@ -175,25 +192,12 @@ func (w *wireClaims) claims() (*Claims, error) {
 	if len(w.KIDs) > maxListClaim || len(w.TrackTypes) > maxListClaim {
 		return nil, fmt.Errorf("%w: kids or tt longer than %d", ErrClaims, maxListClaim)
 	}
-	if w.KIDs != nil {
-		c.KIDs = make([]drm.KeyID, 0, len(w.KIDs))
-		for _, s := range w.KIDs {
-			k, err := drm.ParseKeyID(s)
-			if err != nil {
-				return nil, fmt.Errorf("%w: kids: %w", ErrClaims, err)
-			}
-			c.KIDs = append(c.KIDs, k)
-		}
+	var err error
+	if c.KIDs, err = parseListClaim("kids", w.KIDs, drm.ParseKeyID); err != nil {
+		return nil, err
 	}
-	if w.TrackTypes != nil {
-		c.TrackTypes = make([]keys.TrackType, 0, len(w.TrackTypes))
-		for _, s := range w.TrackTypes {
-			t, err := keys.ParseTrackType(s)
-			if err != nil {
-				return nil, fmt.Errorf("%w: tt: %w", ErrClaims, err)
-			}
-			c.TrackTypes = append(c.TrackTypes, t)
-		}
+	if c.TrackTypes, err = parseListClaim("tt", w.TrackTypes, keys.ParseTrackType); err != nil {
+		return nil, err
 	}
 	if !c.PlaybackStart.IsZero() && !c.PlaybackEnd.IsZero() && !c.PlaybackEnd.After(c.PlaybackStart) {
 		return nil, fmt.Errorf("%w: pbe not after pbs", ErrClaims)

@@ -2,9 +2,6 @@ package entitlement_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -119,7 +116,7 @@ func TestAttacks(t *testing.T) {
 		{name: "HS256 with RSA public key DER", token: hsDER, want: entitlement.ReasonTokenInvalid, is: entitlement.ErrAlgorithm},
 		{name: "HS256 without kid", token: hsNoKid, want: entitlement.ReasonTokenInvalid, is: entitlement.ErrAlgorithm},
 		{name: "RS256 naming the EC key", token: mint(t, jwt.SigningMethodRS256, f.k.rsa, "ec1", baseClaims(now)), want: entitlement.ReasonTokenInvalid, is: entitlement.ErrAlgorithm},
-		{name: "ES256 signed by an unknown key", token: mint(t, jwt.SigningMethodES256, getOtherEC(t), "ec1", baseClaims(now)), want: entitlement.ReasonTokenInvalid, is: jwt.ErrTokenSignatureInvalid},
+		{name: "ES256 signed by an unknown key", token: mint(t, jwt.SigningMethodES256, newEC(t), "ec1", baseClaims(now)), want: entitlement.ReasonTokenInvalid, is: jwt.ErrTokenSignatureInvalid},
 		{name: "unknown kid", token: mint(t, jwt.SigningMethodES256, f.k.ec, "rotated-away", baseClaims(now)), want: entitlement.ReasonTokenInvalid, is: entitlement.ErrUnknownKID},
 		{name: "no kid with several keys", token: mint(t, jwt.SigningMethodES256, f.k.ec, "", baseClaims(now)), want: entitlement.ReasonTokenInvalid, is: entitlement.ErrUnknownKID},
 		{name: "oversized", token: es(func(c jwt.MapClaims) { c["pad"] = strings.Repeat("A", 9000) }), want: entitlement.ReasonTokenInvalid, is: entitlement.ErrTokenTooLarge},
@@ -372,15 +369,6 @@ func must[T any](v T, err error) T {
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-func getOtherEC(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 // TestRestoreRevocations: revocations restored from the durable log (at
 // startup) are enforced and listed, and notify no subscriber (their purges

@@ -34,10 +34,27 @@ func newCachedVerifier(t *testing.T, clk *fakeClock, entries int) (*entitlement.
 	return v, ks
 }
 
-func TestVerifiedCacheSkipsSecondVerification(t *testing.T) {
+// newCachedToken is newCachedVerifier on a fresh clock, with a valid ES256
+// token minted at the clock's time.
+func newCachedToken(t *testing.T, entries int) (*fakeClock, *entitlement.Verifier, *countingKeys, string) {
+	t.Helper()
 	clk := newClock()
-	v, ks := newCachedVerifier(t, clk, 0)
-	tok := mint(t, jwt.SigningMethodES256, getKeys(t).ec, "ec1", baseClaims(clk.Now()))
+	v, ks := newCachedVerifier(t, clk, entries)
+	return clk, v, ks, mint(t, jwt.SigningMethodES256, getKeys(t).ec, "ec1", baseClaims(clk.Now()))
+}
+
+// verifyAll verifies each token in turn and fails the test on an error.
+func verifyAll(t *testing.T, v *entitlement.Verifier, toks ...string) {
+	t.Helper()
+	for _, tok := range toks {
+		if _, err := v.Verify(context.Background(), tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestVerifiedCacheSkipsSecondVerification(t *testing.T) {
+	_, v, ks, tok := newCachedToken(t, 0)
 	ctx := context.Background()
 	c1, err := v.Verify(ctx, tok)
 	if err != nil {
@@ -65,27 +82,17 @@ func TestVerifiedCacheSkipsSecondVerification(t *testing.T) {
 }
 
 func TestVerifiedCacheOff(t *testing.T) {
-	clk := newClock()
-	v, ks := newCachedVerifier(t, clk, -1)
-	tok := mint(t, jwt.SigningMethodES256, getKeys(t).ec, "ec1", baseClaims(clk.Now()))
-	for range 3 {
-		if _, err := v.Verify(context.Background(), tok); err != nil {
-			t.Fatal(err)
-		}
-	}
+	_, v, ks, tok := newCachedToken(t, -1)
+	verifyAll(t, v, tok, tok, tok)
 	if got := ks.n.Load(); got != 3 {
 		t.Errorf("key looked up %d times with the cache off, want 3", got)
 	}
 }
 
 func TestVerifiedCacheHonoursExpiry(t *testing.T) {
-	clk := newClock()
-	v, _ := newCachedVerifier(t, clk, 0)
-	tok := mint(t, jwt.SigningMethodES256, getKeys(t).ec, "ec1", baseClaims(clk.Now()))
+	clk, v, _, tok := newCachedToken(t, 0)
 	ctx := context.Background()
-	if _, err := v.Verify(ctx, tok); err != nil {
-		t.Fatal(err)
-	}
+	verifyAll(t, v, tok)
 	// exp is now+30 s; the default skew is 5 s. Still valid at +34 s.
 	clk.Advance(34 * time.Second)
 	if _, err := v.Verify(ctx, tok); err != nil {
@@ -99,13 +106,9 @@ func TestVerifiedCacheHonoursExpiry(t *testing.T) {
 }
 
 func TestVerifiedCacheNeedsIdenticalBytes(t *testing.T) {
-	clk := newClock()
-	v, _ := newCachedVerifier(t, clk, 0)
-	tok := mint(t, jwt.SigningMethodES256, getKeys(t).ec, "ec1", baseClaims(clk.Now()))
+	_, v, _, tok := newCachedToken(t, 0)
 	ctx := context.Background()
-	if _, err := v.Verify(ctx, tok); err != nil {
-		t.Fatal(err)
-	}
+	verifyAll(t, v, tok)
 	// Flip one character of the signature: a different token, verified in
 	// full and refused, though the header and payload were cached.
 	b := []byte(tok)
@@ -127,24 +130,15 @@ func TestVerifiedCacheNeedsIdenticalBytes(t *testing.T) {
 func TestVerifiedCacheIsBounded(t *testing.T) {
 	clk := newClock()
 	v, ks := newCachedVerifier(t, clk, 2)
-	ctx := context.Background()
 	var toks []string
 	for i := range 3 {
 		c := baseClaims(clk.Now())
 		c["jti"] = "bounded-" + string(rune('a'+i))
 		toks = append(toks, mint(t, jwt.SigningMethodES256, getKeys(t).ec, "ec1", c))
 	}
-	for _, tok := range toks {
-		if _, err := v.Verify(ctx, tok); err != nil {
-			t.Fatal(err)
-		}
-	}
+	verifyAll(t, v, toks...)
 	ks.n.Store(0)
-	for _, tok := range toks {
-		if _, err := v.Verify(ctx, tok); err != nil {
-			t.Fatal(err)
-		}
-	}
+	verifyAll(t, v, toks...)
 	// The first two are cached; the third did not fit and is verified again.
 	if got := ks.n.Load(); got != 1 {
 		t.Errorf("key looked up %d times on the second pass, want 1", got)
@@ -154,11 +148,7 @@ func TestVerifiedCacheIsBounded(t *testing.T) {
 	c := baseClaims(clk.Now())
 	c["jti"] = "bounded-late"
 	late := mint(t, jwt.SigningMethodES256, getKeys(t).ec, "ec1", c)
-	for range 2 {
-		if _, err := v.Verify(ctx, late); err != nil {
-			t.Fatal(err)
-		}
-	}
+	verifyAll(t, v, late, late)
 	if got := ks.n.Load(); got != 2 {
 		t.Errorf("key looked up %d times in all, want 2 (the late token cached after expired entries were dropped)", got)
 	}

@@ -7,8 +7,4 @@ import (
 	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testtools.CleanupClips()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testtools.RunCleaningClips(m)) }

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,26 +16,16 @@ import (
 	"github.com/drmpipe/drmpipe/internal/apikey"
 	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/keys"
-	"github.com/drmpipe/drmpipe/internal/keys/kms/local"
 	"github.com/drmpipe/drmpipe/internal/keys/sqlstore"
 	"github.com/drmpipe/drmpipe/internal/license"
 	"github.com/drmpipe/drmpipe/internal/revocation"
+	"github.com/drmpipe/drmpipe/internal/testtools/teststore"
 )
 
 // newStore opens the real SQLite key store with a local KMS in a temp dir.
 func newStore(t *testing.T) *sqlstore.Store {
 	t.Helper()
-	dir := t.TempDir()
-	w, err := local.OpenDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := sqlstore.Open(context.Background(), filepath.Join(dir, "keys.db"), w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
+	return teststore.Open(t)
 }
 
 // countMetrics counts ObserveRevocation calls by kind.

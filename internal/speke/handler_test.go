@@ -163,10 +163,7 @@ func TestV2PresetVideo1Audio1(t *testing.T) {
 		}
 		switch s.SystemID {
 		case drm.WidevineSystemID:
-			box, err := drm.UnmarshalPSSH(*s.PSSH)
-			if err != nil {
-				t.Fatal(err)
-			}
+			box := unmarshalPSSH(t, s.PSSH)
 			pd, err := widevine.UnmarshalPsshData(box.Data)
 			if err != nil {
 				t.Fatal(err)
@@ -188,10 +185,7 @@ func TestV2PresetVideo1Audio1(t *testing.T) {
 				t.Errorf("KEYID %q", ma["KEYID"])
 			}
 		case drm.PlayReadySystemID:
-			box, err := drm.UnmarshalPSSH(*s.PSSH)
-			if err != nil {
-				t.Fatal(err)
-			}
+			box := unmarshalPSSH(t, s.PSSH)
 			hdr, err := playready.UnmarshalPRO(box.Data)
 			if err != nil {
 				t.Fatal(err)
@@ -251,10 +245,7 @@ func TestV2SharedCENCWithClearKey(t *testing.T) {
 				t.Errorf("cenc PlayReady header %+v", hdr)
 			}
 		case drm.CommonSystemID:
-			box, err := drm.UnmarshalPSSH(*s.PSSH)
-			if err != nil {
-				t.Fatal(err)
-			}
+			box := unmarshalPSSH(t, s.PSSH)
 			if box.SystemID != drm.CommonSystemID || box.Version != 1 || len(box.KIDs) != 1 || box.KIDs[0] != kid {
 				t.Errorf("common pssh %+v", box)
 			}
@@ -309,10 +300,7 @@ func TestV1LiveRequest(t *testing.T) {
 	if _, err := drm.UnmarshalPSSH(*wv.PSSH); err != nil {
 		t.Error(err)
 	}
-	box, err := drm.UnmarshalPSSH(*pr.PSSH)
-	if err != nil {
-		t.Fatal(err)
-	}
+	box := unmarshalPSSH(t, pr.PSSH)
 	if !bytes.Equal(box.Data, *pr.ProtectionHeader) {
 		t.Errorf("speke:ProtectionHeader is not the PRO of the pssh")
 	}
@@ -522,3 +510,17 @@ func TestResponseNeverLogsKeys(t *testing.T) {
 }
 
 func newTextLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// unmarshalPSSH decodes a DRMSystem's PSSH element, failing the test when
+// it is missing or not a pssh box.
+func unmarshalPSSH(t *testing.T, b *[]byte) drm.PSSH {
+	t.Helper()
+	if b == nil {
+		t.Fatal("no PSSH element")
+	}
+	box, err := drm.UnmarshalPSSH(*b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return box
+}

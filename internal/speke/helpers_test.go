@@ -2,23 +2,20 @@ package speke
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/keys"
-	"github.com/drmpipe/drmpipe/internal/keys/kms/local"
 	"github.com/drmpipe/drmpipe/internal/keys/sqlstore"
+	"github.com/drmpipe/drmpipe/internal/testtools"
+	"github.com/drmpipe/drmpipe/internal/testtools/teststore"
 )
 
 const (
@@ -70,16 +67,7 @@ type env struct {
 // a temp dir.
 func newEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
-	dir := t.TempDir()
-	w, err := local.OpenDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := sqlstore.Open(context.Background(), filepath.Join(dir, "keys.db"), w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := teststore.Open(t)
 	ck := &countingKeys{KeyGetter: st}
 	h := NewHandler(cfg, Deps{Keys: ck, Periods: st, Auth: tokenAuth{goodToken: Scope, licenseToken: "license-token"}})
 	return &env{h: h, store: st, keys: ck}
@@ -106,19 +94,5 @@ func fixture(t testing.TB, name string) string {
 // newRecipient makes a 2048-bit RSA key and a self-signed certificate.
 func newRecipient(t testing.TB) (*rsa.PrivateKey, *x509.Certificate) {
 	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "packager"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k, c
+	return testtools.SelfSignedRSA(t, "packager")
 }

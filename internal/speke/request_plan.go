@@ -65,6 +65,19 @@ func systemOf(id drm.SystemID) (drm.System, bool) {
 	return 0, false
 }
 
+// parseScheme parses the request's one commonEncryptionScheme and checks
+// that every DRM system of d can signal it.
+func parseScheme(d *cpix.Document, scheme cpix.EncryptionScheme) (cenc.Scheme, error) {
+	s, err := cenc.ParseScheme(string(scheme))
+	if err != nil {
+		return 0, reject("Unsupported ContentKey@commonEncryptionScheme %s (drmpipe supports cenc and cbcs)", scheme)
+	}
+	if err := checkSystems(d, s); err != nil {
+		return 0, err
+	}
+	return s, nil
+}
+
 func checkSystems(d *cpix.Document, scheme cenc.Scheme) error {
 	for _, s := range d.DRMSystems {
 		sys, ok := systemOf(s.SystemID)
@@ -303,10 +316,7 @@ func planV2(d *cpix.Document, cpixVersion string) (plan, error) {
 		scheme = k.CommonEncryptionScheme
 	}
 	var err error
-	if p.scheme, err = cenc.ParseScheme(string(scheme)); err != nil {
-		return p, reject("Unsupported ContentKey@commonEncryptionScheme %s (drmpipe supports cenc and cbcs)", scheme)
-	}
-	if err := checkSystems(d, p.scheme); err != nil {
+	if p.scheme, err = parseScheme(d, scheme); err != nil {
 		return p, err
 	}
 	if p.periods, p.provisional, err = checkPeriods(d, cpixVersion == cpix.Version24); err != nil {
@@ -425,10 +435,7 @@ func planV1(d *cpix.Document) (plan, error) {
 		}
 	}
 	var err error
-	if p.scheme, err = cenc.ParseScheme(string(scheme)); err != nil {
-		return p, reject("Unsupported ContentKey@commonEncryptionScheme %s (drmpipe supports cenc and cbcs)", scheme)
-	}
-	if err := checkSystems(d, p.scheme); err != nil {
+	if p.scheme, err = parseScheme(d, scheme); err != nil {
 		return p, err
 	}
 	if p.periods, _, err = checkPeriods(d, false); err != nil {

@@ -223,25 +223,29 @@ func (s *staging) close() {
 	}
 }
 
-// writeFileAtomic writes data to name via a temporary file and rename.
-func writeFileAtomic(name string, data []byte) error {
+// WriteFileAtomic writes data to name with permissions perm through a
+// temporary file in the same directory and a rename, so a reader sees the
+// old file or the whole new one, never part of it.
+func WriteFileAtomic(name string, data []byte, perm os.FileMode) error {
 	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp-")
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
+	if err == nil {
+		err = os.Chmod(tmp, perm)
 	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return err
+	if err == nil {
+		err = os.Rename(tmp, name)
 	}
-	return os.Rename(f.Name(), name)
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
 }
 
 // OpenLocalOutput opens the local output directory dir for one run: the
@@ -292,7 +296,7 @@ func (s *staging) Write(_ context.Context, name string, parts ...[]byte) error {
 // into place.
 func (s *staging) Publish(_ context.Context, manifests []File) error {
 	for _, m := range manifests {
-		if err := writeFileAtomic(filepath.Join(s.path, filepath.FromSlash(m.Name)), m.Data); err != nil {
+		if err := WriteFileAtomic(filepath.Join(s.path, filepath.FromSlash(m.Name)), m.Data, 0o644); err != nil {
 			return err
 		}
 	}

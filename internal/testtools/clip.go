@@ -242,6 +242,14 @@ func CleanupClips() {
 	}
 }
 
+// RunCleaningClips runs the tests of m, removes the clips they cached
+// (CleanupClips) and returns m.Run's exit code, for TestMain.
+func RunCleaningClips(m *testing.M) int {
+	code := m.Run()
+	CleanupClips()
+	return code
+}
+
 func copyFile(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {

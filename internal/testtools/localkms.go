@@ -10,10 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
-	"time"
 )
 
 // localKMSPackage is the tool the separate tools module (tools/go.mod) pins
@@ -34,28 +31,12 @@ type LocalKMS struct {
 	KeyID string
 	Alias string
 
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc toolProcess
 }
 
-var (
-	localKMSOnce sync.Once
-	localKMSBin  string
-	localKMSErr  string
-)
-
-// LocalKMSBinary builds local-kms from the tools module once per test
-// process (reusing an earlier build for the same tools/go.sum) and returns
-// its path. It fails the test when it cannot build.
-func LocalKMSBinary(t testing.TB) string {
-	t.Helper()
-	root := RepoRoot(t)
-	localKMSOnce.Do(func() { localKMSBin, localKMSErr = buildTool(root, localKMSPackage, "local-kms") })
-	if localKMSErr != "" {
-		t.Fatalf("testtools: %s", localKMSErr)
-	}
-	return localKMSBin
-}
+// localKMSBuild builds local-kms once per test process (reusing an earlier
+// build for the same tools/go.sum).
+var localKMSBuild = &toolBuild{pkg: localKMSPackage, name: "local-kms"}
 
 // buildTool builds pkg, pinned by a `tool` line of the tools module
 // (tools/go.mod), into a cache directory keyed by that module's go.mod and
@@ -110,7 +91,7 @@ func buildTool(root, pkg, name string) (string, string) {
 // only throw-away keys.
 func StartLocalKMS(t testing.TB) *LocalKMS {
 	t.Helper()
-	bin := LocalKMSBinary(t)
+	bin := localKMSBuild.binary(t)
 	dir := t.TempDir()
 	keyID, backing := randomUUID(t), randomHex(t, 32)
 	k := &LocalKMS{
@@ -129,91 +110,25 @@ func StartLocalKMS(t testing.TB) *LocalKMS {
 		t.Fatal(err)
 	}
 	t.Cleanup(k.Stop)
-	// FreePort's port can be taken by another process before local-kms
-	// binds it (it binds every interface): then it exits with "address
-	// already in use" and another port is tried.
-	for attempt := 1; ; attempt++ {
-		port := FreePort(t)
-		logPath := filepath.Join(dir, fmt.Sprintf("local-kms-%d.log", attempt))
-		err := k.launch(bin, dir, port, logPath, map[string]string{
-			"KMS_DATA_PATH":  dataDir,
-			"KMS_SEED_PATH":  seedPath,
-			"KMS_REGION":     k.Region,
-			"KMS_ACCOUNT_ID": k.AccountID,
-		})
-		if err == nil {
-			return k
-		}
-		log, _ := os.ReadFile(logPath)
-		if attempt < 3 && strings.Contains(string(log), "address already in use") {
-			continue
-		}
-		t.Fatalf("testtools: local-kms did not come up on %s: %v\n%s", k.Endpoint, err, log)
+	env := []string{
+		"KMS_DATA_PATH=" + dataDir,
+		"KMS_SEED_PATH=" + seedPath,
+		"KMS_REGION=" + k.Region,
+		"KMS_ACCOUNT_ID=" + k.AccountID,
 	}
-}
-
-// launch starts local-kms on port with env and waits until it accepts
-// connections; on failure the process is stopped.
-func (k *LocalKMS) launch(bin, dir string, port int, logPath string, env map[string]string) error {
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return err
-	}
-	k.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
-	cmd := exec.Command(bin)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port))
-	for name, v := range env {
-		cmd.Env = append(cmd.Env, name+"="+v)
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return fmt.Errorf("start local-kms: %w", err)
-	}
-	done := make(chan struct{})
-	k.cmd, k.done = cmd, done
-	go func() { _ = cmd.Wait(); logFile.Close(); close(done) }()
-	if err := k.waitReady(15 * time.Second); err != nil {
-		k.Stop()
-		return err
-	}
-	return nil
-}
-
-func (k *LocalKMS) waitReady(d time.Duration) error {
-	addr := k.Endpoint[len("http://"):]
-	deadline := time.Now().Add(d)
-	for {
-		select {
-		case <-k.done:
-			return fmt.Errorf("exited early")
-		default:
-		}
-		err := waitTCP(addr, 100*time.Millisecond)
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return err
-		}
-	}
+	launchOnFreePort(t, "local-kms", dir, func(port int, logPath string) error {
+		k.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
+		cmd := exec.Command(bin)
+		cmd.Dir = dir
+		cmd.Env = append(append(os.Environ(), "PORT="+strconv.Itoa(port)), env...)
+		return k.proc.start(cmd, logPath, k.Endpoint[len("http://"):])
+	})
+	return k
 }
 
 // Stop kills the server and waits for it to exit (tests use it to check
 // "KMS down" behaviour). It is safe to call more than once.
-func (k *LocalKMS) Stop() {
-	if k.cmd == nil || k.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-k.done:
-		return
-	default:
-	}
-	_ = k.cmd.Process.Kill()
-	<-k.done
-}
+func (k *LocalKMS) Stop() { k.proc.stop() }
 
 func randomHex(t testing.TB, n int) string {
 	t.Helper()

@@ -433,6 +433,14 @@ func SegmentSamples(t testing.TB, initPath, segPath string) [][]byte {
 
 func decodeMP4(t testing.TB, path string) *mp4.File {
 	t.Helper()
+	_, f := ReadMP4(t, path)
+	return f
+}
+
+// ReadMP4 reads the MP4 file at path and decodes it; it returns the file's
+// bytes (progressive samples are ranges of them) and the decoded boxes.
+func ReadMP4(t testing.TB, path string) ([]byte, *mp4.File) {
+	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("testtools: %v", err)
@@ -441,7 +449,7 @@ func decodeMP4(t testing.TB, path string) *mp4.File {
 	if err != nil {
 		t.Fatalf("testtools: decode %s: %v", path, err)
 	}
-	return f
+	return data, f
 }
 
 // FragmentKeys is the in-band key signaling of one fragment (DASH-IF IOP

@@ -15,11 +15,7 @@ const (
 	testIV  = "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	CleanupClips()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(RunCleaningClips(m)) }
 
 // shakaEncrypt packages one stream of in into dir/init.mp4 +
 // dir/seg_$Number$.m4s with Shaka Packager's raw-key encryption: the

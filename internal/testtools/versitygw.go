@@ -8,9 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -37,29 +35,12 @@ type VersityGW struct {
 	bin  string
 	port int
 	log  string
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc toolProcess
 }
 
-var (
-	versityGWOnce sync.Once
-	versityGWBin  string
-	versityGWErr  string
-)
-
-// VersityGWBinary builds versitygw from the tools module once per test
-// process (reusing an earlier build for the same tools/go.sum; the first
-// build takes about a minute) and returns its path. It fails the test when
-// it cannot build.
-func VersityGWBinary(t testing.TB) string {
-	t.Helper()
-	root := RepoRoot(t)
-	versityGWOnce.Do(func() { versityGWBin, versityGWErr = buildTool(root, versityGWPackage, "versitygw") })
-	if versityGWErr != "" {
-		t.Fatalf("testtools: %s", versityGWErr)
-	}
-	return versityGWBin
-}
+// versityGWBuild builds versitygw once per test process (reusing an earlier
+// build for the same tools/go.sum; the first build takes about a minute).
+var versityGWBuild = &toolBuild{pkg: versityGWPackage, name: "versitygw"}
 
 // StartVersityGW starts versitygw on a free loopback port with random root
 // credentials and its data in a temp dir, waits until it accepts
@@ -68,7 +49,7 @@ func VersityGWBinary(t testing.TB) string {
 func StartVersityGW(t testing.TB) *VersityGW {
 	t.Helper()
 	g := &VersityGW{
-		bin:       VersityGWBinary(t),
+		bin:       versityGWBuild.binary(t),
 		Region:    "us-east-1",
 		AccessKey: "drmpipe" + randomHex(t, 6),
 		SecretKey: randomHex(t, 20),
@@ -78,71 +59,25 @@ func StartVersityGW(t testing.TB) *VersityGW {
 		t.Fatal(err)
 	}
 	t.Cleanup(g.Stop)
-	for attempt := 1; ; attempt++ {
-		g.port = FreePort(t)
-		g.log = filepath.Join(filepath.Dir(g.Dir), fmt.Sprintf("versitygw-%d.log", attempt))
-		err := g.launch()
-		if err == nil {
-			return g
-		}
-		log, _ := os.ReadFile(g.log)
-		if attempt < 3 && strings.Contains(string(log), "address already in use") {
-			continue
-		}
-		t.Fatalf("testtools: versitygw did not come up on %s: %v\n%s", g.Endpoint, err, log)
-	}
+	launchOnFreePort(t, "versitygw", filepath.Dir(g.Dir), func(port int, logPath string) error {
+		g.port, g.log = port, logPath
+		return g.launch()
+	})
+	return g
 }
 
 func (g *VersityGW) launch() error {
-	logFile, err := os.OpenFile(g.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
 	addr := fmt.Sprintf("127.0.0.1:%d", g.port)
 	g.Endpoint = "http://" + addr
 	cmd := exec.Command(g.bin, "--port", addr, "posix", g.Dir)
 	// Credentials in the environment, not on the command line (ps).
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+g.AccessKey, "ROOT_SECRET_KEY="+g.SecretKey)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return fmt.Errorf("start versitygw: %w", err)
-	}
-	done := make(chan struct{})
-	g.cmd, g.done = cmd, done
-	go func() { _ = cmd.Wait(); logFile.Close(); close(done) }()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		select {
-		case <-done:
-			return fmt.Errorf("exited early")
-		default:
-		}
-		err := waitTCP(addr, 100*time.Millisecond)
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			g.Stop()
-			return err
-		}
-	}
+	return g.proc.start(cmd, g.log, addr)
 }
 
 // Stop kills the server and waits for it to exit (tests use it to cut an
 // upload short). It is safe to call more than once.
-func (g *VersityGW) Stop() {
-	if g.cmd == nil || g.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-g.done:
-		return
-	default:
-	}
-	_ = g.cmd.Process.Kill()
-	<-g.done
-}
+func (g *VersityGW) Stop() { g.proc.stop() }
 
 // Restart starts a stopped server again on the same port and data.
 func (g *VersityGW) Restart(t testing.TB) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
 // shakaRotationKey is the key of crypto period n under Shaka Packager's raw
@@ -32,7 +33,7 @@ func shakaRotationKey(t *testing.T, n int) Key {
 // wrong one, and a fragment whose seig KID disagrees with its moof pssh and
 // its playlist are reported.
 func TestInbandRotation(t *testing.T) {
-	bin := shakaPackager(t)
+	bin := testtools.ShakaPackager(t)
 	tmp := t.TempDir()
 	clip := makeClip(t, tmp)
 	for _, scheme := range []string{"cbcs", "cenc"} {

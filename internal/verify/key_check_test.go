@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
 // packVideoOnly encodes a 2 s H.264 or HEVC clip and packages its video
@@ -36,7 +37,7 @@ func packVideoOnly(t *testing.T, bin, dir, codec, scheme string) string {
 // Issue 17, defect 3: a --key whose KID no track uses reported "0
 // decrypted ... OK".
 func TestKeyVerdicts(t *testing.T) {
-	bin := shakaPackager(t)
+	bin := testtools.ShakaPackager(t)
 	tmp := t.TempDir()
 	key := testKey(t)
 	absent := key
@@ -58,7 +59,7 @@ func TestKeyVerdicts(t *testing.T) {
 // Per-track-type keys: each track with its own KID; a key for one track
 // only leaves the other reported.
 func TestPerTrackKeys(t *testing.T) {
-	bin := shakaPackager(t)
+	bin := testtools.ShakaPackager(t)
 	tmp := t.TempDir()
 	clip := makeClip(t, tmp)
 	const audioKID, audioKey = "ffeeddccbbaa99887766554433221100", "0f0e0d0c0b0a09080706050403020100"

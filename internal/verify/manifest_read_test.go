@@ -141,31 +141,27 @@ func TestDirCancelled(t *testing.T) {
 }
 
 func FuzzDASH(f *testing.F) {
-	for _, tc := range malformedManifests {
-		if strings.HasSuffix(tc.file, ".mpd") {
-			f.Add([]byte(tc.data))
-		}
-	}
-	f.Add(readGolden(f, "cbcs/manifest.mpd"))
-	f.Add(readGolden(f, "cenc/manifest.mpd"))
-	dir := f.TempDir()
-	f.Fuzz(func(t *testing.T, data []byte) {
-		writeManifest(t, dir, "manifest.mpd", string(data))
-		verifyBounded(t, dir, 10*time.Second)
-	})
+	fuzzManifest(f, "manifest.mpd", "cbcs/manifest.mpd", "cenc/manifest.mpd")
 }
 
 func FuzzHLS(f *testing.F) {
+	fuzzManifest(f, "x.m3u8", "cbcs/master.m3u8", "cbcs/video_720p/playlist.m3u8")
+}
+
+// fuzzManifest verifies fuzzed bytes written as file within a time bound,
+// seeded with the malformed manifests of file's extension and the goldens.
+func fuzzManifest(f *testing.F, file string, goldens ...string) {
 	for _, tc := range malformedManifests {
-		if strings.HasSuffix(tc.file, ".m3u8") {
+		if filepath.Ext(tc.file) == filepath.Ext(file) {
 			f.Add([]byte(tc.data))
 		}
 	}
-	f.Add(readGolden(f, "cbcs/master.m3u8"))
-	f.Add(readGolden(f, "cbcs/video_720p/playlist.m3u8"))
+	for _, g := range goldens {
+		f.Add(readGolden(f, g))
+	}
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		writeManifest(t, dir, "x.m3u8", string(data))
+		writeManifest(t, dir, file, string(data))
 		verifyBounded(t, dir, 10*time.Second)
 	})
 }

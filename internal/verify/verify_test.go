@@ -13,11 +13,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/Eyevinn/mp4ff/mp4"
-
 	"github.com/drmpipe/drmpipe/internal/cenc"
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/drm/playready"
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
 // Test key (not a secret; used only for these fixtures).
@@ -30,34 +29,6 @@ func testKey(t *testing.T) Key {
 	kid, _ := drm.ParseKeyID(testKIDHex)
 	k, _ := hex.DecodeString(testKeyHex)
 	return Key{KID: kid, Key: k}
-}
-
-// shakaPackager finds the Shaka Packager binary: $SHAKA_PACKAGER, else
-// <repo>/web/node_modules/shaka-packager/bin/packager-linux-x64.
-func shakaPackager(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("SHAKA_PACKAGER"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("SHAKA_PACKAGER=%s: %v", p, err)
-		}
-		return p
-	}
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("repository root (go.mod) not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "web", "node_modules", "shaka-packager", "bin", "packager-linux-x64")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("Shaka Packager not found at %s (run npm ci in web/ or set SHAKA_PACKAGER): %v", p, err)
-	}
-	return p
 }
 
 func run(t *testing.T, dir, name string, args ...string) {
@@ -176,7 +147,7 @@ func verify(t *testing.T, dir string, keys ...Key) *Report {
 }
 
 func TestShakaPackagerOutput(t *testing.T) {
-	bin := shakaPackager(t)
+	bin := testtools.ShakaPackager(t)
 	tmp := t.TempDir()
 	clip := makeClip(t, tmp)
 	key := testKey(t)
@@ -332,14 +303,7 @@ func readFile(t *testing.T, p string) string {
 // removePSSH rewrites an init segment without the pssh boxes of one system.
 func removePSSH(t *testing.T, file string, sys drm.SystemID) {
 	t.Helper()
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := mp4.DecodeFile(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, f := testtools.ReadMP4(t, file)
 	removed := 0
 	for _, p := range f.Moov.RemovePsshs() {
 		if [16]byte(p.SystemID) == [16]byte(sys) {

@@ -75,6 +75,7 @@ func (v *videoSyntax) parameterSet(n []byte, isSPS bool) {
 
 // nal checks one NAL unit; "" means plausible.
 func (v *videoSyntax) nal(n []byte) (msg string) {
+	var sps, pps bool // only parameter sets are collected
 	if v.hevc {
 		if len(n) < 2 {
 			return "HEVC NAL shorter than its 2-byte header"
@@ -86,23 +87,16 @@ func (v *videoSyntax) nal(n []byte) (msg string) {
 		if typ >= 41 {
 			return fmt.Sprintf("HEVC NAL type %d is reserved or unspecified (H.265 Table 7-1)", typ)
 		}
-		switch typ { //nolint:exhaustive // only parameter sets are collected here
-		case hevc.NALU_SPS:
-			v.parameterSet(n, true)
-		case hevc.NALU_PPS:
-			v.parameterSet(n, false)
-		}
+		sps, pps = typ == hevc.NALU_SPS, typ == hevc.NALU_PPS
 	} else {
 		typ := avc.GetNaluType(n[0])
 		if typ == 0 || typ >= 24 {
 			return fmt.Sprintf("H.264 NAL type %d is unspecified (H.264 Table 7-1)", typ)
 		}
-		switch typ { //nolint:exhaustive // only parameter sets are collected here
-		case avc.NALU_SPS:
-			v.parameterSet(n, true)
-		case avc.NALU_PPS:
-			v.parameterSet(n, false)
-		}
+		sps, pps = typ == avc.NALU_SPS, typ == avc.NALU_PPS
+	}
+	if sps || pps {
+		v.parameterSet(n, sps)
 	}
 	if n[len(n)-1] == 0 {
 		return "NAL unit ends in 0x00 (no rbsp_stop_one_bit)"

@@ -23,8 +23,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	testtools.CleanupClips()
+	code := testtools.RunCleaningClips(m)
 	if code == 0 {
 		httpClient.CloseIdleConnections()
 		if leaks := testtools.LeakedGoroutines(5 * time.Second); leaks != "" {

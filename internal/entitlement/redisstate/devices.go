@@ -27,16 +27,12 @@ return 1
 // change. Times come from the caller's clock, so replicas need roughly
 // synchronized clocks (NTP).
 type Devices struct {
-	rdb    redis.UniversalClient
-	prefix string
+	keyspace
 }
 
 // NewDevices returns a tracker using rdb; prefix "" = DefaultPrefix.
 func NewDevices(rdb redis.UniversalClient, prefix string) *Devices {
-	if prefix == "" {
-		prefix = DefaultPrefix
-	}
-	return &Devices{rdb: rdb, prefix: prefix}
+	return &Devices{newKeyspace(rdb, prefix)}
 }
 
 // Admit implements entitlement.DeviceTracker.

@@ -8,11 +8,27 @@ package redisstate
 import (
 	"fmt"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/drmpipe/drmpipe/internal/entitlement"
 )
 
 // DefaultPrefix starts every key and channel name.
 const DefaultPrefix = "drmpipe:"
+
+// keyspace is the Redis client and key prefix a tracker works in.
+type keyspace struct {
+	rdb    redis.UniversalClient
+	prefix string
+}
+
+// newKeyspace returns rdb with prefix; "" = DefaultPrefix.
+func newKeyspace(rdb redis.UniversalClient, prefix string) keyspace {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return keyspace{rdb: rdb, prefix: prefix}
+}
 
 func unavailable(op string, err error) error {
 	return fmt.Errorf("%w: %s: %w", entitlement.ErrUnavailable, op, err)

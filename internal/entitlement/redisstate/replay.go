@@ -20,16 +20,12 @@ return n
 // Replay is an entitlement.ReplayGuard in Redis: one counter per token,
 // keyed <prefix>jti:<id>, expiring ttl after the first use.
 type Replay struct {
-	rdb    redis.UniversalClient
-	prefix string
+	keyspace
 }
 
 // NewReplay returns a guard using rdb; prefix "" = DefaultPrefix.
 func NewReplay(rdb redis.UniversalClient, prefix string) *Replay {
-	if prefix == "" {
-		prefix = DefaultPrefix
-	}
-	return &Replay{rdb: rdb, prefix: prefix}
+	return &Replay{newKeyspace(rdb, prefix)}
 }
 
 // Use implements entitlement.ReplayGuard. issued and now are unused: Redis

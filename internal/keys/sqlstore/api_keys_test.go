@@ -169,9 +169,7 @@ func TestAPITokensStoredHashed(t *testing.T) {
 }
 
 func TestAuditLog(t *testing.T) {
-	eachBackend(t, func(t *testing.T, be backend) {
-		ctx := context.Background()
-		s := open(t, be).store
+	eachStore(t, func(t *testing.T, ctx context.Context, s *Store) {
 		t0 := time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
 		entries := []apikey.Entry{
 			{Actor: "cli:root", Action: "apikey.create", Target: "0123456789abcdef", At: t0, Detail: `{"scopes":["speke"]}`},
@@ -230,9 +228,7 @@ var revocationActions = []string{"revoke.user", "revoke.device", "revoke.token",
 // actions (key.revoke, apikey.revoke, and one that merely starts with
 // "revoke.") are not revocations of the license path.
 func TestRevocationAudit(t *testing.T) {
-	eachBackend(t, func(t *testing.T, be backend) {
-		ctx := context.Background()
-		s := open(t, be).store
+	eachStore(t, func(t *testing.T, ctx context.Context, s *Store) {
 		t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 		n := apikey.MaxAuditLimit + 5
 		for i := range n {
@@ -291,9 +287,7 @@ func TestRevocationAudit(t *testing.T) {
 // bounded batches, and nothing else: revocations (the durable record
 // replicas restore from) and admin actions stay however old.
 func TestPruneAudit(t *testing.T) {
-	eachBackend(t, func(t *testing.T, be backend) {
-		ctx := context.Background()
-		s := open(t, be).store
+	eachStore(t, func(t *testing.T, ctx context.Context, s *Store) {
 		t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 		cutoff := t0.Add(100 * time.Hour)
 		add := func(action, target string, at time.Time) {
@@ -349,9 +343,7 @@ func TestPruneAudit(t *testing.T) {
 // TestAuditPruner: the periodic job of `drmpipe serve` prunes by itself,
 // also rows that grow old while it runs, and stops on Close.
 func TestAuditPruner(t *testing.T) {
-	eachBackend(t, func(t *testing.T, be backend) {
-		ctx := context.Background()
-		s := open(t, be).store
+	eachStore(t, func(t *testing.T, ctx context.Context, s *Store) {
 		now := time.Now()
 		for _, e := range []apikey.Entry{
 			{Actor: "broker:192.0.2.1", Action: apikey.ActionBrokerRefuse, Target: "old", At: now.Add(-2 * time.Hour)},

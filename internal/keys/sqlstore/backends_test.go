@@ -125,6 +125,11 @@ func eachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
 	}
 }
 
+// eachStore runs fn on every backend with a fresh open store (see open).
+func eachStore(t *testing.T, fn func(t *testing.T, ctx context.Context, s *Store)) {
+	eachBackend(t, func(t *testing.T, b backend) { fn(t, context.Background(), open(t, b).store) })
+}
+
 type fixture struct {
 	dir, kek string
 	dsn      string

@@ -34,9 +34,7 @@ func raceKID(name string) drm.KeyID {
 }
 
 func TestGetOrCreateKID(t *testing.T) {
-	eachBackend(t, func(t *testing.T, be backend) {
-		ctx := context.Background()
-		s := open(t, be).store
+	eachStore(t, func(t *testing.T, ctx context.Context, s *Store) {
 		kid, err := drm.ParseKeyID("0f083e4e-b831-4a3d-917e-ce78076e54aa")
 		if err != nil {
 			t.Fatal(err)
@@ -110,9 +108,7 @@ func TestGetOrCreateKID(t *testing.T) {
 }
 
 func TestGetOrCreateKIDConflictAndRevoked(t *testing.T) {
-	eachBackend(t, func(t *testing.T, be backend) {
-		ctx := context.Background()
-		s := open(t, be).store
+	eachStore(t, func(t *testing.T, ctx context.Context, s *Store) {
 		const owner = "owner-secret-title"
 		kid := raceKID("conflict")
 		a, err := s.GetOrCreateKID(ctx, owner, kid, keys.Audio, 0)
@@ -173,9 +169,7 @@ func TestGetOrCreateKIDConflictAndRevoked(t *testing.T) {
 }
 
 func TestSlotAndKIDKeysCoexist(t *testing.T) {
-	eachBackend(t, func(t *testing.T, be backend) {
-		ctx := context.Background()
-		s := open(t, be).store
+	eachStore(t, func(t *testing.T, ctx context.Context, s *Store) {
 		// A KID-addressed key first: it does not take the slot.
 		k1, err := s.GetOrCreateKID(ctx, "m", raceKID("k1"), keys.HD, 0)
 		if err != nil {

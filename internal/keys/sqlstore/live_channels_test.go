@@ -8,9 +8,7 @@ import (
 )
 
 func TestLiveChannels(t *testing.T) {
-	eachBackend(t, func(t *testing.T, be backend) {
-		ctx := context.Background()
-		s := open(t, be).store
+	eachStore(t, func(t *testing.T, ctx context.Context, s *Store) {
 		at := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
 		if err := s.CreateChannel(ctx, ChannelRecord{Name: "news", Spec: []byte(`{"a":1}`), CreatedAt: at}); err != nil {
 			t.Fatal(err)

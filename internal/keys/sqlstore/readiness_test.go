@@ -11,9 +11,7 @@ import (
 )
 
 func TestGetByContent(t *testing.T) {
-	eachBackend(t, func(t *testing.T, be backend) {
-		ctx := context.Background()
-		s := open(t, be).store
+	eachStore(t, func(t *testing.T, ctx context.Context, s *Store) {
 		a, err := s.GetOrCreate(ctx, "show-1", keys.HD, 0)
 		if err != nil {
 			t.Fatal(err)

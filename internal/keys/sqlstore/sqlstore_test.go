@@ -416,9 +416,7 @@ func TestKillDuringCreationLeavesCompleteRows(t *testing.T) {
 }
 
 func TestRevokeThenGetOrCreateGivesNewKey(t *testing.T) {
-	eachBackend(t, func(t *testing.T, be backend) {
-		ctx := context.Background()
-		s := open(t, be).store
+	eachStore(t, func(t *testing.T, ctx context.Context, s *Store) {
 		a, err := s.GetOrCreate(ctx, "m", keys.SD, 2)
 		if err != nil {
 			t.Fatal(err)
@@ -718,9 +716,7 @@ func TestOpenDSN(t *testing.T) {
 }
 
 func TestSourceFor(t *testing.T) {
-	eachBackend(t, func(t *testing.T, be backend) {
-		ctx := context.Background()
-		s := open(t, be).store
+	eachStore(t, func(t *testing.T, ctx context.Context, s *Store) {
 		src := keys.SourceFor(s, "asset")
 		hd, err := src.Key(ctx, keys.HD)
 		if err != nil {
