@@ -105,7 +105,7 @@ AWS_ENDPOINT_URL) for an S3-compatible store, addressed path-style.`,
 	fl.StringVar(&f.ckLAURL, "clearkey-la-url", "", "ClearKey license server URL (DASH dashif:Laurl)")
 	fl.StringVar(&f.fpKeyURI, "fairplay-key-uri", "", "FairPlay key URI (skd://...; {kid} is replaced by the hex KID); default skd://<kid>")
 	fl.DurationVar(&f.clearLead, "clear-lead", 0, "leave whole segments in the clear at the start, covering at least this duration")
-	fl.DurationVar(&f.keyPeriod, "key-period", 0, "rotate keys: a new key per key period (e.g. 30s; whole segments) from the key store (--content-id), or one --key per period in order")
+	fl.DurationVar(&f.keyPeriod, "key-period", 0, "rotate keys: a new key per key period (e.g. 30s; whole segments) from the key store (--content-id), --speke, a --cpix document's ContentKeyPeriodList, or one --key per period in order")
 	fl.StringVar(&f.rotationSig, "rotation-signaling", "period", "with --key-period: period (an init segment and DASH Period per key period, DASH-IF IOP Part 6 §9.2) or inband (one init segment; seig and pssh in every fragment, §9.3)")
 	fl.BoolVar(&f.psshInInit, "pssh-in-init", false, "also write pssh boxes into init segments (default: manifests only, per DASH-IF)")
 	fl.BoolVar(&f.noPSSHInInit, "no-pssh-in-init", false, "keep pssh only in the manifests (the default; explicit form)")
@@ -144,9 +144,6 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 	}
 	if f.keyPeriod < 0 || cmd.Flags().Changed("key-period") && f.keyPeriod == 0 {
 		return fmt.Errorf("--key-period: %s: want a positive duration such as 30s", f.keyPeriod)
-	}
-	if f.keyPeriod > 0 && f.cpixFile != "" {
-		return fmt.Errorf("--key-period: key rotation with --cpix keys is not supported yet; use --speke, --content-id (key store) or --key")
 	}
 	rs, err := packager.ParseRotationSignaling(f.rotationSig)
 	if err != nil {
