@@ -237,6 +237,11 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 			return err
 		}
 		defer st.Close()
+		if f.keyPeriod > 0 {
+			opts = append(opts, keys.RecordPeriodTimes(st))
+			cfg.Keys = storePeriodKeys{keys.SourceFor(st, f.contentID, opts...)}
+			break
+		}
 		cfg.Keys = keys.SourceFor(st, f.contentID, opts...)
 	case len(f.keys) == 0:
 		return fmt.Errorf("no content key: give --key KID:KEY (or TYPE=KID:KEY per track type), --content-id ID for keys from the key store, or --clear for unencrypted output")
@@ -290,6 +295,20 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 	}
 	ps.report(stdout)
 	return nil
+}
+
+// storePeriodKeys is the key store's source under key rotation: told the
+// key periods' media time (packager.KeyPeriodPlanner), it records them in
+// the store (key_period_times, as the SPEKE provider does for its
+// encryptors' periods) before the first key is given.
+type storePeriodKeys struct{ *keys.StoreSource }
+
+func (s storePeriodKeys) PlanKeyPeriods(periods []packager.KeyPeriodRange) {
+	times := make([]keys.PeriodTimes, len(periods))
+	for i, p := range periods {
+		times[i] = keys.PeriodTimes{Period: uint32(i), Start: p.Start, End: p.End}
+	}
+	s.StoreSource.PlanPeriodTimes(times)
 }
 
 // parseTextFlag reads --text FILE[:lang=LANG][,name=NAME]. The options
