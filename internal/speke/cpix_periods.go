@@ -74,10 +74,7 @@ func (s *CPIXPeriods) PeriodKey(_ context.Context, t keys.TrackType, n uint32) (
 			return keys.ContentKey{}, fmt.Errorf("%w: the CPIX document's key period %d covers media time %s-%s, the packager's key period %d is %s-%s: the document's periods do not match --key-period and the segment boundaries", keys.ErrNoKey, n, iv.Start, iv.End, n, span.Start, span.End)
 		}
 	}
-	k, ok := m[t]
-	if !ok {
-		k, ok = m[keys.All]
-	}
+	k, ok := periodKeyFor(m, t)
 	if !ok {
 		return keys.ContentKey{}, fmt.Errorf("%w: the CPIX document has no key for track type %s in key period %d%s", keys.ErrNoKey, t, n, at)
 	}
