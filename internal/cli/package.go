@@ -105,7 +105,7 @@ AWS_ENDPOINT_URL) for an S3-compatible store, addressed path-style.`,
 	fl.StringVar(&f.ckLAURL, "clearkey-la-url", "", "ClearKey license server URL (DASH dashif:Laurl)")
 	fl.StringVar(&f.fpKeyURI, "fairplay-key-uri", "", "FairPlay key URI (skd://...; {kid} is replaced by the hex KID); default skd://<kid>")
 	fl.DurationVar(&f.clearLead, "clear-lead", 0, "leave whole segments in the clear at the start, covering at least this duration")
-	fl.DurationVar(&f.keyPeriod, "key-period", 0, "rotate keys: a new key per key period (e.g. 30s; whole segments) from the key store (--content-id), or one --key per period in order")
+	fl.DurationVar(&f.keyPeriod, "key-period", 0, "rotate keys: a new key per key period (e.g. 30s; whole segments) from the key store (--content-id), --speke, a --cpix document's ContentKeyPeriodList, or one --key per period in order")
 	fl.StringVar(&f.rotationSig, "rotation-signaling", "period", "with --key-period: period (an init segment and DASH Period per key period, DASH-IF IOP Part 6 §9.2) or inband (one init segment; seig and pssh in every fragment, §9.3)")
 	fl.BoolVar(&f.psshInInit, "pssh-in-init", false, "also write pssh boxes into init segments (default: manifests only, per DASH-IF)")
 	fl.BoolVar(&f.noPSSHInInit, "no-pssh-in-init", false, "keep pssh only in the manifests (the default; explicit form)")
@@ -144,9 +144,6 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 	}
 	if f.keyPeriod < 0 || cmd.Flags().Changed("key-period") && f.keyPeriod == 0 {
 		return fmt.Errorf("--key-period: %s: want a positive duration such as 30s", f.keyPeriod)
-	}
-	if f.keyPeriod > 0 && f.cpixFile != "" {
-		return fmt.Errorf("--key-period: key rotation with --cpix keys is not supported yet; use --speke, --content-id (key store) or --key")
 	}
 	rs, err := packager.ParseRotationSignaling(f.rotationSig)
 	if err != nil {
@@ -240,6 +237,11 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 			return err
 		}
 		defer st.Close()
+		if f.keyPeriod > 0 {
+			opts = append(opts, keys.RecordPeriodTimes(st))
+			cfg.Keys = storePeriodKeys{keys.SourceFor(st, f.contentID, opts...)}
+			break
+		}
 		cfg.Keys = keys.SourceFor(st, f.contentID, opts...)
 	case len(f.keys) == 0:
 		return fmt.Errorf("no content key: give --key KID:KEY (or TYPE=KID:KEY per track type), --content-id ID for keys from the key store, or --clear for unencrypted output")
@@ -293,6 +295,20 @@ func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, std
 	}
 	ps.report(stdout)
 	return nil
+}
+
+// storePeriodKeys is the key store's source under key rotation: told the
+// key periods' media time (packager.KeyPeriodPlanner), it records them in
+// the store (key_period_times, as the SPEKE provider does for its
+// encryptors' periods) before the first key is given.
+type storePeriodKeys struct{ *keys.StoreSource }
+
+func (s storePeriodKeys) PlanKeyPeriods(periods []packager.KeyPeriodRange) {
+	times := make([]keys.PeriodTimes, len(periods))
+	for i, p := range periods {
+		times[i] = keys.PeriodTimes{Period: uint32(i), Start: p.Start, End: p.End}
+	}
+	s.StoreSource.PlanPeriodTimes(times)
 }
 
 // parseTextFlag reads --text FILE[:lang=LANG][,name=NAME]. The options

@@ -28,9 +28,9 @@ import (
 )
 
 // providerKeys gets keys and signaling from a SPEKE provider or a CPIX file.
-// Under key rotation (--speke with --key-period) the keys come period by
-// period from a speke.PeriodSource; the returned function stops its
-// requests still under way.
+// Under key rotation (--key-period) the keys come period by period from a
+// speke.PeriodSource (the returned function stops its requests still under
+// way) or from the periods of the CPIX document (speke.CPIXPeriods).
 func providerKeys(ctx context.Context, f packageFlags, scheme cenc.Scheme, systems []drm.System) (packager.KeySource, map[drm.KeyID]map[drm.System]packager.ProvidedSignaling, func(), error) {
 	src, provided, closeKeys, err := providerKeySource(ctx, f, scheme, systems)
 	if closeKeys == nil {
@@ -96,6 +96,13 @@ func providerKeySource(ctx context.Context, f packageFlags, scheme cenc.Scheme, 
 		if resp, err = speke.LoadCPIX(path, priv); err != nil {
 			return nil, nil, nil, err
 		}
+		if f.keyPeriod > 0 {
+			ps, err := speke.NewCPIXPeriods(resp)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("--cpix with --key-period: %s: %w", f.cpixFile, err)
+			}
+			return spekePeriodKeys{ps}, nil, nil, nil
+		}
 	}
 	src, err := keys.NewStaticSource(resp.Keys)
 	if err != nil {
@@ -120,21 +127,31 @@ func providedOf(bySys map[drm.System]speke.Signaling) map[drm.System]packager.Pr
 	return out
 }
 
-// spekePeriodKeys is a speke.PeriodSource as the packager's key source:
-// told the key periods' media time (packager.KeyPeriodPlanner) and giving
-// each key's signaling (packager.ProvidedSource).
-type spekePeriodKeys struct{ *speke.PeriodSource }
+// providerPeriods is a key provider's keys under rotation: a SPEKE
+// provider asked period by period (speke.PeriodSource) or one CPIX
+// document with a ContentKeyPeriodList (speke.CPIXPeriods).
+type providerPeriods interface {
+	packager.PeriodKeySource
+	Key(ctx context.Context, t keys.TrackType) (keys.ContentKey, error)
+	PlanKeyPeriods(spans []cpix.Interval)
+	ProvidedSignaling(kid drm.KeyID) map[drm.System]speke.Signaling
+}
+
+// spekePeriodKeys is a providerPeriods as the packager's key source: told
+// the key periods' media time (packager.KeyPeriodPlanner) and giving each
+// key's signaling (packager.ProvidedSource).
+type spekePeriodKeys struct{ providerPeriods }
 
 func (s spekePeriodKeys) PlanKeyPeriods(periods []packager.KeyPeriodRange) {
 	spans := make([]cpix.Interval, len(periods))
 	for i, p := range periods {
 		spans[i] = cpix.Interval{Start: p.Start, End: p.End}
 	}
-	s.PeriodSource.PlanKeyPeriods(spans)
+	s.providerPeriods.PlanKeyPeriods(spans)
 }
 
 func (s spekePeriodKeys) ProvidedSignaling(kid drm.KeyID) map[drm.System]packager.ProvidedSignaling {
-	return providedOf(s.PeriodSource.ProvidedSignaling(kid))
+	return providedOf(s.providerPeriods.ProvidedSignaling(kid))
 }
 
 // loadPrivateKey reads a PEM private key (PKCS#8, PKCS#1 or EC).

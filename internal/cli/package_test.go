@@ -86,7 +86,6 @@ func TestPackageArguments(t *testing.T) {
 		{"key period shorter than segment", []string{"package", "-o", "OUT", key, "--key-period", "1s", clip}, "shorter than the segment duration"},
 		{"key period too few keys", []string{"package", "-o", "OUT", key, "--key", rotKey(1), "--key-period", "4s", clip}, "key period 2 of track type"},
 		{"key period same key twice", []string{"package", "-o", "OUT", key, key, "--key-period", "4s", clip}, "given twice"},
-		{"key period with cpix", []string{"package", "-o", "OUT", "--cpix", "x.xml", "--key-period", "4s", clip}, "not supported yet"},
 		{"speke period timing unknown", []string{"package", "-o", "OUT", "--speke", "http://127.0.0.1:1/speke/v2/copyProtection", "--content-id", "c", "--key-period", "4s", "--speke-period-timing", "wallclock", clip}, `--speke-period-timing: invalid SPEKE configuration: key period timing "wallclock" (want index, offsets or start-end)`},
 		{"speke period times without rotation", []string{"package", "-o", "OUT", "--speke", "http://127.0.0.1:1/speke/v2/copyProtection", "--content-id", "c", "--speke-period-timing", "offsets", clip}, "needs --key-period and --speke-version 2"},
 		{"speke period times with v1", []string{"package", "-o", "OUT", "--speke", "http://127.0.0.1:1/speke/v1/copyProtection", "--speke-version", "1", "--content-id", "c", "--key-period", "4s", "--speke-period-timing", "start-end", clip}, "needs --key-period and --speke-version 2"},

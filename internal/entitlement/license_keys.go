@@ -185,7 +185,7 @@ func (s *Service) lookAhead(contentID string) int {
 //     playing p .. q-1 whole from now (a viewer at the start of p), so the
 //     token must outlast now + their durations;
 //   - for VOD periods without recorded times (drmpipe package --key-period
-//     from the key store records none), at an unknown media time that a
+//     with --key keys records none), at an unknown media time that a
 //     viewer near the end of p reaches at once: the token, valid now, is
 //     taken as valid past the boundary, and the window alone bounds how
 //     far ahead a license reaches.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/drm"
@@ -204,6 +205,12 @@ type StoreSource struct {
 	contentID string
 	period    uint32
 	oneKey    bool
+
+	times    PeriodTimesStore // nil: period times are not recorded
+	planMu   sync.Mutex
+	planned  []PeriodTimes // recorded before the first key is given
+	recorded bool
+	planErr  error
 }
 
 // SourceOption configures SourceFor.
@@ -212,8 +219,59 @@ type SourceOption func(*StoreSource)
 // WithPeriod asks for the keys of one crypto period instead of period 0.
 func WithPeriod(p uint32) SourceOption { return func(s *StoreSource) { s.period = p } }
 
+// RecordPeriodTimes makes the source record in times the media time of
+// every key period it is planned with (PlanPeriodTimes), before it gives
+// the first key: the store then knows what each period index covers, as it
+// does for a SPEKE encryptor's periods.
+func RecordPeriodTimes(times PeriodTimesStore) SourceOption {
+	return func(s *StoreSource) { s.times = times }
+}
+
 // OneKeyPerAsset makes every track type use the content's ALL key.
 func OneKeyPerAsset() SourceOption { return func(s *StoreSource) { s.oneKey = true } }
+
+// PlanPeriodTimes tells the source the media time of every key period (in
+// index order) before any key is asked for; with RecordPeriodTimes they
+// are recorded when the first key is.
+func (s *StoreSource) PlanPeriodTimes(periods []PeriodTimes) {
+	s.planMu.Lock()
+	defer s.planMu.Unlock()
+	s.planned = append([]PeriodTimes(nil), periods...)
+	s.recorded, s.planErr = false, nil
+}
+
+// recordPlan records the planned period times once; a contradiction with
+// those recorded (another key period duration, other media) is an error
+// naming the period, and no key is given.
+func (s *StoreSource) recordPlan(ctx context.Context) error {
+	if s.times == nil {
+		return nil
+	}
+	s.planMu.Lock()
+	defer s.planMu.Unlock()
+	if s.recorded {
+		return s.planErr
+	}
+	s.recorded = true
+	// A content whose periods were recorded on the wall clock (a SPEKE
+	// v2.1 encryptor's @start/@end) keeps that form: media time 0 is
+	// 1970-01-01T00:00:00Z, as drmpipe package --speke-period-timing
+	// start-end sends it, so the same periods agree.
+	recs, err := s.times.ListPeriodTimes(ctx, s.contentID)
+	if err != nil {
+		s.planErr = fmt.Errorf("content %q: key period times: %w", s.contentID, err)
+		return s.planErr
+	}
+	wallClock := len(recs) > 0 && recs[0].WallClock
+	for _, p := range s.planned {
+		p.WallClock = wallClock
+		if err := s.times.RecordPeriodTimes(ctx, s.contentID, p); err != nil {
+			s.planErr = fmt.Errorf("content %q key period %d (media time %s-%s): %w", s.contentID, p.Period, p.Start, p.End, err)
+			break
+		}
+	}
+	return s.planErr
+}
 
 // SourceFor returns a key source for contentID backed by store: one key per
 // track type (AUDIO, SD, HD, ...) unless OneKeyPerAsset is given.
@@ -234,6 +292,9 @@ func (s *StoreSource) Key(ctx context.Context, t TrackType) (ContentKey, error) 
 // the store's slot (content ID, track type or ALL, n), got or created, so
 // the same content packaged again gets the same key in every period.
 func (s *StoreSource) PeriodKey(ctx context.Context, t TrackType, n uint32) (ContentKey, error) {
+	if err := s.recordPlan(ctx); err != nil {
+		return ContentKey{}, err
+	}
 	if s.oneKey {
 		t = All
 	}

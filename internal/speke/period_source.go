@@ -127,15 +127,21 @@ func (s *PeriodSource) PeriodKey(ctx context.Context, t keys.TrackType, n uint32
 	if cur.err != nil {
 		return keys.ContentKey{}, fmt.Errorf("%w: key periods %d-%d: %w", keys.ErrNoKey, w*PeriodWindow, w*PeriodWindow+PeriodWindow-1, cur.err)
 	}
-	m := cur.resp.PeriodKeys[n]
-	k, ok := m[t]
-	if !ok {
-		k, ok = m[keys.All]
-	}
+	k, ok := periodKeyFor(cur.resp.PeriodKeys[n], t)
 	if !ok {
 		return keys.ContentKey{}, fmt.Errorf("%w: the SPEKE response has no key for track type %s in key period %d", keys.ErrNoKey, t, n)
 	}
 	return k, nil
+}
+
+// periodKeyFor returns the key of track type t among one period's keys,
+// or the period's ALL key.
+func periodKeyFor(m map[keys.TrackType]keys.ContentKey, t keys.TrackType) (keys.ContentKey, bool) {
+	if k, ok := m[t]; ok {
+		return k, true
+	}
+	k, ok := m[keys.All]
+	return k, ok
 }
 
 // ProvidedSignaling returns the provider's DRM signaling of kid.

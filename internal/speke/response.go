@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/drmpipe/drmpipe/internal/cpix"
@@ -28,6 +29,12 @@ type ClientResponse struct {
 	PeriodKeys map[uint32]map[keys.TrackType]keys.ContentKey
 	// Signaling is the DRM signaling per KID and system.
 	Signaling map[drm.KeyID]map[drm.System]Signaling
+	// PeriodTimes holds the time of each period that states one (CPIX 2.4
+	// @startOffset/@endOffset, or @start/@end), by period index.
+	PeriodTimes map[uint32]cpix.Interval
+	// KeyPeriodFiltered is true when usage rules assign keys to periods
+	// (KeyPeriodFilter); without them every key is period 0's.
+	KeyPeriodFiltered bool
 }
 
 // Signaling is what a provider returned for one DRMSystem. Empty fields were
@@ -97,6 +104,11 @@ func extract(doc *cpix.Document, fallback []slot) (ClientResponse, error) {
 	if len(doc.ContentKeys) == 0 {
 		return resp, fmt.Errorf("%w: no ContentKey", ErrResponse)
 	}
+	index, times, err := periodIndexes(doc.ContentKeyPeriods)
+	if err != nil {
+		return resp, err
+	}
+	resp.PeriodTimes = times
 	bykid := map[drm.KeyID][]slot{}
 	for _, r := range doc.UsageRules {
 		t := keys.All
@@ -108,11 +120,12 @@ func extract(doc *cpix.Document, fallback []slot) (ClientResponse, error) {
 		}
 		var period uint32
 		if len(r.KeyPeriodFilters) > 0 {
-			p, ok := doc.PeriodByID(r.KeyPeriodFilters[0].PeriodID)
-			if !ok || p.Index == nil {
-				return resp, fmt.Errorf("%w: KeyPeriodFilter %q names no indexed ContentKeyPeriod", ErrResponse, r.KeyPeriodFilters[0].PeriodID)
+			n, ok := index[r.KeyPeriodFilters[0].PeriodID]
+			if !ok {
+				return resp, fmt.Errorf("%w: KeyPeriodFilter %q names no indexed or timed ContentKeyPeriod", ErrResponse, r.KeyPeriodFilters[0].PeriodID)
 			}
-			period = *p.Index
+			period = n
+			resp.KeyPeriodFiltered = true
 		}
 		bykid[r.KID] = append(bykid[r.KID], slot{t, period})
 	}
@@ -164,6 +177,57 @@ func extract(doc *cpix.Document, fallback []slot) (ClientResponse, error) {
 		resp.Signaling[s.KID][sys] = sig
 	}
 	return resp, nil
+}
+
+// periodIndexes gives the index of each ContentKeyPeriod by @id, and the
+// time of those that state one. A period's index is its @index (CPIX 2.3
+// §5.3.5); when no period of the document has an @index and every one has
+// times (CPIX 2.4 VOD or live form), the periods are numbered in the order
+// of their start times, which must not overlap. A document mixing the two
+// is refused: the order of unindexed periods among indexed ones is unknown.
+func periodIndexes(ps []cpix.ContentKeyPeriod) (map[string]uint32, map[uint32]cpix.Interval, error) {
+	index := map[string]uint32{}
+	times := map[uint32]cpix.Interval{}
+	var timed []cpix.ContentKeyPeriod
+	var ivs []cpix.Interval
+	indexed := 0
+	for _, p := range ps {
+		iv, ok, err := p.Interval()
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", ErrResponse, err)
+		}
+		if p.Index != nil {
+			indexed++
+			index[p.ID] = *p.Index
+			if ok {
+				times[*p.Index] = iv
+			}
+			continue
+		}
+		if ok {
+			timed = append(timed, p)
+			ivs = append(ivs, iv)
+		}
+	}
+	if len(timed) == 0 {
+		return index, times, nil
+	}
+	if indexed > 0 {
+		return nil, nil, fmt.Errorf("%w: ContentKeyPeriod %q has times but no @index while others have an @index", ErrResponse, timed[0].ID)
+	}
+	order := make([]int, len(timed))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return ivs[order[a]].Start < ivs[order[b]].Start })
+	for n, i := range order {
+		if n > 0 && ivs[order[n-1]].Overlaps(ivs[i]) {
+			return nil, nil, fmt.Errorf("%w: ContentKeyPeriods %q and %q overlap", ErrResponse, timed[order[n-1]].ID, timed[i].ID)
+		}
+		index[timed[i].ID] = uint32(n)
+		times[uint32(n)] = ivs[i]
+	}
+	return index, times, nil
 }
 
 func signalingOf(s cpix.DRMSystem, sys drm.System) Signaling {
