@@ -4,8 +4,8 @@ import (
 	"sort"
 
 	"github.com/drmpipe/drmpipe/internal/drm"
-	"github.com/drmpipe/drmpipe/internal/license"
 	"github.com/drmpipe/drmpipe/internal/entitlement"
+	"github.com/drmpipe/drmpipe/internal/license"
 	"github.com/drmpipe/drmpipe/internal/license/upstream"
 )
 
