@@ -2,6 +2,8 @@ package jobs
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -240,7 +242,9 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 			a.fail(w, r, fmt.Errorf("%w: Idempotency-Key: longer than 255 characters", ErrInvalid))
 			return
 		}
-		args.Idempotency = who + "\x00" + k
+		// One value per (principal, key), hashed: jsonb holds no NUL.
+		sum := sha256.Sum256([]byte(who + "\x00" + k))
+		args.Idempotency = hex.EncodeToString(sum[:])
 	}
 	row, dup, err := a.deps.Queue.submit(r.Context(), args)
 	if err != nil {

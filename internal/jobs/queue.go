@@ -111,22 +111,26 @@ func Open(ctx context.Context, cfg Config, deps QueueDeps) (*Queue, error) {
 }
 
 func (q *Queue) migrate(ctx context.Context) error {
-	tx, err := q.pool.Begin(ctx)
+	// A session lock on a connection of its own: River's migrations run
+	// one transaction per version (a new enum value cannot be used in the
+	// transaction that adds it).
+	conn, err := q.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("jobs database: %w", err)
 	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", migrationLock); err != nil {
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", migrationLock); err != nil {
 		return fmt.Errorf("jobs database: %w", err)
 	}
+	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLock) }()
 	m, err := rivermigrate.New(riverpgxv5.New(q.pool), nil)
 	if err != nil {
 		return err
 	}
-	if _, err := m.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil); err != nil {
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("jobs database: River migrations: %w", err)
 	}
-	return tx.Commit(ctx)
+	return nil
 }
 
 // Start begins working jobs (a Queue opened with workers).

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -234,4 +235,22 @@ func (g *VersityGW) Objects(t testing.TB, bucket, prefix string) map[string][]by
 		}
 	}
 	return objs
+}
+
+// Pause stops the server process (SIGSTOP): requests hang until Resume, as
+// with a store that stopped answering.
+func (g *VersityGW) Pause(t testing.TB) {
+	t.Helper()
+	if err := g.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("testtools: pause versitygw: %v", err)
+	}
+	t.Cleanup(func() { _ = g.cmd.Process.Signal(syscall.SIGCONT) })
+}
+
+// Resume continues a paused server (SIGCONT).
+func (g *VersityGW) Resume(t testing.TB) {
+	t.Helper()
+	if err := g.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatalf("testtools: resume versitygw: %v", err)
+	}
 }
