@@ -180,7 +180,7 @@ func permanent(err error) bool {
 	if errors.As(err, &fe) {
 		return fe.Status != http.StatusTooManyRequests && fe.Status < 500
 	}
-	for _, e := range []error{ErrInvalid, packager.ErrConfig, packager.ErrMedia, media.ErrMalformed, media.ErrTruncated,
+	for _, e := range []error{ErrInvalid, packager.ErrConfig, packager.ErrMedia, media.ErrNotMP4, media.ErrMalformed, media.ErrTruncated,
 		media.ErrUnsupportedCodec, media.ErrNoSyncSample, media.ErrEncryptedInput, media.ErrNoTracks,
 		storage.ErrConfig, storage.ErrNotFound, storage.ErrAccess, storage.ErrNotEmpty, storage.ErrOutputExists,
 		delivery.ErrBrokerURL, speke.ErrResponse} {

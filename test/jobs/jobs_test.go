@@ -56,3 +56,81 @@ func TestJobS3ToS3(t *testing.T) {
 		t.Fatalf("drmpipe verify: exit %d\n%s", code, v)
 	}
 }
+
+type shownJob struct {
+	State   string
+	Attempt int
+	Errors  []struct{ Error string }
+}
+
+func (c *cluster) show(t *testing.T, id string) shownJob {
+	t.Helper()
+	out, code := c.jobs(t, "show", id)
+	var j shownJob
+	if code != 0 || json.Unmarshal([]byte(out), &j) != nil {
+		t.Fatalf("jobs show %s: exit %d\n%s", id, code, out)
+	}
+	return j
+}
+
+// TestJobBadInputAndCancel: options no worker could carry out are refused
+// on submit with the field named; a non-MP4 input and a missing object fail
+// their job on the first attempt with the precise error in the job record
+// (GET /v1/jobs/{id}), while a good job next to them completes; a job
+// cancelled while queued never runs.
+func TestJobBadInputAndCancel(t *testing.T) {
+	c := newCluster(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--scheme", "cbcx"}, "scheme"},
+		{[]string{"--key-period", "10s"}, "keyPeriod"},
+		{[]string{"--keys-per", "track"}, "keysPer"},
+		{[]string{"--iv", "00"}, "iv"},
+	} {
+		args := append([]string{"submit", "--content-id", "bad-opts", "-o", "s3://vod/bad-opts"}, tc.args...)
+		out, code := c.jobs(t, append(args, "s3://mezz/in/sample.mp4")...)
+		if code == 0 || !strings.Contains(out, "400") || !strings.Contains(out, tc.want) {
+			t.Errorf("submit %v: exit %d, want a 400 naming %s:\n%s", tc.args, code, tc.want, out)
+		}
+	}
+	cancelled := c.submit(t, "--content-id", "later", "-o", "s3://vod/later", "s3://mezz/in/sample.mp4")
+	out, code := c.jobs(t, "cancel", cancelled)
+	if code != 0 || !strings.Contains(out, "cancelled") {
+		t.Fatalf("jobs cancel: exit %d\n%s", code, out)
+	}
+	notMP4 := c.submit(t, "--content-id", "not-mp4", "-o", "s3://vod/not-mp4", "s3://mezz/in/notmp4.mp4")
+	missing := c.submit(t, "--content-id", "missing", "-o", "s3://vod/missing", "s3://mezz/in/missing.mp4")
+	good := c.submit(t, "--content-id", "good", "-o", "s3://vod/good", "s3://mezz/in/sample.mp4")
+	c.worker(t, "--concurrency", "3")
+	if out, code := c.jobs(t, "wait", good); code != 0 {
+		t.Fatalf("good job: exit %d\n%s", code, out)
+	}
+	for _, tc := range []struct{ id, want string }{
+		{notMP4, "s3://mezz/in/notmp4.mp4"},
+		{missing, "s3://mezz/in/missing.mp4"},
+	} {
+		out, code := c.jobs(t, "wait", tc.id)
+		if code == 0 || !strings.Contains(out, "failed") || !strings.Contains(out, tc.want) {
+			t.Errorf("job %s: wait exit %d, want failed naming %s:\n%s", tc.id, code, tc.want, out)
+		}
+		j := c.show(t, tc.id)
+		if j.State != "failed" || j.Attempt != 1 || len(j.Errors) != 1 || !strings.Contains(j.Errors[0].Error, tc.want) {
+			t.Errorf("job %s: want failed on attempt 1 with the input named, got %+v", tc.id, j)
+		}
+	}
+	if missingErr := c.show(t, missing).Errors; len(missingErr) == 1 && !strings.Contains(missingErr[0].Error, "not found") {
+		t.Errorf("missing object: %q does not say not found", missingErr[0].Error)
+	}
+	out, code = c.jobs(t, "wait", cancelled)
+	if code == 0 || !strings.Contains(out, "cancelled") {
+		t.Errorf("wait on the cancelled job: exit %d\n%s", code, out)
+	}
+	if j := c.show(t, cancelled); j.State != "cancelled" || j.Attempt != 0 {
+		t.Errorf("cancelled job ran: %+v", j)
+	}
+	if objs := c.gw.Objects(t, "vod", "later/"); len(objs) != 0 {
+		t.Errorf("cancelled job wrote %d objects", len(objs))
+	}
+}
