@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
 // openAPIDoc is the part of api/openapi.yaml the route check reads.
@@ -45,7 +47,8 @@ func muxToOpenAPI(pattern string) (method, path string) {
 
 // TestOpenAPICoversEveryRoute parses api/openapi.yaml and checks both ways
 // against the routes NewApp mounts with every optional feature on (demo
-// mode, metrics, the three vendor upstreams, the key broker): each mounted
+// mode, metrics, the three vendor upstreams, the key broker, the jobs API
+// on PostgreSQL): each mounted
 // route is documented, and each documented operation is mounted. It also
 // checks that the error codes listed are exactly those of internal/httperr.
 func TestOpenAPICoversEveryRoute(t *testing.T) {
@@ -75,7 +78,9 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 		upstreams += "    " + drm + ":\n      type: passthrough\n      url: http://127.0.0.1:1/" + drm + "\n"
 	}
 	upstreams += "      certificate_file: " + fpsCert + "\n"
-	a := startApp(t, brokerYAML+upstreams)
+	// The jobs API needs a PostgreSQL queue.
+	jobsYAML := "jobs:\n  dsn: " + testtools.StartPostgres(t).DSN + "\n"
+	a := startApp(t, brokerYAML+upstreams+jobsYAML)
 	mounted := map[string]bool{}
 	for _, p := range a.Routes() {
 		m, path := muxToOpenAPI(p)
@@ -88,7 +93,7 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 			t.Errorf("mounted route %q is not in api/openapi.yaml (as %s %s)", p, strings.ToUpper(m), path)
 		}
 	}
-	for _, want := range []string{"post /v1/broker/cpix", "get /v1/broker/cpix", "post /v1/admin/broker-urls", "get /metrics", "post /license/fairplay", "get /"} {
+	for _, want := range []string{"post /v1/broker/cpix", "get /v1/broker/cpix", "post /v1/admin/broker-urls", "get /metrics", "post /license/fairplay", "get /", "post /v1/jobs"} {
 		if !mounted[want] {
 			t.Errorf("test setup: %s not mounted (routes %v)", want, a.Routes())
 		}
