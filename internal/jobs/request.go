@@ -85,12 +85,13 @@ func (r Request) normalize(sig Signaling) (Request, error) {
 	if err := keys.ValidateContentID(r.ContentID); err != nil {
 		return bad("contentId", "%v", err)
 	}
-	if r.Scheme == "" {
-		r.Scheme = cenc.CBCS.String()
-	} else if r.Dual {
+	switch {
+	case r.Dual && r.Scheme != "":
 		return bad("scheme", "dual writes both schemes; leave scheme empty")
+	case r.Scheme == "" && !r.Dual:
+		r.Scheme = cenc.CBCS.String()
 	}
-	scheme, err := cenc.ParseScheme(r.Scheme)
+	scheme, err := r.scheme()
 	if err != nil {
 		return bad("scheme", "%v", err)
 	}
@@ -146,6 +147,15 @@ func (r Request) normalize(sig Signaling) (Request, error) {
 	return r, nil
 }
 
+// scheme is the protection scheme; cbcs with dual (the packager writes
+// cenc beside it).
+func (r Request) scheme() (cenc.Scheme, error) {
+	if r.Scheme == "" {
+		return cenc.CBCS, nil
+	}
+	return cenc.ParseScheme(r.Scheme)
+}
+
 // equal reports whether two normalized requests ask for the same job.
 func (r Request) equal(o Request) bool {
 	return slices.Equal(r.Inputs, o.Inputs) && r.Output == o.Output && r.ContentID == o.ContentID &&
@@ -162,7 +172,7 @@ func (r Request) packagerConfig(sig Signaling) (packager.Config, error) {
 		ClearKeyLAURL: sig.ClearKeyLAURL, FairPlayKeyURI: sig.FairPlayKeyURI,
 	}
 	var err error
-	if cfg.Scheme, err = cenc.ParseScheme(r.Scheme); err != nil {
+	if cfg.Scheme, err = r.scheme(); err != nil {
 		return cfg, fmt.Errorf("%w: scheme: %w", ErrInvalid, err)
 	}
 	if cfg.Systems, err = drm.ParseSystems(strings.Join(r.DRMs, ",")); err != nil {
