@@ -77,7 +77,7 @@ func randomHex(t *testing.T, n int) string {
 	return hex.EncodeToString(b)
 }
 
-func newCluster(t *testing.T) *cluster {
+func newCluster(t *testing.T, serveArgs ...string) *cluster {
 	t.Helper()
 	c := &cluster{pg: testtools.StartPostgres(t), gw: testtools.StartVersityGW(t), dataDir: t.TempDir()}
 	c.gw.CreateBucket(t, "mezz")
@@ -114,7 +114,7 @@ func newCluster(t *testing.T) *cluster {
 		t.Fatalf("apikey create: %s", out)
 	}
 	c.apiKey = lastLine(out)
-	s := c.start(t, c.serverEnv, "serve")
+	s := c.start(t, c.serverEnv, append([]string{"serve"}, serveArgs...)...)
 	if !eventually(15*time.Second, func() bool {
 		resp, err := http.Get(c.server + "/readyz")
 		if err != nil {

@@ -134,3 +134,21 @@ func TestJobBadInputAndCancel(t *testing.T) {
 		t.Errorf("cancelled job wrote %d objects", len(objs))
 	}
 }
+
+// TestServeWorkers: `drmpipe serve --workers 2` runs jobs itself, no
+// worker process needed; two jobs of one title (asset and track-type keys
+// under different content IDs) both complete.
+func TestServeWorkers(t *testing.T) {
+	c := newCluster(t, "--workers", "2")
+	a := c.submit(t, "--content-id", "one", "-o", "s3://vod/one", "s3://mezz/in/sample.mp4")
+	b := c.submit(t, "--content-id", "two", "--keys-per", "track-type", "--scheme", "cenc", "-o", "s3://vod/two", "s3://mezz/in/sample.mp4")
+	for _, id := range []string{a, b} {
+		if out, code := c.jobs(t, "wait", "--timeout", "30s", id); code != 0 {
+			t.Fatalf("job %s: exit %d\n%s", id, code, out)
+		}
+	}
+	dir, _ := c.download(t, "vod", "one")
+	if v, code := c.run(t, nil, "verify", "--key", c.contentKey(t, "one"), dir); code != 0 {
+		t.Fatalf("drmpipe verify: %s", v)
+	}
+}
