@@ -41,6 +41,7 @@ type cluster struct {
 	// KEK under dataDir, broker key); workerEnv only the queue and S3.
 	serverEnv, workerEnv []string
 	dataDir              string
+	workerDataDir        string
 	clip                 string
 }
 
@@ -79,7 +80,7 @@ func randomHex(t *testing.T, n int) string {
 
 func newCluster(t *testing.T, serveArgs ...string) *cluster {
 	t.Helper()
-	c := &cluster{pg: testtools.StartPostgres(t), gw: testtools.StartVersityGW(t), dataDir: t.TempDir()}
+	c := &cluster{pg: testtools.StartPostgres(t), gw: testtools.StartVersityGW(t), dataDir: t.TempDir(), workerDataDir: t.TempDir()}
 	c.gw.CreateBucket(t, "mezz")
 	c.gw.CreateBucket(t, "vod")
 	clip, err := filepath.Abs(filepath.Join("..", "..", "testdata", "sample.mp4"))
@@ -104,7 +105,7 @@ func newCluster(t *testing.T, serveArgs ...string) *cluster {
 	// directory is empty and its store.dsn the default SQLite file there.
 	c.workerEnv = append([]string{
 		"DRMPIPE_JOBS__DSN=" + c.pg.DSN,
-		"DRMPIPE_SERVER__DATA_DIR=" + t.TempDir(),
+		"DRMPIPE_SERVER__DATA_DIR=" + c.workerDataDir,
 		"DRMPIPE_JOBS__TIMEOUT=5s",
 		"DRMPIPE_JOBS__RESCUE_AFTER=5s",
 		"DRMPIPE_JOBS__MAX_ATTEMPTS=3",

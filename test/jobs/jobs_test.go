@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 )
@@ -54,6 +55,10 @@ func TestJobS3ToS3(t *testing.T) {
 	v, code := c.run(t, nil, "verify", "--key", c.contentKey(t, "title-1"), dir)
 	if code != 0 {
 		t.Fatalf("drmpipe verify: exit %d\n%s", code, v)
+	}
+	// The worker never opened a key store or made a KEK of its own.
+	if ents, err := os.ReadDir(c.workerDataDir); err != nil || len(ents) != 0 {
+		t.Fatalf("worker data directory: %v %v", ents, err)
 	}
 }
 
