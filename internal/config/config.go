@@ -73,7 +73,7 @@ func (c *Config) resolve() {
 	c.Tokens.ResolvePaths(c.Server.DataDir)
 	c.License.resolve()
 	c.Policy.Normalize()
-	c.Jobs.ResolveDSN(c.Store.DSN)
+	c.Jobs.ResolveDSN(c.Store.DSN, c.Server.DataDir)
 }
 
 // Validate checks every section and returns all problems at once, each

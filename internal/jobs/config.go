@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,10 +18,11 @@ const (
 // Config is the jobs section: where River keeps its queue and how jobs
 // run.
 type Config struct {
-	// DSN is the PostgreSQL database of the job queue
-	// (postgres://user:password@host/db); empty = store.dsn when that is
-	// PostgreSQL. Workers need only this one, never the key store's. The
-	// password part is secret.
+	// DSN is the database of the job queue: PostgreSQL
+	// (postgres://user:password@host/db) or an embedded SQLite file
+	// (sqlite:PATH, one machine). Empty = store.dsn when that is
+	// PostgreSQL, else sqlite:<data_dir>/jobs.db. Workers need only this
+	// one, never the key store's. The password part is secret.
 	DSN string `koanf:"dsn" yaml:"dsn" secret:"url"`
 	// MaxAttempts is how often a job runs before it fails for good
 	// (transient errors only; bad input fails at once).
@@ -38,10 +40,15 @@ func DefaultConfig() Config {
 	return Config{MaxAttempts: DefaultMaxAttempts, Timeout: DefaultTimeout}
 }
 
-// ResolveDSN fills an empty DSN with the store's when that is PostgreSQL.
-func (c *Config) ResolveDSN(storeDSN string) {
-	if c.DSN == "" && isPostgres(storeDSN) {
+// ResolveDSN fills an empty DSN: the store's when that is PostgreSQL, else
+// the embedded file under dataDir.
+func (c *Config) ResolveDSN(storeDSN, dataDir string) {
+	switch {
+	case c.DSN != "":
+	case isPostgres(storeDSN):
 		c.DSN = storeDSN
+	default:
+		c.DSN = sqlitePrefix + filepath.Join(dataDir, EmbeddedFileName)
 	}
 }
 
@@ -62,10 +69,16 @@ func (c Config) rescueAfter() time.Duration {
 func (c Config) Validate(prefix string) error {
 	errs := confcheck.New(ErrConfig)
 	key := func(k string) string { return confcheck.Key(prefix, k) }
-	if c.DSN != "" {
+	switch {
+	case c.DSN == "":
+	case strings.HasPrefix(c.DSN, sqlitePrefix):
+		if c.DSN == sqlitePrefix {
+			errs.Add(key("dsn"), "sqlite: needs a file path")
+		}
+	default:
 		u, err := url.Parse(c.DSN)
 		if !isPostgres(c.DSN) || err != nil || u.Host == "" {
-			errs.Add(key("dsn"), "want postgres://user:password@host/db")
+			errs.Add(key("dsn"), "want postgres://user:password@host/db or sqlite:PATH")
 		}
 	}
 	if c.MaxAttempts < 1 || c.MaxAttempts > 100 {

@@ -13,9 +13,8 @@ var (
 	ErrNotFound = errors.New("no such job")
 	// ErrConflict is an idempotency key reused with a different request.
 	ErrConflict = errors.New("idempotency key reused with a different request")
-	// ErrNoDatabase is a jobs API or worker without PostgreSQL (jobs.dsn,
-	// or a PostgreSQL store.dsn).
-	ErrNoDatabase = errors.New("jobs need PostgreSQL: set jobs.dsn or a postgres:// store.dsn")
+	// ErrNoDatabase is a queue opened without jobs.dsn.
+	ErrNoDatabase = errors.New("jobs need a database: jobs.dsn")
 	// ErrNoBroker is a jobs API without keys.broker_hmac_key: workers get
 	// their keys only through the strict broker.
 	ErrNoBroker = errors.New("jobs need keys.broker_hmac_key: workers get keys only through signed broker URLs")

@@ -16,9 +16,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -48,11 +48,31 @@ func (PackageArgs) InsertOpts() river.InsertOpts {
 }
 
 // Queue is the River client of the API side (insert, read, cancel) and,
-// with workers, of the worker side.
+// with workers, of the worker side: on PostgreSQL, or on an embedded
+// SQLite file for the single-machine default.
 type Queue struct {
-	pool   *pgxpool.Pool
-	client *river.Client[pgx.Tx]
+	client riverClient
+	db     database
 	cfg    Config
+}
+
+// riverClient is what Queue uses of a river.Client, whichever its driver.
+type riverClient interface {
+	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	JobGet(ctx context.Context, id int64) (*rivertype.JobRow, error)
+	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
+	JobCancel(ctx context.Context, id int64) (*rivertype.JobRow, error)
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	StopAndCancel(ctx context.Context) error
+}
+
+// database is the queue's connection pool beside River.
+type database interface {
+	Ping(ctx context.Context) error
+	// setProgress writes a running job's progress into its metadata.
+	setProgress(ctx context.Context, id int64, progress []byte) error
+	Close()
 }
 
 // QueueDeps are what Open needs beyond the configuration.
@@ -69,23 +89,15 @@ type QueueDeps struct {
 // processes starting together.
 const migrationLock = 0x6a6f6273
 
-// Open connects to cfg.DSN, brings River's tables up to date and makes the
-// client. With workers, Start begins fetching.
+// Open connects to cfg.DSN (PostgreSQL or sqlite:PATH), brings River's
+// tables up to date and makes the client. With workers, Start begins
+// fetching.
 func Open(ctx context.Context, cfg Config, deps QueueDeps) (*Queue, error) {
 	if cfg.DSN == "" {
 		return nil, ErrNoDatabase
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
-	}
-	pool, err := pgxpool.New(ctx, cfg.DSN)
-	if err != nil {
-		return nil, fmt.Errorf("jobs.dsn: %w", err)
-	}
-	q := &Queue{pool: pool, cfg: cfg}
-	if err := q.migrate(ctx); err != nil {
-		pool.Close()
-		return nil, err
 	}
 	rc := &river.Config{
 		Logger:               deps.Logger,
@@ -96,25 +108,57 @@ func Open(ctx context.Context, cfg Config, deps QueueDeps) (*Queue, error) {
 	if deps.Workers > 0 {
 		workers := river.NewWorkers()
 		if err := river.AddWorkerSafely(workers, deps.Worker); err != nil {
-			pool.Close()
 			return nil, err
 		}
 		rc.Workers = workers
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: deps.Workers}}
-		deps.Worker.pool = pool
 	}
-	if q.client, err = river.NewClient(riverpgxv5.New(pool), rc); err != nil {
-		pool.Close()
+	q := &Queue{cfg: cfg}
+	var err error
+	if path, ok := strings.CutPrefix(cfg.DSN, sqlitePrefix); ok {
+		q.db, q.client, err = openSQLite(ctx, path, rc)
+	} else {
+		q.db, q.client, err = openPostgres(ctx, cfg.DSN, rc)
+	}
+	if err != nil {
 		return nil, err
+	}
+	if deps.Workers > 0 {
+		deps.Worker.db = q.db
 	}
 	return q, nil
 }
 
-func (q *Queue) migrate(ctx context.Context) error {
+func openPostgres(ctx context.Context, dsn string, rc *river.Config) (database, riverClient, error) {
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("jobs.dsn: %w", err)
+	}
+	db := pgDB{pool}
+	if err := db.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	client, err := river.NewClient(riverpgxv5.New(pool), rc)
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	return db, client, nil
+}
+
+type pgDB struct{ *pgxpool.Pool }
+
+func (db pgDB) setProgress(ctx context.Context, id int64, progress []byte) error {
+	_, err := db.Exec(ctx, `UPDATE river_job SET metadata = jsonb_set(metadata, '{progress}', $1::jsonb, true) WHERE id = $2 AND state = 'running'`, string(progress), id)
+	return err
+}
+
+func (db pgDB) migrate(ctx context.Context) error {
 	// A session lock on a connection of its own: River's migrations run
 	// one transaction per version (a new enum value cannot be used in the
 	// transaction that adds it).
-	conn, err := q.pool.Acquire(ctx)
+	conn, err := db.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("jobs database: %w", err)
 	}
@@ -123,7 +167,7 @@ func (q *Queue) migrate(ctx context.Context) error {
 		return fmt.Errorf("jobs database: %w", err)
 	}
 	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLock) }()
-	m, err := rivermigrate.New(riverpgxv5.New(q.pool), nil)
+	m, err := rivermigrate.New(riverpgxv5.New(db.Pool), nil)
 	if err != nil {
 		return err
 	}
@@ -151,12 +195,12 @@ func (q *Queue) Stop(ctx context.Context) error {
 
 // Close releases the database connections (after Stop, for workers).
 func (q *Queue) Close() error {
-	q.pool.Close()
+	q.db.Close()
 	return nil
 }
 
 // Ping checks the database (readiness).
-func (q *Queue) Ping(ctx context.Context) error { return q.pool.Ping(ctx) }
+func (q *Queue) Ping(ctx context.Context) error { return q.db.Ping(ctx) }
 
 // submit inserts a job; an existing job with the same idempotency value is
 // returned instead (dup true) when its request is the same, ErrConflict

@@ -108,7 +108,8 @@ func TestConfigValidate(t *testing.T) {
 		edit func(*Config)
 		key  string
 	}{
-		{func(c *Config) { c.DSN = "sqlite:/tmp/x" }, "jobs.dsn"},
+		{func(c *Config) { c.DSN = "sqlite:" }, "jobs.dsn"},
+		{func(c *Config) { c.DSN = "mysql://h/db" }, "jobs.dsn"},
 		{func(c *Config) { c.DSN = "postgres://" }, "jobs.dsn"},
 		{func(c *Config) { c.MaxAttempts = 0 }, "jobs.max_attempts"},
 		{func(c *Config) { c.Timeout = 0 }, "jobs.timeout"},
@@ -121,11 +122,12 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 	c := DefaultConfig()
-	c.ResolveDSN("sqlite:/data/keys.db")
-	if c.DSN != "" {
-		t.Errorf("a SQLite store gave the queue a DSN: %q", c.DSN)
+	c.ResolveDSN("sqlite:/data/keys.db", "/data")
+	if c.DSN != "sqlite:/data/jobs.db" {
+		t.Errorf("a SQLite store: queue %q, want the embedded file", c.DSN)
 	}
-	c.ResolveDSN("postgres://u@h/db")
+	c = DefaultConfig()
+	c.ResolveDSN("postgres://u@h/db", "/data")
 	if c.DSN != "postgres://u@h/db" {
 		t.Errorf("a PostgreSQL store's DSN not used: %q", c.DSN)
 	}

@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
 	"github.com/drmpipe/drmpipe/internal/keys"
@@ -32,7 +31,7 @@ type Worker struct {
 	priv  *rsa.PrivateKey
 	s3    func() (*storage.S3, error)
 	log   *slog.Logger
-	pool  *pgxpool.Pool // set by Open: progress updates
+	db    database // set by Open: progress updates
 	runs  atomic.Int64
 	beats time.Duration
 }
@@ -216,7 +215,7 @@ type Progress struct {
 // while it runs (River keeps no progress of its own); the returned
 // function stops it.
 func (w *Worker) reportProgress(id int64, p *progress) func() {
-	if w.pool == nil {
+	if w.db == nil {
 		return func() {}
 	}
 	done := make(chan struct{})
@@ -233,7 +232,7 @@ func (w *Worker) reportProgress(id int64, p *progress) func() {
 			case <-t.C:
 				b, _ := json.Marshal(Progress{Segments: p.segments.Load(), BytesRead: p.bytesIn.Load(), At: time.Now().UTC()})
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				_, err := w.pool.Exec(ctx, `UPDATE river_job SET metadata = jsonb_set(metadata, '{progress}', $1::jsonb, true) WHERE id = $2 AND state = 'running'`, string(b), id)
+				err := w.db.setProgress(ctx, id, b)
 				cancel()
 				if err != nil {
 					w.log.Debug("job progress not recorded", "job", id, "error", err.Error())

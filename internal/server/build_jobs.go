@@ -8,8 +8,8 @@ import (
 	"github.com/drmpipe/drmpipe/internal/keys/delivery"
 )
 
-// jobs: the packaging jobs API on River when jobs.dsn resolves to a
-// database, and with --workers N that many package jobs at once in this
+// jobs: the packaging jobs API on River (PostgreSQL, or the embedded
+// SQLite file), and with --workers N that many package jobs at once in this
 // process (drained on shutdown for up to server.shutdown_grace).
 func (b *builder) jobs() error {
 	c := b.cfg.Jobs

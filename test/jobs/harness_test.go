@@ -80,7 +80,18 @@ func randomHex(t *testing.T, n int) string {
 
 func newCluster(t *testing.T, serveArgs ...string) *cluster {
 	t.Helper()
-	c := &cluster{pg: testtools.StartPostgres(t), gw: testtools.StartVersityGW(t), dataDir: t.TempDir(), workerDataDir: t.TempDir()}
+	return newClusterOn(t, true, serveArgs...)
+}
+
+// newClusterOn is newCluster with the key store and queue on PostgreSQL,
+// or (postgres false) on the embedded SQLite defaults under the data
+// directory.
+func newClusterOn(t *testing.T, postgres bool, serveArgs ...string) *cluster {
+	t.Helper()
+	c := &cluster{gw: testtools.StartVersityGW(t), dataDir: t.TempDir(), workerDataDir: t.TempDir()}
+	if postgres {
+		c.pg = testtools.StartPostgres(t)
+	}
 	c.gw.CreateBucket(t, "mezz")
 	c.gw.CreateBucket(t, "vod")
 	clip, err := filepath.Abs(filepath.Join("..", "..", "testdata", "sample.mp4"))
@@ -94,22 +105,26 @@ func newCluster(t *testing.T, serveArgs ...string) *cluster {
 	port := testtools.FreePort(t)
 	c.server = fmt.Sprintf("http://127.0.0.1:%d", port)
 	c.serverEnv = append([]string{
-		"DRMPIPE_STORE__DSN=" + c.pg.DSN,
 		"DRMPIPE_SERVER__DATA_DIR=" + c.dataDir,
 		"DRMPIPE_SERVER__LISTEN=" + fmt.Sprintf("127.0.0.1:%d", port),
 		"DRMPIPE_KEYS__BROKER_HMAC_KEY=" + randomHex(t, 32),
 		"DRMPIPE_KEYS__BROKER_RATE_LIMIT=0",
 		"DRMPIPE_SERVER__DEMO=true", // playback tokens are not under test
 	}, aws...)
+	if postgres {
+		c.serverEnv = append(c.serverEnv, "DRMPIPE_STORE__DSN="+c.pg.DSN)
+	}
 	// A worker knows the queue and S3, nothing of the key store: its data
 	// directory is empty and its store.dsn the default SQLite file there.
 	c.workerEnv = append([]string{
-		"DRMPIPE_JOBS__DSN=" + c.pg.DSN,
 		"DRMPIPE_SERVER__DATA_DIR=" + c.workerDataDir,
 		"DRMPIPE_JOBS__TIMEOUT=5s",
 		"DRMPIPE_JOBS__RESCUE_AFTER=5s",
 		"DRMPIPE_JOBS__MAX_ATTEMPTS=3",
 	}, aws...)
+	if postgres {
+		c.workerEnv = append(c.workerEnv, "DRMPIPE_JOBS__DSN="+c.pg.DSN)
+	}
 	out, code := c.run(t, c.serverEnv, "apikey", "create", "--scope", "package", "--name", "jobs-test")
 	if code != 0 {
 		t.Fatalf("apikey create: %s", out)

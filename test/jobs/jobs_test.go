@@ -141,10 +141,17 @@ func TestJobBadInputAndCancel(t *testing.T) {
 }
 
 // TestServeWorkers: `drmpipe serve --workers 2` runs jobs itself, no
-// worker process needed; two jobs of one title (asset and track-type keys
-// under different content IDs) both complete.
+// worker process needed, on PostgreSQL and on the embedded defaults (the
+// SQLite key store and queue under the data directory); two jobs (asset
+// and track-type keys, cbcs and cenc) both complete.
 func TestServeWorkers(t *testing.T) {
-	c := newCluster(t, "--workers", "2")
+	for _, pg := range []bool{true, false} {
+		t.Run(map[bool]string{true: "postgres", false: "sqlite"}[pg], func(t *testing.T) { serveWorkers(t, pg) })
+	}
+}
+
+func serveWorkers(t *testing.T, postgres bool) {
+	c := newClusterOn(t, postgres, "--workers", "2")
 	a := c.submit(t, "--content-id", "one", "-o", "s3://vod/one", "s3://mezz/in/sample.mp4")
 	b := c.submit(t, "--content-id", "two", "--keys-per", "track-type", "--scheme", "cenc", "-o", "s3://vod/two", "s3://mezz/in/sample.mp4")
 	for _, id := range []string{a, b} {
