@@ -8,8 +8,6 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
 // openAPIDoc is the part of api/openapi.yaml the route check reads.
@@ -48,7 +46,7 @@ func muxToOpenAPI(pattern string) (method, path string) {
 // TestOpenAPICoversEveryRoute parses api/openapi.yaml and checks both ways
 // against the routes NewApp mounts with every optional feature on (demo
 // mode, metrics, the three vendor upstreams, the key broker, the jobs API
-// on PostgreSQL): each mounted
+// on its embedded queue): each mounted
 // route is documented, and each documented operation is mounted. It also
 // checks that the error codes listed are exactly those of internal/httperr.
 func TestOpenAPICoversEveryRoute(t *testing.T) {
@@ -78,9 +76,7 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 		upstreams += "    " + drm + ":\n      type: passthrough\n      url: http://127.0.0.1:1/" + drm + "\n"
 	}
 	upstreams += "      certificate_file: " + fpsCert + "\n"
-	// The jobs API needs a PostgreSQL queue.
-	jobsYAML := "jobs:\n  dsn: " + testtools.StartPostgres(t).DSN + "\n"
-	a := startApp(t, brokerYAML+upstreams+jobsYAML)
+	a := startApp(t, brokerYAML+upstreams)
 	mounted := map[string]bool{}
 	for _, p := range a.Routes() {
 		m, path := muxToOpenAPI(p)
