@@ -84,6 +84,11 @@ func TestWorkerDrainsOnSIGTERM(t *testing.T) {
 	c.gw.Pause(t)
 	id := c.submit(t, "--content-id", "drain", "-o", "s3://vod/drain", "s3://mezz/in/sample.mp4")
 	c.waitRunning(t, id)
+	// The worker reports progress while the job runs (here: held at its
+	// input, nothing written yet).
+	if !eventually(5*time.Second, func() bool { return c.show(t, id).Progress != nil }) {
+		t.Fatalf("no progress reported by a running job: %+v", c.show(t, id))
+	}
 	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -43,6 +43,7 @@ type cluster struct {
 	dataDir              string
 	workerDataDir        string
 	clip                 string
+	serve                *proc
 }
 
 // syncBuffer collects a process's output.
@@ -131,6 +132,7 @@ func newClusterOn(t *testing.T, postgres bool, serveArgs ...string) *cluster {
 	}
 	c.apiKey = lastLine(out)
 	s := c.start(t, c.serverEnv, append([]string{"serve"}, serveArgs...)...)
+	c.serve = s
 	if !eventually(15*time.Second, func() bool {
 		resp, err := http.Get(c.server + "/readyz")
 		if err != nil {

@@ -13,7 +13,7 @@ import (
 // drmpipe verify decrypts with the store's key.
 func TestJobS3ToS3(t *testing.T) {
 	c := newCluster(t)
-	c.worker(t, "--concurrency", "2")
+	w := c.worker(t, "--concurrency", "2")
 	args := []string{"--content-id", "title-1", "-o", "s3://vod/title-1", "--idempotency-key", "title-1-v1", "s3://mezz/in/sample.mp4"}
 	id := c.submit(t, args...)
 	again, code := c.jobs(t, append([]string{"submit"}, args...)...)
@@ -56,6 +56,13 @@ func TestJobS3ToS3(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("drmpipe verify: exit %d\n%s", code, v)
 	}
+	// No log line carries a credential: the API key, or a broker URL's
+	// signature (the job's key credential).
+	for name, log := range map[string]string{"serve": c.serve.out.String(), "worker": w.out.String()} {
+		if strings.Contains(log, c.apiKey) || strings.Contains(log, "sig=") {
+			t.Errorf("%s log carries a credential:\n%s", name, log)
+		}
+	}
 	// The worker never opened a key store or made a KEK of its own.
 	if ents, err := os.ReadDir(c.workerDataDir); err != nil || len(ents) != 0 {
 		t.Fatalf("worker data directory: %v %v", ents, err)
@@ -63,9 +70,10 @@ func TestJobS3ToS3(t *testing.T) {
 }
 
 type shownJob struct {
-	State   string
-	Attempt int
-	Errors  []struct{ Error string }
+	State    string
+	Attempt  int
+	Errors   []struct{ Error string }
+	Progress *struct{ Segments, BytesRead int64 }
 }
 
 func (c *cluster) show(t *testing.T, id string) shownJob {
@@ -107,6 +115,7 @@ func TestJobBadInputAndCancel(t *testing.T) {
 	}
 	notMP4 := c.submit(t, "--content-id", "not-mp4", "-o", "s3://vod/not-mp4", "s3://mezz/in/notmp4.mp4")
 	missing := c.submit(t, "--content-id", "missing", "-o", "s3://vod/missing", "s3://mezz/in/missing.mp4")
+	noBucket := c.submit(t, "--content-id", "no-bucket", "-o", "s3://nobucket/out", "s3://mezz/in/sample.mp4")
 	good := c.submit(t, "--content-id", "good", "-o", "s3://vod/good", "s3://mezz/in/sample.mp4")
 	c.worker(t, "--concurrency", "3")
 	if out, code := c.jobs(t, "wait", good); code != 0 {
@@ -115,6 +124,7 @@ func TestJobBadInputAndCancel(t *testing.T) {
 	for _, tc := range []struct{ id, want string }{
 		{notMP4, "s3://mezz/in/notmp4.mp4"},
 		{missing, "s3://mezz/in/missing.mp4"},
+		{noBucket, "s3://nobucket"},
 	} {
 		out, code := c.jobs(t, "wait", tc.id)
 		if code == 0 || !strings.Contains(out, "failed") || !strings.Contains(out, tc.want) {
