@@ -85,6 +85,9 @@ func TestScopes(t *testing.T) {
 			t.Errorf("%q: %v", bad, err)
 		}
 	}
+	if s, err := ParseScope("package"); err != nil || s != ScopePackage {
+		t.Errorf("package (the jobs API): %v %v", s, err)
+	}
 	sc, err := ParseScopes("license-token,speke,speke")
 	if err != nil || FormatScopes(sc) != "speke,license-token" {
 		t.Fatalf("ParseScopes: %v %v", sc, err)

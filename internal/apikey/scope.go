@@ -20,6 +20,9 @@ const (
 	// ScopeIngest lets an encoder push a live channel (DASH-IF Live Media
 	// Ingest).
 	ScopeIngest
+	// ScopePackage lets a client submit, read and cancel packaging jobs
+	// (the jobs API).
+	ScopePackage
 )
 
 var scopeNames = map[Scope]string{
@@ -27,9 +30,10 @@ var scopeNames = map[Scope]string{
 	ScopeAdmin:        "admin",
 	ScopeLicenseToken: "license-token",
 	ScopeIngest:       "ingest",
+	ScopePackage:      "package",
 }
 
-// String returns the scope's name: speke, admin, license-token or ingest.
+// String returns the scope's name: speke, admin, license-token, ingest or package.
 func (s Scope) String() string {
 	if n, ok := scopeNames[s]; ok {
 		return n
@@ -51,11 +55,13 @@ func ParseScope(name string) (Scope, error) {
 			return s, nil
 		}
 	}
-	return 0, fmt.Errorf("%w: %q (want speke, admin, license-token or ingest)", ErrUnknownScope, name)
+	return 0, fmt.Errorf("%w: %q (want speke, admin, license-token, ingest or package)", ErrUnknownScope, name)
 }
 
 // Scopes returns every known scope, in order.
-func Scopes() []Scope { return []Scope{ScopeSPEKE, ScopeAdmin, ScopeLicenseToken, ScopeIngest} }
+func Scopes() []Scope {
+	return []Scope{ScopeSPEKE, ScopeAdmin, ScopeLicenseToken, ScopeIngest, ScopePackage}
+}
 
 // normalizeScopes checks, sorts and de-duplicates scopes.
 func normalizeScopes(in []Scope) ([]Scope, error) {

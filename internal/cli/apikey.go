@@ -15,11 +15,11 @@ import (
 
 func newAPIKeyCmd(stdout io.Writer) *cobra.Command {
 	var conf configFlags
-	cmd := &cobra.Command{Use: "apikey", Short: "Manage API keys for encryptors (speke), admins (admin), token minting (license-token) and live encoders (ingest)"}
+	cmd := &cobra.Command{Use: "apikey", Short: "Manage API keys for encryptors (speke), admins (admin), token minting (license-token), live encoders (ingest) and packaging jobs (package)"}
 	conf.register(cmd.PersistentFlags())
 	var scopes, name string
 	create := &cobra.Command{
-		Use:   "create --scope speke|admin|license-token|ingest[,...] [--name NAME]",
+		Use:   "create --scope speke|admin|license-token|ingest|package[,...] [--name NAME]",
 		Short: "Create an API key and print it once (only its hash is stored)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

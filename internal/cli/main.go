@@ -43,7 +43,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newPackageCmd(stdout, stderr), newVerifyCmd(stdout, stderr), newKeysCmd(stdout), newServeCmd(stdout, stderr),
-		newAPIKeyCmd(stdout), newChannelCmd(stdout), newTokenCmd(stdout), newRevokeCmd(stdout), newConfigCmd(stdout), newVersionCmd(stdout))
+		newAPIKeyCmd(stdout), newChannelCmd(stdout), newTokenCmd(stdout), newRevokeCmd(stdout), newConfigCmd(stdout), newVersionCmd(stdout),
+		newJobsCmd(stdout, stderr), newWorkerCmd(stdout, stderr))
 	return root
 }
 

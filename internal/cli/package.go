@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/drmpipe/drmpipe/internal/cenc"
 	"github.com/drmpipe/drmpipe/internal/drm"
@@ -91,28 +92,19 @@ AWS_ENDPOINT_URL) for an S3-compatible store, addressed path-style.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.output, "output", "o", "", "output directory, or s3://bucket/prefix (AWS_* environment; required)")
 	fl.StringArrayVar(&f.texts, "text", nil, "WebVTT subtitle file FILE[:lang=LANG][,name=NAME] (BCP 47 language, the name players list; repeatable)")
-	fl.DurationVar(&f.segmentDuration, "segment-duration", 2*time.Second, "target segment duration; segments start at sync samples")
-	fl.StringVar(&f.scheme, "scheme", "cbcs", "protection scheme: cbcs or cenc")
-	fl.BoolVar(&f.dual, "dual", false, "write cbcs segments for HLS and cenc segments for DASH in one run")
 	fl.StringArrayVar(&f.keys, "key", nil, "content key KID:KEY, or TYPE=KID:KEY per track type (AUDIO, SD, HD, UHD1, UHD2); hex")
-	fl.StringVar(&f.iv, "iv", "", "IV in hex: 16 bytes constant IV for cbcs, 8 bytes for cenc (random per key/track when absent)")
-	fl.StringVar(&f.drms, "drm", "", "DRM systems to signal (default: speke.systems of the configuration, widevine,playready,fairplay,clearkey unless set; fairplay is left out by default with --scheme cenc)")
 	fl.StringVar(&f.wvProvider, "widevine-provider", "", "Widevine PSSH provider")
 	fl.StringVar(&f.wvContentID, "widevine-content-id", "", "Widevine PSSH content ID")
 	fl.StringVar(&f.prLAURL, "playready-la-url", "", "PlayReady license acquisition URL (in the PlayReady header and MPD)")
 	fl.StringVar(&f.ckLAURL, "clearkey-la-url", "", "ClearKey license server URL (DASH dashif:Laurl)")
 	fl.StringVar(&f.fpKeyURI, "fairplay-key-uri", "", "FairPlay key URI (skd://...; {kid} is replaced by the hex KID); default skd://<kid>")
-	fl.DurationVar(&f.clearLead, "clear-lead", 0, "leave whole segments in the clear at the start, covering at least this duration")
-	fl.DurationVar(&f.keyPeriod, "key-period", 0, "rotate keys: a new key per key period (e.g. 30s; whole segments) from the key store (--content-id), --speke, a --cpix document's ContentKeyPeriodList, or one --key per period in order")
 	fl.StringVar(&f.rotationSig, "rotation-signaling", "period", "with --key-period: period (an init segment and DASH Period per key period, DASH-IF IOP Part 6 §9.2) or inband (one init segment; seig and pssh in every fragment, §9.3)")
 	fl.BoolVar(&f.psshInInit, "pssh-in-init", false, "also write pssh boxes into init segments (default: manifests only, per DASH-IF)")
 	fl.BoolVar(&f.noPSSHInInit, "no-pssh-in-init", false, "keep pssh only in the manifests (the default; explicit form)")
 	fl.BoolVar(&f.clear, "clear", false, "package without encryption (no --key needed)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress bar")
-	fl.StringVar(&f.contentID, "content-id", "", "content ID: without --key, keys come from the key store (get-or-create); default output DATA/content/ID")
-	fl.StringVar(&f.keysPer, "keys-per", "asset", "with --content-id: one key per asset, or per track-type (AUDIO, SD, HD, UHD1, UHD2)")
+	f.registerJobOptions(fl)
 	f.conf.register(fl)
 	fl.StringVar(&f.spekeURL, "speke", "", "get keys and DRM signaling from this SPEKE key provider (copyProtection URL); needs --content-id")
 	fl.IntVar(&f.spekeVersion, "speke-version", speke.DefaultClientVersion, "SPEKE version: 1 or 2; overrides speke.client.version")
@@ -121,6 +113,21 @@ AWS_ENDPOINT_URL) for an S3-compatible store, addressed path-style.`,
 	fl.StringVar(&f.cpixFile, "cpix", "", "read keys (and signaling) from this CPIX document")
 	fl.StringVar(&f.cpixKey, "cpix-key", "", "PEM private key to decrypt an encrypted CPIX document")
 	return cmd
+}
+
+// registerJobOptions defines the options a packaging job (drmpipe jobs
+// submit) shares with drmpipe package.
+func (f *packageFlags) registerJobOptions(fl *pflag.FlagSet) {
+	fl.StringVarP(&f.output, "output", "o", "", "output directory, or s3://bucket/prefix (AWS_* environment; required)")
+	fl.DurationVar(&f.segmentDuration, "segment-duration", 2*time.Second, "target segment duration; segments start at sync samples")
+	fl.StringVar(&f.scheme, "scheme", "cbcs", "protection scheme: cbcs or cenc")
+	fl.BoolVar(&f.dual, "dual", false, "write cbcs segments for HLS and cenc segments for DASH in one run")
+	fl.StringVar(&f.iv, "iv", "", "IV in hex: 16 bytes constant IV for cbcs, 8 bytes for cenc (random per key/track when absent)")
+	fl.StringVar(&f.drms, "drm", "", "DRM systems to signal (default: speke.systems of the configuration, widevine,playready,fairplay,clearkey unless set; fairplay is left out by default with --scheme cenc)")
+	fl.DurationVar(&f.clearLead, "clear-lead", 0, "leave whole segments in the clear at the start, covering at least this duration")
+	fl.DurationVar(&f.keyPeriod, "key-period", 0, "rotate keys: a new key per key period (e.g. 30s; whole segments) from the key store (--content-id), --speke, a --cpix document's ContentKeyPeriodList, or one --key per period in order")
+	fl.StringVar(&f.contentID, "content-id", "", "content ID: without --key, keys come from the key store (get-or-create); default output DATA/content/ID")
+	fl.StringVar(&f.keysPer, "keys-per", "asset", "with --content-id: one key per asset, or per track-type (AUDIO, SD, HD, UHD1, UHD2)")
 }
 
 func runPackage(cmd *cobra.Command, f packageFlags, inputs []string, stdout, stderr io.Writer) error {

@@ -1,19 +1,11 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"crypto"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
-	"io"
-	"math/big"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -23,6 +15,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/cpix"
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/keys/delivery"
 	"github.com/drmpipe/drmpipe/internal/packager"
 	"github.com/drmpipe/drmpipe/internal/speke"
 )
@@ -176,74 +169,24 @@ func loadPrivateKey(path string) (crypto.Decrypter, error) {
 	return nil, fmt.Errorf("%s: not a PKCS#8 or PKCS#1 private key", path)
 }
 
-// Bounds of a CPIX fetch from a key broker URL.
-const (
-	cpixFetchTimeout = 30 * time.Second
-	maxCPIXFetch     = 16 << 20
-)
-
 func isHTTPURL(s string) bool {
 	return strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://")
 }
 
 // fetchCPIX gets a CPIX document from a key broker URL (drmpipe keys
-// broker-url, POST /v1/admin/broker-urls) and writes it to a 0600 temporary
-// file whose path it returns. The broker encrypts the keys to the worker's
-// certificate: a URL with a cert parameter is fetched with GET as is;
-// otherwise a self-signed certificate for priv's public key is POSTed (the
-// broker binds URLs to a public key, not to a certificate). Redirects are
-// refused (the URL is a credential), the answer is bounded in size and time,
-// and errors name the host, never the signed query.
+// broker-url, POST /v1/admin/broker-urls; delivery.FetchCPIX) and writes it
+// to a 0600 temporary file whose path it returns.
 func fetchCPIX(ctx context.Context, rawURL string, priv crypto.Decrypter) (string, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Host == "" {
-		return "", fmt.Errorf("--cpix: not a valid URL")
-	}
 	if priv == nil {
-		return "", fmt.Errorf("--cpix %s://%s: a key broker URL needs --cpix-key (the keys come encrypted to it)", u.Scheme, u.Host)
-	}
-	method, body := http.MethodGet, []byte(nil)
-	if !u.Query().Has("cert") {
-		certPEM, err := selfSignedPEM(priv)
-		if err != nil {
-			return "", fmt.Errorf("--cpix-key: %w", err)
+		host := "?"
+		if u, err := url.Parse(rawURL); err == nil {
+			host = u.Scheme + "://" + u.Host
 		}
-		method, body = http.MethodPost, certPEM
+		return "", fmt.Errorf("--cpix %s: a key broker URL needs --cpix-key (the keys come encrypted to it)", host)
 	}
-	ctx, cancel := context.WithTimeout(ctx, cpixFetchTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
+	b, err := delivery.FetchCPIX(ctx, rawURL, priv)
 	if err != nil {
-		return "", fmt.Errorf("key broker %s: %w", u.Host, err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/x-pem-file")
-	}
-	req.Header.Set("Accept", "application/xml")
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Do(req)
-	if err != nil {
-		// The transport error embeds the URL; name the host only.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return "", fmt.Errorf("key broker %s: %w", u.Host, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxCPIXFetch+1))
-	if err != nil {
-		return "", fmt.Errorf("key broker %s: reading the answer: %w", u.Host, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Code, Message string }
-		if json.Unmarshal(b, &e) == nil && e.Code != "" {
-			return "", fmt.Errorf("key broker %s refused: %d %s: %s", u.Host, resp.StatusCode, e.Code, e.Message)
-		}
-		return "", fmt.Errorf("key broker %s refused: %s", u.Host, resp.Status)
-	}
-	if len(b) > maxCPIXFetch {
-		return "", fmt.Errorf("key broker %s: answer larger than %d bytes", u.Host, maxCPIXFetch)
+		return "", fmt.Errorf("--cpix: %w", err)
 	}
 	f, err := os.CreateTemp("", "drmpipe-broker-*.cpix.xml")
 	if err != nil {
@@ -259,30 +202,4 @@ func fetchCPIX(ctx context.Context, rawURL string, priv crypto.Decrypter) (strin
 		return "", err
 	}
 	return f.Name(), nil
-}
-
-// selfSignedPEM makes a short-lived self-signed certificate for priv's
-// public key: the recipient certificate of a broker request.
-func selfSignedPEM(priv crypto.Decrypter) ([]byte, error) {
-	signer, ok := priv.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("the private key cannot sign its request certificate")
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "drmpipe packaging worker"},
-		NotBefore:    now.Add(-time.Minute),
-		NotAfter:     now.Add(time.Hour),
-		KeyUsage:     x509.KeyUsageKeyEncipherment,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, signer.Public(), signer)
-	if err != nil {
-		return nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }

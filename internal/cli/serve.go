@@ -14,6 +14,7 @@ import (
 func newServeCmd(stdout, stderr io.Writer) *cobra.Command {
 	var conf configFlags
 	var webDir string
+	var workers int
 	cmd := &cobra.Command{
 		Use:   "serve [--config FILE] [--data DIR] [--listen ADDR] [--demo]",
 		Short: "Serve licenses, SPEKE, tokens, the admin API and packaged content",
@@ -21,7 +22,9 @@ func newServeCmd(stdout, stderr io.Writer) *cobra.Command {
 Widevine/PlayReady/FairPlay gateway, the SPEKE v1/v2 key provider, playback
 tokens, the admin API, the packaged outputs under DATA/content as an origin,
 /metrics, /healthz and /readyz. It shuts down gracefully on SIGINT/SIGTERM.
-With --demo it also serves the demo player page and mints demo tokens.`,
+With --demo it also serves the demo player page and mints demo tokens.
+With jobs.dsn (or a PostgreSQL store) it serves the jobs API, and with
+--workers N it runs N packaging jobs at once itself.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := conf.loadValid()
@@ -29,7 +32,7 @@ With --demo it also serves the demo player page and mints demo tokens.`,
 				return err
 			}
 			log := observability.NewLogger(cfg.Observability.Log, stderr)
-			app, err := server.NewApp(cmd.Context(), cfg, server.AppOptions{Logger: log, WebDir: webDir})
+			app, err := server.NewApp(cmd.Context(), cfg, server.AppOptions{Logger: log, WebDir: webDir, Workers: workers})
 			if err != nil {
 				return err
 			}
@@ -43,6 +46,7 @@ With --demo it also serves the demo player page and mints demo tokens.`,
 		},
 	}
 	conf.register(cmd.Flags())
+	cmd.Flags().IntVar(&workers, "workers", 0, "also run this many packaging jobs at once in this process (needs jobs.dsn)")
 	cmd.Flags().StringVar(&webDir, "web-dir", "web", "directory with the demo page (player/) and its npm packages (node_modules/)")
 	return cmd
 }

@@ -18,6 +18,7 @@ import (
 	yamlv3 "go.yaml.in/yaml/v3"
 
 	"github.com/drmpipe/drmpipe/internal/entitlement"
+	"github.com/drmpipe/drmpipe/internal/jobs"
 	"github.com/drmpipe/drmpipe/internal/keys/keystore"
 	"github.com/drmpipe/drmpipe/internal/keys/sqlstore"
 	"github.com/drmpipe/drmpipe/internal/observability"
@@ -44,6 +45,7 @@ type Config struct {
 	Policy        entitlement.PolicyConfig `koanf:"policy" yaml:"policy"`
 	SPEKE         speke.Config             `koanf:"speke" yaml:"speke"`
 	Observability observability.Config     `koanf:"observability" yaml:"observability"`
+	Jobs          jobs.Config              `koanf:"jobs" yaml:"jobs"`
 }
 
 // Default returns the built-in defaults (before derived values such as
@@ -60,6 +62,7 @@ func Default() *Config {
 		Policy:        entitlement.DefaultPolicyConfig(),
 		SPEKE:         speke.DefaultConfig(),
 		Observability: observability.DefaultConfig(),
+		Jobs:          jobs.DefaultConfig(),
 	}
 }
 
@@ -71,6 +74,7 @@ func (c *Config) resolve() {
 	c.Tokens.ResolvePaths(c.Server.DataDir)
 	c.License.resolve()
 	c.Policy.Normalize()
+	c.Jobs.ResolveDSN(c.Store.DSN, c.Server.DataDir)
 }
 
 // Validate checks every section and returns all problems at once, each
@@ -87,6 +91,7 @@ func (c *Config) Validate() error {
 	errs.domain(c.Policy.Validate("policy"))
 	errs.domain(c.SPEKE.Validate("speke"))
 	errs.domain(c.Observability.Validate("observability"))
+	errs.domain(c.Jobs.Validate("jobs"))
 	return errs.err()
 }
 

@@ -233,6 +233,7 @@ func TestMaskedAndPrint(t *testing.T) {
 		set func(string)
 	}{
 		{"store.dsn (password)", "pg-S3cret-pw", func(v string) { cfg.Store.DSN = "postgres://drm:" + v + "@db.example:5432/drmpipe?sslmode=require" }},
+		{"jobs.dsn (password)", "pg-J0bs-pw", func(v string) { cfg.Jobs.DSN = "postgres://river:" + v + "@db.example:5432/jobs" }},
 		{"kms.pkcs11.pin", "pin-771234", func(v string) { cfg.KMS.PKCS11.PIN = v }},
 		{"kms.awskms.secret_access_key", "aws-sk-Zx81", func(v string) { cfg.KMS.AWSKMS.SecretAccessKey = v }},
 		{"kms.awskms.session_token", "aws-st-Qw27", func(v string) { cfg.KMS.AWSKMS.SessionToken = v }},

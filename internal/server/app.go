@@ -25,6 +25,9 @@ type AppOptions struct {
 	TracerProvider trace.TracerProvider
 	// Registry overrides the metrics registry; nil = a new one.
 	Registry *prometheus.Registry
+	// Workers > 0 runs that many packaging jobs at once in this process
+	// (drmpipe serve --workers); needs jobs.dsn.
+	Workers int
 }
 
 // App is a fully assembled `drmpipe serve`.
@@ -74,6 +77,7 @@ func (a *App) Close() error {
 //	POST /v1/tokens, GET /.well-known/jwks.json                drmpipe-minted playback tokens
 //	/v1/admin/...                                              admin API (API key, scope admin)
 //	GET|POST /v1/broker/cpix                                   strict-broker key delivery (signed URL)
+//	POST|GET /v1/jobs, GET /v1/jobs/{id}, POST .../cancel      packaging jobs (API key, scope package; jobs.dsn)
 //	GET  /content/...                                          packaged outputs (origin)
 //	GET  /metrics, /healthz, /readyz
 //	POST /demo/token, GET /web/...                             demo mode only
@@ -91,7 +95,7 @@ func NewApp(ctx context.Context, cfg *config.Config, opts AppOptions) (app *App,
 	}(b.app)
 	for _, step := range []func() error{
 		b.observability, b.keyStore, b.redis, b.entitlement, b.licenses, b.vendorGateway,
-		b.revocations, b.speke, b.tokensAndAdmin, b.broker, b.liveChannels, b.operations, b.server,
+		b.revocations, b.speke, b.tokensAndAdmin, b.broker, b.jobs, b.liveChannels, b.operations, b.server,
 	} {
 		if err := step(); err != nil {
 			return nil, err

@@ -17,6 +17,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/apikey"
 	"github.com/drmpipe/drmpipe/internal/config"
 	"github.com/drmpipe/drmpipe/internal/entitlement"
+	"github.com/drmpipe/drmpipe/internal/jobs"
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/keys/delivery"
 	"github.com/drmpipe/drmpipe/internal/keys/keystore"
@@ -62,6 +63,8 @@ type builder struct {
 	cors    func(http.Handler) http.Handler
 	revSvc  *revocation.Service
 	tokens  *admin.TokenHandlers
+
+	jobsQueue *jobs.Queue
 }
 
 func (b *builder) closer(fn func() error) { b.app.closers = append(b.app.closers, fn) }
@@ -146,6 +149,9 @@ func (b *builder) server() error {
 		{Name: "store", Check: b.ks.Ping},
 		{Name: "kms", Check: b.ks.CheckKMS},
 		{Name: "revocations", Check: func(context.Context) error { return b.live.Ready() }},
+	}
+	if b.jobsQueue != nil {
+		checks = append(checks, Check{Name: "jobs", Check: b.jobsQueue.Ping})
 	}
 	if b.rdb != nil {
 		checks = append(checks, Check{Name: "redis", Check: func(ctx context.Context) error { return b.rdb.Ping(ctx).Err() }})

@@ -45,7 +45,8 @@ func muxToOpenAPI(pattern string) (method, path string) {
 
 // TestOpenAPICoversEveryRoute parses api/openapi.yaml and checks both ways
 // against the routes NewApp mounts with every optional feature on (demo
-// mode, metrics, the three vendor upstreams, the key broker): each mounted
+// mode, metrics, the three vendor upstreams, the key broker, the jobs API
+// on its embedded queue): each mounted
 // route is documented, and each documented operation is mounted. It also
 // checks that the error codes listed are exactly those of internal/httperr.
 func TestOpenAPICoversEveryRoute(t *testing.T) {
@@ -88,7 +89,7 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 			t.Errorf("mounted route %q is not in api/openapi.yaml (as %s %s)", p, strings.ToUpper(m), path)
 		}
 	}
-	for _, want := range []string{"post /v1/broker/cpix", "get /v1/broker/cpix", "post /v1/admin/broker-urls", "get /metrics", "post /license/fairplay", "get /"} {
+	for _, want := range []string{"post /v1/broker/cpix", "get /v1/broker/cpix", "post /v1/admin/broker-urls", "get /metrics", "post /license/fairplay", "get /", "post /v1/jobs"} {
 		if !mounted[want] {
 			t.Errorf("test setup: %s not mounted (routes %v)", want, a.Routes())
 		}

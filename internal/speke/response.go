@@ -73,6 +73,13 @@ func LoadCPIX(path string, recipientKey crypto.Decrypter) (ClientResponse, error
 	if err != nil {
 		return ClientResponse{}, fmt.Errorf("%w: read %s: %w", ErrResponse, path, err)
 	}
+	return ParseCPIX(b, path, recipientKey)
+}
+
+// ParseCPIX is LoadCPIX on a document in memory (a key broker's answer);
+// name labels its errors.
+func ParseCPIX(b []byte, name string, recipientKey crypto.Decrypter) (ClientResponse, error) {
+	path := name
 	doc, err := cpix.UnmarshalLimited(b, cpix.Limits{MaxBytes: maxCPIXFile})
 	if err != nil {
 		return ClientResponse{}, fmt.Errorf("%s: %w", path, err)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -169,4 +170,22 @@ func (g *VersityGW) Objects(t testing.TB, bucket, prefix string) map[string][]by
 		}
 	}
 	return objs
+}
+
+// Pause stops the server process (SIGSTOP): requests hang until Resume, as
+// with a store that stopped answering.
+func (g *VersityGW) Pause(t testing.TB) {
+	t.Helper()
+	if err := g.proc.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("testtools: pause versitygw: %v", err)
+	}
+	t.Cleanup(func() { _ = g.proc.cmd.Process.Signal(syscall.SIGCONT) })
+}
+
+// Resume continues a paused server (SIGCONT).
+func (g *VersityGW) Resume(t testing.TB) {
+	t.Helper()
+	if err := g.proc.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatalf("testtools: resume versitygw: %v", err)
+	}
 }

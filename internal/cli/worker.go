@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/drmpipe/drmpipe/internal/jobs"
+	"github.com/drmpipe/drmpipe/internal/observability"
+)
+
+func contextWithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, d)
+}
+
+func newWorkerCmd(stdout, stderr io.Writer) *cobra.Command {
+	var conf configFlags
+	var concurrency int
+	var drain time.Duration
+	cmd := &cobra.Command{
+		Use:   "worker [--concurrency N] [--config FILE]",
+		Short: "Run packaging jobs from the job queue (River on PostgreSQL, jobs.dsn)",
+		Long: `Worker runs packaging jobs submitted to the jobs API (drmpipe jobs submit,
+POST /v1/jobs), any number of workers on any number of machines against the
+same PostgreSQL (jobs.dsn). It needs no key-store or KMS credentials: each
+job's keys come from the key broker through the signed, expiring URL the job
+carries, encrypted to a key pair the worker makes at start. s3:// inputs and
+outputs use the standard AWS environment, as drmpipe package does.
+
+On SIGTERM or SIGINT it stops taking jobs and lets the running ones finish for
+up to --drain-timeout; then it cancels them and they go back to the queue.
+A worker that dies (kill -9) leaves its job to River's rescuer
+(jobs.rescue_after), which gives it to another worker.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := conf.load()
+			if err != nil {
+				return err
+			}
+			if err := cfg.Jobs.Validate("jobs"); err != nil {
+				return err
+			}
+			if concurrency < 1 {
+				return fmt.Errorf("--concurrency: %d: want 1 or more", concurrency)
+			}
+			log := observability.NewLogger(cfg.Observability.Log, stderr)
+			w, err := jobs.NewWorker(jobs.WorkerDeps{Getenv: os.Getenv, Logger: log})
+			if err != nil {
+				return err
+			}
+			q, err := jobs.Open(cmd.Context(), cfg.Jobs, jobs.QueueDeps{Workers: concurrency, Worker: w, Logger: log})
+			if err != nil {
+				return err
+			}
+			defer q.Close()
+			if err := q.Start(context.WithoutCancel(cmd.Context())); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "drmpipe worker running %d job(s) at once\n", concurrency)
+			<-cmd.Context().Done()
+			fmt.Fprintln(stdout, "drmpipe worker draining")
+			ctx, cancel := context.WithTimeout(context.Background(), drain)
+			defer cancel()
+			if err := q.Stop(ctx); err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, "drmpipe worker stopped")
+			return nil
+		},
+	}
+	conf.register(cmd.Flags())
+	cmd.Flags().IntVar(&concurrency, "concurrency", 1, "jobs run at once")
+	cmd.Flags().DurationVar(&drain, "drain-timeout", time.Minute, "on SIGTERM, how long running jobs may finish before they are handed back")
+	return cmd
+}

@@ -1,0 +1,329 @@
+package jobs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/drmpipe/drmpipe/internal/httperr"
+	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/keys/delivery"
+)
+
+// Scope is the API key scope of the jobs API.
+const Scope = "package"
+
+// API paths.
+const (
+	PathJobs = "/v1/jobs"
+	PathJob  = "/v1/jobs/{id}"
+)
+
+// KeySource creates the job's keys on submit (the key store).
+type KeySource interface {
+	GetOrCreate(ctx context.Context, contentID string, t keys.TrackType, period uint32) (keys.ContentKey, error)
+}
+
+// Authenticator checks an API credential for a scope.
+type Authenticator interface {
+	Authenticate(r *http.Request, scope string) (principal string, err error)
+}
+
+// APIConfig configures the jobs API.
+type APIConfig struct {
+	// BrokerKey is the decoded keys.broker_hmac_key; nil = submit refused
+	// (ErrNoBroker).
+	BrokerKey []byte
+	// BrokerTTL is the lifetime of a job's broker URL
+	// (keys.broker_url_ttl): a job must start within it.
+	BrokerTTL time.Duration
+	Signaling Signaling
+}
+
+// APIDeps are the jobs API's collaborators.
+type APIDeps struct {
+	Queue *Queue
+	Keys  KeySource
+	Auth  Authenticator
+	Log   *slog.Logger
+}
+
+// API serves the jobs endpoints.
+type API struct {
+	cfg  APIConfig
+	deps APIDeps
+}
+
+// NewAPI returns the jobs API.
+func NewAPI(cfg APIConfig, deps APIDeps) *API {
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	return &API{cfg: cfg, deps: deps}
+}
+
+// Route is one endpoint: "METHOD /pattern" and its handler.
+type Route struct {
+	Pattern string
+	Handler http.Handler
+}
+
+// Routes are the API's endpoints.
+func (a *API) Routes() []Route {
+	return []Route{
+		{"POST " + PathJobs, http.HandlerFunc(a.submit)},
+		{"GET " + PathJobs, http.HandlerFunc(a.list)},
+		{"GET " + PathJob, http.HandlerFunc(a.show)},
+		{"POST " + PathJob + "/cancel", http.HandlerFunc(a.cancel)},
+	}
+}
+
+// Job is a job as the API shows it.
+type Job struct {
+	ID          int64      `json:"id"`
+	State       string     `json:"state"`
+	Attempt     int        `json:"attempt"`
+	MaxAttempts int        `json:"maxAttempts"`
+	Request     Request    `json:"request"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	StartedAt   *time.Time `json:"startedAt,omitempty"`
+	FinishedAt  *time.Time `json:"finishedAt,omitempty"`
+	Progress    *Progress  `json:"progress,omitempty"`
+	Errors      []JobError `json:"errors,omitempty"`
+	Result      *Summary   `json:"result,omitempty"`
+}
+
+// JobError is the error of one attempt.
+type JobError struct {
+	Attempt int       `json:"attempt"`
+	At      time.Time `json:"at"`
+	Error   string    `json:"error"`
+}
+
+// Job states the API reports.
+const (
+	StateQueued    = "queued"
+	StateRunning   = "running"
+	StateRetrying  = "retrying"
+	StateCompleted = "completed"
+	StateFailed    = "failed"
+	StateCancelled = "cancelled"
+)
+
+// Ended reports whether a job in state s will not run again.
+func Ended(s string) bool {
+	return s == StateCompleted || s == StateFailed || s == StateCancelled
+}
+
+func viewOf(j *rivertype.JobRow) (Job, error) {
+	var args PackageArgs
+	if err := json.Unmarshal(j.EncodedArgs, &args); err != nil {
+		return Job{}, err
+	}
+	v := Job{ID: j.ID, Attempt: j.Attempt, MaxAttempts: j.MaxAttempts, Request: args.Request, CreatedAt: j.CreatedAt,
+		StartedAt: j.AttemptedAt, FinishedAt: j.FinalizedAt}
+	var meta struct {
+		Progress  *Progress       `json:"progress"`
+		Output    json.RawMessage `json:"output"`
+		Cancelled *time.Time      `json:"cancel_attempted_at"`
+	}
+	_ = json.Unmarshal(j.Metadata, &meta)
+	v.Progress = meta.Progress
+	if len(meta.Output) > 0 {
+		var s Summary
+		if json.Unmarshal(meta.Output, &s) == nil {
+			v.Result = &s
+		}
+	}
+	for _, e := range j.Errors {
+		v.Errors = append(v.Errors, JobError{Attempt: e.Attempt, At: e.At, Error: e.Error})
+	}
+	switch j.State {
+	case rivertype.JobStateRunning:
+		v.State = StateRunning
+	case rivertype.JobStateRetryable:
+		v.State = StateRetrying
+	case rivertype.JobStateCompleted:
+		v.State = StateCompleted
+	case rivertype.JobStateDiscarded:
+		v.State = StateFailed
+	case rivertype.JobStateCancelled:
+		// A worker's permanent error cancels the job without a cancel
+		// request: that is a failure.
+		v.State = StateFailed
+		if meta.Cancelled != nil || len(j.Errors) == 0 {
+			v.State = StateCancelled
+		}
+	default: // available, scheduled, pending
+		v.State = StateQueued
+	}
+	return v, nil
+}
+
+func (a *API) write(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var he *httperr.Error
+	switch {
+	case errors.As(err, &he):
+	case errors.Is(err, ErrInvalid):
+		err = httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, err.Error())
+	case errors.Is(err, ErrNotFound):
+		err = httperr.Wrap(err, http.StatusNotFound, httperr.CodeNotFound, err.Error())
+	case errors.Is(err, ErrConflict):
+		err = httperr.Wrap(err, http.StatusConflict, httperr.CodeInvalidRequest, err.Error())
+	case errors.Is(err, ErrNoBroker):
+		err = httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, err.Error())
+	default:
+		err = httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "the job queue is unavailable")
+	}
+	httperr.Write(w, r, a.deps.Log, err)
+}
+
+// submit: POST /v1/jobs with a Request; Idempotency-Key makes a retried
+// submit return the first job (200) instead of a second one (201).
+func (a *API) submit(w http.ResponseWriter, r *http.Request) {
+	who, err := a.deps.Auth.Authenticate(r, Scope)
+	if err != nil {
+		httperr.Write(w, r, a.deps.Log, err)
+		return
+	}
+	if a.cfg.BrokerKey == nil {
+		a.fail(w, r, ErrNoBroker)
+		return
+	}
+	var req Request
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		a.fail(w, r, fmt.Errorf("%w: body: %w", ErrInvalid, err))
+		return
+	}
+	if req, err = req.normalize(a.cfg.Signaling); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	per, _ := delivery.ParseKeysPer(req.KeysPer)
+	// The keys exist before the job does (get-or-create is idempotent: a
+	// retried submit finds them).
+	for _, t := range per.TrackTypes() {
+		if _, err := a.deps.Keys.GetOrCreate(r.Context(), req.ContentID, t, 0); err != nil {
+			httperr.Write(w, r, a.deps.Log, delivery.StoreError(err))
+			return
+		}
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	u, err := delivery.SignBrokerURL(a.cfg.BrokerKey, scheme+"://"+r.Host, delivery.BrokerGrant{
+		ContentID: req.ContentID, KeysPer: per, Expires: time.Unix(time.Now().Add(a.cfg.BrokerTTL).Unix(), 0)})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	args := PackageArgs{Request: req, Signaling: a.cfg.Signaling, KeysURL: u}
+	if k := r.Header.Get("Idempotency-Key"); k != "" {
+		if len(k) > 255 {
+			a.fail(w, r, fmt.Errorf("%w: Idempotency-Key: longer than 255 characters", ErrInvalid))
+			return
+		}
+		// One value per (principal, key), hashed: jsonb holds no NUL.
+		sum := sha256.Sum256([]byte(who + "\x00" + k))
+		args.Idempotency = hex.EncodeToString(sum[:])
+	}
+	row, dup, err := a.deps.Queue.submit(r.Context(), args)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	v, err := viewOf(row)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	status := http.StatusCreated
+	if dup {
+		status = http.StatusOK
+	}
+	w.Header().Set("Location", PathJobs+"/"+strconv.FormatInt(v.ID, 10))
+	a.write(w, status, v)
+}
+
+// list: GET /v1/jobs[?limit=N], newest first.
+func (a *API) list(w http.ResponseWriter, r *http.Request) {
+	if _, err := a.deps.Auth.Authenticate(r, Scope); err != nil {
+		httperr.Write(w, r, a.deps.Log, err)
+		return
+	}
+	limit := 100
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 10000 {
+			a.fail(w, r, fmt.Errorf("%w: limit: want 1..10000", ErrInvalid))
+			return
+		}
+		limit = n
+	}
+	rows, err := a.deps.Queue.list(r.Context(), limit)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := struct {
+		Jobs []Job `json:"jobs"`
+	}{Jobs: []Job{}}
+	for _, j := range rows {
+		v, err := viewOf(j)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		out.Jobs = append(out.Jobs, v)
+	}
+	a.write(w, http.StatusOK, out)
+}
+
+func (a *API) job(w http.ResponseWriter, r *http.Request, op func(context.Context, int64) (*rivertype.JobRow, error)) {
+	if _, err := a.deps.Auth.Authenticate(r, Scope); err != nil {
+		httperr.Write(w, r, a.deps.Log, err)
+		return
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id < 1 {
+		a.fail(w, r, fmt.Errorf("%w: job ID %q", ErrNotFound, r.PathValue("id")))
+		return
+	}
+	row, err := op(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	v, err := viewOf(row)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.write(w, http.StatusOK, v)
+}
+
+// show: GET /v1/jobs/{id}.
+func (a *API) show(w http.ResponseWriter, r *http.Request) { a.job(w, r, a.deps.Queue.get) }
+
+// cancel: POST /v1/jobs/{id}/cancel. A queued job never runs; a running
+// one is told to stop (its output stays as the last complete run left it).
+func (a *API) cancel(w http.ResponseWriter, r *http.Request) { a.job(w, r, a.deps.Queue.cancel) }

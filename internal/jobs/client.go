@@ -1,0 +1,156 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Client is a client of the jobs API (drmpipe jobs).
+type Client struct {
+	// Server is the base URL of drmpipe serve.
+	Server string
+	// APIKey is an API key with scope package.
+	APIKey string
+	// HTTP is the client; nil = http.DefaultClient.
+	HTTP *http.Client
+}
+
+// APIError is an error answer of the API ({code, message}).
+type APIError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("jobs API answered %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// maxAnswer bounds an API answer.
+const maxAnswer = 16 << 20
+
+func (c *Client) do(ctx context.Context, method, path string, body any, header http.Header, out any) (int, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.Server, "/")+path, rd)
+	if err != nil {
+		return 0, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Authorization", "Bearer "+c.APIKey)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return 0, fmt.Errorf("jobs API %s: %w", c.Server, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return resp.StatusCode, fmt.Errorf("jobs API %s: %w", c.Server, err)
+	}
+	if resp.StatusCode >= 300 {
+		e := &APIError{Status: resp.StatusCode}
+		var m struct{ Code, Message string }
+		if json.Unmarshal(b, &m) == nil {
+			e.Code, e.Message = m.Code, m.Message
+		}
+		return resp.StatusCode, e
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return resp.StatusCode, fmt.Errorf("jobs API %s answered %d without JSON: %w", c.Server, resp.StatusCode, err)
+	}
+	return resp.StatusCode, nil
+}
+
+// Submit posts a job; idempotencyKey (may be empty) makes a retry return
+// the same job (created false).
+func (c *Client) Submit(ctx context.Context, req Request, idempotencyKey string) (job Job, created bool, err error) {
+	h := http.Header{}
+	if idempotencyKey != "" {
+		h.Set("Idempotency-Key", idempotencyKey)
+	}
+	status, err := c.do(ctx, http.MethodPost, PathJobs, req, h, &job)
+	return job, status == http.StatusCreated, err
+}
+
+// List returns up to limit jobs, newest first.
+func (c *Client) List(ctx context.Context, limit int) ([]Job, error) {
+	var out struct{ Jobs []Job }
+	_, err := c.do(ctx, http.MethodGet, PathJobs+"?limit="+strconv.Itoa(limit), nil, nil, &out)
+	return out.Jobs, err
+}
+
+// Get returns one job.
+func (c *Client) Get(ctx context.Context, id int64) (Job, error) {
+	var j Job
+	_, err := c.do(ctx, http.MethodGet, PathJobs+"/"+strconv.FormatInt(id, 10), nil, nil, &j)
+	return j, err
+}
+
+// Cancel cancels a job.
+func (c *Client) Cancel(ctx context.Context, id int64) (Job, error) {
+	var j Job
+	_, err := c.do(ctx, http.MethodPost, PathJobs+"/"+strconv.FormatInt(id, 10)+"/cancel", nil, nil, &j)
+	return j, err
+}
+
+// Wait polls a job every interval until it has ended (Ended) or ctx ends;
+// seen, when set, gets every answer whose state or progress changed.
+func (c *Client) Wait(ctx context.Context, id int64, interval time.Duration, seen func(Job)) (Job, error) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var last string
+	for {
+		j, err := c.Get(ctx, id)
+		var ae *APIError
+		// Transient answers (server restarting, database away) are waited
+		// through; a refusal is not.
+		if err != nil && (errors.As(err, &ae) && ae.Status < 500) {
+			return j, err
+		}
+		if err == nil {
+			if seen != nil {
+				key := fmt.Sprintf("%s/%d/%v", j.State, j.Attempt, j.Progress)
+				if key != last {
+					seen(j)
+					last = key
+				}
+			}
+			if Ended(j.State) {
+				return j, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return j, ctx.Err()
+		case <-t.C:
+		}
+	}
+}

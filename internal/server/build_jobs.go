@@ -1,0 +1,58 @@
+package server
+
+import (
+	"context"
+	"os"
+
+	"github.com/drmpipe/drmpipe/internal/jobs"
+	"github.com/drmpipe/drmpipe/internal/keys/delivery"
+)
+
+// jobs: the packaging jobs API on River (PostgreSQL, or the embedded
+// SQLite file), and with --workers N that many package jobs at once in this
+// process (drained on shutdown for up to server.shutdown_grace).
+func (b *builder) jobs() error {
+	c := b.cfg.Jobs
+	if c.DSN == "" {
+		if b.opts.Workers > 0 {
+			return jobs.ErrNoDatabase
+		}
+		return nil
+	}
+	deps := jobs.QueueDeps{Workers: b.opts.Workers, Logger: b.log}
+	if deps.Workers > 0 {
+		w, err := jobs.NewWorker(jobs.WorkerDeps{Getenv: os.Getenv, Logger: b.log})
+		if err != nil {
+			return err
+		}
+		deps.Worker = w
+	}
+	q, err := jobs.Open(b.ctx, c, deps)
+	if err != nil {
+		return err
+	}
+	b.closer(q.Close)
+	if deps.Workers > 0 {
+		if err := q.Start(context.WithoutCancel(b.ctx)); err != nil {
+			return err
+		}
+		b.closer(func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Server.ShutdownGrace)
+			defer cancel()
+			return q.Stop(ctx)
+		})
+	}
+	b.jobsQueue = q
+	// A key that does not decode leaves submit refused (config.Validate
+	// refuses it before `drmpipe serve` gets here).
+	key, _ := delivery.ParseBrokerKey(b.cfg.Keys.BrokerHMACKey)
+	s := b.cfg.SPEKE
+	api := jobs.NewAPI(jobs.APIConfig{BrokerKey: key, BrokerTTL: b.cfg.Keys.BrokerURLTTL, Signaling: jobs.Signaling{
+		Systems: s.Systems, WidevineProvider: s.WidevineProvider, PlayReadyLAURL: s.PlayReadyLAURL,
+		ClearKeyLAURL: s.ClearKeyLAURL, FairPlayKeyURI: s.FairPlayKeyURI(),
+	}}, jobs.APIDeps{Queue: q, Keys: b.ks, Auth: b.auth, Log: b.log})
+	for _, r := range api.Routes() {
+		b.mount(Route(r))
+	}
+	return nil
+}
