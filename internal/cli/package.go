@@ -315,7 +315,7 @@ func (s storePeriodKeys) PlanKeyPeriods(periods []packager.KeyPeriodRange) {
 	for i, p := range periods {
 		times[i] = keys.PeriodTimes{Period: uint32(i), Start: p.Start, End: p.End}
 	}
-	s.StoreSource.PlanPeriodTimes(times)
+	s.PlanPeriodTimes(times)
 }
 
 // parseTextFlag reads --text FILE[:lang=LANG][,name=NAME]. The options

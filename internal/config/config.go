@@ -84,7 +84,7 @@ func (c *Config) Validate() error {
 	errs.merge(c.Server.Validate())
 	errs.domain(c.Store.Validate("store"))
 	errs.domain(c.KMS.Validate("kms"))
-	errs.domain(c.Keys.BrokerConfig.Validate("keys"))
+	errs.domain(c.Keys.Validate("keys"))
 	errs.domain(c.Redis.Validate("redis"))
 	errs.domain(c.Tokens.Validate("tokens", c.Server.Demo))
 	errs.merge(c.License.Validate())

@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -182,8 +183,8 @@ func (c *cluster) run(t *testing.T, env []string, args ...string) (string, int) 
 	out, err := cmd.CombinedOutput()
 	code := 0
 	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
 			t.Fatalf("drmpipe %s: %v", strings.Join(args, " "), err)
 		}
 		code = ee.ExitCode()
