@@ -77,7 +77,7 @@ func (p *Packager) IngestHandler() http.Handler {
 			// turned static is the encoder's end of stream.
 			b, _ := io.ReadAll(io.LimitReader(r.Body, p.cfg.MaxObjectBytes))
 			if ext == ".mpd" && finalMPD(b) {
-				if err := c.end(context.WithoutCancel(r.Context())); err != nil {
+				if err := p.endStream(r.Context(), name); err != nil {
 					p.refuse(w, r, name, "", err)
 					return
 				}
@@ -108,6 +108,8 @@ func (p *Packager) IngestHandler() http.Handler {
 
 // ingest reads headers and fragments from body until it ends.
 func (p *Packager) ingest(w http.ResponseWriter, r *http.Request, c *channel, track string, body io.Reader) error {
+	c.ingestStarted()
+	defer c.ingestDone()
 	rc := http.NewResponseController(w)
 	cr := &cmafReader{r: body, maxBox: p.cfg.MaxBoxBytes}
 	for {

@@ -96,10 +96,56 @@ func (p *Packager) Stop(ctx context.Context, name string) (string, error) {
 	return c.archiveDir(), nil
 }
 
-// endStream is Stop for an encoder's end-of-stream signal.
+// endQuiet is how long ingest must be idle after an encoder's end of
+// stream before the channel ends: an encoder such as ffmpeg sends its
+// last MPD on one connection while the last segments are still arriving
+// on others.
+const endQuiet = 500 * time.Millisecond
+
+// endStream takes an encoder's end-of-stream signal: the channel ends once
+// no ingest request is in flight and none arrived for endQuiet.
 func (p *Packager) endStream(ctx context.Context, name string) error {
-	_, err := p.Stop(context.WithoutCancel(ctx), name)
-	return err
+	c, err := p.channel(ctx, name)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ending || c.st.Ended {
+		return nil
+	}
+	c.ending = true
+	p.ending.Add(1)
+	go func() {
+		defer p.ending.Done()
+		for {
+			time.Sleep(endQuiet / 5)
+			c.mu.Lock()
+			idle := c.inflight == 0 && time.Since(c.lastObject) >= endQuiet
+			c.mu.Unlock()
+			if idle {
+				break
+			}
+		}
+		if err := c.end(context.Background()); err != nil {
+			p.deps.Log.Error("live: ending the stream failed", "channel", name, "error", err.Error())
+		}
+	}()
+	return nil
+}
+
+// ingestStarted and ingestDone bracket an ingest request.
+func (c *channel) ingestStarted() {
+	c.mu.Lock()
+	c.inflight++
+	c.mu.Unlock()
+}
+
+func (c *channel) ingestDone() {
+	c.mu.Lock()
+	c.inflight--
+	c.lastObject = time.Now()
+	c.mu.Unlock()
 }
 
 // staticMPDRE finds MPD@type="static" in an encoder's MPD: ffmpeg's DASH

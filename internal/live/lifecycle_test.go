@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/cenc"
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/testtools"
 	"github.com/drmpipe/drmpipe/internal/verify"
 )
 
@@ -179,7 +181,9 @@ func TestLiveDeleteAndCreateAgain(t *testing.T) {
 	if err := NewChannels(env.store).Delete(ctx, "gone"); err != nil {
 		t.Fatal(err)
 	}
-	if !eventuallyTrue(3*time.Second, func() bool { return env.status(t, "GET", OutputPrefix+"gone/v/playlist.m3u8", nil) == http.StatusNotFound }) {
+	if !eventuallyTrue(3*time.Second, func() bool {
+		return env.status(t, "GET", OutputPrefix+"gone/v/playlist.m3u8", nil) == http.StatusNotFound
+	}) {
 		t.Fatal("output of the deleted channel still served")
 	}
 	if code := env.status(t, "PUT", IngestPrefix+"gone/v/init.mp4", objs[0].data); code != http.StatusNotFound {
@@ -207,4 +211,29 @@ func eventuallyTrue(d time.Duration, cond func() bool) bool {
 		}
 	}
 	return cond()
+}
+
+// ffmpeg's DASH muxer ends its stream with an MPD of type static (its
+// last update); its live MPDs are dynamic.
+func TestFinalMPD(t *testing.T) {
+	clip := testtools.MakeClip(t, testtools.ClipOptions{Width: 160, Height: 120, FPS: 24, Seconds: 4, GOPSeconds: 2, Audio: "aac"})
+	dir := t.TempDir()
+	cmd := exec.Command(testtools.FFmpeg(t), "-hide_banner", "-loglevel", "error", "-nostdin", "-i", clip, "-c", "copy", "-f", "dash",
+		"-seg_duration", "2", "-streaming", "1", "-use_timeline", "1", "-format_options", "movflags=cmaf", filepath.Join(dir, "stream.mpd"))
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, b)
+	}
+	final, err := os.ReadFile(filepath.Join(dir, "stream.mpd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !finalMPD(final) {
+		t.Fatalf("ffmpeg's last MPD is not taken as the end of stream:\n%s", final)
+	}
+	live := regexp.MustCompile(`type="static"`).ReplaceAll(final, []byte(`type="dynamic"`))
+	for _, mpd := range [][]byte{live, []byte(`<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="dynamic"><!-- type="static" --></MPD>`)} {
+		if finalMPD(mpd) {
+			t.Errorf("a dynamic MPD taken as the end of stream:\n%s", mpd)
+		}
+	}
 }

@@ -82,6 +82,9 @@ type Packager struct {
 	chans  map[string]*channel
 	defs   map[string]cachedDef
 	closed bool
+	// ending counts the encoder-signalled ends in progress (Close waits
+	// for them).
+	ending sync.WaitGroup
 }
 
 // New returns a live packager.
@@ -110,8 +113,9 @@ func New(cfg Config, deps Deps) (*Packager, error) {
 // Close stops taking ingest; published output stays.
 func (p *Packager) Close() error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.closed = true
+	p.mu.Unlock()
+	p.ending.Wait()
 	return nil
 }
 
@@ -129,6 +133,12 @@ type channel struct {
 	st     channelState
 	tracks map[string]*liveTrack
 	sigs   map[drm.KeyID]signaling.Set
+	// inflight counts ingest requests being read, lastObject is when the
+	// last object was accepted, and ending tells that the encoder
+	// signalled its end (lifecycle.go).
+	inflight   int
+	lastObject time.Time
+	ending     bool
 }
 
 // liveTrack is one ingested track.
