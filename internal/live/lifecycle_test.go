@@ -95,6 +95,12 @@ func TestLiveRekeyStopArchive(t *testing.T) {
 		t.Fatalf("MPD after the re-key:\n%s", mpd)
 	}
 
+	// The live output verifies as it is (dynamic MPD, live playlists),
+	// with the keys of its key periods.
+	if rep, err := verify.DirWith(ctx, filepath.Join(dir, "live", "ev"), periodKeys(t, env, revoked), verify.Options{Live: true}); err != nil || !rep.OK() {
+		t.Fatalf("verify of the live channel: %v %v", err, rep.Problems)
+	}
+
 	archive, err := env.p.Stop(ctx, "ev")
 	if err != nil {
 		t.Fatal(err)
@@ -119,20 +125,7 @@ func TestLiveRekeyStopArchive(t *testing.T) {
 	if err != nil || !strings.Contains(string(apl), "seg_1.m4s") || !strings.Contains(string(apl), "#EXT-X-ENDLIST") {
 		t.Fatalf("archived playlist (%v):\n%s", err, apl)
 	}
-	list, err := env.store.List(ctx, "ev")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vk []verify.Key
-	for _, k := range list {
-		if k.Period <= 2 && (k.State == keys.StateActive || k.KID == revoked) {
-			full, err := env.store.GetByContent(ctx, "ev", k.KID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			vk = append(vk, verify.Key{KID: k.KID, Key: full.Key.Key})
-		}
-	}
+	vk := periodKeys(t, env, revoked)
 	rep, err := verify.Dir(ctx, archive, vk)
 	if err != nil {
 		t.Fatal(err)
@@ -151,6 +144,28 @@ func TestLiveRekeyStopArchive(t *testing.T) {
 	if len(rep.Tracks) != 3 || segs != 6 {
 		t.Fatalf("verify of the archive: %+v", rep.Tracks)
 	}
+}
+
+// periodKeys are the keys of channel ev's key periods 0-2, the revoked one
+// included.
+func periodKeys(t *testing.T, env *liveEnv, revoked drm.KeyID) []verify.Key {
+	t.Helper()
+	ctx := context.Background()
+	list, err := env.store.List(ctx, "ev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vk []verify.Key
+	for _, k := range list {
+		if k.Period <= 2 && (k.State == keys.StateActive || k.KID == revoked) {
+			full, err := env.store.GetByContent(ctx, "ev", k.KID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vk = append(vk, verify.Key{KID: k.KID, Key: full.Key.Key})
+		}
+	}
+	return vk
 }
 
 // A channel deleted while the server runs stops taking ingest and serving

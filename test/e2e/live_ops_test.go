@@ -139,6 +139,23 @@ func TestLiveChannelOperations(t *testing.T) {
 		t.Fatalf("license for the new KID: %d %s", resp.status, resp.body)
 	}
 
+	// The live output verifies as it is: dynamic MPD, UTCTiming, window,
+	// one Period per key period, each decrypting with its key.
+	keyArgs := func(kids []drm.KeyID) []string {
+		var args []string
+		for _, kid := range kids {
+			sk, err := r.Keys.GetByContent(context.Background(), "ops", kid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			args = append(args, "--key", kid.Hex()+":"+hex.EncodeToString(sk.Key.Key))
+		}
+		return args
+	}
+	if out, stderr, code := d.cli(t, append(append([]string{"verify", "--live"}, keyArgs(after)...), filepath.Join(d.dir, "live", "ops"))...); code != 0 || strings.Count(out, "video") != 2 {
+		t.Fatalf("verify --live of the live channel: code %d\n%s%s", code, out, stderr)
+	}
+
 	// Stop: the open segment 4 is published, the manifests are final, the
 	// archive is served and verifies with the period keys.
 	out = cli("channel", "stop", "ops")
@@ -160,15 +177,7 @@ func TestLiveChannelOperations(t *testing.T) {
 		t.Fatalf("archive %s: %d", m[1], resp.status)
 	}
 	archiveDir := filepath.Join(d.dir, "content", filepath.Base(filepath.Dir(strings.TrimPrefix(m[1], r.url))))
-	args := []string{"verify"}
-	for _, kid := range after {
-		sk, err := r.Keys.GetByContent(context.Background(), "ops", kid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		args = append(args, "--key", kid.Hex()+":"+hex.EncodeToString(sk.Key.Key))
-	}
-	if out, stderr, code := d.cli(t, append(args, archiveDir)...); code != 0 || strings.Count(out, "video") != 2 {
+	if out, stderr, code := d.cli(t, append(append([]string{"verify"}, keyArgs(after)...), archiveDir)...); code != 0 || strings.Count(out, "video") != 2 {
 		t.Fatalf("verify of the archive: code %d\n%s%s", code, out, stderr)
 	}
 	if _, _, code := d.cli(t, "verify", "--key", after[1].Hex()+":"+strings.Repeat("00", 16), archiveDir); code == 0 {
