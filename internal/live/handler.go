@@ -240,7 +240,7 @@ func (p *Packager) OutputHandler() http.Handler {
 			return
 		}
 		// A deleted channel's output is gone (and removed from disk).
-		if _, err := p.channel(r.Context(), name); err != nil {
+		if _, err := p.channel(r.Context(), name); errors.Is(err, ErrChannelNotFound) {
 			httperr.Write(w, r, p.deps.Log, httperr.New(http.StatusNotFound, httperr.CodeNotFound, "no such live object"))
 			return
 		}

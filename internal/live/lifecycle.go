@@ -31,7 +31,8 @@ type cachedDef struct {
 
 // lookup returns the definition of channel name, read from the store at
 // most every defTTL. Unknown names are not cached: a channel created after
-// a miss is found at once.
+// a miss is found at once. While the store cannot be read, a channel read
+// before keeps its definition (live output outlives a store outage).
 func (p *Packager) lookup(ctx context.Context, name string) (Channel, error) {
 	now := time.Now()
 	p.mu.Lock()
@@ -43,6 +44,10 @@ func (p *Packager) lookup(ctx context.Context, name string) (Channel, error) {
 	def, err := p.deps.Channels.Get(ctx, name)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if err != nil && ok && !errors.Is(err, ErrChannelNotFound) {
+		p.deps.Log.Warn("live: channel store unreadable; keeping the channel's last definition", "channel", name, "error", err.Error())
+		return d.def, nil
+	}
 	if err != nil {
 		delete(p.defs, name)
 		return Channel{}, err

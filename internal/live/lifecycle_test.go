@@ -252,3 +252,26 @@ func TestFinalMPD(t *testing.T) {
 		}
 	}
 }
+
+// Live output outlives a store outage: with the key store closed, a
+// channel read before keeps being served after its definition expired.
+func TestLiveOutputDuringStoreOutage(t *testing.T) {
+	objs, err := readAll(t, strings.NewReader(string(cmafTrack(t, 6))), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := Channel{Name: "out", SegmentDuration: 2 * time.Second, KeyPeriod: 2 * time.Second, Window: 6 * time.Second, Scheme: cenc.CBCS,
+		Systems: []drm.System{drm.ClearKey}, KeysPer: KeysPerAsset}
+	env := newLiveEnv(t, t.TempDir(), nil, ch)
+	env.put(t, "out/v/init.mp4", objs[0].data)
+	for i, o := range objs[1:3] {
+		env.put(t, fmt.Sprintf("out/v/%d.m4s", i+1), append(append([]byte(nil), o.data...), o.mdat...))
+	}
+	if err := env.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(defTTL + 100*time.Millisecond)
+	if code := env.status(t, "GET", OutputPrefix+"out/v/playlist.m3u8", nil); code != http.StatusOK {
+		t.Fatalf("playlist during a store outage: %d", code)
+	}
+}
