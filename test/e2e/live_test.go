@@ -100,6 +100,10 @@ func checkLiveChannel(t *testing.T, r *replica, channel string, tracks map[strin
 		last = "#EXT-X-ENDLIST"
 	}
 	if !eventually(15*time.Second, 50*time.Millisecond, func() bool {
+		// The final MPD is written just after the final playlists.
+		if ended && !strings.Contains(string(do(t, "GET", base+"manifest.mpd", nil).body), `type="static"`) {
+			return false
+		}
 		for track := range tracks {
 			if !strings.Contains(string(do(t, "GET", base+track+"/playlist.m3u8", nil).body), last) {
 				return false
