@@ -97,17 +97,7 @@ func toJSON(k keys.StoredKey, reveal bool) keyJSON {
 }
 
 func (h *adminHandlers) routes() []Route {
-	wrap := func(fn func(w http.ResponseWriter, r *http.Request, who string) error) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			who, err := h.auth.Authenticate(r, "admin")
-			if err == nil {
-				err = fn(w, r, who)
-			}
-			if err != nil {
-				httperr.Write(w, r, h.log, err)
-			}
-		})
-	}
+	wrap := func(fn adminFunc) http.Handler { return adminOnly(h.auth, h.log, fn) }
 	return []Route{
 		{"GET /v1/admin/keys", wrap(h.listKeys)},
 		{"POST /v1/admin/keys", wrap(h.createKey)},
@@ -117,6 +107,23 @@ func (h *adminHandlers) routes() []Route {
 		{"GET /v1/admin/revocations", wrap(h.listRevocations)},
 		{"POST /v1/admin/revocations", wrap(h.revoke)},
 	}
+}
+
+// adminFunc is an admin endpoint; who is the authenticated principal.
+type adminFunc func(w http.ResponseWriter, r *http.Request, who string) error
+
+// adminOnly runs fn for requests with an API key of scope admin; its error
+// becomes the HTTP answer (httperr).
+func adminOnly(auth Authenticator, log *slog.Logger, fn adminFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		who, err := auth.Authenticate(r, "admin")
+		if err == nil {
+			err = fn(w, r, who)
+		}
+		if err != nil {
+			httperr.Write(w, r, log, err)
+		}
+	})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

@@ -4,12 +4,16 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/drmpipe/drmpipe/internal/admin"
 	"github.com/drmpipe/drmpipe/internal/apikey"
 	"github.com/drmpipe/drmpipe/internal/cenc"
 	"github.com/drmpipe/drmpipe/internal/config"
@@ -22,12 +26,22 @@ import (
 type channelFlags struct {
 	segment, keyPeriod, window time.Duration
 	scheme, drms, keysPer      string
+	archive                    bool
 }
 
 func newChannelCmd(stdout io.Writer) *cobra.Command {
 	var conf configFlags
-	cmd := &cobra.Command{Use: "channel", Short: "Manage live channels (CMAF ingest, encrypted dynamic DASH and live HLS)"}
+	var api adminClient
+	cmd := &cobra.Command{
+		Use:   "channel",
+		Short: "Manage live channels (CMAF ingest, encrypted dynamic DASH and live HLS)",
+		Long: `Channel manages live channels in the data directory (--data, --config), or
+through the admin API of a running server with --server URL (API key of
+scope admin in DRMPIPE_API_KEY or --api-key). A running server sees channels
+created and deleted in either way within a second.`,
+	}
 	conf.register(cmd.PersistentFlags())
+	api.register(cmd.PersistentFlags(), "")
 	var f channelFlags
 	create := &cobra.Command{
 		Use:   "create NAME",
@@ -37,6 +51,13 @@ func newChannelCmd(stdout io.Writer) *cobra.Command {
 			c, err := f.channel(cmd, args[0])
 			if err != nil {
 				return err
+			}
+			if api.server != "" {
+				var got admin.ChannelJSON
+				if _, err := api.do(cmd.Context(), http.MethodPost, "/v1/admin/channels", admin.ChannelToJSON(c, ""), &got); err != nil {
+					return err
+				}
+				return printRemoteChannel(stdout, got, api.server)
 			}
 			cfg, err := conf.load()
 			if err != nil {
@@ -60,25 +81,39 @@ func newChannelCmd(stdout io.Writer) *cobra.Command {
 	fl.StringVar(&f.scheme, "scheme", "cbcs", "protection scheme: cbcs or cenc")
 	fl.StringVar(&f.drms, "drm", "", "DRM systems to signal (default widevine,playready,fairplay,clearkey; without fairplay for cenc)")
 	fl.StringVar(&f.keysPer, "keys-per", "asset", "one key per asset, or per track-type (AUDIO, SD, HD, UHD1, UHD2), in each key period")
+	fl.BoolVar(&f.archive, "archive", false, "keep the whole event and publish it as a VOD asset under the content directory when the stream ends")
 
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List live channels",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return conf.withStore(cmd.Context(), func(st *keystore.KeyStore) error {
-				cs, err := live.NewChannels(st.Store).List(cmd.Context())
-				if err != nil {
+			var cs []live.Channel
+			if api.server != "" {
+				var got struct{ Channels []admin.ChannelJSON }
+				if _, err := api.do(cmd.Context(), http.MethodGet, "/v1/admin/channels", nil, &got); err != nil {
 					return err
 				}
-				tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tSEGMENT\tKEY PERIOD\tWINDOW\tSCHEME\tDRM\tKEYS PER\tCREATED")
-				for _, c := range cs {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.SegmentDuration, c.KeyPeriod, c.Window, c.Scheme,
-						systemNames(c.Systems), c.KeysPer, c.CreatedAt.Format(time.RFC3339))
+				for _, j := range got.Channels {
+					c, err := remoteChannel(j)
+					if err != nil {
+						return err
+					}
+					cs = append(cs, c)
 				}
-				return tw.Flush()
-			})
+			} else if err := conf.withStore(cmd.Context(), func(st *keystore.KeyStore) (err error) {
+				cs, err = live.NewChannels(st.Store).List(cmd.Context())
+				return err
+			}); err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSEGMENT\tKEY PERIOD\tWINDOW\tSCHEME\tDRM\tKEYS PER\tARCHIVE\tCREATED")
+			for _, c := range cs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%t\t%s\n", c.Name, c.SegmentDuration, c.KeyPeriod, c.Window, c.Scheme,
+					systemNames(c.Systems), c.KeysPer, c.Archive, c.CreatedAt.Format(time.RFC3339))
+			}
+			return tw.Flush()
 		},
 	}
 	show := &cobra.Command{
@@ -86,6 +121,13 @@ func newChannelCmd(stdout io.Writer) *cobra.Command {
 		Short: "Show a live channel's settings and URLs",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if api.server != "" {
+				var got admin.ChannelJSON
+				if _, err := api.do(cmd.Context(), http.MethodGet, "/v1/admin/channels/"+url.PathEscape(args[0]), nil, &got); err != nil {
+					return err
+				}
+				return printRemoteChannel(stdout, got, api.server)
+			}
 			cfg, err := conf.load()
 			if err != nil {
 				return err
@@ -102,26 +144,110 @@ func newChannelCmd(stdout io.Writer) *cobra.Command {
 	}
 	del := &cobra.Command{
 		Use:   "delete NAME",
-		Short: "Delete a live channel (its keys stay in the store)",
+		Short: "Delete a live channel: ingest and output stop, its published output goes (its keys and archives stay)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return conf.withStore(cmd.Context(), func(st *keystore.KeyStore) error {
+			if api.server != "" {
+				if _, err := api.do(cmd.Context(), http.MethodDelete, "/v1/admin/channels/"+url.PathEscape(args[0]), nil, nil); err != nil {
+					return err
+				}
+			} else if err := conf.withStore(cmd.Context(), func(st *keystore.KeyStore) error {
 				if err := live.NewChannels(st.Store).Delete(cmd.Context(), args[0]); err != nil {
 					return err
 				}
 				_ = st.Audit(cmd.Context(), apikey.Entry{Actor: "cli", Action: "channel.delete", Target: args[0], At: time.Now()})
-				fmt.Fprintf(stdout, "deleted channel %s\n", args[0])
+				return nil
+			}); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "deleted channel %s\n", args[0])
+			return nil
+		},
+	}
+	stop := &cobra.Command{
+		Use:   "stop NAME",
+		Short: "End a live channel's stream: static MPD, EXT-X-ENDLIST, ingest refused, the archive published (--archive)",
+		Long: `Stop ends a channel's stream. With --server the running server stops it; on
+the data directory (--data) the command does the server's work itself, so
+use it there only while no server runs on that directory.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if api.server != "" {
+				var got struct{ Stopped, Archive string }
+				if _, err := api.do(cmd.Context(), http.MethodPost, "/v1/admin/channels/"+url.PathEscape(args[0])+"/stop", nil, &got); err != nil {
+					return err
+				}
+				printStopped(stdout, args[0], got.Archive)
+				return nil
+			}
+			cfg, err := conf.load()
+			if err != nil {
+				return err
+			}
+			return conf.withStore(cmd.Context(), func(st *keystore.KeyStore) error {
+				sp := cfg.SPEKE
+				p, err := live.New(live.Config{Dir: filepath.Join(cfg.Server.DataDir, "live"), ArchiveDir: filepath.Join(cfg.Server.DataDir, "content"),
+					WidevineProvider: sp.WidevineProvider, PlayReadyLAURL: sp.PlayReadyLAURL, ClearKeyLAURL: sp.ClearKeyLAURL, FairPlayKeyURI: sp.FairPlayKeyURI()},
+					live.Deps{Channels: live.NewChannels(st.Store), Keys: st, Auth: noEncoders{}})
+				if err != nil {
+					return err
+				}
+				defer p.Close()
+				dir, err := p.Stop(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if dir != "" {
+					dir = serverBase(cfg) + "/content/" + filepath.Base(dir) + "/" + live.ManifestName
+				}
+				printStopped(stdout, args[0], dir)
 				return nil
 			})
 		},
 	}
-	cmd.AddCommand(create, list, show, del)
+	cmd.AddCommand(create, list, show, del, stop)
 	return cmd
+}
+
+// noEncoders refuses every encoder: `channel stop` on the data directory
+// takes no ingest.
+type noEncoders struct{}
+
+func (noEncoders) AuthenticateEncoder(*http.Request, apikey.Scope) (string, error) {
+	return "", apikey.ErrUnauthenticated
+}
+
+func printStopped(w io.Writer, name, archive string) {
+	fmt.Fprintf(w, "stopped channel %s: the MPD is static, the playlists end\n", name)
+	if archive != "" {
+		fmt.Fprintf(w, "archive (VOD): %s\n", archive)
+	}
+}
+
+// remoteChannel is a channel as the admin API shows it.
+func remoteChannel(j admin.ChannelJSON) (live.Channel, error) {
+	c, err := j.Channel()
+	if err != nil {
+		return c, fmt.Errorf("admin API channel %q: %w", j.Name, err)
+	}
+	if j.CreatedAt != nil {
+		c.CreatedAt = *j.CreatedAt
+	}
+	return c.WithDefaults(), nil
+}
+
+func printRemoteChannel(w io.Writer, j admin.ChannelJSON, server string) error {
+	c, err := remoteChannel(j)
+	if err != nil {
+		return err
+	}
+	printChannel(w, c, strings.TrimRight(server, "/"))
+	return nil
 }
 
 // channel turns the create flags into a channel; the error names the flag.
 func (f *channelFlags) channel(cmd *cobra.Command, name string) (live.Channel, error) {
-	c := live.Channel{Name: name, SegmentDuration: f.segment, KeyPeriod: f.keyPeriod, Window: f.window, CreatedAt: time.Now().UTC()}
+	c := live.Channel{Name: name, SegmentDuration: f.segment, KeyPeriod: f.keyPeriod, Window: f.window, Archive: f.archive, CreatedAt: time.Now().UTC()}
 	var err error
 	if c.Scheme, err = cenc.ParseScheme(f.scheme); err != nil {
 		return c, fmt.Errorf("--scheme: %w", err)
@@ -165,8 +291,12 @@ func systemNames(ss []drm.System) string {
 // printChannel prints a channel's settings and URLs.
 func printChannel(w io.Writer, c live.Channel, base string) {
 	u := live.ChannelURLs(base, c.Name)
-	fmt.Fprintf(w, "channel %s: segments %s, key period %s, window %s, %s, %s, keys per %s\n",
-		c.Name, c.SegmentDuration, c.KeyPeriod, c.Window, c.Scheme, systemNames(c.Systems), c.KeysPer)
+	archive := ""
+	if c.Archive {
+		archive = ", archived"
+	}
+	fmt.Fprintf(w, "channel %s: segments %s, key period %s, window %s, %s, %s, keys per %s%s\n",
+		c.Name, c.SegmentDuration, c.KeyPeriod, c.Window, c.Scheme, systemNames(c.Systems), c.KeysPer, archive)
 	fmt.Fprintf(w, "ingest (per object, ffmpeg -f dash -method PUT): %sstream.mpd\n", u.Ingest)
 	fmt.Fprintf(w, "ingest (one POST per track):  %s  %s\n", u.IngestVideo, u.IngestAudio)
 	fmt.Fprintf(w, "DASH: %s\n", u.DASH)

@@ -63,3 +63,26 @@ func TestChannelCommands(t *testing.T) {
 		t.Fatalf("show after delete: %d %s", code, stderr)
 	}
 }
+
+// `drmpipe channel stop` on the data directory ends a channel (an unknown
+// one is an error naming it), --archive is stored and shown, and --server
+// without an admin API key is refused before any request.
+func TestChannelStopAndServerFlags(t *testing.T) {
+	t.Setenv("DRMPIPE_API_KEY", "")
+	d := "--data=" + filepath.Join(t.TempDir(), "data")
+	if code, out, stderr := run(t, "channel", "create", d, "ev1", "--archive"); code != 0 || !strings.Contains(out, "archived") {
+		t.Fatalf("create --archive: %d %s %s", code, out, stderr)
+	}
+	if _, listed, _ := run(t, "channel", "list", d); !strings.Contains(listed, "ARCHIVE") || !strings.Contains(listed, "true") {
+		t.Fatalf("list: %s", listed)
+	}
+	if code, out, stderr := run(t, "channel", "stop", d, "ev1"); code != 0 || !strings.Contains(out, "stopped channel ev1") {
+		t.Fatalf("stop: %d %s %s", code, out, stderr)
+	}
+	if code, _, stderr := run(t, "channel", "stop", d, "nope"); code == 0 || !strings.Contains(stderr, `channel not found: "nope"`) {
+		t.Fatalf("stop of an unknown channel: %d %s", code, stderr)
+	}
+	if code, _, stderr := run(t, "channel", "list", "--server", "http://127.0.0.1:1"); code == 0 || !strings.Contains(stderr, "admin API key is required") {
+		t.Fatalf("--server without a key: %d %s", code, stderr)
+	}
+}

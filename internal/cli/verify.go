@@ -13,6 +13,7 @@ import (
 
 func newVerifyCmd(stdout, stderr io.Writer) *cobra.Command {
 	var keyFlags []string
+	var live bool
 	cmd := &cobra.Command{
 		Use:   "verify [--key KID:KEY ...] OUTDIR",
 		Short: "Check the DRM signaling of a packaged output (any packager's), and decrypt it with keys",
@@ -27,6 +28,12 @@ checked against each other and the playlists); give one --key per key
 period. A --key whose KID no track uses, an encrypted track or key period
 without a --key when others were given, and a key period whose key decrypts
 to invalid samples are problems.
+A dynamic MPD (live) must carry availabilityStartTime, publishTime,
+minimumUpdatePeriod and timeShiftBufferDepth, Periods with unique ids and
+starts in order, and list no more media than its window (with --live, a
+UTCTiming element too); a live media playlist that has slid must still list
+three target durations (RFC 8216 §6.2.2). Verify a live channel's directory
+(DATA/live/NAME) with the keys of the key periods it lists.
 It exits non-zero with one line per problem.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -38,7 +45,7 @@ It exits non-zero with one line per problem.`,
 				}
 				ks = append(ks, verify.Key{KID: k.KID, Key: k.Key})
 			}
-			rep, err := verify.Dir(cmd.Context(), args[0], ks)
+			rep, err := verify.DirWith(cmd.Context(), args[0], ks, verify.Options{Live: live})
 			if err != nil {
 				return err
 			}
@@ -64,6 +71,7 @@ It exits non-zero with one line per problem.`,
 		},
 	}
 	cmd.Flags().StringArrayVar(&keyFlags, "key", nil, "KID:KEY (hex) to decrypt with; repeatable")
+	cmd.Flags().BoolVar(&live, "live", false, "hold a dynamic MPD to the rules of a live service: a UTCTiming element is required")
 	return cmd
 }
 

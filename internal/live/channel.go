@@ -65,10 +65,14 @@ type Channel struct {
 	// segments; period k covers media time [k·KeyPeriod, (k+1)·KeyPeriod).
 	KeyPeriod time.Duration
 	// Window is the time-shift buffer: how much media the manifests list.
-	Window    time.Duration
-	Scheme    cenc.Scheme
-	Systems   []drm.System
-	KeysPer   KeysPer
+	Window  time.Duration
+	Scheme  cenc.Scheme
+	Systems []drm.System
+	KeysPer KeysPer
+	// Archive keeps every segment of the event (none leaves the disk with
+	// the window) and, at the end of the stream, publishes the whole event
+	// as a VOD asset under the server's content directory.
+	Archive   bool
 	CreatedAt time.Time
 }
 
@@ -138,13 +142,14 @@ type spec struct {
 	Scheme            string   `json:"scheme"`
 	DRM               []string `json:"drm"`
 	KeysPer           string   `json:"keys_per"`
+	Archive           bool     `json:"archive,omitempty"`
 }
 
 // MarshalSpec returns the stored form of c's settings.
 func (c Channel) MarshalSpec() ([]byte, error) {
 	s := spec{
 		SegmentDurationMS: c.SegmentDuration.Milliseconds(), KeyPeriodMS: c.KeyPeriod.Milliseconds(), WindowMS: c.Window.Milliseconds(),
-		Scheme: c.Scheme.String(), KeysPer: c.KeysPer.String(),
+		Scheme: c.Scheme.String(), KeysPer: c.KeysPer.String(), Archive: c.Archive,
 	}
 	for _, sys := range c.Systems {
 		s.DRM = append(s.DRM, sys.String())
@@ -161,7 +166,7 @@ func UnmarshalChannel(name string, created time.Time, data []byte) (Channel, err
 	c := Channel{Name: name, CreatedAt: created,
 		SegmentDuration: time.Duration(s.SegmentDurationMS) * time.Millisecond,
 		KeyPeriod:       time.Duration(s.KeyPeriodMS) * time.Millisecond,
-		Window:          time.Duration(s.WindowMS) * time.Millisecond}
+		Window:          time.Duration(s.WindowMS) * time.Millisecond, Archive: s.Archive}
 	var err error
 	if c.Scheme, err = cenc.ParseScheme(s.Scheme); err != nil {
 		return Channel{}, fmt.Errorf("%w: channel %q: %w", ErrInvalidChannel, name, err)

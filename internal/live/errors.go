@@ -29,6 +29,9 @@ var (
 	// ErrTrackChanged reports a new CMAF header whose codec, timescale or
 	// kind differs from the track's (a new track needs a new name).
 	ErrTrackChanged = errors.New("track changed")
+	// ErrChannelEnded reports ingest for a channel whose stream ended
+	// (stopped, or the encoder signalled its end).
+	ErrChannelEnded = errors.New("channel ended")
 	// ErrClosed reports ingest after the packager was closed (shutdown).
 	ErrClosed = errors.New("live packager is shutting down")
 )

@@ -52,7 +52,15 @@ func (p *Packager) IngestHandler() http.Handler {
 		switch r.Method {
 		case http.MethodPut, http.MethodPost:
 		case http.MethodDelete:
-			w.WriteHeader(http.StatusNoContent) // the encoder's window; drmpipe keeps its own
+			// A DELETE of the encoder's MPD ends the stream; of a segment,
+			// it is the encoder's window (drmpipe keeps its own).
+			if path.Ext(object) == ".mpd" {
+				if err := p.endStream(r.Context(), name); err != nil {
+					p.refuse(w, r, name, "", err)
+					return
+				}
+			}
+			w.WriteHeader(http.StatusNoContent)
 			return
 		default:
 			w.Header().Set("Allow", "PUT, POST, DELETE")
@@ -65,8 +73,15 @@ func (p *Packager) IngestHandler() http.Handler {
 			return
 		}
 		if ext := path.Ext(object); ext == ".mpd" || ext == ".m3u8" {
-			// The encoder's manifests: drmpipe writes its own.
-			_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, p.cfg.MaxObjectBytes))
+			// The encoder's manifests: drmpipe writes its own, but an MPD
+			// turned static is the encoder's end of stream.
+			b, _ := io.ReadAll(io.LimitReader(r.Body, p.cfg.MaxObjectBytes))
+			if ext == ".mpd" && finalMPD(b) {
+				if err := p.endStream(r.Context(), name); err != nil {
+					p.refuse(w, r, name, "", err)
+					return
+				}
+			}
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
@@ -93,6 +108,8 @@ func (p *Packager) IngestHandler() http.Handler {
 
 // ingest reads headers and fragments from body until it ends.
 func (p *Packager) ingest(w http.ResponseWriter, r *http.Request, c *channel, track string, body io.Reader) error {
+	c.ingestStarted()
+	defer c.ingestDone()
 	rc := http.NewResponseController(w)
 	cr := &cmafReader{r: body, maxBox: p.cfg.MaxBoxBytes}
 	for {
@@ -183,7 +200,7 @@ func (p *Packager) refuse(w http.ResponseWriter, r *http.Request, channel, track
 		status, code = http.StatusRequestEntityTooLarge, httperr.CodeTooLarge
 	case errors.Is(err, ErrEncryptedInput), errors.Is(err, media.ErrEncryptedInput), errors.Is(err, media.ErrUnsupportedCodec):
 		status = http.StatusUnsupportedMediaType
-	case errors.Is(err, ErrNoInit), errors.Is(err, ErrTimestamps), errors.Is(err, ErrTrackChanged):
+	case errors.Is(err, ErrNoInit), errors.Is(err, ErrTimestamps), errors.Is(err, ErrTrackChanged), errors.Is(err, ErrChannelEnded):
 		status = http.StatusConflict
 	case errors.Is(err, ErrNotCMAF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, media.ErrNotMP4),
 		errors.Is(err, media.ErrMalformed), errors.Is(err, media.ErrNoTracks):
@@ -219,6 +236,11 @@ func (p *Packager) OutputHandler() http.Handler {
 		rel := strings.TrimPrefix(r.URL.Path, OutputPrefix)
 		name, file, _ := strings.Cut(rel, "/")
 		if keys.ValidateContentID(name) != nil || !outputFileRE.MatchString(file) {
+			httperr.Write(w, r, p.deps.Log, httperr.New(http.StatusNotFound, httperr.CodeNotFound, "no such live object"))
+			return
+		}
+		// A deleted channel's output is gone (and removed from disk).
+		if _, err := p.channel(r.Context(), name); errors.Is(err, ErrChannelNotFound) {
 			httperr.Write(w, r, p.deps.Log, httperr.New(http.StatusNotFound, httperr.CodeNotFound, "no such live object"))
 			return
 		}

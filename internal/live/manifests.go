@@ -114,6 +114,9 @@ func (c *channel) writeManifests(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("channel %q: %w", c.def.Name, err)
 		}
+		if c.st.Ended {
+			data = append(data, endList...)
+		}
 		if err := writeAtomic(filepath.Join(c.dir, t.Dir, hls.MediaPlaylistName), data); err != nil {
 			return err
 		}
@@ -125,11 +128,17 @@ func (c *channel) writeManifests(ctx context.Context) error {
 	if err := writeAtomic(filepath.Join(c.dir, MultivariantName), mv); err != nil {
 		return err
 	}
-	mpd, err := dash.Marshal(p, dash.Options{Live: &dash.Live{
+	opts := dash.Options{Live: &dash.Live{
 		AvailabilityStartTime: c.st.Epoch, PublishTime: now,
 		MinimumUpdatePeriod: c.def.SegmentDuration, TimeShiftBufferDepth: c.def.Window, UTCTimingURL: TimePath,
 		SuggestedPresentationDelay: c.presentationDelay(),
-	}})
+	}}
+	if c.st.Ended {
+		// The end of the stream: a static MPD of the last window (see
+		// lifecycle.go).
+		p.Duration, opts = presentationEnd(p), dash.Options{}
+	}
+	mpd, err := dash.Marshal(p, opts)
 	if err != nil {
 		return fmt.Errorf("channel %q: %w", c.def.Name, err)
 	}

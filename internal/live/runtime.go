@@ -34,6 +34,9 @@ type Config struct {
 	PlayReadyLAURL   string
 	ClearKeyLAURL    string
 	FairPlayKeyURI   string
+	// ArchiveDir receives the VOD asset of an ended channel created with
+	// Archive (the server's content directory); empty: no archive.
+	ArchiveDir string
 }
 
 // Default limits.
@@ -77,7 +80,11 @@ type Packager struct {
 
 	mu     sync.Mutex
 	chans  map[string]*channel
+	defs   map[string]cachedDef
 	closed bool
+	// ending counts the encoder-signalled ends in progress (Close waits
+	// for them).
+	ending sync.WaitGroup
 }
 
 // New returns a live packager.
@@ -100,14 +107,15 @@ func New(cfg Config, deps Deps) (*Packager, error) {
 	if deps.Channels == nil || deps.Keys == nil || deps.Auth == nil {
 		return nil, fmt.Errorf("%w: the live packager needs the channel registry, the key store and an authenticator", ErrInvalidChannel)
 	}
-	return &Packager{cfg: cfg, deps: deps, chans: map[string]*channel{}}, nil
+	return &Packager{cfg: cfg, deps: deps, chans: map[string]*channel{}, defs: map[string]cachedDef{}}, nil
 }
 
 // Close stops taking ingest; published output stays.
 func (p *Packager) Close() error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.closed = true
+	p.mu.Unlock()
+	p.ending.Wait()
 	return nil
 }
 
@@ -125,6 +133,12 @@ type channel struct {
 	st     channelState
 	tracks map[string]*liveTrack
 	sigs   map[drm.KeyID]signaling.Set
+	// inflight counts ingest requests being read, lastObject is when the
+	// last object was accepted, and ending tells that the encoder
+	// signalled its end (lifecycle.go).
+	inflight   int
+	lastObject time.Time
+	ending     bool
 }
 
 // liveTrack is one ingested track.
@@ -138,24 +152,38 @@ type liveTrack struct {
 }
 
 // channel returns the running channel name, loading it (definition and
-// persisted state) on first use.
+// persisted state) on first use. The definition is read again at most
+// every defTTL (lifecycle.go): a deleted channel is dropped with its
+// output, and a channel created again under a deleted name starts afresh.
 func (p *Packager) channel(ctx context.Context, name string) (*channel, error) {
+	def, err := p.lookup(ctx, name)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return nil, ErrClosed
 	}
-	if c, ok := p.chans[name]; ok {
-		return c, nil
+	if errors.Is(err, ErrChannelNotFound) {
+		p.dropLocked(name)
 	}
-	def, err := p.deps.Channels.Get(ctx, name)
 	if err != nil {
 		return nil, err
 	}
+	if c, ok := p.chans[name]; ok && sameCreation(c.def.CreatedAt, def.CreatedAt) {
+		return c, nil
+	}
+	delete(p.chans, name)
 	c := &channel{p: p, def: def, dir: filepath.Join(p.cfg.Dir, name), tracks: map[string]*liveTrack{}, sigs: map[drm.KeyID]signaling.Set{}}
 	if c.st, err = loadState(c.dir); err != nil {
 		return nil, err
 	}
+	if !c.st.Created.IsZero() && !sameCreation(c.st.Created, def.CreatedAt) {
+		// Output of a deleted channel of the same name.
+		if err := os.RemoveAll(c.dir); err != nil {
+			return nil, err
+		}
+		c.st = channelState{Tracks: map[string]*trackState{}}
+	}
+	c.st.Created = def.CreatedAt
 	for tn, ts := range c.st.Tracks {
 		lt := &liveTrack{name: tn, st: ts, encPeriod: -1}
 		if b, err := os.ReadFile(filepath.Join(c.dir, stateDirName, tn+".init")); err == nil {
@@ -185,6 +213,9 @@ func (c *channel) acceptHeader(track string, data []byte) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.st.Ended {
+		return fmt.Errorf("%w: %q", ErrChannelEnded, c.def.Name)
+	}
 	lt := c.tracks[track]
 	if lt != nil && lt.st != nil && lt.st.Timescale != it.track.Timescale {
 		return fmt.Errorf("%w: timescale %d, the track had %d", ErrTrackChanged, it.track.Timescale, lt.st.Timescale)
@@ -219,6 +250,9 @@ func (c *channel) acceptHeader(track string, data []byte) error {
 func (c *channel) acceptFragment(ctx context.Context, track string, obj cmafObject) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.st.Ended {
+		return fmt.Errorf("%w: %q", ErrChannelEnded, c.def.Name)
+	}
 	lt := c.tracks[track]
 	if lt == nil || lt.in == nil {
 		return fmt.Errorf("%w: track %q has no CMAF header yet", ErrNoInit, track)
@@ -305,8 +339,10 @@ func segmentName(n int) string { return fmt.Sprintf("seg_%d.m4s", n) }
 // (after the media they list).
 func (c *channel) publish(ctx context.Context, lt *liveTrack, cs cutSegment) error {
 	t := lt.in.track
-	periodTicks := ticks(c.def.KeyPeriod, t.Timescale)
-	k := int(cs.start / uint64(periodTicks))
+	k, err := c.keyPeriod(ctx, lt, cs.start)
+	if err != nil {
+		return err
+	}
 	number := lt.st.NextNumber
 	trackDir := filepath.Join(c.dir, lt.name)
 	if lt.enc == nil || lt.encPeriod != k {
@@ -380,6 +416,9 @@ func (c *channel) slide(lt *liveTrack) {
 	for len(st.Segments) > 1 && int64(st.Segments[0].Start+st.Segments[0].Dur) <= end-window {
 		st.Retired = append(st.Retired, st.Segments[0])
 		st.Segments = st.Segments[1:]
+	}
+	if c.def.Archive {
+		return // every segment and init segment stays for the archive
 	}
 	grace := window + ticks(c.def.SegmentDuration, ts)
 	dir := filepath.Join(c.dir, lt.name)

@@ -20,6 +20,17 @@ type channelState struct {
 	// It is fixed by the first ingested fragment and never changes.
 	Epoch  time.Time              `json:"epoch"`
 	Tracks map[string]*trackState `json:"tracks"`
+	// Created is the creation time of the channel definition this output
+	// belongs to: output of a deleted channel whose name was created again
+	// is not resumed (zero in state written before it was recorded).
+	Created time.Time `json:"created,omitzero"`
+	// Ended tells that the stream ended: the manifests are final and
+	// ingest is refused.
+	Ended bool `json:"ended,omitempty"`
+	// Rekeys are the emergency re-keys: the segment-grid index (media
+	// time / segment duration) from which each shifts the key period
+	// indexes by one (rekey.go).
+	Rekeys []int64 `json:"rekeys,omitempty"`
 }
 
 // trackState is one track's persisted timeline.

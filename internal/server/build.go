@@ -240,13 +240,18 @@ func (b *builder) speke() error {
 // liveChannels: live channels, CMAF ingest and the published output.
 func (b *builder) liveChannels() error {
 	c := b.cfg.SPEKE
+	channels := live.NewChannels(b.ks.Store)
 	lp, err := live.New(live.Config{Dir: filepath.Join(b.cfg.Server.DataDir, "live"), WidevineProvider: c.WidevineProvider,
-		PlayReadyLAURL: c.PlayReadyLAURL, ClearKeyLAURL: c.ClearKeyLAURL, FairPlayKeyURI: c.FairPlayKeyURI()},
-		live.Deps{Channels: live.NewChannels(b.ks.Store), Keys: b.ks, Auth: b.auth, Log: b.log})
+		PlayReadyLAURL: c.PlayReadyLAURL, ClearKeyLAURL: c.ClearKeyLAURL, FairPlayKeyURI: c.FairPlayKeyURI(),
+		ArchiveDir: filepath.Join(b.cfg.Server.DataDir, "content")},
+		live.Deps{Channels: channels, Keys: b.ks, Auth: b.auth, Log: b.log})
 	if err != nil {
 		return err
 	}
 	b.closer(lp.Close)
+	for _, r := range admin.ChannelRoutes(admin.ChannelDeps{Channels: channels, Runtime: lp, Auth: b.auth, Audit: b.ks, Log: b.log}) {
+		b.mount(Route(r))
+	}
 	ingest, output := lp.IngestHandler(), lp.OutputHandler()
 	b.mount(Route{"PUT " + live.IngestPrefix, ingest}, Route{"POST " + live.IngestPrefix, ingest}, Route{"DELETE " + live.IngestPrefix, ingest},
 		Route{"GET " + live.OutputPrefix, output}, Route{"HEAD " + live.OutputPrefix, output})

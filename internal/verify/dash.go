@@ -57,6 +57,7 @@ func (c *checker) checkMPDBytes(file string, data []byte) {
 	if reps == 0 {
 		c.problem(file, "MPD", "no Period/AdaptationSet/Representation")
 	}
+	c.checkLiveMPD(file, m)
 	for pi, p := range m.Periods {
 		for ai, as := range p.AdaptationSets {
 			asWhere := fmt.Sprintf("MPD/Period[%d]/AdaptationSet[%d]", pi, ai)

@@ -100,6 +100,7 @@ func (c *checker) checkMediaPlaylist(file string, pl *m3u8.MediaPlaylist, raw []
 		c.checkWebVTTPlaylist(file, pl)
 		return nil
 	}
+	c.checkLivePlaylist(file, pl, raw)
 	var keys []mediaKey
 	keyIDs := keyIDAttrs(string(raw))
 	var t *track

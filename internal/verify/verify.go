@@ -42,6 +42,16 @@ type checker struct {
 	missing map[string]bool // files already reported missing
 	seen    map[string]bool // problems already reported (dedup)
 	refs    int             // segment references taken (see takeRef)
+	opts    Options
+}
+
+// Options are the optional checks of DirWith.
+type Options struct {
+	// Live holds a dynamic MPD to the rules of a live service (DASH-IF IOP
+	// timing model): a UTCTiming element is required. File packagers that
+	// write dynamic MPDs from files (Shaka Packager with a segment
+	// template) leave it out, so it is not required by default.
+	Live bool
 }
 
 // maxRefs bounds the segment references one run follows over all
@@ -68,13 +78,18 @@ func (c *checker) takeRef(file, where string) bool {
 // it) and every file they reference. The error is non-nil only when outDir
 // cannot be read; everything wrong with the content is a Problem.
 func Dir(ctx context.Context, outDir string, keys []Key) (*Report, error) {
+	return DirWith(ctx, outDir, keys, Options{})
+}
+
+// DirWith is Dir with the optional checks of opts.
+func DirWith(ctx context.Context, outDir string, keys []Key, opts Options) (*Report, error) {
 	entries, err := os.ReadDir(outDir)
 	if err != nil {
 		return nil, fmt.Errorf("verify: read output directory: %w", err)
 	}
 	c := &checker{
 		ctx: ctx, root: outDir, keys: map[drm.KeyID][]byte{}, report: &Report{},
-		tracks: map[string]*track{}, missing: map[string]bool{}, seen: map[string]bool{},
+		tracks: map[string]*track{}, missing: map[string]bool{}, seen: map[string]bool{}, opts: opts,
 	}
 	for _, k := range keys {
 		c.keys[k.KID] = k.Key
