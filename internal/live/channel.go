@@ -14,39 +14,28 @@ import (
 	"github.com/drmpipe/drmpipe/internal/cenc"
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/keys"
+	"github.com/drmpipe/drmpipe/internal/keys/delivery"
 )
 
-// KeysPer tells how many keys a channel uses in each key period.
-type KeysPer uint8
+// KeysPer tells how many keys a channel uses in each key period: one key for
+// every track, or one per track type (AUDIO, SD, HD, ...; SPEKE v2
+// ContentKeyUsageRule@intendedTrackType). It is the packaging jobs' type, so
+// a channel and a job name their keying the same way.
+type KeysPer = delivery.KeysPer
 
-// Keying modes: one key for every track, or one per track type (AUDIO, SD,
-// HD, ...; SPEKE v2 ContentKeyUsageRule@intendedTrackType).
+// Keying modes.
 const (
-	KeysPerAsset KeysPer = iota + 1
-	KeysPerTrackType
+	KeysPerAsset     = delivery.KeysPerAsset
+	KeysPerTrackType = delivery.KeysPerTrackType
 )
 
-// String returns "asset" or "track-type".
-func (k KeysPer) String() string {
-	switch k {
-	case KeysPerAsset:
-		return "asset"
-	case KeysPerTrackType:
-		return "track-type"
-	default:
-		return fmt.Sprintf("KeysPer(%d)", uint8(k))
-	}
-}
-
-// ParseKeysPer parses "asset" or "track-type".
+// ParseKeysPer parses "asset" or "track-type" (surrounding space ignored).
 func ParseKeysPer(s string) (KeysPer, error) {
-	switch strings.TrimSpace(s) {
-	case "asset":
-		return KeysPerAsset, nil
-	case "track-type":
-		return KeysPerTrackType, nil
+	k, err := delivery.ParseKeysPer(strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("%w: keys-per %q (want asset or track-type)", ErrInvalidChannel, s)
 	}
-	return 0, fmt.Errorf("%w: keys-per %q (want asset or track-type)", ErrInvalidChannel, s)
+	return k, nil
 }
 
 // Channel defaults (drmpipe channel create).

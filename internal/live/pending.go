@@ -2,6 +2,7 @@ package live
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/drmpipe/drmpipe/internal/storage"
 )
 
 // The samples of a track's open segment (received, not yet published) are
@@ -50,20 +53,11 @@ func appendPending(w io.Writer, samples []ingestSample) error {
 func savePending(dir, track string, samples []ingestSample, rewrite bool) error {
 	name := pendingPath(dir, track)
 	if rewrite {
-		f, err := os.CreateTemp(filepath.Dir(name), ".tmp-*")
-		if err != nil {
+		var buf bytes.Buffer
+		if err := appendPending(&buf, samples); err != nil {
 			return err
 		}
-		if err := appendPending(f, samples); err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			return err
-		}
-		if err := f.Close(); err != nil {
-			os.Remove(f.Name())
-			return err
-		}
-		return os.Rename(f.Name(), name)
+		return storage.WriteFileAtomic(name, buf.Bytes(), 0o600)
 	}
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/drmpipe/drmpipe/internal/storage"
 )
 
 // channelState is what a channel persists after every published segment
@@ -99,34 +101,12 @@ func (st *channelState) save(dir string) error {
 	return writeAtomic(filepath.Join(dir, stateDirName, stateFileName), b)
 }
 
-// writeAtomic writes data to name through a temporary file in the same
-// directory and a rename, so readers see the old file or the whole new one
-// (POSIX rename(2)).
+// writeAtomic writes data to name (creating its directory) through a
+// temporary file in the same directory and a rename, so readers see the old
+// file or the whole new one (POSIX rename(2)).
 func writeAtomic(name string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(name), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Chmod(tmp, 0o644); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
+	return storage.WriteFileAtomic(name, data, 0o644)
 }
