@@ -97,21 +97,14 @@ func (h *TokenHandlers) issue(w http.ResponseWriter, r *http.Request, req TokenR
 	c := entitlement.Claims{Subject: req.User, ContentID: req.Content, DeviceID: req.Device}
 	now := time.Now()
 	c.IssuedAt, c.ExpiresAt = now, now.Add(ttl)
-	for _, s := range req.TrackTypes {
-		tt, err := keys.ParseTrackType(s)
-		if err != nil {
-			httperr.Write(w, r, h.log, httperr.New(http.StatusBadRequest, httperr.CodeInvalidRequest, "unknown track type"))
-			return
-		}
-		c.TrackTypes = append(c.TrackTypes, tt)
+	var err error
+	if c.TrackTypes, err = parseEach(req.TrackTypes, keys.ParseTrackType); err != nil {
+		httperr.Write(w, r, h.log, httperr.New(http.StatusBadRequest, httperr.CodeInvalidRequest, "unknown track type"))
+		return
 	}
-	for _, s := range req.KIDs {
-		kid, err := drm.ParseKeyID(s)
-		if err != nil {
-			httperr.Write(w, r, h.log, httperr.New(http.StatusBadRequest, httperr.CodeInvalidRequest, "kids must be UUIDs"))
-			return
-		}
-		c.KIDs = append(c.KIDs, kid)
+	if c.KIDs, err = parseEach(req.KIDs, drm.ParseKeyID); err != nil {
+		httperr.Write(w, r, h.log, httperr.New(http.StatusBadRequest, httperr.CodeInvalidRequest, "kids must be UUIDs"))
+		return
 	}
 	tok, err := h.signer.Sign(c)
 	if err != nil {
@@ -128,4 +121,18 @@ func (h *TokenHandlers) JWKS(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/jwk-set+json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	_, _ = w.Write(h.signer.JWKS())
+}
+
+// parseEach parses every string of ss with parse, stopping at the first
+// error; none gives nil, as a request without the field.
+func parseEach[T any](ss []string, parse func(string) (T, error)) ([]T, error) {
+	var out []T
+	for _, s := range ss {
+		v, err := parse(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
