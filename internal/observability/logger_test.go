@@ -3,9 +3,7 @@ package observability
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -14,32 +12,24 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/drmpipe/drmpipe/internal/testtools"
 	"go.opentelemetry.io/otel/trace"
 )
-
-func randBytes(t *testing.T, n int) []byte {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // A JWT-shaped token (header {"alg":"ES256","typ":"JWT"}); the signature is random.
 func fakeJWT(t *testing.T) string {
 	h := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"ES256","typ":"JWT"}`))
 	p := base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"alice","cid":"movie-1"}`))
-	return h + "." + p + "." + base64.RawURLEncoding.EncodeToString(randBytes(t, 64))
+	return h + "." + p + "." + base64.RawURLEncoding.EncodeToString(testtools.RandomBytes(t, 64))
 }
 
 func TestLoggerRedaction(t *testing.T) {
-	keyHex := hex.EncodeToString(randBytes(t, 16))
-	kek := hex.EncodeToString(randBytes(t, 32))
-	keyB64 := base64.StdEncoding.EncodeToString(randBytes(t, 16))
-	keyB64URL32 := base64.URLEncoding.EncodeToString(randBytes(t, 32))
+	keyHex := testtools.RandomHex(t, 16)
+	kek := testtools.RandomHex(t, 32)
+	keyB64 := base64.StdEncoding.EncodeToString(testtools.RandomBytes(t, 16))
+	keyB64URL32 := base64.URLEncoding.EncodeToString(testtools.RandomBytes(t, 32))
 	jwt := fakeJWT(t)
-	kid := hex.EncodeToString(randBytes(t, 16))
+	kid := testtools.RandomHex(t, 16)
 
 	cases := []struct {
 		name   string
@@ -130,7 +120,7 @@ func TestRequestID(t *testing.T) {
 	if got := RequestIDFromHeader(h); got != "abc-123" {
 		t.Errorf("kept id = %q", got)
 	}
-	for _, bad := range []string{"", "has space", strings.Repeat("a", 65), "x\ny", fakeJWT(t), hex.EncodeToString(randBytes(t, 16))} {
+	for _, bad := range []string{"", "has space", strings.Repeat("a", 65), "x\ny", fakeJWT(t), testtools.RandomHex(t, 16)} {
 		h.Set(RequestIDHeader, bad)
 		got := RequestIDFromHeader(h)
 		if got == bad || len(got) != 16 || LooksSecret(got) {

@@ -3,13 +3,13 @@ package observability
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/drmpipe/drmpipe/internal/testtools"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
@@ -25,7 +25,7 @@ func TestTracerProviderInMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	jwt := fakeJWT(t)
-	key := hex.EncodeToString(randBytes(t, 16))
+	key := testtools.RandomHex(t, 16)
 
 	tr := tp.Tracer("test")
 	ctx, root := tr.Start(ctx, SpanLicenseRequest, trace.WithAttributes(AttrDRM.String("widevine"), AttrVendor.String("axinom")))
@@ -163,7 +163,7 @@ func TestSafeString(t *testing.T) {
 	}{
 		{AttrVendor, fakeJWT(t)},
 		{AttrOutcome, "Bearer xyz"},
-		{"note", hex.EncodeToString(randBytes(t, 16))},
+		{"note", testtools.RandomHex(t, 16)},
 		{"token", "anything"},
 	} {
 		if _, err := SafeString(c.k, c.v); !errors.Is(err, ErrSecretAttribute) {

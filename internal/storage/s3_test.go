@@ -3,7 +3,6 @@ package storage_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -40,15 +39,6 @@ func newS3(t *testing.T, bucket string, hc *http.Client) (*testtools.VersityGW, 
 	return gw, c, cfg
 }
 
-func randomBytes(t *testing.T, n int) []byte {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func putObject(t *testing.T, gw *testtools.VersityGW, bucket, key string, data []byte) {
 	t.Helper()
 	gw.Put(t, bucket, key, bytes.NewReader(data))
@@ -61,7 +51,7 @@ func putObject(t *testing.T, gw *testtools.VersityGW, bucket, key string, data [
 // block is one GET of exactly its bytes.
 func TestS3ReaderRanges(t *testing.T) {
 	gw, c, _ := newS3(t, "media", nil)
-	data := randomBytes(t, 3<<20+123)
+	data := testtools.RandomBytes(t, 3<<20+123)
 	putObject(t, gw, "media", "in/movie.mp4", data)
 	ctx := context.Background()
 	const bs = 128 << 10
@@ -124,7 +114,7 @@ func TestS3ReaderRanges(t *testing.T) {
 // returning bytes of the new version.
 func TestS3ReaderChanged(t *testing.T) {
 	gw, c, _ := newS3(t, "media", nil)
-	putObject(t, gw, "media", "a.mp4", randomBytes(t, 1<<20))
+	putObject(t, gw, "media", "a.mp4", testtools.RandomBytes(t, 1<<20))
 	r, err := c.OpenReader(context.Background(), storage.S3Location{Bucket: "media", Key: "a.mp4"}, storage.ReaderOptions{BlockSize: 64 << 10, Blocks: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +123,7 @@ func TestS3ReaderChanged(t *testing.T) {
 	if _, err := r.ReadAt(make([]byte, 10), 0); err != nil {
 		t.Fatal(err)
 	}
-	putObject(t, gw, "media", "a.mp4", randomBytes(t, 1<<20))
+	putObject(t, gw, "media", "a.mp4", testtools.RandomBytes(t, 1<<20))
 	_, err = r.ReadAt(make([]byte, 10), 900_000)
 	if !errors.Is(err, storage.ErrChanged) || !strings.Contains(err.Error(), "s3://media/a.mp4") {
 		t.Fatalf("read after replace: %v; want ErrChanged naming s3://media/a.mp4", err)

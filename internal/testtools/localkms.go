@@ -1,7 +1,6 @@
 package testtools
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -93,7 +92,7 @@ func StartLocalKMS(t testing.TB) *LocalKMS {
 	t.Helper()
 	bin := localKMSBuild.binary(t)
 	dir := t.TempDir()
-	keyID, backing := randomUUID(t), randomHex(t, 32)
+	keyID, backing := randomUUID(t), RandomHex(t, 32)
 	k := &LocalKMS{
 		Region:    "eu-west-2",
 		AccountID: "111122223333",
@@ -130,22 +129,10 @@ func StartLocalKMS(t testing.TB) *LocalKMS {
 // "KMS down" behaviour). It is safe to call more than once.
 func (k *LocalKMS) Stop() { k.proc.stop() }
 
-func randomHex(t testing.TB, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
-
 // randomUUID returns a random (version 4) UUID string.
 func randomUUID(t testing.TB) string {
 	t.Helper()
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
+	b := RandomBytes(t, 16)
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b)

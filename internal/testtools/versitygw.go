@@ -52,8 +52,8 @@ func StartVersityGW(t testing.TB) *VersityGW {
 	g := &VersityGW{
 		bin:       versityGWBuild.binary(t),
 		Region:    "us-east-1",
-		AccessKey: "drmpipe" + randomHex(t, 6),
-		SecretKey: randomHex(t, 20),
+		AccessKey: "drmpipe" + RandomHex(t, 6),
+		SecretKey: RandomHex(t, 20),
 		Dir:       filepath.Join(t.TempDir(), "s3"),
 	}
 	if err := os.Mkdir(g.Dir, 0o700); err != nil {

@@ -162,7 +162,7 @@ type replica struct {
 	*server.App
 	d     *deployment
 	url   string
-	logs  *syncBuffer
+	logs  *testtools.SyncBuffer
 	spans *tracetest.InMemoryExporter
 	tp    *sdktrace.TracerProvider
 	// cancel stops Run; done receives its result.
@@ -178,7 +178,7 @@ type replica struct {
 func (d *deployment) start(t *testing.T) *replica {
 	t.Helper()
 	cfg := d.config(t)
-	r := &replica{d: d, logs: &syncBuffer{}, spans: tracetest.NewInMemoryExporter()}
+	r := &replica{d: d, logs: &testtools.SyncBuffer{}, spans: tracetest.NewInMemoryExporter()}
 	r.tp = sdktrace.NewTracerProvider(sdktrace.WithSyncer(r.spans))
 	log := observability.NewLogger(cfg.Observability.Log, r.logs)
 	d.secrets.addLog("server log", r.logs.Bytes)
@@ -388,25 +388,6 @@ func licenseKeys(t *testing.T, body []byte) map[drm.KeyID][]byte {
 		out[drm.KeyID(kid)] = key
 	}
 	return out
-}
-
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// Bytes returns a copy of everything written so far.
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]byte(nil), s.b.Bytes()...)
 }
 
 func randomID() string {

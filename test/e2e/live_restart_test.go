@@ -20,13 +20,13 @@ import (
 type serveProcess struct {
 	cmd  *exec.Cmd
 	url  string
-	logs *syncBuffer
+	logs *testtools.SyncBuffer
 }
 
 // startServe runs bin serve --config cfg and waits for its address.
 func startServe(t *testing.T, d *deployment, bin string) *serveProcess {
 	t.Helper()
-	p := &serveProcess{cmd: exec.Command(bin, "serve", "--config", d.cfgFile), logs: &syncBuffer{}}
+	p := &serveProcess{cmd: exec.Command(bin, "serve", "--config", d.cfgFile), logs: &testtools.SyncBuffer{}}
 	d.secrets.addLog("serve process log", p.logs.Bytes)
 	p.cmd.Stderr = p.logs
 	out, err := p.cmd.StdoutPipe()

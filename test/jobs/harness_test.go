@@ -6,10 +6,7 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -18,7 +15,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -47,37 +43,11 @@ type cluster struct {
 	serve                *proc
 }
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // proc is a drmpipe process started by a test.
 type proc struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testtools.SyncBuffer
 	done chan struct{}
-}
-
-func randomHex(t *testing.T, n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
 }
 
 func newCluster(t *testing.T, serveArgs ...string) *cluster {
@@ -109,7 +79,7 @@ func newClusterOn(t *testing.T, postgres bool, serveArgs ...string) *cluster {
 	c.serverEnv = append([]string{
 		"DRMPIPE_SERVER__DATA_DIR=" + c.dataDir,
 		"DRMPIPE_SERVER__LISTEN=" + fmt.Sprintf("127.0.0.1:%d", port),
-		"DRMPIPE_KEYS__BROKER_HMAC_KEY=" + randomHex(t, 32),
+		"DRMPIPE_KEYS__BROKER_HMAC_KEY=" + testtools.RandomHex(t, 32),
 		"DRMPIPE_KEYS__BROKER_RATE_LIMIT=0",
 		"DRMPIPE_SERVER__DEMO=true", // playback tokens are not under test
 	}, aws...)
@@ -202,7 +172,7 @@ func (c *cluster) jobs(t *testing.T, args ...string) (string, int) {
 // test ends if still running.
 func (c *cluster) start(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: command(env, args...), out: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{cmd: command(env, args...), out: &testtools.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
