@@ -196,18 +196,8 @@ func TestBrokerPackageEndToEnd(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	list, err := a.Keys.List(ctx, "movie")
-	if err != nil {
-		t.Fatal(err)
-	}
-	types := map[keys.TrackType]bool{}
-	for _, k := range list {
-		types[k.TrackType] = true
-	}
-	for _, tt := range []keys.TrackType{keys.Audio, keys.SD, keys.HD, keys.UHD1, keys.UHD2} {
-		if !types[tt] {
-			t.Errorf("the broker did not get-or-create the %s key", tt)
-		}
+	for _, tt := range testtools.MissingTrackTypeKeys(t, a.Keys, "movie") {
+		t.Errorf("the broker did not get-or-create the %s key", tt)
 	}
 	clear := map[string][]string{"v:0": testtools.FrameMD5(t, clip, "v:0", ""), "a:0": testtools.FrameMD5(t, clip, "a:0", "")}
 	entries, _ := os.ReadDir(out)
