@@ -46,14 +46,7 @@ func TestShakaUnitTestVectors(t *testing.T) {
 		if !bytes.Equal(got, unhex(t, c.want)) {
 			t.Errorf("%s:\n got %x\nwant %s", c.name, got, c.want)
 		}
-		box, err := drm.UnmarshalPSSH(got)
-		if err != nil {
-			t.Fatal(err)
-		}
-		back, err := UnmarshalPsshData(box.Data)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, back := parseBox(t, got)
 		if len(back.KeyIDs) != 2 || back.KeyIDs[1] != d.KeyIDs[1] || back.ProtectionScheme != c.scheme {
 			t.Errorf("%s: parsed %+v", c.name, back)
 		}
@@ -88,14 +81,7 @@ func TestCastlabsBoxSkipsAlgorithm(t *testing.T) {
 	// algorithm=AESCTR (field 1, skipped), key_id, provider "castlabs",
 	// content_id, policy "default".
 	raw, _ := base64.StdEncoding.DecodeString("AAAAZXBzc2gAAAAA7e+LqXnWSs6jyCfc1R0h7QAAAEUIARIQ8FdjnZKHMxWL9VCZnElF9xoIY2FzdGxhYnMiHGV5SmhjM05sZEVsa0lqb2lkSFl5WDJaNWJpSjkyB2RlZmF1bHQ=")
-	box, err := drm.UnmarshalPSSH(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := UnmarshalPsshData(box.Data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	box, d := parseBox(t, raw)
 	wantKID, _ := drm.ParseKeyID("f057639d928733158bf550999c4945f7")
 	if len(d.KeyIDs) != 1 || d.KeyIDs[0] != wantKID || d.Provider != "castlabs" || d.Policy != "default" ||
 		string(d.ContentID) != "eyJhc3NldElkIjoidHYyX2Z5biJ9" || d.ProtectionScheme != 0 {
@@ -181,4 +167,19 @@ func FuzzUnmarshalPsshData(f *testing.F) {
 			t.Fatal("round trip differs")
 		}
 	})
+}
+
+// parseBox parses a whole Widevine pssh box (ISO/IEC 23001-7 §8.1) and its
+// WidevinePsshData; either failing fails the test.
+func parseBox(t *testing.T, raw []byte) (drm.PSSH, PsshData) {
+	t.Helper()
+	box, err := drm.UnmarshalPSSH(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := UnmarshalPsshData(box.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return box, d
 }
