@@ -110,8 +110,23 @@ func TestLiveRekeyStopArchive(t *testing.T) {
 		t.Fatalf("playlist after stop: want ENDLIST and the open segment 6 published:\n%s", pl)
 	}
 	mpd := env.get(t, "ev/manifest.mpd")
-	if !strings.Contains(mpd, `type="static"`) || !strings.Contains(mpd, `mediaPresentationDuration="PT12S"`) || strings.Contains(mpd, "minimumUpdatePeriod") {
-		t.Fatalf("MPD after stop:\n%s", mpd)
+	if !strings.Contains(mpd, `type="static"`) || !strings.Contains(mpd, `mediaPresentationDuration="PT8S"`) || strings.Contains(mpd, "minimumUpdatePeriod") {
+		t.Fatalf("MPD after stop: want static, the last window (4 s to 12 s) long:\n%s", mpd)
+	}
+	// Its timeline starts at the first listed segment (4 s): the first
+	// Period starts at 0 with that segment's time as its offset, not at 0
+	// with a 4 s gap before it.
+	if !regexp.MustCompile(`<Period id="1" start="PT0S">(?s:.)*?presentationTimeOffset="49152">\s*<SegmentTimeline>\s*<S t="49152"`).MatchString(mpd) {
+		t.Fatalf("MPD after stop: the first Period does not start at its first segment:\n%s", mpd)
+	}
+	var windowKeys []verify.Key // the revoked key's period left the window
+	for _, k := range periodKeys(t, env, revoked) {
+		if k.KID != revoked {
+			windowKeys = append(windowKeys, k)
+		}
+	}
+	if rep, err := verify.DirWith(ctx, filepath.Join(dir, "live", "ev"), windowKeys, verify.Options{}); err != nil || !rep.OK() {
+		t.Fatalf("verify of the ended channel: %v %v", err, rep.Problems)
 	}
 	if code := env.status(t, "PUT", IngestPrefix+"ev/v/9.m4s", append(append([]byte(nil), objs[7].data...), objs[7].mdat...)); code != http.StatusConflict {
 		t.Fatalf("ingest after stop: %d, want 409", code)

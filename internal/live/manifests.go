@@ -136,7 +136,7 @@ func (c *channel) writeManifests(ctx context.Context) error {
 	if c.st.Ended {
 		// The end of the stream: a static MPD of the last window (see
 		// lifecycle.go).
-		p.Duration, opts = presentationEnd(p), dash.Options{}
+		p.Duration, opts = presentationDuration(p), dash.Options{}
 	}
 	mpd, err := dash.Marshal(p, opts)
 	if err != nil {

@@ -58,3 +58,55 @@ func TestLiveMPD(t *testing.T) {
 		t.Fatalf("the first Period does not start at segment 3:\n%s", b)
 	}
 }
+
+// periodStartGaps returns, for every Period and AdaptationSet of m, how
+// far after Period@start its first segment is presented (ISO/IEC
+// 23009-1 §5.3.9.2: at Period@start + (t - presentationTimeOffset) /
+// timescale), in seconds. A positive gap is a hole at the start of the
+// Period that players must jump (dash.js: "gap in the manifest").
+func periodStartGaps(t *testing.T, m *mpd.MPD) map[string]float64 {
+	t.Helper()
+	gaps := map[string]float64{}
+	for _, p := range m.Periods {
+		for _, as := range p.AdaptationSets {
+			st := as.SegmentTemplate
+			if st == nil {
+				st = as.Representations[0].SegmentTemplate
+			}
+			if st == nil || st.SegmentTimeline == nil || len(st.SegmentTimeline.S) == 0 {
+				t.Fatalf("Period %s AdaptationSet %d: no SegmentTimeline", p.Id, *as.Id)
+			}
+			var first, pto uint64
+			if s := st.SegmentTimeline.S[0]; s.T != nil {
+				first = *s.T
+			}
+			if st.PresentationTimeOffset != nil {
+				pto = *st.PresentationTimeOffset
+			}
+			gaps["period "+p.Id+" "+string(as.ContentType)] = (float64(first) - float64(pto)) / float64(*st.Timescale)
+		}
+	}
+	return gaps
+}
+
+// The final MPD of an ended channel lists its last window, which need not
+// start at media time 0: its first Period starts at 0 (DASH-IF timing
+// model: the first Period of a static presentation starts at the zero
+// point) with the presentationTimeOffset of the first listed segment, so
+// the presentation opens with media, not with a gap.
+func TestStaticWindowStartsAtFirstSegment(t *testing.T) {
+	b, err := Marshal(liveWindow(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := mpd.ReadFromString(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Periods) != 2 || m.Periods[0].Start == nil || m.Periods[0].Start.String() != "PT0S" || m.Periods[1].Start.String() != "PT4S" {
+		t.Fatalf("Periods of the window from 4 s to 8.5 s must start at 0 and 4 s:\n%s", b)
+	}
+	if g := periodStartGaps(t, m)["period 1 video"]; g != 0 {
+		t.Fatalf("the first listed video segment is presented %gs after the presentation start:\n%s", g, b)
+	}
+}

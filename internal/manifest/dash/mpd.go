@@ -213,9 +213,6 @@ func keyPeriods(tracks []manifest.Track, idx []int, live bool, ns *namespaces) (
 		if len(p.views) == 0 {
 			continue
 		}
-		if len(ps) == 0 && !live {
-			p.startTicks = 0 // the first Period starts the presentation
-		}
 		ps = append(ps, p)
 	}
 	// Clear tracks (subtitles) are not rotated: each Period carries the
@@ -240,6 +237,16 @@ func keyPeriods(tracks []manifest.Track, idx []int, live bool, ns *namespaces) (
 			}
 		}
 	}
+	// A static MPD's first Period starts at 0 (DASH-IF timing model, "the
+	// first period SHALL start at the zero point of the MPD timeline"): the
+	// MPD timeline starts at the first Period's media, which need not be at
+	// media time 0 (the last window of an ended live channel). Its
+	// presentationTimeOffset stays that media time, so its first segment
+	// is presented at 0 and not after a gap (ISO/IEC 23009-1 §5.3.9.2).
+	var origin float64
+	if !live && len(ps) > 0 {
+		origin = float64(ps[0].startTicks) / float64(ps[0].startTS)
+	}
 	out := make([]*mpd.Period, 0, len(ps))
 	for _, p := range ps {
 		for i := range p.views {
@@ -247,7 +254,7 @@ func keyPeriods(tracks []manifest.Track, idx []int, live bool, ns *namespaces) (
 			q, _ := bits.Div64(hi%uint64(p.startTS), lo, uint64(p.startTS))
 			p.views[i].PresentationTimeOffset = q
 		}
-		mp, err := buildPeriod(p.views, strconv.Itoa(p.k), float64(p.startTicks)/float64(p.startTS), ns)
+		mp, err := buildPeriod(p.views, strconv.Itoa(p.k), float64(p.startTicks)/float64(p.startTS)-origin, ns)
 		if err != nil {
 			return nil, fmt.Errorf("key period %d: %w", p.k, err)
 		}
