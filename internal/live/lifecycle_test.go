@@ -290,3 +290,30 @@ func TestLiveOutputDuringStoreOutage(t *testing.T) {
 		t.Fatalf("playlist during a store outage: %d", code)
 	}
 }
+
+// A key period whose first segments left the window keeps the Period@start
+// and presentationTimeOffset it was published with (its first segment's
+// time, persisted in the state): an MPD update moves no listed segment on
+// the MPD timeline (ISO/IEC 23009-1 §5.3.9.2).
+func TestLivePeriodStartStaysAsWindowSlides(t *testing.T) {
+	objs, err := readAll(t, strings.NewReader(string(cmafTrack(t, 18))), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := Channel{Name: "ev", SegmentDuration: 2 * time.Second, KeyPeriod: 8 * time.Second, Window: 6 * time.Second, Scheme: cenc.CBCS,
+		Systems: []drm.System{drm.ClearKey}, KeysPer: KeysPerAsset}
+	env := newLiveEnv(t, t.TempDir(), nil, ch)
+	env.put(t, "ev/v/init.mp4", objs[0].data)
+	for i := 1; i < len(objs); i++ {
+		env.put(t, fmt.Sprintf("ev/v/%d.m4s", i), append(append([]byte(nil), objs[i].data...), objs[i].mdat...))
+	}
+	// Segments 1-8 (0-16 s) are published; the 6 s window lists 6 to 8,
+	// inside key period 1, which starts at 8 s with segment 5.
+	mpd := env.get(t, "ev/manifest.mpd")
+	if !strings.Contains(mpd, `startNumber="6"`) || strings.Contains(mpd, `startNumber="5"`) {
+		t.Fatalf("the window does not start at segment 6:\n%s", mpd)
+	}
+	if !regexp.MustCompile(`<Period id="1" start="PT8S">(?s:.)*?presentationTimeOffset="98304"`).MatchString(mpd) {
+		t.Fatalf("key period 1 does not keep its start (8 s) as the window slides:\n%s", mpd)
+	}
+}

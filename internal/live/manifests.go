@@ -70,7 +70,7 @@ func (c *channel) manifestTrack(ctx context.Context, lt *liveTrack) (manifest.Tr
 		if err != nil {
 			return mt, err
 		}
-		mt.KeyPeriods = append(mt.KeyPeriods, manifest.KeyPeriod{Index: ps.Index, FirstSegment: max(ps.First, first), InitFile: periodInit(ps.Index), Protection: prot})
+		mt.KeyPeriods = append(mt.KeyPeriods, manifest.KeyPeriod{Index: ps.Index, FirstSegment: max(ps.First, first), InitFile: periodInit(ps.Index), Protection: prot, Start: ps.Start})
 	}
 	if len(mt.KeyPeriods) == 0 {
 		return mt, fmt.Errorf("channel %q track %q: no key period covers segment %d", c.def.Name, lt.name, first)

@@ -1,6 +1,8 @@
 package dash
 
 import (
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,4 +111,107 @@ func TestStaticWindowStartsAtFirstSegment(t *testing.T) {
 	if g := periodStartGaps(t, m)["period 1 video"]; g != 0 {
 		t.Fatalf("the first listed video segment is presented %gs after the presentation start:\n%s", g, b)
 	}
+}
+
+// Audio is cut on its frame boundaries, so its key periods start up to one
+// frame after the video's (4.0107 s for 4 s in the key_rotation case).
+// Every AdaptationSet's first segment is still presented exactly at its
+// Period's start, in VOD, live and final MPDs: no gap for players to jump
+// (DASH-IF timing model: a representation covers the entire Period).
+func TestPeriodsStartWithEveryTrack(t *testing.T) {
+	live := &Live{AvailabilityStartTime: time.Unix(0, 0), PublishTime: time.Unix(10, 0), MinimumUpdatePeriod: 2 * time.Second,
+		TimeShiftBufferDepth: 30 * time.Second, UTCTimingURL: "/live/time"}
+	for _, c := range []struct {
+		name string
+		p    manifest.Presentation
+		opt  Options
+	}{
+		{"vod", manifesttest.Named(t, "key_rotation"), Options{}},
+		{"live", liveWindow(t), Options{Live: live}},
+		{"final", liveWindow(t), Options{}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if a := c.p.Tracks[1]; a.Type != manifest.Audio || a.Segments[2].Start == 4*uint64(a.Timescale) {
+				t.Fatal("the case has no audio key period starting after the video's")
+			}
+			b, err := Marshal(c.p, c.opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := mpd.ReadFromString(string(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			gaps := periodStartGaps(t, m)
+			if len(gaps) != 2*len(m.Periods) {
+				t.Fatalf("want a video and an audio AdaptationSet per Period: %v", gaps)
+			}
+			for as, g := range gaps {
+				if g != 0 {
+					t.Errorf("%s: first segment presented %.4f s after the Period start", as, g)
+				}
+			}
+			if t.Failed() {
+				t.Logf("MPD:\n%s", b)
+			}
+		})
+	}
+}
+
+// A live Period whose first segments left the window keeps the start and
+// offsets it was first published with (KeyPeriod.Start): the MPD update
+// moves no segment already on the MPD timeline.
+func TestLivePeriodKeepsItsTiming(t *testing.T) {
+	live := Options{Live: &Live{AvailabilityStartTime: time.Unix(0, 0), PublishTime: time.Unix(10, 0), MinimumUpdatePeriod: 2 * time.Second,
+		TimeShiftBufferDepth: 30 * time.Second, UTCTimingURL: "/live/time"}}
+	before := liveWindow(t)
+	slid := liveWindow(t)
+	for i := range slid.Tracks {
+		tr := &slid.Tracks[i]
+		start := tr.Segments[0].Start
+		tr.KeyPeriods[0].Start = &start
+		tr.KeyPeriods[0].FirstSegment++
+		tr.Segments = tr.Segments[1:]
+		tr.StartNumber = tr.Segments[0].Number
+	}
+	mb, err := Marshal(before, live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := Marshal(slid, live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs := regexp.MustCompile(`<Period [^>]*>|presentationTimeOffset="\d+"`)
+	if a, b := attrs.FindAllString(string(mb), -1), attrs.FindAllString(string(ms), -1); !slices.Equal(a, b) {
+		t.Fatalf("Period starts and offsets changed as the window slid:\n%q\n%q\n%s", a, b, ms)
+	}
+	if !strings.Contains(string(ms), `startNumber="4"`) {
+		t.Fatalf("the slid window does not start at segment 4:\n%s", ms)
+	}
+}
+
+// In a VOD presentation from media time 0, a track whose first segment
+// starts later (audio behind an empty edit) keeps that start in the first
+// Period: its offset is content timing, not a cut on a frame boundary.
+func TestVODFirstPeriodKeepsEditOffset(t *testing.T) {
+	p := manifesttest.Named(t, "key_rotation")
+	a := &p.Tracks[1]
+	a.Segments[0].Start, a.Segments[0].Duration = 960, a.Segments[0].Duration-960
+	m, err := mpd.ReadFromString(string(mustMarshal(t, p)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := periodStartGaps(t, m); g["period 0 audio"] != 0.02 || g["period 0 video"] != 0 || g["period 1 audio"] != 0 {
+		t.Fatalf("first segment times after Period start: %v", g)
+	}
+}
+
+func mustMarshal(t *testing.T, p manifest.Presentation) []byte {
+	t.Helper()
+	b, err := Marshal(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
