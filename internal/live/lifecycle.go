@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -224,15 +225,18 @@ func (s *segmenter) flush() (cutSegment, bool) {
 // §4.3.3.4).
 const endList = "#EXT-X-ENDLIST\n"
 
-// presentationEnd is the end of p's last segment, in seconds from media
-// time 0: the mediaPresentationDuration of the final static MPD.
-func presentationEnd(p manifest.Presentation) float64 {
-	var end float64
+// presentationDuration is the time from p's first segment to the end of
+// its last, in seconds: the mediaPresentationDuration of a static MPD,
+// whose timeline starts at its first listed segment (the last window of
+// an ended channel need not start at media time 0; see dash.Marshal).
+func presentationDuration(p manifest.Presentation) float64 {
+	start, end := math.Inf(1), 0.0
 	for _, t := range p.Tracks {
-		last := t.Segments[len(t.Segments)-1]
+		first, last := t.Segments[0], t.Segments[len(t.Segments)-1]
+		start = min(start, float64(first.Start)/float64(t.Timescale))
 		end = max(end, float64(last.Start+last.Duration)/float64(t.Timescale))
 	}
-	return end
+	return end - start
 }
 
 // archiveDir is where the VOD asset of an archived channel goes: one
@@ -293,7 +297,7 @@ func (c *channel) archive(ctx context.Context) error {
 	}
 	// Video first, as in the live manifests.
 	sort.SliceStable(p.Tracks, func(i, j int) bool { return p.Tracks[i].Type == manifest.Video && p.Tracks[j].Type != manifest.Video })
-	p.Duration = presentationEnd(p)
+	p.Duration = presentationDuration(p)
 	pls, err := hls.Marshal(p)
 	if err != nil {
 		return err

@@ -110,8 +110,23 @@ func TestLiveRekeyStopArchive(t *testing.T) {
 		t.Fatalf("playlist after stop: want ENDLIST and the open segment 6 published:\n%s", pl)
 	}
 	mpd := env.get(t, "ev/manifest.mpd")
-	if !strings.Contains(mpd, `type="static"`) || !strings.Contains(mpd, `mediaPresentationDuration="PT12S"`) || strings.Contains(mpd, "minimumUpdatePeriod") {
-		t.Fatalf("MPD after stop:\n%s", mpd)
+	if !strings.Contains(mpd, `type="static"`) || !strings.Contains(mpd, `mediaPresentationDuration="PT8S"`) || strings.Contains(mpd, "minimumUpdatePeriod") {
+		t.Fatalf("MPD after stop: want static, the last window (4 s to 12 s) long:\n%s", mpd)
+	}
+	// Its timeline starts at the first listed segment (4 s): the first
+	// Period starts at 0 with that segment's time as its offset, not at 0
+	// with a 4 s gap before it.
+	if !regexp.MustCompile(`<Period id="1" start="PT0S">(?s:.)*?presentationTimeOffset="49152">\s*<SegmentTimeline>\s*<S t="49152"`).MatchString(mpd) {
+		t.Fatalf("MPD after stop: the first Period does not start at its first segment:\n%s", mpd)
+	}
+	var windowKeys []verify.Key // the revoked key's period left the window
+	for _, k := range periodKeys(t, env, revoked) {
+		if k.KID != revoked {
+			windowKeys = append(windowKeys, k)
+		}
+	}
+	if rep, err := verify.DirWith(ctx, filepath.Join(dir, "live", "ev"), windowKeys, verify.Options{}); err != nil || !rep.OK() {
+		t.Fatalf("verify of the ended channel: %v %v", err, rep.Problems)
 	}
 	if code := env.status(t, "PUT", IngestPrefix+"ev/v/9.m4s", append(append([]byte(nil), objs[7].data...), objs[7].mdat...)); code != http.StatusConflict {
 		t.Fatalf("ingest after stop: %d, want 409", code)
@@ -273,5 +288,32 @@ func TestLiveOutputDuringStoreOutage(t *testing.T) {
 	time.Sleep(defTTL + 100*time.Millisecond)
 	if code := env.status(t, "GET", OutputPrefix+"out/v/playlist.m3u8", nil); code != http.StatusOK {
 		t.Fatalf("playlist during a store outage: %d", code)
+	}
+}
+
+// A key period whose first segments left the window keeps the Period@start
+// and presentationTimeOffset it was published with (its first segment's
+// time, persisted in the state): an MPD update moves no listed segment on
+// the MPD timeline (ISO/IEC 23009-1 §5.3.9.2).
+func TestLivePeriodStartStaysAsWindowSlides(t *testing.T) {
+	objs, err := readAll(t, strings.NewReader(string(cmafTrack(t, 18))), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := Channel{Name: "ev", SegmentDuration: 2 * time.Second, KeyPeriod: 8 * time.Second, Window: 6 * time.Second, Scheme: cenc.CBCS,
+		Systems: []drm.System{drm.ClearKey}, KeysPer: KeysPerAsset}
+	env := newLiveEnv(t, t.TempDir(), nil, ch)
+	env.put(t, "ev/v/init.mp4", objs[0].data)
+	for i := 1; i < len(objs); i++ {
+		env.put(t, fmt.Sprintf("ev/v/%d.m4s", i), append(append([]byte(nil), objs[i].data...), objs[i].mdat...))
+	}
+	// Segments 1-8 (0-16 s) are published; the 6 s window lists 6 to 8,
+	// inside key period 1, which starts at 8 s with segment 5.
+	mpd := env.get(t, "ev/manifest.mpd")
+	if !strings.Contains(mpd, `startNumber="6"`) || strings.Contains(mpd, `startNumber="5"`) {
+		t.Fatalf("the window does not start at segment 6:\n%s", mpd)
+	}
+	if !regexp.MustCompile(`<Period id="1" start="PT8S">(?s:.)*?presentationTimeOffset="98304"`).MatchString(mpd) {
+		t.Fatalf("key period 1 does not keep its start (8 s) as the window slides:\n%s", mpd)
 	}
 }

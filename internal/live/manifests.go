@@ -70,7 +70,7 @@ func (c *channel) manifestTrack(ctx context.Context, lt *liveTrack) (manifest.Tr
 		if err != nil {
 			return mt, err
 		}
-		mt.KeyPeriods = append(mt.KeyPeriods, manifest.KeyPeriod{Index: ps.Index, FirstSegment: max(ps.First, first), InitFile: periodInit(ps.Index), Protection: prot})
+		mt.KeyPeriods = append(mt.KeyPeriods, manifest.KeyPeriod{Index: ps.Index, FirstSegment: max(ps.First, first), InitFile: periodInit(ps.Index), Protection: prot, Start: ps.Start})
 	}
 	if len(mt.KeyPeriods) == 0 {
 		return mt, fmt.Errorf("channel %q track %q: no key period covers segment %d", c.def.Name, lt.name, first)
@@ -136,7 +136,7 @@ func (c *channel) writeManifests(ctx context.Context) error {
 	if c.st.Ended {
 		// The end of the stream: a static MPD of the last window (see
 		// lifecycle.go).
-		p.Duration, opts = presentationEnd(p), dash.Options{}
+		p.Duration, opts = presentationDuration(p), dash.Options{}
 	}
 	mpd, err := dash.Marshal(p, opts)
 	if err != nil {

@@ -363,7 +363,8 @@ func (c *channel) publish(ctx context.Context, lt *liveTrack, cs cutSegment) err
 		}
 		lt.enc, lt.encPeriod = enc, k
 		if n := len(lt.st.Periods); n == 0 || lt.st.Periods[n-1].Index != k {
-			lt.st.Periods = append(lt.st.Periods, periodState{Index: k, First: number, KID: key.KID.String()})
+			start := cs.start
+			lt.st.Periods = append(lt.st.Periods, periodState{Index: k, First: number, Start: &start, KID: key.KID.String()})
 		}
 		// The next period's key exists a whole key period before its
 		// boundary, so licenses can carry it ahead (look-ahead).

@@ -64,9 +64,12 @@ type segmentState struct {
 }
 
 type periodState struct {
-	Index int    `json:"index"`
-	First int    `json:"first"` // Number of its first segment
-	KID   string `json:"kid"`
+	Index int `json:"index"`
+	First int `json:"first"` // Number of its first segment
+	// Start is the presentation time of its first segment (nil in state
+	// written before it was recorded).
+	Start *uint64 `json:"t,omitempty"`
+	KID   string  `json:"kid"`
 }
 
 const (

@@ -127,6 +127,22 @@ type KeyPeriod struct {
 	InitFile string
 	// Protection is the period's key and DRM signaling.
 	Protection *Protection
+	// Start, when set, is the presentation time (Timescale units) of the
+	// period's first segment in the track, also after that segment has
+	// left a live window: a live MPD keeps mapping the period's segments
+	// as when it was first published (see manifest/dash). Nil means the
+	// first segment listed.
+	Start *uint64
+}
+
+// KeyPeriod returns t's key period k; ok is false when t has none.
+func (t Track) KeyPeriod(k int) (p KeyPeriod, ok bool) {
+	for _, p := range t.KeyPeriods {
+		if p.Index == k {
+			return p, true
+		}
+	}
+	return KeyPeriod{}, false
 }
 
 // InKeyPeriod returns t restricted to its key period k: the period's

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Eyevinn/dash-mpd/mpd"
+
 	"github.com/drmpipe/drmpipe/internal/apikey"
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/testtools"
@@ -138,6 +140,7 @@ func checkLiveChannel(t *testing.T, r *replica, channel string, tracks map[strin
 	if len(periods) < 3 || periods[0][1] != "0" || periods[1][1] != "1" || periods[2][1] != "2" {
 		t.Errorf("MPD Periods %v, want key periods 0, 1, 2 (12 s at 4 s)", periods)
 	}
+	checkPeriodStarts(t, mpdResp.body)
 	clock := do(t, "GET", r.url+"/live/time", nil)
 	if at, err := time.Parse(time.RFC3339Nano, string(clock.body)); err != nil || time.Since(at).Abs() > 5*time.Second {
 		t.Errorf("/live/time answered %q (%v)", clock.body, err)
@@ -221,6 +224,37 @@ func checkLiveChannel(t *testing.T, r *replica, channel string, tracks map[strin
 // channels (checkLiveChannel). ffmpeg reads its input at 6x real time
 // (-readrate): at full speed it exits while its last requests are still
 // queued on the connection and its close resets them.
+// checkPeriodStarts proves that in every Period each AdaptationSet's first
+// segment is presented at the Period's start (ISO/IEC 23009-1 §5.3.9.2:
+// at Period@start + (t - presentationTimeOffset) / timescale), although
+// audio is cut on its frame boundaries: no gap players must jump.
+func checkPeriodStarts(t *testing.T, b []byte) {
+	t.Helper()
+	m, err := mpd.MPDFromBytes(b)
+	if err != nil {
+		t.Fatalf("MPD: %v", err)
+	}
+	for _, p := range m.Periods {
+		for _, as := range p.AdaptationSets {
+			st := as.SegmentTemplate
+			if st == nil && len(as.Representations) > 0 {
+				st = as.Representations[0].SegmentTemplate
+			}
+			if st == nil || st.SegmentTimeline == nil || len(st.SegmentTimeline.S) == 0 || st.SegmentTimeline.S[0].T == nil {
+				t.Fatalf("Period %s %s: no SegmentTimeline with a start", p.Id, as.ContentType)
+			}
+			var pto uint64
+			if st.PresentationTimeOffset != nil {
+				pto = *st.PresentationTimeOffset
+			}
+			if first := *st.SegmentTimeline.S[0].T; first != pto {
+				t.Errorf("Period %s %s: first segment at %d, presentationTimeOffset %d: %.4f s after the Period start",
+					p.Id, as.ContentType, first, pto, (float64(first)-float64(pto))/float64(st.GetTimescale()))
+			}
+		}
+	}
+}
+
 func TestLiveIngestBothShapes(t *testing.T) {
 	d := newDeployment(t, setup{})
 	r := d.start(t)

@@ -178,23 +178,44 @@ func buildPeriod(tracks []manifest.Track, id string, start float64, ns *namespac
 // so cenc:default_KID change). Period@id is the key period index, stable
 // across runs; every Period carries the same DRM descriptors, each with the
 // period's KID (shaka-player stops at a Period whose set of
-// ContentProtection schemes differs). Period@start is the earliest start
-// of the period's segments over all tracks; each track's
-// presentationTimeOffset is that start in its own timescale, so segment
-// times stay those of one continuous timeline (ISO/IEC 23009-1 §5.3.9.2:
-// a segment is presented at Period@start + (t - presentationTimeOffset) /
-// timescale).
+// ContentProtection schemes differs).
 //
-// In a live MPD (live) the first listed Period starts where its media does:
-// Periods leave the front of the window as it slides, and the Period@start
-// of each stays what it was when it was first published.
+// Period@start is the earliest start of the period's first segments over
+// all tracks, and each keyed track's presentationTimeOffset is the start
+// of its own first segment in the period, so that every AdaptationSet's
+// first segment is presented at Period@start (ISO/IEC 23009-1 §5.3.9.2: a
+// segment is presented at Period@start + (t - presentationTimeOffset) /
+// timescale). Tracks are cut at the same boundary but audio only on its
+// frame boundaries, so its period starts up to one frame later than the
+// video's (4.0107 s for 4 s with 1024-sample AAC frames at 48 kHz); with
+// one offset for all tracks that frame would be a gap at the start of the
+// Period, which the DASH-IF timing model forbids ("a representation SHALL
+// provide enough media segments to cover the entire time span of the
+// period") and players stall on or skip (dash.js: "gap in the manifest").
+// Within a Period audio is then presented up to one frame (about 21 ms)
+// early, and the next Period realigns it; that is well inside the
+// detectability threshold of sound ahead of picture (45 ms, ITU-R
+// BT.1359). Clear tracks (subtitles) keep the earliest start as offset,
+// and so do all tracks in the first Period of a static MPD that starts at
+// media time 0.
+//
+// In a live MPD (live) a Period whose first segments left the window keeps
+// the offsets and start it had when it was first published, if the tracks'
+// KeyPeriod.Start says where they began: the mapping of a published
+// segment to the MPD timeline never changes between MPD updates. A static
+// MPD starts at its first listed segments (see Marshal).
 func keyPeriods(tracks []manifest.Track, idx []int, live bool, ns *namespaces) ([]*mpd.Period, error) {
-	// The keyed tracks' views of each key period, and where it starts.
+	// The keyed tracks' views of each key period, where each starts, and
+	// where the period starts.
 	type period struct {
 		k          int
 		views      []manifest.Track
+		starts     []uint64 // each view's first presentation time
 		startTicks uint64
 		startTS    uint32
+	}
+	earlier := func(ticks uint64, ts uint32, p period) bool {
+		return p.startTS == 0 || ticks*uint64(p.startTS) < p.startTicks*uint64(ts)
 	}
 	var ps []period
 	for _, k := range idx {
@@ -205,21 +226,22 @@ func keyPeriods(tracks []manifest.Track, idx []int, live bool, ns *namespaces) (
 				continue
 			}
 			s := v.Segments[0].Start
-			if p.startTS == 0 || s*uint64(p.startTS) < p.startTicks*uint64(v.Timescale) {
+			if kp, ok := t.KeyPeriod(k); live && ok && kp.Start != nil && *kp.Start <= s {
+				s = *kp.Start
+			}
+			if earlier(s, v.Timescale, p) {
 				p.startTicks, p.startTS = s, v.Timescale
 			}
 			p.views = append(p.views, v)
+			p.starts = append(p.starts, s)
 		}
 		if len(p.views) == 0 {
 			continue
 		}
-		if len(ps) == 0 && !live {
-			p.startTicks = 0 // the first Period starts the presentation
-		}
 		ps = append(ps, p)
 	}
 	// Clear tracks (subtitles) are not rotated: each Period carries the
-	// segments that start within it.
+	// segments that start within it, offset from the Period's start.
 	for i := range ps {
 		for _, t := range tracks {
 			if len(t.KeyPeriods) > 0 {
@@ -236,18 +258,35 @@ func keyPeriods(tracks []manifest.Track, idx []int, live bool, ns *namespaces) (
 			}
 			if len(v.Segments) > 0 {
 				v.StartNumber = v.Segments[0].Number
+				hi, lo := bits.Mul64(ps[i].startTicks, uint64(t.Timescale))
+				q, _ := bits.Div64(hi%uint64(ps[i].startTS), lo, uint64(ps[i].startTS))
 				ps[i].views = append(ps[i].views, v)
+				ps[i].starts = append(ps[i].starts, q)
 			}
+		}
+	}
+	// A static MPD's first Period starts at 0 (DASH-IF timing model, "the
+	// first period SHALL start at the zero point of the MPD timeline"): the
+	// MPD timeline starts at the first Period's media, which need not be at
+	// media time 0 (the last window of an ended live channel). The offsets
+	// stay those media times, so the first segments are presented at 0 and
+	// not after a gap (ISO/IEC 23009-1 §5.3.9.2).
+	var origin float64
+	if !live && len(ps) > 0 {
+		origin = float64(ps[0].startTicks) / float64(ps[0].startTS)
+		if ps[0].startTicks == 0 {
+			// A presentation from media time 0 (VOD): a track that starts
+			// later there does so by its edit list, not by a cut, and
+			// stays where it belongs (see manifest.Track.SyncHLS).
+			clear(ps[0].starts)
 		}
 	}
 	out := make([]*mpd.Period, 0, len(ps))
 	for _, p := range ps {
 		for i := range p.views {
-			hi, lo := bits.Mul64(p.startTicks, uint64(p.views[i].Timescale))
-			q, _ := bits.Div64(hi%uint64(p.startTS), lo, uint64(p.startTS))
-			p.views[i].PresentationTimeOffset = q
+			p.views[i].PresentationTimeOffset = p.starts[i]
 		}
-		mp, err := buildPeriod(p.views, strconv.Itoa(p.k), float64(p.startTicks)/float64(p.startTS), ns)
+		mp, err := buildPeriod(p.views, strconv.Itoa(p.k), float64(p.startTicks)/float64(p.startTS)-origin, ns)
 		if err != nil {
 			return nil, fmt.Errorf("key period %d: %w", p.k, err)
 		}

@@ -5,13 +5,11 @@ import (
 	stdxml "encoding/xml"
 	"errors"
 	"flag"
-	"math"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/Eyevinn/dash-mpd/mpd"
 	"github.com/drmpipe/drmpipe/internal/drm"
@@ -82,8 +80,9 @@ func TestMarshalParseBack(t *testing.T) {
 							if !ok {
 								t.Fatalf("%s: in Period %s but not in that key period", r.Id, period.Id)
 							}
-							// presentationTimeOffset is Period@start in the track's timescale.
-							v.PresentationTimeOffset = uint64(math.Round(time.Duration(*period.Start).Seconds() * float64(v.Timescale)))
+							// presentationTimeOffset is the start of the track's first
+							// segment in the period, which is presented at Period@start.
+							v.PresentationTimeOffset = v.Segments[0].Start
 							tr = &v
 						}
 						seen[r.Id] = true
