@@ -27,17 +27,22 @@ mkdir -p "$DATA"
 	--window 60s --scheme cbcs --drm widevine,playready,fairplay,clearkey >/dev/null
 TOKEN=$("$BIN" apikey create --data "$DATA" --scope ingest --name demo-live-encoder)
 
-pids=()
+server=""
+encoder=""
+# stop ends the push before the server, so ffmpeg never reports a refused
+# connection (its messages name the ingest URL, key included).
 stop() {
 	trap - INT TERM EXIT
-	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+	for pid in $encoder $server; do
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
 	echo "demo-live: stopped"
 }
 trap stop INT TERM EXIT
 
 "$BIN" serve --data "$DATA" --listen "$LISTEN" --demo --web-dir web &
-pids+=($!)
+server=$!
 for _ in $(seq 1 100); do
 	curl -fsS -o /dev/null "http://$LISTEN/healthz" 2>/dev/null && break
 	sleep 0.1
@@ -47,11 +52,11 @@ curl -fsS -o /dev/null "http://$LISTEN/healthz" || { echo "demo-live: the server
 # -stream_loop -1 replays the clip with timestamps that keep increasing
 # across loops; -c copy keeps its 2 s GOPs, so every segment starts with a
 # key frame at a multiple of the segment duration.
-ffmpeg -nostdin -hide_banner -loglevel warning -re -stream_loop -1 -i "$CLIP" -map 0:v -map 0:a -c copy \
+ffmpeg -nostdin -hide_banner -loglevel error -re -stream_loop -1 -i "$CLIP" -map 0:v -map 0:a -c copy \
 	-f dash -method PUT -seg_duration 2 -streaming 1 -use_timeline 1 -format_options movflags=cmaf \
 	-http_persistent 1 -http_opts auth_type=basic -adaptation_sets "id=0,streams=v id=1,streams=a" \
 	"http://encoder:$TOKEN@$LISTEN/ingest/$CHANNEL/stream.mpd" &
-pids+=($!)
+encoder=$!
 
 page="http://$LISTEN/web/player/?player=shaka&token=%2Fdemo%2Ftoken%3Fcontent%3D$CHANNEL"
 echo
@@ -66,6 +71,6 @@ if [[ -n ${DEMO_LIVE_SECONDS:-} ]]; then
 	sleep "$DEMO_LIVE_SECONDS"
 	exit 0
 fi
-wait -n "${pids[@]}"
+wait -n "$server" "$encoder"
 echo "demo-live: the server or ffmpeg exited" >&2
 exit 1
