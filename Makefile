@@ -3,6 +3,10 @@
 #   make demo   build, package testdata/sample.mp4 (keys from the store, all four
 #               DRMs) into out/demo-data, once as is and once with key rotation
 #               (demo-rotation), and serve both with the demo player page
+#   make demo-live  serve a live channel: the bundled clip pushed in a loop by
+#               ffmpeg in real time, a new key every 8 s; the demo page plays it
+#   make bench-live  one 3-rendition live channel pushed faster than real time:
+#               CPU per channel-second, peak RSS, publish latency (docs/BENCHMARKS.md)
 #   make test   install test tools if missing, then gofmt, go vet, golangci-lint, go test -race,
 #               a short fuzz pass (fuzz-short) and the headless-Chromium browser
 #               suite (web/run-browser-tests.sh)
@@ -39,7 +43,7 @@ CHROMIUM := /usr/bin/chromium
 CHROMIUM_CHECK_FLAGS := --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
 	--disable-background-networking --disable-component-update --disable-sync
 
-.PHONY: build deps web-deps test vet lint fmt-check demo bench bench-server fuzz fuzz-short chaos soak clean
+.PHONY: build deps web-deps test vet lint fmt-check demo demo-live bench bench-live bench-server fuzz fuzz-short chaos soak clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/drmpipe
@@ -143,8 +147,20 @@ demo: build web-deps
 	@echo
 	exec $(BIN) serve --data $(DEMO_DATA) --listen $(DEMO_LISTEN) --demo --web-dir web
 
+# demo-live serves the live channel demo-live from $(DEMO_LIVE_DATA): the
+# bundled clip pushed in a loop by ffmpeg in real time (scripts/demo_live.sh),
+# until Ctrl-C. Demo mode: loopback only.
+DEMO_LIVE_DATA := out/demo-live-data
+demo-live: build web-deps
+	BIN=$(BIN) DEMO_LIVE_DATA=$(DEMO_LIVE_DATA) DEMO_LISTEN=$(DEMO_LISTEN) scripts/demo_live.sh
+
 bench:
 	scripts/bench.sh
+
+# bench-live: one live channel of three renditions pushed faster than real
+# time; rewrites the live section of docs/BENCHMARKS.md.
+bench-live: build
+	BIN=$(BIN) scripts/bench_live.sh
 
 # bench-server: ClearKey licenses/s and latency, SPEKE v2 req/s (SQLite, PostgreSQL),
 # key store get-or-create; rewrites their sections of docs/BENCHMARKS.md.

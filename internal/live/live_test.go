@@ -13,6 +13,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -238,7 +240,7 @@ type liveEnv struct {
 	p        *Packager
 }
 
-func newLiveEnv(t *testing.T, dir string, store *sqlstore.Store, ch Channel) *liveEnv {
+func newLiveEnv(t *testing.T, dir string, store *sqlstore.Store, ch Channel, opts ...func(*Deps)) *liveEnv {
 	t.Helper()
 	ctx := context.Background()
 	env := &liveEnv{dir: dir, store: store}
@@ -261,7 +263,11 @@ func newLiveEnv(t *testing.T, dir string, store *sqlstore.Store, ch Channel) *li
 	}
 	env.key = tok
 	auth := apikey.NewHTTPAuthenticator(env.store.APIKeys())
-	env.p, err = New(Config{Dir: filepath.Join(dir, "live")}, Deps{Channels: NewChannels(env.store), Keys: env.store, Auth: auth})
+	deps := Deps{Channels: NewChannels(env.store), Keys: env.store, Auth: auth}
+	for _, o := range opts {
+		o(&deps)
+	}
+	env.p, err = New(Config{Dir: filepath.Join(dir, "live")}, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,6 +376,56 @@ func TestLiveWindowAndRestart(t *testing.T) {
 	for _, kept := range []string{"seg_3.m4s", "init_p2.mp4", "init_p7.mp4"} {
 		if _, err := os.Stat(filepath.Join(dir, "live", "win", "v", kept)); err != nil {
 			t.Errorf("%s: %v", kept, err)
+		}
+	}
+}
+
+// publishLatencies records what the packager reports to Deps.Metrics.
+type publishLatencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *publishLatencies) ObserveLivePublish(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.d = append(l.d, d)
+}
+
+// Every published segment reports the time from the arrival of its last
+// byte to the manifests that list it. Each fragment here is one GOP, so a
+// segment is closed by the first sample of the next fragment: on a clock
+// that the test moves 250 ms before each fragment, every segment reports
+// exactly 250 ms, one per segment listed in the playlist.
+func TestLivePublishLatency(t *testing.T) {
+	objs, err := readAll(t, bytes.NewReader(cmafTrack(t, 6)), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := Channel{Name: "lat", SegmentDuration: 2 * time.Second, KeyPeriod: 4 * time.Second, Window: 60 * time.Second, Scheme: cenc.CBCS,
+		Systems: []drm.System{drm.ClearKey}, KeysPer: KeysPerAsset}
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC).UnixNano())
+	rec := &publishLatencies{}
+	env := newLiveEnv(t, t.TempDir(), nil, ch, func(d *Deps) {
+		d.Now = func() time.Time { return time.Unix(0, clock.Load()) }
+		d.Metrics = rec
+	})
+	env.put(t, "lat/v/init.mp4", objs[0].data)
+	const step = 250 * time.Millisecond
+	for i, o := range objs[1:] {
+		clock.Add(int64(step))
+		env.put(t, fmt.Sprintf("lat/v/%d.m4s", i+1), append(append([]byte(nil), o.data...), o.mdat...))
+	}
+	listed := strings.Count(env.get(t, "lat/v/playlist.m3u8"), "#EXTINF:")
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if listed != len(objs)-2 || len(rec.d) != listed {
+		t.Fatalf("%d segments listed of %d fragments, %d latencies reported: %v", listed, len(objs)-1, len(rec.d), rec.d)
+	}
+	for i, d := range rec.d {
+		if d != step {
+			t.Errorf("segment %d: publish latency %v, want %v", i+1, d, step)
 		}
 	}
 }

@@ -62,12 +62,21 @@ type encoderAuth interface {
 	AuthenticateEncoder(r *http.Request, scope apikey.Scope) (string, error)
 }
 
+// publishObserver records, for each published segment, the time from the
+// arrival of its last byte to the write of the manifests that list it
+// (*observability.Metrics).
+type publishObserver interface {
+	ObserveLivePublish(d time.Duration)
+}
+
 // Deps are the live packager's collaborators.
 type Deps struct {
 	Channels channelGetter
 	Keys     keyStore
 	Auth     encoderAuth
 	Log      *slog.Logger
+	// Metrics receives the publish latency of every segment (none when nil).
+	Metrics publishObserver
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -149,6 +158,9 @@ type liveTrack struct {
 	enc       *packager.SegmentEncryptor
 	encPeriod int
 	st        *trackState
+	// lastFragment is when the track's previous fragment had arrived
+	// whole (zero after a restart).
+	lastFragment time.Time
 }
 
 // channel returns the running channel name, loading it (definition and
@@ -253,6 +265,7 @@ func (c *channel) acceptFragment(ctx context.Context, track string, obj cmafObje
 	if c.st.Ended {
 		return fmt.Errorf("%w: %q", ErrChannelEnded, c.def.Name)
 	}
+	arrived := c.p.deps.Now()
 	lt := c.tracks[track]
 	if lt == nil || lt.in == nil {
 		return fmt.Errorf("%w: track %q has no CMAF header yet", ErrNoInit, track)
@@ -273,10 +286,20 @@ func (c *channel) acceptFragment(ctx context.Context, track string, obj cmafObje
 	}
 	cuts := lt.seg.add(samples)
 	for _, cs := range cuts {
+		// The segment's last byte came with this fragment, unless the
+		// fragment's first sample is the one that closed it.
+		lastByte := arrived
+		if cs.samples[len(cs.samples)-1].DTS < samples[0].DTS {
+			lastByte = lt.lastFragment
+		}
 		if err := c.publish(ctx, lt, cs); err != nil {
 			return err
 		}
+		if c.p.deps.Metrics != nil && !lastByte.IsZero() {
+			c.p.deps.Metrics.ObserveLivePublish(c.p.deps.Now().Sub(lastByte))
+		}
 	}
+	lt.lastFragment = arrived
 	// The open segment's samples, then the next decode time that counts
 	// them, so a restart goes on from here (see pending.go).
 	if len(cuts) > 0 {

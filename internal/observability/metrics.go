@@ -40,6 +40,7 @@ const (
 	MetricConnectionsDropped = "drmpipe_connections_dropped_total"
 	MetricConnectionsOpen    = "drmpipe_connections_open"
 	MetricRedisBreakerState  = "drmpipe_redis_breaker_state"
+	MetricLivePublish        = "drmpipe_live_publish_latency_seconds"
 )
 
 // LatencyBuckets (seconds) are shared by the request latency histograms:
@@ -91,6 +92,7 @@ type Metrics struct {
 	connsDropped    *prometheus.CounterVec
 	connsOpen       prometheus.Gauge
 	redisBreaker    prometheus.Gauge
+	livePublish     prometheus.Histogram
 }
 
 // NewMetrics creates the collectors and registers them, with the Go
@@ -133,6 +135,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		connsOpen: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricConnectionsOpen, Help: "Client connections open on the server's listener."}),
 		redisBreaker: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricRedisBreakerState,
 			Help: "Circuit breaker in front of Redis: 0 closed, 1 half-open, 2 open (commands fail at once; licenses use this replica's fallback)."}),
+		livePublish: prometheus.NewHistogram(prometheus.HistogramOpts{Name: MetricLivePublish, Buckets: LatencyBuckets,
+			Help: "Live channels: seconds from the arrival of a segment's last ingested byte to the write of the manifests that list it."}),
 	}
 	if reg == nil {
 		return m
@@ -160,6 +164,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	register(reg, &m.pkgJobs)
 	register(reg, &m.connsDropped)
 	register(reg, &m.connsOpen)
+	register(reg, &m.livePublish)
 	var goc prometheus.Collector = collectors.NewGoCollector() //nolint:staticcheck // register takes a *prometheus.Collector
 	register(reg, &goc)
 	var proc prometheus.Collector = collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}) //nolint:staticcheck // as goc
@@ -305,6 +310,10 @@ func (m *Metrics) ObservePackageJob(outcome string, d time.Duration) {
 	m.pkgJobs.WithLabelValues(outcome).Inc()
 	m.pkgJobDuration.WithLabelValues(outcome).Observe(d.Seconds())
 }
+
+// ObserveLivePublish records one published live segment's latency from
+// its last ingested byte to the manifests that list it.
+func (m *Metrics) ObserveLivePublish(d time.Duration) { m.livePublish.Observe(d.Seconds()) }
 
 // ConnectionDropped counts a client connection the server's listener
 // closed (reason: global_limit, per_ip_limit, idle_shed).

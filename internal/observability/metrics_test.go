@@ -19,7 +19,7 @@ var allFamilies = []string{
 	MetricRevocations, MetricKeysRequests, MetricKeysDuration, MetricSPEKERequests, MetricSPEKEDuration,
 	MetricKMSDuration, MetricKMSErrors, MetricPackageBytesIn, MetricPackageBytesOut, MetricPackageSegments,
 	MetricPackageJobDuration, MetricPackageJobs, MetricConnectionsDropped, MetricConnectionsOpen,
-	MetricRedisBreakerState,
+	MetricRedisBreakerState, MetricLivePublish,
 }
 
 func exercise(m *Metrics) {
@@ -42,6 +42,7 @@ func exercise(m *Metrics) {
 	m.ConnectionDropped("per_ip_limit")
 	m.ConnectionsOpen(12)
 	m.SetRedisBreakerState("half-open")
+	m.ObserveLivePublish(3 * time.Millisecond)
 }
 
 func TestMetricsFamilies(t *testing.T) {

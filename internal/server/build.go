@@ -244,7 +244,7 @@ func (b *builder) liveChannels() error {
 	lp, err := live.New(live.Config{Dir: filepath.Join(b.cfg.Server.DataDir, "live"), WidevineProvider: c.WidevineProvider,
 		PlayReadyLAURL: c.PlayReadyLAURL, ClearKeyLAURL: c.ClearKeyLAURL, FairPlayKeyURI: c.FairPlayKeyURI(),
 		ArchiveDir: filepath.Join(b.cfg.Server.DataDir, "content")},
-		live.Deps{Channels: channels, Keys: b.ks, Auth: b.auth, Log: b.log})
+		live.Deps{Channels: channels, Keys: b.ks, Auth: b.auth, Log: b.log, Metrics: b.metrics})
 	if err != nil {
 		return err
 	}

@@ -93,8 +93,19 @@
     // ([{at, time, period, kids}]); cdmKeys is the status the CDM reports for
     // each KID it holds (EME MediaKeySession.keyStatuses: usable, expired,
     // ...).
+    // For a live manifest (a dynamic MPD, a media playlist without
+    // EXT-X-ENDLIST), the page re-reads it as it slides and keeps every key
+    // period it saw (live: true); each key period then also has its
+    // wall-clock span (startDate, endDate: ms since the epoch, from the MPD's
+    // availabilityStartTime + Period@start or the playlist's
+    // EXT-X-PROGRAM-DATE-TIME), the playhead's wall-clock time decides the
+    // active period, and latency is the wall clock minus the playhead's time
+    // (seconds behind the live edge).
     keyPeriods: [],
     activePeriod: -1,
+    live: false,
+    ast: null, // the MPD's availabilityStartTime, ms since the epoch
+    latency: null,
     kidChanges: [],
     cdmKeys: {},
     tokens: [], // [{at, ms, exp, status}]
@@ -476,6 +487,8 @@
   // Part 6 §9.2: one Period per key period).
   function dashKeyPeriods(doc) {
     const mpd = doc.documentElement;
+    const ast = mpd.getAttribute('type') === 'dynamic' ? Date.parse(mpd.getAttribute('availabilityStartTime')) : NaN;
+    state.ast = Number.isFinite(ast) ? ast : null;
     const total = isoSeconds(mpd.getAttribute('mediaPresentationDuration'));
     const periods = [...doc.getElementsByTagNameNS('*', 'Period')];
     const out = [];
@@ -491,10 +504,18 @@
           if (a.localName === 'default_KID' && /^[0-9a-f-]{32,36}$/i.test(a.value)) kids.add(uuid(a.value));
         }
       }
-      if (kids.size) out.push({ index: out.length, start, end, kids: [...kids] });
+      if (kids.size) out.push({ index: out.length, start, end, kids: [...kids], ...spanDates(ast, start, end) });
       t = end;
     });
     return out;
+  }
+
+  // spanDates is the wall-clock span of media time [start, end) of a
+  // dynamic MPD: media time t is presented at availabilityStartTime + t
+  // (ISO/IEC 23009-1 §5.3.9.5.2); {} without an availabilityStartTime.
+  function spanDates(ast, start, end) {
+    if (ast === null) return {};
+    return { startDate: ast + start * 1000, endDate: Number.isFinite(end) ? ast + end * 1000 : Infinity };
   }
 
   // hlsKeyPeriods reads the key periods of a media playlist: a new period
@@ -504,11 +525,16 @@
   function hlsKeyPeriods(text) {
     const out = [];
     let t = 0;
+    let date = null; // EXT-X-PROGRAM-DATE-TIME of the next segment (RFC 8216 §4.3.2.6)
+    const dateAt = () => (date === null ? {} : { startDate: date, endDate: Infinity });
     let pending = null; // KEYIDs of the EXT-X-KEY tags since the last segment
     let current = [];
     for (const raw of text.split('\n')) {
       const line = raw.trim();
-      if (line.startsWith('#EXT-X-KEY:')) {
+      if (line.startsWith('#EXT-X-PROGRAM-DATE-TIME:')) {
+        const d = Date.parse(line.slice(25));
+        date = Number.isFinite(d) ? d : null;
+      } else if (line.startsWith('#EXT-X-KEY:')) {
         pending = pending || [];
         if (/METHOD=NONE/.test(line)) continue;
         const id = /KEYID=(0x[0-9A-Fa-f]{32})/.exec(line);
@@ -517,13 +543,18 @@
         if (pending) {
           if (pending.join() !== current.join()) {
             const last = out.at(-1);
-            if (last) last.end = t;
-            if (pending.length) out.push({ index: out.length, start: t, end: Infinity, kids: pending });
+            if (last) {
+              last.end = t;
+              if (date !== null && 'startDate' in last) last.endDate = date;
+            }
+            if (pending.length) out.push({ index: out.length, start: t, end: Infinity, kids: pending, ...dateAt() });
           }
           current = pending;
           pending = null;
         }
-        t += parseFloat(line.slice(8)) || 0;
+        const dur = parseFloat(line.slice(8)) || 0;
+        t += dur;
+        if (date !== null) date += dur * 1000;
       }
     }
     const last = out.at(-1);
@@ -554,7 +585,8 @@
         }
         if (!/#EXT-X-(SESSION-)?KEY:/.test(text)) keyText = mediaText;
       }
-      state.keyPeriods = hlsKeyPeriods(mediaText);
+      state.live = mediaText !== '' && !/#EXT-X-ENDLIST/.test(mediaText);
+      setKeyPeriods(hlsKeyPeriods(mediaText));
       const keys = keyText.split('\n').filter((l) => /^#EXT-X-(SESSION-)?KEY:/.test(l));
       const method = keys.map((l) => /METHOD=([A-Z0-9-]+)/.exec(l)?.[1]).find((m) => m && m !== 'NONE');
       state.keyFormats = [...new Set(keys.map((l) => /KEYFORMAT="([^"]+)"/.exec(l)?.[1] || 'identity'))];
@@ -568,10 +600,55 @@
       const value = mp4 ? mp4.getAttribute('value') : null;
       state.schemeSignal = value ? `mp4protection value="${value}"` : 'none (clear)';
       state.scheme = value || 'clear';
-      state.keyPeriods = dashKeyPeriods(doc);
+      state.live = doc.documentElement.getAttribute('type') === 'dynamic';
+      setKeyPeriods(dashKeyPeriods(doc));
     }
     renderInfo();
     updateKeyPeriod();
+  }
+
+  // setKeyPeriods takes the key periods of a manifest just read. A live
+  // manifest lists only its window, so the periods seen before are kept:
+  // a period already known (the same KIDs) gets its new end, a new one is
+  // appended.
+  function setKeyPeriods(fresh) {
+    if (!state.live) {
+      state.keyPeriods = fresh;
+      return;
+    }
+    for (const p of fresh) {
+      const known = state.keyPeriods.find((kp) => kp.kids.join() === p.kids.join());
+      if (!known) {
+        state.keyPeriods.push({ ...p, index: state.keyPeriods.length });
+        continue;
+      }
+      if ('startDate' in p) known.startDate = Math.min(known.startDate ?? Infinity, p.startDate);
+      if (!Number.isFinite(known.endDate) && Number.isFinite(p.endDate)) known.endDate = p.endDate;
+      if (!Number.isFinite(known.end) && Number.isFinite(p.end)) known.end = p.end;
+    }
+  }
+
+  // followLive re-reads a live manifest every two seconds (the segment
+  // duration of make demo-live; the players poll on their own), so new key
+  // periods show up as the keys rotate.
+  function followLive(url) {
+    setInterval(() => {
+      inspectManifest(url).catch((err) => console.warn('drmpipe: re-reading the live manifest:', err));
+    }, 2000);
+  }
+
+  // playheadDate is the wall-clock time of the media at the playhead of a
+  // live stream (ms since the epoch), or null: shaka-player and hls.js
+  // report it (from availabilityStartTime or EXT-X-PROGRAM-DATE-TIME);
+  // for dash.js, currentTime is media time since availabilityStartTime.
+  function playheadDate() {
+    const inst = controls.instance;
+    if (!state.live || !inst || video.currentTime <= 0) return null;
+    let d = null;
+    if (cfg.player === 'shaka') d = inst.getPlayheadTimeAsDate?.()?.getTime();
+    else if (cfg.player === 'hlsjs') d = inst.playingDate?.getTime();
+    else if (state.ast !== null) d = state.ast + video.currentTime * 1000;
+    return Number.isFinite(d) ? d : null;
   }
 
   // ---------- players ----------
@@ -873,6 +950,7 @@
   // renderKeyPeriod shows the key period at the playhead and its KIDs, with
   // the status the CDM reports for each.
   function renderKeyPeriod() {
+    setText('info-latency', state.latency === null ? (state.live ? 'live (waiting for the playhead)' : 'not live') : `${state.latency.toFixed(1)} s behind the live edge`);
     const n = state.keyPeriods.length;
     const p = state.keyPeriods[state.activePeriod];
     if (!n) {
@@ -885,9 +963,16 @@
       setText('info-kid', '-');
       return;
     }
-    const end = Number.isFinite(p.end) ? `${p.end.toFixed(1)} s` : 'end';
     const seen = state.kidChanges.length - 1;
-    setText('info-period', `${p.index + 1} of ${n} (${p.start.toFixed(1)}-${end})${seen > 0 ? `; ${seen} rotation(s) seen` : ''}`);
+    const rotations = seen > 0 ? `; ${seen} rotation(s) seen` : '';
+    if (state.live && 'startDate' in p) {
+      const clock = (ms) => new Date(ms).toLocaleTimeString();
+      const to = Number.isFinite(p.endDate) ? clock(p.endDate) : 'now';
+      setText('info-period', `${p.index + 1} of ${n} seen (${clock(p.startDate)}-${to})${rotations}`);
+    } else {
+      const end = Number.isFinite(p.end) ? `${p.end.toFixed(1)} s` : 'end';
+      setText('info-period', `${p.index + 1} of ${n} (${p.start.toFixed(1)}-${end})${rotations}`);
+    }
     setText('info-kid', p.kids.map((k) => `${k} (${state.cdmKeys[k] ? `key ${state.cdmKeys[k]}` : 'no key yet'})`).join('\n'));
   }
 
@@ -901,8 +986,12 @@
   // updateKeyPeriod finds the key period at the playhead and records a change.
   function updateKeyPeriod() {
     const t = video.currentTime;
-    const p = state.keyPeriods.find((kp) => t >= kp.start && t < kp.end) ||
-      (state.keyPeriods.length && t >= state.keyPeriods.at(-1).end ? state.keyPeriods.at(-1) : null);
+    const date = playheadDate();
+    state.latency = date === null ? null : (Date.now() - date) / 1000;
+    const p = date !== null
+      ? state.keyPeriods.find((kp) => 'startDate' in kp && date >= kp.startDate && date < kp.endDate) || null
+      : state.keyPeriods.find((kp) => t >= kp.start && t < kp.end) ||
+        (state.keyPeriods.length && t >= state.keyPeriods.at(-1).end ? state.keyPeriods.at(-1) : null);
     const idx = p ? p.index : -1;
     if (idx !== state.activePeriod) {
       state.activePeriod = idx;
@@ -989,6 +1078,7 @@
     }
     try {
       await inspectManifest(new URL(cfg.manifest, location.href));
+      if (state.live) followLive(new URL(cfg.manifest, location.href));
     } catch (err) {
       addError('page', 'manifest', 'MANIFEST_UNREADABLE', `The manifest could not be read: ${err.message}.`);
       return;

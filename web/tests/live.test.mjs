@@ -8,6 +8,10 @@
 // boundaries: the playhead's media time advances, no wait for a key and no
 // stall lasts over 2 s, no player error, every license request is granted.
 //
+// The demo page must show it too (make demo-live): the live latency, the
+// key period at the playhead among those seen as the window slid, and its
+// KID with a usable key.
+//
 // Figures (diagnostics of each test): latency of the playhead behind the
 // wall clock (media time t is presented at availabilityStartTime + t, which
 // the HLS playlists carry as EXT-X-PROGRAM-DATE-TIME), boundaries crossed,
@@ -172,6 +176,13 @@ describe('live: players follow a pushed channel across key-period boundaries', {
           }
           await sleep(250);
         }
+        // What the demo page itself shows of the live stream (make demo-live).
+        const shown = await page.evaluate(() => ({
+          latency: document.getElementById('info-latency')?.textContent ?? null,
+          period: document.getElementById('info-period')?.textContent ?? null,
+          kid: document.getElementById('info-kid')?.textContent ?? null,
+        }));
+        const shownLatency = Number(/^(\d+\.\d) s behind the live edge$/.exec(shown.latency ?? '')?.[1] ?? NaN);
         const state = await page.evaluate(() => JSON.parse(JSON.stringify(window.drmpipeState)));
         const why = `\nlive: ${JSON.stringify({ first, ...s, licenseRequests: undefined, buffers: state.buffers })}\n${describeState(state, page)}`;
         const crossed = first === null ? 0 : Math.floor(s.mediaTime / KEY_PERIOD) - Math.floor(first / KEY_PERIOD);
@@ -188,6 +199,14 @@ describe('live: players follow a pushed channel across key-period boundaries', {
         assert.ok(s.watch.longestKeyWait <= MAX_STALL, `waited ${s.watch.longestKeyWait.toFixed(2)} s for a key:${why}`);
         assert.ok(maxLatency <= MAX_LATENCY, `latency ${maxLatency.toFixed(2)} s, want at most ${MAX_LATENCY} s:${why}`);
         assert.ok(s.licenseRequests.length > 0 && s.licenseRequests.every((r) => r.status === 200), `a license request failed or none was made:${why}`);
+        // The page shows the latency (as measured here, give or take the
+        // time between the two samples), the key period at the playhead
+        // among those it saw as the window slid, and that period's KID with
+        // a usable key.
+        assert.ok(Math.abs(shownLatency - s.latency) <= 1.5, `page shows latency "${shown.latency}", measured ${s.latency?.toFixed(2)} s:${why}`);
+        assert.match(shown.period ?? '', new RegExp(`^\\d+ of (\\d+) seen \\(`), `page shows key period "${shown.period}":${why}`);
+        assert.ok(Number(/of (\d+) seen/.exec(shown.period)[1]) >= BOUNDARIES + 1, `page saw fewer than ${BOUNDARIES + 1} key periods: "${shown.period}":${why}`);
+        assert.match(shown.kid ?? '', /^[0-9a-f-]{36} \(key usable\)/, `page shows KID "${shown.kid}":${why}`);
       } finally {
         await page.close();
       }
