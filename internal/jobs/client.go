@@ -154,3 +154,12 @@ func (c *Client) Wait(ctx context.Context, id int64, interval time.Duration, see
 		}
 	}
 }
+
+// BrokerURL asks for a fresh broker URL for running job id, bound to the
+// public key whose delivery.RecipientFingerprint is recipient (a worker,
+// as the job starts).
+func (c *Client) BrokerURL(ctx context.Context, id int64, recipient string) (string, error) {
+	var a BrokerURLAnswer
+	_, err := c.do(ctx, http.MethodPost, PathJobs+"/"+strconv.FormatInt(id, 10)+"/broker-url", map[string]string{"recipient": recipient}, nil, &a)
+	return a.URL, err
+}

@@ -4,11 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,17 +27,20 @@ import (
 	"github.com/drmpipe/drmpipe/internal/storage"
 )
 
-// Worker runs package jobs. It holds no key-store or KMS credentials: each
-// job's keys come from the key broker through the job's signed URL,
-// encrypted to a key pair the worker makes at start and never stores.
+// Worker runs package jobs. It holds no key-store or KMS credentials nor
+// the broker HMAC key: each job's keys come from the key broker through a
+// signed URL the jobs API gives it when the job starts, encrypted to a key
+// pair the worker makes at start and never stores.
 type Worker struct {
 	river.WorkerDefaults[PackageArgs]
-	priv  *rsa.PrivateKey
-	s3    func() (*storage.S3, error)
-	log   *slog.Logger
-	db    database // set by Open: progress updates
-	runs  atomic.Int64
-	beats time.Duration
+	priv   *rsa.PrivateKey
+	fp     string
+	broker BrokerURLs
+	s3     func() (*storage.S3, error)
+	log    *slog.Logger
+	db     database // set by Open: progress updates
+	runs   atomic.Int64
+	beats  time.Duration
 }
 
 // WorkerDeps are a Worker's collaborators.
@@ -42,6 +49,38 @@ type WorkerDeps struct {
 	// (storage.S3ConfigFromEnv); nil = no S3.
 	Getenv func(string) string
 	Logger *slog.Logger
+	// Broker gives a fresh broker URL for each job as it starts; nil = the
+	// URL signed at submit (valid keys.broker_url_ttl after the submit).
+	Broker BrokerURLs
+}
+
+// BrokerURLs gives the broker URL of a running job, bound to the worker's
+// public key: the jobs API in this process (*API) or over HTTP
+// (APIBroker).
+type BrokerURLs interface {
+	BrokerURL(ctx context.Context, id int64, base, recipient string) (string, error)
+}
+
+// BrokerURLFunc is a function as BrokerURLs.
+type BrokerURLFunc func(ctx context.Context, id int64, base, recipient string) (string, error)
+
+// BrokerURL calls f.
+func (f BrokerURLFunc) BrokerURL(ctx context.Context, id int64, base, recipient string) (string, error) {
+	return f(ctx, id, base, recipient)
+}
+
+// APIBroker asks the jobs API that signed a job's first broker URL for a
+// fresh one, with an API key of scope package (drmpipe worker with
+// DRMPIPE_API_KEY).
+type APIBroker struct {
+	APIKey string
+	HTTP   *http.Client
+}
+
+// BrokerURL implements BrokerURLs through PathJobKeys at base.
+func (b APIBroker) BrokerURL(ctx context.Context, id int64, base, recipient string) (string, error) {
+	c := Client{Server: base, APIKey: b.APIKey, HTTP: b.HTTP}
+	return c.BrokerURL(ctx, id, recipient)
 }
 
 // NewWorker makes a worker and its broker recipient key (RSA 2048, CPIX
@@ -51,7 +90,12 @@ func NewWorker(deps WorkerDeps) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Worker{priv: priv, log: deps.Logger, beats: time.Second}
+	spki, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(spki)
+	w := &Worker{priv: priv, fp: hex.EncodeToString(sum[:]), broker: deps.Broker, log: deps.Logger, beats: time.Second}
 	if w.log == nil {
 		w.log = slog.Default()
 	}
@@ -106,7 +150,11 @@ func (w *Worker) work(ctx context.Context, job *river.Job[PackageArgs], start ti
 	if err != nil {
 		return err
 	}
-	doc, err := delivery.FetchCPIX(ctx, a.KeysURL, w.priv)
+	keysURL, err := w.keysURL(ctx, job)
+	if err != nil {
+		return err
+	}
+	doc, err := delivery.FetchCPIX(ctx, keysURL, w.priv)
 	if err != nil {
 		return err
 	}
@@ -140,6 +188,23 @@ func (w *Worker) work(ctx context.Context, job *river.Job[PackageArgs], start ti
 		sum.Uploaded, sum.Unchanged = st.Uploaded, st.Unchanged
 	}
 	return river.RecordOutput(ctx, sum)
+}
+
+// keysURL is the broker URL of the job: a fresh one from w.broker, at the
+// server that signed the submit's URL, else that URL itself.
+func (w *Worker) keysURL(ctx context.Context, job *river.Job[PackageArgs]) (string, error) {
+	if w.broker == nil {
+		return job.Args.KeysURL, nil
+	}
+	u, err := url.Parse(job.Args.KeysURL)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("%w: the job's broker URL is malformed", ErrInvalid)
+	}
+	fresh, err := w.broker.BrokerURL(ctx, job.ID, u.Scheme+"://"+u.Host, w.fp)
+	if err != nil {
+		return "", fmt.Errorf("broker URL for job %d: %w", job.ID, err)
+	}
+	return fresh, nil
 }
 
 // wireStorage points s3:// inputs and outputs at the S3 client.
@@ -178,6 +243,10 @@ func permanent(err error) bool {
 	var fe *delivery.FetchError
 	if errors.As(err, &fe) {
 		return fe.Status != http.StatusTooManyRequests && fe.Status < 500
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Status != http.StatusTooManyRequests && ae.Status < 500
 	}
 	for _, e := range []error{ErrInvalid, packager.ErrConfig, packager.ErrMedia, media.ErrNotMP4, media.ErrMalformed, media.ErrTruncated,
 		media.ErrUnsupportedCodec, media.ErrNoSyncSample, media.ErrEncryptedInput, media.ErrNoTracks,

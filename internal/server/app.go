@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
@@ -28,6 +29,9 @@ type AppOptions struct {
 	// Workers > 0 runs that many packaging jobs at once in this process
 	// (drmpipe serve --workers); needs jobs.dsn.
 	Workers int
+	// Now is the clock of broker URL signing and expiry (tests); nil =
+	// time.Now.
+	Now func() time.Time
 }
 
 // App is a fully assembled `drmpipe serve`.

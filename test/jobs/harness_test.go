@@ -116,8 +116,9 @@ func newClusterOn(t *testing.T, postgres bool, serveArgs ...string) *cluster {
 	if postgres {
 		c.serverEnv = append(c.serverEnv, "DRMPIPE_STORE__DSN="+c.pg.DSN)
 	}
-	// A worker knows the queue and S3, nothing of the key store: its data
-	// directory is empty and its store.dsn the default SQLite file there.
+	// A worker knows the queue and S3, nothing of the key store nor the
+	// broker key: its data directory is empty and its store.dsn the default
+	// SQLite file there.
 	c.workerEnv = append([]string{
 		"DRMPIPE_SERVER__DATA_DIR=" + c.workerDataDir,
 		"DRMPIPE_JOBS__TIMEOUT=5s",
@@ -132,6 +133,9 @@ func newClusterOn(t *testing.T, postgres bool, serveArgs ...string) *cluster {
 		t.Fatalf("apikey create: %s", out)
 	}
 	c.apiKey = lastLine(out)
+	// Its one credential besides the queue: an API key of scope package,
+	// with which it gets each job's broker URL as the job starts.
+	c.workerEnv = append(c.workerEnv, "DRMPIPE_API_KEY="+c.apiKey)
 	s := c.start(t, c.serverEnv, append([]string{"serve"}, serveArgs...)...)
 	c.serve = s
 	if !eventually(15*time.Second, func() bool {
