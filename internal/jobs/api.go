@@ -241,7 +241,7 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	u, err := a.sign(scheme+"://"+r.Host, req, "")
+	u, err := a.sign(scheme+"://"+r.Host, req, "", 0)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -338,25 +338,28 @@ func (a *API) show(w http.ResponseWriter, r *http.Request) { a.job(w, r, a.deps.
 // one is told to stop (its output stays as the last complete run left it).
 func (a *API) cancel(w http.ResponseWriter, r *http.Request) { a.job(w, r, a.deps.Queue.cancel) }
 
-// sign returns a broker URL for the keys of req's content, valid for
-// BrokerTTL from now and, when recipient is set, only for that public key.
-func (a *API) sign(base string, req Request, recipient string) (string, error) {
+// sign returns a broker URL for the keys of req's content (key periods
+// 0..periods-1 when periods > 0), valid for BrokerTTL from now and, when
+// recipient is set, only for that public key.
+func (a *API) sign(base string, req Request, recipient string, periods uint32) (string, error) {
 	per, err := delivery.ParseKeysPer(req.KeysPer)
 	if err != nil {
 		return "", fmt.Errorf("%w: keysPer: %w", ErrInvalid, err)
 	}
 	return delivery.SignBrokerURL(a.cfg.BrokerKey, base, delivery.BrokerGrant{
-		ContentID: req.ContentID, KeysPer: per, Recipient: recipient,
+		ContentID: req.ContentID, KeysPer: per, Recipient: recipient, Periods: periods,
 		Expires: time.Unix(a.deps.Now().Add(a.cfg.BrokerTTL).Unix(), 0)})
 }
 
 // BrokerURL is a fresh broker URL for running job id, at base (the scheme
 // and authority of the URL signed at submit), bound to recipient
-// (delivery.RecipientFingerprint). Only a running job gets one: a worker
+// (delivery.RecipientFingerprint), for key periods 0..periods-1 of a job
+// with keyPeriod (the worker counts them in its input; at most
+// delivery.MaxBrokerPeriods), else for period 0 (periods 0). Only a running job gets one: a worker
 // asks when it starts the job, so a job may wait in the queue for longer
 // than keys.broker_url_ttl. In-process workers (serve --workers) call it
 // directly; others through PathJobKeys with their API key.
-func (a *API) BrokerURL(ctx context.Context, id int64, base, recipient string) (string, error) {
+func (a *API) BrokerURL(ctx context.Context, id int64, base, recipient string, periods uint32) (string, error) {
 	if a.cfg.BrokerKey == nil {
 		return "", ErrNoBroker
 	}
@@ -371,7 +374,15 @@ func (a *API) BrokerURL(ctx context.Context, id int64, base, recipient string) (
 	if err := json.Unmarshal(row.EncodedArgs, &args); err != nil {
 		return "", err
 	}
-	return a.sign(base, args.Request, recipient)
+	switch {
+	case args.Request.KeyPeriod == "" && periods > 0:
+		return "", fmt.Errorf("%w: periods: job %d has no keyPeriod", ErrInvalid, id)
+	case args.Request.KeyPeriod != "" && periods == 0:
+		return "", fmt.Errorf("%w: periods: job %d rotates keys (keyPeriod %s): name its number of key periods", ErrInvalid, id, args.Request.KeyPeriod)
+	case periods > delivery.MaxBrokerPeriods:
+		return "", fmt.Errorf("%w: periods: %d key periods, at most %d (a longer keyPeriod)", ErrInvalid, periods, delivery.MaxBrokerPeriods)
+	}
+	return a.sign(base, args.Request, recipient, periods)
 }
 
 // BrokerURLAnswer is the answer of PathJobKeys.
@@ -379,7 +390,13 @@ type BrokerURLAnswer struct {
 	URL string `json:"url"`
 }
 
-// brokerURL: POST /v1/jobs/{id}/broker-url {recipient} -> {url}: a broker
+// brokerURLRequest is the body of PathJobKeys.
+type brokerURLRequest struct {
+	Recipient string `json:"recipient"`
+	Periods   uint32 `json:"periods,omitempty"`
+}
+
+// brokerURL: POST /v1/jobs/{id}/broker-url {recipient, periods} -> {url}: a broker
 // URL for a running job's keys, signed now and bound to the worker's
 // public key.
 func (a *API) brokerURL(w http.ResponseWriter, r *http.Request) {
@@ -393,9 +410,7 @@ func (a *API) brokerURL(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, fmt.Errorf("%w: job ID %q", ErrNotFound, r.PathValue("id")))
 		return
 	}
-	var body struct {
-		Recipient string `json:"recipient"`
-	}
+	var body brokerURLRequest
 	dec := json.NewDecoder(io.LimitReader(r.Body, 4096))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil || body.Recipient == "" {
@@ -406,7 +421,7 @@ func (a *API) brokerURL(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	u, err := a.BrokerURL(r.Context(), id, scheme+"://"+r.Host, body.Recipient)
+	u, err := a.BrokerURL(r.Context(), id, scheme+"://"+r.Host, body.Recipient, body.Periods)
 	if errors.Is(err, delivery.ErrBrokerURL) {
 		err = fmt.Errorf("%w: recipient: %w", ErrInvalid, err)
 	}

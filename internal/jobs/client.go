@@ -157,9 +157,9 @@ func (c *Client) Wait(ctx context.Context, id int64, interval time.Duration, see
 
 // BrokerURL asks for a fresh broker URL for running job id, bound to the
 // public key whose delivery.RecipientFingerprint is recipient (a worker,
-// as the job starts).
-func (c *Client) BrokerURL(ctx context.Context, id int64, recipient string) (string, error) {
+// as the job starts), for key periods 0..periods-1 under rotation.
+func (c *Client) BrokerURL(ctx context.Context, id int64, recipient string, periods uint32) (string, error) {
 	var a BrokerURLAnswer
-	_, err := c.do(ctx, http.MethodPost, PathJobs+"/"+strconv.FormatInt(id, 10)+"/broker-url", map[string]string{"recipient": recipient}, nil, &a)
+	_, err := c.do(ctx, http.MethodPost, PathJobs+"/"+strconv.FormatInt(id, 10)+"/broker-url", brokerURLRequest{Recipient: recipient, Periods: periods}, nil, &a)
 	return a.URL, err
 }

@@ -34,7 +34,8 @@ type Request struct {
 	DRMs []string `json:"drms,omitempty"`
 	// KeysPer is asset (default) or track-type.
 	KeysPer string `json:"keysPer,omitempty"`
-	// KeyPeriod rotates keys (not yet available to jobs).
+	// KeyPeriod rotates keys: a new key per key period (whole segments).
+	// The worker asks the broker for every period of the input.
 	KeyPeriod       string `json:"keyPeriod,omitempty"`
 	ClearLead       string `json:"clearLead,omitempty"`
 	SegmentDuration string `json:"segmentDuration,omitempty"`
@@ -111,13 +112,10 @@ func (r Request) normalize(sig Signaling) (Request, error) {
 	if _, err := drm.ParseSystems(strings.Join(r.DRMs, ",")); err != nil {
 		return bad("drms", "%v", err)
 	}
-	if r.KeyPeriod != "" {
-		return bad("keyPeriod", "key rotation is not available to jobs yet (the key broker delivers one key period); use drmpipe package --key-period")
-	}
 	for _, d := range []struct {
 		field, v string
 		min      time.Duration
-	}{{"clearLead", r.ClearLead, 0}, {"segmentDuration", r.SegmentDuration, time.Millisecond}} {
+	}{{"clearLead", r.ClearLead, 0}, {"segmentDuration", r.SegmentDuration, time.Millisecond}, {"keyPeriod", r.KeyPeriod, time.Millisecond}} {
 		if d.v == "" {
 			continue
 		}
@@ -184,6 +182,9 @@ func (r Request) packagerConfig(sig Signaling) (packager.Config, error) {
 	if r.SegmentDuration != "" {
 		cfg.SegmentDuration, _ = time.ParseDuration(r.SegmentDuration)
 	}
+	if r.KeyPeriod != "" {
+		cfg.KeyPeriod, _ = time.ParseDuration(r.KeyPeriod)
+	}
 	if cfg.IV, err = hex.DecodeString(r.IV); err != nil {
 		return cfg, fmt.Errorf("%w: iv: not hex", ErrInvalid)
 	}
@@ -197,5 +198,9 @@ func (r Request) packagerConfig(sig Signaling) (packager.Config, error) {
 type placeholderKeys struct{}
 
 func (placeholderKeys) Key(context.Context, keys.TrackType) (keys.ContentKey, error) {
+	return keys.ContentKey{}, fmt.Errorf("%w: no keys before the worker fetches them", ErrInvalid)
+}
+
+func (placeholderKeys) PeriodKey(context.Context, keys.TrackType, uint32) (keys.ContentKey, error) {
 	return keys.ContentKey{}, fmt.Errorf("%w: no keys before the worker fetches them", ErrInvalid)
 }

@@ -25,8 +25,8 @@ func (b *builder) jobs() error {
 	var api *jobs.API
 	if deps.Workers > 0 {
 		w, err := jobs.NewWorker(jobs.WorkerDeps{Getenv: os.Getenv, Logger: b.log,
-			Broker: jobs.BrokerURLFunc(func(ctx context.Context, id int64, base, recipient string) (string, error) {
-				return api.BrokerURL(ctx, id, base, recipient)
+			Broker: jobs.BrokerURLFunc(func(ctx context.Context, id int64, base, recipient string, periods uint32) (string, error) {
+				return api.BrokerURL(ctx, id, base, recipient, periods)
 			})})
 		if err != nil {
 			return err
