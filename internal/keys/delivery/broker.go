@@ -142,8 +142,8 @@ type BrokerGrant struct {
 
 // MaxBrokerPeriods bounds the key periods of one broker URL: every period
 // is a key per track type made in the store and a ContentKey in the answer,
-// which a worker reads up to 16 MiB (2048 periods of 5 track types is
-// about 12 MiB).
+// which a worker reads up to 16 MiB (2048 periods of 5 track types, keys
+// encrypted to RSA 2048, is 9.6 MiB).
 const MaxBrokerPeriods = 2048
 
 // ParseBrokerKey decodes keys.broker_hmac_key (hex, then base64 standard or
