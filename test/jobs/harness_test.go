@@ -271,18 +271,33 @@ var kidLine = regexp.MustCompile(`(?m)^([0-9a-f-]{36})\s`)
 // KID:KEY for drmpipe verify.
 func (c *cluster) contentKey(t *testing.T, contentID string) string {
 	t.Helper()
+	ks := c.contentKeys(t, contentID)
+	if len(ks) != 1 {
+		t.Fatalf("content %s has %d keys, want 1", contentID, len(ks))
+	}
+	return ks[0]
+}
+
+// contentKeys are all keys of contentID (every track type and key period)
+// as KID:KEY for drmpipe verify --key.
+func (c *cluster) contentKeys(t *testing.T, contentID string) []string {
+	t.Helper()
 	out, code := c.run(t, c.serverEnv, "keys", "list", "--content-id", contentID)
-	m := kidLine.FindStringSubmatch(out)
-	if code != 0 || m == nil {
+	ms := kidLine.FindAllStringSubmatch(out, -1)
+	if code != 0 || ms == nil {
 		t.Fatalf("keys list: exit %d\n%s", code, out)
 	}
-	out, code = c.run(t, c.serverEnv, "keys", "show", m[1], "--reveal")
-	if code != 0 {
-		t.Fatalf("keys show: %s", out)
+	var ks []string
+	for _, m := range ms {
+		out, code = c.run(t, c.serverEnv, "keys", "show", m[1], "--reveal")
+		if code != 0 {
+			t.Fatalf("keys show: %s", out)
+		}
+		key := regexp.MustCompile(`(?m)^key:\s+([0-9a-f]{32})$`).FindStringSubmatch(out)
+		if key == nil {
+			t.Fatalf("keys show printed no key:\n%s", out)
+		}
+		ks = append(ks, strings.ReplaceAll(m[1], "-", "")+":"+key[1])
 	}
-	key := regexp.MustCompile(`(?m)^key:\s+([0-9a-f]{32})$`).FindStringSubmatch(out)
-	if key == nil {
-		t.Fatalf("keys show printed no key:\n%s", out)
-	}
-	return strings.ReplaceAll(m[1], "-", "") + ":" + key[1]
+	return ks
 }
