@@ -229,8 +229,12 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	per, _ := delivery.ParseKeysPer(req.KeysPer)
-	// The keys exist before the job does (get-or-create is idempotent: a
-	// retried submit finds them).
+	// The keys exist before the job does, so a store outage fails the
+	// submit, not the job. No transaction binds this to the enqueue, and
+	// none is needed: get-or-create is idempotent per slot (a retried
+	// submit finds these keys), and the broker gets or creates each slot
+	// again when the job runs, so a job never depends on this step having
+	// committed (README "Keys before the enqueue").
 	for _, t := range per.TrackTypes() {
 		if _, err := a.deps.Keys.GetOrCreate(r.Context(), req.ContentID, t, 0); err != nil {
 			httperr.Write(w, r, a.deps.Log, delivery.StoreError(err))
