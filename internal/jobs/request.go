@@ -124,6 +124,16 @@ func (r Request) normalize(sig Signaling) (Request, error) {
 			return bad(d.field, "%q: want a duration such as 2s", d.v)
 		}
 	}
+	if r.KeyPeriod != "" {
+		kp, _ := time.ParseDuration(r.KeyPeriod)
+		seg := defaultSegmentDuration
+		if r.SegmentDuration != "" {
+			seg, _ = time.ParseDuration(r.SegmentDuration)
+		}
+		if kp < seg {
+			return bad("keyPeriod", "%s is shorter than the segment duration %s (a key period is a whole number of segments)", r.KeyPeriod, seg)
+		}
+	}
 	if r.IV == "" {
 		iv := make([]byte, 16)
 		if !r.Dual && scheme == cenc.CENC {
@@ -145,6 +155,10 @@ func (r Request) normalize(sig Signaling) (Request, error) {
 	return r, nil
 }
 
+// defaultSegmentDuration is a job's segment duration when it names none
+// (as drmpipe package).
+const defaultSegmentDuration = 2 * time.Second
+
 // scheme is the protection scheme; cbcs with dual (the packager writes
 // cenc beside it).
 func (r Request) scheme() (cenc.Scheme, error) {
@@ -165,7 +179,7 @@ func (r Request) equal(o Request) bool {
 // without keys and storage (the worker adds them).
 func (r Request) packagerConfig(sig Signaling) (packager.Config, error) {
 	cfg := packager.Config{
-		Inputs: r.Inputs, OutputDir: r.Output, Dual: r.Dual, SegmentDuration: 2 * time.Second,
+		Inputs: r.Inputs, OutputDir: r.Output, Dual: r.Dual, SegmentDuration: defaultSegmentDuration,
 		WidevineProvider: sig.WidevineProvider, WidevineContentID: r.ContentID, PlayReadyLAURL: sig.PlayReadyLAURL,
 		ClearKeyLAURL: sig.ClearKeyLAURL, FairPlayKeyURI: sig.FairPlayKeyURI,
 	}

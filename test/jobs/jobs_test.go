@@ -116,7 +116,7 @@ func TestJobBadInputAndCancel(t *testing.T) {
 		want string
 	}{
 		{[]string{"--scheme", "cbcx"}, "scheme"},
-		{[]string{"--key-period", "10s"}, "keyPeriod"},
+		{[]string{"--key-period", "1s"}, "keyPeriod"},
 		{[]string{"--keys-per", "track"}, "keysPer"},
 		{[]string{"--iv", "00"}, "iv"},
 	} {
