@@ -29,7 +29,7 @@ POST /v1/jobs), any number of workers on any number of machines against the
 same PostgreSQL (jobs.dsn). It needs no key-store or KMS credentials nor the broker HMAC key: each
 job's keys come from the key broker through a signed, expiring URL,
 encrypted to a key pair the worker makes at start. With DRMPIPE_API_KEY (an
-API key of scope package) the worker asks the jobs API for a fresh URL,
+API key of scope worker) the worker asks the jobs API for a fresh URL,
 bound to its key pair, when it starts a job, so jobs may wait in the queue
 for any time; without it, it uses the URL signed at submit, valid for
 keys.broker_url_ttl. s3:// inputs and

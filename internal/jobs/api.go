@@ -23,12 +23,16 @@ import (
 // Scope is the API key scope of the jobs API.
 const Scope = "package"
 
+// WorkerScope is the API key scope of PathJobKeys: a worker's credential,
+// which gets keys of running jobs (package gets none).
+const WorkerScope = "worker"
+
 // API paths.
 const (
 	PathJobs = "/v1/jobs"
 	PathJob  = "/v1/jobs/{id}"
 	// PathJobKeys is where a worker gets a fresh broker URL for the job it
-	// runs (POST, scope package).
+	// runs (POST, scope worker).
 	PathJobKeys = PathJob + "/broker-url"
 )
 
@@ -362,7 +366,8 @@ func (a *API) sign(base string, req Request, recipient string, periods uint32) (
 // delivery.MaxBrokerPeriods), else for period 0 (periods 0). Only a running job gets one: a worker
 // asks when it starts the job, so a job may wait in the queue for longer
 // than keys.broker_url_ttl. In-process workers (serve --workers) call it
-// directly; others through PathJobKeys with their API key.
+// directly; others through PathJobKeys with their API key of scope
+// worker.
 func (a *API) BrokerURL(ctx context.Context, id int64, base, recipient string, periods uint32) (string, error) {
 	if a.cfg.BrokerKey == nil {
 		return "", ErrNoBroker
@@ -404,7 +409,7 @@ type brokerURLRequest struct {
 // URL for a running job's keys, signed now and bound to the worker's
 // public key.
 func (a *API) brokerURL(w http.ResponseWriter, r *http.Request) {
-	who, err := a.deps.Auth.Authenticate(r, Scope)
+	who, err := a.deps.Auth.Authenticate(r, WorkerScope)
 	if err != nil {
 		httperr.Write(w, r, a.deps.Log, err)
 		return

@@ -18,7 +18,7 @@ import (
 type Client struct {
 	// Server is the base URL of drmpipe serve.
 	Server string
-	// APIKey is an API key with scope package.
+	// APIKey is an API key with scope package (worker for BrokerURL).
 	APIKey string
 	// HTTP is the client; nil = http.DefaultClient.
 	HTTP *http.Client

@@ -71,7 +71,7 @@ func (f BrokerURLFunc) BrokerURL(ctx context.Context, id int64, base, recipient 
 }
 
 // APIBroker asks the jobs API that signed a job's first broker URL for a
-// fresh one, with an API key of scope package (drmpipe worker with
+// fresh one, with an API key of scope worker (drmpipe worker with
 // DRMPIPE_API_KEY).
 type APIBroker struct {
 	APIKey string

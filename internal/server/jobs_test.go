@@ -17,14 +17,15 @@ import (
 )
 
 // jobsSetup is a server with the jobs API on an embedded SQLite queue,
-// keys.broker_url_ttl 1m and a clock the test moves on (skew), an API key
-// of scope package, and the sample clip.
+// keys.broker_url_ttl 1m and a clock the test moves on (skew), API keys
+// of scope package (submit) and worker, and the sample clip.
 type jobsSetup struct {
 	a       *testApp
 	skew    *atomic.Int64
 	dir     string
 	dsn     string
-	apiKey  string
+	apiKey  string // scope package
+	workKey string // scope worker
 	api     *jobs.Client
 	clip    string
 	timeout context.Context
@@ -41,7 +42,10 @@ func newJobsSetup(t *testing.T) *jobsSetup {
 	t.Cleanup(cancel)
 	s.timeout = ctx
 	var err error
-	if s.apiKey, _, err = s.a.APIKeys.Create(ctx, "worker", []apikey.Scope{apikey.ScopePackage}); err != nil {
+	if s.apiKey, _, err = s.a.APIKeys.Create(ctx, "catalog", []apikey.Scope{apikey.ScopePackage}); err != nil {
+		t.Fatal(err)
+	}
+	if s.workKey, _, err = s.a.APIKeys.Create(ctx, "worker", []apikey.Scope{apikey.ScopeWorker}); err != nil {
 		t.Fatal(err)
 	}
 	s.api = &jobs.Client{Server: s.a.url, APIKey: s.apiKey}
@@ -56,7 +60,7 @@ func newJobsSetup(t *testing.T) *jobsSetup {
 // job starts.
 func (s *jobsSetup) worker(t *testing.T) {
 	t.Helper()
-	w, err := jobs.NewWorker(jobs.WorkerDeps{Broker: jobs.APIBroker{APIKey: s.apiKey}})
+	w, err := jobs.NewWorker(jobs.WorkerDeps{Broker: jobs.APIBroker{APIKey: s.workKey}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +99,7 @@ func (s *jobsSetup) run(t *testing.T, req jobs.Request, beforeWorker func()) job
 
 // TestJobQueuedLongerThanBrokerTTL: a job that waits in the queue for
 // longer than keys.broker_url_ttl still completes, because the worker
-// (drmpipe worker with its API key of scope package) gets a fresh broker
+// (drmpipe worker with its API key of scope worker) gets a fresh broker
 // URL from the jobs API when it starts the job; the URL signed at submit
 // has expired by then. The server's clock is moved on instead of waiting.
 func TestJobQueuedLongerThanBrokerTTL(t *testing.T) {
@@ -108,10 +112,16 @@ func TestJobQueuedLongerThanBrokerTTL(t *testing.T) {
 		t.Fatalf("job after 5 minutes in the queue: %+v", j)
 	}
 	// The fresh URL is for running jobs only: a job that ended gets none.
-	_, err := s.api.BrokerURL(s.timeout, j.ID, strings.Repeat("ab", 32), 0)
+	worker := &jobs.Client{Server: s.a.url, APIKey: s.workKey}
+	_, err := worker.BrokerURL(s.timeout, j.ID, strings.Repeat("ab", 32), 0)
 	var ae *jobs.APIError
 	if !errors.As(err, &ae) || ae.Status != 409 {
 		t.Fatalf("broker URL for an ended job: %v", err)
+	}
+	// A package key submits and reads jobs but gets no keys.
+	_, err = s.api.BrokerURL(s.timeout, j.ID, strings.Repeat("ab", 32), 0)
+	if !errors.As(err, &ae) || ae.Status != 403 {
+		t.Fatalf("broker URL with a package key: %v", err)
 	}
 }
 

@@ -37,9 +37,12 @@ type cluster struct {
 	pg     *testtools.Postgres
 	gw     *testtools.VersityGW
 	server string // base URL
-	apiKey string
+	apiKey string // scope package: drmpipe jobs
+	// workerKey (scope worker) is the workers' DRMPIPE_API_KEY.
+	workerKey string
 	// serverEnv is the full configuration of the serving side (store,
-	// KEK under dataDir, broker key); workerEnv only the queue and S3.
+	// KEK under dataDir, broker key); workerEnv only the queue, S3 and
+	// workerKey.
 	serverEnv, workerEnv []string
 	dataDir              string
 	workerDataDir        string
@@ -133,9 +136,14 @@ func newClusterOn(t *testing.T, postgres bool, serveArgs ...string) *cluster {
 		t.Fatalf("apikey create: %s", out)
 	}
 	c.apiKey = lastLine(out)
-	// Its one credential besides the queue: an API key of scope package,
+	// Its one credential besides the queue: an API key of scope worker,
 	// with which it gets each job's broker URL as the job starts.
-	c.workerEnv = append(c.workerEnv, "DRMPIPE_API_KEY="+c.apiKey)
+	out, code = c.run(t, c.serverEnv, "apikey", "create", "--scope", "worker", "--name", "jobs-workers")
+	if code != 0 {
+		t.Fatalf("apikey create: %s", out)
+	}
+	c.workerKey = lastLine(out)
+	c.workerEnv = append(c.workerEnv, "DRMPIPE_API_KEY="+c.workerKey)
 	s := c.start(t, c.serverEnv, append([]string{"serve"}, serveArgs...)...)
 	c.serve = s
 	if !eventually(15*time.Second, func() bool {

@@ -77,7 +77,7 @@ func TestJobS3ToS3(t *testing.T) {
 	// No log line carries a credential: the API key, or a broker URL's
 	// signature (the job's key credential).
 	for name, log := range map[string]string{"serve": c.serve.out.String(), "worker": w.out.String()} {
-		if strings.Contains(log, c.apiKey) || strings.Contains(log, "sig=") {
+		if strings.Contains(log, c.apiKey) || strings.Contains(log, c.workerKey) || strings.Contains(log, "sig=") {
 			t.Errorf("%s log carries a credential:\n%s", name, log)
 		}
 	}
