@@ -23,6 +23,10 @@ const (
 	// ScopePackage lets a client submit, read and cancel packaging jobs
 	// (the jobs API).
 	ScopePackage
+	// ScopeWorker lets a packaging worker get the broker URL of a job it
+	// runs (POST /v1/jobs/{id}/broker-url): the keys of running jobs, so
+	// apart from package, which submits and reads jobs but gets no keys.
+	ScopeWorker
 )
 
 var scopeNames = map[Scope]string{
@@ -31,9 +35,10 @@ var scopeNames = map[Scope]string{
 	ScopeLicenseToken: "license-token",
 	ScopeIngest:       "ingest",
 	ScopePackage:      "package",
+	ScopeWorker:       "worker",
 }
 
-// String returns the scope's name: speke, admin, license-token, ingest or package.
+// String returns the scope's name: speke, admin, license-token, ingest, package or worker.
 func (s Scope) String() string {
 	if n, ok := scopeNames[s]; ok {
 		return n
@@ -55,12 +60,12 @@ func ParseScope(name string) (Scope, error) {
 			return s, nil
 		}
 	}
-	return 0, fmt.Errorf("%w: %q (want speke, admin, license-token, ingest or package)", ErrUnknownScope, name)
+	return 0, fmt.Errorf("%w: %q (want speke, admin, license-token, ingest, package or worker)", ErrUnknownScope, name)
 }
 
 // Scopes returns every known scope, in order.
 func Scopes() []Scope {
-	return []Scope{ScopeSPEKE, ScopeAdmin, ScopeLicenseToken, ScopeIngest, ScopePackage}
+	return []Scope{ScopeSPEKE, ScopeAdmin, ScopeLicenseToken, ScopeIngest, ScopePackage, ScopeWorker}
 }
 
 // normalizeScopes checks, sorts and de-duplicates scopes.

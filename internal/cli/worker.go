@@ -26,9 +26,13 @@ func newWorkerCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Run packaging jobs from the job queue (River on PostgreSQL, jobs.dsn)",
 		Long: `Worker runs packaging jobs submitted to the jobs API (drmpipe jobs submit,
 POST /v1/jobs), any number of workers on any number of machines against the
-same PostgreSQL (jobs.dsn). It needs no key-store or KMS credentials: each
-job's keys come from the key broker through the signed, expiring URL the job
-carries, encrypted to a key pair the worker makes at start. s3:// inputs and
+same PostgreSQL (jobs.dsn). It needs no key-store or KMS credentials nor the broker HMAC key: each
+job's keys come from the key broker through a signed, expiring URL,
+encrypted to a key pair the worker makes at start. With DRMPIPE_API_KEY (an
+API key of scope worker) the worker asks the jobs API for a fresh URL,
+bound to its key pair, when it starts a job, so jobs may wait in the queue
+for any time; without it, it uses the URL signed at submit, valid for
+keys.broker_url_ttl. s3:// inputs and
 outputs use the standard AWS environment, as drmpipe package does.
 
 On SIGTERM or SIGINT it stops taking jobs and lets the running ones finish for
@@ -48,7 +52,11 @@ A worker that dies (kill -9) leaves its job to River's rescuer
 				return fmt.Errorf("--concurrency: %d: want 1 or more", concurrency)
 			}
 			log := observability.NewLogger(cfg.Observability.Log, stderr)
-			w, err := jobs.NewWorker(jobs.WorkerDeps{Getenv: os.Getenv, Logger: log})
+			deps := jobs.WorkerDeps{Getenv: os.Getenv, Logger: log}
+			if k := os.Getenv("DRMPIPE_API_KEY"); k != "" {
+				deps.Broker = jobs.APIBroker{APIKey: k}
+			}
+			w, err := jobs.NewWorker(deps)
 			if err != nil {
 				return err
 			}

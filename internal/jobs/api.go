@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -22,10 +23,17 @@ import (
 // Scope is the API key scope of the jobs API.
 const Scope = "package"
 
+// WorkerScope is the API key scope of PathJobKeys: a worker's credential,
+// which gets keys of running jobs (package gets none).
+const WorkerScope = "worker"
+
 // API paths.
 const (
 	PathJobs = "/v1/jobs"
 	PathJob  = "/v1/jobs/{id}"
+	// PathJobKeys is where a worker gets a fresh broker URL for the job it
+	// runs (POST, scope worker).
+	PathJobKeys = PathJob + "/broker-url"
 )
 
 // KeySource creates the job's keys on submit (the key store).
@@ -43,8 +51,9 @@ type APIConfig struct {
 	// BrokerKey is the decoded keys.broker_hmac_key; nil = submit refused
 	// (ErrNoBroker).
 	BrokerKey []byte
-	// BrokerTTL is the lifetime of a job's broker URL
-	// (keys.broker_url_ttl): a job must start within it.
+	// BrokerTTL is the lifetime of a broker URL (keys.broker_url_ttl):
+	// the one signed at submit, and the fresh one a worker gets when the
+	// job starts (PathJobKeys), so a job may wait in the queue for longer.
 	BrokerTTL time.Duration
 	Signaling Signaling
 }
@@ -55,6 +64,8 @@ type APIDeps struct {
 	Keys  KeySource
 	Auth  Authenticator
 	Log   *slog.Logger
+	// Now is the clock of broker URL expiry; nil = time.Now.
+	Now func() time.Time
 }
 
 // API serves the jobs endpoints.
@@ -67,6 +78,9 @@ type API struct {
 func NewAPI(cfg APIConfig, deps APIDeps) *API {
 	if deps.Log == nil {
 		deps.Log = slog.Default()
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
 	}
 	return &API{cfg: cfg, deps: deps}
 }
@@ -84,6 +98,7 @@ func (a *API) Routes() []Route {
 		{"GET " + PathJobs, http.HandlerFunc(a.list)},
 		{"GET " + PathJob, http.HandlerFunc(a.show)},
 		{"POST " + PathJob + "/cancel", http.HandlerFunc(a.cancel)},
+		{"POST " + PathJobKeys, http.HandlerFunc(a.brokerURL)},
 	}
 }
 
@@ -184,7 +199,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		err = httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, err.Error())
 	case errors.Is(err, ErrNotFound):
 		err = httperr.Wrap(err, http.StatusNotFound, httperr.CodeNotFound, err.Error())
-	case errors.Is(err, ErrConflict):
+	case errors.Is(err, ErrConflict), errors.Is(err, ErrNotRunning):
 		err = httperr.Wrap(err, http.StatusConflict, httperr.CodeInvalidRequest, err.Error())
 	case errors.Is(err, ErrNoBroker):
 		err = httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, err.Error())
@@ -218,8 +233,12 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	per, _ := delivery.ParseKeysPer(req.KeysPer)
-	// The keys exist before the job does (get-or-create is idempotent: a
-	// retried submit finds them).
+	// The keys exist before the job does, so a store outage fails the
+	// submit, not the job. No transaction binds this to the enqueue, and
+	// none is needed: get-or-create is idempotent per slot (a retried
+	// submit finds these keys), and the broker gets or creates each slot
+	// again when the job runs, so a job never depends on this step having
+	// committed (README "Keys before the enqueue").
 	for _, t := range per.TrackTypes() {
 		if _, err := a.deps.Keys.GetOrCreate(r.Context(), req.ContentID, t, 0); err != nil {
 			httperr.Write(w, r, a.deps.Log, delivery.StoreError(err))
@@ -230,8 +249,7 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	u, err := delivery.SignBrokerURL(a.cfg.BrokerKey, scheme+"://"+r.Host, delivery.BrokerGrant{
-		ContentID: req.ContentID, KeysPer: per, Expires: time.Unix(time.Now().Add(a.cfg.BrokerTTL).Unix(), 0)})
+	u, err := a.sign(scheme+"://"+r.Host, req, "", 0)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -327,3 +345,99 @@ func (a *API) show(w http.ResponseWriter, r *http.Request) { a.job(w, r, a.deps.
 // cancel: POST /v1/jobs/{id}/cancel. A queued job never runs; a running
 // one is told to stop (its output stays as the last complete run left it).
 func (a *API) cancel(w http.ResponseWriter, r *http.Request) { a.job(w, r, a.deps.Queue.cancel) }
+
+// sign returns a broker URL for the keys of req's content (key periods
+// 0..periods-1 when periods > 0), valid for BrokerTTL from now and, when
+// recipient is set, only for that public key.
+func (a *API) sign(base string, req Request, recipient string, periods uint32) (string, error) {
+	per, err := delivery.ParseKeysPer(req.KeysPer)
+	if err != nil {
+		return "", fmt.Errorf("%w: keysPer: %w", ErrInvalid, err)
+	}
+	return delivery.SignBrokerURL(a.cfg.BrokerKey, base, delivery.BrokerGrant{
+		ContentID: req.ContentID, KeysPer: per, Recipient: recipient, Periods: periods,
+		Expires: time.Unix(a.deps.Now().Add(a.cfg.BrokerTTL).Unix(), 0)})
+}
+
+// BrokerURL is a fresh broker URL for running job id, at base (the scheme
+// and authority of the URL signed at submit), bound to recipient
+// (delivery.RecipientFingerprint), for key periods 0..periods-1 of a job
+// with keyPeriod (the worker counts them in its input; at most
+// delivery.MaxBrokerPeriods), else for period 0 (periods 0). Only a running job gets one: a worker
+// asks when it starts the job, so a job may wait in the queue for longer
+// than keys.broker_url_ttl. In-process workers (serve --workers) call it
+// directly; others through PathJobKeys with their API key of scope
+// worker.
+func (a *API) BrokerURL(ctx context.Context, id int64, base, recipient string, periods uint32) (string, error) {
+	if a.cfg.BrokerKey == nil {
+		return "", ErrNoBroker
+	}
+	row, err := a.deps.Queue.get(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if row.State != rivertype.JobStateRunning {
+		return "", fmt.Errorf("%w: job %d is %s, not running", ErrNotRunning, id, row.State)
+	}
+	var args PackageArgs
+	if err := json.Unmarshal(row.EncodedArgs, &args); err != nil {
+		return "", err
+	}
+	switch {
+	case args.Request.KeyPeriod == "" && periods > 0:
+		return "", fmt.Errorf("%w: periods: job %d has no keyPeriod", ErrInvalid, id)
+	case args.Request.KeyPeriod != "" && periods == 0:
+		return "", fmt.Errorf("%w: periods: job %d rotates keys (keyPeriod %s): name its number of key periods", ErrInvalid, id, args.Request.KeyPeriod)
+	case periods > delivery.MaxBrokerPeriods:
+		return "", fmt.Errorf("%w: periods: %d key periods, at most %d (a longer keyPeriod)", ErrInvalid, periods, delivery.MaxBrokerPeriods)
+	}
+	return a.sign(base, args.Request, recipient, periods)
+}
+
+// BrokerURLAnswer is the answer of PathJobKeys.
+type BrokerURLAnswer struct {
+	URL string `json:"url"`
+}
+
+// brokerURLRequest is the body of PathJobKeys.
+type brokerURLRequest struct {
+	Recipient string `json:"recipient"`
+	Periods   uint32 `json:"periods,omitempty"`
+}
+
+// brokerURL: POST /v1/jobs/{id}/broker-url {recipient, periods} -> {url}: a broker
+// URL for a running job's keys, signed now and bound to the worker's
+// public key.
+func (a *API) brokerURL(w http.ResponseWriter, r *http.Request) {
+	who, err := a.deps.Auth.Authenticate(r, WorkerScope)
+	if err != nil {
+		httperr.Write(w, r, a.deps.Log, err)
+		return
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id < 1 {
+		a.fail(w, r, fmt.Errorf("%w: job ID %q", ErrNotFound, r.PathValue("id")))
+		return
+	}
+	var body brokerURLRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, 4096))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil || body.Recipient == "" {
+		a.fail(w, r, fmt.Errorf("%w: body: want {\"recipient\": the hex SHA-256 of the worker's SubjectPublicKeyInfo}", ErrInvalid))
+		return
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	u, err := a.BrokerURL(r.Context(), id, scheme+"://"+r.Host, body.Recipient, body.Periods)
+	if errors.Is(err, delivery.ErrBrokerURL) {
+		err = fmt.Errorf("%w: recipient: %w", ErrInvalid, err)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.deps.Log.Debug("broker URL for a running job", "job", id, "principal", who)
+	a.write(w, http.StatusOK, BrokerURLAnswer{URL: u})
+}

@@ -18,7 +18,7 @@ import (
 type Client struct {
 	// Server is the base URL of drmpipe serve.
 	Server string
-	// APIKey is an API key with scope package.
+	// APIKey is an API key with scope package (worker for BrokerURL).
 	APIKey string
 	// HTTP is the client; nil = http.DefaultClient.
 	HTTP *http.Client
@@ -153,4 +153,13 @@ func (c *Client) Wait(ctx context.Context, id int64, interval time.Duration, see
 		case <-t.C:
 		}
 	}
+}
+
+// BrokerURL asks for a fresh broker URL for running job id, bound to the
+// public key whose delivery.RecipientFingerprint is recipient (a worker,
+// as the job starts), for key periods 0..periods-1 under rotation.
+func (c *Client) BrokerURL(ctx context.Context, id int64, recipient string, periods uint32) (string, error) {
+	var a BrokerURLAnswer
+	_, err := c.do(ctx, http.MethodPost, PathJobs+"/"+strconv.FormatInt(id, 10)+"/broker-url", brokerURLRequest{Recipient: recipient, Periods: periods}, nil, &a)
+	return a.URL, err
 }

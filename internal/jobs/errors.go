@@ -13,6 +13,8 @@ var (
 	ErrNotFound = errors.New("no such job")
 	// ErrConflict is an idempotency key reused with a different request.
 	ErrConflict = errors.New("idempotency key reused with a different request")
+	// ErrNotRunning is a broker URL asked for a job no worker runs.
+	ErrNotRunning = errors.New("job not running")
 	// ErrNoDatabase is a queue opened without jobs.dsn.
 	ErrNoDatabase = errors.New("jobs need a database: jobs.dsn")
 	// ErrNoBroker is a jobs API without keys.broker_hmac_key: workers get

@@ -34,7 +34,8 @@ type Request struct {
 	DRMs []string `json:"drms,omitempty"`
 	// KeysPer is asset (default) or track-type.
 	KeysPer string `json:"keysPer,omitempty"`
-	// KeyPeriod rotates keys (not yet available to jobs).
+	// KeyPeriod rotates keys: a new key per key period (whole segments).
+	// The worker asks the broker for every period of the input.
 	KeyPeriod       string `json:"keyPeriod,omitempty"`
 	ClearLead       string `json:"clearLead,omitempty"`
 	SegmentDuration string `json:"segmentDuration,omitempty"`
@@ -111,19 +112,26 @@ func (r Request) normalize(sig Signaling) (Request, error) {
 	if _, err := drm.ParseSystems(strings.Join(r.DRMs, ",")); err != nil {
 		return bad("drms", "%v", err)
 	}
-	if r.KeyPeriod != "" {
-		return bad("keyPeriod", "key rotation is not available to jobs yet (the key broker delivers one key period); use drmpipe package --key-period")
-	}
 	for _, d := range []struct {
 		field, v string
 		min      time.Duration
-	}{{"clearLead", r.ClearLead, 0}, {"segmentDuration", r.SegmentDuration, time.Millisecond}} {
+	}{{"clearLead", r.ClearLead, 0}, {"segmentDuration", r.SegmentDuration, time.Millisecond}, {"keyPeriod", r.KeyPeriod, time.Millisecond}} {
 		if d.v == "" {
 			continue
 		}
 		v, err := time.ParseDuration(d.v)
 		if err != nil || v < d.min {
 			return bad(d.field, "%q: want a duration such as 2s", d.v)
+		}
+	}
+	if r.KeyPeriod != "" {
+		kp, _ := time.ParseDuration(r.KeyPeriod)
+		seg := defaultSegmentDuration
+		if r.SegmentDuration != "" {
+			seg, _ = time.ParseDuration(r.SegmentDuration)
+		}
+		if kp < seg {
+			return bad("keyPeriod", "%s is shorter than the segment duration %s (a key period is a whole number of segments)", r.KeyPeriod, seg)
 		}
 	}
 	if r.IV == "" {
@@ -147,6 +155,10 @@ func (r Request) normalize(sig Signaling) (Request, error) {
 	return r, nil
 }
 
+// defaultSegmentDuration is a job's segment duration when it names none
+// (as drmpipe package).
+const defaultSegmentDuration = 2 * time.Second
+
 // scheme is the protection scheme; cbcs with dual (the packager writes
 // cenc beside it).
 func (r Request) scheme() (cenc.Scheme, error) {
@@ -167,7 +179,7 @@ func (r Request) equal(o Request) bool {
 // without keys and storage (the worker adds them).
 func (r Request) packagerConfig(sig Signaling) (packager.Config, error) {
 	cfg := packager.Config{
-		Inputs: r.Inputs, OutputDir: r.Output, Dual: r.Dual, SegmentDuration: 2 * time.Second,
+		Inputs: r.Inputs, OutputDir: r.Output, Dual: r.Dual, SegmentDuration: defaultSegmentDuration,
 		WidevineProvider: sig.WidevineProvider, WidevineContentID: r.ContentID, PlayReadyLAURL: sig.PlayReadyLAURL,
 		ClearKeyLAURL: sig.ClearKeyLAURL, FairPlayKeyURI: sig.FairPlayKeyURI,
 	}
@@ -184,6 +196,9 @@ func (r Request) packagerConfig(sig Signaling) (packager.Config, error) {
 	if r.SegmentDuration != "" {
 		cfg.SegmentDuration, _ = time.ParseDuration(r.SegmentDuration)
 	}
+	if r.KeyPeriod != "" {
+		cfg.KeyPeriod, _ = time.ParseDuration(r.KeyPeriod)
+	}
 	if cfg.IV, err = hex.DecodeString(r.IV); err != nil {
 		return cfg, fmt.Errorf("%w: iv: not hex", ErrInvalid)
 	}
@@ -197,5 +212,9 @@ func (r Request) packagerConfig(sig Signaling) (packager.Config, error) {
 type placeholderKeys struct{}
 
 func (placeholderKeys) Key(context.Context, keys.TrackType) (keys.ContentKey, error) {
+	return keys.ContentKey{}, fmt.Errorf("%w: no keys before the worker fetches them", ErrInvalid)
+}
+
+func (placeholderKeys) PeriodKey(context.Context, keys.TrackType, uint32) (keys.ContentKey, error) {
 	return keys.ContentKey{}, fmt.Errorf("%w: no keys before the worker fetches them", ErrInvalid)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/keys/delivery"
 	"github.com/drmpipe/drmpipe/internal/media"
 	"github.com/drmpipe/drmpipe/internal/storage"
@@ -37,7 +38,10 @@ func TestNormalize(t *testing.T) {
 		{"dual with scheme", func(r *Request) { r.Dual, r.Scheme = true, "cenc" }, "scheme"},
 		{"keysPer", func(r *Request) { r.KeysPer = "track" }, "keysPer"},
 		{"drms", func(r *Request) { r.DRMs = []string{"primetime"} }, "drms"},
-		{"key period", func(r *Request) { r.KeyPeriod = "30s" }, "keyPeriod"},
+		{"key period", func(r *Request) { r.KeyPeriod = "30s" }, ""},
+		{"key period not a duration", func(r *Request) { r.KeyPeriod = "often" }, "keyPeriod"},
+		{"key period under a segment", func(r *Request) { r.KeyPeriod = "1s" }, "keyPeriod"},
+		{"key period under a given segment", func(r *Request) { r.KeyPeriod, r.SegmentDuration = "4s", "6s" }, "keyPeriod"},
 		{"clear lead", func(r *Request) { r.ClearLead = "soon" }, "clearLead"},
 		{"segment duration", func(r *Request) { r.SegmentDuration = "0s" }, "segmentDuration"},
 		{"iv not hex", func(r *Request) { r.IV = "zz" }, "iv"},
@@ -90,6 +94,10 @@ func TestPermanent(t *testing.T) {
 		{&delivery.FetchError{Status: http.StatusForbidden, Code: "token_expired"}, true},
 		{&delivery.FetchError{Status: http.StatusServiceUnavailable}, false},
 		{&delivery.FetchError{Status: http.StatusTooManyRequests}, false},
+		{fmt.Errorf("broker URL for job 1: %w", &APIError{Status: http.StatusUnauthorized}), true},
+		{fmt.Errorf("broker URL for job 1: %w", &APIError{Status: http.StatusConflict}), true},
+		{fmt.Errorf("broker URL for job 1: %w", &APIError{Status: http.StatusServiceUnavailable}), false},
+		{fmt.Errorf("track 1: %w: no ContentKeyPeriod with index 1", keys.ErrNoKey), true},
 		{fmt.Errorf("s3://b/k: %w", storage.ErrUnavailable), false},
 		{fmt.Errorf("%w 127.0.0.1:1: connection refused", delivery.ErrFetch), false},
 		{errors.New("connection reset by peer"), false},

@@ -4,17 +4,22 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
 
+	"github.com/drmpipe/drmpipe/internal/cpix"
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/keys/delivery"
 	"github.com/drmpipe/drmpipe/internal/media"
@@ -23,17 +28,20 @@ import (
 	"github.com/drmpipe/drmpipe/internal/storage"
 )
 
-// Worker runs package jobs. It holds no key-store or KMS credentials: each
-// job's keys come from the key broker through the job's signed URL,
-// encrypted to a key pair the worker makes at start and never stores.
+// Worker runs package jobs. It holds no key-store or KMS credentials nor
+// the broker HMAC key: each job's keys come from the key broker through a
+// signed URL the jobs API gives it when the job starts, encrypted to a key
+// pair the worker makes at start and never stores.
 type Worker struct {
 	river.WorkerDefaults[PackageArgs]
-	priv  *rsa.PrivateKey
-	s3    func() (*storage.S3, error)
-	log   *slog.Logger
-	db    database // set by Open: progress updates
-	runs  atomic.Int64
-	beats time.Duration
+	priv   *rsa.PrivateKey
+	fp     string
+	broker BrokerURLs
+	s3     func() (*storage.S3, error)
+	log    *slog.Logger
+	db     database // set by Open: progress updates
+	runs   atomic.Int64
+	beats  time.Duration
 }
 
 // WorkerDeps are a Worker's collaborators.
@@ -42,6 +50,38 @@ type WorkerDeps struct {
 	// (storage.S3ConfigFromEnv); nil = no S3.
 	Getenv func(string) string
 	Logger *slog.Logger
+	// Broker gives a fresh broker URL for each job as it starts; nil = the
+	// URL signed at submit (valid keys.broker_url_ttl after the submit).
+	Broker BrokerURLs
+}
+
+// BrokerURLs gives the broker URL of a running job, bound to the worker's
+// public key: the jobs API in this process (*API) or over HTTP
+// (APIBroker).
+type BrokerURLs interface {
+	BrokerURL(ctx context.Context, id int64, base, recipient string, periods uint32) (string, error)
+}
+
+// BrokerURLFunc is a function as BrokerURLs.
+type BrokerURLFunc func(ctx context.Context, id int64, base, recipient string, periods uint32) (string, error)
+
+// BrokerURL calls f.
+func (f BrokerURLFunc) BrokerURL(ctx context.Context, id int64, base, recipient string, periods uint32) (string, error) {
+	return f(ctx, id, base, recipient, periods)
+}
+
+// APIBroker asks the jobs API that signed a job's first broker URL for a
+// fresh one, with an API key of scope worker (drmpipe worker with
+// DRMPIPE_API_KEY).
+type APIBroker struct {
+	APIKey string
+	HTTP   *http.Client
+}
+
+// BrokerURL implements BrokerURLs through PathJobKeys at base.
+func (b APIBroker) BrokerURL(ctx context.Context, id int64, base, recipient string, periods uint32) (string, error) {
+	c := Client{Server: base, APIKey: b.APIKey, HTTP: b.HTTP}
+	return c.BrokerURL(ctx, id, recipient, periods)
 }
 
 // NewWorker makes a worker and its broker recipient key (RSA 2048, CPIX
@@ -51,7 +91,12 @@ func NewWorker(deps WorkerDeps) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Worker{priv: priv, log: deps.Logger, beats: time.Second}
+	spki, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(spki)
+	w := &Worker{priv: priv, fp: hex.EncodeToString(sum[:]), broker: deps.Broker, log: deps.Logger, beats: time.Second}
 	if w.log == nil {
 		w.log = slog.Default()
 	}
@@ -106,19 +151,26 @@ func (w *Worker) work(ctx context.Context, job *river.Job[PackageArgs], start ti
 	if err != nil {
 		return err
 	}
-	doc, err := delivery.FetchCPIX(ctx, a.KeysURL, w.priv)
-	if err != nil {
-		return err
+	if cfg.KeyPeriod > 0 {
+		if w.broker == nil {
+			return fmt.Errorf("%w: keyPeriod: a job with key rotation needs a worker that asks the jobs API for its keys (drmpipe worker with DRMPIPE_API_KEY)", ErrInvalid)
+		}
+		cfg.Keys = &rotationKeys{fetch: func(ctx context.Context, periods uint32) (*speke.CPIXPeriods, error) {
+			resp, err := w.fetchKeys(ctx, job, periods)
+			if err != nil {
+				return nil, err
+			}
+			return speke.NewCPIXPeriods(resp)
+		}}
+	} else {
+		resp, err := w.fetchKeys(ctx, job, 0)
+		if err != nil {
+			return err
+		}
+		if cfg.Keys, err = keys.NewStaticSource(resp.Keys); err != nil {
+			return err
+		}
 	}
-	resp, err := speke.ParseCPIX(doc, "key broker answer", w.priv)
-	if err != nil {
-		return err
-	}
-	src, err := keys.NewStaticSource(resp.Keys)
-	if err != nil {
-		return err
-	}
-	cfg.Keys = src
 	var out *storage.S3Output
 	if err := w.wireStorage(&cfg, &out); err != nil {
 		return err
@@ -140,6 +192,81 @@ func (w *Worker) work(ctx context.Context, job *river.Job[PackageArgs], start ti
 		sum.Uploaded, sum.Unchanged = st.Uploaded, st.Unchanged
 	}
 	return river.RecordOutput(ctx, sum)
+}
+
+// fetchKeys gets the job's keys (key periods 0..periods-1 under
+// rotation) from the broker, decrypted with the worker's key.
+func (w *Worker) fetchKeys(ctx context.Context, job *river.Job[PackageArgs], periods uint32) (speke.ClientResponse, error) {
+	keysURL, err := w.keysURL(ctx, job, periods)
+	if err != nil {
+		return speke.ClientResponse{}, err
+	}
+	doc, err := delivery.FetchCPIX(ctx, keysURL, w.priv)
+	if err != nil {
+		return speke.ClientResponse{}, err
+	}
+	return speke.ParseCPIX(doc, "key broker answer", w.priv)
+}
+
+// keysURL is the broker URL of the job: a fresh one from w.broker, at the
+// server that signed the submit's URL, else that URL itself.
+func (w *Worker) keysURL(ctx context.Context, job *river.Job[PackageArgs], periods uint32) (string, error) {
+	if w.broker == nil {
+		return job.Args.KeysURL, nil
+	}
+	u, err := url.Parse(job.Args.KeysURL)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("%w: the job's broker URL is malformed", ErrInvalid)
+	}
+	fresh, err := w.broker.BrokerURL(ctx, job.ID, u.Scheme+"://"+u.Host, w.fp, periods)
+	if err != nil {
+		return "", fmt.Errorf("broker URL for job %d: %w", job.ID, err)
+	}
+	return fresh, nil
+}
+
+// rotationKeys is the key source of a job with key rotation: told the key
+// periods of the input (packager.KeyPeriodPlanner), it fetches all of them
+// from the broker in one CPIX document at the first key asked for and
+// gives them by period (speke.CPIXPeriods).
+type rotationKeys struct {
+	fetch func(ctx context.Context, periods uint32) (*speke.CPIXPeriods, error)
+	mu    sync.Mutex
+	spans []cpix.Interval
+	src   *speke.CPIXPeriods
+}
+
+func (k *rotationKeys) PlanKeyPeriods(periods []packager.KeyPeriodRange) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.spans = make([]cpix.Interval, len(periods))
+	for i, p := range periods {
+		k.spans[i] = cpix.Interval{Start: p.Start, End: p.End}
+	}
+}
+
+func (k *rotationKeys) Key(ctx context.Context, t keys.TrackType) (keys.ContentKey, error) {
+	return k.PeriodKey(ctx, t, 0)
+}
+
+func (k *rotationKeys) PeriodKey(ctx context.Context, t keys.TrackType, n uint32) (keys.ContentKey, error) {
+	k.mu.Lock()
+	src := k.src
+	if src == nil {
+		if len(k.spans) == 0 {
+			k.mu.Unlock()
+			return keys.ContentKey{}, fmt.Errorf("%w: key periods asked for before the packager planned them", keys.ErrNoKey)
+		}
+		var err error
+		if src, err = k.fetch(ctx, uint32(len(k.spans))); err != nil {
+			k.mu.Unlock()
+			return keys.ContentKey{}, err
+		}
+		src.PlanKeyPeriods(k.spans)
+		k.src = src
+	}
+	k.mu.Unlock()
+	return src.PeriodKey(ctx, t, n)
 }
 
 // wireStorage points s3:// inputs and outputs at the S3 client.
@@ -179,10 +306,14 @@ func permanent(err error) bool {
 	if errors.As(err, &fe) {
 		return fe.Status != http.StatusTooManyRequests && fe.Status < 500
 	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Status != http.StatusTooManyRequests && ae.Status < 500
+	}
 	for _, e := range []error{ErrInvalid, packager.ErrConfig, packager.ErrMedia, media.ErrNotMP4, media.ErrMalformed, media.ErrTruncated,
 		media.ErrUnsupportedCodec, media.ErrNoSyncSample, media.ErrEncryptedInput, media.ErrNoTracks,
 		storage.ErrConfig, storage.ErrNotFound, storage.ErrAccess, storage.ErrNotEmpty, storage.ErrOutputExists,
-		delivery.ErrBrokerURL, speke.ErrResponse} {
+		delivery.ErrBrokerURL, speke.ErrResponse, keys.ErrNoKey} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
@@ -28,6 +29,9 @@ type AppOptions struct {
 	// Workers > 0 runs that many packaging jobs at once in this process
 	// (drmpipe serve --workers); needs jobs.dsn.
 	Workers int
+	// Now is the clock of broker URL signing and expiry (tests); nil =
+	// time.Now.
+	Now func() time.Time
 }
 
 // App is a fully assembled `drmpipe serve`.
@@ -77,7 +81,7 @@ func (a *App) Close() error {
 //	POST /v1/tokens, GET /.well-known/jwks.json                drmpipe-minted playback tokens
 //	/v1/admin/...                                              admin API (API key, scope admin)
 //	GET|POST /v1/broker/cpix                                   strict-broker key delivery (signed URL)
-//	POST|GET /v1/jobs, GET /v1/jobs/{id}, POST .../cancel      packaging jobs (API key, scope package; jobs.dsn)
+//	POST|GET /v1/jobs, GET /v1/jobs/{id}, POST .../cancel, .../broker-url  packaging jobs (API key, scope package; jobs.dsn)
 //	GET  /content/...                                          packaged outputs (origin)
 //	GET  /metrics, /healthz, /readyz
 //	POST /demo/token, GET /web/...                             demo mode only

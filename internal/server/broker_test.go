@@ -54,6 +54,13 @@ type testApp struct {
 
 func startApp(t *testing.T, yaml string) *testApp {
 	t.Helper()
+	return startAppWith(t, yaml, server.AppOptions{})
+}
+
+// startAppWith is startApp with opts (Now, Workers); the logger, tracer,
+// registry and web directory are the test's.
+func startAppWith(t *testing.T, yaml string, opts server.AppOptions) *testApp {
+	t.Helper()
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "drmpipe.yaml")
 	body := "server:\n  data_dir: " + filepath.Join(dir, "data") + "\n  listen: 127.0.0.1:0\n  demo: true\n" + yaml
@@ -70,7 +77,8 @@ func startApp(t *testing.T, yaml string) *testApp {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	app, err := server.NewApp(ctx, cfg, server.AppOptions{Logger: log, TracerProvider: noop.NewTracerProvider(), Registry: prometheus.NewRegistry(), WebDir: dir})
+	opts.Logger, opts.TracerProvider, opts.Registry, opts.WebDir = log, noop.NewTracerProvider(), prometheus.NewRegistry(), dir
+	app, err := server.NewApp(ctx, cfg, opts)
 	if err != nil {
 		t.Fatalf("NewApp: %v", err)
 	}

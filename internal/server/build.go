@@ -276,7 +276,7 @@ func (b *builder) broker() error {
 	refusals.Start(func(err error) { b.log.Warn("audit log write of refused broker requests failed", "error", err.Error()) })
 	b.app.refusals = refusals
 	b.closer(refusals.Close)
-	deps := delivery.Deps{Keys: b.ks, Auth: b.auth, Audit: b.ks.Audit, Refused: refusals, ClientIP: b.ldeps.ClientIP, Log: b.log}
+	deps := delivery.Deps{Keys: b.ks, Auth: b.auth, Audit: b.ks.Audit, Refused: refusals, ClientIP: b.ldeps.ClientIP, Log: b.log, Now: b.opts.Now}
 	kc := b.cfg.Keys
 	// A key that does not decode turns the feature off with an error log
 	// (config.Validate refuses it before `drmpipe serve` gets here).

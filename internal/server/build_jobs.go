@@ -20,8 +20,14 @@ func (b *builder) jobs() error {
 		return nil
 	}
 	deps := jobs.QueueDeps{Workers: b.opts.Workers, Logger: b.log}
+	// The API is made once the queue is open; the in-process workers ask
+	// it for each job's broker URL as the job starts.
+	var api *jobs.API
 	if deps.Workers > 0 {
-		w, err := jobs.NewWorker(jobs.WorkerDeps{Getenv: os.Getenv, Logger: b.log})
+		w, err := jobs.NewWorker(jobs.WorkerDeps{Getenv: os.Getenv, Logger: b.log,
+			Broker: jobs.BrokerURLFunc(func(ctx context.Context, id int64, base, recipient string, periods uint32) (string, error) {
+				return api.BrokerURL(ctx, id, base, recipient, periods)
+			})})
 		if err != nil {
 			return err
 		}
@@ -47,10 +53,10 @@ func (b *builder) jobs() error {
 	// refuses it before `drmpipe serve` gets here).
 	key, _ := delivery.ParseBrokerKey(b.cfg.Keys.BrokerHMACKey)
 	s := b.cfg.SPEKE
-	api := jobs.NewAPI(jobs.APIConfig{BrokerKey: key, BrokerTTL: b.cfg.Keys.BrokerURLTTL, Signaling: jobs.Signaling{
+	api = jobs.NewAPI(jobs.APIConfig{BrokerKey: key, BrokerTTL: b.cfg.Keys.BrokerURLTTL, Signaling: jobs.Signaling{
 		Systems: s.Systems, WidevineProvider: s.WidevineProvider, PlayReadyLAURL: s.PlayReadyLAURL,
 		ClearKeyLAURL: s.ClearKeyLAURL, FairPlayKeyURI: s.FairPlayKeyURI(),
-	}}, jobs.APIDeps{Queue: q, Keys: b.ks, Auth: b.auth, Log: b.log})
+	}}, jobs.APIDeps{Queue: q, Keys: b.ks, Auth: b.auth, Log: b.log, Now: b.opts.Now})
 	for _, r := range api.Routes() {
 		b.mount(Route(r))
 	}

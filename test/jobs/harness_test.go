@@ -33,9 +33,12 @@ type cluster struct {
 	pg     *testtools.Postgres
 	gw     *testtools.VersityGW
 	server string // base URL
-	apiKey string
+	apiKey string // scope package: drmpipe jobs
+	// workerKey (scope worker) is the workers' DRMPIPE_API_KEY.
+	workerKey string
 	// serverEnv is the full configuration of the serving side (store,
-	// KEK under dataDir, broker key); workerEnv only the queue and S3.
+	// KEK under dataDir, broker key); workerEnv only the queue, S3 and
+	// workerKey.
 	serverEnv, workerEnv []string
 	dataDir              string
 	workerDataDir        string
@@ -86,8 +89,9 @@ func newClusterOn(t *testing.T, postgres bool, serveArgs ...string) *cluster {
 	if postgres {
 		c.serverEnv = append(c.serverEnv, "DRMPIPE_STORE__DSN="+c.pg.DSN)
 	}
-	// A worker knows the queue and S3, nothing of the key store: its data
-	// directory is empty and its store.dsn the default SQLite file there.
+	// A worker knows the queue and S3, nothing of the key store nor the
+	// broker key: its data directory is empty and its store.dsn the default
+	// SQLite file there.
 	c.workerEnv = append([]string{
 		"DRMPIPE_SERVER__DATA_DIR=" + c.workerDataDir,
 		"DRMPIPE_JOBS__TIMEOUT=5s",
@@ -102,6 +106,14 @@ func newClusterOn(t *testing.T, postgres bool, serveArgs ...string) *cluster {
 		t.Fatalf("apikey create: %s", out)
 	}
 	c.apiKey = lastLine(out)
+	// Its one credential besides the queue: an API key of scope worker,
+	// with which it gets each job's broker URL as the job starts.
+	out, code = c.run(t, c.serverEnv, "apikey", "create", "--scope", "worker", "--name", "jobs-workers")
+	if code != 0 {
+		t.Fatalf("apikey create: %s", out)
+	}
+	c.workerKey = lastLine(out)
+	c.workerEnv = append(c.workerEnv, "DRMPIPE_API_KEY="+c.workerKey)
 	s := c.start(t, c.serverEnv, append([]string{"serve"}, serveArgs...)...)
 	c.serve = s
 	if !eventually(15*time.Second, func() bool {
@@ -237,18 +249,33 @@ var kidLine = regexp.MustCompile(`(?m)^([0-9a-f-]{36})\s`)
 // KID:KEY for drmpipe verify.
 func (c *cluster) contentKey(t *testing.T, contentID string) string {
 	t.Helper()
+	ks := c.contentKeys(t, contentID)
+	if len(ks) != 1 {
+		t.Fatalf("content %s has %d keys, want 1", contentID, len(ks))
+	}
+	return ks[0]
+}
+
+// contentKeys are all keys of contentID (every track type and key period)
+// as KID:KEY for drmpipe verify --key.
+func (c *cluster) contentKeys(t *testing.T, contentID string) []string {
+	t.Helper()
 	out, code := c.run(t, c.serverEnv, "keys", "list", "--content-id", contentID)
-	m := kidLine.FindStringSubmatch(out)
-	if code != 0 || m == nil {
+	ms := kidLine.FindAllStringSubmatch(out, -1)
+	if code != 0 || ms == nil {
 		t.Fatalf("keys list: exit %d\n%s", code, out)
 	}
-	out, code = c.run(t, c.serverEnv, "keys", "show", m[1], "--reveal")
-	if code != 0 {
-		t.Fatalf("keys show: %s", out)
+	var ks []string
+	for _, m := range ms {
+		out, code = c.run(t, c.serverEnv, "keys", "show", m[1], "--reveal")
+		if code != 0 {
+			t.Fatalf("keys show: %s", out)
+		}
+		key := regexp.MustCompile(`(?m)^key:\s+([0-9a-f]{32})$`).FindStringSubmatch(out)
+		if key == nil {
+			t.Fatalf("keys show printed no key:\n%s", out)
+		}
+		ks = append(ks, strings.ReplaceAll(m[1], "-", "")+":"+key[1])
 	}
-	key := regexp.MustCompile(`(?m)^key:\s+([0-9a-f]{32})$`).FindStringSubmatch(out)
-	if key == nil {
-		t.Fatalf("keys show printed no key:\n%s", out)
-	}
-	return strings.ReplaceAll(m[1], "-", "") + ":" + key[1]
+	return ks
 }

@@ -56,10 +56,28 @@ func TestJobS3ToS3(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("drmpipe verify: exit %d\n%s", code, v)
 	}
+	// Key rotation: the worker gets the keys of every key period of its
+	// input (10 s at 4 s: three) from the broker; each decrypts its period.
+	rot := c.submit(t, "--content-id", "title-rot", "-o", "s3://vod/title-rot", "--key-period", "4s", "s3://mezz/in/sample.mp4")
+	if out, code := c.jobs(t, "wait", rot); code != 0 {
+		t.Fatalf("jobs wait %s (--key-period 4s): exit %d\n%s", rot, code, out)
+	}
+	ks := c.contentKeys(t, "title-rot")
+	if len(ks) != 3 {
+		t.Fatalf("content title-rot has %d keys, want one per key period (3)", len(ks))
+	}
+	rdir, _ := c.download(t, "vod", "title-rot")
+	vargs := []string{"verify"}
+	for _, k := range ks {
+		vargs = append(vargs, "--key", k)
+	}
+	if v, code := c.run(t, nil, append(vargs, rdir)...); code != 0 {
+		t.Fatalf("drmpipe verify with the three periods' keys: exit %d\n%s", code, v)
+	}
 	// No log line carries a credential: the API key, or a broker URL's
 	// signature (the job's key credential).
 	for name, log := range map[string]string{"serve": c.serve.out.String(), "worker": w.out.String()} {
-		if strings.Contains(log, c.apiKey) || strings.Contains(log, "sig=") {
+		if strings.Contains(log, c.apiKey) || strings.Contains(log, c.workerKey) || strings.Contains(log, "sig=") {
 			t.Errorf("%s log carries a credential:\n%s", name, log)
 		}
 	}
@@ -98,7 +116,7 @@ func TestJobBadInputAndCancel(t *testing.T) {
 		want string
 	}{
 		{[]string{"--scheme", "cbcx"}, "scheme"},
-		{[]string{"--key-period", "10s"}, "keyPeriod"},
+		{[]string{"--key-period", "1s"}, "keyPeriod"},
 		{[]string{"--keys-per", "track"}, "keysPer"},
 		{[]string{"--iv", "00"}, "iv"},
 	} {

@@ -76,6 +76,7 @@ const (
 	brokerParamKeysPer   = "keysPer"
 	brokerParamExp       = "exp"
 	brokerParamRecipient = "recipient"
+	brokerParamPeriods   = "periods"
 	brokerParamSig       = "sig"
 	brokerParamCert      = "cert"
 )
@@ -133,7 +134,17 @@ type BrokerGrant struct {
 	// Recipient, when set, is RecipientFingerprint of the only public key
 	// the keys may be encrypted to; empty lets any certificate fetch.
 	Recipient string
+	// Periods > 0 delivers key periods 0..Periods-1 (key rotation) with a
+	// ContentKeyPeriodList and KeyPeriodFilters (CPIX 2.3 §5.3.5); 0
+	// delivers period 0 without them. At most MaxBrokerPeriods.
+	Periods uint32
 }
+
+// MaxBrokerPeriods bounds the key periods of one broker URL: every period
+// is a key per track type made in the store and a ContentKey in the answer,
+// which a worker reads up to 16 MiB (2048 periods of 5 track types, keys
+// encrypted to RSA 2048, is 9.6 MiB).
+const MaxBrokerPeriods = 2048
 
 // ParseBrokerKey decodes keys.broker_hmac_key (hex, then base64 standard or
 // URL, padded or not; as the config validator) and checks its length. An
@@ -169,11 +180,19 @@ func RecipientFingerprint(cert *x509.Certificate) string {
 }
 
 // brokerMAC is HMAC-SHA256 over a versioned, length-prefixed encoding of the
-// grant, so that no two grants share a message.
+// grant, so that no two grants share a message. A grant with periods is
+// version 2 (one more field); one without keeps the version 1 message, so
+// URLs signed before periods existed stay valid.
 func brokerMAC(key []byte, g BrokerGrant) []byte {
 	m := hmac.New(sha256.New, key)
-	m.Write([]byte("drmpipe-broker-v1"))
-	for _, f := range []string{g.ContentID, g.KeysPer.String(), strconv.FormatInt(g.Expires.Unix(), 10), g.Recipient} {
+	fields := []string{g.ContentID, g.KeysPer.String(), strconv.FormatInt(g.Expires.Unix(), 10), g.Recipient}
+	if g.Periods > 0 {
+		m.Write([]byte("drmpipe-broker-v2"))
+		fields = append(fields, strconv.FormatUint(uint64(g.Periods), 10))
+	} else {
+		m.Write([]byte("drmpipe-broker-v1"))
+	}
+	for _, f := range fields {
 		var n [4]byte
 		binary.BigEndian.PutUint32(n[:], uint32(len(f)))
 		m.Write(n[:])
@@ -197,6 +216,9 @@ func SignBrokerURL(key []byte, base string, g BrokerGrant) (string, error) {
 	if g.Recipient != "" && !validFingerprint(g.Recipient) {
 		return "", fmt.Errorf("%w: recipient must be 64 lower-case hex digits", ErrBrokerURL)
 	}
+	if g.Periods > MaxBrokerPeriods {
+		return "", fmt.Errorf("%w: %d key periods, at most %d", ErrBrokerURL, g.Periods, MaxBrokerPeriods)
+	}
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "", fmt.Errorf("%w: base %q must be an http(s) URL", ErrBrokerURL, base)
@@ -208,6 +230,9 @@ func SignBrokerURL(key []byte, base string, g BrokerGrant) (string, error) {
 	q.Set(brokerParamExp, strconv.FormatInt(g.Expires.Unix(), 10))
 	if g.Recipient != "" {
 		q.Set(brokerParamRecipient, g.Recipient)
+	}
+	if g.Periods > 0 {
+		q.Set(brokerParamPeriods, strconv.FormatUint(uint64(g.Periods), 10))
 	}
 	q.Set(brokerParamSig, base64.RawURLEncoding.EncodeToString(brokerMAC(key, g)))
 	u.Path = strings.TrimSuffix(u.Path, "/") + BrokerPath
@@ -224,7 +249,7 @@ func VerifyBrokerQuery(key []byte, q url.Values, now time.Time, maxTTL time.Dura
 	if len(key) < MinBrokerKeyBytes {
 		return g, fmt.Errorf("%w: at least %d bytes needed", ErrBrokerKey, MinBrokerKeyBytes)
 	}
-	for _, p := range []string{brokerParamContent, brokerParamKeysPer, brokerParamExp, brokerParamRecipient, brokerParamSig} {
+	for _, p := range []string{brokerParamContent, brokerParamKeysPer, brokerParamExp, brokerParamRecipient, brokerParamPeriods, brokerParamSig} {
 		if len(q[p]) > 1 {
 			return g, fmt.Errorf("%w: parameter %s repeated", ErrBrokerURL, p)
 		}
@@ -240,6 +265,13 @@ func VerifyBrokerQuery(key []byte, q url.Values, now time.Time, maxTTL time.Dura
 	g = BrokerGrant{ContentID: q.Get(brokerParamContent), Expires: time.Unix(exp, 0), Recipient: q.Get(brokerParamRecipient)}
 	if g.KeysPer, err = ParseKeysPer(q.Get(brokerParamKeysPer)); err != nil {
 		return BrokerGrant{}, err
+	}
+	if p := q.Get(brokerParamPeriods); p != "" {
+		n, err := strconv.ParseUint(p, 10, 32)
+		if err != nil || n == 0 || n > MaxBrokerPeriods || strconv.FormatUint(n, 10) != p {
+			return BrokerGrant{}, fmt.Errorf("%w: periods: want 1..%d", ErrBrokerURL, MaxBrokerPeriods)
+		}
+		g.Periods = uint32(n)
 	}
 	if !hmac.Equal(brokerMAC(key, g), sig) {
 		return BrokerGrant{}, fmt.Errorf("%w: signature does not match", ErrBrokerURL)
@@ -285,11 +317,18 @@ type CPIXKey struct {
 // crypto period other than 0 (§5.3.5). The caller encrypts the keys
 // (cpix.EncryptKeys) before the document leaves the process.
 func ContentCPIX(contentID string, ks []CPIXKey) *cpix.Document {
-	d := &cpix.Document{ContentID: contentID, Version: cpix.Version23}
 	rotation := false
 	for _, k := range ks {
 		rotation = rotation || k.Period != 0
 	}
+	return contentCPIX(contentID, ks, rotation)
+}
+
+// contentCPIX is ContentCPIX with the ContentKeyPeriodList written when
+// rotation is set, even if every key is of period 0 (a title shorter than
+// one key period under rotation).
+func contentCPIX(contentID string, ks []CPIXKey, rotation bool) *cpix.Document {
+	d := &cpix.Document{ContentID: contentID, Version: cpix.Version23}
 	periods := map[uint32]bool{}
 	for _, k := range ks {
 		ck := cpix.ContentKey{KID: k.Key.KID, Value: append([]byte{}, k.Key.Key...)}
@@ -547,15 +586,17 @@ func (h *Handler) Fetch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var list []CPIXKey
-	for _, t := range g.KeysPer.TrackTypes() {
-		k, err := h.deps.Keys.GetOrCreate(r.Context(), g.ContentID, t, 0)
-		if err != nil {
-			refuse(StoreError(err), "key store: "+t.String())
-			return
+	for p := range max(g.Periods, 1) {
+		for _, t := range g.KeysPer.TrackTypes() {
+			k, err := h.deps.Keys.GetOrCreate(r.Context(), g.ContentID, t, p)
+			if err != nil {
+				refuse(StoreError(err), fmt.Sprintf("key store: %s period %d", t, p))
+				return
+			}
+			list = append(list, CPIXKey{Key: k, TrackType: t, Period: p})
 		}
-		list = append(list, CPIXKey{Key: k, TrackType: t})
 	}
-	doc := ContentCPIX(g.ContentID, list)
+	doc := contentCPIX(g.ContentID, list, g.Periods > 0)
 	defer func() {
 		for i := range doc.ContentKeys {
 			clear(doc.ContentKeys[i].Value)
@@ -576,7 +617,7 @@ func (h *Handler) Fetch(w http.ResponseWriter, r *http.Request) {
 		kids[i] = k.Key.KID.String()
 	}
 	h.record(r.Context(), apikey.Entry{Actor: actor, Action: apikey.ActionBrokerFetch, Target: g.ContentID,
-		Detail: fmt.Sprintf("keysPer=%s recipient=%s expires=%s kids=%s", g.KeysPer, fp, g.Expires.UTC().Format(time.RFC3339), strings.Join(kids, ","))})
+		Detail: fmt.Sprintf("keysPer=%s periods=%d recipient=%s expires=%s kids=%s", g.KeysPer, max(g.Periods, 1), fp, g.Expires.UTC().Format(time.RFC3339), strings.Join(kids, ","))})
 	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(out)

@@ -108,6 +108,8 @@ func TestBrokerURLSignature(t *testing.T) {
 		{"short key", key[:16], q, now, 10 * time.Minute, delivery.ErrBrokerKey},
 		{"expired", key, q, now.Add(5 * time.Minute), 10 * time.Minute, delivery.ErrBrokerExpired},
 		{"over the server's ttl", key, q, now, 2 * time.Minute, delivery.ErrBrokerLifetime},
+		{"periods added", key, with("periods", "8"), now, 10 * time.Minute, delivery.ErrBrokerURL},
+		{"periods zero", key, with("periods", "0"), now, 10 * time.Minute, delivery.ErrBrokerURL},
 	}
 	for _, tc := range cases {
 		if _, err := delivery.VerifyBrokerQuery(tc.key, tc.q, tc.now, tc.ttl); !errors.Is(err, tc.want) {
@@ -119,6 +121,7 @@ func TestBrokerURLSignature(t *testing.T) {
 		{ContentID: "a\nb", KeysPer: delivery.KeysPerAsset, Expires: now},
 		{ContentID: "m", KeysPer: 9, Expires: now},
 		{ContentID: "m", KeysPer: delivery.KeysPerAsset, Expires: now, Recipient: "ABC"},
+		{ContentID: "m", KeysPer: delivery.KeysPerAsset, Expires: now, Periods: delivery.MaxBrokerPeriods + 1},
 	} {
 		if _, err := delivery.SignBrokerURL(key, "https://x", bad); !errors.Is(err, delivery.ErrBrokerURL) {
 			t.Errorf("SignBrokerURL(%+v): %v", bad, err)
@@ -130,3 +133,34 @@ func TestBrokerURLSignature(t *testing.T) {
 }
 
 // auditCount counts the audit entries of one action for a content ID.
+
+// TestBrokerURLPeriods: a URL for key periods carries their number under
+// its signature: it verifies with it, and any other number (or none)
+// fails.
+func TestBrokerURLPeriods(t *testing.T) {
+	key := brokerKey(t)
+	now := time.Unix(1_800_000_000, 0)
+	u, err := delivery.SignBrokerURL(key, "https://keys.example", delivery.BrokerGrant{ContentID: "movie", KeysPer: delivery.KeysPerAsset,
+		Expires: now.Add(time.Minute), Periods: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pu, _ := url.Parse(u)
+	q := pu.Query()
+	if g, err := delivery.VerifyBrokerQuery(key, q, now, 10*time.Minute); err != nil || g.Periods != 12 {
+		t.Fatalf("verify: %+v %v", g, err)
+	}
+	for _, p := range []string{"", "13", "1", "012", "99999"} {
+		c := url.Values{}
+		for k, v := range q {
+			c[k] = v
+		}
+		c.Set("periods", p)
+		if p == "" {
+			c.Del("periods")
+		}
+		if _, err := delivery.VerifyBrokerQuery(key, c, now, 10*time.Minute); !errors.Is(err, delivery.ErrBrokerURL) {
+			t.Errorf("periods %q: %v", p, err)
+		}
+	}
+}
