@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 
 // cmafTrack is a CMAF video track file as an encoder streams it (ffmpeg's
 // long-POST shape): H.264, 24 fps, 2 s closed GOPs, one fragment per GOP.
-func cmafTrack(t *testing.T, seconds float64) []byte {
+func cmafTrack(t testing.TB, seconds float64) []byte {
 	t.Helper()
 	clip := testtools.MakeClip(t, testtools.ClipOptions{Width: 160, Height: 120, FPS: 24, Seconds: seconds, GOPSeconds: 2, BFrames: 2})
 	out := filepath.Join(t.TempDir(), "video.cmfv")
