@@ -1,17 +1,14 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/drmpipe/drmpipe/internal/apiclient"
 )
 
 // Client is a client of the jobs API (drmpipe jobs).
@@ -25,68 +22,11 @@ type Client struct {
 }
 
 // APIError is an error answer of the API ({code, message}).
-type APIError struct {
-	Status  int
-	Code    string
-	Message string
-}
-
-func (e *APIError) Error() string {
-	return fmt.Sprintf("jobs API answered %d %s: %s", e.Status, e.Code, e.Message)
-}
-
-// maxAnswer bounds an API answer.
-const maxAnswer = 16 << 20
+type APIError = apiclient.Error
 
 func (c *Client) do(ctx context.Context, method, path string, body any, header http.Header, out any) (int, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.Server, "/")+path, rd)
-	if err != nil {
-		return 0, err
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	req.Header.Set("Authorization", "Bearer "+c.APIKey)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return 0, fmt.Errorf("jobs API %s: %w", c.Server, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
-	if err != nil {
-		return resp.StatusCode, fmt.Errorf("jobs API %s: %w", c.Server, err)
-	}
-	if resp.StatusCode >= 300 {
-		e := &APIError{Status: resp.StatusCode}
-		var m struct{ Code, Message string }
-		if json.Unmarshal(b, &m) == nil {
-			e.Code, e.Message = m.Code, m.Message
-		}
-		return resp.StatusCode, e
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return resp.StatusCode, fmt.Errorf("jobs API %s answered %d without JSON: %w", c.Server, resp.StatusCode, err)
-	}
-	return resp.StatusCode, nil
+	api := apiclient.Client{Name: "jobs API", Server: c.Server, APIKey: c.APIKey, HTTP: c.HTTP}
+	return api.Do(ctx, method, path, body, header, out)
 }
 
 // Submit posts a job; idempotencyKey (may be empty) makes a retry return
