@@ -191,6 +191,23 @@ func (a *API) write(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// writeJob answers with the view of row, or with err (from fetching row);
+// location adds the job's URL (the answer to a submit).
+func (a *API) writeJob(w http.ResponseWriter, r *http.Request, status int, location bool, row *rivertype.JobRow, err error) {
+	var v Job
+	if err == nil {
+		v, err = viewOf(row)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if location {
+		w.Header().Set("Location", PathJobs+"/"+strconv.FormatInt(v.ID, 10))
+	}
+	a.write(w, status, v)
+}
+
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var he *httperr.Error
 	switch {
@@ -265,21 +282,11 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 		args.Idempotency = hex.EncodeToString(sum[:])
 	}
 	row, dup, err := a.deps.Queue.submit(r.Context(), args)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	v, err := viewOf(row)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
 	status := http.StatusCreated
 	if dup {
 		status = http.StatusOK
 	}
-	w.Header().Set("Location", PathJobs+"/"+strconv.FormatInt(v.ID, 10))
-	a.write(w, status, v)
+	a.writeJob(w, r, status, true, row, err)
 }
 
 // list: GET /v1/jobs[?limit=N], newest first.
@@ -327,16 +334,7 @@ func (a *API) job(w http.ResponseWriter, r *http.Request, op func(context.Contex
 		return
 	}
 	row, err := op(r.Context(), id)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	v, err := viewOf(row)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	a.write(w, http.StatusOK, v)
+	a.writeJob(w, r, http.StatusOK, false, row, err)
 }
 
 // show: GET /v1/jobs/{id}.

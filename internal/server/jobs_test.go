@@ -1,10 +1,14 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -154,5 +158,46 @@ func TestJobKeyRotation(t *testing.T) {
 	}
 	if _, _, code := runCLI(t, "verify", args[0], args[1], out); code == 0 {
 		t.Fatal("verify passed with period 0's key alone")
+	}
+}
+
+// TestJobSubmitLocation: a submit answers 201 with the job's URL in
+// Location, a retry with the same Idempotency-Key 200 with the same URL;
+// reading the job carries none.
+func TestJobSubmitLocation(t *testing.T) {
+	s := newJobsSetup(t)
+	body, err := json.Marshal(jobs.Request{Inputs: []string{s.clip}, Output: filepath.Join(s.dir, "out"), ContentID: "located"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(method, path string, body []byte) (*http.Response, jobs.Job) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(s.timeout, method, s.a.url+path, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+s.apiKey)
+		req.Header.Set("Idempotency-Key", "located-1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var j jobs.Job
+		if err := json.NewDecoder(resp.Body).Decode(&j); err != nil {
+			t.Fatalf("%s %s: %d, no job: %v", method, path, resp.StatusCode, err)
+		}
+		return resp, j
+	}
+	resp, j := send(http.MethodPost, jobs.PathJobs, body)
+	want := jobs.PathJobs + "/" + strconv.FormatInt(j.ID, 10)
+	if resp.StatusCode != http.StatusCreated || resp.Header.Get("Location") != want {
+		t.Fatalf("submit: %d Location %q, want 201 %q", resp.StatusCode, resp.Header.Get("Location"), want)
+	}
+	if resp, again := send(http.MethodPost, jobs.PathJobs, body); resp.StatusCode != http.StatusOK || again.ID != j.ID || resp.Header.Get("Location") != want {
+		t.Errorf("repeated submit: %d job %d Location %q, want 200 %d %q", resp.StatusCode, again.ID, resp.Header.Get("Location"), j.ID, want)
+	}
+	if resp, got := send(http.MethodGet, want, nil); resp.StatusCode != http.StatusOK || got.ID != j.ID || resp.Header.Get("Location") != "" {
+		t.Errorf("show: %d job %d Location %q", resp.StatusCode, got.ID, resp.Header.Get("Location"))
 	}
 }
