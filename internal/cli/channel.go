@@ -29,6 +29,32 @@ type channelFlags struct {
 	archive                    bool
 }
 
+// printOneChannel prints the channel the admin API answers to method on
+// path (with body) when --server is given, else the one local gives on the
+// data directory's key store.
+func printOneChannel(cmd *cobra.Command, stdout io.Writer, conf *configFlags, api *adminClient, method, path string, body any,
+	local func(*keystore.KeyStore) (live.Channel, error)) error {
+	if api.server != "" {
+		var got admin.ChannelJSON
+		if _, err := api.do(cmd.Context(), method, path, body, &got); err != nil {
+			return err
+		}
+		return printRemoteChannel(stdout, got, api.server)
+	}
+	cfg, err := conf.load()
+	if err != nil {
+		return err
+	}
+	return conf.withStore(cmd.Context(), func(st *keystore.KeyStore) error {
+		c, err := local(st)
+		if err != nil {
+			return err
+		}
+		printChannel(stdout, c, serverBase(cfg))
+		return nil
+	})
+}
+
 func newChannelCmd(stdout io.Writer) *cobra.Command {
 	var conf configFlags
 	var api adminClient
@@ -52,26 +78,15 @@ created and deleted in either way within a second.`,
 			if err != nil {
 				return err
 			}
-			if api.server != "" {
-				var got admin.ChannelJSON
-				if _, err := api.do(cmd.Context(), http.MethodPost, "/v1/admin/channels", admin.ChannelToJSON(c, ""), &got); err != nil {
-					return err
-				}
-				return printRemoteChannel(stdout, got, api.server)
-			}
-			cfg, err := conf.load()
-			if err != nil {
-				return err
-			}
-			return conf.withStore(cmd.Context(), func(st *keystore.KeyStore) error {
-				c, err := live.NewChannels(st.Store).Create(cmd.Context(), c)
-				if err != nil {
-					return err
-				}
-				_ = st.Audit(cmd.Context(), apikey.Entry{Actor: "cli", Action: "channel.create", Target: c.Name, At: time.Now()})
-				printChannel(stdout, c, serverBase(cfg))
-				return nil
-			})
+			return printOneChannel(cmd, stdout, &conf, &api, http.MethodPost, "/v1/admin/channels", admin.ChannelToJSON(c, ""),
+				func(st *keystore.KeyStore) (live.Channel, error) {
+					c, err := live.NewChannels(st.Store).Create(cmd.Context(), c)
+					if err != nil {
+						return c, err
+					}
+					_ = st.Audit(cmd.Context(), apikey.Entry{Actor: "cli", Action: "channel.create", Target: c.Name, At: time.Now()})
+					return c, nil
+				})
 		},
 	}
 	fl := create.Flags()
@@ -121,25 +136,10 @@ created and deleted in either way within a second.`,
 		Short: "Show a live channel's settings and URLs",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if api.server != "" {
-				var got admin.ChannelJSON
-				if _, err := api.do(cmd.Context(), http.MethodGet, "/v1/admin/channels/"+url.PathEscape(args[0]), nil, &got); err != nil {
-					return err
-				}
-				return printRemoteChannel(stdout, got, api.server)
-			}
-			cfg, err := conf.load()
-			if err != nil {
-				return err
-			}
-			return conf.withStore(cmd.Context(), func(st *keystore.KeyStore) error {
-				c, err := live.NewChannels(st.Store).Get(cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
-				printChannel(stdout, c, serverBase(cfg))
-				return nil
-			})
+			return printOneChannel(cmd, stdout, &conf, &api, http.MethodGet, "/v1/admin/channels/"+url.PathEscape(args[0]), nil,
+				func(st *keystore.KeyStore) (live.Channel, error) {
+					return live.NewChannels(st.Store).Get(cmd.Context(), args[0])
+				})
 		},
 	}
 	del := &cobra.Command{
