@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/drmpipe/drmpipe/internal/enum"
 )
 
 // Scope is what an API token may be used for.
@@ -29,7 +31,7 @@ const (
 	ScopeWorker
 )
 
-var scopeNames = map[Scope]string{
+var scopeNames = enum.Names[Scope]{
 	ScopeSPEKE:        "speke",
 	ScopeAdmin:        "admin",
 	ScopeLicenseToken: "license-token",
@@ -39,12 +41,7 @@ var scopeNames = map[Scope]string{
 }
 
 // String returns the scope's name: speke, admin, license-token, ingest, package or worker.
-func (s Scope) String() string {
-	if n, ok := scopeNames[s]; ok {
-		return n
-	}
-	return fmt.Sprintf("Scope(%d)", uint8(s))
-}
+func (s Scope) String() string { return scopeNames.String(s) }
 
 // Valid reports whether s is a known scope.
 func (s Scope) Valid() bool {
@@ -54,11 +51,8 @@ func (s Scope) Valid() bool {
 
 // ParseScope parses a scope name, case-insensitively.
 func ParseScope(name string) (Scope, error) {
-	n := strings.TrimSpace(name)
-	for s, sn := range scopeNames {
-		if strings.EqualFold(n, sn) {
-			return s, nil
-		}
+	if s, ok := scopeNames.Parse(name); ok {
+		return s, nil
 	}
 	return 0, fmt.Errorf("%w: %q (want speke, admin, license-token, ingest, package or worker)", ErrUnknownScope, name)
 }

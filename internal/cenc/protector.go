@@ -5,6 +5,8 @@ import (
 
 	"github.com/Eyevinn/mp4ff/avc"
 	"github.com/Eyevinn/mp4ff/hevc"
+
+	"github.com/drmpipe/drmpipe/internal/enum"
 )
 
 // Protector computes the subsample map of one video sample: length-prefixed
@@ -30,19 +32,9 @@ const (
 )
 
 // String returns the codec name.
-func (c Codec) String() string {
-	switch c {
-	case H264:
-		return "h264"
-	case HEVC:
-		return "hevc"
-	case AV1:
-		return "av1"
-	case VP9:
-		return "vp9"
-	}
-	return fmt.Sprintf("Codec(%d)", uint8(c))
-}
+func (c Codec) String() string { return codecNames.String(c) }
+
+var codecNames = enum.Names[Codec]{H264: "h264", HEVC: "hevc", AV1: "av1", VP9: "vp9"}
 
 // maxCachedParamSets bounds the raw-bytes caches of in-band parameter sets.
 const maxCachedParamSets = 32

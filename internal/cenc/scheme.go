@@ -6,7 +6,8 @@ package cenc
 
 import (
 	"fmt"
-	"strings"
+
+	"github.com/drmpipe/drmpipe/internal/enum"
 )
 
 // Scheme is a protection scheme_type (ISO/IEC 23001-7 §4.2).
@@ -18,24 +19,15 @@ const (
 	CBCS                   // AES-128 CBC, pattern 1:9 for video, constant IV (§10.4)
 )
 
-// String returns the scheme's four-character code.
-func (s Scheme) String() string {
-	switch s {
-	case CENC:
-		return "cenc"
-	case CBCS:
-		return "cbcs"
-	}
-	return fmt.Sprintf("Scheme(%d)", uint8(s))
-}
+var schemeNames = enum.Names[Scheme]{CENC: "cenc", CBCS: "cbcs"}
 
-// ParseScheme parses "cenc" or "cbcs".
+// String returns the scheme's four-character code.
+func (s Scheme) String() string { return schemeNames.String(s) }
+
+// ParseScheme parses "cenc" or "cbcs", case-insensitively.
 func ParseScheme(s string) (Scheme, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "cenc":
-		return CENC, nil
-	case "cbcs":
-		return CBCS, nil
+	if sc, ok := schemeNames.Parse(s); ok {
+		return sc, nil
 	}
 	return 0, fmt.Errorf("%w: %q (want cbcs or cenc)", ErrUnknownScheme, s)
 }

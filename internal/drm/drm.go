@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+
+	"github.com/drmpipe/drmpipe/internal/enum"
 )
 
 // SystemID is a 16-byte DRM system identifier as carried in pssh boxes and in
@@ -109,14 +111,9 @@ const (
 // AllSystems lists every system in a stable order (the order signaling is written).
 var AllSystems = []System{Widevine, PlayReady, FairPlay, ClearKey}
 
-var systemNames = map[System]string{Widevine: "widevine", PlayReady: "playready", FairPlay: "fairplay", ClearKey: "clearkey"}
+var systemNames = enum.Names[System]{Widevine: "widevine", PlayReady: "playready", FairPlay: "fairplay", ClearKey: "clearkey"}
 
-func (s System) String() string {
-	if n, ok := systemNames[s]; ok {
-		return n
-	}
-	return fmt.Sprintf("System(%d)", uint8(s))
-}
+func (s System) String() string { return systemNames.String(s) }
 
 // SystemID returns the registered system ID of s.
 func (s System) SystemID() SystemID {
@@ -135,10 +132,8 @@ func (s System) SystemID() SystemID {
 
 // ParseSystem parses one lowercase system name.
 func ParseSystem(s string) (System, error) {
-	for k, v := range systemNames {
-		if strings.EqualFold(strings.TrimSpace(s), v) {
-			return k, nil
-		}
+	if k, ok := systemNames.Parse(s); ok {
+		return k, nil
 	}
 	return 0, fmt.Errorf("%w: unknown DRM system %q (want widevine, playready, fairplay or clearkey)", ErrInvalid, s)
 }

@@ -6,11 +6,11 @@ package entitlement
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/enum"
 	"github.com/drmpipe/drmpipe/internal/keys"
 )
 
@@ -46,14 +46,9 @@ const (
 	HDCPV23
 )
 
-var hdcpNames = map[HDCP]string{HDCPNone: "none", HDCPV1: "HDCP_V1", HDCPV2: "HDCP_V2", HDCPV22: "HDCP_V2_2", HDCPV23: "HDCP_V2_3"}
+var hdcpNames = enum.Names[HDCP]{HDCPNone: "none", HDCPV1: "HDCP_V1", HDCPV2: "HDCP_V2", HDCPV22: "HDCP_V2_2", HDCPV23: "HDCP_V2_3"}
 
-func (h HDCP) String() string {
-	if n, ok := hdcpNames[h]; ok {
-		return n
-	}
-	return fmt.Sprintf("HDCP(%d)", uint8(h))
-}
+func (h HDCP) String() string { return hdcpNames.String(h) }
 
 // SecurityLevel is the required robustness of the CDM, on Widevine's scale
 // (1 = SW_SECURE_CRYPTO ... 5 = HW_SECURE_ALL); vendors map it to theirs.
@@ -108,19 +103,14 @@ const (
 	ReasonUnavailable  // a policy dependency (callback, store) failed: retryable
 )
 
-var reasonNames = map[Reason]string{
+var reasonNames = enum.Names[Reason]{
 	ReasonTokenMissing: "token_missing", ReasonTokenInvalid: "token_invalid", ReasonTokenExpired: "token_expired",
 	ReasonReplay: "replay", ReasonRevoked: "revoked", ReasonNotEntitled: "not_entitled", ReasonGeoBlocked: "geo_blocked",
 	ReasonDeviceLimit: "device_limit", ReasonSubscription: "subscription_inactive", ReasonUnavailable: "unavailable",
 }
 
 // String is the metric label and log value of the reason.
-func (r Reason) String() string {
-	if n, ok := reasonNames[r]; ok {
-		return n
-	}
-	return fmt.Sprintf("Reason(%d)", uint8(r))
-}
+func (r Reason) String() string { return reasonNames.String(r) }
 
 // DenyError is returned by Authorize for a refused request. Message is safe
 // to show to the client (no token or key material).

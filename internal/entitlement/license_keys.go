@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/enum"
 	"github.com/drmpipe/drmpipe/internal/keys"
 )
 
@@ -37,22 +37,15 @@ const DefaultLicenseKeys = LicenseKeysEntitled
 // ones (the same bound as the token's kids claim).
 const MaxLicenseKeys = maxListClaim
 
-var licenseKeysNames = map[LicenseKeys]string{LicenseKeysEntitled: "entitled", LicenseKeysRequested: "requested"}
+var licenseKeysNames = enum.Names[LicenseKeys]{LicenseKeysEntitled: "entitled", LicenseKeysRequested: "requested"}
 
 // String returns "entitled" or "requested".
-func (l LicenseKeys) String() string {
-	if n, ok := licenseKeysNames[l]; ok {
-		return n
-	}
-	return fmt.Sprintf("LicenseKeys(%d)", uint8(l))
-}
+func (l LicenseKeys) String() string { return licenseKeysNames.String(l) }
 
 // ParseLicenseKeys parses "entitled" or "requested", case-insensitively.
 func ParseLicenseKeys(s string) (LicenseKeys, error) {
-	for l, n := range licenseKeysNames {
-		if strings.EqualFold(strings.TrimSpace(s), n) {
-			return l, nil
-		}
+	if l, ok := licenseKeysNames.Parse(s); ok {
+		return l, nil
 	}
 	return 0, fmt.Errorf("%w: license keys %q (want entitled or requested)", ErrConfig, s)
 }

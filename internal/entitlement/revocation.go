@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/enum"
 )
 
 // RevocationKind is what a revocation applies to.
@@ -23,21 +24,14 @@ const (
 	RevokeKID                              // a content key: never released again
 )
 
-var revocationKindNames = map[RevocationKind]string{RevokeUser: "user", RevokeDevice: "device", RevokeToken: "token", RevokeKID: "kid"}
+var revocationKindNames = enum.Names[RevocationKind]{RevokeUser: "user", RevokeDevice: "device", RevokeToken: "token", RevokeKID: "kid"}
 
-func (k RevocationKind) String() string {
-	if n, ok := revocationKindNames[k]; ok {
-		return n
-	}
-	return fmt.Sprintf("RevocationKind(%d)", uint8(k))
-}
+func (k RevocationKind) String() string { return revocationKindNames.String(k) }
 
 // ParseRevocationKind parses "user", "device", "token" or "kid".
 func ParseRevocationKind(s string) (RevocationKind, error) {
-	for k, n := range revocationKindNames {
-		if strings.EqualFold(strings.TrimSpace(s), n) {
-			return k, nil
-		}
+	if k, ok := revocationKindNames.Parse(s); ok {
+		return k, nil
 	}
 	return 0, fmt.Errorf("%w: unknown kind %q (want user, device, token or kid)", ErrRevocation, s)
 }

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/enum"
 )
 
 // Sentinel errors of the key store. (They live here rather than in
@@ -38,22 +38,15 @@ const (
 	StateRevoked
 )
 
-var keyStateNames = map[KeyState]string{StateActive: "active", StateRevoked: "revoked"}
+var keyStateNames = enum.Names[KeyState]{StateActive: "active", StateRevoked: "revoked"}
 
 // String returns "active" or "revoked".
-func (s KeyState) String() string {
-	if n, ok := keyStateNames[s]; ok {
-		return n
-	}
-	return fmt.Sprintf("KeyState(%d)", uint8(s))
-}
+func (s KeyState) String() string { return keyStateNames.String(s) }
 
 // ParseKeyState parses "active" or "revoked", case-insensitively.
 func ParseKeyState(s string) (KeyState, error) {
-	for st, n := range keyStateNames {
-		if strings.EqualFold(strings.TrimSpace(s), n) {
-			return st, nil
-		}
+	if st, ok := keyStateNames.Parse(s); ok {
+		return st, nil
 	}
 	return 0, fmt.Errorf("%w: %q (want active or revoked)", ErrUnknownKeyState, s)
 }
@@ -72,22 +65,15 @@ const (
 	OriginKID
 )
 
-var keyOriginNames = map[KeyOrigin]string{OriginSlot: "slot", OriginKID: "kid"}
+var keyOriginNames = enum.Names[KeyOrigin]{OriginSlot: "slot", OriginKID: "kid"}
 
 // String returns "slot" or "kid".
-func (o KeyOrigin) String() string {
-	if n, ok := keyOriginNames[o]; ok {
-		return n
-	}
-	return fmt.Sprintf("KeyOrigin(%d)", uint8(o))
-}
+func (o KeyOrigin) String() string { return keyOriginNames.String(o) }
 
 // ParseKeyOrigin parses "slot" or "kid".
 func ParseKeyOrigin(s string) (KeyOrigin, error) {
-	for o, n := range keyOriginNames {
-		if s == n {
-			return o, nil
-		}
+	if o, ok := keyOriginNames.Lookup(s); ok {
+		return o, nil
 	}
 	return 0, fmt.Errorf("%w: key origin %q (want slot or kid)", ErrInvalidRequest, s)
 }

@@ -4,7 +4,8 @@ package keys
 
 import (
 	"fmt"
-	"strings"
+
+	"github.com/drmpipe/drmpipe/internal/enum"
 )
 
 // TrackType is the class of track a content key is intended for, as in
@@ -21,22 +22,15 @@ const (
 	UHD2
 )
 
-var trackTypeNames = map[TrackType]string{All: "ALL", Audio: "AUDIO", SD: "SD", HD: "HD", UHD1: "UHD1", UHD2: "UHD2"}
+var trackTypeNames = enum.Names[TrackType]{All: "ALL", Audio: "AUDIO", SD: "SD", HD: "HD", UHD1: "UHD1", UHD2: "UHD2"}
 
 // String returns the SPEKE v2 name (AUDIO, SD, HD, UHD1, UHD2) or ALL.
-func (t TrackType) String() string {
-	if n, ok := trackTypeNames[t]; ok {
-		return n
-	}
-	return fmt.Sprintf("TrackType(%d)", uint8(t))
-}
+func (t TrackType) String() string { return trackTypeNames.String(t) }
 
 // ParseTrackType parses a SPEKE v2 track type name, case-insensitively.
 func ParseTrackType(s string) (TrackType, error) {
-	for t, n := range trackTypeNames {
-		if strings.EqualFold(strings.TrimSpace(s), n) {
-			return t, nil
-		}
+	if t, ok := trackTypeNames.Parse(s); ok {
+		return t, nil
 	}
 	return 0, fmt.Errorf("%w: %q (want AUDIO, SD, HD, UHD1, UHD2 or ALL)", ErrUnknownTrackType, s)
 }

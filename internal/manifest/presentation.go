@@ -10,6 +10,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/cenc"
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/drm/signaling"
+	"github.com/drmpipe/drmpipe/internal/enum"
 )
 
 // ContentType is the kind of media a track carries.
@@ -24,17 +25,10 @@ const (
 	Text
 )
 
-func (c ContentType) String() string {
-	switch c {
-	case Video:
-		return "video"
-	case Audio:
-		return "audio"
-	case Text:
-		return "text"
-	}
-	return "unknown"
-}
+var contentTypeNames = enum.Names[ContentType]{Video: "video", Audio: "audio", Text: "text"}
+
+// String returns the DASH contentType: "video", "audio" or "text".
+func (c ContentType) String() string { return contentTypeNames.String(c) }
 
 // Presentation is one packaged asset: every track and its segments.
 type Presentation struct {

@@ -1,6 +1,8 @@
 package media
 
-import "fmt"
+import (
+	"github.com/drmpipe/drmpipe/internal/enum"
+)
 
 // Kind is the media type of a track, from the hdlr handler_type
 // (ISO/IEC 14496-12 §8.4.3: "vide" or "soun").
@@ -15,18 +17,10 @@ const (
 	Text
 )
 
+var kindNames = enum.Names[Kind]{Video: "video", Audio: "audio", Text: "text"}
+
 // String returns "video", "audio" or "text".
-func (k Kind) String() string {
-	switch k {
-	case Video:
-		return "video"
-	case Audio:
-		return "audio"
-	case Text:
-		return "text"
-	}
-	return fmt.Sprintf("Kind(%d)", uint8(k))
-}
+func (k Kind) String() string { return kindNames.String(k) }
 
 // Codec is the coding format of a track, derived from its sample entry.
 type Codec uint8
@@ -45,24 +39,6 @@ const (
 
 // String returns the lower-case codec name: "h264", "hevc", "aac", "ac-3",
 // "ec-3", "av1", "vp9" or "opus".
-func (c Codec) String() string {
-	switch c {
-	case H264:
-		return "h264"
-	case HEVC:
-		return "hevc"
-	case AAC:
-		return "aac"
-	case AC3:
-		return "ac-3"
-	case EAC3:
-		return "ec-3"
-	case AV1:
-		return "av1"
-	case VP9:
-		return "vp9"
-	case Opus:
-		return "opus"
-	}
-	return fmt.Sprintf("Codec(%d)", uint8(c))
-}
+func (c Codec) String() string { return codecNames.String(c) }
+
+var codecNames = enum.Names[Codec]{H264: "h264", HEVC: "hevc", AAC: "aac", AC3: "ac-3", EAC3: "ec-3", AV1: "av1", VP9: "vp9", Opus: "opus"}

@@ -16,6 +16,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/drm/fairplay"
 	"github.com/drmpipe/drmpipe/internal/drm/signaling"
+	"github.com/drmpipe/drmpipe/internal/enum"
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/media"
 	"github.com/drmpipe/drmpipe/internal/storage"
@@ -134,23 +135,14 @@ const (
 )
 
 // String returns the flag value of s.
-func (s RotationSignaling) String() string {
-	switch s {
-	case PeriodSignaling:
-		return "period"
-	case InbandSignaling:
-		return "inband"
-	}
-	return fmt.Sprintf("RotationSignaling(%d)", uint8(s))
-}
+func (s RotationSignaling) String() string { return rotationSignalingNames.String(s) }
+
+var rotationSignalingNames = enum.Names[RotationSignaling]{PeriodSignaling: "period", InbandSignaling: "inband"}
 
 // ParseRotationSignaling parses "period" or "inband".
 func ParseRotationSignaling(s string) (RotationSignaling, error) {
-	switch s {
-	case "period":
-		return PeriodSignaling, nil
-	case "inband":
-		return InbandSignaling, nil
+	if r, ok := rotationSignalingNames.Lookup(s); ok {
+		return r, nil
 	}
 	return 0, fmt.Errorf("%w: rotation signaling %q: want period or inband", ErrConfig, s)
 }

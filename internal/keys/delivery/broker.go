@@ -30,6 +30,7 @@ import (
 
 	"github.com/drmpipe/drmpipe/internal/apikey"
 	"github.com/drmpipe/drmpipe/internal/cpix"
+	"github.com/drmpipe/drmpipe/internal/enum"
 	"github.com/drmpipe/drmpipe/internal/httperr"
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/speke"
@@ -95,23 +96,14 @@ const (
 )
 
 // String returns "asset" or "track-type".
-func (k KeysPer) String() string {
-	switch k {
-	case KeysPerAsset:
-		return "asset"
-	case KeysPerTrackType:
-		return "track-type"
-	}
-	return fmt.Sprintf("KeysPer(%d)", uint8(k))
-}
+func (k KeysPer) String() string { return keysPerNames.String(k) }
+
+var keysPerNames = enum.Names[KeysPer]{KeysPerAsset: "asset", KeysPerTrackType: "track-type"}
 
 // ParseKeysPer parses "asset" or "track-type".
 func ParseKeysPer(s string) (KeysPer, error) {
-	switch s {
-	case "asset":
-		return KeysPerAsset, nil
-	case "track-type":
-		return KeysPerTrackType, nil
+	if k, ok := keysPerNames.Lookup(s); ok {
+		return k, nil
 	}
 	return 0, fmt.Errorf("%w: keysPer %q (want asset or track-type)", ErrBrokerURL, s)
 }
