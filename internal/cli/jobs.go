@@ -124,56 +124,49 @@ func printJob(w io.Writer, j jobs.Job) error {
 	return enc.Encode(j)
 }
 
-func newJobsShowCmd(c *jobs.Client, stdout io.Writer) *cobra.Command {
+// newJobIDCmd is a jobs subcommand on one job ID (its one argument).
+func newJobIDCmd(use, short string, run func(cmd *cobra.Command, id int64) error) *cobra.Command {
 	return &cobra.Command{
-		Use:   "show ID",
-		Short: "Show a job as JSON: state, attempts, progress, errors, output summary",
+		Use:   use,
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := jobID(args[0])
 			if err != nil {
 				return err
 			}
+			return run(cmd, id)
+		},
+	}
+}
+
+func newJobsShowCmd(c *jobs.Client, stdout io.Writer) *cobra.Command {
+	return newJobIDCmd("show ID", "Show a job as JSON: state, attempts, progress, errors, output summary",
+		func(cmd *cobra.Command, id int64) error {
 			j, err := c.Get(cmd.Context(), id)
 			if err != nil {
 				return err
 			}
 			return printJob(stdout, j)
-		},
-	}
+		})
 }
 
 func newJobsCancelCmd(c *jobs.Client, stdout io.Writer) *cobra.Command {
-	return &cobra.Command{
-		Use:   "cancel ID",
-		Short: "Cancel a job: a queued one never runs, a running one is stopped",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := jobID(args[0])
-			if err != nil {
-				return err
-			}
+	return newJobIDCmd("cancel ID", "Cancel a job: a queued one never runs, a running one is stopped",
+		func(cmd *cobra.Command, id int64) error {
 			j, err := c.Cancel(cmd.Context(), id)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "job %d: %s\n", j.ID, j.State)
 			return nil
-		},
-	}
+		})
 }
 
 func newJobsWaitCmd(c *jobs.Client, stdout, stderr io.Writer) *cobra.Command {
 	var interval, timeout time.Duration
-	cmd := &cobra.Command{
-		Use:   "wait ID [--timeout D]",
-		Short: "Wait until a job ends; exit 0 only if it completed",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := jobID(args[0])
-			if err != nil {
-				return err
-			}
+	cmd := newJobIDCmd("wait ID [--timeout D]", "Wait until a job ends; exit 0 only if it completed",
+		func(cmd *cobra.Command, id int64) error {
 			ctx := cmd.Context()
 			if timeout > 0 {
 				var cancel func()
@@ -204,8 +197,7 @@ func newJobsWaitCmd(c *jobs.Client, stdout, stderr io.Writer) *cobra.Command {
 				fmt.Fprintf(stdout, "job %d completed\n", j.ID)
 			}
 			return nil
-		},
-	}
+		})
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "how often to ask")
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long (exit 1); 0 = never")
 	return cmd

@@ -191,6 +191,16 @@ func (a *API) write(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// pathJobID is the job ID of the request's path ({id}); a malformed one is
+// not found.
+func pathJobID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id < 1 {
+		return 0, fmt.Errorf("%w: job ID %q", ErrNotFound, r.PathValue("id"))
+	}
+	return id, nil
+}
+
 // writeJob answers with the view of row, or with err (from fetching row);
 // location adds the job's URL (the answer to a submit).
 func (a *API) writeJob(w http.ResponseWriter, r *http.Request, status int, location bool, row *rivertype.JobRow, err error) {
@@ -328,9 +338,9 @@ func (a *API) job(w http.ResponseWriter, r *http.Request, op func(context.Contex
 		httperr.Write(w, r, a.deps.Log, err)
 		return
 	}
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id < 1 {
-		a.fail(w, r, fmt.Errorf("%w: job ID %q", ErrNotFound, r.PathValue("id")))
+	id, err := pathJobID(r)
+	if err != nil {
+		a.fail(w, r, err)
 		return
 	}
 	row, err := op(r.Context(), id)
@@ -412,9 +422,9 @@ func (a *API) brokerURL(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, r, a.deps.Log, err)
 		return
 	}
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id < 1 {
-		a.fail(w, r, fmt.Errorf("%w: job ID %q", ErrNotFound, r.PathValue("id")))
+	id, err := pathJobID(r)
+	if err != nil {
+		a.fail(w, r, err)
 		return
 	}
 	var body brokerURLRequest
