@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
 // TestContentIDRefused gives every command that takes a content ID IDs
@@ -12,7 +14,7 @@ import (
 // rule, and nothing is written outside the data directory (the traversal
 // ../../x would otherwise land beside it).
 func TestContentIDRefused(t *testing.T) {
-	clip := sampleClip(t)
+	clip := testtools.SampleClip(t)
 	top := t.TempDir()
 	dataDir := filepath.Join(top, "a", "data")
 	data := "--data=" + dataDir

@@ -178,7 +178,7 @@ func TestKeysExportArguments(t *testing.T) {
 // broker and a refusing one fail with messages that name the host but never
 // the signed query.
 func TestPackageCPIXURLErrors(t *testing.T) {
-	clip := sampleClip(t)
+	clip := testtools.SampleClip(t)
 	keyFile, _, _ := recipientFiles(t)
 	secretSig := "c2VjcmV0LXNpZ25hdHVyZS12YWx1ZQ"
 	u := "http://127.0.0.1:1" + delivery.BrokerPath + "?content=x&keysPer=asset&exp=1&sig=" + secretSig

@@ -10,6 +10,7 @@ import (
 
 	"github.com/drmpipe/drmpipe/internal/cpix"
 	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
 // writePeriodCPIX writes a clear CPIX 2.4 document with one key per period
@@ -51,7 +52,7 @@ func writePeriodCPIX(t *testing.T, periods int, periodLen time.Duration) (string
 // packaging needs, or with periods of another duration, is refused naming
 // the period.
 func TestPackageCPIXRotation(t *testing.T) {
-	clip := sampleClip(t) // 10 s: 4 s key periods 0-4, 4-8, 8-10
+	clip := testtools.SampleClip(t) // 10 s: 4 s key periods 0-4, 4-8, 8-10
 	doc, keyFlags, kids := writePeriodCPIX(t, 3, 4*time.Second)
 	for _, sig := range []string{"period", "inband"} {
 		t.Run(sig, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/keys/keystore"
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
 // TestPackageRecordsPeriodTimes: package --key-period with keys from the
@@ -19,7 +20,7 @@ import (
 // the same periods, and refuses one that would contradict them (another
 // --key-period for the same content), naming the period.
 func TestPackageRecordsPeriodTimes(t *testing.T) {
-	clip := sampleClip(t) // 10 s: 4 s key periods 0-4, 4-8, 8-10
+	clip := testtools.SampleClip(t) // 10 s: 4 s key periods 0-4, 4-8, 8-10
 	data := t.TempDir()
 	pkg := func(period string) (int, string) {
 		code, _, stderr := run(t, "package", "-q", "--data", data, "--content-id", "rot-store", "-o", t.TempDir()+"/out", "--key-period", period, clip)

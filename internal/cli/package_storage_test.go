@@ -27,7 +27,7 @@ func s3Env(t *testing.T) (*testtools.VersityGW, string) {
 	t.Helper()
 	gw := testtools.StartVersityGW(t)
 	gw.CreateBucket(t, "media")
-	clip := sampleClip(t)
+	clip := testtools.SampleClip(t)
 	gw.PutFile(t, "media", "in/sample.mp4", clip)
 	for _, kv := range gw.Env() {
 		k, v, _ := strings.Cut(kv, "=")

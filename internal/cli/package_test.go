@@ -22,18 +22,6 @@ const (
 	testIV  = "000102030405060708090a0b0c0d0e0f"
 )
 
-func sampleClip(t *testing.T) string {
-	t.Helper()
-	p, err := filepath.Abs(filepath.Join("..", "..", "testdata", "sample.mp4"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("bundled clip missing: %v", err)
-	}
-	return p
-}
-
 func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var o, e bytes.Buffer
@@ -50,7 +38,7 @@ func rotKey(n int) string {
 // each bad invocation fails with a message naming the problem and leaves no
 // output directory behind.
 func TestPackageArguments(t *testing.T) {
-	clip := sampleClip(t)
+	clip := testtools.SampleClip(t)
 	notMP4 := filepath.Join(t.TempDir(), "notes.mp4")
 	os.WriteFile(notMP4, []byte("this is not a movie"), 0o644)
 	aFile := filepath.Join(t.TempDir(), "file")
@@ -186,7 +174,7 @@ func TestParseTextFlag(t *testing.T) {
 // golden files in testdata/golden (rewrite with -update after a deliberate
 // change, and review the diff).
 func TestGoldenManifests(t *testing.T) {
-	clip := sampleClip(t)
+	clip := testtools.SampleClip(t)
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -249,7 +237,7 @@ func TestVersion(t *testing.T) {
 // section is SPEKE's own Config; before, speke.systems was loaded and
 // validated but nothing read it).
 func TestPackageSystemsFromConfig(t *testing.T) {
-	clip := sampleClip(t)
+	clip := testtools.SampleClip(t)
 	cfgFile := filepath.Join(t.TempDir(), "drmpipe.yaml")
 	if err := os.WriteFile(cfgFile, []byte("speke:\n  systems: [widevine, clearkey]\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -188,10 +188,7 @@ func TestBrokerPackageEndToEnd(t *testing.T) {
 	}
 
 	// The worker: its own empty data directory, no key store configured.
-	clip, err := filepath.Abs(filepath.Join("..", "..", "testdata", "sample.mp4"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	clip := testtools.SampleClip(t)
 	out := filepath.Join(t.TempDir(), "out")
 	workerData := filepath.Join(t.TempDir(), "worker-data")
 	stdout, stderr, code := runCLI(t, "package", "-q", "-o", out, "--data", workerData,

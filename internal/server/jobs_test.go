@@ -18,6 +18,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/jobs"
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/server"
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
 // jobsSetup is a server with the jobs API on an embedded SQLite queue,
@@ -53,9 +54,7 @@ func newJobsSetup(t *testing.T) *jobsSetup {
 		t.Fatal(err)
 	}
 	s.api = &jobs.Client{Server: s.a.url, APIKey: s.apiKey}
-	if s.clip, err = filepath.Abs(filepath.Join("..", "..", "testdata", "sample.mp4")); err != nil {
-		t.Fatal(err)
-	}
+	s.clip = testtools.SampleClip(t)
 	return s
 }
 

@@ -146,3 +146,15 @@ func tail(s string, n int) string {
 	}
 	return "..." + s[len(s)-n:]
 }
+
+// SampleClip is the bundled test clip, testdata/sample.mp4 (10 s of H.264
+// 1280x720 with B-frames and AAC; testdata/README.md says how it was
+// made), as an absolute path; a missing file fails the test.
+func SampleClip(t testing.TB) string {
+	t.Helper()
+	p := filepath.Join(RepoRoot(t), "testdata", "sample.mp4")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("testtools: bundled clip missing: %v", err)
+	}
+	return p
+}

@@ -28,9 +28,7 @@ type inputSet struct {
 	noFairPlay bool
 }
 
-func sampleClip(t *testing.T) string {
-	return filepath.Join(testtools.RepoRoot(t), "testdata", "sample.mp4")
-}
+func sampleClip(t *testing.T) string { return testtools.SampleClip(t) }
 
 var inputSets = []inputSet{
 	{
@@ -149,7 +147,7 @@ func checkNoFairPlay(t *testing.T, out, stderr string) {
 // decrypts with its own scheme.
 func TestDual(t *testing.T) {
 	t.Parallel()
-	in := sampleClip(t)
+	in := testtools.SampleClip(t)
 	ks := keySets[0]
 	out := filepath.Join(t.TempDir(), "out")
 	args := append([]string{"package", "-o", out, "--dual", "--segment-duration", "2s",
@@ -182,7 +180,7 @@ func trackNames(dirs []string) []string {
 // clear input's sample bytes, later ones are encrypted, and the whole track
 // still decrypts to the clear packets.
 func TestClearLead(t *testing.T) {
-	in := sampleClip(t)
+	in := testtools.SampleClip(t)
 	for _, scheme := range []string{"cbcs", "cenc"} {
 		t.Run(scheme, func(t *testing.T) {
 			t.Parallel()
@@ -236,7 +234,7 @@ func TestClearLead(t *testing.T) {
 // TestBadInput: each bad invocation exits non-zero, names the file and the
 // problem on stderr, never prints key material, and leaves no output.
 func TestBadInput(t *testing.T) {
-	sample := sampleClip(t)
+	sample := testtools.SampleClip(t)
 	const badKeyValue = "44556677"
 	type tc struct {
 		name string

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
 // renditionCopies is how many hard links of the sample one run packages:
@@ -82,7 +84,7 @@ func TestKilledRunKeepsPublishedOutput(t *testing.T) {
 // renditions.
 func renditionInputs(t *testing.T, dir string) []string {
 	t.Helper()
-	sample := sampleClip(t)
+	sample := testtools.SampleClip(t)
 	var inputs []string
 	for i := range renditionCopies {
 		p := filepath.Join(dir, fmt.Sprintf("in_%02d.mp4", i))

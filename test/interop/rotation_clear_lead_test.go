@@ -24,7 +24,7 @@ func TestKeyRotationClearLead(t *testing.T) {
 			t.Run(sig+"/"+scheme, func(t *testing.T) {
 				t.Parallel()
 				ks := keySets[0]
-				in := sampleClip(t)
+				in := testtools.SampleClip(t)
 				keys := rotationKeys(ks, periods)
 				out := packageRotated(t, in, keys["ALL"], "--clear-lead", "2s", "--rotation-signaling", sig,
 					"--scheme", scheme, "--drm", drmsFor(scheme))

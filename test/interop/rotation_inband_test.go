@@ -110,7 +110,7 @@ func TestKeyRotationInbandShaka(t *testing.T) {
 	for _, scheme := range []string{"cbcs", "cenc"} {
 		t.Run(scheme, func(t *testing.T) {
 			t.Parallel()
-			in := sampleClip(t)
+			in := testtools.SampleClip(t)
 			out := filepath.Join(t.TempDir(), "shaka")
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				t.Fatal(err)
@@ -168,7 +168,7 @@ func TestKeyRotationInband(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ks := keySets[0]
-			in := sampleClip(t)
+			in := testtools.SampleClip(t)
 			keys := rotationKeys(ks, periods)
 			out := packageRotated(t, in, keys["ALL"], append([]string{"--rotation-signaling", "inband"}, tc.args...)...)
 			streams := inputStreams(t, []string{in})

@@ -78,7 +78,7 @@ func TestKeyRotation(t *testing.T) {
 		for _, ks := range keySets {
 			t.Run(scheme+"/"+ks.name, func(t *testing.T) {
 				t.Parallel()
-				inputs := []string{sampleClip(t)}
+				inputs := []string{testtools.SampleClip(t)}
 				if ks.perType {
 					inputs = append(inputs, inputSets[0].sd(t))
 				}
@@ -231,7 +231,7 @@ func TestKeyRotationStore(t *testing.T) {
 	kids := func(run string) map[string]string {
 		out := filepath.Join(t.TempDir(), run)
 		mustRun(t, "package", "-q", "-o", out, "--data", data, "--content-id", "rotation-store",
-			"--keys-per", "track-type", "--key-period", "4s", "--segment-duration", "2s", sampleClip(t))
+			"--keys-per", "track-type", "--key-period", "4s", "--segment-duration", "2s", testtools.SampleClip(t))
 		inits, err := filepath.Glob(filepath.Join(out, "*", "init_p*.mp4"))
 		if err != nil || len(inits) != 6 {
 			t.Fatalf("%d init segments, want 3 key periods x 2 tracks (%v)", len(inits), err)
@@ -263,7 +263,7 @@ func TestKeyRotationDual(t *testing.T) {
 	t.Parallel()
 	const periods = 3
 	ks := keySets[0]
-	in := sampleClip(t)
+	in := testtools.SampleClip(t)
 	keys := rotationKeys(ks, periods)
 	out := packageRotated(t, in, keys["ALL"], "--dual")
 	streams := inputStreams(t, []string{in})
