@@ -15,6 +15,7 @@ import (
 
 	"github.com/drmpipe/drmpipe/internal/media/webvtt"
 	"github.com/drmpipe/drmpipe/internal/storage"
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
 const textSample = `WEBVTT
@@ -37,17 +38,10 @@ short
 past the end
 `
 
-// decodedCue is a cue as recovered from the wvtt samples: each cue's
-// samples merged back into one interval.
-type decodedCue struct {
-	id, settings, text string
-	start, end         int64
-}
-
 // decodeWvtt reads the CMAF text track in dir back with mp4ff and returns
 // the vttC config, the cues (a cue repeated over adjacent samples merged
 // into one) and the segments' [tfdt, tfdt+duration) intervals.
-func decodeWvtt(t *testing.T, dir string, n int) (string, []decodedCue, [][2]int64) {
+func decodeWvtt(t *testing.T, dir string, n int) (string, []testtools.Cue, [][2]int64) {
 	t.Helper()
 	initData, err := os.ReadFile(filepath.Join(dir, "init.mp4"))
 	if err != nil {
@@ -63,7 +57,7 @@ func decodeWvtt(t *testing.T, dir string, n int) (string, []decodedCue, [][2]int
 	}
 	entry := trak.Mdia.Minf.Stbl.Stsd.Children[0].(*mp4.WvttBox)
 	trex := init.Moov.Mvex.Trex
-	var cues []decodedCue
+	var cues []testtools.Cue
 	var spans [][2]int64
 	for k := 1; k <= n; k++ {
 		data, err := os.ReadFile(filepath.Join(dir, segmentFile(k)))
@@ -91,31 +85,9 @@ func decodeWvtt(t *testing.T, dir string, n int) (string, []decodedCue, [][2]int
 			if err != nil {
 				t.Fatalf("segment %d sample at %d: %v", k, p, err)
 			}
-			for _, b := range boxes.Children {
-				c, ok := b.(*mp4.VttcBox)
-				if !ok {
-					if b.Type() != "vtte" {
-						t.Errorf("sample box %s", b.Type())
-					}
-					continue
-				}
-				d := decodedCue{text: c.Payl.CueText, start: p, end: q}
-				if c.Iden != nil {
-					d.id = c.Iden.CueID
-				}
-				if c.Sttg != nil {
-					d.settings = c.Sttg.Settings
-				}
-				// Merge with the same cue in the previous sample.
-				merged := false
-				for i := range cues {
-					if cues[i].end == p && cues[i].text == d.text && cues[i].id == d.id {
-						cues[i].end, merged = q, true
-					}
-				}
-				if !merged {
-					cues = append(cues, d)
-				}
+			var others []string
+			if cues, others = testtools.AppendVTTCues(cues, boxes.Children, p, q); others != nil {
+				t.Errorf("segment %d sample at %d: boxes %v besides vttc and vtte", k, p, others)
 			}
 		}
 		spans = append(spans, [2]int64{start, end})
@@ -157,10 +129,10 @@ func TestTextTrackRoundTrip(t *testing.T) {
 	if want := [][2]int64{{0, 2000}, {2000, 4000}, {4000, 5000}}; !reflect.DeepEqual(spans, want) {
 		t.Errorf("segments cover %v, want %v", spans, want)
 	}
-	want := []decodedCue{
-		{id: "a", settings: "align:start", text: "spans a boundary", start: 500, end: 2500},
-		{text: "overlaps a", start: 1000, end: 1500},
-		{text: "short", start: 4200, end: 4300},
+	want := []testtools.Cue{
+		{ID: "a", Settings: "align:start", Text: "spans a boundary", Start: 500, End: 2500},
+		{Text: "overlaps a", Start: 1000, End: 1500},
+		{Text: "short", Start: 4200, End: 4300},
 	}
 	if !reflect.DeepEqual(cues, want) {
 		t.Errorf("cues\n%+v\nwant\n%+v", cues, want)

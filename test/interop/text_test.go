@@ -39,11 +39,9 @@ short
 `
 
 // cueSpan is a cue as a demuxer delivers it: its samples merged back into
-// one interval (a cue spans several samples where others start or end).
-type cueSpan struct {
-	ID, Settings, Text string
-	Start, End         int64 // ms
-}
+// one interval (a cue spans several samples where others start or end),
+// times in ms.
+type cueSpan = testtools.Cue
 
 // TestTextTrackInterop packages a clip (encrypted, cbcs) with a WebVTT
 // sidecar and reads the DASH text track (WebVTT in CMAF) with ffprobe:
@@ -187,28 +185,7 @@ func ffprobeCues(t *testing.T, file string) ([]cueSpan, int64) {
 		if err != nil {
 			t.Fatalf("packet %d: %v", i, err)
 		}
-		for _, b := range f.Children {
-			c, ok := b.(*mp4.VttcBox)
-			if !ok {
-				continue
-			}
-			cs := cueSpan{Text: c.Payl.CueText, Start: start, End: end}
-			if c.Iden != nil {
-				cs.ID = c.Iden.CueID
-			}
-			if c.Sttg != nil {
-				cs.Settings = c.Sttg.Settings
-			}
-			merged := false
-			for k := range cues {
-				if cues[k].End == start && cues[k].Text == cs.Text && cues[k].ID == cs.ID {
-					cues[k].End, merged = end, true
-				}
-			}
-			if !merged {
-				cues = append(cues, cs)
-			}
-		}
+		cues, _ = testtools.AppendVTTCues(cues, f.Children, start, end)
 	}
 	return cues, first
 }
