@@ -191,14 +191,21 @@ func (a *API) write(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// pathJobID is the job ID of the request's path ({id}); a malformed one is
-// not found.
-func pathJobID(r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id < 1 {
-		return 0, fmt.Errorf("%w: job ID %q", ErrNotFound, r.PathValue("id"))
+// onJob authenticates a request on one job for scope and parses the job ID
+// of its path ({id}; a malformed one is not found). When either fails it
+// has answered, and ok is false.
+func (a *API) onJob(w http.ResponseWriter, r *http.Request, scope string) (who string, id int64, ok bool) {
+	who, err := a.deps.Auth.Authenticate(r, scope)
+	if err != nil {
+		httperr.Write(w, r, a.deps.Log, err)
+		return "", 0, false
 	}
-	return id, nil
+	id, err = strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id < 1 {
+		a.fail(w, r, fmt.Errorf("%w: job ID %q", ErrNotFound, r.PathValue("id")))
+		return "", 0, false
+	}
+	return who, id, true
 }
 
 // writeJob answers with the view of row, or with err (from fetching row);
@@ -334,13 +341,8 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) job(w http.ResponseWriter, r *http.Request, op func(context.Context, int64) (*rivertype.JobRow, error)) {
-	if _, err := a.deps.Auth.Authenticate(r, Scope); err != nil {
-		httperr.Write(w, r, a.deps.Log, err)
-		return
-	}
-	id, err := pathJobID(r)
-	if err != nil {
-		a.fail(w, r, err)
+	_, id, ok := a.onJob(w, r, Scope)
+	if !ok {
 		return
 	}
 	row, err := op(r.Context(), id)
@@ -417,14 +419,8 @@ type brokerURLRequest struct {
 // URL for a running job's keys, signed now and bound to the worker's
 // public key.
 func (a *API) brokerURL(w http.ResponseWriter, r *http.Request) {
-	who, err := a.deps.Auth.Authenticate(r, WorkerScope)
-	if err != nil {
-		httperr.Write(w, r, a.deps.Log, err)
-		return
-	}
-	id, err := pathJobID(r)
-	if err != nil {
-		a.fail(w, r, err)
+	who, id, ok := a.onJob(w, r, WorkerScope)
+	if !ok {
 		return
 	}
 	var body brokerURLRequest

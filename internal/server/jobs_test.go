@@ -162,7 +162,7 @@ func TestJobKeyRotation(t *testing.T) {
 
 // TestJobSubmitLocation: a submit answers 201 with the job's URL in
 // Location, a retry with the same Idempotency-Key 200 with the same URL;
-// reading the job carries none.
+// reading the job carries none. A malformed job ID is not found.
 func TestJobSubmitLocation(t *testing.T) {
 	s := newJobsSetup(t)
 	body, err := json.Marshal(jobs.Request{Inputs: []string{s.clip}, Output: filepath.Join(s.dir, "out"), ContentID: "located"})
@@ -198,5 +198,31 @@ func TestJobSubmitLocation(t *testing.T) {
 	}
 	if resp, got := send(http.MethodGet, want, nil); resp.StatusCode != http.StatusOK || got.ID != j.ID || resp.Header.Get("Location") != "" {
 		t.Errorf("show: %d job %d Location %q", resp.StatusCode, got.ID, resp.Header.Get("Location"))
+	}
+	// A malformed job ID is not found, on every endpoint on one job; a
+	// key without the endpoint's scope is refused first.
+	for _, tc := range []struct {
+		method, path, key string
+		status            int
+	}{
+		{http.MethodGet, jobs.PathJobs + "/abc", s.apiKey, http.StatusNotFound},
+		{http.MethodPost, jobs.PathJobs + "/0/cancel", s.apiKey, http.StatusNotFound},
+		{http.MethodPost, jobs.PathJobs + "/-1/broker-url", s.workKey, http.StatusNotFound},
+		{http.MethodPost, jobs.PathJobs + "/abc/broker-url", s.apiKey, http.StatusForbidden},
+		{http.MethodGet, jobs.PathJobs + "/abc", "wrong", http.StatusUnauthorized},
+	} {
+		req, err := http.NewRequestWithContext(s.timeout, tc.method, s.a.url+tc.path, strings.NewReader(`{"recipient":"ab"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tc.key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s %s: %d, want %d", tc.method, tc.path, resp.StatusCode, tc.status)
+		}
 	}
 }
