@@ -59,14 +59,14 @@ type WorkerDeps struct {
 // public key: the jobs API in this process (*API) or over HTTP
 // (APIBroker).
 type BrokerURLs interface {
-	BrokerURL(ctx context.Context, id int64, base, recipient string, periods uint32) (string, error)
+	BrokerURL(ctx context.Context, id int64, base, recipient string, periods []keys.PeriodTimes) (string, error)
 }
 
 // BrokerURLFunc is a function as BrokerURLs.
-type BrokerURLFunc func(ctx context.Context, id int64, base, recipient string, periods uint32) (string, error)
+type BrokerURLFunc func(ctx context.Context, id int64, base, recipient string, periods []keys.PeriodTimes) (string, error)
 
 // BrokerURL calls f.
-func (f BrokerURLFunc) BrokerURL(ctx context.Context, id int64, base, recipient string, periods uint32) (string, error) {
+func (f BrokerURLFunc) BrokerURL(ctx context.Context, id int64, base, recipient string, periods []keys.PeriodTimes) (string, error) {
 	return f(ctx, id, base, recipient, periods)
 }
 
@@ -79,7 +79,7 @@ type APIBroker struct {
 }
 
 // BrokerURL implements BrokerURLs through PathJobKeys at base.
-func (b APIBroker) BrokerURL(ctx context.Context, id int64, base, recipient string, periods uint32) (string, error) {
+func (b APIBroker) BrokerURL(ctx context.Context, id int64, base, recipient string, periods []keys.PeriodTimes) (string, error) {
 	c := Client{Server: base, APIKey: b.APIKey, HTTP: b.HTTP}
 	return c.BrokerURL(ctx, id, recipient, periods)
 }
@@ -155,7 +155,7 @@ func (w *Worker) work(ctx context.Context, job *river.Job[PackageArgs], start ti
 		if w.broker == nil {
 			return fmt.Errorf("%w: keyPeriod: a job with key rotation needs a worker that asks the jobs API for its keys (drmpipe worker with DRMPIPE_API_KEY)", ErrInvalid)
 		}
-		cfg.Keys = &rotationKeys{fetch: func(ctx context.Context, periods uint32) (*speke.CPIXPeriods, error) {
+		cfg.Keys = &rotationKeys{fetch: func(ctx context.Context, periods []keys.PeriodTimes) (*speke.CPIXPeriods, error) {
 			resp, err := w.fetchKeys(ctx, job, periods)
 			if err != nil {
 				return nil, err
@@ -163,7 +163,7 @@ func (w *Worker) work(ctx context.Context, job *river.Job[PackageArgs], start ti
 			return speke.NewCPIXPeriods(resp)
 		}}
 	} else {
-		resp, err := w.fetchKeys(ctx, job, 0)
+		resp, err := w.fetchKeys(ctx, job, nil)
 		if err != nil {
 			return err
 		}
@@ -194,9 +194,9 @@ func (w *Worker) work(ctx context.Context, job *river.Job[PackageArgs], start ti
 	return river.RecordOutput(ctx, sum)
 }
 
-// fetchKeys gets the job's keys (key periods 0..periods-1 under
-// rotation) from the broker, decrypted with the worker's key.
-func (w *Worker) fetchKeys(ctx context.Context, job *river.Job[PackageArgs], periods uint32) (speke.ClientResponse, error) {
+// fetchKeys gets the job's keys (of the key periods under rotation) from
+// the broker, decrypted with the worker's key.
+func (w *Worker) fetchKeys(ctx context.Context, job *river.Job[PackageArgs], periods []keys.PeriodTimes) (speke.ClientResponse, error) {
 	keysURL, err := w.keysURL(ctx, job, periods)
 	if err != nil {
 		return speke.ClientResponse{}, err
@@ -210,7 +210,7 @@ func (w *Worker) fetchKeys(ctx context.Context, job *river.Job[PackageArgs], per
 
 // keysURL is the broker URL of the job: a fresh one from w.broker, at the
 // server that signed the submit's URL, else that URL itself.
-func (w *Worker) keysURL(ctx context.Context, job *river.Job[PackageArgs], periods uint32) (string, error) {
+func (w *Worker) keysURL(ctx context.Context, job *river.Job[PackageArgs], periods []keys.PeriodTimes) (string, error) {
 	if w.broker == nil {
 		return job.Args.KeysURL, nil
 	}
@@ -228,11 +228,13 @@ func (w *Worker) keysURL(ctx context.Context, job *river.Job[PackageArgs], perio
 // rotationKeys is the key source of a job with key rotation: told the key
 // periods of the input (packager.KeyPeriodPlanner), it fetches all of them
 // from the broker in one CPIX document at the first key asked for and
-// gives them by period (speke.CPIXPeriods).
+// gives them by period (speke.CPIXPeriods). The jobs API records their
+// media times in the key store when it signs the broker URL for them.
 type rotationKeys struct {
-	fetch func(ctx context.Context, periods uint32) (*speke.CPIXPeriods, error)
+	fetch func(ctx context.Context, periods []keys.PeriodTimes) (*speke.CPIXPeriods, error)
 	mu    sync.Mutex
 	spans []cpix.Interval
+	times []keys.PeriodTimes
 	src   *speke.CPIXPeriods
 }
 
@@ -240,8 +242,10 @@ func (k *rotationKeys) PlanKeyPeriods(periods []packager.KeyPeriodRange) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.spans = make([]cpix.Interval, len(periods))
+	k.times = make([]keys.PeriodTimes, len(periods))
 	for i, p := range periods {
 		k.spans[i] = cpix.Interval{Start: p.Start, End: p.End}
+		k.times[i] = keys.PeriodTimes{Period: uint32(i), Start: p.Start, End: p.End}
 	}
 }
 
@@ -258,7 +262,7 @@ func (k *rotationKeys) PeriodKey(ctx context.Context, t keys.TrackType, n uint32
 			return keys.ContentKey{}, fmt.Errorf("%w: key periods asked for before the packager planned them", keys.ErrNoKey)
 		}
 		var err error
-		if src, err = k.fetch(ctx, uint32(len(k.spans))); err != nil {
+		if src, err = k.fetch(ctx, k.times); err != nil {
 			k.mu.Unlock()
 			return keys.ContentKey{}, err
 		}
@@ -313,7 +317,7 @@ func permanent(err error) bool {
 	for _, e := range []error{ErrInvalid, packager.ErrConfig, packager.ErrMedia, media.ErrNotMP4, media.ErrMalformed, media.ErrTruncated,
 		media.ErrUnsupportedCodec, media.ErrNoSyncSample, media.ErrEncryptedInput, media.ErrNoTracks,
 		storage.ErrConfig, storage.ErrNotFound, storage.ErrAccess, storage.ErrNotEmpty, storage.ErrOutputExists,
-		delivery.ErrBrokerURL, speke.ErrResponse, keys.ErrNoKey} {
+		delivery.ErrBrokerURL, speke.ErrResponse, keys.ErrNoKey, keys.ErrPeriodConflict} {
 		if errors.Is(err, e) {
 			return true
 		}

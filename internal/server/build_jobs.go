@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/drmpipe/drmpipe/internal/jobs"
+	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/keys/delivery"
 )
 
@@ -25,7 +26,7 @@ func (b *builder) jobs() error {
 	var api *jobs.API
 	if deps.Workers > 0 {
 		w, err := jobs.NewWorker(jobs.WorkerDeps{Getenv: os.Getenv, Logger: b.log,
-			Broker: jobs.BrokerURLFunc(func(ctx context.Context, id int64, base, recipient string, periods uint32) (string, error) {
+			Broker: jobs.BrokerURLFunc(func(ctx context.Context, id int64, base, recipient string, periods []keys.PeriodTimes) (string, error) {
 				return api.BrokerURL(ctx, id, base, recipient, periods)
 			})})
 		if err != nil {
@@ -56,7 +57,7 @@ func (b *builder) jobs() error {
 	api = jobs.NewAPI(jobs.APIConfig{BrokerKey: key, BrokerTTL: b.cfg.Keys.BrokerURLTTL, Signaling: jobs.Signaling{
 		Systems: s.Systems, WidevineProvider: s.WidevineProvider, PlayReadyLAURL: s.PlayReadyLAURL,
 		ClearKeyLAURL: s.ClearKeyLAURL, FairPlayKeyURI: s.FairPlayKeyURI(),
-	}}, jobs.APIDeps{Queue: q, Keys: b.ks, Auth: b.auth, Log: b.log, Now: b.opts.Now})
+	}}, jobs.APIDeps{Queue: q, Keys: b.ks, Periods: b.ks, Auth: b.auth, Log: b.log, Now: b.opts.Now})
 	for _, r := range api.Routes() {
 		b.mount(Route(r))
 	}
