@@ -42,7 +42,28 @@ type Worker struct {
 	db     database // set by Open: progress updates
 	runs   atomic.Int64
 	beats  time.Duration
+	obs    RunObserver
 }
+
+// RunObserver sees each run (attempt) of a package job: the job's ID,
+// attempt (1 first), content ID and how long it waited in the queue (from
+// when it could run: its submit, or its retry's time); the returned
+// function gets the run's outcome (RunCompleted, RunRetry, RunFailed) and
+// the bytes it read from its inputs and wrote as segments.
+// observability.JobTracer implements it with metrics and a span.
+type RunObserver interface {
+	StartJobRun(ctx context.Context, id int64, contentID string, attempt int, wait time.Duration) (context.Context, func(outcome string, bytesRead, bytesWritten int64))
+}
+
+// Outcomes of a run, as RunObserver gets them.
+const (
+	RunCompleted = "completed"
+	// RunRetry: the run failed and the job will run again.
+	RunRetry = "retry"
+	// RunFailed: the run failed and the job will not run again (bad input,
+	// or its last attempt).
+	RunFailed = "failed"
+)
 
 // WorkerDeps are a Worker's collaborators.
 type WorkerDeps struct {
@@ -53,6 +74,8 @@ type WorkerDeps struct {
 	// Broker gives a fresh broker URL for each job as it starts; nil = the
 	// URL signed at submit (valid keys.broker_url_ttl after the submit).
 	Broker BrokerURLs
+	// Observer sees each run (metrics, a span); nil = none.
+	Observer RunObserver
 }
 
 // BrokerURLs gives the broker URL of a running job, bound to the worker's
@@ -96,7 +119,7 @@ func NewWorker(deps WorkerDeps) (*Worker, error) {
 		return nil, err
 	}
 	sum := sha256.Sum256(spki)
-	w := &Worker{priv: priv, fp: hex.EncodeToString(sum[:]), broker: deps.Broker, log: deps.Logger, beats: time.Second}
+	w := &Worker{priv: priv, fp: hex.EncodeToString(sum[:]), broker: deps.Broker, log: deps.Logger, beats: time.Second, obs: deps.Observer}
 	if w.log == nil {
 		w.log = slog.Default()
 	}
@@ -137,7 +160,22 @@ type TrackSummary struct {
 func (w *Worker) Work(ctx context.Context, job *river.Job[PackageArgs]) error {
 	w.runs.Add(1)
 	start := time.Now()
-	err := w.work(ctx, job, start)
+	prog := &progress{}
+	end := func(string, int64, int64) {}
+	if w.obs != nil {
+		ctx, end = w.obs.StartJobRun(ctx, job.ID, job.Args.Request.ContentID, job.Attempt, start.Sub(job.ScheduledAt))
+	}
+	err := w.work(ctx, job, start, prog)
+	outcome := RunCompleted
+	switch {
+	case err != nil && permanent(err):
+		outcome = RunFailed
+	case err != nil && job.Attempt >= job.MaxAttempts:
+		outcome = RunFailed
+	case err != nil:
+		outcome = RunRetry
+	}
+	end(outcome, prog.bytesIn.Load(), prog.bytesOut.Load())
 	if err != nil && permanent(err) {
 		w.log.Warn("package job failed", "job", job.ID, "attempt", job.Attempt, "error", err.Error())
 		return river.JobCancel(err)
@@ -145,7 +183,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[PackageArgs]) error {
 	return err
 }
 
-func (w *Worker) work(ctx context.Context, job *river.Job[PackageArgs], start time.Time) error {
+func (w *Worker) work(ctx context.Context, job *river.Job[PackageArgs], start time.Time, prog *progress) error {
 	a := job.Args
 	cfg, err := a.Request.packagerConfig(a.Signaling)
 	if err != nil {
@@ -175,7 +213,6 @@ func (w *Worker) work(ctx context.Context, job *river.Job[PackageArgs], start ti
 	if err := w.wireStorage(&cfg, &out); err != nil {
 		return err
 	}
-	prog := &progress{}
 	cfg.Observer = prog
 	stop := w.reportProgress(job.ID, prog)
 	res, err := packager.Package(ctx, cfg)
@@ -183,6 +220,9 @@ func (w *Worker) work(ctx context.Context, job *river.Job[PackageArgs], start ti
 	if err != nil {
 		return err
 	}
+	// The packager's count of the input includes its headers and boxes,
+	// beside the samples the segments counted.
+	prog.bytesIn.Store(res.InputBytes)
 	sum := Summary{Output: a.Request.Output, InputBytes: res.InputBytes, Seconds: time.Since(start).Seconds()}
 	for _, t := range res.Tracks {
 		sum.Tracks = append(sum.Tracks, TrackSummary{Name: t.Name, Codecs: t.Codecs, Segments: t.Segments, KIDs: t.KIDs})
@@ -325,16 +365,18 @@ func permanent(err error) bool {
 	return false
 }
 
-// progress counts segments written and bytes read (SegmentObserver).
+// progress counts segments written and bytes read and written
+// (SegmentObserver).
 type progress struct {
-	segments, bytesIn atomic.Int64
+	segments, bytesIn, bytesOut atomic.Int64
 }
 
 func (p *progress) StartSegment(context.Context, string, int) func(int64, int64, error) {
-	return func(in, _ int64, err error) {
+	return func(in, out int64, err error) {
 		if err == nil {
 			p.segments.Add(1)
 			p.bytesIn.Add(in)
+			p.bytesOut.Add(out)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/jobs"
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/keys/delivery"
+	"github.com/drmpipe/drmpipe/internal/observability"
 )
 
 // jobs: the packaging jobs API on River (PostgreSQL, or the embedded
@@ -25,7 +26,7 @@ func (b *builder) jobs() error {
 	// it for each job's broker URL as the job starts.
 	var api *jobs.API
 	if deps.Workers > 0 {
-		w, err := jobs.NewWorker(jobs.WorkerDeps{Getenv: os.Getenv, Logger: b.log,
+		w, err := jobs.NewWorker(jobs.WorkerDeps{Getenv: os.Getenv, Logger: b.log, Observer: observability.NewJobTracer(b.tp, b.metrics),
 			Broker: jobs.BrokerURLFunc(func(ctx context.Context, id int64, base, recipient string, periods []keys.PeriodTimes) (string, error) {
 				return api.BrokerURL(ctx, id, base, recipient, periods)
 			})})
