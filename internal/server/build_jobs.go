@@ -2,16 +2,18 @@ package server
 
 import (
 	"context"
+	"io/fs"
 	"os"
 
 	"github.com/drmpipe/drmpipe/internal/jobs"
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/keys/delivery"
 	"github.com/drmpipe/drmpipe/internal/observability"
+	"github.com/drmpipe/drmpipe/web"
 )
 
 // jobs: the packaging jobs API on River (PostgreSQL, or the embedded
-// SQLite file), and with --workers N that many package jobs at once in this
+// SQLite file), the jobs page (/jobs/, built into the binary), and with --workers N that many package jobs at once in this
 // process (drained on shutdown for up to server.shutdown_grace).
 func (b *builder) jobs() error {
 	c := b.cfg.Jobs
@@ -60,6 +62,13 @@ func (b *builder) jobs() error {
 		ClearKeyLAURL: s.ClearKeyLAURL, FairPlayKeyURI: s.FairPlayKeyURI(),
 	}}, jobs.APIDeps{Queue: q, Keys: b.ks, Periods: b.ks, Auth: b.auth, Log: b.log, Now: b.opts.Now})
 	for _, r := range api.Routes() {
+		b.mount(Route(r))
+	}
+	page, err := fs.Sub(web.Jobs, "jobs")
+	if err != nil {
+		return err
+	}
+	for _, r := range jobs.PageRoutes(page) {
 		b.mount(Route(r))
 	}
 	return nil
