@@ -7,6 +7,8 @@
 #               ffmpeg in real time, a new key every 8 s; the demo page plays it
 #   make bench-live  one 3-rendition live channel pushed faster than real time:
 #               CPU per channel-second, peak RSS, publish latency (docs/BENCHMARKS.md)
+#   make bench-jobs  packaging jobs: submit->start overhead (PostgreSQL, SQLite),
+#               local vs S3 output throughput, worker peak RSS from S3 (README)
 #   make test   install test tools if missing, then gofmt, go vet, golangci-lint, go test -race,
 #               a short fuzz pass (fuzz-short) and the headless-Chromium browser
 #               suite (web/run-browser-tests.sh)
@@ -43,7 +45,7 @@ CHROMIUM := /usr/bin/chromium
 CHROMIUM_CHECK_FLAGS := --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
 	--disable-background-networking --disable-component-update --disable-sync
 
-.PHONY: build deps web-deps test vet lint fmt-check demo demo-live bench bench-live bench-server fuzz fuzz-short chaos soak clean
+.PHONY: build deps web-deps test vet lint fmt-check demo demo-live bench bench-live bench-jobs bench-server fuzz fuzz-short chaos soak clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/drmpipe
@@ -161,6 +163,12 @@ bench:
 # time; rewrites the live section of docs/BENCHMARKS.md.
 bench-live: build
 	BIN=$(BIN) scripts/bench_live.sh
+
+# bench-jobs: packaging jobs through the jobs API of a real serve on loopback
+# (PostgreSQL and SQLite queues, versitygw for S3); rewrites the jobs-bench
+# section of README.md.
+bench-jobs: build
+	BIN=$(BIN) scripts/bench_jobs.sh
 
 # bench-server: ClearKey licenses/s and latency, SPEKE v2 req/s (SQLite, PostgreSQL),
 # key store get-or-create; rewrites their sections of docs/BENCHMARKS.md.

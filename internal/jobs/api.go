@@ -62,8 +62,12 @@ type APIConfig struct {
 type APIDeps struct {
 	Queue *Queue
 	Keys  KeySource
-	Auth  Authenticator
-	Log   *slog.Logger
+	// Periods records the media time of a rotated job's key periods
+	// (key_period_times) when its worker asks for their keys; nil = not
+	// recorded.
+	Periods keys.PeriodTimesStore
+	Auth    Authenticator
+	Log     *slog.Logger
 	// Now is the clock of broker URL expiry; nil = time.Now.
 	Now func() time.Time
 }
@@ -233,7 +237,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		err = httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest, err.Error())
 	case errors.Is(err, ErrNotFound):
 		err = httperr.Wrap(err, http.StatusNotFound, httperr.CodeNotFound, err.Error())
-	case errors.Is(err, ErrConflict), errors.Is(err, ErrNotRunning):
+	case errors.Is(err, ErrConflict), errors.Is(err, ErrNotRunning), errors.Is(err, keys.ErrPeriodConflict):
 		err = httperr.Wrap(err, http.StatusConflict, httperr.CodeInvalidRequest, err.Error())
 	case errors.Is(err, ErrNoBroker):
 		err = httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, err.Error())
@@ -371,14 +375,19 @@ func (a *API) sign(base string, req Request, recipient string, periods uint32) (
 
 // BrokerURL is a fresh broker URL for running job id, at base (the scheme
 // and authority of the URL signed at submit), bound to recipient
-// (delivery.RecipientFingerprint), for key periods 0..periods-1 of a job
-// with keyPeriod (the worker counts them in its input; at most
-// delivery.MaxBrokerPeriods), else for period 0 (periods 0). Only a running job gets one: a worker
-// asks when it starts the job, so a job may wait in the queue for longer
-// than keys.broker_url_ttl. In-process workers (serve --workers) call it
-// directly; others through PathJobKeys with their API key of scope
-// worker.
-func (a *API) BrokerURL(ctx context.Context, id int64, base, recipient string, periods uint32) (string, error) {
+// (delivery.RecipientFingerprint), for the key periods of a job with
+// keyPeriod (periods: their media times in index order, as the worker
+// plans them from its input; at most delivery.MaxBrokerPeriods), else for
+// period 0 (periods nil). The periods' times are recorded in the key store
+// first (key_period_times, as drmpipe package --key-period records them),
+// so look-ahead licenses know what each period covers; times that
+// contradict the record (another keyPeriod, other media) refuse the URL
+// with keys.ErrPeriodConflict naming the period. Only a running job gets
+// one: a worker asks when it starts the job, so a job may wait in the
+// queue for longer than keys.broker_url_ttl. In-process workers (serve
+// --workers) call it directly; others through PathJobKeys with their API
+// key of scope worker.
+func (a *API) BrokerURL(ctx context.Context, id int64, base, recipient string, periods []keys.PeriodTimes) (string, error) {
 	if a.cfg.BrokerKey == nil {
 		return "", ErrNoBroker
 	}
@@ -394,14 +403,24 @@ func (a *API) BrokerURL(ctx context.Context, id int64, base, recipient string, p
 		return "", err
 	}
 	switch {
-	case args.Request.KeyPeriod == "" && periods > 0:
+	case args.Request.KeyPeriod == "" && len(periods) > 0:
 		return "", fmt.Errorf("%w: periods: job %d has no keyPeriod", ErrInvalid, id)
-	case args.Request.KeyPeriod != "" && periods == 0:
-		return "", fmt.Errorf("%w: periods: job %d rotates keys (keyPeriod %s): name its number of key periods", ErrInvalid, id, args.Request.KeyPeriod)
-	case periods > delivery.MaxBrokerPeriods:
-		return "", fmt.Errorf("%w: periods: %d key periods, at most %d (a longer keyPeriod)", ErrInvalid, periods, delivery.MaxBrokerPeriods)
+	case args.Request.KeyPeriod != "" && len(periods) == 0:
+		return "", fmt.Errorf("%w: periods: job %d rotates keys (keyPeriod %s): name its key periods", ErrInvalid, id, args.Request.KeyPeriod)
+	case len(periods) > delivery.MaxBrokerPeriods:
+		return "", fmt.Errorf("%w: periods: %d key periods, at most %d (a longer keyPeriod)", ErrInvalid, len(periods), delivery.MaxBrokerPeriods)
 	}
-	return a.sign(base, args.Request, recipient, periods)
+	for i, p := range periods {
+		if p.Period != uint32(i) || p.WallClock || p.Start < 0 || p.End <= p.Start || i > 0 && p.Start < periods[i-1].End {
+			return "", fmt.Errorf("%w: periodTimes[%d]: want period %d's media time, after period %d's, end after start", ErrInvalid, i, i, i-1)
+		}
+	}
+	if len(periods) > 0 && a.deps.Periods != nil {
+		if err := keys.RecordMediaPeriods(ctx, a.deps.Periods, args.Request.ContentID, periods); err != nil {
+			return "", err
+		}
+	}
+	return a.sign(base, args.Request, recipient, uint32(len(periods)))
 }
 
 // BrokerURLAnswer is the answer of PathJobKeys.
@@ -412,7 +431,17 @@ type BrokerURLAnswer struct {
 // brokerURLRequest is the body of PathJobKeys.
 type brokerURLRequest struct {
 	Recipient string `json:"recipient"`
-	Periods   uint32 `json:"periods,omitempty"`
+	// Periods is the number of key periods of a job with keyPeriod.
+	Periods uint32 `json:"periods,omitempty"`
+	// PeriodTimes are their media times, in index order (one per period).
+	PeriodTimes []periodTime `json:"periodTimes,omitempty"`
+}
+
+// periodTime is one key period's media time in PathJobKeys' body:
+// [start, end) in nanoseconds from the start of the content.
+type periodTime struct {
+	Start int64 `json:"startNs"`
+	End   int64 `json:"endNs"`
 }
 
 // brokerURL: POST /v1/jobs/{id}/broker-url {recipient, periods} -> {url}: a broker
@@ -434,7 +463,15 @@ func (a *API) brokerURL(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	u, err := a.BrokerURL(r.Context(), id, scheme+"://"+r.Host, body.Recipient, body.Periods)
+	if body.Periods > delivery.MaxBrokerPeriods || len(body.PeriodTimes) != int(body.Periods) {
+		a.fail(w, r, fmt.Errorf("%w: periodTimes: %d, want one per key period (periods %d, at most %d)", ErrInvalid, len(body.PeriodTimes), body.Periods, delivery.MaxBrokerPeriods))
+		return
+	}
+	var periods []keys.PeriodTimes
+	for i, p := range body.PeriodTimes {
+		periods = append(periods, keys.PeriodTimes{Period: uint32(i), Start: time.Duration(p.Start), End: time.Duration(p.End)})
+	}
+	u, err := a.BrokerURL(r.Context(), id, scheme+"://"+r.Host, body.Recipient, periods)
 	if errors.Is(err, delivery.ErrBrokerURL) {
 		err = fmt.Errorf("%w: recipient: %w", ErrInvalid, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/apiclient"
+	"github.com/drmpipe/drmpipe/internal/keys"
 )
 
 // Client is a client of the jobs API (drmpipe jobs).
@@ -97,9 +98,14 @@ func (c *Client) Wait(ctx context.Context, id int64, interval time.Duration, see
 
 // BrokerURL asks for a fresh broker URL for running job id, bound to the
 // public key whose delivery.RecipientFingerprint is recipient (a worker,
-// as the job starts), for key periods 0..periods-1 under rotation.
-func (c *Client) BrokerURL(ctx context.Context, id int64, recipient string, periods uint32) (string, error) {
+// as the job starts), for the key periods under rotation (their media
+// times in index order; nil without rotation).
+func (c *Client) BrokerURL(ctx context.Context, id int64, recipient string, periods []keys.PeriodTimes) (string, error) {
+	body := brokerURLRequest{Recipient: recipient, Periods: uint32(len(periods))}
+	for _, p := range periods {
+		body.PeriodTimes = append(body.PeriodTimes, periodTime{Start: int64(p.Start), End: int64(p.End)})
+	}
 	var a BrokerURLAnswer
-	_, err := c.do(ctx, http.MethodPost, PathJobs+"/"+strconv.FormatInt(id, 10)+"/broker-url", brokerURLRequest{Recipient: recipient, Periods: periods}, nil, &a)
+	_, err := c.do(ctx, http.MethodPost, PathJobs+"/"+strconv.FormatInt(id, 10)+"/broker-url", body, nil, &a)
 	return a.URL, err
 }

@@ -42,7 +42,28 @@ type Worker struct {
 	db     database // set by Open: progress updates
 	runs   atomic.Int64
 	beats  time.Duration
+	obs    RunObserver
 }
+
+// RunObserver sees each run (attempt) of a package job: the job's ID,
+// attempt (1 first), content ID and how long it waited in the queue (from
+// when it could run: its submit, or its retry's time); the returned
+// function gets the run's outcome (RunCompleted, RunRetry, RunFailed) and
+// the bytes it read from its inputs and wrote as segments.
+// observability.JobTracer implements it with metrics and a span.
+type RunObserver interface {
+	StartJobRun(ctx context.Context, id int64, contentID string, attempt int, wait time.Duration) (context.Context, func(outcome string, bytesRead, bytesWritten int64))
+}
+
+// Outcomes of a run, as RunObserver gets them.
+const (
+	RunCompleted = "completed"
+	// RunRetry: the run failed and the job will run again.
+	RunRetry = "retry"
+	// RunFailed: the run failed and the job will not run again (bad input,
+	// or its last attempt).
+	RunFailed = "failed"
+)
 
 // WorkerDeps are a Worker's collaborators.
 type WorkerDeps struct {
@@ -53,20 +74,22 @@ type WorkerDeps struct {
 	// Broker gives a fresh broker URL for each job as it starts; nil = the
 	// URL signed at submit (valid keys.broker_url_ttl after the submit).
 	Broker BrokerURLs
+	// Observer sees each run (metrics, a span); nil = none.
+	Observer RunObserver
 }
 
 // BrokerURLs gives the broker URL of a running job, bound to the worker's
 // public key: the jobs API in this process (*API) or over HTTP
 // (APIBroker).
 type BrokerURLs interface {
-	BrokerURL(ctx context.Context, id int64, base, recipient string, periods uint32) (string, error)
+	BrokerURL(ctx context.Context, id int64, base, recipient string, periods []keys.PeriodTimes) (string, error)
 }
 
 // BrokerURLFunc is a function as BrokerURLs.
-type BrokerURLFunc func(ctx context.Context, id int64, base, recipient string, periods uint32) (string, error)
+type BrokerURLFunc func(ctx context.Context, id int64, base, recipient string, periods []keys.PeriodTimes) (string, error)
 
 // BrokerURL calls f.
-func (f BrokerURLFunc) BrokerURL(ctx context.Context, id int64, base, recipient string, periods uint32) (string, error) {
+func (f BrokerURLFunc) BrokerURL(ctx context.Context, id int64, base, recipient string, periods []keys.PeriodTimes) (string, error) {
 	return f(ctx, id, base, recipient, periods)
 }
 
@@ -79,7 +102,7 @@ type APIBroker struct {
 }
 
 // BrokerURL implements BrokerURLs through PathJobKeys at base.
-func (b APIBroker) BrokerURL(ctx context.Context, id int64, base, recipient string, periods uint32) (string, error) {
+func (b APIBroker) BrokerURL(ctx context.Context, id int64, base, recipient string, periods []keys.PeriodTimes) (string, error) {
 	c := Client{Server: base, APIKey: b.APIKey, HTTP: b.HTTP}
 	return c.BrokerURL(ctx, id, recipient, periods)
 }
@@ -96,7 +119,7 @@ func NewWorker(deps WorkerDeps) (*Worker, error) {
 		return nil, err
 	}
 	sum := sha256.Sum256(spki)
-	w := &Worker{priv: priv, fp: hex.EncodeToString(sum[:]), broker: deps.Broker, log: deps.Logger, beats: time.Second}
+	w := &Worker{priv: priv, fp: hex.EncodeToString(sum[:]), broker: deps.Broker, log: deps.Logger, beats: time.Second, obs: deps.Observer}
 	if w.log == nil {
 		w.log = slog.Default()
 	}
@@ -137,7 +160,22 @@ type TrackSummary struct {
 func (w *Worker) Work(ctx context.Context, job *river.Job[PackageArgs]) error {
 	w.runs.Add(1)
 	start := time.Now()
-	err := w.work(ctx, job, start)
+	prog := &progress{}
+	end := func(string, int64, int64) {}
+	if w.obs != nil {
+		ctx, end = w.obs.StartJobRun(ctx, job.ID, job.Args.Request.ContentID, job.Attempt, start.Sub(job.ScheduledAt))
+	}
+	err := w.work(ctx, job, start, prog)
+	outcome := RunCompleted
+	switch {
+	case err != nil && permanent(err):
+		outcome = RunFailed
+	case err != nil && job.Attempt >= job.MaxAttempts:
+		outcome = RunFailed
+	case err != nil:
+		outcome = RunRetry
+	}
+	end(outcome, prog.bytesIn.Load(), prog.bytesOut.Load())
 	if err != nil && permanent(err) {
 		w.log.Warn("package job failed", "job", job.ID, "attempt", job.Attempt, "error", err.Error())
 		return river.JobCancel(err)
@@ -145,7 +183,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[PackageArgs]) error {
 	return err
 }
 
-func (w *Worker) work(ctx context.Context, job *river.Job[PackageArgs], start time.Time) error {
+func (w *Worker) work(ctx context.Context, job *river.Job[PackageArgs], start time.Time, prog *progress) error {
 	a := job.Args
 	cfg, err := a.Request.packagerConfig(a.Signaling)
 	if err != nil {
@@ -155,7 +193,7 @@ func (w *Worker) work(ctx context.Context, job *river.Job[PackageArgs], start ti
 		if w.broker == nil {
 			return fmt.Errorf("%w: keyPeriod: a job with key rotation needs a worker that asks the jobs API for its keys (drmpipe worker with DRMPIPE_API_KEY)", ErrInvalid)
 		}
-		cfg.Keys = &rotationKeys{fetch: func(ctx context.Context, periods uint32) (*speke.CPIXPeriods, error) {
+		cfg.Keys = &rotationKeys{fetch: func(ctx context.Context, periods []keys.PeriodTimes) (*speke.CPIXPeriods, error) {
 			resp, err := w.fetchKeys(ctx, job, periods)
 			if err != nil {
 				return nil, err
@@ -163,7 +201,7 @@ func (w *Worker) work(ctx context.Context, job *river.Job[PackageArgs], start ti
 			return speke.NewCPIXPeriods(resp)
 		}}
 	} else {
-		resp, err := w.fetchKeys(ctx, job, 0)
+		resp, err := w.fetchKeys(ctx, job, nil)
 		if err != nil {
 			return err
 		}
@@ -175,7 +213,6 @@ func (w *Worker) work(ctx context.Context, job *river.Job[PackageArgs], start ti
 	if err := w.wireStorage(&cfg, &out); err != nil {
 		return err
 	}
-	prog := &progress{}
 	cfg.Observer = prog
 	stop := w.reportProgress(job.ID, prog)
 	res, err := packager.Package(ctx, cfg)
@@ -183,6 +220,9 @@ func (w *Worker) work(ctx context.Context, job *river.Job[PackageArgs], start ti
 	if err != nil {
 		return err
 	}
+	// The packager's count of the input includes its headers and boxes,
+	// beside the samples the segments counted.
+	prog.bytesIn.Store(res.InputBytes)
 	sum := Summary{Output: a.Request.Output, InputBytes: res.InputBytes, Seconds: time.Since(start).Seconds()}
 	for _, t := range res.Tracks {
 		sum.Tracks = append(sum.Tracks, TrackSummary{Name: t.Name, Codecs: t.Codecs, Segments: t.Segments, KIDs: t.KIDs})
@@ -194,9 +234,9 @@ func (w *Worker) work(ctx context.Context, job *river.Job[PackageArgs], start ti
 	return river.RecordOutput(ctx, sum)
 }
 
-// fetchKeys gets the job's keys (key periods 0..periods-1 under
-// rotation) from the broker, decrypted with the worker's key.
-func (w *Worker) fetchKeys(ctx context.Context, job *river.Job[PackageArgs], periods uint32) (speke.ClientResponse, error) {
+// fetchKeys gets the job's keys (of the key periods under rotation) from
+// the broker, decrypted with the worker's key.
+func (w *Worker) fetchKeys(ctx context.Context, job *river.Job[PackageArgs], periods []keys.PeriodTimes) (speke.ClientResponse, error) {
 	keysURL, err := w.keysURL(ctx, job, periods)
 	if err != nil {
 		return speke.ClientResponse{}, err
@@ -210,7 +250,7 @@ func (w *Worker) fetchKeys(ctx context.Context, job *river.Job[PackageArgs], per
 
 // keysURL is the broker URL of the job: a fresh one from w.broker, at the
 // server that signed the submit's URL, else that URL itself.
-func (w *Worker) keysURL(ctx context.Context, job *river.Job[PackageArgs], periods uint32) (string, error) {
+func (w *Worker) keysURL(ctx context.Context, job *river.Job[PackageArgs], periods []keys.PeriodTimes) (string, error) {
 	if w.broker == nil {
 		return job.Args.KeysURL, nil
 	}
@@ -228,11 +268,13 @@ func (w *Worker) keysURL(ctx context.Context, job *river.Job[PackageArgs], perio
 // rotationKeys is the key source of a job with key rotation: told the key
 // periods of the input (packager.KeyPeriodPlanner), it fetches all of them
 // from the broker in one CPIX document at the first key asked for and
-// gives them by period (speke.CPIXPeriods).
+// gives them by period (speke.CPIXPeriods). The jobs API records their
+// media times in the key store when it signs the broker URL for them.
 type rotationKeys struct {
-	fetch func(ctx context.Context, periods uint32) (*speke.CPIXPeriods, error)
+	fetch func(ctx context.Context, periods []keys.PeriodTimes) (*speke.CPIXPeriods, error)
 	mu    sync.Mutex
 	spans []cpix.Interval
+	times []keys.PeriodTimes
 	src   *speke.CPIXPeriods
 }
 
@@ -240,8 +282,10 @@ func (k *rotationKeys) PlanKeyPeriods(periods []packager.KeyPeriodRange) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.spans = make([]cpix.Interval, len(periods))
+	k.times = make([]keys.PeriodTimes, len(periods))
 	for i, p := range periods {
 		k.spans[i] = cpix.Interval{Start: p.Start, End: p.End}
+		k.times[i] = keys.PeriodTimes{Period: uint32(i), Start: p.Start, End: p.End}
 	}
 }
 
@@ -258,7 +302,7 @@ func (k *rotationKeys) PeriodKey(ctx context.Context, t keys.TrackType, n uint32
 			return keys.ContentKey{}, fmt.Errorf("%w: key periods asked for before the packager planned them", keys.ErrNoKey)
 		}
 		var err error
-		if src, err = k.fetch(ctx, uint32(len(k.spans))); err != nil {
+		if src, err = k.fetch(ctx, k.times); err != nil {
 			k.mu.Unlock()
 			return keys.ContentKey{}, err
 		}
@@ -313,7 +357,7 @@ func permanent(err error) bool {
 	for _, e := range []error{ErrInvalid, packager.ErrConfig, packager.ErrMedia, media.ErrNotMP4, media.ErrMalformed, media.ErrTruncated,
 		media.ErrUnsupportedCodec, media.ErrNoSyncSample, media.ErrEncryptedInput, media.ErrNoTracks,
 		storage.ErrConfig, storage.ErrNotFound, storage.ErrAccess, storage.ErrNotEmpty, storage.ErrOutputExists,
-		delivery.ErrBrokerURL, speke.ErrResponse, keys.ErrNoKey} {
+		delivery.ErrBrokerURL, speke.ErrResponse, keys.ErrNoKey, keys.ErrPeriodConflict} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -321,16 +365,18 @@ func permanent(err error) bool {
 	return false
 }
 
-// progress counts segments written and bytes read (SegmentObserver).
+// progress counts segments written and bytes read and written
+// (SegmentObserver).
 type progress struct {
-	segments, bytesIn atomic.Int64
+	segments, bytesIn, bytesOut atomic.Int64
 }
 
 func (p *progress) StartSegment(context.Context, string, int) func(int64, int64, error) {
-	return func(in, _ int64, err error) {
+	return func(in, out int64, err error) {
 		if err == nil {
 			p.segments.Add(1)
 			p.bytesIn.Add(in)
+			p.bytesOut.Add(out)
 		}
 	}
 }

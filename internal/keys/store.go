@@ -239,24 +239,31 @@ func (s *StoreSource) recordPlan(ctx context.Context) error {
 		return s.planErr
 	}
 	s.recorded = true
-	// A content whose periods were recorded on the wall clock (a SPEKE
-	// v2.1 encryptor's @start/@end) keeps that form: media time 0 is
-	// 1970-01-01T00:00:00Z, as drmpipe package --speke-period-timing
-	// start-end sends it, so the same periods agree.
-	recs, err := s.times.ListPeriodTimes(ctx, s.contentID)
+	s.planErr = RecordMediaPeriods(ctx, s.times, s.contentID, s.planned)
+	return s.planErr
+}
+
+// RecordMediaPeriods records the media time of key periods of contentID
+// (in index order) in times, as a packager that plans them from its input
+// knows them, or checks them against those recorded. A content whose
+// periods were recorded on the wall clock (a SPEKE v2.1 encryptor's
+// @start/@end) keeps that form: media time 0 is 1970-01-01T00:00:00Z, as
+// drmpipe package --speke-period-timing start-end sends it, so the same
+// periods agree. A contradiction (another key period duration, other
+// media) is an error wrapping ErrPeriodConflict that names the period.
+func RecordMediaPeriods(ctx context.Context, times PeriodTimesStore, contentID string, periods []PeriodTimes) error {
+	recs, err := times.ListPeriodTimes(ctx, contentID)
 	if err != nil {
-		s.planErr = fmt.Errorf("content %q: key period times: %w", s.contentID, err)
-		return s.planErr
+		return fmt.Errorf("content %q: key period times: %w", contentID, err)
 	}
 	wallClock := len(recs) > 0 && recs[0].WallClock
-	for _, p := range s.planned {
+	for _, p := range periods {
 		p.WallClock = wallClock
-		if err := s.times.RecordPeriodTimes(ctx, s.contentID, p); err != nil {
-			s.planErr = fmt.Errorf("content %q key period %d (media time %s-%s): %w", s.contentID, p.Period, p.Start, p.End, err)
-			break
+		if err := times.RecordPeriodTimes(ctx, contentID, p); err != nil {
+			return fmt.Errorf("content %q key period %d (media time %s-%s): %w", contentID, p.Period, p.Start, p.End, err)
 		}
 	}
-	return s.planErr
+	return nil
 }
 
 // SourceFor returns a key source for contentID backed by store: one key per

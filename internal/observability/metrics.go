@@ -41,6 +41,12 @@ const (
 	MetricConnectionsOpen    = "drmpipe_connections_open"
 	MetricRedisBreakerState  = "drmpipe_redis_breaker_state"
 	MetricLivePublish        = "drmpipe_live_publish_latency_seconds"
+	MetricJobQueueWait       = "drmpipe_job_queue_wait_seconds"
+	MetricJobRunDuration     = "drmpipe_job_run_duration_seconds"
+	MetricJobRuns            = "drmpipe_job_runs_total"
+	MetricJobAttempts        = "drmpipe_job_attempts"
+	MetricJobBytesRead       = "drmpipe_job_bytes_read_total"
+	MetricJobBytesWritten    = "drmpipe_job_bytes_written_total"
 )
 
 // LatencyBuckets (seconds) are shared by the request latency histograms:
@@ -50,6 +56,14 @@ var LatencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0
 
 // JobBuckets (seconds) are for packaging job durations, 1 s to about 1 h.
 var JobBuckets = []float64{1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 3600}
+
+// QueueWaitBuckets (seconds) are for the wait of a packaging job in the
+// queue, from when it may run (submit, or its retry's time) to its start:
+// 5 ms (an idle worker) to an hour (a backlog).
+var QueueWaitBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}
+
+// AttemptBuckets are for the attempts a packaging job took.
+var AttemptBuckets = []float64{1, 2, 3, 4, 5, 10, 25, 100}
 
 // Outcome values with a fixed meaning in metrics: everything else counts as
 // an error in drmpipe_license_errors_total.
@@ -93,6 +107,12 @@ type Metrics struct {
 	connsOpen       prometheus.Gauge
 	redisBreaker    prometheus.Gauge
 	livePublish     prometheus.Histogram
+	jobQueueWait    prometheus.Histogram
+	jobRunDuration  *prometheus.HistogramVec
+	jobRuns         *prometheus.CounterVec
+	jobAttempts     *prometheus.HistogramVec
+	jobBytesRead    prometheus.Counter
+	jobBytesWritten prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them, with the Go
@@ -137,6 +157,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Circuit breaker in front of Redis: 0 closed, 1 half-open, 2 open (commands fail at once; licenses use this replica's fallback)."}),
 		livePublish: prometheus.NewHistogram(prometheus.HistogramOpts{Name: MetricLivePublish, Buckets: LatencyBuckets,
 			Help: "Live channels: seconds from the arrival of a segment's last ingested byte to the write of the manifests that list it."}),
+		jobQueueWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: MetricJobQueueWait, Buckets: QueueWaitBuckets,
+			Help: "Packaging jobs: seconds in the queue, from when a run may start (submit, or its retry time) to its start."}),
+		jobRunDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: MetricJobRunDuration, Buckets: JobBuckets,
+			Help: "Packaging jobs: seconds of one run (attempt), by outcome (completed, retry, failed)."}, []string{"outcome"}),
+		jobRuns: cnt(MetricJobRuns, "Packaging job runs (attempts) by outcome: completed, retry (another attempt follows), failed.", "outcome"),
+		jobAttempts: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: MetricJobAttempts, Buckets: AttemptBuckets,
+			Help: "Packaging jobs that ended (completed or failed): the attempts each took."}, []string{"outcome"}),
+		jobBytesRead:    prometheus.NewCounter(prometheus.CounterOpts{Name: MetricJobBytesRead, Help: "Packaging jobs: media bytes read from their inputs."}),
+		jobBytesWritten: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricJobBytesWritten, Help: "Packaging jobs: segment bytes written to their outputs."}),
 	}
 	if reg == nil {
 		return m
@@ -165,6 +194,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	register(reg, &m.connsDropped)
 	register(reg, &m.connsOpen)
 	register(reg, &m.livePublish)
+	register(reg, &m.jobQueueWait)
+	register(reg, &m.jobRunDuration)
+	register(reg, &m.jobRuns)
+	register(reg, &m.jobAttempts)
+	register(reg, &m.jobBytesRead)
+	register(reg, &m.jobBytesWritten)
 	var goc prometheus.Collector = collectors.NewGoCollector() //nolint:staticcheck // register takes a *prometheus.Collector
 	register(reg, &goc)
 	var proc prometheus.Collector = collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}) //nolint:staticcheck // as goc
@@ -314,6 +349,36 @@ func (m *Metrics) ObservePackageJob(outcome string, d time.Duration) {
 // ObserveLivePublish records one published live segment's latency from
 // its last ingested byte to the manifests that list it.
 func (m *Metrics) ObserveLivePublish(d time.Duration) { m.livePublish.Observe(d.Seconds()) }
+
+// Outcomes of a packaging job run (drmpipe_job_runs_total and the job.run
+// span).
+const (
+	JobCompleted = "completed"
+	JobRetry     = "retry"
+	JobFailed    = "failed"
+)
+
+// ObserveJobStart records the queue wait of a packaging job run as it
+// starts.
+func (m *Metrics) ObserveJobStart(wait time.Duration) { m.jobQueueWait.Observe(max(wait, 0).Seconds()) }
+
+// ObserveJobRun records one ended run of a packaging job: its outcome
+// (JobCompleted, JobRetry, JobFailed), run time and bytes, and the
+// attempts a job took when it ended (completed or failed).
+func (m *Metrics) ObserveJobRun(outcome string, attempt int, d time.Duration, bytesRead, bytesWritten int64) {
+	outcome = label(outcome)
+	m.jobRuns.WithLabelValues(outcome).Inc()
+	m.jobRunDuration.WithLabelValues(outcome).Observe(d.Seconds())
+	if outcome != JobRetry {
+		m.jobAttempts.WithLabelValues(outcome).Observe(float64(attempt))
+	}
+	if bytesRead > 0 {
+		m.jobBytesRead.Add(float64(bytesRead))
+	}
+	if bytesWritten > 0 {
+		m.jobBytesWritten.Add(float64(bytesWritten))
+	}
+}
 
 // ConnectionDropped counts a client connection the server's listener
 // closed (reason: global_limit, per_ip_limit, idle_shed).

@@ -19,7 +19,8 @@ var allFamilies = []string{
 	MetricRevocations, MetricKeysRequests, MetricKeysDuration, MetricSPEKERequests, MetricSPEKEDuration,
 	MetricKMSDuration, MetricKMSErrors, MetricPackageBytesIn, MetricPackageBytesOut, MetricPackageSegments,
 	MetricPackageJobDuration, MetricPackageJobs, MetricConnectionsDropped, MetricConnectionsOpen,
-	MetricRedisBreakerState, MetricLivePublish,
+	MetricRedisBreakerState, MetricLivePublish, MetricJobQueueWait, MetricJobRunDuration, MetricJobRuns,
+	MetricJobAttempts, MetricJobBytesRead, MetricJobBytesWritten,
 }
 
 func exercise(m *Metrics) {
@@ -43,6 +44,9 @@ func exercise(m *Metrics) {
 	m.ConnectionsOpen(12)
 	m.SetRedisBreakerState("half-open")
 	m.ObserveLivePublish(3 * time.Millisecond)
+	m.ObserveJobStart(20 * time.Millisecond)
+	m.ObserveJobRun(JobRetry, 1, 3*time.Second, 100, 0)
+	m.ObserveJobRun(JobCompleted, 2, 5*time.Second, 1000, 1100)
 }
 
 func TestMetricsFamilies(t *testing.T) {

@@ -18,19 +18,26 @@ const (
 	SpanSPEKERequest    = "speke.request"    // SPEKE/CPIX exchange (server or client)
 	SpanCDNFetchSegment = "cdn.fetchSegment" // origin serving a segment or manifest
 	SpanPackageSegment  = "package.segment"  // packaging and encrypting one segment
+	SpanJobRun          = "job.run"          // one run (attempt) of a packaging job on a worker
 )
 
 // Attribute keys on drmpipe spans. Values are low-cardinality labels, never
 // tokens, keys or user identifiers.
 const (
-	AttrDRM        attribute.Key = "drm"         // widevine, playready, fairplay, clearkey
-	AttrVendor     attribute.Key = "vendor"      // upstream adapter: builtin, axinom, drmtoday, ...
-	AttrOutcome    attribute.Key = "outcome"     // ok, denied, error, timeout, breaker_open, ...
-	AttrCacheHit   attribute.Key = "cache.hit"   // license cache answered
-	AttrKMSBackend attribute.Key = "kms.backend" // local, pkcs11, awskms
-	AttrUpstream   attribute.Key = "upstream"    // primary or secondary upstream name
-	AttrDenyReason attribute.Key = "deny.reason" // entitlement denial reason
-	AttrTrackType  attribute.Key = "track.type"  // AUDIO, SD, HD, UHD1, UHD2, ALL
+	AttrDRM          attribute.Key = "drm"         // widevine, playready, fairplay, clearkey
+	AttrVendor       attribute.Key = "vendor"      // upstream adapter: builtin, axinom, drmtoday, ...
+	AttrOutcome      attribute.Key = "outcome"     // ok, denied, error, timeout, breaker_open, ...
+	AttrCacheHit     attribute.Key = "cache.hit"   // license cache answered
+	AttrKMSBackend   attribute.Key = "kms.backend" // local, pkcs11, awskms
+	AttrUpstream     attribute.Key = "upstream"    // primary or secondary upstream name
+	AttrDenyReason   attribute.Key = "deny.reason" // entitlement denial reason
+	AttrTrackType    attribute.Key = "track.type"  // AUDIO, SD, HD, UHD1, UHD2, ALL
+	AttrJobID        attribute.Key = "job.id"      // River job ID
+	AttrJobAttempt   attribute.Key = "job.attempt" // 1 for the first run
+	AttrContentID    attribute.Key = "content.id"  // the job's content ID
+	AttrJobQueueWait attribute.Key = "job.queue_wait_seconds"
+	AttrBytesRead    attribute.Key = "bytes.read"
+	AttrBytesWritten attribute.Key = "bytes.written"
 )
 
 // SafeString returns the attribute key=v, or ErrSecretAttribute when the

@@ -57,8 +57,9 @@ func startApp(t *testing.T, yaml string) *testApp {
 	return startAppWith(t, yaml, server.AppOptions{})
 }
 
-// startAppWith is startApp with opts (Now, Workers); the logger, tracer,
-// registry and web directory are the test's.
+// startAppWith is startApp with opts (Now, Workers, TracerProvider); the
+// logger, registry and web directory are the test's, and the tracer too
+// unless opts has one.
 func startAppWith(t *testing.T, yaml string, opts server.AppOptions) *testApp {
 	t.Helper()
 	dir := t.TempDir()
@@ -77,7 +78,10 @@ func startAppWith(t *testing.T, yaml string, opts server.AppOptions) *testApp {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	opts.Logger, opts.TracerProvider, opts.Registry, opts.WebDir = log, noop.NewTracerProvider(), prometheus.NewRegistry(), dir
+	opts.Logger, opts.Registry, opts.WebDir = log, prometheus.NewRegistry(), dir
+	if opts.TracerProvider == nil {
+		opts.TracerProvider = noop.NewTracerProvider()
+	}
 	app, err := server.NewApp(ctx, cfg, opts)
 	if err != nil {
 		t.Fatalf("NewApp: %v", err)

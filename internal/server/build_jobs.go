@@ -2,14 +2,18 @@ package server
 
 import (
 	"context"
+	"io/fs"
 	"os"
 
 	"github.com/drmpipe/drmpipe/internal/jobs"
+	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/keys/delivery"
+	"github.com/drmpipe/drmpipe/internal/observability"
+	"github.com/drmpipe/drmpipe/web"
 )
 
 // jobs: the packaging jobs API on River (PostgreSQL, or the embedded
-// SQLite file), and with --workers N that many package jobs at once in this
+// SQLite file), the jobs page (/jobs/, built into the binary), and with --workers N that many package jobs at once in this
 // process (drained on shutdown for up to server.shutdown_grace).
 func (b *builder) jobs() error {
 	c := b.cfg.Jobs
@@ -24,8 +28,8 @@ func (b *builder) jobs() error {
 	// it for each job's broker URL as the job starts.
 	var api *jobs.API
 	if deps.Workers > 0 {
-		w, err := jobs.NewWorker(jobs.WorkerDeps{Getenv: os.Getenv, Logger: b.log,
-			Broker: jobs.BrokerURLFunc(func(ctx context.Context, id int64, base, recipient string, periods uint32) (string, error) {
+		w, err := jobs.NewWorker(jobs.WorkerDeps{Getenv: os.Getenv, Logger: b.log, Observer: observability.NewJobTracer(b.tp, b.metrics),
+			Broker: jobs.BrokerURLFunc(func(ctx context.Context, id int64, base, recipient string, periods []keys.PeriodTimes) (string, error) {
 				return api.BrokerURL(ctx, id, base, recipient, periods)
 			})})
 		if err != nil {
@@ -56,8 +60,15 @@ func (b *builder) jobs() error {
 	api = jobs.NewAPI(jobs.APIConfig{BrokerKey: key, BrokerTTL: b.cfg.Keys.BrokerURLTTL, Signaling: jobs.Signaling{
 		Systems: s.Systems, WidevineProvider: s.WidevineProvider, PlayReadyLAURL: s.PlayReadyLAURL,
 		ClearKeyLAURL: s.ClearKeyLAURL, FairPlayKeyURI: s.FairPlayKeyURI(),
-	}}, jobs.APIDeps{Queue: q, Keys: b.ks, Auth: b.auth, Log: b.log, Now: b.opts.Now})
+	}}, jobs.APIDeps{Queue: q, Keys: b.ks, Periods: b.ks, Auth: b.auth, Log: b.log, Now: b.opts.Now})
 	for _, r := range api.Routes() {
+		b.mount(Route(r))
+	}
+	page, err := fs.Sub(web.Jobs, "jobs")
+	if err != nil {
+		return err
+	}
+	for _, r := range jobs.PageRoutes(page) {
 		b.mount(Route(r))
 	}
 	return nil

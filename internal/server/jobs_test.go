@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -116,13 +117,13 @@ func TestJobQueuedLongerThanBrokerTTL(t *testing.T) {
 	}
 	// The fresh URL is for running jobs only: a job that ended gets none.
 	worker := &jobs.Client{Server: s.a.url, APIKey: s.workKey}
-	_, err := worker.BrokerURL(s.timeout, j.ID, strings.Repeat("ab", 32), 0)
+	_, err := worker.BrokerURL(s.timeout, j.ID, strings.Repeat("ab", 32), nil)
 	var ae *jobs.APIError
 	if !errors.As(err, &ae) || ae.Status != 409 {
 		t.Fatalf("broker URL for an ended job: %v", err)
 	}
 	// A package key submits and reads jobs but gets no keys.
-	_, err = s.api.BrokerURL(s.timeout, j.ID, strings.Repeat("ab", 32), 0)
+	_, err = s.api.BrokerURL(s.timeout, j.ID, strings.Repeat("ab", 32), nil)
 	if !errors.As(err, &ae) || ae.Status != 403 {
 		t.Fatalf("broker URL with a package key: %v", err)
 	}
@@ -131,7 +132,10 @@ func TestJobQueuedLongerThanBrokerTTL(t *testing.T) {
 // TestJobKeyRotation: a job with keyPeriod 4s on the 10 s clip gets its
 // three key periods' keys from the broker in one CPIX document, and
 // drmpipe verify decrypts every segment with the key store's key of each
-// period; with period 0's key alone it does not pass.
+// period; with period 0's key alone it does not pass. The periods' media
+// times are recorded in the store (key_period_times) as drmpipe package
+// --key-period records them, and a second job of the same content with
+// another keyPeriod fails naming the contradicted period.
 func TestJobKeyRotation(t *testing.T) {
 	s := newJobsSetup(t)
 	out := filepath.Join(s.dir, "out")
@@ -157,6 +161,31 @@ func TestJobKeyRotation(t *testing.T) {
 	}
 	if _, _, code := runCLI(t, "verify", args[0], args[1], out); code == 0 {
 		t.Fatal("verify passed with period 0's key alone")
+	}
+	want := []keys.PeriodTimes{
+		{Period: 0, Start: 0, End: 4 * time.Second},
+		{Period: 1, Start: 4 * time.Second, End: 8 * time.Second},
+		{Period: 2, Start: 8 * time.Second, End: 10 * time.Second},
+	}
+	got, err := s.a.Keys.ListPeriodTimes(s.timeout, "rotated")
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("recorded key periods %+v (%v), want %+v", got, err, want)
+	}
+	// Another keyPeriod for the same content contradicts the record: the
+	// job fails (no retry can mend it), naming the period.
+	job, _, err := s.api.Submit(s.timeout, jobs.Request{Inputs: []string{s.clip}, Output: filepath.Join(s.dir, "out6"), ContentID: "rotated", KeyPeriod: "6s", SegmentDuration: "2s"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err = s.api.Wait(s.timeout, job.ID, 100*time.Millisecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.State != jobs.StateFailed || len(j.Errors) == 0 || !strings.Contains(j.Errors[len(j.Errors)-1].Error, `content "rotated" key period 0 (media time 0s-6s)`) {
+		t.Fatalf("job contradicting the recorded key periods: %+v", j)
+	}
+	if got, _ := s.a.Keys.ListPeriodTimes(s.timeout, "rotated"); !slices.Equal(got, want) {
+		t.Errorf("after the refused job: recorded periods %+v, want %+v", got, want)
 	}
 }
 
