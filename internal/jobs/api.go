@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river/rivertype"
@@ -164,7 +165,10 @@ func viewOf(j *rivertype.JobRow) (Job, error) {
 		}
 	}
 	for _, e := range j.Errors {
-		v.Errors = append(v.Errors, JobError{Attempt: e.Attempt, At: e.At, Error: e.Error})
+		// River records a permanent failure as "JobCancelError: <cause>";
+		// the job's state already says it ended, so the record keeps the cause.
+		msg := strings.TrimPrefix(e.Error, "JobCancelError: ")
+		v.Errors = append(v.Errors, JobError{Attempt: e.Attempt, At: e.At, Error: msg})
 	}
 	switch j.State {
 	case rivertype.JobStateRunning:

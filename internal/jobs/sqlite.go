@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
@@ -44,8 +45,11 @@ func openSQLite(ctx context.Context, path string, rc *river.Config) (database, r
 		sdb.Close()
 		return nil, nil, fmt.Errorf("jobs database %s: River migrations: %w", path, err)
 	}
-	// No LISTEN/NOTIFY on SQLite: workers poll.
+	// No LISTEN/NOTIFY on SQLite: workers poll, often, since the database
+	// is a local file (River's default of 1 s made a job wait 0.5 s on
+	// average before it started).
 	rc.PollOnly = true
+	rc.FetchPollInterval = sqlitePollInterval
 	client, err := river.NewClient(riversqlite.New(sdb), rc)
 	if err != nil {
 		sdb.Close()
@@ -53,6 +57,9 @@ func openSQLite(ctx context.Context, path string, rc *river.Config) (database, r
 	}
 	return db, client, nil
 }
+
+// sqlitePollInterval is how often workers on SQLite look for jobs.
+const sqlitePollInterval = 100 * time.Millisecond
 
 type sqliteDB struct{ db *sql.DB }
 

@@ -184,6 +184,9 @@ func TestJobKeyRotation(t *testing.T) {
 	if j.State != jobs.StateFailed || len(j.Errors) == 0 || !strings.Contains(j.Errors[len(j.Errors)-1].Error, `content "rotated" key period 0 (media time 0s-6s)`) {
 		t.Fatalf("job contradicting the recorded key periods: %+v", j)
 	}
+	if e := j.Errors[len(j.Errors)-1].Error; strings.HasPrefix(e, "JobCancelError") {
+		t.Errorf("job error %q carries River's error type; the record should keep only the cause", e)
+	}
 	if got, _ := s.a.Keys.ListPeriodTimes(s.timeout, "rotated"); !slices.Equal(got, want) {
 		t.Errorf("after the refused job: recorded periods %+v, want %+v", got, want)
 	}
