@@ -140,11 +140,17 @@ func (p *Packager) endStream(ctx context.Context, name string) error {
 	return nil
 }
 
-// ingestStarted and ingestDone bracket an ingest request.
-func (c *channel) ingestStarted() {
+// ingestStarted and ingestDone bracket an ingest request; ingestStarted
+// reports false for a channel no longer held here (then nothing is
+// counted).
+func (c *channel) ingestStarted() bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lost {
+		return false
+	}
 	c.inflight++
-	c.mu.Unlock()
+	return true
 }
 
 func (c *channel) ingestDone() {
@@ -170,6 +176,9 @@ func (c *channel) end(ctx context.Context) error {
 	if c.st.Ended {
 		return nil
 	}
+	if err := c.checkLease(); err != nil {
+		return err
+	}
 	names := make([]string, 0, len(c.tracks))
 	for n := range c.tracks {
 		names = append(names, n)
@@ -185,12 +194,12 @@ func (c *channel) end(ctx context.Context) error {
 				return err
 			}
 		}
-		if err := savePending(c.dir, n, nil, true); err != nil {
+		if err := savePending(c.stateDir(), n, nil, true); err != nil {
 			return err
 		}
 	}
 	c.st.Ended = true
-	if err := c.st.save(c.dir); err != nil {
+	if err := c.commit(ctx); err != nil {
 		return err
 	}
 	if err := c.writeManifests(ctx); err != nil {

@@ -263,7 +263,7 @@ func newLiveEnv(t *testing.T, dir string, store *sqlstore.Store, ch Channel, opt
 	}
 	env.key = tok
 	auth := apikey.NewHTTPAuthenticator(env.store.APIKeys())
-	deps := Deps{Channels: NewChannels(env.store), Keys: env.store, Auth: auth}
+	deps := Deps{Channels: NewChannels(env.store), Keys: env.store, Leases: env.store, Auth: auth}
 	for _, o := range opts {
 		o(&deps)
 	}
@@ -271,6 +271,7 @@ func newLiveEnv(t *testing.T, dir string, store *sqlstore.Store, ch Channel, opt
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { env.p.Close() })
 	mux := http.NewServeMux()
 	mux.Handle(IngestPrefix, env.p.IngestHandler())
 	mux.Handle(OutputPrefix, env.p.OutputHandler())
