@@ -221,7 +221,7 @@ func (p *Packager) refuse(w http.ResponseWriter, r *http.Request, channel, track
 	case errors.Is(err, ErrChannelHeld), errors.Is(err, ErrLeaseLost):
 		// Another replica packages the channel: the encoder pushes there
 		// (or retries here once the holder's lease ended).
-		he := httperr.Wrap(err, http.StatusConflict, httperr.CodeChannelHeld, fmt.Sprintf("channel %q track %q: %v", channel, track, err))
+		he := httperr.Wrap(err, http.StatusConflict, httperr.CodeChannelHeld, err.Error())
 		he.RetryAfter = 1
 		var held *HeldError
 		if errors.As(err, &held) {
