@@ -124,21 +124,23 @@ func (p *Packager) IngestHandler() http.Handler {
 func (p *Packager) ingest(w http.ResponseWriter, r *http.Request, c *channel, track string, body io.Reader) error {
 	rc := http.NewResponseController(w)
 	cr := &cmafReader{r: body, maxBox: p.cfg.MaxBoxBytes}
+	ctx := context.WithoutCancel(r.Context())
 	for {
 		obj, err := cr.next()
 		if errors.Is(err, io.EOF) {
-			return nil
+			return c.flush(ctx)
 		}
 		if err != nil {
-			return err
+			// What was accepted before stays accepted.
+			return errors.Join(err, c.flush(ctx))
 		}
 		if obj.init {
 			err = c.acceptHeader(track, obj.data)
 		} else {
-			err = c.acceptFragment(context.WithoutCancel(r.Context()), track, obj)
+			err = c.acceptFragment(ctx, track, obj)
 		}
 		if err != nil {
-			return err
+			return errors.Join(err, c.flush(ctx))
 		}
 		// A long-running POST outlives the server's read and write
 		// timeouts: each accepted object buys it ingestIdle more.

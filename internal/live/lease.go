@@ -157,7 +157,6 @@ func (c *channel) renewLoop() {
 			return
 		}
 		if err := c.renew(); errors.Is(err, ErrLeaseLost) {
-			c.p.deps.Log.Warn("live: channel taken over by another replica; ingest here stops", "channel", c.def.Name, "fence", c.fence)
 			return
 		} else if err != nil {
 			c.p.deps.Log.Warn("live: channel lease renewal failed; retrying", "channel", c.def.Name, "error", err.Error())
@@ -179,10 +178,18 @@ func (c *channel) renew() error {
 		c.validUntil = start.Add(c.p.localValidity())
 		return nil
 	case errors.Is(err, sqlstore.ErrLeaseLost):
-		c.loseLocked()
+		c.lostToOther()
 		return fmt.Errorf("%w: channel %q", ErrLeaseLost, c.def.Name)
 	}
 	return err
+}
+
+// lostToOther marks the channel lost to another replica (c.mu held).
+func (c *channel) lostToOther() {
+	if !c.lost {
+		c.p.deps.Log.Warn("live: channel taken over by another replica; ingest here stops", "channel", c.def.Name, "fence", c.fence)
+	}
+	c.loseLocked()
 }
 
 // checkLease is called (c.mu held) before ingest changes anything: past
@@ -244,12 +251,14 @@ func (c *channel) commit(ctx context.Context) error {
 		err = c.p.deps.Leases.SaveLeaseState(ctx, c.def.Name, c.fence, b)
 	}
 	if err != nil {
-		c.loseLocked()
 		if errors.Is(err, sqlstore.ErrLeaseLost) {
+			c.lostToOther()
 			return fmt.Errorf("%w: channel %q: another replica took it over", ErrLeaseLost, c.def.Name)
 		}
+		c.loseLocked()
 		return fmt.Errorf("channel %q state: %w", c.def.Name, err)
 	}
+	c.dirty, c.committedAt = false, time.Now()
 	return nil
 }
 

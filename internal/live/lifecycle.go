@@ -65,10 +65,16 @@ func sameCreation(a, b time.Time) bool { return a.UnixMicro() == b.UnixMicro() }
 // output (p.mu held). Its keys stay in the store.
 func (p *Packager) dropLocked(name string) {
 	delete(p.defs, name)
-	if _, ok := p.chans[name]; !ok {
+	c, ok := p.chans[name]
+	if !ok {
 		if _, err := os.Stat(filepath.Join(p.cfg.Dir, name)); err != nil {
 			return
 		}
+	} else {
+		// Its lease went with the definition: stop renewing it.
+		c.mu.Lock()
+		c.loseLocked()
+		c.mu.Unlock()
 	}
 	delete(p.chans, name)
 	if err := os.RemoveAll(filepath.Join(p.cfg.Dir, name)); err != nil {

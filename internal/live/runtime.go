@@ -178,6 +178,10 @@ type channel struct {
 	validUntil time.Time
 	lost       bool
 	stop       chan struct{}
+	// dirty tells that accepted fragments are not committed yet;
+	// committedAt is when the state was last committed.
+	dirty       bool
+	committedAt time.Time
 }
 
 // liveTrack is one ingested track.
@@ -383,6 +387,29 @@ func (c *channel) acceptFragment(ctx context.Context, track string, obj cmafObje
 	}
 	if err != nil {
 		return err
+	}
+	// The state counting these samples is committed at the end of the
+	// request's object (flush), or here when the last commit is older
+	// than commitEvery (a long-running POST).
+	c.dirty = true
+	if time.Since(c.committedAt) >= commitEvery {
+		return c.commit(ctx)
+	}
+	return nil
+}
+
+// commitEvery bounds how long samples of a long-running ingest POST stay
+// uncommitted (lost to a crash or a takeover; the encoder sends them
+// again or they are lost, like a fragment cut off).
+const commitEvery = 250 * time.Millisecond
+
+// flush commits the state if fragments were accepted since the last
+// commit: before an ingest request is answered.
+func (c *channel) flush(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.dirty || c.lost {
+		return nil
 	}
 	return c.commit(ctx)
 }
