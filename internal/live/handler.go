@@ -112,6 +112,12 @@ func (p *Packager) IngestHandler() http.Handler {
 		}
 		defer c.ingestDone()
 		if err := p.ingest(w, r, c, track, body); err != nil {
+			if errors.Is(err, ErrLeaseLost) {
+				// Taken over: name the new holder.
+				if _, herr := p.channel(r.Context(), name); errors.Is(herr, ErrChannelHeld) {
+					err = herr
+				}
+			}
 			p.refuse(w, r, name, track, err)
 			return
 		}

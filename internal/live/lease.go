@@ -133,7 +133,8 @@ func (c *channel) startLease(start time.Time) {
 func (p *Packager) localValidity() time.Duration { return p.cfg.LeaseTTL * 3 / 4 }
 
 // renewLoop renews the lease every third of the TTL while the channel
-// takes ingest, and releases it after a TTL without any.
+// takes ingest, and releases it after a TTL (at least two segment
+// durations: an encoder PUTs a segment once it is whole) without any.
 func (c *channel) renewLoop() {
 	defer c.p.leases.Done()
 	ttl := c.p.cfg.LeaseTTL
@@ -146,7 +147,7 @@ func (c *channel) renewLoop() {
 		case <-t.C:
 		}
 		c.mu.Lock()
-		idle := c.inflight == 0 && !c.ending && time.Since(c.lastObject) > ttl
+		idle := c.inflight == 0 && !c.ending && time.Since(c.lastObject) > max(ttl, 2*c.def.SegmentDuration)
 		if idle {
 			c.loseLocked()
 		}

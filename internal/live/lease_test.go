@@ -44,7 +44,8 @@ func (env *liveEnv) putStatus(t *testing.T, path string, body []byte) (int, http
 // seen by the others), a's next segment is refused by the fenced state
 // write, and nothing public changes: not the playlists, not the MPD, and
 // the segment is not linked. The next holder goes on from a's last
-// committed state, open segment included.
+// committed state, open segment included; a holder that shuts down
+// releases the channel at once.
 func TestLiveLeaseFencing(t *testing.T) {
 	objs, err := readAll(t, bytes.NewReader(cmafTrack(t, 12)), 1<<20)
 	if err != nil {
@@ -81,8 +82,8 @@ func TestLiveLeaseFencing(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, e, _ = a.putStatus(t, "ls/v/4.m4s", frag(4))
-	if code != http.StatusConflict || e.Code != httperr.CodeChannelHeld {
-		t.Fatalf("a's segment after the takeover: %d %+v, want 409 channel_held", code, e)
+	if code != http.StatusConflict || e.Code != httperr.CodeChannelHeld || !strings.Contains(e.Message, `replica "c"`) {
+		t.Fatalf("a's segment after the takeover: %d %+v, want 409 channel_held naming c", code, e)
 	}
 	if got := b.get(t, "ls/v/playlist.m3u8"); got != pl {
 		t.Errorf("the playlist changed after a's refused write:\n%s", got)
@@ -111,5 +112,15 @@ func TestLiveLeaseFencing(t *testing.T) {
 	code, e, _ = a.putStatus(t, "ls/v/5.m4s", frag(5))
 	if code != http.StatusConflict || !strings.Contains(e.Message, `replica "b"`) {
 		t.Fatalf("a after b's takeover: %d %+v", code, e)
+	}
+	// b shuts down: its lease is released, a takes the channel at once
+	// (well before b's lease would have expired).
+	if err := b.p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a.put(t, "ls/v/init.mp4", objs[0].data)
+	a.put(t, "ls/v/5.m4s", frag(5))
+	if pl := a.get(t, "ls/v/playlist.m3u8"); !strings.Contains(pl, "seg_4.m4s") || !strings.Contains(pl, after[strings.Index(after, "#EXT-X-MAP"):]) {
+		t.Fatalf("a's playlist after b's shutdown:\n%s", pl)
 	}
 }
