@@ -342,7 +342,9 @@ func (c *channel) adopt(ctx context.Context, headers map[string][]byte) error {
 			}
 			src := filepath.Join(c.dir, stateDirName, fence, tn, name)
 			if err := publishFile(src, dst); err != nil {
-				return fmt.Errorf("channel %q track %q: committed %s is missing: %w", c.def.Name, tn, name, err)
+				// Lost with the previous holder's disk: the channel goes
+				// on without it rather than not at all.
+				c.p.deps.Log.Error("live: a committed segment is missing", "channel", c.def.Name, "track", tn, "file", name, "error", err.Error())
 			}
 		}
 	}

@@ -408,8 +408,12 @@ const commitEvery = 250 * time.Millisecond
 func (c *channel) flush(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.dirty || c.lost {
+	switch {
+	case !c.dirty:
 		return nil
+	case c.lost:
+		// Accepted here but never committed: not the channel's.
+		return fmt.Errorf("%w: channel %q", ErrLeaseLost, c.def.Name)
 	}
 	return c.commit(ctx)
 }
