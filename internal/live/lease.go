@@ -39,8 +39,12 @@ import (
 //     fence only, so a public segment never changes;
 //   - manifests are written into .pub/FENCE/; the public names are
 //     symbolic links into the directory of the highest fence, switched by a
-//     new holder and never pointed at a lower fence, so a stale holder's
-//     manifests, written into its own directory, are not served;
+//     new holder and not pointed at a lower fence, so a stale holder's
+//     manifests, written into its own directory, are not served. Reading
+//     a link and replacing it are two steps: a holder frozen exactly
+//     between them can point a name back at its older (but complete)
+//     manifest until the current holder's next manifest write, which
+//     points it forward again;
 //   - ingest headers and the open segment's samples are kept under
 //     .state/FENCE/; a new holder copies them from the directory the
 //     committed state names.
