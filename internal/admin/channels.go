@@ -225,6 +225,12 @@ func (h *channelHandlers) stop(w http.ResponseWriter, r *http.Request, who strin
 		if errors.Is(err, live.ErrInvalidChannel) || errors.Is(err, live.ErrChannelNotFound) {
 			return channelError(err)
 		}
+		if errors.Is(err, live.ErrChannelHeld) || errors.Is(err, live.ErrLeaseLost) {
+			// Another replica packages the channel: stop it there.
+			he := httperr.Wrap(err, http.StatusConflict, httperr.CodeChannelHeld, err.Error())
+			he.RetryAfter = 1
+			return he
+		}
 		return httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "stopping the channel failed; retry")
 	}
 	h.audit(r.Context(), who, "channel.stop", name)

@@ -186,9 +186,10 @@ use it there only while no server runs on that directory.`,
 			}
 			return conf.withStore(cmd.Context(), func(st *keystore.KeyStore) error {
 				sp := cfg.SPEKE
-				p, err := live.New(live.Config{Dir: filepath.Join(cfg.Server.DataDir, "live"), ArchiveDir: filepath.Join(cfg.Server.DataDir, "content"),
+				lc := cfg.Live
+				p, err := live.New(live.Config{Dir: lc.Dir, ReplicaID: lc.ReplicaID, LeaseTTL: lc.LeaseTTL, ArchiveDir: filepath.Join(cfg.Server.DataDir, "content"),
 					WidevineProvider: sp.WidevineProvider, PlayReadyLAURL: sp.PlayReadyLAURL, ClearKeyLAURL: sp.ClearKeyLAURL, FairPlayKeyURI: sp.FairPlayKeyURI()},
-					live.Deps{Channels: live.NewChannels(st.Store), Keys: st, Auth: noEncoders{}})
+					live.Deps{Channels: live.NewChannels(st.Store), Keys: st, Leases: st.Store, Auth: noEncoders{}})
 				if err != nil {
 					return err
 				}

@@ -21,6 +21,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/jobs"
 	"github.com/drmpipe/drmpipe/internal/keys/keystore"
 	"github.com/drmpipe/drmpipe/internal/keys/sqlstore"
+	"github.com/drmpipe/drmpipe/internal/live"
 	"github.com/drmpipe/drmpipe/internal/observability"
 	"github.com/drmpipe/drmpipe/internal/redisclient"
 	"github.com/drmpipe/drmpipe/internal/speke"
@@ -46,6 +47,7 @@ type Config struct {
 	SPEKE         speke.Config             `koanf:"speke" yaml:"speke"`
 	Observability observability.Config     `koanf:"observability" yaml:"observability"`
 	Jobs          jobs.Config              `koanf:"jobs" yaml:"jobs"`
+	Live          live.ServeConfig         `koanf:"live" yaml:"live"`
 }
 
 // Default returns the built-in defaults (before derived values such as
@@ -63,6 +65,7 @@ func Default() *Config {
 		SPEKE:         speke.DefaultConfig(),
 		Observability: observability.DefaultConfig(),
 		Jobs:          jobs.DefaultConfig(),
+		Live:          live.DefaultServeConfig(),
 	}
 }
 
@@ -75,6 +78,7 @@ func (c *Config) resolve() {
 	c.License.resolve()
 	c.Policy.Normalize()
 	c.Jobs.ResolveDSN(c.Store.DSN, c.Server.DataDir)
+	c.Live.ResolvePaths(c.Server.DataDir)
 }
 
 // Validate checks every section and returns all problems at once, each
@@ -92,6 +96,7 @@ func (c *Config) Validate() error {
 	errs.domain(c.SPEKE.Validate("speke"))
 	errs.domain(c.Observability.Validate("observability"))
 	errs.domain(c.Jobs.Validate("jobs"))
+	errs.domain(c.Live.Validate("live"))
 	return errs.err()
 }
 

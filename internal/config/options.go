@@ -29,6 +29,7 @@ var derivedDefaults = map[string]string{
 	"store.dsn":               "sqlite:<data_dir>/keys.db",
 	"kms.local.kek_file":      "<data_dir>/kek.json",
 	"tokens.signing_key_file": "<data_dir>/token_signing_key.pem",
+	"live.dir":                "<data_dir>/live",
 }
 
 // Options lists every configuration key with its environment variable and

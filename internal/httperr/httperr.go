@@ -42,6 +42,8 @@ const (
 	CodeUpstreamError       Code = "upstream_error"
 	CodeUnavailable         Code = "unavailable"
 	CodeInternal            Code = "internal"
+	// CodeChannelHeld: another replica packages the live channel.
+	CodeChannelHeld Code = "channel_held"
 )
 
 // Error is an error with its HTTP status and public message. Cause, if set,

@@ -34,4 +34,10 @@ var (
 	ErrChannelEnded = errors.New("channel ended")
 	// ErrClosed reports ingest after the packager was closed (shutdown).
 	ErrClosed = errors.New("live packager is shutting down")
+	// ErrChannelHeld reports ingest for a channel another replica packages
+	// (it holds the channel's lease; see HeldError).
+	ErrChannelHeld = errors.New("channel held by another replica")
+	// ErrLeaseLost reports a write refused because this replica's lease of
+	// the channel was taken over (its fencing token is no longer current).
+	ErrLeaseLost = errors.New("channel lease lost")
 )

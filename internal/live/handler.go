@@ -98,7 +98,26 @@ func (p *Packager) IngestHandler() http.Handler {
 			}
 			body = &limitedBody{r: r.Body, left: p.cfg.MaxObjectBytes}
 		}
+		// A channel whose lease was released between the lookup and now
+		// (no ingest for a TTL) is loaded again.
+		if !c.ingestStarted() {
+			if c, err = p.channel(r.Context(), name); err != nil {
+				p.refuse(w, r, name, track, err)
+				return
+			}
+			if !c.ingestStarted() {
+				p.refuse(w, r, name, track, fmt.Errorf("%w: channel %q", ErrLeaseLost, name))
+				return
+			}
+		}
+		defer c.ingestDone()
 		if err := p.ingest(w, r, c, track, body); err != nil {
+			if errors.Is(err, ErrLeaseLost) {
+				// Taken over: name the new holder.
+				if _, herr := p.channel(r.Context(), name); errors.Is(herr, ErrChannelHeld) {
+					err = herr
+				}
+			}
 			p.refuse(w, r, name, track, err)
 			return
 		}
@@ -106,27 +125,28 @@ func (p *Packager) IngestHandler() http.Handler {
 	})
 }
 
-// ingest reads headers and fragments from body until it ends.
+// ingest reads headers and fragments from body until it ends (between
+// ingestStarted and ingestDone).
 func (p *Packager) ingest(w http.ResponseWriter, r *http.Request, c *channel, track string, body io.Reader) error {
-	c.ingestStarted()
-	defer c.ingestDone()
 	rc := http.NewResponseController(w)
 	cr := &cmafReader{r: body, maxBox: p.cfg.MaxBoxBytes}
+	ctx := context.WithoutCancel(r.Context())
 	for {
 		obj, err := cr.next()
 		if errors.Is(err, io.EOF) {
-			return nil
+			return c.flush(ctx)
 		}
 		if err != nil {
-			return err
+			// What was accepted before stays accepted.
+			return errors.Join(err, c.flush(ctx))
 		}
 		if obj.init {
 			err = c.acceptHeader(track, obj.data)
 		} else {
-			err = c.acceptFragment(context.WithoutCancel(r.Context()), track, obj)
+			err = c.acceptFragment(ctx, track, obj)
 		}
 		if err != nil {
-			return err
+			return errors.Join(err, c.flush(ctx))
 		}
 		// A long-running POST outlives the server's read and write
 		// timeouts: each accepted object buys it ingestIdle more.
@@ -206,6 +226,18 @@ func (p *Packager) refuse(w http.ResponseWriter, r *http.Request, channel, track
 		errors.Is(err, media.ErrMalformed), errors.Is(err, media.ErrNoTracks):
 	case errors.Is(err, ErrClosed):
 		status, code = http.StatusServiceUnavailable, httperr.CodeUnavailable
+	case errors.Is(err, ErrChannelHeld), errors.Is(err, ErrLeaseLost):
+		// Another replica packages the channel: the encoder pushes there
+		// (or retries here once the holder's lease ended).
+		he := httperr.Wrap(err, http.StatusConflict, httperr.CodeChannelHeld, err.Error())
+		he.RetryAfter = 1
+		var held *HeldError
+		if errors.As(err, &held) {
+			he.RetryAfter = max(int((held.RetryAfter+time.Second-1)/time.Second), 1)
+		}
+		p.deps.Log.Warn("live ingest refused", "channel", channel, "track", track, "status", http.StatusConflict, "error", err.Error())
+		httperr.Write(w, r, p.deps.Log, he)
+		return
 	default:
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -240,7 +272,10 @@ func (p *Packager) OutputHandler() http.Handler {
 			return
 		}
 		// A deleted channel's output is gone (and removed from disk).
-		if _, err := p.channel(r.Context(), name); errors.Is(err, ErrChannelNotFound) {
+		// Every replica serves the shared output, holder of the channel
+		// or not (lease.go).
+		if _, err := p.lookup(r.Context(), name); errors.Is(err, ErrChannelNotFound) {
+			p.Forget(name)
 			httperr.Write(w, r, p.deps.Log, httperr.New(http.StatusNotFound, httperr.CodeNotFound, "no such live object"))
 			return
 		}

@@ -65,10 +65,16 @@ func sameCreation(a, b time.Time) bool { return a.UnixMicro() == b.UnixMicro() }
 // output (p.mu held). Its keys stay in the store.
 func (p *Packager) dropLocked(name string) {
 	delete(p.defs, name)
-	if _, ok := p.chans[name]; !ok {
+	c, ok := p.chans[name]
+	if !ok {
 		if _, err := os.Stat(filepath.Join(p.cfg.Dir, name)); err != nil {
 			return
 		}
+	} else {
+		// Its lease went with the definition: stop renewing it.
+		c.mu.Lock()
+		c.loseLocked()
+		c.mu.Unlock()
 	}
 	delete(p.chans, name)
 	if err := os.RemoveAll(filepath.Join(p.cfg.Dir, name)); err != nil {
@@ -140,11 +146,17 @@ func (p *Packager) endStream(ctx context.Context, name string) error {
 	return nil
 }
 
-// ingestStarted and ingestDone bracket an ingest request.
-func (c *channel) ingestStarted() {
+// ingestStarted and ingestDone bracket an ingest request; ingestStarted
+// reports false for a channel no longer held here (then nothing is
+// counted).
+func (c *channel) ingestStarted() bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lost {
+		return false
+	}
 	c.inflight++
-	c.mu.Unlock()
+	return true
 }
 
 func (c *channel) ingestDone() {
@@ -170,6 +182,9 @@ func (c *channel) end(ctx context.Context) error {
 	if c.st.Ended {
 		return nil
 	}
+	if err := c.checkLease(); err != nil {
+		return err
+	}
 	names := make([]string, 0, len(c.tracks))
 	for n := range c.tracks {
 		names = append(names, n)
@@ -185,12 +200,12 @@ func (c *channel) end(ctx context.Context) error {
 				return err
 			}
 		}
-		if err := savePending(c.dir, n, nil, true); err != nil {
+		if err := savePending(c.stateDir(), n, nil, true); err != nil {
 			return err
 		}
 	}
 	c.st.Ended = true
-	if err := c.st.save(c.dir); err != nil {
+	if err := c.commit(ctx); err != nil {
 		return err
 	}
 	if err := c.writeManifests(ctx); err != nil {

@@ -240,7 +240,7 @@ type liveEnv struct {
 	p        *Packager
 }
 
-func newLiveEnv(t *testing.T, dir string, store *sqlstore.Store, ch Channel, opts ...func(*Deps)) *liveEnv {
+func newLiveEnv(t *testing.T, dir string, store *sqlstore.Store, ch Channel, opts ...func(*Config, *Deps)) *liveEnv {
 	t.Helper()
 	ctx := context.Background()
 	env := &liveEnv{dir: dir, store: store}
@@ -263,14 +263,16 @@ func newLiveEnv(t *testing.T, dir string, store *sqlstore.Store, ch Channel, opt
 	}
 	env.key = tok
 	auth := apikey.NewHTTPAuthenticator(env.store.APIKeys())
-	deps := Deps{Channels: NewChannels(env.store), Keys: env.store, Auth: auth}
+	deps := Deps{Channels: NewChannels(env.store), Keys: env.store, Leases: env.store, Auth: auth}
+	cfg := Config{Dir: filepath.Join(dir, "live")}
 	for _, o := range opts {
-		o(&deps)
+		o(&cfg, &deps)
 	}
-	env.p, err = New(Config{Dir: filepath.Join(dir, "live")}, deps)
+	env.p, err = New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { env.p.Close() })
 	mux := http.NewServeMux()
 	mux.Handle(IngestPrefix, env.p.IngestHandler())
 	mux.Handle(OutputPrefix, env.p.OutputHandler())
@@ -407,7 +409,7 @@ func TestLivePublishLatency(t *testing.T) {
 	var clock atomic.Int64
 	clock.Store(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC).UnixNano())
 	rec := &publishLatencies{}
-	env := newLiveEnv(t, t.TempDir(), nil, ch, func(d *Deps) {
+	env := newLiveEnv(t, t.TempDir(), nil, ch, func(_ *Config, d *Deps) {
 		d.Now = func() time.Time { return time.Unix(0, clock.Load()) }
 		d.Metrics = rec
 	})

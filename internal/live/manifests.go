@@ -102,7 +102,9 @@ func (c *channel) protection(ctx context.Context, kidHex string) (*manifest.Prot
 }
 
 // writeManifests rewrites the media playlists, the multivariant playlist
-// and the MPD, each atomically, after the segments they list.
+// and the MPD, each atomically, after the segments they list: into this
+// holder's .pub/FENCE/ directory, the public names linking there
+// (lease.go).
 func (c *channel) writeManifests(ctx context.Context) error {
 	p, err := c.presentation(ctx)
 	if err != nil || len(p.Tracks) == 0 {
@@ -117,7 +119,7 @@ func (c *channel) writeManifests(ctx context.Context) error {
 		if c.st.Ended {
 			data = append(data, endList...)
 		}
-		if err := writeAtomic(filepath.Join(c.dir, t.Dir, hls.MediaPlaylistName), data); err != nil {
+		if err := c.writeManifest(t.Dir+"/"+hls.MediaPlaylistName, data); err != nil {
 			return err
 		}
 	}
@@ -125,7 +127,7 @@ func (c *channel) writeManifests(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("channel %q: %w", c.def.Name, err)
 	}
-	if err := writeAtomic(filepath.Join(c.dir, MultivariantName), mv); err != nil {
+	if err := c.writeManifest(MultivariantName, mv); err != nil {
 		return err
 	}
 	opts := dash.Options{Live: &dash.Live{
@@ -142,7 +144,16 @@ func (c *channel) writeManifests(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("channel %q: %w", c.def.Name, err)
 	}
-	return writeAtomic(filepath.Join(c.dir, ManifestName), mpd)
+	return c.writeManifest(ManifestName, mpd)
+}
+
+// writeManifest writes the manifest rel (a path relative to the channel)
+// into this holder's manifest directory and points its public name there.
+func (c *channel) writeManifest(rel string, data []byte) error {
+	if err := writeAtomic(filepath.Join(c.pubDir(), filepath.FromSlash(rel)), data); err != nil {
+		return err
+	}
+	return c.pointAt(rel)
 }
 
 // presentationDelay is the MPD's suggestedPresentationDelay: three

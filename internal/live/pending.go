@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -15,15 +14,15 @@ import (
 )
 
 // The samples of a track's open segment (received, not yet published) are
-// kept in stateDir/<track>.pending, so a restarted server publishes them
+// kept in the holder's state directory as <track>.pending (lease.go), so a restarted server publishes them
 // with the samples that follow instead of leaving a hole in the timeline.
 // Each record: DTS int64, duration uint32, composition offset int32, sync
 // byte, size uint32, then the sample bytes (big-endian).
 
 const pendingHeader = 8 + 4 + 4 + 1 + 4
 
-func pendingPath(dir, track string) string {
-	return filepath.Join(dir, stateDirName, track+".pending")
+func pendingPath(stateDir, track string) string {
+	return filepath.Join(stateDir, track+".pending")
 }
 
 func appendPending(w io.Writer, samples []ingestSample) error {
@@ -73,7 +72,9 @@ func savePending(dir, track string, samples []ingestSample, rewrite bool) error 
 // loadPending reads the open segment's samples back, keeping those before
 // next (the track's next decode time as last saved: a crash between the
 // two saves leaves samples the state does not count, and the encoder sends
-// them again).
+// them again). A file ending inside a record is an append cut short (a
+// crash, or a holder that lost its lease still writing): the state is
+// committed after the append, so every sample it counts came whole before.
 func loadPending(dir, track string, next int64) ([]ingestSample, error) {
 	b, err := os.ReadFile(pendingPath(dir, track))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -85,7 +86,7 @@ func loadPending(dir, track string, next int64) ([]ingestSample, error) {
 	var out []ingestSample
 	for len(b) > 0 {
 		if len(b) < pendingHeader {
-			return nil, fmt.Errorf("%s: truncated record", pendingPath(dir, track))
+			return out, nil
 		}
 		s := ingestSample{}
 		s.DTS = int64(binary.BigEndian.Uint64(b[0:]))
@@ -94,7 +95,7 @@ func loadPending(dir, track string, next int64) ([]ingestSample, error) {
 		s.Sync = b[16] == 1
 		n := int(binary.BigEndian.Uint32(b[17:]))
 		if len(b)-pendingHeader < n {
-			return nil, fmt.Errorf("%s: truncated sample", pendingPath(dir, track))
+			return out, nil
 		}
 		s.Size = uint32(n)
 		s.data = b[pendingHeader : pendingHeader+n]

@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,6 +38,11 @@ type Config struct {
 	// ArchiveDir receives the VOD asset of an ended channel created with
 	// Archive (the server's content directory); empty: no archive.
 	ArchiveDir string
+	// ReplicaID names this replica in channel leases (DefaultReplicaID
+	// when empty); LeaseTTL is a lease's life unless renewed
+	// (DefaultLeaseTTL when 0). See lease.go.
+	ReplicaID string
+	LeaseTTL  time.Duration
 }
 
 // Default limits.
@@ -73,8 +79,10 @@ type publishObserver interface {
 type Deps struct {
 	Channels channelGetter
 	Keys     keyStore
-	Auth     encoderAuth
-	Log      *slog.Logger
+	// Leases holds channel leases and state (the key store's database).
+	Leases leaseTable
+	Auth   encoderAuth
+	Log    *slog.Logger
 	// Metrics receives the publish latency of every segment (none when nil).
 	Metrics publishObserver
 	// Now is the clock (time.Now when nil).
@@ -92,8 +100,9 @@ type Packager struct {
 	defs   map[string]cachedDef
 	closed bool
 	// ending counts the encoder-signalled ends in progress (Close waits
-	// for them).
+	// for them); leases counts the lease renewal loops.
 	ending sync.WaitGroup
+	leases sync.WaitGroup
 }
 
 // New returns a live packager.
@@ -113,18 +122,30 @@ func New(cfg Config, deps Deps) (*Packager, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	if deps.Channels == nil || deps.Keys == nil || deps.Auth == nil {
-		return nil, fmt.Errorf("%w: the live packager needs the channel registry, the key store and an authenticator", ErrInvalidChannel)
+	if cfg.ReplicaID == "" {
+		cfg.ReplicaID = DefaultReplicaID()
+	}
+	if !ReplicaIDRE.MatchString(cfg.ReplicaID) {
+		return nil, fmt.Errorf("%w: replica ID %q (want 1 to 128 of A-Z a-z 0-9 _ . : @ -)", ErrInvalidChannel, cfg.ReplicaID)
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = DefaultLeaseTTL
+	}
+	if deps.Channels == nil || deps.Keys == nil || deps.Leases == nil || deps.Auth == nil {
+		return nil, fmt.Errorf("%w: the live packager needs the channel registry, the key store, the lease table and an authenticator", ErrInvalidChannel)
 	}
 	return &Packager{cfg: cfg, deps: deps, chans: map[string]*channel{}, defs: map[string]cachedDef{}}, nil
 }
 
-// Close stops taking ingest; published output stays.
+// Close stops taking ingest and releases the leases of the channels held
+// here, so another replica takes them over at once; published output
+// stays.
 func (p *Packager) Close() error {
 	p.mu.Lock()
 	p.closed = true
 	p.mu.Unlock()
 	p.ending.Wait()
+	p.releaseAll()
 	return nil
 }
 
@@ -148,6 +169,19 @@ type channel struct {
 	inflight   int
 	lastObject time.Time
 	ending     bool
+
+	// fence is the fencing token of this replica's lease of the channel,
+	// validUntil when (monotonic clock) it stops trusting the lease
+	// without renewing it, lost that the lease is gone (taken over,
+	// released, or a failed state write), stop ends the renewal loop.
+	fence      int64
+	validUntil time.Time
+	lost       bool
+	stop       chan struct{}
+	// dirty tells that accepted fragments are not committed yet;
+	// committedAt is when the state was last committed.
+	dirty       bool
+	committedAt time.Time
 }
 
 // liveTrack is one ingested track.
@@ -163,10 +197,11 @@ type liveTrack struct {
 	lastFragment time.Time
 }
 
-// channel returns the running channel name, loading it (definition and
-// persisted state) on first use. The definition is read again at most
-// every defTTL (lifecycle.go): a deleted channel is dropped with its
-// output, and a channel created again under a deleted name starts afresh.
+// channel returns the running channel name, loading it (definition,
+// lease and committed state) on first use. The definition is read again
+// at most every defTTL (lifecycle.go): a deleted channel is dropped with
+// its output, and a channel created again under a deleted name starts
+// afresh. A channel another replica holds gives a *HeldError.
 func (p *Packager) channel(ctx context.Context, name string) (*channel, error) {
 	def, err := p.lookup(ctx, name)
 	p.mu.Lock()
@@ -180,40 +215,77 @@ func (p *Packager) channel(ctx context.Context, name string) (*channel, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c, ok := p.chans[name]; ok && sameCreation(c.def.CreatedAt, def.CreatedAt) {
+	if c, ok := p.chans[name]; ok && sameCreation(c.def.CreatedAt, def.CreatedAt) && !c.isLost() {
 		return c, nil
 	}
+	if c, ok := p.chans[name]; ok {
+		c.mu.Lock()
+		c.loseLocked()
+		c.mu.Unlock()
+	}
 	delete(p.chans, name)
-	c := &channel{p: p, def: def, dir: filepath.Join(p.cfg.Dir, name), tracks: map[string]*liveTrack{}, sigs: map[drm.KeyID]signaling.Set{}}
-	if c.st, err = loadState(c.dir); err != nil {
+	start := time.Now()
+	lease, err := p.acquire(ctx, name)
+	if err != nil {
 		return nil, err
 	}
-	if !c.st.Created.IsZero() && !sameCreation(c.st.Created, def.CreatedAt) {
+	c := &channel{p: p, def: def, dir: filepath.Join(p.cfg.Dir, name), tracks: map[string]*liveTrack{}, sigs: map[drm.KeyID]signaling.Set{},
+		fence: lease.Fence, lastObject: start}
+	if err := c.load(ctx, lease.State); err != nil {
+		c.lost = true
+		c.release()
+		return nil, err
+	}
+	c.startLease(start)
+	p.chans[name] = c
+	p.deps.Log.Info("live: channel lease acquired", "channel", name, "replica", p.cfg.ReplicaID, "fence", c.fence)
+	return c, nil
+}
+
+// load restores the channel from the state the previous holder committed
+// (or, before leases, the state file) and adopts it under this holder's
+// fence (lease.go).
+func (c *channel) load(ctx context.Context, committed []byte) error {
+	var err error
+	if committed != nil {
+		c.st = channelState{Tracks: map[string]*trackState{}}
+		if err := json.Unmarshal(committed, &c.st); err != nil {
+			return fmt.Errorf("channel %q: committed state: %w", c.def.Name, err)
+		}
+		if c.st.Tracks == nil {
+			c.st.Tracks = map[string]*trackState{}
+		}
+	} else if c.st, err = loadState(c.dir); err != nil {
+		return err
+	}
+	if !c.st.Created.IsZero() && !sameCreation(c.st.Created, c.def.CreatedAt) {
 		// Output of a deleted channel of the same name.
 		if err := os.RemoveAll(c.dir); err != nil {
-			return nil, err
+			return err
 		}
 		c.st = channelState{Tracks: map[string]*trackState{}}
 	}
-	c.st.Created = def.CreatedAt
+	c.st.Created = c.def.CreatedAt
+	prev := fenceDir(filepath.Join(c.dir, stateDirName), c.st.Fence)
+	headers := map[string][]byte{}
 	for tn, ts := range c.st.Tracks {
 		lt := &liveTrack{name: tn, st: ts, encPeriod: -1}
-		if b, err := os.ReadFile(filepath.Join(c.dir, stateDirName, tn+".init")); err == nil {
+		if b, err := os.ReadFile(filepath.Join(prev, tn+".init")); err == nil {
 			if it, err := parseHeader(tn, b); err == nil {
-				lt.in, lt.seg = it, newSegmenter(it.track, def.SegmentDuration)
-				pend, err := loadPending(c.dir, tn, ts.NextDTS)
+				lt.in, lt.seg = it, newSegmenter(it.track, c.def.SegmentDuration)
+				headers[tn] = b
+				pend, err := loadPending(prev, tn, ts.NextDTS)
 				if err != nil {
-					return nil, err
+					return err
 				}
 				if cut := lt.seg.add(pend); len(cut) > 0 {
-					return nil, fmt.Errorf("channel %q track %q: the saved open segment spans a segment boundary", name, tn)
+					return fmt.Errorf("channel %q track %q: the saved open segment spans a segment boundary", c.def.Name, tn)
 				}
 			}
 		}
 		c.tracks[tn] = lt
 	}
-	p.chans[name] = c
-	return c, nil
+	return c.adopt(ctx, headers)
 }
 
 // acceptHeader takes a CMAF header for track: a new track, or a reconnect
@@ -225,6 +297,9 @@ func (c *channel) acceptHeader(track string, data []byte) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.checkLease(); err != nil {
+		return err
+	}
 	if c.st.Ended {
 		return fmt.Errorf("%w: %q", ErrChannelEnded, c.def.Name)
 	}
@@ -238,7 +313,7 @@ func (c *channel) acceptHeader(track string, data []byte) error {
 			return fmt.Errorf("%w: %s %s, the track had %s %s", ErrTrackChanged, it.track.Kind, it.track.CodecString, old.Kind, old.CodecString)
 		}
 	}
-	if err := writeAtomic(filepath.Join(c.dir, stateDirName, track+".init"), data); err != nil {
+	if err := writeAtomic(filepath.Join(c.stateDir(), track+".init"), data); err != nil {
 		return err
 	}
 	if lt == nil {
@@ -262,6 +337,9 @@ func (c *channel) acceptHeader(track string, data []byte) error {
 func (c *channel) acceptFragment(ctx context.Context, track string, obj cmafObject) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.checkLease(); err != nil {
+		return err
+	}
 	if c.st.Ended {
 		return fmt.Errorf("%w: %q", ErrChannelEnded, c.def.Name)
 	}
@@ -303,14 +381,41 @@ func (c *channel) acceptFragment(ctx context.Context, track string, obj cmafObje
 	// The open segment's samples, then the next decode time that counts
 	// them, so a restart goes on from here (see pending.go).
 	if len(cuts) > 0 {
-		err = savePending(c.dir, track, lt.seg.pending, true)
+		err = savePending(c.stateDir(), track, lt.seg.pending, true)
 	} else {
-		err = savePending(c.dir, track, samples, false)
+		err = savePending(c.stateDir(), track, samples, false)
 	}
 	if err != nil {
 		return err
 	}
-	return c.st.save(c.dir)
+	// The state counting these samples is committed at the end of the
+	// request's object (flush), or here when the last commit is older
+	// than commitEvery (a long-running POST).
+	c.dirty = true
+	if time.Since(c.committedAt) >= commitEvery {
+		return c.commit(ctx)
+	}
+	return nil
+}
+
+// commitEvery bounds how long samples of a long-running ingest POST stay
+// uncommitted (lost to a crash or a takeover; the encoder sends them
+// again or they are lost, like a fragment cut off).
+const commitEvery = 250 * time.Millisecond
+
+// flush commits the state if fragments were accepted since the last
+// commit: before an ingest request is answered.
+func (c *channel) flush(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case !c.dirty:
+		return nil
+	case c.lost:
+		// Accepted here but never committed: not the channel's.
+		return fmt.Errorf("%w: channel %q", ErrLeaseLost, c.def.Name)
+	}
+	return c.commit(ctx)
 }
 
 // slot is the key slot of a track: ALL, or its track type.
@@ -367,7 +472,9 @@ func (c *channel) publish(ctx context.Context, lt *liveTrack, cs cutSegment) err
 		return err
 	}
 	number := lt.st.NextNumber
-	trackDir := filepath.Join(c.dir, lt.name)
+	// Media is written under this holder's name first and linked to its
+	// public name once the state listing it is committed (lease.go).
+	var links []string
 	if lt.enc == nil || lt.encPeriod != k {
 		key, err := c.periodKey(ctx, t, k)
 		if err != nil {
@@ -381,13 +488,14 @@ func (c *channel) publish(ctx context.Context, lt *liveTrack, cs cutSegment) err
 		if err != nil {
 			return err
 		}
-		if err := writeAtomic(filepath.Join(trackDir, periodInit(k)), init); err != nil {
+		if err := writeAtomic(c.unpublished(lt.name, periodInit(k)), init); err != nil {
 			return err
 		}
+		links = append(links, periodInit(k))
 		lt.enc, lt.encPeriod = enc, k
 		if n := len(lt.st.Periods); n == 0 || lt.st.Periods[n-1].Index != k {
 			start := cs.start
-			lt.st.Periods = append(lt.st.Periods, periodState{Index: k, First: number, Start: &start, KID: key.KID.String()})
+			lt.st.Periods = append(lt.st.Periods, periodState{Index: k, First: number, Start: &start, KID: key.KID.String(), F: c.fence})
 		}
 		// The next period's key exists a whole key period before its
 		// boundary, so licenses can carry it ahead (look-ahead).
@@ -409,11 +517,12 @@ func (c *channel) publish(ctx context.Context, lt *liveTrack, cs cutSegment) err
 	if err != nil {
 		return fmt.Errorf("channel %q track %q segment %d: %w", c.def.Name, lt.name, number, err)
 	}
-	if err := writeAtomic(filepath.Join(trackDir, segmentName(number)), seg); err != nil {
+	if err := writeAtomic(c.unpublished(lt.name, segmentName(number)), seg); err != nil {
 		return err
 	}
+	links = append(links, segmentName(number))
 	lt.st.NextNumber++
-	lt.st.Segments = append(lt.st.Segments, segmentState{Number: number, Start: cs.start, Dur: cs.dur, Size: int64(len(seg)), Period: k})
+	lt.st.Segments = append(lt.st.Segments, segmentState{Number: number, Start: cs.start, Dur: cs.dur, Size: int64(len(seg)), Period: k, F: c.fence})
 	if cs.dur > 0 {
 		lt.st.Bandwidth = max(lt.st.Bandwidth, int(float64(len(seg))*8*float64(t.Timescale)/float64(cs.dur)))
 	}
@@ -421,8 +530,13 @@ func (c *channel) publish(ctx context.Context, lt *liveTrack, cs cutSegment) err
 		lt.st.FrameRate = frameRate(t.Timescale, samples[0].Duration)
 	}
 	c.slide(lt)
-	if err := c.st.save(c.dir); err != nil {
+	if err := c.commit(ctx); err != nil {
 		return err
+	}
+	for _, name := range links {
+		if err := publishFile(c.unpublished(lt.name, name), filepath.Join(c.dir, lt.name, name)); err != nil {
+			return err
+		}
 	}
 	return c.writeManifests(ctx)
 }

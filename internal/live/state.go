@@ -33,6 +33,11 @@ type channelState struct {
 	// time / segment duration) from which each shifts the key period
 	// indexes by one (rekey.go).
 	Rekeys []int64 `json:"rekeys,omitempty"`
+	// Fence is the fencing token of the lease under which this state was
+	// committed: ingest headers and open segments are under
+	// .state/FENCE/ (lease.go). 0: state written before leases, files
+	// directly under .state/.
+	Fence int64 `json:"fence,omitempty"`
 }
 
 // trackState is one track's persisted timeline.
@@ -61,6 +66,9 @@ type segmentState struct {
 	Dur    uint64 `json:"d"`
 	Size   int64  `json:"size"`
 	Period int    `json:"p"`
+	// F is the fence of the holder that wrote the segment (its
+	// unpublished copy is under .state/F/TRACK/ until linked).
+	F int64 `json:"f,omitempty"`
 }
 
 type periodState struct {
@@ -70,6 +78,8 @@ type periodState struct {
 	// written before it was recorded).
 	Start *uint64 `json:"t,omitempty"`
 	KID   string  `json:"kid"`
+	// F is the fence of the holder that wrote its init segment.
+	F int64 `json:"f,omitempty"`
 }
 
 const (
@@ -77,7 +87,8 @@ const (
 	stateFileName = "state.json"
 )
 
-// loadState reads a channel's state; a missing file is a new channel.
+// loadState reads a channel's state file, written before the state moved
+// into the lease table (lease.go); a missing file is a new channel.
 func loadState(dir string) (channelState, error) {
 	st := channelState{Tracks: map[string]*trackState{}}
 	b, err := os.ReadFile(filepath.Join(dir, stateDirName, stateFileName))
@@ -94,14 +105,6 @@ func loadState(dir string) (channelState, error) {
 		st.Tracks = map[string]*trackState{}
 	}
 	return st, nil
-}
-
-func (st *channelState) save(dir string) error {
-	b, err := json.Marshal(st)
-	if err != nil {
-		return err
-	}
-	return writeAtomic(filepath.Join(dir, stateDirName, stateFileName), b)
 }
 
 // writeAtomic writes data to name (creating its directory) through a

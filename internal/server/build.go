@@ -241,10 +241,11 @@ func (b *builder) speke() error {
 func (b *builder) liveChannels() error {
 	c := b.cfg.SPEKE
 	channels := live.NewChannels(b.ks.Store)
-	lp, err := live.New(live.Config{Dir: filepath.Join(b.cfg.Server.DataDir, "live"), WidevineProvider: c.WidevineProvider,
+	lc := b.cfg.Live
+	lp, err := live.New(live.Config{Dir: lc.Dir, ReplicaID: lc.ReplicaID, LeaseTTL: lc.LeaseTTL, WidevineProvider: c.WidevineProvider,
 		PlayReadyLAURL: c.PlayReadyLAURL, ClearKeyLAURL: c.ClearKeyLAURL, FairPlayKeyURI: c.FairPlayKeyURI(),
 		ArchiveDir: filepath.Join(b.cfg.Server.DataDir, "content")},
-		live.Deps{Channels: channels, Keys: b.ks, Auth: b.auth, Log: b.log, Metrics: b.metrics})
+		live.Deps{Channels: channels, Keys: b.ks, Leases: b.ks.Store, Auth: b.auth, Log: b.log, Metrics: b.metrics})
 	if err != nil {
 		return err
 	}

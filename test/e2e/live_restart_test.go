@@ -23,10 +23,18 @@ type serveProcess struct {
 	logs *testtools.SyncBuffer
 }
 
-// startServe runs bin serve --config cfg and waits for its address.
+// startServe runs bin serve --config with the deployment's configuration
+// and waits for its address.
 func startServe(t *testing.T, d *deployment, bin string) *serveProcess {
 	t.Helper()
-	p := &serveProcess{cmd: exec.Command(bin, "serve", "--config", d.cfgFile), logs: &testtools.SyncBuffer{}}
+	return startServeWith(t, d, bin, d.cfgFile)
+}
+
+// startServeWith runs bin serve --config cfgFile (a configuration of
+// deployment d) and waits for its address.
+func startServeWith(t *testing.T, d *deployment, bin, cfgFile string) *serveProcess {
+	t.Helper()
+	p := &serveProcess{cmd: exec.Command(bin, "serve", "--config", cfgFile), logs: &testtools.SyncBuffer{}}
 	d.secrets.addLog("serve process log", p.logs.Bytes)
 	p.cmd.Stderr = p.logs
 	out, err := p.cmd.StdoutPipe()

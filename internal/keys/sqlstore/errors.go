@@ -28,3 +28,13 @@ var (
 	// ErrChannelNotFound reports an unknown channel name.
 	ErrChannelNotFound = errors.New("sqlstore: channel not found")
 )
+
+// Sentinel errors of the live channel leases.
+var (
+	// ErrLeaseHeld reports an acquisition of a lease another replica holds
+	// and has not let expire.
+	ErrLeaseHeld = errors.New("sqlstore: channel lease held by another replica")
+	// ErrLeaseLost reports a renewal or fenced write whose fencing token is
+	// no longer the lease's: another replica took the channel over.
+	ErrLeaseLost = errors.New("sqlstore: channel lease lost")
+)

@@ -65,8 +65,9 @@ func (s *Store) Channels(ctx context.Context) ([]ChannelRecord, error) {
 	return out, rows.Err()
 }
 
-// DeleteChannel removes a channel (its keys stay in the store, like any
-// content's). A missing one gives ErrChannelNotFound.
+// DeleteChannel removes a channel and its lease and state (its keys stay
+// in the store, like any content's). A missing one gives
+// ErrChannelNotFound.
 func (s *Store) DeleteChannel(ctx context.Context, name string) error {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM live_channels WHERE name = $1`, name)
 	if err != nil {
@@ -74,6 +75,9 @@ func (s *Store) DeleteChannel(ctx context.Context, name string) error {
 	}
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
 		return fmt.Errorf("%w: %q", ErrChannelNotFound, name)
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM live_leases WHERE channel = $1`, name); err != nil {
+		return fmt.Errorf("sqlstore: delete lease of channel %q: %w", name, err)
 	}
 	return nil
 }
