@@ -7,4 +7,6 @@ var (
 	ErrManifestTooLarge = errors.New("manifest too large")
 	// ErrParserPanic wraps a panic recovered from a dependency's parser.
 	ErrParserPanic = errors.New("parser panicked")
+	// errNoFrames: ffmpeg exited cleanly but decoded no frame.
+	errNoFrames = errors.New("ffmpeg decoded no frame")
 )

@@ -36,6 +36,7 @@ type track struct {
 	psshs      []drm.PSSH
 	nalLen     int
 	syntax     *videoSyntax // H.264 / HEVC parameter sets for slice checks
+	paramSets  [][]byte     // the sample entry's parameter sets, in decoding order
 	asc        *aac.AudioSpecificConfig
 	// clearEntries holds the 1-based stsd indexes of clear sample entries
 	// next to the encrypted one: fragments that select them (tfhd
@@ -128,10 +129,12 @@ func (c *checker) trackFor(manifest, where string, init fileRef, singleFile bool
 		if se.AvcC != nil {
 			t.nalLen = 4 // mp4ff accepts only 4-byte NAL lengths in avcC
 			t.syntax = newVideoSyntax(false, se.AvcC.SPSnalus, se.AvcC.PPSnalus)
+			t.paramSets = slices.Concat(se.AvcC.SPSnalus, se.AvcC.PPSnalus)
 		}
 		if se.HvcC != nil {
 			t.nalLen = int(se.HvcC.LengthSizeMinusOne) + 1
 			t.syntax = newVideoSyntax(true, se.HvcC.GetNalusForType(hevc.NALU_SPS), se.HvcC.GetNalusForType(hevc.NALU_PPS))
+			t.paramSets = slices.Concat(se.HvcC.GetNalusForType(hevc.NALU_VPS), se.HvcC.GetNalusForType(hevc.NALU_SPS), se.HvcC.GetNalusForType(hevc.NALU_PPS))
 		}
 	case *mp4.AudioSampleEntryBox:
 		sinf = se.Sinf
@@ -319,7 +322,12 @@ func (c *checker) checkPlayReady(file, where string, h playready.Header, t *trac
 		}
 	}
 	if key, ok := c.keys[kid]; ok && i >= 0 && i < len(h.Checksums) && len(h.Checksums[i]) > 0 && h.ALGID == playready.AlgAESCTR {
-		if sum, err := playready.Checksum(kid, key); err == nil && !bytes.Equal(sum[:len(min8(h.Checksums[i]))], min8(h.Checksums[i])) {
+		switch sum, err := playready.Checksum(kid, key); {
+		case err != nil:
+		case bytes.Equal(sum[:len(min8(h.Checksums[i]))], min8(h.Checksums[i])):
+			c.evidence.prove(kid, ProofPlayReadyChecksum)
+		default:
+			c.evidence.fail(kid)
 			c.problem(file, where, "PlayReady CHECKSUM does not match the key given for KID %s (wrong key?)", kid)
 		}
 	}

@@ -43,6 +43,8 @@ type checker struct {
 	seen    map[string]bool // problems already reported (dedup)
 	refs    int             // segment references taken (see takeRef)
 	opts    Options
+	// evidence says how each --key was proven (see KeyReport).
+	evidence keyEvidence
 }
 
 // Options are the optional checks of DirWith.
@@ -52,6 +54,11 @@ type Options struct {
 	// write dynamic MPDs from files (Shaka Packager with a segment
 	// template) leave it out, so it is not required by default.
 	Live bool
+	// FFmpeg is the ffmpeg binary (a path, or a name looked up on PATH)
+	// that decodes decrypted H.264/HEVC to prove a key; "" or a binary
+	// that cannot be found leaves keys that only video could prove
+	// unproven (KeyUnproven).
+	FFmpeg string
 }
 
 // maxRefs bounds the segment references one run follows over all
@@ -178,7 +185,9 @@ func (c *checker) checkKeysUsed(keys []Key) {
 	for _, k := range keys {
 		if !used[k.KID] {
 			c.problem(".", "--key", "key KID %s not used by any track", k.KID)
+			continue
 		}
+		c.report.Keys = append(c.report.Keys, c.evidence.report(k.KID))
 	}
 }
 

@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/testtools"
+)
+
+// wrongKeyTrials is how many random wrong keys each case tries: a check
+// that caught random bytes only with probability 1/256 per NAL unit (what
+// verify had before) passes some of them on 2 s of video.
+const wrongKeyTrials = 20
+
+// Issue 17, defect 3: verify said OK for a wrong key (right KID) on
+// video-only output, where no PlayReady checksum and no audio prove the key.
+// drmpipe's own output, Widevine signaling only, H.264 and HEVC (x265:
+// WPP), cbcs and cenc: the right key is proven by decoding, each of
+// wrongKeyTrials random keys is wrong, a KID the output does not use is a
+// problem, and without ffmpeg the key is "not proven" (exit 2) unless
+// --allow-unproven.
+func TestVerifyKeyProof(t *testing.T) {
+	t.Setenv("DRMPIPE_FFMPEG", testtools.FFmpeg(t))
+	key := testKID + ":" + testKey
+	for _, codec := range []string{"h264", "hevc"} {
+		clip := testtools.MakeClip(t, testtools.ClipOptions{Codec: codec, Width: 320, Height: 180, Seconds: 2, GOPSeconds: 1, BFrames: 2})
+		for _, scheme := range []string{"cbcs", "cenc"} {
+			t.Run(codec+"-"+scheme, func(t *testing.T) {
+				out := filepath.Join(t.TempDir(), "out")
+				if code, _, stderr := run(t, "package", "-q", "-o", out, "--key", key, "--scheme", scheme, "--drm", "widevine", "--segment-duration", "1s", clip); code != 0 {
+					t.Fatalf("package: %s", stderr)
+				}
+				code, stdout, stderr := run(t, "verify", "--key", key, out)
+				if code != 0 || !strings.Contains(stdout, "proven (decrypted video decoded by ffmpeg)") {
+					t.Fatalf("right key: exit %d\n%s%s", code, stdout, stderr)
+				}
+				for range wrongKeyTrials {
+					wrong := testKID + ":" + testtools.RandomHex(t, 16)
+					code, stdout, stderr := run(t, "verify", "--key", wrong, out)
+					if code != 1 || !strings.Contains(stdout, ": wrong") || !strings.Contains(stderr, "wrong key") {
+						t.Errorf("wrong key %s: exit %d, want 1\n%s%s", wrong, code, stdout, stderr)
+					}
+				}
+				absent := "ffeeddccbbaa99887766554433221100:" + testKey
+				if code, _, stderr := run(t, "verify", "--key", absent, out); code != 1 || !strings.Contains(stderr, "not used by any track") {
+					t.Errorf("absent KID: exit %d, want 1\n%s", code, stderr)
+				}
+				t.Setenv("DRMPIPE_FFMPEG", filepath.Join(t.TempDir(), "no-ffmpeg"))
+				code, stdout, stderr = run(t, "verify", "--key", key, out)
+				if code != exitUnproven || !strings.Contains(stdout, "NOT PROVEN") || !strings.Contains(stderr, "1 key(s) not proven") {
+					t.Errorf("no ffmpeg: exit %d, want %d\n%s%s", code, exitUnproven, stdout, stderr)
+				}
+				if code, stdout, _ := run(t, "verify", "--allow-unproven", "--key", key, out); code != 0 || !strings.Contains(stdout, "1 key(s) not proven") {
+					t.Errorf("no ffmpeg, --allow-unproven: exit %d\n%s", code, stdout)
+				}
+			})
+		}
+	}
+}
+
+// Key rotation (one init segment per key period): each period's key is
+// proven on its own, and a wrong key for the second period is found.
+func TestVerifyKeyProofRotation(t *testing.T) {
+	t.Setenv("DRMPIPE_FFMPEG", testtools.FFmpeg(t))
+	clip := testtools.MakeClip(t, testtools.ClipOptions{Width: 320, Height: 180, Seconds: 4, GOPSeconds: 1, BFrames: 2})
+	out := filepath.Join(t.TempDir(), "out")
+	if code, _, stderr := run(t, "package", "-q", "-o", out, "--key", rotKey(0), "--key", rotKey(1), "--key-period", "2s",
+		"--drm", "widevine", "--segment-duration", "1s", clip); code != 0 {
+		t.Fatalf("package: %s", stderr)
+	}
+	code, stdout, stderr := run(t, "verify", "--key", rotKey(0), "--key", rotKey(1), out)
+	if code != 0 || strings.Count(stdout, "proven (decrypted video decoded by ffmpeg)") != 2 {
+		t.Fatalf("right keys: exit %d\n%s%s", code, stdout, stderr)
+	}
+	kid1, _, _ := strings.Cut(rotKey(1), ":")
+	id1, err := drm.ParseKeyID(kid1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range wrongKeyTrials / 2 {
+		code, stdout, stderr := run(t, "verify", "--key", rotKey(0), "--key", kid1+":"+testtools.RandomHex(t, 16), out)
+		if code != 1 || !strings.Contains(stdout, "key "+id1.String()+": wrong") {
+			t.Errorf("wrong key for period 1: exit %d, want 1\n%s%s", code, stdout, stderr)
+		}
+	}
+}

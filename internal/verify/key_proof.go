@@ -1,0 +1,341 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/Eyevinn/mp4ff/avc"
+	"github.com/Eyevinn/mp4ff/hevc"
+
+	"github.com/drmpipe/drmpipe/internal/drm"
+)
+
+// Proof names how a --key was shown to be the right key.
+type Proof string
+
+const (
+	// ProofPlayReadyChecksum: a PlayReady header's CHECKSUM for the KID
+	// matches the key (PlayReady Header Specification §5).
+	ProofPlayReadyChecksum Proof = "PlayReady header checksum"
+	// ProofAudio: at least minAudioFrames decrypted AAC frames, every one
+	// starting with a valid channel element (see validateAAC).
+	ProofAudio Proof = "decrypted AAC parsed"
+	// ProofVideoDecode: the decrypted H.264/HEVC samples decode with
+	// ffmpeg without a single error (see proveVideo).
+	ProofVideoDecode Proof = "decrypted video decoded by ffmpeg"
+)
+
+// KeyVerdict is what verify concluded about one --key.
+type KeyVerdict string
+
+const (
+	// KeyProven: at least one proof, and no track found the key wrong.
+	KeyProven KeyVerdict = "proven"
+	// KeyWrong: a track's samples are invalid after decryption with it
+	// (the problems say where).
+	KeyWrong KeyVerdict = "wrong"
+	// KeyUnproven: no check could tell a wrong key from the right one.
+	KeyUnproven KeyVerdict = "not proven"
+)
+
+// KeyReport is the verdict on one --key that a track uses.
+type KeyReport struct {
+	KID     drm.KeyID
+	Verdict KeyVerdict
+	Proofs  []Proof
+	// Unproven says, per track, why the track could not prove the key.
+	Unproven []string
+}
+
+// minAudioFrames is the number of decrypted AAC frames that prove a key:
+// validateAAC accepts a random frame with probability below 0.4, so a
+// wrong key passes 16 frames with probability below 0.4^16 ≈ 4e-7.
+const minAudioFrames = 16
+
+// Bounds of the video decode per track and key: the first segments are
+// enough to prove a key (every decrypted sample is still checked
+// structurally), and keep verify's run time independent of the asset's
+// length.
+const (
+	maxDecodeSegments = 2
+	maxDecodeSamples  = 300
+	decodeTimeout     = 2 * time.Minute
+)
+
+// decodeErrDetect makes ffmpeg's decoders fail on what they would
+// otherwise conceal: bitstream and buffer errors, a picture hash SEI that
+// does not match (H.265 §D.3.19), and "explode" turns every error into a
+// failed decode.
+const decodeErrDetect = "+crccheck+bitstream+buffer+explode"
+
+// keyEvidence collects, per KID, the proofs and the reasons for no proof.
+type keyEvidence struct {
+	proofs map[drm.KeyID][]Proof
+	why    map[drm.KeyID][]string
+	wrong  map[drm.KeyID]bool
+}
+
+// String is one line: the KID, the verdict and its proofs or reasons.
+func (k KeyReport) String() string {
+	switch k.Verdict {
+	case KeyProven:
+		ps := make([]string, len(k.Proofs))
+		for i, p := range k.Proofs {
+			ps[i] = string(p)
+		}
+		return fmt.Sprintf("key %s: proven (%s)", k.KID, strings.Join(ps, ", "))
+	case KeyWrong:
+		return fmt.Sprintf("key %s: wrong", k.KID)
+	case KeyUnproven:
+		return fmt.Sprintf("key %s: NOT PROVEN (%s)", k.KID, strings.Join(k.Unproven, "; "))
+	}
+	return fmt.Sprintf("key %s: %s", k.KID, k.Verdict)
+}
+
+func (e *keyEvidence) prove(kid drm.KeyID, p Proof) {
+	if e.proofs == nil {
+		e.proofs = map[drm.KeyID][]Proof{}
+	}
+	if !slices.Contains(e.proofs[kid], p) {
+		e.proofs[kid] = append(e.proofs[kid], p)
+	}
+}
+
+func (e *keyEvidence) unproven(kid drm.KeyID, format string, args ...any) {
+	if e.why == nil {
+		e.why = map[drm.KeyID][]string{}
+	}
+	e.why[kid] = append(e.why[kid], fmt.Sprintf(format, args...))
+}
+
+func (e *keyEvidence) fail(kid drm.KeyID) {
+	if e.wrong == nil {
+		e.wrong = map[drm.KeyID]bool{}
+	}
+	e.wrong[kid] = true
+}
+
+func (e *keyEvidence) report(kid drm.KeyID) KeyReport {
+	r := KeyReport{KID: kid, Proofs: e.proofs[kid], Unproven: e.why[kid]}
+	switch {
+	case e.wrong[kid]:
+		r.Verdict = KeyWrong
+	case len(r.Proofs) > 0:
+		r.Verdict = KeyProven
+	default:
+		r.Verdict = KeyUnproven
+		if len(r.Unproven) == 0 {
+			r.Unproven = []string{"no track decrypted a sample with it"}
+		}
+	}
+	return r
+}
+
+// decodeSpan gathers the first decrypted video samples of one track under
+// one KID as an Annex-B byte stream (ITU-T H.264 Annex B, H.265 Annex B),
+// starting at a random access sample.
+type decodeSpan struct {
+	annexB     bytes.Buffer
+	samples    int
+	segments   int
+	lastFile   string
+	substreams int // HEVC entry points seen (WPP or tiles)
+}
+
+// add appends a decrypted, length-prefixed sample from file; it returns
+// false once the span is full.
+func (d *decodeSpan) add(t *track, file string, sample []byte) {
+	if d.samples == 0 {
+		if !randomAccess(sample, t.nalLen, t.syntax.hevc) {
+			return
+		}
+		for _, ps := range t.paramSets {
+			writeStartCode(&d.annexB, ps)
+		}
+	}
+	if file != d.lastFile {
+		if d.segments == maxDecodeSegments {
+			return
+		}
+		d.segments++
+		d.lastFile = file
+	}
+	if d.samples == maxDecodeSamples {
+		return
+	}
+	d.samples++
+	forNALs(sample, t.nalLen, func(n []byte) {
+		writeStartCode(&d.annexB, n)
+		if t.syntax.hevc {
+			d.substreams += hevcEntryPoints(t.syntax, n)
+		}
+	})
+}
+
+func writeStartCode(b *bytes.Buffer, nal []byte) {
+	b.Write([]byte{0, 0, 0, 1})
+	b.Write(nal)
+}
+
+// forNALs calls fn with each NAL unit of a length-prefixed sample
+// (ISO/IEC 14496-15 §5.3.2); it stops at a length that does not fit.
+func forNALs(b []byte, lenSize int, fn func([]byte)) {
+	for off := 0; off+lenSize <= len(b); {
+		n := 0
+		for _, c := range b[off : off+lenSize] {
+			n = n<<8 | int(c)
+		}
+		off += lenSize
+		if n > len(b)-off {
+			return
+		}
+		fn(b[off : off+n])
+		off += n
+	}
+}
+
+// randomAccess reports whether a sample holds an IDR picture (H.264 NAL
+// type 5) or an IRAP picture (H.265 NAL types 16 to 21, BLA/IDR/CRA), where
+// decoding can start without earlier pictures.
+func randomAccess(b []byte, lenSize int, isHEVC bool) bool {
+	found := false
+	forNALs(b, lenSize, func(n []byte) {
+		if len(n) == 0 {
+			return
+		}
+		if isHEVC {
+			typ := hevc.GetNaluType(n[0])
+			found = found || typ >= hevc.NALU_BLA_W_LP && typ <= hevc.NALU_CRA
+		} else {
+			found = found || avc.GetNaluType(n[0]) == avc.NALU_IDR
+		}
+	})
+	return found
+}
+
+// hevcEntryPoints counts the entry points of an HEVC slice segment
+// (H.265 §7.3.6.1 num_entry_point_offsets); 0 for other NAL units or when
+// the header does not parse.
+func hevcEntryPoints(v *videoSyntax, n []byte) (count int) {
+	if len(n) < 2 || hevc.GetNaluType(n[0]) > hevc.NALU_CRA {
+		return 0
+	}
+	defer func() {
+		if recover() != nil {
+			count = 0
+		}
+	}()
+	sh, err := hevc.ParseSliceHeader(n, v.hevcSPS, v.hevcPPS)
+	if err != nil {
+		return 0
+	}
+	return len(sh.EntryPointOffsetMinus1)
+}
+
+// proveVideo decodes a track's decode span under kid with ffmpeg and
+// records the result.
+//
+// H.264: ffmpeg's decoder checks that each slice's macroblocks end where its
+// data does (CABAC end_of_slice_flag, H.264 §7.3.4, §9.3.3.2.2.3; CAVLC:
+// no bits left over) and conceals every other picture error; with
+// -err_detect explode each of these is a failed decode, so slice data
+// decrypted with a wrong key does not decode.
+//
+// H.265: ffmpeg's decoder neither checks where slice data ends nor
+// complains about most invalid syntax, so a clean decode alone proves
+// nothing. With entry points (WPP or tiles, H.265 §7.3.6.1, §9.3.2.5) the
+// span is decoded twice: one thread reads the substreams one after the
+// other from where the previous one stopped, slice threads start each
+// substream at its entry point. The two agree only when each substream
+// ends exactly at the next entry point, which slice data decrypted with a
+// wrong key does not. Without entry points the key stays unproven.
+func (c *checker) proveVideo(t *track, kid drm.KeyID, d *decodeSpan) {
+	where := t.rep.Dir
+	if c.opts.FFmpeg == "" {
+		c.evidence.unproven(kid, "track %s: no ffmpeg to decode its video", where)
+		return
+	}
+	bin, err := exec.LookPath(c.opts.FFmpeg)
+	if err != nil {
+		c.evidence.unproven(kid, "track %s: ffmpeg %q not found to decode its video", where, c.opts.FFmpeg)
+		return
+	}
+	if d == nil || d.samples == 0 {
+		c.evidence.unproven(kid, "track %s: no decrypted random access sample to decode from", where)
+		return
+	}
+	codec := "h264"
+	if t.syntax.hevc {
+		codec = "hevc"
+	}
+	frames, err := c.decode(bin, codec, d.annexB.Bytes(), "-threads", "1")
+	if err != nil {
+		c.evidence.fail(kid)
+		c.problem(t.init.path, "", "KID %s: decrypted video (%d samples from the first %d segment(s)) does not decode (wrong key?): %v", kid, d.samples, d.segments, err)
+		return
+	}
+	if !t.syntax.hevc {
+		c.evidence.prove(kid, ProofVideoDecode)
+		return
+	}
+	if d.substreams == 0 {
+		c.evidence.unproven(kid, "track %s: HEVC without entry points (no WPP or tiles): ffmpeg's HEVC decoder does not check where slice data ends, so a clean decode does not prove the key", where)
+		return
+	}
+	sliced, err := c.decode(bin, codec, d.annexB.Bytes(), "-thread_type", "slice", "-threads", "2")
+	if err != nil {
+		c.evidence.fail(kid)
+		c.problem(t.init.path, "", "KID %s: decrypted video does not decode with slice threads (wrong key?): %v", kid, err)
+		return
+	}
+	if !slices.Equal(frames, sliced) {
+		c.evidence.fail(kid)
+		c.problem(t.init.path, "", "KID %s: decrypted HEVC decodes to different pictures when its substreams start at their entry points: slice data does not end where the next substream starts (wrong key?)", kid)
+		return
+	}
+	c.evidence.prove(kid, ProofVideoDecode)
+}
+
+// ffmpegAddr matches the context address in ffmpeg's log prefix
+// ("[h264 @ 0x55d9fb542ec0]"), which differs from run to run.
+var ffmpegAddr = regexp.MustCompile(`\[(\w+) @ 0x[0-9a-f]+\]`)
+
+// decode runs ffmpeg on an Annex-B stream and returns the MD5 of every
+// decoded frame; any decoder message at error level fails the decode.
+func (c *checker) decode(bin, codec string, annexB []byte, threads ...string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(c.ctx, decodeTimeout)
+	defer cancel()
+	args := append([]string{"-hide_banner", "-nostdin", "-v", "error"}, threads...)
+	args = append(args, "-err_detect", decodeErrDetect, "-f", codec, "-i", "pipe:0",
+		"-map", "0:v:0", "-fps_mode", "passthrough", "-xerror", "-f", "framemd5", "pipe:1")
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdin = bytes.NewReader(annexB)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	runErr := cmd.Run()
+	if msg := strings.TrimSpace(errOut.String()); msg != "" {
+		first, _, _ := strings.Cut(msg, "\n")
+		return nil, fmt.Errorf("ffmpeg: %s", ffmpegAddr.ReplaceAllString(first, "[$1]"))
+	}
+	if runErr != nil {
+		return nil, fmt.Errorf("ffmpeg: %w", runErr)
+	}
+	var hashes []string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if line = strings.TrimSpace(line); line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Split(line, ",")
+		hashes = append(hashes, strings.TrimSpace(f[len(f)-1]))
+	}
+	if len(hashes) == 0 {
+		return nil, errNoFrames
+	}
+	return hashes, nil
+}
