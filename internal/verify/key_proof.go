@@ -3,6 +3,7 @@ package verify
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os/exec"
 	"regexp"
@@ -26,8 +27,8 @@ const (
 	// ProofAudio: at least minAudioFrames decrypted AAC frames, every one
 	// starting with a valid channel element (see validateAAC).
 	ProofAudio Proof = "decrypted AAC parsed"
-	// ProofVideoDecode: the decrypted H.264/HEVC samples decode with
-	// ffmpeg without a single error (see proveVideo).
+	// ProofVideoDecode: the decrypted H.264/HEVC/AV1/VP9 samples decode
+	// with ffmpeg without a single error (see proveVideo).
 	ProofVideoDecode Proof = "decrypted video decoded by ffmpeg"
 )
 
@@ -138,26 +139,24 @@ func (e *keyEvidence) report(kid drm.KeyID) KeyReport {
 }
 
 // decodeSpan gathers the first decrypted video samples of one track under
-// one KID as an Annex-B byte stream (ITU-T H.264 Annex B, H.265 Annex B),
-// starting at a random access sample.
+// one KID, from a random access sample on: H.264/HEVC as an Annex-B byte
+// stream (ITU-T H.264 Annex B, H.265 Annex B), AV1/VP9 as the frames of an
+// IVF file (header added by ivf).
 type decodeSpan struct {
-	annexB     bytes.Buffer
+	stream     bytes.Buffer
 	samples    int
 	segments   int
 	lastFile   string
 	substreams int // HEVC entry points seen (WPP or tiles)
 }
 
-// add appends a decrypted, length-prefixed sample from file; it returns
-// false once the span is full.
-func (d *decodeSpan) add(t *track, file string, sample []byte) {
-	if d.samples == 0 {
-		if !randomAccess(sample, t.nalLen, t.syntax.hevc) {
-			return
-		}
-		for _, ps := range t.paramSets {
-			writeStartCode(&d.annexB, ps)
-		}
+// add appends a decrypted sample (sync: its sample flags say it is a sync
+// sample) from file, until the span is full.
+func (d *decodeSpan) add(t *track, file string, sample []byte, sync bool) {
+	codec := t.decoder()
+	annexB := codec == "h264" || codec == "hevc"
+	if d.samples == 0 && (annexB && !randomAccess(sample, t.nalLen, codec == "hevc") || !annexB && !sync) {
+		return
 	}
 	if file != d.lastFile {
 		if d.segments == maxDecodeSegments {
@@ -169,13 +168,54 @@ func (d *decodeSpan) add(t *track, file string, sample []byte) {
 	if d.samples == maxDecodeSamples {
 		return
 	}
+	if !annexB {
+		// IVF frame header: frame size, presentation index (both
+		// little-endian). AV1 sync samples carry their sequence header;
+		// the configOBUs go first anyway (AV1-ISOBMFF §2.3.4).
+		size := len(sample)
+		if d.samples == 0 {
+			for _, ps := range t.paramSets {
+				size += len(ps)
+			}
+		}
+		d.stream.Write(binary.LittleEndian.AppendUint32(nil, uint32(size)))
+		d.stream.Write(binary.LittleEndian.AppendUint64(nil, uint64(d.samples)))
+		if d.samples == 0 {
+			for _, ps := range t.paramSets {
+				d.stream.Write(ps)
+			}
+		}
+		d.stream.Write(sample)
+		d.samples++
+		return
+	}
+	if d.samples == 0 {
+		for _, ps := range t.paramSets {
+			writeStartCode(&d.stream, ps)
+		}
+	}
 	d.samples++
 	forNALs(sample, t.nalLen, func(n []byte) {
-		writeStartCode(&d.annexB, n)
-		if t.syntax.hevc {
+		writeStartCode(&d.stream, n)
+		if codec == "hevc" {
 			d.substreams += hevcEntryPoints(t.syntax, n)
 		}
 	})
+}
+
+// ivf returns the span as an IVF file: the 32-byte header (signature,
+// version 0, header size, FourCC, size, time base, frame count) and the
+// frames.
+func (d *decodeSpan) ivf(t *track, fourCC string) []byte {
+	h := append([]byte("DKIF"), 0, 0, 32, 0)
+	h = append(h, fourCC...)
+	h = binary.LittleEndian.AppendUint16(h, t.width)
+	h = binary.LittleEndian.AppendUint16(h, t.height)
+	h = binary.LittleEndian.AppendUint32(h, 30) // time base 1/30: only the order matters here
+	h = binary.LittleEndian.AppendUint32(h, 1)
+	h = binary.LittleEndian.AppendUint32(h, uint32(d.samples))
+	h = binary.LittleEndian.AppendUint32(h, 0)
+	return append(h, d.stream.Bytes()...)
 }
 
 func writeStartCode(b *bytes.Buffer, nal []byte) {
@@ -247,6 +287,11 @@ func hevcEntryPoints(v *videoSyntax, n []byte) (count int) {
 // -err_detect explode each of these is a failed decode, so slice data
 // decrypted with a wrong key does not decode.
 //
+// AV1 and VP9: the arithmetic decoders end each tile with padding that
+// must be zero (AV1 §8.2.4 exit process for the symbol decoder, VP9 §9.2.3
+// exit_bool); ffmpeg's decoders (libdav1d, vp9) fail on samples decrypted
+// with a wrong key.
+//
 // H.265: ffmpeg's decoder neither checks where slice data ends nor
 // complains about most invalid syntax, so a clean decode alone proves
 // nothing. With entry points (WPP or tiles, H.265 §7.3.6.1, §9.3.2.5) the
@@ -270,17 +315,20 @@ func (c *checker) proveVideo(t *track, kid drm.KeyID, d *decodeSpan) {
 		c.evidence.unproven(kid, "track %s: no decrypted random access sample to decode from", where)
 		return
 	}
-	codec := "h264"
-	if t.syntax.hevc {
-		codec = "hevc"
+	codec, input := t.decoder(), d.stream.Bytes()
+	switch codec {
+	case "av1":
+		codec, input = "ivf", d.ivf(t, "AV01")
+	case "vp9":
+		codec, input = "ivf", d.ivf(t, "VP90")
 	}
-	frames, err := c.decode(bin, codec, d.annexB.Bytes(), "-threads", "1")
+	frames, err := c.decode(bin, codec, input, "-threads", "1")
 	if err != nil {
 		c.evidence.fail(kid)
 		c.problem(t.init.path, "", "KID %s: decrypted video (%d samples from the first %d segment(s)) does not decode (wrong key?): %v", kid, d.samples, d.segments, err)
 		return
 	}
-	if !t.syntax.hevc {
+	if codec != "hevc" {
 		c.evidence.prove(kid, ProofVideoDecode)
 		return
 	}
@@ -288,7 +336,7 @@ func (c *checker) proveVideo(t *track, kid drm.KeyID, d *decodeSpan) {
 		c.evidence.unproven(kid, "track %s: HEVC without entry points (no WPP or tiles): ffmpeg's HEVC decoder does not check where slice data ends, so a clean decode does not prove the key", where)
 		return
 	}
-	sliced, err := c.decode(bin, codec, d.annexB.Bytes(), "-thread_type", "slice", "-threads", "2")
+	sliced, err := c.decode(bin, codec, input, "-thread_type", "slice", "-threads", "2")
 	if err != nil {
 		c.evidence.fail(kid)
 		c.problem(t.init.path, "", "KID %s: decrypted video does not decode with slice threads (wrong key?): %v", kid, err)
@@ -306,16 +354,16 @@ func (c *checker) proveVideo(t *track, kid drm.KeyID, d *decodeSpan) {
 // ("[h264 @ 0x55d9fb542ec0]"), which differs from run to run.
 var ffmpegAddr = regexp.MustCompile(`\[(\w+) @ 0x[0-9a-f]+\]`)
 
-// decode runs ffmpeg on an Annex-B stream and returns the MD5 of every
+// decode runs ffmpeg on an Annex-B or IVF stream and returns the MD5 of every
 // decoded frame; any decoder message at error level fails the decode.
-func (c *checker) decode(bin, codec string, annexB []byte, threads ...string) ([]string, error) {
+func (c *checker) decode(bin, format string, input []byte, threads ...string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(c.ctx, decodeTimeout)
 	defer cancel()
 	args := append([]string{"-hide_banner", "-nostdin", "-v", "error"}, threads...)
-	args = append(args, "-err_detect", decodeErrDetect, "-f", codec, "-i", "pipe:0",
+	args = append(args, "-err_detect", decodeErrDetect, "-f", format, "-i", "pipe:0",
 		"-map", "0:v:0", "-fps_mode", "passthrough", "-xerror", "-f", "framemd5", "pipe:1")
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stdin = bytes.NewReader(annexB)
+	cmd.Stdin = bytes.NewReader(input)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	runErr := cmd.Run()

@@ -36,7 +36,9 @@ type track struct {
 	psshs      []drm.PSSH
 	nalLen     int
 	syntax     *videoSyntax // H.264 / HEVC parameter sets for slice checks
-	paramSets  [][]byte     // the sample entry's parameter sets, in decoding order
+	paramSets  [][]byte     // the sample entry's parameter sets (AV1: configOBUs), in decoding order
+	width      uint16       // visual sample entry size, for an IVF header
+	height     uint16
 	asc        *aac.AudioSpecificConfig
 	// clearEntries holds the 1-based stsd indexes of clear sample entries
 	// next to the encrypted one: fragments that select them (tfhd
@@ -56,6 +58,26 @@ type track struct {
 }
 
 func (t *track) scheme() string { return t.rep.Scheme }
+
+// decoder is the ffmpeg input format that decodes the track's decrypted
+// samples to prove a key (see proveVideo), or "".
+func (t *track) decoder() string {
+	switch t.format {
+	case "avc1", "avc3":
+		if t.syntax != nil {
+			return "h264"
+		}
+	case "hvc1", "hev1", "dvh1", "dvhe":
+		if t.syntax != nil {
+			return "hevc"
+		}
+	case "av01":
+		return "av1"
+	case "vp09":
+		return "vp9"
+	}
+	return ""
+}
 
 func (t *track) addSeg(r fileRef) {
 	if t.singleFile || t.segSeen[r.key()] {
@@ -126,6 +148,10 @@ func (c *checker) trackFor(manifest, where string, init fileRef, singleFile bool
 	switch se := stsd.Children[0].(type) {
 	case *mp4.VisualSampleEntryBox:
 		t.video, sinf = true, se.Sinf
+		t.width, t.height = se.Width, se.Height
+		if se.Av1C != nil && len(se.Av1C.ConfigOBUs) > 0 {
+			t.paramSets = [][]byte{se.Av1C.ConfigOBUs}
+		}
 		if se.AvcC != nil {
 			t.nalLen = 4 // mp4ff accepts only 4-byte NAL lengths in avcC
 			t.syntax = newVideoSyntax(false, se.AvcC.SPSnalus, se.AvcC.PPSnalus)
