@@ -242,7 +242,11 @@ func forNALs(b []byte, lenSize int, fn func([]byte)) {
 
 // randomAccess reports whether a sample holds an IDR picture (H.264 NAL
 // type 5) or an IRAP picture (H.265 NAL types 16 to 21, BLA/IDR/CRA), where
-// decoding can start without earlier pictures.
+// decoding can start without earlier pictures. An H.264 open-GOP I picture
+// (recovery point, H.264 §D.2.8) is not one: ffmpeg reports errors for the
+// references of the GOP before it (leading pictures, memory management
+// operations) even with the right key, so a key period that starts there
+// has no video proof.
 func randomAccess(b []byte, lenSize int, isHEVC bool) bool {
 	found := false
 	forNALs(b, lenSize, func(n []byte) {
