@@ -150,7 +150,7 @@ func (c *checker) checkSegments(t *track) {
 								badWhere = fmt.Sprintf("%s: %s sample %d: %s", file, where, i, msg)
 							}
 							bad++
-						} else if t.decoder() != "" && st.bad == 0 {
+						} else if t.decoder() != "" && st.bad == 0 && !c.evidence.proven(kid) {
 							st.span.add(t, file, data, !mp4.DecodeSampleFlags(samples[i].Flags).SampleIsNonSync)
 						}
 					}
@@ -223,6 +223,9 @@ func (c *checker) weighKeys(t *track, perKID map[drm.KeyID]*kidStats) {
 			c.evidence.fail(kid)
 		case st.decrypted == 0:
 			c.evidence.unproven(kid, "track %s: no sample decrypted with it", t.rep.Dir)
+		case t.decoder() != "" && c.evidence.proven(kid):
+			// Proven already (checksum, audio, another rendition): the
+			// decode would add time, not proof.
 		case t.decoder() != "":
 			c.proveVideo(t, kid, &st.span)
 		case t.format == "mp4a" && t.asc != nil && st.decrypted >= minAudioFrames:

@@ -140,11 +140,19 @@ func DirWith(ctx context.Context, outDir string, keys []Key, opts Options) (*Rep
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	for _, t := range c.order {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	// Audio (and text) tracks first: a key that their samples or a
+	// PlayReady checksum prove needs no video decode (see proveVideo).
+	for _, video := range []bool{false, true} {
+		for _, t := range c.order {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if t.video == video {
+				c.checkSegments(t)
+			}
 		}
-		c.checkSegments(t)
+	}
+	for _, t := range c.order {
 		c.report.Tracks = append(c.report.Tracks, t.rep)
 	}
 	c.checkKeysUsed(keys)
