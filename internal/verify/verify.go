@@ -55,7 +55,7 @@ type Options struct {
 	// template) leave it out, so it is not required by default.
 	Live bool
 	// FFmpeg is the ffmpeg binary (a path, or a name looked up on PATH)
-	// that decodes decrypted H.264/HEVC to prove a key; "" or a binary
+	// that decodes decrypted H.264/HEVC/AV1/VP9 to prove a key; "" or a binary
 	// that cannot be found leaves keys that only video could prove
 	// unproven (KeyUnproven).
 	FFmpeg string
