@@ -34,8 +34,8 @@ no track uses, an encrypted track or key period without a --key when others
 were given, and a key period whose key decrypts to invalid samples are
 problems.
 Every --key must be proven right: by a PlayReady header CHECKSUM, by
-decrypted AAC audio that parses, or by decrypted H.264/HEVC/AV1/VP9 that
-ffmpeg (--ffmpeg, env DRMPIPE_FFMPEG, else ffmpeg on PATH) decodes without
+decrypted AAC audio that parses, or by decrypted H.264/HEVC/AV1/VP9/Opus
+that ffmpeg (--ffmpeg, env DRMPIPE_FFMPEG, else ffmpeg on PATH) decodes without
 an error (HEVC: with WPP or tiles). A key nothing can prove is "not proven":
 exit status 2, unless --allow-unproven.
 A dynamic MPD (live) must carry availabilityStartTime, publishTime,

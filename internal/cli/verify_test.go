@@ -96,3 +96,32 @@ func TestVerifyKeyProofRotation(t *testing.T) {
 		}
 	}
 }
+
+// Opus audio with a key of its own (per-track-type keys, cbcs: no PlayReady
+// checksum): the audio key is proven by decoding the decrypted Opus, and
+// random wrong audio keys are wrong.
+func TestVerifyKeyProofOpus(t *testing.T) {
+	t.Setenv("DRMPIPE_FFMPEG", testtools.FFmpeg(t))
+	clip := testtools.MakeClip(t, testtools.ClipOptions{Width: 320, Height: 180, Seconds: 2, GOPSeconds: 1, Audio: "opus"})
+	out := filepath.Join(t.TempDir(), "out")
+	video := testKID + ":" + testKey
+	audioKID := "ffeeddccbbaa99887766554433221100"
+	if code, _, stderr := run(t, "package", "-q", "-o", out, "--key", "SD="+video, "--key", "AUDIO="+audioKID+":"+testKey,
+		"--drm", "widevine", "--segment-duration", "1s", clip); code != 0 {
+		t.Fatalf("package: %s", stderr)
+	}
+	code, stdout, stderr := run(t, "verify", "--key", video, "--key", audioKID+":"+testKey, out)
+	if code != 0 || !strings.Contains(stdout, "proven (decrypted Opus decoded by ffmpeg)") || !strings.Contains(stdout, "proven (decrypted video decoded by ffmpeg)") {
+		t.Fatalf("right keys: exit %d\n%s%s", code, stdout, stderr)
+	}
+	id, err := drm.ParseKeyID(audioKID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range wrongKeyTrials / 4 {
+		code, stdout, stderr := run(t, "verify", "--key", video, "--key", audioKID+":"+testtools.RandomHex(t, 16), out)
+		if code != 1 || !strings.Contains(stdout, "key "+id.String()+": wrong") {
+			t.Errorf("wrong audio key: exit %d, want 1\n%s%s", code, stdout, stderr)
+		}
+	}
+}

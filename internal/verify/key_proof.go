@@ -13,6 +13,7 @@ import (
 
 	"github.com/Eyevinn/mp4ff/avc"
 	"github.com/Eyevinn/mp4ff/hevc"
+	"github.com/Eyevinn/mp4ff/mp4"
 
 	"github.com/drmpipe/drmpipe/internal/drm"
 )
@@ -28,8 +29,11 @@ const (
 	// starting with a valid channel element (see validateAAC).
 	ProofAudio Proof = "decrypted AAC parsed"
 	// ProofVideoDecode: the decrypted H.264/HEVC/AV1/VP9 samples decode
-	// with ffmpeg without a single error (see proveVideo).
+	// with ffmpeg without a single error (see proveByDecoding).
 	ProofVideoDecode Proof = "decrypted video decoded by ffmpeg"
+	// ProofOpusDecode: at least minAudioFrames decrypted Opus packets
+	// decode with ffmpeg without a single error.
+	ProofOpusDecode Proof = "decrypted Opus decoded by ffmpeg"
 )
 
 // KeyVerdict is what verify concluded about one --key.
@@ -144,24 +148,29 @@ func (e *keyEvidence) report(kid drm.KeyID) KeyReport {
 	return r
 }
 
-// decodeSpan gathers the first decrypted video samples of one track under
-// one KID, from a random access sample on: H.264/HEVC as an Annex-B byte
+// decodeSpan gathers the first decrypted samples of one track under one
+// KID, from a random access sample on: H.264/HEVC as an Annex-B byte
 // stream (ITU-T H.264 Annex B, H.265 Annex B), AV1/VP9 as the frames of an
-// IVF file (header added by ivf).
+// IVF file (header added by ivf), Opus as packets for an Ogg stream.
 type decodeSpan struct {
 	stream     bytes.Buffer
 	samples    int
 	segments   int
 	lastFile   string
 	substreams int // HEVC entry points seen (WPP or tiles)
+	// Opus packets and the granule position (48 kHz) at the end of each.
+	packets  [][]byte
+	granules []uint64
+	granule  uint64
 }
 
-// add appends a decrypted sample (sync: its sample flags say it is a sync
-// sample) from file, until the span is full.
-func (d *decodeSpan) add(t *track, file string, sample []byte, sync bool) {
+// add appends the decrypted data of sample s from file, until the span is
+// full.
+func (d *decodeSpan) add(t *track, file string, data []byte, s *mp4.FullSample) {
 	codec := t.decoder()
 	annexB := codec == "h264" || codec == "hevc"
-	if d.samples == 0 && (annexB && !randomAccess(sample, t.nalLen, codec == "hevc") || !annexB && !sync) {
+	sync := !mp4.DecodeSampleFlags(s.Flags).SampleIsNonSync
+	if d.samples == 0 && (annexB && !randomAccess(data, t.nalLen, codec == "hevc") || !annexB && !sync) {
 		return
 	}
 	if file != d.lastFile {
@@ -172,6 +181,16 @@ func (d *decodeSpan) add(t *track, file string, sample []byte, sync bool) {
 		d.lastFile = file
 	}
 	if d.samples == maxDecodeSamples {
+		return
+	}
+	sample := data
+	if codec == "opus" {
+		if t.timescale > 0 {
+			d.granule += uint64(s.Dur) * 48000 / uint64(t.timescale)
+		}
+		d.packets = append(d.packets, sample)
+		d.granules = append(d.granules, d.granule)
+		d.samples++
 		return
 	}
 	if !annexB {
@@ -288,7 +307,7 @@ func hevcEntryPoints(v *videoSyntax, n []byte) (count int) {
 	return len(sh.EntryPointOffsetMinus1)
 }
 
-// proveVideo decodes a track's decode span under kid with ffmpeg and
+// proveByDecoding decodes a track's decode span under kid with ffmpeg and
 // records the result. It runs only for keys that nothing cheaper proved:
 // audio tracks are checked first, and once one track proves a key the
 // others are not decoded.
@@ -298,6 +317,9 @@ func hevcEntryPoints(v *videoSyntax, n []byte) (count int) {
 // no bits left over) and conceals every other picture error; with
 // -err_detect explode each of these is a failed decode, so slice data
 // decrypted with a wrong key does not decode.
+//
+// Opus: ffmpeg's decoder rejects packets whose TOC and frame lengths do not
+// fit (RFC 6716 §3.4), which packets decrypted with a wrong key do not.
 //
 // AV1 and VP9: the arithmetic decoders end each tile with padding that
 // must be zero (AV1 §8.2.4 exit process for the symbol decoder, VP9 §9.2.3
@@ -312,15 +334,18 @@ func hevcEntryPoints(v *videoSyntax, n []byte) (count int) {
 // substream at its entry point. The two agree only when each substream
 // ends exactly at the next entry point, which slice data decrypted with a
 // wrong key does not. Without entry points the key stays unproven.
-func (c *checker) proveVideo(t *track, kid drm.KeyID, d *decodeSpan) {
-	where := t.rep.Dir
+func (c *checker) proveByDecoding(t *track, kid drm.KeyID, d *decodeSpan) {
+	where, kind, proof := t.rep.Dir, "video", ProofVideoDecode
+	if t.decoder() == "opus" {
+		kind, proof = "Opus", ProofOpusDecode
+	}
 	if c.opts.FFmpeg == "" {
-		c.evidence.unproven(kid, "track %s: no ffmpeg to decode its video", where)
+		c.evidence.unproven(kid, "track %s: no ffmpeg to decode its %s", where, kind)
 		return
 	}
 	bin, err := exec.LookPath(c.opts.FFmpeg)
 	if err != nil {
-		c.evidence.unproven(kid, "track %s: ffmpeg %q not found to decode its video", where, c.opts.FFmpeg)
+		c.evidence.unproven(kid, "track %s: ffmpeg %q not found to decode its %s", where, c.opts.FFmpeg, kind)
 		return
 	}
 	if d == nil || d.samples == 0 {
@@ -333,15 +358,21 @@ func (c *checker) proveVideo(t *track, kid drm.KeyID, d *decodeSpan) {
 		codec, input = "ivf", d.ivf(t, "AV01")
 	case "vp9":
 		codec, input = "ivf", d.ivf(t, "VP90")
+	case "opus":
+		if d.samples < minAudioFrames {
+			c.evidence.unproven(kid, "track %s: only %d Opus packets to decode, %d prove a key", where, d.samples, minAudioFrames)
+			return
+		}
+		codec, input = "ogg", oggOpus(t.opusHead, d.packets, d.granules)
 	}
 	frames, err := c.decode(bin, codec, input, "-threads", "1")
 	if err != nil {
 		c.evidence.fail(kid)
-		c.problem(t.init.path, "", "KID %s: decrypted video (%d samples from the first %d segment(s)) does not decode (wrong key?): %v", kid, d.samples, d.segments, err)
+		c.problem(t.init.path, "", "KID %s: decrypted %s (%d samples from the first %d segment(s)) does not decode (wrong key?): %v", kid, kind, d.samples, d.segments, err)
 		return
 	}
 	if codec != "hevc" {
-		c.evidence.prove(kid, ProofVideoDecode)
+		c.evidence.prove(kid, proof)
 		return
 	}
 	if d.substreams == 0 {
@@ -366,14 +397,14 @@ func (c *checker) proveVideo(t *track, kid drm.KeyID, d *decodeSpan) {
 // ("[h264 @ 0x55d9fb542ec0]"), which differs from run to run.
 var ffmpegAddr = regexp.MustCompile(`\[(\w+) @ 0x[0-9a-f]+\]`)
 
-// decode runs ffmpeg on an Annex-B or IVF stream and returns the MD5 of every
+// decode runs ffmpeg on an Annex-B, IVF or Ogg stream and returns the MD5 of every
 // decoded frame; any decoder message at error level fails the decode.
 func (c *checker) decode(bin, format string, input []byte, threads ...string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(c.ctx, decodeTimeout)
 	defer cancel()
 	args := append([]string{"-hide_banner", "-nostdin", "-v", "error"}, threads...)
 	args = append(args, "-err_detect", decodeErrDetect, "-f", format, "-i", "pipe:0",
-		"-map", "0:v:0", "-fps_mode", "passthrough", "-xerror", "-f", "framemd5", "pipe:1")
+		"-map", "0:0", "-fps_mode", "passthrough", "-xerror", "-f", "framemd5", "pipe:1")
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdin = bytes.NewReader(input)
 	var out, errOut bytes.Buffer

@@ -16,8 +16,8 @@
 // (AES-ECB of the KID under the key), (b) at least minAudioFrames AAC
 // samples whose first syntax element of each raw_data_block (ISO/IEC
 // 14496-3 §4.4.2.1) is a plausible SCE/CPE with a valid ics_info, which
-// random bytes fail more often than not, or (c) decrypted H.264/HEVC that
-// ffmpeg decodes without an error (see proveVideo). Otherwise the key is
+// random bytes fail more often than not, or (c) decrypted H.264, HEVC, AV1,
+// VP9 or Opus that ffmpeg decodes without an error (see proveByDecoding). Otherwise the key is
 // wrong (a problem) or not proven. A --key whose KID no track uses is a
 // problem, and so is an encrypted track left without a key when other keys
 // were given.

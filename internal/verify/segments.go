@@ -151,7 +151,7 @@ func (c *checker) checkSegments(t *track) {
 							}
 							bad++
 						} else if t.decoder() != "" && st.bad == 0 && !c.evidence.proven(kid) {
-							st.span.add(t, file, data, !mp4.DecodeSampleFlags(samples[i].Flags).SampleIsNonSync)
+							st.span.add(t, file, data, &samples[i])
 						}
 					}
 				}
@@ -227,7 +227,7 @@ func (c *checker) weighKeys(t *track, perKID map[drm.KeyID]*kidStats) {
 			// Proven already (checksum, audio, another rendition): the
 			// decode would add time, not proof.
 		case t.decoder() != "":
-			c.proveVideo(t, kid, &st.span)
+			c.proveByDecoding(t, kid, &st.span)
 		case t.format == "mp4a" && t.asc != nil && st.decrypted >= minAudioFrames:
 			c.evidence.prove(kid, ProofAudio)
 		case t.format == "mp4a" && t.asc != nil:

@@ -39,6 +39,8 @@ type track struct {
 	paramSets  [][]byte     // the sample entry's parameter sets (AV1: configOBUs), in decoding order
 	width      uint16       // visual sample entry size, for an IVF header
 	height     uint16
+	opusHead   []byte // Ogg Opus identification header from dOps
+	timescale  uint32 // mdhd
 	asc        *aac.AudioSpecificConfig
 	// clearEntries holds the 1-based stsd indexes of clear sample entries
 	// next to the encrypted one: fragments that select them (tfhd
@@ -60,7 +62,7 @@ type track struct {
 func (t *track) scheme() string { return t.rep.Scheme }
 
 // decoder is the ffmpeg input format that decodes the track's decrypted
-// samples to prove a key (see proveVideo), or "".
+// samples to prove a key (see proveByDecoding), or "".
 func (t *track) decoder() string {
 	switch t.format {
 	case "avc1", "avc3":
@@ -75,6 +77,10 @@ func (t *track) decoder() string {
 		return "av1"
 	case "vp09":
 		return "vp9"
+	case "Opus":
+		if t.opusHead != nil {
+			return "opus"
+		}
 	}
 	return ""
 }
@@ -132,6 +138,9 @@ func (c *checker) trackFor(manifest, where string, init fileRef, singleFile bool
 	}
 	trak := f.Moov.Traks[0]
 	t.trackID = trak.Tkhd.TrackID
+	if trak.Mdia != nil && trak.Mdia.Mdhd != nil {
+		t.timescale = trak.Mdia.Mdhd.Timescale
+	}
 	if f.Moov.Mvex != nil {
 		for _, tx := range f.Moov.Mvex.Trexs {
 			if tx.TrackID == t.trackID {
@@ -164,6 +173,9 @@ func (c *checker) trackFor(manifest, where string, init fileRef, singleFile bool
 		}
 	case *mp4.AudioSampleEntryBox:
 		sinf = se.Sinf
+		if se.Dops != nil {
+			t.opusHead = opusHead(se.Dops)
+		}
 		if se.Esds != nil && se.Esds.DecConfigDescriptor != nil && se.Esds.DecConfigDescriptor.DecSpecificInfo != nil {
 			asc, err := aac.DecodeAudioSpecificConfig(bytes.NewReader(se.Esds.DecConfigDescriptor.DecSpecificInfo.DecConfig))
 			if err == nil {

@@ -55,7 +55,7 @@ type Options struct {
 	// template) leave it out, so it is not required by default.
 	Live bool
 	// FFmpeg is the ffmpeg binary (a path, or a name looked up on PATH)
-	// that decodes decrypted H.264/HEVC/AV1/VP9 to prove a key; "" or a binary
+	// that decodes decrypted H.264/HEVC/AV1/VP9/Opus to prove a key; "" or a binary
 	// that cannot be found leaves keys that only video could prove
 	// unproven (KeyUnproven).
 	FFmpeg string
@@ -141,7 +141,7 @@ func DirWith(ctx context.Context, outDir string, keys []Key, opts Options) (*Rep
 		return nil, err
 	}
 	// Audio (and text) tracks first: a key that their samples or a
-	// PlayReady checksum prove needs no video decode (see proveVideo).
+	// PlayReady checksum prove needs no decode (see proveByDecoding).
 	for _, video := range []bool{false, true} {
 		for _, t := range c.order {
 			if err := ctx.Err(); err != nil {
