@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os/exec"
 	"regexp"
@@ -367,8 +368,7 @@ func (c *checker) proveByDecoding(t *track, kid drm.KeyID, d *decodeSpan) {
 	}
 	frames, err := c.decode(bin, codec, input, "-threads", "1")
 	if err != nil {
-		c.evidence.fail(kid)
-		c.problem(t.init.path, "", "KID %s: decrypted %s (%d samples from the first %d segment(s)) does not decode (wrong key?): %v", kid, kind, d.samples, d.segments, err)
+		c.decodeFailed(t, kid, err, "decrypted %s (%d samples from the first %d segment(s)) does not decode (wrong key?)", kind, d.samples, d.segments)
 		return
 	}
 	if codec != "hevc" {
@@ -381,8 +381,7 @@ func (c *checker) proveByDecoding(t *track, kid drm.KeyID, d *decodeSpan) {
 	}
 	sliced, err := c.decode(bin, codec, input, "-thread_type", "slice", "-threads", "2")
 	if err != nil {
-		c.evidence.fail(kid)
-		c.problem(t.init.path, "", "KID %s: decrypted video does not decode with slice threads (wrong key?): %v", kid, err)
+		c.decodeFailed(t, kid, err, "decrypted video does not decode with slice threads (wrong key?)")
 		return
 	}
 	if !slices.Equal(frames, sliced) {
@@ -392,6 +391,22 @@ func (c *checker) proveByDecoding(t *track, kid drm.KeyID, d *decodeSpan) {
 	}
 	c.evidence.prove(kid, ProofVideoDecode)
 }
+
+// decodeFailed records a failed decode: the key is wrong, unless ffmpeg
+// could not decode at all here (errDecodeUnavailable), which proves
+// nothing either way.
+func (c *checker) decodeFailed(t *track, kid drm.KeyID, err error, format string, args ...any) {
+	if errors.Is(err, errDecodeUnavailable) {
+		c.evidence.unproven(kid, "track %s: %v", t.rep.Dir, err)
+		return
+	}
+	c.evidence.fail(kid)
+	c.problem(t.init.path, "", "KID %s: %s: %v", kid, fmt.Sprintf(format, args...), err)
+}
+
+// ffmpegSetup matches ffmpeg's messages for a demuxer or decoder that its
+// build lacks (one without libdav1d, say).
+var ffmpegSetup = regexp.MustCompile(`(?i)unknown input format|decoder \(codec \w+\) not found|requested format .* not found`)
 
 // ffmpegAddr matches the context address in ffmpeg's log prefix
 // ("[h264 @ 0x55d9fb542ec0]"), which differs from run to run.
@@ -410,9 +425,16 @@ func (c *checker) decode(bin, format string, input []byte, threads ...string) ([
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	runErr := cmd.Run()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", errDecodeUnavailable, err)
+	}
 	if msg := strings.TrimSpace(errOut.String()); msg != "" {
 		first, _, _ := strings.Cut(msg, "\n")
-		return nil, fmt.Errorf("ffmpeg: %s", ffmpegAddr.ReplaceAllString(first, "[$1]"))
+		first = ffmpegAddr.ReplaceAllString(first, "[$1]")
+		if ffmpegSetup.MatchString(msg) {
+			return nil, fmt.Errorf("%w: %s", errDecodeUnavailable, first)
+		}
+		return nil, fmt.Errorf("ffmpeg: %s", first)
 	}
 	if runErr != nil {
 		return nil, fmt.Errorf("ffmpeg: %w", runErr)
