@@ -125,3 +125,28 @@ func TestVerifyKeyProofOpus(t *testing.T) {
 		}
 	}
 }
+
+// HEVC without entry points (x265 --no-wpp, no tiles): ffmpeg's clean
+// decode proves nothing, so the right key is "not proven" (exit 2), and a
+// wrong key never passes.
+func TestVerifyKeyProofHEVCWithoutWPP(t *testing.T) {
+	t.Setenv("DRMPIPE_FFMPEG", testtools.FFmpeg(t))
+	dir := t.TempDir()
+	clip := filepath.Join(dir, "nowpp.mp4")
+	testtools.RunIn(t, dir, testtools.FFmpeg(t), "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30", "-t", "2",
+		"-c:v", "libx265", "-x265-params", "log-level=error:keyint=30:min-keyint=30:scenecut=0:open-gop=0:wpp=0", "-tag:v", "hvc1", clip)
+	out := filepath.Join(dir, "out")
+	key := testKID + ":" + testKey
+	if code, _, stderr := run(t, "package", "-q", "-o", out, "--key", key, "--drm", "widevine", "--segment-duration", "1s", clip); code != 0 {
+		t.Fatalf("package: %s", stderr)
+	}
+	code, stdout, stderr := run(t, "verify", "--key", key, out)
+	if code != exitUnproven || !strings.Contains(stdout, "HEVC without entry points") {
+		t.Fatalf("right key: exit %d, want %d\n%s%s", code, exitUnproven, stdout, stderr)
+	}
+	for range wrongKeyTrials / 4 {
+		if code, stdout, stderr := run(t, "verify", "--key", testKID+":"+testtools.RandomHex(t, 16), out); code == 0 {
+			t.Errorf("wrong key passed\n%s%s", stdout, stderr)
+		}
+	}
+}
