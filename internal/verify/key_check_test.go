@@ -3,8 +3,8 @@ package verify
 import (
 	"bytes"
 	"context"
-	"errors"
 	"encoding/hex"
+	"errors"
 	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
