@@ -20,11 +20,21 @@ var version = ""
 // errSilent marks an error whose message was already printed.
 var errSilent = errors.New("")
 
+// errKeysUnproven is errSilent for drmpipe verify's "not proven" verdict,
+// which exits with its own status.
+var errKeysUnproven = fmt.Errorf("keys not proven%w", errSilent)
+
+// exitUnproven is the exit status of errKeysUnproven.
+const exitUnproven = 2
+
 // Main runs drmpipe with args and returns the process exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
+		if errors.Is(err, errKeysUnproven) {
+			return exitUnproven
+		}
 		if !errors.Is(err, errSilent) {
 			fmt.Fprintf(stderr, "drmpipe: %v\n", err)
 		}

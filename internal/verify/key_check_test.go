@@ -2,7 +2,9 @@ package verify
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
+	"errors"
 	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
@@ -125,5 +127,19 @@ func TestVideoSyntaxBreaches(t *testing.T) {
 	}
 	if rejected < 8 || rejected > 32 {
 		t.Errorf("%d of 4096 random NAL units rejected, want about 16", rejected)
+	}
+}
+
+// A decode that ffmpeg cannot run here (a demuxer or decoder its build
+// lacks) leaves a key unproven; bytes that do not decode make it wrong.
+func TestDecodeFailureKinds(t *testing.T) {
+	c := &checker{ctx: context.Background()}
+	bin := testtools.FFmpeg(t)
+	if _, err := c.decode(bin, "nosuchformat", []byte{0, 0, 0, 1, 0x65}); !errors.Is(err, errDecodeUnavailable) {
+		t.Errorf("unknown input format: %v, want errDecodeUnavailable", err)
+	}
+	garbage := append([]byte{0, 0, 0, 1, 0x65, 0x88}, testtools.RandomBytes(t, 4096)...)
+	if _, err := c.decode(bin, "h264", garbage); err == nil || errors.Is(err, errDecodeUnavailable) {
+		t.Errorf("H.264 without parameter sets: %v, want a decode error", err)
 	}
 }

@@ -8,17 +8,19 @@
 // Wrong-key detection: CENC and CBCS leave NAL length prefixes, NAL headers
 // and slice headers clear, so the structural checks of decrypted H.264/HEVC
 // samples (length prefixes tile the sample, valid NAL types, slice headers
-// that parse against the avcC/hvcC parameter sets) prove the subsample map
-// but not the key. The key is proven by (a) the PlayReady 4.0 CHECKSUM when
-// a header carries one (AES-ECB of the KID under the key), (b) AAC samples:
-// after decryption the first syntax element of each raw_data_block (ISO/IEC
-// 14496-3 §4.4.2.1) must be a plausible SCE/CPE with a valid ics_info, which
-// random bytes fail more often than not, and (c) constraints on decrypted
-// video that a conformant stream never breaks and random bytes break with
-// probability about 1/256 per NAL unit (see videoSyntax): a wrong key on a
-// long video-only asset is found with near certainty, on a short one it
-// may not be. A --key whose KID no track uses is a problem, and so is an
-// encrypted track left without a key when other keys were given.
+// that parse against the avcC/hvcC parameter sets, and constraints that
+// random bytes break with probability about 1/256 per NAL unit, see
+// videoSyntax) prove the subsample map but not the key. Verify never calls
+// a key right without proof: each --key gets a KeyReport whose verdict is
+// proven only by (a) the PlayReady 4.0 CHECKSUM when a header carries one
+// (AES-ECB of the KID under the key), (b) at least minAudioFrames AAC
+// samples whose first syntax element of each raw_data_block (ISO/IEC
+// 14496-3 §4.4.2.1) is a plausible SCE/CPE with a valid ics_info, which
+// random bytes fail more often than not, or (c) decrypted H.264, HEVC, AV1,
+// VP9 or Opus that ffmpeg decodes without an error (see proveByDecoding). Otherwise the key is
+// wrong (a problem) or not proven. A --key whose KID no track uses is a
+// problem, and so is an encrypted track left without a key when other keys
+// were given.
 package verify
 
 import (
@@ -55,6 +57,9 @@ func (p Problem) String() string {
 type Report struct {
 	Problems []Problem
 	Tracks   []TrackReport
+	// Keys holds the verdict on each --key that a track uses, in the
+	// order given.
+	Keys []KeyReport
 }
 
 // TrackReport summarises one track (one init segment).
@@ -78,8 +83,20 @@ type TrackReport struct {
 	ClearSamples int
 }
 
-// OK reports whether no problem was found.
+// OK reports whether no problem was found. A key can still be unproven:
+// see Unproven.
 func (r *Report) OK() bool { return len(r.Problems) == 0 }
+
+// Unproven returns the keys that no check proved (KeyUnproven).
+func (r *Report) Unproven() []KeyReport {
+	var u []KeyReport
+	for _, k := range r.Keys {
+		if k.Verdict == KeyUnproven {
+			u = append(u, k)
+		}
+	}
+	return u
+}
 
 // String lists the problems, one per line.
 func (r *Report) String() string {
@@ -87,6 +104,9 @@ func (r *Report) String() string {
 	for _, t := range r.Tracks {
 		fmt.Fprintf(&b, "track %s: scheme=%s kid=%s segments=%d samples=%d decrypted=%d\n",
 			t.Dir, t.Scheme, t.KID, t.Segments, t.Samples, t.DecryptedSamples)
+	}
+	for _, k := range r.Keys {
+		b.WriteString(k.String() + "\n")
 	}
 	for _, p := range r.Problems {
 		b.WriteString(p.String() + "\n")

@@ -150,6 +150,8 @@ func (c *checker) checkSegments(t *track) {
 								badWhere = fmt.Sprintf("%s: %s sample %d: %s", file, where, i, msg)
 							}
 							bad++
+						} else if t.decoder() != "" && st.bad == 0 && !c.evidence.proven(kid) {
+							st.span.add(t, file, data, &samples[i])
 						}
 					}
 				}
@@ -186,6 +188,7 @@ func (c *checker) checkSegments(t *track) {
 		}
 		process(s.key(), f)
 	}
+	c.weighKeys(t, perKID)
 	switch {
 	case len(t.rep.KIDs) > 1:
 		// In-band key rotation: name the key period whose key is wrong.
@@ -200,8 +203,40 @@ func (c *checker) checkSegments(t *track) {
 	}
 }
 
-// kidStats counts the samples decrypted with one KID's key.
-type kidStats struct{ decrypted, bad int }
+// kidStats counts the samples decrypted with one KID's key, and holds the
+// first of them for a video decode.
+type kidStats struct {
+	decrypted, bad int
+	span           decodeSpan
+}
+
+// weighKeys records, for each KID of t that a --key decrypted, whether the
+// samples prove the key, show it wrong, or can do neither.
+func (c *checker) weighKeys(t *track, perKID map[drm.KeyID]*kidStats) {
+	for _, kid := range t.rep.KIDs {
+		st := perKID[kid]
+		if _, ok := c.keys[kid]; !ok || st == nil {
+			continue
+		}
+		switch {
+		case st.bad > 0:
+			c.evidence.fail(kid)
+		case st.decrypted == 0:
+			c.evidence.unproven(kid, "track %s: no sample decrypted with it", t.rep.Dir)
+		case t.decoder() != "" && c.evidence.proven(kid):
+			// Proven already (checksum, audio, another rendition): the
+			// decode would add time, not proof.
+		case t.decoder() != "":
+			c.proveByDecoding(t, kid, &st.span)
+		case t.format == "mp4a" && t.asc != nil && st.decrypted >= minAudioFrames:
+			c.evidence.prove(kid, ProofAudio)
+		case t.format == "mp4a" && t.asc != nil:
+			c.evidence.unproven(kid, "track %s: only %d AAC frames decrypted, %d prove a key", t.rep.Dir, st.decrypted, minAudioFrames)
+		default:
+			c.evidence.unproven(kid, "track %s: decrypted %s samples are not checked", t.rep.Dir, t.format)
+		}
+	}
+}
 
 // checkSeig checks a fragment's seig entry (as a tenc, see seigTenc)
 // against the scheme (ISO/IEC 23001-7 §6, §10) and, for cbcs, against the

@@ -36,6 +36,11 @@ type track struct {
 	psshs      []drm.PSSH
 	nalLen     int
 	syntax     *videoSyntax // H.264 / HEVC parameter sets for slice checks
+	paramSets  [][]byte     // the sample entry's parameter sets (AV1: configOBUs), in decoding order
+	width      uint16       // visual sample entry size, for an IVF header
+	height     uint16
+	opusHead   []byte // Ogg Opus identification header from dOps
+	timescale  uint32 // mdhd
 	asc        *aac.AudioSpecificConfig
 	// clearEntries holds the 1-based stsd indexes of clear sample entries
 	// next to the encrypted one: fragments that select them (tfhd
@@ -55,6 +60,30 @@ type track struct {
 }
 
 func (t *track) scheme() string { return t.rep.Scheme }
+
+// decoder is the ffmpeg input format that decodes the track's decrypted
+// samples to prove a key (see proveByDecoding), or "".
+func (t *track) decoder() string {
+	switch t.format {
+	case "avc1", "avc3":
+		if t.syntax != nil {
+			return "h264"
+		}
+	case "hvc1", "hev1", "dvh1", "dvhe":
+		if t.syntax != nil {
+			return "hevc"
+		}
+	case "av01":
+		return "av1"
+	case "vp09":
+		return "vp9"
+	case "Opus":
+		if t.opusHead != nil {
+			return "opus"
+		}
+	}
+	return ""
+}
 
 func (t *track) addSeg(r fileRef) {
 	if t.singleFile || t.segSeen[r.key()] {
@@ -109,6 +138,9 @@ func (c *checker) trackFor(manifest, where string, init fileRef, singleFile bool
 	}
 	trak := f.Moov.Traks[0]
 	t.trackID = trak.Tkhd.TrackID
+	if trak.Mdia != nil && trak.Mdia.Mdhd != nil {
+		t.timescale = trak.Mdia.Mdhd.Timescale
+	}
 	if f.Moov.Mvex != nil {
 		for _, tx := range f.Moov.Mvex.Trexs {
 			if tx.TrackID == t.trackID {
@@ -125,16 +157,25 @@ func (c *checker) trackFor(manifest, where string, init fileRef, singleFile bool
 	switch se := stsd.Children[0].(type) {
 	case *mp4.VisualSampleEntryBox:
 		t.video, sinf = true, se.Sinf
+		t.width, t.height = se.Width, se.Height
+		if se.Av1C != nil && len(se.Av1C.ConfigOBUs) > 0 {
+			t.paramSets = [][]byte{se.Av1C.ConfigOBUs}
+		}
 		if se.AvcC != nil {
 			t.nalLen = 4 // mp4ff accepts only 4-byte NAL lengths in avcC
 			t.syntax = newVideoSyntax(false, se.AvcC.SPSnalus, se.AvcC.PPSnalus)
+			t.paramSets = slices.Concat(se.AvcC.SPSnalus, se.AvcC.PPSnalus)
 		}
 		if se.HvcC != nil {
 			t.nalLen = int(se.HvcC.LengthSizeMinusOne) + 1
 			t.syntax = newVideoSyntax(true, se.HvcC.GetNalusForType(hevc.NALU_SPS), se.HvcC.GetNalusForType(hevc.NALU_PPS))
+			t.paramSets = slices.Concat(se.HvcC.GetNalusForType(hevc.NALU_VPS), se.HvcC.GetNalusForType(hevc.NALU_SPS), se.HvcC.GetNalusForType(hevc.NALU_PPS))
 		}
 	case *mp4.AudioSampleEntryBox:
 		sinf = se.Sinf
+		if se.Dops != nil {
+			t.opusHead = opusHead(se.Dops)
+		}
 		if se.Esds != nil && se.Esds.DecConfigDescriptor != nil && se.Esds.DecConfigDescriptor.DecSpecificInfo != nil {
 			asc, err := aac.DecodeAudioSpecificConfig(bytes.NewReader(se.Esds.DecConfigDescriptor.DecSpecificInfo.DecConfig))
 			if err == nil {
@@ -319,7 +360,12 @@ func (c *checker) checkPlayReady(file, where string, h playready.Header, t *trac
 		}
 	}
 	if key, ok := c.keys[kid]; ok && i >= 0 && i < len(h.Checksums) && len(h.Checksums[i]) > 0 && h.ALGID == playready.AlgAESCTR {
-		if sum, err := playready.Checksum(kid, key); err == nil && !bytes.Equal(sum[:len(min8(h.Checksums[i]))], min8(h.Checksums[i])) {
+		switch sum, err := playready.Checksum(kid, key); {
+		case err != nil:
+		case bytes.Equal(sum[:len(min8(h.Checksums[i]))], min8(h.Checksums[i])):
+			c.evidence.prove(kid, ProofPlayReadyChecksum)
+		default:
+			c.evidence.fail(kid)
 			c.problem(file, where, "PlayReady CHECKSUM does not match the key given for KID %s (wrong key?)", kid)
 		}
 	}

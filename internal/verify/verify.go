@@ -43,6 +43,8 @@ type checker struct {
 	seen    map[string]bool // problems already reported (dedup)
 	refs    int             // segment references taken (see takeRef)
 	opts    Options
+	// evidence says how each --key was proven (see KeyReport).
+	evidence keyEvidence
 }
 
 // Options are the optional checks of DirWith.
@@ -52,6 +54,11 @@ type Options struct {
 	// write dynamic MPDs from files (Shaka Packager with a segment
 	// template) leave it out, so it is not required by default.
 	Live bool
+	// FFmpeg is the ffmpeg binary (a path, or a name looked up on PATH)
+	// that decodes decrypted H.264/HEVC/AV1/VP9/Opus to prove a key; "" or a binary
+	// that cannot be found leaves keys that only video could prove
+	// unproven (KeyUnproven).
+	FFmpeg string
 }
 
 // maxRefs bounds the segment references one run follows over all
@@ -133,11 +140,19 @@ func DirWith(ctx context.Context, outDir string, keys []Key, opts Options) (*Rep
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	for _, t := range c.order {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	// Audio (and text) tracks first: a key that their samples or a
+	// PlayReady checksum prove needs no decode (see proveByDecoding).
+	for _, video := range []bool{false, true} {
+		for _, t := range c.order {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if t.video == video {
+				c.checkSegments(t)
+			}
 		}
-		c.checkSegments(t)
+	}
+	for _, t := range c.order {
 		c.report.Tracks = append(c.report.Tracks, t.rep)
 	}
 	c.checkKeysUsed(keys)
@@ -178,7 +193,9 @@ func (c *checker) checkKeysUsed(keys []Key) {
 	for _, k := range keys {
 		if !used[k.KID] {
 			c.problem(".", "--key", "key KID %s not used by any track", k.KID)
+			continue
 		}
+		c.report.Keys = append(c.report.Keys, c.evidence.report(k.KID))
 	}
 }
 
