@@ -78,7 +78,12 @@ func run(out string, warm bool) error {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- app.Server.Run(runCtx, func(a net.Addr) { ready <- a }) }()
-	defer func() { stop(); <-done }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			fmt.Fprintln(os.Stderr, "licensepath: server:", err)
+		}
+	}()
 	var url string
 	select {
 	case a := <-ready:
