@@ -123,17 +123,23 @@ func newClusterOn(t *testing.T, postgres bool, serveArgs ...string) *cluster {
 func (c *cluster) startServe(t *testing.T, base string, env []string, args ...string) *proc {
 	t.Helper()
 	s := c.start(t, env, append([]string{"serve"}, args...)...)
-	if !eventually(15*time.Second, func() bool {
+	if !becomesReady(base, 15*time.Second) {
+		t.Fatalf("drmpipe serve not ready:\n%s", s.out)
+	}
+	return s
+}
+
+// becomesReady reports whether the server at base answers /readyz with 200
+// within d.
+func becomesReady(base string, d time.Duration) bool {
+	return eventually(d, func() bool {
 		resp, err := http.Get(base + "/readyz")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
-	}) {
-		t.Fatalf("drmpipe serve not ready:\n%s", s.out)
-	}
-	return s
+	})
 }
 
 // replica starts a second `drmpipe serve` on the cluster's configuration

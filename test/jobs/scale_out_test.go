@@ -44,6 +44,7 @@ func TestScaleOut(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process run with River's rescuer (about a minute)")
 	}
+	t.Parallel()
 	const total, late, perWorker = 20, 4, 2
 	began := time.Now()
 	c := newCluster(t)
@@ -167,14 +168,7 @@ func TestScaleOut(t *testing.T) {
 	}
 	recovered := time.Since(outage)
 	for _, s := range servers {
-		if !eventually(10*time.Second, func() bool {
-			resp, err := http.Get(s + "/readyz")
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return resp.StatusCode == http.StatusOK
-		}) {
+		if !becomesReady(s, 10*time.Second) {
 			t.Errorf("%s not ready again after the outage", s)
 		}
 	}
