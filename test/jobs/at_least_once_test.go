@@ -27,9 +27,6 @@ func TestJobWorkerKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for River's leader lease and rescuer (about 25 s)")
 	}
-	// Mostly waiting: it runs beside TestScaleOut, which waits on the
-	// same timers.
-	t.Parallel()
 	c := newCluster(t)
 	a := c.worker(t)
 	opts := []string{"--content-id", "rerun", "--iv", "000102030405060708090a0b0c0d0e0f"}

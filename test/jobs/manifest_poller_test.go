@@ -218,6 +218,18 @@ func playlistReferences(doc string) []string {
 	return names
 }
 
+// listsMore waits up to d until n more listings than now are made.
+func (p *manifestPoller) listsMore(n int, d time.Duration) bool {
+	p.mu.Lock()
+	want := p.listings + n
+	p.mu.Unlock()
+	return eventually(d, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.listings >= want
+	})
+}
+
 // report returns the listings made, the manifests checked against at
 // least one later listing, and the violations.
 func (p *manifestPoller) report() (listings int, checked map[string]int, violations []string) {

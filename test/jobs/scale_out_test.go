@@ -44,7 +44,6 @@ func TestScaleOut(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process run with River's rescuer (about a minute)")
 	}
-	t.Parallel()
 	const total, late, perWorker = 20, 4, 2
 	began := time.Now()
 	c := newCluster(t)
@@ -194,8 +193,15 @@ func TestScaleOut(t *testing.T) {
 	}) {
 		t.Fatalf("not every job ended; survivor:\n%s", survivor.out)
 	}
-	stopPoller()
 	ran := time.Since(began)
+	// Three more listings (the first may have begun before the last
+	// manifests were up), so that the manifests of the jobs that ended
+	// last are checked too, against a listing after the one that showed
+	// them.
+	if !poller.listsMore(3, 15*time.Second) {
+		t.Errorf("the poller stopped listing the bucket")
+	}
+	stopPoller()
 
 	// Both replicas: the same twenty jobs, each completed once.
 	for i, cl := range clients {
