@@ -165,10 +165,7 @@ func viewOf(j *rivertype.JobRow) (Job, error) {
 		}
 	}
 	for _, e := range j.Errors {
-		// River records a permanent failure as "JobCancelError: <cause>";
-		// the job's state already says it ended, so the record keeps the cause.
-		msg := strings.TrimPrefix(e.Error, "JobCancelError: ")
-		v.Errors = append(v.Errors, JobError{Attempt: e.Attempt, At: e.At, Error: msg})
+		v.Errors = append(v.Errors, JobError{Attempt: e.Attempt, At: e.At, Error: attemptError(e.Error)})
 	}
 	switch j.State {
 	case rivertype.JobStateRunning:
@@ -191,6 +188,15 @@ func viewOf(j *rivertype.JobRow) (Job, error) {
 	}
 	return v, nil
 }
+
+// cancelPrefix is how River records an error the worker gave back with
+// river.JobCancel (Worker.Work: errors no retry can mend).
+const cancelPrefix = "JobCancelError: "
+
+// attemptError is an attempt's error as the API shows it: the worker's
+// own text, which names the input, output or field, without River's
+// wrapper name.
+func attemptError(s string) string { return strings.TrimPrefix(s, cancelPrefix) }
 
 func (a *API) write(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -32,6 +32,9 @@ type VersityGW struct {
 	SecretKey string
 	// Dir is the posix backend's root.
 	Dir string
+	// iamDir holds the gateway's internal IAM (accounts made with
+	// CreateUser); the root account is not in it.
+	iamDir string
 
 	bin  string
 	port int
@@ -56,8 +59,11 @@ func StartVersityGW(t testing.TB) *VersityGW {
 		SecretKey: RandomHex(t, 20),
 		Dir:       filepath.Join(t.TempDir(), "s3"),
 	}
-	if err := os.Mkdir(g.Dir, 0o700); err != nil {
-		t.Fatal(err)
+	g.iamDir = filepath.Join(filepath.Dir(g.Dir), "iam")
+	for _, d := range []string{g.Dir, g.iamDir} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
 	}
 	t.Cleanup(g.Stop)
 	launchOnFreePort(t, "versitygw", filepath.Dir(g.Dir), func(port int, logPath string) error {
@@ -70,7 +76,7 @@ func StartVersityGW(t testing.TB) *VersityGW {
 func (g *VersityGW) launch() error {
 	addr := fmt.Sprintf("127.0.0.1:%d", g.port)
 	g.Endpoint = "http://" + addr
-	cmd := exec.Command(g.bin, "--port", addr, "posix", g.Dir)
+	cmd := exec.Command(g.bin, "--port", addr, "--iam-dir", g.iamDir, "posix", g.Dir)
 	// Credentials in the environment, not on the command line (ps).
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+g.AccessKey, "ROOT_SECRET_KEY="+g.SecretKey)
 	return g.proc.start(cmd, g.log, addr)
@@ -92,10 +98,12 @@ func (g *VersityGW) Restart(t testing.TB) {
 
 // Env is the AWS environment that points drmpipe (or any AWS SDK) at the
 // server: credentials, region and AWS_ENDPOINT_URL_S3.
-func (g *VersityGW) Env() []string {
+func (g *VersityGW) Env() []string { return g.envOf(g.AccessKey, g.SecretKey) }
+
+func (g *VersityGW) envOf(accessKey, secretKey string) []string {
 	return []string{
-		"AWS_ACCESS_KEY_ID=" + g.AccessKey,
-		"AWS_SECRET_ACCESS_KEY=" + g.SecretKey,
+		"AWS_ACCESS_KEY_ID=" + accessKey,
+		"AWS_SECRET_ACCESS_KEY=" + secretKey,
 		"AWS_REGION=" + g.Region,
 		"AWS_ENDPOINT_URL_S3=" + g.Endpoint,
 	}
@@ -103,13 +111,16 @@ func (g *VersityGW) Env() []string {
 
 // Client returns an S3 client for the server (path-style, root
 // credentials), for tests to set up and inspect buckets.
-func (g *VersityGW) Client() *s3.Client {
+func (g *VersityGW) Client() *s3.Client { return g.ClientAs(g.AccessKey, g.SecretKey) }
+
+// ClientAs is Client with an account's credentials (CreateUser).
+func (g *VersityGW) ClientAs(accessKey, secretKey string) *s3.Client {
 	return s3.New(s3.Options{
 		Region:       g.Region,
 		BaseEndpoint: aws.String(g.Endpoint),
 		UsePathStyle: true,
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: g.AccessKey, SecretAccessKey: g.SecretKey}, nil
+			return aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}, nil
 		}),
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
@@ -187,5 +198,28 @@ func (g *VersityGW) Resume(t testing.TB) {
 	t.Helper()
 	if err := g.proc.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatalf("testtools: resume versitygw: %v", err)
+	}
+}
+
+// CreateUser adds an account with the role "user" to the gateway's IAM
+// (versitygw admin create-user): it may do only what bucket policies
+// grant it. It returns the AWS environment of the account, as Env does
+// for root.
+func (g *VersityGW) CreateUser(t testing.TB, accessKey, secretKey string) []string {
+	t.Helper()
+	cmd := exec.Command(g.bin, "admin", "--er", g.Endpoint, "create-user", "--access", accessKey, "--secret", secretKey, "--role", "user")
+	// The root credentials in the environment, not on the command line.
+	cmd.Env = append(os.Environ(), "ADMIN_ACCESS_KEY_ID="+g.AccessKey, "ADMIN_SECRET_ACCESS_KEY="+g.SecretKey, "ADMIN_REGION="+g.Region)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("testtools: versitygw admin create-user %s: %v\n%s", accessKey, err, out)
+	}
+	return g.envOf(accessKey, secretKey)
+}
+
+// PutBucketPolicy sets bucket's policy (an AWS IAM policy document, JSON).
+func (g *VersityGW) PutBucketPolicy(t testing.TB, bucket, policy string) {
+	t.Helper()
+	if _, err := g.Client().PutBucketPolicy(context.Background(), &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(policy)}); err != nil {
+		t.Fatalf("testtools: put policy of bucket %s: %v", bucket, err)
 	}
 }

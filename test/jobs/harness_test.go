@@ -114,19 +114,46 @@ func newClusterOn(t *testing.T, postgres bool, serveArgs ...string) *cluster {
 	}
 	c.workerKey = lastLine(out)
 	c.workerEnv = append(c.workerEnv, "DRMPIPE_API_KEY="+c.workerKey)
-	s := c.start(t, c.serverEnv, append([]string{"serve"}, serveArgs...)...)
-	c.serve = s
-	if !eventually(15*time.Second, func() bool {
-		resp, err := http.Get(c.server + "/readyz")
+	c.serve = c.startServe(t, c.server, c.serverEnv, serveArgs...)
+	return c
+}
+
+// startServe starts `drmpipe serve` with env and waits until base answers
+// /readyz.
+func (c *cluster) startServe(t *testing.T, base string, env []string, args ...string) *proc {
+	t.Helper()
+	s := c.start(t, env, append([]string{"serve"}, args...)...)
+	if !becomesReady(base, 15*time.Second) {
+		t.Fatalf("drmpipe serve not ready:\n%s", s.out)
+	}
+	return s
+}
+
+// becomesReady reports whether the server at base answers /readyz with 200
+// within d.
+func becomesReady(base string, d time.Duration) bool {
+	return eventually(d, func() bool {
+		resp, err := http.Get(base + "/readyz")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
-	}) {
-		t.Fatalf("drmpipe serve not ready:\n%s", s.out)
-	}
-	return c
+	})
+}
+
+// replica starts a second `drmpipe serve` on the cluster's configuration
+// (same store, queue and data directory) on a port of its own, and returns
+// its base URL.
+func (c *cluster) replica(t *testing.T) string {
+	t.Helper()
+	port := testtools.FreePort(t)
+	// The later DRMPIPE_SERVER__LISTEN wins (os/exec keeps the last of
+	// duplicate variables).
+	env := append(append([]string{}, c.serverEnv...), fmt.Sprintf("DRMPIPE_SERVER__LISTEN=127.0.0.1:%d", port))
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	c.startServe(t, base, env)
+	return base
 }
 
 func lastLine(s string) string {

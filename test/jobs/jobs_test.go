@@ -5,6 +5,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
 // TestJobS3ToS3 submits a job from a mezzanine object to an S3 prefix,
@@ -149,7 +152,7 @@ func TestJobBadInputAndCancel(t *testing.T) {
 			t.Errorf("job %s: wait exit %d, want failed naming %s:\n%s", tc.id, code, tc.want, out)
 		}
 		j := c.show(t, tc.id)
-		if j.State != "failed" || j.Attempt != 1 || len(j.Errors) != 1 || !strings.Contains(j.Errors[0].Error, tc.want) {
+		if j.State != "failed" || j.Attempt != 1 || len(j.Errors) != 1 || !strings.Contains(j.Errors[0].Error, tc.want) || strings.Contains(j.Errors[0].Error, "JobCancelError") {
 			t.Errorf("job %s: want failed on attempt 1 with the input named, got %+v", tc.id, j)
 		}
 	}
@@ -190,5 +193,46 @@ func serveWorkers(t *testing.T, postgres bool) {
 	dir, _ := c.download(t, "vod", "one")
 	if v, code := c.run(t, nil, "verify", "--key", c.contentKey(t, "one"), dir); code != 0 {
 		t.Fatalf("drmpipe verify: %s", v)
+	}
+}
+
+// TestJobWriteDenied: a worker whose S3 account may read the mezzanine
+// bucket but write only under vod/allowed/ (a bucket policy) fails a job
+// whose output is elsewhere in vod on its first attempt, with the refused
+// location in the job record and nothing left there, and completes the
+// job submitted with it.
+func TestJobWriteDenied(t *testing.T) {
+	c := newCluster(t)
+	account := c.gw.CreateUser(t, "packager1", testtools.RandomHex(t, 20))
+	c.gw.PutBucketPolicy(t, "mezz", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["packager1"]},
+		"Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::mezz","arn:aws:s3:::mezz/*"]}]}`)
+	c.gw.PutBucketPolicy(t, "vod", `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Principal":{"AWS":["packager1"]},"Action":["s3:ListBucket"],"Resource":["arn:aws:s3:::vod"]},
+		{"Effect":"Allow","Principal":{"AWS":["packager1"]},"Action":["s3:GetObject","s3:PutObject","s3:DeleteObject"],"Resource":["arn:aws:s3:::vod/allowed/*"]}]}`)
+	denied := c.submit(t, "--content-id", "denied", "-o", "s3://vod/denied", "s3://mezz/in/sample.mp4")
+	good := c.submit(t, "--content-id", "allowed", "-o", "s3://vod/allowed/title", "s3://mezz/in/sample.mp4")
+	// The worker's AWS_* are the account's (later variables win).
+	w := c.start(t, append(append([]string{}, c.workerEnv...), account...), "worker", "--concurrency", "2")
+	if !eventually(15*time.Second, func() bool { return strings.Contains(w.out.String(), "drmpipe worker running") }) {
+		t.Fatalf("drmpipe worker did not start:\n%s", w.out)
+	}
+	if out, code := c.jobs(t, "wait", good); code != 0 {
+		t.Fatalf("job writing under vod/allowed/: exit %d\n%s", code, out)
+	}
+	if out, code := c.jobs(t, "wait", denied); code == 0 || !strings.Contains(out, "failed") {
+		t.Fatalf("job writing to vod/denied: exit %d, want failed\n%s", code, out)
+	}
+	j := c.show(t, denied)
+	// The record says what failed, first, in drmpipe's words (no River
+	// wrapper names).
+	if j.State != "failed" || j.Attempt != 1 || len(j.Errors) != 1 ||
+		!strings.HasPrefix(j.Errors[0].Error, "write s3://vod/denied/") || !strings.Contains(j.Errors[0].Error, "access denied") {
+		t.Fatalf("job writing to vod/denied: want failed on attempt 1 with \"write s3://vod/denied/...: access denied\", got %+v", j)
+	}
+	if objs := c.gw.Objects(t, "vod", "denied/"); len(objs) != 0 {
+		t.Errorf("%d objects under vod/denied/", len(objs))
+	}
+	if objs := c.gw.Objects(t, "vod", "allowed/title/"); objs["allowed/title/manifest.mpd"] == nil {
+		t.Errorf("no manifest under vod/allowed/title/ (%d objects)", len(objs))
 	}
 }
