@@ -22,7 +22,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { describeState, openPlayer, playerURL, players, sleep, tokenPath, withBrowser } from './support/harness.mjs';
+import { describeState, openPlayer, players, sleep, withBrowser } from './support/harness.mjs';
+import { liveMPD, livePlayerURL, sample, watchPlayback } from './support/live.mjs';
 
 // fixtures.mjs creates bt-live with --segment-duration 2s --key-period 4s.
 const CHANNEL = process.env.DRMPIPE_LIVE_CHANNEL || 'bt-live';
@@ -56,68 +57,6 @@ function push(base, key, seconds) {
   return ff;
 }
 
-// liveMPD fetches the channel's MPD; null until it is published.
-async function liveMPD(base) {
-  const res = await fetch(`${base}/live/${CHANNEL}/manifest.mpd`);
-  return res.ok ? res.text() : null;
-}
-
-// watchPlayback is an init script: it records, on the page, when the
-// video element waits for a key and the longest time currentTime stood
-// still once playback had started (sampled every 100 ms).
-function watchPlayback() {
-  const w = { waitingForKey: 0, longestKeyWait: 0, longestStall: 0, stallAt: null };
-  window.liveWatch = w;
-  let keyWaitSince = null;
-  let last = -1;
-  let since = performance.now();
-  document.addEventListener('DOMContentLoaded', () => {
-    const v = document.getElementById('video');
-    v.addEventListener('waitingforkey', () => {
-      w.waitingForKey++;
-      keyWaitSince ??= performance.now();
-    });
-    setInterval(() => {
-      const now = performance.now();
-      if (v.currentTime !== last) {
-        if (keyWaitSince !== null) w.longestKeyWait = Math.max(w.longestKeyWait, (now - keyWaitSince) / 1000);
-        keyWaitSince = null;
-        last = v.currentTime;
-        since = now;
-        return;
-      }
-      if (last > 0 && !v.paused) {
-        const stalled = (now - since) / 1000;
-        if (stalled > w.longestStall) {
-          w.longestStall = stalled;
-          w.stallAt = v.currentTime;
-        }
-      }
-    }, 100);
-  });
-}
-
-// sample reads, on the page, the playhead's media time on the channel's
-// timeline (media time t is wall-clock availabilityStartTime + t) and its
-// latency behind the wall clock.
-function sample(page, { player, format, ast }) {
-  return page.evaluate(({ player, format, ast }) => {
-    const v = document.getElementById('video');
-    const inst = window.drmpipe.instance;
-    let date = null; // wall-clock time of the playhead
-    if (player === 'shaka') date = inst?.getPlayheadTimeAsDate?.()?.getTime() ?? null;
-    else if (player === 'hlsjs') date = inst?.playingDate?.getTime() ?? null;
-    else if (format === 'dash') date = ast + v.currentTime * 1000; // dash.js: MPD time is AST-relative
-    const w = window.liveWatch;
-    return {
-      currentTime: v.currentTime,
-      mediaTime: date === null ? null : (date - ast) / 1000,
-      latency: date === null ? null : (Date.now() - date) / 1000,
-      watch: { ...w },
-    };
-  }, { player, format, ast });
-}
-
 describe('live: players follow a pushed channel across key-period boundaries', { concurrency: 4, timeout: 120_000 }, () => {
   const env = withBrowser();
   let ff;
@@ -132,7 +71,7 @@ describe('live: players follow a pushed channel across key-period boundaries', {
     // a player starting some segments behind the live edge has them.
     const end = Date.now() + 25_000;
     for (;;) {
-      const mpd = await liveMPD(base);
+      const mpd = await liveMPD(base, CHANNEL);
       if (mpd) ast ??= Date.parse(/availabilityStartTime="([^"]+)"/.exec(mpd)[1]);
       if (ast !== undefined && Date.now() - ast >= 4 * SEGMENT * 1000) break;
       if (Date.now() > end) throw new Error(`channel ${CHANNEL}: no MPD with ${4 * SEGMENT} s of media within 25 s; ffmpeg:\n${ff.log}`);
@@ -149,9 +88,7 @@ describe('live: players follow a pushed channel across key-period boundaries', {
   for (const p of players) {
     test(`${p.player} ${p.format.toUpperCase()} plays the live edge across ${BOUNDARIES} key-period boundaries`, { timeout: 80_000 }, async (t) => {
       const base = env.origin.base;
-      const manifest = `/live/${CHANNEL}/${p.format === 'hls' ? 'master.m3u8' : 'manifest.mpd'}`;
-      const url = playerURL(base, { content: CHANNEL, format: p.format, player: p.player, token: tokenPath(CHANNEL) })
-        .replace(/manifest=[^&]*/, `manifest=${encodeURIComponent(manifest)}`);
+      const url = livePlayerURL(base, CHANNEL, p);
       const page = await openPlayer(env.browser.context, url, { beforeGoto: (pg) => pg.addInitScript(watchPlayback) });
       try {
         // Wait for the first media time, then until BOUNDARIES key-period
