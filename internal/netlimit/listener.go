@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -282,6 +283,30 @@ type conn struct {
 	elem  *list.Element
 	list  *list.List
 	since time.Time // when it became new
+	// peerReset tells that the peer reset the connection while an answer
+	// was being written (Write).
+	peerReset atomic.Bool
+}
+
+// Write writes b. Once the peer has reset the connection (ECONNRESET, then
+// EPIPE), answers are dropped as written rather than failed: the requests
+// the peer sent whole before the reset are still queued, readable, on this
+// side (RFC 9293 §3.10.7.4: a reset aborts the peer's side; data it had
+// sent stays for the application to read), and net/http stops reading a
+// connection after a failed write. A client that pipelines requests
+// (RFC 9112 §9.3.2) and closes its socket with the answers unread, as
+// ffmpeg's DASH muxer does when it ends a push, so has every request it
+// sent served; reads then end with the reset, which ends the connection.
+func (c *conn) Write(b []byte) (int, error) {
+	if c.peerReset.Load() {
+		return len(b), nil
+	}
+	n, err := c.Conn.Write(b)
+	if err != nil && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+		c.peerReset.Store(true)
+		return len(b), nil
+	}
+	return n, err
 }
 
 // Close closes the connection and releases its place.
