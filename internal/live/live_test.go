@@ -22,6 +22,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/apikey"
 	"github.com/drmpipe/drmpipe/internal/cenc"
 	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/keys/kms/local"
 	"github.com/drmpipe/drmpipe/internal/keys/sqlstore"
 	"github.com/drmpipe/drmpipe/internal/media"
@@ -429,5 +430,59 @@ func TestLivePublishLatency(t *testing.T) {
 		if d != step {
 			t.Errorf("segment %d: publish latency %v, want %v", i+1, d, step)
 		}
+	}
+}
+
+// slowNextKeys is the real key store with the creation of key period 1
+// held until release is closed: a key store write that waits for the
+// disk.
+type slowNextKeys struct {
+	keyStore
+	release chan struct{}
+}
+
+func (s slowNextKeys) GetOrCreate(ctx context.Context, contentID string, t keys.TrackType, period uint32) (keys.ContentKey, error) {
+	if period == 1 {
+		<-s.release
+	}
+	return s.keyStore.GetOrCreate(ctx, contentID, t, period)
+}
+
+// A segment is published without waiting for the key of the next key
+// period, which is created in the background ahead of its boundary (and
+// is there once the store has written it).
+func TestLiveNextKeyOffThePublishPath(t *testing.T) {
+	objs, err := readAll(t, bytes.NewReader(cmafTrack(t, 4)), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := Channel{Name: "ahead", SegmentDuration: 2 * time.Second, KeyPeriod: 4 * time.Second, Window: 60 * time.Second, Scheme: cenc.CBCS,
+		Systems: []drm.System{drm.ClearKey}, KeysPer: KeysPerAsset}
+	release := make(chan struct{})
+	env := newLiveEnv(t, t.TempDir(), nil, ch, func(_ *Config, d *Deps) { d.Keys = slowNextKeys{keyStore: d.Keys, release: release} })
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		env.put(t, "ahead/v/init.mp4", objs[0].data)
+		for i, o := range objs[1:3] { // segment 1 (key period 0) published
+			env.put(t, fmt.Sprintf("ahead/v/%d.m4s", i+1), append(append([]byte(nil), o.data...), o.mdat...))
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		close(release)
+		t.Fatal("publishing segment 1 waited for the key of key period 1")
+	}
+	if pl := env.get(t, "ahead/v/playlist.m3u8"); !strings.Contains(pl, "seg_1.m4s") {
+		t.Fatalf("playlist:\n%s", pl)
+	}
+	close(release)
+	if err := env.p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ks, err := env.store.List(context.Background(), "ahead")
+	if err != nil || len(ks) != 2 {
+		t.Fatalf("keys of the channel after the background creation: %d, %v", len(ks), err)
 	}
 }

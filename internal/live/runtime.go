@@ -99,10 +99,11 @@ type Packager struct {
 	chans  map[string]*channel
 	defs   map[string]cachedDef
 	closed bool
-	// ending counts the encoder-signalled ends in progress (Close waits
-	// for them); leases counts the lease renewal loops.
-	ending sync.WaitGroup
-	leases sync.WaitGroup
+	// ending counts the encoder-signalled ends in progress, ahead the
+	// key creations in progress (Close waits for both); leases counts the
+	// lease renewal loops.
+	ending, ahead sync.WaitGroup
+	leases        sync.WaitGroup
 }
 
 // New returns a live packager.
@@ -145,6 +146,7 @@ func (p *Packager) Close() error {
 	p.closed = true
 	p.mu.Unlock()
 	p.ending.Wait()
+	p.ahead.Wait()
 	p.releaseAll()
 	return nil
 }
@@ -182,6 +184,9 @@ type channel struct {
 	// committedAt is when the state was last committed.
 	dirty       bool
 	committedAt time.Time
+	// ahead is, per key slot, the highest key period whose key was asked
+	// for ahead of its boundary (createAhead).
+	ahead map[keys.TrackType]int
 }
 
 // liveTrack is one ingested track.
@@ -418,6 +423,40 @@ func (c *channel) flush(ctx context.Context) error {
 	return c.commit(ctx)
 }
 
+// createAhead creates the key of period k of track t's slot in the
+// background, unless it was asked for already (c.mu held). A key store
+// write waits for its commit to reach the disk (SQLite synchronous=FULL),
+// a wait no segment publish has to take: the key is needed only at the
+// next boundary, where periodKey finds it (or, if this failed, creates
+// it).
+func (c *channel) createAhead(track string, t *media.Track, k int) {
+	slot := c.slot(t)
+	if c.ahead == nil {
+		c.ahead = map[keys.TrackType]int{}
+	}
+	if done, ok := c.ahead[slot]; ok && done >= k {
+		return
+	}
+	c.ahead[slot] = k
+	c.p.ahead.Add(1)
+	go func() {
+		defer c.p.ahead.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), aheadTimeout)
+		defer cancel()
+		if _, err := c.p.deps.Keys.GetOrCreate(ctx, c.def.Name, slot, uint32(k)); err != nil {
+			c.p.deps.Log.Warn("live: next key period's key not created yet", "channel", c.def.Name, "track", track, "period", k, "error", err.Error())
+			c.mu.Lock()
+			if c.ahead[slot] == k {
+				c.ahead[slot] = k - 1 // asked for again at the next segment
+			}
+			c.mu.Unlock()
+		}
+	}()
+}
+
+// aheadTimeout bounds the creation of a key ahead of its period.
+const aheadTimeout = 30 * time.Second
+
 // slot is the key slot of a track: ALL, or its track type.
 func (c *channel) slot(t *media.Track) keys.TrackType {
 	switch {
@@ -497,11 +536,9 @@ func (c *channel) publish(ctx context.Context, lt *liveTrack, cs cutSegment) err
 			start := cs.start
 			lt.st.Periods = append(lt.st.Periods, periodState{Index: k, First: number, Start: &start, KID: key.KID.String(), F: c.fence})
 		}
-		// The next period's key exists a whole key period before its
-		// boundary, so licenses can carry it ahead (look-ahead).
-		if _, err := c.periodKey(ctx, t, k+1); err != nil {
-			c.p.deps.Log.Warn("live: next key period's key not created yet", "channel", c.def.Name, "track", lt.name, "period", k+1, "error", err.Error())
-		}
+		// The next period's key exists about a whole key period before
+		// its boundary, so licenses can carry it ahead (look-ahead).
+		c.createAhead(lt.name, t, k+1)
 	}
 	size := 0
 	for _, s := range cs.samples {
