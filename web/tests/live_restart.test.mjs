@@ -10,8 +10,9 @@
 // not got through is sent again). Each player must keep playing: its media
 // time passes the live edge of the moment of the kill by three segments
 // (media the restarted server packaged), it ends within a few segments of
-// the live edge, no stall lasts over three segments, no fatal player error,
-// every license request is granted.
+// the live edge, no stall lasts over three segments, no media is skipped,
+// no fatal player error, every license request is granted but those sent
+// while no server ran.
 //
 // The encoder is this test's: the segments of a lavfi source (H.264 + AAC)
 // encoded ahead with ffmpeg's DASH muxer, PUT one object each at the media
@@ -275,7 +276,8 @@ describe('live: players continue across a kill -9 and restart of the server', { 
       await srv.proc.exited;
       await sleep(DOWN * 1000);
       srv.proc = await serve(bin, srv.data, srv.port, log);
-      const down = (Date.now() - killedAt) / 1000;
+      const restartedAt = Date.now();
+      const down = (restartedAt - killedAt) / 1000;
 
       // Each player passes the live edge of the kill by PAST_RESTART s.
       const target = edgeAtKill + PAST_RESTART;
@@ -290,6 +292,9 @@ describe('live: players continue across a kill -9 and restart of the server', { 
         const s = p.last;
         const after = p.samples.filter((x) => x.at > killedAt && x.latency !== null).map((x) => x.latency);
         const maxLatency = Math.max(...after);
+        // License requests sent while no server ran fail (status 0, no
+        // answer); every other one is granted.
+        const refused = s.licenseRequests.filter((r) => r.status !== 200 && !(r.status === 0 && r.at >= killedAt && r.at < restartedAt));
         t.diagnostic(`${p.player} ${p.format}: media time ${s.mediaTime?.toFixed(2)} s at the end (live edge at the kill ${edgeAtKill.toFixed(2)} s, ` +
           `server down ${down.toFixed(2)} s); latency after the restart ${maxLatency.toFixed(2)} s at most, ${s.latency?.toFixed(2)} s at the end; ` +
           `longest stall ${s.watch.longestStall.toFixed(2)} s; ${s.licenseRequests.length} license request(s); ` +
@@ -297,13 +302,16 @@ describe('live: players continue across a kill -9 and restart of the server', { 
         assert.deepEqual(s.errors, [], `player error:${await why(p)}`);
         assert.ok(s.mediaTime >= target, `${p.player} ${p.format}: media time ${s.mediaTime?.toFixed(2)} s, want ${target.toFixed(2)} s (${PAST_RESTART} s past the live edge at the kill):${await why(p)}`);
         assert.ok(s.watch.longestStall <= MAX_STALL, `${p.player} ${p.format}: playback stood still ${s.watch.longestStall.toFixed(2)} s at ${s.watch.stallAt}:${await why(p)}`);
-        assert.ok(maxLatency <= MAX_LATENCY, `${p.player} ${p.format}: latency ${maxLatency.toFixed(2)} s after the restart, want at most ${MAX_LATENCY} s:${await why(p)}`);
+        // Back within a few segments of the live edge (a stall while the
+        // server was away may have put it further behind for a while).
+        assert.ok(s.latency <= MAX_LATENCY, `${p.player} ${p.format}: latency ${s.latency?.toFixed(2)} s at the end, want at most ${MAX_LATENCY} s:${await why(p)}`);
+        assert.ok(maxLatency <= MAX_LATENCY + MAX_STALL, `${p.player} ${p.format}: latency ${maxLatency.toFixed(2)} s after the restart, want at most ${MAX_LATENCY + MAX_STALL} s:${await why(p)}`);
         // Nothing is skipped: the video buffered is one range (what the
         // player evicted aside) over the restart.
         const video = (await p.page.evaluate(() => window.drmpipeState.buffers)).find((b) => b.kind === 'video')?.ranges ?? [];
         const holes = video.slice(1).filter(([start], i) => start - video[i][1] > 0.1);
         assert.deepEqual(holes, [], `${p.player} ${p.format}: video buffered ${JSON.stringify(video)}: media skipped:${await why(p)}`);
-        assert.ok(s.licenseRequests.length > 0 && s.licenseRequests.every((r) => r.status === 200), `${p.player} ${p.format}: a license request failed or none was made:${await why(p)}`);
+        assert.ok(s.licenseRequests.length > 0 && refused.length === 0, `${p.player} ${p.format}: a license request failed or none was made:${await why(p)}`);
       }
     } finally {
       await Promise.all(pages.map((p) => p.page.close()));
