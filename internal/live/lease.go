@@ -355,7 +355,7 @@ func (c *channel) adopt(ctx context.Context, headers map[string][]byte) error {
 	if err := c.commit(ctx); err != nil {
 		return err
 	}
-	if err := c.writeManifests(ctx); err != nil {
+	if err := c.writeManifests(ctx, ""); err != nil {
 		return err
 	}
 	for _, root := range []string{stateDirName, pubDirName} {

@@ -208,7 +208,7 @@ func (c *channel) end(ctx context.Context) error {
 	if err := c.commit(ctx); err != nil {
 		return err
 	}
-	if err := c.writeManifests(ctx); err != nil {
+	if err := c.writeManifests(ctx, ""); err != nil {
 		return err
 	}
 	c.p.deps.Log.Info("live: stream ended; manifests are final", "channel", c.def.Name)

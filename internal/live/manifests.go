@@ -1,6 +1,7 @@
 package live
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -101,17 +102,26 @@ func (c *channel) protection(ctx context.Context, kidHex string) (*manifest.Prot
 	return p, nil
 }
 
-// writeManifests rewrites the media playlists, the multivariant playlist
-// and the MPD, each atomically, after the segments they list: into this
-// holder's .pub/FENCE/ directory, the public names linking there
-// (lease.go).
-func (c *channel) writeManifests(ctx context.Context) error {
+// writeManifests rewrites, each atomically and after the segments they
+// list, the media playlist of track changed (of every track when changed
+// is ""), the multivariant playlist when its text changed, and the MPD:
+// into this holder's .pub/FENCE/ directory, the public names linking there
+// (lease.go). A media playlist depends on its own track's window alone, so
+// a segment published on one track leaves the others' playlists as they
+// are.
+func (c *channel) writeManifests(ctx context.Context, changed string) error {
 	p, err := c.presentation(ctx)
 	if err != nil || len(p.Tracks) == 0 {
 		return err
 	}
+	if changed == "" {
+		c.master = nil
+	}
 	now := c.p.deps.Now()
 	for _, t := range p.Tracks {
+		if changed != "" && t.ID != changed {
+			continue
+		}
 		data, err := hls.MarshalLiveMedia(t, hls.Live{Epoch: c.st.Epoch})
 		if err != nil {
 			return fmt.Errorf("channel %q: %w", c.def.Name, err)
@@ -127,8 +137,11 @@ func (c *channel) writeManifests(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("channel %q: %w", c.def.Name, err)
 	}
-	if err := c.writeManifest(MultivariantName, mv); err != nil {
-		return err
+	if !bytes.Equal(mv, c.master) {
+		if err := c.writeManifest(MultivariantName, mv); err != nil {
+			return err
+		}
+		c.master = mv
 	}
 	opts := dash.Options{Live: &dash.Live{
 		AvailabilityStartTime: c.st.Epoch, PublishTime: now,

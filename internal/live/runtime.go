@@ -184,6 +184,8 @@ type channel struct {
 	// committedAt is when the state was last committed.
 	dirty       bool
 	committedAt time.Time
+	// master is the multivariant playlist as last written.
+	master []byte
 	// ahead is, per key slot, the highest key period whose key was asked
 	// for ahead of its boundary (createAhead).
 	ahead map[keys.TrackType]int
@@ -575,7 +577,7 @@ func (c *channel) publish(ctx context.Context, lt *liveTrack, cs cutSegment) err
 			return err
 		}
 	}
-	return c.writeManifests(ctx)
+	return c.writeManifests(ctx, lt.name)
 }
 
 // slide drops the segments that left the window from the listing and
