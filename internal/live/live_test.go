@@ -284,16 +284,8 @@ func newLiveEnv(t *testing.T, dir string, store *sqlstore.Store, ch Channel, opt
 
 func (env *liveEnv) put(t *testing.T, path string, body []byte) {
 	t.Helper()
-	req, _ := http.NewRequest("PUT", env.srv.URL+IngestPrefix+path, bytes.NewReader(body))
-	req.SetBasicAuth("enc", env.key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("PUT %s: %d %s", path, resp.StatusCode, b)
+	if status, e, _ := env.putStatus(t, path, body); status != 200 {
+		t.Fatalf("PUT %s: %d %+v", path, status, e)
 	}
 }
 

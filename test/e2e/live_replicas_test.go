@@ -85,15 +85,7 @@ func TestLiveReplicasLease(t *testing.T) {
 	d := newDeployment(t, setup{StoreDSN: pg.DSN, Edit: func(m map[string]any) {
 		m["live"] = map[string]any{"lease_ttl": ttl.String(), "dir": filepath.Join(t.TempDir(), "shared-live")}
 	}})
-	if _, stderr, code := d.cli(t, "channel", "create", "--config", d.cfgFile, "rp", "--key-period=4s", "--window=60s", "--drm=clearkey"); code != 0 {
-		t.Fatalf("channel create: %s", stderr)
-	}
-	key, stderr, code := d.cli(t, "apikey", "create", "--config", d.cfgFile, "--scope", "ingest", "--name", "encoder")
-	if code != 0 {
-		t.Fatalf("apikey create: %s", stderr)
-	}
-	key = strings.TrimSpace(key)
-	d.secrets.addString("API key", key)
+	key := createIngestChannel(t, d, "rp")
 	init, frags := liveVideoObjects(t)
 	cfgA, cfgB := replicaConfig(t, d, "replica-a"), replicaConfig(t, d, "replica-b")
 	a := startServeWith(t, d, bin, cfgA)

@@ -90,15 +90,7 @@ func TestLiveKill9Restart(t *testing.T) {
 	}
 	t.Cleanup(cleanup)
 	d := newDeployment(t, setup{})
-	if _, stderr, code := d.cli(t, "channel", "create", "--config", d.cfgFile, "rs", "--key-period=4s", "--window=60s", "--drm=clearkey"); code != 0 {
-		t.Fatalf("channel create: %s", stderr)
-	}
-	key, stderr, code := d.cli(t, "apikey", "create", "--config", d.cfgFile, "--scope", "ingest", "--name", "encoder")
-	if code != 0 {
-		t.Fatalf("apikey create: %s", stderr)
-	}
-	key = strings.TrimSpace(key)
-	d.secrets.addString("API key", key)
+	key := createIngestChannel(t, d, "rs")
 	init, frags := liveVideoObjects(t)
 
 	srv := startServe(t, d, bin)
@@ -185,4 +177,21 @@ func TestLiveKill9Restart(t *testing.T) {
 		t.Fatalf("MPD after the restart:\n%s\nbefore:\n%s", mpdAfter, mpdBefore)
 	}
 	srv.kill()
+}
+
+// createIngestChannel creates channel name (4 s key periods, a 60 s
+// window, ClearKey) in d's data directory and returns a new API key of
+// scope ingest for its encoder.
+func createIngestChannel(t *testing.T, d *deployment, name string) string {
+	t.Helper()
+	if _, stderr, code := d.cli(t, "channel", "create", "--config", d.cfgFile, name, "--key-period=4s", "--window=60s", "--drm=clearkey"); code != 0 {
+		t.Fatalf("channel create: %s", stderr)
+	}
+	key, stderr, code := d.cli(t, "apikey", "create", "--config", d.cfgFile, "--scope", "ingest", "--name", "encoder")
+	if code != 0 {
+		t.Fatalf("apikey create: %s", stderr)
+	}
+	key = strings.TrimSpace(key)
+	d.secrets.addString("API key", key)
+	return key
 }

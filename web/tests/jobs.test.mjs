@@ -9,25 +9,15 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { repoDir } from './support/fixtures.mjs';
-import { launchBrowser, screenshot, sleep } from './support/harness.mjs';
+import { freePort, launchBrowser, screenshot, sleep } from './support/harness.mjs';
 
 const bin = path.resolve(process.env.DRMPIPE_BIN || path.join(repoDir, 'bin', 'drmpipe'));
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 describe('jobs page', () => {
   let dir, server, base, apiKey, browser;

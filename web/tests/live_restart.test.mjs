@@ -26,12 +26,11 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import { artifactsDir, describeState, launchBrowser, openPlayer, players, sleep } from './support/harness.mjs';
+import { artifactsDir, describeState, freePort, launchBrowser, openPlayer, players, sleep } from './support/harness.mjs';
 import { webDir } from './support/fixtures.mjs';
 import { liveMPD, livePlayerURL, sample, watchPlayback } from './support/live.mjs';
 
@@ -51,16 +50,6 @@ const DOWN = 1;
 const MAX_STALL = 3 * SEGMENT; // seconds
 const MAX_LATENCY = 5 * SEGMENT; // seconds behind the wall clock (as live.test.mjs)
 
-// freePort asks the kernel for a free loopback port.
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 // serve starts `drmpipe serve` on dataDir and port and waits for /readyz;
 // its output is appended to log.

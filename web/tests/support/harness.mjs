@@ -17,6 +17,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -214,6 +215,17 @@ export async function screenshot(page, name) {
   const file = path.join(artifactsDir, `${name.replace(/[^a-z0-9._-]+/gi, '_')}.png`);
   await page.screenshot({ path: file, timeout: 10_000 });
   return file;
+}
+
+// freePort asks the kernel for a free loopback port.
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
 }
 
 export { sleep };
