@@ -93,7 +93,8 @@ func (p *manifestPoller) once(ctx context.Context) {
 		p.mu.Lock()
 		_, known := p.refs[k]
 		p.mu.Unlock()
-		if known || !(strings.HasSuffix(k, ".mpd") || strings.HasSuffix(k, ".m3u8")) {
+		isManifest := strings.HasSuffix(k, ".mpd") || strings.HasSuffix(k, ".m3u8")
+		if known || !isManifest {
 			continue
 		}
 		refs, err := p.references(ctx, k)
