@@ -40,7 +40,8 @@ type toolProcess struct {
 }
 
 // start runs cmd with its output appended to logPath and waits up to 15 s
-// until addr accepts TCP connections; on failure the process is stopped.
+// until addr accepts TCP connections and the process still runs
+// startSettle later; on failure the process is stopped.
 func (p *toolProcess) start(cmd *exec.Cmd, logPath, addr string) error {
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -63,7 +64,15 @@ func (p *toolProcess) start(cmd *exec.Cmd, logPath, addr string) error {
 		}
 		err := waitTCP(addr, 100*time.Millisecond)
 		if err == nil {
-			return nil
+			// The port may be another process's (FreePort's port taken
+			// before this server bound it): a server that could not bind
+			// exits at once, so it must still run a moment later.
+			select {
+			case <-done:
+				return fmt.Errorf("exited after 127.0.0.1 accepted on its port (another process's listener)")
+			case <-time.After(startSettle):
+				return nil
+			}
 		}
 		if time.Now().After(deadline) {
 			p.stop()
@@ -71,6 +80,10 @@ func (p *toolProcess) start(cmd *exec.Cmd, logPath, addr string) error {
 		}
 	}
 }
+
+// startSettle is how long a started server must keep running after its
+// port accepts connections.
+const startSettle = 300 * time.Millisecond
 
 // stop kills the process and waits for it to exit; it is safe to call more
 // than once.
