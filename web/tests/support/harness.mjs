@@ -155,6 +155,31 @@ export async function openPlayer(context, url, { beforeGoto } = {}) {
   return page;
 }
 
+/**
+ * shakaConfigAtLoad returns an openPlayer beforeGoto hook that makes the
+ * demo page's shaka-player apply config just before player.load(), as an
+ * application that embeds shaka-player would configure it. The page itself
+ * stays as users get it: the hook patches the shaka namespace when the
+ * page's script defines window.shaka.
+ */
+export function shakaConfigAtLoad(config) {
+  return (page) => page.addInitScript((cfg) => {
+    let lib;
+    Object.defineProperty(window, 'shaka', {
+      configurable: true,
+      get: () => lib,
+      set(v) {
+        lib = v;
+        const load = v.Player.prototype.load;
+        v.Player.prototype.load = function (...args) {
+          this.configure(cfg);
+          return load.apply(this, args);
+        };
+      },
+    });
+  }, config);
+}
+
 export const getState = (page) => page.evaluate(() => JSON.parse(JSON.stringify(window.drmpipeState)));
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
