@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -563,5 +564,87 @@ func TestLiveManifestRevalidation(t *testing.T) {
 			t.Fatalf("%s rewritten within the second of the copy the player holds: %d (changed body: %v), want 200 with the new manifest",
 				m, resp.StatusCode, !bytes.Equal(after, b))
 		}
+	}
+}
+
+// cmafTracks is a clip's video and audio (AAC) as CMAF track files of 2 s
+// fragments, as an encoder sending each track on its own streams them.
+func cmafTracks(t testing.TB, seconds float64) (video, audio []byte) {
+	t.Helper()
+	clip := testtools.MakeClip(t, testtools.ClipOptions{Width: 160, Height: 120, FPS: 24, Seconds: seconds, GOPSeconds: 2, Audio: "aac"})
+	out := make([][]byte, 2)
+	for i, m := range []string{"0:v", "0:a"} {
+		f := filepath.Join(t.TempDir(), fmt.Sprintf("track%d.mp4", i))
+		cmd := exec.Command(testtools.FFmpeg(t), "-hide_banner", "-loglevel", "error", "-nostdin", "-i", clip, "-map", m, "-c", "copy",
+			"-f", "mp4", "-frag_duration", "2000000", "-movflags", "empty_moov+separate_moof+default_base_moof+cmaf+frag_keyframe", f)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("ffmpeg: %v\n%s", err, b)
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = b
+	}
+	return out[0], out[1]
+}
+
+// A key period enters the live MPD as a Period only once every track has
+// a segment in it, and its start never changes: DASH-IF IOP v4.3
+// §4.4.3.3 lets an MPD update add Periods and segments at the end, not
+// Adaptation Sets to a Period already published nor a new Period@start.
+// The encoder's tracks arrive one after the other (audio first here, as
+// after a restart); a Period published with audio alone was taken by
+// shaka-player as a Period without video, which it then skipped.
+func TestLiveMPDPeriodsComplete(t *testing.T) {
+	vb, ab := cmafTracks(t, 12)
+	video, err := readAll(t, bytes.NewReader(vb), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audio, err := readAll(t, bytes.NewReader(ab), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := newLiveEnv(t, t.TempDir(), nil, clearKeyChannel("two"))
+	env.put(t, "two/v/init.mp4", video[0].data)
+	env.put(t, "two/a/init.mp4", audio[0].data)
+	periodRE := regexp.MustCompile(`(?s)<Period id="(\d+)" start="([^"]+)">(.*?)</Period>`)
+	starts := map[string]string{}
+	check := func(after string) {
+		t.Helper()
+		resp, err := http.Get(env.srv.URL + OutputPrefix + "two/manifest.mpd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mpd, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusNotFound {
+			return // nothing published yet
+		}
+		for _, m := range periodRE.FindAllStringSubmatch(string(mpd), -1) {
+			id, start, body := m[1], m[2], m[3]
+			if n := strings.Count(body, "<AdaptationSet"); n != 2 {
+				t.Fatalf("after %s: Period %s has %d Adaptation Sets, want 2 (video and audio):\n%s", after, id, n, mpd)
+			}
+			if s, ok := starts[id]; ok && s != start {
+				t.Fatalf("after %s: Period %s start %s, was %s:\n%s", after, id, start, s, mpd)
+			}
+			starts[id] = start
+		}
+	}
+	n := min(len(video), len(audio))
+	for i := 1; i < n; i++ {
+		for _, tr := range []struct {
+			name string
+			o    cmafObject
+		}{{"a", audio[i]}, {"v", video[i]}} {
+			path := fmt.Sprintf("two/%s/%d.m4s", tr.name, i)
+			env.put(t, path, append(append([]byte(nil), tr.o.data...), tr.o.mdat...))
+			check(path)
+		}
+	}
+	if len(starts) < 2 {
+		t.Fatalf("%d Periods published, want at least 2: %v", len(starts), starts)
 	}
 }
