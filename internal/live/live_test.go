@@ -590,9 +590,9 @@ func cmafTracks(t testing.TB, seconds float64) (video, audio []byte) {
 }
 
 // A key period enters the live MPD as a Period only once every track has
-// a segment in it, and its start never changes: DASH-IF IOP v4.3
-// §4.4.3.3 lets an MPD update add Periods and segments at the end, not
-// Adaptation Sets to a Period already published nor a new Period@start.
+// a segment in it, and its start never changes: an MPD update (ISO/IEC
+// 23009-1 §5.4.1) adds Periods and segments at the end, not Adaptation
+// Sets to a Period already published nor a new Period@start.
 // The encoder's tracks arrive one after the other (audio first here, as
 // after a restart); a Period published with audio alone was taken by
 // shaka-player as a Period without video, which it then skipped.

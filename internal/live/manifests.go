@@ -169,8 +169,8 @@ func (c *channel) writeManifests(ctx context.Context, changed string) error {
 // PUTs each on its own, and after a restart resends them in any order),
 // but an MPD update may only add Periods and segments at the end: neither
 // an Adaptation Set to a Period already published nor a new Period@start,
-// which is the earliest of its tracks' first segments (DASH-IF IOP v4.3
-// §4.4.3.3; ISO/IEC 23009-1 §5.4.1). So a Period waits for its slowest
+// which is the earliest of its tracks' first segments (MPD updates,
+// ISO/IEC 23009-1 §5.4.1). So a Period waits for its slowest
 // track, a segment duration at most while all tracks keep arriving. No
 // tracks: a track of the channel has no segment yet.
 func (c *channel) completePeriods(p manifest.Presentation) manifest.Presentation {
