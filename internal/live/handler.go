@@ -1,7 +1,10 @@
 package live
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -291,6 +294,7 @@ func (p *Packager) OutputHandler() http.Handler {
 			return
 		}
 		h := w.Header()
+		manifest := true
 		switch path.Ext(file) {
 		case ".mpd":
 			h.Set("Content-Type", "application/dash+xml")
@@ -301,13 +305,38 @@ func (p *Packager) OutputHandler() http.Handler {
 		case ".mp4":
 			h.Set("Content-Type", "video/mp4")
 			h.Set("Cache-Control", segmentCache)
+			manifest = false
 		default:
 			h.Set("Content-Type", "video/iso.segment")
 			h.Set("Cache-Control", segmentCache)
+			manifest = false
 		}
 		h.Set("Access-Control-Allow-Origin", "*")
+		if manifest {
+			p.serveManifest(w, r, f)
+			return
+		}
 		http.ServeContent(w, r, "", st.ModTime(), f)
 	})
+}
+
+// serveManifest answers with a manifest validated by an entity tag of its
+// content and no Last-Modified: a manifest changes several times a second
+// (one write per track per segment), which a date of second precision
+// (RFC 9110 §8.8.2) cannot tell apart, so a player revalidating its copy
+// with If-Modified-Since was told 304 for a manifest rewritten later in
+// the same second and missed the newest segment for another update
+// period. A strong entity tag (RFC 9110 §8.8.3) changes with every byte;
+// If-None-Match takes precedence over If-Modified-Since (§13.2.2).
+func (p *Packager) serveManifest(w http.ResponseWriter, r *http.Request, f *os.File) {
+	b, err := io.ReadAll(f)
+	if err != nil {
+		httperr.Write(w, r, p.deps.Log, fmt.Errorf("reading live manifest %s: %w", r.URL.Path, err))
+		return
+	}
+	sum := sha256.Sum256(b)
+	w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:16])+`"`)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
 }
 
 // Cache-Control of live objects: a manifest changes every segment; a

@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drmpipe/drmpipe/internal/cenc"
-	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/httperr"
 )
 
@@ -53,8 +51,7 @@ func TestLiveLeaseFencing(t *testing.T) {
 	}
 	frag := func(i int) []byte { return append(append([]byte(nil), objs[i].data...), objs[i].mdat...) }
 	dir := t.TempDir()
-	ch := Channel{Name: "ls", SegmentDuration: 2 * time.Second, KeyPeriod: 4 * time.Second, Window: 60 * time.Second, Scheme: cenc.CBCS,
-		Systems: []drm.System{drm.ClearKey}, KeysPer: KeysPerAsset}
+	ch := clearKeyChannel("ls")
 	replica := func(id string) func(*Config, *Deps) {
 		return func(c *Config, _ *Deps) { c.ReplicaID, c.LeaseTTL = id, 3*time.Second }
 	}

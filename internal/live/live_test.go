@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -232,6 +233,13 @@ func TestTrackOf(t *testing.T) {
 	}
 }
 
+// clearKeyChannel is a channel of 2 s segments, 4 s key periods and a
+// 60 s window, cbcs with ClearKey, one key per asset.
+func clearKeyChannel(name string) Channel {
+	return Channel{Name: name, SegmentDuration: 2 * time.Second, KeyPeriod: 4 * time.Second, Window: 60 * time.Second, Scheme: cenc.CBCS,
+		Systems: []drm.System{drm.ClearKey}, KeysPer: KeysPerAsset}
+}
+
 // liveEnv is a live packager on a real SQLite key store with a local KEK,
 // serving ingest and output over HTTP.
 type liveEnv struct {
@@ -397,8 +405,7 @@ func TestLivePublishLatency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch := Channel{Name: "lat", SegmentDuration: 2 * time.Second, KeyPeriod: 4 * time.Second, Window: 60 * time.Second, Scheme: cenc.CBCS,
-		Systems: []drm.System{drm.ClearKey}, KeysPer: KeysPerAsset}
+	ch := clearKeyChannel("lat")
 	var clock atomic.Int64
 	clock.Store(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC).UnixNano())
 	rec := &publishLatencies{}
@@ -448,8 +455,7 @@ func TestLiveNextKeyOffThePublishPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch := Channel{Name: "ahead", SegmentDuration: 2 * time.Second, KeyPeriod: 4 * time.Second, Window: 60 * time.Second, Scheme: cenc.CBCS,
-		Systems: []drm.System{drm.ClearKey}, KeysPer: KeysPerAsset}
+	ch := clearKeyChannel("ahead")
 	release := make(chan struct{})
 	env := newLiveEnv(t, t.TempDir(), nil, ch, func(_ *Config, d *Deps) { d.Keys = slowNextKeys{keyStore: d.Keys, release: release} })
 	done := make(chan struct{})
@@ -476,5 +482,169 @@ func TestLiveNextKeyOffThePublishPath(t *testing.T) {
 	ks, err := env.store.List(context.Background(), "ahead")
 	if err != nil || len(ks) != 2 {
 		t.Fatalf("keys of the channel after the background creation: %d, %v", len(ks), err)
+	}
+}
+
+// A manifest rewritten within the second of an earlier answer is not
+// answered 304 to a player that revalidates its cached copy (max-age=1):
+// Last-Modified counts whole seconds (RFC 9110 §5.6.7), and the MPD and
+// playlists change several times a second (one write per track per
+// segment, more after a restart), so a validator of second precision
+// kept players on a manifest without the newest segment for another
+// update period.
+func TestLiveManifestRevalidation(t *testing.T) {
+	objs, err := readAll(t, bytes.NewReader(cmafTrack(t, 8)), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := clearKeyChannel("reval")
+	dir := t.TempDir()
+	env := newLiveEnv(t, dir, nil, ch)
+	env.put(t, "reval/v/init.mp4", objs[0].data)
+	for i, o := range objs[1:3] {
+		env.put(t, fmt.Sprintf("reval/v/%d.m4s", i+1), append(append([]byte(nil), o.data...), o.mdat...))
+	}
+	fetch := func(path string, validators http.Header) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, env.srv.URL+OutputPrefix+path, nil)
+		for k, v := range validators {
+			req.Header[k] = v
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	next := 3 // the next fragment
+	for _, m := range []string{"reval/manifest.mpd", "reval/v/playlist.m3u8"} {
+		first := fetch(m, nil)
+		b, _ := io.ReadAll(first.Body)
+		if first.StatusCode != 200 {
+			t.Fatalf("%s: %d\n%s", m, first.StatusCode, b)
+		}
+		// What a browser sends when its copy is stale.
+		validators := http.Header{}
+		if v := first.Header.Get("Last-Modified"); v != "" {
+			validators.Set("If-Modified-Since", v)
+		}
+		if v := first.Header.Get("ETag"); v != "" {
+			validators.Set("If-None-Match", v)
+		}
+		if len(validators) == 0 {
+			t.Fatalf("%s: no validator (Last-Modified or ETag) to revalidate with", m)
+		}
+		// Unchanged: 304.
+		if resp := fetch(m, validators); resp.StatusCode != http.StatusNotModified {
+			t.Fatalf("%s unchanged: %d, want 304", m, resp.StatusCode)
+		}
+		// A segment more, its manifests written within the same second as
+		// the first answer.
+		env.put(t, fmt.Sprintf("reval/v/%d.m4s", next), append(append([]byte(nil), objs[next].data...), objs[next].mdat...))
+		next++
+		target, err := filepath.EvalSymlinks(filepath.Join(dir, "live", filepath.FromSlash(m)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Stat(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameSecond := st.ModTime().Truncate(time.Second).Add(900 * time.Millisecond)
+		if lm, err := http.ParseTime(first.Header.Get("Last-Modified")); err == nil {
+			sameSecond = lm.Add(900 * time.Millisecond)
+		}
+		if err := os.Chtimes(target, sameSecond, sameSecond); err != nil {
+			t.Fatal(err)
+		}
+		resp := fetch(m, validators)
+		after, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || bytes.Equal(after, b) {
+			t.Fatalf("%s rewritten within the second of the copy the player holds: %d (changed body: %v), want 200 with the new manifest",
+				m, resp.StatusCode, !bytes.Equal(after, b))
+		}
+	}
+}
+
+// cmafTracks is a clip's video and audio (AAC) as CMAF track files of 2 s
+// fragments, as an encoder sending each track on its own streams them.
+func cmafTracks(t testing.TB, seconds float64) (video, audio []byte) {
+	t.Helper()
+	clip := testtools.MakeClip(t, testtools.ClipOptions{Width: 160, Height: 120, FPS: 24, Seconds: seconds, GOPSeconds: 2, Audio: "aac"})
+	out := make([][]byte, 2)
+	for i, m := range []string{"0:v", "0:a"} {
+		f := filepath.Join(t.TempDir(), fmt.Sprintf("track%d.mp4", i))
+		cmd := exec.Command(testtools.FFmpeg(t), "-hide_banner", "-loglevel", "error", "-nostdin", "-i", clip, "-map", m, "-c", "copy",
+			"-f", "mp4", "-frag_duration", "2000000", "-movflags", "empty_moov+separate_moof+default_base_moof+cmaf+frag_keyframe", f)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("ffmpeg: %v\n%s", err, b)
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = b
+	}
+	return out[0], out[1]
+}
+
+// A key period enters the live MPD as a Period only once every track has
+// a segment in it, and its start never changes: an MPD update (ISO/IEC
+// 23009-1 §5.4.1) adds Periods and segments at the end, not Adaptation
+// Sets to a Period already published nor a new Period@start.
+// The encoder's tracks arrive one after the other (audio first here, as
+// after a restart); a Period published with audio alone was taken by
+// shaka-player as a Period without video, which it then skipped.
+func TestLiveMPDPeriodsComplete(t *testing.T) {
+	vb, ab := cmafTracks(t, 12)
+	video, err := readAll(t, bytes.NewReader(vb), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audio, err := readAll(t, bytes.NewReader(ab), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := newLiveEnv(t, t.TempDir(), nil, clearKeyChannel("two"))
+	env.put(t, "two/v/init.mp4", video[0].data)
+	env.put(t, "two/a/init.mp4", audio[0].data)
+	periodRE := regexp.MustCompile(`(?s)<Period id="(\d+)" start="([^"]+)">(.*?)</Period>`)
+	starts := map[string]string{}
+	check := func(after string) {
+		t.Helper()
+		resp, err := http.Get(env.srv.URL + OutputPrefix + "two/manifest.mpd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mpd, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusNotFound {
+			return // nothing published yet
+		}
+		for _, m := range periodRE.FindAllStringSubmatch(string(mpd), -1) {
+			id, start, body := m[1], m[2], m[3]
+			if n := strings.Count(body, "<AdaptationSet"); n != 2 {
+				t.Fatalf("after %s: Period %s has %d Adaptation Sets, want 2 (video and audio):\n%s", after, id, n, mpd)
+			}
+			if s, ok := starts[id]; ok && s != start {
+				t.Fatalf("after %s: Period %s start %s, was %s:\n%s", after, id, start, s, mpd)
+			}
+			starts[id] = start
+		}
+	}
+	n := min(len(video), len(audio))
+	for i := 1; i < n; i++ {
+		for _, tr := range []struct {
+			name string
+			o    cmafObject
+		}{{"a", audio[i]}, {"v", video[i]}} {
+			path := fmt.Sprintf("two/%s/%d.m4s", tr.name, i)
+			env.put(t, path, append(append([]byte(nil), tr.o.data...), tr.o.mdat...))
+			check(path)
+		}
+	}
+	if len(starts) < 2 {
+		t.Fatalf("%d Periods published, want at least 2: %v", len(starts), starts)
 	}
 }

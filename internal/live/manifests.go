@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -152,12 +153,67 @@ func (c *channel) writeManifests(ctx context.Context, changed string) error {
 		// The end of the stream: a static MPD of the last window (see
 		// lifecycle.go).
 		p.Duration, opts = presentationDuration(p), dash.Options{}
+	} else if p = c.completePeriods(p); len(p.Tracks) == 0 {
+		return nil // a track has no segment yet: no MPD yet
 	}
 	mpd, err := dash.Marshal(p, opts)
 	if err != nil {
 		return fmt.Errorf("channel %q: %w", c.def.Name, err)
 	}
 	return c.writeManifest(ManifestName, mpd)
+}
+
+// completePeriods is p as the live MPD lists it: the key periods (DASH
+// Periods) in which every track of the channel has published a segment,
+// and no later segment. The tracks arrive one after the other (an encoder
+// PUTs each on its own, and after a restart resends them in any order),
+// but an MPD update may only add Periods and segments at the end: neither
+// an Adaptation Set to a Period already published nor a new Period@start,
+// which is the earliest of its tracks' first segments (MPD updates,
+// ISO/IEC 23009-1 §5.4.1). So a Period waits for its slowest
+// track, a segment duration at most while all tracks keep arriving. No
+// tracks: a track of the channel has no segment yet.
+func (c *channel) completePeriods(p manifest.Presentation) manifest.Presentation {
+	tracks := 0
+	for _, lt := range c.tracks {
+		if lt.in != nil && lt.st != nil {
+			tracks++
+		}
+	}
+	if len(p.Tracks) < tracks {
+		return manifest.Presentation{}
+	}
+	last := -1 // the last key period every keyed track has a segment in
+	for _, t := range p.Tracks {
+		end := t.Segments[len(t.Segments)-1].Number
+		for _, kp := range slices.Backward(t.KeyPeriods) {
+			if kp.FirstSegment <= end {
+				if last < 0 || kp.Index < last {
+					last = kp.Index
+				}
+				break
+			}
+		}
+	}
+	if last < 0 {
+		return p
+	}
+	out := p
+	out.Tracks = make([]manifest.Track, 0, len(p.Tracks))
+	for _, t := range p.Tracks {
+		for i, kp := range t.KeyPeriods {
+			if kp.Index > last {
+				t.KeyPeriods = t.KeyPeriods[:i]
+				t.Segments = t.Segments[:max(kp.FirstSegment-t.StartNumber, 0)]
+				break
+			}
+		}
+		if len(t.Segments) == 0 {
+			return manifest.Presentation{}
+		}
+		out.Tracks = append(out.Tracks, t)
+	}
+	return out
 }
 
 // writeManifest writes the manifest rel (a path relative to the channel)
