@@ -295,6 +295,18 @@ func (c *channel) load(ctx context.Context, committed []byte) error {
 	return c.adopt(ctx, headers)
 }
 
+// mayIngest is checked (c.mu held) before ingest changes anything: this
+// replica holds the channel's lease and its stream has not ended.
+func (c *channel) mayIngest() error {
+	if err := c.checkLease(); err != nil {
+		return err
+	}
+	if c.st.Ended {
+		return fmt.Errorf("%w: %q", ErrChannelEnded, c.def.Name)
+	}
+	return nil
+}
+
 // acceptHeader takes a CMAF header for track: a new track, or a reconnect
 // of a known one (same kind, codec and timescale).
 func (c *channel) acceptHeader(track string, data []byte) error {
@@ -304,11 +316,8 @@ func (c *channel) acceptHeader(track string, data []byte) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.checkLease(); err != nil {
+	if err := c.mayIngest(); err != nil {
 		return err
-	}
-	if c.st.Ended {
-		return fmt.Errorf("%w: %q", ErrChannelEnded, c.def.Name)
 	}
 	lt := c.tracks[track]
 	if lt != nil && lt.st != nil && lt.st.Timescale != it.track.Timescale {
@@ -344,11 +353,8 @@ func (c *channel) acceptHeader(track string, data []byte) error {
 func (c *channel) acceptFragment(ctx context.Context, track string, obj cmafObject) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.checkLease(); err != nil {
+	if err := c.mayIngest(); err != nil {
 		return err
-	}
-	if c.st.Ended {
-		return fmt.Errorf("%w: %q", ErrChannelEnded, c.def.Name)
 	}
 	arrived := c.p.deps.Now()
 	lt := c.tracks[track]
