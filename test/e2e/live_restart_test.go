@@ -160,20 +160,8 @@ func TestLiveKill9Restart(t *testing.T) {
 	if !strings.Contains(after, "seg_5.m4s") || strings.Contains(after, "#EXT-X-DISCONTINUITY\n") {
 		t.Fatalf("playlist after the restart: want segments to go on from 4 without a discontinuity:\n%s", after)
 	}
-	// Every line the playlist had before the kill (but the window's
-	// header) is still there, in order, before the new ones.
-	cut := strings.Index(before, "#EXT-X-MAP")
-	if !strings.Contains(after, before[cut:]) {
-		t.Fatalf("the playlist changed what it listed before the kill:\nbefore:\n%s\nafter:\n%s", before, after)
-	}
-	for n, b := range published {
-		if !bytes.Equal(get(srv.url, "video/"+n), b) {
-			t.Errorf("%s changed after the restart", n)
-		}
-	}
-	ast := regexp.MustCompile(`availabilityStartTime="[^"]+"`)
-	mpdAfter := string(get(srv.url, "manifest.mpd"))
-	if ast.FindString(mpdBefore) != ast.FindString(mpdAfter) || !strings.Contains(mpdAfter, `<Period id="0" start="PT0S">`) || !strings.Contains(mpdAfter, `<Period id="2"`) {
+	mpdAfter := assertPublishedKept(t, "the restart", func(path string) []byte { return get(srv.url, path) }, before, after, mpdBefore, published)
+	if !strings.Contains(mpdAfter, `<Period id="0" start="PT0S">`) || !strings.Contains(mpdAfter, `<Period id="2"`) {
 		t.Fatalf("MPD after the restart:\n%s\nbefore:\n%s", mpdAfter, mpdBefore)
 	}
 	srv.kill()
@@ -194,4 +182,28 @@ func createIngestChannel(t *testing.T, d *deployment, name string) string {
 	key = strings.TrimSpace(key)
 	d.secrets.addString("API key", key)
 	return key
+}
+
+// assertPublishedKept checks that nothing published before event (a
+// restart, a takeover) changed: every line of the video playlist before
+// (but the window's header) is in after, in order; every published file
+// has its bytes; the MPD's availabilityStartTime is the same. It returns
+// the MPD as get serves it now.
+func assertPublishedKept(t *testing.T, event string, get func(path string) []byte, before, after, mpdBefore string, published map[string][]byte) string {
+	t.Helper()
+	cut := strings.Index(before, "#EXT-X-MAP")
+	if !strings.Contains(after, before[cut:]) {
+		t.Fatalf("%s changed what the playlist listed:\nbefore:\n%s\nafter:\n%s", event, before, after)
+	}
+	for n, body := range published {
+		if !bytes.Equal(get("video/"+n), body) {
+			t.Errorf("%s changed in %s", n, event)
+		}
+	}
+	ast := regexp.MustCompile(`availabilityStartTime="[^"]+"`)
+	mpdAfter := string(get("manifest.mpd"))
+	if ast.FindString(mpdBefore) != ast.FindString(mpdAfter) {
+		t.Fatalf("%s changed availabilityStartTime:\n%s\nbefore:\n%s", event, mpdAfter, mpdBefore)
+	}
+	return mpdAfter
 }
