@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"iter"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -221,12 +222,12 @@ func (d *decodeSpan) add(t *track, file string, data []byte, s *mp4.FullSample) 
 		}
 	}
 	d.samples++
-	forNALs(sample, t.nalLen, func(n []byte) {
+	for n := range nalUnits(sample, t.nalLen) {
 		writeStartCode(&d.stream, n)
 		if codec == "hevc" {
 			d.substreams += hevcEntryPoints(t.syntax, n)
 		}
-	})
+	}
 }
 
 // ivf returns the span as an IVF file: the 32-byte header (signature,
@@ -249,20 +250,21 @@ func writeStartCode(b *bytes.Buffer, nal []byte) {
 	b.Write(nal)
 }
 
-// forNALs calls fn with each NAL unit of a length-prefixed sample
-// (ISO/IEC 14496-15 §5.3.2); it stops at a length that does not fit.
-func forNALs(b []byte, lenSize int, fn func([]byte)) {
-	for off := 0; off+lenSize <= len(b); {
-		n := 0
-		for _, c := range b[off : off+lenSize] {
-			n = n<<8 | int(c)
+// nalUnits yields each NAL unit of a length-prefixed sample (ISO/IEC
+// 14496-15 §5.3.2); it stops at a length that does not fit.
+func nalUnits(b []byte, lenSize int) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		for off := 0; off+lenSize <= len(b); {
+			n := 0
+			for _, c := range b[off : off+lenSize] {
+				n = n<<8 | int(c)
+			}
+			off += lenSize
+			if n > len(b)-off || !yield(b[off:off+n]) {
+				return
+			}
+			off += n
 		}
-		off += lenSize
-		if n > len(b)-off {
-			return
-		}
-		fn(b[off : off+n])
-		off += n
 	}
 }
 
@@ -274,19 +276,19 @@ func forNALs(b []byte, lenSize int, fn func([]byte)) {
 // operations) even with the right key, so a key period that starts there
 // has no video proof.
 func randomAccess(b []byte, lenSize int, isHEVC bool) bool {
-	found := false
-	forNALs(b, lenSize, func(n []byte) {
+	for n := range nalUnits(b, lenSize) {
 		if len(n) == 0 {
-			return
+			continue
 		}
 		if isHEVC {
-			typ := hevc.GetNaluType(n[0])
-			found = found || typ >= hevc.NALU_BLA_W_LP && typ <= hevc.NALU_CRA
-		} else {
-			found = found || avc.GetNaluType(n[0]) == avc.NALU_IDR
+			if typ := hevc.GetNaluType(n[0]); typ >= hevc.NALU_BLA_W_LP && typ <= hevc.NALU_CRA {
+				return true
+			}
+		} else if avc.GetNaluType(n[0]) == avc.NALU_IDR {
+			return true
 		}
-	})
-	return found
+	}
+	return false
 }
 
 // hevcEntryPoints counts the entry points of an HEVC slice segment

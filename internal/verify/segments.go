@@ -281,16 +281,12 @@ func (t *track) validate(b []byte) string {
 		if msg := validateNALs(b, t.nalLen, t.format[0] == 'a'); msg != "" || t.syntax == nil {
 			return msg
 		}
-		for i, off := 0, 0; off < len(b); i++ {
-			n := 0
-			for _, c := range b[off : off+t.nalLen] {
-				n = n<<8 | int(c)
-			}
-			off += t.nalLen
-			if msg := t.syntax.nal(b[off : off+n]); msg != "" {
+		i := 0
+		for n := range nalUnits(b, t.nalLen) {
+			if msg := t.syntax.nal(n); msg != "" {
 				return fmt.Sprintf("NAL %d: %s", i, msg)
 			}
-			off += n
+			i++
 		}
 		return ""
 	case "mp4a":
