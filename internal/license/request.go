@@ -1,12 +1,12 @@
-// Package license holds what every license endpoint shares: the request flow
-// (body limit, token extraction, rate limits, authorization through
-// entitlement, read-through cache with single-flight), the mapping of
-// refusals and upstream failures to the one error schema of httperr, CORS,
-// the kinds vendor upstreams exchange (Call, Response), and the one vendor
-// gateway (Gateway: Widevine, PlayReady, FairPlay, with the challenge
-// decoders of drm/<system>). The ClearKey license server is
-// license/clearkey; vendor adapters with their resilience policies, and
-// the builder of each vendor's gateway, are in license/upstream.
+// Package license serves licenses: the W3C Clear Key license server
+// (ClearKeyHandler) and the one vendor gateway (Gateway: Widevine,
+// PlayReady, FairPlay, with the challenge decoders of drm/<system>), and
+// what both share: the request flow (body limit, token extraction, rate
+// limits, authorization through entitlement, read-through cache with
+// single-flight), the mapping of refusals and upstream failures to the one
+// error schema of httperr, CORS, and the kinds vendor upstreams exchange
+// (Call, Response). Vendor adapters with their resilience policies, and the
+// builder of each vendor's gateway, are in license/upstream.
 package license
 
 import (

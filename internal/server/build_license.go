@@ -11,7 +11,6 @@ import (
 	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/keys"
 	"github.com/drmpipe/drmpipe/internal/license"
-	"github.com/drmpipe/drmpipe/internal/license/clearkey"
 	"github.com/drmpipe/drmpipe/internal/license/upstream"
 	"github.com/drmpipe/drmpipe/internal/observability"
 )
@@ -46,7 +45,7 @@ func (b *builder) licenses() error {
 	if b.cors, err = license.CORS(license.CORSConfig{AllowedOrigins: lc.CORSOrigins}, b.cfg.Tokens.Header); err != nil {
 		return err
 	}
-	ck, err := clearkey.NewHandler(clearkey.Config{EndpointConfig: b.epCfg}, clearkey.Deps{Deps: b.ldeps, Scope: b.ent, Keys: clearkey.StoreKeys{Reader: b.keyReads}})
+	ck, err := license.NewClearKeyHandler(license.ClearKeyConfig{EndpointConfig: b.epCfg}, license.ClearKeyDeps{Deps: b.ldeps, Scope: b.ent, Keys: license.StoreKeys{Reader: b.keyReads}})
 	if err != nil {
 		return err
 	}

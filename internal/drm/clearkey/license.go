@@ -1,6 +1,6 @@
 // Package clearkey holds the W3C EME Clear Key data formats: the license
 // request ("kids" JSON), the license (a JWK Set) and the base64url key ID
-// encoding. Data formats only: the license server lives in license/clearkey.
+// encoding. Data formats only: the license server lives in license.
 package clearkey
 
 import (
@@ -10,6 +10,12 @@ import (
 	"strings"
 
 	"github.com/drmpipe/drmpipe/internal/drm"
+)
+
+// Session types of the license request (W3C EME §9.1.3, MediaKeySessionType).
+const (
+	TypeTemporary  = "temporary"
+	TypePersistent = "persistent-license"
 )
 
 // LicenseRequest is the Clear Key license request message (W3C EME §9.1.3

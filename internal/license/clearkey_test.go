@@ -1,4 +1,4 @@
-package clearkey
+package license
 
 import (
 	"context"
@@ -18,7 +18,6 @@ import (
 	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/httperr"
 	"github.com/drmpipe/drmpipe/internal/keys"
-	"github.com/drmpipe/drmpipe/internal/license"
 )
 
 // fakeAuthorizer stands in for entitlement's real Authorizer, which is
@@ -73,7 +72,7 @@ var (
 	kidUnknown = drm.KeyID{7, 7, 7}
 )
 
-func fixture(t testing.TB, mutate func(*Deps)) (*Handler, *fakeAuthorizer, *fakeKeys) {
+func fixture(t testing.TB, mutate func(*ClearKeyDeps)) (*ClearKeyHandler, *fakeAuthorizer, *fakeKeys) {
 	t.Helper()
 	exp := time.Now().Add(time.Minute)
 	auth := &fakeAuthorizer{decisions: map[string]entitlement.Decision{
@@ -87,11 +86,11 @@ func fixture(t testing.TB, mutate func(*Deps)) (*Handler, *fakeAuthorizer, *fake
 		kidOther:   {keyA, "other", keys.HD, false},
 		kidRevoked: {keyA, "movie", keys.HD, true},
 	}}
-	deps := Deps{Deps: license.Deps{Authorizer: auth, Cache: license.NewMemoryCache(0, nil)}, Keys: ks}
+	deps := ClearKeyDeps{Deps: Deps{Authorizer: auth, Cache: NewMemoryCache(0, nil)}, Keys: ks}
 	if mutate != nil {
 		mutate(&deps)
 	}
-	h, err := NewHandler(Config{EndpointConfig: license.EndpointConfig{TokenHeader: "X-Playback-Token"}}, deps)
+	h, err := NewClearKeyHandler(ClearKeyConfig{EndpointConfig: EndpointConfig{TokenHeader: "X-Playback-Token"}}, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,13 +217,13 @@ func TestDuplicatesServedFromCache(t *testing.T) {
 	}
 }
 
-type sharedCache struct{ license.Cache }
+type sharedCache struct{ Cache }
 
 func (sharedCache) Shared() bool { return true }
 
 func TestSharedCacheNotUsed(t *testing.T) {
-	mc := license.NewMemoryCache(0, nil)
-	h, _, _ := fixture(t, func(d *Deps) { d.Cache = sharedCache{mc} })
+	mc := NewMemoryCache(0, nil)
+	h, _, _ := fixture(t, func(d *ClearKeyDeps) { d.Cache = sharedCache{mc} })
 	post(h, reqBody("", kidA), bearer("good"))
 	if mc.Len() != 0 {
 		t.Error("clear keys stored in a shared cache")
@@ -232,8 +231,8 @@ func TestSharedCacheNotUsed(t *testing.T) {
 }
 
 func TestRateLimitPerUser(t *testing.T) {
-	lim := license.NewLimiter(license.RateLimitConfig{PerUser: license.Rate{PerSecond: 0.5, Burst: 2}}, nil)
-	h, _, _ := fixture(t, func(d *Deps) { d.Limiter = lim })
+	lim := NewLimiter(RateLimitConfig{PerUser: Rate{PerSecond: 0.5, Burst: 2}}, nil)
+	h, _, _ := fixture(t, func(d *ClearKeyDeps) { d.Limiter = lim })
 	for i := 0; i < 2; i++ {
 		if w := post(h, reqBody("", kidA), bearer("good")); w.Code != 200 {
 			t.Fatalf("request %d: %d", i, w.Code)
@@ -252,10 +251,10 @@ func TestRateLimitPerUser(t *testing.T) {
 }
 
 func TestNewHandlerNeedsDeps(t *testing.T) {
-	if _, err := NewHandler(Config{}, Deps{}); !errors.Is(err, license.ErrConfig) {
+	if _, err := NewClearKeyHandler(ClearKeyConfig{}, ClearKeyDeps{}); !errors.Is(err, ErrConfig) {
 		t.Errorf("no deps: %v", err)
 	}
-	if _, err := NewHandler(Config{}, Deps{Keys: &fakeKeys{}}); !errors.Is(err, license.ErrConfig) {
+	if _, err := NewClearKeyHandler(ClearKeyConfig{}, ClearKeyDeps{Keys: &fakeKeys{}}); !errors.Is(err, ErrConfig) {
 		t.Errorf("no authorizer: %v", err)
 	}
 }
@@ -278,9 +277,9 @@ func BenchmarkClearKeyLicense(b *testing.B) {
 	}{{"miss", ""}, {"hit", "bench-jti"}} {
 		b.Run(mode.name, func(b *testing.B) {
 			_, _, ks := fixture(b, nil)
-			h, err := NewHandler(Config{}, Deps{Deps: license.Deps{
+			h, err := NewClearKeyHandler(ClearKeyConfig{}, ClearKeyDeps{Deps: Deps{
 				Authorizer: fastAuthorizer{entitlement.Decision{Subject: "u", ContentID: "movie", JTI: mode.jti, TokenExpiry: time.Now().Add(time.Hour)}},
-				Cache:      license.NewMemoryCache(0, nil),
+				Cache:      NewMemoryCache(0, nil),
 			}, Keys: ks})
 			if err != nil {
 				b.Fatal(err)

@@ -1,10 +1,10 @@
-// Package clearkey is the W3C EME Clear Key license server: POST
-// /license/clearkey takes a license request ({"kids":[...],"type":...}),
-// authorizes it through entitlement and answers a JWK Set holding the
-// requested keys, followed by the other keys of the content entitlement lets
-// it release (policy license_keys), or refuses the whole request with the
-// error schema.
-package clearkey
+package license
+
+// The W3C EME Clear Key license server: POST /license/clearkey takes a
+// license request ({"kids":[...],"type":...}), authorizes it through
+// entitlement and answers a JWK Set holding the requested keys, followed by
+// the other keys of the content entitlement lets it release (policy
+// license_keys), or refuses the whole request with the error schema.
 
 import (
 	"context"
@@ -18,17 +18,10 @@ import (
 	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/httperr"
 	"github.com/drmpipe/drmpipe/internal/keys"
-	"github.com/drmpipe/drmpipe/internal/license"
-)
-
-// Session types of the license request (W3C EME §9.1.3, MediaKeySessionType).
-const (
-	TypeTemporary  = "temporary"
-	TypePersistent = "persistent-license"
 )
 
 // KeyLookup finds one content key. Unknown KIDs return an error wrapping
-// keys.ErrKeyNotFound or license.ErrUnknownKey; revoked keys return
+// keys.ErrKeyNotFound or ErrUnknownKey; revoked keys return
 // revoked = true (the key may be empty then).
 type KeyLookup interface {
 	Lookup(ctx context.Context, kid drm.KeyID) (key keys.ContentKey, contentID string, tt keys.TrackType, revoked bool, err error)
@@ -41,35 +34,36 @@ type KeyScope interface {
 	LicenseKIDs(ctx context.Context, dec entitlement.Decision, requested []drm.KeyID) ([]drm.KeyID, error)
 }
 
-// Config configures the ClearKey endpoint.
-type Config struct {
-	license.EndpointConfig `yaml:",inline"`
+// ClearKeyConfig configures the ClearKey endpoint.
+type ClearKeyConfig struct {
+	EndpointConfig `yaml:",inline"`
 }
 
-// Deps are the endpoint's collaborators. A shared (Redis) cache is not used:
-// Clear Key answers carry clear content keys and stay in this process.
-type Deps struct {
-	license.Deps
+// ClearKeyDeps are the ClearKey endpoint's collaborators. A shared (Redis)
+// cache is not used: Clear Key answers carry clear content keys and stay in
+// this process.
+type ClearKeyDeps struct {
+	Deps
 	Keys KeyLookup
 	// Scope adds keys beyond the requested ones; nil = exactly the
 	// requested keys.
 	Scope KeyScope
 }
 
-// Handler serves POST /license/clearkey.
-type Handler struct {
-	ep    *license.Endpoint
+// ClearKeyHandler serves POST /license/clearkey.
+type ClearKeyHandler struct {
+	ep    *Endpoint
 	keys  KeyLookup
 	scope KeyScope
 	cache bool
 }
 
-// NewHandler returns the ClearKey license handler.
-func NewHandler(cfg Config, deps Deps) (*Handler, error) {
+// NewClearKeyHandler returns the ClearKey license handler.
+func NewClearKeyHandler(cfg ClearKeyConfig, deps ClearKeyDeps) (*ClearKeyHandler, error) {
 	if deps.Keys == nil {
-		return nil, fmt.Errorf("%w: clearkey endpoint without a key lookup", license.ErrConfig)
+		return nil, fmt.Errorf("%w: clearkey endpoint without a key lookup", ErrConfig)
 	}
-	ep, err := license.NewEndpoint(cfg.EndpointConfig, drm.ClearKey, deps.Deps)
+	ep, err := NewEndpoint(cfg.EndpointConfig, drm.ClearKey, deps.Deps)
 	if err != nil {
 		return nil, err
 	}
@@ -77,19 +71,19 @@ func NewHandler(cfg Config, deps Deps) (*Handler, error) {
 	if deps.Cache != nil && !useCache {
 		ep.Log().Info("clearkey: shared license cache ignored (answers hold clear keys); single-flight only")
 	}
-	return &Handler{ep: ep, keys: deps.Keys, scope: deps.Scope, cache: useCache}, nil
+	return &ClearKeyHandler{ep: ep, keys: deps.Keys, scope: deps.Scope, cache: useCache}, nil
 }
 
 // ServeHTTP implements http.Handler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *ClearKeyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := h.serve(w, r); err != nil {
 		h.ep.WriteError(w, r, err)
 	}
 }
 
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
+func (h *ClearKeyHandler) serve(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodPost {
-		return license.MethodNotAllowed(w, "POST, OPTIONS")
+		return MethodNotAllowed(w, "POST, OPTIONS")
 	}
 	adm, err := h.ep.Admit(w, r)
 	if err != nil {
@@ -102,14 +96,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	// A missing type means temporary (old CDMs send none; shaka-player's
 	// drm_engine.js adds it).
 	switch req.Type {
-	case "", TypeTemporary:
-		req.Type = TypeTemporary
-	case TypePersistent:
+	case "", ck.TypeTemporary:
+		req.Type = ck.TypeTemporary
+	case ck.TypePersistent:
 	default:
 		return httperr.New(http.StatusBadRequest, httperr.CodeInvalidRequest, "unknown license type")
 	}
 	kids = dedupe(kids)
-	persistent := req.Type == TypePersistent
+	persistent := req.Type == ck.TypePersistent
 	dec, err := h.ep.Authorize(r.Context(), adm, entitlement.Request{KIDs: kids, Persistent: persistent})
 	if err != nil {
 		return err
@@ -120,20 +114,20 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	release := kids
 	if h.scope != nil {
 		if release, err = h.scope.LicenseKIDs(r.Context(), dec, kids); err != nil {
-			return license.DenyToHTTP(err)
+			return DenyToHTTP(err)
 		}
 	}
 	// The cache key covers the keys to release, not only the request: a
 	// key added to or revoked from the content since an answer was cached
 	// gives another key, so a cached license never carries a key the
 	// decision would not release now.
-	resp, err := h.ep.Serve(r.Context(), cacheInput(adm.Body, release), dec, h.cache, func(ctx context.Context) (license.Response, error) {
+	resp, err := h.ep.Serve(r.Context(), cacheInput(adm.Body, release), dec, h.cache, func(ctx context.Context) (Response, error) {
 		return h.license(ctx, release, len(kids), req.Type, dec)
 	})
 	if err != nil {
 		return err
 	}
-	license.WriteResponse(w, resp)
+	WriteResponse(w, resp)
 	return nil
 }
 
@@ -142,7 +136,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 // request if one of those is unknown, revoked or not entitled. The others
 // were added by the KeyScope and are left out when they cannot be released
 // (revoked or removed since); only a failing key store fails the request.
-func (h *Handler) license(ctx context.Context, kids []drm.KeyID, requested int, typ string, dec entitlement.Decision) (license.Response, error) {
+func (h *ClearKeyHandler) license(ctx context.Context, kids []drm.KeyID, requested int, typ string, dec entitlement.Decision) (Response, error) {
 	out := ck.LicenseResponse{Type: typ, Keys: make([]ck.JWK, 0, len(kids))}
 	for i, kid := range kids {
 		jwk, err := h.jwk(ctx, kid, dec)
@@ -151,23 +145,23 @@ func (h *Handler) license(ctx context.Context, kids []drm.KeyID, requested int, 
 			if i >= requested && errors.As(err, &he) && he.Status != http.StatusServiceUnavailable {
 				continue
 			}
-			return license.Response{}, err
+			return Response{}, err
 		}
 		out.Keys = append(out.Keys, jwk)
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
-		return license.Response{}, err
+		return Response{}, err
 	}
-	return license.Response{ContentType: "application/json", Body: b}, nil
+	return Response{ContentType: "application/json", Body: b}, nil
 }
 
 // jwk looks up one key and asks entitlement whether dec may release it
 // (Decision.MayRelease).
-func (h *Handler) jwk(ctx context.Context, kid drm.KeyID, dec entitlement.Decision) (ck.JWK, error) {
+func (h *ClearKeyHandler) jwk(ctx context.Context, kid drm.KeyID, dec entitlement.Decision) (ck.JWK, error) {
 	key, contentID, tt, revoked, err := h.keys.Lookup(ctx, kid)
 	switch {
-	case errors.Is(err, keys.ErrKeyNotFound) || errors.Is(err, license.ErrUnknownKey):
+	case errors.Is(err, keys.ErrKeyNotFound) || errors.Is(err, ErrUnknownKey):
 		return ck.JWK{}, httperr.Wrap(err, http.StatusNotFound, httperr.CodeUnknownKey, "unknown key ID "+kid.String())
 	case err != nil:
 		he := httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "key lookup failed, retry")
@@ -175,7 +169,7 @@ func (h *Handler) jwk(ctx context.Context, kid drm.KeyID, dec entitlement.Decisi
 		return ck.JWK{}, he
 	}
 	if err := dec.MayRelease(entitlement.ContentKeyRef{KID: kid, ContentID: contentID, TrackType: tt, Active: !revoked}); err != nil {
-		return ck.JWK{}, license.KeyRefusalToHTTP(err)
+		return ck.JWK{}, KeyRefusalToHTTP(err)
 	}
 	if err := key.Validate(); err != nil || key.KID != kid {
 		return ck.JWK{}, httperr.Wrap(fmt.Errorf("key record for %s is inconsistent", kid), http.StatusInternalServerError, httperr.CodeInternal, "internal error")

@@ -1,4 +1,4 @@
-package clearkey
+package license
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package clearkey
+package license
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/keys"
-	"github.com/drmpipe/drmpipe/internal/license"
 )
 
 // countingKeys counts the verification key lookups of a Verifier: one per
@@ -55,7 +54,7 @@ func TestTokenVerifiedOncePerRequest(t *testing.T) {
 	ks := &fakeKeys{m: map[drm.KeyID]keyRec{kidA: {keyA, "movie", keys.HD, false}}}
 	svc := entitlement.New(entitlement.Config{}, entitlement.Deps{Verifier: v, ContentKeys: ks})
 	auth := &countingAuthorizer{Authorizer: svc}
-	h, err := NewHandler(Config{}, Deps{Deps: license.Deps{Authorizer: auth}, Keys: ks, Scope: svc})
+	h, err := NewClearKeyHandler(ClearKeyConfig{}, ClearKeyDeps{Deps: Deps{Authorizer: auth}, Keys: ks, Scope: svc})
 	if err != nil {
 		t.Fatal(err)
 	}

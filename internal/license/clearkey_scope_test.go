@@ -1,4 +1,4 @@
-package clearkey
+package license
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/entitlement"
 	"github.com/drmpipe/drmpipe/internal/keys"
-	"github.com/drmpipe/drmpipe/internal/license"
 )
 
 // ContentKeys lists the fake store for entitlement's key scope.
@@ -63,10 +62,10 @@ func licenseKIDs(t *testing.T, status int, body []byte) []drm.KeyID {
 
 // scoped is the fixture with entitlement's real key scope over the fake
 // store and an in-memory revocation list.
-func scoped(t *testing.T, policy entitlement.PolicyConfig) (*Handler, *entitlement.MemoryRevocations) {
+func scoped(t *testing.T, policy entitlement.PolicyConfig) (*ClearKeyHandler, *entitlement.MemoryRevocations) {
 	revs := entitlement.NewMemoryRevocations(nil)
 	var ks *fakeKeys
-	h, _, _ := fixture(t, func(d *Deps) {
+	h, _, _ := fixture(t, func(d *ClearKeyDeps) {
 		ks = d.Keys.(*fakeKeys)
 		d.Scope = entitlement.New(entitlement.Config{Policy: policy}, entitlement.Deps{Revocations: revs, ContentKeys: ks})
 	})
@@ -98,7 +97,7 @@ func TestLicenseCarriesEntitledKeys(t *testing.T) {
 func TestExtraKeysCheckedAgain(t *testing.T) {
 	// A scope that adds keys the decision may not release: the handler
 	// leaves them out and still answers the requested key.
-	h, _, _ := fixture(t, func(d *Deps) {
+	h, _, _ := fixture(t, func(d *ClearKeyDeps) {
 		d.Scope = scopeFunc(func(req []drm.KeyID) []drm.KeyID { return append(req, kidOther, kidRevoked, kidUnknown, kidA) })
 	})
 	w := post(h, reqBody("temporary", kidB), bearer("good"))
@@ -114,7 +113,7 @@ func TestCachedLicenseFollowsRevokedKey(t *testing.T) {
 	if got := licenseKIDs(t, w.Code, w.Body.Bytes()); !slices.Equal(got, []drm.KeyID{kidB, kidA}) {
 		t.Fatalf("license KIDs %v", got)
 	}
-	if w = post(h, body, bearer("good")); w.Header().Get(license.CacheHeader) != "hit" {
+	if w = post(h, body, bearer("good")); w.Header().Get(CacheHeader) != "hit" {
 		t.Errorf("duplicate not served from the cache")
 	}
 	// The HD key is revoked: the same request with the same token must not
@@ -124,7 +123,7 @@ func TestCachedLicenseFollowsRevokedKey(t *testing.T) {
 	}
 	w = post(h, body, bearer("good"))
 	if got := licenseKIDs(t, w.Code, w.Body.Bytes()); !slices.Equal(got, []drm.KeyID{kidB}) {
-		t.Errorf("after revoking %v: license KIDs %v (cache %s), want [%v]", kidA, got, w.Header().Get(license.CacheHeader), kidB)
+		t.Errorf("after revoking %v: license KIDs %v (cache %s), want [%v]", kidA, got, w.Header().Get(CacheHeader), kidB)
 	}
 }
 
@@ -136,7 +135,7 @@ func TestLookAheadLicense(t *testing.T) {
 	kidP1, kidP2 := drm.KeyID{0x11, 1}, drm.KeyID{0x11, 2}
 	revs := entitlement.NewMemoryRevocations(nil)
 	var ks *fakeKeys
-	h, _, _ := fixture(t, func(d *Deps) {
+	h, _, _ := fixture(t, func(d *ClearKeyDeps) {
 		ks = d.Keys.(*fakeKeys)
 		ks.m[kidP1] = keyRec{keyA, "movie", keys.HD, false}
 		ks.m[kidP2] = keyRec{keyB, "movie", keys.HD, false}
@@ -148,7 +147,7 @@ func TestLookAheadLicense(t *testing.T) {
 	if got := licenseKIDs(t, w.Code, w.Body.Bytes()); !slices.Equal(got, []drm.KeyID{kidA, kidB, kidP1}) {
 		t.Fatalf("period 0 license KIDs %v, want [%v %v %v]", got, kidA, kidB, kidP1)
 	}
-	if w = post(h, body, bearer("good")); w.Header().Get(license.CacheHeader) != "hit" {
+	if w = post(h, body, bearer("good")); w.Header().Get(CacheHeader) != "hit" {
 		t.Errorf("duplicate not served from the cache")
 	}
 	if err := revs.Revoke(context.Background(), entitlement.Revocation{Kind: entitlement.RevokeKID, Value: kidP1.String()}); err != nil {
@@ -156,7 +155,7 @@ func TestLookAheadLicense(t *testing.T) {
 	}
 	w = post(h, body, bearer("good"))
 	if got := licenseKIDs(t, w.Code, w.Body.Bytes()); !slices.Equal(got, []drm.KeyID{kidA, kidB}) {
-		t.Errorf("after revoking %v: license KIDs %v (cache %s), want [%v %v]", kidP1, got, w.Header().Get(license.CacheHeader), kidA, kidB)
+		t.Errorf("after revoking %v: license KIDs %v (cache %s), want [%v %v]", kidP1, got, w.Header().Get(CacheHeader), kidA, kidB)
 	}
 
 	rec := ks.m[kidP1]
