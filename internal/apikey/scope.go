@@ -51,10 +51,7 @@ func (s Scope) Valid() bool {
 
 // ParseScope parses a scope name, case-insensitively.
 func ParseScope(name string) (Scope, error) {
-	if s, ok := scopeNames.Parse(name); ok {
-		return s, nil
-	}
-	return 0, fmt.Errorf("%w: %q (want speke, admin, license-token, ingest, package or worker)", ErrUnknownScope, name)
+	return scopeNames.Parse(name, ErrUnknownScope, "")
 }
 
 // Scopes returns every known scope, in order.

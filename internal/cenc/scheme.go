@@ -5,8 +5,6 @@
 package cenc
 
 import (
-	"fmt"
-
 	"github.com/drmpipe/drmpipe/internal/enum"
 )
 
@@ -26,8 +24,5 @@ func (s Scheme) String() string { return schemeNames.String(s) }
 
 // ParseScheme parses "cenc" or "cbcs", case-insensitively.
 func ParseScheme(s string) (Scheme, error) {
-	if sc, ok := schemeNames.Parse(s); ok {
-		return sc, nil
-	}
-	return 0, fmt.Errorf("%w: %q (want cbcs or cenc)", ErrUnknownScheme, s)
+	return schemeNames.Parse(s, ErrUnknownScheme, "")
 }

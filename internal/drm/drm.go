@@ -132,10 +132,7 @@ func (s System) SystemID() SystemID {
 
 // ParseSystem parses one lowercase system name.
 func ParseSystem(s string) (System, error) {
-	if k, ok := systemNames.Parse(s); ok {
-		return k, nil
-	}
-	return 0, fmt.Errorf("%w: unknown DRM system %q (want widevine, playready, fairplay or clearkey)", ErrInvalid, s)
+	return systemNames.Parse(s, ErrInvalid, "unknown DRM system")
 }
 
 // ParseSystems parses a comma-separated list such as "widevine,playready",

@@ -2,7 +2,6 @@ package entitlement
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"time"
 
@@ -44,10 +43,7 @@ func (l LicenseKeys) String() string { return licenseKeysNames.String(l) }
 
 // ParseLicenseKeys parses "entitled" or "requested", case-insensitively.
 func ParseLicenseKeys(s string) (LicenseKeys, error) {
-	if l, ok := licenseKeysNames.Parse(s); ok {
-		return l, nil
-	}
-	return 0, fmt.Errorf("%w: license keys %q (want entitled or requested)", ErrConfig, s)
+	return licenseKeysNames.Parse(s, ErrConfig, "license keys")
 }
 
 // ContentKeyRef is one key of a content as the key store lists it, without

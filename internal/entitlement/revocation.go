@@ -30,10 +30,7 @@ func (k RevocationKind) String() string { return revocationKindNames.String(k) }
 
 // ParseRevocationKind parses "user", "device", "token" or "kid".
 func ParseRevocationKind(s string) (RevocationKind, error) {
-	if k, ok := revocationKindNames.Parse(s); ok {
-		return k, nil
-	}
-	return 0, fmt.Errorf("%w: unknown kind %q (want user, device, token or kid)", ErrRevocation, s)
+	return revocationKindNames.Parse(s, ErrRevocation, "unknown kind")
 }
 
 // MarshalText implements encoding.TextMarshaler.

@@ -1,12 +1,14 @@
 // Package enum is the name table behind drmpipe's typed enums (a uint8 type
 // with named constants, habit 3 of the house style): each type declares its
-// names once, and its String and Parse read that table, so printing and
-// parsing cannot drift apart and unknown names are refused.
+// names once, and its String and Parse read that table, so printing,
+// parsing and the list of accepted names in an error cannot drift apart,
+// and unknown names are refused.
 package enum
 
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -22,24 +24,44 @@ func (n Names[T]) String(v T) string {
 }
 
 // Parse returns the value named s, ignoring case and surrounding white
-// space.
-func (n Names[T]) Parse(s string) (T, bool) {
-	s = strings.TrimSpace(s)
-	for v, name := range n {
-		if strings.EqualFold(s, name) {
-			return v, true
-		}
-	}
-	return 0, false
+// space. An unknown name gives an error wrapping sentinel that quotes s
+// after what (say "key origin"; may be empty) and lists the names:
+// `<sentinel>: key origin "x" (want slot or kid)`.
+func (n Names[T]) Parse(s string, sentinel error, what string) (T, error) {
+	return n.find(s, sentinel, what, func(name string) bool { return strings.EqualFold(strings.TrimSpace(s), name) })
 }
 
-// Lookup returns the value named exactly s (for names on the wire, where a
-// different spelling is not the same name).
-func (n Names[T]) Lookup(s string) (T, bool) {
+// Lookup is Parse for names on the wire, where a different spelling is
+// not the same name: s must be exactly a name.
+func (n Names[T]) Lookup(s string, sentinel error, what string) (T, error) {
+	return n.find(s, sentinel, what, func(name string) bool { return s == name })
+}
+
+func (n Names[T]) find(s string, sentinel error, what string, match func(name string) bool) (T, error) {
 	for v, name := range n {
-		if s == name {
-			return v, true
+		if match(name) {
+			return v, nil
 		}
 	}
-	return 0, false
+	if what != "" {
+		what += " "
+	}
+	return 0, fmt.Errorf("%w: %s%q (want %s)", sentinel, what, s, n.Want())
+}
+
+// Want lists the names in the order of their values: "a, b or c".
+func (n Names[T]) Want() string {
+	vals := make([]T, 0, len(n))
+	for v := range n {
+		vals = append(vals, v)
+	}
+	slices.Sort(vals)
+	names := make([]string, len(vals))
+	for i, v := range vals {
+		names[i] = n[v]
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }

@@ -1,15 +1,21 @@
 package enum
 
-import "testing"
+import (
+	"errors"
+	"testing"
+)
 
 type color uint8
 
 const (
 	red color = iota + 1
 	green
+	blue
 )
 
-var colorNames = Names[color]{red: "red", green: "Green"}
+var colorNames = Names[color]{blue: "blue", red: "red", green: "Green"}
+
+var errColor = errors.New("bad color")
 
 func TestNames(t *testing.T) {
 	if got := colorNames.String(green); got != "Green" {
@@ -27,15 +33,29 @@ func TestNames(t *testing.T) {
 		{"green", green, 0},
 		{"Green", green, green},
 		{"", 0, 0},
-		{"blue", 0, 0},
+		{"cyan", 0, 0},
 	} {
-		v, ok := colorNames.Parse(tc.in)
-		if v != tc.parse || ok != (tc.parse != 0) {
-			t.Errorf("Parse(%q) = %v %v, want %v", tc.in, v, ok, tc.parse)
+		v, err := colorNames.Parse(tc.in, errColor, "color")
+		if v != tc.parse || (err == nil) != (tc.parse != 0) {
+			t.Errorf("Parse(%q) = %v %v, want %v", tc.in, v, err, tc.parse)
 		}
-		v, ok = colorNames.Lookup(tc.in)
-		if v != tc.look || ok != (tc.look != 0) {
-			t.Errorf("Lookup(%q) = %v %v, want %v", tc.in, v, ok, tc.look)
+		v, err = colorNames.Lookup(tc.in, errColor, "")
+		if v != tc.look || (err == nil) != (tc.look != 0) {
+			t.Errorf("Lookup(%q) = %v %v, want %v", tc.in, v, err, tc.look)
 		}
+	}
+}
+
+func TestNamesError(t *testing.T) {
+	_, err := colorNames.Parse("cyan", errColor, "color")
+	if !errors.Is(err, errColor) || err.Error() != `bad color: color "cyan" (want red, Green or blue)` {
+		t.Errorf("Parse(cyan) error = %v", err)
+	}
+	_, err = colorNames.Lookup("RED", errColor, "")
+	if !errors.Is(err, errColor) || err.Error() != `bad color: "RED" (want red, Green or blue)` {
+		t.Errorf("Lookup(RED) error = %v", err)
+	}
+	if got := (Names[color]{red: "red"}).Want(); got != "red" {
+		t.Errorf("Want of one name = %q", got)
 	}
 }

@@ -45,10 +45,7 @@ func (s KeyState) String() string { return keyStateNames.String(s) }
 
 // ParseKeyState parses "active" or "revoked", case-insensitively.
 func ParseKeyState(s string) (KeyState, error) {
-	if st, ok := keyStateNames.Parse(s); ok {
-		return st, nil
-	}
-	return 0, fmt.Errorf("%w: %q (want active or revoked)", ErrUnknownKeyState, s)
+	return keyStateNames.Parse(s, ErrUnknownKeyState, "")
 }
 
 // KeyOrigin tells who chose a key's KID.
@@ -72,10 +69,7 @@ func (o KeyOrigin) String() string { return keyOriginNames.String(o) }
 
 // ParseKeyOrigin parses "slot" or "kid".
 func ParseKeyOrigin(s string) (KeyOrigin, error) {
-	if o, ok := keyOriginNames.Lookup(s); ok {
-		return o, nil
-	}
-	return 0, fmt.Errorf("%w: key origin %q (want slot or kid)", ErrInvalidRequest, s)
+	return keyOriginNames.Lookup(s, ErrInvalidRequest, "key origin")
 }
 
 // StoredKey is a key's record in the store. Key.KID and Key.IV are always

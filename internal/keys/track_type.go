@@ -2,11 +2,7 @@
 // interfaces key stores and key sources implement.
 package keys
 
-import (
-	"fmt"
-
-	"github.com/drmpipe/drmpipe/internal/enum"
-)
+import "github.com/drmpipe/drmpipe/internal/enum"
 
 // TrackType is the class of track a content key is intended for, as in
 // SPEKE v2 ContentKeyUsageRule@intendedTrackType.
@@ -29,10 +25,7 @@ func (t TrackType) String() string { return trackTypeNames.String(t) }
 
 // ParseTrackType parses a SPEKE v2 track type name, case-insensitively.
 func ParseTrackType(s string) (TrackType, error) {
-	if t, ok := trackTypeNames.Parse(s); ok {
-		return t, nil
-	}
-	return 0, fmt.Errorf("%w: %q (want AUDIO, SD, HD, UHD1, UHD2 or ALL)", ErrUnknownTrackType, s)
+	return trackTypeNames.Parse(s, ErrUnknownTrackType, "")
 }
 
 // SPEKE v2 VideoFilter pixel thresholds (AWS SPEKE v2 "Content key encryption

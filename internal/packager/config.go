@@ -141,10 +141,7 @@ var rotationSignalingNames = enum.Names[RotationSignaling]{PeriodSignaling: "per
 
 // ParseRotationSignaling parses "period" or "inband".
 func ParseRotationSignaling(s string) (RotationSignaling, error) {
-	if r, ok := rotationSignalingNames.Lookup(s); ok {
-		return r, nil
-	}
-	return 0, fmt.Errorf("%w: rotation signaling %q: want period or inband", ErrConfig, s)
+	return rotationSignalingNames.Lookup(s, ErrConfig, "rotation signaling")
 }
 
 // inband reports whether key periods are signaled in-band.

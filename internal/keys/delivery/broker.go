@@ -102,10 +102,7 @@ var keysPerNames = enum.Names[KeysPer]{KeysPerAsset: "asset", KeysPerTrackType: 
 
 // ParseKeysPer parses "asset" or "track-type".
 func ParseKeysPer(s string) (KeysPer, error) {
-	if k, ok := keysPerNames.Lookup(s); ok {
-		return k, nil
-	}
-	return 0, fmt.Errorf("%w: keysPer %q (want asset or track-type)", ErrBrokerURL, s)
+	return keysPerNames.Lookup(s, ErrBrokerURL, "keysPer")
 }
 
 // TrackTypes are the store slots of a mode: ALL, or the five SPEKE v2 track
