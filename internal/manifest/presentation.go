@@ -10,25 +10,22 @@ import (
 	"github.com/drmpipe/drmpipe/internal/cenc"
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/drm/signaling"
-	"github.com/drmpipe/drmpipe/internal/enum"
+	"github.com/drmpipe/drmpipe/internal/media"
 )
 
-// ContentType is the kind of media a track carries.
-type ContentType uint8
+// ContentType is the kind of media a track carries, the DASH
+// AdaptationSet@contentType (ISO/IEC 23009-1 §5.3.3.2): "video", "audio" or
+// "text". It is the track's media.Kind; a text track is written as WebVTT:
+// CMAF wvtt segments for DASH (ISO/IEC 14496-30), segmented WebVTT files
+// for HLS (RFC 8216 §3.5).
+type ContentType = media.Kind
 
 // Content types.
 const (
-	Video ContentType = iota + 1
-	Audio
-	// Text is a WebVTT subtitle track: CMAF wvtt segments for DASH
-	// (ISO/IEC 14496-30), segmented WebVTT files for HLS (RFC 8216 §3.5).
-	Text
+	Video = media.Video
+	Audio = media.Audio
+	Text  = media.Text
 )
-
-var contentTypeNames = enum.Names[ContentType]{Video: "video", Audio: "audio", Text: "text"}
-
-// String returns the DASH contentType: "video", "audio" or "text".
-func (c ContentType) String() string { return contentTypeNames.String(c) }
 
 // Presentation is one packaged asset: every track and its segments.
 type Presentation struct {
