@@ -82,9 +82,6 @@ func (h *ClearKeyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *ClearKeyHandler) serve(w http.ResponseWriter, r *http.Request) error {
-	if r.Method != http.MethodPost {
-		return MethodNotAllowed(w, "POST, OPTIONS")
-	}
 	adm, err := h.ep.Admit(w, r)
 	if err != nil {
 		return err

@@ -71,9 +71,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) error {
-	if r.Method != http.MethodPost {
-		return MethodNotAllowed(w, "POST, OPTIONS")
-	}
 	adm, err := g.ep.Admit(w, r)
 	if err != nil {
 		return err

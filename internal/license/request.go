@@ -198,11 +198,14 @@ func (e *Endpoint) token(r *http.Request) string {
 	return ""
 }
 
-// Admit applies the per-IP rate limit, reads the body within the size
-// limit and takes the playback token from the headers: the one place a
-// license request without a token is refused (401, before its body is
-// decoded). The caller has checked the method.
+// Admit refuses a method other than POST (405), applies the per-IP rate
+// limit, reads the body within the size limit and takes the playback token
+// from the headers: the one place a license request without a token is
+// refused (401, before its body is decoded).
 func (e *Endpoint) Admit(w http.ResponseWriter, r *http.Request) (Admission, error) {
+	if r.Method != http.MethodPost {
+		return Admission{}, MethodNotAllowed(w, "POST, OPTIONS")
+	}
 	adm := Admission{IP: e.deps.ClientIP(r)}
 	if e.deps.Limiter != nil {
 		if ok, wait := e.deps.Limiter.AllowIP(adm.IP); !ok {
