@@ -21,30 +21,40 @@ const (
 	// the store is seen by license requests within it (the revocation
 	// list, checked on every request, sees it at once).
 	LookupCacheTTL = time.Second
-	// LookupCacheEntries bounds each of the two caches.
+	// LookupCacheEntries bounds each of the three caches.
 	LookupCacheEntries = 4096
 )
 
-// LookupCache remembers the answers of a Reader in process memory for
-// LookupCacheTTL, so a burst of license requests for the same content
-// costs one store read per key (and per content list) per second. Errors
-// are not remembered. Callers must not modify what it returns.
+// PeriodTimesReader lists the key periods recorded for a content, in
+// index order (PeriodTimesStore.ListPeriodTimes).
+type PeriodTimesReader interface {
+	ListPeriodTimes(ctx context.Context, contentID string) ([]PeriodTimes, error)
+}
+
+// LookupCache remembers the answers of a Reader and a PeriodTimesReader in
+// process memory for LookupCacheTTL, so a burst of license requests for the
+// same content costs one store read per key (and per content list, and per
+// content's period times for look-ahead licenses) per second. Errors are
+// not remembered. Callers must not modify what it returns.
 type LookupCache struct {
 	next      Reader
+	periods   PeriodTimesReader
 	now       func() time.Time
 	byKID     ttlCache[drm.KeyID, StoredKey]
 	byContent ttlCache[string, []StoredKey]
+	byPeriods ttlCache[string, []PeriodTimes]
 }
 
-// NewLookupCache caches the reads of next; now is the clock (nil =
-// time.Now).
-func NewLookupCache(next Reader, now func() time.Time) *LookupCache {
+// NewLookupCache caches the reads of next and periods; now is the clock
+// (nil = time.Now).
+func NewLookupCache(next Reader, periods PeriodTimesReader, now func() time.Time) *LookupCache {
 	if now == nil {
 		now = time.Now
 	}
-	return &LookupCache{next: next, now: now,
+	return &LookupCache{next: next, periods: periods, now: now,
 		byKID:     ttlCache[drm.KeyID, StoredKey]{m: map[drm.KeyID]ttlEntry[StoredKey]{}},
-		byContent: ttlCache[string, []StoredKey]{m: map[string]ttlEntry[[]StoredKey]{}}}
+		byContent: ttlCache[string, []StoredKey]{m: map[string]ttlEntry[[]StoredKey]{}},
+		byPeriods: ttlCache[string, []PeriodTimes]{m: map[string]ttlEntry[[]PeriodTimes]{}}}
 }
 
 // Get implements Reader.
@@ -55,6 +65,11 @@ func (c *LookupCache) Get(ctx context.Context, kid drm.KeyID) (StoredKey, error)
 // List implements Reader.
 func (c *LookupCache) List(ctx context.Context, contentID string) ([]StoredKey, error) {
 	return cachedRead(ctx, &c.byContent, contentID, c.now(), c.next.List)
+}
+
+// ListPeriodTimes implements PeriodTimesReader.
+func (c *LookupCache) ListPeriodTimes(ctx context.Context, contentID string) ([]PeriodTimes, error) {
+	return cachedRead(ctx, &c.byPeriods, contentID, c.now(), c.periods.ListPeriodTimes)
 }
 
 func cachedRead[K comparable, V any](ctx context.Context, c *ttlCache[K, V], k K, now time.Time, read func(context.Context, K) (V, error)) (V, error) {

@@ -46,15 +46,22 @@ func (r *countingReader) List(_ context.Context, contentID string) ([]keys.Store
 	return out, nil
 }
 
-// TestLookupCache: within LookupCacheTTL a key and a content list are read
-// from the store once; a revocation in the store is seen once the TTL is
+func (r *countingReader) ListPeriodTimes(_ context.Context, contentID string) ([]keys.PeriodTimes, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reads++
+	return []keys.PeriodTimes{{Period: 0, End: 4 * time.Second}}, nil
+}
+
+// TestLookupCache: within LookupCacheTTL a key, a content list and a
+// content's period times are read from the store once; a revocation in the store is seen once the TTL is
 // over; errors are not remembered.
 func TestLookupCache(t *testing.T) {
 	ctx := context.Background()
 	kid := drm.KeyID{1}
 	store := &countingReader{keys: map[drm.KeyID]keys.StoredKey{kid: {ContentID: "movie1", State: keys.StateActive}}}
 	now := time.Unix(1_800_000_000, 0)
-	c := keys.NewLookupCache(store, func() time.Time { return now })
+	c := keys.NewLookupCache(store, store, func() time.Time { return now })
 
 	for range 3 {
 		if k, err := c.Get(ctx, kid); err != nil || k.State != keys.StateActive {
@@ -63,9 +70,12 @@ func TestLookupCache(t *testing.T) {
 		if l, err := c.List(ctx, "movie1"); err != nil || len(l) != 1 {
 			t.Fatalf("List: %v %v", l, err)
 		}
+		if p, err := c.ListPeriodTimes(ctx, "movie1"); err != nil || len(p) != 1 {
+			t.Fatalf("ListPeriodTimes: %v %v", p, err)
+		}
 	}
-	if store.reads != 2 {
-		t.Fatalf("%d store reads within the TTL, want 2 (one Get, one List)", store.reads)
+	if store.reads != 3 {
+		t.Fatalf("%d store reads within the TTL, want 3 (one Get, one List, one ListPeriodTimes)", store.reads)
 	}
 
 	store.mu.Lock()

@@ -40,7 +40,5 @@ type PeriodTimesStore interface {
 	// numbers the periods of encryptors that send times without @index
 	// (SPEKE v2.1, MediaPackage START_END_ONLY).
 	PeriodIndexFor(ctx context.Context, contentID string, p PeriodTimes) (uint32, error)
-	// ListPeriodTimes returns the recorded periods of contentID in index
-	// order.
-	ListPeriodTimes(ctx context.Context, contentID string) ([]PeriodTimes, error)
+	PeriodTimesReader
 }

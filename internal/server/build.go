@@ -45,7 +45,7 @@ type builder struct {
 	routes  []Route
 
 	ks       *keystore.KeyStore
-	keyReads keys.Reader
+	keyReads *keys.LookupCache
 	auth     *apikey.HTTPAuthenticator
 
 	rdb        *redis.Client
@@ -105,9 +105,9 @@ func (b *builder) keyStore() error {
 	}
 	b.ks, b.app.Keys = ks, ks
 	b.closer(ks.Close)
-	// License requests read keys through a one-second cache
-	// (keys.LookupCache); misses are traced.
-	b.keyReads = keys.NewLookupCache(observability.TracedKeys(ks, b.tp, b.metrics), nil)
+	// License requests read keys and key-period times through a one-second cache
+	// (keys.LookupCache); key reads that miss it are traced.
+	b.keyReads = keys.NewLookupCache(observability.TracedKeys(ks, b.tp, b.metrics), ks, nil)
 	// store.audit.retention: old access and refusal rows go; revocations
 	// and admin actions stay.
 	if r := b.cfg.Store.Audit.Retention; r > 0 {

@@ -39,7 +39,7 @@ func (b *builder) entitlement() error {
 	deps := b.entitlementState()
 	deps.Verifier = verifier
 	deps.ContentKeys = entitlement.StoreKeyRefs{Reader: b.keyReads}
-	deps.PeriodTimes = b.ks
+	deps.PeriodTimes = b.keyReads
 	policy := b.cfg.Policy
 	if err := policy.Validate("policy"); err != nil {
 		return err
