@@ -226,8 +226,7 @@ func (p *nalProtector) clearHeaderSize(nalu []byte) (int, error) {
 	if len(nalu) == 0 {
 		return 0, nil
 	}
-	var size uint32
-	var err error
+	var sliceHeader func() (uint32, error) // nil: the NAL unit stays clear
 	if p.codec == H264 {
 		switch avc.GetNaluType(nalu[0]) {
 		case avc.NALU_SPS, avc.NALU_PPS:
@@ -235,15 +234,13 @@ func (p *nalProtector) clearHeaderSize(nalu []byte) (int, error) {
 		case avc.NALU_NON_IDR, avc.NALU_IDR:
 			// Only coded slices (types 1 and 5) are protected; data
 			// partitions and extensions stay clear, as in Shaka Packager.
-			err = guard(func() error {
+			sliceHeader = func() (uint32, error) {
 				sh, err := avc.ParseSliceHeader(nalu, p.avcSPS, p.avcPPS)
-				if err == nil {
-					size = sh.Size
+				if err != nil {
+					return 0, err
 				}
-				return err
-			})
-		default:
-			return len(nalu), nil
+				return sh.Size, nil
+			}
 		}
 	} else {
 		t := hevc.GetNaluType(nalu[0])
@@ -252,22 +249,24 @@ func (p *nalProtector) clearHeaderSize(nalu []byte) (int, error) {
 			return len(nalu), p.paramSet(nalu)
 		case t < 32 && len(nalu) >= 2:
 			// VCL NAL unit types 0..31 (ISO/IEC 23008-2 Table 7-1).
-			err = guard(func() error {
+			sliceHeader = func() (uint32, error) {
 				sh, err := hevc.ParseSliceHeader(nalu, p.hevcSPS, p.hevcPPS)
-				if err == nil {
-					size = sh.Size
+				if err != nil {
+					return 0, err
 				}
-				return err
-			})
-		default:
-			return len(nalu), nil
+				return sh.Size, nil
+			}
 		}
 	}
-	if err != nil {
+	if sliceHeader == nil {
+		return len(nalu), nil
+	}
+	var size uint32
+	if err := guard(func() (err error) {
+		size, err = sliceHeader()
+		return err
+	}); err != nil {
 		return 0, fmt.Errorf("slice header: %w", err)
 	}
-	if int(size) > len(nalu) {
-		size = uint32(len(nalu))
-	}
-	return int(size), nil
+	return min(int(size), len(nalu)), nil
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -124,40 +125,26 @@ func printJob(w io.Writer, j jobs.Job) error {
 	return enc.Encode(j)
 }
 
-// newJobIDCmd is a jobs subcommand on one job ID (its one argument).
-func newJobIDCmd(use, short string, run func(cmd *cobra.Command, id int64) error) *cobra.Command {
-	return &cobra.Command{
-		Use:   use,
-		Short: short,
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := jobID(args[0])
-			if err != nil {
-				return err
-			}
-			return run(cmd, id)
-		},
-	}
+// newJobCallCmd is a jobs subcommand that makes one call of the jobs API
+// on the job ID of its one argument and prints the job answered.
+func newJobCallCmd(use, short string, call func(ctx context.Context, id int64) (jobs.Job, error), report func(jobs.Job) error) *cobra.Command {
+	return newArgCmd(use, short, jobID, func(cmd *cobra.Command, id int64) error {
+		j, err := call(cmd.Context(), id)
+		if err != nil {
+			return err
+		}
+		return report(j)
+	})
 }
 
 func newJobsShowCmd(c *jobs.Client, stdout io.Writer) *cobra.Command {
-	return newJobIDCmd("show ID", "Show a job as JSON: state, attempts, progress, errors, output summary",
-		func(cmd *cobra.Command, id int64) error {
-			j, err := c.Get(cmd.Context(), id)
-			if err != nil {
-				return err
-			}
-			return printJob(stdout, j)
-		})
+	return newJobCallCmd("show ID", "Show a job as JSON: state, attempts, progress, errors, output summary", c.Get,
+		func(j jobs.Job) error { return printJob(stdout, j) })
 }
 
 func newJobsCancelCmd(c *jobs.Client, stdout io.Writer) *cobra.Command {
-	return newJobIDCmd("cancel ID", "Cancel a job: a queued one never runs, a running one is stopped",
-		func(cmd *cobra.Command, id int64) error {
-			j, err := c.Cancel(cmd.Context(), id)
-			if err != nil {
-				return err
-			}
+	return newJobCallCmd("cancel ID", "Cancel a job: a queued one never runs, a running one is stopped", c.Cancel,
+		func(j jobs.Job) error {
 			fmt.Fprintf(stdout, "job %d: %s\n", j.ID, j.State)
 			return nil
 		})
@@ -165,7 +152,7 @@ func newJobsCancelCmd(c *jobs.Client, stdout io.Writer) *cobra.Command {
 
 func newJobsWaitCmd(c *jobs.Client, stdout, stderr io.Writer) *cobra.Command {
 	var interval, timeout time.Duration
-	cmd := newJobIDCmd("wait ID [--timeout D]", "Wait until a job ends; exit 0 only if it completed",
+	cmd := newArgCmd("wait ID [--timeout D]", "Wait until a job ends; exit 0 only if it completed", jobID,
 		func(cmd *cobra.Command, id int64) error {
 			ctx := cmd.Context()
 			if timeout > 0 {

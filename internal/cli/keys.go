@@ -80,15 +80,8 @@ func newKeysCmd(stdout io.Writer) *cobra.Command {
 	_ = list.MarkFlagRequired("content-id")
 
 	var reveal bool
-	show := &cobra.Command{
-		Use:   "show KID [--reveal]",
-		Short: "Show a key's metadata; the key value only with --reveal",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			kid, err := drm.ParseKeyID(args[0])
-			if err != nil {
-				return err
-			}
+	show := newArgCmd("show KID [--reveal]", "Show a key's metadata; the key value only with --reveal", drm.ParseKeyID,
+		func(cmd *cobra.Command, kid drm.KeyID) error {
 			return conf.withStore(cmd.Context(), func(st *keystore.KeyStore) error {
 				k, err := st.Get(cmd.Context(), kid)
 				if err != nil {
@@ -107,25 +100,12 @@ func newKeysCmd(stdout io.Writer) *cobra.Command {
 				}
 				return nil
 			})
-		},
-	}
+		})
 	show.Flags().BoolVar(&reveal, "reveal", false, "also print the clear key and IV (hex)")
 
 	var reason string
-	revoke := &cobra.Command{
-		Use:   "revoke KID [--reason TEXT]",
-		Short: "Revoke a key: marked compromised, recorded in the audit log, refused by every server",
-		Long: `Revoke marks a key revoked (compromised) so that the next packaging or
-rotation gets a new key, and records the revocation in the store's audit
-log, as the admin API does. No license is issued for the KID again: a
-server started later restores the revocation from the audit log, and a
-running one applies it at its next re-sync (policy.revocations.resync_interval).`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			kid, err := drm.ParseKeyID(args[0])
-			if err != nil {
-				return err
-			}
+	revoke := newArgCmd("revoke KID [--reason TEXT]", "Revoke a key: marked compromised, recorded in the audit log, refused by every server", drm.ParseKeyID,
+		func(cmd *cobra.Command, kid drm.KeyID) error {
 			return conf.withStore(cmd.Context(), func(st *keystore.KeyStore) error {
 				svc, err := revocation.New(revocation.Config{}, revocation.Deps{Keys: st, Audit: st})
 				if err != nil {
@@ -140,8 +120,12 @@ running one applies it at its next re-sync (policy.revocations.resync_interval).
 					rev.Value, rev.At.Format(time.RFC3339Nano))
 				return nil
 			})
-		},
-	}
+		})
+	revoke.Long = `Revoke marks a key revoked (compromised) so that the next packaging or
+rotation gets a new key, and records the revocation in the store's audit
+log, as the admin API does. No license is issued for the KID again: a
+server started later restores the revocation from the audit log, and a
+running one applies it at its next re-sync (policy.revocations.resync_interval).`
 	revoke.Flags().StringVar(&reason, "reason", "", "why (audited)")
 
 	var rotate bool

@@ -98,24 +98,19 @@ func validateAAC(b []byte, objectType, chanCfg byte, sampleRate int) string {
 	return ""
 }
 
-// longBands is num_swb_long_window per sampling rate (ISO/IEC 14496-3
-// §4.5.4, Tables 4.129–4.138).
+// swbLongWindow is num_swb_long_window per sampling rate (ISO/IEC 14496-3
+// §4.5.4, Tables 4.129–4.138), highest rate first: a rate takes the first
+// row whose minRate it reaches.
+var swbLongWindow = [...]struct{ minRate, bands int }{
+	{88200, 41}, {64000, 47}, {44100, 49}, {32000, 51}, {22050, 47}, {11025, 43}, {8000, 40},
+}
+
+// longBands is num_swb_long_window for rate; 0 below 8000 Hz.
 func longBands(rate int) int {
-	switch {
-	case rate >= 88200:
-		return 41
-	case rate >= 64000:
-		return 47
-	case rate >= 44100:
-		return 49
-	case rate >= 32000:
-		return 51
-	case rate >= 22050:
-		return 47
-	case rate >= 11025:
-		return 43
-	case rate >= 8000:
-		return 40
+	for _, r := range swbLongWindow {
+		if rate >= r.minRate {
+			return r.bands
+		}
 	}
 	return 0
 }

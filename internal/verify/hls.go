@@ -294,13 +294,8 @@ func (c *checker) checkKeyGroup(file, where string, keys []m3u8.Key, keyIDs []st
 				c.problem(file, kw, "%v", err)
 			}
 		case drm.SystemID(drm.WidevineSystemID).URN():
-			b, ok := c.dataURI(file, kw, k.URI)
+			p, ok := parseDataURI(c, file, kw, k.URI, "Widevine URI is not a pssh box", drm.UnmarshalPSSH)
 			if !ok {
-				continue
-			}
-			p, err := drm.UnmarshalPSSH(b)
-			if err != nil {
-				c.problem(file, kw, "Widevine URI is not a pssh box: %v", err)
 				continue
 			}
 			if p.SystemID != drm.WidevineSystemID {
@@ -309,19 +304,29 @@ func (c *checker) checkKeyGroup(file, where string, keys []m3u8.Key, keyIDs []st
 			}
 			c.checkPSSH(file, kw, p, t, kid)
 		case signaling.KeyFormatPlayReady:
-			b, ok := c.dataURI(file, kw, k.URI)
-			if !ok {
-				continue
+			if h, ok := parseDataURI(c, file, kw, k.URI, "PlayReady URI is not a PlayReady Object", playready.UnmarshalPRO); ok {
+				c.checkPlayReady(file, kw, h, t, kid)
 			}
-			h, err := playready.UnmarshalPRO(b)
-			if err != nil {
-				c.problem(file, kw, "PlayReady URI is not a PlayReady Object: %v", err)
-				continue
-			}
-			c.checkPlayReady(file, kw, h, t, kid)
 		}
 	}
 	return keys
+}
+
+// parseDataURI decodes the data: URI u (dataURI) and parses its bytes with
+// parse; when they do not parse, the problem is notWhat and the parser's
+// error.
+func parseDataURI[T any](c *checker, file, where, u, notWhat string, parse func([]byte) (T, error)) (T, bool) {
+	var v T
+	b, ok := c.dataURI(file, where, u)
+	if !ok {
+		return v, false
+	}
+	v, err := parse(b)
+	if err != nil {
+		c.problem(file, where, "%s: %v", notWhat, err)
+		return v, false
+	}
+	return v, true
 }
 
 // dataURI decodes a "data:...;base64," URI (RFC 2397).

@@ -66,10 +66,7 @@ func (c *checker) checkLiveMPD(file string, m *mpd.MPD) {
 		}
 		for _, as := range p.AdaptationSets {
 			for _, rep := range as.Representations {
-				st := rep.SegmentTemplate
-				if st == nil {
-					st = as.SegmentTemplate
-				}
+				st := rep.GetSegmentTemplate() // the Representation's, else its AdaptationSet's
 				if st == nil || st.SegmentTimeline == nil {
 					continue
 				}

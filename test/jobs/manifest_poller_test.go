@@ -170,10 +170,7 @@ func mpdReferences(doc string) ([]string, error) {
 	for _, per := range m.Periods {
 		for _, as := range per.AdaptationSets {
 			for _, rep := range as.Representations {
-				st := rep.SegmentTemplate
-				if st == nil {
-					st = as.SegmentTemplate
-				}
+				st := rep.GetSegmentTemplate() // the Representation's, else its AdaptationSet's
 				if st == nil || st.SegmentTimeline == nil {
 					return nil, fmt.Errorf("representation %s: no SegmentTemplate with a SegmentTimeline", rep.Id)
 				}
