@@ -86,16 +86,9 @@ func FormatScopes(scopes []Scope) string {
 
 // ParseScopes parses a comma-separated list of scope names.
 func ParseScopes(list string) ([]Scope, error) {
-	var out []Scope
-	for _, n := range strings.Split(list, ",") {
-		if strings.TrimSpace(n) == "" {
-			continue
-		}
-		s, err := ParseScope(n)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
+	out, err := scopeNames.ParseList(list, ErrUnknownScope, "")
+	if err != nil {
+		return nil, err
 	}
 	return normalizeScopes(out)
 }

@@ -138,25 +138,9 @@ func ParseSystem(s string) (System, error) {
 // ParseSystems parses a comma-separated list such as "widevine,playready",
 // returning the systems in AllSystems order without duplicates.
 func ParseSystems(list string) ([]System, error) {
-	seen := map[System]bool{}
-	for _, part := range strings.Split(list, ",") {
-		if strings.TrimSpace(part) == "" {
-			continue
-		}
-		s, err := ParseSystem(part)
-		if err != nil {
-			return nil, err
-		}
-		seen[s] = true
+	out, err := systemNames.ParseList(list, ErrInvalid, "unknown DRM system")
+	if err == nil && len(out) == 0 {
+		err = fmt.Errorf("%w: empty DRM system list", ErrInvalid)
 	}
-	if len(seen) == 0 {
-		return nil, fmt.Errorf("%w: empty DRM system list", ErrInvalid)
-	}
-	var out []System
-	for _, s := range AllSystems {
-		if seen[s] {
-			out = append(out, s)
-		}
-	}
-	return out, nil
+	return out, err
 }

@@ -37,6 +37,25 @@ func (n Names[T]) Lookup(s string, sentinel error, what string) (T, error) {
 	return n.find(s, sentinel, what, func(name string) bool { return s == name })
 }
 
+// ParseList parses a comma-separated list of names, each as Parse does
+// (empty items are skipped), into its distinct values in value order. An
+// empty list gives none; whether that is allowed is the caller's rule.
+func (n Names[T]) ParseList(list string, sentinel error, what string) ([]T, error) {
+	var out []T
+	for _, item := range strings.Split(list, ",") {
+		if strings.TrimSpace(item) == "" {
+			continue
+		}
+		v, err := n.Parse(item, sentinel, what)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
 func (n Names[T]) find(s string, sentinel error, what string, match func(name string) bool) (T, error) {
 	for v, name := range n {
 		if match(name) {

@@ -59,3 +59,16 @@ func TestNamesError(t *testing.T) {
 		t.Errorf("Want of one name = %q", got)
 	}
 }
+
+func TestNamesParseList(t *testing.T) {
+	got, err := colorNames.ParseList(" blue,,RED, blue ", errColor, "color")
+	if err != nil || len(got) != 2 || got[0] != red || got[1] != blue {
+		t.Errorf("ParseList = %v %v, want [red blue]", got, err)
+	}
+	if got, err := colorNames.ParseList(" , ", errColor, "color"); err != nil || len(got) != 0 {
+		t.Errorf("ParseList of no names = %v %v", got, err)
+	}
+	if _, err := colorNames.ParseList("red,cyan", errColor, "color"); !errors.Is(err, errColor) {
+		t.Errorf("ParseList with an unknown name: %v", err)
+	}
+}
