@@ -20,6 +20,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/license"
 	"github.com/drmpipe/drmpipe/internal/license/upstream"
 	"github.com/drmpipe/drmpipe/internal/license/vendortest"
+	"github.com/drmpipe/drmpipe/internal/redisclient"
 	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
@@ -246,7 +247,7 @@ func TestMemoryCacheLRUAndPurge(t *testing.T) {
 
 func TestRedisCache(t *testing.T) {
 	rs := testtools.StartRedis(t)
-	rc := license.NewRedisCache(license.RedisCacheConfig{Addr: rs.Addr}, nil)
+	rc := license.NewRedisCache(license.RedisCacheConfig{Redis: redisclient.Config{Addr: rs.Addr}}, nil)
 	defer rc.Close()
 	ctx := context.Background()
 	resp := license.Response{ContentType: "application/octet-stream", Body: []byte{0, 1, 2, 0xff}}
@@ -271,7 +272,7 @@ func TestRedisCache(t *testing.T) {
 	d := vendortest.New(vendortest.Generic, vendortest.Options{})
 	defer d.Close()
 	h1 := gateway(t, d, license.Deps{Cache: rc})
-	h2 := gateway(t, d, license.Deps{Cache: license.NewRedisCache(license.RedisCacheConfig{Addr: rs.Addr}, nil)})
+	h2 := gateway(t, d, license.Deps{Cache: license.NewRedisCache(license.RedisCacheConfig{Redis: redisclient.Config{Addr: rs.Addr}}, nil)})
 	if w := send(h1, "t-frank", "c"); w.Code != 200 {
 		t.Fatal(w.Code)
 	}
