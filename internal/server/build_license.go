@@ -38,7 +38,7 @@ func (b *builder) licenses() error {
 	b.ldeps = license.Deps{
 		Authorizer: observability.TracedAuthorizer(b.ent, b.tp, b.metrics),
 		Cache:      b.cache,
-		Limiter:    license.NewLimiter(rl.Limiter(), nil),
+		Limiter:    license.NewLimiter(rl, nil),
 		Log:        b.log,
 		ClientIP:   entitlement.TrustedProxies(trusted).ClientIP,
 	}

@@ -232,7 +232,7 @@ func TestSharedCacheNotUsed(t *testing.T) {
 }
 
 func TestRateLimitPerUser(t *testing.T) {
-	lim := license.NewLimiter(license.RateLimitConfig{PerUser: license.Rate{PerSecond: 0.5, Burst: 2}}, nil)
+	lim := license.NewLimiter(license.RateLimits{PerUser: 0.5, PerUserBurst: 2}, nil)
 	h, _, _ := fixture(t, func(d *Deps) { d.Limiter = lim })
 	for i := 0; i < 2; i++ {
 		if w := post(h, reqBody("", kidA), bearer("good")); w.Code != 200 {
