@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/drmpipe/drmpipe/internal/confcheck"
 )
 
 // Audit actions that record accesses rather than admin decisions. They are
@@ -80,12 +82,8 @@ type AggregatorConfig struct {
 // NewAggregator returns an Aggregator writing through write (an AuditLog's
 // Audit). Start runs its periodic flush.
 func NewAggregator(cfg AggregatorConfig, write func(ctx context.Context, e Entry) error) *Aggregator {
-	if cfg.Window <= 0 {
-		cfg.Window = DefaultAggregateWindow
-	}
-	if cfg.MaxKeys <= 0 {
-		cfg.MaxKeys = DefaultAggregateMaxKeys
-	}
+	cfg.Window = confcheck.PositiveOr(cfg.Window, DefaultAggregateWindow)
+	cfg.MaxKeys = confcheck.PositiveOr(cfg.MaxKeys, DefaultAggregateMaxKeys)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

@@ -1,7 +1,9 @@
 // Package confcheck collects configuration validation problems, each
 // naming the key that holds the bad value ("license.upstreams.widevine.url"),
 // so that every domain can validate its own Config with the keys the
-// configuration file uses, without importing package config.
+// configuration file uses, without importing package config; and it holds
+// the one rule of the settings whose zero or negative value means the
+// default (PositiveOr).
 package confcheck
 
 import (
@@ -119,4 +121,14 @@ func (e *Errors) HostPort(key, s string) {
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		e.Add(key, "%q has an invalid port", s)
 	}
+}
+
+// PositiveOr returns v, or def when v is zero or negative: the rule of
+// every setting whose unset (or negative) value means its default. Where
+// only zero means the default, use cmp.Or.
+func PositiveOr[T ~int | ~int32 | ~int64 | ~float64](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -220,25 +221,15 @@ func parseDRMSystem(path string, n *node) (DRMSystem, error) {
 		return s, errAt(path, n, "@systemId %q is not a UUID", v)
 	}
 	s.Name, _ = n.attr("name")
+	children := s.children()
 	for _, c := range n.children {
 		cp := path + "/" + c.name.Local
-		var dst **[]byte
-		switch {
-		case c.is(NamespaceCPIX, "PSSH"):
-			dst = &s.PSSH
-		case c.is(NamespaceCPIX, "ContentProtectionData"):
-			dst = &s.ContentProtectionData
-		case c.is(NamespaceCPIX, "URIExtXKey"):
-			dst = &s.URIExtXKey
-		case c.is(NamespaceCPIX, "SmoothStreamingProtectionHeaderData"):
-			dst = &s.SmoothStreamingProtectionHeaderData
-		case c.is(NamespaceSPEKE, "ProtectionHeader"):
-			dst = &s.ProtectionHeader
-		case c.is(NamespaceSPEKE, "KeyFormat"):
-			dst = &s.KeyFormat
-		case c.is(NamespaceSPEKE, "KeyFormatVersions"):
-			dst = &s.KeyFormatVersions
-		case c.is(NamespaceCPIX, "HLSSignalingData"):
+		i := slices.IndexFunc(children, func(d drmSystemChild) bool { return c.is(d.space, d.local) })
+		if i < 0 {
+			continue
+		}
+		dst := children[i].dst
+		if dst == nil { // HLSSignalingData, one per playlist
 			pl, _ := c.attr("playlist")
 			p, err := parsePlaylist(pl)
 			if err != nil {
@@ -255,8 +246,6 @@ func parseDRMSystem(path string, n *node) (DRMSystem, error) {
 			}
 			s.HLSSignalingData = append(s.HLSSignalingData, HLSSignalingData{Playlist: p, Value: b})
 			continue
-		default:
-			continue
 		}
 		if *dst != nil {
 			return s, errAt(cp, c, "more than one %s", c.name.Local)
@@ -271,13 +260,9 @@ func parseDRMSystem(path string, n *node) (DRMSystem, error) {
 func parsePeriod(path string, n *node) (ContentKeyPeriod, error) {
 	var p ContentKeyPeriod
 	p.ID, _ = n.attr("id")
-	if v, ok := n.attr("index"); ok {
-		i, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
-		if err != nil {
-			return p, errAt(path, n, "@index %q is not an unsigned 32-bit integer", v)
-		}
-		u := uint32(i)
-		p.Index = &u
+	a := attrReader{path: path, n: n}
+	if p.Index = a.uint32("index"); a.err != nil {
+		return p, a.err
 	}
 	p.Label, _ = n.attr("label")
 	p.Start, _ = n.attr("start")
@@ -357,29 +342,26 @@ func (a *attrReader) fail(attr, v, want string) {
 }
 
 func (a *attrReader) uint64(attr string) *uint64 {
-	v, ok := a.read(attr)
-	if !ok {
-		return nil
-	}
-	u, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-	if err != nil {
-		a.fail(attr, v, "an unsigned integer")
-		return nil
-	}
-	return &u
+	return readUint[uint64](a, attr, 64, "an unsigned integer")
 }
 
 func (a *attrReader) uint32(attr string) *uint32 {
+	return readUint[uint32](a, attr, 32, "an unsigned 32-bit integer")
+}
+
+// readUint reads attr as a decimal unsigned integer of bits bits; want
+// names that type in the error.
+func readUint[T uint32 | uint64](a *attrReader, attr string, bits int, want string) *T {
 	v, ok := a.read(attr)
 	if !ok {
 		return nil
 	}
-	u, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
+	u, err := strconv.ParseUint(strings.TrimSpace(v), 10, bits)
 	if err != nil {
-		a.fail(attr, v, "an unsigned 32-bit integer")
+		a.fail(attr, v, want)
 		return nil
 	}
-	x := uint32(u)
+	x := T(u)
 	return &x
 }
 
@@ -609,24 +591,49 @@ func periodElem(p ContentKeyPeriod) *elem {
 	return e
 }
 
+// drmSystemChild is a child element of cpix:DRMSystem with base64
+// content and the field of DRMSystem it is read into and written from; dst
+// is nil for HLSSignalingData, which repeats (one per playlist).
+type drmSystemChild struct {
+	space, prefix, local string
+	dst                  **[]byte
+}
+
+// children lists the child elements of s in the order Marshal writes them:
+// CPIX 2.3 §5.3.4's, then the SPEKE v1 extensions.
+func (s *DRMSystem) children() []drmSystemChild {
+	inCPIX := func(local string, dst **[]byte) drmSystemChild {
+		return drmSystemChild{NamespaceCPIX, "cpix", local, dst}
+	}
+	inSPEKE := func(local string, dst **[]byte) drmSystemChild {
+		return drmSystemChild{NamespaceSPEKE, "speke", local, dst}
+	}
+	return []drmSystemChild{
+		inCPIX("PSSH", &s.PSSH),
+		inCPIX("ContentProtectionData", &s.ContentProtectionData),
+		inCPIX("URIExtXKey", &s.URIExtXKey),
+		inCPIX("HLSSignalingData", nil),
+		inCPIX("SmoothStreamingProtectionHeaderData", &s.SmoothStreamingProtectionHeaderData),
+		inSPEKE("KeyFormat", &s.KeyFormat),
+		inSPEKE("KeyFormatVersions", &s.KeyFormatVersions),
+		inSPEKE("ProtectionHeader", &s.ProtectionHeader),
+	}
+}
+
 func drmSystemElem(s DRMSystem) *elem {
 	e := el("cpix:DRMSystem", "kid", s.KID.String(), "systemId", s.SystemID.String())
 	e.attr("name", s.Name)
-	opt := func(name string, v *[]byte) {
-		if v != nil {
-			e.add(el(name).setText(b64(*v)))
+	for _, c := range s.children() {
+		name := c.prefix + ":" + c.local
+		switch {
+		case c.dst == nil:
+			for _, h := range s.HLSSignalingData {
+				e.add(el(name, "playlist", string(h.Playlist)).setText(b64(h.Value)))
+			}
+		case *c.dst != nil:
+			e.add(el(name).setText(b64(**c.dst)))
 		}
 	}
-	opt("cpix:PSSH", s.PSSH)
-	opt("cpix:ContentProtectionData", s.ContentProtectionData)
-	opt("cpix:URIExtXKey", s.URIExtXKey)
-	for _, h := range s.HLSSignalingData {
-		e.add(el("cpix:HLSSignalingData", "playlist", string(h.Playlist)).setText(b64(h.Value)))
-	}
-	opt("cpix:SmoothStreamingProtectionHeaderData", s.SmoothStreamingProtectionHeaderData)
-	opt("speke:KeyFormat", s.KeyFormat)
-	opt("speke:KeyFormatVersions", s.KeyFormatVersions)
-	opt("speke:ProtectionHeader", s.ProtectionHeader)
 	return e
 }
 
@@ -641,36 +648,30 @@ func usageRuleElem(r ContentKeyUsageRule) *elem {
 	}
 	for _, f := range r.VideoFilters {
 		v := el("cpix:VideoFilter")
-		setU64(v, "minPixels", f.MinPixels)
-		setU64(v, "maxPixels", f.MaxPixels)
+		setUint(v, "minPixels", f.MinPixels)
+		setUint(v, "maxPixels", f.MaxPixels)
 		setBool(v, "hdr", f.HDR)
 		setBool(v, "wcg", f.WCG)
-		setU32(v, "minFps", f.MinFPS)
-		setU32(v, "maxFps", f.MaxFPS)
+		setUint(v, "minFps", f.MinFPS)
+		setUint(v, "maxFps", f.MaxFPS)
 		e.add(v)
 	}
 	for _, f := range r.AudioFilters {
 		a := el("cpix:AudioFilter")
-		setU32(a, "minChannels", f.MinChannels)
-		setU32(a, "maxChannels", f.MaxChannels)
+		setUint(a, "minChannels", f.MinChannels)
+		setUint(a, "maxChannels", f.MaxChannels)
 		e.add(a)
 	}
 	for _, f := range r.BitrateFilters {
 		b := el("cpix:BitrateFilter")
-		setU64(b, "minBitrate", f.MinBitrate)
-		setU64(b, "maxBitrate", f.MaxBitrate)
+		setUint(b, "minBitrate", f.MinBitrate)
+		setUint(b, "maxBitrate", f.MaxBitrate)
 		e.add(b)
 	}
 	return e
 }
 
-func setU64(e *elem, name string, v *uint64) {
-	if v != nil {
-		e.attr(name, strconv.FormatUint(*v, 10))
-	}
-}
-
-func setU32(e *elem, name string, v *uint32) {
+func setUint[T uint32 | uint64](e *elem, name string, v *T) {
 	if v != nil {
 		e.attr(name, strconv.FormatUint(uint64(*v), 10))
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/drmpipe/drmpipe/internal/confcheck"
 )
 
 // Limits bound what Unmarshal accepts. Zero fields take the defaults.
@@ -25,15 +27,9 @@ const (
 )
 
 func (l Limits) withDefaults() Limits {
-	if l.MaxBytes <= 0 {
-		l.MaxBytes = DefaultMaxBytes
-	}
-	if l.MaxDepth <= 0 {
-		l.MaxDepth = DefaultMaxDepth
-	}
-	if l.MaxElements <= 0 {
-		l.MaxElements = DefaultMaxElements
-	}
+	l.MaxBytes = confcheck.PositiveOr(l.MaxBytes, DefaultMaxBytes)
+	l.MaxDepth = confcheck.PositiveOr(l.MaxDepth, DefaultMaxDepth)
+	l.MaxElements = confcheck.PositiveOr(l.MaxElements, DefaultMaxElements)
 	return l
 }
 

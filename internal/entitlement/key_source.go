@@ -8,6 +8,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/drmpipe/drmpipe/internal/confcheck"
 )
 
 // KeySource gives the Verifier its verification keys.
@@ -68,15 +70,9 @@ func (c *JWKSConfig) defaults() error {
 	if (c.File == "") == (c.URL == "") {
 		return fmt.Errorf("%w: JWKS needs exactly one of File and URL", ErrConfig)
 	}
-	if c.Timeout <= 0 {
-		c.Timeout = DefaultJWKSTimeout
-	}
-	if c.RefreshInterval <= 0 {
-		c.RefreshInterval = DefaultJWKSRefresh
-	}
-	if c.MinRefreshInterval <= 0 {
-		c.MinRefreshInterval = DefaultJWKSMinRefresh
-	}
+	c.Timeout = confcheck.PositiveOr(c.Timeout, DefaultJWKSTimeout)
+	c.RefreshInterval = confcheck.PositiveOr(c.RefreshInterval, DefaultJWKSRefresh)
+	c.MinRefreshInterval = confcheck.PositiveOr(c.MinRefreshInterval, DefaultJWKSMinRefresh)
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{}
 	}

@@ -1,9 +1,12 @@
 package entitlement
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/drmpipe/drmpipe/internal/confcheck"
 )
 
 // Policy defaults applied by PolicyConfig.For when a field is zero.
@@ -81,18 +84,10 @@ type ContentPolicy struct {
 
 // withDefaults fills zero fields.
 func (p ContentPolicy) withDefaults() ContentPolicy {
-	if p.DeviceWindow <= 0 {
-		p.DeviceWindow = DefaultDeviceWindow
-	}
-	if p.MaxUses == 0 {
-		p.MaxUses = DefaultMaxUses
-	}
-	if p.LicenseDuration <= 0 {
-		p.LicenseDuration = DefaultLicenseDuration
-	}
-	if p.LicenseKeys == 0 {
-		p.LicenseKeys = DefaultLicenseKeys
-	}
+	p.DeviceWindow = confcheck.PositiveOr(p.DeviceWindow, DefaultDeviceWindow)
+	p.MaxUses = cmp.Or(p.MaxUses, DefaultMaxUses)
+	p.LicenseDuration = confcheck.PositiveOr(p.LicenseDuration, DefaultLicenseDuration)
+	p.LicenseKeys = cmp.Or(p.LicenseKeys, DefaultLicenseKeys)
 	return p
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/drmpipe/drmpipe/internal/confcheck"
 	"github.com/drmpipe/drmpipe/internal/keys"
 )
 
@@ -59,9 +60,7 @@ func NewSigner(cfg SignerConfig) (*Signer, error) {
 	if cfg.Dir == "" && cfg.File == "" {
 		return nil, fmt.Errorf("%w: signer needs a data directory", ErrConfig)
 	}
-	if cfg.TTL <= 0 {
-		cfg.TTL = DefaultTokenTTL
-	}
+	cfg.TTL = confcheck.PositiveOr(cfg.TTL, DefaultTokenTTL)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

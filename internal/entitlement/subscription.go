@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/drmpipe/drmpipe/internal/confcheck"
 )
 
 // SubscriptionChecker reports whether a user's subscription covers a
@@ -78,18 +80,10 @@ func (c *CallbackConfig) withDefaults() {
 		c.Method = http.MethodGet
 	}
 	c.Method = strings.ToUpper(c.Method)
-	if c.Timeout <= 0 {
-		c.Timeout = DefaultCallbackTimeout
-	}
-	if c.TTL <= 0 {
-		c.TTL = DefaultCallbackTTL
-	}
-	if c.NegativeTTL <= 0 {
-		c.NegativeTTL = DefaultCallbackNegativeTTL
-	}
-	if c.MaxEntries <= 0 {
-		c.MaxEntries = DefaultCallbackMaxEntries
-	}
+	c.Timeout = confcheck.PositiveOr(c.Timeout, DefaultCallbackTimeout)
+	c.TTL = confcheck.PositiveOr(c.TTL, DefaultCallbackTTL)
+	c.NegativeTTL = confcheck.PositiveOr(c.NegativeTTL, DefaultCallbackNegativeTTL)
+	c.MaxEntries = confcheck.PositiveOr(c.MaxEntries, DefaultCallbackMaxEntries)
 }
 
 // CallbackSubscriptions asks the operator's callback URL and caches answers.

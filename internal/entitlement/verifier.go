@@ -1,6 +1,7 @@
 package entitlement
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/drmpipe/drmpipe/internal/confcheck"
 )
 
 // TokenVerifier checks a raw playback token and returns its claims.
@@ -81,21 +84,13 @@ func NewVerifier(cfg VerifierConfig, keys KeySource, now func() time.Time) (*Ver
 			return nil, fmt.Errorf("%w: algorithm %q not allowed (use ES256, RS256, EdDSA)", ErrConfig, a)
 		}
 	}
-	if cfg.ClockSkew <= 0 {
-		cfg.ClockSkew = DefaultClockSkew
-	}
-	if cfg.MaxLifetime <= 0 {
-		cfg.MaxLifetime = DefaultMaxLifetime
-	}
-	if cfg.MaxTokenSize <= 0 {
-		cfg.MaxTokenSize = DefaultMaxTokenSize
-	}
+	cfg.ClockSkew = confcheck.PositiveOr(cfg.ClockSkew, DefaultClockSkew)
+	cfg.MaxLifetime = confcheck.PositiveOr(cfg.MaxLifetime, DefaultMaxLifetime)
+	cfg.MaxTokenSize = confcheck.PositiveOr(cfg.MaxTokenSize, DefaultMaxTokenSize)
 	if now == nil {
 		now = time.Now
 	}
-	if cfg.VerifiedCacheEntries == 0 {
-		cfg.VerifiedCacheEntries = DefaultVerifiedCacheEntries
-	}
+	cfg.VerifiedCacheEntries = cmp.Or(cfg.VerifiedCacheEntries, DefaultVerifiedCacheEntries)
 	v := &Verifier{cfg: cfg, keys: keys, now: now}
 	if cfg.VerifiedCacheEntries > 0 {
 		v.verified = newVerifiedCache(cfg.VerifiedCacheEntries)

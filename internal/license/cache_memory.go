@@ -5,6 +5,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/drmpipe/drmpipe/internal/confcheck"
 )
 
 // DefaultMemoryCacheEntries bounds the in-memory cache.
@@ -31,9 +33,7 @@ type memEntry struct {
 // NewMemoryCache returns a cache of at most maxEntries entries (0 =
 // DefaultMemoryCacheEntries); now may be nil.
 func NewMemoryCache(maxEntries int, now func() time.Time) *MemoryCache {
-	if maxEntries <= 0 {
-		maxEntries = DefaultMemoryCacheEntries
-	}
+	maxEntries = confcheck.PositiveOr(maxEntries, DefaultMemoryCacheEntries)
 	if now == nil {
 		now = time.Now
 	}

@@ -2,7 +2,6 @@ package license
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -10,22 +9,20 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/drmpipe/drmpipe/internal/confcheck"
 	"github.com/drmpipe/drmpipe/internal/redisbreaker"
+	"github.com/drmpipe/drmpipe/internal/redisclient"
 )
 
 // RedisCacheConfig configures the shared license cache.
 type RedisCacheConfig struct {
-	Addr     string `yaml:"addr" json:"addr"`
-	Username string `yaml:"username" json:"username"`
-	Password string `yaml:"password" json:"password"`
-	DB       int    `yaml:"db" json:"db"`
+	// Redis is the shared Redis (the redis section): where it is, how to
+	// log in, TLS; its Timeout bounds each cache operation and each
+	// connection step (0 = 100 ms): a slow or absent Redis must not slow
+	// licenses down.
+	Redis redisclient.Config
 	// Prefix namespaces the keys; "" = "drmpipe:license:".
-	Prefix string `yaml:"prefix" json:"prefix"`
-	// Timeout bounds each Redis operation; 0 = 100 ms. A slow or absent
-	// Redis must not slow licenses down.
-	Timeout time.Duration `yaml:"timeout" json:"timeout"`
-	// TLSConfig, when not nil, connects with TLS (redis.tls).
-	TLSConfig *tls.Config `yaml:"-" json:"-"`
+	Prefix string
 }
 
 // RedisCache is a license cache in Redis shared by every replica: entries
@@ -46,15 +43,14 @@ func NewRedisCache(cfg RedisCacheConfig, log *slog.Logger, hooks ...redis.Hook) 
 	if cfg.Prefix == "" {
 		cfg.Prefix = "drmpipe:license:"
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 100 * time.Millisecond
-	}
+	r := cfg.Redis
+	timeout := confcheck.PositiveOr(r.Timeout, 100*time.Millisecond)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	rdb := redis.NewClient(&redis.Options{
-		Addr: cfg.Addr, Username: cfg.Username, Password: cfg.Password, DB: cfg.DB, TLSConfig: cfg.TLSConfig,
-		DialTimeout: cfg.Timeout, ReadTimeout: cfg.Timeout, WriteTimeout: cfg.Timeout,
+		Addr: r.Addr, Username: r.Username, Password: r.Password, DB: r.DB, TLSConfig: r.TLSConfig(),
+		DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout,
 		MaxRetries:            -1, // a miss is cheaper than a retry
 		ContextTimeoutEnabled: true,
 	})
@@ -63,7 +59,7 @@ func NewRedisCache(cfg RedisCacheConfig, log *slog.Logger, hooks ...redis.Hook) 
 			rdb.AddHook(h)
 		}
 	}
-	return &RedisCache{rdb: rdb, prefix: cfg.Prefix, timeout: cfg.Timeout, log: log}
+	return &RedisCache{rdb: rdb, prefix: cfg.Prefix, timeout: timeout, log: log}
 }
 
 // Close closes the connection pool.

@@ -231,7 +231,7 @@ func TestSharedCacheNotUsed(t *testing.T) {
 }
 
 func TestRateLimitPerUser(t *testing.T) {
-	lim := NewLimiter(RateLimitConfig{PerUser: Rate{PerSecond: 0.5, Burst: 2}}, nil)
+	lim := NewLimiter(RateLimits{PerUser: 0.5, PerUserBurst: 2}, nil)
 	h, _, _ := fixture(t, func(d *ClearKeyDeps) { d.Limiter = lim })
 	for i := 0; i < 2; i++ {
 		if w := post(h, reqBody("", kidA), bearer("good")); w.Code != 200 {

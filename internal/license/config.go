@@ -33,9 +33,8 @@ type Config struct {
 	CacheTTL time.Duration `koanf:"cache_ttl" yaml:"cache_ttl"`
 }
 
-// RateLimits is a token bucket per client IP and per user as the file
-// states them (RateLimitConfig is the Limiter's form); a rate of 0 turns
-// that limit off.
+// RateLimits is a token bucket per client IP and per user (NewLimiter); a
+// rate of 0 turns that limit off.
 type RateLimits struct {
 	PerIP        float64 `koanf:"per_ip" yaml:"per_ip"` // requests per second
 	PerIPBurst   int     `koanf:"per_ip_burst" yaml:"per_ip_burst"`
@@ -54,11 +53,6 @@ func DefaultConfig() Config {
 			PerUserBurst: DefaultPerUserBurst, MaxKeys: DefaultRateLimitKeys},
 		CacheTTL: DefaultCacheTTL,
 	}
-}
-
-// Limiter is the Limiter's configuration.
-func (r RateLimits) Limiter() RateLimitConfig {
-	return RateLimitConfig{PerIP: Rate{PerSecond: r.PerIP, Burst: r.PerIPBurst}, PerUser: Rate{PerSecond: r.PerUser, Burst: r.PerUserBurst}, MaxKeys: r.MaxKeys}
 }
 
 // Validate checks the origins, limits and cache lifetime, each problem

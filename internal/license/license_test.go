@@ -20,6 +20,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/license"
 	"github.com/drmpipe/drmpipe/internal/license/upstream"
 	"github.com/drmpipe/drmpipe/internal/license/vendortest"
+	"github.com/drmpipe/drmpipe/internal/redisclient"
 	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
@@ -167,7 +168,7 @@ func TestRateLimitPerIP(t *testing.T) {
 	d := vendortest.New(vendortest.Generic, vendortest.Options{})
 	defer d.Close()
 	auth := &fakeAuthorizer{}
-	lim := license.NewLimiter(license.RateLimitConfig{PerIP: license.Rate{PerSecond: 1, Burst: 3}}, nil)
+	lim := license.NewLimiter(license.RateLimits{PerIP: 1, PerIPBurst: 3}, nil)
 	h := gateway(t, d, license.Deps{Limiter: lim, Authorizer: auth})
 	codes := []int{}
 	for i := 0; i < 5; i++ {
@@ -189,7 +190,7 @@ func TestRateLimitPerIP(t *testing.T) {
 
 func TestLimiterRefills(t *testing.T) {
 	now := time.Unix(0, 0)
-	lim := license.NewLimiter(license.RateLimitConfig{PerUser: license.Rate{PerSecond: 2, Burst: 1}, MaxKeys: 2}, func() time.Time { return now })
+	lim := license.NewLimiter(license.RateLimits{PerUser: 2, PerUserBurst: 1, MaxKeys: 2}, func() time.Time { return now })
 	if ok, _ := lim.AllowUser("u"); !ok {
 		t.Fatal("first refused")
 	}
@@ -246,7 +247,7 @@ func TestMemoryCacheLRUAndPurge(t *testing.T) {
 
 func TestRedisCache(t *testing.T) {
 	rs := testtools.StartRedis(t)
-	rc := license.NewRedisCache(license.RedisCacheConfig{Addr: rs.Addr}, nil)
+	rc := license.NewRedisCache(license.RedisCacheConfig{Redis: redisclient.Config{Addr: rs.Addr}}, nil)
 	defer rc.Close()
 	ctx := context.Background()
 	resp := license.Response{ContentType: "application/octet-stream", Body: []byte{0, 1, 2, 0xff}}
@@ -271,7 +272,7 @@ func TestRedisCache(t *testing.T) {
 	d := vendortest.New(vendortest.Generic, vendortest.Options{})
 	defer d.Close()
 	h1 := gateway(t, d, license.Deps{Cache: rc})
-	h2 := gateway(t, d, license.Deps{Cache: license.NewRedisCache(license.RedisCacheConfig{Addr: rs.Addr}, nil)})
+	h2 := gateway(t, d, license.Deps{Cache: license.NewRedisCache(license.RedisCacheConfig{Redis: redisclient.Config{Addr: rs.Addr}}, nil)})
 	if w := send(h1, "t-frank", "c"); w.Code != 200 {
 		t.Fatal(w.Code)
 	}
@@ -378,7 +379,7 @@ func TestDenyToHTTP(t *testing.T) {
 // throttled client a fresh burst).
 func TestLimiterOverflowKeepsThrottled(t *testing.T) {
 	now := time.Unix(0, 0)
-	lim := license.NewLimiter(license.RateLimitConfig{PerIP: license.Rate{PerSecond: 1, Burst: 3}, MaxKeys: 100}, func() time.Time { return now })
+	lim := license.NewLimiter(license.RateLimits{PerIP: 1, PerIPBurst: 3, MaxKeys: 100}, func() time.Time { return now })
 	flooder := netip.MustParseAddr("192.0.2.1")
 	for i := 0; i < 3; i++ {
 		if ok, _ := lim.AllowIP(flooder); !ok {

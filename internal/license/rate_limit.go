@@ -5,42 +5,34 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/drmpipe/drmpipe/internal/confcheck"
 )
-
-// Rate is a token bucket: PerSecond tokens refill per second up to Burst.
-// A zero PerSecond disables the limit.
-type Rate struct {
-	PerSecond float64 `yaml:"perSecond" json:"perSecond"`
-	Burst     int     `yaml:"burst" json:"burst"`
-}
-
-// RateLimitConfig sets the limits per client IP (checked before the token
-// is verified, so floods are cheap to refuse) and per user (the decision's
-// subject, checked after).
-type RateLimitConfig struct {
-	PerIP   Rate `yaml:"perIP" json:"perIP"`
-	PerUser Rate `yaml:"perUser" json:"perUser"`
-	// MaxKeys bounds the number of tracked buckets per kind; 0 = 100,000.
-	// Beyond it, the buckets closest to refilled are forgotten first.
-	MaxKeys int `yaml:"maxKeys" json:"maxKeys"`
-}
 
 // Limiter is an in-memory token-bucket rate limiter keyed by client IP
 // (IPv6 by /64, since one subscriber line gets a whole /64) and by user.
+// The IP limit is checked before the token is verified, so floods are cheap
+// to refuse; the user limit (the decision's subject) after.
 type Limiter struct {
 	ip, user *buckets
 }
 
-// NewLimiter returns a Limiter; now may be nil (time.Now).
-func NewLimiter(cfg RateLimitConfig, now func() time.Time) *Limiter {
+// NewLimiter returns a Limiter with the limits of cfg (a rate of 0 turns
+// that limit off; MaxKeys 0 = DefaultRateLimitKeys); now may be nil
+// (time.Now).
+func NewLimiter(cfg RateLimits, now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
 	}
-	max := cfg.MaxKeys
-	if max <= 0 {
-		max = DefaultRateLimitKeys
-	}
-	return &Limiter{ip: newBuckets(cfg.PerIP, max, now), user: newBuckets(cfg.PerUser, max, now)}
+	max := confcheck.PositiveOr(cfg.MaxKeys, DefaultRateLimitKeys)
+	return &Limiter{ip: newBuckets(rate{cfg.PerIP, cfg.PerIPBurst}, max, now), user: newBuckets(rate{cfg.PerUser, cfg.PerUserBurst}, max, now)}
+}
+
+// rate is one token bucket: perSecond tokens refill per second up to
+// burst. A zero perSecond disables the limit.
+type rate struct {
+	perSecond float64
+	burst     int
 }
 
 // AllowIP takes a token for ip; when refused it says how long to wait.
@@ -75,22 +67,22 @@ type bucket struct {
 // is the emptiest, is forgotten last, however many other addresses arrive.
 type buckets struct {
 	mu    sync.Mutex
-	rate  Rate
+	rate  rate
 	max   int
 	now   func() time.Time
 	m     map[string]*bucket
 	order byFull // min-heap on bucket.full
 }
 
-func newBuckets(r Rate, max int, now func() time.Time) *buckets {
-	if r.Burst < 1 {
-		r.Burst = 1
+func newBuckets(r rate, max int, now func() time.Time) *buckets {
+	if r.burst < 1 {
+		r.burst = 1
 	}
 	return &buckets{rate: r, max: max, now: now, m: map[string]*bucket{}}
 }
 
 func (b *buckets) allow(key string) (bool, time.Duration) {
-	if b.rate.PerSecond <= 0 {
+	if b.rate.perSecond <= 0 {
 		return true, 0
 	}
 	now := b.now()
@@ -101,13 +93,13 @@ func (b *buckets) allow(key string) (bool, time.Duration) {
 		for len(b.m) >= b.max {
 			delete(b.m, heap.Pop(&b.order).(*bucket).key)
 		}
-		k = &bucket{key: key, tokens: float64(b.rate.Burst), last: now}
+		k = &bucket{key: key, tokens: float64(b.rate.burst), last: now}
 		b.m[key] = k
 		heap.Push(&b.order, k)
 	} else {
-		k.tokens += now.Sub(k.last).Seconds() * b.rate.PerSecond
-		if k.tokens > float64(b.rate.Burst) {
-			k.tokens = float64(b.rate.Burst)
+		k.tokens += now.Sub(k.last).Seconds() * b.rate.perSecond
+		if k.tokens > float64(b.rate.burst) {
+			k.tokens = float64(b.rate.burst)
 		}
 		k.last = now
 	}
@@ -115,7 +107,7 @@ func (b *buckets) allow(key string) (bool, time.Duration) {
 	if allowed {
 		k.tokens--
 	}
-	k.full = now.Add(b.refill(float64(b.rate.Burst) - k.tokens))
+	k.full = now.Add(b.refill(float64(b.rate.burst) - k.tokens))
 	heap.Fix(&b.order, k.index)
 	if allowed {
 		return true, 0
@@ -125,7 +117,7 @@ func (b *buckets) allow(key string) (bool, time.Duration) {
 
 // refill is how long n tokens take to come back.
 func (b *buckets) refill(n float64) time.Duration {
-	return time.Duration(n / b.rate.PerSecond * float64(time.Second))
+	return time.Duration(n / b.rate.perSecond * float64(time.Second))
 }
 
 // byFull orders buckets by the time they refill (container/heap).

@@ -10,7 +10,7 @@ import (
 // heap indexes every tracked bucket exactly once.
 func TestBucketsBounded(t *testing.T) {
 	now := time.Unix(0, 0)
-	b := newBuckets(Rate{PerSecond: 10, Burst: 5}, 50, func() time.Time { return now })
+	b := newBuckets(rate{perSecond: 10, burst: 5}, 50, func() time.Time { return now })
 	for i := 0; i < 5000; i++ {
 		now = now.Add(time.Millisecond)
 		b.allow(fmt.Sprint(i % 700))

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/apikey"
+	"github.com/drmpipe/drmpipe/internal/confcheck"
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/drm/signaling"
 	"github.com/drmpipe/drmpipe/internal/keys"
@@ -111,12 +112,8 @@ func New(cfg Config, deps Deps) (*Packager, error) {
 	if cfg.Dir == "" {
 		return nil, fmt.Errorf("%w: no live output directory", ErrInvalidChannel)
 	}
-	if cfg.MaxObjectBytes <= 0 {
-		cfg.MaxObjectBytes = DefaultMaxObjectBytes
-	}
-	if cfg.MaxBoxBytes <= 0 {
-		cfg.MaxBoxBytes = DefaultMaxBoxBytes
-	}
+	cfg.MaxObjectBytes = confcheck.PositiveOr(cfg.MaxObjectBytes, DefaultMaxObjectBytes)
+	cfg.MaxBoxBytes = confcheck.PositiveOr(cfg.MaxBoxBytes, DefaultMaxBoxBytes)
 	if deps.Log == nil {
 		deps.Log = slog.Default()
 	}
@@ -129,9 +126,7 @@ func New(cfg Config, deps Deps) (*Packager, error) {
 	if !ReplicaIDRE.MatchString(cfg.ReplicaID) {
 		return nil, fmt.Errorf("%w: replica ID %q (want 1 to 128 of A-Z a-z 0-9 _ . : @ -)", ErrInvalidChannel, cfg.ReplicaID)
 	}
-	if cfg.LeaseTTL <= 0 {
-		cfg.LeaseTTL = DefaultLeaseTTL
-	}
+	cfg.LeaseTTL = confcheck.PositiveOr(cfg.LeaseTTL, DefaultLeaseTTL)
 	if deps.Channels == nil || deps.Keys == nil || deps.Leases == nil || deps.Auth == nil {
 		return nil, fmt.Errorf("%w: the live packager needs the channel registry, the key store, the lease table and an authenticator", ErrInvalidChannel)
 	}

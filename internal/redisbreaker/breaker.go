@@ -13,12 +13,15 @@
 package redisbreaker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"time"
 
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/drmpipe/drmpipe/internal/confcheck"
 )
 
 // ErrOpen is the error of a command refused because the breaker is open.
@@ -62,15 +65,9 @@ type Breaker struct {
 
 // New returns a closed breaker.
 func New(cfg Config) *Breaker {
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	if cfg.Failures == 0 {
-		cfg.Failures = DefaultFailures
-	}
-	if cfg.OpenFor <= 0 {
-		cfg.OpenFor = DefaultOpenFor
-	}
+	cfg.Timeout = confcheck.PositiveOr(cfg.Timeout, DefaultTimeout)
+	cfg.Failures = cmp.Or(cfg.Failures, DefaultFailures)
+	cfg.OpenFor = confcheck.PositiveOr(cfg.OpenFor, DefaultOpenFor)
 	b := circuitbreaker.NewBuilder[any]().
 		WithFailureThreshold(cfg.Failures).
 		WithSuccessThreshold(1).

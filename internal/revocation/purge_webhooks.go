@@ -2,6 +2,7 @@ package revocation
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -44,12 +45,8 @@ func newPurgeWebhooks(cfg Config, log *slog.Logger) (*purgeWebhooks, error) {
 	if cfg.WebhookTimeout < 0 || cfg.CloseGrace < 0 {
 		return nil, fmt.Errorf("%w: negative webhook timeout or close grace", ErrConfig)
 	}
-	if cfg.WebhookTimeout == 0 {
-		cfg.WebhookTimeout = DefaultWebhookTimeout
-	}
-	if cfg.CloseGrace == 0 {
-		cfg.CloseGrace = DefaultCloseGrace
-	}
+	cfg.WebhookTimeout = cmp.Or(cfg.WebhookTimeout, DefaultWebhookTimeout)
+	cfg.CloseGrace = cmp.Or(cfg.CloseGrace, DefaultCloseGrace)
 	// An own transport, so that close can drop its idle connections.
 	tr := &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 4,
 		IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 5 * time.Second}

@@ -287,7 +287,7 @@ func (b *builder) broker() error {
 		key = nil
 	}
 	if kc.BrokerRateLimit > 0 {
-		deps.Limit = license.NewLimiter(license.RateLimitConfig{PerIP: license.Rate{PerSecond: kc.BrokerRateLimit, Burst: kc.BrokerRateBurst}}, nil)
+		deps.Limit = license.NewLimiter(license.RateLimits{PerIP: kc.BrokerRateLimit, PerIPBurst: kc.BrokerRateBurst}, nil)
 	}
 	h := delivery.NewHandler(delivery.Config{Key: key, MaxTTL: kc.BrokerURLTTL}, deps)
 	fetch := http.HandlerFunc(h.Fetch)

@@ -29,7 +29,7 @@ func (b *builder) licenses() error {
 		b.cache = license.NewMemoryCache(license.DefaultMemoryCacheEntries, nil)
 	}
 	if r := b.cfg.Redis; b.rdb != nil && lc.CacheTTL > 0 {
-		rc := license.NewRedisCache(license.RedisCacheConfig{Addr: r.Addr, Username: r.Username, Password: r.Password, DB: r.DB, Timeout: r.Timeout, TLSConfig: r.TLSConfig()}, b.log, b.redisGuard)
+		rc := license.NewRedisCache(license.RedisCacheConfig{Redis: r}, b.log, b.redisGuard)
 		b.closer(rc.Close)
 		b.cache = rc
 	}
@@ -37,7 +37,7 @@ func (b *builder) licenses() error {
 	b.ldeps = license.Deps{
 		Authorizer: observability.TracedAuthorizer(b.ent, b.tp, b.metrics),
 		Cache:      b.cache,
-		Limiter:    license.NewLimiter(rl.Limiter(), nil),
+		Limiter:    license.NewLimiter(rl, nil),
 		Log:        b.log,
 		ClientIP:   entitlement.TrustedProxies(trusted).ClientIP,
 	}

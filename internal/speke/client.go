@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/cenc"
+	"github.com/drmpipe/drmpipe/internal/confcheck"
 	"github.com/drmpipe/drmpipe/internal/cpix"
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/keys"
@@ -72,21 +73,13 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Retries < 0 || cfg.Retries > 10 {
 		return nil, fmt.Errorf("%w: retries %d (want 0 to 10)", ErrConfig, cfg.Retries)
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultClientTimeout
-	}
-	if cfg.BackoffBase <= 0 {
-		cfg.BackoffBase = DefaultClientBackoff
-	}
-	if cfg.BackoffMax <= 0 {
-		cfg.BackoffMax = DefaultClientBackoffMax
-	}
+	cfg.Timeout = confcheck.PositiveOr(cfg.Timeout, DefaultClientTimeout)
+	cfg.BackoffBase = confcheck.PositiveOr(cfg.BackoffBase, DefaultClientBackoff)
+	cfg.BackoffMax = confcheck.PositiveOr(cfg.BackoffMax, DefaultClientBackoffMax)
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{}
 	}
-	if cfg.MaxResponseBytes <= 0 {
-		cfg.MaxResponseBytes = DefaultMaxResponseBytes
-	}
+	cfg.MaxResponseBytes = confcheck.PositiveOr(cfg.MaxResponseBytes, DefaultMaxResponseBytes)
 	return &Client{cfg: cfg, host: u.Host}, nil
 }
 

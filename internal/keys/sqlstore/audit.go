@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/apikey"
+	"github.com/drmpipe/drmpipe/internal/confcheck"
 )
 
 var _ apikey.AuditLog = (*Store)(nil)
@@ -128,9 +129,7 @@ const DefaultPruneBatch = 1000
 // from, and admin actions are kept. It stops early, with the count so far,
 // when ctx ends.
 func (s *Store) PruneAudit(ctx context.Context, before time.Time, batch int) (int64, error) {
-	if batch <= 0 {
-		batch = DefaultPruneBatch
-	}
+	batch = confcheck.PositiveOr(batch, DefaultPruneBatch)
 	actions := apikey.PrunableActions()
 	args := []any{before.UnixMicro()}
 	marks := make([]string, len(actions))

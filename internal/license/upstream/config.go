@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -243,44 +244,24 @@ func (c *Config) withDefaults() {
 	if t, err := ParseType(string(c.Type)); err == nil {
 		c.Type = t
 	}
-	if c.FairPlayBody == "" {
-		c.FairPlayBody = BodyRaw
-	}
-	if c.Timeout <= 0 {
-		c.Timeout = DefaultTimeout
-	}
-	if c.MaxResponseBytes <= 0 {
-		c.MaxResponseBytes = DefaultMaxResponseBytes
-	}
+	c.FairPlayBody = cmp.Or(c.FairPlayBody, BodyRaw)
+	c.Timeout = confcheck.PositiveOr(c.Timeout, DefaultTimeout)
+	c.MaxResponseBytes = confcheck.PositiveOr(c.MaxResponseBytes, DefaultMaxResponseBytes)
 	r := &c.Retry
-	if r.Backoff <= 0 {
-		r.Backoff = DefaultRetryBackoff
-	}
+	r.Backoff = confcheck.PositiveOr(r.Backoff, DefaultRetryBackoff)
 	if r.MaxBackoff < r.Backoff {
 		r.MaxBackoff = max(time.Second, r.Backoff)
 	}
-	if r.Jitter == 0 {
-		r.Jitter = DefaultRetryJitter
-	}
+	r.Jitter = cmp.Or(r.Jitter, DefaultRetryJitter)
 	b := &c.Breaker
 	if b.FailureRatio == 0 {
-		if b.FailureThreshold == 0 {
-			b.FailureThreshold = DefaultFailureThreshold
-		}
+		b.FailureThreshold = cmp.Or(b.FailureThreshold, DefaultFailureThreshold)
 	} else {
-		if b.MinRequests == 0 {
-			b.MinRequests = DefaultFailureRatioMin
-		}
-		if b.Window <= 0 {
-			b.Window = DefaultFailureWindow
-		}
+		b.MinRequests = cmp.Or(b.MinRequests, DefaultFailureRatioMin)
+		b.Window = confcheck.PositiveOr(b.Window, DefaultFailureWindow)
 	}
-	if b.OpenFor <= 0 {
-		b.OpenFor = DefaultOpenFor
-	}
-	if b.SuccessThreshold == 0 {
-		b.SuccessThreshold = DefaultSuccessThreshold
-	}
+	b.OpenFor = confcheck.PositiveOr(b.OpenFor, DefaultOpenFor)
+	b.SuccessThreshold = cmp.Or(b.SuccessThreshold, DefaultSuccessThreshold)
 	if c.Type == DRMtoday && c.DRMtoday.Mode == "" {
 		c.DRMtoday.Mode = DRMtodayModeCustomData
 	}

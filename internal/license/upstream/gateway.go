@@ -3,6 +3,7 @@ package upstream
 import (
 	"fmt"
 
+	"github.com/drmpipe/drmpipe/internal/confcheck"
 	"github.com/drmpipe/drmpipe/internal/drm"
 	"github.com/drmpipe/drmpipe/internal/drm/fairplay"
 	"github.com/drmpipe/drmpipe/internal/drm/playready"
@@ -57,9 +58,7 @@ func NewGateway(system drm.System, cfg GatewayConfig, deps GatewayDeps) (*licens
 		if up.CertificateFile == "" && up.CertificateURL == "" {
 			return nil, nil, fmt.Errorf("%w: fairplay needs certificateFile or upstream.certificateURL", license.ErrConfig)
 		}
-		if up.CertificateTTL <= 0 {
-			up.CertificateTTL = DefaultCertificateTTL
-		}
+		up.CertificateTTL = confcheck.PositiveOr(up.CertificateTTL, DefaultCertificateTTL)
 		if err := gw.ServeCertificate(up.CertificateFile, up.CertificateTTL); err != nil {
 			return nil, nil, err
 		}

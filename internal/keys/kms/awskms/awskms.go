@@ -24,6 +24,7 @@
 package awskms
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -157,12 +158,8 @@ func New(ctx context.Context, cfg Config) (*Wrapper, error) {
 	if cfg.Timeout < 0 || cfg.MaxAttempts < 0 {
 		return nil, fmt.Errorf("%w: negative Timeout or MaxAttempts", ErrConfig)
 	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	if cfg.MaxAttempts == 0 {
-		cfg.MaxAttempts = DefaultMaxAttempts
-	}
+	cfg.Timeout = cmp.Or(cfg.Timeout, DefaultTimeout)
+	cfg.MaxAttempts = cmp.Or(cfg.MaxAttempts, DefaultMaxAttempts)
 	creds := cfg.Credentials
 	switch {
 	case creds != nil:
