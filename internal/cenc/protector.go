@@ -241,6 +241,8 @@ func (p *nalProtector) clearHeaderSize(nalu []byte) (int, error) {
 				}
 				return sh.Size, nil
 			}
+		default:
+			// Other NAL units (SEI, AUD, end of sequence, ...) stay clear.
 		}
 	} else {
 		t := hevc.GetNaluType(nalu[0])
