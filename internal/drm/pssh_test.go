@@ -10,12 +10,6 @@ import (
 	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
-func kidOf(s string) drm.KeyID {
-	var k drm.KeyID
-	copy(k[:], s)
-	return k
-}
-
 // W3C EME "Common SystemID and PSSH Box Format" example (format-registry
 // initdata/cenc-respec.html): two KIDs "0123456789012345" and
 // "ABCDEFGHIJKLMNOP", 68-byte box.
@@ -26,7 +20,7 @@ const w3cCommonPSSH = `00000044 70737368 01000000
 
 func TestCommonPSSHW3CVector(t *testing.T) {
 	want := testtools.Unhex(t, w3cCommonPSSH)
-	got := drm.CommonPSSH([]drm.KeyID{kidOf("0123456789012345"), kidOf("ABCDEFGHIJKLMNOP")}).Marshal()
+	got := drm.CommonPSSH([]drm.KeyID{testtools.ASCIIKID("0123456789012345"), testtools.ASCIIKID("ABCDEFGHIJKLMNOP")}).Marshal()
 	if !bytes.Equal(got, want) {
 		t.Fatalf("common pssh:\n got %x\nwant %x", got, want)
 	}
@@ -34,7 +28,7 @@ func TestCommonPSSHW3CVector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Version != 1 || p.SystemID != drm.CommonSystemID || len(p.KIDs) != 2 || p.KIDs[1] != kidOf("ABCDEFGHIJKLMNOP") || len(p.Data) != 0 {
+	if p.Version != 1 || p.SystemID != drm.CommonSystemID || len(p.KIDs) != 2 || p.KIDs[1] != testtools.ASCIIKID("ABCDEFGHIJKLMNOP") || len(p.Data) != 0 {
 		t.Fatalf("parsed %+v", p)
 	}
 }
@@ -44,7 +38,7 @@ func TestCommonPSSHW3CVector(t *testing.T) {
 func TestCommonPSSHShakaVector(t *testing.T) {
 	want := append(testtools.Unhex(t, "00000044 70737368 01000000 1077efecc0b24d02ace33c1e52e2fb4b 00000002"),
 		[]byte("keyid1~~~~~~~~~~keyid2~~~~~~~~~~\x00\x00\x00\x00")...)
-	got := drm.CommonPSSH([]drm.KeyID{kidOf("keyid1~~~~~~~~~~"), kidOf("keyid2~~~~~~~~~~")}).Marshal()
+	got := drm.CommonPSSH([]drm.KeyID{testtools.ASCIIKID("keyid1~~~~~~~~~~"), testtools.ASCIIKID("keyid2~~~~~~~~~~")}).Marshal()
 	if !bytes.Equal(got, want) {
 		t.Fatalf("got %x\nwant %x", got, want)
 	}

@@ -17,7 +17,7 @@ import (
 
 // Shaka Packager packager/media/base/pssh_generator_unittest.cc test key.
 var (
-	shakaKID = func() drm.KeyID { var k drm.KeyID; copy(k[:], "keyid1~~~~~~~~~~"); return k }()
+	shakaKID = testtools.ASCIIKID("keyid1~~~~~~~~~~")
 	shakaKey = []byte("contentkey1~~~~~")
 )
 

@@ -11,12 +11,6 @@ import (
 	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
-func kid(s string) drm.KeyID {
-	var k drm.KeyID
-	copy(k[:], s)
-	return k
-}
-
 func TestShakaUnitTestVectors(t *testing.T) {
 	// Shaka Packager packager/media/base/pssh_generator_unittest.cc:
 	// kExpectedWidevinePssh (no protection scheme) and
@@ -32,7 +26,7 @@ func TestShakaUnitTestVectors(t *testing.T) {
 		{"cbcs", SchemeCBCS, "0000004a" + hdr + "0000002a" + kids + "48f3c6899b06"},
 	}
 	for _, c := range cases {
-		d := PsshData{KeyIDs: []drm.KeyID{kid("keyid1~~~~~~~~~~"), kid("keyid2~~~~~~~~~~")}, ProtectionScheme: c.scheme}
+		d := PsshData{KeyIDs: []drm.KeyID{testtools.ASCIIKID("keyid1~~~~~~~~~~"), testtools.ASCIIKID("keyid2~~~~~~~~~~")}, ProtectionScheme: c.scheme}
 		got := PSSH(d).Marshal()
 		if !bytes.Equal(got, testtools.Unhex(t, c.want)) {
 			t.Errorf("%s:\n got %x\nwant %s", c.name, got, c.want)

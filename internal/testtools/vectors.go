@@ -1,9 +1,13 @@
 package testtools
 
+// Test vectors as specs and other implementations' tests print them.
+
 import (
 	"encoding/hex"
 	"strings"
 	"testing"
+
+	"github.com/drmpipe/drmpipe/internal/drm"
 )
 
 // Unhex decodes s, hex digits that white space may split into groups (the
@@ -15,4 +19,12 @@ func Unhex(t testing.TB, s string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// ASCIIKID is the KeyID whose bytes are those of s, the way test vectors
+// write a KID as 16 ASCII characters ("keyid1~~~~~~~~~~").
+func ASCIIKID(s string) drm.KeyID {
+	var k drm.KeyID
+	copy(k[:], s)
+	return k
 }
