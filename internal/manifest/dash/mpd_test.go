@@ -3,8 +3,6 @@ package dash
 import (
 	"bytes"
 	stdxml "encoding/xml"
-	"errors"
-	"flag"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -18,110 +16,104 @@ import (
 	"github.com/drmpipe/drmpipe/internal/manifest/manifesttest"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
 func TestMarshalGolden(t *testing.T) {
-	for _, c := range manifesttest.Cases() {
-		t.Run(c.Name, func(t *testing.T) {
-			got, err := Marshal(c.P, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			manifesttest.Golden(t, "MPD", filepath.Join("testdata", c.Name+".mpd"), got, *update)
-		})
-	}
+	manifesttest.ForEach(t, func(t *testing.T, c manifesttest.Case) {
+		got, err := Marshal(c.P, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		manifesttest.Golden(t, "MPD", filepath.Join("testdata", c.Name+".mpd"), got)
+	})
 }
 
 // TestMarshalParseBack reads every MPD back with dash-mpd and checks it
 // against the Presentation it was made from.
 func TestMarshalParseBack(t *testing.T) {
-	for _, c := range manifesttest.Cases() {
-		t.Run(c.Name, func(t *testing.T) {
-			m := marshalMPD(t, c.P)
-			if m.GetType() != mpd.STATIC_TYPE || string(m.Profiles) != Profiles {
-				t.Errorf("type %q profiles %q", m.GetType(), m.Profiles)
+	manifesttest.ForEach(t, func(t *testing.T, c manifesttest.Case) {
+		m := marshalMPD(t, c.P)
+		if m.GetType() != mpd.STATIC_TYPE || string(m.Profiles) != Profiles {
+			t.Errorf("type %q profiles %q", m.GetType(), m.Profiles)
+		}
+		if m.MediaPresentationDuration == nil || m.MinBufferTime == nil {
+			t.Fatal("missing mediaPresentationDuration or minBufferTime")
+		}
+		// One Period, or one per key period (key rotation) whose
+		// tracks are the tracks restricted to it.
+		keyPeriods := c.P.KeyPeriodIndexes()
+		if want := max(len(keyPeriods), 1); len(m.Periods) != want {
+			t.Fatalf("%d periods, want %d", len(m.Periods), want)
+		}
+		seen := map[string]bool{}
+		// Every Period carries the same set of DRM descriptors
+		// (shaka-player stops at a Period whose set differs).
+		var schemes0 []string
+		for pi, period := range m.Periods {
+			var schemes []string
+			for _, as := range period.AdaptationSets {
+				for _, cp := range as.ContentProtections {
+					schemes = append(schemes, string(as.ContentType)+" "+string(cp.SchemeIdUri))
+				}
 			}
-			if m.MediaPresentationDuration == nil || m.MinBufferTime == nil {
-				t.Fatal("missing mediaPresentationDuration or minBufferTime")
+			if pi == 0 {
+				schemes0 = schemes
+			} else if strings.Join(schemes, ",") != strings.Join(schemes0, ",") {
+				t.Errorf("Period %s has ContentProtection %v, Period 0 has %v", period.Id, schemes, schemes0)
 			}
-			// One Period, or one per key period (key rotation) whose
-			// tracks are the tracks restricted to it.
-			keyPeriods := c.P.KeyPeriodIndexes()
-			if want := max(len(keyPeriods), 1); len(m.Periods) != want {
-				t.Fatalf("%d periods, want %d", len(m.Periods), want)
-			}
-			seen := map[string]bool{}
-			// Every Period carries the same set of DRM descriptors
-			// (shaka-player stops at a Period whose set differs).
-			var schemes0 []string
-			for pi, period := range m.Periods {
-				var schemes []string
-				for _, as := range period.AdaptationSets {
-					for _, cp := range as.ContentProtections {
-						schemes = append(schemes, string(as.ContentType)+" "+string(cp.SchemeIdUri))
+		}
+		for pi, period := range m.Periods {
+			for _, as := range period.AdaptationSets {
+				var kid drm.KeyID
+				for i, r := range as.Representations {
+					tr := findTrack(t, c.P, r.Id)
+					if len(keyPeriods) > 0 {
+						if period.Id != strconv.Itoa(keyPeriods[pi]) {
+							t.Errorf("Period[%d]@id %q, want the key period index %d", pi, period.Id, keyPeriods[pi])
+						}
+						v, ok := tr.InKeyPeriod(keyPeriods[pi])
+						if !ok {
+							t.Fatalf("%s: in Period %s but not in that key period", r.Id, period.Id)
+						}
+						// presentationTimeOffset is the start of the track's first
+						// segment in the period, which is presented at Period@start.
+						v.PresentationTimeOffset = v.Segments[0].Start
+						tr = &v
+					}
+					seen[r.Id] = true
+					if string(as.ContentType) != tr.Type.String() {
+						t.Errorf("%s: contentType %q", r.Id, as.ContentType)
+					}
+					if as.Lang != tr.Language {
+						t.Errorf("%s: lang %q, want %q", r.Id, as.Lang, tr.Language)
+					}
+					if int(r.Bandwidth) != tr.Bandwidth || r.Codecs != tr.Codecs {
+						t.Errorf("%s: bandwidth %d codecs %q", r.Id, r.Bandwidth, r.Codecs)
+					}
+					checkTemplate(t, r, tr)
+					if i == 0 && tr.Protection != nil {
+						kid = tr.Protection.KID
+						checkContentProtection(t, as.ContentProtections, tr.Protection)
+					}
+					if tr.Protection == nil && len(as.ContentProtections) > 0 {
+						t.Errorf("%s: clear track under ContentProtection", r.Id)
+					}
+					if tr.Protection != nil && tr.Protection.KID != kid {
+						t.Errorf("%s: KID %s shares an AdaptationSet with KID %s", r.Id, tr.Protection.KID, kid)
+					}
+					if tr.Type == manifest.Video && (r.Width != uint32(tr.Width) || r.Sar != "1:1" || string(r.FrameRate) != tr.FrameRate) {
+						t.Errorf("%s: width %d sar %q frameRate %q", r.Id, r.Width, r.Sar, r.FrameRate)
+					}
+					if tr.Type == manifest.Audio && len(r.AudioChannelConfigurations)+len(as.AudioChannelConfigurations) != 1 {
+						t.Errorf("%s: want exactly one AudioChannelConfiguration", r.Id)
 					}
 				}
-				if pi == 0 {
-					schemes0 = schemes
-				} else if strings.Join(schemes, ",") != strings.Join(schemes0, ",") {
-					t.Errorf("Period %s has ContentProtection %v, Period 0 has %v", period.Id, schemes, schemes0)
-				}
 			}
-			for pi, period := range m.Periods {
-				for _, as := range period.AdaptationSets {
-					var kid drm.KeyID
-					for i, r := range as.Representations {
-						tr := findTrack(t, c.P, r.Id)
-						if len(keyPeriods) > 0 {
-							if period.Id != strconv.Itoa(keyPeriods[pi]) {
-								t.Errorf("Period[%d]@id %q, want the key period index %d", pi, period.Id, keyPeriods[pi])
-							}
-							v, ok := tr.InKeyPeriod(keyPeriods[pi])
-							if !ok {
-								t.Fatalf("%s: in Period %s but not in that key period", r.Id, period.Id)
-							}
-							// presentationTimeOffset is the start of the track's first
-							// segment in the period, which is presented at Period@start.
-							v.PresentationTimeOffset = v.Segments[0].Start
-							tr = &v
-						}
-						seen[r.Id] = true
-						if string(as.ContentType) != tr.Type.String() {
-							t.Errorf("%s: contentType %q", r.Id, as.ContentType)
-						}
-						if as.Lang != tr.Language {
-							t.Errorf("%s: lang %q, want %q", r.Id, as.Lang, tr.Language)
-						}
-						if int(r.Bandwidth) != tr.Bandwidth || r.Codecs != tr.Codecs {
-							t.Errorf("%s: bandwidth %d codecs %q", r.Id, r.Bandwidth, r.Codecs)
-						}
-						checkTemplate(t, r, tr)
-						if i == 0 && tr.Protection != nil {
-							kid = tr.Protection.KID
-							checkContentProtection(t, as.ContentProtections, tr.Protection)
-						}
-						if tr.Protection == nil && len(as.ContentProtections) > 0 {
-							t.Errorf("%s: clear track under ContentProtection", r.Id)
-						}
-						if tr.Protection != nil && tr.Protection.KID != kid {
-							t.Errorf("%s: KID %s shares an AdaptationSet with KID %s", r.Id, tr.Protection.KID, kid)
-						}
-						if tr.Type == manifest.Video && (r.Width != uint32(tr.Width) || r.Sar != "1:1" || string(r.FrameRate) != tr.FrameRate) {
-							t.Errorf("%s: width %d sar %q frameRate %q", r.Id, r.Width, r.Sar, r.FrameRate)
-						}
-						if tr.Type == manifest.Audio && len(r.AudioChannelConfigurations)+len(as.AudioChannelConfigurations) != 1 {
-							t.Errorf("%s: want exactly one AudioChannelConfiguration", r.Id)
-						}
-					}
-				}
+		}
+		for _, tr := range c.P.Tracks {
+			if !seen[tr.ID] {
+				t.Errorf("track %s missing from MPD", tr.ID)
 			}
-			for _, tr := range c.P.Tracks {
-				if !seen[tr.ID] {
-					t.Errorf("track %s missing from MPD", tr.ID)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 func findTrack(t *testing.T, p manifest.Presentation, id string) *manifest.Track {
@@ -249,54 +241,52 @@ func TestNamespaces(t *testing.T) {
 		XMLName stdxml.Name `xml:"urn:mpeg:dash:schema:mpd:2011 MPD"`
 		CPs     []cp        `xml:"Period>AdaptationSet>ContentProtection"`
 	}
-	for _, c := range manifesttest.Cases() {
-		t.Run(c.Name, func(t *testing.T) {
-			out, err := Marshal(c.P, Options{})
-			if err != nil {
-				t.Fatal(err)
+	manifesttest.ForEach(t, func(t *testing.T, c manifesttest.Case) {
+		out, err := Marshal(c.P, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d doc
+		if err := stdxml.Unmarshal(out, &d); err != nil {
+			t.Fatal(err)
+		}
+		root, _, _ := bytes.Cut(out[bytes.Index(out, []byte("<MPD")):], []byte(">"))
+		if n, m := bytes.Count(out, []byte("xmlns")), bytes.Count(root, []byte("xmlns")); n != m {
+			t.Errorf("%d namespace declarations outside the MPD root", n-m)
+		}
+		uses := map[string]bool{}
+		for _, cp := range d.CPs {
+			if cp.DefaultKID != "" || cp.Pssh != "" {
+				uses["cenc"] = true
 			}
-			var d doc
-			if err := stdxml.Unmarshal(out, &d); err != nil {
-				t.Fatal(err)
+			if cp.Pro != "" {
+				uses["mspr"] = true
 			}
-			root, _, _ := bytes.Cut(out[bytes.Index(out, []byte("<MPD")):], []byte(">"))
-			if n, m := bytes.Count(out, []byte("xmlns")), bytes.Count(root, []byte("xmlns")); n != m {
-				t.Errorf("%d namespace declarations outside the MPD root", n-m)
-			}
-			uses := map[string]bool{}
-			for _, cp := range d.CPs {
-				if cp.DefaultKID != "" || cp.Pssh != "" {
-					uses["cenc"] = true
-				}
-				if cp.Pro != "" {
-					uses["mspr"] = true
-				}
-				var dashif, legacy string
-				for _, l := range cp.Laurls {
-					switch {
-					case l.XMLName.Space == signaling.NamespaceDASHIF && l.XMLName.Local == "Laurl":
-						dashif = l.Value
-						uses["dashif"] = true
-					case l.XMLName.Space == signaling.NamespaceClearKey && l.XMLName.Local == "Laurl" && l.LicType == "EME-1.0":
-						legacy = l.Value
-						uses["clearkey"] = true
-					}
-				}
-				if cp.Scheme == mpd.DRM_CLEAR_KEY_DASHIF && legacy != dashif {
-					t.Errorf("clearkey: legacy Laurl %q, dashif:Laurl %q", legacy, dashif)
-				}
-				if cp.Scheme != mpd.DRM_CLEAR_KEY_DASHIF && legacy != "" {
-					t.Errorf("%s: legacy clearkey:Laurl outside ClearKey", cp.Scheme)
+			var dashif, legacy string
+			for _, l := range cp.Laurls {
+				switch {
+				case l.XMLName.Space == signaling.NamespaceDASHIF && l.XMLName.Local == "Laurl":
+					dashif = l.Value
+					uses["dashif"] = true
+				case l.XMLName.Space == signaling.NamespaceClearKey && l.XMLName.Local == "Laurl" && l.LicType == "EME-1.0":
+					legacy = l.Value
+					uses["clearkey"] = true
 				}
 			}
-			for _, prefix := range []string{"cenc", "mspr", "dashif", "clearkey"} {
-				declared := bytes.Contains(root, []byte("xmlns:"+prefix+"="))
-				if declared != uses[prefix] {
-					t.Errorf("xmlns:%s declared=%v used=%v", prefix, declared, uses[prefix])
-				}
+			if cp.Scheme == mpd.DRM_CLEAR_KEY_DASHIF && legacy != dashif {
+				t.Errorf("clearkey: legacy Laurl %q, dashif:Laurl %q", legacy, dashif)
 			}
-		})
-	}
+			if cp.Scheme != mpd.DRM_CLEAR_KEY_DASHIF && legacy != "" {
+				t.Errorf("%s: legacy clearkey:Laurl outside ClearKey", cp.Scheme)
+			}
+		}
+		for _, prefix := range []string{"cenc", "mspr", "dashif", "clearkey"} {
+			declared := bytes.Contains(root, []byte("xmlns:"+prefix+"="))
+			if declared != uses[prefix] {
+				t.Errorf("xmlns:%s declared=%v used=%v", prefix, declared, uses[prefix])
+			}
+		}
+	})
 }
 
 // marshalMPD writes p as an MPD and reads it back with dash-mpd.
@@ -392,38 +382,20 @@ func TestAudioChannelConfiguration(t *testing.T) {
 }
 
 func TestMarshalErrors(t *testing.T) {
-	base := func() manifest.Presentation { return manifesttest.Cases()[0].P }
-	cases := []struct {
-		name   string
-		mutate func(p *manifest.Presentation)
-		want   error
-	}{
-		{"no tracks", func(p *manifest.Presentation) { p.Tracks = nil }, ErrInvalidPresentation},
-		{"duplicate id", func(p *manifest.Presentation) { p.Tracks[1].ID = p.Tracks[0].ID }, ErrInvalidPresentation},
-		{"zero timescale", func(p *manifest.Presentation) { p.Tracks[0].Timescale = 0 }, ErrInvalidPresentation},
-		{"no segments", func(p *manifest.Presentation) { p.Tracks[0].Segments = nil }, ErrInvalidPresentation},
-		{"no $Number$", func(p *manifest.Presentation) { p.Tracks[0].MediaPattern = "seg.m4s" }, ErrInvalidPresentation},
-		{"numbers skip", func(p *manifest.Presentation) { p.Tracks[0].Segments[2].Number = 9 }, ErrInvalidPresentation},
-		{"overlap", func(p *manifest.Presentation) { p.Tracks[0].Segments[2].Start -= 10 }, ErrInvalidPresentation},
-		{"zero duration", func(p *manifest.Presentation) { p.Tracks[0].Segments[1].Duration = 0 }, ErrInvalidPresentation},
-		{"bad frame rate", func(p *manifest.Presentation) { p.Tracks[0].FrameRate = "fast" }, ErrInvalidPresentation},
-		{"no channels", func(p *manifest.Presentation) { p.Tracks[2].Channels = 0 }, ErrInvalidPresentation},
-		{"zero KID", func(p *manifest.Presentation) { p.Tracks[0].Protection.KID = drm.KeyID{} }, ErrInvalidPresentation},
-		{"widevine without pssh", func(p *manifest.Presentation) { p.Tracks[0].Protection.Systems[0].PSSH = nil }, ErrMissingSignaling},
-		{"same KID different pssh", func(p *manifest.Presentation) {
+	cases := append(manifesttest.CommonErrorCases(ErrInvalidPresentation, ErrMissingSignaling), []manifesttest.ErrorCase{
+		{Name: "no segments", Mutate: func(p *manifest.Presentation) { p.Tracks[0].Segments = nil }, Want: ErrInvalidPresentation},
+		{Name: "no $Number$", Mutate: func(p *manifest.Presentation) { p.Tracks[0].MediaPattern = "seg.m4s" }, Want: ErrInvalidPresentation},
+		{Name: "zero duration", Mutate: func(p *manifest.Presentation) { p.Tracks[0].Segments[1].Duration = 0 }, Want: ErrInvalidPresentation},
+		{Name: "bad frame rate", Mutate: func(p *manifest.Presentation) { p.Tracks[0].FrameRate = "fast" }, Want: ErrInvalidPresentation},
+		{Name: "no channels", Mutate: func(p *manifest.Presentation) { p.Tracks[2].Channels = 0 }, Want: ErrInvalidPresentation},
+		{Name: "same KID different pssh", Mutate: func(p *manifest.Presentation) {
 			p.Tracks[0].Protection.KID = p.Tracks[1].Protection.KID
-		}, ErrInconsistentProtection},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			p := base()
-			c.mutate(&p)
-			_, err := Marshal(p, Options{})
-			if !errors.Is(err, c.want) {
-				t.Fatalf("err = %v, want %v", err, c.want)
-			}
-		})
-	}
+		}, Want: ErrInconsistentProtection},
+	}...)
+	manifesttest.CheckErrors(t, func(p manifest.Presentation) error {
+		_, err := Marshal(p, Options{})
+		return err
+	}, cases)
 }
 
 // TestKeyRotationKeepsClearTracks: under key rotation a clear track (a
