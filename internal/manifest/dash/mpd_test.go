@@ -17,103 +17,107 @@ import (
 )
 
 func TestMarshalGolden(t *testing.T) {
-	manifesttest.ForEach(t, func(t *testing.T, c manifesttest.Case) {
-		got, err := Marshal(c.P, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		manifesttest.Golden(t, "MPD", filepath.Join("testdata", c.Name+".mpd"), got)
-	})
+	for _, c := range manifesttest.Cases() {
+		t.Run(c.Name, func(t *testing.T) {
+			got, err := Marshal(c.P, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			manifesttest.Golden(t, "MPD", filepath.Join("testdata", c.Name+".mpd"), got)
+		})
+	}
 }
 
 // TestMarshalParseBack reads every MPD back with dash-mpd and checks it
 // against the Presentation it was made from.
 func TestMarshalParseBack(t *testing.T) {
-	manifesttest.ForEach(t, func(t *testing.T, c manifesttest.Case) {
-		m := marshalMPD(t, c.P)
-		if m.GetType() != mpd.STATIC_TYPE || string(m.Profiles) != Profiles {
-			t.Errorf("type %q profiles %q", m.GetType(), m.Profiles)
-		}
-		if m.MediaPresentationDuration == nil || m.MinBufferTime == nil {
-			t.Fatal("missing mediaPresentationDuration or minBufferTime")
-		}
-		// One Period, or one per key period (key rotation) whose
-		// tracks are the tracks restricted to it.
-		keyPeriods := c.P.KeyPeriodIndexes()
-		if want := max(len(keyPeriods), 1); len(m.Periods) != want {
-			t.Fatalf("%d periods, want %d", len(m.Periods), want)
-		}
-		seen := map[string]bool{}
-		// Every Period carries the same set of DRM descriptors
-		// (shaka-player stops at a Period whose set differs).
-		var schemes0 []string
-		for pi, period := range m.Periods {
-			var schemes []string
-			for _, as := range period.AdaptationSets {
-				for _, cp := range as.ContentProtections {
-					schemes = append(schemes, string(as.ContentType)+" "+string(cp.SchemeIdUri))
-				}
+	for _, c := range manifesttest.Cases() {
+		t.Run(c.Name, func(t *testing.T) {
+			m := marshalMPD(t, c.P)
+			if m.GetType() != mpd.STATIC_TYPE || string(m.Profiles) != Profiles {
+				t.Errorf("type %q profiles %q", m.GetType(), m.Profiles)
 			}
-			if pi == 0 {
-				schemes0 = schemes
-			} else if strings.Join(schemes, ",") != strings.Join(schemes0, ",") {
-				t.Errorf("Period %s has ContentProtection %v, Period 0 has %v", period.Id, schemes, schemes0)
+			if m.MediaPresentationDuration == nil || m.MinBufferTime == nil {
+				t.Fatal("missing mediaPresentationDuration or minBufferTime")
 			}
-		}
-		for pi, period := range m.Periods {
-			for _, as := range period.AdaptationSets {
-				var kid drm.KeyID
-				for i, r := range as.Representations {
-					tr := findTrack(t, c.P, r.Id)
-					if len(keyPeriods) > 0 {
-						if period.Id != strconv.Itoa(keyPeriods[pi]) {
-							t.Errorf("Period[%d]@id %q, want the key period index %d", pi, period.Id, keyPeriods[pi])
-						}
-						v, ok := tr.InKeyPeriod(keyPeriods[pi])
-						if !ok {
-							t.Fatalf("%s: in Period %s but not in that key period", r.Id, period.Id)
-						}
-						// presentationTimeOffset is the start of the track's first
-						// segment in the period, which is presented at Period@start.
-						v.PresentationTimeOffset = v.Segments[0].Start
-						tr = &v
-					}
-					seen[r.Id] = true
-					if string(as.ContentType) != tr.Type.String() {
-						t.Errorf("%s: contentType %q", r.Id, as.ContentType)
-					}
-					if as.Lang != tr.Language {
-						t.Errorf("%s: lang %q, want %q", r.Id, as.Lang, tr.Language)
-					}
-					if int(r.Bandwidth) != tr.Bandwidth || r.Codecs != tr.Codecs {
-						t.Errorf("%s: bandwidth %d codecs %q", r.Id, r.Bandwidth, r.Codecs)
-					}
-					checkTemplate(t, r, tr)
-					if i == 0 && tr.Protection != nil {
-						kid = tr.Protection.KID
-						checkContentProtection(t, as.ContentProtections, tr.Protection)
-					}
-					if tr.Protection == nil && len(as.ContentProtections) > 0 {
-						t.Errorf("%s: clear track under ContentProtection", r.Id)
-					}
-					if tr.Protection != nil && tr.Protection.KID != kid {
-						t.Errorf("%s: KID %s shares an AdaptationSet with KID %s", r.Id, tr.Protection.KID, kid)
-					}
-					if tr.Type == manifest.Video && (r.Width != uint32(tr.Width) || r.Sar != "1:1" || string(r.FrameRate) != tr.FrameRate) {
-						t.Errorf("%s: width %d sar %q frameRate %q", r.Id, r.Width, r.Sar, r.FrameRate)
-					}
-					if tr.Type == manifest.Audio && len(r.AudioChannelConfigurations)+len(as.AudioChannelConfigurations) != 1 {
-						t.Errorf("%s: want exactly one AudioChannelConfiguration", r.Id)
+			// One Period, or one per key period (key rotation) whose
+			// tracks are the tracks restricted to it.
+			keyPeriods := c.P.KeyPeriodIndexes()
+			if want := max(len(keyPeriods), 1); len(m.Periods) != want {
+				t.Fatalf("%d periods, want %d", len(m.Periods), want)
+			}
+			seen := map[string]bool{}
+			// Every Period carries the same set of DRM descriptors
+			// (shaka-player stops at a Period whose set differs).
+			var schemes0 []string
+			for pi, period := range m.Periods {
+				var schemes []string
+				for _, as := range period.AdaptationSets {
+					for _, cp := range as.ContentProtections {
+						schemes = append(schemes, string(as.ContentType)+" "+string(cp.SchemeIdUri))
 					}
 				}
+				if pi == 0 {
+					schemes0 = schemes
+				} else if strings.Join(schemes, ",") != strings.Join(schemes0, ",") {
+					t.Errorf("Period %s has ContentProtection %v, Period 0 has %v", period.Id, schemes, schemes0)
+				}
 			}
-		}
-		for _, tr := range c.P.Tracks {
-			if !seen[tr.ID] {
-				t.Errorf("track %s missing from MPD", tr.ID)
+			for pi, period := range m.Periods {
+				for _, as := range period.AdaptationSets {
+					var kid drm.KeyID
+					for i, r := range as.Representations {
+						tr := findTrack(t, c.P, r.Id)
+						if len(keyPeriods) > 0 {
+							if period.Id != strconv.Itoa(keyPeriods[pi]) {
+								t.Errorf("Period[%d]@id %q, want the key period index %d", pi, period.Id, keyPeriods[pi])
+							}
+							v, ok := tr.InKeyPeriod(keyPeriods[pi])
+							if !ok {
+								t.Fatalf("%s: in Period %s but not in that key period", r.Id, period.Id)
+							}
+							// presentationTimeOffset is the start of the track's first
+							// segment in the period, which is presented at Period@start.
+							v.PresentationTimeOffset = v.Segments[0].Start
+							tr = &v
+						}
+						seen[r.Id] = true
+						if string(as.ContentType) != tr.Type.String() {
+							t.Errorf("%s: contentType %q", r.Id, as.ContentType)
+						}
+						if as.Lang != tr.Language {
+							t.Errorf("%s: lang %q, want %q", r.Id, as.Lang, tr.Language)
+						}
+						if int(r.Bandwidth) != tr.Bandwidth || r.Codecs != tr.Codecs {
+							t.Errorf("%s: bandwidth %d codecs %q", r.Id, r.Bandwidth, r.Codecs)
+						}
+						checkTemplate(t, r, tr)
+						if i == 0 && tr.Protection != nil {
+							kid = tr.Protection.KID
+							checkContentProtection(t, as.ContentProtections, tr.Protection)
+						}
+						if tr.Protection == nil && len(as.ContentProtections) > 0 {
+							t.Errorf("%s: clear track under ContentProtection", r.Id)
+						}
+						if tr.Protection != nil && tr.Protection.KID != kid {
+							t.Errorf("%s: KID %s shares an AdaptationSet with KID %s", r.Id, tr.Protection.KID, kid)
+						}
+						if tr.Type == manifest.Video && (r.Width != uint32(tr.Width) || r.Sar != "1:1" || string(r.FrameRate) != tr.FrameRate) {
+							t.Errorf("%s: width %d sar %q frameRate %q", r.Id, r.Width, r.Sar, r.FrameRate)
+						}
+						if tr.Type == manifest.Audio && len(r.AudioChannelConfigurations)+len(as.AudioChannelConfigurations) != 1 {
+							t.Errorf("%s: want exactly one AudioChannelConfiguration", r.Id)
+						}
+					}
+				}
 			}
-		}
-	})
+			for _, tr := range c.P.Tracks {
+				if !seen[tr.ID] {
+					t.Errorf("track %s missing from MPD", tr.ID)
+				}
+			}
+		})
+	}
 }
 
 func findTrack(t *testing.T, p manifest.Presentation, id string) *manifest.Track {
@@ -241,52 +245,54 @@ func TestNamespaces(t *testing.T) {
 		XMLName stdxml.Name `xml:"urn:mpeg:dash:schema:mpd:2011 MPD"`
 		CPs     []cp        `xml:"Period>AdaptationSet>ContentProtection"`
 	}
-	manifesttest.ForEach(t, func(t *testing.T, c manifesttest.Case) {
-		out, err := Marshal(c.P, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var d doc
-		if err := stdxml.Unmarshal(out, &d); err != nil {
-			t.Fatal(err)
-		}
-		root, _, _ := bytes.Cut(out[bytes.Index(out, []byte("<MPD")):], []byte(">"))
-		if n, m := bytes.Count(out, []byte("xmlns")), bytes.Count(root, []byte("xmlns")); n != m {
-			t.Errorf("%d namespace declarations outside the MPD root", n-m)
-		}
-		uses := map[string]bool{}
-		for _, cp := range d.CPs {
-			if cp.DefaultKID != "" || cp.Pssh != "" {
-				uses["cenc"] = true
+	for _, c := range manifesttest.Cases() {
+		t.Run(c.Name, func(t *testing.T) {
+			out, err := Marshal(c.P, Options{})
+			if err != nil {
+				t.Fatal(err)
 			}
-			if cp.Pro != "" {
-				uses["mspr"] = true
+			var d doc
+			if err := stdxml.Unmarshal(out, &d); err != nil {
+				t.Fatal(err)
 			}
-			var dashif, legacy string
-			for _, l := range cp.Laurls {
-				switch {
-				case l.XMLName.Space == signaling.NamespaceDASHIF && l.XMLName.Local == "Laurl":
-					dashif = l.Value
-					uses["dashif"] = true
-				case l.XMLName.Space == signaling.NamespaceClearKey && l.XMLName.Local == "Laurl" && l.LicType == "EME-1.0":
-					legacy = l.Value
-					uses["clearkey"] = true
+			root, _, _ := bytes.Cut(out[bytes.Index(out, []byte("<MPD")):], []byte(">"))
+			if n, m := bytes.Count(out, []byte("xmlns")), bytes.Count(root, []byte("xmlns")); n != m {
+				t.Errorf("%d namespace declarations outside the MPD root", n-m)
+			}
+			uses := map[string]bool{}
+			for _, cp := range d.CPs {
+				if cp.DefaultKID != "" || cp.Pssh != "" {
+					uses["cenc"] = true
+				}
+				if cp.Pro != "" {
+					uses["mspr"] = true
+				}
+				var dashif, legacy string
+				for _, l := range cp.Laurls {
+					switch {
+					case l.XMLName.Space == signaling.NamespaceDASHIF && l.XMLName.Local == "Laurl":
+						dashif = l.Value
+						uses["dashif"] = true
+					case l.XMLName.Space == signaling.NamespaceClearKey && l.XMLName.Local == "Laurl" && l.LicType == "EME-1.0":
+						legacy = l.Value
+						uses["clearkey"] = true
+					}
+				}
+				if cp.Scheme == mpd.DRM_CLEAR_KEY_DASHIF && legacy != dashif {
+					t.Errorf("clearkey: legacy Laurl %q, dashif:Laurl %q", legacy, dashif)
+				}
+				if cp.Scheme != mpd.DRM_CLEAR_KEY_DASHIF && legacy != "" {
+					t.Errorf("%s: legacy clearkey:Laurl outside ClearKey", cp.Scheme)
 				}
 			}
-			if cp.Scheme == mpd.DRM_CLEAR_KEY_DASHIF && legacy != dashif {
-				t.Errorf("clearkey: legacy Laurl %q, dashif:Laurl %q", legacy, dashif)
+			for _, prefix := range []string{"cenc", "mspr", "dashif", "clearkey"} {
+				declared := bytes.Contains(root, []byte("xmlns:"+prefix+"="))
+				if declared != uses[prefix] {
+					t.Errorf("xmlns:%s declared=%v used=%v", prefix, declared, uses[prefix])
+				}
 			}
-			if cp.Scheme != mpd.DRM_CLEAR_KEY_DASHIF && legacy != "" {
-				t.Errorf("%s: legacy clearkey:Laurl outside ClearKey", cp.Scheme)
-			}
-		}
-		for _, prefix := range []string{"cenc", "mspr", "dashif", "clearkey"} {
-			declared := bytes.Contains(root, []byte("xmlns:"+prefix+"="))
-			if declared != uses[prefix] {
-				t.Errorf("xmlns:%s declared=%v used=%v", prefix, declared, uses[prefix])
-			}
-		}
-	})
+		})
+	}
 }
 
 // marshalMPD writes p as an MPD and reads it back with dash-mpd.

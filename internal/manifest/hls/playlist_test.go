@@ -21,18 +21,20 @@ import (
 )
 
 func TestMarshalGolden(t *testing.T) {
-	manifesttest.ForEach(t, func(t *testing.T, c manifesttest.Case) {
-		pls, err := Marshal(c.P)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(pls) != 1+len(c.P.Tracks) || pls[0].Path != "master.m3u8" {
-			t.Fatalf("got %d playlists, first %q", len(pls), pls[0].Path)
-		}
-		for _, pl := range pls {
-			manifesttest.Golden(t, pl.Path, filepath.Join("testdata", c.Name, filepath.FromSlash(pl.Path)), pl.Data)
-		}
-	})
+	for _, c := range manifesttest.Cases() {
+		t.Run(c.Name, func(t *testing.T) {
+			pls, err := Marshal(c.P)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(pls) != 1+len(c.P.Tracks) || pls[0].Path != "master.m3u8" {
+				t.Fatalf("got %d playlists, first %q", len(pls), pls[0].Path)
+			}
+			for _, pl := range pls {
+				manifesttest.Golden(t, pl.Path, filepath.Join("testdata", c.Name, filepath.FromSlash(pl.Path)), pl.Data)
+			}
+		})
+	}
 }
 
 // wantKeys returns how many EXT-X-KEY tags and which METHOD a track needs.
@@ -232,97 +234,99 @@ func TestKeyOrder(t *testing.T) {
 
 // TestMultivariantParseBack reads the multivariant playlist back with hls-m3u8.
 func TestMultivariantParseBack(t *testing.T) {
-	manifesttest.ForEach(t, func(t *testing.T, c manifesttest.Case) {
-		data, err := MarshalMultivariant(c.P)
-		mv := decodePlaylist(t, data, err, m3u8.MASTER).(*m3u8.MasterPlaylist)
-		var videos, audios, texts []manifest.Track
-		wantSession := map[string]bool{}
-		for _, tr := range c.P.Tracks {
-			switch tr.Type {
-			case manifest.Video:
-				videos = append(videos, tr)
-			case manifest.Audio:
-				audios = append(audios, tr)
-			case manifest.Text:
-				texts = append(texts, tr)
-			}
-			if tr.Protection != nil {
-				keys, _ := keyAttributes(tr.Protection)
-				for _, k := range keys {
-					wantSession[k] = true
+	for _, c := range manifesttest.Cases() {
+		t.Run(c.Name, func(t *testing.T) {
+			data, err := MarshalMultivariant(c.P)
+			mv := decodePlaylist(t, data, err, m3u8.MASTER).(*m3u8.MasterPlaylist)
+			var videos, audios, texts []manifest.Track
+			wantSession := map[string]bool{}
+			for _, tr := range c.P.Tracks {
+				switch tr.Type {
+				case manifest.Video:
+					videos = append(videos, tr)
+				case manifest.Audio:
+					audios = append(audios, tr)
+				case manifest.Text:
+					texts = append(texts, tr)
+				}
+				if tr.Protection != nil {
+					keys, _ := keyAttributes(tr.Protection)
+					for _, k := range keys {
+						wantSession[k] = true
+					}
 				}
 			}
-		}
-		if len(mv.SessionKeys) != len(wantSession) {
-			t.Errorf("%d session keys, want %d", len(mv.SessionKeys), len(wantSession))
-		}
-		for _, k := range mv.SessionKeys {
-			if k.Method != "SAMPLE-AES" && k.Method != "SAMPLE-AES-CTR" {
-				t.Errorf("session key method %q", k.Method)
+			if len(mv.SessionKeys) != len(wantSession) {
+				t.Errorf("%d session keys, want %d", len(mv.SessionKeys), len(wantSession))
 			}
-		}
-		if len(videos) == 0 {
-			if len(mv.Variants) != len(audios) {
-				t.Fatalf("%d variants for %d audio tracks", len(mv.Variants), len(audios))
+			for _, k := range mv.SessionKeys {
+				if k.Method != "SAMPLE-AES" && k.Method != "SAMPLE-AES-CTR" {
+					t.Errorf("session key method %q", k.Method)
+				}
 			}
-			for i, v := range mv.Variants {
-				if v.URI != audios[i].Dir+"/playlist.m3u8" || v.Codecs != audios[i].Codecs || int(v.Bandwidth) != audios[i].Bandwidth {
-					t.Errorf("variant %d: %+v", i, v.VariantParams)
+			if len(videos) == 0 {
+				if len(mv.Variants) != len(audios) {
+					t.Fatalf("%d variants for %d audio tracks", len(mv.Variants), len(audios))
+				}
+				for i, v := range mv.Variants {
+					if v.URI != audios[i].Dir+"/playlist.m3u8" || v.Codecs != audios[i].Codecs || int(v.Bandwidth) != audios[i].Bandwidth {
+						t.Errorf("variant %d: %+v", i, v.VariantParams)
+					}
+					checkSubtitles(t, v, texts)
+				}
+				return
+			}
+			groups := map[string][]manifest.Track{}
+			for _, a := range audios {
+				id := "audio_" + codecFamily(a.Codecs)
+				groups[id] = append(groups[id], a)
+			}
+			if want := len(videos) * max(1, len(groups)); len(mv.Variants) != want {
+				t.Fatalf("%d variants, want %d", len(mv.Variants), want)
+			}
+			for _, v := range mv.Variants {
+				var video *manifest.Track
+				for i := range videos {
+					if videos[i].Dir+"/playlist.m3u8" == v.URI {
+						video = &videos[i]
+					}
+				}
+				if video == nil {
+					t.Fatalf("variant URI %q is no video playlist", v.URI)
+				}
+				if v.Resolution != strconv.Itoa(video.Width)+"x"+strconv.Itoa(video.Height) || v.FrameRate <= 0 {
+					t.Errorf("%s: resolution %q frame rate %v", v.URI, v.Resolution, v.FrameRate)
+				}
+				group := groups[v.Audio]
+				peak := 0
+				for _, a := range group {
+					peak = max(peak, a.Bandwidth)
+					if !strings.Contains(v.Codecs, a.Codecs) {
+						t.Errorf("%s: CODECS %q lacks %q", v.URI, v.Codecs, a.Codecs)
+					}
+				}
+				if int(v.Bandwidth) != video.Bandwidth+peak {
+					t.Errorf("%s/%s: BANDWIDTH %d, want %d", v.URI, v.Audio, v.Bandwidth, video.Bandwidth+peak)
 				}
 				checkSubtitles(t, v, texts)
-			}
-			return
-		}
-		groups := map[string][]manifest.Track{}
-		for _, a := range audios {
-			id := "audio_" + codecFamily(a.Codecs)
-			groups[id] = append(groups[id], a)
-		}
-		if want := len(videos) * max(1, len(groups)); len(mv.Variants) != want {
-			t.Fatalf("%d variants, want %d", len(mv.Variants), want)
-		}
-		for _, v := range mv.Variants {
-			var video *manifest.Track
-			for i := range videos {
-				if videos[i].Dir+"/playlist.m3u8" == v.URI {
-					video = &videos[i]
+				var audioAlts []*m3u8.Alternative
+				for _, alt := range v.Alternatives {
+					if alt.Type == "AUDIO" {
+						audioAlts = append(audioAlts, alt)
+					}
+				}
+				if len(audioAlts) != len(group) {
+					t.Errorf("%s: %d alternatives in group %q, want %d", v.URI, len(audioAlts), v.Audio, len(group))
+				}
+				for i, alt := range audioAlts {
+					if alt.Type != "AUDIO" || alt.Default != (i == 0) || !alt.Autoselect || alt.Channels == nil ||
+						alt.URI != group[i].Dir+"/playlist.m3u8" || alt.Language != group[i].Language {
+						t.Errorf("%s: alternative %d: %+v", v.URI, i, alt)
+					}
 				}
 			}
-			if video == nil {
-				t.Fatalf("variant URI %q is no video playlist", v.URI)
-			}
-			if v.Resolution != strconv.Itoa(video.Width)+"x"+strconv.Itoa(video.Height) || v.FrameRate <= 0 {
-				t.Errorf("%s: resolution %q frame rate %v", v.URI, v.Resolution, v.FrameRate)
-			}
-			group := groups[v.Audio]
-			peak := 0
-			for _, a := range group {
-				peak = max(peak, a.Bandwidth)
-				if !strings.Contains(v.Codecs, a.Codecs) {
-					t.Errorf("%s: CODECS %q lacks %q", v.URI, v.Codecs, a.Codecs)
-				}
-			}
-			if int(v.Bandwidth) != video.Bandwidth+peak {
-				t.Errorf("%s/%s: BANDWIDTH %d, want %d", v.URI, v.Audio, v.Bandwidth, video.Bandwidth+peak)
-			}
-			checkSubtitles(t, v, texts)
-			var audioAlts []*m3u8.Alternative
-			for _, alt := range v.Alternatives {
-				if alt.Type == "AUDIO" {
-					audioAlts = append(audioAlts, alt)
-				}
-			}
-			if len(audioAlts) != len(group) {
-				t.Errorf("%s: %d alternatives in group %q, want %d", v.URI, len(audioAlts), v.Audio, len(group))
-			}
-			for i, alt := range audioAlts {
-				if alt.Type != "AUDIO" || alt.Default != (i == 0) || !alt.Autoselect || alt.Channels == nil ||
-					alt.URI != group[i].Dir+"/playlist.m3u8" || alt.Language != group[i].Language {
-					t.Errorf("%s: alternative %d: %+v", v.URI, i, alt)
-				}
-			}
-		}
-	})
+		})
+	}
 }
 
 // TestEXTINFPrecision: for random segment lists the EXTINF values, as a

@@ -8,15 +8,6 @@ import (
 	"github.com/drmpipe/drmpipe/internal/manifest"
 )
 
-// ForEach runs f as a subtest, named after the case, for every case of
-// the shared table.
-func ForEach(t *testing.T, f func(t *testing.T, c Case)) {
-	t.Helper()
-	for _, c := range Cases() {
-		t.Run(c.Name, func(t *testing.T) { f(t, c) })
-	}
-}
-
 // ErrorCase is a presentation a writer must refuse: Mutate breaks a fresh
 // copy of the first shared case, and the writer's error must wrap Want.
 type ErrorCase struct {
