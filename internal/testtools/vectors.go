@@ -1,7 +1,5 @@
 package testtools
 
-// Test vectors as specs and other implementations' tests print them.
-
 import (
 	"encoding/hex"
 	"strings"
