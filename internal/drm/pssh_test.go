@@ -103,7 +103,7 @@ func TestUnmarshalPSSHErrors(t *testing.T) {
 	for name, c := range cases {
 		_, err := drm.UnmarshalPSSH(c.b)
 		if !errors.Is(err, drm.ErrInvalid) || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: err = %v, want drm.ErrInvalid containing %q", name, err, c.want)
+			t.Errorf("%s: err = %v, want ErrInvalid containing %q", name, err, c.want)
 		}
 	}
 	if _, err := drm.UnmarshalPSSHs(append(append([]byte{}, good...), good[:20]...)); !errors.Is(err, drm.ErrInvalid) {
@@ -137,7 +137,7 @@ func FuzzUnmarshalPSSH(f *testing.F) {
 			t.Fatalf("round trip changed the box")
 		}
 		if _, err := drm.UnmarshalPSSHs(b); err != nil && !errors.Is(err, drm.ErrInvalid) {
-			t.Fatalf("drm.UnmarshalPSSHs: %v", err)
+			t.Fatalf("UnmarshalPSSHs: %v", err)
 		}
 	})
 }
