@@ -23,6 +23,17 @@ type memBackend struct {
 
 func newMem() *memBackend { return &memBackend{rows: map[string]Record{}} }
 
+// createKey creates the API key name with scopes in s and returns its
+// token; a failure fails t.
+func createKey(t *testing.T, s *Store, name string, scopes ...Scope) (string, Key) {
+	t.Helper()
+	tok, k, err := s.Create(context.Background(), name, scopes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok, k
+}
+
 func (m *memBackend) InsertAPIKey(_ context.Context, r Record) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -161,10 +172,7 @@ func TestStoreAuthenticate(t *testing.T) {
 	ctx := context.Background()
 	m := newMem()
 	s := New(m)
-	tok, k, err := s.Create(ctx, "packager", []Scope{ScopeSPEKE})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok, k := createKey(t, s, "packager", ScopeSPEKE)
 	if r := m.rows[k.ID]; r.SecretHash == (SecretHash{}) || strings.Contains(fmt.Sprintf("%+v", r), tok[len(tok)-20:]) {
 		t.Fatal("the backend got the secret, not its hash")
 	}

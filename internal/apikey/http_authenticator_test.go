@@ -18,10 +18,7 @@ func TestHTTPAuthenticator(t *testing.T) {
 	ctx := context.Background()
 	m := newMem()
 	s := New(m)
-	speke, k, err := s.Create(ctx, "encoder", []Scope{ScopeSPEKE})
-	if err != nil {
-		t.Fatal(err)
-	}
+	speke, k := createKey(t, s, "encoder", ScopeSPEKE)
 	revoked, rk, _ := s.Create(ctx, "old", []Scope{ScopeSPEKE})
 	if err := s.Revoke(ctx, rk.ID); err != nil {
 		t.Fatal(err)
@@ -83,7 +80,7 @@ func TestHTTPAuthenticator(t *testing.T) {
 	m.fail = errors.New("database is down")
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.Header.Set("Authorization", "Bearer "+speke)
-	_, err = a.Authenticate(r, "speke")
+	_, err := a.Authenticate(r, "speke")
 	var he *httperr.Error
 	if !errors.As(err, &he) || he.Status != http.StatusServiceUnavailable {
 		t.Fatalf("store down: %v", err)
@@ -132,10 +129,7 @@ func TestRequire(t *testing.T) {
 func TestAuthenticateEncoder(t *testing.T) {
 	ctx := context.Background()
 	s := New(newMem())
-	ingest, k, err := s.Create(ctx, "encoder", []Scope{ScopeIngest})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ingest, k := createKey(t, s, "encoder", ScopeIngest)
 	speke, _, _ := s.Create(ctx, "other", []Scope{ScopeSPEKE})
 	a := NewHTTPAuthenticator(s)
 	for _, c := range []struct {

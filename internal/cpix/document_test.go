@@ -112,11 +112,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 					t.Errorf("output lacks %s", want)
 				}
 			}
-			d2, err := Unmarshal(out)
-			if err != nil {
-				t.Fatalf("re-parse: %v\n%s", err, out)
-			}
-			if !reflect.DeepEqual(d, d2) {
+			if d2 := remarshal(t, d); !reflect.DeepEqual(d, d2) {
 				t.Errorf("round trip differs:\n%+v\n%+v", d, d2)
 			}
 		})

@@ -1,27 +1,14 @@
-package drm
+package drm_test
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
-
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.Join(strings.Fields(s), ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func kidOf(s string) KeyID {
-	var k KeyID
-	copy(k[:], s)
-	return k
-}
 
 // W3C EME "Common SystemID and PSSH Box Format" example (format-registry
 // initdata/cenc-respec.html): two KIDs "0123456789012345" and
@@ -32,16 +19,16 @@ const w3cCommonPSSH = `00000044 70737368 01000000
 	4142434445464748494a4b4c4d4e4f50 00000000`
 
 func TestCommonPSSHW3CVector(t *testing.T) {
-	want := unhex(t, w3cCommonPSSH)
-	got := CommonPSSH([]KeyID{kidOf("0123456789012345"), kidOf("ABCDEFGHIJKLMNOP")}).Marshal()
+	want := testtools.Unhex(t, w3cCommonPSSH)
+	got := drm.CommonPSSH([]drm.KeyID{testtools.ASCIIKID("0123456789012345"), testtools.ASCIIKID("ABCDEFGHIJKLMNOP")}).Marshal()
 	if !bytes.Equal(got, want) {
 		t.Fatalf("common pssh:\n got %x\nwant %x", got, want)
 	}
-	p, err := UnmarshalPSSH(want)
+	p, err := drm.UnmarshalPSSH(want)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Version != 1 || p.SystemID != CommonSystemID || len(p.KIDs) != 2 || p.KIDs[1] != kidOf("ABCDEFGHIJKLMNOP") || len(p.Data) != 0 {
+	if p.Version != 1 || p.SystemID != drm.CommonSystemID || len(p.KIDs) != 2 || p.KIDs[1] != testtools.ASCIIKID("ABCDEFGHIJKLMNOP") || len(p.Data) != 0 {
 		t.Fatalf("parsed %+v", p)
 	}
 }
@@ -49,20 +36,20 @@ func TestCommonPSSHW3CVector(t *testing.T) {
 // Shaka Packager packager/media/base/pssh_generator_unittest.cc
 // kExpectedCommonPssh: KIDs "keyid1~~~~~~~~~~" and "keyid2~~~~~~~~~~".
 func TestCommonPSSHShakaVector(t *testing.T) {
-	want := append(unhex(t, "00000044 70737368 01000000 1077efecc0b24d02ace33c1e52e2fb4b 00000002"),
+	want := append(testtools.Unhex(t, "00000044 70737368 01000000 1077efecc0b24d02ace33c1e52e2fb4b 00000002"),
 		[]byte("keyid1~~~~~~~~~~keyid2~~~~~~~~~~\x00\x00\x00\x00")...)
-	got := CommonPSSH([]KeyID{kidOf("keyid1~~~~~~~~~~"), kidOf("keyid2~~~~~~~~~~")}).Marshal()
+	got := drm.CommonPSSH([]drm.KeyID{testtools.ASCIIKID("keyid1~~~~~~~~~~"), testtools.ASCIIKID("keyid2~~~~~~~~~~")}).Marshal()
 	if !bytes.Equal(got, want) {
 		t.Fatalf("got %x\nwant %x", got, want)
 	}
 }
 
 // psshCases is the shared case table for unit and fuzz tests.
-var psshCases = []PSSH{
-	{Version: 0, SystemID: WidevineSystemID, Data: []byte{0x12, 0x10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}},
-	{Version: 0, SystemID: PlayReadySystemID, Data: nil},
-	{Version: 1, SystemID: CommonSystemID, KIDs: []KeyID{{1}, {2}, {3}}},
-	{Version: 1, SystemID: WidevineSystemID, KIDs: []KeyID{{0xff}}, Data: []byte("data")},
+var psshCases = []drm.PSSH{
+	{Version: 0, SystemID: drm.WidevineSystemID, Data: []byte{0x12, 0x10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}},
+	{Version: 0, SystemID: drm.PlayReadySystemID, Data: nil},
+	{Version: 1, SystemID: drm.CommonSystemID, KIDs: []drm.KeyID{{1}, {2}, {3}}},
+	{Version: 1, SystemID: drm.WidevineSystemID, KIDs: []drm.KeyID{{0xff}}, Data: []byte("data")},
 }
 
 func TestPSSHRoundTrip(t *testing.T) {
@@ -72,7 +59,7 @@ func TestPSSHRoundTrip(t *testing.T) {
 		if len(b) != c.Size() {
 			t.Errorf("case %d: Size %d, marshalled %d", i, c.Size(), len(b))
 		}
-		p, err := UnmarshalPSSH(b)
+		p, err := drm.UnmarshalPSSH(b)
 		if err != nil {
 			t.Fatalf("case %d: %v", i, err)
 		}
@@ -81,7 +68,7 @@ func TestPSSHRoundTrip(t *testing.T) {
 		}
 		all = append(all, b...)
 	}
-	ps, err := UnmarshalPSSHs(all)
+	ps, err := drm.UnmarshalPSSHs(all)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,15 +98,15 @@ func TestUnmarshalPSSHErrors(t *testing.T) {
 		"tiny size":    {[]byte{0, 0, 0, 4, 'p', 's', 's', 'h'}, "smaller than its header"},
 		"short body":   {[]byte{0, 0, 0, 12, 'p', 's', 's', 'h', 0, 0, 0, 0}, "too short"},
 		"large trunc":  {[]byte{0, 0, 0, 1, 'p', 's', 's', 'h', 0}, "64-bit"},
-		"missing size": {append(unhex(t, "00000020 70737368 01000000"), make([]byte, 20)...), "missing DataSize"},
+		"missing size": {append(testtools.Unhex(t, "00000020 70737368 01000000"), make([]byte, 20)...), "missing DataSize"},
 	}
 	for name, c := range cases {
-		_, err := UnmarshalPSSH(c.b)
-		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+		_, err := drm.UnmarshalPSSH(c.b)
+		if !errors.Is(err, drm.ErrInvalid) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want ErrInvalid containing %q", name, err, c.want)
 		}
 	}
-	if _, err := UnmarshalPSSHs(append(append([]byte{}, good...), good[:20]...)); !errors.Is(err, ErrInvalid) {
+	if _, err := drm.UnmarshalPSSHs(append(append([]byte{}, good...), good[:20]...)); !errors.Is(err, drm.ErrInvalid) {
 		t.Errorf("truncated second box: %v", err)
 	}
 }
@@ -129,7 +116,7 @@ func TestPSSHLargeSize(t *testing.T) {
 	small := psshCases[0].Marshal()
 	b := append([]byte{0, 0, 0, 1, 'p', 's', 's', 'h', 0, 0, 0, 0, 0, 0, 0, 0}, small[8:]...)
 	b[15] = byte(len(b))
-	p, err := UnmarshalPSSH(b)
+	p, err := drm.UnmarshalPSSH(b)
 	if err != nil || !bytes.Equal(p.Data, psshCases[0].Data) {
 		t.Fatalf("largesize: %v %+v", err, p)
 	}
@@ -139,24 +126,17 @@ func FuzzUnmarshalPSSH(f *testing.F) {
 	for _, c := range psshCases {
 		f.Add(c.Marshal())
 	}
-	f.Add(unhex(f, w3cCommonPSSH))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		p, err := UnmarshalPSSH(b)
-		if err != nil {
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("error not wrapping ErrInvalid: %v", err)
-			}
-			return
-		}
+	f.Add(testtools.Unhex(f, w3cCommonPSSH))
+	testtools.FuzzParser(f, drm.UnmarshalPSSH, drm.ErrInvalid, func(t *testing.T, b []byte, p drm.PSSH) {
 		// Re-marshalling a parsed box gives an equivalent box.
-		q, err := UnmarshalPSSH(p.Marshal())
+		q, err := drm.UnmarshalPSSH(p.Marshal())
 		if err != nil {
 			t.Fatalf("re-parse: %v", err)
 		}
 		if q.SystemID != p.SystemID || !bytes.Equal(q.Data, p.Data) || len(q.KIDs) != len(p.KIDs) {
 			t.Fatalf("round trip changed the box")
 		}
-		if _, err := UnmarshalPSSHs(b); err != nil && !errors.Is(err, ErrInvalid) {
+		if _, err := drm.UnmarshalPSSHs(b); err != nil && !errors.Is(err, drm.ErrInvalid) {
 			t.Fatalf("UnmarshalPSSHs: %v", err)
 		}
 	})

@@ -3,7 +3,6 @@ package live
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -46,22 +45,14 @@ var (
 // segments that left the 8 s window) as a VOD asset that drmpipe verify
 // decrypts with the period keys, the revoked one included.
 func TestLiveRekeyStopArchive(t *testing.T) {
-	objs, err := readAll(t, strings.NewReader(string(cmafTrack(t, 14))), 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
+	objs := cmafObjects(t, 14)
 	ctx := context.Background()
 	dir := t.TempDir()
 	ch := Channel{Name: "ev", SegmentDuration: 2 * time.Second, KeyPeriod: 8 * time.Second, Window: 8 * time.Second, Scheme: cenc.CBCS,
 		Systems: []drm.System{drm.Widevine, drm.ClearKey}, KeysPer: KeysPerAsset, Archive: true}
 	env := newLiveEnv(t, dir, nil, ch)
 	env.p.cfg.ArchiveDir = filepath.Join(dir, "content")
-	push := func(from, to int) {
-		for i := from; i < to; i++ {
-			o := objs[i]
-			env.put(t, fmt.Sprintf("ev/v/%d.m4s", i), append(append([]byte(nil), o.data...), o.mdat...))
-		}
-	}
+	push := func(from, to int) { env.putFragments(t, "ev/v", from, objs[from:to]) }
 	env.put(t, "ev/v/init.mp4", objs[0].data)
 	push(1, 4) // 3 GOPs: segments 1 and 2 (0-4 s) published, key period 0
 	pl := env.get(t, "ev/v/playlist.m3u8")
@@ -128,7 +119,7 @@ func TestLiveRekeyStopArchive(t *testing.T) {
 	if rep, err := verify.DirWith(ctx, filepath.Join(dir, "live", "ev"), windowKeys, verify.Options{}); err != nil || !rep.OK() {
 		t.Fatalf("verify of the ended channel: %v %v", err, rep.Problems)
 	}
-	if code := env.status(t, "PUT", IngestPrefix+"ev/v/9.m4s", append(append([]byte(nil), objs[7].data...), objs[7].mdat...)); code != http.StatusConflict {
+	if code := env.status(t, "PUT", IngestPrefix+"ev/v/9.m4s", fragment(objs[7])); code != http.StatusConflict {
 		t.Fatalf("ingest after stop: %d, want 409", code)
 	}
 
@@ -187,22 +178,13 @@ func periodKeys(t *testing.T, env *liveEnv, revoked drm.KeyID) []verify.Key {
 // output, and its output leaves the disk; one created again under the
 // name starts from segment 1.
 func TestLiveDeleteAndCreateAgain(t *testing.T) {
-	objs, err := readAll(t, strings.NewReader(string(cmafTrack(t, 6))), 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
+	objs := cmafObjects(t, 6)
 	ctx := context.Background()
 	dir := t.TempDir()
-	ch := Channel{Name: "gone", SegmentDuration: 2 * time.Second, KeyPeriod: 2 * time.Second, Window: 6 * time.Second, Scheme: cenc.CBCS,
-		Systems: []drm.System{drm.ClearKey}, KeysPer: KeysPerAsset, CreatedAt: time.Now()}
+	ch := clearKeyWindow("gone", 2*time.Second, 6*time.Second)
+	ch.CreatedAt = time.Now()
 	env := newLiveEnv(t, dir, nil, ch)
-	pushAll := func() {
-		env.put(t, "gone/v/init.mp4", objs[0].data)
-		for i, o := range objs[1:] {
-			env.put(t, fmt.Sprintf("gone/v/%d.m4s", i+1), append(append([]byte(nil), o.data...), o.mdat...))
-		}
-	}
-	pushAll()
+	env.putTrack(t, "gone/v", objs)
 	if pl := env.get(t, "gone/v/playlist.m3u8"); !strings.Contains(pl, "seg_2.m4s") {
 		t.Fatalf("playlist:\n%s", pl)
 	}
@@ -226,9 +208,7 @@ func TestLiveDeleteAndCreateAgain(t *testing.T) {
 	if _, err := NewChannels(env.store).Create(ctx, ch); err != nil {
 		t.Fatal(err)
 	}
-	env.put(t, "gone/v/init.mp4", objs[0].data)
-	env.put(t, "gone/v/1.m4s", append(append([]byte(nil), objs[1].data...), objs[1].mdat...))
-	env.put(t, "gone/v/2.m4s", append(append([]byte(nil), objs[2].data...), objs[2].mdat...))
+	env.putTrack(t, "gone/v", objs[:3])
 	if pl := env.get(t, "gone/v/playlist.m3u8"); !strings.Contains(pl, "#EXT-X-MEDIA-SEQUENCE:1\n") || !strings.Contains(pl, "seg_1.m4s") {
 		t.Fatalf("playlist of the channel created again:\n%s", pl)
 	}
@@ -271,17 +251,9 @@ func TestFinalMPD(t *testing.T) {
 // Live output outlives a store outage: with the key store closed, a
 // channel read before keeps being served after its definition expired.
 func TestLiveOutputDuringStoreOutage(t *testing.T) {
-	objs, err := readAll(t, strings.NewReader(string(cmafTrack(t, 6))), 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch := Channel{Name: "out", SegmentDuration: 2 * time.Second, KeyPeriod: 2 * time.Second, Window: 6 * time.Second, Scheme: cenc.CBCS,
-		Systems: []drm.System{drm.ClearKey}, KeysPer: KeysPerAsset}
-	env := newLiveEnv(t, t.TempDir(), nil, ch)
-	env.put(t, "out/v/init.mp4", objs[0].data)
-	for i, o := range objs[1:3] {
-		env.put(t, fmt.Sprintf("out/v/%d.m4s", i+1), append(append([]byte(nil), o.data...), o.mdat...))
-	}
+	objs := cmafObjects(t, 6)
+	env := newLiveEnv(t, t.TempDir(), nil, clearKeyWindow("out", 2*time.Second, 6*time.Second))
+	env.putTrack(t, "out/v", objs[:3])
 	if err := env.store.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -296,17 +268,9 @@ func TestLiveOutputDuringStoreOutage(t *testing.T) {
 // time, persisted in the state): an MPD update moves no listed segment on
 // the MPD timeline (ISO/IEC 23009-1 §5.3.9.2).
 func TestLivePeriodStartStaysAsWindowSlides(t *testing.T) {
-	objs, err := readAll(t, strings.NewReader(string(cmafTrack(t, 18))), 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch := Channel{Name: "ev", SegmentDuration: 2 * time.Second, KeyPeriod: 8 * time.Second, Window: 6 * time.Second, Scheme: cenc.CBCS,
-		Systems: []drm.System{drm.ClearKey}, KeysPer: KeysPerAsset}
-	env := newLiveEnv(t, t.TempDir(), nil, ch)
-	env.put(t, "ev/v/init.mp4", objs[0].data)
-	for i := 1; i < len(objs); i++ {
-		env.put(t, fmt.Sprintf("ev/v/%d.m4s", i), append(append([]byte(nil), objs[i].data...), objs[i].mdat...))
-	}
+	objs := cmafObjects(t, 18)
+	env := newLiveEnv(t, t.TempDir(), nil, clearKeyWindow("ev", 8*time.Second, 6*time.Second))
+	env.putTrack(t, "ev/v", objs)
 	// Segments 1-8 (0-16 s) are published; the 6 s window lists 6 to 8,
 	// inside key period 1, which starts at 8 s with segment 5.
 	mpd := env.get(t, "ev/manifest.mpd")

@@ -30,11 +30,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testtools.CleanupClips()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testtools.RunCleaningClips(m)) }
 
 // cmafTrack is a CMAF video track file as an encoder streams it (ffmpeg's
 // long-POST shape): H.264, 24 fps, 2 s closed GOPs, one fragment per GOP.
@@ -68,6 +64,19 @@ func readAll(t *testing.T, r io.Reader, maxBox int64) (objs []cmafObject, err er
 		objs = append(objs, o)
 	}
 }
+
+// cmafObjects is cmafTrack(t, seconds) split into its header and fragments.
+func cmafObjects(t *testing.T, seconds float64) []cmafObject {
+	t.Helper()
+	objs, err := readAll(t, bytes.NewReader(cmafTrack(t, seconds)), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
+}
+
+// fragment is o as an encoder sends it: its moof, then its mdat.
+func fragment(o cmafObject) []byte { return append(append([]byte(nil), o.data...), o.mdat...) }
 
 // The reader splits a stream into one header and its fragments, the same
 // when the bytes arrive one at a time (a chunked POST), and refuses
@@ -114,10 +123,7 @@ func TestCMAFReader(t *testing.T) {
 // parseFragment reads the encoder's samples with their timing and sync
 // flags, and refuses fragments that are encrypted or of another track.
 func TestParseFragment(t *testing.T) {
-	objs, err := readAll(t, bytes.NewReader(cmafTrack(t, 4)), 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
+	objs := cmafObjects(t, 4)
 	it, err := parseHeader("video", objs[0].data)
 	if err != nil {
 		t.Fatal(err)
@@ -240,6 +246,14 @@ func clearKeyChannel(name string) Channel {
 		Systems: []drm.System{drm.ClearKey}, KeysPer: KeysPerAsset}
 }
 
+// clearKeyWindow is clearKeyChannel(name) with the given key period and
+// window.
+func clearKeyWindow(name string, keyPeriod, window time.Duration) Channel {
+	ch := clearKeyChannel(name)
+	ch.KeyPeriod, ch.Window = keyPeriod, window
+	return ch
+}
+
 // liveEnv is a live packager on a real SQLite key store with a local KEK,
 // serving ingest and output over HTTP.
 type liveEnv struct {
@@ -297,6 +311,23 @@ func (env *liveEnv) put(t *testing.T, path string, body []byte) {
 	}
 }
 
+// putFragments PUTs frags (moof and mdat each) to track/N.m4s, N counting
+// from number.
+func (env *liveEnv) putFragments(t *testing.T, track string, number int, frags []cmafObject) {
+	t.Helper()
+	for i, o := range frags {
+		env.put(t, fmt.Sprintf("%s/%d.m4s", track, number+i), fragment(o))
+	}
+}
+
+// putTrack PUTs objs[0] as track/init.mp4 and the fragments after it as
+// track/1.m4s, track/2.m4s and so on.
+func (env *liveEnv) putTrack(t *testing.T, track string, objs []cmafObject) {
+	t.Helper()
+	env.put(t, track+"/init.mp4", objs[0].data)
+	env.putFragments(t, track, 1, objs[1:])
+}
+
 func (env *liveEnv) get(t *testing.T, path string) string {
 	t.Helper()
 	resp, err := http.Get(env.srv.URL + OutputPrefix + path)
@@ -318,19 +349,13 @@ func (env *liveEnv) get(t *testing.T, path string) string {
 // grace period ago are deleted; a restarted packager continues the numbers
 // without changing what was published.
 func TestLiveWindowAndRestart(t *testing.T) {
-	objs, err := readAll(t, bytes.NewReader(cmafTrack(t, 20)), 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
+	objs := cmafObjects(t, 20)
 	dir := t.TempDir()
 	ch := Channel{Name: "win", SegmentDuration: 2 * time.Second, KeyPeriod: 2 * time.Second, Window: 6 * time.Second, Scheme: cenc.CBCS,
 		Systems: []drm.System{drm.Widevine, drm.ClearKey}, KeysPer: KeysPerAsset}
 	env := newLiveEnv(t, dir, nil, ch)
-	env.put(t, "win/v/init.mp4", objs[0].data)
 	first := 7 // fragments before the restart
-	for i, o := range objs[1 : 1+first] {
-		env.put(t, fmt.Sprintf("win/v/%d.m4s", i+1), append(append([]byte(nil), o.data...), o.mdat...))
-	}
+	env.putTrack(t, "win/v", objs[:1+first])
 	pl := env.get(t, "win/v/playlist.m3u8")
 	// 7 fragments = 7 GOPs; 6 are closed segments ending at 12 s; the
 	// window keeps those ending after 6 s: 4, 5, 6.
@@ -353,9 +378,7 @@ func TestLiveWindowAndRestart(t *testing.T) {
 	env.srv.Close()
 	env = newLiveEnv(t, dir, env.store, ch)
 	env.put(t, "win/v/init.mp4", objs[0].data)
-	for i, o := range objs[1+first:] {
-		env.put(t, fmt.Sprintf("win/v/%d.m4s", first+i+1), append(append([]byte(nil), o.data...), o.mdat...))
-	}
+	env.putFragments(t, "win/v", first+1, objs[1+first:])
 	// The GOP that was open at the restart (12-14 s) is published with
 	// the media that follows: segment 7 at 12 s, no hole in the timeline.
 	pl = env.get(t, "win/v/playlist.m3u8")
@@ -401,10 +424,7 @@ func (l *publishLatencies) ObserveLivePublish(d time.Duration) {
 // that the test moves 250 ms before each fragment, every segment reports
 // exactly 250 ms, one per segment listed in the playlist.
 func TestLivePublishLatency(t *testing.T) {
-	objs, err := readAll(t, bytes.NewReader(cmafTrack(t, 6)), 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
+	objs := cmafObjects(t, 6)
 	ch := clearKeyChannel("lat")
 	var clock atomic.Int64
 	clock.Store(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC).UnixNano())
@@ -417,7 +437,7 @@ func TestLivePublishLatency(t *testing.T) {
 	const step = 250 * time.Millisecond
 	for i, o := range objs[1:] {
 		clock.Add(int64(step))
-		env.put(t, fmt.Sprintf("lat/v/%d.m4s", i+1), append(append([]byte(nil), o.data...), o.mdat...))
+		env.put(t, fmt.Sprintf("lat/v/%d.m4s", i+1), fragment(o))
 	}
 	listed := strings.Count(env.get(t, "lat/v/playlist.m3u8"), "#EXTINF:")
 	rec.mu.Lock()
@@ -451,20 +471,14 @@ func (s slowNextKeys) GetOrCreate(ctx context.Context, contentID string, t keys.
 // period, which is created in the background ahead of its boundary (and
 // is there once the store has written it).
 func TestLiveNextKeyOffThePublishPath(t *testing.T) {
-	objs, err := readAll(t, bytes.NewReader(cmafTrack(t, 4)), 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
+	objs := cmafObjects(t, 4)
 	ch := clearKeyChannel("ahead")
 	release := make(chan struct{})
 	env := newLiveEnv(t, t.TempDir(), nil, ch, func(_ *Config, d *Deps) { d.Keys = slowNextKeys{keyStore: d.Keys, release: release} })
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		env.put(t, "ahead/v/init.mp4", objs[0].data)
-		for i, o := range objs[1:3] { // segment 1 (key period 0) published
-			env.put(t, fmt.Sprintf("ahead/v/%d.m4s", i+1), append(append([]byte(nil), o.data...), o.mdat...))
-		}
+		env.putTrack(t, "ahead/v", objs[:3]) // segment 1 (key period 0) published
 	}()
 	select {
 	case <-done:
@@ -493,17 +507,11 @@ func TestLiveNextKeyOffThePublishPath(t *testing.T) {
 // kept players on a manifest without the newest segment for another
 // update period.
 func TestLiveManifestRevalidation(t *testing.T) {
-	objs, err := readAll(t, bytes.NewReader(cmafTrack(t, 8)), 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
+	objs := cmafObjects(t, 8)
 	ch := clearKeyChannel("reval")
 	dir := t.TempDir()
 	env := newLiveEnv(t, dir, nil, ch)
-	env.put(t, "reval/v/init.mp4", objs[0].data)
-	for i, o := range objs[1:3] {
-		env.put(t, fmt.Sprintf("reval/v/%d.m4s", i+1), append(append([]byte(nil), o.data...), o.mdat...))
-	}
+	env.putTrack(t, "reval/v", objs[:3])
 	fetch := func(path string, validators http.Header) *http.Response {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, env.srv.URL+OutputPrefix+path, nil)
@@ -541,7 +549,7 @@ func TestLiveManifestRevalidation(t *testing.T) {
 		}
 		// A segment more, its manifests written within the same second as
 		// the first answer.
-		env.put(t, fmt.Sprintf("reval/v/%d.m4s", next), append(append([]byte(nil), objs[next].data...), objs[next].mdat...))
+		env.put(t, fmt.Sprintf("reval/v/%d.m4s", next), fragment(objs[next]))
 		next++
 		target, err := filepath.EvalSymlinks(filepath.Join(dir, "live", filepath.FromSlash(m)))
 		if err != nil {
@@ -640,7 +648,7 @@ func TestLiveMPDPeriodsComplete(t *testing.T) {
 			o    cmafObject
 		}{{"a", audio[i]}, {"v", video[i]}} {
 			path := fmt.Sprintf("two/%s/%d.m4s", tr.name, i)
-			env.put(t, path, append(append([]byte(nil), tr.o.data...), tr.o.mdat...))
+			env.put(t, path, fragment(tr.o))
 			check(path)
 		}
 	}

@@ -13,30 +13,19 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
-// countingObserver records the Listener's events.
-type countingObserver struct {
-	mu      sync.Mutex
-	dropped map[string]int
-}
+// countingObserver records the Listener's events: the dropped
+// connections by reason.
+type countingObserver struct{ dropped testtools.Tally }
 
-func (o *countingObserver) ConnectionDropped(r string) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.dropped == nil {
-		o.dropped = map[string]int{}
-	}
-	o.dropped[r]++
-}
+func (o *countingObserver) ConnectionDropped(r string) { o.dropped.Add(r) }
 
 func (o *countingObserver) ConnectionsOpen(int) {}
 
-func (o *countingObserver) count(r Reason) int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.dropped[string(r)]
-}
+func (o *countingObserver) count(r Reason) int { return o.dropped.Count(string(r)) }
 
 // serve runs an httptest server (TLS when tlsOn) behind a Listener.
 func serve(t *testing.T, cfg Config, h http.Handler, tlsOn bool) (*httptest.Server, *Listener, *countingObserver) {
@@ -258,7 +247,7 @@ func TestGlobalLimit(t *testing.T) {
 		t.Errorf("fifth connection: closed=%v read %q", closed[0], got[0])
 	}
 	if obs.count(ReasonGlobalLimit) != 1 || obs.count(ReasonIdleShed) != 0 {
-		t.Errorf("drops %v", obs.dropped)
+		t.Errorf("drops %v", obs.dropped.Counts())
 	}
 	if l.Stats().Open != 4 {
 		t.Errorf("open %d", l.Stats().Open)
@@ -335,7 +324,7 @@ func TestSilentNewConnections(t *testing.T) {
 		t.Errorf("silent connections closed %v, want the two oldest", closed)
 	}
 	if obs.count(ReasonGlobalLimit) != 1 || obs.count(ReasonIdleShed) != 2 {
-		t.Errorf("drops %v", obs.dropped)
+		t.Errorf("drops %v", obs.dropped.Counts())
 	}
 }
 

@@ -19,11 +19,7 @@ import (
 )
 
 // TestMain removes the clips testtools.MakeClip cached for the benchmarks.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testtools.CleanupClips()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testtools.RunCleaningClips(m)) }
 
 // rotationBenchSeconds is the length of the benchmark input: 30 key periods
 // of one 2 s segment each, per track.

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/drmpipe/drmpipe/internal/keys/sqlstore"
 	"github.com/drmpipe/drmpipe/internal/license"
 	"github.com/drmpipe/drmpipe/internal/revocation"
+	"github.com/drmpipe/drmpipe/internal/testtools"
 	"github.com/drmpipe/drmpipe/internal/testtools/teststore"
 )
 
@@ -29,25 +29,11 @@ func newStore(t *testing.T) *sqlstore.Store {
 }
 
 // countMetrics counts ObserveRevocation calls by kind.
-type countMetrics struct {
-	mu sync.Mutex
-	n  map[string]int
-}
+type countMetrics struct{ n testtools.Tally }
 
-func (m *countMetrics) ObserveRevocation(kind string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.n == nil {
-		m.n = map[string]int{}
-	}
-	m.n[kind]++
-}
+func (m *countMetrics) ObserveRevocation(kind string) { m.n.Add(kind) }
 
-func (m *countMetrics) count(kind string) int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.n[kind]
-}
+func (m *countMetrics) count(kind string) int { return m.n.Count(kind) }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 

@@ -52,10 +52,7 @@ func TestClientRoundTripV2(t *testing.T) {
 		if k.KID != DeriveKID("movie-1", tt, 0) {
 			t.Errorf("%s: KID %s is not the one the client asked for", tt, k.KID)
 		}
-		stored, err := e.store.GetByContent(ctx, "movie-1", k.KID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		stored := e.storedKey(t, "movie-1", k.KID)
 		if !bytes.Equal(k.Key, stored.Key.Key) || !bytes.Equal(k.IV, stored.Key.IV) || stored.TrackType != tt {
 			t.Errorf("%s: client key is not the store's", tt)
 		}
@@ -119,10 +116,7 @@ func TestClientRotationCENCAndV1(t *testing.T) {
 	if resp.PeriodKeys[7][keys.HD].KID == resp.PeriodKeys[8][keys.HD].KID {
 		t.Error("rotation periods share a key")
 	}
-	stored, err := e.store.GetByContent(ctx, "live-1", DeriveKID("live-1", keys.HD, 8))
-	if err != nil {
-		t.Fatal(err)
-	}
+	stored := e.storedKey(t, "live-1", DeriveKID("live-1", keys.HD, 8))
 	if k := resp.PeriodKeys[8][keys.HD]; k.KID != stored.KID || !bytes.Equal(k.Key, stored.Key.Key) || stored.Period != 8 {
 		t.Error("period 8 key is not the store's")
 	}
@@ -137,11 +131,7 @@ func TestClientRotationCENCAndV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	allRec, err := e.store.GetByContent(ctx, "vod-v1", DeriveKID("vod-v1", keys.All, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	all := allRec.Key
+	all := e.storedKey(t, "vod-v1", DeriveKID("vod-v1", keys.All, 0)).Key
 	for _, tt := range []keys.TrackType{keys.SD, keys.Audio, keys.All} {
 		if v1.Keys[tt].KID != all.KID || !bytes.Equal(v1.Keys[tt].Key, all.Key) || len(v1.Keys[tt].IV) != 16 {
 			t.Errorf("v1 %s: not the single ALL key", tt)
@@ -176,11 +166,7 @@ func TestClientEncryptedDeliveryAndLoadCPIX(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hdRec, err := e.store.GetByContent(ctx, "enc-1", DeriveKID("enc-1", keys.HD, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hd := hdRec.Key
+	hd := e.storedKey(t, "enc-1", DeriveKID("enc-1", keys.HD, 0)).Key
 	if !bytes.Equal(resp.Keys[keys.HD].Key, hd.Key) {
 		t.Fatal("decrypted key is not the store's")
 	}

@@ -73,6 +73,17 @@ func newEnv(t testing.TB, cfg Config) *env {
 	return &env{h: h, store: st, keys: ck}
 }
 
+// storedKey is the key store's record of contentID's key kid; a failed
+// read fails t.
+func (e *env) storedKey(t testing.TB, contentID string, kid drm.KeyID) keys.StoredKey {
+	t.Helper()
+	k, err := e.store.GetByContent(context.Background(), contentID, kid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 func testConfig() Config {
 	return Config{
 		PlayReadyLAURL:       "https://pr.example.com/rightsmanager.asmx?a=1&b=2",

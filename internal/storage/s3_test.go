@@ -143,44 +143,39 @@ func TestS3Errors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Each case opens loc through s (the client with the good credentials or
+	// the one with the bad secret) as an input, or as an output when out.
 	cases := []struct {
 		name string
-		run  func() error
+		s    *storage.S3
+		loc  storage.S3Location
+		out  bool
 		want error
 		msg  string
 	}{
-		{"missing object", func() error {
-			_, err := c.OpenReader(ctx, storage.S3Location{Bucket: "media", Key: "nope.mp4"}, storage.ReaderOptions{})
-			return err
-		}, storage.ErrNotFound, "s3://media/nope.mp4"},
-		{"missing bucket (input)", func() error {
-			_, err := c.OpenReader(ctx, storage.S3Location{Bucket: "no-such-bucket", Key: "a.mp4"}, storage.ReaderOptions{})
-			return err
-		}, storage.ErrNotFound, "s3://no-such-bucket/a.mp4"},
-		{"missing bucket (output)", func() error {
-			_, err := c.OpenOutput(ctx, storage.S3Location{Bucket: "no-such-bucket", Key: "out"})
-			return err
-		}, storage.ErrNotFound, `bucket "no-such-bucket" does not exist`},
-		{"bad secret (input)", func() error {
-			_, err := bad.OpenReader(ctx, storage.S3Location{Bucket: "media", Key: "other/file.bin"}, storage.ReaderOptions{})
-			return err
-		}, storage.ErrAccess, "read s3://media/other/file.bin: access denied: the store refused the credentials"},
-		{"bad secret (output)", func() error {
-			_, err := bad.OpenOutput(ctx, storage.S3Location{Bucket: "media", Key: "out"})
-			return err
-		}, storage.ErrAccess, "AWS_SECRET_ACCESS_KEY"},
-		{"foreign prefix", func() error {
-			_, err := c.OpenOutput(ctx, storage.S3Location{Bucket: "media", Key: "other"})
-			return err
-		}, storage.ErrNotEmpty, "s3://media/other"},
-		{"bucket root", func() error {
-			_, err := c.OpenOutput(ctx, storage.S3Location{Bucket: "media"})
-			return err
-		}, storage.ErrConfig, "give a prefix"},
+		{"missing object", c, storage.S3Location{Bucket: "media", Key: "nope.mp4"}, false,
+			storage.ErrNotFound, "s3://media/nope.mp4"},
+		{"missing bucket (input)", c, storage.S3Location{Bucket: "no-such-bucket", Key: "a.mp4"}, false,
+			storage.ErrNotFound, "s3://no-such-bucket/a.mp4"},
+		{"missing bucket (output)", c, storage.S3Location{Bucket: "no-such-bucket", Key: "out"}, true,
+			storage.ErrNotFound, `bucket "no-such-bucket" does not exist`},
+		{"bad secret (input)", bad, storage.S3Location{Bucket: "media", Key: "other/file.bin"}, false,
+			storage.ErrAccess, "read s3://media/other/file.bin: access denied: the store refused the credentials"},
+		{"bad secret (output)", bad, storage.S3Location{Bucket: "media", Key: "out"}, true,
+			storage.ErrAccess, "AWS_SECRET_ACCESS_KEY"},
+		{"foreign prefix", c, storage.S3Location{Bucket: "media", Key: "other"}, true,
+			storage.ErrNotEmpty, "s3://media/other"},
+		{"bucket root", c, storage.S3Location{Bucket: "media"}, true,
+			storage.ErrConfig, "give a prefix"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.run()
+			var err error
+			if tc.out {
+				_, err = tc.s.OpenOutput(ctx, tc.loc)
+			} else {
+				_, err = tc.s.OpenReader(ctx, tc.loc, storage.ReaderOptions{})
+			}
 			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg) {
 				t.Fatalf("got %v; want %v containing %q", err, tc.want, tc.msg)
 			}

@@ -1,7 +1,9 @@
 // Package testtools holds helpers shared by the tests of every drmpipe
 // package: locating the independent tools (ffmpeg, ffprobe, Shaka Packager),
 // generating test media, and decrypting and fingerprinting packaged output
-// with those tools. It is imported only from _test.go files.
+// with those tools; starting test servers; and the small pieces many
+// packages' tests repeat (test vectors in hex, the fuzz contract of a
+// parser, an event tally). It is imported only from _test.go files.
 //
 // Missing tools fail the test with an install hint; they never skip it, so a
 // green run always means the independent checks ran.

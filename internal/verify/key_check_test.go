@@ -3,7 +3,6 @@ package verify
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"math/rand/v2"
 	"os/exec"
@@ -75,7 +74,7 @@ func TestPerTrackKeys(t *testing.T) {
 		"--segment_duration", "2", "--mpd_output", "manifest.mpd")
 	video := testKey(t)
 	akid, _ := drm.ParseKeyID(audioKID)
-	audio := Key{KID: akid, Key: mustHex(t, audioKey)}
+	audio := Key{KID: akid, Key: testtools.Unhex(t, audioKey)}
 	if r := verify(t, out, video, audio); !r.OK() || r.Tracks[0].DecryptedSamples == 0 || r.Tracks[1].DecryptedSamples == 0 {
 		t.Errorf("both keys:\n%s", r)
 	}
@@ -83,15 +82,6 @@ func TestPerTrackKeys(t *testing.T) {
 	wrong := audio
 	wrong.Key = bytes.Repeat([]byte{0x42}, 16)
 	expectProblems(t, verify(t, out, video, wrong), "audio/init.mp4: ", "decrypted samples are not valid mp4a")
-}
-
-func mustHex(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func TestVideoSyntaxBreaches(t *testing.T) {

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   describeState,
+  hlsjsToTopLevel,
   openPlayer,
   playerURL,
   screenshot,
@@ -51,11 +52,7 @@ describe('license keys', { timeout: 120_000 }, () => {
         // At SD: the AUDIO and SD keys, asked for by two requests at once.
         assert.equal(s.licenseRequests.length, 2, `license requests at SD:\n${describeState(s, page)}`);
 
-        await page.evaluate(() => {
-          window.drmpipe.setMaxHeight(10000);
-          const hls = window.drmpipe.instance;
-          hls.nextLevel = hls.levels.length - 1;
-        });
+        await hlsjsToTopLevel(page);
         const hd = await waitFor(page, (st) => st.errors.length > 0 || (st.height > 540 && st.currentTime > s.currentTime + 2), 25_000);
         assert.deepEqual(hd.errors, [], describeState(hd, page));
         assert.ok(hd.height > 540, `no switch to HD:\n${describeState(hd, page)}`);

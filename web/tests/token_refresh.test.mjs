@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   describeState,
+  hlsjsToTopLevel,
   openPlayer,
   playerURL,
   screenshot,
@@ -37,11 +38,7 @@ describe('token refresh', { timeout: 90_000 }, () => {
       const before = expired.licenseRequests.length;
 
       // Lift the cap and ask for the top level at the next fragment (a smooth switch).
-      await page.evaluate(() => {
-        window.drmpipe.setMaxHeight(10000);
-        const hls = window.drmpipe.instance;
-        hls.nextLevel = hls.levels.length - 1;
-      });
+      await hlsjsToTopLevel(page);
       const s = await waitFor(page, (st) => st.errors.length > 0 || (st.currentTime > 12 && st.height > 540), 30_000);
       assert.deepEqual(s.errors, [], describeState(s, page));
       assert.ok(s.currentTime > 12, `stopped at ${s.currentTime} s:\n${describeState(s, page)}`);

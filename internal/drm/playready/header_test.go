@@ -12,11 +12,12 @@ import (
 
 	"github.com/drmpipe/drmpipe/internal/cenc"
 	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
 // Shaka Packager packager/media/base/pssh_generator_unittest.cc test key.
 var (
-	shakaKID = func() drm.KeyID { var k drm.KeyID; copy(k[:], "keyid1~~~~~~~~~~"); return k }()
+	shakaKID = testtools.ASCIIKID("keyid1~~~~~~~~~~")
 	shakaKey = []byte("contentkey1~~~~~")
 )
 
@@ -79,14 +80,7 @@ func TestShakaPSSHVectors(t *testing.T) {
 		if !bytes.HasPrefix(box, wantPrefix) {
 			t.Errorf("%v: box prefix\n got %x\nwant %x", c.scheme, box[:len(wantPrefix)], wantPrefix)
 		}
-		p, err := drm.UnmarshalPSSH(box)
-		if err != nil {
-			t.Fatal(err)
-		}
-		back, err := UnmarshalPRO(p.Data)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, back := testtools.ParsePSSH(t, box, UnmarshalPRO)
 		if back.Version != h.Version || back.ALGID != h.ALGID || len(back.KIDs) != 1 || back.KIDs[0] != shakaKID || back.XML() != c.xml {
 			t.Errorf("%v: parsed back %+v", c.scheme, back)
 		}
@@ -225,14 +219,7 @@ func FuzzUnmarshalPRO(f *testing.F) {
 	for _, h := range headerCases {
 		f.Add(h.MarshalPRO())
 	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		h, err := UnmarshalPRO(b)
-		if err != nil {
-			if !errors.Is(err, drm.ErrInvalid) {
-				t.Fatalf("error not wrapping drm.ErrInvalid: %v", err)
-			}
-			return
-		}
+	testtools.FuzzParser(f, UnmarshalPRO, drm.ErrInvalid, func(t *testing.T, _ []byte, h Header) {
 		if len(h.KIDs) == 0 {
 			return // a 4.2/4.3 header may list no KIDs
 		}

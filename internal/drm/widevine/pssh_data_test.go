@@ -5,26 +5,11 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"strings"
 	"testing"
 
 	"github.com/drmpipe/drmpipe/internal/drm"
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
-
-func kid(s string) drm.KeyID {
-	var k drm.KeyID
-	copy(k[:], s)
-	return k
-}
-
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.Join(strings.Fields(s), ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 func TestShakaUnitTestVectors(t *testing.T) {
 	// Shaka Packager packager/media/base/pssh_generator_unittest.cc:
@@ -41,9 +26,9 @@ func TestShakaUnitTestVectors(t *testing.T) {
 		{"cbcs", SchemeCBCS, "0000004a" + hdr + "0000002a" + kids + "48f3c6899b06"},
 	}
 	for _, c := range cases {
-		d := PsshData{KeyIDs: []drm.KeyID{kid("keyid1~~~~~~~~~~"), kid("keyid2~~~~~~~~~~")}, ProtectionScheme: c.scheme}
+		d := PsshData{KeyIDs: []drm.KeyID{testtools.ASCIIKID("keyid1~~~~~~~~~~"), testtools.ASCIIKID("keyid2~~~~~~~~~~")}, ProtectionScheme: c.scheme}
 		got := PSSH(d).Marshal()
-		if !bytes.Equal(got, unhex(t, c.want)) {
+		if !bytes.Equal(got, testtools.Unhex(t, c.want)) {
 			t.Errorf("%s:\n got %x\nwant %s", c.name, got, c.want)
 		}
 		_, back := parseBox(t, got)
@@ -151,14 +136,7 @@ func FuzzUnmarshalPsshData(f *testing.F) {
 	for _, d := range dataCases {
 		f.Add(d.Marshal())
 	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		d, err := UnmarshalPsshData(b)
-		if err != nil {
-			if !errors.Is(err, drm.ErrInvalid) {
-				t.Fatalf("error not wrapping drm.ErrInvalid: %v", err)
-			}
-			return
-		}
+	testtools.FuzzParser(f, UnmarshalPsshData, drm.ErrInvalid, func(t *testing.T, _ []byte, d PsshData) {
 		back, err := UnmarshalPsshData(d.Marshal())
 		if err != nil {
 			t.Fatalf("re-parse: %v", err)
@@ -173,13 +151,5 @@ func FuzzUnmarshalPsshData(f *testing.F) {
 // WidevinePsshData; either failing fails the test.
 func parseBox(t *testing.T, raw []byte) (drm.PSSH, PsshData) {
 	t.Helper()
-	box, err := drm.UnmarshalPSSH(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := UnmarshalPsshData(box.Data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return box, d
+	return testtools.ParsePSSH(t, raw, UnmarshalPsshData)
 }

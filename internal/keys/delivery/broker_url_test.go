@@ -3,7 +3,6 @@ package delivery_test
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"net/url"
 	"strconv"
@@ -12,22 +11,14 @@ import (
 	"time"
 
 	"github.com/drmpipe/drmpipe/internal/keys/delivery"
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
 // brokerKeyHex is a test HMAC key (32 bytes); tests only.
 const brokerKeyHex = "6d2b1f0e9a8c7d6e5f4a3b2c1d0e0f1a2b3c4d5e6f708192a3b4c5d6e7f80912"
 
-func brokerKey(t *testing.T) []byte {
-	t.Helper()
-	k, err := hex.DecodeString(brokerKeyHex)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 func TestParseBrokerKey(t *testing.T) {
-	raw := brokerKey(t)
+	raw := testtools.Unhex(t, brokerKeyHex)
 	for _, s := range []string{brokerKeyHex, base64.StdEncoding.EncodeToString(raw), base64.RawURLEncoding.EncodeToString(raw)} {
 		got, err := delivery.ParseBrokerKey(s)
 		if err != nil || !bytes.Equal(got, raw) {
@@ -49,7 +40,7 @@ func TestParseBrokerKey(t *testing.T) {
 // expired URL and one signed for longer than the server allows fail with
 // their own errors.
 func TestBrokerURLSignature(t *testing.T) {
-	key := brokerKey(t)
+	key := testtools.Unhex(t, brokerKeyHex)
 	now := time.Unix(1_800_000_000, 0)
 	fp := strings.Repeat("ab", 32)
 	good := delivery.BrokerGrant{ContentID: "movie", KeysPer: delivery.KeysPerTrackType, Expires: now.Add(5 * time.Minute), Recipient: fp}
@@ -138,7 +129,7 @@ func TestBrokerURLSignature(t *testing.T) {
 // its signature: it verifies with it, and any other number (or none)
 // fails.
 func TestBrokerURLPeriods(t *testing.T) {
-	key := brokerKey(t)
+	key := testtools.Unhex(t, brokerKeyHex)
 	now := time.Unix(1_800_000_000, 0)
 	u, err := delivery.SignBrokerURL(key, "https://keys.example", delivery.BrokerGrant{ContentID: "movie", KeysPer: delivery.KeysPerAsset,
 		Expires: now.Add(time.Minute), Periods: 12})

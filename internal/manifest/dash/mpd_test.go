@@ -3,8 +3,6 @@ package dash
 import (
 	"bytes"
 	stdxml "encoding/xml"
-	"errors"
-	"flag"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -18,8 +16,6 @@ import (
 	"github.com/drmpipe/drmpipe/internal/manifest/manifesttest"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
 func TestMarshalGolden(t *testing.T) {
 	for _, c := range manifesttest.Cases() {
 		t.Run(c.Name, func(t *testing.T) {
@@ -27,7 +23,7 @@ func TestMarshalGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			manifesttest.Golden(t, "MPD", filepath.Join("testdata", c.Name+".mpd"), got, *update)
+			manifesttest.Golden(t, "MPD", filepath.Join("testdata", c.Name+".mpd"), got)
 		})
 	}
 }
@@ -392,38 +388,20 @@ func TestAudioChannelConfiguration(t *testing.T) {
 }
 
 func TestMarshalErrors(t *testing.T) {
-	base := func() manifest.Presentation { return manifesttest.Cases()[0].P }
-	cases := []struct {
-		name   string
-		mutate func(p *manifest.Presentation)
-		want   error
-	}{
-		{"no tracks", func(p *manifest.Presentation) { p.Tracks = nil }, ErrInvalidPresentation},
-		{"duplicate id", func(p *manifest.Presentation) { p.Tracks[1].ID = p.Tracks[0].ID }, ErrInvalidPresentation},
-		{"zero timescale", func(p *manifest.Presentation) { p.Tracks[0].Timescale = 0 }, ErrInvalidPresentation},
-		{"no segments", func(p *manifest.Presentation) { p.Tracks[0].Segments = nil }, ErrInvalidPresentation},
-		{"no $Number$", func(p *manifest.Presentation) { p.Tracks[0].MediaPattern = "seg.m4s" }, ErrInvalidPresentation},
-		{"numbers skip", func(p *manifest.Presentation) { p.Tracks[0].Segments[2].Number = 9 }, ErrInvalidPresentation},
-		{"overlap", func(p *manifest.Presentation) { p.Tracks[0].Segments[2].Start -= 10 }, ErrInvalidPresentation},
-		{"zero duration", func(p *manifest.Presentation) { p.Tracks[0].Segments[1].Duration = 0 }, ErrInvalidPresentation},
-		{"bad frame rate", func(p *manifest.Presentation) { p.Tracks[0].FrameRate = "fast" }, ErrInvalidPresentation},
-		{"no channels", func(p *manifest.Presentation) { p.Tracks[2].Channels = 0 }, ErrInvalidPresentation},
-		{"zero KID", func(p *manifest.Presentation) { p.Tracks[0].Protection.KID = drm.KeyID{} }, ErrInvalidPresentation},
-		{"widevine without pssh", func(p *manifest.Presentation) { p.Tracks[0].Protection.Systems[0].PSSH = nil }, ErrMissingSignaling},
-		{"same KID different pssh", func(p *manifest.Presentation) {
+	cases := append(manifesttest.CommonErrorCases(ErrInvalidPresentation, ErrMissingSignaling), []manifesttest.ErrorCase{
+		{Name: "no segments", Mutate: func(p *manifest.Presentation) { p.Tracks[0].Segments = nil }, Want: ErrInvalidPresentation},
+		{Name: "no $Number$", Mutate: func(p *manifest.Presentation) { p.Tracks[0].MediaPattern = "seg.m4s" }, Want: ErrInvalidPresentation},
+		{Name: "zero duration", Mutate: func(p *manifest.Presentation) { p.Tracks[0].Segments[1].Duration = 0 }, Want: ErrInvalidPresentation},
+		{Name: "bad frame rate", Mutate: func(p *manifest.Presentation) { p.Tracks[0].FrameRate = "fast" }, Want: ErrInvalidPresentation},
+		{Name: "no channels", Mutate: func(p *manifest.Presentation) { p.Tracks[2].Channels = 0 }, Want: ErrInvalidPresentation},
+		{Name: "same KID different pssh", Mutate: func(p *manifest.Presentation) {
 			p.Tracks[0].Protection.KID = p.Tracks[1].Protection.KID
-		}, ErrInconsistentProtection},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			p := base()
-			c.mutate(&p)
-			_, err := Marshal(p, Options{})
-			if !errors.Is(err, c.want) {
-				t.Fatalf("err = %v, want %v", err, c.want)
-			}
-		})
-	}
+		}, Want: ErrInconsistentProtection},
+	}...)
+	manifesttest.CheckErrors(t, func(p manifest.Presentation) error {
+		_, err := Marshal(p, Options{})
+		return err
+	}, cases)
 }
 
 // TestKeyRotationKeepsClearTracks: under key rotation a clear track (a

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
-	"flag"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -21,8 +20,6 @@ import (
 	"github.com/drmpipe/drmpipe/internal/manifest/manifesttest"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
 func TestMarshalGolden(t *testing.T) {
 	for _, c := range manifesttest.Cases() {
 		t.Run(c.Name, func(t *testing.T) {
@@ -34,7 +31,7 @@ func TestMarshalGolden(t *testing.T) {
 				t.Fatalf("got %d playlists, first %q", len(pls), pls[0].Path)
 			}
 			for _, pl := range pls {
-				manifesttest.Golden(t, pl.Path, filepath.Join("testdata", c.Name, filepath.FromSlash(pl.Path)), pl.Data, *update)
+				manifesttest.Golden(t, pl.Path, filepath.Join("testdata", c.Name, filepath.FromSlash(pl.Path)), pl.Data)
 			}
 		})
 	}
@@ -415,34 +412,16 @@ func TestExpandNumber(t *testing.T) {
 }
 
 func TestMarshalErrors(t *testing.T) {
-	base := func() manifest.Presentation { return manifesttest.Cases()[0].P }
-	cases := []struct {
-		name   string
-		mutate func(p *manifest.Presentation)
-		want   error
-	}{
-		{"no tracks", func(p *manifest.Presentation) { p.Tracks = nil }, ErrInvalidPresentation},
-		{"duplicate id", func(p *manifest.Presentation) { p.Tracks[1].ID = p.Tracks[0].ID }, ErrInvalidPresentation},
-		{"zero timescale", func(p *manifest.Presentation) { p.Tracks[0].Timescale = 0 }, ErrInvalidPresentation},
-		{"numbers skip", func(p *manifest.Presentation) { p.Tracks[0].Segments[2].Number = 9 }, ErrInvalidPresentation},
-		{"overlap", func(p *manifest.Presentation) { p.Tracks[0].Segments[2].Start -= 10 }, ErrInvalidPresentation},
-		{"quote in key URI", func(p *manifest.Presentation) {
+	cases := append(manifesttest.CommonErrorCases(ErrInvalidPresentation, ErrMissingSignaling), []manifesttest.ErrorCase{
+		{Name: "quote in key URI", Mutate: func(p *manifest.Presentation) {
 			p.Tracks[0].Protection.Systems[2].KeyURI = "skd://\n"
-		}, ErrInvalidPresentation},
-		{"zero KID", func(p *manifest.Presentation) { p.Tracks[0].Protection.KID = drm.KeyID{} }, ErrInvalidPresentation},
-		{"widevine without pssh", func(p *manifest.Presentation) { p.Tracks[0].Protection.Systems[0].PSSH = nil }, ErrMissingSignaling},
-		{"playready without PRO", func(p *manifest.Presentation) { p.Tracks[0].Protection.Systems[1].PRO = nil }, ErrMissingSignaling},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			p := base()
-			c.mutate(&p)
-			_, err := Marshal(p)
-			if !errors.Is(err, c.want) {
-				t.Fatalf("err = %v, want %v", err, c.want)
-			}
-		})
-	}
+		}, Want: ErrInvalidPresentation},
+		{Name: "playready without PRO", Mutate: func(p *manifest.Presentation) { p.Tracks[0].Protection.Systems[1].PRO = nil }, Want: ErrMissingSignaling},
+	}...)
+	manifesttest.CheckErrors(t, func(p manifest.Presentation) error {
+		_, err := Marshal(p)
+		return err
+	}, cases)
 }
 
 // FuzzMarshalMedia: any track either fails with a sentinel error or yields a

@@ -7,6 +7,7 @@ package manifesttest
 import (
 	"bytes"
 	"encoding/binary"
+	"flag"
 	"os"
 	"path/filepath"
 	"testing"
@@ -219,12 +220,14 @@ func Cases() []Case {
 	}
 }
 
+// update is the -update flag of the writers' tests.
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
 // Golden compares got, the output named name, with the golden file at path.
-// With update it first writes got there (creating the directory), which is
-// what the -update flag of the writers' tests asks for.
-func Golden(t testing.TB, name, path string, got []byte, update bool) {
+// With -update it first writes got there (creating the directory).
+func Golden(t testing.TB, name, path string, got []byte) {
 	t.Helper()
-	if update {
+	if *update {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}

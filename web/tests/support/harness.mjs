@@ -217,6 +217,18 @@ export async function assertKeepsPlaying(page, seconds) {
   return s2;
 }
 
+/**
+ * hlsjsToTopLevel lifts the page's height cap and has hls.js switch to its
+ * top level at the next fragment (a smooth switch, not a flush).
+ */
+export async function hlsjsToTopLevel(page) {
+  await page.evaluate(() => {
+    window.drmpipe.setMaxHeight(10000);
+    const hls = window.drmpipe.instance;
+    hls.nextLevel = hls.levels.length - 1;
+  });
+}
+
 /** describeState is a short diagnostic for assertion messages. */
 export function describeState(s, page) {
   const brief = {
