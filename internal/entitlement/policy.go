@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/drmpipe/drmpipe/internal/confcheck"
 )
 
 // Policy defaults applied by PolicyConfig.For when a field is zero.
@@ -82,11 +80,11 @@ type ContentPolicy struct {
 	LicenseKeys LicenseKeys `koanf:"license_keys" yaml:"license_keys"`
 }
 
-// withDefaults fills zero fields.
+// withDefaults fills zero fields (Validate refuses negative durations).
 func (p ContentPolicy) withDefaults() ContentPolicy {
-	p.DeviceWindow = confcheck.PositiveOr(p.DeviceWindow, DefaultDeviceWindow)
+	p.DeviceWindow = cmp.Or(p.DeviceWindow, DefaultDeviceWindow)
 	p.MaxUses = cmp.Or(p.MaxUses, DefaultMaxUses)
-	p.LicenseDuration = confcheck.PositiveOr(p.LicenseDuration, DefaultLicenseDuration)
+	p.LicenseDuration = cmp.Or(p.LicenseDuration, DefaultLicenseDuration)
 	p.LicenseKeys = cmp.Or(p.LicenseKeys, DefaultLicenseKeys)
 	return p
 }
