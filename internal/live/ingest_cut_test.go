@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -313,7 +314,7 @@ func (f *failingLeases) SaveLeaseState(ctx context.Context, channel string, fenc
 // when its error is a connection reset, and even when the encoder's body
 // was also cut short (a fragment accepted before the cut was not saved:
 // the encoder must send it again; before, that answer was 400, the cut
-// hiding the failed save). Once the store is back, the encoder goes on
+// hiding the failed save, or 409 channel_held). Once the store is back, the encoder goes on
 // from the last saved state.
 func TestLiveIngestStoreFailure(t *testing.T) {
 	// Fragments of 1 s, half a GOP: a fragment that starts inside a GOP
@@ -344,6 +345,12 @@ func TestLiveIngestStoreFailure(t *testing.T) {
 		// fragment 5: the save of fragment 4 at the request's end fails.
 		{"long POST cut after a whole fragment", func() (int, httperr.Body, http.Header) {
 			return answer(t, env.rawIngest(t, "POST", "sf/Streams(v.cmfv)", len(frag(5)), [][]byte{objs[0].data, frag(4)}, frag(5)[:100]))
+		}},
+		// Fragment 4 is accepted, fragment 5 closes segment 2 and its save
+		// fails: the channel is dropped with fragment 4 unsaved, which is
+		// no lost lease (before, 409 channel_held).
+		{"long POST whose second fragment's save fails", func() (int, httperr.Body, http.Header) {
+			return env.putStatus(t, "sf/Streams(v.cmfv)", slices.Concat(objs[0].data, frag(4), frag(5)))
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
