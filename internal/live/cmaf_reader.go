@@ -85,10 +85,12 @@ func (c *cmafReader) next() (cmafObject, error) {
 	}
 }
 
-// box reads one whole top-level box (ISO/IEC 14496-12 §4.2).
+// box reads one whole top-level box (ISO/IEC 14496-12 §4.2). A failed
+// read is returned as it is (ingestBody marks it as the client's); a
+// stream that ends inside a box is io.ErrUnexpectedEOF.
 func (c *cmafReader) box() (string, []byte, error) {
 	if _, err := io.ReadFull(c.r, c.hdr[:8]); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
+		if errors.Is(err, io.ErrUnexpectedEOF) && !readFailed(err) {
 			return "", nil, fmt.Errorf("%w: truncated box header", io.ErrUnexpectedEOF)
 		}
 		return "", nil, err
@@ -98,6 +100,9 @@ func (c *cmafReader) box() (string, []byte, error) {
 	hdrLen := 8
 	if size == 1 {
 		if _, err := io.ReadFull(c.r, c.hdr[8:16]); err != nil {
+			if readFailed(err) {
+				return "", nil, err
+			}
 			return "", nil, fmt.Errorf("%w: truncated box header", io.ErrUnexpectedEOF)
 		}
 		size = int64(binary.BigEndian.Uint64(c.hdr[8:16]))
@@ -118,12 +123,19 @@ func (c *cmafReader) box() (string, []byte, error) {
 	buf := make([]byte, size)
 	copy(buf, c.hdr[:hdrLen])
 	if _, err := io.ReadFull(c.r, buf[hdrLen:]); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		if (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) && !readFailed(err) {
 			return "", nil, fmt.Errorf("%w: box %q truncated", io.ErrUnexpectedEOF, printable(typ))
 		}
 		return "", nil, err
 	}
 	return typ, buf, nil
+}
+
+// readFailed reports whether err is a failed read of an ingest body
+// (ingestBody), rather than the stream's end.
+func readFailed(err error) bool {
+	var be *bodyReadError
+	return errors.As(err, &be)
 }
 
 // validType reports whether a box type is four printable ASCII characters.

@@ -3,7 +3,7 @@ package live
 import "errors"
 
 // Sentinel errors of live packaging. Ingest errors map to HTTP statuses in
-// ingest_handler.go.
+// handler.go (refuse).
 var (
 	// ErrInvalidChannel reports a channel definition that breaks a rule
 	// (name, durations, scheme, DRM list).
@@ -24,6 +24,11 @@ var (
 	// ErrTimestamps reports a fragment whose decode time goes backwards or
 	// jumps ahead of the track's timeline.
 	ErrTimestamps = errors.New("timestamps out of order")
+	// ErrBodyEnded reports an ingest body the client cut short: reading
+	// the request body failed (the connection was reset or closed inside
+	// it, a chunk was cut, the read deadline passed). It is the client's
+	// failure, not the server's (bodyReadError).
+	ErrBodyEnded = errors.New("ingest body ended early")
 	// ErrTooLarge reports a body, box or fragment over its limit.
 	ErrTooLarge = errors.New("ingest body over the limit")
 	// ErrTrackChanged reports a new CMAF header whose codec, timescale or

@@ -77,8 +77,13 @@ func (p *Packager) IngestHandler() http.Handler {
 		}
 		if ext := path.Ext(object); ext == ".mpd" || ext == ".m3u8" {
 			// The encoder's manifests: drmpipe writes its own, but an MPD
-			// turned static is the encoder's end of stream.
-			b, _ := io.ReadAll(io.LimitReader(r.Body, p.cfg.MaxObjectBytes))
+			// turned static is the encoder's end of stream (and a part of
+			// one is not).
+			b, err := io.ReadAll(io.LimitReader(&ingestBody{r: r.Body}, p.cfg.MaxObjectBytes))
+			if err != nil {
+				p.refuse(w, r, name, "", err)
+				return
+			}
 			if ext == ".mpd" && finalMPD(b) {
 				if err := p.endStream(r.Context(), name); err != nil {
 					p.refuse(w, r, name, "", err)
@@ -93,13 +98,13 @@ func (p *Packager) IngestHandler() http.Handler {
 			p.refuse(w, r, name, "", err)
 			return
 		}
-		body := io.Reader(r.Body)
+		body := io.Reader(&ingestBody{r: r.Body})
 		if !long {
 			if r.ContentLength > p.cfg.MaxObjectBytes {
 				p.refuse(w, r, name, track, fmt.Errorf("%w: object of %d bytes (limit %d)", ErrTooLarge, r.ContentLength, p.cfg.MaxObjectBytes))
 				return
 			}
-			body = &limitedBody{r: r.Body, left: p.cfg.MaxObjectBytes}
+			body = &limitedBody{r: body, left: p.cfg.MaxObjectBytes}
 		}
 		// A channel whose lease was released between the lookup and now
 		// (no ingest for a TTL) is loaded again.
@@ -140,8 +145,7 @@ func (p *Packager) ingest(w http.ResponseWriter, r *http.Request, c *channel, tr
 			return c.flush(ctx)
 		}
 		if err != nil {
-			// What was accepted before stays accepted.
-			return errors.Join(err, c.flush(ctx))
+			return c.flushAfter(ctx, err)
 		}
 		if obj.init {
 			err = c.acceptHeader(track, obj.data)
@@ -149,7 +153,7 @@ func (p *Packager) ingest(w http.ResponseWriter, r *http.Request, c *channel, tr
 			err = c.acceptFragment(ctx, track, obj)
 		}
 		if err != nil {
-			return errors.Join(err, c.flush(ctx))
+			return c.flushAfter(ctx, err)
 		}
 		// A long-running POST outlives the server's read and write
 		// timeouts: each accepted object buys it ingestIdle more.
@@ -157,6 +161,63 @@ func (p *Packager) ingest(w http.ResponseWriter, r *http.Request, c *channel, tr
 		_ = rc.SetWriteDeadline(time.Now().Add(ingestIdle))
 	}
 }
+
+// flushAfter commits what an ingest request accepted before it failed
+// with err: what was accepted stays accepted. A failed commit is the
+// answer, as the server's failure (or a lost lease) that the request's own
+// error, a cut body or a refused object, must not hide: the encoder has to
+// send again what it sent since the last commit. A channel already
+// dropped (lost: by err itself, a failed state write, or a takeover) has
+// nothing to commit, and err is the answer.
+func (c *channel) flushAfter(ctx context.Context, err error) error {
+	if c.isLost() {
+		return err
+	}
+	if ferr := c.flush(ctx); ferr != nil {
+		// err as text only: refuse classifies by ferr alone.
+		return fmt.Errorf("%w (after the request failed: %s)", ferr, err.Error())
+	}
+	return err
+}
+
+// ingestBody is an ingest request's body as the handler reads it. It
+// counts the bytes that arrived and marks every error of reading them as
+// the client's (bodyReadError): a connection reset or closed inside the
+// body (ECONNRESET, io.ErrUnexpectedEOF from the Content-Length or chunked
+// decoding of RFC 9112 §6.3 and §7.1), a read deadline, an
+// http.MaxBytesError. Errors that arise anywhere else (the key store, the
+// lease table, a disk write) are the server's; refuse tells them apart by
+// this mark, not by the error, since a database connection reset is an
+// ECONNRESET too.
+type ingestBody struct {
+	r       io.Reader
+	arrived int64
+}
+
+func (b *ingestBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.arrived += int64(n)
+	if err != nil && !errors.Is(err, io.EOF) {
+		// io.EOF, the body's clean end, stays as it is: io.ReadFull
+		// tells a stream that ended inside a box by it.
+		return n, &bodyReadError{arrived: b.arrived, err: err}
+	}
+	return n, err
+}
+
+// bodyReadError is a failed read of an ingest request's body, after
+// arrived bytes of it: the client's failure (ErrBodyEnded), keeping the
+// read's error for errors.Is and errors.As.
+type bodyReadError struct {
+	arrived int64
+	err     error
+}
+
+func (e *bodyReadError) Error() string {
+	return fmt.Sprintf("%v after %d bytes: %v", ErrBodyEnded, e.arrived, e.err)
+}
+
+func (e *bodyReadError) Unwrap() []error { return []error{ErrBodyEnded, e.err} }
 
 // limitedBody reads at most left bytes and then fails with ErrTooLarge.
 type limitedBody struct {
@@ -216,11 +277,25 @@ func trackOf(object string) (track string, long bool, err error) {
 // the channel and track; the channel keeps its last good state.
 func (p *Packager) refuse(w http.ResponseWriter, r *http.Request, channel, track string, err error) {
 	status, code := http.StatusBadRequest, httperr.CodeInvalidRequest
+	var (
+		mbe *http.MaxBytesError
+		cut *bodyReadError
+	)
 	switch {
 	case errors.Is(err, ErrChannelNotFound):
 		status, code = http.StatusNotFound, httperr.CodeNotFound
-	case errors.Is(err, ErrTooLarge):
+	case errors.Is(err, ErrTooLarge), errors.As(err, &mbe):
 		status, code = http.StatusRequestEntityTooLarge, httperr.CodeTooLarge
+	case errors.As(err, &cut):
+		// Reading the body failed: the encoder's connection broke inside
+		// it (it exited, its network dropped). The object it was sending
+		// is dropped, what came before it stays; an answer reaches it only
+		// if the connection still takes one.
+		p.deps.Log.Warn("live ingest body ended early", "channel", channel, "track", track, "bytes", cut.arrived, "error", err.Error())
+		httperr.Write(w, r, p.deps.Log, httperr.Wrap(err, http.StatusBadRequest, httperr.CodeInvalidRequest,
+			fmt.Sprintf("%v: channel %q track %q: %d bytes arrived (%v); the unfinished header or fragment was dropped, send it again",
+				ErrBodyEnded, channel, track, cut.arrived, cut.err)))
+		return
 	case errors.Is(err, ErrEncryptedInput), errors.Is(err, media.ErrEncryptedInput), errors.Is(err, media.ErrUnsupportedCodec):
 		status = http.StatusUnsupportedMediaType
 	case errors.Is(err, ErrNoInit), errors.Is(err, ErrTimestamps), errors.Is(err, ErrTrackChanged), errors.Is(err, ErrChannelEnded):
@@ -242,11 +317,6 @@ func (p *Packager) refuse(w http.ResponseWriter, r *http.Request, channel, track
 		httperr.Write(w, r, p.deps.Log, he)
 		return
 	default:
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			status, code = http.StatusRequestEntityTooLarge, httperr.CodeTooLarge
-			break
-		}
 		p.deps.Log.Error("live ingest failed", "channel", channel, "track", track, "error", err.Error())
 		he := httperr.Wrap(err, http.StatusServiceUnavailable, httperr.CodeUnavailable, "live packaging failed; retry")
 		he.RetryAfter = 1

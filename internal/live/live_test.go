@@ -36,10 +36,17 @@ func TestMain(m *testing.M) { os.Exit(testtools.RunCleaningClips(m)) }
 // long-POST shape): H.264, 24 fps, 2 s closed GOPs, one fragment per GOP.
 func cmafTrack(t testing.TB, seconds float64) []byte {
 	t.Helper()
+	return cmafVideo(t, seconds, "-movflags", "empty_moov+separate_moof+default_base_moof+cmaf+frag_keyframe")
+}
+
+// cmafVideo is cmafTrack's video fragmented as ffmpeg's mp4 muxer options
+// say.
+func cmafVideo(t testing.TB, seconds float64, options ...string) []byte {
+	t.Helper()
 	clip := testtools.MakeClip(t, testtools.ClipOptions{Width: 160, Height: 120, FPS: 24, Seconds: seconds, GOPSeconds: 2, BFrames: 2})
 	out := filepath.Join(t.TempDir(), "video.cmfv")
-	cmd := exec.Command(testtools.FFmpeg(t), "-hide_banner", "-loglevel", "error", "-nostdin", "-i", clip, "-map", "0:v", "-c", "copy",
-		"-f", "mp4", "-movflags", "empty_moov+separate_moof+default_base_moof+cmaf+frag_keyframe", out)
+	args := append([]string{"-hide_banner", "-loglevel", "error", "-nostdin", "-i", clip, "-map", "0:v", "-c", "copy", "-f", "mp4"}, options...)
+	cmd := exec.Command(testtools.FFmpeg(t), append(args, out)...)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg: %v\n%s", err, b)
 	}

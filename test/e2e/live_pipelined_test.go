@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/drmpipe/drmpipe/internal/apikey"
+	"github.com/drmpipe/drmpipe/internal/testtools"
 )
 
 // TestLiveIngestPipelinedThenReset is how ffmpeg's DASH muxer ends a push
@@ -56,12 +55,7 @@ func TestLiveIngestPipelinedThenReset(t *testing.T) {
 	// closes with the server's answers unread, which the kernel turns
 	// into a reset (SO_LINGER 0 makes that certain however soon the
 	// answers come).
-	tc := conn.(*net.TCPConn)
-	for end := time.Now().Add(10 * time.Second); unsent(t, tc) > 0 && time.Now().Before(end); {
-		time.Sleep(time.Millisecond)
-	}
-	_ = tc.SetLinger(0)
-	conn.Close()
+	testtools.ResetWhenSent(t, conn.(*net.TCPConn))
 
 	// Every fragment but the last closes a segment: all are published.
 	want := fmt.Sprintf("seg_%d.m4s", len(frags)-1)
@@ -76,20 +70,4 @@ func TestLiveIngestPipelinedThenReset(t *testing.T) {
 	if got := len(regexp.MustCompile(`(?m)^seg_[0-9]+\.m4s$`).FindAllString(pl, -1)); got != len(frags)-1 {
 		t.Fatalf("%d segments published of the %d the encoder's %d fragments close:\n%s", got, len(frags)-1, len(frags), pl)
 	}
-}
-
-// unsent is the number of bytes c's kernel has not yet had acknowledged
-// (SIOCOUTQ, tcp(7)).
-func unsent(t *testing.T, c *net.TCPConn) int {
-	t.Helper()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	var ioErr error
-	if err := rc.Control(func(fd uintptr) { n, ioErr = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ) }); err != nil || ioErr != nil {
-		t.Fatalf("SIOCOUTQ: %v %v", err, ioErr)
-	}
-	return n
 }
