@@ -102,8 +102,11 @@ func checkLiveChannel(t *testing.T, r *replica, channel string, tracks map[strin
 		last = "#EXT-X-ENDLIST"
 	}
 	if !eventually(15*time.Second, 50*time.Millisecond, func() bool {
-		// The final MPD is written just after the final playlists.
-		if ended && !strings.Contains(string(do(t, "GET", base+"manifest.mpd", nil).body), `type="static"`) {
+		// The MPD is written just after the playlists: the final one is
+		// static, and a live one lists key period 2 (8-12 s) once every
+		// track has a segment in it.
+		mpd := string(do(t, "GET", base+"manifest.mpd", nil).body)
+		if ended && !strings.Contains(mpd, `type="static"`) || !ended && !strings.Contains(mpd, `<Period id="2"`) {
 			return false
 		}
 		for track := range tracks {
