@@ -38,8 +38,10 @@ var (
 )
 
 // Revoking the KID a channel encrypts with starts a new key period at the
-// next segment (Period 1 at 4 s, in the middle of key period 0's 8 s),
-// under a new KID; the natural boundary follows one index higher. Stopping
+// next segment (at 4 s, in the middle of key period 0's 8 s), under a KID
+// no license can have carried before: key period 1's key, created ahead,
+// is skipped (Period 2), and the natural boundary follows two indexes
+// higher (Period 3). Stopping
 // the channel publishes the open segment, makes the MPD static and ends the
 // playlists, refuses more ingest, and archives the whole event (also the
 // segments that left the 8 s window) as a VOD asset that drmpipe verify
@@ -64,6 +66,14 @@ func TestLiveRekeyStopArchive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The keys a license could carry before the revocation: key period 0's
+	// and the next one's, created ahead (a look-ahead license for the
+	// revoked key carries it).
+	env.p.ahead.Wait()
+	before, err := env.store.List(ctx, "ev")
+	if err != nil || len(before) != 2 {
+		t.Fatalf("keys before the revocation (%v): %+v", err, before)
+	}
 	if err := env.store.Revoke(ctx, revoked); err != nil {
 		t.Fatal(err)
 	}
@@ -71,18 +81,20 @@ func TestLiveRekeyStopArchive(t *testing.T) {
 	pl = env.get(t, "ev/v/playlist.m3u8")
 	maps := mapLineRE.FindAllStringSubmatch(pl, -1)
 	kids = keyIDRE.FindAllStringSubmatch(pl, -1)
-	if len(maps) != 3 || maps[1][1] != "init_p1.mp4" || maps[2][1] != "init_p2.mp4" || len(kids) != 3 {
-		t.Fatalf("playlist after the revocation: want key periods 0 (revoked), 1 (from segment 3), 2 (from 8 s):\n%s", pl)
+	if len(maps) != 3 || maps[1][1] != "init_p2.mp4" || maps[2][1] != "init_p3.mp4" || len(kids) != 3 {
+		t.Fatalf("playlist after the revocation: want key periods 0 (revoked), 2 (from segment 3), 3 (from 8 s):\n%s", pl)
 	}
-	if !regexp.MustCompile(`(?s)init_p1\.mp4.*KEYID=0x[0-9A-F]+.*seg_3\.m4s`).MatchString(pl) || strings.Contains(pl[:strings.Index(pl, "init_p1.mp4")], "seg_3.m4s") {
-		t.Fatalf("key period 1 does not start at segment 3:\n%s", pl)
+	if !regexp.MustCompile(`(?s)init_p2\.mp4.*KEYID=0x[0-9A-F]+.*seg_3\.m4s`).MatchString(pl) || strings.Contains(pl[:strings.Index(pl, "init_p2.mp4")], "seg_3.m4s") {
+		t.Fatalf("key period 2 does not start at segment 3:\n%s", pl)
 	}
 	for _, k := range kids[1:] {
-		if strings.EqualFold(k[1], revoked.Hex()) {
-			t.Fatalf("the revoked KID %s is used after the re-key:\n%s", revoked, pl)
+		for _, b := range before {
+			if strings.EqualFold(k[1], b.KID.Hex()) {
+				t.Fatalf("KID %s (key period %d), created before the revocation, is used after the re-key:\n%s", b.KID, b.Period, pl)
+			}
 		}
 	}
-	if mpd := env.get(t, "ev/manifest.mpd"); !strings.Contains(mpd, `<Period id="1" start="PT4S"`) || !strings.Contains(mpd, `type="dynamic"`) {
+	if mpd := env.get(t, "ev/manifest.mpd"); !strings.Contains(mpd, `<Period id="2" start="PT4S"`) || !strings.Contains(mpd, `type="dynamic"`) {
 		t.Fatalf("MPD after the re-key:\n%s", mpd)
 	}
 
@@ -107,7 +119,7 @@ func TestLiveRekeyStopArchive(t *testing.T) {
 	// Its timeline starts at the first listed segment (4 s): the first
 	// Period starts at 0 with that segment's time as its offset, not at 0
 	// with a 4 s gap before it.
-	if !regexp.MustCompile(`<Period id="1" start="PT0S">(?s:.)*?presentationTimeOffset="49152">\s*<SegmentTimeline>\s*<S t="49152"`).MatchString(mpd) {
+	if !regexp.MustCompile(`<Period id="2" start="PT0S">(?s:.)*?presentationTimeOffset="49152">\s*<SegmentTimeline>\s*<S t="49152"`).MatchString(mpd) {
 		t.Fatalf("MPD after stop: the first Period does not start at its first segment:\n%s", mpd)
 	}
 	var windowKeys []verify.Key // the revoked key's period left the window
@@ -152,8 +164,8 @@ func TestLiveRekeyStopArchive(t *testing.T) {
 	}
 }
 
-// periodKeys are the keys of channel ev's key periods 0-2, the revoked one
-// included.
+// periodKeys are the keys of channel ev's key periods 0, 2 and 3 (the
+// re-key skipped 1), the revoked one included.
 func periodKeys(t *testing.T, env *liveEnv, revoked drm.KeyID) []verify.Key {
 	t.Helper()
 	ctx := context.Background()
@@ -163,7 +175,7 @@ func periodKeys(t *testing.T, env *liveEnv, revoked drm.KeyID) []verify.Key {
 	}
 	var vk []verify.Key
 	for _, k := range list {
-		if k.Period <= 2 && (k.State == keys.StateActive || k.KID == revoked) {
+		if k.Period != 1 && k.Period <= 3 && (k.State == keys.StateActive || k.KID == revoked) {
 			full, err := env.store.GetByContent(ctx, "ev", k.KID)
 			if err != nil {
 				t.Fatal(err)

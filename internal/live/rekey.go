@@ -14,11 +14,20 @@ import (
 // until its key is revoked: revoking the KID a channel is encrypting with
 // starts a new key period at the next segment boundary no track has
 // published yet (the segment grid is the same for every track, see
-// segmenter). From that boundary on, every key period index is one higher,
-// so Period@id and the init segment names stay unique and increasing, and
-// the new period's key is the next slot's (DASH-IF IOP Part 6 §9.2: keys
-// change at Period boundaries). Channel state records the boundary (its
-// segment-grid index), so a restarted server keeps the schedule.
+// segmenter). From that boundary on, every key period index is higher, so
+// Period@id and the init segment names stay unique and increasing, and the
+// new period (DASH-IF IOP Part 6 §9.2: keys change at Period boundaries)
+// takes the key of a slot no key existed for. Channel state records the
+// boundary (its segment-grid index), so a restarted server keeps the
+// schedule.
+//
+// The new period's key must be one that no license has carried: the next
+// slot's key is created about a whole key period ahead (createAhead) and a
+// look-ahead license for the revoked key carries it (entitlement
+// LicenseKIDs), so whoever holds the leaked key may hold that one too. A
+// re-key therefore raises the indexes past every key period the store has
+// a key for (one Rekeys entry per step, usually two), and the skipped
+// slot's key is never used.
 
 // keyPeriodOf returns the key period index of a segment starting at start
 // (ticks of timescale ts).
@@ -68,8 +77,19 @@ func (c *channel) keyPeriod(ctx context.Context, lt *liveTrack, start uint64) (i
 			at = max(at, int64(last.Start)/ticks(c.def.SegmentDuration, o.st.Timescale)+1)
 		}
 	}
-	c.st.Rekeys = append(c.st.Rekeys, at)
+	// The first index no key of the channel exists for.
+	stored, err := c.p.deps.Keys.List(ctx, c.def.Name)
+	if err != nil {
+		return 0, fmt.Errorf("keys of channel %q: %w", c.def.Name, err)
+	}
+	fresh := k + 1
+	for _, sk := range stored {
+		fresh = max(fresh, int(sk.Period)+1)
+	}
+	for range fresh - k {
+		c.st.Rekeys = append(c.st.Rekeys, at)
+	}
 	c.p.deps.Log.Warn("live: key revoked, new key period at the next segment boundary", "channel", c.def.Name, "track", lt.name,
-		"kid", kid.String(), "segment_grid", at)
+		"kid", kid.String(), "segment_grid", at, "period", fresh)
 	return c.keyPeriodOf(start, ts), nil
 }

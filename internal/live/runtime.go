@@ -58,10 +58,12 @@ type channelGetter interface {
 }
 
 // keyStore is what the live packager needs of the key store: the slot key
-// of each (channel, track type, key period), and a known key by KID.
+// of each (channel, track type, key period), a known key by KID, and the
+// keys of a channel (an emergency re-key skips their key periods).
 type keyStore interface {
 	GetOrCreate(ctx context.Context, contentID string, t keys.TrackType, period uint32) (keys.ContentKey, error)
 	GetByContent(ctx context.Context, contentID string, kid drm.KeyID) (keys.StoredKey, error)
+	List(ctx context.Context, contentID string) ([]keys.StoredKey, error)
 }
 
 // encoderAuth checks an encoder's credentials (*apikey.HTTPAuthenticator).
