@@ -23,7 +23,8 @@
 # test then needs DRMPIPE_API_KEY (admin scope) and DRMPIPE_BIN, the live test
 # DRMPIPE_INGEST_KEY (scope ingest) and a fresh channel (bt-live, or
 # DRMPIPE_LIVE_CHANNEL). live_restart.test.mjs starts (and kills) a
-# `drmpipe serve` of its own (DRMPIPE_BIN) on a data directory of its own.
+# `drmpipe serve` of its own (DRMPIPE_BIN) on a data directory of its own;
+# live_rekey.test.mjs does the same (and revokes a key there).
 #
 # Fails (never skips) when Chromium, Node.js, ffmpeg, Go or web/node_modules
 # is missing.

@@ -84,7 +84,9 @@
     heights: [], // [{height, at}] each rendition seen on screen
     errors: [], // fatal: [{source, code, name, text, server}]
     warnings: [], // recoverable player errors
-    licenseRequests: [], // [{n, at, time, status, ms, code, message, retryAfter, keys, kids, authorized, tokenExp}]
+    licenseRequests: [], // [{n, at, time, status, ms, code, message, retryAfter, keys, kids, granted, authorized, tokenExp}]
+    // (kids: the KIDs asked for; keys and granted: how many keys the license
+    // carries and their KIDs, look-ahead keys included)
     // Key rotation. keyPeriods is the manifest's key timeline: one entry per
     // run of media under the same KIDs ([{index, start, end, kids: [uuid]}];
     // empty when the manifest names no KIDs, e.g. clear or in-band
@@ -371,6 +373,7 @@
       message: null,
       retryAfter: null,
       keys: 0,
+      granted: [],
       authorized: Boolean(auth),
       tokenExp: null,
     };
@@ -379,7 +382,11 @@
       if (claims && typeof claims.exp === 'number') rec.tokenExp = claims.exp * 1000;
     }
     const json = parseJSONBody(body);
-    if (status === 200 && json && Array.isArray(json.keys)) rec.keys = json.keys.length;
+    if (status === 200 && json && Array.isArray(json.keys)) {
+      // W3C EME §9.1.4 license format: {"keys": [{"kty", "k", "kid"}]}.
+      rec.keys = json.keys.length;
+      rec.granted = json.keys.map((k) => b64urlUUID(k?.kid)).filter(Boolean);
+    }
     if (status !== 200 && json && typeof json.code === 'string') {
       rec.code = json.code;
       rec.message = json.message ?? null;
