@@ -2,7 +2,6 @@ package live
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -252,14 +251,11 @@ func (p *Packager) channel(ctx context.Context, name string) (*channel, error) {
 func (c *channel) load(ctx context.Context, committed []byte) error {
 	var err error
 	if committed != nil {
-		c.st = channelState{Tracks: map[string]*trackState{}}
-		if err := json.Unmarshal(committed, &c.st); err != nil {
-			return fmt.Errorf("channel %q: committed state: %w", c.def.Name, err)
-		}
-		if c.st.Tracks == nil {
-			c.st.Tracks = map[string]*trackState{}
-		}
-	} else if c.st, err = loadState(c.dir); err != nil {
+		c.st, err = parseState(committed, fmt.Sprintf("channel %q: committed state", c.def.Name))
+	} else {
+		c.st, err = loadState(c.dir)
+	}
+	if err != nil {
 		return err
 	}
 	if !c.st.Created.IsZero() && !sameCreation(c.st.Created, c.def.CreatedAt) {

@@ -90,16 +90,23 @@ const (
 // loadState reads a channel's state file, written before the state moved
 // into the lease table (lease.go); a missing file is a new channel.
 func loadState(dir string) (channelState, error) {
-	st := channelState{Tracks: map[string]*trackState{}}
-	b, err := os.ReadFile(filepath.Join(dir, stateDirName, stateFileName))
+	name := filepath.Join(dir, stateDirName, stateFileName)
+	b, err := os.ReadFile(name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return st, nil
+		return channelState{Tracks: map[string]*trackState{}}, nil
 	}
 	if err != nil {
-		return st, err
+		return channelState{}, err
 	}
+	return parseState(b, name)
+}
+
+// parseState decodes a channel's state as loadState and the lease table
+// keep it; where names it in an error.
+func parseState(b []byte, where string) (channelState, error) {
+	st := channelState{Tracks: map[string]*trackState{}}
 	if err := json.Unmarshal(b, &st); err != nil {
-		return st, fmt.Errorf("%s: %w", filepath.Join(dir, stateDirName, stateFileName), err)
+		return st, fmt.Errorf("%s: %w", where, err)
 	}
 	if st.Tracks == nil {
 		st.Tracks = map[string]*trackState{}
