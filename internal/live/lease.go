@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -326,30 +325,31 @@ func (c *channel) adopt(ctx context.Context, headers map[string][]byte) error {
 				return err
 			}
 		}
-		st := lt.st
-		var files []string
-		for _, s := range append(append([]segmentState(nil), st.Retired...), st.Segments...) {
-			if s.F != 0 {
-				files = append(files, strconv.FormatInt(s.F, 10)+"/"+segmentName(s.Number))
+		// link publishes a file a holder (fence; 0: none) committed but
+		// had not linked yet.
+		link := func(fence int64, name string) {
+			if fence == 0 {
+				return
 			}
-		}
-		for _, ps := range st.Periods {
-			if ps.F != 0 {
-				files = append(files, strconv.FormatInt(ps.F, 10)+"/"+periodInit(ps.Index))
-			}
-		}
-		for _, f := range files {
-			fence, name, _ := strings.Cut(f, "/")
 			dst := filepath.Join(c.dir, tn, name)
 			if _, err := os.Stat(dst); err == nil {
-				continue
+				return
 			}
-			src := filepath.Join(c.dir, stateDirName, fence, tn, name)
+			src := filepath.Join(fenceDir(filepath.Join(c.dir, stateDirName), fence), tn, name)
 			if err := publishFile(src, dst); err != nil {
 				// Lost with the previous holder's disk: the channel goes
 				// on without it rather than not at all.
 				c.p.deps.Log.Error("live: a committed segment is missing", "channel", c.def.Name, "track", tn, "file", name, "error", err.Error())
 			}
+		}
+		for _, s := range lt.st.Retired {
+			link(s.F, segmentName(s.Number))
+		}
+		for _, s := range lt.st.Segments {
+			link(s.F, segmentName(s.Number))
+		}
+		for _, ps := range lt.st.Periods {
+			link(ps.F, periodInit(ps.Index))
 		}
 	}
 	if err := c.commit(ctx); err != nil {
