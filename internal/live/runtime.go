@@ -218,11 +218,12 @@ func (p *Packager) channel(ctx context.Context, name string) (*channel, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c, ok := p.chans[name]; ok && sameCreation(c.def.CreatedAt, def.CreatedAt) && !c.isLost() {
-		return c, nil
-	}
 	if c, ok := p.chans[name]; ok {
 		c.mu.Lock()
+		if sameCreation(c.def.CreatedAt, def.CreatedAt) && !c.lost {
+			c.mu.Unlock()
+			return c, nil
+		}
 		c.loseLocked()
 		c.mu.Unlock()
 	}
